@@ -1,0 +1,49 @@
+/* ONNX in and out: import a ModelProto into bnnc's IR, export IR as ONNX.
+ *
+ * Import validates everything it reads (sizes are checked before anything is
+ * allocated) and maps ONNX ops onto IR ops, folding the shape arithmetic that
+ * exporters emit.  Errors read "node 'NAME' (OpType): what is wrong" or name
+ * the initializer, input or attribute; the caller puts the file name in front.
+ */
+#ifndef BNN_ONNX_H
+#define BNN_ONNX_H
+
+#include "bnn_tensor.h"
+
+/* A graph input to treat as a constant with the given data (the conformance
+ * runner binds integer inputs such as a Reshape's shape this way). */
+typedef struct bnn_onnx_binding {
+    const char *name;
+    const bnn_tensor *value;
+} bnn_onnx_binding;
+
+typedef struct bnn_onnx_import_options {
+    const bnn_onnx_binding *bindings;
+    int n_bindings;
+} bnn_onnx_import_options;
+
+/* options may be NULL. External data files are looked up next to path. */
+bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options *options,
+                                bnn_graph **out, bnn_diag *diag);
+/* base_dir: where external data files live (NULL: none allowed). */
+bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *base_dir,
+                                  const bnn_onnx_import_options *options, bnn_graph **out,
+                                  bnn_diag *diag);
+
+/* Writes standard ONNX (Bayesian ops in domain ai.bnnc, opset 1) to a temporary
+ * file beside path and renames it into place, so path is never half-written. */
+bnn_status bnn_onnx_export_file(const bnn_graph *graph, const char *path, bnn_diag *diag);
+
+/* Reads a serialized TensorProto (.pb, as ONNX's test data stores inputs and
+ * outputs) into an owned tensor. */
+bnn_status bnn_onnx_read_tensor_file(const char *path, bnn_tensor *out, bnn_diag *diag);
+
+/* The ONNX ops the importer lowers, with the opset range it honours. */
+typedef struct bnn_onnx_op_support {
+    const char *domain; /* "" for the default domain */
+    const char *op_type;
+    int since_opset, until_opset;
+} bnn_onnx_op_support;
+const bnn_onnx_op_support *bnn_onnx_supported_ops(int *count);
+
+#endif

@@ -1,0 +1,266 @@
+/* bnnc's intermediate representation: a graph of values and nodes.
+ *
+ * A graph owns everything in it through one arena (ir/arena.c): names,
+ * attributes, node operand lists and parameter data.  Nodes and values refer to
+ * each other by integer id (an index into graph->values / graph->nodes), so the
+ * arrays may grow and dumps print stably.  A pointer returned by
+ * bnn_graph_node() or bnn_graph_value() is valid until the next node or value
+ * is added; hold ids across additions, not pointers.
+ *
+ * Nodes are kept in topological order: producers before consumers.  Passes that
+ * append nodes out of order call bnn_graph_sort().
+ */
+#ifndef BNN_IR_H
+#define BNN_IR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bnn_diag.h"
+
+#define BNN_MAX_RANK 8
+#define BNN_VARIADIC 255
+
+/* ---- ops ---------------------------------------------------------------- */
+
+typedef enum bnn_op {
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) BNN_OP_##id,
+#include "ops.def"
+    BNN_OP_COUNT
+} bnn_op;
+
+typedef struct bnn_op_info {
+    const char *name;  /* as in dumps, e.g. "conv2d", "bnn.dense_reparam" */
+    int min_inputs;
+    int max_inputs;    /* BNN_VARIADIC: any number */
+    int n_outputs;
+    const char *attrs; /* schema, see ops.def */
+} bnn_op_info;
+
+const bnn_op_info *bnn_op_get(bnn_op op);
+/* Returns BNN_OP_COUNT for a name no op has. */
+bnn_op bnn_op_find(const char *name);
+bool bnn_op_is_bayesian(bnn_op op);
+
+/* ---- element types and shapes ------------------------------------------ */
+
+/* Numbered as ONNX's TensorProto.DataType, so the frontend maps them 1:1. */
+typedef enum bnn_dtype {
+    BNN_UNDEFINED = 0,
+    BNN_F32 = 1,
+    BNN_U8 = 2,
+    BNN_I8 = 3,
+    BNN_U16 = 4,
+    BNN_I16 = 5,
+    BNN_I32 = 6,
+    BNN_I64 = 7,
+    BNN_STRING = 8,
+    BNN_BOOL = 9,
+    BNN_F16 = 10,
+    BNN_F64 = 11,
+    BNN_U32 = 12,
+    BNN_U64 = 13,
+    BNN_BF16 = 16,
+} bnn_dtype;
+
+/* "f32", "i64", ...; NULL for a value outside the enum. */
+const char *bnn_dtype_name(bnn_dtype dtype);
+/* BNN_UNDEFINED for an unknown name. */
+bnn_dtype bnn_dtype_from_name(const char *name);
+/* Bytes per element; 0 for BNN_UNDEFINED and BNN_STRING. */
+size_t bnn_dtype_size(bnn_dtype dtype);
+
+/* A dimension is a concrete size (>= 0), unknown (BNN_DIM_UNKNOWN, printed
+ * "?"), or a symbol of the graph such as the batch size N (<= -2; symbol k is
+ * stored as -2 - k and its name is graph->symbols[k]). */
+#define BNN_DIM_UNKNOWN ((int64_t)-1)
+static inline bool bnn_dim_is_known(int64_t dim) { return dim >= 0; }
+static inline bool bnn_dim_is_symbol(int64_t dim) { return dim <= -2; }
+static inline int bnn_dim_symbol_index(int64_t dim) { return (int)(-2 - dim); }
+static inline int64_t bnn_dim_from_symbol(int index) { return -2 - (int64_t)index; }
+
+typedef struct bnn_shape {
+    int rank; /* -1 when even the rank is unknown */
+    int64_t dims[BNN_MAX_RANK];
+} bnn_shape;
+
+/* Elements in the shape; -1 if any dimension is not concrete or the product
+ * does not fit in int64. */
+int64_t bnn_shape_numel(const bnn_shape *shape);
+bool bnn_shape_equal(const bnn_shape *a, const bnn_shape *b);
+bool bnn_shape_is_concrete(const bnn_shape *shape);
+
+/* ---- attributes --------------------------------------------------------- */
+
+typedef enum bnn_attr_kind {
+    BNN_ATTR_INT,
+    BNN_ATTR_FLOAT,
+    BNN_ATTR_STRING,
+    BNN_ATTR_INTS,
+    BNN_ATTR_FLOATS,
+} bnn_attr_kind;
+
+typedef struct bnn_attr {
+    const char *name; /* arena */
+    bnn_attr_kind kind;
+    int64_t i;
+    float f;
+    const char *s;    /* arena, NUL-terminated */
+    int count;        /* elements of ints or floats */
+    int64_t *ints;    /* arena */
+    float *floats;    /* arena */
+} bnn_attr;
+
+/* ---- values and nodes --------------------------------------------------- */
+
+typedef enum bnn_value_kind {
+    BNN_VALUE_INPUT, /* a graph input, fed at run time */
+    BNN_VALUE_PARAM, /* holds data: constant or trainable */
+    BNN_VALUE_NODE,  /* produced by a node */
+} bnn_value_kind;
+
+typedef struct bnn_value {
+    const char *name; /* arena; unique in the graph */
+    bnn_value_kind kind;
+    bnn_dtype dtype;
+    bnn_shape shape;
+    int producer;     /* node id for BNN_VALUE_NODE, else -1 */
+    bool trainable;   /* params only */
+    void *data;       /* params only: arena, 64-byte aligned, little-endian host order */
+    size_t nbytes;
+} bnn_value;
+
+typedef struct bnn_node {
+    bnn_op op;
+    const char *name; /* arena; the ONNX node name, "" if it had none */
+    int n_inputs;
+    int *inputs;      /* arena; value ids, -1 for an absent optional input */
+    int n_outputs;
+    int *outputs;     /* arena; value ids */
+    int n_attrs;
+    bnn_attr *attrs;  /* arena */
+    bool dead;        /* removed by a pass; bnn_graph_compact() drops it */
+} bnn_node;
+
+typedef struct bnn_arena bnn_arena;
+
+typedef struct bnn_graph {
+    bnn_arena *arena;  /* owns names, attributes, operand lists, param data */
+    const char *name;
+    bnn_value *values; /* owned (malloc) */
+    int n_values, cap_values;
+    bnn_node *nodes;   /* owned (malloc) */
+    int n_nodes, cap_nodes;
+    int *inputs;       /* owned (malloc): value ids of the graph inputs */
+    int n_inputs, cap_inputs;
+    int *outputs;      /* owned (malloc): value ids of the graph outputs */
+    int n_outputs, cap_outputs;
+    const char **symbols; /* owned array of arena strings: names of symbolic dims */
+    int n_symbols, cap_symbols;
+    int64_t onnx_opset;   /* the default-domain opset the model was imported at, 0 if none */
+} bnn_graph;
+
+/* ---- arena -------------------------------------------------------------- */
+
+/* Memory that lives as long as the graph. Returns zeroed memory aligned to
+ * `align` (a power of two <= 4096), or NULL when out of memory. */
+void *bnn_arena_alloc(bnn_arena *arena, size_t size, size_t align);
+char *bnn_arena_strdup(bnn_arena *arena, const char *s);
+
+/* ---- building and querying graphs --------------------------------------- */
+
+bnn_graph *bnn_graph_create(const char *name);
+void bnn_graph_destroy(bnn_graph *graph);
+
+static inline bnn_value *bnn_graph_value(const bnn_graph *g, int id) { return &g->values[id]; }
+static inline bnn_node *bnn_graph_node(const bnn_graph *g, int id) { return &g->nodes[id]; }
+
+/* The id of symbol `name` (created if new), as a dim code for bnn_shape. */
+int64_t bnn_graph_symbol(bnn_graph *graph, const char *name);
+
+/* Each returns the new value's id, or -1 when out of memory or the name is
+ * taken (no diag: the caller knows the place).  A NULL or "" name gets a fresh
+ * one ("%1", "%2", ...). */
+int bnn_graph_add_value(bnn_graph *graph, const char *name, bnn_dtype dtype,
+                        const bnn_shape *shape);
+/* Copies nbytes of data (which must match dtype and shape) into the arena. */
+int bnn_graph_add_param(bnn_graph *graph, const char *name, bnn_dtype dtype,
+                        const bnn_shape *shape, const void *data, size_t nbytes,
+                        bool trainable);
+/* Marks an existing BNN_VALUE_NODE/INPUT value as a graph input or output. */
+bnn_status bnn_graph_add_input(bnn_graph *graph, int value_id);
+bnn_status bnn_graph_add_output(bnn_graph *graph, int value_id);
+
+/* Appends a node; outputs must be values not yet produced by another node
+ * (they become BNN_VALUE_NODE with this producer). Returns the node id or -1. */
+int bnn_graph_add_node(bnn_graph *graph, bnn_op op, const char *name,
+                       const int *inputs, int n_inputs, const int *outputs, int n_outputs);
+
+/* -1 when no value has that name. Linear in the number of values. */
+int bnn_graph_find_value(const bnn_graph *graph, const char *name);
+/* -1 when no live node has that name. */
+int bnn_graph_find_node(const bnn_graph *graph, const char *name);
+
+/* Attributes: set replaces an attribute of the same name. Returns BNN_ERR_NOMEM
+ * on allocation failure. */
+bnn_status bnn_node_set_int(bnn_graph *graph, int node_id, const char *name, int64_t v);
+bnn_status bnn_node_set_float(bnn_graph *graph, int node_id, const char *name, float v);
+bnn_status bnn_node_set_string(bnn_graph *graph, int node_id, const char *name, const char *v);
+bnn_status bnn_node_set_ints(bnn_graph *graph, int node_id, const char *name,
+                             const int64_t *v, int count);
+bnn_status bnn_node_set_floats(bnn_graph *graph, int node_id, const char *name,
+                               const float *v, int count);
+bnn_status bnn_node_copy_attrs(bnn_graph *graph, int dst_node, const bnn_graph *src_graph,
+                               int src_node);
+/* NULL when absent. */
+const bnn_attr *bnn_node_attr(const bnn_node *node, const char *name);
+int64_t bnn_node_int(const bnn_node *node, const char *name, int64_t fallback);
+float bnn_node_float(const bnn_node *node, const char *name, float fallback);
+const char *bnn_node_string(const bnn_node *node, const char *name, const char *fallback);
+/* Number of ints (0 when absent), *ints pointed at them. */
+int bnn_node_ints(const bnn_node *node, const char *name, const int64_t **ints);
+
+/* Replaces every use of value `from` (node inputs and graph outputs) by `to`. */
+void bnn_graph_replace_uses(bnn_graph *graph, int from, int to);
+/* Number of live nodes reading the value, plus one if it is a graph output. */
+int bnn_graph_use_count(const bnn_graph *graph, int value_id);
+
+/* Reorders live nodes topologically (stable where already ordered). Fails on a
+ * cycle, naming a node on it. */
+bnn_status bnn_graph_sort(bnn_graph *graph, bnn_diag *diag);
+/* Drops dead nodes and values nothing refers to, renumbering ids. */
+bnn_status bnn_graph_compact(bnn_graph *graph);
+
+/* A deep copy with its own arena; NULL when out of memory. */
+bnn_graph *bnn_graph_clone(const bnn_graph *graph);
+
+/* ---- shape inference, verification, text -------------------------------- */
+
+/* Sets dtype and shape of the node's outputs from its inputs and attributes
+ * (ir/infer.c); on failure names the node, its op and what does not fit. */
+bnn_status bnn_graph_infer_node(bnn_graph *graph, int node_id, bnn_diag *diag);
+/* Runs bnn_graph_infer_node over every live node in order. */
+bnn_status bnn_graph_infer(bnn_graph *graph, bnn_diag *diag);
+
+/* Checks SSA (one producer per value), that every input is defined before use,
+ * arities, attribute names and kinds against the op's schema, param data
+ * sizes, and that recorded shapes equal what inference gives. */
+bnn_status bnn_graph_verify(const bnn_graph *graph, bnn_diag *diag);
+
+/* The text form (see docs/ir.md). Returns BNN_ERR_IO if writing fails. */
+bnn_status bnn_graph_print(const bnn_graph *graph, FILE *out);
+/* Parses the text form; `filename` only names the place in messages
+ * ("FILE:LINE:COL: what").  The printer writes a param's data inline
+ * (`= [1, 2, ...]`) when it has at most BNN_PRINT_MAX_INLINE elements; larger
+ * params print without data and parse back zero-filled, so print(parse(text))
+ * gives text back either way. */
+#define BNN_PRINT_MAX_INLINE 16
+bnn_status bnn_graph_parse(const char *text, const char *filename, bnn_graph **out,
+                           bnn_diag *diag);
+
+/* A label for messages, "node 'conv1' (conv2d)", written into buf (size n). */
+const char *bnn_node_label(const bnn_graph *graph, int node_id, char *buf, size_t n);
+
+#endif

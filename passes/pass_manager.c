@@ -1,0 +1,2 @@
+/* pass manager (stub) */
+#include "bnn_ir.h"

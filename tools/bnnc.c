@@ -1,0 +1,56 @@
+/* bnnc: turn ordinary neural networks into Bayesian ones.
+ * The entry point only dispatches to a subcommand (tools/cmd_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct {
+    const char *name;
+    bnnc_command_fn run;
+    const char *summary;
+} commands[] = {
+    {"convert", bnnc_cmd_convert, "replace Dense/Conv layers with Bayesian ones"},
+    {"dump", bnnc_cmd_dump, "print a model's IR"},
+    {"run", bnnc_cmd_run, "run a model on inputs from .npy files"},
+    {"train", bnnc_cmd_train, "train a model (Bayes by Backprop for Bayesian layers)"},
+    {"eval", bnnc_cmd_eval, "accuracy, calibration and uncertainty on a data set"},
+    {"bench", bnnc_cmd_bench, "time inference or training steps"},
+    {"export", bnnc_cmd_export, "write a Bayesian model as standard ONNX or as its mean"},
+    {"passes", bnnc_cmd_passes, "list the passes and their options"},
+    {"ops", bnnc_cmd_ops, "list the supported ONNX ops"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: bnnc COMMAND [OPTIONS] [ARGS]\n\n"
+                 "Turns a trained ONNX network into a Bayesian one, and runs, trains and\n"
+                 "evaluates it.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'bnnc COMMAND --help' describes a command.\n"
+                 "options: --help, --version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return BNNC_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        usage(stdout);
+        return BNNC_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("bnnc %s\n", BNNC_VERSION);
+        return BNNC_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "bnnc: unknown command '%s'\n", name);
+    usage(stderr);
+    return BNNC_EXIT_USAGE;
+}

@@ -1,0 +1,46 @@
+/* What every bnnc subcommand shares: the command table, error reporting in
+ * one format, and strict number parsing for options. */
+#ifndef BNNC_CLI_H
+#define BNNC_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bnn_diag.h"
+#include "bnn_ir.h"
+
+/* Exit statuses. */
+enum { BNNC_EXIT_OK = 0, BNNC_EXIT_ERROR = 1, BNNC_EXIT_USAGE = 2 };
+
+/* A subcommand: argv[0] is the subcommand's name; returns the exit status. */
+typedef int (*bnnc_command_fn)(int argc, char **argv);
+
+/* Each subcommand lives in tools/cmd_<name>.c. */
+int bnnc_cmd_convert(int argc, char **argv);
+int bnnc_cmd_dump(int argc, char **argv);
+int bnnc_cmd_run(int argc, char **argv);
+int bnnc_cmd_train(int argc, char **argv);
+int bnnc_cmd_eval(int argc, char **argv);
+int bnnc_cmd_bench(int argc, char **argv);
+int bnnc_cmd_export(int argc, char **argv);
+int bnnc_cmd_passes(int argc, char **argv);
+int bnnc_cmd_ops(int argc, char **argv);
+
+/* Prints "bnnc: WHERE: MESSAGE" to stderr (WHERE may be NULL) and returns
+ * BNNC_EXIT_ERROR. */
+int bnnc_report(const char *where, const bnn_diag *diag);
+/* Prints "bnnc CMD: MESSAGE" and a hint to run --help; returns BNNC_EXIT_USAGE. */
+int bnnc_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Whole-string parses with range checks; false on anything else. */
+bool bnnc_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out);
+bool bnnc_parse_float(const char *text, double *out);
+
+/* Imports an ONNX model; on failure reports "bnnc: PATH: ..." and returns
+ * NULL. */
+bnn_graph *bnnc_load_model(const char *path);
+
+/* True when stdout is a terminal (progress bars, colours). */
+bool bnnc_stdout_is_terminal(void);
+
+#endif
