@@ -1,0 +1,91 @@
+/* Training pieces that do not depend on a graph: data sets, losses and
+ * optimizers.  The trainer (runtime/train.c) ties them to a session.
+ */
+#ifndef BNN_TRAIN_H
+#define BNN_TRAIN_H
+
+#include "bnn_tensor.h"
+
+/* ---- data sets ------------------------------------------------------------ */
+
+/* Examples x (f32, first dim = examples) with integer labels y (i64 [n]) for
+ * classification, or f32 targets (first dim = examples) for regression. */
+typedef struct bnn_dataset {
+    bnn_tensor x; /* owned */
+    bnn_tensor y; /* owned */
+    int64_t n;
+} bnn_dataset;
+
+/* Reads an IDX file (MNIST's format), gzip'd or plain (told apart by the
+ * gzip magic, not the name), into an owned tensor of its own element type
+ * (u8, i8, i16, i32, f32, f64). Sizes are checked against the data present. */
+bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag);
+
+typedef enum bnn_mnist_split { BNN_MNIST_TRAIN, BNN_MNIST_TEST } bnn_mnist_split;
+
+/* Loads MNIST's standard files from dir: train-images-idx3-ubyte[.gz] and
+ * train-labels-idx1-ubyte[.gz], or t10k-* for the test split. Images become
+ * f32 [n, 1, rows, cols] with pixel * scale + shift (scale 1/255, shift 0
+ * gives [0, 1]); labels i64 [n]. */
+bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                          bnn_dataset *out, bnn_diag *diag);
+void bnn_dataset_free(bnn_dataset *ds);
+
+/* Copies examples idx[0..count) of ds into x and y (shaped [count, ...]),
+ * which the caller sized; for a batch of a shuffled epoch. */
+void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count, bnn_tensor *x,
+                        bnn_tensor *y);
+
+/* ---- losses ---------------------------------------------------------------- */
+
+/* Mean over the n rows of -log softmax(logits)[label]; logits [n, k].  When
+ * grad is not NULL writes d(scale * loss)/d logits into it ([n, k]).  A label
+ * outside [0, k) fails naming the row. */
+bnn_status bnn_softmax_cross_entropy(const float *logits, const int64_t *labels, int64_t n,
+                                     int64_t k, float scale, double *loss, float *grad,
+                                     bnn_diag *diag);
+/* Mean over all n*k elements of (pred - target)^2; grad as above. */
+void bnn_mse(const float *pred, const float *target, int64_t n, int64_t k, float scale,
+             double *loss, float *grad);
+
+/* ---- optimizers ------------------------------------------------------------ */
+
+typedef enum bnn_optimizer_kind {
+    BNN_OPTIM_SGD,   /* with momentum, as torch.optim.SGD */
+    BNN_OPTIM_ADAM,  /* as torch.optim.Adam; weight_decay is an L2 term in the gradient */
+    BNN_OPTIM_ADAMW, /* decoupled weight decay, as torch.optim.AdamW */
+} bnn_optimizer_kind;
+
+typedef struct bnn_optimizer_config {
+    bnn_optimizer_kind kind;
+    float lr;           /* default 1e-3 */
+    float momentum;     /* SGD; default 0.9 */
+    float beta1, beta2; /* Adam(W); defaults 0.9, 0.999 */
+    float eps;          /* Adam(W); default 1e-8 */
+    float weight_decay; /* default 0 for SGD and Adam, 0.01 for AdamW */
+} bnn_optimizer_config;
+
+bnn_optimizer_config bnn_optimizer_defaults(bnn_optimizer_kind kind);
+/* "sgd", "adam", "adamw" -> kind; false for anything else. */
+bool bnn_optimizer_kind_from_name(const char *name, bnn_optimizer_kind *kind);
+
+/* Optimizer state (moments) for n_params floats in one flat buffer, so it can
+ * be saved and restored as a whole for checkpoints. */
+typedef struct bnn_optimizer {
+    bnn_optimizer_config config;
+    int64_t step;  /* completed steps */
+    size_t n;
+    float *m;      /* owned: momentum buffer or Adam's first moment, n floats */
+    float *v;      /* owned: Adam's second moment, n floats (NULL for SGD) */
+} bnn_optimizer;
+
+bnn_status bnn_optimizer_create(const bnn_optimizer_config *config, size_t n_params,
+                                bnn_optimizer **out, bnn_diag *diag);
+void bnn_optimizer_destroy(bnn_optimizer *opt);
+/* One step counts once however many segments it updates: call begin, then
+ * update each parameter segment [offset, offset + n) of the flat state. */
+void bnn_optimizer_begin_step(bnn_optimizer *opt);
+void bnn_optimizer_update(bnn_optimizer *opt, size_t offset, float *params, const float *grads,
+                          size_t n);
+
+#endif

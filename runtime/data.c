@@ -1,0 +1,225 @@
+/* Data sets: MNIST's IDX files, plain or gzip'd. */
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "bnn_train.h"
+
+/* The whole of a file, inflated when it is gzip'd.  gzread reads plain files
+ * as they are, so one path serves both. Caps the size so a hostile .gz cannot
+ * inflate without bound. */
+static bnn_status read_all(const char *path, unsigned char **out, size_t *size, bnn_diag *diag)
+{
+    const size_t limit = (size_t)1 << 32;
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open", path);
+    size_t cap = 1 << 20, len = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        gzclose(f);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap >= limit) {
+                free(buf);
+                gzclose(f);
+                return bnn_fail(diag, BNN_ERR_INVALID, "%s: larger than 4 GiB", path);
+            }
+            unsigned char *grown = realloc(buf, cap * 2);
+            if (!grown) {
+                free(buf);
+                gzclose(f);
+                return bnn_fail(diag, BNN_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = grown;
+            cap *= 2;
+        }
+        size_t want = cap - len > (1u << 30) ? (1u << 30) : cap - len;
+        int got = gzread(f, buf + len, (unsigned)want);
+        if (got < 0) {
+            int err;
+            const char *msg = gzerror(f, &err);
+            bnn_fail(diag, BNN_ERR_INVALID, "%s: corrupt or truncated gzip data (%s)", path, msg);
+            free(buf);
+            gzclose(f);
+            return BNN_ERR_INVALID;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    gzclose(f);
+    *out = buf;
+    *size = len;
+    return BNN_OK;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    unsigned char *buf = NULL;
+    size_t size = 0;
+    BNN_TRY(read_all(path, &buf, &size, diag));
+    bnn_status st = BNN_OK;
+    if (size < 4 || buf[0] != 0 || buf[1] != 0) {
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not an IDX file (bad magic)", path);
+        goto done;
+    }
+    bnn_dtype dtype;
+    switch (buf[2]) {
+    case 0x08: dtype = BNN_U8; break;
+    case 0x09: dtype = BNN_I8; break;
+    case 0x0B: dtype = BNN_I16; break;
+    case 0x0C: dtype = BNN_I32; break;
+    case 0x0D: dtype = BNN_F32; break;
+    case 0x0E: dtype = BNN_F64; break;
+    default:
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: unknown IDX element type 0x%02x", path, buf[2]);
+        goto done;
+    }
+    int rank = buf[3];
+    if (rank < 1 || rank > BNN_MAX_RANK) {
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rank %d is outside 1..%d", path, rank,
+                      BNN_MAX_RANK);
+        goto done;
+    }
+    size_t header = 4 + 4 * (size_t)rank;
+    if (size < header) {
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: truncated IDX header", path);
+        goto done;
+    }
+    bnn_shape shape = {.rank = rank};
+    uint64_t count = 1;
+    size_t elem = bnn_dtype_size(dtype);
+    uint64_t have = (size - header) / elem;
+    bool too_big = false;
+    for (int i = 0; i < rank; i++) {
+        shape.dims[i] = be32(buf + 4 + 4 * i);
+        uint64_t d = (uint64_t)shape.dims[i];
+        if (d && count > have / d)
+            too_big = true; /* more than the file holds; stop before it overflows */
+        else
+            count *= d;
+    }
+    if (too_big || count * elem != size - header) {
+        st = bnn_fail(diag, BNN_ERR_INVALID,
+                      "%s: IDX header promises more or less data than the file holds (%zu bytes after the header)",
+                      path, size - header);
+        goto done;
+    }
+    st = bnn_tensor_alloc(out, dtype, &shape, diag);
+    if (st != BNN_OK)
+        goto done;
+    /* IDX stores multi-byte elements big-endian. */
+    const unsigned char *src = buf + header;
+    unsigned char *dst = out->data;
+    for (uint64_t i = 0; i < count; i++)
+        for (size_t b = 0; b < elem; b++)
+            dst[i * elem + b] = src[i * elem + (elem - 1 - b)];
+done:
+    free(buf);
+    return st;
+}
+
+/* The path of a standard MNIST file in dir, with or without .gz. */
+static bool find_file(const char *dir, const char *stem, char *path, size_t n)
+{
+    snprintf(path, n, "%s/%s.gz", dir, stem);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(path, n, "%s/%s", dir, stem);
+        f = fopen(path, "rb");
+    }
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                          bnn_dataset *out, bnn_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    const char *prefix = split == BNN_MNIST_TRAIN ? "train" : "t10k";
+    char stem[64], images_path[4096], labels_path[4096];
+    snprintf(stem, sizeof stem, "%s-images-idx3-ubyte", prefix);
+    if (!find_file(dir, stem, images_path, sizeof images_path))
+        return bnn_fail(diag, BNN_ERR_IO, "%s: no %s[.gz] here", dir, stem);
+    snprintf(stem, sizeof stem, "%s-labels-idx1-ubyte", prefix);
+    if (!find_file(dir, stem, labels_path, sizeof labels_path))
+        return bnn_fail(diag, BNN_ERR_IO, "%s: no %s[.gz] here", dir, stem);
+
+    bnn_tensor images, labels;
+    BNN_TRY(bnn_idx_read(images_path, &images, diag));
+    bnn_status st = bnn_idx_read(labels_path, &labels, diag);
+    if (st != BNN_OK) {
+        bnn_tensor_free(&images);
+        return st;
+    }
+    if (images.dtype != BNN_U8 || images.shape.rank != 3 || labels.dtype != BNN_U8 ||
+        labels.shape.rank != 1) {
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: expected u8 images [n,rows,cols] and u8 labels [n]",
+                      dir);
+    } else if (images.shape.dims[0] != labels.shape.dims[0]) {
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: %lld images but %lld labels", dir,
+                      (long long)images.shape.dims[0], (long long)labels.shape.dims[0]);
+    }
+    int64_t n = images.shape.dims[0];
+    if (st == BNN_OK) {
+        bnn_shape xs = {4, {n, 1, images.shape.dims[1], images.shape.dims[2]}};
+        bnn_shape ys = {1, {n}};
+        st = bnn_tensor_alloc(&out->x, BNN_F32, &xs, diag);
+        if (st == BNN_OK)
+            st = bnn_tensor_alloc(&out->y, BNN_I64, &ys, diag);
+    }
+    if (st == BNN_OK) {
+        const uint8_t *px = images.data;
+        float *x = out->x.data;
+        int64_t total = bnn_tensor_numel(&images);
+        for (int64_t i = 0; i < total; i++)
+            x[i] = (float)px[i] * scale + shift;
+        const uint8_t *lb = labels.data;
+        int64_t *y = out->y.data;
+        for (int64_t i = 0; i < n; i++) {
+            if (lb[i] > 9) {
+                st = bnn_fail(diag, BNN_ERR_INVALID, "%s: label %d of example %lld is not a digit",
+                              labels_path, lb[i], (long long)i);
+                break;
+            }
+            y[i] = lb[i];
+        }
+        out->n = n;
+    }
+    bnn_tensor_free(&images);
+    bnn_tensor_free(&labels);
+    if (st != BNN_OK)
+        bnn_dataset_free(out);
+    return st;
+}
+
+void bnn_dataset_free(bnn_dataset *ds)
+{
+    bnn_tensor_free(&ds->x);
+    bnn_tensor_free(&ds->y);
+    ds->n = 0;
+}
+
+void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count, bnn_tensor *x,
+                        bnn_tensor *y)
+{
+    size_t xrow = bnn_tensor_nbytes(&ds->x) / (size_t)ds->n;
+    size_t yrow = bnn_tensor_nbytes(&ds->y) / (size_t)ds->n;
+    for (int64_t i = 0; i < count; i++) {
+        BNN_ASSERT(idx[i] >= 0 && idx[i] < ds->n);
+        memcpy((char *)x->data + (size_t)i * xrow, (const char *)ds->x.data + (size_t)idx[i] * xrow,
+               xrow);
+        memcpy((char *)y->data + (size_t)i * yrow, (const char *)ds->y.data + (size_t)idx[i] * yrow,
+               yrow);
+    }
+}

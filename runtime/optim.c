@@ -1,0 +1,114 @@
+/* Optimizers over flat parameter segments: SGD with momentum, Adam, AdamW.
+ * The update rules follow torch.optim's documented algorithms, so runs can be
+ * compared with PyTorch step for step. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_train.h"
+
+bnn_optimizer_config bnn_optimizer_defaults(bnn_optimizer_kind kind)
+{
+    bnn_optimizer_config c = {
+        .kind = kind, .lr = 1e-3f, .momentum = 0.9f, .beta1 = 0.9f, .beta2 = 0.999f,
+        .eps = 1e-8f, .weight_decay = kind == BNN_OPTIM_ADAMW ? 0.01f : 0.0f,
+    };
+    return c;
+}
+
+bool bnn_optimizer_kind_from_name(const char *name, bnn_optimizer_kind *kind)
+{
+    static const struct {
+        const char *name;
+        bnn_optimizer_kind kind;
+    } names[] = {{"sgd", BNN_OPTIM_SGD}, {"adam", BNN_OPTIM_ADAM}, {"adamw", BNN_OPTIM_ADAMW}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(name, names[i].name) == 0) {
+            *kind = names[i].kind;
+            return true;
+        }
+    return false;
+}
+
+bnn_status bnn_optimizer_create(const bnn_optimizer_config *config, size_t n_params,
+                                bnn_optimizer **out, bnn_diag *diag)
+{
+    *out = NULL;
+    if (!(config->lr > 0) || !(config->eps > 0) || config->beta1 < 0 || config->beta1 >= 1 ||
+        config->beta2 < 0 || config->beta2 >= 1 || config->momentum < 0 ||
+        config->weight_decay < 0)
+        return bnn_fail(diag, BNN_ERR_INVALID,
+                        "optimizer settings out of range (lr and eps > 0, betas in [0,1), "
+                        "momentum and weight decay >= 0)");
+    bnn_optimizer *opt = calloc(1, sizeof *opt);
+    if (!opt)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for the optimizer");
+    opt->config = *config;
+    opt->n = n_params;
+    opt->m = calloc(n_params ? n_params : 1, sizeof(float));
+    if (config->kind != BNN_OPTIM_SGD)
+        opt->v = calloc(n_params ? n_params : 1, sizeof(float));
+    if (!opt->m || (config->kind != BNN_OPTIM_SGD && !opt->v)) {
+        bnn_optimizer_destroy(opt);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for optimizer state of %zu params",
+                        n_params);
+    }
+    *out = opt;
+    return BNN_OK;
+}
+
+void bnn_optimizer_destroy(bnn_optimizer *opt)
+{
+    if (!opt)
+        return;
+    free(opt->m);
+    free(opt->v);
+    free(opt);
+}
+
+void bnn_optimizer_begin_step(bnn_optimizer *opt)
+{
+    opt->step++;
+}
+
+void bnn_optimizer_update(bnn_optimizer *opt, size_t offset, float *params, const float *grads,
+                          size_t n)
+{
+    BNN_ASSERT(opt->step > 0 && offset + n <= opt->n);
+    const bnn_optimizer_config *c = &opt->config;
+    float *m = opt->m + offset;
+    float lr = c->lr, wd = c->weight_decay;
+    switch (c->kind) {
+    case BNN_OPTIM_SGD: {
+        /* torch: g += wd*p; buf = momentum*buf + g (buf = g on the first step); p -= lr*buf */
+        bool first = opt->step == 1;
+        for (size_t i = 0; i < n; i++) {
+            float g = grads[i] + wd * params[i];
+            m[i] = first ? g : c->momentum * m[i] + g;
+            params[i] -= lr * (c->momentum > 0 ? m[i] : g);
+        }
+        break;
+    }
+    case BNN_OPTIM_ADAM:
+    case BNN_OPTIM_ADAMW: {
+        float *v = opt->v + offset;
+        double t = (double)opt->step;
+        float bc1 = (float)(1.0 - pow(c->beta1, t));
+        float bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t));
+        float step_size = lr / bc1;
+        bool decoupled = c->kind == BNN_OPTIM_ADAMW;
+        for (size_t i = 0; i < n; i++) {
+            float g = grads[i];
+            if (decoupled)
+                params[i] -= lr * wd * params[i];
+            else
+                g += wd * params[i];
+            m[i] = c->beta1 * m[i] + (1 - c->beta1) * g;
+            v[i] = c->beta2 * v[i] + (1 - c->beta2) * g * g;
+            float denom = sqrtf(v[i]) / bc2_sqrt + c->eps;
+            params[i] -= step_size * m[i] / denom;
+        }
+        break;
+    }
+    }
+}
