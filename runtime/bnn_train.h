@@ -36,6 +36,11 @@ void bnn_dataset_free(bnn_dataset *ds);
 void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count, bnn_tensor *x,
                         bnn_tensor *y);
 
+/* Rotates every image of x ([n, c, h, w] f32) by `degrees` counter-clockwise
+ * about its centre, bilinear, filling with 0 outside; out must have x's shape
+ * and not alias it.  For evaluating under dataset shift. */
+void bnn_rotate_images(const bnn_tensor *x, double degrees, bnn_tensor *out);
+
 /* ---- losses ---------------------------------------------------------------- */
 
 /* Mean over the n rows of -log softmax(logits)[label]; logits [n, k].  When

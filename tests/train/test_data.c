@@ -156,3 +156,47 @@ Test(mnist, bundled_sample)
     bnn_dataset_free(&train);
     bnn_dataset_free(&test);
 }
+
+Test(rotate, quarter_turns_and_identity)
+{
+    /* one 3x3 image with a single bright pixel at (row 0, col 2) */
+    bnn_shape s = {4, {1, 1, 3, 3}};
+    bnn_tensor x, y;
+    bnn_tensor_alloc(&x, BNN_F32, &s, NULL);
+    bnn_tensor_alloc(&y, BNN_F32, &s, NULL);
+    ((float *)x.data)[0 * 3 + 2] = 1;
+    bnn_rotate_images(&x, 0, &y);
+    cr_assert_eq(memcmp(x.data, y.data, 9 * sizeof(float)), 0);
+    /* 90 degrees counter-clockwise: top-right corner goes to top-left */
+    bnn_rotate_images(&x, 90, &y);
+    const float *o = y.data;
+    cr_assert_float_eq(o[0], 1, 1e-6);
+    for (int i = 1; i < 9; i++)
+        cr_assert_float_eq(o[i], 0, 1e-6, "pixel %d", i);
+    /* 180 degrees: to bottom-left */
+    bnn_rotate_images(&x, 180, &y);
+    cr_assert_float_eq(o[6], 1, 1e-6);
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+}
+
+Test(rotate, bilinear_and_zero_fill)
+{
+    /* constant image: 45 degrees keeps the centre, zero-fills corners */
+    bnn_shape s = {4, {2, 1, 7, 7}};
+    bnn_tensor x, y;
+    bnn_tensor_alloc(&x, BNN_F32, &s, NULL);
+    bnn_tensor_alloc(&y, BNN_F32, &s, NULL);
+    for (int i = 0; i < 98; i++)
+        ((float *)x.data)[i] = 1;
+    bnn_rotate_images(&x, 45, &y);
+    const float *o = y.data;
+    cr_assert_float_eq(o[24], 1, 1e-6);
+    cr_assert_float_eq(o[49 + 24], 1, 1e-6);
+    cr_assert_float_eq(o[0], 0, 1e-6); /* a corner maps more than a pixel outside */
+    cr_assert(o[3] > 0.99f);             /* the middle of an edge stays inside */
+    for (int i = 0; i < 98; i++)
+        cr_assert(o[i] >= -1e-6 && o[i] <= 1 + 1e-6);
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+}
