@@ -93,4 +93,56 @@ void bnn_optimizer_begin_step(bnn_optimizer *opt);
 void bnn_optimizer_update(bnn_optimizer *opt, size_t offset, float *params, const float *grads,
                           size_t n);
 
+/* ---- the trainer ---------------------------------------------------------- */
+
+typedef enum bnn_loss_kind {
+    BNN_LOSS_CROSS_ENTROPY, /* logits [n, k] against integer labels */
+    BNN_LOSS_MSE,           /* outputs against f32 targets of the same shape */
+} bnn_loss_kind;
+
+typedef struct bnn_train_options {
+    bnn_optimizer_config optimizer;
+    bnn_loss_kind loss;
+    /* loss = dnn_factor * data_loss + bnn_factor * KL, data_loss the mean over
+     * the batch, KL summed over every weight and bias of every Bayesian layer */
+    double dnn_factor;
+    double bnn_factor;
+    int64_t batch;  /* the planned batch; a smaller final batch gets its own plan */
+    uint64_t seed;  /* keys weight samples and dropout */
+    int threads;    /* 0 = all cores */
+} bnn_train_options;
+
+typedef struct bnn_step_result {
+    double loss;      /* dnn_factor * data_loss + bnn_factor * kl */
+    double data_loss; /* mean over the batch */
+    double kl;        /* summed over the Bayesian layers */
+    int64_t correct;  /* classification: rows whose arg-max is the label */
+    int64_t count;    /* rows in the batch */
+} bnn_step_result;
+
+typedef struct bnn_trainer bnn_trainer;
+
+/* Trains graph's trainable params in place (the graph must outlive the
+ * trainer). The graph needs one input and one output. */
+bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options,
+                              bnn_trainer **out, bnn_diag *diag);
+void bnn_trainer_destroy(bnn_trainer *trainer);
+
+/* One optimizer step on a batch: x shaped like the graph input with any first
+ * dim up to options.batch, y labels i64 [b] or targets. A NaN or Inf in the
+ * loss fails with BNN_ERR_NUMERIC before any param changes. */
+bnn_status bnn_trainer_step(bnn_trainer *trainer, const bnn_tensor *x, const bnn_tensor *y,
+                            bnn_step_result *result, bnn_diag *diag);
+
+/* The optimizer (its moments and step count, for checkpoints) and the number
+ * of trainable floats it covers. */
+bnn_optimizer *bnn_trainer_optimizer(bnn_trainer *trainer);
+/* Steps taken; keys the random draws, so a resumed run sets it back. */
+uint64_t bnn_trainer_steps(const bnn_trainer *trainer);
+void bnn_trainer_set_steps(bnn_trainer *trainer, uint64_t steps);
+
+/* The permutation of 0..n-1 for an epoch: a pure function of (seed, epoch),
+ * so a resumed run shuffles as the uninterrupted one did. */
+void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch);
+
 #endif

@@ -1,12 +1,403 @@
-/* bnnc eval (not written yet). */
+/* bnnc eval: accuracy, calibration and uncertainty of a classifier on a data
+ * set, optionally under rotation and against out-of-distribution inputs, with
+ * the posterior-mean model alongside for comparison. */
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "bnn_metrics.h"
+#include "bnn_npy.h"
+#include "bnn_passes.h"
+#include "bnn_predict.h"
+#include "bnn_runtime.h"
+#include "bnn_train.h"
 #include "cli.h"
+#include "eval_plot.h"
+#include "rng.h"
+
+enum { ECE_BINS = 15 };
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: bnnc eval MODEL.onnx (--data DIR | --x X.npy --y Y.npy) [options]\n\n"
+        "Runs a classifier with S weight samples over a test set and reports accuracy,\n"
+        "negative log-likelihood, Brier score, expected calibration error (15 equal-width\n"
+        "bins) and the mean predictive entropy of right and wrong predictions, for the\n"
+        "Bayesian predictive mean and for the posterior-mean (deterministic) model.\n\n"
+        "options:\n"
+        "  --data DIR          MNIST IDX files; the t10k (test) split is evaluated\n"
+        "  --x F --y F         .npy inputs and integer labels instead\n"
+        "  --limit K           the first K examples only\n"
+        "  --samples S         weight samples (default 32; 1 for a model with no Bayesian layer)\n"
+        "  --batch B           rows per run (default 256)\n"
+        "  --shift rotate:DEG  rotate every image by DEG degrees (bilinear, zero fill)\n"
+        "  --ood noise|DIR|X.npy   out-of-distribution inputs: uniform noise images, an\n"
+        "                      MNIST-format directory's test split, or an array; reports\n"
+        "                      AUROC of predictive entropy and of mutual information\n"
+        "  --plot FILE.svg     reliability diagram and entropy histograms\n"
+        "  --seed N            weight samples and noise (default 0)\n"
+        "  --threads N         OpenBLAS/OpenMP threads (default: all cores)\n"
+        "  --json              one JSON object instead of text\n"
+        "  -h, --help\n");
+}
+
+/* Everything measured for one model over one set. */
+typedef struct report {
+    double accuracy, nll, brier, ece;
+    double entropy_right, entropy_wrong;
+    int64_t bins_count[ECE_BINS];
+    double bins_accuracy[ECE_BINS], bins_confidence[ECE_BINS];
+    float *total, *epistemic; /* owned, per example */
+    int64_t n, samples;
+} report;
+
+static void report_free(report *r)
+{
+    free(r->total);
+    free(r->epistemic);
+}
+
+static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int64_t *labels,
+                          const bnn_predict_options *po, report *r, bnn_diag *diag)
+{
+    memset(r, 0, sizeof *r);
+    int64_t samples, k, n = x->shape.dims[0];
+    BNN_TRY(bnn_predict_classes(graph, x, po, NULL, &samples, &k, diag));
+    float *probs = malloc(sizeof(float) * (size_t)(samples * n * k));
+    float *mean = malloc(sizeof(float) * (size_t)(n * k));
+    r->total = malloc(sizeof(float) * (size_t)n);
+    r->epistemic = malloc(sizeof(float) * (size_t)n);
+    bnn_status st = probs && mean && r->total && r->epistemic
+                        ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    if (st == BNN_OK)
+        st = bnn_predict_classes(graph, x, po, probs, &samples, &k, diag);
+    if (st == BNN_OK) {
+        r->n = n;
+        r->samples = samples;
+        bnn_predictive_stats(probs, samples, n, k, mean, r->total, NULL, r->epistemic);
+        if (labels) {
+            for (int64_t i = 0; i < n; i++)
+                if (labels[i] < 0 || labels[i] >= k) {
+                    st = bnn_fail(diag, BNN_ERR_INVALID, "label %lld of example %lld is not a "
+                                  "class of this %lld-class model", (long long)labels[i],
+                                  (long long)i, (long long)k);
+                    break;
+                }
+        }
+        if (labels && st == BNN_OK) {
+            r->accuracy = bnn_accuracy(mean, labels, n, k);
+            r->nll = bnn_nll(mean, labels, n, k);
+            r->brier = bnn_brier(mean, labels, n, k);
+            r->ece = bnn_ece(mean, labels, n, k, ECE_BINS, r->bins_count, r->bins_accuracy,
+                             r->bins_confidence);
+            double right = 0, wrong = 0;
+            int64_t n_right = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const float *p = mean + i * k;
+                int64_t best = 0;
+                for (int64_t j = 1; j < k; j++)
+                    best = p[j] > p[best] ? j : best;
+                if (best == labels[i]) {
+                    right += r->total[i];
+                    n_right++;
+                } else {
+                    wrong += r->total[i];
+                }
+            }
+            r->entropy_right = n_right ? right / (double)n_right : NAN;
+            r->entropy_wrong = n - n_right ? wrong / (double)(n - n_right) : NAN;
+        }
+    }
+    free(probs);
+    free(mean);
+    if (st != BNN_OK)
+        report_free(r);
+    return st;
+}
+
+static void progress(void *context, int64_t done, int64_t total)
+{
+    fprintf(stdout, "\r  %s: %lld/%lld", (const char *)context, (long long)done, (long long)total);
+    if (done == total)
+        fprintf(stdout, "\r%*s\r", 60, "");
+    fflush(stdout);
+}
+
+static void print_json_number(const char *name, double v, bool comma)
+{
+    if (isfinite(v))
+        printf("\"%s\": %.6g%s", name, v, comma ? ", " : "");
+    else
+        printf("\"%s\": null%s", name, comma ? ", " : "");
+}
+
+static void print_report_json(const char *name, const report *r, bool comma)
+{
+    printf("\"%s\": {", name);
+    print_json_number("accuracy", r->accuracy, true);
+    print_json_number("nll", r->nll, true);
+    print_json_number("brier", r->brier, true);
+    print_json_number("ece", r->ece, true);
+    print_json_number("entropy_correct", r->entropy_right, true);
+    print_json_number("entropy_wrong", r->entropy_wrong, true);
+    printf("\"samples\": %lld}%s", (long long)r->samples, comma ? ", " : "");
+}
+
+static void print_report_text(const char *name, const report *r)
+{
+    printf("%-22s accuracy %.4f  NLL %.4f  Brier %.4f  ECE %.4f  entropy right/wrong %.3f/%.3f"
+           "  (%lld samples)\n",
+           name, r->accuracy, r->nll, r->brier, r->ece, r->entropy_right, r->entropy_wrong,
+           (long long)r->samples);
+}
+
+/* The out-of-distribution inputs, shaped like x (rows may differ). */
+static int load_ood(const char *spec, const bnn_tensor *x, uint64_t seed, bnn_tensor *out)
+{
+    bnn_diag diag;
+    if (strcmp(spec, "noise") == 0) {
+        if (bnn_tensor_alloc(out, BNN_F32, &x->shape, &diag) != BNN_OK)
+            return bnnc_report("--ood noise", &diag);
+        bnn_rng_stream s = bnn_rng_stream_make(seed, 0, 3, 0);
+        bnn_rng_uniform(&s, 0, (size_t)bnn_tensor_numel(out), out->data);
+        return BNNC_EXIT_OK;
+    }
+    size_t len = strlen(spec);
+    if (len > 4 && strcmp(spec + len - 4, ".npy") == 0) {
+        bnn_tensor raw;
+        if (bnn_npy_read_file(spec, &raw, &diag) != BNN_OK)
+            return bnnc_report(spec, &diag);
+        bnn_status st = bnn_tensor_convert(&raw, BNN_F32, out, &diag);
+        bnn_tensor_free(&raw);
+        return st == BNN_OK ? BNNC_EXIT_OK : bnnc_report(spec, &diag);
+    }
+    bnn_dataset ds;
+    if (bnn_mnist_load(spec, BNN_MNIST_TEST, 1.0f / 255, 0, &ds, &diag) != BNN_OK)
+        return bnnc_report(NULL, &diag);
+    *out = ds.x;
+    bnn_tensor_free(&ds.y);
+    return BNNC_EXIT_OK;
+}
 
 int bnnc_cmd_eval(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bnnc eval: not implemented yet\n");
-    return BNNC_EXIT_ERROR;
+    enum { OPT_DATA = 256, OPT_X, OPT_Y, OPT_LIMIT, OPT_SAMPLES, OPT_BATCH, OPT_SHIFT, OPT_OOD,
+           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON };
+    static const struct option options[] = {
+        {"data", required_argument, NULL, OPT_DATA}, {"x", required_argument, NULL, OPT_X},
+        {"y", required_argument, NULL, OPT_Y}, {"limit", required_argument, NULL, OPT_LIMIT},
+        {"samples", required_argument, NULL, OPT_SAMPLES},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"shift", required_argument, NULL, OPT_SHIFT}, {"ood", required_argument, NULL, OPT_OOD},
+        {"plot", required_argument, NULL, OPT_PLOT}, {"seed", required_argument, NULL, OPT_SEED},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = NULL, *xpath = NULL, *ypath = NULL, *shift = NULL, *ood = NULL, *plot = NULL;
+    int64_t limit = 0, samples = 32, batch = 256, seed = 0, threads = 0;
+    double rotate = 0;
+    bool json = false;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "+h", options, NULL)) != -1;) {
+        bool ok = true;
+        switch (c) {
+        case 'h': usage(stdout); return BNNC_EXIT_OK;
+        case OPT_DATA: data = optarg; break;
+        case OPT_X: xpath = optarg; break;
+        case OPT_Y: ypath = optarg; break;
+        case OPT_OOD: ood = optarg; break;
+        case OPT_PLOT: plot = optarg; break;
+        case OPT_JSON: json = true; break;
+        case OPT_LIMIT: ok = bnnc_parse_int(optarg, 1, INT64_MAX, &limit); break;
+        case OPT_SAMPLES: ok = bnnc_parse_int(optarg, 1, 100000, &samples); break;
+        case OPT_BATCH: ok = bnnc_parse_int(optarg, 1, 1 << 20, &batch); break;
+        case OPT_SEED: ok = bnnc_parse_int(optarg, 0, INT64_MAX, &seed); break;
+        case OPT_THREADS: ok = bnnc_parse_int(optarg, 0, 1024, &threads); break;
+        case OPT_SHIFT:
+            shift = optarg;
+            ok = strncmp(optarg, "rotate:", 7) == 0 && bnnc_parse_float(optarg + 7, &rotate);
+            break;
+        default: return bnnc_usage_error("eval", "unknown option");
+        }
+        if (!ok)
+            return bnnc_usage_error("eval", "bad value '%s'", optarg);
+    }
+    if (argc - optind != 1)
+        return bnnc_usage_error("eval", "expected one model file");
+    if (!data == !(xpath && ypath))
+        return bnnc_usage_error("eval", "give either --data DIR or both --x and --y");
+    const char *model = argv[optind];
+
+    int status = BNNC_EXIT_ERROR;
+    bnn_diag diag = {0};
+    bnn_dataset test = {0};
+    bnn_graph *graph = NULL, *mean_graph = NULL;
+    bnn_tensor shifted = {0}, ood_x = {0};
+    report bayes = {0}, mean = {0}, out = {0};
+    bool have_mean = false, have_out = false;
+    bnn_pipeline *pipeline = NULL;
+
+    if (data) {
+        if (bnn_mnist_load(data, BNN_MNIST_TEST, 1.0f / 255, 0, &test, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+    } else {
+        bnn_tensor rx, ry;
+        if (bnn_npy_read_file(xpath, &rx, &diag) != BNN_OK) {
+            bnnc_report(xpath, &diag);
+            goto done;
+        }
+        if (bnn_npy_read_file(ypath, &ry, &diag) != BNN_OK) {
+            bnn_tensor_free(&rx);
+            bnnc_report(ypath, &diag);
+            goto done;
+        }
+        bnn_status st = bnn_tensor_convert(&rx, BNN_F32, &test.x, &diag);
+        if (st == BNN_OK)
+            st = bnn_tensor_convert(&ry, BNN_I64, &test.y, &diag);
+        bnn_tensor_free(&rx);
+        bnn_tensor_free(&ry);
+        if (st != BNN_OK) {
+            bnnc_report(xpath, &diag);
+            goto done;
+        }
+        if (test.x.shape.rank < 1 || test.y.shape.rank != 1 ||
+            test.x.shape.dims[0] != test.y.shape.dims[0]) {
+            fprintf(stderr, "bnnc: %s: labels must be [n] for the n rows of %s\n", ypath, xpath);
+            goto done;
+        }
+        test.n = test.x.shape.dims[0];
+    }
+    if (limit && limit < test.n)
+        test.n = test.x.shape.dims[0] = test.y.shape.dims[0] = limit;
+    const bnn_tensor *x = &test.x;
+    if (shift) {
+        if (test.x.shape.rank != 4) {
+            fprintf(stderr, "bnnc: --shift rotate needs images [n, c, h, w]\n");
+            goto done;
+        }
+        if (bnn_tensor_alloc(&shifted, BNN_F32, &test.x.shape, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+        bnn_rotate_images(&test.x, rotate, &shifted);
+        x = &shifted;
+    }
+
+    graph = bnnc_load_model(model);
+    if (!graph)
+        goto done;
+    bnn_runtime_set_threads((int)threads);
+    bnn_predict_options po = bnn_predict_defaults();
+    po.samples = samples;
+    po.batch = batch;
+    po.seed = (uint64_t)seed;
+    po.threads = (int)threads;
+    bool terminal = bnnc_stdout_is_terminal() && !json;
+    if (terminal) {
+        po.progress = progress;
+        po.context = "Bayesian";
+    }
+    if (measure(graph, x, test.y.data, &po, &bayes, &diag) != BNN_OK) {
+        bnnc_report(model, &diag);
+        goto done;
+    }
+    if (bnn_graph_is_bayesian(graph)) {
+        mean_graph = bnn_graph_clone(graph);
+        if (!mean_graph || bnn_pipeline_parse("bnn-to-mean", &pipeline, &diag) != BNN_OK ||
+            bnn_pipeline_run(pipeline, mean_graph, NULL, &diag) != BNN_OK) {
+            bnnc_report(model, &diag);
+            goto done;
+        }
+        po.context = "posterior mean";
+        if (measure(mean_graph, x, test.y.data, &po, &mean, &diag) != BNN_OK) {
+            bnnc_report(model, &diag);
+            goto done;
+        }
+        have_mean = true;
+    }
+    double auroc_entropy = NAN, auroc_mi = NAN;
+    if (ood) {
+        if (load_ood(ood, x, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK)
+            goto done;
+        po.context = "out of distribution";
+        if (measure(graph, &ood_x, NULL, &po, &out, &diag) != BNN_OK) {
+            bnnc_report(ood, &diag);
+            goto done;
+        }
+        have_out = true;
+        auroc_entropy = bnn_auroc(out.total, out.n, bayes.total, bayes.n);
+        auroc_mi = bnn_auroc(out.epistemic, out.n, bayes.epistemic, bayes.n);
+    }
+    if (plot) {
+        int64_t k;
+        int64_t dummy;
+        bnn_predict_classes(graph, x, &po, NULL, &dummy, &k, NULL);
+        eval_plot p = {
+            .title = model, .bins = ECE_BINS, .bin_count = bayes.bins_count,
+            .bin_accuracy = bayes.bins_accuracy, .bin_confidence = bayes.bins_confidence,
+            .mean_bin_count = have_mean ? mean.bins_count : NULL,
+            .mean_bin_accuracy = have_mean ? mean.bins_accuracy : NULL,
+            .entropy_in = bayes.total, .n_in = bayes.n,
+            .entropy_out = have_out ? out.total : NULL, .n_out = have_out ? out.n : 0,
+            .max_entropy = log((double)k),
+        };
+        if (eval_plot_write(plot, &p, &diag) != BNN_OK) {
+            bnnc_report(plot, &diag);
+            goto done;
+        }
+    }
+    if (json) {
+        printf("{\"model\": \"%s\", \"examples\": %lld, ", model, (long long)test.n);
+        if (shift)
+            printf("\"shift\": \"%s\", ", shift);
+        print_json_number("accuracy", bayes.accuracy, true);
+        print_json_number("nll", bayes.nll, true);
+        print_json_number("brier", bayes.brier, true);
+        print_json_number("ece", bayes.ece, true);
+        print_json_number("entropy_correct", bayes.entropy_right, true);
+        print_json_number("entropy_wrong", bayes.entropy_wrong, true);
+        printf("\"samples\": %lld", (long long)bayes.samples);
+        if (have_mean) {
+            printf(", ");
+            print_report_json("posterior_mean", &mean, false);
+        }
+        if (have_out) {
+            printf(", \"ood\": {\"source\": \"%s\", ", ood);
+            print_json_number("auroc_entropy", auroc_entropy, true);
+            print_json_number("auroc_mi", auroc_mi, false);
+            printf("}");
+        }
+        printf("}\n");
+    } else {
+        printf("%s on %lld examples%s%s:\n", model, (long long)test.n, shift ? ", shift " : "",
+               shift ? shift : "");
+        print_report_text(have_mean ? "Bayesian (mean of S)" : "model", &bayes);
+        if (have_mean)
+            print_report_text("posterior-mean model", &mean);
+        if (have_out)
+            printf("OOD (%s, %lld examples): AUROC predictive entropy %.4f, mutual information %.4f\n",
+                   ood, (long long)out.n, auroc_entropy, auroc_mi);
+        if (plot)
+            printf("wrote %s\n", plot);
+    }
+    status = BNNC_EXIT_OK;
+done:
+    report_free(&bayes);
+    if (have_mean)
+        report_free(&mean);
+    if (have_out)
+        report_free(&out);
+    bnn_pipeline_destroy(pipeline);
+    bnn_graph_destroy(mean_graph);
+    bnn_graph_destroy(graph);
+    bnn_tensor_free(&shifted);
+    bnn_tensor_free(&ood_x);
+    bnn_dataset_free(&test);
+    return status;
 }

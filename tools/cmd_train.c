@@ -1,12 +1,459 @@
-/* bnnc train (not written yet). */
+/* bnnc train: fit a model's trainable parameters (Bayes by Backprop for the
+ * Bayesian layers) on MNIST IDX files or .npy arrays. */
+#include <getopt.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
+#include "bnn_metrics.h"
+#include "bnn_npy.h"
+#include "bnn_onnx.h"
+#include "bnn_predict.h"
+#include "bnn_runtime.h"
+#include "bnn_train.h"
 #include "cli.h"
+#include "train_state.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: bnnc train MODEL.onnx (--data DIR | --train-x X.npy --train-y Y.npy) -o OUT.onnx\n"
+        "                  [options]\n\n"
+        "Trains every trainable parameter of MODEL: the mu and rho of Bayesian layers by\n"
+        "Bayes by Backprop, the weights of a plain model by ordinary fine-tuning.  Minimises\n"
+        "  dnn_factor * data_loss + bnn_factor * KL\n"
+        "with data_loss the batch mean of the cross-entropy (or squared error) and KL the\n"
+        "closed-form divergence from the prior, SUMMED over every weight and bias of every\n"
+        "Bayesian layer (not averaged).\n\n"
+        "data:\n"
+        "  --data DIR            MNIST IDX files (train-*/t10k-*, plain or .gz); the t10k\n"
+        "                        split validates unless --val-split is given\n"
+        "  --train-x F --train-y F   .npy arrays (x f32 [n,...]; y i64 labels [n] or f32)\n"
+        "  --val-x F --val-y F   validation arrays\n"
+        "  --val-split F         hold out the last fraction F of the training examples\n"
+        "  --limit K             train on the first K examples only\n"
+        "  --scale F             IDX pixel scale (default 1/255, giving [0,1])\n"
+        "training:\n"
+        "  --epochs E            (default 1)      --batch B            (default 64)\n"
+        "  --optimizer adam|adamw|sgd (adam)      --lr F               (default 0.001)\n"
+        "  --momentum F (sgd, 0.9)  --beta1 F (0.9)  --beta2 F (0.999)  --eps F (1e-8)\n"
+        "  --weight-decay F      (0; adamw 0.01)\n"
+        "  --loss ce|mse         (default ce: softmax cross-entropy on integer labels)\n"
+        "  --dnn-factor F        (default 1)\n"
+        "  --bnn-factor F        (default 1/N, N = training examples)\n"
+        "  --samples S           weight samples for validation accuracy (default 10)\n"
+        "  --seed N              shuffling and weight samples (default 0)\n"
+        "  --threads N           OpenBLAS/OpenMP threads (default: all cores)\n"
+        "output:\n"
+        "  -o, --output FILE     the trained model (ONNX), written atomically\n"
+        "  --checkpoint DIR      after each epoch write DIR/model.onnx and DIR/state.bin\n"
+        "  --resume DIR          continue from a checkpoint: same result, bit for bit, as\n"
+        "                        an uninterrupted run with the same options\n"
+        "  --json                one JSON object per epoch instead of text lines\n"
+        "  -h, --help\n");
+}
+
+enum {
+    OPT_DATA = 256, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_VAL_X, OPT_VAL_Y, OPT_VAL_SPLIT, OPT_LIMIT,
+    OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
+    OPT_BETA2, OPT_EPS, OPT_WD, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
+    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON,
+};
+
+typedef struct train_args {
+    const char *model, *output, *data, *train_x, *train_y, *val_x, *val_y;
+    const char *checkpoint, *resume;
+    double val_split, scale, dnn_factor, bnn_factor;
+    int64_t limit, epochs, batch, samples, seed, threads;
+    bool json, bnn_factor_set;
+    bnn_train_options train;
+} train_args;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Loads a pair of .npy arrays as a data set; labels become i64. */
+static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind loss, bnn_dataset *ds)
+{
+    bnn_diag diag;
+    bnn_tensor x, y;
+    if (bnn_npy_read_file(xpath, &x, &diag) != BNN_OK)
+        return bnnc_report(xpath, &diag);
+    if (bnn_npy_read_file(ypath, &y, &diag) != BNN_OK) {
+        bnn_tensor_free(&x);
+        return bnnc_report(ypath, &diag);
+    }
+    bnn_dtype ytype = loss == BNN_LOSS_CROSS_ENTROPY ? BNN_I64 : BNN_F32;
+    if (bnn_tensor_convert(&x, BNN_F32, &ds->x, &diag) != BNN_OK ||
+        bnn_tensor_convert(&y, ytype, &ds->y, &diag) != BNN_OK) {
+        bnn_tensor_free(&x);
+        bnn_tensor_free(&y);
+        bnn_dataset_free(ds);
+        return bnnc_report(xpath, &diag);
+    }
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+    if (ds->x.shape.rank < 1 || ds->y.shape.rank < 1 || ds->x.shape.dims[0] != ds->y.shape.dims[0]) {
+        fprintf(stderr, "bnnc: %s: %lld examples but %s has %lld\n", xpath,
+                (long long)(ds->x.shape.rank ? ds->x.shape.dims[0] : 0), ypath,
+                (long long)(ds->y.shape.rank ? ds->y.shape.dims[0] : 0));
+        bnn_dataset_free(ds);
+        return BNNC_EXIT_ERROR;
+    }
+    ds->n = ds->x.shape.dims[0];
+    return BNNC_EXIT_OK;
+}
+
+/* Moves the last `count` examples of ds into a new data set. */
+static bnn_status split_tail(bnn_dataset *ds, int64_t count, bnn_dataset *tail, bnn_diag *diag)
+{
+    memset(tail, 0, sizeof *tail);
+    bnn_shape xs = ds->x.shape, ys = ds->y.shape;
+    xs.dims[0] = ys.dims[0] = count;
+    BNN_TRY(bnn_tensor_alloc(&tail->x, ds->x.dtype, &xs, diag));
+    BNN_TRY(bnn_tensor_alloc(&tail->y, ds->y.dtype, &ys, diag));
+    size_t xrow = bnn_tensor_nbytes(&ds->x) / (size_t)ds->n;
+    size_t yrow = bnn_tensor_nbytes(&ds->y) / (size_t)ds->n;
+    int64_t keep = ds->n - count;
+    memcpy(tail->x.data, (char *)ds->x.data + (size_t)keep * xrow, (size_t)count * xrow);
+    memcpy(tail->y.data, (char *)ds->y.data + (size_t)keep * yrow, (size_t)count * yrow);
+    tail->n = count;
+    ds->n = keep;
+    ds->x.shape.dims[0] = ds->y.shape.dims[0] = keep;
+    return BNN_OK;
+}
+
+/* Accuracy of the mean prediction over `samples` weight samples. */
+static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
+                           double *accuracy, bnn_diag *diag)
+{
+    bnn_predict_options po = bnn_predict_defaults();
+    po.samples = a->samples;
+    po.batch = a->batch;
+    po.seed = (uint64_t)a->seed;
+    po.threads = (int)a->threads;
+    int64_t samples, k;
+    BNN_TRY(bnn_predict_classes(graph, &val->x, &po, NULL, &samples, &k, diag));
+    float *probs = malloc(sizeof(float) * (size_t)(samples * val->n * k));
+    float *mean = malloc(sizeof(float) * (size_t)(val->n * k));
+    bnn_status st = probs && mean ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    if (st == BNN_OK)
+        st = bnn_predict_classes(graph, &val->x, &po, probs, &samples, &k, diag);
+    if (st == BNN_OK) {
+        bnn_predictive_stats(probs, samples, val->n, k, mean, NULL, NULL, NULL);
+        *accuracy = bnn_accuracy(mean, val->y.data, val->n, k);
+    }
+    free(probs);
+    free(mean);
+    return st;
+}
+
+static void progress_bar(int64_t done, int64_t total, double seconds, double running_loss)
+{
+    int width = 30, filled = total ? (int)(width * done / total) : width;
+    fprintf(stdout, "\r  [%.*s%*s] %lld/%lld  %.0f ex/s  loss %.4f ", filled,
+            "##############################", width - filled, "", (long long)done,
+            (long long)total, seconds > 0 ? (double)done / seconds : 0.0, running_loss);
+    fflush(stdout);
+}
+
+static int parse_args(int argc, char **argv, train_args *a)
+{
+    static const struct option options[] = {
+        {"data", required_argument, NULL, OPT_DATA},
+        {"train-x", required_argument, NULL, OPT_TRAIN_X},
+        {"train-y", required_argument, NULL, OPT_TRAIN_Y},
+        {"val-x", required_argument, NULL, OPT_VAL_X},
+        {"val-y", required_argument, NULL, OPT_VAL_Y},
+        {"val-split", required_argument, NULL, OPT_VAL_SPLIT},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"scale", required_argument, NULL, OPT_SCALE},
+        {"epochs", required_argument, NULL, OPT_EPOCHS},
+        {"batch", required_argument, NULL, OPT_BATCH},
+        {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
+        {"lr", required_argument, NULL, OPT_LR},
+        {"momentum", required_argument, NULL, OPT_MOMENTUM},
+        {"beta1", required_argument, NULL, OPT_BETA1},
+        {"beta2", required_argument, NULL, OPT_BETA2},
+        {"eps", required_argument, NULL, OPT_EPS},
+        {"weight-decay", required_argument, NULL, OPT_WD},
+        {"loss", required_argument, NULL, OPT_LOSS},
+        {"dnn-factor", required_argument, NULL, OPT_DNN},
+        {"bnn-factor", required_argument, NULL, OPT_BNN},
+        {"samples", required_argument, NULL, OPT_SAMPLES},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+        {"resume", required_argument, NULL, OPT_RESUME},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    a->epochs = 1;
+    a->batch = 64;
+    a->samples = 10;
+    a->scale = 1.0 / 255;
+    a->dnn_factor = 1;
+    a->train.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
+    a->train.loss = BNN_LOSS_CROSS_ENTROPY;
+    double lr = -1, momentum = -1, beta1 = -1, beta2 = -1, eps = -1, wd = -1;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "+o:h", options, NULL)) != -1;) {
+        double f;
+        const char *name = NULL;
+        bool ok = true;
+        switch (c) {
+        case 'h': usage(stdout); return -1;
+        case 'o': a->output = optarg; break;
+        case OPT_DATA: a->data = optarg; break;
+        case OPT_TRAIN_X: a->train_x = optarg; break;
+        case OPT_TRAIN_Y: a->train_y = optarg; break;
+        case OPT_VAL_X: a->val_x = optarg; break;
+        case OPT_VAL_Y: a->val_y = optarg; break;
+        case OPT_CHECKPOINT: a->checkpoint = optarg; break;
+        case OPT_RESUME: a->resume = optarg; break;
+        case OPT_JSON: a->json = true; break;
+        case OPT_VAL_SPLIT:
+            ok = bnnc_parse_float(optarg, &a->val_split) && a->val_split > 0 && a->val_split < 1;
+            name = "--val-split (a fraction between 0 and 1)";
+            break;
+        case OPT_SCALE: ok = bnnc_parse_float(optarg, &a->scale); name = "--scale"; break;
+        case OPT_LIMIT: ok = bnnc_parse_int(optarg, 1, INT64_MAX, &a->limit); name = "--limit"; break;
+        case OPT_EPOCHS: ok = bnnc_parse_int(optarg, 1, 100000, &a->epochs); name = "--epochs"; break;
+        case OPT_BATCH: ok = bnnc_parse_int(optarg, 1, 1 << 20, &a->batch); name = "--batch"; break;
+        case OPT_SAMPLES: ok = bnnc_parse_int(optarg, 1, 100000, &a->samples); name = "--samples"; break;
+        case OPT_SEED: ok = bnnc_parse_int(optarg, 0, INT64_MAX, &a->seed); name = "--seed"; break;
+        case OPT_THREADS: ok = bnnc_parse_int(optarg, 0, 1024, &a->threads); name = "--threads"; break;
+        case OPT_OPTIMIZER: {
+            bnn_optimizer_kind kind;
+            ok = bnn_optimizer_kind_from_name(optarg, &kind);
+            name = "--optimizer (adam, adamw or sgd)";
+            if (ok)
+                a->train.optimizer = bnn_optimizer_defaults(kind);
+            break;
+        }
+        case OPT_LOSS:
+            ok = strcmp(optarg, "ce") == 0 || strcmp(optarg, "mse") == 0;
+            a->train.loss = strcmp(optarg, "mse") == 0 ? BNN_LOSS_MSE : BNN_LOSS_CROSS_ENTROPY;
+            name = "--loss (ce or mse)";
+            break;
+        case OPT_LR: ok = bnnc_parse_float(optarg, &lr) && lr > 0; name = "--lr"; break;
+        case OPT_MOMENTUM: ok = bnnc_parse_float(optarg, &momentum) && momentum >= 0; name = "--momentum"; break;
+        case OPT_BETA1: ok = bnnc_parse_float(optarg, &beta1) && beta1 >= 0 && beta1 < 1; name = "--beta1"; break;
+        case OPT_BETA2: ok = bnnc_parse_float(optarg, &beta2) && beta2 >= 0 && beta2 < 1; name = "--beta2"; break;
+        case OPT_EPS: ok = bnnc_parse_float(optarg, &eps) && eps > 0; name = "--eps"; break;
+        case OPT_WD: ok = bnnc_parse_float(optarg, &wd) && wd >= 0; name = "--weight-decay"; break;
+        case OPT_DNN: ok = bnnc_parse_float(optarg, &a->dnn_factor) && a->dnn_factor >= 0; name = "--dnn-factor"; break;
+        case OPT_BNN:
+            ok = bnnc_parse_float(optarg, &f) && f >= 0;
+            a->bnn_factor = f;
+            a->bnn_factor_set = true;
+            name = "--bnn-factor";
+            break;
+        default: return bnnc_usage_error("train", "unknown option");
+        }
+        if (!ok)
+            return bnnc_usage_error("train", "bad value '%s' for %s", optarg, name);
+    }
+    /* Settings given explicitly win over the optimizer's defaults, whatever the order. */
+    bnn_optimizer_config *oc = &a->train.optimizer;
+    if (lr > 0) oc->lr = (float)lr;
+    if (momentum >= 0) oc->momentum = (float)momentum;
+    if (beta1 >= 0) oc->beta1 = (float)beta1;
+    if (beta2 >= 0) oc->beta2 = (float)beta2;
+    if (eps > 0) oc->eps = (float)eps;
+    if (wd >= 0) oc->weight_decay = (float)wd;
+    if (argc - optind != 1)
+        return bnnc_usage_error("train", "expected one model file");
+    a->model = argv[optind];
+    if (!a->output)
+        return bnnc_usage_error("train", "-o OUT.onnx is required");
+    if (!a->data == !(a->train_x && a->train_y))
+        return bnnc_usage_error("train", "give either --data DIR or both --train-x and --train-y");
+    if (!a->val_x != !a->val_y)
+        return bnnc_usage_error("train", "--val-x and --val-y go together");
+    return 0;
+}
 
 int bnnc_cmd_train(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bnnc train: not implemented yet\n");
-    return BNNC_EXIT_ERROR;
+    train_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? BNNC_EXIT_OK : rc;
+
+    bnn_diag diag = {0};
+    bnn_dataset train = {0}, val = {0};
+    bnn_graph *graph = NULL;
+    bnn_trainer *trainer = NULL;
+    bnn_tensor bx = {0}, by = {0};
+    int64_t *order = NULL;
+    int status = BNNC_EXIT_ERROR;
+    train_state state = {0};
+
+    if (a.data) {
+        if (bnn_mnist_load(a.data, BNN_MNIST_TRAIN, (float)a.scale, 0, &train, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+        if (!a.val_split && !a.val_x &&
+            bnn_mnist_load(a.data, BNN_MNIST_TEST, (float)a.scale, 0, &val, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+    } else if (load_npy_pair(a.train_x, a.train_y, a.train.loss, &train) != BNNC_EXIT_OK) {
+        goto done;
+    }
+    if (a.val_x && load_npy_pair(a.val_x, a.val_y, a.train.loss, &val) != BNNC_EXIT_OK)
+        goto done;
+    if (a.limit && a.limit < train.n) {
+        train.n = a.limit;
+        train.x.shape.dims[0] = train.y.shape.dims[0] = a.limit;
+    }
+    if (a.val_split) {
+        int64_t held = (int64_t)llround(a.val_split * (double)train.n);
+        if (held < 1 || held >= train.n) {
+            fprintf(stderr, "bnnc train: --val-split %g leaves no training or no validation examples\n", a.val_split);
+            status = BNNC_EXIT_USAGE;
+            goto done;
+        }
+        if (split_tail(&train, held, &val, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+    }
+
+    const char *model_path = a.model;
+    char resume_model[4096];
+    if (a.resume) {
+        snprintf(resume_model, sizeof resume_model, "%s/model.onnx", a.resume);
+        model_path = resume_model;
+    }
+    graph = bnnc_load_model(model_path);
+    if (!graph)
+        goto done;
+
+    a.train.dnn_factor = a.dnn_factor;
+    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)train.n;
+    a.train.batch = a.batch < train.n ? a.batch : train.n;
+    a.train.seed = (uint64_t)a.seed;
+    a.train.threads = (int)a.threads;
+    bnn_runtime_set_threads((int)a.threads);
+    if (bnn_trainer_create(graph, &a.train, &trainer, &diag) != BNN_OK) {
+        bnnc_report(model_path, &diag);
+        goto done;
+    }
+    int64_t first_epoch = 0;
+    if (a.resume) {
+        if (train_state_read(a.resume, trainer, &state, &diag) != BNN_OK) {
+            bnnc_report(a.resume, &diag);
+            goto done;
+        }
+        first_epoch = state.epochs_done;
+    }
+
+    bnn_shape xs = train.x.shape, ys = train.y.shape;
+    xs.dims[0] = ys.dims[0] = a.train.batch;
+    order = malloc(sizeof(int64_t) * (size_t)train.n);
+    if (!order || bnn_tensor_alloc(&bx, train.x.dtype, &xs, &diag) != BNN_OK ||
+        bnn_tensor_alloc(&by, train.y.dtype, &ys, &diag) != BNN_OK) {
+        fprintf(stderr, "bnnc: out of memory for batches\n");
+        goto done;
+    }
+    bool bayesian = bnn_graph_is_bayesian(graph);
+    bool terminal = bnnc_stdout_is_terminal() && !a.json;
+    if (!a.json)
+        printf("training %s: %lld examples, batch %lld, %s lr %g, dnn_factor %g, bnn_factor %g%s%s\n",
+               a.model, (long long)train.n, (long long)a.train.batch,
+               a.train.optimizer.kind == BNN_OPTIM_SGD ? "sgd" :
+               a.train.optimizer.kind == BNN_OPTIM_ADAM ? "adam" : "adamw",
+               a.train.optimizer.lr, a.train.dnn_factor, a.train.bnn_factor,
+               a.bnn_factor_set ? "" : " (1/N)",
+               bayesian ? "" : "; no Bayesian layers: plain fine-tuning");
+
+    for (int64_t epoch = first_epoch; epoch < a.epochs; epoch++) {
+        double start = now_seconds();
+        bnn_shuffle_indices(order, train.n, (uint64_t)a.seed, (uint64_t)epoch);
+        double loss_sum = 0, data_sum = 0, kl_last = 0;
+        int64_t correct = 0, seen = 0, step_in_epoch = 0;
+        for (int64_t at = 0; at < train.n; at += a.train.batch, step_in_epoch++) {
+            int64_t b = train.n - at < a.train.batch ? train.n - at : a.train.batch;
+            bnn_tensor x = bx, y = by;
+            x.shape.dims[0] = y.shape.dims[0] = b;
+            x.owns_data = y.owns_data = false;
+            bnn_dataset_gather(&train, order + at, b, &x, &y);
+            bnn_step_result r;
+            if (bnn_trainer_step(trainer, &x, &y, &r, &diag) != BNN_OK) {
+                fprintf(stderr, "%sbnnc: %s: epoch %lld, step %lld: %s\n", terminal ? "\n" : "",
+                        a.model, (long long)epoch + 1, (long long)step_in_epoch + 1, diag.message);
+                if (diag.status == BNN_ERR_NUMERIC && a.checkpoint)
+                    fprintf(stderr, "bnnc: the last good checkpoint is kept in %s\n", a.checkpoint);
+                goto done;
+            }
+            loss_sum += r.loss * (double)b;
+            data_sum += r.data_loss * (double)b;
+            kl_last = r.kl;
+            correct += r.correct;
+            seen += b;
+            if (terminal)
+                progress_bar(seen, train.n, now_seconds() - start, loss_sum / (double)seen);
+        }
+        double seconds = now_seconds() - start;
+        double val_acc = NAN;
+        if (val.n && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
+            validate(graph, &val, &a, &val_acc, &diag) != BNN_OK) {
+            bnnc_report(a.model, &diag);
+            goto done;
+        }
+        double train_acc = a.train.loss == BNN_LOSS_CROSS_ENTROPY ? (double)correct / (double)seen : NAN;
+        if (terminal)
+            printf("\r%*s\r", 79, "");
+        if (a.json) {
+            printf("{\"epoch\": %lld, \"loss\": %.9g, \"data_loss\": %.9g, \"kl\": %.9g, "
+                   "\"train_accuracy\": %.6f, \"val_accuracy\": %s%.6f, \"seconds\": %.3f, "
+                   "\"examples_per_s\": %.1f}\n",
+                   (long long)epoch + 1, loss_sum / (double)seen, data_sum / (double)seen, kl_last,
+                   isnan(train_acc) ? -1 : train_acc, "", isnan(val_acc) ? -1 : val_acc, seconds,
+                   (double)seen / seconds);
+        } else {
+            printf("epoch %lld/%lld: data loss %.4f, KL %.1f, train acc %.4f, val acc ",
+                   (long long)epoch + 1, (long long)a.epochs, data_sum / (double)seen, kl_last,
+                   train_acc);
+            if (isnan(val_acc))
+                printf("-");
+            else
+                printf("%.4f", val_acc);
+            printf(", %.1f s (%.0f examples/s)\n", seconds, (double)seen / seconds);
+        }
+        fflush(stdout);
+        if (a.checkpoint) {
+            state.epochs_done = epoch + 1;
+            if (train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
+                bnnc_report(a.checkpoint, &diag);
+                goto done;
+            }
+        }
+    }
+    if (bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
+        bnnc_report(a.output, &diag);
+        goto done;
+    }
+    status = BNNC_EXIT_OK;
+done:
+    free(order);
+    bnn_tensor_free(&bx);
+    bnn_tensor_free(&by);
+    bnn_trainer_destroy(trainer);
+    bnn_graph_destroy(graph);
+    bnn_dataset_free(&train);
+    bnn_dataset_free(&val);
+    return status;
 }

@@ -1,0 +1,112 @@
+/* Monte-Carlo prediction over a data set, batch by batch. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_predict.h"
+#include "plan_impl.h"
+
+bnn_predict_options bnn_predict_defaults(void)
+{
+    bnn_predict_options o = {.samples = 32, .batch = 64, .seed = 0, .threads = 0,
+                             .outputs_probabilities = -1};
+    return o;
+}
+
+bool bnn_graph_is_bayesian(const bnn_graph *g)
+{
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!g->nodes[i].dead && bnn_op_is_bayesian(g->nodes[i].op))
+            return true;
+    return false;
+}
+
+bool bnn_graph_outputs_probabilities(const bnn_graph *g)
+{
+    if (g->n_outputs < 1)
+        return false;
+    int producer = g->values[g->outputs[0]].producer;
+    return producer >= 0 && g->nodes[producer].op == BNN_OP_SOFTMAX;
+}
+
+static void softmax_rows(const float *in, float *out, int64_t n, int64_t k)
+{
+    for (int64_t i = 0; i < n; i++) {
+        const float *z = in + i * k;
+        float *p = out + i * k;
+        float max = z[0];
+        for (int64_t j = 1; j < k; j++)
+            max = z[j] > max ? z[j] : max;
+        double sum = 0;
+        for (int64_t j = 0; j < k; j++)
+            sum += exp((double)z[j] - max);
+        for (int64_t j = 0; j < k; j++)
+            p[j] = (float)(exp((double)z[j] - max) / sum);
+    }
+}
+
+bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
+                               const bnn_predict_options *options, float *probs,
+                               int64_t *samples_out, int64_t *k_out, bnn_diag *diag)
+{
+    if (graph->n_inputs != 1 || graph->n_outputs < 1)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "prediction needs a model with one input");
+    const bnn_value *out = &graph->values[graph->outputs[0]];
+    if (out->shape.rank != 2 || !bnn_dim_is_known(out->shape.dims[1]))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' must be [batch, classes]",
+                        out->name);
+    int64_t k = out->shape.dims[1];
+    int64_t samples = bnn_graph_is_bayesian(graph) ? options->samples : 1;
+    if (samples < 1)
+        return bnn_fail(diag, BNN_ERR_INVALID, "samples must be at least 1");
+    *k_out = k;
+    *samples_out = samples;
+    if (!probs)
+        return BNN_OK;
+    if (x->shape.rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "inputs need a first (row) dimension");
+    int64_t n = x->shape.dims[0];
+    bool are_probs = options->outputs_probabilities < 0 ? bnn_graph_outputs_probabilities(graph)
+                                                        : options->outputs_probabilities == 1;
+    size_t row_bytes = n ? bnn_tensor_nbytes(x) / (size_t)n : 0;
+    bnn_session_options so = bnn_session_defaults();
+    so.seed = options->seed;
+    so.threads = options->threads;
+    bnn_session *sessions[2] = {NULL, NULL};
+    int64_t batches[2] = {options->batch < n ? options->batch : n, n % options->batch};
+    if (batches[1] == batches[0])
+        batches[1] = 0;
+    bnn_status st = BNN_OK;
+    for (int i = 0; i < 2 && st == BNN_OK; i++)
+        if (batches[i] > 0)
+            st = bnn_session_create_batch(graph, batches[i], &so, &sessions[i], diag);
+    for (int64_t start = 0; start < n && st == BNN_OK;) {
+        int64_t b = n - start < batches[0] ? n - start : batches[0];
+        bnn_session *s = b == batches[0] ? sessions[0] : sessions[1];
+        bnn_tensor view = *x;
+        view.shape.dims[0] = b;
+        view.data = (char *)x->data + (size_t)start * row_bytes;
+        view.owns_data = false;
+        st = bnn_session_set_input(s, NULL, &view, diag);
+        for (int64_t smp = 0; smp < samples && st == BNN_OK; smp++) {
+            /* Sample smp draws the same weights for every batch: the whole data
+             * set sees one network per sample, as a Bayesian ensemble should. */
+            s->step = (UINT64_C(1) << 63) | (uint64_t)smp; /* apart from training steps */
+            st = bnn_session_run(s, diag);
+            if (st != BNN_OK)
+                break;
+            const bnn_tensor *y = bnn_session_output(s, 0);
+            float *dst = probs + ((size_t)smp * (size_t)n + (size_t)start) * (size_t)k;
+            if (are_probs)
+                memcpy(dst, y->data, sizeof(float) * (size_t)(b * k));
+            else
+                softmax_rows(y->data, dst, b, k);
+        }
+        start += b;
+        if (options->progress)
+            options->progress(options->context, start, n);
+    }
+    bnn_session_destroy(sessions[0]);
+    bnn_session_destroy(sessions[1]);
+    return st;
+}

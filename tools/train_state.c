@@ -1,0 +1,120 @@
+/* Training checkpoints (see train_state.h). The state file is little-endian:
+ *   "BNNCKPT1", u64 epochs_done, u64 trainer steps, u64 optimizer step,
+ *   u64 optimizer floats n, u32 model size, u32 model crc32, then m[n] and,
+ *   for Adam(W), v[n] as f32. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "bnn_onnx.h"
+#include "train_state.h"
+
+static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '1'};
+
+typedef struct state_header {
+    char magic[8];
+    uint64_t epochs_done, steps, optimizer_step, n;
+    uint32_t model_size, model_crc;
+} state_header;
+
+/* Size and CRC-32 of a file. */
+static bnn_status file_crc(const char *path, uint32_t *size, uint32_t *crc, bnn_diag *diag)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uLong c = crc32(0, NULL, 0);
+    unsigned char buf[65536];
+    size_t got, total = 0;
+    while ((got = fread(buf, 1, sizeof buf, f)) > 0) {
+        c = crc32(c, buf, (uInt)got);
+        total += got;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (bad)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: read error", path);
+    *size = (uint32_t)total;
+    *crc = (uint32_t)c;
+    return BNN_OK;
+}
+
+bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_trainer *trainer,
+                             const train_state *state, bnn_diag *diag)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return bnn_fail(diag, BNN_ERR_IO, "cannot create the checkpoint directory: %s",
+                        strerror(errno));
+    char model[4096], path[4096], tmp[4200];
+    snprintf(model, sizeof model, "%s/model.onnx", dir);
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    BNN_TRY(bnn_onnx_export_file(graph, model, diag));
+
+    const bnn_optimizer *opt = bnn_trainer_optimizer(trainer);
+    state_header h = {.epochs_done = (uint64_t)state->epochs_done,
+                      .steps = bnn_trainer_steps(trainer),
+                      .optimizer_step = (uint64_t)opt->step,
+                      .n = opt->n};
+    memcpy(h.magic, magic, sizeof magic);
+    BNN_TRY(file_crc(model, &h.model_size, &h.model_crc, diag));
+
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create a temporary file: %s", path,
+                        strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 &&
+              fwrite(opt->m, sizeof(float), opt->n, f) == opt->n &&
+              (!opt->v || fwrite(opt->v, sizeof(float), opt->n, f) == opt->n);
+    ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    else
+        close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return bnn_fail(diag, BNN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+    }
+    return BNN_OK;
+}
+
+bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
+                            bnn_diag *diag)
+{
+    char model[4096], path[4096];
+    snprintf(model, sizeof model, "%s/model.onnx", dir);
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    state_header h;
+    bnn_optimizer *opt = bnn_trainer_optimizer(trainer);
+    bnn_status st = BNN_OK;
+    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, magic, sizeof magic) != 0)
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
+    else if (h.n != opt->n)
+        st = bnn_fail(diag, BNN_ERR_INVALID,
+                      "%s: optimizer state for %llu parameters, the model has %zu", path,
+                      (unsigned long long)h.n, opt->n);
+    else if (fread(opt->m, sizeof(float), opt->n, f) != opt->n ||
+             (opt->v && fread(opt->v, sizeof(float), opt->n, f) != opt->n))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: truncated (the optimizer was %s?)", path,
+                      opt->v ? "sgd" : "adam");
+    fclose(f);
+    if (st != BNN_OK)
+        return st;
+    uint32_t size, crc;
+    BNN_TRY(file_crc(model, &size, &crc, diag));
+    if (size != h.model_size || crc != h.model_crc)
+        return bnn_fail(diag, BNN_ERR_INVALID,
+                        "%s: model.onnx is not the one state.bin was saved with", dir);
+    opt->step = (int64_t)h.optimizer_step;
+    bnn_trainer_set_steps(trainer, h.steps);
+    state->epochs_done = (int64_t)h.epochs_done;
+    return BNN_OK;
+}
