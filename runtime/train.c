@@ -280,7 +280,7 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
     if (x->shape.rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "a batch needs a first (row) dimension");
     int64_t b = x->shape.dims[0];
-    train_plan *p;
+    train_plan *p = NULL;
     BNN_TRY(plan_for(t, b, &p, diag));
     bnn_session *s = p->session;
     BNN_TRY(bnn_session_set_input(s, NULL, x, diag));
