@@ -1,8 +1,631 @@
-/* onnx_export (stub) */
-#include "bnn_onnx.h"
+/* ONNX export: any IR graph as a standard ModelProto.  IR ops map back onto
+ * ONNX ops (attributes that ONNX wants as inputs become initializers), params
+ * become initializers with raw_data, symbolic dims become dim_param, and the
+ * Bayesian layers become domain ai.bnnc (version 1) nodes.  The file is
+ * written to a temporary beside the target and renamed into place.
+ *
+ * Importing what this writes gives the same IR back: the importer reuses a
+ * Gemm's weight when transB=1 and alpha=1, and folds the constant inputs
+ * written here back into attributes.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "onnx_impl.h"
+
+typedef struct ex {
+    const bnn_graph *g;
+    bnn_diag *diag;
+    bool oom;
+    void **ptrs;          /* everything allocated, freed at the end */
+    int n_ptrs, cap_ptrs;
+    Onnx__NodeProto **nodes;
+    size_t n_nodes, cap_nodes;
+    Onnx__TensorProto **inits;
+    size_t n_inits, cap_inits;
+    char **extra;         /* names of initializers the export made up */
+    int n_extra;
+    int64_t opset;
+    bool bnnc;
+} ex;
+
+#define MAX_NODE_ATTRS 16
+
+static void *ex_alloc(ex *e, size_t size)
+{
+    if (e->oom)
+        return NULL;
+    if (e->n_ptrs == e->cap_ptrs) {
+        int cap = e->cap_ptrs ? 2 * e->cap_ptrs : 256;
+        void **p = realloc(e->ptrs, sizeof *p * (size_t)cap);
+        if (!p) {
+            e->oom = true;
+            return NULL;
+        }
+        e->ptrs = p;
+        e->cap_ptrs = cap;
+    }
+    void *m = calloc(1, size ? size : 1);
+    if (!m) {
+        e->oom = true;
+        return NULL;
+    }
+    e->ptrs[e->n_ptrs++] = m;
+    return m;
+}
+
+static char *ex_str(ex *e, const char *s)
+{
+    char *d = ex_alloc(e, strlen(s) + 1);
+    if (d)
+        strcpy(d, s);
+    return d;
+}
+
+static bool push(ex *e, void ***arr, size_t *n, size_t *cap, void *item)
+{
+    if (!item)
+        return false;
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+        void **p = realloc(*arr, sizeof *p * c);
+        if (!p) {
+            e->oom = true;
+            return false;
+        }
+        *arr = p;
+        *cap = c;
+    }
+    (*arr)[(*n)++] = item;
+    return true;
+}
+
+/* A name for a made-up initializer: free among the graph's values and the
+ * names made up so far. */
+static const char *ex_fresh(ex *e, const char *base)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", base);
+    for (int k = 1;; k++) {
+        bool taken = bnn_graph_find_value(e->g, buf) >= 0;
+        for (int i = 0; i < e->n_extra && !taken; i++)
+            taken = strcmp(e->extra[i], buf) == 0;
+        if (!taken)
+            break;
+        snprintf(buf, sizeof buf, "%s_%d", base, k);
+    }
+    char **p = ex_alloc(e, sizeof(char *) * (size_t)(e->n_extra + 1));
+    char *s = ex_str(e, buf);
+    if (!p || !s)
+        return "";
+    if (e->n_extra)
+        memcpy(p, e->extra, sizeof(char *) * (size_t)e->n_extra);
+    p[e->n_extra++] = s;
+    e->extra = p;
+    return s;
+}
+
+static Onnx__TensorProto *ex_tensor(ex *e, const char *name, bnn_dtype dt, const bnn_shape *s,
+                                    const void *data, size_t nbytes)
+{
+    Onnx__TensorProto *t = ex_alloc(e, sizeof *t);
+    if (!t)
+        return NULL;
+    onnx__tensor_proto__init(t);
+    t->name = ex_str(e, name);
+    t->has_data_type = true;
+    t->data_type = dt;
+    t->n_dims = (size_t)(s->rank > 0 ? s->rank : 0);
+    t->dims = ex_alloc(e, sizeof(int64_t) * (t->n_dims + 1));
+    if (t->dims)
+        for (size_t i = 0; i < t->n_dims; i++)
+            t->dims[i] = s->dims[i];
+    t->has_raw_data = true;
+    t->raw_data.len = nbytes;
+    t->raw_data.data = ex_alloc(e, nbytes);
+    if (t->raw_data.data && nbytes)
+        memcpy(t->raw_data.data, data, nbytes);
+    return t;
+}
+
+static const char *ex_init(ex *e, const char *base, bnn_dtype dt, int rank, const void *data,
+                           int n)
+{
+    const char *name = ex_fresh(e, base);
+    bnn_shape s = { .rank = rank, .dims = { n } };
+    size_t nb = bnn_dtype_size(dt) * (size_t)n;
+    push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits, ex_tensor(e, name, dt, &s, data, nb));
+    return name;
+}
+
+static const char *vname(ex *e, int id)
+{
+    return id < 0 ? "" : bnn_graph_value(e->g, id)->name;
+}
+
+static Onnx__NodeProto *ex_node(ex *e, const char *op_type, const char *domain, const char *name,
+                                const char *const *in, int n_in, const char *const *out, int n_out)
+{
+    Onnx__NodeProto *n = ex_alloc(e, sizeof *n);
+    if (!n)
+        return NULL;
+    onnx__node_proto__init(n);
+    n->op_type = ex_str(e, op_type);
+    n->domain = ex_str(e, domain);
+    n->name = ex_str(e, name);
+    n->input = ex_alloc(e, sizeof(char *) * (size_t)(n_in + 1));
+    n->output = ex_alloc(e, sizeof(char *) * (size_t)(n_out + 1));
+    n->attribute = ex_alloc(e, sizeof(Onnx__AttributeProto *) * MAX_NODE_ATTRS);
+    if (!n->input || !n->output || !n->attribute)
+        return NULL;
+    /* Trailing absent optional inputs are left out. */
+    while (n_in > 0 && !*in[n_in - 1])
+        n_in--;
+    for (int i = 0; i < n_in; i++)
+        n->input[i] = ex_str(e, in[i]);
+    for (int i = 0; i < n_out; i++)
+        n->output[i] = ex_str(e, out[i]);
+    n->n_input = (size_t)n_in;
+    n->n_output = (size_t)n_out;
+    push(e, (void ***)&e->nodes, &e->n_nodes, &e->cap_nodes, n);
+    return n;
+}
+
+static Onnx__AttributeProto *ex_attr(ex *e, Onnx__NodeProto *n, const char *name, int type)
+{
+    if (!n || n->n_attribute >= MAX_NODE_ATTRS) {
+        e->oom = true;
+        return NULL;
+    }
+    Onnx__AttributeProto *a = ex_alloc(e, sizeof *a);
+    if (!a)
+        return NULL;
+    onnx__attribute_proto__init(a);
+    a->name = ex_str(e, name);
+    a->has_type = true;
+    a->type = type;
+    n->attribute[n->n_attribute++] = a;
+    return a;
+}
+
+static void attr_int(ex *e, Onnx__NodeProto *n, const char *name, int64_t v)
+{
+    Onnx__AttributeProto *a = ex_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT);
+    if (a) {
+        a->has_i = true;
+        a->i = v;
+    }
+}
+
+/* Copies an IR attribute (renamed to onnx_name) onto an ONNX node. */
+static void copy_attr(ex *e, Onnx__NodeProto *n, const bnn_attr *at, const char *onnx_name)
+{
+    static const int kinds[] = {
+        [BNN_ATTR_INT] = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT,
+        [BNN_ATTR_FLOAT] = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOAT,
+        [BNN_ATTR_STRING] = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING,
+        [BNN_ATTR_INTS] = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS,
+        [BNN_ATTR_FLOATS] = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__FLOATS,
+    };
+    Onnx__AttributeProto *a = ex_attr(e, n, onnx_name, kinds[at->kind]);
+    if (!a)
+        return;
+    switch (at->kind) {
+    case BNN_ATTR_INT: a->has_i = true; a->i = at->i; break;
+    case BNN_ATTR_FLOAT: a->has_f = true; a->f = at->f; break;
+    case BNN_ATTR_STRING:
+        a->has_s = true;
+        a->s.len = strlen(at->s);
+        a->s.data = (uint8_t *)ex_str(e, at->s);
+        break;
+    case BNN_ATTR_INTS:
+        a->n_ints = (size_t)at->count;
+        a->ints = ex_alloc(e, sizeof(int64_t) * (size_t)(at->count + 1));
+        if (a->ints && at->count)
+            memcpy(a->ints, at->ints, sizeof(int64_t) * (size_t)at->count);
+        break;
+    case BNN_ATTR_FLOATS:
+        a->n_floats = (size_t)at->count;
+        a->floats = ex_alloc(e, sizeof(float) * (size_t)(at->count + 1));
+        if (a->floats && at->count)
+            memcpy(a->floats, at->floats, sizeof(float) * (size_t)at->count);
+        break;
+    }
+}
+
+/* Copies every IR attribute except those listed (space-separated, each
+ * padded with spaces: " a b "), renaming trans_a/trans_b. */
+static void copy_attrs_except(ex *e, Onnx__NodeProto *on, const bnn_node *n, const char *skip)
+{
+    for (int i = 0; i < n->n_attrs; i++) {
+        char key[80];
+        snprintf(key, sizeof key, " %s ", n->attrs[i].name);
+        if (skip && strstr(skip, key))
+            continue;
+        const char *name = n->attrs[i].name;
+        if (strcmp(name, "trans_a") == 0)
+            name = "transA";
+        else if (strcmp(name, "trans_b") == 0)
+            name = "transB";
+        copy_attr(e, on, &n->attrs[i], name);
+    }
+}
+
+static const char *base_name(const bnn_node *n, const char *outname, const char *suffix, char *buf,
+                             size_t size)
+{
+    snprintf(buf, size, "%s_%s", *n->name ? n->name : outname, suffix);
+    return buf;
+}
+
+/* ---- one IR node ---------------------------------------------------------- */
+
+/* A dense on an input that is not 2-D goes out as MatMul(x, W^T): its f32
+ * weight param, read by no other node, is written transposed under its own
+ * name (the importer transposes it back under that name). */
+static bool weight_goes_out_transposed(const bnn_graph *g, int nid)
+{
+    const bnn_node *n = bnn_graph_node(g, nid);
+    if (n->dead || n->op != BNN_OP_DENSE || bnn_graph_value(g, n->inputs[0])->shape.rank == 2)
+        return false;
+    const bnn_value *w = bnn_graph_value(g, n->inputs[1]);
+    return w->kind == BNN_VALUE_PARAM && w->dtype == BNN_F32 && w->shape.rank == 2 &&
+           bnn_graph_use_count(g, n->inputs[1]) == 1;
+}
+
+static bnn_status export_node(ex *e, int nid)
+{
+    const bnn_graph *g = e->g;
+    const bnn_node *n = bnn_graph_node(g, nid);
+    const char *out = vname(e, n->outputs[0]);
+    const char *in[8] = { "", "", "", "", "", "", "", "" };
+    for (int i = 0; i < n->n_inputs && i < 8; i++)
+        in[i] = vname(e, n->inputs[i]);
+    char buf[600];
+    Onnx__NodeProto *on = NULL;
+    switch (n->op) {
+#define SIMPLE(OP, TYPE) case BNN_OP_##OP: \
+        on = ex_node(e, TYPE, "", n->name, in, n->n_inputs, &out, 1); copy_attrs_except(e, on, n, NULL); break;
+    SIMPLE(ADD, "Add") SIMPLE(SUB, "Sub") SIMPLE(MUL, "Mul") SIMPLE(DIV, "Div") SIMPLE(PRELU, "PRelu")
+    SIMPLE(RELU, "Relu") SIMPLE(LEAKY_RELU, "LeakyRelu") SIMPLE(ELU, "Elu") SIMPLE(SELU, "Selu")
+    SIMPLE(SIGMOID, "Sigmoid") SIMPLE(TANH, "Tanh") SIMPLE(SOFTPLUS, "Softplus")
+    SIMPLE(SOFTSIGN, "Softsign") SIMPLE(EXP, "Exp") SIMPLE(LOG, "Log") SIMPLE(SQRT, "Sqrt")
+    SIMPLE(ABS, "Abs") SIMPLE(NEG, "Neg") SIMPLE(IDENTITY, "Identity")
+    SIMPLE(GEMM, "Gemm") SIMPLE(MATMUL, "MatMul") SIMPLE(CONV1D, "Conv") SIMPLE(CONV2D, "Conv")
+    SIMPLE(MAX_POOL, "MaxPool") SIMPLE(GLOBAL_AVG_POOL, "GlobalAveragePool")
+    SIMPLE(GLOBAL_MAX_POOL, "GlobalMaxPool") SIMPLE(BATCH_NORM, "BatchNormalization")
+    SIMPLE(FLATTEN, "Flatten") SIMPLE(TRANSPOSE, "Transpose") SIMPLE(CONCAT, "Concat")
+    SIMPLE(SHAPE, "Shape") SIMPLE(GATHER, "Gather")
+#undef SIMPLE
+    case BNN_OP_AVG_POOL: {
+        const int64_t *d;
+        int nd = bnn_node_ints(n, "dilations", &d);
+        for (int i = 0; i < nd; i++)
+            if (d[i] != 1)
+                return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
+                                "node '%s' (avg_pool): dilations need ONNX opset 19", n->name);
+        on = ex_node(e, "AveragePool", "", n->name, in, 1, &out, 1);
+        copy_attrs_except(e, on, n, " dilations ");
+        break;
+    }
+    case BNN_OP_DROPOUT: {
+        float ratio = bnn_node_float(n, "ratio", 0.5f);
+        in[1] = ex_init(e, base_name(n, out, "ratio", buf, sizeof buf), BNN_F32, 0, &ratio, 1);
+        on = ex_node(e, "Dropout", "", n->name, in, 2, &out, 1);
+        break;
+    }
+    case BNN_OP_CLIP: {
+        const bnn_attr *lo = bnn_node_attr(n, "min"), *hi = bnn_node_attr(n, "max");
+        if (lo)
+            in[1] = ex_init(e, base_name(n, out, "min", buf, sizeof buf), BNN_F32, 0, &lo->f, 1);
+        if (hi)
+            in[2] = ex_init(e, base_name(n, out, "max", buf, sizeof buf), BNN_F32, 0, &hi->f, 1);
+        on = ex_node(e, "Clip", "", n->name, in, 3, &out, 1);
+        break;
+    }
+    case BNN_OP_SOFTMAX: case BNN_OP_LOG_SOFTMAX: {
+        const char *type = n->op == BNN_OP_SOFTMAX ? "Softmax" : "LogSoftmax";
+        if (!bnn_node_int(n, "coerce", 0)) {
+            on = ex_node(e, type, "", n->name, in, 1, &out, 1);
+            copy_attrs_except(e, on, n, " coerce ");
+            break;
+        }
+        /* The pre-13 meaning: flatten to 2-D at axis, normalise rows, restore. */
+        int64_t axis = bnn_node_int(n, "axis", 1);
+        const char *flat = ex_fresh(e, base_name(n, out, "flat", buf, sizeof buf));
+        const char *norm = ex_fresh(e, base_name(n, out, "rows", buf, sizeof buf));
+        const char *shp = ex_fresh(e, base_name(n, out, "shape", buf, sizeof buf));
+        Onnx__NodeProto *f = ex_node(e, "Flatten", "", flat, in, 1, &flat, 1);
+        attr_int(e, f, "axis", axis);
+        Onnx__NodeProto *s = ex_node(e, type, "", n->name, &flat, 1, &norm, 1);
+        attr_int(e, s, "axis", -1);
+        ex_node(e, "Shape", "", shp, in, 1, &shp, 1);
+        const char *rin[2] = { norm, shp };
+        on = ex_node(e, "Reshape", "", out, rin, 2, &out, 1);
+        break;
+    }
+    case BNN_OP_DENSE: {
+        int x_rank = bnn_graph_value(g, n->inputs[0])->shape.rank;
+        if (x_rank == 2) {
+            on = ex_node(e, "Gemm", "", n->name, in, n->n_inputs, &out, 1);
+            attr_int(e, on, "transB", 1);
+            break;
+        }
+        /* x [..., in]: MatMul with W^T, then Add of the bias.  W went out
+         * transposed under its own name (see weight_goes_out_transposed). */
+        const char *wname = in[1];
+        if (!weight_goes_out_transposed(g, nid)) {
+            /* A shared or computed weight: transpose it in the graph. */
+            wname = ex_fresh(e, base_name(n, out, "weight_t", buf, sizeof buf));
+            Onnx__NodeProto *t = ex_node(e, "Transpose", "", wname, &in[1], 1, &wname, 1);
+            Onnx__AttributeProto *a = ex_attr(e, t, "perm", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+            if (a && (a->ints = ex_alloc(e, 2 * sizeof(int64_t)))) {
+                a->n_ints = 2;
+                a->ints[0] = 1;
+                a->ints[1] = 0;
+            }
+        }
+        const char *mm_in[2] = { in[0], wname };
+        if (n->n_inputs < 3 || n->inputs[2] < 0) {
+            on = ex_node(e, "MatMul", "", n->name, mm_in, 2, &out, 1);
+            break;
+        }
+        const char *mm = ex_fresh(e, base_name(n, out, "matmul", buf, sizeof buf));
+        on = ex_node(e, "MatMul", "", n->name, mm_in, 2, &mm, 1);
+        const char *add_in[2] = { mm, in[2] };
+        on = ex_node(e, "Add", "", base_name(n, out, "add", buf, sizeof buf), add_in, 2, &out, 1);
+        break;
+    }
+    case BNN_OP_RESHAPE: {
+        const int64_t *shape;
+        int ns = bnn_node_ints(n, "shape", &shape);
+        if (n->n_inputs < 2 || n->inputs[1] < 0)
+            in[1] = ex_init(e, base_name(n, out, "shape", buf, sizeof buf), BNN_I64, 1, shape, ns);
+        on = ex_node(e, "Reshape", "", n->name, in, 2, &out, 1);
+        copy_attrs_except(e, on, n, " shape ");
+        break;
+    }
+    case BNN_OP_SQUEEZE: case BNN_OP_UNSQUEEZE: {
+        const int64_t *axes;
+        int na = bnn_node_ints(n, "axes", &axes);
+        if (bnn_node_attr(n, "axes"))
+            in[1] = ex_init(e, base_name(n, out, "axes", buf, sizeof buf), BNN_I64, 1, axes, na);
+        on = ex_node(e, n->op == BNN_OP_SQUEEZE ? "Squeeze" : "Unsqueeze", "", n->name, in, 2, &out, 1);
+        break;
+    }
+    case BNN_OP_PAD: {
+        const int64_t *pads;
+        int np = bnn_node_ints(n, "pads", &pads);
+        if (n->n_inputs < 2 || n->inputs[1] < 0)
+            in[1] = ex_init(e, base_name(n, out, "pads", buf, sizeof buf), BNN_I64, 1, pads, np);
+        float value = bnn_node_float(n, "value", 0);
+        in[2] = ex_init(e, base_name(n, out, "value", buf, sizeof buf), BNN_F32, 0, &value, 1);
+        on = ex_node(e, "Pad", "", n->name, in, 3, &out, 1);
+        copy_attrs_except(e, on, n, " pads value ");
+        break;
+    }
+    case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
+        e->bnnc = true;
+        on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM ? "DenseReparam" : "ConvReparam", "ai.bnnc",
+                     n->name, in, n->n_inputs, &out, 1);
+        copy_attrs_except(e, on, n, NULL);
+        break;
+    default:
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (%s): no ONNX form", n->name,
+                        bnn_op_get(n->op)->name);
+    }
+    if (e->oom || !on)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    /* Features of later opsets. */
+    if (n->op == BNN_OP_RESHAPE && bnn_node_attr(n, "allowzero") && e->opset < 14)
+        e->opset = 14;
+    if (n->op == BNN_OP_SHAPE && (bnn_node_attr(n, "start") || bnn_node_attr(n, "end")) && e->opset < 15)
+        e->opset = 15;
+    return BNN_OK;
+}
+
+/* ---- graph ---------------------------------------------------------------- */
+
+static Onnx__ValueInfoProto *value_info(ex *e, int id)
+{
+    const bnn_value *v = bnn_graph_value(e->g, id);
+    Onnx__ValueInfoProto *vi = ex_alloc(e, sizeof *vi);
+    Onnx__TypeProto *tp = ex_alloc(e, sizeof *tp);
+    Onnx__TypeProto__Tensor *tt = ex_alloc(e, sizeof *tt);
+    if (!vi || !tp || !tt)
+        return NULL;
+    onnx__value_info_proto__init(vi);
+    onnx__type_proto__init(tp);
+    onnx__type_proto__tensor__init(tt);
+    vi->name = ex_str(e, v->name);
+    vi->type = tp;
+    tp->value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    tp->tensor_type = tt;
+    tt->has_elem_type = true;
+    tt->elem_type = v->dtype;
+    if (v->shape.rank < 0)
+        return vi;
+    Onnx__TensorShapeProto *sp = ex_alloc(e, sizeof *sp);
+    if (!sp)
+        return NULL;
+    onnx__tensor_shape_proto__init(sp);
+    tt->shape = sp;
+    sp->n_dim = (size_t)v->shape.rank;
+    sp->dim = ex_alloc(e, sizeof *sp->dim * (sp->n_dim + 1));
+    if (!sp->dim)
+        return NULL;
+    for (int i = 0; i < v->shape.rank; i++) {
+        Onnx__TensorShapeProto__Dimension *d = ex_alloc(e, sizeof *d);
+        if (!d)
+            return NULL;
+        onnx__tensor_shape_proto__dimension__init(d);
+        int64_t dim = v->shape.dims[i];
+        if (bnn_dim_is_known(dim)) {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+            d->dim_value = dim;
+        } else if (bnn_dim_is_symbol(dim)) {
+            d->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+            d->dim_param = ex_str(e, e->g->symbols[bnn_dim_symbol_index(dim)]);
+        }
+        sp->dim[i] = d;
+    }
+    return vi;
+}
+
+static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
+{
+    const bnn_graph *g = e->g;
+    e->opset = g->onnx_opset >= 13 ? g->onnx_opset : 13;
+    bool *transposed = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!transposed)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_nodes; i++)
+        if (weight_goes_out_transposed(g, i))
+            transposed[bnn_graph_node(g, i)->inputs[1]] = true;
+    for (int v = 0; v < g->n_values; v++) {
+        const bnn_value *val = bnn_graph_value(g, v);
+        if (val->kind != BNN_VALUE_PARAM)
+            continue;
+        if (!transposed[v]) {
+            push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits,
+                 ex_tensor(e, val->name, val->dtype, &val->shape, val->data, val->nbytes));
+            continue;
+        }
+        int64_t rows = val->shape.dims[0], cols = val->shape.dims[1];
+        float *wt = ex_alloc(e, val->nbytes);
+        if (!wt)
+            break;
+        const float *src = val->data;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++)
+                wt[j * rows + i] = src[i * cols + j];
+        bnn_shape ts = { .rank = 2, .dims = { cols, rows } };
+        push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits,
+             ex_tensor(e, val->name, BNN_F32, &ts, wt, val->nbytes));
+    }
+    free(transposed);
+    for (int i = 0; i < g->n_nodes; i++)
+        if (!bnn_graph_node(g, i)->dead)
+            BNN_TRY(export_node(e, i));
+    if (e->opset > BNN_ONNX_MAX_OPSET)
+        e->opset = BNN_ONNX_MAX_OPSET;
+    onnx__graph_proto__init(gp);
+    gp->name = ex_str(e, g->name ? g->name : "model");
+    gp->node = e->nodes;
+    gp->n_node = e->n_nodes;
+    gp->initializer = e->inits;
+    gp->n_initializer = e->n_inits;
+    gp->n_input = (size_t)g->n_inputs;
+    gp->input = ex_alloc(e, sizeof *gp->input * (gp->n_input + 1));
+    gp->n_output = (size_t)g->n_outputs;
+    gp->output = ex_alloc(e, sizeof *gp->output * (gp->n_output + 1));
+    if (!gp->input || !gp->output)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < g->n_inputs; i++)
+        gp->input[i] = value_info(e, g->inputs[i]);
+    for (int i = 0; i < g->n_outputs; i++)
+        gp->output[i] = value_info(e, g->outputs[i]);
+    onnx__model_proto__init(m);
+    m->has_ir_version = true;
+    m->ir_version = 8;
+    m->producer_name = ex_str(e, "bnnc");
+    m->graph = gp;
+    /* The IR remembers the opset its model was first read at (its semantics
+     * are resolved into attributes already); keep that across the rewrite. */
+    if (g->onnx_opset != e->opset) {
+        Onnx__StringStringEntryProto *kv = ex_alloc(e, sizeof *kv);
+        m->metadata_props = ex_alloc(e, sizeof *m->metadata_props);
+        char num[32];
+        snprintf(num, sizeof num, "%lld", (long long)g->onnx_opset);
+        if (kv && m->metadata_props) {
+            onnx__string_string_entry_proto__init(kv);
+            kv->key = ex_str(e, BNN_ONNX_SOURCE_OPSET_KEY);
+            kv->value = ex_str(e, num);
+            m->metadata_props[0] = kv;
+            m->n_metadata_props = 1;
+        }
+    }
+    m->n_opset_import = e->bnnc ? 2 : 1;
+    m->opset_import = ex_alloc(e, sizeof *m->opset_import * 2);
+    if (!m->opset_import)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_opset_import; i++) {
+        Onnx__OperatorSetIdProto *o = ex_alloc(e, sizeof *o);
+        if (!o)
+            return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+        onnx__operator_set_id_proto__init(o);
+        o->domain = ex_str(e, i == 0 ? "" : "ai.bnnc");
+        o->has_version = true;
+        o->version = i == 0 ? e->opset : 1;
+        m->opset_import[i] = o;
+    }
+    if (e->oom)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
+static bnn_status write_atomically(const char *path, const uint8_t *buf, size_t len, bnn_diag *diag)
+{
+    size_t plen = strlen(path) + 16;
+    char *tmp = malloc(plen);
+    if (!tmp)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    snprintf(tmp, plen, "%s.tmpXXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        bnn_status s = bnn_fail(diag, BNN_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
+        free(tmp);
+        return s;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, buf + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    bool ok = done == len && fsync(fd) == 0;
+    int err = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        unlink(tmp);
+        free(tmp);
+        return bnn_fail(diag, BNN_ERR_IO, "cannot write: %s", strerror(err));
+    }
+    free(tmp);
+    return BNN_OK;
+}
 
 bnn_status bnn_onnx_export_file(const bnn_graph *graph, const char *path, bnn_diag *diag)
 {
-    (void)graph;
-    return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: not written yet", path);
+    ex e = { .g = graph, .diag = diag };
+    Onnx__ModelProto m;
+    Onnx__GraphProto gp;
+    bnn_status s = build_model(&e, &m, &gp);
+    if (s == BNN_OK) {
+        size_t len = onnx__model_proto__get_packed_size(&m);
+        uint8_t *buf = malloc(len ? len : 1);
+        if (!buf) {
+            s = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for %zu bytes", len);
+        } else {
+            onnx__model_proto__pack(&m, buf);
+            s = write_atomically(path, buf, len, diag);
+            free(buf);
+        }
+    }
+    for (int i = 0; i < e.n_ptrs; i++)
+        free(e.ptrs[i]);
+    free(e.ptrs);
+    free(e.nodes);
+    free(e.inits);
+    return s;
 }

@@ -1,0 +1,159 @@
+/* Internals shared by the ONNX frontend's files: TensorProto decoding
+ * (onnx_data.c), the import walk (onnx_import.c) and the op lowering table
+ * (onnx_lower.c).  Protobuf objects live only while one import runs; nothing
+ * here leaks into the IR.
+ */
+#ifndef BNN_ONNX_IMPL_H
+#define BNN_ONNX_IMPL_H
+
+#include "bnn_onnx.h"
+#include "onnx.pb-c.h"
+
+/* protobuf-c leaves absent proto2 strings NULL. */
+static inline const char *onnx_str(const char *s) { return s ? s : ""; }
+
+/* ---- TensorProto -> bytes (onnx_data.c) ---------------------------------- */
+
+/* A decoded tensor: dtype, concrete shape and malloc'd little-endian bytes in
+ * host order (data may be NULL when nbytes is 0). */
+typedef struct onnx_data {
+    bnn_dtype dtype;
+    bnn_shape shape;
+    void *data;
+    size_t nbytes;
+} onnx_data;
+
+/* Decodes t (typed fields, raw_data or external data under base_dir, which may
+ * be NULL to forbid external data).  `what` names the tensor in messages, e.g.
+ * "initializer 'fc.weight'".  Every size is checked before allocating. */
+bnn_status bnn_onnx_decode_tensor(const Onnx__TensorProto *t, const char *base_dir,
+                                  const char *what, onnx_data *out, bnn_diag *diag);
+
+/* bnn_dtype for an ONNX TensorProto.DataType, BNN_UNDEFINED if bnnc lacks it. */
+bnn_dtype bnn_onnx_dtype(int32_t onnx_type);
+/* "FLOAT", "STRING", ... for messages. */
+const char *bnn_onnx_type_name(int32_t onnx_type);
+
+/* ---- import context (onnx_import.c) -------------------------------------- */
+
+/* What the importer knows about an i64 value's contents (shape arithmetic):
+ * entries may be symbolic dims (bit i of sym set: v[i] is a dim code, since a
+ * plain entry may be negative too).  rank is 0 (scalar) or 1; n <= 64. */
+#define ONNX_KNOWN_MAX 64
+typedef struct onnx_known {
+    bool valid;
+    int rank;
+    int n;
+    uint64_t sym;
+    int64_t *v; /* malloc */
+} onnx_known;
+
+typedef struct onnx_name_entry {
+    const char *key; /* borrowed from the ModelProto */
+    int value_id;    /* -1 until defined */
+    int uses;        /* ONNX node inputs and graph outputs that read it */
+} onnx_name_entry;
+
+typedef struct onnx_ctx {
+    bnn_graph *g;
+    bnn_diag *diag;
+    const char *base_dir;
+    const Onnx__GraphProto *graph;
+    int64_t opset;       /* default domain */
+    int64_t bnnc_opset;  /* ai.bnnc, 0 if not imported */
+    /* name table (open addressing, power-of-two size) */
+    onnx_name_entry *names;
+    size_t cap_names;
+    /* per value id */
+    onnx_known *known;
+    int cap_known;
+    /* nodes in topological order and a flag per node consumed by a fusion */
+    const Onnx__NodeProto **order;
+    int n_order;
+    bool *fused;
+    /* the node being lowered */
+    int cur;
+    const Onnx__NodeProto *node;
+    const char *node_name; /* the ONNX name or a generated one */
+} onnx_ctx;
+
+/* Failure naming the current node: "node 'NAME' (OpType): ...". */
+bnn_status onnx_node_fail(onnx_ctx *c, bnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+onnx_name_entry *onnx_name_lookup(onnx_ctx *c, const char *name);
+/* Value id of the node's input k: -1 when absent (k out of range or ""). */
+int onnx_input(onnx_ctx *c, int k);
+int onnx_n_inputs(const onnx_ctx *c);
+/* Whether output k exists and something reads it. */
+bool onnx_output_used(onnx_ctx *c, int k);
+/* Creates the IR value for ONNX output k (named as in the model). */
+int onnx_define_output(onnx_ctx *c, int k);
+/* Appends a node for the current ONNX node with the given op and inputs,
+ * producing output 0.  Returns the node id or -1 (diag filled). */
+int onnx_emit(onnx_ctx *c, bnn_op op, const int *inputs, int n_inputs);
+/* Runs shape inference on the node (after its attributes are set). */
+bnn_status onnx_infer(onnx_ctx *c, int node_id);
+/* Binds ONNX output k to a new param holding data (for folded constants). */
+bnn_status onnx_output_param(onnx_ctx *c, int k, bnn_dtype dtype, const bnn_shape *shape,
+                             const void *data, size_t nbytes);
+/* A fresh value name derived from base, free among ONNX and IR names. */
+const char *onnx_fresh_name(onnx_ctx *c, const char *base, char *buf, size_t n);
+
+/* Known i64 contents of a value (recorded or read from an i64/i32 param). */
+bool onnx_known_get(onnx_ctx *c, int value_id, onnx_known *out);
+bnn_status onnx_known_set(onnx_ctx *c, int value_id, int rank, const int64_t *v, int n,
+                          uint64_t sym);
+
+/* Attributes of the current node; each checks the attribute's kind. */
+const Onnx__AttributeProto *onnx_attr(const onnx_ctx *c, const char *name);
+bnn_status onnx_attr_int(onnx_ctx *c, const char *name, int64_t fallback, int64_t *out);
+bnn_status onnx_attr_float(onnx_ctx *c, const char *name, float fallback, float *out);
+/* *out points into the model (valid during the import); "" fallback allowed. */
+bnn_status onnx_attr_string(onnx_ctx *c, const char *name, const char *fallback,
+                            const char **out);
+/* count -1 when absent. */
+bnn_status onnx_attr_ints(onnx_ctx *c, const char *name, const int64_t **out, int *count);
+bnn_status onnx_attr_floats(onnx_ctx *c, const char *name, const float **out, int *count);
+
+/* ---- the lowering table (onnx_lower.c) ----------------------------------- */
+
+typedef bnn_status (*onnx_lower_fn)(onnx_ctx *c);
+
+/* The table's row for an op (domain "" or "ai.bnnc") and its lowering
+ * function; NULL for an op the table lacks. */
+const bnn_onnx_op_support *onnx_op_lookup(const char *domain, const char *op_type,
+                                          onnx_lower_fn *fn);
+
+/* Helpers for lowering functions (onnx_lower.c). */
+bnn_status onnx_need_input(onnx_ctx *c, int k, int *id);   /* fails if input k is absent */
+const bnn_value *onnx_val(onnx_ctx *c, int id);
+bool onnx_is_param(onnx_ctx *c, int id);
+/* Fails when output k (an extra output IR ops lack) is read by anything. */
+bnn_status onnx_unused_output(onnx_ctx *c, int k, const char *what);
+bnn_status onnx_set_ints(onnx_ctx *c, int nid, const char *name, const int64_t *v, int n);
+bnn_status onnx_set_int(onnx_ctx *c, int nid, const char *name, int64_t v);
+bnn_status onnx_set_float(onnx_ctx *c, int nid, const char *name, float v);
+bnn_status onnx_set_string(onnx_ctx *c, int nid, const char *name, const char *v);
+/* onnx_emit with a status: *nid gets the node id. */
+bnn_status onnx_emit_node(onnx_ctx *c, bnn_op op, const int *in, int n, int *nid);
+
+/* Lowering functions of onnx_lower_nn.c. */
+bnn_status onnx_lower_conv(onnx_ctx *c);
+bnn_status onnx_lower_max_pool(onnx_ctx *c);
+bnn_status onnx_lower_avg_pool(onnx_ctx *c);
+bnn_status onnx_lower_batch_norm(onnx_ctx *c);
+bnn_status onnx_lower_gemm(onnx_ctx *c);
+bnn_status onnx_lower_matmul(onnx_ctx *c);
+bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
+bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
+
+/* metadata_props key under which export records the opset the IR was first
+ * imported at, when the file itself is written at another one. */
+#define BNN_ONNX_SOURCE_OPSET_KEY "bnnc.source_opset"
+
+/* Lowest and highest default-domain opsets bnnc reads. */
+#define BNN_ONNX_MIN_OPSET 7
+#define BNN_ONNX_MAX_OPSET 17
+
+#endif

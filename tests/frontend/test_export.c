@@ -1,0 +1,195 @@
+/* ONNX export: standard ops and Bayesian ai.bnnc nodes written as a valid
+ * ModelProto (opset, initializers with raw_data, dim_param), atomically, and
+ * read back into the same IR. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helpers.h"
+#include "onnx_impl.h"
+
+static char dir[] = "/tmp/bnnc-export-test-XXXXXX";
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/bnnc-export-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+}
+
+static int count_entries(const char *d)
+{
+    DIR *dd = opendir(d);
+    cr_assert_not_null(dd);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(dd)))
+        n += e->d_name[0] != '.';
+    closedir(dd);
+    return n;
+}
+
+static void teardown(void)
+{
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    char p[512];
+    while (dd && (e = readdir(dd))) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    if (dd)
+        closedir(dd);
+    rmdir(dir);
+}
+
+TestSuite(export, .init = setup, .fini = teardown);
+
+static Onnx__ModelProto *read_model(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f);
+    static unsigned char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, n, buf);
+    cr_assert_not_null(m, "the export does not parse as a ModelProto");
+    return m;
+}
+
+Test(export, bayesian_model_writes_the_bnnc_domain)
+{
+    bnn_graph *g = fe_import("bayes.onnx", NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/out.onnx", dir);
+    bnn_diag d;
+    cr_assert_eq(bnn_onnx_export_file(g, path, &d), BNN_OK, "%s", d.message);
+    Onnx__ModelProto *m = read_model(path);
+    bool std = false, bnnc = false;
+    for (size_t i = 0; i < m->n_opset_import; i++) {
+        const char *dom = onnx_str(m->opset_import[i]->domain);
+        if (!*dom) {
+            std = true;
+            cr_expect_eq(m->opset_import[i]->version, 13);
+        } else if (!strcmp(dom, "ai.bnnc")) {
+            bnnc = true;
+            cr_expect_eq(m->opset_import[i]->version, 1);
+        }
+    }
+    cr_expect(std && bnnc);
+    int reparam = 0;
+    for (size_t i = 0; i < m->graph->n_node; i++) {
+        const Onnx__NodeProto *n = m->graph->node[i];
+        if (!strcmp(onnx_str(n->op_type), "DenseReparam") || !strcmp(onnx_str(n->op_type), "ConvReparam")) {
+            reparam++;
+            cr_expect_str_eq(onnx_str(n->domain), "ai.bnnc");
+            cr_expect_eq(n->n_input, 5u);
+        }
+    }
+    cr_expect_eq(reparam, 2);
+    cr_expect_eq(m->graph->n_initializer, 8u);
+    for (size_t i = 0; i < m->graph->n_initializer; i++)
+        cr_expect(m->graph->initializer[i]->has_raw_data);
+    /* The batch dimension goes out as dim_param. */
+    const Onnx__TensorShapeProto *s = m->graph->input[0]->type->tensor_type->shape;
+    cr_assert_not_null(s);
+    cr_expect_eq(s->dim[0]->value_case, ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM);
+    cr_expect_str_eq(s->dim[0]->dim_param, "N");
+    onnx__model_proto__free_unpacked(m, NULL);
+    cr_expect_eq(count_entries(dir), 1, "no temporary file is left behind");
+    bnn_graph_destroy(g);
+}
+
+Test(export, replaces_an_existing_file_atomically)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/out.onnx", dir);
+    FILE *f = fopen(path, "wb");
+    fputs("old", f);
+    fclose(f);
+    bnn_graph *g = fe_import("gemm_dense.onnx", NULL);
+    bnn_diag d;
+    cr_assert_eq(bnn_onnx_export_file(g, path, &d), BNN_OK, "%s", d.message);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_expect_gt(st.st_size, 3);
+    cr_expect_eq(count_entries(dir), 1);
+    bnn_graph_destroy(g);
+}
+
+Test(export, unwritable_path_fails_and_leaves_nothing)
+{
+    bnn_graph *g = fe_import("gemm_dense.onnx", NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/missing-dir/out.onnx", dir);
+    bnn_diag d;
+    cr_expect_eq(bnn_onnx_export_file(g, path, &d), BNN_ERR_IO);
+    cr_expect(strstr(d.message, "temporary") != NULL, "got: %s", d.message);
+    cr_expect_eq(count_entries(dir), 0);
+    bnn_graph_destroy(g);
+}
+
+Test(export, softmax_with_pre13_meaning_exports_as_flatten_softmax_reshape)
+{
+    bnn_graph *g = fe_import("softmax_opset11.onnx", NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/out.onnx", dir);
+    bnn_diag d;
+    cr_assert_eq(bnn_onnx_export_file(g, path, &d), BNN_OK, "%s", d.message);
+    bnn_graph *g2;
+    cr_assert_eq(bnn_onnx_import_file(path, NULL, &g2, &d), BNN_OK, "%s", d.message);
+    /* softmax(axis=1, coerce) became flatten -> softmax(-1) -> reshape. */
+    const bnn_node *r = fe_producer(g2, "y");
+    cr_assert_eq(r->op, BNN_OP_RESHAPE);
+    fe_expect_ints(r, "shape", (int64_t[]){ 2, 3, 4 }, 3);
+    const bnn_value *y = bnn_graph_value(g2, r->outputs[0]);
+    cr_expect_eq(y->shape.rank, 3);
+    cr_expect_eq(fe_count_op(g2, BNN_OP_FLATTEN), 1);
+    bnn_graph_destroy(g2);
+    bnn_graph_destroy(g);
+}
+
+Test(export, every_test_model_round_trips)
+{
+    static const char *const models[] = {
+        "gemm_dense.onnx", "gemm_alpha.onnx", "gemm_dynamic.onnx", "matmul_add.onnx",
+        "matmul_shared.onnx", "matmul_batched.onnx", "conv_same_upper.onnx", "conv1d.onnx",
+        "pools.onnx", "softmax_opset13.onnx", "clip_opset10.onnx", "clip_opset13.onnx",
+        "layout_opset10.onnx", "layout_opset13.onnx", "misc.onnx", "constants.onnx",
+        "reshape_input.onnx", "view_manual.onnx", "torch_view.onnx", "external.onnx", "bayes.onnx",
+    };
+    for (size_t i = 0; i < sizeof models / sizeof *models; i++) {
+        bnn_graph *g = fe_import(models[i], NULL);
+        fe_expect_roundtrip(g);
+        bnn_graph_destroy(g);
+    }
+}
+
+Test(export, dense_on_rank3_input_goes_out_as_matmul_add)
+{
+    /* Built by hand: x [N,5,4] -> dense(W [3,4], b [3]). */
+    bnn_graph *g = bnn_graph_create("rank3");
+    bnn_shape xs = { .rank = 3, .dims = { bnn_graph_symbol(g, "N"), 5, 4 } };
+    int x = bnn_graph_add_value(g, "x", BNN_F32, &xs);
+    bnn_graph_add_input(g, x);
+    float w[12], b[3] = { 1, 2, 3 };
+    for (int i = 0; i < 12; i++)
+        w[i] = (float)i;
+    bnn_shape ws = { .rank = 2, .dims = { 3, 4 } }, bs = { .rank = 1, .dims = { 3 } };
+    int wid = bnn_graph_add_param(g, "W", BNN_F32, &ws, w, sizeof w, false);
+    int bid = bnn_graph_add_param(g, "b", BNN_F32, &bs, b, sizeof b, false);
+    int y = bnn_graph_add_value(g, "y", BNN_F32, NULL);
+    int in[3] = { x, wid, bid };
+    int nid = bnn_graph_add_node(g, BNN_OP_DENSE, "fc", in, 3, &y, 1);
+    bnn_diag d;
+    cr_assert_eq(bnn_graph_infer_node(g, nid, &d), BNN_OK, "%s", d.message);
+    bnn_graph_add_output(g, y);
+    g->onnx_opset = 13;
+    fe_expect_roundtrip(g);
+    bnn_graph_destroy(g);
+}
