@@ -1,0 +1,235 @@
+/* Shape inference of layout ops: flatten, reshape, transpose, concat,
+ * squeeze, unsqueeze, pad, shape, gather. */
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+
+static bnn_graph *g;
+static void setup(void) { g = bnn_graph_create("t"); }
+static void teardown(void) { bnn_graph_destroy(g); }
+TestSuite(infer_layout, .init = setup, .fini = teardown);
+
+static int with_int(int node, const char *name, int64_t v)
+{
+    cr_assert_eq(bnn_node_set_int(g, node, name, v), BNN_OK);
+    return node;
+}
+
+Test(infer_layout, flatten_axes)
+{
+    int x = t_input(g, "x", BNN_F32, "N,16,5,5");
+    int y = t_input(g, "y", BNN_I64, "2,3,4");
+    int z = t_input(g, "z", BNN_F32, "2,N,3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_FLATTEN, "f", x)), "f32[N,400]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_FLATTEN, "f0", y), "axis", 0)), "i64[1,24]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_FLATTEN, "fm", y), "axis", -1)), "i64[6,4]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_FLATTEN, "fr", y), "axis", 3)), "i64[24,1]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_FLATTEN, "f2", x), "axis", 2)), "f32[?,25]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_FLATTEN, "fz", z)), "f32[2,?]");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_FLATTEN, "fbad", y), "axis", 4), "axis 4 is out of range");
+}
+
+Test(infer_layout, reshape_keeps_batch_symbol)
+{
+    int x = t_input(g, "x", BNN_F32, "N,16,5,5");
+    int a = T_NODE(g, BNN_OP_RESHAPE, "r1", x);
+    T_INTS(g, a, "shape", -1, 400);
+    cr_assert_str_eq(t_infer(g, a), "f32[N,400]");
+    int b = T_NODE(g, BNN_OP_RESHAPE, "r2", x);
+    T_INTS(g, b, "shape", 0, -1);
+    cr_assert_str_eq(t_infer(g, b), "f32[N,400]");
+    int c = T_NODE(g, BNN_OP_RESHAPE, "r3", x);
+    T_INTS(g, c, "shape", 0, 16, 25);
+    cr_assert_str_eq(t_infer(g, c), "f32[N,16,25]");
+    int d = T_NODE(g, BNN_OP_RESHAPE, "r4", x);
+    T_INTS(g, d, "shape", -1);
+    cr_assert_str_eq(t_infer(g, d), "f32[?]");
+}
+
+Test(infer_layout, reshape_concrete_and_allowzero)
+{
+    int y = t_input(g, "y", BNN_F32, "2,3,4");
+    int a = T_NODE(g, BNN_OP_RESHAPE, "a", y);
+    T_INTS(g, a, "shape", 4, -1);
+    cr_assert_str_eq(t_infer(g, a), "f32[4,6]");
+    int e = t_input(g, "e", BNN_F32, "0,3");
+    int z = T_NODE(g, BNN_OP_RESHAPE, "z", e);
+    T_INTS(g, z, "shape", 0, 3);
+    with_int(z, "allowzero", 1);
+    cr_assert_str_eq(t_infer(g, z), "f32[0,3]");
+}
+
+Test(infer_layout, reshape_errors)
+{
+    int y = t_input(g, "y", BNN_F32, "2,3,4");
+    int a = T_NODE(g, BNN_OP_RESHAPE, "notmult", y);
+    T_INTS(g, a, "shape", 5, -1);
+    t_infer_fails(g, a, "not a multiple of the 5");
+    int b = T_NODE(g, BNN_OP_RESHAPE, "count", y);
+    T_INTS(g, b, "shape", 4, 5);
+    t_infer_fails(g, b, "has 24 elements, attribute 'shape' makes 20");
+    int c = T_NODE(g, BNN_OP_RESHAPE, "twoinf", y);
+    T_INTS(g, c, "shape", -1, -1);
+    t_infer_fails(g, c, "more than one -1");
+    int d = T_NODE(g, BNN_OP_RESHAPE, "zeroinf", y);
+    T_INTS(g, d, "shape", 0, -1);
+    with_int(d, "allowzero", 1);
+    t_infer_fails(g, d, "both 0 and -1");
+    int e = T_NODE(g, BNN_OP_RESHAPE, "copy", y);
+    T_INTS(g, e, "shape", 2, 3, 4, 0);
+    t_infer_fails(g, e, "copies dim 3");
+    t_infer_fails(g, T_NODE(g, BNN_OP_RESHAPE, "noshape", y), "needs attribute 'shape'");
+}
+
+Test(infer_layout, reshape_with_computed_shape_input)
+{
+    int x = t_input(g, "x", BNN_F32, "N,4");
+    int s = t_input(g, "s", BNN_I64, "3");
+    int f = t_input(g, "f", BNN_F32, "3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_RESHAPE, "dyn", x, s)), "f32[?,?,?]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_RESHAPE, "dynf", x, f), "expected i64");
+    int both = T_NODE(g, BNN_OP_RESHAPE, "both", x, s);
+    T_INTS(g, both, "shape", 4, -1);
+    t_infer_fails(g, both, "has both");
+}
+
+Test(infer_layout, transpose)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,5");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_TRANSPOSE, "rev", x)), "f32[5,3,N]");
+    int p = T_NODE(g, BNN_OP_TRANSPOSE, "perm", x);
+    T_INTS(g, p, "perm", 0, 2, 1);
+    cr_assert_str_eq(t_infer(g, p), "f32[N,5,3]");
+    int d = T_NODE(g, BNN_OP_TRANSPOSE, "dup", x);
+    T_INTS(g, d, "perm", 0, 0, 1);
+    t_infer_fails(g, d, "not a permutation");
+    int l = T_NODE(g, BNN_OP_TRANSPOSE, "len", x);
+    T_INTS(g, l, "perm", 1, 0);
+    t_infer_fails(g, l, "has 2 values");
+}
+
+Test(infer_layout, concat)
+{
+    int a = t_input(g, "a", BNN_F32, "N,3");
+    int b = t_input(g, "b", BNN_F32, "N,5");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_CONCAT, "c", a, b), "axis", 1)), "f32[N,8]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_CONCAT, "cm", a, b, a), "axis", -1)),
+                     "f32[N,11]");
+    int c = t_input(g, "cc", BNN_F32, "2,3");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_CONCAT, "c0", a, c), "axis", 0)), "f32[?,3]");
+}
+
+Test(infer_layout, concat_errors)
+{
+    int a = t_input(g, "a", BNN_F32, "2,3");
+    int b = t_input(g, "b", BNN_F32, "4,3");
+    int r = t_input(g, "r", BNN_F32, "2");
+    int i = t_input(g, "i", BNN_I64, "2,3");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONCAT, "noaxis", a, b), "'axis' is required");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_CONCAT, "dims", a, b), "axis", 1), "differ in dim 0");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_CONCAT, "rank", a, r), "axis", 0), "differ in rank");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_CONCAT, "types", a, i), "axis", 0), "i64[2,3]");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_CONCAT, "range", a, b), "axis", 2), "out of range");
+}
+
+Test(infer_layout, squeeze)
+{
+    int x = t_input(g, "x", BNN_F32, "N,1,3,1");
+    int a = T_NODE(g, BNN_OP_SQUEEZE, "s", x);
+    T_INTS(g, a, "axes", 1, -1);
+    cr_assert_str_eq(t_infer(g, a), "f32[N,3]");
+    int y = t_input(g, "y", BNN_F32, "2,1,3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_SQUEEZE, "all", y)), "f32[2,3]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_SQUEEZE, "maybe", x)), "f32[*]");
+    int b = T_NODE(g, BNN_OP_SQUEEZE, "notone", x);
+    T_INTS(g, b, "axes", 2);
+    t_infer_fails(g, b, "it is not 1");
+    int c = T_NODE(g, BNN_OP_SQUEEZE, "range", x);
+    T_INTS(g, c, "axes", 4);
+    t_infer_fails(g, c, "out of range");
+    int d = T_NODE(g, BNN_OP_SQUEEZE, "rep", x);
+    T_INTS(g, d, "axes", 1, 1);
+    t_infer_fails(g, d, "repeats");
+}
+
+Test(infer_layout, unsqueeze)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3");
+    int a = T_NODE(g, BNN_OP_UNSQUEEZE, "u", x);
+    T_INTS(g, a, "axes", 0, 3);
+    cr_assert_str_eq(t_infer(g, a), "f32[1,N,3,1]");
+    int b = T_NODE(g, BNN_OP_UNSQUEEZE, "neg", x);
+    T_INTS(g, b, "axes", -1);
+    cr_assert_str_eq(t_infer(g, b), "f32[N,3,1]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_UNSQUEEZE, "noaxes", x), "'axes' is required");
+    int c = T_NODE(g, BNN_OP_UNSQUEEZE, "range", x);
+    T_INTS(g, c, "axes", 3);
+    t_infer_fails(g, c, "out of range");
+}
+
+Test(infer_layout, pad_with_attribute)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,4,4");
+    int a = T_NODE(g, BNN_OP_PAD, "p", x);
+    T_INTS(g, a, "pads", 0, 0, 1, 2, 0, 0, 3, 4);
+    cr_assert_str_eq(t_infer(g, a), "f32[N,3,8,10]");
+    int y = t_input(g, "y", BNN_F32, "1,1,4,4");
+    int b = T_NODE(g, BNN_OP_PAD, "crop", y);
+    T_INTS(g, b, "pads", 0, 0, -1, 0, 0, 0, 0, -1);
+    cr_assert_eq(bnn_node_set_string(g, b, "mode", "edge"), BNN_OK);
+    cr_assert_str_eq(t_infer(g, b), "f32[1,1,3,3]");
+}
+
+Test(infer_layout, pad_errors)
+{
+    int x = t_input(g, "x", BNN_F32, "1,1,4,4");
+    int a = T_NODE(g, BNN_OP_PAD, "count", x);
+    T_INTS(g, a, "pads", 1, 1);
+    t_infer_fails(g, a, "expected twice the rank");
+    int b = T_NODE(g, BNN_OP_PAD, "mode", x);
+    T_INTS(g, b, "pads", 0, 0, 0, 0, 0, 0, 0, 0);
+    cr_assert_eq(bnn_node_set_string(g, b, "mode", "wrap"), BNN_OK);
+    t_infer_fails(g, b, "\"wrap\"");
+    int c = T_NODE(g, BNN_OP_PAD, "neg", x);
+    T_INTS(g, c, "pads", 0, 0, -3, 0, 0, 0, -3, 0);
+    t_infer_fails(g, c, "negative size");
+    int d = T_NODE(g, BNN_OP_PAD, "refl", x);
+    T_INTS(g, d, "pads", 0, 0, 4, 0, 0, 0, 0, 0);
+    cr_assert_eq(bnn_node_set_string(g, d, "mode", "reflect"), BNN_OK);
+    t_infer_fails(g, d, "smaller than the dim");
+    t_infer_fails(g, T_NODE(g, BNN_OP_PAD, "none", x), "needs attribute 'pads'");
+}
+
+Test(infer_layout, pad_with_computed_pads_input)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3");
+    int p = t_input(g, "pads", BNN_I64, "4");
+    int q = t_input(g, "q", BNN_I64, "6");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_PAD, "dyn", x, p)), "f32[?,?]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_PAD, "dynbad", x, q), "does not fit");
+}
+
+Test(infer_layout, shape_slices)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,4");
+    int u = t_input(g, "u", BNN_F32, "*");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_SHAPE, "s", x)), "i64[3]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_SHAPE, "s1", x), "start", 1)), "i64[2]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_SHAPE, "sm", x), "start", -1)), "i64[1]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_SHAPE, "em", x), "end", -1)), "i64[2]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_SHAPE, "s5", x), "start", 5)), "i64[0]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_SHAPE, "su", u)), "i64[?]");
+}
+
+Test(infer_layout, gather)
+{
+    int x = t_input(g, "x", BNN_F32, "5,4,3");
+    int i = t_input(g, "i", BNN_I64, "2");
+    int s = t_input(g, "s", BNN_I32, "");
+    int f = t_input(g, "f", BNN_F32, "2");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_GATHER, "g1", x, i), "axis", 1)), "f32[5,2,3]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_GATHER, "g0", x, s)), "f32[4,3]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_GATHER, "gm", x, i), "axis", -1)), "f32[5,4,2]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_GATHER, "gf", x, f), "expected i32 or i64");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_GATHER, "ga", x, i), "axis", 3), "out of range");
+}

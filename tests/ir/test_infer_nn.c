@@ -1,0 +1,222 @@
+/* Shape inference of convolution, pooling and normalisation ops. */
+#include <criterion/criterion.h>
+
+#include "helpers.h"
+
+static bnn_graph *g;
+static void setup(void) { g = bnn_graph_create("t"); }
+static void teardown(void) { bnn_graph_destroy(g); }
+TestSuite(infer_nn, .init = setup, .fini = teardown);
+
+Test(infer_nn, conv2d_lenet_first_layer)
+{
+    int x = t_input(g, "x", BNN_F32, "N,1,28,28");
+    int w = t_param(g, "w", BNN_F32, "6,1,5,5");
+    int b = t_param(g, "b", BNN_F32, "6");
+    int n = T_NODE(g, BNN_OP_CONV2D, "conv1", x, w, b);
+    T_INTS(g, n, "pads", 2, 2, 2, 2);
+    cr_assert_str_eq(t_infer(g, n), "f32[N,6,28,28]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV2D, "nopad", x, w)), "f32[N,6,24,24]");
+}
+
+Test(infer_nn, conv2d_strides_dilations_group_asymmetric_pads)
+{
+    int x = t_input(g, "x", BNN_F32, "1,4,10,10");
+    int w = t_param(g, "w", BNN_F32, "8,4,3,3");
+    int n = T_NODE(g, BNN_OP_CONV2D, "sd", x, w);
+    T_INTS(g, n, "strides", 2, 2);
+    T_INTS(g, n, "dilations", 2, 2);
+    cr_assert_str_eq(t_infer(g, n), "f32[1,8,3,3]");
+    int wg = t_param(g, "wg", BNN_F32, "8,2,3,3");
+    int gr = T_NODE(g, BNN_OP_CONV2D, "grouped", x, wg);
+    cr_assert_eq(bnn_node_set_int(g, gr, "group", 2), BNN_OK);
+    cr_assert_str_eq(t_infer(g, gr), "f32[1,8,8,8]");
+    int ap = T_NODE(g, BNN_OP_CONV2D, "asym", x, w);
+    T_INTS(g, ap, "pads", 1, 0, 0, 0);
+    cr_assert_str_eq(t_infer(g, ap), "f32[1,8,9,8]");
+}
+
+Test(infer_nn, conv_unknown_spatial_dims_propagate)
+{
+    int x = t_input(g, "x", BNN_F32, "N,1,?,H");
+    int w = t_param(g, "w", BNN_F32, "6,1,5,5");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV2D, "c", x, w)), "f32[N,6,?,?]");
+    int u = t_input(g, "u", BNN_F32, "*");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV2D, "cu", u, w)), "f32[?,6,?,?]");
+}
+
+Test(infer_nn, conv1d)
+{
+    int x = t_input(g, "x", BNN_F32, "N,2,10");
+    int w = t_param(g, "w", BNN_F32, "4,2,3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV1D, "c1", x, w)), "f32[N,4,8]");
+    int x4 = t_input(g, "x4", BNN_F32, "N,2,10,10");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV1D, "c1bad", x4, w), "expected 3-D");
+}
+
+Test(infer_nn, conv_channel_and_group_errors)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,8,8");
+    int w = t_param(g, "w", BNN_F32, "6,1,3,3");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV2D, "chan", x, w), "(3 channels)");
+    int x8 = t_input(g, "x8", BNN_F32, "N,8,8,8");
+    int w2 = t_param(g, "w2", BNN_F32, "6,2,3,3");
+    int gm = T_NODE(g, BNN_OP_CONV2D, "grp", x8, w2);
+    cr_assert_eq(bnn_node_set_int(g, gm, "group", 4), BNN_OK);
+    t_infer_fails(g, gm, "not a multiple of group 4");
+    int g0 = T_NODE(g, BNN_OP_CONV2D, "g0", x8, w2);
+    cr_assert_eq(bnn_node_set_int(g, g0, "group", 0), BNN_OK);
+    t_infer_fails(g, g0, "'group' is 0");
+}
+
+Test(infer_nn, conv_kernel_bigger_than_padded_input_fails)
+{
+    int x = t_input(g, "x", BNN_F32, "1,1,2,2");
+    int w = t_param(g, "w", BNN_F32, "1,1,3,3");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV2D, "big", x, w), "bigger than");
+    int p = T_NODE(g, BNN_OP_CONV2D, "padded", x, w);
+    T_INTS(g, p, "pads", 1, 1, 0, 0);
+    cr_assert_str_eq(t_infer(g, p), "f32[1,1,1,1]");
+}
+
+Test(infer_nn, conv_attribute_errors)
+{
+    int x = t_input(g, "x", BNN_F32, "1,1,8,8");
+    int w = t_param(g, "w", BNN_F32, "1,1,3,3");
+    int b = t_param(g, "b", BNN_F32, "2");
+    int s = T_NODE(g, BNN_OP_CONV2D, "s3", x, w);
+    T_INTS(g, s, "strides", 1, 1, 1);
+    t_infer_fails(g, s, "'strides' has 3 values, expected 2");
+    int z = T_NODE(g, BNN_OP_CONV2D, "s0", x, w);
+    T_INTS(g, z, "strides", 1, 0);
+    t_infer_fails(g, z, "'strides' has 0 at position 1");
+    int k = T_NODE(g, BNN_OP_CONV2D, "kind", x, w);
+    cr_assert_eq(bnn_node_set_int(g, k, "strides", 1), BNN_OK);
+    t_infer_fails(g, k, "attribute 'strides' is int, expected ints");
+    int np = T_NODE(g, BNN_OP_CONV2D, "negpad", x, w);
+    T_INTS(g, np, "pads", -1, 0, 0, 0);
+    t_infer_fails(g, np, "'pads' has -1");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV2D, "bias", x, w, b), "bias 'b'");
+}
+
+Test(infer_nn, conv_reparam_like_conv)
+{
+    int x = t_input(g, "x", BNN_F32, "N,1,28,28");
+    int mu = t_param(g, "mu", BNN_F32, "6,1,5,5");
+    int rho = t_param(g, "rho", BNN_F32, "6,1,5,5");
+    int bmu = t_param(g, "bmu", BNN_F32, "6");
+    int brho = t_param(g, "brho", BNN_F32, "6");
+    int n = T_NODE(g, BNN_OP_CONV_REPARAM, "bconv", x, mu, rho, bmu, brho);
+    T_INTS(g, n, "pads", 2, 2, 2, 2);
+    cr_assert_str_eq(t_infer(g, n), "f32[N,6,28,28]");
+    int x1 = t_input(g, "x1", BNN_F32, "N,6,10");
+    int mu1 = t_param(g, "mu1", BNN_F32, "3,6,3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV_REPARAM, "b1d", x1, mu1, mu1)), "f32[N,3,8]");
+}
+
+Test(infer_nn, conv_reparam_errors)
+{
+    int x = t_input(g, "x", BNN_F32, "N,1,28,28");
+    int mu = t_param(g, "mu", BNN_F32, "6,1,5,5");
+    int rho = t_param(g, "rho", BNN_F32, "6,1,3,3");
+    int brho = t_param(g, "brho", BNN_F32, "6");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV_REPARAM, "rhoshape", x, mu, rho), "expected the shape");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV_REPARAM, "halfbias", x, mu, mu, -1, brho), "needs both");
+    int x2 = t_input(g, "x2", BNN_F32, "N,28");
+    int mu2 = t_param(g, "mu2", BNN_F32, "6,28");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV_REPARAM, "flat", x2, mu2, mu2), "expected 3-D to 5-D");
+}
+
+/* ---- pools ---- */
+
+Test(infer_nn, max_pool_basic_and_symbolic)
+{
+    int x = t_input(g, "x", BNN_F32, "N,6,28,28");
+    int n = T_NODE(g, BNN_OP_MAX_POOL, "pool1", x);
+    T_INTS(g, n, "kernel_shape", 2, 2);
+    T_INTS(g, n, "strides", 2, 2);
+    cr_assert_str_eq(t_infer(g, n), "f32[N,6,14,14]");
+    int d = T_NODE(g, BNN_OP_MAX_POOL, "nostride", x);
+    T_INTS(g, d, "kernel_shape", 3, 3);
+    cr_assert_str_eq(t_infer(g, d), "f32[N,6,26,26]");
+}
+
+Test(infer_nn, pool_ceil_mode_follows_onnx)
+{
+    int x = t_input(g, "x", BNN_F32, "1,1,4,4");
+    int n = T_NODE(g, BNN_OP_MAX_POOL, "ceil", x);
+    T_INTS(g, n, "kernel_shape", 3, 3);
+    T_INTS(g, n, "strides", 2, 2);
+    cr_assert_eq(bnn_node_set_int(g, n, "ceil_mode", 1), BNN_OK);
+    cr_assert_str_eq(t_infer(g, n), "f32[1,1,2,2]");
+    cr_assert_eq(bnn_node_set_int(g, n, "ceil_mode", 0), BNN_OK);
+    cr_assert_str_eq(t_infer(g, n), "f32[1,1,1,1]");
+    /* in 5, k 2, s 2, pads 1+1: a plain ceiling gives 4, but the 4th window
+     * would start in the end padding, so ONNX (and PyTorch) give 3. */
+    int y = t_input(g, "y", BNN_F32, "1,1,5");
+    int m = T_NODE(g, BNN_OP_AVG_POOL, "lastwin", y);
+    T_INTS(g, m, "kernel_shape", 2);
+    T_INTS(g, m, "strides", 2);
+    T_INTS(g, m, "pads", 1, 1);
+    cr_assert_eq(bnn_node_set_int(g, m, "ceil_mode", 1), BNN_OK);
+    cr_assert_str_eq(t_infer(g, m), "f32[1,1,3]");
+}
+
+Test(infer_nn, pool_dilations_and_3d)
+{
+    int x = t_input(g, "x", BNN_F32, "1,1,10");
+    int n = T_NODE(g, BNN_OP_MAX_POOL, "dil", x);
+    T_INTS(g, n, "kernel_shape", 3);
+    T_INTS(g, n, "dilations", 2);
+    cr_assert_str_eq(t_infer(g, n), "f32[1,1,6]");
+    int v = t_input(g, "v", BNN_F32, "N,2,4,4,4");
+    int p = T_NODE(g, BNN_OP_AVG_POOL, "p3", v);
+    T_INTS(g, p, "kernel_shape", 2, 2, 2);
+    cr_assert_eq(bnn_node_set_int(g, p, "count_include_pad", 1), BNN_OK);
+    cr_assert_str_eq(t_infer(g, p), "f32[N,2,3,3,3]");
+    int u = t_input(g, "u", BNN_F32, "*");
+    int q = T_NODE(g, BNN_OP_MAX_POOL, "unk", u);
+    T_INTS(g, q, "kernel_shape", 2, 2);
+    cr_assert_str_eq(t_infer(g, q), "f32[?,?,?,?]");
+}
+
+Test(infer_nn, pool_errors)
+{
+    int x = t_input(g, "x", BNN_F32, "1,1,4,4");
+    t_infer_fails(g, T_NODE(g, BNN_OP_MAX_POOL, "nokernel", x), "'kernel_shape' is required");
+    int r = T_NODE(g, BNN_OP_MAX_POOL, "rank", x);
+    T_INTS(g, r, "kernel_shape", 2);
+    t_infer_fails(g, r, "kernel_shape expects 3-D");
+    int b = T_NODE(g, BNN_OP_AVG_POOL, "big", x);
+    T_INTS(g, b, "kernel_shape", 5, 5);
+    t_infer_fails(g, b, "bigger than");
+    int c = T_NODE(g, BNN_OP_AVG_POOL, "cip", x);
+    T_INTS(g, c, "kernel_shape", 2, 2);
+    cr_assert_eq(bnn_node_set_int(g, c, "count_include_pad", 3), BNN_OK);
+    t_infer_fails(g, c, "count_include_pad");
+    int i = t_input(g, "i", BNN_I64, "1,1,4,4");
+    int t = T_NODE(g, BNN_OP_MAX_POOL, "ints", i);
+    T_INTS(g, t, "kernel_shape", 2, 2);
+    t_infer_fails(g, t, "expected a float type");
+}
+
+Test(infer_nn, global_pools)
+{
+    int x = t_input(g, "x", BNN_F32, "N,C,7,7");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_GLOBAL_AVG_POOL, "gap", x)), "f32[N,C,1,1]");
+    int y = t_input(g, "y", BNN_F32, "N,3,5");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_GLOBAL_MAX_POOL, "gmp", y)), "f32[N,3,1]");
+    int z = t_input(g, "z", BNN_F32, "N,3");
+    t_infer_fails(g, T_NODE(g, BNN_OP_GLOBAL_AVG_POOL, "flat", z), "expected [N, C, spatial...]");
+}
+
+Test(infer_nn, batch_norm)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,4,4");
+    int s = t_param(g, "s", BNN_F32, "3");
+    int bad = t_param(g, "bad", BNN_F32, "4");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_BATCH_NORM, "bn", x, s, s, s, s)), "f32[N,3,4,4]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_BATCH_NORM, "bnbad", x, s, bad, s, s), "input 'bad'");
+    int i = t_param(g, "i", BNN_I64, "3");
+    t_infer_fails(g, T_NODE(g, BNN_OP_BATCH_NORM, "bnint", x, s, s, i, s), "input 'i'");
+}
