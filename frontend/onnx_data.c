@@ -154,8 +154,8 @@ static bnn_status count_mismatch(const char *what, const char *field, size_t got
                     what, field, got, (long long)want);
 }
 
-bnn_status bnn_onnx_decode_tensor(const Onnx__TensorProto *t, const char *base_dir,
-                                  const char *what, onnx_data *out, bnn_diag *diag)
+static bnn_status decode(const Onnx__TensorProto *t, const char *base_dir, const char *what,
+                         bool may_borrow, onnx_data *out, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
     bnn_dtype dt = bnn_onnx_dtype(t->data_type);
@@ -211,6 +211,13 @@ bnn_status bnn_onnx_decode_tensor(const Onnx__TensorProto *t, const char *base_d
     out->nbytes = nbytes;
     if (nbytes == 0)
         return BNN_OK;
+    /* raw_data already in host order: no copy (the caller copies it once,
+     * into the graph). */
+    if (may_borrow && !external && t->has_raw_data && (host_is_little_endian() || esize == 1)) {
+        out->data = t->raw_data.data;
+        out->borrowed = true;
+        return BNN_OK;
+    }
     out->data = malloc(nbytes);
     if (!out->data)
         return bnn_fail(diag, BNN_ERR_NOMEM, "%s: out of memory for %zu bytes", what, nbytes);
@@ -247,4 +254,23 @@ bnn_status bnn_onnx_decode_tensor(const Onnx__TensorProto *t, const char *base_d
         out->data = NULL;
     }
     return s;
+}
+
+bnn_status bnn_onnx_decode_tensor(const Onnx__TensorProto *t, const char *base_dir,
+                                  const char *what, onnx_data *out, bnn_diag *diag)
+{
+    return decode(t, base_dir, what, false, out, diag);
+}
+
+bnn_status bnn_onnx_view_tensor(const Onnx__TensorProto *t, const char *base_dir,
+                                const char *what, onnx_data *out, bnn_diag *diag)
+{
+    return decode(t, base_dir, what, true, out, diag);
+}
+
+void onnx_data_release(onnx_data *d)
+{
+    if (!d->borrowed)
+        free(d->data);
+    d->data = NULL;
 }

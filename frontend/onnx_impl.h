@@ -15,12 +15,14 @@ static inline const char *onnx_str(const char *s) { return s ? s : ""; }
 /* ---- TensorProto -> bytes (onnx_data.c) ---------------------------------- */
 
 /* A decoded tensor: dtype, concrete shape and malloc'd little-endian bytes in
- * host order (data may be NULL when nbytes is 0). */
+ * host order (data may be NULL when nbytes is 0), or, when borrowed, bytes
+ * that belong to the TensorProto. */
 typedef struct onnx_data {
     bnn_dtype dtype;
     bnn_shape shape;
     void *data;
     size_t nbytes;
+    bool borrowed;
 } onnx_data;
 
 /* Decodes t (typed fields, raw_data or external data under base_dir, which may
@@ -28,6 +30,13 @@ typedef struct onnx_data {
  * "initializer 'fc.weight'".  Every size is checked before allocating. */
 bnn_status bnn_onnx_decode_tensor(const Onnx__TensorProto *t, const char *base_dir,
                                   const char *what, onnx_data *out, bnn_diag *diag);
+
+/* The same, but data may point into t's raw_data (borrowed, valid while t
+ * lives) instead of a copy. */
+bnn_status bnn_onnx_view_tensor(const Onnx__TensorProto *t, const char *base_dir,
+                                const char *what, onnx_data *out, bnn_diag *diag);
+/* Frees data unless borrowed. */
+void onnx_data_release(onnx_data *d);
 
 /* bnn_dtype for an ONNX TensorProto.DataType, BNN_UNDEFINED if bnnc lacks it. */
 bnn_dtype bnn_onnx_dtype(int32_t onnx_type);
@@ -125,10 +134,16 @@ typedef bnn_status (*onnx_lower_fn)(onnx_ctx *c);
 const bnn_onnx_op_support *onnx_op_lookup(const char *domain, const char *op_type,
                                           onnx_lower_fn *fn);
 
+/* How many inputs the op (a row of the table) takes at this opset; -1: any. */
+int onnx_op_max_inputs(const bnn_onnx_op_support *op, int64_t opset);
+
 /* Helpers for lowering functions (onnx_lower.c). */
 bnn_status onnx_need_input(onnx_ctx *c, int k, int *id);   /* fails if input k is absent */
 const bnn_value *onnx_val(onnx_ctx *c, int id);
 bool onnx_is_param(onnx_ctx *c, int id);
+/* A param whose data or shape this import may rewrite: the ONNX name `name`
+ * is bound to it and read by exactly one node input. */
+bool onnx_param_sole_use(onnx_ctx *c, int id, const char *name);
 /* Fails when output k (an extra output IR ops lack) is read by anything. */
 bnn_status onnx_unused_output(onnx_ctx *c, int k, const char *what);
 bnn_status onnx_set_ints(onnx_ctx *c, int nid, const char *name, const int64_t *v, int n);
@@ -148,12 +163,20 @@ bnn_status onnx_lower_matmul(onnx_ctx *c);
 bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
 bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
 
+/* onnx_lower_compat.c: pre-7 broadcasting of binary op operands (in[1] may
+ * be replaced by an aligned value), PRelu at any opset, and the fusion of
+ * Flatten(x, axis) -> Softmax -> Reshape(Shape(x)) into a pre-13 softmax,
+ * tried when lowering a Flatten: returns whether it fused (*st: status). */
+bnn_status onnx_legacy_broadcast(onnx_ctx *c, int *in);
+bnn_status onnx_lower_prelu(onnx_ctx *c);
+bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st);
+
 /* metadata_props key under which export records the opset the IR was first
  * imported at, when the file itself is written at another one. */
 #define BNN_ONNX_SOURCE_OPSET_KEY "bnnc.source_opset"
 
 /* Lowest and highest default-domain opsets bnnc reads. */
-#define BNN_ONNX_MIN_OPSET 7
+#define BNN_ONNX_MIN_OPSET 1
 #define BNN_ONNX_MAX_OPSET 17
 
 #endif

@@ -257,9 +257,9 @@ static bnn_status add_initializer(onnx_ctx *c, const Onnx__TensorProto *t)
     if (e->value_id >= 0)
         return bnn_fail(c->diag, BNN_ERR_INVALID, "%s is defined twice", what);
     onnx_data d;
-    BNN_TRY(bnn_onnx_decode_tensor(t, c->base_dir, what, &d, c->diag));
+    BNN_TRY(bnn_onnx_view_tensor(t, c->base_dir, what, &d, c->diag));
     int id = bnn_graph_add_param(c->g, name, d.dtype, &d.shape, d.data, d.nbytes, false);
-    free(d.data);
+    onnx_data_release(&d);
     if (id < 0)
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "%s: out of memory", what);
     e->value_id = id;
@@ -463,6 +463,13 @@ static bnn_status lower_node(onnx_ctx *c)
     if (opset < e->since_opset || opset > e->until_opset)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "opset %lld is outside the supported range %d to %d",
                               (long long)opset, e->since_opset, e->until_opset);
+    /* Trailing "" inputs mean "absent" and do not count. */
+    int n_in = (int)nd->n_input, max_in = onnx_op_max_inputs(e, opset);
+    while (n_in > 0 && !*onnx_str(nd->input[n_in - 1]))
+        n_in--;
+    if (max_in >= 0 && n_in > max_in)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has %d inputs, but %s takes at most %d at opset %lld",
+                              n_in, onnx_str(nd->op_type), max_in, (long long)opset);
     return lower(c);
 }
 
@@ -542,7 +549,7 @@ static bnn_status canonical_value_order(bnn_graph *g)
     return BNN_OK;
 }
 
-static bnn_status import_graph(onnx_ctx *c, const Onnx__ModelProto *m,
+static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
                                const bnn_onnx_import_options *opts)
 {
     const Onnx__GraphProto *gp = m->graph;
@@ -561,7 +568,17 @@ static bnn_status import_graph(onnx_ctx *c, const Onnx__ModelProto *m,
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     c->cap_names = cap;
     for (size_t i = 0; i < gp->n_initializer; i++)
-        BNN_TRY(add_initializer(c, gp->initializer[i]));
+    {
+        Onnx__TensorProto *t = m->graph->initializer[i];
+        BNN_TRY(add_initializer(c, t));
+        /* The graph has its copy now; drop the message's at once so that a
+         * large model's weights are not held twice. */
+        if (t->has_raw_data) {
+            free(t->raw_data.data);
+            t->raw_data.data = NULL;
+            t->raw_data.len = 0;
+        }
+    }
     BNN_TRY(add_graph_inputs(c, opts));
     for (size_t i = 0; i < gp->n_node; i++) {
         const Onnx__NodeProto *nd = gp->node[i];
@@ -616,18 +633,28 @@ static bnn_status import_graph(onnx_ctx *c, const Onnx__ModelProto *m,
     return bnn_graph_verify(c->g, c->diag);
 }
 
-bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *base_dir,
-                                  const bnn_onnx_import_options *options, bnn_graph **out,
-                                  bnn_diag *diag)
+static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *diag)
 {
-    *out = NULL;
-    if (size == 0)
-        return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (empty file)");
-    if (size > MAX_MODEL_BYTES)
-        return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (%zu bytes, more than 2 GiB)", size);
+    if (size == 0) {
+        bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (empty file)");
+        return NULL;
+    }
+    if (size > MAX_MODEL_BYTES) {
+        bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (%zu bytes, more than 2 GiB)", size);
+        return NULL;
+    }
+    /* protobuf-c copies every field out of the buffer. */
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m)
-        return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (protobuf parse failed)");
+        bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (protobuf parse failed)");
+    return m;
+}
+
+/* Imports and frees m. */
+static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
+                               const bnn_onnx_import_options *options, bnn_graph **out,
+                               bnn_diag *diag)
+{
     if (!m->graph) {
         onnx__model_proto__free_unpacked(m, NULL);
         return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (no graph)");
@@ -663,6 +690,15 @@ bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *bas
     }
     *out = c.g;
     return BNN_OK;
+}
+
+bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *base_dir,
+                                  const bnn_onnx_import_options *options, bnn_graph **out,
+                                  bnn_diag *diag)
+{
+    *out = NULL;
+    Onnx__ModelProto *m = unpack_model(data, size, diag);
+    return m ? import_model(m, base_dir, options, out, diag) : diag->status;
 }
 
 bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options *options,
@@ -715,8 +751,10 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
         *slash = 0;
     else
         strcpy(dir, ".");
-    bnn_status s = bnn_onnx_import_buffer(buf, size, dir, options, out, diag);
-    free(dir);
+    /* The file's bytes go as soon as the message holds them. */
+    Onnx__ModelProto *m = unpack_model(buf, size, diag);
     free(buf);
+    bnn_status s = m ? import_model(m, dir, options, out, diag) : diag->status;
+    free(dir);
     return s;
 }

@@ -27,6 +27,12 @@ bool onnx_is_param(onnx_ctx *c, int id)
     return id >= 0 && onnx_val(c, id)->kind == BNN_VALUE_PARAM;
 }
 
+bool onnx_param_sole_use(onnx_ctx *c, int id, const char *name)
+{
+    onnx_name_entry *e = onnx_name_lookup(c, name);
+    return e && e->uses == 1 && e->value_id == id;
+}
+
 /* A one-element numeric param as a double. */
 static bool param_scalar(onnx_ctx *c, int id, double *out)
 {
@@ -124,7 +130,9 @@ static bnn_status binary(onnx_ctx *c, bnn_op op)
     int in[2], nid;
     BNN_TRY(onnx_need_input(c, 0, &in[0]));
     BNN_TRY(onnx_need_input(c, 1, &in[1]));
-    if (onnx_attr(c, "broadcast") || onnx_attr(c, "axis"))
+    if (c->opset < 7)
+        BNN_TRY(onnx_legacy_broadcast(c, in));
+    else if (onnx_attr(c, "broadcast") || onnx_attr(c, "axis"))
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attributes 'broadcast'/'axis' belong to opsets before 7");
     BNN_TRY(onnx_emit_node(c, op, in, 2, &nid));
     return onnx_infer(c, nid);
@@ -148,7 +156,6 @@ static bnn_status lower_add(onnx_ctx *c) { return binary(c, BNN_OP_ADD); }
 static bnn_status lower_sub(onnx_ctx *c) { return binary(c, BNN_OP_SUB); }
 static bnn_status lower_mul(onnx_ctx *c) { return binary(c, BNN_OP_MUL); }
 static bnn_status lower_div(onnx_ctx *c) { return binary(c, BNN_OP_DIV); }
-static bnn_status lower_prelu(onnx_ctx *c) { return binary(c, BNN_OP_PRELU); }
 
 static bnn_status unary_float_attrs(onnx_ctx *c, bnn_op op, const char *n1, float d1,
                                     const char *n2, float d2)
@@ -199,6 +206,8 @@ static bnn_status lower_dropout(onnx_ctx *c)
     BNN_TRY(onnx_need_input(c, 0, &x));
     BNN_TRY(onnx_unused_output(c, 1, "mask"));
     float ratio = 0.5f;
+    /* Before opset 7 is_test=0 meant training; bnnc imports for inference,
+     * so is_test is not read. */
     if (c->opset < 12) {
         BNN_TRY(onnx_attr_float(c, "ratio", 0.5f, &ratio));
     } else {
@@ -283,9 +292,9 @@ static bnn_status lower_constant(onnx_ctx *c)
         char what[300];
         snprintf(what, sizeof what, "node '%s' (Constant): attribute 'value'", c->node_name);
         onnx_data d;
-        BNN_TRY(bnn_onnx_decode_tensor(a->t, c->base_dir, what, &d, c->diag));
+        BNN_TRY(bnn_onnx_view_tensor(a->t, c->base_dir, what, &d, c->diag));
         bnn_status s = onnx_output_param(c, 0, d.dtype, &d.shape, d.data, d.nbytes);
-        free(d.data);
+        onnx_data_release(&d);
         return s;
     }
     bnn_shape scalar = { .rank = 0 };
@@ -452,12 +461,15 @@ static bnn_status lower_concat(onnx_ctx *c)
     if (!in)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
     bnn_status s = BNN_OK;
-    int64_t axis = 0;
-    if (!onnx_attr(c, "axis")) {
+    int64_t axis = 1;
+    /* Before opset 4 axis was optional, defaulting to 1. */
+    if (c->opset < 4) {
+        if ((s = onnx_attr_int(c, "axis", 1, &axis)) != BNN_OK)
+            goto out;
+    } else if (!onnx_attr(c, "axis")) {
         s = onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'axis' is missing");
         goto out;
-    }
-    if ((s = onnx_attr_int(c, "axis", 0, &axis)) != BNN_OK)
+    } else if ((s = onnx_attr_int(c, "axis", 0, &axis)) != BNN_OK)
         goto out;
     bool all_known = axis == 0 || axis == -1;
     int total = 0;
@@ -501,6 +513,9 @@ static bnn_status lower_flatten(onnx_ctx *c)
     int64_t axis;
     BNN_TRY(onnx_need_input(c, 0, &x));
     BNN_TRY(onnx_attr_int(c, "axis", 1, &axis));
+    bnn_status st;
+    if (onnx_fuse_pre13_softmax(c, x, axis, &st))
+        return st;
     BNN_TRY(onnx_emit_node(c, BNN_OP_FLATTEN, &x, 1, &nid));
     BNN_TRY(onnx_set_int(c, nid, "axis", axis));
     return onnx_infer(c, nid);
@@ -530,10 +545,29 @@ static bool shape_to_attr(const onnx_known *k, const bnn_shape *in, int64_t allo
     return true;
 }
 
+/* Before opset 5 the target shape was the attribute `shape` (same 0 and -1
+ * rules). */
+static bnn_status reshape_attr_form(onnx_ctx *c, int x)
+{
+    const int64_t *shape;
+    int n, nid;
+    BNN_TRY(onnx_attr_ints(c, "shape", &shape, &n));
+    if (n < 0)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'shape' is missing");
+    if (n > BNN_MAX_RANK)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'shape' has %d entries, more than rank %d",
+                              n, BNN_MAX_RANK);
+    BNN_TRY(onnx_emit_node(c, BNN_OP_RESHAPE, &x, 1, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "shape", shape, n));
+    return onnx_infer(c, nid);
+}
+
 static bnn_status lower_reshape(onnx_ctx *c)
 {
     int x, shp, nid;
     BNN_TRY(onnx_need_input(c, 0, &x));
+    if (c->opset < 5)
+        return reshape_attr_form(c, x);
     BNN_TRY(onnx_need_input(c, 1, &shp));
     int64_t allowzero = 0;
     if (c->opset >= 14)
@@ -579,10 +613,12 @@ static bnn_status lower_pad(onnx_ctx *c)
     int npads = -1;
     onnx_known k;
     if (c->opset < 11) {
-        BNN_TRY(onnx_attr_ints(c, "pads", &pads, &npads));
+        /* Opset 1 named the attribute `paddings` (same layout). */
+        const char *pads_name = c->opset < 2 ? "paddings" : "pads";
+        BNN_TRY(onnx_attr_ints(c, pads_name, &pads, &npads));
         BNN_TRY(onnx_attr_float(c, "value", 0, &value));
         if (npads < 0)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'pads' is missing");
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute '%s' is missing", pads_name);
     } else {
         int p, cv = onnx_input(c, 2);
         BNN_TRY(onnx_need_input(c, 1, &p));
@@ -611,59 +647,64 @@ static bnn_status lower_pad(onnx_ctx *c)
 
 /* ---- the table ------------------------------------------------------------ */
 
-/* One row per ONNX op: domain, op type, opset range, lowering function.
+/* One row per ONNX op: domain, op type, opset range, lowering function, and
+ * how many inputs the op takes: OLD before opset SINCE, NEW from it on (-1:
+ * any number).  Every default-domain op here reads opsets 1 to MAX: the
+ * lowerings resolve what changed on the way (legacy broadcasting, attributes
+ * that became inputs, renamed attributes, changed defaults).
  * Expanded twice: into the public support list and the function list. */
-#define MIN BNN_ONNX_MIN_OPSET
 #define MAX BNN_ONNX_MAX_OPSET
 #define ONNX_OPS(X) \
-    X("", "Abs", MIN, MAX, lower_abs) \
-    X("", "Add", MIN, MAX, lower_add) \
-    X("", "AveragePool", MIN, MAX, onnx_lower_avg_pool) \
-    X("", "BatchNormalization", MIN, MAX, onnx_lower_batch_norm) \
-    X("", "Clip", MIN, MAX, lower_clip) \
-    X("", "Concat", MIN, MAX, lower_concat) \
-    X("", "Constant", MIN, MAX, lower_constant) \
-    X("", "Conv", MIN, MAX, onnx_lower_conv) \
-    X("", "Div", MIN, MAX, lower_div) \
-    X("", "Dropout", MIN, MAX, lower_dropout) \
-    X("", "Elu", MIN, MAX, lower_elu) \
-    X("", "Exp", MIN, MAX, lower_exp) \
-    X("", "Flatten", MIN, MAX, lower_flatten) \
-    X("", "Gather", MIN, MAX, lower_gather) \
-    X("", "Gemm", MIN, MAX, onnx_lower_gemm) \
-    X("", "GlobalAveragePool", MIN, MAX, lower_global_avg_pool) \
-    X("", "GlobalMaxPool", MIN, MAX, lower_global_max_pool) \
-    X("", "Identity", MIN, MAX, lower_identity) \
-    X("", "LeakyRelu", MIN, MAX, lower_leaky_relu) \
-    X("", "Log", MIN, MAX, lower_log) \
-    X("", "LogSoftmax", MIN, MAX, lower_log_softmax) \
-    X("", "MatMul", MIN, MAX, onnx_lower_matmul) \
-    X("", "MaxPool", MIN, MAX, onnx_lower_max_pool) \
-    X("", "Mul", MIN, MAX, lower_mul) \
-    X("", "Neg", MIN, MAX, lower_neg) \
-    X("", "Pad", MIN, MAX, lower_pad) \
-    X("", "PRelu", MIN, MAX, lower_prelu) \
-    X("", "Relu", MIN, MAX, lower_relu) \
-    X("", "Reshape", MIN, MAX, lower_reshape) \
-    X("", "Selu", MIN, MAX, lower_selu) \
-    X("", "Shape", MIN, MAX, lower_shape) \
-    X("", "Sigmoid", MIN, MAX, lower_sigmoid) \
-    X("", "Softmax", MIN, MAX, lower_softmax) \
-    X("", "Softplus", MIN, MAX, lower_softplus) \
-    X("", "Softsign", MIN, MAX, lower_softsign) \
-    X("", "Sqrt", MIN, MAX, lower_sqrt) \
-    X("", "Squeeze", MIN, MAX, lower_squeeze) \
-    X("", "Sub", MIN, MAX, lower_sub) \
-    X("", "Tanh", MIN, MAX, lower_tanh) \
-    X("", "Transpose", MIN, MAX, lower_transpose) \
-    X("", "Unsqueeze", MIN, MAX, lower_unsqueeze) \
-    X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam) \
-    X("ai.bnnc", "DenseReparam", 1, 1, onnx_lower_dense_reparam)
+    X("", "Abs", 1, MAX, lower_abs, 1, 0, 1) \
+    X("", "Add", 1, MAX, lower_add, 2, 0, 2) \
+    X("", "AveragePool", 1, MAX, onnx_lower_avg_pool, 1, 0, 1) \
+    X("", "BatchNormalization", 1, MAX, onnx_lower_batch_norm, 5, 0, 5) \
+    X("", "Clip", 1, MAX, lower_clip, 1, 11, 3) \
+    X("", "Concat", 1, MAX, lower_concat, -1, 0, -1) \
+    X("", "Constant", 1, MAX, lower_constant, 0, 0, 0) \
+    X("", "Conv", 1, MAX, onnx_lower_conv, 3, 0, 3) \
+    X("", "Div", 1, MAX, lower_div, 2, 0, 2) \
+    X("", "Dropout", 1, MAX, lower_dropout, 1, 12, 3) \
+    X("", "Elu", 1, MAX, lower_elu, 1, 0, 1) \
+    X("", "Exp", 1, MAX, lower_exp, 1, 0, 1) \
+    X("", "Flatten", 1, MAX, lower_flatten, 1, 0, 1) \
+    X("", "Gather", 1, MAX, lower_gather, 2, 0, 2) \
+    X("", "Gemm", 1, MAX, onnx_lower_gemm, 3, 0, 3) \
+    X("", "GlobalAveragePool", 1, MAX, lower_global_avg_pool, 1, 0, 1) \
+    X("", "GlobalMaxPool", 1, MAX, lower_global_max_pool, 1, 0, 1) \
+    X("", "Identity", 1, MAX, lower_identity, 1, 0, 1) \
+    X("", "LeakyRelu", 1, MAX, lower_leaky_relu, 1, 0, 1) \
+    X("", "Log", 1, MAX, lower_log, 1, 0, 1) \
+    X("", "LogSoftmax", 1, MAX, lower_log_softmax, 1, 0, 1) \
+    X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
+    X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
+    X("", "Mul", 1, MAX, lower_mul, 2, 0, 2) \
+    X("", "Neg", 1, MAX, lower_neg, 1, 0, 1) \
+    X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
+    X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
+    X("", "Relu", 1, MAX, lower_relu, 1, 0, 1) \
+    X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
+    X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \
+    X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
+    X("", "Sigmoid", 1, MAX, lower_sigmoid, 1, 0, 1) \
+    X("", "Softmax", 1, MAX, lower_softmax, 1, 0, 1) \
+    X("", "Softplus", 1, MAX, lower_softplus, 1, 0, 1) \
+    X("", "Softsign", 1, MAX, lower_softsign, 1, 0, 1) \
+    X("", "Sqrt", 1, MAX, lower_sqrt, 1, 0, 1) \
+    X("", "Squeeze", 1, MAX, lower_squeeze, 1, 13, 2) \
+    X("", "Sub", 1, MAX, lower_sub, 2, 0, 2) \
+    X("", "Tanh", 1, MAX, lower_tanh, 1, 0, 1) \
+    X("", "Transpose", 1, MAX, lower_transpose, 1, 0, 1) \
+    X("", "Unsqueeze", 1, MAX, lower_unsqueeze, 1, 13, 2) \
+    X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 5, 0, 5) \
+    X("ai.bnnc", "DenseReparam", 1, 1, onnx_lower_dense_reparam, 5, 0, 5)
 
-#define AS_SUPPORT(dom, op, since, until, fn) { dom, op, since, until },
-#define AS_FN(dom, op, since, until, fn) fn,
+#define AS_SUPPORT(dom, op, since, until, fn, old, at, new) { dom, op, since, until },
+#define AS_FN(dom, op, since, until, fn, old, at, new) fn,
+#define AS_ARITY(dom, op, since, until, fn, old, at, new) { old, at, new },
 static const bnn_onnx_op_support support[] = { ONNX_OPS(AS_SUPPORT) };
 static const onnx_lower_fn lowerers[] = { ONNX_OPS(AS_FN) };
+static const struct { int old, at, new_; } arity[] = { ONNX_OPS(AS_ARITY) };
 #define N_TABLE ((int)(sizeof support / sizeof *support))
 
 const bnn_onnx_op_support *onnx_op_lookup(const char *domain, const char *op_type,
@@ -675,6 +716,13 @@ const bnn_onnx_op_support *onnx_op_lookup(const char *domain, const char *op_typ
             return &support[i];
         }
     return NULL;
+}
+
+int onnx_op_max_inputs(const bnn_onnx_op_support *op, int64_t opset)
+{
+    int i = (int)(op - support);
+    BNN_ASSERT(i >= 0 && i < N_TABLE);
+    return opset < arity[i].at ? arity[i].old : arity[i].new_;
 }
 
 const bnn_onnx_op_support *bnn_onnx_supported_ops(int *count)

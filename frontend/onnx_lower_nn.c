@@ -179,6 +179,14 @@ bnn_status onnx_lower_batch_norm(onnx_ctx *c)
         BNN_TRY(onnx_attr_int(c, "training_mode", 0, &training));
     if (c->opset < 9)
         BNN_TRY(onnx_attr_int(c, "spatial", 1, &spatial));
+    /* Before opset 7, is_test=0 asked for batch statistics; ONNX's own
+     * version converter refuses an explicit 0 but takes the attribute's
+     * absence as inference (what exporters meant). */
+    int64_t is_test = 1;
+    if (c->opset < 7 && onnx_attr(c, "is_test"))
+        BNN_TRY(onnx_attr_int(c, "is_test", 1, &is_test));
+    if (!is_test)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "is_test=0 (training mode) is not supported (inference only)");
     if (training)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "training_mode=1 is not supported (inference only)");
     if (!spatial)
@@ -193,13 +201,6 @@ bnn_status onnx_lower_batch_norm(onnx_ctx *c)
 }
 
 /* ---- dense, gemm, matmul -------------------------------------------------- */
-
-/* A param whose data this import may rewrite: nothing else reads it. */
-static bool sole_use(onnx_ctx *c, int id, const char *name)
-{
-    onnx_name_entry *e = onnx_name_lookup(c, name);
-    return e && e->uses == 1 && e->value_id == id;
-}
 
 /* Makes W [out, in] = alpha * (trans ? B : B^T) from the f32 param B; reuses B
  * (same name) when nothing else reads it.  Returns the weight's value id. */
@@ -221,7 +222,7 @@ static bnn_status make_weight(onnx_ctx *c, int b, const char *bname, bool trans,
         for (int64_t j = 0; j < cols; j++)
             w[i * cols + j] = alpha * (trans ? src[i * k + j] : src[j * k + i]);
     bnn_shape s = { .rank = 2, .dims = { rows, cols } };
-    if (sole_use(c, b, bname)) {
+    if (onnx_param_sole_use(c, b, bname)) {
         bnn_value *mv = bnn_graph_value(c->g, b);
         memcpy(mv->data, w, sizeof(float) * n);
         mv->shape = s;
@@ -268,7 +269,7 @@ static bnn_status make_bias(onnx_ctx *c, int id, const char *name, int64_t out, 
     for (int64_t i = 0; i < out; i++)
         b[i] = beta * src[have == out ? i : 0];
     bnn_shape s = { .rank = 1, .dims = { out } };
-    if (have == out && sole_use(c, id, name)) {
+    if (have == out && onnx_param_sole_use(c, id, name)) {
         bnn_value *mv = bnn_graph_value(c->g, id);
         memcpy(mv->data, b, sizeof(float) * (size_t)out);
         mv->shape = s;

@@ -1,5 +1,6 @@
-/* Conformance import: walks every case of ONNX's backend test data (node/ and
- * pytorch-converted/), imports each model whose ops bnnc supports, and fails if
+/* Conformance import: walks every case of ONNX's backend test data (node/,
+ * pytorch-converted/, pytorch-operator/ and simple/; real/ holds no models in
+ * Debian's package), imports each model whose ops bnnc supports, and fails if
  * any such model fails to import, verify, or come back identical through
  * export and re-import.  Models with an op outside the list are skipped and
  * listed by reason.  Integer graph inputs (a Reshape's shape, a Gather's
@@ -301,7 +302,8 @@ int main(void)
                 root ? root : "");
         return 1;
     }
-    if (!walk(root, "node") || !walk(root, "pytorch-converted"))
+    if (!walk(root, "node") || !walk(root, "pytorch-converted") || !walk(root, "pytorch-operator") ||
+        !walk(root, "simple"))
         return 1;
     qsort(reasons, (size_t)n_reasons, sizeof *reasons, cmp_reason);
     printf("skipped by reason:\n");

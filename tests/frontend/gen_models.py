@@ -165,6 +165,44 @@ def valid_models():
                [vi("x", [N, c, 2, 2])], [vi("y", None)],
                [init("s", arr([c], 9)), init("b", arr([c], 10)), init("m", arr([c], 11)),
                 init("v", np.abs(arr([c], 12)) + 1), init("slope", arr([c, 1, 1], 13))]), MODELS, "misc.onnx")
+    # Before opset 7: legacy broadcasting (B placed at `axis`, or suffix-aligned),
+    # a per-channel PRelu slope, BatchNormalization and Dropout with is_test.
+    save(model([helper.make_node("Add", ["x", "c3"], ["a"], name="add", broadcast=1, axis=1),
+                helper.make_node("Mul", ["a", "s"], ["m"], name="mul", broadcast=1, axis=1),
+                helper.make_node("PRelu", ["m", "slope"], ["p"], name="prelu"),
+                helper.make_node("BatchNormalization", ["p", "bs", "bb", "bm", "bv"], ["bn"], name="bn",
+                                 is_test=1, spatial=1, epsilon=1e-3),
+                helper.make_node("Dropout", ["bn"], ["d"], name="drop", is_test=1, ratio=0.25),
+                helper.make_node("Sub", ["d", "c4"], ["y"], name="sub", broadcast=1)],
+               [vi("x", [2, 3, 4]), vi("s", [3])], [vi("y", None)],
+               [init("c3", np.array([1, 2, 3], dtype=np.float32)), init("slope", arr([3], 30)),
+                init("bs", arr([3], 31)), init("bb", arr([3], 32)), init("bm", arr([3], 33)),
+                init("bv", np.abs(arr([3], 34)) + 1), init("c4", arr([4], 35))], opset=6),
+         MODELS, "legacy_opset6.onnx")
+    save(model([helper.make_node("BatchNormalization", ["x", "bs", "bb", "bm", "bv"], ["y"], name="bn", is_test=0)],
+               [vi("x", [2, 3])], [vi("y", None)],
+               [init("bs", arr([3], 31)), init("bb", arr([3], 32)), init("bm", arr([3], 33)),
+                init("bv", np.abs(arr([3], 34)) + 1)], opset=6), MODELS, "batchnorm_training_opset6.onnx")
+    # Opset 1: Concat's axis defaults to 1, Reshape's shape and Pad's
+    # `paddings` are attributes.
+    save(model([helper.make_node("Concat", ["x", "x"], ["c"], name="cat"),
+                helper.make_node("Reshape", ["c"], ["r"], name="view", shape=[0, -1]),
+                helper.make_node("Pad", ["r"], ["y"], name="pad", paddings=[0, 1, 0, 2], value=0.5)],
+               [vi("x", [2, 3, 2])], [vi("y", None)], opset=1), MODELS, "legacy_opset1.onnx")
+    # The opset-13 form of a pre-13 softmax (what export writes): fused back
+    # into one softmax; the same chain whose softmax result is read elsewhere
+    # stays as it is.
+    def softmax_chain(p):
+        return [helper.make_node("Flatten", ["x"], [p + "f"], name=p + "flat", axis=1),
+                helper.make_node("Softmax", [p + "f"], [p + "s"], name=p + "sm", axis=-1),
+                helper.make_node("Shape", ["x"], [p + "shape"], name=p + "shp"),
+                helper.make_node("Reshape", [p + "s", p + "shape"], [p + "y"], name=p + "rs")]
+    save(model(softmax_chain("a") + softmax_chain("b"),
+               [vi("x", [2, 3, 4])], [vi("ay", None), vi("by", None), vi("bs", None)]),
+         MODELS, "softmax_chain.onnx")
+    # An absent ("") trailing input does not count as one.
+    save(model([helper.make_node("Relu", ["x", ""], ["y"], name="relu")], [vi("x", [2])], [vi("y", None)]),
+         MODELS, "trailing_empty_input.onnx")
     # Constants of every form.
     save(model([helper.make_node("Constant", [], ["c1"], name="k1", value_float=2.5),
                 helper.make_node("Constant", [], ["c2"], name="k2", value_floats=[1.0, 2.0, 3.0]),
@@ -280,7 +318,9 @@ def malformed():
                              [vi("x", [1])], [vi("b", None)]))
     bad("wrong_attr_type.onnx", model([helper.make_node("LeakyRelu", ["x"], ["y"], name="lr", alpha=2)],
                                       [vi("x", [1])], [vi("y", None)]))
-    bad("opset6.onnx", model(relu(), [vi("x", [1])], [vi("y", None)], opset=6))
+    bad("opset18.onnx", model(relu(), [vi("x", [1])], [vi("y", None)], opset=18))
+    bad("too_many_inputs.onnx", model([helper.make_node("Relu", ["x", "x"], ["y"], name="relu")],
+                                      [vi("x", [1])], [vi("y", None)]))
     bad("shape_mismatch.onnx", model([helper.make_node("Add", ["x", "z"], ["y"], name="add")],
                                      [vi("x", [2, 3]), vi("z", [4])], [vi("y", None)]))
     bad("string_input.onnx", model(relu(), [vi("x", [1], TensorProto.STRING)], [vi("y", None)]))

@@ -224,6 +224,98 @@ Test(lower, softmax_13_defaults_to_last_axis)
     fe_expect_roundtrip(g);
 }
 
+Test(lower, flatten_softmax_reshape_chain_fuses_back_into_a_pre13_softmax)
+{
+    g = fe_import("softmax_chain.onnx", NULL);
+    const bnn_node *a = fe_producer(g, "ay");
+    cr_assert_eq(a->op, BNN_OP_SOFTMAX);
+    cr_expect_str_eq(a->name, "asm");
+    cr_expect_str_eq(bnn_graph_value(g, a->inputs[0])->name, "x");
+    cr_expect_eq(bnn_node_int(a, "axis", 99), 1);
+    cr_expect_eq(bnn_node_int(a, "coerce", 0), 1);
+    const bnn_value *y = bnn_graph_value(g, a->outputs[0]);
+    cr_assert_eq(y->shape.rank, 3);
+    cr_expect_eq(y->shape.dims[2], 4);
+    /* Chain b's softmax result is a graph output too: nothing fuses. */
+    cr_expect_eq(fe_producer(g, "by")->op, BNN_OP_RESHAPE);
+    cr_expect_eq(fe_producer(g, "bs")->op, BNN_OP_SOFTMAX);
+    cr_expect_eq(fe_count_op(g, BNN_OP_FLATTEN), 1);
+    cr_expect_eq(fe_count_op(g, BNN_OP_SOFTMAX), 2);
+    fe_expect_roundtrip(g);
+}
+
+Test(lower, opset6_legacy_broadcast_prelu_batchnorm_dropout)
+{
+    g = fe_import("legacy_opset6.onnx", NULL);
+    cr_expect_eq(g->onnx_opset, 6);
+    /* Add(x[2,3,4], c3[3], broadcast=1, axis=1): c3 reshaped in place to [3,1]. */
+    const bnn_node *add = fe_producer(g, "a");
+    cr_assert_eq(add->op, BNN_OP_ADD);
+    const bnn_value *c3 = bnn_graph_value(g, add->inputs[1]);
+    cr_expect_str_eq(c3->name, "c3");
+    cr_assert_eq(c3->shape.rank, 2);
+    cr_expect_eq(c3->shape.dims[0], 3);
+    cr_expect_eq(c3->shape.dims[1], 1);
+    cr_expect_float_eq(((const float *)c3->data)[2], 3.0f, 0);
+    /* Mul(a, s[3] a graph input, axis=1): an unsqueeze appends the 1. */
+    const bnn_node *mul = fe_producer(g, "m");
+    cr_assert_eq(mul->op, BNN_OP_MUL);
+    const bnn_node *u = fe_producer(g, bnn_graph_value(g, mul->inputs[1])->name);
+    cr_assert_eq(u->op, BNN_OP_UNSQUEEZE);
+    cr_expect_str_eq(bnn_graph_value(g, u->inputs[0])->name, "s");
+    fe_expect_ints(u, "axes", (int64_t[]){ 1 }, 1);
+    /* PRelu's slope of 3 is per channel: [3,1]. */
+    const bnn_value *slope = bnn_graph_value(g, fe_producer(g, "p")->inputs[1]);
+    cr_assert_eq(slope->shape.rank, 2);
+    cr_expect_eq(slope->shape.dims[0], 3);
+    cr_expect_eq(fe_producer(g, "bn")->op, BNN_OP_BATCH_NORM);
+    const bnn_node *d = fe_producer(g, "d");
+    cr_assert_eq(d->op, BNN_OP_DROPOUT);
+    cr_expect_float_eq(bnn_node_float(d, "ratio", 0), 0.25f, 0);
+    /* Sub with broadcast=1 and no axis is suffix-aligned, as numpy: untouched. */
+    const bnn_node *sub = fe_producer(g, "y");
+    cr_expect_eq(bnn_graph_value(g, sub->inputs[1])->shape.rank, 1);
+    const bnn_value *y = bnn_graph_value(g, sub->outputs[0]);
+    cr_assert_eq(y->shape.rank, 3);
+    cr_expect_eq(y->shape.dims[0], 2);
+    cr_expect_eq(y->shape.dims[1], 3);
+    cr_expect_eq(y->shape.dims[2], 4);
+    fe_expect_roundtrip(g);
+}
+
+Test(lower, opset6_batchnorm_in_training_mode_is_unsupported)
+{
+    bnn_status s;
+    const char *m = fe_import_error("models", "batchnorm_training_opset6.onnx", &s);
+    cr_expect_eq(s, BNN_ERR_UNSUPPORTED);
+    cr_expect_str_eq(m, "node 'bn' (BatchNormalization): is_test=0 (training mode) is not supported (inference only)");
+}
+
+Test(lower, opset1_concat_default_axis_reshape_and_pad_attributes)
+{
+    g = fe_import("legacy_opset1.onnx", NULL);
+    const bnn_node *cat = fe_producer(g, "c");
+    cr_expect_eq(bnn_node_int(cat, "axis", 99), 1);
+    const bnn_node *r = fe_producer(g, "r");
+    cr_assert_eq(r->op, BNN_OP_RESHAPE);
+    fe_expect_ints(r, "shape", (int64_t[]){ 0, -1 }, 2);
+    const bnn_node *p = fe_producer(g, "y");
+    cr_assert_eq(p->op, BNN_OP_PAD);
+    fe_expect_ints(p, "pads", (int64_t[]){ 0, 1, 0, 2 }, 4);
+    cr_expect_float_eq(bnn_node_float(p, "value", 0), 0.5f, 0);
+    const bnn_value *y = bnn_graph_value(g, p->outputs[0]);
+    cr_assert_eq(y->shape.rank, 2);
+    cr_expect_eq(y->shape.dims[0], 2);
+    cr_expect_eq(y->shape.dims[1], 15);
+    fe_expect_roundtrip(g);
+}
+
+Test(lower, trailing_absent_input_is_not_an_extra_input)
+{
+    g = fe_import("trailing_empty_input.onnx", NULL);
+    cr_expect_eq(fe_producer(g, "y")->op, BNN_OP_RELU);
+}
+
 Test(lower, clip_bounds_from_attributes_and_constant_inputs)
 {
     g = fe_import("clip_opset10.onnx", NULL);
@@ -416,7 +508,7 @@ Test(lower, supported_ops_table)
         for (int i = 0; i < n; i++)
             if (!strcmp(ops[i].domain, "") && !strcmp(ops[i].op_type, required[r])) {
                 found = true;
-                cr_expect_eq(ops[i].since_opset, 7);
+                cr_expect_eq(ops[i].since_opset, 1, "%s", required[r]);
                 cr_expect_eq(ops[i].until_opset, 17);
             }
         cr_expect(found, "%s missing from the supported ops", required[r]);
