@@ -1,12 +1,418 @@
-/* Bayesian layers: sample w = mu + softplus(rho) * eps, then dense or conv. (stub) */
-#include "kernel.h"
+/* Bayesian layers (Bayes by Backprop, reparameterisation):
+ * bnn.dense_reparam and bnn.conv_reparam sample one weight per forward pass,
+ * shared by the whole batch, w = mu + softplus(rho) * eps with eps ~ N(0, 1),
+ * then run the ordinary layer with w.  They sample in inference too (a
+ * Monte-Carlo prediction); the caller draws different samples by changing
+ * args->step.
+ *
+ * eps comes from the stream (seed, node id, BNN_RNG_PURPOSE_WEIGHTS, step) of
+ * runtime/rng.h: weight element i is stream element i, bias element j is
+ * stream element n_weight + j.  The sampled weight and bias and their eps stay
+ * in `state` for backward, laid out as floats
+ *   [w (n_weight) | b (n_bias) | eps_w (n_weight) | eps_b (n_bias)].
+ * A bias with bias_mu but no bias_rho is deterministic (eps 0).
+ *
+ * Gradients: d/dmu = dL/dw, d/drho = dL/dw * eps * sigmoid(rho).  The KL term
+ * and its gradient are bnn_gaussian_kl*() (runtime/bayes.h). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
 
-static bnn_status not_written(const bnn_kernel_args *args, bnn_diag *diag)
+#include "bayes.h"
+#include "kernel.h"
+#include "rng.h"
+
+#define ALIGN64(n) (((n) + 63) & ~(size_t)63)
+
+/* exp(y) for y <= 0 (below -87 it returns exp(-87)), in plain float
+ * arithmetic that vectorises: y = n ln 2 + r with |r| <= ln2 / 2 + a little,
+ * a degree-7 polynomial for exp(r), and 2^n from the exponent bits. */
+static inline float exp_nonpositive(float y)
 {
-    char label[300];
-    return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: kernel not written yet",
-                    bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    /* a clamp to -87 as a bitwise select: the compiler keeps the loop
+     * vectorised (a ?: here stops it), and -inf still gives exp(-87) */
+    uint32_t yb, lb, mask = 0u - (uint32_t)(y < -87.0f);
+    const float lim = -87.0f;
+    memcpy(&yb, &y, sizeof yb);
+    memcpy(&lb, &lim, sizeof lb);
+    yb = (lb & mask) | (yb & ~mask);
+    memcpy(&y, &yb, sizeof y);
+    int32_t n = (int32_t)(y * 1.44269504088896341f - 0.5f);
+    float fn = (float)n;
+    float r = (y - fn * 0.693145751953125f) - fn * 1.42860682030941723e-6f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    uint32_t bits = (uint32_t)(n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
 }
 
-const bnn_kernel bnn_kernel_dense_reparam = {.forward = not_written};
-const bnn_kernel bnn_kernel_conv_reparam = {.forward = not_written};
+/* log(1 + e) for e in [0, 1]: 2 atanh(t), t = e / (2 + e) <= 1/3, accurate
+ * for tiny e too. */
+static inline float log1p_unit(float e)
+{
+    float t = e / (2.0f + e), t2 = t * t;
+    float p = 1.0f / 15;
+    p = p * t2 + 1.0f / 13;
+    p = p * t2 + 1.0f / 11;
+    p = p * t2 + 1.0f / 9;
+    p = p * t2 + 1.0f / 7;
+    p = p * t2 + 1.0f / 5;
+    p = p * t2 + 1.0f / 3;
+    p = p * t2 + 1.0f;
+    return 2.0f * t * p;
+}
+
+/* The sampling loops run these on every weight of every forward and
+ * backward, so they avoid libm calls (which do not vectorise); within a few
+ * float ulp of the exact values (tests/kernels_elem/test_bayes.c). */
+static inline float softplus_fast(float x)
+{
+    return (x > 0 ? x : 0.0f) + log1p_unit(exp_nonpositive(-fabsf(x)));
+}
+
+static inline float sigmoid_fast(float x)
+{
+    float e = exp_nonpositive(-fabsf(x));
+    return (x >= 0 ? 1.0f : e) / (1.0f + e);
+}
+
+float bnn_softplus(float rho)
+{
+    return softplus_fast(rho);
+}
+
+float bnn_sigmoid(float x)
+{
+    return sigmoid_fast(x);
+}
+
+static double log_softplus(double rho)
+{
+    /* log(log1p(exp(rho))): for very negative rho, log1p(exp(rho)) ~ exp(rho). */
+    if (rho < -30)
+        return rho;
+    return log(rho > 0 ? rho + log1p(exp(-rho)) : log1p(exp(rho)));
+}
+
+double bnn_gaussian_kl(const float *mu, const float *rho, size_t n, float prior_mu,
+                       float prior_sigma)
+{
+    double ps2 = (double)prior_sigma * prior_sigma, log_ps = log((double)prior_sigma);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double sigma = bnn_softplus(rho[i]);
+        double d = (double)mu[i] - prior_mu;
+        sum += log_ps - log_softplus(rho[i]) + (sigma * sigma + d * d) / (2 * ps2) - 0.5;
+    }
+    return sum;
+}
+
+void bnn_gaussian_kl_backward(const float *mu, const float *rho, size_t n, float prior_mu,
+                              float prior_sigma, float scale, float *grad_mu, float *grad_rho)
+{
+    float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
+    for (size_t i = 0; i < n; i++) {
+        if (grad_mu)
+            grad_mu[i] += scale * (mu[i] - prior_mu) * inv_ps2;
+        if (grad_rho) {
+            float sigma = bnn_softplus(rho[i]);
+            grad_rho[i] += scale * (sigma * inv_ps2 - 1.0f / sigma) * sigmoid_fast(rho[i]);
+        }
+    }
+}
+
+/* ---- shared by both layers ---------------------------------------------- */
+
+enum { IN_X, IN_WMU, IN_WRHO, IN_BMU, IN_BRHO };
+
+static bool input_present(const bnn_kernel_args *args, int k)
+{
+    /* The node, not the data pointer: scratch_size and state_size get none. */
+    return k < args->n_inputs && k < args->node->n_inputs && args->node->inputs[k] >= 0;
+}
+
+typedef struct reparam_layout {
+    int64_t nw, nb;
+    bool has_bias, bias_random;
+    float *w, *b, *eps_w, *eps_b; /* into state; NULL when state is */
+} reparam_layout;
+
+static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout *l,
+                                     bnn_diag *diag)
+{
+    const bnn_tensor *in = args->inputs;
+    memset(l, 0, sizeof *l);
+    const char *estimator = bnn_node_string(args->node, "estimator", "reparam");
+    if (strcmp(estimator, "reparam") != 0) {
+        char label[300];
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: estimator '%s' is not supported (only 'reparam')",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label), estimator);
+    }
+    BNN_ASSERT(args->n_inputs >= 3); /* the op table's minimum */
+    l->nw = bnn_tensor_numel(&in[IN_WMU]);
+    l->has_bias = input_present(args, IN_BMU);
+    l->bias_random = l->has_bias && input_present(args, IN_BRHO);
+    l->nb = l->has_bias ? bnn_tensor_numel(&in[IN_BMU]) : 0;
+    char label[300];
+    if (!bnn_shape_equal(&in[IN_WMU].shape, &in[IN_WRHO].shape) ||
+        (l->bias_random && !bnn_shape_equal(&in[IN_BMU].shape, &in[IN_BRHO].shape)))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: mu and rho have different shapes",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    for (int k = 0; k <= IN_BRHO; k++)
+        if (input_present(args, k) && in[k].dtype != BNN_F32)
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: input %d must be f32",
+                            bnn_node_label(args->graph, args->node_id, label, sizeof label), k);
+    if (args->state) {
+        float *s = args->state;
+        l->w = s;
+        l->b = s + l->nw;
+        l->eps_w = s + l->nw + l->nb;
+        l->eps_b = s + 2 * l->nw + l->nb;
+    }
+    return BNN_OK;
+}
+
+static size_t reparam_state_size(const bnn_kernel_args *args)
+{
+    reparam_layout l;
+    if (reparam_layout_get(args, &l, NULL) != BNN_OK)
+        return 0;
+    return (size_t)(2 * (l.nw + l.nb)) * sizeof(float);
+}
+
+static void sample_into(const bnn_rng_stream *s, uint64_t first, const float *mu,
+                        const float *rho, float *w, float *eps, int64_t n)
+{
+    bnn_rng_normal(s, first, (size_t)n, eps);
+    #pragma omp parallel for schedule(static) if (n >= 32768)
+    for (int64_t i = 0; i < n; i++)
+        w[i] = mu[i] + softplus_fast(rho[i]) * eps[i];
+}
+
+static void reparam_sample(const bnn_kernel_args *args, const reparam_layout *l)
+{
+    bnn_rng_stream s = bnn_rng_stream_make(args->seed, args->node_id, BNN_RNG_PURPOSE_WEIGHTS,
+                                           args->step);
+    sample_into(&s, 0, args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, l->w, l->eps_w,
+                l->nw);
+    if (l->bias_random) {
+        sample_into(&s, (uint64_t)l->nw, args->inputs[IN_BMU].data, args->inputs[IN_BRHO].data,
+                    l->b, l->eps_b, l->nb);
+    } else if (l->has_bias) {
+        memcpy(l->b, args->inputs[IN_BMU].data, (size_t)l->nb * sizeof(float));
+        memset(l->eps_b, 0, (size_t)l->nb * sizeof(float));
+    }
+}
+
+/* grad_mu += gw; grad_rho += gw * eps * sigmoid(rho). */
+static void reparam_param_grads(const float *gw, const float *eps, const float *rho, int64_t n,
+                                float *grad_mu, float *grad_rho)
+{
+    if (grad_mu)
+        for (int64_t i = 0; i < n; i++)
+            grad_mu[i] += gw[i];
+    if (grad_rho) {
+        #pragma omp parallel for schedule(static) if (n >= 32768)
+        for (int64_t i = 0; i < n; i++)
+            grad_rho[i] += gw[i] * eps[i] * sigmoid_fast(rho[i]);
+    }
+}
+
+static void reparam_backward_params(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                    const reparam_layout *l, const float *gw, const float *gb)
+{
+    bnn_tensor *gi = grads->grad_inputs;
+    reparam_param_grads(gw, l->eps_w, args->inputs[IN_WRHO].data, l->nw, gi[IN_WMU].data,
+                        gi[IN_WRHO].data);
+    if (l->has_bias)
+        reparam_param_grads(gb, l->eps_b,
+                            l->bias_random ? args->inputs[IN_BRHO].data : l->eps_b, l->nb,
+                            gi[IN_BMU].data, l->bias_random ? gi[IN_BRHO].data : NULL);
+}
+
+static bool wants_param_grads(const bnn_kernel_args *args, const bnn_kernel_grads *grads)
+{
+    for (int k = IN_WMU; k <= IN_BRHO; k++)
+        if (input_present(args, k) && grads->grad_inputs[k].data)
+            return true;
+    return false;
+}
+
+/* ---- bnn.dense_reparam -------------------------------------------------- */
+
+/* x [..., in] seen as [m, in]; w [out, in]; y [m, out]. */
+static bnn_status dense_dims(const bnn_kernel_args *args, int64_t *m, int64_t *in, int64_t *out,
+                             bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[IN_X], *w = &args->inputs[IN_WMU];
+    char label[300];
+    if (w->shape.rank != 2 || x->shape.rank < 1 || x->dtype != BNN_F32 ||
+        x->shape.dims[x->shape.rank - 1] != w->shape.dims[1])
+        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: input and weight do not fit (x [..., in], w [out, in])",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    *in = w->shape.dims[1];
+    *out = w->shape.dims[0];
+    *m = *in ? bnn_tensor_numel(x) / *in : 0;
+    if (bnn_tensor_numel(&args->outputs[0]) != *m * *out ||
+        (input_present(args, IN_BMU) && bnn_tensor_numel(&args->inputs[IN_BMU]) != *out))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: output or bias does not fit the weight",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    return BNN_OK;
+}
+
+static size_t dense_reparam_scratch_size(const bnn_kernel_args *args)
+{
+    reparam_layout l;
+    if (reparam_layout_get(args, &l, NULL) != BNN_OK)
+        return 0;
+    return (size_t)(l.nw + l.nb) * sizeof(float);
+}
+
+static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    int64_t m, in, out;
+    reparam_layout l;
+    BNN_TRY(reparam_layout_get(args, &l, diag));
+    BNN_TRY(dense_dims(args, &m, &in, &out, diag));
+    reparam_sample(args, &l);
+    float *y = args->outputs[0].data;
+    for (int64_t r = 0; r < m; r++) {
+        if (l.has_bias)
+            memcpy(y + r * out, l.b, (size_t)out * sizeof(float));
+        else
+            memset(y + r * out, 0, (size_t)out * sizeof(float));
+    }
+    if (m && out && in)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f,
+                    args->inputs[IN_X].data, (int)in, l.w, (int)in, 1.0f, y, (int)out);
+    return BNN_OK;
+}
+
+static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
+                                         const bnn_kernel_grads *grads, bnn_diag *diag)
+{
+    int64_t m, in, out;
+    reparam_layout l;
+    BNN_TRY(reparam_layout_get(args, &l, diag));
+    BNN_TRY(dense_dims(args, &m, &in, &out, diag));
+    const float *g = grads->grad_outputs[0].data, *x = args->inputs[IN_X].data;
+    float *gx = grads->grad_inputs[IN_X].data;
+    if (gx && m && out && in)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)in, (int)out, 1.0f,
+                    g, (int)out, l.w, (int)in, 1.0f, gx, (int)in);
+    if (!wants_param_grads(args, grads))
+        return BNN_OK;
+    float *gw = args->scratch, *gb = gw + l.nw;
+    memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
+    if (m && out && in)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)m, 1.0f,
+                    g, (int)out, x, (int)in, 0.0f, gw, (int)in);
+    if (l.has_bias)
+        for (int64_t r = 0; r < m; r++)
+            for (int64_t o = 0; o < out; o++)
+                gb[o] += g[r * out + o];
+    reparam_backward_params(args, grads, &l, gw, gb);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_dense_reparam = {
+    .forward = dense_reparam_forward,
+    .backward = dense_reparam_backward,
+    .scratch_size = dense_reparam_scratch_size,
+    .state_size = reparam_state_size,
+};
+
+/* ---- bnn.conv_reparam: sample, then the conv kernel --------------------- */
+
+/* Args for the conv kernel: the same node (its strides, pads, dilations and
+ * group attributes have conv's names), x, and the sampled weight and bias in
+ * place of mu and rho.  The conv's scratch comes first in ours. */
+static void conv_args(const bnn_kernel_args *args, const reparam_layout *l, bnn_tensor tin[3],
+                      bnn_kernel_args *cargs)
+{
+    *cargs = *args;
+    tin[0] = args->inputs[IN_X];
+    tin[1] = args->inputs[IN_WMU];
+    tin[1].data = l->w;
+    tin[1].owns_data = false;
+    tin[2] = l->has_bias ? args->inputs[IN_BMU] : (bnn_tensor){0};
+    tin[2].data = l->has_bias ? l->b : NULL;
+    tin[2].owns_data = false;
+    cargs->inputs = tin;
+    cargs->n_inputs = l->has_bias ? 3 : 2;
+    cargs->state = NULL;
+}
+
+static size_t conv_scratch(const bnn_kernel_args *cargs)
+{
+    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV2D);
+    return conv->scratch_size ? ALIGN64(conv->scratch_size(cargs)) : 0;
+}
+
+static size_t conv_reparam_scratch_size(const bnn_kernel_args *args)
+{
+    reparam_layout l;
+    if (reparam_layout_get(args, &l, NULL) != BNN_OK)
+        return 0;
+    bnn_tensor tin[3];
+    bnn_kernel_args cargs;
+    conv_args(args, &l, tin, &cargs);
+    return conv_scratch(&cargs) + (size_t)(l.nw + l.nb) * sizeof(float);
+}
+
+static bnn_status conv_reparam_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    reparam_layout l;
+    BNN_TRY(reparam_layout_get(args, &l, diag));
+    reparam_sample(args, &l);
+    bnn_tensor tin[3];
+    bnn_kernel_args cargs;
+    conv_args(args, &l, tin, &cargs);
+    return bnn_kernel_get(BNN_OP_CONV2D)->forward(&cargs, diag);
+}
+
+static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
+                                        const bnn_kernel_grads *grads, bnn_diag *diag)
+{
+    reparam_layout l;
+    BNN_TRY(reparam_layout_get(args, &l, diag));
+    bnn_tensor tin[3];
+    bnn_kernel_args cargs;
+    conv_args(args, &l, tin, &cargs);
+    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV2D);
+    char label[300];
+    if (!conv->backward)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the conv kernel has no backward",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    bool params = wants_param_grads(args, grads);
+    float *gw = (float *)((unsigned char *)args->scratch + conv_scratch(&cargs));
+    float *gb = gw + l.nw;
+    bnn_tensor gin[3];
+    gin[0] = grads->grad_inputs[IN_X];
+    gin[1] = tin[1];
+    gin[1].data = params ? gw : NULL;
+    gin[2] = tin[2];
+    gin[2].data = params && l.has_bias ? gb : NULL;
+    if (params)
+        memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
+    bnn_kernel_grads cgrads = {grads->grad_outputs, gin};
+    BNN_TRY(conv->backward(&cargs, &cgrads, diag));
+    if (params)
+        reparam_backward_params(args, grads, &l, gw, gb);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_conv_reparam = {
+    .forward = conv_reparam_forward,
+    .backward = conv_reparam_backward,
+    .scratch_size = conv_reparam_scratch_size,
+    .state_size = reparam_state_size,
+};

@@ -1,31 +1,734 @@
-/* Elementwise ops: broadcasting binary arithmetic, activations, clip, dropout. (stub) */
-#include "kernel.h"
+/* Elementwise ops: broadcasting binary arithmetic (every integer and float
+ * type), prelu, activations (f32), clip, identity and dropout.
+ *
+ * Binary ops broadcast as numpy does (runtime/broadcast.h).  Integer
+ * arithmetic wraps as two's complement (computed in unsigned, so no signed
+ * overflow) and integer division truncates toward zero as C and ONNX do; a zero
+ * divisor is an error naming the node.  Gradients are f32 only. */
+#include <float.h>
+#include <math.h>
+#include <string.h>
 
-static bnn_status not_written(const bnn_kernel_args *args, bnn_diag *diag)
+#include "broadcast.h"
+#include "kernel.h"
+#include "rng.h"
+
+#define PAR_MIN 32768 /* elements below which threads cost more than they give */
+
+static bnn_status fail_node(const bnn_kernel_args *args, bnn_diag *diag, bnn_status st,
+                            const char *what)
 {
     char label[300];
-    return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: kernel not written yet",
-                    bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    return bnn_fail(diag, st, "%s: %s", bnn_node_label(args->graph, args->node_id, label,
+                                                       sizeof label), what);
 }
 
-const bnn_kernel bnn_kernel_add = {.forward = not_written};
-const bnn_kernel bnn_kernel_sub = {.forward = not_written};
-const bnn_kernel bnn_kernel_mul = {.forward = not_written};
-const bnn_kernel bnn_kernel_div = {.forward = not_written};
-const bnn_kernel bnn_kernel_prelu = {.forward = not_written};
-const bnn_kernel bnn_kernel_relu = {.forward = not_written};
-const bnn_kernel bnn_kernel_leaky_relu = {.forward = not_written};
-const bnn_kernel bnn_kernel_elu = {.forward = not_written};
-const bnn_kernel bnn_kernel_selu = {.forward = not_written};
-const bnn_kernel bnn_kernel_sigmoid = {.forward = not_written};
-const bnn_kernel bnn_kernel_tanh = {.forward = not_written};
-const bnn_kernel bnn_kernel_softplus = {.forward = not_written};
-const bnn_kernel bnn_kernel_softsign = {.forward = not_written};
-const bnn_kernel bnn_kernel_exp = {.forward = not_written};
-const bnn_kernel bnn_kernel_log = {.forward = not_written};
-const bnn_kernel bnn_kernel_sqrt = {.forward = not_written};
-const bnn_kernel bnn_kernel_abs = {.forward = not_written};
-const bnn_kernel bnn_kernel_neg = {.forward = not_written};
-const bnn_kernel bnn_kernel_identity = {.forward = not_written};
-const bnn_kernel bnn_kernel_dropout = {.forward = not_written};
-const bnn_kernel bnn_kernel_clip = {.forward = not_written};
+static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt)
+{
+    char label[300], what[80];
+    const char *name = bnn_dtype_name(dt);
+    snprintf(what, sizeof what, "element type %s is not supported", name ? name : "?");
+    return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: %s",
+                    bnn_node_label(args->graph, args->node_id, label, sizeof label), what);
+}
+
+/* ---- binary arithmetic -------------------------------------------------- */
+
+typedef enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV, BIN_COUNT } bin_op;
+typedef void (*bin_fn)(const bnn_bcast *bc, const void *a, const void *b, void *y);
+
+/* One function per (op, type): rows in parallel, the last dim specialised on
+ * whether each operand is contiguous or broadcast.  EXPR reads x and z. */
+#define DEFINE_BINARY(fname, T, EXPR)                                                   \
+    static void fname(const bnn_bcast *bc, const void *va, const void *vb, void *vy)    \
+    {                                                                                   \
+        const T *a = va, *b = vb;                                                       \
+        T *y = vy;                                                                      \
+        int last = bc->rank - 1;                                                        \
+        int64_t inner = bc->dims[last];                                                 \
+        if (bc->n == 0)                                                                 \
+            return;                                                                     \
+        int64_t rows = bc->n / inner;                                                   \
+        int64_t sa = bc->stride_a[last], sb = bc->stride_b[last];                       \
+        _Pragma("omp parallel for schedule(static) if (bc->n >= PAR_MIN && rows > 1)")  \
+        for (int64_t row = 0; row < rows; row++) {                                      \
+            int64_t oa, ob;                                                             \
+            bnn_bcast_row(bc, row, &oa, &ob);                                           \
+            const T *ar = a + oa, *br = b + ob;                                         \
+            T *yr = y + row * inner;                                                    \
+            if (sa == 1 && sb == 1) {                                                   \
+                for (int64_t i = 0; i < inner; i++) {                                   \
+                    T x = ar[i], z = br[i];                                             \
+                    yr[i] = (EXPR);                                                     \
+                }                                                                       \
+            } else if (sa == 1 && sb == 0) {                                            \
+                T z = br[0];                                                            \
+                for (int64_t i = 0; i < inner; i++) {                                   \
+                    T x = ar[i];                                                        \
+                    yr[i] = (EXPR);                                                     \
+                }                                                                       \
+            } else if (sa == 0 && sb == 1) {                                            \
+                T x = ar[0];                                                            \
+                for (int64_t i = 0; i < inner; i++) {                                   \
+                    T z = br[i];                                                        \
+                    yr[i] = (EXPR);                                                     \
+                }                                                                       \
+            } else {                                                                    \
+                for (int64_t i = 0; i < inner; i++) {                                   \
+                    T x = ar[i * sa], z = br[i * sb];                                   \
+                    yr[i] = (EXPR);                                                     \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+    }
+
+/* W is an unsigned type at least as wide as int, so arithmetic wraps. */
+#define DEFINE_INT_BINARIES(suffix, T, W, SIGNED)                                       \
+    DEFINE_BINARY(add_##suffix, T, (T)((W)x + (W)z))                                    \
+    DEFINE_BINARY(sub_##suffix, T, (T)((W)x - (W)z))                                    \
+    DEFINE_BINARY(mul_##suffix, T, (T)((W)x * (W)z))                                    \
+    DEFINE_BINARY(div_##suffix, T, (SIGNED && z == (T)-1) ? (T)((W)0 - (W)x) : (T)(x / z))
+
+#define DEFINE_FLOAT_BINARIES(suffix, T)     \
+    DEFINE_BINARY(add_##suffix, T, x + z)    \
+    DEFINE_BINARY(sub_##suffix, T, x - z)    \
+    DEFINE_BINARY(mul_##suffix, T, x * z)    \
+    DEFINE_BINARY(div_##suffix, T, x / z)
+
+DEFINE_FLOAT_BINARIES(f32, float)
+DEFINE_FLOAT_BINARIES(f64, double)
+DEFINE_INT_BINARIES(i8, int8_t, uint32_t, 1)
+DEFINE_INT_BINARIES(u8, uint8_t, uint32_t, 0)
+DEFINE_INT_BINARIES(i16, int16_t, uint32_t, 1)
+DEFINE_INT_BINARIES(u16, uint16_t, uint32_t, 0)
+DEFINE_INT_BINARIES(i32, int32_t, uint32_t, 1)
+DEFINE_INT_BINARIES(u32, uint32_t, uint32_t, 0)
+DEFINE_INT_BINARIES(i64, int64_t, uint64_t, 1)
+DEFINE_INT_BINARIES(u64, uint64_t, uint64_t, 0)
+
+#define BIN_ROW(suffix) {add_##suffix, sub_##suffix, mul_##suffix, div_##suffix}
+
+static bin_fn binary_fn(bnn_dtype dt, bin_op op)
+{
+    static const bin_fn f32[] = BIN_ROW(f32), f64[] = BIN_ROW(f64), i8[] = BIN_ROW(i8),
+                        u8[] = BIN_ROW(u8), i16[] = BIN_ROW(i16), u16[] = BIN_ROW(u16),
+                        i32[] = BIN_ROW(i32), u32[] = BIN_ROW(u32), i64[] = BIN_ROW(i64),
+                        u64[] = BIN_ROW(u64);
+    switch (dt) {
+    case BNN_F32: return f32[op];
+    case BNN_F64: return f64[op];
+    case BNN_I8: return i8[op];
+    case BNN_U8: return u8[op];
+    case BNN_I16: return i16[op];
+    case BNN_U16: return u16[op];
+    case BNN_I32: return i32[op];
+    case BNN_U32: return u32[op];
+    case BNN_I64: return i64[op];
+    case BNN_U64: return u64[op];
+    default: return NULL;
+    }
+}
+
+static bool has_zero(const void *data, size_t nbytes, size_t elem)
+{
+    const unsigned char *p = data;
+    static const unsigned char zero[8] = {0};
+    for (size_t i = 0; i < nbytes; i += elem)
+        if (memcmp(p + i, zero, elem) == 0)
+            return true;
+    return false;
+}
+
+static bnn_status binary_setup(const bnn_kernel_args *args, bnn_bcast *bc, bnn_diag *diag)
+{
+    const bnn_tensor *a = &args->inputs[0], *b = &args->inputs[1];
+    const bnn_tensor *y = &args->outputs[0];
+    if (a->dtype != b->dtype || a->dtype != y->dtype)
+        return fail_node(args, diag, BNN_ERR_SHAPE, "operands have different element types");
+    if (!bnn_bcast_init(bc, &a->shape, &b->shape, &y->shape)) {
+        char sa[200], sb[200], sy[200], what[700];
+        snprintf(what, sizeof what, "%s and %s do not broadcast to %s",
+                 bnn_shape_format(&a->shape, a->dtype, sa, sizeof sa),
+                 bnn_shape_format(&b->shape, b->dtype, sb, sizeof sb),
+                 bnn_shape_format(&y->shape, y->dtype, sy, sizeof sy));
+        return fail_node(args, diag, BNN_ERR_SHAPE, what);
+    }
+    return BNN_OK;
+}
+
+static bnn_status binary_forward(const bnn_kernel_args *args, bin_op op, bnn_diag *diag)
+{
+    bnn_bcast bc;
+    BNN_TRY(binary_setup(args, &bc, diag));
+    bnn_dtype dt = args->inputs[0].dtype;
+    bin_fn fn = binary_fn(dt, op);
+    if (!fn)
+        return fail_dtype(args, diag, dt);
+    if (op == BIN_DIV && dt != BNN_F32 && dt != BNN_F64 &&
+        has_zero(args->inputs[1].data, bnn_tensor_nbytes(&args->inputs[1]), bnn_dtype_size(dt)))
+        return fail_node(args, diag, BNN_ERR_NUMERIC, "integer division by zero");
+    fn(&bc, args->inputs[0].data, args->inputs[1].data, args->outputs[0].data);
+    return BNN_OK;
+}
+
+/* Gradients of y = a op b, reduced over the dims where an operand was
+ * broadcast.  Serial unless neither operand is broadcast (then rows never
+ * share a gradient element). */
+static void binary_backward_f32(bin_op op, const bnn_bcast *bc, const float *a, const float *b,
+                                const float *g, float *ga, float *gb)
+{
+    if (bc->n == 0)
+        return;
+    int last = bc->rank - 1;
+    int64_t inner = bc->dims[last], rows = bc->n / inner;
+    int64_t sa = bc->stride_a[last], sb = bc->stride_b[last];
+    bool parallel = bc->rank == 1 && sa == 1 && sb == 1 && bc->n >= PAR_MIN;
+    (void)parallel;
+    #pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t oa, ob;
+        bnn_bcast_row(bc, row, &oa, &ob);
+        const float *gr = g + row * inner;
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t ia = oa + i * sa, ib = ob + i * sb;
+            float gi = gr[i];
+            switch (op) {
+            case BIN_ADD:
+                if (ga) ga[ia] += gi;
+                if (gb) gb[ib] += gi;
+                break;
+            case BIN_SUB:
+                if (ga) ga[ia] += gi;
+                if (gb) gb[ib] -= gi;
+                break;
+            case BIN_MUL:
+                if (ga) ga[ia] += gi * b[ib];
+                if (gb) gb[ib] += gi * a[ia];
+                break;
+            default: /* BIN_DIV */
+                if (ga) ga[ia] += gi / b[ib];
+                if (gb) gb[ib] -= gi * a[ia] / (b[ib] * b[ib]);
+                break;
+            }
+        }
+    }
+}
+
+static bnn_status binary_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                  bin_op op, bnn_diag *diag)
+{
+    bnn_bcast bc;
+    BNN_TRY(binary_setup(args, &bc, diag));
+    float *ga = grads->grad_inputs[0].data, *gb = grads->grad_inputs[1].data;
+    if (!ga && !gb)
+        return BNN_OK;
+    if (args->inputs[0].dtype != BNN_F32)
+        return fail_dtype(args, diag, args->inputs[0].dtype);
+    binary_backward_f32(op, &bc, args->inputs[0].data, args->inputs[1].data,
+                        grads->grad_outputs[0].data, ga, gb);
+    return BNN_OK;
+}
+
+#define BINARY_KERNEL(stem, OP)                                                            \
+    static bnn_status stem##_forward(const bnn_kernel_args *args, bnn_diag *diag)         \
+    {                                                                                      \
+        return binary_forward(args, OP, diag);                                             \
+    }                                                                                      \
+    static bnn_status stem##_backward(const bnn_kernel_args *args,                         \
+                                      const bnn_kernel_grads *grads, bnn_diag *diag)       \
+    {                                                                                      \
+        return binary_backward(args, grads, OP, diag);                                     \
+    }                                                                                      \
+    const bnn_kernel bnn_kernel_##stem = {.forward = stem##_forward, .backward = stem##_backward};
+
+BINARY_KERNEL(add, BIN_ADD)
+BINARY_KERNEL(sub, BIN_SUB)
+BINARY_KERNEL(mul, BIN_MUL)
+BINARY_KERNEL(div, BIN_DIV)
+
+/* ---- prelu: y = x < 0 ? slope * x : x, slope broadcast to x ------------- */
+
+static bnn_status prelu_setup(const bnn_kernel_args *args, bnn_bcast *bc, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *s = &args->inputs[1];
+    if (x->dtype != BNN_F32 || s->dtype != BNN_F32)
+        return fail_dtype(args, diag, x->dtype != BNN_F32 ? x->dtype : s->dtype);
+    if (!bnn_bcast_init(bc, &x->shape, &s->shape, &x->shape))
+        return fail_node(args, diag, BNN_ERR_SHAPE, "slope does not broadcast to the input");
+    return BNN_OK;
+}
+
+DEFINE_BINARY(prelu_f32, float, x < 0 ? z * x : x)
+
+static bnn_status prelu_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    bnn_bcast bc;
+    BNN_TRY(prelu_setup(args, &bc, diag));
+    prelu_f32(&bc, args->inputs[0].data, args->inputs[1].data, args->outputs[0].data);
+    return BNN_OK;
+}
+
+static bnn_status prelu_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                 bnn_diag *diag)
+{
+    bnn_bcast bc;
+    BNN_TRY(prelu_setup(args, &bc, diag));
+    const float *x = args->inputs[0].data, *s = args->inputs[1].data;
+    const float *g = grads->grad_outputs[0].data;
+    float *gx = grads->grad_inputs[0].data, *gs = grads->grad_inputs[1].data;
+    if (bc.n == 0)
+        return BNN_OK;
+    int last = bc.rank - 1;
+    int64_t inner = bc.dims[last], rows = bc.n / inner;
+    for (int64_t row = 0; row < rows; row++) {
+        int64_t ox, os;
+        bnn_bcast_row(&bc, row, &ox, &os);
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t ix = ox + i * bc.stride_a[last], is = os + i * bc.stride_b[last];
+            float gi = g[row * inner + i];
+            if (gx) gx[ix] += x[ix] < 0 ? gi * s[is] : gi;
+            if (gs && x[ix] < 0) gs[is] += gi * x[ix];
+        }
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_prelu = {.forward = prelu_forward, .backward = prelu_backward};
+
+
+/* ---- one-input ops ------------------------------------------------------ */
+
+typedef enum {
+    U_RELU, U_LEAKY_RELU, U_ELU, U_SELU, U_SIGMOID, U_TANH, U_SOFTPLUS, U_SOFTSIGN,
+    U_EXP, U_LOG, U_SQRT, U_ABS, U_NEG, U_IDENTITY,
+} unary_kind;
+
+static inline float sigmoid_f(float x)
+{
+    /* exp of a non-positive number only: no overflow. */
+    if (x >= 0)
+        return 1.0f / (1.0f + expf(-x));
+    float e = expf(x);
+    return e / (1.0f + e);
+}
+
+static inline float softplus_f(float x)
+{
+    return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
+}
+
+typedef struct unary_params {
+    float alpha, gamma;
+} unary_params;
+
+static unary_params unary_attrs(const bnn_kernel_args *args, unary_kind k)
+{
+    unary_params p = {0, 0};
+    switch (k) {
+    case U_LEAKY_RELU: p.alpha = bnn_node_float(args->node, "alpha", 0.01f); break;
+    case U_ELU: p.alpha = bnn_node_float(args->node, "alpha", 1.0f); break;
+    case U_SELU:
+        p.alpha = bnn_node_float(args->node, "alpha", 1.67326319217681884765625f);
+        p.gamma = bnn_node_float(args->node, "gamma", 1.05070102214813232421875f);
+        break;
+    default: break;
+    }
+    return p;
+}
+
+#define UNARY_LOOP(EXPR)                                                   \
+    do {                                                                   \
+        _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")     \
+        for (int64_t i = 0; i < n; i++) {                                  \
+            float x = xs[i];                                               \
+            ys[i] = (EXPR);                                                \
+        }                                                                  \
+    } while (0)
+
+static void unary_f32(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
+{
+    float alpha = p.alpha, gamma = p.gamma;
+    switch (k) {
+    case U_RELU: UNARY_LOOP(x > 0 ? x : (x != x ? x : 0.0f)); break;
+    case U_LEAKY_RELU: UNARY_LOOP(x >= 0 ? x : alpha * x); break;
+    case U_ELU: UNARY_LOOP(x >= 0 ? x : alpha * expm1f(x)); break;
+    case U_SELU: UNARY_LOOP(x > 0 ? gamma * x : gamma * alpha * expm1f(x)); break;
+    case U_SIGMOID: UNARY_LOOP(sigmoid_f(x)); break;
+    case U_TANH: UNARY_LOOP(tanhf(x)); break;
+    case U_SOFTPLUS: UNARY_LOOP(softplus_f(x)); break;
+    case U_SOFTSIGN: UNARY_LOOP(x / (1.0f + fabsf(x))); break;
+    case U_EXP: UNARY_LOOP(expf(x)); break;
+    case U_LOG: UNARY_LOOP(logf(x)); break;
+    case U_SQRT: UNARY_LOOP(sqrtf(x)); break;
+    case U_ABS: UNARY_LOOP(fabsf(x)); break;
+    case U_NEG: UNARY_LOOP(-x); break;
+    case U_IDENTITY: UNARY_LOOP(x); break;
+    }
+    (void)alpha;
+    (void)gamma;
+}
+
+/* neg and abs of every integer type and f64; wrapping as ONNX does for the
+ * most negative value. */
+#define DEFINE_INT_SIGN_OPS(suffix, T, W, SIGNED)                               \
+    static void neg_##suffix(const void *vx, void *vy, int64_t n)               \
+    {                                                                           \
+        const T *x = vx;                                                        \
+        T *y = vy;                                                              \
+        for (int64_t i = 0; i < n; i++)                                         \
+            y[i] = (T)((W)0 - (W)x[i]);                                         \
+    }                                                                           \
+    static void abs_##suffix(const void *vx, void *vy, int64_t n)               \
+    {                                                                           \
+        const T *x = vx;                                                        \
+        T *y = vy;                                                              \
+        for (int64_t i = 0; i < n; i++)                                         \
+            y[i] = (SIGNED && (int64_t)x[i] < 0) ? (T)((W)0 - (W)x[i]) : x[i];        \
+    }
+
+DEFINE_INT_SIGN_OPS(i8, int8_t, uint32_t, 1)
+DEFINE_INT_SIGN_OPS(u8, uint8_t, uint32_t, 0)
+DEFINE_INT_SIGN_OPS(i16, int16_t, uint32_t, 1)
+DEFINE_INT_SIGN_OPS(u16, uint16_t, uint32_t, 0)
+DEFINE_INT_SIGN_OPS(i32, int32_t, uint32_t, 1)
+DEFINE_INT_SIGN_OPS(u32, uint32_t, uint32_t, 0)
+DEFINE_INT_SIGN_OPS(i64, int64_t, uint64_t, 1)
+DEFINE_INT_SIGN_OPS(u64, uint64_t, uint64_t, 0)
+
+static void neg_f64(const void *vx, void *vy, int64_t n)
+{
+    const double *x = vx;
+    double *y = vy;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = -x[i];
+}
+
+static void abs_f64(const void *vx, void *vy, int64_t n)
+{
+    const double *x = vx;
+    double *y = vy;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = fabs(x[i]);
+}
+
+typedef void (*sign_fn)(const void *x, void *y, int64_t n);
+
+static sign_fn sign_op(bnn_dtype dt, bool neg)
+{
+#define SIGN_CASE(DT, suffix) case DT: return neg ? neg_##suffix : abs_##suffix;
+    switch (dt) {
+    SIGN_CASE(BNN_F64, f64)
+    SIGN_CASE(BNN_I8, i8)
+    SIGN_CASE(BNN_U8, u8)
+    SIGN_CASE(BNN_I16, i16)
+    SIGN_CASE(BNN_U16, u16)
+    SIGN_CASE(BNN_I32, i32)
+    SIGN_CASE(BNN_U32, u32)
+    SIGN_CASE(BNN_I64, i64)
+    SIGN_CASE(BNN_U64, u64)
+    default: return NULL;
+    }
+#undef SIGN_CASE
+}
+
+static bnn_status unary_forward(const bnn_kernel_args *args, unary_kind k, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0];
+    bnn_tensor *y = &args->outputs[0];
+    int64_t n = bnn_tensor_numel(x);
+    if (x->dtype == BNN_F32) {
+        unary_f32(k, unary_attrs(args, k), x->data, y->data, n);
+        return BNN_OK;
+    }
+    if (k == U_NEG || k == U_ABS) {
+        sign_fn fn = sign_op(x->dtype, k == U_NEG);
+        if (fn) {
+            fn(x->data, y->data, n);
+            return BNN_OK;
+        }
+    }
+    return fail_dtype(args, diag, x->dtype);
+}
+
+#define GRAD_LOOP(EXPR)                                                    \
+    do {                                                                   \
+        _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")     \
+        for (int64_t i = 0; i < n; i++) {                                  \
+            float x = xs[i], y = ys[i], g = gs[i];                         \
+            gx[i] += (EXPR);                                               \
+            (void)x;                                                       \
+            (void)y;                                                       \
+        }                                                                  \
+    } while (0)
+
+static bnn_status unary_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                 unary_kind k, bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    if (!gx)
+        return BNN_OK;
+    if (args->inputs[0].dtype != BNN_F32)
+        return fail_dtype(args, diag, args->inputs[0].dtype);
+    const float *xs = args->inputs[0].data, *ys = args->outputs[0].data;
+    const float *gs = grads->grad_outputs[0].data;
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    unary_params p = unary_attrs(args, k);
+    float alpha = p.alpha, gamma = p.gamma;
+    switch (k) {
+    case U_RELU: GRAD_LOOP(x > 0 ? g : 0.0f); break;
+    case U_LEAKY_RELU: GRAD_LOOP(x >= 0 ? g : alpha * g); break;
+    case U_ELU: GRAD_LOOP(x >= 0 ? g : g * (y + alpha)); break;
+    case U_SELU: GRAD_LOOP(x > 0 ? gamma * g : g * (y + gamma * alpha)); break;
+    case U_SIGMOID: GRAD_LOOP(g * y * (1.0f - y)); break;
+    case U_TANH: GRAD_LOOP(g * (1.0f - y * y)); break;
+    case U_SOFTPLUS: GRAD_LOOP(g * sigmoid_f(x)); break;
+    case U_SOFTSIGN: GRAD_LOOP(g / ((1.0f + fabsf(x)) * (1.0f + fabsf(x)))); break;
+    case U_EXP: GRAD_LOOP(g * y); break;
+    case U_LOG: GRAD_LOOP(g / x); break;
+    case U_SQRT: GRAD_LOOP(g * 0.5f / y); break;
+    case U_ABS: GRAD_LOOP(x > 0 ? g : (x < 0 ? -g : 0.0f)); break;
+    case U_NEG: GRAD_LOOP(-g); break;
+    case U_IDENTITY: GRAD_LOOP(g); break;
+    }
+    return BNN_OK;
+}
+
+#define UNARY_KERNEL(stem, KIND)                                                           \
+    static bnn_status stem##_forward(const bnn_kernel_args *args, bnn_diag *diag)         \
+    {                                                                                      \
+        return unary_forward(args, KIND, diag);                                            \
+    }                                                                                      \
+    static bnn_status stem##_backward(const bnn_kernel_args *args,                         \
+                                      const bnn_kernel_grads *grads, bnn_diag *diag)       \
+    {                                                                                      \
+        return unary_backward(args, grads, KIND, diag);                                    \
+    }                                                                                      \
+    const bnn_kernel bnn_kernel_##stem = {.forward = stem##_forward, .backward = stem##_backward};
+
+UNARY_KERNEL(relu, U_RELU)
+UNARY_KERNEL(leaky_relu, U_LEAKY_RELU)
+UNARY_KERNEL(elu, U_ELU)
+UNARY_KERNEL(selu, U_SELU)
+UNARY_KERNEL(sigmoid, U_SIGMOID)
+UNARY_KERNEL(tanh, U_TANH)
+UNARY_KERNEL(softplus, U_SOFTPLUS)
+UNARY_KERNEL(softsign, U_SOFTSIGN)
+UNARY_KERNEL(exp, U_EXP)
+UNARY_KERNEL(log, U_LOG)
+UNARY_KERNEL(sqrt, U_SQRT)
+UNARY_KERNEL(abs, U_ABS)
+UNARY_KERNEL(neg, U_NEG)
+
+/* ---- identity: any type ------------------------------------------------- */
+
+static bnn_status copy_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    (void)diag;
+    if (args->outputs[0].data != args->inputs[0].data)
+        memcpy(args->outputs[0].data, args->inputs[0].data, bnn_tensor_nbytes(&args->inputs[0]));
+    return BNN_OK;
+}
+
+static bnn_status identity_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                    bnn_diag *diag)
+{
+    return unary_backward(args, grads, U_IDENTITY, diag);
+}
+
+const bnn_kernel bnn_kernel_identity = {.forward = copy_forward, .backward = identity_backward};
+
+/* ---- clip --------------------------------------------------------------- */
+
+/* Bounds as doubles (exact for every type but 64-bit integers beyond 2^53,
+ * which no model clips at); an absent bound is +-infinity. */
+static bnn_status clip_bounds(const bnn_kernel_args *args, double *lo, double *hi,
+                              bnn_diag *diag)
+{
+    const bnn_attr *amin = bnn_node_attr(args->node, "min");
+    const bnn_attr *amax = bnn_node_attr(args->node, "max");
+    *lo = amin ? (double)amin->f : -INFINITY;
+    *hi = amax ? (double)amax->f : INFINITY;
+    for (int k = 1; k <= 2 && k < args->n_inputs; k++) {
+        const bnn_tensor *t = &args->inputs[k];
+        if (!t->data)
+            continue;
+        if (t->dtype != args->inputs[0].dtype || bnn_tensor_numel(t) != 1)
+            return fail_node(args, diag, BNN_ERR_SHAPE,
+                             k == 1 ? "min must be a scalar of the input's type"
+                                    : "max must be a scalar of the input's type");
+        double v;
+        switch (t->dtype) {
+        case BNN_F32: v = *(const float *)t->data; break;
+        case BNN_F64: v = *(const double *)t->data; break;
+        case BNN_I8: v = *(const int8_t *)t->data; break;
+        case BNN_U8: v = *(const uint8_t *)t->data; break;
+        case BNN_I16: v = *(const int16_t *)t->data; break;
+        case BNN_U16: v = *(const uint16_t *)t->data; break;
+        case BNN_I32: v = *(const int32_t *)t->data; break;
+        case BNN_U32: v = *(const uint32_t *)t->data; break;
+        case BNN_I64: v = (double)*(const int64_t *)t->data; break;
+        case BNN_U64: v = (double)*(const uint64_t *)t->data; break;
+        default: return fail_dtype(args, diag, t->dtype);
+        }
+        if (k == 1) *lo = v; else *hi = v;
+    }
+    return BNN_OK;
+}
+
+/* ONNX order: max(x, lo) first, then min(., hi); lo > hi gives hi. */
+#define CLIP_CASE(DT, T)                                               \
+    case DT: {                                                         \
+        const T *x = args->inputs[0].data;                             \
+        T *y = args->outputs[0].data;                                  \
+        for (int64_t i = 0; i < n; i++) {                              \
+            double v = (double)x[i];                                   \
+            if (v < lo) v = lo;                                        \
+            if (v > hi) v = hi;                                        \
+            y[i] = (v == (double)x[i]) ? x[i] : (T)v;                  \
+        }                                                              \
+        return BNN_OK;                                                 \
+    }
+
+static bnn_status clip_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    double lo, hi;
+    BNN_TRY(clip_bounds(args, &lo, &hi, diag));
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    if (args->inputs[0].dtype == BNN_F32) {
+        const float *x = args->inputs[0].data;
+        float *y = args->outputs[0].data;
+        float flo = (float)lo, fhi = (float)hi;
+        #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] < flo ? flo : x[i];
+            y[i] = v > fhi ? fhi : v;
+        }
+        return BNN_OK;
+    }
+    switch (args->inputs[0].dtype) {
+    CLIP_CASE(BNN_F64, double)
+    CLIP_CASE(BNN_I8, int8_t)
+    CLIP_CASE(BNN_U8, uint8_t)
+    CLIP_CASE(BNN_I16, int16_t)
+    CLIP_CASE(BNN_U16, uint16_t)
+    CLIP_CASE(BNN_I32, int32_t)
+    CLIP_CASE(BNN_U32, uint32_t)
+    CLIP_CASE(BNN_I64, int64_t)
+    CLIP_CASE(BNN_U64, uint64_t)
+    default: return fail_dtype(args, diag, args->inputs[0].dtype);
+    }
+}
+
+/* The gradient passes to x where lo <= x <= hi (as PyTorch's clamp); a bound
+ * given as an input gets the gradient of the elements it clipped. */
+static bnn_status clip_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    float *glo = args->n_inputs > 1 ? grads->grad_inputs[1].data : NULL;
+    float *ghi = args->n_inputs > 2 ? grads->grad_inputs[2].data : NULL;
+    if (!gx && !glo && !ghi)
+        return BNN_OK;
+    if (args->inputs[0].dtype != BNN_F32)
+        return fail_dtype(args, diag, args->inputs[0].dtype);
+    double lo, hi;
+    BNN_TRY(clip_bounds(args, &lo, &hi, diag));
+    const float *x = args->inputs[0].data, *g = grads->grad_outputs[0].data;
+    float flo = (float)lo, fhi = (float)hi;
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    double sum_lo = 0, sum_hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        float v = x[i] < flo ? flo : x[i];
+        if (v > fhi)
+            sum_hi += g[i]; /* the result is hi (also when lo > hi) */
+        else if (x[i] < flo)
+            sum_lo += g[i];
+        else if (gx)
+            gx[i] += g[i];
+    }
+    if (glo)
+        glo[0] += (float)sum_lo;
+    if (ghi)
+        ghi[0] += (float)sum_hi;
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_clip = {.forward = clip_forward, .backward = clip_backward};
+
+/* ---- dropout ------------------------------------------------------------ */
+
+/* In training, element i is kept when uniform i of the stream
+ * (seed, node, BNN_RNG_PURPOSE_DROPOUT, step) is >= ratio; the mask (one byte
+ * per element) stays in state for backward. */
+#define DROPOUT_CHUNK 4096
+
+static float dropout_ratio(const bnn_kernel_args *args)
+{
+    return bnn_node_float(args->node, "ratio", 0.5f);
+}
+
+static bool dropout_active(const bnn_kernel_args *args)
+{
+    return args->training && dropout_ratio(args) > 0.0f;
+}
+
+static size_t dropout_state_size(const bnn_kernel_args *args)
+{
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static bnn_status dropout_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    if (!dropout_active(args))
+        return copy_forward(args, diag);
+    if (args->inputs[0].dtype != BNN_F32)
+        return fail_dtype(args, diag, args->inputs[0].dtype);
+    float ratio = dropout_ratio(args);
+    if (ratio > 1.0f)
+        return fail_node(args, diag, BNN_ERR_INVALID, "ratio must be in [0, 1]");
+    float scale = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
+    const float *x = args->inputs[0].data;
+    float *y = args->outputs[0].data;
+    uint8_t *mask = args->state;
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    bnn_rng_stream s = bnn_rng_stream_make(args->seed, args->node_id, BNN_RNG_PURPOSE_DROPOUT,
+                                           args->step);
+    int64_t chunks = (n + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        float u[DROPOUT_CHUNK];
+        int64_t begin = c * DROPOUT_CHUNK;
+        int64_t len = n - begin < DROPOUT_CHUNK ? n - begin : DROPOUT_CHUNK;
+        bnn_rng_uniform(&s, (uint64_t)begin, (size_t)len, u);
+        for (int64_t i = 0; i < len; i++) {
+            uint8_t keep = u[i] >= ratio;
+            mask[begin + i] = keep;
+            y[begin + i] = keep ? x[begin + i] * scale : 0.0f;
+        }
+    }
+    return BNN_OK;
+}
+
+static bnn_status dropout_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                   bnn_diag *diag)
+{
+    if (!dropout_active(args))
+        return unary_backward(args, grads, U_IDENTITY, diag);
+    float *gx = grads->grad_inputs[0].data;
+    if (!gx)
+        return BNN_OK;
+    float ratio = dropout_ratio(args);
+    float scale = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
+    const uint8_t *mask = args->state;
+    const float *g = grads->grad_outputs[0].data;
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    for (int64_t i = 0; i < n; i++)
+        if (mask[i])
+            gx[i] += g[i] * scale;
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_dropout = {.forward = dropout_forward,
+                                       .backward = dropout_backward,
+                                       .state_size = dropout_state_size};
