@@ -1,12 +1,322 @@
-/* bnnc convert (not written yet). */
+/* bnnc convert IN.onnx: replace Dense/Conv layers by Bayesian ones.
+ *
+ * The flags build the pipeline canonicalize,to-bnn{...},dce (only the options
+ * given are written into to-bnn's braces, so its defaults are those of the
+ * pass); --passes replaces it whole.  Prints a summary of what changed. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "bnn_onnx.h"
+#include "bnn_passes.h"
 #include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bnnc convert IN.onnx [-o OUT.onnx] [options]\n\n"
+            "Replaces the dense and conv layers of a trained model by Bayesian layers\n"
+            "(bnn.dense_reparam, bnn.conv_reparam: weights w ~ N(mu, softplus(rho)^2)) and\n"
+            "writes the result as ONNX (Bayesian layers in domain ai.bnnc).  Runs the\n"
+            "pipeline canonicalize,to-bnn{...},dce built from the options below; see\n"
+            "'bnnc passes' for the passes and docs/passes.md for the details.\n\n"
+            "options:\n"
+            "  -o, --output FILE        output file (default: IN.bnn.onnx; with --emit ir,\n"
+            "                           stdout)\n"
+            "      --layers L           dense, conv, all, or a comma list (default all)\n"
+            "      --only N,..          convert only these layers, by ONNX node name or by\n"
+            "                           weight name (fc1 for fc1.weight)\n"
+            "      --exclude N,..       never convert these layers (names as for --only)\n"
+            "      --prior-mu F         prior mean (default 0)\n"
+            "      --prior-sigma F      prior standard deviation (default 0.1)\n"
+            "      --init weights|random  posterior init (default weights: mu = the trained\n"
+            "                           weights, sigma = max(delta*|w|, 1e-5))\n"
+            "      --delta F            init=weights: sigma = delta*|w| (default 0.1)\n"
+            "      --rho-init F         init=random: initial rho (default -3)\n"
+            "      --seed N             init=random: seed of the mu draws (default 0)\n"
+            "      --estimator E        reparam (default; flipout and local: not yet)\n"
+            "      --passes PIPELINE    run this pipeline instead, e.g.\n"
+            "                           'fold-batchnorm,to-bnn{layers=conv},dce'\n"
+            "      --print-ir-after-all     print the IR to stderr after every pass\n"
+            "      --print-ir-after NAME    print the IR to stderr after pass NAME\n"
+            "      --emit onnx|ir       write ONNX (default) or the IR text\n"
+            "  -h, --help               show this help\n");
+}
+
+enum {
+    OPT_LAYERS = 256, OPT_ONLY, OPT_EXCLUDE, OPT_PRIOR_MU, OPT_PRIOR_SIGMA, OPT_INIT,
+    OPT_RHO_INIT, OPT_DELTA, OPT_SEED, OPT_ESTIMATOR, OPT_PASSES, OPT_PRINT_ALL,
+    OPT_PRINT_AFTER, OPT_EMIT,
+};
+
+/* The to-bnn option each flag sets, in the order they are written. */
+static const struct {
+    int opt;
+    const char *flag, *name;
+} to_bnn_flags[] = {
+    {OPT_LAYERS, "--layers", "layers"},          {OPT_ONLY, "--only", "only"},
+    {OPT_EXCLUDE, "--exclude", "exclude"},       {OPT_PRIOR_MU, "--prior-mu", "prior_mu"},
+    {OPT_PRIOR_SIGMA, "--prior-sigma", "prior_sigma"}, {OPT_INIT, "--init", "init"},
+    {OPT_DELTA, "--delta", "delta"},             {OPT_RHO_INIT, "--rho-init", "rho_init"},
+    {OPT_SEED, "--seed", "seed"},                {OPT_ESTIMATOR, "--estimator", "estimator"},
+};
+#define N_FLAGS (sizeof to_bnn_flags / sizeof to_bnn_flags[0])
+
+static int64_t count_params(const bnn_graph *g, bool trainable_only)
+{
+    int64_t total = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        const bnn_value *val = &g->values[v];
+        if (val->kind == BNN_VALUE_PARAM && (!trainable_only || val->trainable)) {
+            int64_t n = bnn_shape_numel(&val->shape);
+            total += n > 0 ? n : 0;
+        }
+    }
+    return total;
+}
+
+/* Prints the layers that became Bayesian: nodes Bayesian in `after` that were
+ * not in `before` (matched by node name). */
+static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *after)
+{
+    static const struct { bnn_op op; const char *label; } kinds[] = {
+        {BNN_OP_DENSE_REPARAM, "dense"},
+        {BNN_OP_CONV_REPARAM, "conv"},
+    };
+    int total = 0;
+    for (int i = 0; i < after->n_nodes; i++) {
+        const bnn_node *n = &after->nodes[i];
+        int was = bnn_graph_find_node(before, n->name);
+        total += bnn_op_is_bayesian(n->op) && !(was >= 0 && before->nodes[was].op == n->op);
+    }
+    fprintf(out, "converted:  %d layer%s\n", total, total == 1 ? "" : "s");
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        int count = 0;
+        for (int i = 0; i < after->n_nodes; i++) {
+            const bnn_node *n = &after->nodes[i];
+            int was = bnn_graph_find_node(before, n->name);
+            count += n->op == kinds[k].op && !(was >= 0 && before->nodes[was].op == n->op);
+        }
+        fprintf(out, "  %-6s %3d%s", kinds[k].label, count, count ? "  " : "");
+        int printed = 0;
+        for (int i = 0; i < after->n_nodes; i++) {
+            const bnn_node *n = &after->nodes[i];
+            int was = bnn_graph_find_node(before, n->name);
+            if (n->op == kinds[k].op && !(was >= 0 && before->nodes[was].op == n->op)) {
+                fprintf(out, "%s%s", printed++ ? ", " : "", *n->name ? n->name : "(unnamed)");
+                /* The layer name only= and exclude= also accept: "fc1" for "fc1.weight". */
+                const char *w = was >= 0 && before->nodes[was].n_inputs > 1 &&
+                                        before->nodes[was].inputs[1] >= 0
+                                    ? before->values[before->nodes[was].inputs[1]].name
+                                    : "";
+                size_t len = strlen(w);
+                if (len > 7 && strcmp(w + len - 7, ".weight") == 0 &&
+                    !(strlen(n->name) == len - 7 && strncmp(n->name, w, len - 7) == 0))
+                    fprintf(out, " (%.*s)", (int)(len - 7), w);
+            }
+        }
+        fprintf(out, "\n");
+    }
+    fprintf(out, "parameters: %lld before, %lld after (%lld trainable)\n",
+            (long long)count_params(before, false), (long long)count_params(after, false),
+            (long long)count_params(after, true));
+}
+
+static bool print_ir_stdout(const bnn_graph *graph)
+{
+    if (bnn_graph_print(graph, stdout) != BNN_OK || fflush(stdout) != 0) {
+        fprintf(stderr, "bnnc: <stdout>: write failed\n");
+        return false;
+    }
+    return true;
+}
+
+/* Writes the IR text to a temporary file beside path, then renames it into
+ * place, as the ONNX writer does: path is never half-written. */
+static bool print_ir_file(const bnn_graph *graph, const char *path)
+{
+    size_t len = strlen(path);
+    char *tmp = malloc(len + sizeof ".tmpXXXXXX");
+    if (!tmp) {
+        fprintf(stderr, "bnnc: out of memory\n");
+        return false;
+    }
+    memcpy(tmp, path, len);
+    strcpy(tmp + len, ".tmpXXXXXX");
+    errno = 0;
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    bool ok = f && bnn_graph_print(graph, f) == BNN_OK;
+    if (f)
+        ok = fclose(f) == 0 && ok;
+    else if (fd >= 0)
+        close(fd);
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        fprintf(stderr, "bnnc: %s: %s\n", path, errno ? strerror(errno) : "write failed");
+        if (fd >= 0)
+            unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* IN.onnx -> IN.bnn.onnx (any other name: IN.bnn.onnx too). */
+static char *default_output(const char *in, const char *suffix)
+{
+    size_t len = strlen(in);
+    if (len >= 5 && strcmp(in + len - 5, ".onnx") == 0)
+        len -= 5;
+    char *out = malloc(len + strlen(suffix) + 1);
+    if (out) {
+        memcpy(out, in, len);
+        strcpy(out + len, suffix);
+    }
+    return out;
+}
 
 int bnnc_cmd_convert(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bnnc convert: not implemented yet\n");
-    return BNNC_EXIT_ERROR;
+    static const struct option options[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"layers", required_argument, NULL, OPT_LAYERS},
+        {"only", required_argument, NULL, OPT_ONLY},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
+        {"prior-mu", required_argument, NULL, OPT_PRIOR_MU},
+        {"prior-sigma", required_argument, NULL, OPT_PRIOR_SIGMA},
+        {"init", required_argument, NULL, OPT_INIT},
+        {"rho-init", required_argument, NULL, OPT_RHO_INIT},
+        {"delta", required_argument, NULL, OPT_DELTA},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"estimator", required_argument, NULL, OPT_ESTIMATOR},
+        {"passes", required_argument, NULL, OPT_PASSES},
+        {"print-ir-after-all", no_argument, NULL, OPT_PRINT_ALL},
+        {"print-ir-after", required_argument, NULL, OPT_PRINT_AFTER},
+        {"emit", required_argument, NULL, OPT_EMIT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *output = NULL, *passes = NULL, *emit = "onnx";
+    const char *values[N_FLAGS] = {0};
+    bnn_pipeline_run_options run = bnn_pipeline_run_defaults();
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "ho:", options, NULL)) != -1;) {
+        size_t k;
+        for (k = 0; k < N_FLAGS && to_bnn_flags[k].opt != c; k++)
+            ;
+        if (k < N_FLAGS) {
+            /* The value goes into a pipeline, where spaces and braces end it. */
+            if (!*optarg || strpbrk(optarg, " \t\n{}"))
+                return bnnc_usage_error("convert", "%s: '%s' is empty or has a space or brace",
+                                        to_bnn_flags[k].flag, optarg);
+            values[k] = optarg;
+            continue;
+        }
+        switch (c) {
+        case 'h': usage(stdout); return BNNC_EXIT_OK;
+        case 'o': output = optarg; break;
+        case OPT_PASSES: passes = optarg; break;
+        case OPT_PRINT_ALL: run.print_after_all = true; break;
+        case OPT_PRINT_AFTER: run.print_after = optarg; break;
+        case OPT_EMIT:
+            if (strcmp(optarg, "onnx") != 0 && strcmp(optarg, "ir") != 0)
+                return bnnc_usage_error("convert", "--emit: '%s' is not onnx or ir", optarg);
+            emit = optarg;
+            break;
+        default: return bnnc_usage_error("convert", "unknown option");
+        }
+    }
+    if (argc - optind != 1)
+        return bnnc_usage_error("convert", "expected one input model");
+    const char *in = argv[optind];
+    bool emit_ir = strcmp(emit, "ir") == 0;
+
+    char pipeline_text[4096];
+    if (passes) {
+        for (size_t k = 0; k < N_FLAGS; k++)
+            if (values[k])
+                return bnnc_usage_error("convert",
+                                        "%s cannot be combined with --passes: write it as to-bnn's "
+                                        "option %s= in the pipeline",
+                                        to_bnn_flags[k].flag, to_bnn_flags[k].name);
+        snprintf(pipeline_text, sizeof pipeline_text, "%s", passes);
+    } else {
+        size_t used = (size_t)snprintf(pipeline_text, sizeof pipeline_text, "canonicalize,to-bnn");
+        const char *sep = "{";
+        for (size_t k = 0; k < N_FLAGS; k++) {
+            if (!values[k])
+                continue;
+            used += (size_t)snprintf(pipeline_text + used, sizeof pipeline_text - used, "%s%s=%s",
+                                     sep, to_bnn_flags[k].name, values[k]);
+            sep = " ";
+            if (used >= sizeof pipeline_text)
+                return bnnc_usage_error("convert", "options too long");
+        }
+        snprintf(pipeline_text + used, sizeof pipeline_text - used, "%s,dce",
+                 *sep == ' ' ? "}" : "");
+    }
+    bnn_diag diag = {0};
+    bnn_pipeline *pipeline;
+    if (bnn_pipeline_parse(pipeline_text, &pipeline, &diag) != BNN_OK) {
+        if (passes)
+            return bnnc_usage_error("convert", "--passes: %s", diag.message);
+        return bnnc_usage_error("convert", "%s (in the pipeline '%s' built from the options)",
+                                diag.message, pipeline_text);
+    }
+
+    if (run.print_after) {
+        bool found = false;
+        for (int i = 0; i < bnn_pipeline_length(pipeline); i++)
+            found |= strcmp(bnn_pipeline_pass_name(pipeline, i), run.print_after) == 0;
+        if (!found) {
+            bnn_pipeline_destroy(pipeline);
+            return bnnc_usage_error("convert", "--print-ir-after: %s '%s' is not in the pipeline",
+                                    bnn_pass_find(run.print_after) ? "pass" : "unknown pass",
+                                    run.print_after);
+        }
+    }
+
+    char *default_out = NULL;
+    if (!output && !emit_ir)
+        output = default_out = default_output(in, ".bnn.onnx");
+    bnn_graph *graph = bnnc_load_model(in);
+    bnn_graph *before = graph ? bnn_graph_clone(graph) : NULL;
+    int status = BNNC_EXIT_ERROR;
+    if (!graph || !before || (!output && !emit_ir)) {
+        if (graph && !before)
+            fprintf(stderr, "bnnc: out of memory\n");
+        goto done;
+    }
+    run.ir_out = stderr;
+    if (bnn_pipeline_run(pipeline, graph, &run, &diag) != BNN_OK) {
+        bnnc_report(in, &diag);
+        goto done;
+    }
+    /* The IR may go to stdout; the summary then goes to stderr. */
+    FILE *summary = stdout;
+    if (emit_ir) {
+        bool to_stdout = !output || strcmp(output, "-") == 0;
+        if (to_stdout ? !print_ir_stdout(graph) : !print_ir_file(graph, output))
+            goto done;
+        if (to_stdout)
+            summary = stderr;
+    } else if (bnn_onnx_export_file(graph, output, &diag) != BNN_OK) {
+        bnnc_report(output, &diag);
+        goto done;
+    }
+    char canonical[4096];
+    fprintf(summary, "input:      %s\n", in);
+    fprintf(summary, "output:     %s (%s)\n", output ? output : "<stdout>", emit_ir ? "IR text" : "ONNX");
+    fprintf(summary, "pipeline:   %s\n", bnn_pipeline_format(pipeline, canonical, sizeof canonical));
+    print_summary(summary, before, graph);
+    status = BNNC_EXIT_OK;
+done:
+    bnn_graph_destroy(before);
+    bnn_graph_destroy(graph);
+    bnn_pipeline_destroy(pipeline);
+    free(default_out);
+    return status;
 }

@@ -1,12 +1,91 @@
-/* bnnc export (not written yet). */
+/* bnnc export MODEL --mode mean|standard: write a Bayesian model as plain ONNX. */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "bnn_onnx.h"
+#include "bnn_passes.h"
 #include "cli.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bnnc export MODEL.onnx --mode mean|standard [-o OUT.onnx]\n\n"
+            "Writes a Bayesian model as an ONNX model that needs no bnnc ops.\n"
+            "  --mode mean       each Bayesian layer becomes its deterministic layer with\n"
+            "                    the posterior mean mu as weights (passes bnn-to-mean,dce)\n"
+            "  --mode standard   sampling written with standard ONNX ops (not implemented yet)\n\n"
+            "options:\n"
+            "  -o, --output FILE   output file (default: MODEL.mean.onnx)\n"
+            "  -h, --help          show this help\n");
+}
 
 int bnnc_cmd_export(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bnnc export: not implemented yet\n");
-    return BNNC_EXIT_ERROR;
+    static const struct option options[] = {
+        {"mode", required_argument, NULL, 'm'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *mode = NULL, *output = NULL;
+    optind = 1;
+    for (int c; (c = getopt_long(argc, argv, "ho:m:", options, NULL)) != -1;) {
+        switch (c) {
+        case 'h': usage(stdout); return BNNC_EXIT_OK;
+        case 'm': mode = optarg; break;
+        case 'o': output = optarg; break;
+        default: return bnnc_usage_error("export", "unknown option");
+        }
+    }
+    if (argc - optind != 1)
+        return bnnc_usage_error("export", "expected one model file");
+    if (!mode)
+        return bnnc_usage_error("export", "--mode mean or --mode standard is required");
+    if (strcmp(mode, "standard") == 0) {
+        fprintf(stderr, "bnnc export: --mode standard (the lower-bnn-to-onnx pass) is not "
+                        "implemented yet; --mode mean writes the posterior-mean model\n");
+        return BNNC_EXIT_ERROR;
+    }
+    if (strcmp(mode, "mean") != 0)
+        return bnnc_usage_error("export", "--mode: '%s' is not mean or standard", mode);
+    const char *in = argv[optind];
+    char *default_out = NULL;
+    if (!output) {
+        size_t len = strlen(in);
+        if (len >= 5 && strcmp(in + len - 5, ".onnx") == 0)
+            len -= 5;
+        default_out = malloc(len + sizeof ".mean.onnx");
+        if (!default_out) {
+            fprintf(stderr, "bnnc: out of memory\n");
+            return BNNC_EXIT_ERROR;
+        }
+        memcpy(default_out, in, len);
+        strcpy(default_out + len, ".mean.onnx");
+        output = default_out;
+    }
+    int status = BNNC_EXIT_ERROR;
+    bnn_graph *graph = bnnc_load_model(in);
+    if (!graph)
+        goto done;
+    int bayesian = 0;
+    for (int i = 0; i < graph->n_nodes; i++)
+        bayesian += !graph->nodes[i].dead && bnn_op_is_bayesian(graph->nodes[i].op);
+    bnn_diag diag = {0};
+    if (bnn_passes_run_text("bnn-to-mean,dce", graph, &diag) != BNN_OK) {
+        bnnc_report(in, &diag);
+        goto done;
+    }
+    if (bnn_onnx_export_file(graph, output, &diag) != BNN_OK) {
+        bnnc_report(output, &diag);
+        goto done;
+    }
+    printf("wrote %s: %d Bayesian layer%s replaced by %s mean\n", output, bayesian,
+           bayesian == 1 ? "" : "s", bayesian == 1 ? "its" : "their");
+    status = BNNC_EXIT_OK;
+done:
+    bnn_graph_destroy(graph);
+    free(default_out);
+    return status;
 }

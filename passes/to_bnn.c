@@ -1,0 +1,313 @@
+/* to-bnn: replace dense and conv layers by Bayesian ones.
+ *
+ *   dense(x, W, b)          -> bnn.dense_reparam(x, P.weight_mu, P.weight_rho, P.bias_mu, P.bias_rho)
+ *   conv1d/conv2d(x, W, b)  -> bnn.conv_reparam(...same...), keeping strides, pads,
+ *                              dilations and group
+ *
+ * with attributes prior_mu, prior_sigma and estimator.  P is the weight's name
+ * without ".weight" when it ends so ("fc1.weight" -> "fc1"), else the node's
+ * name (else the weight's name).  A layer without a bias gets no bias
+ * posterior.  The node keeps its name, its place and its result value; mu and
+ * rho are new trainable params (added after the existing ones); the old
+ * weight and bias stay until dce drops them.  Nothing else is touched.
+ * only= and exclude= name layers by node name or, for a weight "fc1.weight",
+ * by "fc1".
+ *
+ * Posterior init (sigma = softplus(rho), rho = log(expm1(sigma))):
+ *   init=weights (MOPED): mu = the trained value, sigma = max(delta*|w|, 1e-5)
+ *   init=random:          mu ~ N(0, 0.1^2), rho = rho_init; seeded by `seed`,
+ *                         one stream per param name.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes_impl.h"
+
+/* sigma's floor under init=weights: a zero weight must still get a positive
+ * sigma, small enough not to disturb the trained function. */
+#define SIGMA_FLOOR 1e-5
+#define RANDOM_MU_STD 0.1
+
+static const bnn_pass_option_info to_bnn_options[] = {
+    {"layers", "all", "layer types to convert: dense, conv, all, or a comma list"},
+    {"only", "", "convert only these layers (comma list of node names, or fc1 for fc1.weight)"},
+    {"exclude", "", "never convert these layers (names as for only)"},
+    {"prior_mu", "0", "mean of the Gaussian prior N(prior_mu, prior_sigma^2)"},
+    {"prior_sigma", "0.1", "standard deviation of the prior (> 0)"},
+    {"init", "weights",
+     "posterior init: weights (mu = trained weight, sigma = max(delta*|w|, 1e-5)) "
+     "or random (mu ~ N(0, 0.1), rho = rho_init)"},
+    {"delta", "0.1", "init=weights: sigma = delta * |w| (>= 0)"},
+    {"rho_init", "-3", "init=random: initial rho (sigma = softplus(rho))"},
+    {"seed", "0", "init=random: seed of the mu draws"},
+    {"estimator", "reparam", "gradient estimator: reparam (flipout, local: not yet)"},
+};
+#define N_OPTIONS ((int)(sizeof to_bnn_options / sizeof to_bnn_options[0]))
+
+typedef struct to_bnn_config {
+    bool dense, conv;
+    bnn_name_list only, exclude;
+    double prior_mu, prior_sigma, delta, rho_init;
+    bool init_random;
+    uint64_t seed;
+    const char *layers_text;
+} to_bnn_config;
+
+static void config_free(to_bnn_config *c)
+{
+    bnn_name_list_free(&c->only);
+    bnn_name_list_free(&c->exclude);
+}
+
+static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag *diag)
+{
+    memset(c, 0, sizeof *c);
+    bnn_name_list layers;
+    BNN_TRY(bnn_pass_arg_list(a, "layers", &layers, diag));
+    c->layers_text = bnn_pass_arg(a, "layers");
+    if (layers.count == 0)
+        return bnn_pass_arg_fail(a, "layers", diag, BNN_ERR_INVALID,
+                                 "empty (expected dense, conv, all or a comma list)");
+    for (int i = 0; i < layers.count; i++) {
+        const char *t = layers.items[i];
+        if (strcmp(t, "dense") == 0) {
+            c->dense = true;
+        } else if (strcmp(t, "conv") == 0) {
+            c->conv = true;
+        } else if (strcmp(t, "all") == 0) {
+            c->dense = c->conv = true;
+        } else {
+            bnn_status st = bnn_pass_arg_fail(a, "layers", diag, BNN_ERR_INVALID,
+                                              "unknown layer type '%s' (expected dense, conv "
+                                              "or all)", t);
+            bnn_name_list_free(&layers);
+            return st;
+        }
+    }
+    bnn_name_list_free(&layers);
+
+    const char *init = bnn_pass_arg(a, "init");
+    if (strcmp(init, "random") == 0)
+        c->init_random = true;
+    else if (strcmp(init, "weights") != 0)
+        return bnn_pass_arg_fail(a, "init", diag, BNN_ERR_INVALID,
+                                 "'%s' is not weights or random", init);
+    const char *est = bnn_pass_arg(a, "estimator");
+    if (strcmp(est, "flipout") == 0 || strcmp(est, "local") == 0)
+        return bnn_pass_arg_fail(a, "estimator", diag, BNN_ERR_UNSUPPORTED,
+                                 "'%s' is not implemented by the runtime yet (use reparam)", est);
+    if (strcmp(est, "reparam") != 0)
+        return bnn_pass_arg_fail(a, "estimator", diag, BNN_ERR_INVALID,
+                                 "'%s' is not reparam, flipout or local", est);
+
+    BNN_TRY(bnn_pass_arg_float(a, "prior_mu", &c->prior_mu, diag));
+    BNN_TRY(bnn_pass_arg_float(a, "prior_sigma", &c->prior_sigma, diag));
+    if (!(c->prior_sigma > 0.0) || (float)c->prior_sigma <= 0.0f)
+        return bnn_pass_arg_fail(a, "prior_sigma", diag, BNN_ERR_INVALID,
+                                 "%s must be positive", bnn_pass_arg(a, "prior_sigma"));
+    BNN_TRY(bnn_pass_arg_float(a, "delta", &c->delta, diag));
+    if (c->delta < 0.0)
+        return bnn_pass_arg_fail(a, "delta", diag, BNN_ERR_INVALID, "%s must not be negative",
+                                 bnn_pass_arg(a, "delta"));
+    BNN_TRY(bnn_pass_arg_float(a, "rho_init", &c->rho_init, diag));
+    BNN_TRY(bnn_pass_arg_u64(a, "seed", &c->seed, diag));
+    BNN_TRY(bnn_pass_arg_list(a, "only", &c->only, diag));
+    bnn_status st = bnn_pass_arg_list(a, "exclude", &c->exclude, diag);
+    if (st != BNN_OK)
+        bnn_name_list_free(&c->only);
+    return st;
+}
+
+static bnn_status check_to_bnn(const bnn_pass_args *a, bnn_diag *diag)
+{
+    to_bnn_config c;
+    BNN_TRY(read_config(a, &c, diag));
+    config_free(&c);
+    return BNN_OK;
+}
+
+/* rho with softplus(rho) = sigma, without overflow for large sigma and
+ * without losing precision for small sigma. */
+static double rho_from_sigma(double sigma)
+{
+    if (sigma > 20.0)
+        return sigma + log1p(-exp(-sigma));
+    return log(expm1(sigma));
+}
+
+typedef enum { KIND_NONE, KIND_DENSE, KIND_CONV } layer_kind;
+
+static layer_kind kind_of(bnn_op op)
+{
+    if (op == BNN_OP_DENSE)
+        return KIND_DENSE;
+    if (op == BNN_OP_CONV1D || op == BNN_OP_CONV2D)
+        return KIND_CONV;
+    return KIND_NONE;
+}
+
+/* A layer answers to its node name and, when its weight is called
+ * "<layer>.weight" (PyTorch's exports: "fc1.weight" on node "/fc1/Gemm"), to
+ * "<layer>" too, so only=fc1 works on models straight from torch.onnx. */
+static bool layer_is_named(const bnn_graph *g, const bnn_node *n, const char *name)
+{
+    if (strcmp(n->name, name) == 0)
+        return true;
+    if (kind_of(n->op) == KIND_NONE || n->n_inputs < 2 || n->inputs[1] < 0)
+        return false;
+    const char *w = bnn_graph_value(g, n->inputs[1])->name;
+    size_t len = strlen(w), nlen = strlen(name);
+    return len == nlen + 7 && strncmp(w, name, nlen) == 0 && strcmp(w + nlen, ".weight") == 0;
+}
+
+static bool layer_in(const bnn_graph *g, const bnn_node *n, const bnn_name_list *list)
+{
+    for (int i = 0; i < list->count; i++)
+        if (layer_is_named(g, n, list->items[i]))
+            return true;
+    return false;
+}
+
+/* Checks that every name in list is a live node (or layer) of a selected type. */
+static bnn_status check_names(const bnn_graph *g, const to_bnn_config *c,
+                              const bnn_name_list *list, const char *option, bnn_diag *diag)
+{
+    for (int i = 0; i < list->count; i++) {
+        int id = -1;
+        for (int k = 0; k < g->n_nodes && id < 0; k++)
+            if (!g->nodes[k].dead && layer_is_named(g, &g->nodes[k], list->items[i]))
+                id = k;
+        if (id < 0)
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: no node is named '%s'", option,
+                            list->items[i]);
+        layer_kind k = kind_of(bnn_graph_node(g, id)->op);
+        if ((k == KIND_DENSE && c->dense) || (k == KIND_CONV && c->conv))
+            continue;
+        char label[300];
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: %s is not a layer of the selected types (layers=%s)",
+                        option, bnn_node_label(g, id, label, sizeof label), c->layers_text);
+    }
+    return BNN_OK;
+}
+
+/* Adds the mu and rho params for `src` (a weight or bias param).  */
+static bnn_status add_posterior(bnn_graph *g, const to_bnn_config *c, int src, const char *prefix,
+                                const char *what, int *mu_id, int *rho_id)
+{
+    const bnn_value *v = bnn_graph_value(g, src);
+    bnn_shape shape = v->shape;
+    size_t n = (size_t)bnn_shape_numel(&shape);
+    float *mu = malloc(sizeof(float) * n + 1);
+    float *rho = malloc(sizeof(float) * n + 1);
+    if (!mu || !rho) {
+        free(mu);
+        free(rho);
+        return BNN_ERR_NOMEM;
+    }
+    char mu_name[600], rho_name[600], mu_base[600], rho_base[600];
+    snprintf(mu_base, sizeof mu_base, "%s.%s_mu", prefix, what);
+    snprintf(rho_base, sizeof rho_base, "%s.%s_rho", prefix, what);
+    bnn_pass_unique_name(g, mu_base, mu_name, sizeof mu_name);
+    bnn_pass_unique_name(g, rho_base, rho_name, sizeof rho_name);
+    if (c->init_random) {
+        bnn_pass_rng rng;
+        bnn_pass_rng_seed(&rng, c->seed, mu_name);
+        float r = (float)c->rho_init;
+        for (size_t i = 0; i < n; i++) {
+            mu[i] = (float)(RANDOM_MU_STD * bnn_pass_rng_normal(&rng));
+            rho[i] = r;
+        }
+    } else {
+        const float *w = v->data;
+        memcpy(mu, w, sizeof(float) * n);
+        for (size_t i = 0; i < n; i++) {
+            double sigma = c->delta * fabs((double)w[i]);
+            rho[i] = (float)rho_from_sigma(sigma > SIGMA_FLOOR ? sigma : SIGMA_FLOOR);
+        }
+    }
+    *mu_id = bnn_pass_add_param(g, mu_name, &shape, mu, true);
+    *rho_id = *mu_id >= 0 ? bnn_pass_add_param(g, rho_name, &shape, rho, true) : -1;
+    free(mu);
+    free(rho);
+    return *mu_id >= 0 && *rho_id >= 0 ? BNN_OK : BNN_ERR_NOMEM;
+}
+
+static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)
+{
+    const bnn_node *n = bnn_graph_node(g, node_id);
+    int w = n->inputs[1];
+    int b = n->n_inputs > 2 ? n->inputs[2] : -1;
+    char prefix[512];
+    const char *wname = bnn_graph_value(g, w)->name;
+    size_t len = strlen(wname);
+    if (len > 7 && strcmp(wname + len - 7, ".weight") == 0)
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(len - 7), wname);
+    else
+        snprintf(prefix, sizeof prefix, "%s", *n->name ? n->name : wname);
+    int wmu, wrho, bmu = -1, brho = -1;
+    BNN_TRY(add_posterior(g, c, w, prefix, "weight", &wmu, &wrho));
+    if (b >= 0)
+        BNN_TRY(add_posterior(g, c, b, prefix, "bias", &bmu, &brho));
+    BNN_TRY(bnn_pass_resize_inputs(g, node_id, b >= 0 ? 5 : 3));
+    bnn_node *m = bnn_graph_node(g, node_id);
+    m->op = m->op == BNN_OP_DENSE ? BNN_OP_DENSE_REPARAM : BNN_OP_CONV_REPARAM;
+    m->inputs[1] = wmu;
+    m->inputs[2] = wrho;
+    if (b >= 0) {
+        m->inputs[3] = bmu;
+        m->inputs[4] = brho;
+    }
+    BNN_TRY(bnn_node_set_float(g, node_id, "prior_mu", (float)c->prior_mu));
+    BNN_TRY(bnn_node_set_float(g, node_id, "prior_sigma", (float)c->prior_sigma));
+    BNN_TRY(bnn_node_set_string(g, node_id, "estimator", "reparam"));
+    return BNN_OK;
+}
+
+static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *diag)
+{
+    to_bnn_config c;
+    BNN_TRY(read_config(a, &c, diag));
+    bnn_status st = check_names(g, &c, &c.only, "only", diag);
+    if (st == BNN_OK)
+        st = check_names(g, &c, &c.exclude, "exclude", diag);
+    int converted = 0;
+    for (int i = 0; i < g->n_nodes && st == BNN_OK; i++) {
+        const bnn_node *n = bnn_graph_node(g, i);
+        layer_kind k = kind_of(n->op);
+        if (n->dead || k == KIND_NONE || (k == KIND_DENSE && !c.dense) ||
+            (k == KIND_CONV && !c.conv))
+            continue;
+        if ((c.only.count && !layer_in(g, n, &c.only)) || layer_in(g, n, &c.exclude))
+            continue;
+        char label[300];
+        bnn_node_label(g, i, label, sizeof label);
+        bool ok = bnn_pass_is_f32_param(g, n->inputs[1]) &&
+                  (n->n_inputs < 3 || n->inputs[2] < 0 || bnn_pass_is_f32_param(g, n->inputs[2]));
+        if (!ok) {
+            /* A layer whose weights are computed has no trained value to start
+             * from: an error when asked for by name, else left as it is. */
+            if (c.only.count)
+                st = bnn_fail(diag, BNN_ERR_UNSUPPORTED,
+                              "%s: its weight or bias is not a constant f32 param", label);
+            continue;
+        }
+        st = convert(g, &c, i);
+        if (st != BNN_OK)
+            st = bnn_fail(diag, st, "%s: out of memory", label);
+        converted++;
+    }
+    if (st == BNN_OK && converted == 0)
+        st = bnn_fail(diag, BNN_ERR_INVALID,
+                      "no layer matched (layers=%s only=%s exclude=%s)", c.layers_text,
+                      bnn_pass_arg(a, "only"), bnn_pass_arg(a, "exclude"));
+    config_free(&c);
+    return st;
+}
+
+const bnn_pass_def bnn_pass_to_bnn = {
+    .info = {"to-bnn", "replace dense and conv layers by Bayesian ones (bnn.*_reparam)",
+             to_bnn_options, N_OPTIONS},
+    .check = check_to_bnn,
+    .run = run_to_bnn,
+};

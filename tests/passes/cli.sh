@@ -1,0 +1,144 @@
+#!/bin/sh
+# bnnc passes / convert / export from the command line.
+#   cli.sh BNNC basic    option handling and errors (needs no model)
+#   cli.sh BNNC lenet5   on examples/lenet5.onnx: which layers convert, nothing
+#                        else changes, convert+write+read+dump round trip, and
+#                        the mean model's outputs equal the original's (needs
+#                        the ONNX importer/exporter and `bnnc run`); exits 77
+#                        (skipped) while examples/lenet5.onnx is missing.
+set -u
+BNNC=$1
+MODE=${2:-basic}
+ROOT=${BNNC_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect STATUS CMD...: runs CMD, output to $TMP/out and $TMP/err, checks the exit status.
+expect() {
+    want=$1; shift
+    "$@" >"$TMP/out" 2>"$TMP/err"
+    got=$?
+    [ "$got" = "$want" ] || { cat "$TMP/out" "$TMP/err" >&2; fail "'$*' exited $got, expected $want"; }
+}
+has() { grep -q -e "$2" "$TMP/$1" || { cat "$TMP/$1" >&2; fail "no '$2' in $1"; }; }
+
+if [ "$MODE" = basic ]; then
+    expect 0 "$BNNC" passes
+    for text in '^canonicalize ' '^dce ' '^fold-batchnorm ' '^to-bnn ' '^bnn-to-mean ' \
+                'layers=all ' 'only= ' 'exclude= ' 'prior_mu=0 ' 'prior_sigma=0.1 ' \
+                'init=weights ' 'delta=0.1 ' 'rho_init=-3 ' 'seed=0 ' 'estimator=reparam ' \
+                'keep_dropout=false '; do
+        has out "$text"
+    done
+    expect 0 "$BNNC" convert --help
+    has out '--prior-sigma'
+    has out '--print-ir-after-all'
+    expect 2 "$BNNC" convert
+    expect 2 "$BNNC" convert a.onnx --passes 'dce,foo'
+    has err "--passes: pipeline column 5: unknown pass 'foo'"
+    expect 2 "$BNNC" convert a.onnx --layers dense --passes dce
+    has err '--layers cannot be combined with --passes'
+    expect 2 "$BNNC" convert a.onnx --estimator flipout
+    has err "'flipout' is not implemented by the runtime yet"
+    expect 2 "$BNNC" convert a.onnx --prior-sigma -1
+    has err 'prior_sigma: -1 must be positive'
+    expect 2 "$BNNC" convert a.onnx --layers lstm
+    has err "unknown layer type 'lstm'"
+    expect 2 "$BNNC" convert a.onnx --only 'a b'
+    expect 2 "$BNNC" convert a.onnx --emit svg
+    expect 2 "$BNNC" convert a.onnx --print-ir-after fold-batchnorm
+    has err "--print-ir-after: pass 'fold-batchnorm' is not in the pipeline"
+    expect 2 "$BNNC" convert a.onnx --print-ir-after nope
+    has err "unknown pass 'nope'"
+    expect 1 "$BNNC" convert "$TMP/missing.onnx"
+    has err 'missing.onnx'
+    expect 0 "$BNNC" export --help
+    expect 2 "$BNNC" export a.onnx
+    expect 1 "$BNNC" export a.onnx --mode standard
+    has err 'not implemented yet'
+    expect 2 "$BNNC" export a.onnx --mode median
+    echo "basic: ok"
+    exit 0
+fi
+
+MODEL=$ROOT/examples/lenet5.onnx
+[ -f "$MODEL" ] || { echo "$MODEL missing: skipped"; exit 77; }
+cp "$MODEL" "$TMP/lenet5.onnx"
+expect 0 "$BNNC" dump "$TMP/lenet5.onnx"
+cp "$TMP/out" "$TMP/orig.ir"
+
+# Lines of an IR dump for the nodes of one op (the op name right after "= ").
+ops() { grep -c " = $2(" "$1"; }
+
+# convert LAYERS-FLAGS... -> $TMP/conv.ir (dump of the written file); checks counts.
+convert_check() {
+    n_dense=$1; n_conv=$2; shift 2
+    expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/c.onnx" "$@"
+    cp "$TMP/out" "$TMP/summary"
+    expect 0 "$BNNC" dump "$TMP/c.onnx"
+    cp "$TMP/out" "$TMP/conv.ir"
+    [ "$(ops "$TMP/conv.ir" bnn.dense_reparam)" = "$n_dense" ] || fail "$*: dense_reparam count"
+    [ "$(ops "$TMP/conv.ir" bnn.conv_reparam)" = "$n_conv" ] || fail "$*: conv_reparam count"
+    [ "$(ops "$TMP/conv.ir" dense)" = "$((3 - n_dense))" ] || fail "$*: dense count"
+    [ "$(ops "$TMP/conv.ir" conv2d)" = "$((2 - n_conv))" ] || fail "$*: conv2d count"
+    # Every line that is not a converted layer or its params is unchanged.
+    grep -v -e 'bnn\.' -e '_mu:' -e '_rho:' "$TMP/conv.ir" > "$TMP/conv.rest"
+    while IFS= read -r line; do
+        grep -q -x -F -e "$line" "$TMP/orig.ir" || fail "$*: line not in the original: $line"
+    done < "$TMP/conv.rest"
+    # ... and the only original lines gone are each converted layer's node,
+    # weight and bias (every LeNet-5 layer has a bias).
+    gone=0
+    while IFS= read -r line; do
+        grep -q -x -F -e "$line" "$TMP/conv.ir" || gone=$((gone + 1))
+    done < "$TMP/orig.ir"
+    [ "$gone" = "$(( 3 * (n_dense + n_conv) ))" ] || fail "$*: $gone original lines changed"
+}
+
+convert_check 3 0 --layers dense
+grep -q 'dense *3' "$TMP/summary" || fail "summary: $(cat "$TMP/summary")"
+grep -q 'conv *0' "$TMP/summary" || fail "summary: $(cat "$TMP/summary")"
+# the param count: mu and rho for each converted weight
+convert_check 0 2 --layers conv
+convert_check 3 2 --layers all
+convert_check 3 2
+convert_check 3 2 --layers dense,conv
+convert_check 1 0 --only fc1
+convert_check 2 2 --exclude fc3
+convert_check 2 0 --layers dense --exclude fc3
+convert_check 1 1 --only conv2,fc2
+
+# Errors on names.
+expect 1 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/e.onnx" --only fc9
+has err "no node is named 'fc9'"
+expect 1 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/e.onnx" --layers dense --only conv1
+has err 'is not a layer of the selected types'
+[ ! -e "$TMP/e.onnx" ] || fail "a failed convert left its output"
+
+# Default output name, and --print-ir-after.
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --print-ir-after to-bnn
+[ -f "$TMP/lenet5.bnn.onnx" ] || fail "no default output lenet5.bnn.onnx"
+has err '^// ----- IR dump after to-bnn -----$'
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/x.onnx" --print-ir-after-all
+[ "$(grep -c '^// ----- IR dump after' "$TMP/err")" = 3 ] || fail "three dumps expected"
+
+# convert, write, read back, dump: identical IR.
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --emit ir -o "$TMP/emitted.ir"
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense -o "$TMP/d.onnx"
+expect 0 "$BNNC" dump "$TMP/d.onnx"
+cmp -s "$TMP/emitted.ir" "$TMP/out" || { diff "$TMP/emitted.ir" "$TMP/out" >&2; fail "round trip"; }
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --emit ir
+cmp -s "$TMP/emitted.ir" "$TMP/out" || fail "--emit ir to stdout differs from -o"
+has err 'converted:'
+
+# export --mode mean of an init=weights conversion: the original model back.
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/all.onnx"
+expect 0 "$BNNC" export "$TMP/all.onnx" --mode mean -o "$TMP/mean.onnx"
+expect 0 "$BNNC" dump "$TMP/mean.onnx"
+[ "$(ops "$TMP/out" dense)" = 3 ] && [ "$(ops "$TMP/out" conv2d)" = 2 ] || fail "mean model ops"
+grep -q 'bnn\.' "$TMP/out" && fail "mean model still has Bayesian ops"
+DIGITS=$ROOT/examples/digits/batch16.npy
+expect 0 "$BNNC" run "$TMP/lenet5.onnx" --input "$DIGITS" --output "$TMP/y0.npy" --threads 1
+expect 0 "$BNNC" run "$TMP/mean.onnx" --input "$DIGITS" --output "$TMP/y1.npy" --threads 1
+cmp -s "$TMP/y0.npy" "$TMP/y1.npy" || fail "the mean model's outputs differ from the original's"
+echo "lenet5: ok"
