@@ -2,8 +2,8 @@
 """Train LeNet-5 on bnnc's MNIST sample and export it to ONNX.
 
 Reads examples/mnist/*-ubyte.gz (made by tools/make_mnist_sample.py), trains
-LeNet-5 with torch (seeded; Adam, lr 1e-3, batch 64) on the 8,000 train digits,
-prints the accuracy on the 2,000 test digits after each epoch, and writes:
+LeNet-5 with torch on the 8,000 train digits, prints the accuracy on the 2,000
+test digits after each epoch, and writes:
   examples/lenet5.onnx           opset 13, input "input" f32[N,1,28,28],
                                  output "logits" f32[N,10] (no softmax)
   examples/lenet5.expected.json  final test accuracy, and torch's logits for
@@ -15,7 +15,14 @@ are fed as u8 / 255 in [0, 1], with no further normalisation.
 Layers: conv1 (1->6, 5x5, pad 2), relu, maxpool 2, conv2 (6->16, 5x5), relu,
 maxpool 2, flatten, fc1 (400->120), relu, fc2 (120->84), relu, fc3 (84->10).
 
-Run from the project root (about a minute on 2 cores):
+Training: seeded (torch.manual_seed, 2 threads, deterministic algorithms),
+Adam, batch 64, cross-entropy; lr 1e-3 for 15 epochs then 1e-4 for 5, with
+random shifts of up to 2 pixels. With a constant lr and no shifts, LeNet-5 on
+only 8,000 digits levels off at about 0.965-0.970 test accuracy; this recipe
+reaches 0.977-0.981 for every seed tried (1-5). The script fails if the final
+accuracy is below 0.97.
+
+Run from the project root (2-3 minutes on 2 cores):
     /usr/bin/python3 tools/make_lenet5.py
 """
 
@@ -23,6 +30,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import struct
 import sys
 
@@ -35,7 +43,9 @@ from make_torch_fixtures import check_export, export_onnx, op_types, write_atomi
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = 5
-EPOCHS = 12
+EPOCHS = 20
+DECAY_EPOCHS = 5      # the last epochs run at LR * 0.1
+SHIFT = 2             # random translation of up to this many pixels
 BATCH = 64
 LR = 1e-3
 TARGET_ACCURACY = 0.97
@@ -81,6 +91,16 @@ def load_split(mnist_dir, prefix):
     return x, torch.from_numpy(y.astype(np.int64))
 
 
+def random_shift(x, generator):
+    """Translate each image by up to SHIFT pixels in x and y, filling with 0."""
+    n, _, h, w = x.shape
+    padded = nn.functional.pad(x, (SHIFT, SHIFT, SHIFT, SHIFT))
+    offsets = torch.randint(0, 2 * SHIFT + 1, (n, 2), generator=generator)
+    rows = (offsets[:, 0:1] + torch.arange(h)).view(n, h, 1)
+    cols = (offsets[:, 1:2] + torch.arange(w)).view(n, 1, w)
+    return padded[torch.arange(n).view(n, 1, 1), 0, rows, cols].unsqueeze(1)
+
+
 def accuracy(model, x, y):
     model.eval()
     with torch.no_grad():
@@ -113,17 +133,21 @@ def main():
     acc = 0.0
     for epoch in range(1, args.epochs + 1):
         model.train()
+        lr = LR * 0.1 if epoch > args.epochs - DECAY_EPOCHS else LR
+        for group in optimizer.param_groups:
+            group["lr"] = lr
         perm = torch.randperm(len(train_y), generator=order)
         total = 0.0
         for i in range(0, len(perm), BATCH):
             idx = perm[i:i + BATCH]
             optimizer.zero_grad()
-            loss = loss_fn(model(train_x[idx]), train_y[idx])
+            loss = loss_fn(model(random_shift(train_x[idx], order)), train_y[idx])
             loss.backward()
             optimizer.step()
             total += float(loss) * len(idx)
         acc = accuracy(model, test_x, test_y)
-        print("epoch %2d  train loss %.4f  test accuracy %.4f" % (epoch, total / len(perm), acc))
+        print("epoch %2d  lr %.0e  train loss %.4f  test accuracy %.4f" % (
+            epoch, lr, total / len(perm), acc), flush=True)
     if acc < TARGET_ACCURACY:
         raise SystemExit("test accuracy %.4f is below %.2f" % (acc, TARGET_ACCURACY))
 
@@ -149,8 +173,12 @@ def main():
                 "tolerance of about 1e-4",
     }
     write_atomic(os.path.join(args.out, "lenet5.onnx"), data)
-    write_atomic(os.path.join(args.out, "lenet5.expected.json"),
-                 (json.dumps(expected, indent=2) + "\n").encode("utf-8"))
+    # lists of numbers on one line each keep the file readable
+    text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]",
+                  lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]",
+                  json.dumps(expected, indent=2)) + "\n"
+    assert json.loads(text) == expected
+    write_atomic(os.path.join(args.out, "lenet5.expected.json"), text.encode("utf-8"))
     print("wrote %s (%d bytes) and lenet5.expected.json" % (
         os.path.join(args.out, "lenet5.onnx"), len(data)))
     return 0

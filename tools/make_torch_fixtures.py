@@ -13,7 +13,7 @@ ONNX graph (float64) against torch's output before it is written.
 Run from the project root:
     /usr/bin/python3 tools/make_torch_fixtures.py
     /usr/bin/python3 tools/make_torch_fixtures.py --big-out DIR
-The second form also writes the benchmark MLP 784-1200-1200-10 (~7.6 MB,
+The second form also writes the benchmark MLP 784-1200-1200-10 (~9.6 MB,
 random seeded weights) into DIR, which is kept out of the repository.
     /usr/bin/python3 tools/make_torch_fixtures.py --only NAME[,NAME..]
 regenerates only the named fixtures (the README is rewritten from all of them).
@@ -492,7 +492,7 @@ def _models():
         ("concat", lambda g: ConcatBranches(), (3, 6, 6),
          "concatenation of three branches along channels; padded stride-1 MaxPool"),
         ("avg_pool", lambda g: AvgPool(kernel_size=2), (2, 10, 10),
-         "AvgPool2d(2): no padding"),
+         "AvgPool2d(2): no padding (torch still emits an all-zero Pad before it)"),
         ("avg_pool_pad", lambda g: AvgPool(kernel_size=3, stride=2, padding=1), (2, 10, 10),
          "AvgPool2d(3, stride 2, padding 1, count_include_pad=True): padding counted in the divisor"),
         ("avg_pool_pad_exclude",
@@ -569,8 +569,23 @@ def readme_text(rows):
         "    /usr/bin/python3 tools/make_torch_fixtures.py",
         "",
         "`--big-out DIR` also writes the benchmark model `mlp_784_1200_1200_10.onnx`",
-        "(784-1200-1200-10, ~7.6 MB, random seeded weights) and its input/output",
+        "(784-1200-1200-10, ~9.6 MB, random seeded weights) and its input/output",
         "into DIR; it is not kept here.",
+        "",
+        "## What torch 1.13's exporter emits, for importers",
+        "",
+        "- `AvgPool2d` with `count_include_pad=True` (torch's default) becomes",
+        "  `Constant` (int64 pads, 8 values) + `Pad` (mode constant, no value input)",
+        "  + `AveragePool` with zero pads, even when the padding is 0. With",
+        "  `count_include_pad=False` it is a single `AveragePool` carrying the pads.",
+        "- `nn.Linear` on a 2-D input is `Gemm` (transB=1); on a 3-D input it is",
+        "  `MatMul` with a pre-transposed [in,out] initializer named like",
+        "  `onnx::MatMul_12`, then `Add` with the bias as the *first* input.",
+        "- An eval-mode export folds a BatchNorm that directly follows a Conv into the",
+        "  Conv; elsewhere `BatchNormalization` stays, with `epsilon` and `momentum`.",
+        "- `torch.flatten(x, 1)` is `Flatten` (axis 1); `AdaptiveAvgPool2d(1)` and",
+        "  `AdaptiveAvgPool1d(1)` are `GlobalAveragePool`.",
+        "- Models are ir_version 7, opset_import `ai.onnx` 13 only, no value_info.",
         "",
     ]
     return "\n".join(lines)
