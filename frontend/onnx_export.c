@@ -298,7 +298,7 @@ static bnn_status export_node(ex *e, int nid)
     SIMPLE(MAX_POOL, "MaxPool") SIMPLE(GLOBAL_AVG_POOL, "GlobalAveragePool")
     SIMPLE(GLOBAL_MAX_POOL, "GlobalMaxPool") SIMPLE(BATCH_NORM, "BatchNormalization")
     SIMPLE(FLATTEN, "Flatten") SIMPLE(TRANSPOSE, "Transpose") SIMPLE(CONCAT, "Concat")
-    SIMPLE(SHAPE, "Shape") SIMPLE(GATHER, "Gather")
+    SIMPLE(SHAPE, "Shape") SIMPLE(GATHER, "Gather") SIMPLE(RANDOM_NORMAL_LIKE, "RandomNormalLike")
 #undef SIMPLE
     case BNN_OP_AVG_POOL: {
         const int64_t *d;

@@ -187,6 +187,28 @@ static bnn_status lower_selu(onnx_ctx *c)
                              1.05070102214813232421875f);
 }
 
+/* RandomNormalLike: mean and scale always written (ONNX defaults 0 and 1);
+ * seed and dtype only when the model gives them. */
+static bnn_status lower_random_normal_like(onnx_ctx *c)
+{
+    int x, nid;
+    float mean, scale, seed;
+    int64_t dtype;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_attr_float(c, "mean", 0.0f, &mean));
+    BNN_TRY(onnx_attr_float(c, "scale", 1.0f, &scale));
+    BNN_TRY(onnx_attr_float(c, "seed", 0.0f, &seed));
+    BNN_TRY(onnx_attr_int(c, "dtype", 0, &dtype));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_RANDOM_NORMAL_LIKE, &x, 1, &nid));
+    BNN_TRY(onnx_set_float(c, nid, "mean", mean));
+    BNN_TRY(onnx_set_float(c, nid, "scale", scale));
+    if (onnx_attr(c, "seed"))
+        BNN_TRY(onnx_set_float(c, nid, "seed", seed));
+    if (onnx_attr(c, "dtype"))
+        BNN_TRY(onnx_set_int(c, nid, "dtype", dtype));
+    return onnx_infer(c, nid);
+}
+
 static bnn_status lower_identity(onnx_ctx *c)
 {
     int x, nid;
@@ -682,6 +704,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Neg", 1, MAX, lower_neg, 1, 0, 1) \
     X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
+    X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
     X("", "Relu", 1, MAX, lower_relu, 1, 0, 1) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
     X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \

@@ -1147,6 +1147,29 @@ static bnn_status bnn_infer_gather(infer_ctx *c)
     return BNN_OK;
 }
 
+/* ---- random --------------------------------------------------------------- */
+
+/* The input's shape; the dtype attribute (an ONNX element type, a float one)
+ * or else the input's, which must then be a float type. */
+static bnn_status bnn_infer_random_normal_like(infer_ctx *c)
+{
+    const bnn_attr *dt = bnn_node_attr(c->node, "dtype");
+    bnn_dtype t = in(c, 0)->dtype;
+    if (dt) {
+        t = (bnn_dtype)dt->i;
+        if (dt->i < 0 || dt->i > BNN_BF16 || !bnn_dtype_name(t) || t == BNN_UNDEFINED ||
+            !type_fits(t, TYPES_FLOAT))
+            return fail(c, "attribute 'dtype' is %lld, expected a float element type",
+                        (long long)dt->i);
+    } else if (!type_fits(t, TYPES_FLOAT)) {
+        return fail(c, "input '%s' has type %s, expected a float type (or a dtype attribute)",
+                    nm(c, 0), ty(c, 0));
+    }
+    c->out_dtype = t;
+    c->out = in(c, 0)->shape;
+    return BNN_OK;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 typedef bnn_status (*infer_fn)(infer_ctx *c);

@@ -19,6 +19,7 @@ static const bnn_pass_def *const pass_table[] = {
     &bnn_pass_fold_batchnorm,
     &bnn_pass_to_bnn,
     &bnn_pass_bnn_to_mean,
+    &bnn_pass_lower_bnn_to_onnx,
 };
 #define N_PASSES ((int)(sizeof pass_table / sizeof pass_table[0]))
 

@@ -38,6 +38,7 @@ enum {
     BNN_RNG_PURPOSE_WEIGHTS = 1, /* Bayesian layers' eps */
     BNN_RNG_PURPOSE_DROPOUT = 2, /* dropout masks */
     BNN_RNG_PURPOSE_DATA = 3,    /* outside the graph (tools: noise inputs; node id 0) */
+    BNN_RNG_PURPOSE_LOWERED = 4, /* random_normal_like (sampling written as ONNX ops) */
 };
 
 /* The raw block function: out = Philox4x32-10(ctr, key). */

@@ -1,5 +1,7 @@
-/* bnnc export MODEL --mode mean|standard: write a Bayesian model as plain ONNX. */
+/* bnnc export MODEL --mode mean|standard: write a Bayesian model as plain ONNX
+ * (bnn-to-mean or lower-bnn-to-onnx, then dce). */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +17,11 @@ static void usage(FILE *out)
             "Writes a Bayesian model as an ONNX model that needs no bnnc ops.\n"
             "  --mode mean       each Bayesian layer becomes its deterministic layer with\n"
             "                    the posterior mean mu as weights (passes bnn-to-mean,dce)\n"
-            "  --mode standard   sampling written with standard ONNX ops (not implemented yet)\n\n"
+            "  --mode standard   each Bayesian layer samples its weights with standard ONNX\n"
+            "                    ops, w = mu + Softplus(rho) * RandomNormalLike(mu), so any\n"
+            "                    ONNX runtime runs it (passes lower-bnn-to-onnx,dce)\n\n"
             "options:\n"
-            "  -o, --output FILE   output file (default: MODEL.mean.onnx)\n"
+            "  -o, --output FILE   output file (default: MODEL.mean.onnx or MODEL.standard.onnx)\n"
             "  -h, --help          show this help\n");
 }
 
@@ -43,26 +47,23 @@ int bnnc_cmd_export(int argc, char **argv)
         return bnnc_usage_error("export", "expected one model file");
     if (!mode)
         return bnnc_usage_error("export", "--mode mean or --mode standard is required");
-    if (strcmp(mode, "standard") == 0) {
-        fprintf(stderr, "bnnc export: --mode standard (the lower-bnn-to-onnx pass) is not "
-                        "implemented yet; --mode mean writes the posterior-mean model\n");
-        return BNNC_EXIT_ERROR;
-    }
-    if (strcmp(mode, "mean") != 0)
+    bool standard = strcmp(mode, "standard") == 0;
+    if (!standard && strcmp(mode, "mean") != 0)
         return bnnc_usage_error("export", "--mode: '%s' is not mean or standard", mode);
+    const char *suffix = standard ? ".standard.onnx" : ".mean.onnx";
     const char *in = argv[optind];
     char *default_out = NULL;
     if (!output) {
         size_t len = strlen(in);
         if (len >= 5 && strcmp(in + len - 5, ".onnx") == 0)
             len -= 5;
-        default_out = malloc(len + sizeof ".mean.onnx");
+        default_out = malloc(len + strlen(suffix) + 1);
         if (!default_out) {
             fprintf(stderr, "bnnc: out of memory\n");
             return BNNC_EXIT_ERROR;
         }
         memcpy(default_out, in, len);
-        strcpy(default_out + len, ".mean.onnx");
+        strcpy(default_out + len, suffix);
         output = default_out;
     }
     int status = BNNC_EXIT_ERROR;
@@ -73,7 +74,8 @@ int bnnc_cmd_export(int argc, char **argv)
     for (int i = 0; i < graph->n_nodes; i++)
         bayesian += !graph->nodes[i].dead && bnn_op_is_bayesian(graph->nodes[i].op);
     bnn_diag diag = {0};
-    if (bnn_passes_run_text("bnn-to-mean,dce", graph, &diag) != BNN_OK) {
+    const char *pipeline = standard ? "lower-bnn-to-onnx,dce" : "bnn-to-mean,dce";
+    if (bnn_passes_run_text(pipeline, graph, &diag) != BNN_OK) {
         bnnc_report(in, &diag);
         goto done;
     }
@@ -81,8 +83,12 @@ int bnnc_cmd_export(int argc, char **argv)
         bnnc_report(output, &diag);
         goto done;
     }
-    printf("wrote %s: %d Bayesian layer%s replaced by %s mean\n", output, bayesian,
-           bayesian == 1 ? "" : "s", bayesian == 1 ? "its" : "their");
+    if (standard)
+        printf("wrote %s: %d Bayesian layer%s sampling with standard ONNX ops\n", output,
+               bayesian, bayesian == 1 ? "" : "s");
+    else
+        printf("wrote %s: %d Bayesian layer%s replaced by %s mean\n", output, bayesian,
+               bayesian == 1 ? "" : "s", bayesian == 1 ? "its" : "their");
     status = BNNC_EXIT_OK;
 done:
     bnn_graph_destroy(graph);

@@ -25,6 +25,7 @@ has() { grep -q -e "$2" "$TMP/$1" || { cat "$TMP/$1" >&2; fail "no '$2' in $1"; 
 if [ "$MODE" = basic ]; then
     expect 0 "$BNNC" passes
     for text in '^canonicalize ' '^dce ' '^fold-batchnorm ' '^to-bnn ' '^bnn-to-mean ' \
+                '^lower-bnn-to-onnx ' \
                 'layers=all ' 'only= ' 'exclude= ' 'prior_mu=0 ' 'prior_sigma=0.1 ' \
                 'init=weights ' 'delta=0.1 ' 'rho_init=-3 ' 'seed=0 ' 'estimator=reparam ' \
                 'keep_dropout=false '; do
@@ -54,8 +55,10 @@ if [ "$MODE" = basic ]; then
     has err 'missing.onnx'
     expect 0 "$BNNC" export --help
     expect 2 "$BNNC" export a.onnx
-    expect 1 "$BNNC" export a.onnx --mode standard
-    has err 'not implemented yet'
+    expect 1 "$BNNC" export "$TMP/missing.onnx" --mode standard
+    has err 'missing.onnx'
+    expect 0 "$BNNC" export --help
+    has out 'lower-bnn-to-onnx'
     expect 2 "$BNNC" export a.onnx --mode median
     echo "basic: ok"
     exit 0
@@ -141,4 +144,24 @@ DIGITS=$ROOT/examples/digits/batch16.npy
 expect 0 "$BNNC" run "$TMP/lenet5.onnx" --input "$DIGITS" --output "$TMP/y0.npy" --threads 1
 expect 0 "$BNNC" run "$TMP/mean.onnx" --input "$DIGITS" --output "$TMP/y1.npy" --threads 1
 cmp -s "$TMP/y0.npy" "$TMP/y1.npy" || fail "the mean model's outputs differ from the original's"
+# export --mode standard: sampling as standard ONNX ops, no Bayesian op left;
+# a seed is reproducible, other seeds give other (finite) outputs.
+expect 0 "$BNNC" export "$TMP/all.onnx" --mode standard -o "$TMP/std.onnx"
+has out '5 Bayesian layers sampling with standard ONNX ops'
+expect 0 "$BNNC" dump "$TMP/std.onnx"
+grep -q 'bnn\.' "$TMP/out" && fail "standard model still has Bayesian ops"
+[ "$(ops "$TMP/out" random_normal_like)" = 10 ] || fail "standard model: 10 random_normal_like expected"
+[ "$(ops "$TMP/out" softplus)" = 10 ] || fail "standard model: 10 softplus expected"
+[ "$(ops "$TMP/out" conv2d)" = 2 ] || fail "standard model: 2 conv2d expected"
+expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --output "$TMP/s1.npy" --seed 1 --threads 1
+expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --output "$TMP/s1b.npy" --seed 1 --threads 1
+expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --output "$TMP/s2.npy" --seed 2 --threads 1
+cmp -s "$TMP/s1.npy" "$TMP/s1b.npy" || fail "standard model: seed 1 gave different outputs"
+cmp -s "$TMP/s1.npy" "$TMP/s2.npy" && fail "standard model: seeds 1 and 2 gave the same outputs"
+expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --seed 3
+grep -qi 'nan\|inf' "$TMP/out" && fail "standard model: non-finite outputs"
+# default output name
+cp "$TMP/all.onnx" "$TMP/model.onnx"
+expect 0 "$BNNC" export "$TMP/model.onnx" --mode standard
+[ -f "$TMP/model.standard.onnx" ] || fail "no default output model.standard.onnx"
 echo "lenet5: ok"

@@ -10,16 +10,19 @@
 
 Test(pipeline, the_table_lists_every_pass_with_documented_options)
 {
-    const char *names[] = {"canonicalize", "dce", "fold-batchnorm", "to-bnn", "bnn-to-mean"};
-    cr_assert_eq(bnn_pass_count(), 5);
-    for (int i = 0; i < 5; i++) {
+    const char *names[] = {"canonicalize", "dce", "fold-batchnorm", "to-bnn", "bnn-to-mean",
+                           "lower-bnn-to-onnx"};
+    cr_assert_eq(bnn_pass_count(), 6);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_str_eq(bnn_pass_at(i)->name, names[i]);
         const bnn_pass_info *p = bnn_pass_find(names[i]);
         cr_assert_not_null(p, "%s", names[i]);
         cr_assert_gt(strlen(p->summary), 10);
         for (int k = 0; k < p->n_options; k++)
             cr_assert_gt(strlen(p->options[k].help), 5);
     }
-    cr_assert_null(bnn_pass_find("lower-bnn-to-onnx"));
+    cr_assert_null(bnn_pass_find("lower-bnn"));
+    cr_assert_eq(bnn_pass_find("lower-bnn-to-onnx")->n_options, 0);
     const bnn_pass_info *t = bnn_pass_find("to-bnn");
     const char *expect[][2] = {{"layers", "all"}, {"only", ""}, {"exclude", ""},
                                {"prior_mu", "0"}, {"prior_sigma", "0.1"}, {"init", "weights"},

@@ -1,0 +1,171 @@
+/* lower-bnn-to-onnx: write each Bayesian layer's weight sampling with standard
+ * ops, so that any ONNX runtime can run a converted model (the file then needs
+ * no ai.bnnc domain).
+ *
+ *   bnn.dense_reparam(x, Wmu, Wrho[, bmu, brho])
+ *     ->  W = add(Wmu, mul(softplus(Wrho), random_normal_like(Wmu)))
+ *         b = add(bmu, mul(softplus(brho), random_normal_like(bmu)))
+ *         dense(x, W, b)
+ *   bnn.conv_reparam(...)  -> the same, then conv1d or conv2d (by the weight's
+ *                             rank) keeping strides/pads/dilations/group
+ *
+ * This is the reparameterisation the runtime's Bayesian kernels compute
+ * (runtime/k_bayes.c): one weight sample per forward pass, shared by the
+ * batch, eps ~ N(0, 1).  New values are named after the mu param, its "_mu"
+ * dropped ("fc1.weight_mu" -> "fc1.weight_eps", "fc1.weight_sigma",
+ * "fc1.weight_noise", "fc1.weight_sample"; a mu param named otherwise gives
+ * "LAYER.weight_eps", ...), and new nodes after the layer's node:
+ * "/fc1/Gemm" -> "/fc1/Gemm/weight_eps", ... (a layer without a node name
+ * gives its nodes the values' names).  The prior attributes go (the
+ * lowered model only samples; it has no KL term).  The random_normal_like
+ * nodes get no seed attribute, so an ONNX runtime draws afresh per session
+ * and bnnc keys them by --seed.
+ */
+#include <string.h>
+
+#include "passes_impl.h"
+
+typedef struct lower_ctx {
+    bnn_graph *g;
+    bnn_diag *diag;
+    int node_id;          /* the Bayesian layer being lowered */
+    const char *layer;    /* arena: its node name, "" for none */
+    const char *fallback; /* arena: the layer's name when a mu param does not end in _mu */
+} lower_ctx;
+
+static bnn_status oom(lower_ctx *c)
+{
+    char label[300];
+    return bnn_fail(c->diag, BNN_ERR_NOMEM, "%s: out of memory",
+                    bnn_node_label(c->g, c->node_id, label, sizeof label));
+}
+
+/* Appends node `op`(inputs) producing a fresh value named stem + "_" + suffix
+ * (made unique), the node named LAYER/what_suffix, and infers its type; *out
+ * is the value's id. */
+static bnn_status emit(lower_ctx *c, bnn_op op, const int *inputs, int n_inputs, const char *stem,
+                       const char *what, const char *suffix, int *out)
+{
+    char want[600], name[600], node_name[600];
+    snprintf(want, sizeof want, "%s_%s", stem, suffix);
+    const char *fresh = bnn_pass_unique_name(c->g, want, name, sizeof name);
+    if (*c->layer)
+        snprintf(node_name, sizeof node_name, "%s/%s_%s", c->layer, what, suffix);
+    else
+        snprintf(node_name, sizeof node_name, "%s", fresh);
+    bnn_shape unknown = {.rank = -1};
+    int v = bnn_graph_add_value(c->g, fresh, BNN_UNDEFINED, &unknown);
+    if (v < 0)
+        return oom(c);
+    int nid = bnn_graph_add_node(c->g, op, node_name, inputs, n_inputs, &v, 1);
+    if (nid < 0)
+        return oom(c);
+    *out = v;
+    return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+/* *out = mu + softplus(rho) * random_normal_like(mu); `what` is "weight" or
+ * "bias". */
+static bnn_status sample(lower_ctx *c, int mu, int rho, const char *what, int *out)
+{
+    char stem[512];
+    const char *mu_name = bnn_graph_value(c->g, mu)->name;
+    size_t len = strlen(mu_name);
+    if (len > 3 && strcmp(mu_name + len - 3, "_mu") == 0)
+        snprintf(stem, sizeof stem, "%.*s", (int)(len - 3), mu_name);
+    else
+        snprintf(stem, sizeof stem, "%s.%s", c->fallback, what);
+    int eps, sigma, noise;
+    BNN_TRY(emit(c, BNN_OP_RANDOM_NORMAL_LIKE, &mu, 1, stem, what, "eps", &eps));
+    BNN_TRY(emit(c, BNN_OP_SOFTPLUS, &rho, 1, stem, what, "sigma", &sigma));
+    int mul_in[2] = {sigma, eps};
+    BNN_TRY(emit(c, BNN_OP_MUL, mul_in, 2, stem, what, "noise", &noise));
+    int add_in[2] = {mu, noise};
+    return emit(c, BNN_OP_ADD, add_in, 2, stem, what, "sample", out);
+}
+
+/* The node keeps its own attributes, in order, and drops the prior's. */
+static bnn_status keep_layer_attrs(bnn_graph *g, int node_id)
+{
+    bnn_node *m = bnn_graph_node(g, node_id);
+    int n_attrs = m->n_attrs;
+    bnn_attr *attrs = m->attrs; /* arena memory: stays valid */
+    m->n_attrs = 0;
+    m->attrs = NULL;
+    for (int i = 0; i < n_attrs; i++) {
+        const bnn_attr *a = &attrs[i];
+        if (strcmp(a->name, "prior_mu") == 0 || strcmp(a->name, "prior_sigma") == 0 ||
+            strcmp(a->name, "estimator") == 0)
+            continue;
+        bnn_status st = BNN_OK;
+        switch (a->kind) {
+        case BNN_ATTR_INT: st = bnn_node_set_int(g, node_id, a->name, a->i); break;
+        case BNN_ATTR_FLOAT: st = bnn_node_set_float(g, node_id, a->name, a->f); break;
+        case BNN_ATTR_STRING: st = bnn_node_set_string(g, node_id, a->name, a->s); break;
+        case BNN_ATTR_INTS: st = bnn_node_set_ints(g, node_id, a->name, a->ints, a->count); break;
+        case BNN_ATTR_FLOATS:
+            st = bnn_node_set_floats(g, node_id, a->name, a->floats, a->count);
+            break;
+        }
+        BNN_TRY(st);
+    }
+    return BNN_OK;
+}
+
+static bnn_status lower_layer(bnn_graph *g, int node_id, bnn_diag *diag)
+{
+    char label[300];
+    const bnn_node *n = bnn_graph_node(g, node_id);
+    const char *estimator = bnn_node_string(n, "estimator", "reparam");
+    if (strcmp(estimator, "reparam") != 0)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED,
+                        "%s: estimator '%s' cannot be lowered (only reparam)",
+                        bnn_node_label(g, node_id, label, sizeof label), estimator);
+    int x = n->inputs[0], wmu = n->inputs[1], wrho = n->inputs[2];
+    int bmu = n->n_inputs > 3 ? n->inputs[3] : -1;
+    int brho = n->n_inputs > 4 ? n->inputs[4] : -1;
+    lower_ctx c = {.g = g, .diag = diag, .node_id = node_id, .layer = n->name,
+                   .fallback = *n->name ? n->name : bnn_graph_value(g, n->outputs[0])->name};
+    int w, b = bmu;
+    BNN_TRY(sample(&c, wmu, wrho, "weight", &w));
+    if (bmu >= 0 && brho >= 0)
+        BNN_TRY(sample(&c, bmu, brho, "bias", &b));
+    bnn_node *m = bnn_graph_node(g, node_id);
+    if (m->op == BNN_OP_DENSE_REPARAM)
+        m->op = BNN_OP_DENSE;
+    else
+        m->op = bnn_graph_value(g, wmu)->shape.rank == 3 ? BNN_OP_CONV1D : BNN_OP_CONV2D;
+    if (keep_layer_attrs(g, node_id) != BNN_OK ||
+        bnn_pass_resize_inputs(g, node_id, b >= 0 ? 3 : 2) != BNN_OK)
+        return oom(&c);
+    m = bnn_graph_node(g, node_id);
+    m->inputs[0] = x;
+    m->inputs[1] = w;
+    if (b >= 0)
+        m->inputs[2] = b;
+    return BNN_OK;
+}
+
+static bnn_status run_lower(bnn_graph *g, const bnn_pass_args *args, bnn_diag *diag)
+{
+    (void)args;
+    int n_nodes = g->n_nodes; /* the nodes added here are not Bayesian */
+    bool changed = false;
+    for (int i = 0; i < n_nodes; i++) {
+        if (g->nodes[i].dead || !bnn_op_is_bayesian(g->nodes[i].op))
+            continue;
+        BNN_TRY(lower_layer(g, i, diag));
+        changed = true;
+    }
+    /* The sampling nodes were appended after their consumers. */
+    return changed ? bnn_graph_sort(g, diag) : BNN_OK;
+}
+
+const bnn_pass_def bnn_pass_lower_bnn_to_onnx = {
+    .info = {"lower-bnn-to-onnx",
+             "write each Bayesian layer's sampling with standard ONNX ops (RandomNormalLike, "
+             "Softplus, Mul, Add)",
+             NULL, 0},
+    .check = NULL,
+    .run = run_lower,
+};
