@@ -1,12 +1,299 @@
-/* bnnc bench (not written yet). */
+/* bnnc bench: time the planned forward run of a model in-process.
+ *
+ * Like ONNX Runtime's perf tool: plan once for the batch, fill the inputs with
+ * seeded random numbers, run `warmup` untimed iterations, then time `iters`
+ * runs one by one and report the median and spread of their latencies, the
+ * throughput at the median and the process's peak resident memory.
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "bnn_runtime.h"
 #include "cli.h"
+#include "plan_impl.h" /* bnn_session_run_timed, for --profile */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: bnnc bench MODEL.onnx [--batch B] [--iters N] [--warmup N]\n"
+            "                  [--threads T] [--json]\n\n"
+            "Times the model's forward run on random inputs of the given batch size.\n"
+            "Prints the median, 10th and 90th percentile latency, the throughput and\n"
+            "the peak resident memory.\n\n"
+            "options:\n"
+            "  -b, --batch B     batch size (default 1)\n"
+            "  -n, --iters N     timed runs (default 100)\n"
+            "  -w, --warmup N    untimed runs first (default 10)\n"
+            "  -t, --threads T   OpenBLAS/OpenMP threads (default 0: all cores)\n"
+            "      --profile     also time each node and print where the time goes\n"
+            "      --json        one JSON object: median_ms, p10_ms, p90_ms,\n"
+            "                    samples_per_s, peak_rss_mib, batch, threads, ...\n"
+            "  -h, --help        show this help\n");
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Linear interpolation between order statistics, as numpy.percentile does. */
+static double percentile(const double *sorted, int n, double q)
+{
+    double pos = q / 100.0 * (n - 1);
+    int lo = (int)pos;
+    if (lo >= n - 1)
+        return sorted[n - 1];
+    return sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]);
+}
+
+/* splitmix64: the inputs only need to be reproducible, not good. */
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void fill_random(const bnn_tensor *t, uint64_t *state)
+{
+    int64_t n = bnn_tensor_numel(t);
+    if (t->dtype == BNN_F32) {
+        float *x = t->data;
+        for (int64_t i = 0; i < n; i++)
+            x[i] = (float)((next_random(state) >> 40) * (1.0 / (1 << 24)));
+    } else if (t->dtype == BNN_F64) {
+        double *x = t->data;
+        for (int64_t i = 0; i < n; i++)
+            x[i] = (double)(next_random(state) >> 11) * (1.0 / 9007199254740992.0);
+    } else {
+        memset(t->data, 0, bnn_tensor_nbytes(t)); /* integer inputs: indices, keep in range */
+    }
+}
+
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+/* libgomp reads OMP_WAIT_POLICY once, when it is loaded; by default its idle
+ * threads spin for a while after every parallel region and take the cores
+ * that OpenBLAS's threads need for the next layer (on 2 busy cores the MLP's
+ * dense layers ran 7x slower).  So, unless the user chose a policy, re-execute
+ * once with OMP_WAIT_POLICY=passive in the environment.  On any failure just
+ * go on as we are. */
+static void prefer_passive_openmp(void)
+{
+    if (getenv("OMP_WAIT_POLICY"))
+        return;
+    static char buf[65536];
+    FILE *f = fopen("/proc/self/cmdline", "rb");
+    if (!f)
+        return;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    bool whole = feof(f);
+    fclose(f);
+    if (n == 0 || !whole)
+        return;
+    buf[n] = 0;
+    static char *args[1024];
+    int count = 0;
+    for (size_t at = 0; at < n && count < 1023; at += strlen(buf + at) + 1)
+        args[count++] = buf + at;
+    args[count] = NULL;
+    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+        return;
+    fflush(NULL);
+    execv("/proc/self/exe", args);
+}
+
+/* Separate runs with a clock around each node (the clock reads would skew
+ * the overall latency): the mean time per node, biggest first. */
+static bnn_status print_profile(bnn_session *s, const char *model, int iters, bnn_diag *diag)
+{
+    double *node_ms = calloc((size_t)s->n_order + 1, sizeof *node_ms);
+    int *order = calloc((size_t)s->n_order + 1, sizeof *order);
+    if (!node_ms || !order) {
+        free(node_ms);
+        free(order);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    }
+    bnn_status st = BNN_OK;
+    for (int i = 0; i < iters && st == BNN_OK; i++)
+        st = bnn_session_run_timed(s, node_ms, diag);
+    double total = 0;
+    for (int p = 0; p < s->n_order; p++) {
+        order[p] = p;
+        total += node_ms[p];
+    }
+    /* insertion sort by time, descending: graphs are small */
+    for (int i = 1; i < s->n_order; i++)
+        for (int j = i; j > 0 && node_ms[order[j]] > node_ms[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    if (st == BNN_OK) {
+        printf("%s: time per node (mean of %d runs)\n", model, iters);
+        for (int i = 0; i < s->n_order; i++) {
+            int p = order[i];
+            if (s->skip[p])
+                continue;
+            char label[300], shape[128];
+            const bnn_tensor *y = &s->node_args[p].outputs[0];
+            printf("  %9.4f ms %5.1f%%  %-40s -> %s\n", node_ms[p] / iters,
+                   total > 0 ? 100 * node_ms[p] / total : 0,
+                   bnn_node_label(s->graph, s->order[p], label, sizeof label),
+                   bnn_shape_format(&y->shape, y->dtype, shape, sizeof shape));
+        }
+    }
+    free(node_ms);
+    free(order);
+    return st;
+}
 
 int bnnc_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "bnnc bench: not implemented yet\n");
-    return BNNC_EXIT_ERROR;
+    prefer_passive_openmp();
+    static const struct option longopts[] = {
+        {"batch", required_argument, NULL, 'b'},  {"iters", required_argument, NULL, 'n'},
+        {"warmup", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {"profile", no_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
+    };
+    int64_t batch = 1, iters = 100, warmup = 10, threads = 0;
+    bool json = false, profile = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":b:n:w:t:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (!bnnc_parse_int(optarg, 1, 1 << 20, &batch))
+                return bnnc_usage_error("bench", "--batch wants a number 1..1048576, not '%s'", optarg);
+            break;
+        case 'n':
+            if (!bnnc_parse_int(optarg, 1, 10000000, &iters))
+                return bnnc_usage_error("bench", "--iters wants a positive number, not '%s'", optarg);
+            break;
+        case 'w':
+            if (!bnnc_parse_int(optarg, 0, 10000000, &warmup))
+                return bnnc_usage_error("bench", "--warmup wants a number >= 0, not '%s'", optarg);
+            break;
+        case 't':
+            if (!bnnc_parse_int(optarg, 0, 4096, &threads))
+                return bnnc_usage_error("bench", "--threads wants a number 0..4096, not '%s'", optarg);
+            break;
+        case 'j': json = true; break;
+        case 'p': profile = true; break;
+        case 'h': usage(stdout); return BNNC_EXIT_OK;
+        case ':': return bnnc_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
+        default: return bnnc_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return bnnc_usage_error("bench", "no model given");
+    if (optind + 1 < argc)
+        return bnnc_usage_error("bench", "unexpected argument '%s'", argv[optind + 1]);
+    const char *model = argv[optind];
+
+    bnn_graph *g = bnnc_load_model(model);
+    if (!g)
+        return BNNC_EXIT_ERROR;
+    int rc = BNNC_EXIT_ERROR;
+    bnn_session *s = NULL;
+    bnn_diag diag = {0};
+    double *ms = malloc(sizeof *ms * (size_t)iters);
+    bnn_session_options opt = bnn_session_defaults();
+    opt.threads = (int)threads;
+    if (!ms) {
+        fprintf(stderr, "bnnc bench: out of memory\n");
+        goto done;
+    }
+    if (bnn_session_create_batch(g, batch, &opt, &s, &diag) != BNN_OK) {
+        bnnc_report(model, &diag);
+        goto done;
+    }
+    uint64_t state = 42;
+    for (int k = 0; k < bnn_session_n_inputs(s); k++)
+        fill_random(bnn_session_input(s, k), &state);
+    /* The batch actually planned (a model with a fixed first dim keeps it). */
+    const bnn_tensor *x0 = bnn_session_n_inputs(s) > 0 ? bnn_session_input(s, 0) : NULL;
+    int64_t planned_batch = x0 && x0->shape.rank > 0 ? x0->shape.dims[0] : batch;
+    for (int64_t i = 0; i < warmup + iters; i++) {
+        double t0 = now_ms();
+        if (bnn_session_run(s, &diag) != BNN_OK) {
+            bnnc_report(model, &diag);
+            goto done;
+        }
+        if (i >= warmup)
+            ms[i - warmup] = now_ms() - t0;
+    }
+    if (profile && !json && print_profile(s, model, (int)iters, &diag) != BNN_OK) {
+        bnnc_report(model, &diag);
+        goto done;
+    }
+    qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
+    double median = percentile(ms, (int)iters, 50), p10 = percentile(ms, (int)iters, 10),
+           p90 = percentile(ms, (int)iters, 90), sum = 0;
+    for (int64_t i = 0; i < iters; i++)
+        sum += ms[i];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mib = (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+    int used_threads = (int)threads;
+    if (used_threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        used_threads = n > 0 ? (int)n : 1;
+    }
+    double per_s = median > 0 ? (double)planned_batch / (median / 1e3) : 0;
+    double arena_mib = (double)bnn_session_arena_bytes(s) / (1024.0 * 1024.0);
+    if (json) {
+        printf("{\"model\": ");
+        print_json_string(model);
+        printf(", \"batch\": %lld, \"threads\": %d, \"iters\": %lld, \"warmup\": %lld, "
+               "\"median_ms\": %.6f, \"p10_ms\": %.6f, \"p90_ms\": %.6f, \"mean_ms\": %.6f, "
+               "\"min_ms\": %.6f, \"max_ms\": %.6f, \"samples_per_s\": %.3f, "
+               "\"peak_rss_mib\": %.3f, \"arena_mib\": %.3f}\n",
+               (long long)planned_batch, used_threads, (long long)iters, (long long)warmup,
+               median, p10, p90, sum / (double)iters, ms[0], ms[iters - 1], per_s, rss_mib,
+               arena_mib);
+    } else {
+        printf("%s: batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model,
+               (long long)planned_batch, used_threads, used_threads == 1 ? "" : "s",
+               (long long)iters, (long long)warmup);
+        printf("  latency     median %.4f ms  p10 %.4f ms  p90 %.4f ms\n", median, p10, p90);
+        printf("  throughput  %.1f samples/s\n", per_s);
+        printf("  memory      peak RSS %.1f MiB, arena %.2f MiB\n", rss_mib, arena_mib);
+    }
+    rc = BNNC_EXIT_OK;
+done:
+    free(ms);
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+    return rc;
 }

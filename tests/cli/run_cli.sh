@@ -1,0 +1,123 @@
+#!/bin/sh
+# Command-line tests of `bnnc run` and `bnnc bench`: exit statuses, messages,
+# and results on a tiny classifier and on LeNet-5 with the MNIST sample digits.
+#
+# usage: run_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
+set -u
+BNNC=$1
+ROOT=${BNNC_SOURCE_ROOT:?set BNNC_SOURCE_ROOT}
+FIX=$ROOT/tests/cli/fixtures
+TMP=$(mktemp -d /tmp/bnnc-cli-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+checks=0
+
+fail() {
+    echo "FAIL: $*"
+    echo "  stdout: $(head -c 600 "$TMP/out")"
+    echo "  stderr: $(head -c 600 "$TMP/err")"
+    failures=$((failures + 1))
+}
+
+# expect STATUS CMD...: runs bnnc with the arguments, checks the exit status.
+expect() {
+    want=$1
+    shift
+    checks=$((checks + 1))
+    "$BNNC" "$@" >"$TMP/out" 2>"$TMP/err"
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        fail "bnnc $* exited $got, expected $want"
+        return 1
+    fi
+    return 0
+}
+
+# has FILE TEXT: FILE (out or err) contains TEXT literally.
+has() {
+    checks=$((checks + 1))
+    if ! grep -qF -- "$2" "$TMP/$1"; then
+        fail "std$1 lacks '$2'"
+    fi
+}
+
+empty() {
+    checks=$((checks + 1))
+    if [ -s "$TMP/$1" ]; then
+        fail "std$1 is not empty"
+    fi
+}
+
+# ---- bnnc run: usage ------------------------------------------------------
+expect 0 run --help && has out "usage: bnnc run MODEL.onnx --input" && empty err
+expect 2 run && has err "bnnc run: no model given" && has err "Try 'bnnc run --help'"
+expect 2 run "$FIX/tiny_classifier.onnx" && has err "no --input given"
+expect 2 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x.npy" --bogus \
+    && has err "unknown option '--bogus'"
+expect 2 run "$FIX/tiny_classifier.onnx" --input && has err "needs a value"
+expect 2 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x.npy" --threads many \
+    && has err "--threads wants a number"
+expect 2 run a.onnx b.onnx --input x.npy && has err "unexpected argument 'b.onnx'"
+
+# ---- bnnc run: missing and wrong files -------------------------------------
+expect 1 run "$TMP/missing.onnx" --input "$FIX/tiny_x.npy" && has err "bnnc: $TMP/missing.onnx: "
+expect 1 run "$FIX/tiny_classifier.onnx" --input "$TMP/missing.npy" \
+    && has err "bnnc: $TMP/missing.npy: cannot open"
+expect 1 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x_rank3.npy" \
+    && has err "bnnc: $FIX/tiny_x_rank3.npy: input 'input' expects f32[N,1,4,4], got f32[2,4,4]"
+expect 1 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x_f64.npy" \
+    && has err "input 'input' expects f32[N,1,4,4], got f64[2,1,4,4]"
+expect 2 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x.npy" --input "$FIX/tiny_x.npy" \
+    && has err "is one too many"
+expect 2 run "$FIX/tiny_classifier.onnx" --input "x=$FIX/tiny_x.npy" \
+    && has err "the model has no input 'x'; its inputs are: 'input'"
+printf 'not a npy file' >"$TMP/junk.npy"
+expect 1 run "$FIX/tiny_classifier.onnx" --input "$TMP/junk.npy" && has err "not a .npy file"
+
+# ---- bnnc run: results -----------------------------------------------------
+expect 0 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x.npy" \
+    && has out "output 'logits': f32[2,3]" && has out "0: class 2" && has out "1: class 2" \
+    && has out "softmax"
+expect 0 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x.npy" \
+    && has out "0: class 2  p=0.6020" && has out "1: class 2  p=0.9867"
+# A model that ends in softmax: its rows are shown as they are.
+expect 0 run "$FIX/tiny_softmax.onnx" --input "$FIX/tiny_x.npy" \
+    && has out "output 'probs': f32[2,3]" && has out "(probability)" \
+    && has out "0: class 2  p=0.6020"
+expect 0 run "$FIX/tiny_classifier.onnx" --input "input=$FIX/tiny_x.npy" --quiet && empty out
+expect 0 run "$FIX/tiny_classifier.onnx" --input "$FIX/tiny_x.npy" --output "$TMP/y.npy" \
+    && empty out
+checks=$((checks + 1))
+if [ "$(wc -c <"$TMP/y.npy" 2>/dev/null)" != 152 ]; then
+    fail "--output did not write a 152-byte f32[2,3] .npy"
+fi
+
+# LeNet-5 on the MNIST sample digits: digit_K_labelL.npy must come out as L.
+LENET=$ROOT/examples/lenet5.onnx
+checks=$((checks + 1))
+if [ ! -f "$LENET" ]; then
+    : >"$TMP/out"
+    : >"$TMP/err"
+    fail "$LENET is missing (tools/make_lenet5.py makes it)"
+else
+    for digit in "$ROOT"/examples/digits/digit_*_label*.npy; do
+        label=${digit##*_label}
+        label=${label%.npy}
+        expect 0 run "$LENET" --input "$digit" && has out "0: class $label "
+    done
+fi
+
+# ---- bnnc bench -------------------------------------------------------------
+expect 0 bench --help && has out "usage: bnnc bench MODEL.onnx"
+expect 2 bench && has err "no model given"
+expect 2 bench "$FIX/tiny_classifier.onnx" --batch 0 && has err "--batch wants"
+expect 0 bench "$FIX/tiny_classifier.onnx" --batch 4 --iters 5 --warmup 1 --threads 1 --json \
+    && has out '"median_ms": ' && has out '"p10_ms": ' && has out '"p90_ms": ' \
+    && has out '"samples_per_s": ' && has out '"peak_rss_mib": ' && has out '"batch": 4' \
+    && has out '"threads": 1'
+expect 0 bench "$FIX/tiny_classifier.onnx" --iters 3 && has out "latency     median"
+expect 0 bench "$FIX/tiny_classifier.onnx" --iters 2 --warmup 0 --profile \
+    && has out "time per node" && has out "node 'fc' (dense)"
+
+echo "$checks checks, $failures failed"
+[ "$failures" -eq 0 ]
