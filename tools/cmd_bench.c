@@ -99,37 +99,6 @@ static void print_json_string(const char *s)
     putchar('"');
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, when it is loaded; by default its idle
- * threads spin for a while after every parallel region and take the cores
- * that OpenBLAS's threads need for the next layer (on 2 busy cores the MLP's
- * dense layers ran 7x slower).  So, unless the user chose a policy, re-execute
- * once with OMP_WAIT_POLICY=passive in the environment.  On any failure just
- * go on as we are. */
-static void prefer_passive_openmp(void)
-{
-    if (getenv("OMP_WAIT_POLICY"))
-        return;
-    static char buf[65536];
-    FILE *f = fopen("/proc/self/cmdline", "rb");
-    if (!f)
-        return;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    bool whole = feof(f);
-    fclose(f);
-    if (n == 0 || !whole)
-        return;
-    buf[n] = 0;
-    static char *args[1024];
-    int count = 0;
-    for (size_t at = 0; at < n && count < 1023; at += strlen(buf + at) + 1)
-        args[count++] = buf + at;
-    args[count] = NULL;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
-        return;
-    fflush(NULL);
-    execv("/proc/self/exe", args);
-}
-
 /* Separate runs with a clock around each node (the clock reads would skew
  * the overall latency): the mean time per node, biggest first. */
 static bnn_status print_profile(bnn_session *s, const char *model, int iters, bnn_diag *diag)
@@ -177,7 +146,6 @@ static bnn_status print_profile(bnn_session *s, const char *model, int iters, bn
 
 int bnnc_cmd_bench(int argc, char **argv)
 {
-    prefer_passive_openmp();
     static const struct option longopts[] = {
         {"batch", required_argument, NULL, 'b'},  {"iters", required_argument, NULL, 'n'},
         {"warmup", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},

@@ -244,40 +244,8 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
     return BNNC_EXIT_OK;
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, when it is loaded; by default its idle
- * threads spin for a while after every parallel region and take the cores
- * that OpenBLAS's threads need for the next layer (on 2 busy cores the MLP's
- * dense layers ran 7x slower).  So, unless the user chose a policy, re-execute
- * once with OMP_WAIT_POLICY=passive in the environment.  On any failure just
- * go on as we are. */
-static void prefer_passive_openmp(void)
-{
-    if (getenv("OMP_WAIT_POLICY"))
-        return;
-    static char buf[65536];
-    FILE *f = fopen("/proc/self/cmdline", "rb");
-    if (!f)
-        return;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    bool whole = feof(f);
-    fclose(f);
-    if (n == 0 || !whole)
-        return;
-    buf[n] = 0;
-    static char *args[1024];
-    int count = 0;
-    for (size_t at = 0; at < n && count < 1023; at += strlen(buf + at) + 1)
-        args[count++] = buf + at;
-    args[count] = NULL;
-    if (setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
-        return;
-    fflush(NULL);
-    execv("/proc/self/exe", args);
-}
-
 int bnnc_cmd_run(int argc, char **argv)
 {
-    prefer_passive_openmp();
     run_options o = {0};
     const char *in_buf[RUN_MAX_FILES], *out_buf[RUN_MAX_FILES];
     const char **in_args = in_buf, **out_args = out_buf;
