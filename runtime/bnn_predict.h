@@ -34,4 +34,11 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
                                const bnn_predict_options *options, float *probs,
                                int64_t *samples_out, int64_t *k_out, bnn_diag *diag);
 
+/* The first output as it is, S samples (for a regressor): outputs[s][i][j]
+ * with j over the output's non-batch elements (width = their product; call
+ * with outputs NULL first to learn width and the effective samples). */
+bnn_status bnn_predict_outputs(const bnn_graph *graph, const bnn_tensor *x,
+                               const bnn_predict_options *options, float *outputs,
+                               int64_t *samples_out, int64_t *width_out, bnn_diag *diag);
+
 #endif

@@ -128,6 +128,15 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
                               bnn_trainer **out, bnn_diag *diag);
 void bnn_trainer_destroy(bnn_trainer *trainer);
 
+/* Marks as trainable every f32 param that is a layer's weight or bias: inputs
+ * 1 and 2 of dense, gemm, conv and matmul (when a param), the slope of prelu,
+ * the scale and bias (not the frozen statistics) of batch_norm, and the mu and
+ * rho of Bayesian layers.  ONNX files carry no trainable flag, so a model read
+ * back has only its Bayesian params marked; `bnnc train` calls this so that a
+ * plain model fine-tunes and the layers a partial to-bnn left deterministic
+ * train with the rest, as in PyTorch.  Returns how many params it marked. */
+int bnn_graph_mark_layer_params_trainable(bnn_graph *graph);
+
 /* One optimizer step on a batch: x shaped like the graph input with any first
  * dim up to options.batch, y labels i64 [b] or targets. A NaN or Inf in the
  * loss fails with BNN_ERR_NUMERIC before any param changes. */
@@ -140,6 +149,17 @@ bnn_optimizer *bnn_trainer_optimizer(bnn_trainer *trainer);
 /* Steps taken; keys the random draws, so a resumed run sets it back. */
 uint64_t bnn_trainer_steps(const bnn_trainer *trainer);
 void bnn_trainer_set_steps(bnn_trainer *trainer, uint64_t steps);
+
+/* For `bnnc bench --train`: times warmup + iters training steps (forward,
+ * loss, backward, KL, optimizer update) of graph on one synthetic batch of
+ * options->batch rows (inputs uniform in [0, 1), labels i mod classes for
+ * cross-entropy, zero targets for MSE), and writes each timed step's wall
+ * time in milliseconds to step_ms[0..iters).  Trains graph's trainable params
+ * in place (a plain model needs bnn_graph_mark_layer_params_trainable first);
+ * *arena_bytes (may be NULL) gets the bytes the trainer planned: activations,
+ * gradients, optimizer state. */
+bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, int warmup,
+                           int iters, double *step_ms, size_t *arena_bytes, bnn_diag *diag);
 
 /* The permutation of 0..n-1 for an epoch: a pure function of (seed, epoch),
  * so a resumed run shuffles as the uninterrupted one did. */

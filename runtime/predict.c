@@ -45,29 +45,23 @@ static void softmax_rows(const float *in, float *out, int64_t n, int64_t k)
     }
 }
 
-bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
-                               const bnn_predict_options *options, float *probs,
-                               int64_t *samples_out, int64_t *k_out, bnn_diag *diag)
+/* How a sample's output rows become what the caller gets. */
+typedef enum predict_mode {
+    PREDICT_RAW,      /* the first output as it is (regression) */
+    PREDICT_SOFTMAX,  /* softmax of logits */
+    PREDICT_COPY,     /* already probabilities */
+} predict_mode;
+
+/* Runs S samples over x batch by batch into out[s][i][0..width). */
+static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
+                          const bnn_predict_options *options, int64_t samples, int64_t width,
+                          predict_mode mode, float *out, bnn_diag *diag)
 {
-    if (graph->n_inputs != 1 || graph->n_outputs < 1)
-        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "prediction needs a model with one input");
-    const bnn_value *out = &graph->values[graph->outputs[0]];
-    if (out->shape.rank != 2 || !bnn_dim_is_known(out->shape.dims[1]))
-        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' must be [batch, classes]",
-                        out->name);
-    int64_t k = out->shape.dims[1];
-    int64_t samples = bnn_graph_is_bayesian(graph) ? options->samples : 1;
-    if (samples < 1)
-        return bnn_fail(diag, BNN_ERR_INVALID, "samples must be at least 1");
-    *k_out = k;
-    *samples_out = samples;
-    if (!probs)
-        return BNN_OK;
     if (x->shape.rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "inputs need a first (row) dimension");
+    if (options->batch < 1)
+        return bnn_fail(diag, BNN_ERR_INVALID, "batch must be at least 1");
     int64_t n = x->shape.dims[0];
-    bool are_probs = options->outputs_probabilities < 0 ? bnn_graph_outputs_probabilities(graph)
-                                                        : options->outputs_probabilities == 1;
     size_t row_bytes = n ? bnn_tensor_nbytes(x) / (size_t)n : 0;
     bnn_session_options so = bnn_session_defaults();
     so.seed = options->seed;
@@ -96,11 +90,16 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
             if (st != BNN_OK)
                 break;
             const bnn_tensor *y = bnn_session_output(s, 0);
-            float *dst = probs + ((size_t)smp * (size_t)n + (size_t)start) * (size_t)k;
-            if (are_probs)
-                memcpy(dst, y->data, sizeof(float) * (size_t)(b * k));
+            if (y->dtype != BNN_F32 || bnn_tensor_numel(y) != b * width) {
+                st = bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' is not %lld float32 values per row",
+                              bnn_session_output_name(s, 0), (long long)width);
+                break;
+            }
+            float *dst = out + ((size_t)smp * (size_t)n + (size_t)start) * (size_t)width;
+            if (mode == PREDICT_SOFTMAX)
+                softmax_rows(y->data, dst, b, width);
             else
-                softmax_rows(y->data, dst, b, k);
+                memcpy(dst, y->data, sizeof(float) * (size_t)(b * width));
         }
         start += b;
         if (options->progress)
@@ -109,4 +108,64 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
     bnn_session_destroy(sessions[0]);
     bnn_session_destroy(sessions[1]);
     return st;
+}
+
+static bnn_status check_samples(const bnn_graph *graph, const bnn_predict_options *options,
+                                int64_t *samples, bnn_diag *diag)
+{
+    if (graph->n_inputs != 1 || graph->n_outputs < 1)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "prediction needs a model with one input");
+    *samples = bnn_graph_is_bayesian(graph) ? options->samples : 1;
+    if (*samples < 1)
+        return bnn_fail(diag, BNN_ERR_INVALID, "samples must be at least 1");
+    return BNN_OK;
+}
+
+bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
+                               const bnn_predict_options *options, float *probs,
+                               int64_t *samples_out, int64_t *k_out, bnn_diag *diag)
+{
+    int64_t samples = 0;
+    BNN_TRY(check_samples(graph, options, &samples, diag));
+    const bnn_value *out = &graph->values[graph->outputs[0]];
+    if (out->shape.rank != 2 || !bnn_dim_is_known(out->shape.dims[1]))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' must be [batch, classes]",
+                        out->name);
+    int64_t k = out->shape.dims[1];
+    if (k < 2)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' needs at least 2 "
+                        "classes, not %lld (a regressor?)", out->name, (long long)k);
+    *k_out = k;
+    *samples_out = samples;
+    if (!probs)
+        return BNN_OK;
+    bool are_probs = options->outputs_probabilities < 0 ? bnn_graph_outputs_probabilities(graph)
+                                                        : options->outputs_probabilities == 1;
+    return predict(graph, x, options, samples, k, are_probs ? PREDICT_COPY : PREDICT_SOFTMAX,
+                   probs, diag);
+}
+
+bnn_status bnn_predict_outputs(const bnn_graph *graph, const bnn_tensor *x,
+                               const bnn_predict_options *options, float *outputs,
+                               int64_t *samples_out, int64_t *width_out, bnn_diag *diag)
+{
+    int64_t samples = 0;
+    BNN_TRY(check_samples(graph, options, &samples, diag));
+    const bnn_value *out = &graph->values[graph->outputs[0]];
+    if (out->shape.rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
+    int64_t width = 1;
+    for (int d = 1; d < out->shape.rank; d++) {
+        if (!bnn_dim_is_known(out->shape.dims[d]) || out->shape.dims[d] < 0)
+            return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s': dimension %d is not fixed",
+                            out->name, d);
+        if (out->shape.dims[d] && width > INT64_MAX / out->shape.dims[d])
+            return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' is too large", out->name);
+        width *= out->shape.dims[d];
+    }
+    *width_out = width;
+    *samples_out = samples;
+    if (!outputs)
+        return BNN_OK;
+    return predict(graph, x, options, samples, width, PREDICT_RAW, outputs, diag);
 }

@@ -10,10 +10,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "bayes.h"
 #include "bnn_train.h"
 #include "plan_impl.h"
+#include "train_impl.h"
 
 typedef struct train_plan {
     bnn_session *session;      /* owned */
@@ -30,6 +31,8 @@ struct bnn_trainer {
     bnn_graph *graph;          /* not owned; its params are trained in place */
     bnn_train_options options;
     int input, output;         /* value ids */
+    int logits;                /* what cross-entropy reads: the output, or the input of a
+                                * softmax that ends the graph (so it is not applied twice) */
     train_plan plans[2];       /* [0] the planned batch, [1] a smaller final batch */
     bool *needs_grad;          /* owned, per value id */
     size_t *grad_offset;       /* owned, per value id: into param_grads (trainable only) */
@@ -168,6 +171,16 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
     t->options = *options;
     t->input = graph->inputs[0];
     t->output = graph->outputs[0];
+    t->logits = t->output;
+    int producer = graph->values[t->output].producer;
+    if (options->loss == BNN_LOSS_CROSS_ENTROPY && producer >= 0 &&
+        graph->nodes[producer].op == BNN_OP_SOFTMAX && graph->values[t->output].shape.rank == 2) {
+        /* A model that outputs probabilities: cross-entropy of the softmax's
+         * input is the loss meant, and stable where log(p) is not. */
+        int64_t axis = bnn_node_int(&graph->nodes[producer], "axis", -1);
+        if (axis == 1 || axis == -1)
+            t->logits = graph->nodes[producer].inputs[0];
+    }
     t->needs_grad = calloc((size_t)graph->n_values + 1, sizeof(bool));
     t->grad_offset = calloc((size_t)graph->n_values + 1, sizeof(size_t));
     bnn_status st = BNN_OK;
@@ -187,7 +200,7 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
         st = bnn_fail(diag, BNN_ERR_INVALID, "the model has no trainable f32 parameters");
         goto fail;
     }
-    if (!t->needs_grad[t->output]) {
+    if (!t->needs_grad[t->output] || !t->needs_grad[t->logits]) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "the output '%s' does not depend on any trainable "
                       "parameter", graph->values[t->output].name);
         goto fail;
@@ -226,6 +239,42 @@ bnn_optimizer *bnn_trainer_optimizer(bnn_trainer *t) { return t->optimizer; }
 uint64_t bnn_trainer_steps(const bnn_trainer *t) { return t->steps; }
 void bnn_trainer_set_steps(bnn_trainer *t, uint64_t steps) { t->steps = steps; }
 
+int bnn_graph_mark_layer_params_trainable(bnn_graph *g)
+{
+    int marked = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        int first = 1, last = -1; /* the operand range holding weights and biases */
+        switch (n->op) {
+        case BNN_OP_DENSE: case BNN_OP_GEMM: case BNN_OP_CONV1D: case BNN_OP_CONV2D:
+        case BNN_OP_MATMUL: case BNN_OP_PRELU:
+            last = 2;
+            break;
+        case BNN_OP_BATCH_NORM:
+            last = 2; /* scale, bias; mean and var stay frozen */
+            break;
+        case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
+            last = 4;
+            break;
+        default:
+            break;
+        }
+        for (int k = first; k <= last && k < n->n_inputs; k++) {
+            int v = n->inputs[k];
+            if (v < 0)
+                continue;
+            bnn_value *val = &g->values[v];
+            if (val->kind == BNN_VALUE_PARAM && val->dtype == BNN_F32 && !val->trainable) {
+                val->trainable = true;
+                marked++;
+            }
+        }
+    }
+    return marked;
+}
+
 /* The plan for a batch of b rows: the planned one, or the final-batch one
  * (made on first use, remade if a different size comes). */
 static bnn_status plan_for(bnn_trainer *t, int64_t b, train_plan **out, bnn_diag *diag)
@@ -243,6 +292,178 @@ static bnn_status plan_for(bnn_trainer *t, int64_t b, train_plan **out, bnn_diag
     }
     *out = &t->plans[1];
     return BNN_OK;
+}
+
+/* Branch-free float exp and log the compiler can vectorise (glibc's expf,
+ * logf and log1pf are scalar calls; they made the KL pass, which touches every
+ * weight each step, the biggest part of a Bayesian MLP's step).  Both are
+ * within a few ulp of libm over the ranges used here. */
+
+/* GCC keeps FP exceptions exact by default (-ftrapping-math), so it will not
+ * turn the selects below into vector blends; nothing here reads the FP
+ * exception flags.  (Clang does not trap by default.) */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* exp(x) for x <= 0 (Cephes' expf polynomial; x below -87 gives ~1e-38, not 0). */
+static inline __attribute__((always_inline)) float exp_nonpositive(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    /* round(x / ln 2) by the 1.5 * 2^23 trick: no libm call, vectorises */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* 2 atanh(s) = log((1 + s) / (1 - s)) for |s| <= 1/3, by its odd series. */
+static inline __attribute__((always_inline)) float two_atanh(float s)
+{
+    float s2 = s * s;
+    float p = 1.0f / 13;
+    p = p * s2 + 1.0f / 11;
+    p = p * s2 + 1.0f / 9;
+    p = p * s2 + 1.0f / 7;
+    p = p * s2 + 1.0f / 5;
+    p = p * s2 + 1.0f / 3;
+    p = p * s2 + 1.0f;
+    return 2.0f * s * p;
+}
+
+/* log(1 + e) for e in [0, 1]: 2 atanh(e / (2 + e)), exact for tiny e. */
+static inline __attribute__((always_inline)) float log1p_unit(float e)
+{
+    return two_atanh(e / (2.0f + e));
+}
+
+/* log(x) for a normal x > 0: x = 2^k m, m in [sqrt(1/2), sqrt(2)). */
+static inline __attribute__((always_inline)) float log_positive(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    int32_t k = (int32_t)(b >> 23) - 127;
+    b = (b & 0x007fffffu) | 0x3f800000u;
+    float m;
+    memcpy(&m, &b, sizeof m);
+    bool big = m > 1.41421356f;
+    m = big ? 0.5f * m : m;
+    k = big ? k + 1 : k;
+    return (float)k * 0.693147180559945309f + two_atanh((m - 1.0f) / (m + 1.0f));
+}
+
+/* KL(N(mu, sigma^2) || N(prior_mu, prior_sigma^2)) summed over n elements,
+ * sigma = softplus(rho), and (where grad_mu / grad_rho are not NULL) scale
+ * times its gradient added to them:
+ *   KL     = log(prior_sigma / sigma) + (sigma^2 + (mu - prior_mu)^2) / (2 prior_sigma^2) - 1/2
+ *   dKL/dmu  = (mu - prior_mu) / prior_sigma^2
+ *   dKL/drho = (sigma / prior_sigma^2 - 1 / sigma) * sigmoid(rho)
+ * The same sums as bnn_gaussian_kl and bnn_gaussian_kl_backward (runtime/
+ * bayes.h), fused into one vectorised pass.  Blocks of KL_BLOCK terms are
+ * summed in double in a fixed order, chunks of KL_CHUNK in chunk order, so the
+ * total does not depend on the thread count. */
+#define KL_BLOCK 256
+#define KL_CHUNK 16384
+
+/* One block of kl_fused: the KL terms into term[], scale times the gradients
+ * added to gm[] and gr[] (never NULL: no branch, so the loop vectorises).
+ * Compiled twice below, for the x86-64 baseline and for AVX2+FMA; kl_fused
+ * picks one for the CPU (the KL pass was a quarter of a Bayesian MLP's step;
+ * 8 lanes instead of 4 halve it). */
+static inline __attribute__((always_inline)) void
+kl_block_body(const float *restrict m, const float *restrict r, size_t len, float prior_mu,
+              float inv_ps2, float log_ps, float scale, float *restrict term,
+              float *restrict gm, float *restrict gr)
+{
+    for (size_t i = 0; i < len; i++) {
+        float ri = r[i];
+        float e = exp_nonpositive(-fabsf(ri));               /* exp(-|rho|) */
+        float sigma = 0.5f * (ri + fabsf(ri)) + log1p_unit(e); /* softplus(rho) */
+        float sig = (ri >= 0 ? 1.0f : e) / (1.0f + e);        /* sigmoid(rho) */
+        /* Below -20, softplus(rho) ~ exp(rho) (and may be denormal): use the
+         * limits.  Both sides are computed and then selected, as the compiler
+         * only vectorises selects between values, not a division or a log
+         * that one side skips. */
+        bool tiny = ri < -20.0f;
+        float safe = tiny ? 1.0f : sigma;
+        float log_safe = log_positive(safe), ratio = sig / safe;
+        float log_sigma = tiny ? ri : log_safe;
+        float sig_over_sigma = tiny ? 1.0f : ratio;
+        float d = m[i] - prior_mu;
+        term[i] = log_ps - log_sigma + 0.5f * (sigma * sigma + d * d) * inv_ps2 - 0.5f;
+        gm[i] += scale * d * inv_ps2;
+        gr[i] += scale * (sigma * sig * inv_ps2 - sig_over_sigma);
+    }
+}
+
+static void kl_block_base(const float *restrict m, const float *restrict r, size_t len,
+                          float prior_mu, float inv_ps2, float log_ps, float scale,
+                          float *restrict term, float *restrict gm, float *restrict gr)
+{
+    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#define KL_HAVE_AVX2 1
+__attribute__((target("avx2,fma")))
+static void kl_block_avx2(const float *restrict m, const float *restrict r, size_t len,
+                          float prior_mu, float inv_ps2, float log_ps, float scale,
+                          float *restrict term, float *restrict gm, float *restrict gr)
+{
+    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
+}
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static double kl_fused(const float *mu, const float *rho, size_t n, float prior_mu,
+                       float prior_sigma, float scale, float *grad_mu, float *grad_rho)
+{
+    const float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
+    const float log_ps = logf(prior_sigma);
+    size_t chunks = (n + KL_CHUNK - 1) / KL_CHUNK;
+    double total = 0;
+    void (*kl_block)(const float *restrict, const float *restrict, size_t, float, float, float,
+                     float, float *restrict, float *restrict, float *restrict) = kl_block_base;
+#ifdef KL_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        kl_block = kl_block_avx2;
+#endif
+    #pragma omp parallel for ordered schedule(static, 1) if (chunks > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t end = (c + 1) * KL_CHUNK < n ? (c + 1) * KL_CHUNK : n;
+        double part = 0;
+        float term[KL_BLOCK], unused_mu[KL_BLOCK], unused_rho[KL_BLOCK];
+        for (size_t lo = c * KL_CHUNK; lo < end; lo += KL_BLOCK) {
+            size_t len = end - lo < KL_BLOCK ? end - lo : KL_BLOCK;
+            kl_block(mu + lo, rho + lo, len, prior_mu, inv_ps2, log_ps, scale, term,
+                     grad_mu ? grad_mu + lo : unused_mu, grad_rho ? grad_rho + lo : unused_rho);
+            double acc[4] = {0, 0, 0, 0};
+            size_t i = 0;
+            for (; i + 4 <= len; i += 4)
+                for (int j = 0; j < 4; j++)
+                    acc[j] += term[i + j];
+            for (; i < len; i++)
+                acc[0] += term[i];
+            part += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        }
+        /* ordered: the chunk sums add up in chunk order whatever the threads */
+        #pragma omp ordered
+        total += part;
+    }
+    return total;
 }
 
 /* The KL of every Bayesian layer, and (when grads) its gradient times scale
@@ -263,18 +484,47 @@ static double add_kl(bnn_trainer *t, double scale, bool grads)
                 continue;
             const bnn_value *vm = &g->values[mu], *vr = &g->values[rho];
             size_t count = vm->nbytes / sizeof(float);
-            kl += bnn_gaussian_kl(vm->data, vr->data, count, prior_mu, prior_sigma);
-            if (grads && t->needs_grad[mu] && t->needs_grad[rho])
-                bnn_gaussian_kl_backward(vm->data, vr->data, count, prior_mu, prior_sigma,
-                                         (float)scale, t->param_grads + t->grad_offset[mu],
-                                         t->param_grads + t->grad_offset[rho]);
+            float *gm = grads && t->needs_grad[mu] ? t->param_grads + t->grad_offset[mu] : NULL;
+            float *gr = grads && t->needs_grad[rho] ? t->param_grads + t->grad_offset[rho] : NULL;
+            kl += kl_fused(vm->data, vr->data, count, prior_mu, prior_sigma, (float)scale, gm, gr);
         }
     }
     return kl;
 }
 
-bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,
-                            bnn_step_result *result, bnn_diag *diag)
+/* The index of the first Inf or NaN in x[0..n), or n.  Tests the exponent
+ * bits with integer ops so the loop vectorises; the common all-finite case
+ * reads the buffer once. */
+static size_t first_non_finite(const float *x, size_t n)
+{
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b); /* no aliasing trouble; compiles to a load */
+        any |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+    }
+    if (!any)
+        return n;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return i;
+    return n;
+}
+
+/* The name of the trainable param holding flat gradient index i. */
+static const char *param_at(const bnn_trainer *t, size_t i)
+{
+    for (int v = 0; v < t->graph->n_values; v++) {
+        const bnn_value *val = &t->graph->values[v];
+        if (val->kind == BNN_VALUE_PARAM && t->needs_grad[v] && i >= t->grad_offset[v] &&
+            i < t->grad_offset[v] + val->nbytes / sizeof(float))
+            return val->name;
+    }
+    return "?";
+}
+
+bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,
+                                 bnn_step_result *result, bnn_diag *diag)
 {
     memset(result, 0, sizeof *result);
     if (x->shape.rank < 1)
@@ -289,8 +539,8 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
 
     memset(p->grad_arena, 0, p->grad_bytes);
     memset(t->param_grads, 0, t->n_trainable * sizeof(float));
-    const bnn_tensor *out = bnn_session_output(s, 0);
-    float *out_grad = p->grads[t->output].data;
+    const bnn_tensor *out = &s->tensors[t->logits]; /* the output unless a softmax ends it */
+    float *out_grad = p->grads[t->logits].data;
     const bnn_train_options *o = &t->options;
     if (o->loss == BNN_LOSS_CROSS_ENTROPY) {
         if (out->shape.rank != 2 || out->shape.dims[0] != b)
@@ -329,19 +579,117 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
     result->kl = add_kl(t, o->bnn_factor, true);
     result->loss = o->dnn_factor * result->data_loss + o->bnn_factor * result->kl;
     if (!isfinite(result->loss))
-        return bnn_fail(diag, BNN_ERR_NUMERIC, "the loss is %s at step %llu (data loss %g, KL %g)",
-                        isnan(result->loss) ? "NaN" : "infinite", (unsigned long long)t->steps,
-                        result->data_loss, result->kl);
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the loss is %s (data loss %g, KL %g)",
+                        isnan(result->loss) ? "NaN" : "infinite", result->data_loss, result->kl);
+    /* A finite loss can still have an overflowing gradient; stepping with it
+     * would put Inf or NaN into the params (and into the next checkpoint). */
+    size_t bad = first_non_finite(t->param_grads, t->n_trainable);
+    if (bad < t->n_trainable)
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
+                        param_at(t, bad), result->loss);
+    return BNN_OK;
+}
 
+const float *bnn_trainer_param_grad(const bnn_trainer *t, int value_id)
+{
+    if (value_id < 0 || value_id >= t->graph->n_values || !t->needs_grad[value_id] ||
+        t->graph->values[value_id].kind != BNN_VALUE_PARAM)
+        return NULL;
+    return t->param_grads + t->grad_offset[value_id];
+}
+
+bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,
+                            bnn_step_result *result, bnn_diag *diag)
+{
+    BNN_TRY(bnn_trainer_gradients(t, x, y, result, diag));
     bnn_optimizer_begin_step(t->optimizer);
+    enum { OPT_CHUNK = 32768 };
     for (int v = 0; v < t->graph->n_values; v++) {
         bnn_value *val = &t->graph->values[v];
-        if (val->kind == BNN_VALUE_PARAM && t->needs_grad[v])
-            bnn_optimizer_update(t->optimizer, t->grad_offset[v], val->data,
-                                 t->param_grads + t->grad_offset[v], val->nbytes / sizeof(float));
+        if (val->kind != BNN_VALUE_PARAM || !t->needs_grad[v])
+            continue;
+        /* The update is elementwise, so disjoint chunks may go to different
+         * threads with bit-identical results. */
+        size_t n = val->nbytes / sizeof(float), off = t->grad_offset[v];
+        size_t chunks = (n + OPT_CHUNK - 1) / OPT_CHUNK;
+        float *params = val->data;
+        #pragma omp parallel for schedule(static) if (chunks > 2)
+        for (size_t c = 0; c < chunks; c++) {
+            size_t lo = c * OPT_CHUNK, len = n - lo < OPT_CHUNK ? n - lo : OPT_CHUNK;
+            bnn_optimizer_update(t->optimizer, off + lo, params + lo,
+                                 t->param_grads + off + lo, len);
+        }
     }
     t->steps++;
     return BNN_OK;
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, int warmup,
+                           int iters, double *step_ms, size_t *arena_bytes, bnn_diag *diag)
+{
+    if (graph->n_inputs != 1 || graph->n_outputs != 1)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "training needs a model with one input and "
+                        "one output (this one has %d and %d)", graph->n_inputs, graph->n_outputs);
+    bnn_shape xs = graph->values[graph->inputs[0]].shape;
+    bnn_shape ys = graph->values[graph->outputs[0]].shape;
+    if (xs.rank < 1 || ys.rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "the model's input and output need a batch dim");
+    xs.dims[0] = ys.dims[0] = options->batch;
+    if (!bnn_shape_is_concrete(&xs) || !bnn_shape_is_concrete(&ys))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "the model's input or output has unknown dims "
+                        "besides the batch");
+    bool ce = options->loss == BNN_LOSS_CROSS_ENTROPY;
+    if (ce && ys.rank != 2)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "cross-entropy needs a [batch, classes] output");
+    int64_t classes = ce ? ys.dims[1] : 0;
+    if (ce)
+        ys.rank = 1;
+    bnn_tensor x = {0}, y = {0};
+    bnn_trainer *t = NULL;
+    bnn_status st = bnn_tensor_alloc(&x, BNN_F32, &xs, diag);
+    if (st == BNN_OK)
+        st = bnn_tensor_alloc(&y, ce ? BNN_I64 : BNN_F32, &ys, diag);
+    if (st == BNN_OK)
+        st = bnn_trainer_create(graph, options, &t, diag);
+    if (st == BNN_OK) {
+        uint64_t state = options->seed;
+        float *xd = x.data;
+        for (int64_t i = 0; i < bnn_tensor_numel(&x); i++) {
+            uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+            xd[i] = (float)(((z ^ (z >> 31)) >> 40) * (1.0 / (1 << 24)));
+        }
+        if (ce)
+            for (int64_t i = 0; i < options->batch; i++)
+                ((int64_t *)y.data)[i] = i % classes;
+        else
+            memset(y.data, 0, bnn_tensor_nbytes(&y));
+        if (arena_bytes) {
+            const train_plan *p = &t->plans[0];
+            *arena_bytes = p->session->arena_bytes + p->session->scratch_bytes +
+                           p->session->state_bytes + p->grad_bytes +
+                           t->n_trainable * sizeof(float) * (t->optimizer->v ? 3 : 2);
+        }
+    }
+    for (int i = 0; st == BNN_OK && i < warmup + iters; i++) {
+        bnn_step_result r;
+        double t0 = now_ms();
+        st = bnn_trainer_step(t, &x, &y, &r, diag);
+        if (i >= warmup)
+            step_ms[i - warmup] = now_ms() - t0;
+    }
+    bnn_trainer_destroy(t);
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+    return st;
 }
 
 /* splitmix64: a small, well-mixed hash for the shuffle. */

@@ -155,6 +155,74 @@ static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const
     return st;
 }
 
+/* Checks a data set against the model before training starts, so a wrong
+ * shape is reported once, naming the file, rather than at the first step:
+ * x must be [n, ...the model input's dims after the batch], and labels i64 [n]
+ * in [0, classes) for cross-entropy, or targets of the output's per-example
+ * size for mean squared error. */
+static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char *what,
+                      const char *xname, const char *yname, bnn_loss_kind loss)
+{
+    const bnn_value *in = &graph->values[graph->inputs[0]];
+    const bnn_value *out = &graph->values[graph->outputs[0]];
+    char want[256], got[256];
+    bool fits = in->shape.rank == ds->x.shape.rank && in->shape.rank >= 1;
+    for (int d = 1; fits && d < in->shape.rank; d++)
+        fits = !bnn_dim_is_known(in->shape.dims[d]) || in->shape.dims[d] == ds->x.shape.dims[d];
+    if (!fits) {
+        /* One example's shape on each side: the batch dim is not the question. */
+        bnn_shape xe = {.rank = ds->x.shape.rank > 0 ? ds->x.shape.rank - 1 : 0};
+        bnn_shape ie = {.rank = in->shape.rank > 0 ? in->shape.rank - 1 : 0};
+        for (int d = 0; d < xe.rank; d++)
+            xe.dims[d] = ds->x.shape.dims[d + 1];
+        for (int d = 0; d < ie.rank; d++)
+            ie.dims[d] = in->shape.dims[d + 1];
+        fprintf(stderr, "bnnc: %s: %s examples are %s each, but the model's input '%s' takes "
+                "%s per example\n", xname, what, bnn_shape_format(&xe, ds->x.dtype, got, sizeof got),
+                in->name, bnn_shape_format(&ie, in->dtype, want, sizeof want));
+        return BNNC_EXIT_ERROR;
+    }
+    if (loss == BNN_LOSS_CROSS_ENTROPY) {
+        int64_t k = out->shape.rank == 2 && bnn_dim_is_known(out->shape.dims[1])
+                        ? out->shape.dims[1] : -1;
+        if (k < 0) {
+            fprintf(stderr, "bnnc: the model's output '%s' is %s; cross-entropy needs "
+                    "[batch, classes] (use --loss mse for other outputs)\n", out->name,
+                    bnn_shape_format(&out->shape, out->dtype, want, sizeof want));
+            return BNNC_EXIT_ERROR;
+        }
+        if (ds->y.shape.rank != 1) {
+            fprintf(stderr, "bnnc: %s: %s labels are %s; cross-entropy needs one integer "
+                    "class per example, i64[%lld]\n", yname, what,
+                    bnn_shape_format(&ds->y.shape, ds->y.dtype, got, sizeof got),
+                    (long long)ds->n);
+            return BNNC_EXIT_ERROR;
+        }
+        const int64_t *labels = ds->y.data;
+        for (int64_t i = 0; i < ds->n; i++)
+            if (labels[i] < 0 || labels[i] >= k) {
+                fprintf(stderr, "bnnc: %s: label %lld of example %lld is outside the model's "
+                        "%lld classes [0, %lld)\n", yname, (long long)labels[i], (long long)i,
+                        (long long)k, (long long)k);
+                return BNNC_EXIT_ERROR;
+            }
+    } else {
+        bnn_shape one = out->shape; /* one example's worth of the output */
+        if (one.rank > 0)
+            one.dims[0] = 1;
+        int64_t per = bnn_shape_numel(&one);
+        int64_t have = ds->n ? bnn_tensor_numel(&ds->y) / ds->n : 0;
+        if (per < 0 || have != per) {
+            fprintf(stderr, "bnnc: %s: %s targets have %lld values per example, the model's "
+                    "output '%s' %s has %lld\n", yname, what, (long long)have, out->name,
+                    bnn_shape_format(&out->shape, out->dtype, want, sizeof want),
+                    (long long)per);
+            return BNNC_EXIT_ERROR;
+        }
+    }
+    return BNNC_EXIT_OK;
+}
+
 static void progress_bar(int64_t done, int64_t total, double seconds, double running_loss)
 {
     int width = 30, filled = total ? (int)(width * done / total) : width;
@@ -206,7 +274,7 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->train.loss = BNN_LOSS_CROSS_ENTROPY;
     double lr = -1, momentum = -1, beta1 = -1, beta2 = -1, eps = -1, wd = -1;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "+o:h", options, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1;) {
         double f;
         const char *name = NULL;
         bool ok = true;
@@ -341,6 +409,18 @@ int bnnc_cmd_train(int argc, char **argv)
     if (!graph)
         goto done;
 
+    if (graph->n_inputs != 1 || graph->n_outputs != 1) {
+        fprintf(stderr, "bnnc: %s: training needs a model with one input and one output "
+                "(this one has %d and %d)\n", model_path, graph->n_inputs, graph->n_outputs);
+        goto done;
+    }
+    if (check_data(graph, &train, "training", a.data ? a.data : a.train_x,
+                   a.data ? a.data : a.train_y, a.train.loss) != BNNC_EXIT_OK ||
+        (val.n && check_data(graph, &val, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
+                             a.val_y ? a.val_y : a.data ? a.data : a.train_y,
+                             a.train.loss) != BNNC_EXIT_OK))
+        goto done;
+    bnn_graph_mark_layer_params_trainable(graph);
     a.train.dnn_factor = a.dnn_factor;
     a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)train.n;
     a.train.batch = a.batch < train.n ? a.batch : train.n;
@@ -378,6 +458,7 @@ int bnnc_cmd_train(int argc, char **argv)
                a.train.optimizer.lr, a.train.dnn_factor, a.train.bnn_factor,
                a.bnn_factor_set ? "" : " (1/N)",
                bayesian ? "" : "; no Bayesian layers: plain fine-tuning");
+    fflush(stdout);
 
     for (int64_t epoch = first_epoch; epoch < a.epochs; epoch++) {
         double start = now_seconds();

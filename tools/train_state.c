@@ -1,7 +1,8 @@
 /* Training checkpoints (see train_state.h). The state file is little-endian:
- *   "BNNCKPT1", u64 epochs_done, u64 trainer steps, u64 optimizer step,
- *   u64 optimizer floats n, u32 model size, u32 model crc32, then m[n] and,
- *   for Adam(W), v[n] as f32. */
+ *   "BNNCKPT2", u64 epochs_done, u64 trainer steps, u64 optimizer step,
+ *   u64 optimizer floats n, u32 model size, u32 model crc32, u32 optimizer
+ *   kind (bnn_optimizer_kind), u32 zero, then m[n] and, for Adam(W), v[n] as
+ *   f32.  (Version 1 had no optimizer kind, so SGD could load Adam's state.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,13 @@
 #include "bnn_onnx.h"
 #include "train_state.h"
 
-static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '1'};
+static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '2'};
 
 typedef struct state_header {
     char magic[8];
     uint64_t epochs_done, steps, optimizer_step, n;
     uint32_t model_size, model_crc;
+    uint32_t optimizer_kind, reserved;
 } state_header;
 
 /* Size and CRC-32 of a file. */
@@ -58,7 +60,8 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
     state_header h = {.epochs_done = (uint64_t)state->epochs_done,
                       .steps = bnn_trainer_steps(trainer),
                       .optimizer_step = (uint64_t)opt->step,
-                      .n = opt->n};
+                      .n = opt->n,
+                      .optimizer_kind = (uint32_t)opt->config.kind};
     memcpy(h.magic, magic, sizeof magic);
     BNN_TRY(file_crc(model, &h.model_size, &h.model_crc, diag));
 
@@ -83,6 +86,16 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
     return BNN_OK;
 }
 
+static const char *optimizer_name(uint32_t kind)
+{
+    switch (kind) {
+    case BNN_OPTIM_SGD: return "sgd";
+    case BNN_OPTIM_ADAM: return "adam";
+    case BNN_OPTIM_ADAMW: return "adamw";
+    default: return "an unknown optimizer";
+    }
+}
+
 bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
                             bnn_diag *diag)
 {
@@ -97,6 +110,10 @@ bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *
     bnn_status st = BNN_OK;
     if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, magic, sizeof magic) != 0)
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
+    else if (h.optimizer_kind != (uint32_t)opt->config.kind)
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the state is %s's; this run's optimizer is %s "
+                      "(resume with the optimizer the checkpoint was made with)", path,
+                      optimizer_name(h.optimizer_kind), optimizer_name(opt->config.kind));
     else if (h.n != opt->n)
         st = bnn_fail(diag, BNN_ERR_INVALID,
                       "%s: optimizer state for %llu parameters, the model has %zu", path,
