@@ -1,4 +1,5 @@
-/* bnnc bench: time the planned forward run of a model in-process.
+/* bnnc bench: time the planned forward run of a model in-process, or with
+ * --train its training steps (forward, backward, optimizer).
  *
  * Like ONNX Runtime's perf tool: plan once for the batch, fill the inputs with
  * seeded random numbers, run `warmup` untimed iterations, then time `iters`
@@ -14,25 +15,29 @@
 #include <unistd.h>
 
 #include "bnn_runtime.h"
+#include "bnn_train.h"
 #include "cli.h"
 #include "plan_impl.h" /* bnn_session_run_timed, for --profile */
 
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bnnc bench MODEL.onnx [--batch B] [--iters N] [--warmup N]\n"
+            "usage: bnnc bench MODEL.onnx [--train] [--batch B] [--iters N] [--warmup N]\n"
             "                  [--threads T] [--json]\n\n"
-            "Times the model's forward run on random inputs of the given batch size.\n"
-            "Prints the median, 10th and 90th percentile latency, the throughput and\n"
-            "the peak resident memory.\n\n"
+            "Times the model's forward run on random inputs of the given batch size, or\n"
+            "with --train whole training steps (forward, backward, Adam) on random data\n"
+            "with 10 classes.  Prints the median, 10th and 90th percentile latency, the\n"
+            "throughput and the peak resident memory.\n\n"
             "options:\n"
-            "  -b, --batch B     batch size (default 1)\n"
+            "      --train       time training steps (cross-entropy, Adam lr 1e-3)\n"
+            "  -b, --batch B     batch size (default 1; 64 with --train)\n"
             "  -n, --iters N     timed runs (default 100)\n"
             "  -w, --warmup N    untimed runs first (default 10)\n"
             "  -t, --threads T   OpenBLAS/OpenMP threads (default 0: all cores)\n"
             "      --profile     also time each node and print where the time goes\n"
             "      --json        one JSON object: median_ms, p10_ms, p90_ms,\n"
-            "                    samples_per_s, peak_rss_mib, batch, threads, ...\n"
+            "                    samples_per_s (and steps_per_s with --train),\n"
+            "                    peak_rss_mib, batch, threads, ...\n"
             "  -h, --help        show this help\n");
 }
 
@@ -150,11 +155,11 @@ int bnnc_cmd_bench(int argc, char **argv)
         {"batch", required_argument, NULL, 'b'},  {"iters", required_argument, NULL, 'n'},
         {"warmup", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
-        {"profile", no_argument, NULL, 'p'},
+        {"profile", no_argument, NULL, 'p'},     {"train", no_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
-    int64_t batch = 1, iters = 100, warmup = 10, threads = 0;
-    bool json = false, profile = false;
+    int64_t batch = 0, iters = 100, warmup = 10, threads = 0;
+    bool json = false, profile = false, train = false;
     int c;
     optind = 1;
     opterr = 0;
@@ -178,6 +183,7 @@ int bnnc_cmd_bench(int argc, char **argv)
             break;
         case 'j': json = true; break;
         case 'p': profile = true; break;
+        case 'T': train = true; break;
         case 'h': usage(stdout); return BNNC_EXIT_OK;
         case ':': return bnnc_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
         default: return bnnc_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
@@ -188,6 +194,10 @@ int bnnc_cmd_bench(int argc, char **argv)
     if (optind + 1 < argc)
         return bnnc_usage_error("bench", "unexpected argument '%s'", argv[optind + 1]);
     const char *model = argv[optind];
+    if (!batch)
+        batch = train ? 64 : 1;
+    if (train && profile)
+        return bnnc_usage_error("bench", "--profile times inference only");
 
     bnn_graph *g = bnnc_load_model(model);
     if (!g)
@@ -202,6 +212,21 @@ int bnnc_cmd_bench(int argc, char **argv)
         fprintf(stderr, "bnnc bench: out of memory\n");
         goto done;
     }
+    int64_t planned_batch = batch;
+    size_t arena_bytes = 0;
+    if (train) {
+        /* An imported plain model has nothing marked trainable yet. */
+        bnn_graph_mark_layer_params_trainable(g);
+        bnn_train_options to = {.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM),
+                                .loss = BNN_LOSS_CROSS_ENTROPY, .dnn_factor = 1,
+                                .bnn_factor = 1.0 / 8000, .batch = batch, .seed = 42,
+                                .threads = (int)threads};
+        if (bnn_train_bench(g, &to, (int)warmup, (int)iters, ms, &arena_bytes, &diag) != BNN_OK) {
+            bnnc_report(model, &diag);
+            goto done;
+        }
+        goto report;
+    }
     if (bnn_session_create_batch(g, batch, &opt, &s, &diag) != BNN_OK) {
         bnnc_report(model, &diag);
         goto done;
@@ -211,7 +236,8 @@ int bnnc_cmd_bench(int argc, char **argv)
         fill_random(bnn_session_input(s, k), &state);
     /* The batch actually planned (a model with a fixed first dim keeps it). */
     const bnn_tensor *x0 = bnn_session_n_inputs(s) > 0 ? bnn_session_input(s, 0) : NULL;
-    int64_t planned_batch = x0 && x0->shape.rank > 0 ? x0->shape.dims[0] : batch;
+    planned_batch = x0 && x0->shape.rank > 0 ? x0->shape.dims[0] : batch;
+    arena_bytes = bnn_session_arena_bytes(s);
     for (int64_t i = 0; i < warmup + iters; i++) {
         double t0 = now_ms();
         if (bnn_session_run(s, &diag) != BNN_OK) {
@@ -225,6 +251,7 @@ int bnnc_cmd_bench(int argc, char **argv)
         bnnc_report(model, &diag);
         goto done;
     }
+report:
     qsort(ms, (size_t)iters, sizeof *ms, cmp_double);
     double median = percentile(ms, (int)iters, 50), p10 = percentile(ms, (int)iters, 10),
            p90 = percentile(ms, (int)iters, 90), sum = 0;
@@ -239,19 +266,21 @@ int bnnc_cmd_bench(int argc, char **argv)
         used_threads = n > 0 ? (int)n : 1;
     }
     double per_s = median > 0 ? (double)planned_batch / (median / 1e3) : 0;
-    double arena_mib = (double)bnn_session_arena_bytes(s) / (1024.0 * 1024.0);
+    double arena_mib = (double)arena_bytes / (1024.0 * 1024.0);
     if (json) {
         printf("{\"model\": ");
         print_json_string(model);
-        printf(", \"batch\": %lld, \"threads\": %d, \"iters\": %lld, \"warmup\": %lld, "
+        printf(", \"mode\": \"%s\", \"batch\": %lld, \"threads\": %d, \"iters\": %lld, \"warmup\": %lld, "
                "\"median_ms\": %.6f, \"p10_ms\": %.6f, \"p90_ms\": %.6f, \"mean_ms\": %.6f, "
                "\"min_ms\": %.6f, \"max_ms\": %.6f, \"samples_per_s\": %.3f, "
-               "\"peak_rss_mib\": %.3f, \"arena_mib\": %.3f}\n",
-               (long long)planned_batch, used_threads, (long long)iters, (long long)warmup,
-               median, p10, p90, sum / (double)iters, ms[0], ms[iters - 1], per_s, rss_mib,
+               "\"steps_per_s\": %.3f, \"peak_rss_mib\": %.3f, \"arena_mib\": %.3f}\n",
+               train ? "train" : "inference", (long long)planned_batch, used_threads, (long long)iters, (long long)warmup,
+               median, p10, p90, sum / (double)iters, ms[0], ms[iters - 1], per_s,
+               median > 0 ? 1e3 / median : 0, rss_mib,
                arena_mib);
     } else {
-        printf("%s: batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model,
+        printf("%s: %s, batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model,
+               train ? "training steps" : "inference",
                (long long)planned_batch, used_threads, used_threads == 1 ? "" : "s",
                (long long)iters, (long long)warmup);
         printf("  latency     median %.4f ms  p10 %.4f ms  p90 %.4f ms\n", median, p10, p90);
