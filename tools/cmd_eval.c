@@ -58,6 +58,68 @@ static void report_free(report *r)
 {
     free(r->total);
     free(r->epistemic);
+    r->total = r->epistemic = NULL;
+}
+
+/* Prints s as a JSON string (quotes, backslashes and control characters
+ * escaped): paths may hold any byte. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
+}
+
+/* x's rows against the model's input: "X.npy: rows are f32[784], the model's
+ * input 'input' takes f32[1,28,28]" rather than a planner error. */
+static bool check_rows(const bnn_graph *g, const bnn_tensor *x, const char *path)
+{
+    if (g->n_inputs != 1) {
+        fprintf(stderr, "bnnc: eval needs a model with one input, not %d\n", g->n_inputs);
+        return false;
+    }
+    const bnn_value *v = &g->values[g->inputs[0]];
+    bool ok = x->shape.rank >= 1 && (v->shape.rank < 0 || v->shape.rank == x->shape.rank);
+    for (int d = 1; ok && v->shape.rank > 0 && d < x->shape.rank; d++)
+        if (bnn_dim_is_known(v->shape.dims[d]) && v->shape.dims[d] != x->shape.dims[d])
+            ok = false;
+    if (!ok) {
+        bnn_shape want = v->shape, got = x->shape;
+        char a[256], b[256];
+        if (want.rank > 0) {
+            want.rank--;
+            memmove(want.dims, want.dims + 1, sizeof(int64_t) * (size_t)want.rank);
+        }
+        if (got.rank > 0) {
+            got.rank--;
+            memmove(got.dims, got.dims + 1, sizeof(int64_t) * (size_t)got.rank);
+        }
+        fprintf(stderr, "bnnc: %s: rows are %s, the model's input '%s' takes rows %s\n", path,
+                bnn_shape_format(&got, x->dtype, b, sizeof b), v->name,
+                bnn_shape_format(&want, v->dtype, a, sizeof a));
+    }
+    return ok;
+}
+
+/* Labels must be whole numbers that name a class of a k-class model. */
+static bool check_labels(const bnn_tensor *y, int64_t k, const char *path)
+{
+    const int64_t *labels = y->data;
+    for (int64_t i = 0; i < y->shape.dims[0]; i++)
+        if (labels[i] < 0 || labels[i] >= k) {
+            fprintf(stderr, "bnnc: %s: label %lld of example %lld is not a class of this "
+                    "%lld-class model (0..%lld)\n", path, (long long)labels[i], (long long)i,
+                    (long long)k, (long long)(k - 1));
+            return false;
+        }
+    return true;
 }
 
 static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int64_t *labels,
@@ -79,15 +141,6 @@ static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int
         r->samples = samples;
         bnn_predictive_stats(probs, samples, n, k, mean, r->total, NULL, r->epistemic);
         if (labels) {
-            for (int64_t i = 0; i < n; i++)
-                if (labels[i] < 0 || labels[i] >= k) {
-                    st = bnn_fail(diag, BNN_ERR_INVALID, "label %lld of example %lld is not a "
-                                  "class of this %lld-class model", (long long)labels[i],
-                                  (long long)i, (long long)k);
-                    break;
-                }
-        }
-        if (labels && st == BNN_OK) {
             r->accuracy = bnn_accuracy(mean, labels, n, k);
             r->nll = bnn_nll(mean, labels, n, k);
             r->brier = bnn_brier(mean, labels, n, k);
@@ -149,9 +202,9 @@ static void print_report_json(const char *name, const report *r, bool comma)
 static void print_report_text(const char *name, const report *r)
 {
     printf("%-22s accuracy %.4f  NLL %.4f  Brier %.4f  ECE %.4f  entropy right/wrong %.3f/%.3f"
-           "  (%lld samples)\n",
+           "  (%lld sample%s)\n",
            name, r->accuracy, r->nll, r->brier, r->ece, r->entropy_right, r->entropy_wrong,
-           (long long)r->samples);
+           (long long)r->samples, r->samples == 1 ? "" : "s");
 }
 
 /* The out-of-distribution inputs, shaped like x (rows may differ). */
@@ -202,7 +255,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     double rotate = 0;
     bool json = false;
     optind = 1;
-    for (int c; (c = getopt_long(argc, argv, "+h", options, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
         bool ok = true;
         switch (c) {
         case 'h': usage(stdout); return BNNC_EXIT_OK;
@@ -257,13 +310,35 @@ int bnnc_cmd_eval(int argc, char **argv)
             bnnc_report(ypath, &diag);
             goto done;
         }
-        bnn_status st = bnn_tensor_convert(&rx, BNN_F32, &test.x, &diag);
+        /* Float labels are accepted when they are whole numbers: a label
+         * of 2.5 is a mistake, not class 2. */
+        bnn_tensor yd = {0};
+        bnn_status st = bnn_tensor_convert(&ry, BNN_F64, &yd, &diag);
+        int64_t bad = -1;
+        for (int64_t i = 0; st == BNN_OK && i < bnn_tensor_numel(&yd) && bad < 0; i++) {
+            double v = ((const double *)yd.data)[i];
+            if (!(v == floor(v) && fabs(v) < 1e15))
+                bad = i;
+        }
+        bnn_tensor_free(&yd);
+        if (st == BNN_OK && bad >= 0) {
+            bnn_tensor_free(&rx);
+            bnn_tensor_free(&ry);
+            fprintf(stderr, "bnnc: %s: the label of example %lld is not a whole number (class "
+                    "labels are integers)\n", ypath, (long long)bad);
+            goto done;
+        }
+        const char *where = ypath;
         if (st == BNN_OK)
             st = bnn_tensor_convert(&ry, BNN_I64, &test.y, &diag);
+        if (st == BNN_OK) {
+            where = xpath;
+            st = bnn_tensor_convert(&rx, BNN_F32, &test.x, &diag);
+        }
         bnn_tensor_free(&rx);
         bnn_tensor_free(&ry);
         if (st != BNN_OK) {
-            bnnc_report(xpath, &diag);
+            bnnc_report(where, &diag);
             goto done;
         }
         if (test.x.shape.rank < 1 || test.y.shape.rank != 1 ||
@@ -278,7 +353,10 @@ int bnnc_cmd_eval(int argc, char **argv)
     const bnn_tensor *x = &test.x;
     if (shift) {
         if (test.x.shape.rank != 4) {
-            fprintf(stderr, "bnnc: --shift rotate needs images [n, c, h, w]\n");
+            char buf[256];
+            fprintf(stderr, "bnnc: %s: --shift rotate needs images [n, channels, height, width], "
+                    "not %s\n", data ? data : xpath,
+                    bnn_shape_format(&test.x.shape, test.x.dtype, buf, sizeof buf));
             goto done;
         }
         if (bnn_tensor_alloc(&shifted, BNN_F32, &test.x.shape, &diag) != BNN_OK) {
@@ -290,7 +368,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
 
     graph = bnnc_load_model(model);
-    if (!graph)
+    if (!graph || !check_rows(graph, x, data ? data : xpath))
         goto done;
     bnn_runtime_set_threads((int)threads);
     bnn_predict_options po = bnn_predict_defaults();
@@ -303,6 +381,14 @@ int bnnc_cmd_eval(int argc, char **argv)
         po.progress = progress;
         po.context = "Bayesian";
     }
+    int64_t n_classes = 0, effective_samples = 0;
+    if (bnn_predict_classes(graph, x, &po, NULL, &effective_samples, &n_classes, &diag) !=
+        BNN_OK) {
+        bnnc_report(model, &diag);
+        goto done;
+    }
+    if (!check_labels(&test.y, n_classes, data ? data : ypath))
+        goto done;
     if (measure(graph, x, test.y.data, &po, &bayes, &diag) != BNN_OK) {
         bnnc_report(model, &diag);
         goto done;
@@ -323,7 +409,8 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
     double auroc_entropy = NAN, auroc_mi = NAN;
     if (ood) {
-        if (load_ood(ood, x, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK)
+        if (load_ood(ood, x, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
+            !check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";
         if (measure(graph, &ood_x, NULL, &po, &out, &diag) != BNN_OK) {
@@ -335,17 +422,23 @@ int bnnc_cmd_eval(int argc, char **argv)
         auroc_mi = bnn_auroc(out.epistemic, out.n, bayes.epistemic, bayes.n);
     }
     if (plot) {
-        int64_t k;
-        int64_t dummy;
-        bnn_predict_classes(graph, x, &po, NULL, &dummy, &k, NULL);
+        char subtitle[512], ood_part[256] = "";
+        if (have_out)
+            snprintf(ood_part, sizeof ood_part, "; OOD %s: AUROC entropy %.3f, MI %.3f", ood,
+                     auroc_entropy, auroc_mi);
+        snprintf(subtitle, sizeof subtitle, "%lld examples%s%s, %lld sample%s: accuracy %.4f, "
+                 "NLL %.3f, ECE %.3f%s", (long long)test.n, shift ? ", shift " : "",
+                 shift ? shift : "", (long long)bayes.samples, bayes.samples == 1 ? "" : "s", bayes.accuracy, bayes.nll,
+                 bayes.ece, ood_part);
         eval_plot p = {
+            .subtitle = subtitle, .ece = bayes.ece, .mean_ece = have_mean ? mean.ece : NAN,
             .title = model, .bins = ECE_BINS, .bin_count = bayes.bins_count,
             .bin_accuracy = bayes.bins_accuracy, .bin_confidence = bayes.bins_confidence,
             .mean_bin_count = have_mean ? mean.bins_count : NULL,
             .mean_bin_accuracy = have_mean ? mean.bins_accuracy : NULL,
             .entropy_in = bayes.total, .n_in = bayes.n,
             .entropy_out = have_out ? out.total : NULL, .n_out = have_out ? out.n : 0,
-            .max_entropy = log((double)k),
+            .max_entropy = log((double)n_classes),
         };
         if (eval_plot_write(plot, &p, &diag) != BNN_OK) {
             bnnc_report(plot, &diag);
@@ -353,9 +446,15 @@ int bnnc_cmd_eval(int argc, char **argv)
         }
     }
     if (json) {
-        printf("{\"model\": \"%s\", \"examples\": %lld, ", model, (long long)test.n);
-        if (shift)
-            printf("\"shift\": \"%s\", ", shift);
+        printf("{\"model\": ");
+        print_json_string(model);
+        printf(", \"examples\": %lld, \"classes\": %lld, ", (long long)test.n,
+               (long long)n_classes);
+        if (shift) {
+            printf("\"shift\": ");
+            print_json_string(shift);
+            printf(", ");
+        }
         print_json_number("accuracy", bayes.accuracy, true);
         print_json_number("nll", bayes.nll, true);
         print_json_number("brier", bayes.brier, true);
@@ -368,7 +467,9 @@ int bnnc_cmd_eval(int argc, char **argv)
             print_report_json("posterior_mean", &mean, false);
         }
         if (have_out) {
-            printf(", \"ood\": {\"source\": \"%s\", ", ood);
+            printf(", \"ood\": {\"source\": ");
+            print_json_string(ood);
+            printf(", \"examples\": %lld, ", (long long)out.n);
             print_json_number("auroc_entropy", auroc_entropy, true);
             print_json_number("auroc_mi", auroc_mi, false);
             printf("}");

@@ -16,6 +16,7 @@
 #include "bnn_npy.h"
 #include "bnn_runtime.h"
 #include "cli.h"
+#include "run_samples.h"
 
 #define RUN_MAX_FILES 64
 
@@ -33,7 +34,7 @@ typedef struct run_options {
     bool quiet;
     int threads;
     uint64_t seed;
-    /* Issue 6 adds --samples S here (Monte-Carlo samples of a Bayesian model). */
+    run_samples_options mc; /* --samples, --task, --uncertainty, --json: run_samples.c */
 } run_options;
 
 static void usage(FILE *out)
@@ -41,17 +42,22 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: bnnc run MODEL.onnx --input X.npy [--input NAME=Y.npy ...]\n"
             "                [--output OUT.npy | --output NAME=OUT.npy ...] [--quiet]\n"
-            "                [--threads N] [--seed N]\n\n"
+            "                [--threads N] [--seed N] [--samples S] [--task classify|regress]\n"
+            "                [--uncertainty U.npy] [--json]\n\n"
             "Runs the model once on the given inputs.  The batch size is the first\n"
             "dimension of the input.  Inputs given without NAME= fill the model's\n"
             "inputs in order.  Without --output or --quiet, prints each output's shape\n"
-            "and, for a classifier, the top class of every row.\n\n"
+            "and, for a classifier, the top class of every row.\n"
+            "A model with Bayesian layers (or --samples S) runs S times with fresh weight\n"
+            "samples: --output gets the predictive mean (of softmax probabilities for a\n"
+            "classifier) and each row's uncertainty is printed (see docs/uncertainty.md).\n\n"
             "options:\n"
             "  -i, --input [NAME=]FILE    a float32/int64/... .npy array for an input\n"
             "  -o, --output [NAME=]FILE   write an output (default: the first) to .npy\n"
             "  -q, --quiet                print nothing on success\n"
             "  -t, --threads N            OpenBLAS/OpenMP threads (default 0: all cores)\n"
             "  -s, --seed N               seed for random draws (default 0)\n"
+            RUN_SAMPLES_USAGE
             "  -h, --help                 show this help\n");
 }
 
@@ -200,6 +206,7 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
         {"input", required_argument, NULL, 'i'},   {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},         {"threads", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},    {"help", no_argument, NULL, 'h'},
+        RUN_SAMPLES_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -228,6 +235,10 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
             if (!bnnc_parse_int(optarg, 0, INT64_MAX, &v))
                 return bnnc_usage_error("run", "--seed wants a non-negative integer, not '%s'", optarg);
             o->seed = (uint64_t)v;
+            break;
+        case RUN_OPT_SAMPLES: case RUN_OPT_TASK: case RUN_OPT_UNCERTAINTY: case RUN_OPT_JSON:
+            if (!run_samples_option(c, optarg, &o->mc))
+                return BNNC_EXIT_USAGE;
             break;
         case 'h': usage(stdout); return -1;
         case ':': return bnnc_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
@@ -306,6 +317,14 @@ int bnnc_cmd_run(int argc, char **argv)
         if (!check_input(g, g->inputs[k], &tensors[k], path))
             goto done;
         shapes[k] = tensors[k].shape;
+    }
+    if (run_samples_wanted(g, &o.mc)) {
+        /* A Bayesian model, or --samples and friends: the mean of S weight
+         * samples and each example's uncertainty (run_samples.c). */
+        rc = run_samples(o.model, g, &tensors[0],
+                         g->n_outputs > 0 && out_slot[0] >= 0 ? o.outputs[out_slot[0]].path : NULL,
+                         o.quiet, o.seed, o.threads, &o.mc);
+        goto done;
     }
     bnn_session_options opt = bnn_session_defaults();
     opt.threads = o.threads;

@@ -1,5 +1,6 @@
 /* SVG reliability diagram and entropy histograms (see eval_plot.h). */
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,26 @@
 
 #include "eval_plot.h"
 
-enum { PANEL = 360, MARGIN = 50, HIST_BINS = 30 };
+enum { PANEL = 360, MARGIN = 50, TOP = 80, HIST_BINS = 30 };
+
+/* Text from the user (the model's path) with XML's special characters
+ * escaped, so any path gives a well-formed file. */
+static void put_xml_text(FILE *f, const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        switch (*c) {
+        case '<': fputs("&lt;", f); break;
+        case '>': fputs("&gt;", f); break;
+        case '&': fputs("&amp;", f); break;
+        case '"': fputs("&quot;", f); break;
+        default:
+            if (*c >= 0x20 || *c == '\t' || *c == '\n')
+                fputc(*c, f);
+            else
+                fputc('?', f); /* XML 1.0 has no way to write other control characters */
+        }
+    }
+}
 
 static void axes(FILE *f, int x0, int y0, const char *title, const char *xlabel,
                  const char *ylabel)
@@ -31,7 +51,7 @@ static void axes(FILE *f, int x0, int y0, const char *title, const char *xlabel,
 
 static void reliability(FILE *f, const eval_plot *p)
 {
-    axes(f, MARGIN, MARGIN, "Reliability diagram", "confidence", "accuracy");
+    axes(f, MARGIN, TOP, "Reliability diagram", "confidence (max probability)", "accuracy");
     for (int t = 0; t <= 4; t++)
         fprintf(f, "<text x=\"-6\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\">%.2f</text>\n",
                 PANEL - t / 4.0 * PANEL + 3, t / 4.0);
@@ -48,16 +68,48 @@ static void reliability(FILE *f, const eval_plot *p)
                 b * w + 1, PANEL - h, w - 2, h, (long long)p->bin_count[b], p->bin_accuracy[b],
                 p->bin_confidence[b]);
     }
+    /* How many examples each bin holds, as dark strips along the bottom (at
+     * most 40 px): a bin of three examples says little about calibration. */
+    int64_t most = 0;
+    for (int b = 0; b < p->bins; b++)
+        most = p->bin_count[b] > most ? p->bin_count[b] : most;
+    for (int b = 0; b < p->bins && most > 0; b++)
+        if (p->bin_count[b]) {
+            double h = 40.0 * (double)p->bin_count[b] / (double)most;
+            h = h < 1 ? 1 : h;
+            fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                       "fill=\"#333\" fill-opacity=\"0.6\"/>\n",
+                    b * w + 1, PANEL - h, w - 2, h);
+        }
+    /* A pale box behind the legend keeps it readable over bars and line. */
+    fprintf(f, "<rect x=\"4\" y=\"6\" width=\"310\" height=\"%d\" fill=\"white\" "
+               "fill-opacity=\"0.8\"/>\n", p->mean_bin_count ? 46 : 32);
+    char ece[64] = "";
+    if (isfinite(p->ece))
+        snprintf(ece, sizeof ece, " (ECE %.3f)", p->ece);
     if (p->mean_bin_count) {
         fprintf(f, "<polyline fill=\"none\" stroke=\"#d9822b\" stroke-width=\"2\" points=\"");
         for (int b = 0; b < p->bins; b++)
             if (p->mean_bin_count[b])
                 fprintf(f, "%.1f,%.1f ", (b + 0.5) * w, PANEL - p->mean_bin_accuracy[b] * PANEL);
         fprintf(f, "\"/>\n");
+        for (int b = 0; b < p->bins; b++)
+            if (p->mean_bin_count[b])
+                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"#d9822b\"/>\n",
+                        (b + 0.5) * w, PANEL - p->mean_bin_accuracy[b] * PANEL);
+        char mean_ece[64] = "";
+        if (isfinite(p->mean_ece))
+            snprintf(mean_ece, sizeof mean_ece, " (ECE %.3f)", p->mean_ece);
         fprintf(f, "<text x=\"8\" y=\"18\" font-size=\"11\" fill=\"#3b75af\">bars: Bayesian "
-                   "predictive mean</text>\n<text x=\"8\" y=\"32\" font-size=\"11\" "
-                   "fill=\"#d9822b\">line: posterior-mean model</text>\n");
+                   "predictive mean%s</text>\n<text x=\"8\" y=\"32\" font-size=\"11\" "
+                   "fill=\"#d9822b\">line: posterior-mean model%s</text>\n", ece, mean_ece);
+    } else {
+        fprintf(f, "<text x=\"8\" y=\"18\" font-size=\"11\" fill=\"#3b75af\">bars: the "
+                   "model%s</text>\n", ece);
     }
+    fprintf(f, "<text x=\"8\" y=\"%d\" font-size=\"11\" fill=\"#555\">dashed: perfect "
+               "calibration; dark: examples per bin</text>\n",
+            p->mean_bin_count ? 46 : 32);
     fprintf(f, "</g>\n");
 }
 
@@ -73,7 +125,7 @@ static void histogram(const float *v, int64_t n, double max, int64_t *counts)
 static void entropies(FILE *f, const eval_plot *p)
 {
     int x0 = 2 * MARGIN + PANEL + 20;
-    axes(f, x0, MARGIN, "Predictive entropy", "entropy / log(classes)", "fraction of examples");
+    axes(f, x0, TOP, "Predictive entropy", "entropy / log(classes)", "fraction of examples");
     int64_t in[HIST_BINS], out[HIST_BINS];
     histogram(p->entropy_in, p->n_in, p->max_entropy, in);
     if (p->entropy_out)
@@ -85,7 +137,11 @@ static void entropies(FILE *f, const eval_plot *p)
         top = a > top ? a : top;
         top = o > top ? o : top;
     }
-    top = top > 0 ? top : 1;
+    /* Head room, so the tallest bar stays clear of the legend. */
+    top = top > 0 ? top * 1.15 : 1;
+    for (int t = 0; t <= 4; t++)
+        fprintf(f, "<text x=\"-6\" y=\"%.1f\" text-anchor=\"end\" font-size=\"10\">%.2f</text>\n",
+                PANEL - t / 4.0 * PANEL + 3, t / 4.0 * top);
     double w = (double)PANEL / HIST_BINS;
     for (int s = 0; s < (p->entropy_out ? 2 : 1); s++) {
         const int64_t *c = s ? out : in;
@@ -120,12 +176,21 @@ bnn_status eval_plot_write(const char *path, const eval_plot *p, bnn_diag *diag)
         free(tmp);
         return bnn_fail(diag, BNN_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
     }
-    int width = 3 * MARGIN + 2 * PANEL + 20, height = PANEL + 2 * MARGIN + 20;
+    int width = 3 * MARGIN + 2 * PANEL + 20, height = TOP + PANEL + MARGIN;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n<title>%s</title>\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
-            width, height, width, height, p->title);
+               "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n<title>",
+            width, height, width, height);
+    put_xml_text(f, p->title ? p->title : "bnnc eval");
+    fprintf(f, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+               "<text x=\"%d\" y=\"20\" font-size=\"13\" font-weight=\"bold\">", MARGIN);
+    put_xml_text(f, p->title ? p->title : "bnnc eval");
+    fprintf(f, "</text>\n");
+    if (p->subtitle) {
+        fprintf(f, "<text x=\"%d\" y=\"38\" font-size=\"11\" fill=\"#444\">", MARGIN);
+        put_xml_text(f, p->subtitle);
+        fprintf(f, "</text>\n");
+    }
     reliability(f, p);
     entropies(f, p);
     fprintf(f, "</svg>\n");

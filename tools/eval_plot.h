@@ -20,6 +20,8 @@ typedef struct eval_plot {
     const float *entropy_out;  /* per OOD example, or NULL */
     int64_t n_out;
     double max_entropy;        /* log(classes) */
+    const char *subtitle;      /* one line under the title (metrics), or NULL */
+    double ece, mean_ece;      /* for the legend; NAN when absent */
 } eval_plot;
 
 /* Writes the SVG atomically (temporary file, then rename). */

@@ -1,0 +1,280 @@
+/* bnnc run --samples S: Monte-Carlo prediction and per-example uncertainty
+ * (see run_samples.h and docs/uncertainty.md). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_metrics.h"
+#include "bnn_npy.h"
+#include "bnn_predict.h"
+#include "bnn_runtime.h"
+#include "cli.h"
+#include "run_samples.h"
+
+enum { DEFAULT_BAYESIAN_SAMPLES = 32, BATCH = 256, MAX_SAMPLES = 100000 };
+
+bool run_samples_option(int code, const char *arg, run_samples_options *o)
+{
+    o->given = true;
+    switch (code) {
+    case RUN_OPT_SAMPLES:
+        if (!bnnc_parse_int(arg, 1, MAX_SAMPLES, &o->samples)) {
+            bnnc_usage_error("run", "--samples wants a number 1..%d, not '%s'", MAX_SAMPLES, arg);
+            return false;
+        }
+        return true;
+    case RUN_OPT_TASK:
+        if (strcmp(arg, "classify") == 0) {
+            o->task = RUN_TASK_CLASSIFY;
+        } else if (strcmp(arg, "regress") == 0) {
+            o->task = RUN_TASK_REGRESS;
+        } else {
+            bnnc_usage_error("run", "--task wants classify or regress, not '%s'", arg);
+            return false;
+        }
+        return true;
+    case RUN_OPT_UNCERTAINTY: o->uncertainty = arg; return true;
+    case RUN_OPT_JSON: o->json = true; return true;
+    default: return false;
+    }
+}
+
+bool run_samples_wanted(const bnn_graph *graph, const run_samples_options *o)
+{
+    return o->given || bnn_graph_is_bayesian(graph);
+}
+
+/* A classifier's output is [N, K >= 2] or comes out of a (log-)softmax;
+ * anything else is taken for a regressor. */
+static bool is_classifier(const bnn_graph *g)
+{
+    const bnn_value *out = &g->values[g->outputs[0]];
+    int producer = out->producer;
+    if (producer >= 0 && (g->nodes[producer].op == BNN_OP_SOFTMAX ||
+                          g->nodes[producer].op == BNN_OP_LOG_SOFTMAX))
+        return true;
+    return out->shape.rank == 2 && bnn_dim_is_known(out->shape.dims[1]) &&
+           out->shape.dims[1] >= 2;
+}
+
+/* Writes n x width floats as .npy with the given shape (dim 0 = n). */
+static int write_npy(const char *path, float *data, const bnn_shape *shape)
+{
+    bnn_tensor t = {.dtype = BNN_F32, .shape = *shape, .data = data, .owns_data = false};
+    bnn_diag diag;
+    if (bnn_npy_write_file(path, &t, &diag) != BNN_OK)
+        return bnnc_report(path, &diag);
+    return BNNC_EXIT_OK;
+}
+
+static void print_floats(const float *v, int64_t n)
+{
+    putchar('[');
+    for (int64_t j = 0; j < n; j++)
+        printf(isfinite(v[j]) ? "%s%.6g" : "%snull", j ? ", " : "", (double)v[j]);
+    putchar(']');
+}
+
+/* JSON string: paths may hold any byte. */
+static void print_json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
+}
+
+static int classify(const char *model, const bnn_graph *g, const bnn_tensor *x,
+                    const char *output, bool quiet, const bnn_predict_options *po,
+                    const run_samples_options *o)
+{
+    bnn_diag diag;
+    int64_t samples, k, n = x->shape.dims[0];
+    if (bnn_predict_classes(g, x, po, NULL, &samples, &k, &diag) != BNN_OK)
+        return bnnc_report(model, &diag);
+    float *probs = malloc(sizeof(float) * (size_t)(samples * n * k) + 1);
+    float *mean = malloc(sizeof(float) * (size_t)(n * k) + 1);
+    float *measures = malloc(sizeof(float) * (size_t)(n * 3) + 1);
+    float *total = malloc(sizeof(float) * (size_t)n + 1);
+    float *aleatoric = malloc(sizeof(float) * (size_t)n + 1);
+    float *epistemic = malloc(sizeof(float) * (size_t)n + 1);
+    int rc = BNNC_EXIT_ERROR;
+    if (!probs || !mean || !measures || !total || !aleatoric || !epistemic) {
+        fprintf(stderr, "bnnc: %s: out of memory for %lld x %lld x %lld probabilities\n", model,
+                (long long)samples, (long long)n, (long long)k);
+        goto done;
+    }
+    if (bnn_predict_classes(g, x, po, probs, &samples, &k, &diag) != BNN_OK) {
+        bnnc_report(model, &diag);
+        goto done;
+    }
+    bnn_predictive_stats(probs, samples, n, k, mean, total, aleatoric, epistemic);
+    for (int64_t i = 0; i < n; i++) {
+        measures[3 * i] = total[i];
+        measures[3 * i + 1] = aleatoric[i];
+        measures[3 * i + 2] = epistemic[i];
+    }
+    bnn_shape shape = {.rank = 2, .dims = {n, k}};
+    if (output && (rc = write_npy(output, mean, &shape)) != BNNC_EXIT_OK)
+        goto done;
+    shape.dims[1] = 3;
+    if (o->uncertainty && (rc = write_npy(o->uncertainty, measures, &shape)) != BNNC_EXIT_OK)
+        goto done;
+    rc = BNNC_EXIT_OK;
+    if (o->json) {
+        printf("{\"model\": ");
+        print_json_string(model);
+        printf(", \"task\": \"classify\", \"samples\": %lld, \"classes\": %lld, \"examples\": [",
+               (long long)samples, (long long)k);
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = mean + i * k;
+            int64_t best = 0;
+            for (int64_t j = 1; j < k; j++)
+                best = p[j] > p[best] ? j : best;
+            printf("%s\n  {\"class\": %lld, \"probability\": %.6g, \"entropy\": %.6g, "
+                   "\"expected_entropy\": %.6g, \"mutual_information\": %.6g, \"mean\": ",
+                   i ? "," : "", (long long)best, (double)p[best], (double)total[i],
+                   (double)aleatoric[i], (double)epistemic[i]);
+            print_floats(p, k);
+            putchar('}');
+        }
+        printf("\n]}\n");
+    } else if (!quiet && !output) {
+        printf("%s: %lld example%s, %lld weight sample%s (classifier; entropies in nats)\n",
+               model, (long long)n, n == 1 ? "" : "s", (long long)samples,
+               samples == 1 ? "" : "s");
+        printf("%6s %6s %9s %11s %11s %11s\n", "row", "class", "p(class)", "predictive",
+               "expected", "mutual");
+        printf("%6s %6s %9s %11s %11s %11s\n", "", "", "", "entropy", "entropy", "information");
+        for (int64_t i = 0; i < n; i++) {
+            const float *p = mean + i * k;
+            int64_t best = 0;
+            for (int64_t j = 1; j < k; j++)
+                best = p[j] > p[best] ? j : best;
+            printf("%6lld %6lld %9.4f %11.4f %11.4f %11.4f\n", (long long)i, (long long)best,
+                   (double)p[best], (double)total[i], (double)aleatoric[i],
+                   (double)epistemic[i]);
+        }
+    }
+done:
+    free(probs);
+    free(mean);
+    free(measures);
+    free(total);
+    free(aleatoric);
+    free(epistemic);
+    return rc;
+}
+
+static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
+                   const char *output, bool quiet, const bnn_predict_options *po,
+                   const run_samples_options *o)
+{
+    bnn_diag diag;
+    int64_t samples, width, n = x->shape.dims[0];
+    if (bnn_predict_outputs(g, x, po, NULL, &samples, &width, &diag) != BNN_OK)
+        return bnnc_report(model, &diag);
+    float *ys = malloc(sizeof(float) * (size_t)(samples * n * width) + 1);
+    float *mean = malloc(sizeof(float) * (size_t)(n * width) + 1);
+    float *variance = malloc(sizeof(float) * (size_t)(n * width) + 1);
+    int rc = BNNC_EXIT_ERROR;
+    if (!ys || !mean || !variance) {
+        fprintf(stderr, "bnnc: %s: out of memory for %lld x %lld x %lld outputs\n", model,
+                (long long)samples, (long long)n, (long long)width);
+        goto done;
+    }
+    if (bnn_predict_outputs(g, x, po, ys, &samples, &width, &diag) != BNN_OK) {
+        bnnc_report(model, &diag);
+        goto done;
+    }
+    /* Mean and variance over the samples (divided by S: the spread of the
+     * Monte-Carlo predictive distribution itself), two passes for accuracy. */
+    for (int64_t e = 0; e < n * width; e++) {
+        double sum = 0, sq = 0;
+        for (int64_t s = 0; s < samples; s++)
+            sum += ys[s * n * width + e];
+        double m = sum / (double)samples;
+        for (int64_t s = 0; s < samples; s++) {
+            double d = ys[s * n * width + e] - m;
+            sq += d * d;
+        }
+        mean[e] = (float)m;
+        variance[e] = (float)(sq / (double)samples);
+    }
+    bnn_shape shape = g->values[g->outputs[0]].shape;
+    shape.dims[0] = n;
+    if (output && (rc = write_npy(output, mean, &shape)) != BNNC_EXIT_OK)
+        goto done;
+    if (o->uncertainty && (rc = write_npy(o->uncertainty, variance, &shape)) != BNNC_EXIT_OK)
+        goto done;
+    rc = BNNC_EXIT_OK;
+    if (o->json) {
+        printf("{\"model\": ");
+        print_json_string(model);
+        printf(", \"task\": \"regress\", \"samples\": %lld, \"outputs\": %lld, \"examples\": [",
+               (long long)samples, (long long)width);
+        for (int64_t i = 0; i < n; i++) {
+            printf("%s\n  {\"mean\": ", i ? "," : "");
+            print_floats(mean + i * width, width);
+            printf(", \"variance\": ");
+            print_floats(variance + i * width, width);
+            putchar('}');
+        }
+        printf("\n]}\n");
+    } else if (!quiet && !output) {
+        printf("%s: %lld example%s, %lld weight sample%s (regressor: mean +- standard "
+               "deviation per output)\n", model, (long long)n, n == 1 ? "" : "s",
+               (long long)samples, samples == 1 ? "" : "s");
+        enum { SHOWN = 6 };
+        for (int64_t i = 0; i < n; i++) {
+            printf("%6lld:", (long long)i);
+            for (int64_t j = 0; j < width && j < SHOWN; j++)
+                printf("  %.4g +- %.3g", (double)mean[i * width + j],
+                       sqrt((double)variance[i * width + j]));
+            printf(width > SHOWN ? "  ... (%lld outputs)\n" : "\n", (long long)width);
+        }
+    }
+done:
+    free(ys);
+    free(mean);
+    free(variance);
+    return rc;
+}
+
+int run_samples(const char *model, const bnn_graph *g, const bnn_tensor *x, const char *output,
+                bool quiet, uint64_t seed, int threads, const run_samples_options *o)
+{
+    if (g->n_inputs != 1 || g->n_outputs < 1) {
+        fprintf(stderr, "bnnc: %s: --samples needs a model with one input (this one has %d)\n",
+                model, g->n_inputs);
+        return BNNC_EXIT_USAGE;
+    }
+    if (x->dtype != BNN_F32 || x->shape.rank < 1) {
+        fprintf(stderr, "bnnc: %s: --samples needs a float32 input with a batch dimension\n",
+                model);
+        return BNNC_EXIT_ERROR;
+    }
+    bool bayesian = bnn_graph_is_bayesian(g);
+    int64_t samples = o->samples ? o->samples : bayesian ? DEFAULT_BAYESIAN_SAMPLES : 1;
+    if (samples > 1 && !bayesian && !quiet)
+        fprintf(stderr, "bnnc: %s: no Bayesian layer, so every sample is the same; running 1\n",
+                model);
+    bnn_runtime_set_threads(threads);
+    bnn_predict_options po = bnn_predict_defaults();
+    po.samples = samples;
+    po.batch = BATCH;
+    po.seed = seed;
+    po.threads = threads;
+    bool classifier = o->task == RUN_TASK_CLASSIFY ||
+                      (o->task == RUN_TASK_DETECT && is_classifier(g));
+    return classifier ? classify(model, g, x, output, quiet, &po, o)
+                      : regress(model, g, x, output, quiet, &po, o);
+}
