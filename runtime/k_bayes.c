@@ -20,6 +20,7 @@
 
 #include "bayes.h"
 #include "kernel.h"
+#include "nn_impl.h"
 #include "rng.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
@@ -291,8 +292,8 @@ static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *d
             memset(y + r * out, 0, (size_t)out * sizeof(float));
     }
     if (m && out && in)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)out, (int)in, 1.0f,
-                    args->inputs[IN_X].data, (int)in, l.w, (int)in, 1.0f, y, (int)out);
+        nn_gemm_f32_tiled(false, true, m, out, in, 1.0, args->inputs[IN_X].data, in, l.w, in, 1.0,
+                          y, out);
     return BNN_OK;
 }
 
@@ -306,15 +307,13 @@ static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
     const float *g = grads->grad_outputs[0].data, *x = args->inputs[IN_X].data;
     float *gx = grads->grad_inputs[IN_X].data;
     if (gx && m && out && in)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)in, (int)out, 1.0f,
-                    g, (int)out, l.w, (int)in, 1.0f, gx, (int)in);
+        nn_gemm_f32_tiled(false, false, m, in, out, 1.0, g, out, l.w, in, 1.0, gx, in);
     if (!wants_param_grads(args, grads))
         return BNN_OK;
     float *gw = args->scratch, *gb = gw + l.nw;
     memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
     if (m && out && in)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)m, 1.0f,
-                    g, (int)out, x, (int)in, 0.0f, gw, (int)in);
+        nn_gemm_f32_tiled(true, false, out, in, m, 1.0, g, out, x, in, 0.0, gw, in);
     if (l.has_bias)
         for (int64_t r = 0; r < m; r++)
             for (int64_t o = 0; o < out; o++)

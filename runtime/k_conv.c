@@ -11,11 +11,19 @@
  * columns are image-major).  Two shapes skip im2col: a 1x1 stride-1 unpadded
  * convolution on large images, whose input already is that matrix, and a
  * depthwise one (group == C == M), a direct loop since its GEMMs would have
- * one row.
+ * one row.  Stride-1 convolutions on small images (LeNet's) take the wide
+ * path instead (forward_wide, backward_wide): no short copies at all.
  *
- * The im2col path has no OpenMP of its own: libgomp's workers spin after a
- * parallel region and starve OpenBLAS's threads in the sgemm that follows
- * (on 2 cores that made these convolutions 20x slower). */
+ * Small GEMMs (m*n*k up to CONV_SERIAL_MNK) are where OpenBLAS 0.3 runs on
+ * the calling thread, with its unpacked small-matrix kernel: there a GEMM of
+ * ~100 columns runs at ~100 GFLOP/s on one core while 1000 columns (packed)
+ * run at ~80.  Such convolutions are split into chunks below that size and
+ * the chunks run in an OpenMP loop, each thread with its own slot of
+ * scratch; every image's result is the same as on one thread.  Bigger GEMMs
+ * keep the sequential loop and OpenBLAS's own threads: libgomp's workers
+ * spinning after a parallel region starve OpenBLAS's threads in the sgemm
+ * that follows (on 2 cores that made these convolutions 20x slower). */
+#include <omp.h>
 #include <string.h>
 
 #include "kernel.h"
@@ -25,6 +33,13 @@
  * chunk of images may take beyond what one image needs. */
 #define CONV_COLUMNS 1024
 #define CONV_CHUNK_FLOATS ((int64_t)4 << 20)
+/* OpenBLAS runs a GEMM this small on the calling thread (nn_impl.h). */
+#define CONV_SERIAL_MNK NN_SERIAL_MNK
+/* Largest per-image GEMM (m*n*k) of the wide path, which splits it in
+ * pieces of at most CONV_SERIAL_MNK. */
+#define CONV_WIDE_MAX_MNK (CONV_SERIAL_MNK * 8)
+/* Most scratch slots (threads) the chunk loop uses. */
+#define CONV_MAX_SLOTS 8
 
 typedef struct conv_geom {
     int64_t n, c, h, w;      /* input */
@@ -35,7 +50,9 @@ typedef struct conv_geom {
     int64_t group, cg, mg;   /* groups, channels per group in and out */
     int64_t kk;              /* rows of the im2col matrix: cg * kh * kw */
     int64_t chunk;           /* images per GEMM */
-    bool direct_1x1, depthwise;
+    int64_t slots;           /* chunks run at once, each with its own scratch */
+    int64_t wp, hp;          /* wide: padded input row length and rows */
+    bool direct_1x1, depthwise, wide;
 } conv_geom;
 
 static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_diag *diag)
@@ -90,18 +107,60 @@ static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_d
         return nn_fail_shape(args, "bias must have M elements", diag);
     g->kk = g->cg * g->kh * g->kw;
     int64_t ohw = g->oh * g->ow;
-    g->chunk = ohw >= CONV_COLUMNS || ohw == 0 ? 1 : CONV_COLUMNS / ohw;
+    g->slots = 1;
+    if (g->mg * ohw * g->kk <= CONV_SERIAL_MNK && ohw > 0 && g->kk > 0 && g->mg > 0) {
+        /* small: chunks that stay on OpenBLAS's serial small-matrix path */
+        int64_t fit = CONV_SERIAL_MNK / (g->mg * ohw * g->kk);
+        g->chunk = ohw >= CONV_COLUMNS ? 1 : CONV_COLUMNS / ohw;
+        if (g->chunk > fit)
+            g->chunk = fit;
+    } else {
+        g->chunk = ohw >= CONV_COLUMNS || ohw == 0 ? 1 : CONV_COLUMNS / ohw;
+    }
     if (g->chunk > g->n)
         g->chunk = g->n > 0 ? g->n : 1;
     while (g->chunk > 1 && (g->kk + g->mg) * g->chunk * ohw > CONV_CHUNK_FLOATS)
         g->chunk--;
+    if (g->mg * g->chunk * ohw * g->kk <= CONV_SERIAL_MNK) {
+        int64_t chunks = (g->n + g->chunk - 1) / g->chunk, procs = omp_get_num_procs();
+        g->slots = procs < CONV_MAX_SLOTS ? procs : CONV_MAX_SLOTS;
+        if (g->slots > chunks)
+            g->slots = chunks;
+        if (g->slots < 1)
+            g->slots = 1;
+    }
     g->direct_1x1 = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 &&
                     g->pw == 0 && g->oh == g->h && g->ow == g->w && g->chunk == 1;
     g->depthwise = !g->direct_1x1 && g->group == g->c && g->m == g->c;
+    /* wide: stride 1 on small images, see forward_wide; a slot (padded
+     * image and wide im2col) of at most a quarter of CONV_CHUNK_FLOATS, and
+     * one dW per image (the backward's) of at most CONV_CHUNK_FLOATS */
+    g->wp = g->ow + g->dw * (g->kw - 1);
+    g->hp = g->oh + g->dh * (g->kh - 1);
+    g->wide = !g->direct_1x1 && !g->depthwise && g->sh == 1 && g->sw == 1 && g->n > 0 &&
+              ohw > 0 && g->kk > 0 && g->wp <= 2 * g->ow &&
+              g->mg * g->oh * g->wp * g->kk <= CONV_WIDE_MAX_MNK &&
+              (g->c * g->hp * g->wp + g->kk * g->oh * g->wp) * 4 <= CONV_CHUNK_FLOATS &&
+              g->n * g->m * g->kk <= CONV_CHUNK_FLOATS;
+    if (g->wide) {
+        int64_t procs = omp_get_num_procs();
+        g->chunk = 1;
+        g->slots = procs < CONV_MAX_SLOTS ? procs : CONV_MAX_SLOTS;
+        if (g->slots > g->n)
+            g->slots = g->n;
+        if (g->slots < 1)
+            g->slots = 1;
+    }
     return BNN_OK;
 }
 
-/* col [cg*kh*kw, oh*ow] (rows ld apart) from one image-group x [cg, h, w]. */
+/* col [cg*kh*kw, oh*ow] (rows ld apart) from one image-group x [cg, h, w].
+ * The rows it copies are short (LeNet's: 10 to 28 floats), so the copy and
+ * zeroing loops must stay inline loops: GCC would turn them into memcpy and
+ * memset calls, which took half of im2col's time. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
 static void im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
 {
     int64_t khw = g->kh * g->kw;
@@ -115,14 +174,16 @@ static void im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
             float *d = dst + i * g->ow;
             int64_t ih = i * g->sh - g->ph + ki * g->dh;
             if (ih < 0 || ih >= g->h) {
-                memset(d, 0, (size_t)g->ow * sizeof(float));
+                for (int64_t j = 0; j < g->ow; j++)
+                    d[j] = 0;
                 continue;
             }
             const float *xr = xc + ih * g->w + off;
             for (int64_t j = 0; j < lo; j++)
                 d[j] = 0;
             if (g->sw == 1)
-                memcpy(d + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                for (int64_t j = lo; j < hi; j++)
+                    d[j] = xr[j];
             else
                 for (int64_t j = lo; j < hi; j++)
                     d[j] = xr[j * g->sw];
@@ -163,13 +224,20 @@ static int64_t col_floats(const conv_geom *g)
     return (g->kk * g->chunk * g->oh * g->ow + 15) / 16 * 16;
 }
 
+static int64_t slot_floats(const conv_geom *g);
+
+/* The wide path's backward: one dW per image, [n, m, kk], before the slots. */
+static int64_t wide_parts_floats(const conv_geom *g)
+{
+    return g->wide ? (g->n * g->m * g->kk + 15) / 16 * 16 : 0;
+}
+
 static size_t conv_scratch_size(const bnn_kernel_args *args)
 {
     conv_geom g;
     if (conv_geometry(args, &g, NULL) != BNN_OK || g.direct_1x1 || g.depthwise)
         return 0; /* forward reports a bad geometry */
-    int64_t product = g.chunk > 1 ? g.mg * g.chunk * g.oh * g.ow : 0;
-    return (size_t)(col_floats(&g) + product) * sizeof(float);
+    return (size_t)(wide_parts_floats(&g) + slot_floats(&g) * g.slots) * sizeof(float);
 }
 
 /* ---- depthwise: one filter per channel ------------------------------------ */
@@ -266,6 +334,141 @@ static void depthwise_backward(const conv_geom *g, const float *x, const float *
 
 /* ---- the kernel ------------------------------------------------------------ */
 
+/* Forward of the images [n0, n0 + nb) of one chunk; col and product are
+ * this chunk's scratch. */
+static void forward_chunk(const conv_geom *g, const float *x, const float *w, const float *b,
+                          float *y, int64_t n0, int64_t nb, float *col, float *product)
+{
+    int64_t ohw = g->oh * g->ow, xsz = g->c * g->h * g->w, ysz = g->m * ohw, ld = nb * ohw;
+    for (int64_t gr = 0; gr < g->group; gr++) {
+        const float *wg = w + gr * g->mg * g->kk;
+        const float *xg = x + n0 * xsz + gr * g->cg * g->h * g->w;
+        float *yg = y + n0 * ysz + gr * g->mg * ohw;
+        if (nb == 1 && g->chunk == 1) { /* the product lands in y: start it at the bias */
+            const float *cols = xg;
+            if (!g->direct_1x1) {
+                im2col(g, xg, col, ohw);
+                cols = col;
+            }
+            double beta = 0;
+            if (b) {
+                for (int64_t i = 0; i < g->mg; i++)
+                    for (int64_t j = 0; j < ohw; j++)
+                        yg[i * ohw + j] = b[gr * g->mg + i];
+                beta = 1;
+            }
+            nn_gemm(BNN_F32, false, false, g->mg, ohw, g->kk, 1.0, wg, g->kk, cols, ohw, beta, yg,
+                    ohw);
+            continue;
+        }
+        for (int64_t i = 0; i < nb; i++)
+            im2col(g, xg + i * xsz, col + i * ohw, ld);
+        nn_gemm(BNN_F32, false, false, g->mg, ld, g->kk, 1.0, wg, g->kk, col, ld, 0.0, product, ld);
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t mi = 0; mi < g->mg; mi++) {
+                const float *src = product + mi * ld + i * ohw;
+                float *dst = yg + i * ysz + mi * ohw, bv = b ? b[gr * g->mg + mi] : 0.0f;
+                for (int64_t j = 0; j < ohw; j++)
+                    dst[j] = src[j] + bv;
+            }
+    }
+}
+
+/* Floats of one scratch slot: the im2col matrix, then (for chunks of
+ * several images) the product. */
+static int64_t round16(int64_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
+/* The wide path's slot: the padded image (with the overrun of the last
+ * row's spans), the wide im2col matrix and the wide product. */
+static int64_t wide_floats(const conv_geom *g)
+{
+    int64_t pad = g->c * g->hp * g->wp + g->dw * (g->kw - 1);
+    return round16(pad) + round16(g->kk * g->oh * g->wp) + round16(g->mg * g->oh * g->wp);
+}
+
+static int64_t slot_floats(const conv_geom *g)
+{
+    int64_t product = g->chunk > 1 ? g->mg * g->chunk * g->oh * g->ow : 0;
+    int64_t plain = col_floats(g) + round16(product); /* what backward uses */
+    if (g->wide && wide_floats(g) > plain)
+        return wide_floats(g);
+    return plain;
+}
+
+/* C [m, n] = alpha op(A) op(B) + beta C (f32, A not transposed unless
+ * trans_a) in pieces of columns with m * n * k at most CONV_SERIAL_MNK, so
+ * that OpenBLAS runs each on the calling thread: these run inside our own
+ * parallel loop, or are too small to pay for waking OpenBLAS's threads.
+ * Every element of C still comes from one call, summed the same way. */
+static void gemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+                        const float *a, int64_t lda, const float *b, int64_t ldb, double beta,
+                        float *c, int64_t ldc)
+{
+    int64_t work = m * n * k, pieces = (work + CONV_SERIAL_MNK - 1) / CONV_SERIAL_MNK;
+    int64_t piece = pieces > 1 ? round16((n + pieces - 1) / pieces) : n;
+    for (int64_t j0 = 0; j0 < n; j0 += piece) {
+        int64_t nj = n - j0 < piece ? n - j0 : piece;
+        nn_gemm(BNN_F32, trans_a, trans_b, m, nj, k, 1.0, a, lda, trans_b ? b + j0 * ldb : b + j0,
+                ldb, beta, c + j0, ldc);
+    }
+}
+
+/* Stride 1 without the short copies of im2col.  The image is copied once
+ * into a zero-padded buffer [c, hp, wp]; then the im2col row of (channel,
+ * ki, kj), laid out with rows wp long instead of ow, is one contiguous span
+ * of that buffer: a single copy of oh * wp floats.  The GEMM computes wp - ow
+ * spare columns per output row (their sources run over into the next row,
+ * harmless) and the valid ones are copied out with the bias.  For LeNet's
+ * convolutions this is 2-3x faster than im2col's ~1500 copies of 10 to 28
+ * floats per image. */
+static void forward_wide(const conv_geom *g, const float *x, const float *w, const float *b,
+                         float *y, int64_t n, float *slot)
+{
+    int64_t hw = g->h * g->w, phw = g->hp * g->wp, cols = g->oh * g->wp, ohw = g->oh * g->ow;
+    int64_t pad_n = g->c * phw + g->dw * (g->kw - 1);
+    float *pad = slot, *col = pad + round16(pad_n), *product = col + round16(g->kk * cols);
+    const float *xn = x + n * g->c * hw;
+    /* the padded image; sizes from the geometry: hp = h + pads, wp = w + pads */
+    int64_t ph0 = g->ph, pw0 = g->pw;
+    for (int64_t i = 0; i < pad_n; i++)
+        pad[i] = 0;
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t r = 0; r < g->h; r++) {
+            int64_t pr = r + ph0;
+            if (pr >= g->hp)
+                break;
+            int64_t lo = pw0, len = g->w;
+            if (lo + len > g->wp)
+                len = g->wp - lo;
+            if (len > 0)
+                memcpy(pad + c * phw + pr * g->wp + lo, xn + c * hw + r * g->w,
+                       (size_t)len * sizeof(float));
+        }
+    for (int64_t gr = 0; gr < g->group; gr++) {
+        const float *pg = pad + gr * g->cg * phw;
+        for (int64_t row = 0; row < g->kk; row++) {
+            int64_t c = row / (g->kh * g->kw), ki = (row / g->kw) % g->kh, kj = row % g->kw;
+            memcpy(col + row * cols, pg + c * phw + ki * g->dh * g->wp + kj * g->dw,
+                   (size_t)cols * sizeof(float));
+        }
+        gemm_serial(false, false, g->mg, cols, g->kk, w + gr * g->mg * g->kk, g->kk, col, cols, 0.0,
+                    product, cols);
+        float *yg = y + (n * g->m + gr * g->mg) * ohw;
+        for (int64_t mi = 0; mi < g->mg; mi++) {
+            float bv = b ? b[gr * g->mg + mi] : 0.0f;
+            for (int64_t i = 0; i < g->oh; i++) {
+                const float *src = product + mi * cols + i * g->wp;
+                float *dst = yg + mi * ohw + i * g->ow;
+                for (int64_t j = 0; j < g->ow; j++)
+                    dst[j] = src[j] + bv;
+            }
+        }
+    }
+}
+
 static bnn_status conv_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
     conv_geom g;
@@ -277,44 +480,119 @@ static bnn_status conv_forward(const bnn_kernel_args *args, bnn_diag *diag)
         depthwise_forward(&g, x, w, b, y);
         return BNN_OK;
     }
-    int64_t ohw = g.oh * g.ow, xsz = g.c * g.h * g.w, ysz = g.m * ohw;
-    float *col = args->scratch, *product = col + col_floats(&g);
-    for (int64_t n0 = 0; n0 < g.n; n0 += g.chunk) {
-        int64_t nb = g.n - n0 < g.chunk ? g.n - n0 : g.chunk, ld = nb * ohw;
-        for (int64_t gr = 0; gr < g.group; gr++) {
-            const float *wg = w + gr * g.mg * g.kk;
-            const float *xg = x + n0 * xsz + gr * g.cg * g.h * g.w;
-            float *yg = y + n0 * ysz + gr * g.mg * ohw;
-            if (g.chunk == 1) { /* the product lands in y: start it at the bias */
-                const float *cols = xg;
-                if (!g.direct_1x1) {
-                    im2col(&g, xg, col, ohw);
-                    cols = col;
-                }
-                double beta = 0;
-                if (b) {
-                    for (int64_t i = 0; i < g.mg; i++)
-                        for (int64_t j = 0; j < ohw; j++)
-                            yg[i * ohw + j] = b[gr * g.mg + i];
-                    beta = 1;
-                }
-                nn_gemm(BNN_F32, false, false, g.mg, ohw, g.kk, 1.0, wg, g.kk, cols, ohw, beta,
-                        yg, ohw);
-                continue;
-            }
-            for (int64_t i = 0; i < nb; i++)
-                im2col(&g, xg + i * xsz, col + i * ohw, ld);
-            nn_gemm(BNN_F32, false, false, g.mg, ld, g.kk, 1.0, wg, g.kk, col, ld, 0.0, product, ld);
-            for (int64_t i = 0; i < nb; i++)
-                for (int64_t mi = 0; mi < g.mg; mi++) {
-                    const float *src = product + mi * ld + i * ohw;
-                    float *dst = yg + i * ysz + mi * ohw, bv = b ? b[gr * g.mg + mi] : 0.0f;
-                    for (int64_t j = 0; j < ohw; j++)
-                        dst[j] = src[j] + bv;
-                }
+    float *scratch = args->scratch;
+    int64_t chunks = (g.n + g.chunk - 1) / g.chunk, slot = slot_floats(&g);
+    int threads = omp_get_max_threads();
+    if (threads > g.slots)
+        threads = (int)g.slots;
+    if (g.wide) {
+        if (g.slots == 1 || threads < 2 || omp_in_parallel()) {
+            for (int64_t i = 0; i < g.n; i++)
+                forward_wide(&g, x, w, b, y, i, scratch);
+            return BNN_OK;
+        }
+#pragma omp parallel num_threads(threads)
+        {
+            float *mine = scratch + omp_get_thread_num() * slot;
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < g.n; i++)
+                forward_wide(&g, x, w, b, y, i, mine);
+        }
+        return BNN_OK;
+    }
+    if (g.slots == 1 || threads < 2 || omp_in_parallel()) {
+        for (int64_t t = 0; t < chunks; t++) {
+            int64_t n0 = t * g.chunk, nb = g.n - n0 < g.chunk ? g.n - n0 : g.chunk;
+            forward_chunk(&g, x, w, b, y, n0, nb, scratch, scratch + col_floats(&g));
+        }
+        return BNN_OK;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        float *col = scratch + omp_get_thread_num() * slot, *product = col + col_floats(&g);
+#pragma omp for schedule(static)
+        for (int64_t t = 0; t < chunks; t++) {
+            int64_t n0 = t * g.chunk, nb = g.n - n0 < g.chunk ? g.n - n0 : g.chunk;
+            forward_chunk(&g, x, w, b, y, n0, nb, col, product);
         }
     }
     return BNN_OK;
+}
+
+/* The adjoint of forward_wide for image n: dY is spread into the wide
+ * layout with zeros in the spare columns, dW_n = dY_wide . col_wide^T (this
+ * image's own dW, which the caller sums over images in order),
+ * and dX gathers W^T dY_wide back through the same contiguous spans into a
+ * padded gradient buffer, whose interior is added to dX. */
+static void backward_wide(const conv_geom *g, const float *x, const float *w, const float *gy,
+                          float *gx, float *gw, int64_t n, float *slot)
+{
+    int64_t hw = g->h * g->w, phw = g->hp * g->wp, cols = g->oh * g->wp, ohw = g->oh * g->ow;
+    int64_t pad_n = g->c * phw + g->dw * (g->kw - 1);
+    float *pad = slot, *col = pad + round16(pad_n), *dyw = col + round16(g->kk * cols);
+    const float *xn = x + n * g->c * hw;
+    if (gw) {
+        for (int64_t i = 0; i < pad_n; i++)
+            pad[i] = 0;
+        for (int64_t c = 0; c < g->c; c++)
+            for (int64_t r = 0; r < g->h; r++)
+                memcpy(pad + c * phw + (r + g->ph) * g->wp + g->pw, xn + c * hw + r * g->w,
+                       (size_t)g->w * sizeof(float));
+    }
+    for (int64_t gr = 0; gr < g->group; gr++) {
+        const float *gyg = gy + (n * g->m + gr * g->mg) * ohw;
+        for (int64_t mi = 0; mi < g->mg; mi++)
+            for (int64_t i = 0; i < g->oh; i++) {
+                float *d = dyw + mi * cols + i * g->wp;
+                const float *src = gyg + mi * ohw + i * g->ow;
+                for (int64_t j = 0; j < g->ow; j++)
+                    d[j] = src[j];
+                for (int64_t j = g->ow; j < g->wp; j++)
+                    d[j] = 0;
+            }
+        const float *wg = w + gr * g->mg * g->kk;
+        if (gw) {
+            const float *pg = pad + gr * g->cg * phw;
+            for (int64_t row = 0; row < g->kk; row++) {
+                int64_t c = row / (g->kh * g->kw), ki = (row / g->kw) % g->kh, kj = row % g->kw;
+                memcpy(col + row * cols, pg + c * phw + ki * g->dh * g->wp + kj * g->dw,
+                       (size_t)cols * sizeof(float));
+            }
+            gemm_serial(false, true, g->mg, g->kk, cols, dyw, cols, col, cols, 0.0,
+                        gw + gr * g->mg * g->kk, g->kk);
+        }
+        if (gx) {
+            /* dcol [kk, cols] = W_g^T dY_wide, then summed into the padded gradient */
+            gemm_serial(true, false, g->kk, cols, g->mg, wg, g->kk, dyw, cols, 0.0, col, cols);
+            float *pg = pad; /* [cg, hp, wp] of this group, plus the overrun */
+            int64_t pg_n = g->cg * phw + g->dw * (g->kw - 1);
+            for (int64_t i = 0; i < pg_n; i++)
+                pg[i] = 0;
+            for (int64_t row = 0; row < g->kk; row++) {
+                int64_t c = row / (g->kh * g->kw), ki = (row / g->kw) % g->kh, kj = row % g->kw;
+                float *dst = pg + c * phw + ki * g->dh * g->wp + kj * g->dw;
+                const float *src = col + row * cols;
+                for (int64_t j = 0; j < cols; j++)
+                    dst[j] += src[j];
+            }
+            float *gxg = gx + (n * g->c + gr * g->cg) * hw;
+            for (int64_t c = 0; c < g->cg; c++)
+                for (int64_t r = 0; r < g->h; r++) {
+                    const float *src = pg + c * phw + (r + g->ph) * g->wp + g->pw;
+                    float *dst = gxg + c * hw + r * g->w;
+                    for (int64_t j = 0; j < g->w; j++)
+                        dst[j] += src[j];
+                }
+            if (gw && gr + 1 < g->group) { /* the next group's dW needs the image again */
+                for (int64_t i = 0; i < pad_n; i++)
+                    pad[i] = 0;
+                for (int64_t c = 0; c < g->c; c++)
+                    for (int64_t r = 0; r < g->h; r++)
+                        memcpy(pad + c * phw + (r + g->ph) * g->wp + g->pw,
+                               xn + c * hw + r * g->w, (size_t)g->w * sizeof(float));
+            }
+        }
+    }
 }
 
 static bnn_status conv_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
@@ -343,6 +621,30 @@ static bnn_status conv_backward(const bnn_kernel_args *args, const bnn_kernel_gr
             }
     if (!gx && !gw)
         return BNN_OK;
+    if (g.wide) {
+        /* images in parallel, each with its own dW; summed in image order
+         * below, so dW does not depend on the thread count */
+        float *scratch = args->scratch, *parts = gw ? scratch : NULL;
+        float *slots = scratch + wide_parts_floats(&g);
+        int64_t slot = slot_floats(&g), per = g.m * g.kk;
+        int threads = omp_get_max_threads();
+        if (threads > g.slots)
+            threads = (int)g.slots;
+        if (threads < 2 || omp_in_parallel())
+            threads = 1;
+#pragma omp parallel num_threads(threads)
+        {
+            float *mine = slots + omp_get_thread_num() * slot;
+#pragma omp for schedule(static)
+            for (int64_t n = 0; n < g.n; n++)
+                backward_wide(&g, x, w, gy, gx, parts ? parts + n * per : NULL, n, mine);
+        }
+        if (gw)
+            for (int64_t n = 0; n < g.n; n++)
+                for (int64_t i = 0; i < per; i++)
+                    gw[i] += parts[n * per + i];
+        return BNN_OK;
+    }
     float *col = args->scratch, *product = col + col_floats(&g);
     for (int64_t n0 = 0; n0 < g.n; n0 += g.chunk) {
         int64_t nb = g.n - n0 < g.chunk ? g.n - n0 : g.chunk, ld = nb * ohw;

@@ -66,7 +66,7 @@ static bnn_status dense_forward(const bnn_kernel_args *args, bnn_diag *diag)
                         (blasint)g.k, x + r * g.k, 1, (float)beta, y + r * g.m, 1);
         return BNN_OK;
     }
-    nn_gemm(BNN_F32, false, true, g.rows, g.m, g.k, 1.0, x, g.k, w, g.k, beta, y, g.m);
+    nn_gemm_f32_tiled(false, true, g.rows, g.m, g.k, 1.0, x, g.k, w, g.k, beta, y, g.m);
     return BNN_OK;
 }
 
@@ -78,11 +78,11 @@ static bnn_status dense_backward(const bnn_kernel_args *args, const bnn_kernel_g
     const float *gy = grads->grad_outputs[0].data;
     bnn_tensor *gi = grads->grad_inputs;
     if (gi[0].data) /* dx [rows, K] += dy [rows, M] . W [M, K] */
-        nn_gemm(BNN_F32, false, false, g.rows, g.k, g.m, 1.0, gy, g.m, args->inputs[1].data, g.k,
-                1.0, gi[0].data, g.k);
+        nn_gemm_f32_tiled(false, false, g.rows, g.k, g.m, 1.0, gy, g.m, args->inputs[1].data, g.k,
+                          1.0, gi[0].data, g.k);
     if (gi[1].data) /* dW [M, K] += dy^T . x */
-        nn_gemm(BNN_F32, true, false, g.m, g.k, g.rows, 1.0, gy, g.m, args->inputs[0].data, g.k,
-                1.0, gi[1].data, g.k);
+        nn_gemm_f32_tiled(true, false, g.m, g.k, g.rows, 1.0, gy, g.m, args->inputs[0].data, g.k,
+                          1.0, gi[1].data, g.k);
     if (args->n_inputs > 2 && gi[2].data) {
         float *gb = gi[2].data;
         for (int64_t r = 0; r < g.rows; r++)

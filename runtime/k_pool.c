@@ -144,12 +144,74 @@ static float row_count(const pool_geom *g, int64_t od, int64_t oh)
     return hi == lo || hh == lh ? 0.0f : (float)(cd * ch);
 }
 
+/* A 2-D 2x2 stride-2 window with every window in bounds (no begin pads,
+ * undilated, the output not reaching past the input): the pooling of most
+ * CNNs, which gets its own loop without the window walk. */
+static bool pool_is_plain_2x2(const pool_geom *g)
+{
+    return g->in[0] == 1 && g->out[0] == 1 && g->k[0] == 1 && g->k[1] == 2 && g->k[2] == 2 &&
+           g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 && g->pb[1] == 0 &&
+           g->pb[2] == 0 && 2 * g->out[1] <= g->in[1] && 2 * g->out[2] <= g->in[2];
+}
+
+/* The same result as the general walk: each window's elements are visited in
+ * the same (row, column) order, with the same NaN-skipping comparison. */
+static void max_pool_2x2(const pool_geom *g, const float *x, float *y)
+{
+    int64_t iw = g->in[2], ow = g->out[2], oh = g->out[1];
+#pragma omp parallel for schedule(static) if (pool_worth_threads(g))
+    for (int64_t p = 0; p < g->planes; p++)
+        for (int64_t i = 0; i < oh; i++) {
+            const float *r0 = x + p * g->in_size + 2 * i * iw, *r1 = r0 + iw;
+            float *yr = y + p * g->out_size + i * ow;
+            for (int64_t j = 0; j < ow; j++) {
+                float a = -INFINITY, v;
+                v = r0[2 * j]; a = v > a ? v : a;
+                v = r0[2 * j + 1]; a = v > a ? v : a;
+                v = r1[2 * j]; a = v > a ? v : a;
+                v = r1[2 * j + 1]; a = v > a ? v : a;
+                yr[j] = a;
+            }
+        }
+}
+
+/* Backward of max_pool_2x2: the gradient goes to the window's first strict
+ * maximum in the same visit order as the general walk; a window of -inf and
+ * NaN only passes nothing. */
+static void max_pool_2x2_backward(const pool_geom *g, const float *x, const float *gy, float *gx)
+{
+    int64_t iw = g->in[2], ow = g->out[2], oh = g->out[1];
+#pragma omp parallel for schedule(static) if (pool_worth_threads(g))
+    for (int64_t p = 0; p < g->planes; p++)
+        for (int64_t i = 0; i < oh; i++) {
+            int64_t base = p * g->in_size + 2 * i * iw;
+            const float *gyr = gy + p * g->out_size + i * ow;
+            for (int64_t j = 0; j < ow; j++) {
+                int64_t at[4] = {base + 2 * j, base + 2 * j + 1, base + iw + 2 * j,
+                                 base + iw + 2 * j + 1};
+                float a = -INFINITY;
+                int k = -1;
+                for (int e = 0; e < 4; e++)
+                    if (x[at[e]] > a) {
+                        a = x[at[e]];
+                        k = e;
+                    }
+                if (k >= 0)
+                    gx[at[k]] += gyr[j];
+            }
+        }
+}
+
 static bnn_status pool_forward(const bnn_kernel_args *args, pool_kind kind, bnn_diag *diag)
 {
     pool_geom g;
     BNN_TRY(pool_geometry(args, false, &g, diag));
     const float *x = args->inputs[0].data;
     float *y = args->outputs[0].data;
+    if (kind == POOL_MAX && pool_is_plain_2x2(&g)) {
+        max_pool_2x2(&g, x, y);
+        return BNN_OK;
+    }
 #pragma omp parallel for schedule(static) if (pool_worth_threads(&g))
     for (int64_t p = 0; p < g.planes; p++) {
         const float *xp = x + p * g.in_size;
@@ -199,6 +261,10 @@ static bnn_status pool_backward(const bnn_kernel_args *args, const bnn_kernel_gr
                         bnn_node_label(args->graph, args->node_id, label, sizeof label));
     }
     const float *x = args->inputs[0].data, *gy = grads->grad_outputs[0].data;
+    if (kind == POOL_MAX && pool_is_plain_2x2(&g)) {
+        max_pool_2x2_backward(&g, x, gy, gx);
+        return BNN_OK;
+    }
 #pragma omp parallel for schedule(static) if (pool_worth_threads(&g))
     for (int64_t p = 0; p < g.planes; p++) {
         const float *xp = x + p * g.in_size;

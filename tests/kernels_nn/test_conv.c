@@ -2,6 +2,7 @@
  * random geometries: odd sizes, asymmetric pads, strides, dilations, groups,
  * depthwise (with and without a channel multiplier), 1x1, batch 1 and > 1. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "harness.h"
@@ -221,6 +222,105 @@ Test(conv, partial_gradients)
                 d[i] = f->d[i];
             }
             kn_set_ints(c, "strides", s, f->sd);
+            kn_set_ints(c, "pads", p, 2 * f->sd);
+            kn_set_ints(c, "dilations", d, f->sd);
+            kn_set_int(c, "group", f->group);
+            kn_check_partial_backward(c, mask);
+            kn_destroy(c);
+        }
+}
+
+/* Stride-1 convolutions on small images take the wide path (a padded copy
+ * of the image, one contiguous copy per im2col row, spare GEMM columns):
+ * LeNet's two layers at batch 1 and 7 (threads over images), asymmetric
+ * pads, dilation, groups, 1-D, and a layer whose GEMM is split in pieces. */
+Test(conv, wide_path_forward)
+{
+    const conv_cfg cfgs[] = {
+        {.sd = 2, .n = 1, .c = 1, .m = 6, .group = 1, .in = {28, 28}, .k = {5, 5}, .s = {1, 1},
+         .pb = {2, 2}, .pe = {2, 2}, .d = {1, 1}, .bias = 1},
+        {.sd = 2, .n = 7, .c = 1, .m = 6, .group = 1, .in = {28, 28}, .k = {5, 5}, .s = {1, 1},
+         .pb = {2, 2}, .pe = {2, 2}, .d = {1, 1}, .bias = 1},
+        {.sd = 2, .n = 7, .c = 6, .m = 16, .group = 1, .in = {14, 14}, .k = {5, 5}, .s = {1, 1},
+         .d = {1, 1}, .bias = 1},
+        {.sd = 2, .n = 3, .c = 4, .m = 6, .group = 2, .in = {9, 11}, .k = {3, 2}, .s = {1, 1},
+         .pb = {0, 1}, .pe = {2, 0}, .d = {2, 1}},
+        {.sd = 1, .n = 5, .c = 3, .m = 4, .group = 1, .in = {40}, .k = {3}, .s = {1},
+         .pb = {1}, .pe = {0}, .d = {2}, .bias = 1},
+        {.sd = 2, .n = 3, .c = 16, .m = 32, .group = 1, .in = {12, 12}, .k = {3, 3},
+         .s = {1, 1}, .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++)
+        cr_assert(run_conv(&cfgs[i], 900 + i, 0, 1e-4));
+}
+
+/* Non-finite inputs stay where they are: a NaN in one image reaches only the
+ * outputs whose windows hold it, not the spare columns' neighbours. */
+Test(conv, wide_path_nan_stays_local)
+{
+    /* two filters, so that it is not the depthwise loop */
+    bnn_shape in[2] = {KN_SHAPE(2, 1, 6, 6), KN_SHAPE(2, 1, 3, 3)}, y = KN_SHAPE(2, 2, 4, 4);
+    kn_case *c = kn_create(BNN_OP_CONV2D, BNN_F32, 2, in, &y, 1);
+    float *x = c->inputs[0].data, *w = c->inputs[1].data;
+    for (int i = 0; i < 72; i++)
+        x[i] = 1;
+    for (int i = 0; i < 18; i++)
+        w[i] = 1;
+    x[5] = NAN; /* image 0, row 0, last column: only output (0, 3) of each filter sees it */
+    bnn_diag diag = {0};
+    cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
+    const float *ys = c->output.data;
+    for (int i = 0; i < 64; i++) {
+        if (i == 3 || i == 19)
+            cr_assert(isnan(ys[i]), "output %d is %g", i, (double)ys[i]);
+        else
+            cr_assert_eq(ys[i], 9.0f, "output %d is %g", i, (double)ys[i]);
+    }
+    kn_destroy(c);
+}
+
+/* The wide path's backward (dY spread to the wide layout, dX gathered
+ * through a padded buffer): plain, padded asymmetric, dilated and grouped,
+ * 1-D; and each gradient alone. */
+static const conv_cfg wide_small[] = {
+    {.sd = 2, .n = 2, .c = 1, .m = 3, .group = 1, .in = {8, 8}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 2, .c = 3, .m = 4, .group = 1, .in = {7, 6}, .k = {3, 2}, .s = {1, 1},
+     .pb = {2, 0}, .pe = {0, 1}, .d = {1, 2}, .bias = 1},
+    {.sd = 2, .n = 2, .c = 4, .m = 6, .group = 2, .in = {6, 7}, .k = {2, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {0, 2}, .d = {2, 1}},
+    {.sd = 1, .n = 3, .c = 2, .m = 3, .group = 1, .in = {12}, .k = {3}, .s = {1}, .pb = {1},
+     .pe = {2}, .d = {1}, .bias = 1},
+};
+
+Test(conv, wide_path_gradients, .timeout = 120)
+{
+    for (size_t i = 0; i < sizeof wide_small / sizeof wide_small[0]; i++) {
+        cr_assert(run_conv(&wide_small[i], 950 + i, 0, 1e-4));
+        cr_assert(run_conv(&wide_small[i], 960 + i, 1, 1e-3));
+    }
+}
+
+Test(conv, wide_path_partial_gradients)
+{
+    for (size_t k = 0; k < sizeof wide_small / sizeof wide_small[0]; k++)
+        for (unsigned mask = 1; mask < 7; mask++) {
+            const conv_cfg *f = &wide_small[k];
+            int j = f->sd - 1;
+            int64_t oh = f->sd == 2 ? ref_conv_out(f->in[0], f->k[0], 1, f->pb[0], f->pe[0], f->d[0]) : 0;
+            int64_t ow = ref_conv_out(f->in[j], f->k[j], 1, f->pb[j], f->pe[j], f->d[j]);
+            bnn_shape x = f->sd == 2 ? KN_SHAPE(f->n, f->c, f->in[0], f->in[1]) : KN_SHAPE(f->n, f->c, f->in[0]);
+            bnn_shape w = f->sd == 2 ? KN_SHAPE(f->m, f->c / f->group, f->k[0], f->k[1])
+                                     : KN_SHAPE(f->m, f->c / f->group, f->k[0]);
+            bnn_shape y = f->sd == 2 ? KN_SHAPE(f->n, f->m, oh, ow) : KN_SHAPE(f->n, f->m, ow);
+            bnn_shape in[3] = {x, w, KN_SHAPE(f->m)};
+            kn_case *c = kn_create(f->sd == 2 ? BNN_OP_CONV2D : BNN_OP_CONV1D, BNN_F32, 3, in, &y, k);
+            int64_t p[4], d[2];
+            for (int i = 0; i < f->sd; i++) {
+                p[i] = f->pb[i];
+                p[f->sd + i] = f->pe[i];
+                d[i] = f->d[i];
+            }
             kn_set_ints(c, "pads", p, 2 * f->sd);
             kn_set_ints(c, "dilations", d, f->sd);
             kn_set_int(c, "group", f->group);

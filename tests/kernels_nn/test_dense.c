@@ -1,5 +1,8 @@
 /* dense, gemm and matmul against the reference, forward and backward. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -194,4 +197,77 @@ Test(dense, partial_gradients)
         kn_check_partial_backward(c, mask);
         kn_destroy(c);
     }
+}
+
+/* Medium layers (LeNet's fc1 at batch 64) run as tiles of serial sgemms on
+ * OpenMP's threads: forward against the reference, and the gradients against
+ * sums in double, and the same bits on 1 and 2 threads. */
+static void tiled_case(int64_t rows, int64_t k, int64_t m, uint64_t seed, int threads, float *out)
+{
+    bnn_shape x = KN_SHAPE(rows, k), y = KN_SHAPE(rows, m);
+    bnn_shape in[3] = {x, KN_SHAPE(m, k), KN_SHAPE(m)};
+    kn_case *c = kn_create(BNN_OP_DENSE, BNN_F32, 3, in, &y, seed);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    if (!out)
+        kn_check_forward(c, ref_dense, 1e-4);
+    bnn_diag diag = {0};
+    cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(kn_backward(c, seed, 0, &diag), BNN_OK, "%s", diag.message);
+    /* again from zero gradients, to compare with plain sums */
+    for (int i = 0; i < 3; i++)
+        memset(c->grad_inputs[i].data, 0, (size_t)bnn_tensor_numel(&c->grad_inputs[i]) * sizeof(float));
+    extern const bnn_kernel bnn_kernel_dense;
+    bnn_kernel_grads grads = {.grad_outputs = &c->grad_output, .grad_inputs = c->grad_inputs};
+    cr_assert_eq(bnn_kernel_dense.backward(&c->args, &grads, &diag), BNN_OK, "%s", diag.message);
+    omp_set_num_threads(saved);
+    const float *xs = c->inputs[0].data, *w = c->inputs[1].data, *gy = c->grad_output.data;
+    const float *gx = c->grad_inputs[0].data, *gw = c->grad_inputs[1].data;
+    if (out) { /* y, dx, dW for the thread-count comparison */
+        memcpy(out, c->output.data, (size_t)(rows * m) * sizeof(float));
+        memcpy(out + rows * m, gx, (size_t)(rows * k) * sizeof(float));
+        memcpy(out + rows * m + rows * k, gw, (size_t)(m * k) * sizeof(float));
+        kn_destroy(c);
+        return;
+    }
+    for (int64_t r = 0; r < rows; r += 7)
+        for (int64_t j = 0; j < k; j += 5) {
+            double s = 0, mag = 0;
+            for (int64_t o = 0; o < m; o++) {
+                s += (double)gy[r * m + o] * w[o * k + j];
+                mag += fabs((double)gy[r * m + o] * w[o * k + j]);
+            }
+            cr_assert(fabs(gx[r * k + j] - s) <= 1e-5 * (mag + 1), "dx[%lld,%lld] %g vs %g",
+                      (long long)r, (long long)j, (double)gx[r * k + j], s);
+        }
+    for (int64_t o = 0; o < m; o += 3)
+        for (int64_t j = 0; j < k; j += 11) {
+            double s = 0, mag = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                s += (double)gy[r * m + o] * xs[r * k + j];
+                mag += fabs((double)gy[r * m + o] * xs[r * k + j]);
+            }
+            cr_assert(fabs(gw[o * k + j] - s) <= 1e-5 * (mag + 1), "dW[%lld,%lld] %g vs %g",
+                      (long long)o, (long long)j, (double)gw[o * k + j], s);
+        }
+    kn_destroy(c);
+}
+
+Test(dense, tiled_medium_layers)
+{
+    tiled_case(64, 400, 120, 31, 2, NULL);
+    tiled_case(37, 500, 130, 32, 2, NULL);
+    tiled_case(64, 120, 84, 33, 2, NULL);
+    tiled_case(200, 31, 90, 34, 1, NULL);
+}
+
+Test(dense, tiled_same_bits_on_any_thread_count)
+{
+    int64_t rows = 37, k = 500, m = 130, n = rows * m + rows * k + m * k;
+    float *one = malloc((size_t)n * sizeof(float)), *two = malloc((size_t)n * sizeof(float));
+    tiled_case(rows, k, m, 35, 1, one);
+    tiled_case(rows, k, m, 35, 2, two);
+    cr_assert_eq(memcmp(one, two, (size_t)n * sizeof(float)), 0);
+    free(one);
+    free(two);
 }

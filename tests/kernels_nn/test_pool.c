@@ -2,6 +2,7 @@
  * 1, 2 and 3 spatial dims with pads, strides, dilations, ceil_mode and
  * count_include_pad, global pools, and ONNX's documented example values. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "harness.h"
@@ -219,4 +220,59 @@ Test(pool, skips_unwanted_gradient)
         kn_check_partial_backward(c, 1);
         kn_destroy(c);
     }
+}
+
+/* The 2x2 stride-2 max pool has its own loop when every window is in
+ * bounds: even and odd sizes (a last row or column no window reaches), an
+ * end pad no window reaches, planes enough for threads, and ceil_mode shapes
+ * that fall back to the general walk. */
+Test(max_pool, plain_2x2_forward)
+{
+    const pool_cfg cfgs[] = {
+        {.sd = 2, .n = 2, .c = 3, .in = {28, 28}, .k = {2, 2}, .s = {2, 2}, .d = {1, 1}},
+        {.sd = 2, .n = 1, .c = 2, .in = {11, 13}, .k = {2, 2}, .s = {2, 2}, .d = {1, 1}},
+        {.sd = 2, .n = 1, .c = 2, .in = {10, 7}, .k = {2, 2}, .s = {2, 2}, .pe = {1, 0},
+         .d = {1, 1}},
+        {.sd = 2, .n = 64, .c = 6, .in = {28, 28}, .k = {2, 2}, .s = {2, 2}, .d = {1, 1}},
+        {.sd = 2, .n = 1, .c = 2, .in = {9, 7}, .k = {2, 2}, .s = {2, 2}, .d = {1, 1},
+         .ceil_mode = 1},
+        {.sd = 2, .n = 1, .c = 1, .in = {2, 2}, .k = {2, 2}, .s = {2, 2}, .d = {1, 1}},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        cr_assert(run_pool(BNN_OP_MAX_POOL, &cfgs[i], 700 + i, 0));
+        if (cfgs[i].n * cfgs[i].c < 20)
+            cr_assert(run_pool(BNN_OP_MAX_POOL, &cfgs[i], 800 + i, 1));
+    }
+}
+
+/* NaN and -inf in a window take the general walk's answers: NaN is skipped,
+ * a window of -inf and NaN only gives -inf. */
+Test(max_pool, plain_2x2_nan_and_inf)
+{
+    bnn_shape x = KN_SHAPE(1, 1, 2, 6), y = KN_SHAPE(1, 1, 1, 3);
+    kn_case *c = kn_create(BNN_OP_MAX_POOL, BNN_F32, 1, &x, &y, 1);
+    KN_SET_INTS(c, "kernel_shape", 2, 2);
+    KN_SET_INTS(c, "strides", 2, 2);
+    float *xs = c->inputs[0].data;
+    const float in[12] = {NAN, 1, -INFINITY, NAN, 5, -2, 2, NAN, NAN, -INFINITY, 3, NAN};
+    memcpy(xs, in, sizeof in);
+    bnn_diag diag = {0};
+    cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
+    const float *ys = c->output.data;
+    cr_assert_eq(ys[0], 2.0f);
+    cr_assert(isinf(ys[1]) && ys[1] < 0, "got %g", (double)ys[1]);
+    cr_assert_eq(ys[2], 5.0f);
+    /* the gradient goes to each window's first maximum, none from the -inf one */
+    extern const bnn_kernel bnn_kernel_max_pool;
+    cr_assert_eq(kn_backward(c, 1, 0, &diag), BNN_OK, "%s", diag.message);
+    float *gx = c->grad_inputs[0].data;
+    const float *gy = c->grad_output.data;
+    memset(gx, 0, 12 * sizeof(float));
+    bnn_kernel_grads grads = {.grad_outputs = &c->grad_output, .grad_inputs = c->grad_inputs};
+    cr_assert_eq(bnn_kernel_max_pool.backward(&c->args, &grads, &diag), BNN_OK, "%s", diag.message);
+    for (int i = 0; i < 12; i++) {
+        float want = i == 6 ? gy[0] : i == 4 ? gy[2] : 0.0f;
+        cr_assert_eq(gx[i], want, "dx[%d] = %g, want %g", i, (double)gx[i], (double)want);
+    }
+    kn_destroy(c);
 }
