@@ -1,5 +1,6 @@
 /* bnnc: turn ordinary neural networks into Bayesian ones.
  * The entry point only dispatches to a subcommand (tools/cmd_*.c). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,14 +35,20 @@ static void usage(FILE *out)
                  "options: --help, --version\n");
 }
 
-/* libgomp reads OMP_WAIT_POLICY once, when it is loaded; by default its idle
- * threads spin after every parallel region and take the cores OpenBLAS's
- * threads need for the next layer (on 2 busy cores the MLP's dense layers ran
- * 7x slower).  So, unless the user chose a policy, re-execute once with
- * OMP_WAIT_POLICY=passive.  If that fails, go on as we are. */
-static void prefer_passive_openmp(char **argv)
+/* libgomp reads OMP_WAIT_POLICY, and OpenBLAS OPENBLAS_THREAD_TIMEOUT, once,
+ * when they are loaded; by default both keep idle threads spinning after each
+ * parallel region, and on a small machine those spinners take the cores the
+ * other library's threads need next (on 2 busy cores the MLP's dense layers
+ * ran 7x slower, and its training step 1.5x).  So, unless the user chose
+ * otherwise, re-execute once with passive waiting.  If that fails, go on. */
+static void prefer_passive_waiting(char **argv)
 {
-    if (getenv("OMP_WAIT_POLICY") || setenv("OMP_WAIT_POLICY", "passive", 1) != 0)
+    bool changed = false;
+    if (!getenv("OMP_WAIT_POLICY"))
+        changed |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+    if (!getenv("OPENBLAS_THREAD_TIMEOUT"))
+        changed |= setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
+    if (!changed)
         return;
     fflush(NULL);
     execv("/proc/self/exe", argv);
@@ -49,7 +56,7 @@ static void prefer_passive_openmp(char **argv)
 
 int main(int argc, char **argv)
 {
-    prefer_passive_openmp(argv);
+    prefer_passive_waiting(argv);
     if (argc < 2) {
         usage(stderr);
         return BNNC_EXIT_USAGE;
