@@ -4,15 +4,12 @@
  * arithmetic that folded away and verifies the result.  The ModelProto is freed
  * before returning; the IR never points into it.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "bnn_file.h"
 #include "onnx_impl.h"
 
 /* ModelProtos above this are refused before reading (protobuf's own limit). */
@@ -705,39 +702,13 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
                                 bnn_graph **out, bnn_diag *diag)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return bnn_fail(diag, BNN_ERR_IO, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return bnn_fail(diag, BNN_ERR_IO, "not a regular file");
-    }
-    if ((uint64_t)st.st_size > MAX_MODEL_BYTES) {
-        close(fd);
-        return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (%lld bytes, more than 2 GiB)",
-                        (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
-    void *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory reading %zu bytes", size);
-    }
-    size_t done = 0;
-    while (done < size) {
-        ssize_t r = read(fd, (char *)buf + done, size - done);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        done += (size_t)r;
-    }
-    close(fd);
-    if (done != size) {
-        free(buf);
-        return bnn_fail(diag, BNN_ERR_IO, "read error");
-    }
+    void *buf;
+    size_t size;
+    bnn_status rs = bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag);
+    if (rs == BNN_ERR_INVALID) /* over the cap */
+        return bnn_diag_prefix(diag, "not a valid ONNX model");
+    if (rs != BNN_OK)
+        return rs;
     /* External data lives next to the model. */
     char *dir = strdup(path);
     if (!dir) {

@@ -232,6 +232,10 @@ int bnn_graph_use_count(const bnn_graph *graph, int value_id);
 bnn_status bnn_graph_sort(bnn_graph *graph, bnn_diag *diag);
 /* Drops dead nodes and values nothing refers to, renumbering ids. */
 bnn_status bnn_graph_compact(bnn_graph *graph);
+/* Drops dead nodes and the values only they produced, renumbering ids; keeps
+ * params and every other value, in order (dropping unused params is
+ * bnn_graph_compact's, i.e. dce's, job).  The pass manager runs it after every pass. */
+bnn_status bnn_graph_drop_dead_nodes(bnn_graph *graph);
 
 /* A deep copy with its own arena; NULL when out of memory. */
 bnn_graph *bnn_graph_clone(const bnn_graph *graph);

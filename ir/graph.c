@@ -437,7 +437,11 @@ bnn_status bnn_graph_sort(bnn_graph *g, bnn_diag *diag)
     return BNN_OK;
 }
 
-bnn_status bnn_graph_compact(bnn_graph *g)
+/* Drops dead nodes and renumbers ids.  A value survives while a live node
+ * produces or reads it or it is a graph input or output; with keep_unused,
+ * also every value that is not a node's (params, constants); and then each
+ * value not produced by a live node gets producer -1. */
+static bnn_status drop_dead(bnn_graph *g, bool keep_unused)
 {
     int *value_map = malloc(sizeof(int) * ((size_t)g->n_values + 1));
     bool *used = calloc((size_t)g->n_values + 1, sizeof(bool));
@@ -445,6 +449,9 @@ bnn_status bnn_graph_compact(bnn_graph *g)
         free(value_map); free(used);
         return BNN_ERR_NOMEM;
     }
+    if (keep_unused)
+        for (int v = 0; v < g->n_values; v++)
+            used[v] = g->values[v].kind != BNN_VALUE_NODE;
     for (int i = 0; i < g->n_inputs; i++)
         used[g->inputs[i]] = true;
     for (int i = 0; i < g->n_outputs; i++)
@@ -466,6 +473,9 @@ bnn_status bnn_graph_compact(bnn_graph *g)
             g->values[nv++] = g->values[v];
     }
     g->n_values = nv;
+    if (keep_unused)
+        for (int v = 0; v < nv; v++)
+            g->values[v].producer = -1;
     int nn = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         if (g->nodes[i].dead)
@@ -490,6 +500,10 @@ bnn_status bnn_graph_compact(bnn_graph *g)
     free(used);
     return BNN_OK;
 }
+
+bnn_status bnn_graph_compact(bnn_graph *g) { return drop_dead(g, false); }
+
+bnn_status bnn_graph_drop_dead_nodes(bnn_graph *g) { return drop_dead(g, true); }
 
 bnn_graph *bnn_graph_clone(const bnn_graph *src)
 {

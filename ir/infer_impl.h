@@ -1,5 +1,7 @@
-/* Internals shared by shape inference (ir/infer.c), the verifier (ir/verify.c)
- * and their tests: the ops.def attribute schema and type text for messages. */
+/* Internals shared by shape inference (ir/infer.c, infer_nn.c, infer_layout.c),
+ * the verifier (ir/verify.c) and their tests: the ops.def attribute schema,
+ * type text for messages, and the context and helpers every bnn_infer_<stem>
+ * uses. */
 #ifndef BNN_INFER_IMPL_H
 #define BNN_INFER_IMPL_H
 
@@ -29,5 +31,54 @@ const char *bnn_attr_kind_name(bnn_attr_kind kind);
  * unknown, "?" for an undefined dtype), written into buf (size n). */
 const char *bnn_type_text(const bnn_graph *graph, bnn_dtype dtype, const bnn_shape *shape,
                           char *buf, size_t n);
+
+/* ---- shape inference internals (infer.c, infer_nn.c, infer_layout.c) ----- */
+
+typedef struct infer_ctx {
+    const bnn_graph *g;
+    const bnn_node *node;
+    bnn_diag *diag;
+    bnn_dtype out_dtype; /* the result, written to the output by the dispatcher */
+    bnn_shape out;
+    char label[300];
+    char text[4][160];   /* type texts for one message, reused round robin */
+    int next_text;
+} infer_ctx;
+
+typedef enum type_class {
+    TYPES_ANY,     /* layout ops: every element type */
+    TYPES_NUMERIC, /* arithmetic: not string or bool */
+    TYPES_FLOAT,   /* f16, bf16, f32, f64 */
+    TYPES_F32,     /* the layers bnnc's kernels compute in f32 */
+} type_class;
+
+/* One per ops.def row; the dispatch table in infer.c points at them. */
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) \
+    bnn_status bnn_infer_##stem(infer_ctx *c);
+#include "ops.def"
+
+/* Bound on sizes, strides, pads: no overflow below. */
+#define ATTR_MAX ((int64_t)1 << 31)
+
+/* Helpers (documented at their definitions in infer.c). */
+extern const bnn_shape infer_unknown_shape; /* rank -1 */
+const bnn_value *infer_input(const infer_ctx *c, int k);
+const char *infer_type(infer_ctx *c, int k);
+const char *infer_name(const infer_ctx *c, int k);
+bnn_status infer_fail(infer_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool infer_type_fits(bnn_dtype t, type_class cls);
+bnn_status infer_check_type(infer_ctx *c, int k, type_class cls, int like);
+bnn_status infer_check_types_alike(infer_ctx *c, type_class cls);
+bnn_dtype infer_first_dtype(const infer_ctx *c);
+bool infer_dims_conflict(int64_t a, int64_t b);
+int64_t infer_dim_meet(int64_t a, int64_t b);
+int64_t infer_dim_add(int64_t a, int64_t b);
+int64_t infer_dim_product(const int64_t *dims, int n);
+bool infer_norm_axis(int64_t axis, int rank, int *out);
+bnn_status infer_flag_attr(infer_ctx *c, const char *name, int64_t fallback, bool *out);
+bnn_status infer_ints_attr(infer_ctx *c, const char *name, int count, int64_t fallback,
+                           int64_t lo, int64_t hi, int64_t *out);
+bnn_status infer_unary(infer_ctx *c, type_class cls);
+bnn_status infer_reparam_inputs(infer_ctx *c);
 
 #endif

@@ -1,7 +1,7 @@
 /* The IR text parser: reads the text form that ir/print.c writes (grammar in
  * docs/ir.md) into a new graph.
  *
- * Hand-written recursive descent over a one-token lookahead lexer.  It checks
+ * Hand-written recursive descent over a one-token lookahead lexer (text_lex.c).  It checks
  * what it can see locally (ops exist, values are defined before use and once,
  * the header's outputs match `return`) and nothing more: shapes are whatever
  * the text says, and arity and attribute schemas are the verifier's job, so
@@ -10,330 +10,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bnn_ir.h"
 #include "text_impl.h"
-
-/* Sizes a text may ask for; beyond them it is more likely garbage than a model. */
-enum {
-    MAX_LIST = 1 << 20,   /* elements of an attribute list */
-    MAX_OPERANDS = 1 << 16, /* inputs or outputs of one node */
-    MAX_ATTRS = 1 << 12,  /* attributes of one node */
-    MAX_NUMBER_LEN = 400, /* characters of one number */
-};
-#define MAX_PARAM_BYTES ((size_t)1 << 30) /* data of one param, zero-filled if absent */
-
-typedef enum tok_kind {
-    T_EOF,
-    T_IDENT,  /* op names, dtypes, keywords, attribute names, symbols */
-    T_VALUE,  /* %name or %"name" */
-    T_AT,     /* @name or @"name" */
-    T_INT,    /* -?[0-9]+ */
-    T_FLOAT,  /* a number with '.' or an exponent, or -inf */
-    T_STRING, /* "..." */
-    T_ARROW,  /* -> */
-    T_PUNCT,  /* one of ( ) { } [ ] , : = ? * */
-} tok_kind;
-
-typedef struct token {
-    tok_kind kind;
-    size_t at, len;   /* the token's bytes in the text */
-    size_t body, body_len; /* names and strings: what is between the quotes or after the sigil */
-    bool quoted;      /* body holds escapes to decode */
-} token;
-
-typedef struct pending_output {
-    const char *name; /* arena */
-    size_t at;
-    bnn_dtype dtype;
-    bnn_shape shape;
-} pending_output;
-
-typedef struct parser {
-    const char *text;
-    const char *file;
-    size_t pos;      /* where the lexer continues */
-    token tok;       /* the current token */
-    bnn_graph *g;
-    bnn_diag *diag;
-    bnn_status status;
-    int *slots;      /* owned: name hash, value id + 1, 0 when free */
-    size_t n_slots, n_used;
-    int *ids;        /* owned scratch: a node's inputs or outputs */
-    int cap_ids;
-    int64_t *ints;   /* owned scratch: an attribute list */
-    float *floats;   /* owned scratch: the same list as floats */
-    int cap_list;
-    pending_output *outs; /* owned: the header's outputs */
-    int n_outs;
-} parser;
-
-/* ---- errors ---------------------------------------------------------------- */
-
-static bnn_status error_at(parser *p, size_t at, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static bnn_status error_at(parser *p, size_t at, const char *fmt, ...)
-{
-    if (p->status != BNN_OK)
-        return p->status; /* the first error is the one worth reading */
-    int line = 1, col = 1;
-    for (size_t i = 0; i < at && p->text[i]; i++) {
-        if (p->text[i] == '\n') {
-            line++;
-            col = 1;
-        } else {
-            col++;
-        }
-    }
-    char what[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    p->status = bnn_fail(p->diag, BNN_ERR_INVALID, "%s:%d:%d: %s", p->file, line, col, what);
-    return p->status;
-}
-
-static bnn_status out_of_memory(parser *p)
-{
-    if (p->status == BNN_OK)
-        p->status = bnn_fail(p->diag, BNN_ERR_NOMEM, "%s: out of memory", p->file);
-    return p->status;
-}
-
-/* "'conv2d'" or "end of input", for "expected X, found Y". */
-static const char *describe(const parser *p, const token *t, char *buf, size_t n)
-{
-    if (t->kind == T_EOF)
-        return "end of input";
-    int len = t->len > 24 ? 24 : (int)t->len;
-    snprintf(buf, n, "'%.*s%s'", len, p->text + t->at, t->len > 24 ? "..." : "");
-    return buf;
-}
-
-static bnn_status expected(parser *p, const char *what)
-{
-    char buf[48];
-    return error_at(p, p->tok.at, "expected %s, found %s", what, describe(p, &p->tok, buf, sizeof buf));
-}
-
-/* ---- lexer ------------------------------------------------------------------ */
-
-static bool is_digit(int c) { return c >= '0' && c <= '9'; }
-
-static bool is_hex(int c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static int hex_value(int c)
-{
-    return is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-/* Scans a quoted string starting at the '"' at `at`, checking its escapes. */
-static bnn_status lex_quoted(parser *p, size_t at, token *t)
-{
-    const char *s = p->text;
-    size_t i = at + 1;
-    for (;;) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"')
-            break;
-        if (c == '\0' || c == '\n')
-            return error_at(p, at, "unterminated string");
-        if (c < 0x20 && c != '\t')
-            return error_at(p, i, "control character 0x%02x in a string (write \\x%02x)", c, c);
-        if (c == '\\') {
-            char e = s[i + 1];
-            if (e == 'x') {
-                if (!is_hex(s[i + 2]) || !is_hex(s[i + 3]))
-                    return error_at(p, i, "expected two hex digits after \\x");
-                if (hex_value(s[i + 2]) * 16 + hex_value(s[i + 3]) == 0)
-                    return error_at(p, i, "\\x00 is not allowed in a string");
-                i += 4;
-                continue;
-            }
-            if (e != '"' && e != '\\' && e != 'n' && e != 't' && e != 'r')
-                return error_at(p, i, "unknown escape in a string (use \\\" \\\\ \\n \\t \\r \\xHH)");
-            i += 2;
-            continue;
-        }
-        i++;
-    }
-    t->quoted = true;
-    t->body = at + 1;
-    t->body_len = i - (at + 1);
-    t->len = i + 1 - t->at;
-    return BNN_OK;
-}
-
-/* A number: -?digits(.digits*)?([eE][+-]?digits)? ; `i` is at its first byte. */
-static bnn_status lex_number(parser *p, token *t)
-{
-    const char *s = p->text;
-    size_t i = t->at;
-    bool is_float = false;
-    if (s[i] == '-')
-        i++;
-    while (is_digit(s[i]))
-        i++;
-    if (s[i] == '.') {
-        is_float = true;
-        i++;
-        while (is_digit(s[i]))
-            i++;
-    }
-    if (s[i] == 'e' || s[i] == 'E') {
-        is_float = true;
-        i++;
-        if (s[i] == '+' || s[i] == '-')
-            i++;
-        if (!is_digit(s[i]))
-            return error_at(p, t->at, "malformed number: expected digits in the exponent");
-        while (is_digit(s[i]))
-            i++;
-    }
-    if (bnn_text_is_ident_char((unsigned char)s[i]))
-        return error_at(p, t->at, "malformed number");
-    if (i - t->at > MAX_NUMBER_LEN)
-        return error_at(p, t->at, "number longer than %d characters", MAX_NUMBER_LEN);
-    t->kind = is_float ? T_FLOAT : T_INT;
-    t->len = i - t->at;
-    return BNN_OK;
-}
-
-/* Reads the next token into p->tok. */
-static bnn_status next(parser *p)
-{
-    const char *s = p->text;
-    size_t i = p->pos;
-    for (;;) {
-        while (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
-            i++;
-        if (s[i] == '/' && s[i + 1] == '/') {
-            while (s[i] && s[i] != '\n')
-                i++;
-            continue;
-        }
-        break;
-    }
-    token *t = &p->tok;
-    memset(t, 0, sizeof *t);
-    t->at = i;
-    t->len = 1;
-    unsigned char c = (unsigned char)s[i];
-    if (c == '\0') {
-        t->kind = T_EOF;
-        t->len = 0;
-    } else if (c == '%' || c == '@') {
-        t->kind = c == '%' ? T_VALUE : T_AT;
-        if (s[i + 1] == '"') {
-            BNN_TRY(lex_quoted(p, i + 1, t));
-        } else {
-            size_t j = i + 1;
-            while (bnn_text_is_name_char((unsigned char)s[j]))
-                j++;
-            if (j == i + 1)
-                return error_at(p, i, "expected a name or a quoted name after '%c'", c);
-            t->body = i + 1;
-            t->body_len = j - (i + 1);
-            t->len = j - i;
-        }
-    } else if (c == '"') {
-        t->kind = T_STRING;
-        BNN_TRY(lex_quoted(p, i, t));
-    } else if (is_digit(c) || (c == '-' && is_digit(s[i + 1]))) {
-        BNN_TRY(lex_number(p, t));
-    } else if (c == '-' && s[i + 1] == '>') {
-        t->kind = T_ARROW;
-        t->len = 2;
-    } else if (c == '-' && strncmp(s + i + 1, "inf", 3) == 0 &&
-               !bnn_text_is_ident_char((unsigned char)s[i + 4])) {
-        t->kind = T_FLOAT;
-        t->len = 4;
-    } else if (bnn_text_is_ident_start(c)) {
-        size_t j = i;
-        while (bnn_text_is_ident_char((unsigned char)s[j]))
-            j++;
-        t->kind = T_IDENT;
-        t->len = j - i;
-    } else if (strchr("(){}[],:=?*", c)) {
-        t->kind = T_PUNCT;
-    } else if (c >= 0x21 && c < 0x7f) {
-        return error_at(p, i, "unexpected character '%c'", c);
-    } else {
-        return error_at(p, i, "unexpected byte 0x%02x", c);
-    }
-    p->pos = t->at + t->len;
-    return BNN_OK;
-}
-
-static bool is_punct(const parser *p, char c)
-{
-    return p->tok.kind == T_PUNCT && p->text[p->tok.at] == c;
-}
-
-static bool is_ident(const parser *p, const char *word)
-{
-    return p->tok.kind == T_IDENT && p->tok.len == strlen(word) &&
-           memcmp(p->text + p->tok.at, word, p->tok.len) == 0;
-}
-
-static bnn_status expect_punct(parser *p, char c, const char *what)
-{
-    if (!is_punct(p, c))
-        return expected(p, what);
-    return next(p);
-}
-
-/* The current identifier in buf (empty when it does not fit). */
-static const char *ident_text(const parser *p, char *buf, size_t n)
-{
-    if (p->tok.len >= n)
-        buf[0] = '\0';
-    else
-        snprintf(buf, n, "%.*s", (int)p->tok.len, p->text + p->tok.at);
-    return buf;
-}
-
-/* The current name, string or identifier, decoded into the graph's arena. */
-static const char *token_string(parser *p)
-{
-    const token *t = &p->tok;
-    size_t from = t->kind == T_IDENT ? t->at : t->body;
-    size_t len = t->kind == T_IDENT ? t->len : t->body_len;
-    char *out = bnn_arena_alloc(p->g->arena, len + 1, 1);
-    if (!out) {
-        out_of_memory(p);
-        return NULL;
-    }
-    const char *s = p->text + from;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!t->quoted || s[i] != '\\') {
-            out[n++] = s[i];
-            continue;
-        }
-        char e = s[++i];
-        switch (e) {
-        case 'n': out[n++] = '\n'; break;
-        case 't': out[n++] = '\t'; break;
-        case 'r': out[n++] = '\r'; break;
-        case 'x':
-            out[n++] = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-            i += 2;
-            break;
-        default: out[n++] = e; break; /* \" and \\ */
-        }
-    }
-    out[n] = '\0';
-    return out;
-}
 
 /* ---- value names ------------------------------------------------------------- */
 
@@ -364,7 +45,7 @@ static bnn_status remember(parser *p, int id)
         size_t n = p->n_slots ? 2 * p->n_slots : 256;
         int *slots = calloc(n, sizeof(int));
         if (!slots)
-            return out_of_memory(p);
+            return text_out_of_memory(p);
         for (size_t k = 0; k < p->n_slots; k++) {
             int slot = p->slots[k];
             if (!slot)
@@ -390,19 +71,19 @@ static bnn_status remember(parser *p, int id)
 static const char *new_value_name(parser *p)
 {
     if (p->tok.kind != T_VALUE) {
-        expected(p, "a value name such as %x");
+        text_expected(p, "a value name such as %x");
         return NULL;
     }
-    const char *name = token_string(p);
+    const char *name = text_token_string(p);
     if (!name)
         return NULL;
     if (!*name) {
-        error_at(p, p->tok.at, "a value name cannot be empty");
+        text_error_at(p, p->tok.at, "a value name cannot be empty");
         return NULL;
     }
     if (lookup(p, name) >= 0) {
-        error_at(p, p->tok.at, "value %.*s is defined twice", (int)(p->tok.len > 60 ? 60 : p->tok.len),
-                 p->text + p->tok.at);
+        text_error_at(p, p->tok.at, "value %.*s is defined twice",
+                      (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
         return NULL;
     }
     return name;
@@ -418,14 +99,15 @@ static bnn_status token_int(parser *p, int64_t *v)
     errno = 0;
     long long x = strtoll(buf, NULL, 10);
     if (errno == ERANGE)
-        return error_at(p, p->tok.at, "integer %s does not fit in 64 bits", buf);
+        return text_error_at(p, p->tok.at, "integer %s does not fit in 64 bits", buf);
     *v = x;
     return BNN_OK;
 }
 
 static bool is_float_token(const parser *p)
 {
-    return p->tok.kind == T_FLOAT || p->tok.kind == T_INT || is_ident(p, "inf") || is_ident(p, "nan");
+    return p->tok.kind == T_FLOAT || p->tok.kind == T_INT || text_is_ident(p, "inf") ||
+           text_is_ident(p, "nan");
 }
 
 /* The current number (int, float, inf, -inf, nan) as a double; `single`
@@ -437,7 +119,8 @@ static bnn_status token_real(parser *p, bool single, double *v)
     errno = 0;
     double x = single ? (double)strtof(buf, NULL) : strtod(buf, NULL);
     if (errno == ERANGE && isinf(x))
-        return error_at(p, p->tok.at, "%s is out of range for %s", buf, single ? "f32" : "f64");
+        return text_error_at(p, p->tok.at, "%s is out of range for %s", buf,
+                             single ? "f32" : "f64");
     *v = x;
     return BNN_OK;
 }
@@ -449,53 +132,53 @@ static bnn_status parse_dim(parser *p, int64_t *dim)
     if (p->tok.kind == T_INT) {
         BNN_TRY(token_int(p, dim));
         if (*dim < 0)
-            return error_at(p, p->tok.at, "a dim must be a size >= 0, a symbol or ?");
-    } else if (is_punct(p, '?')) {
+            return text_error_at(p, p->tok.at, "a dim must be a size >= 0, a symbol or ?");
+    } else if (text_is_punct(p, '?')) {
         *dim = BNN_DIM_UNKNOWN;
     } else if (p->tok.kind == T_IDENT || p->tok.kind == T_STRING) {
-        const char *name = token_string(p);
+        const char *name = text_token_string(p);
         if (!name)
             return p->status;
         *dim = bnn_graph_symbol(p->g, name);
         if (*dim == BNN_DIM_UNKNOWN)
-            return out_of_memory(p);
+            return text_out_of_memory(p);
     } else {
-        return expected(p, "a dim (a size, a symbol such as N, or ?)");
+        return text_expected(p, "a dim (a size, a symbol such as N, or ?)");
     }
-    return next(p);
+    return text_next(p);
 }
 
 /* dtype '[' dims ']' where dtype may be '?' and dims may be '*'. */
 static bnn_status parse_type(parser *p, bnn_dtype *dtype, bnn_shape *shape)
 {
     memset(shape, 0, sizeof *shape);
-    if (is_punct(p, '?')) {
+    if (text_is_punct(p, '?')) {
         *dtype = BNN_UNDEFINED;
     } else if (p->tok.kind == T_IDENT) {
         char name[16];
-        *dtype = bnn_dtype_from_name(ident_text(p, name, sizeof name));
+        *dtype = bnn_dtype_from_name(text_ident(p, name, sizeof name));
         if (*dtype == BNN_UNDEFINED)
-            return error_at(p, p->tok.at, "unknown element type '%.*s'",
-                            p->tok.len > 40 ? 40 : (int)p->tok.len, p->text + p->tok.at);
+            return text_error_at(p, p->tok.at, "unknown element type '%.*s'",
+                                 p->tok.len > 40 ? 40 : (int)p->tok.len, p->text + p->tok.at);
     } else {
-        return expected(p, "a type such as f32[N,10]");
+        return text_expected(p, "a type such as f32[N,10]");
     }
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, '[', "'[' after the element type"));
-    if (is_punct(p, '*')) {
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, '[', "'[' after the element type"));
+    if (text_is_punct(p, '*')) {
         shape->rank = -1;
-        BNN_TRY(next(p));
-        return expect_punct(p, ']', "']' after '*'");
+        BNN_TRY(text_next(p));
+        return text_expect_punct(p, ']', "']' after '*'");
     }
-    if (is_punct(p, ']'))
-        return next(p);
+    if (text_is_punct(p, ']'))
+        return text_next(p);
     for (;;) {
         if (shape->rank == BNN_MAX_RANK)
-            return error_at(p, p->tok.at, "more than %d dims", BNN_MAX_RANK);
+            return text_error_at(p, p->tok.at, "more than %d dims", BNN_MAX_RANK);
         BNN_TRY(parse_dim(p, &shape->dims[shape->rank++]));
-        if (is_punct(p, ']'))
-            return next(p);
-        BNN_TRY(expect_punct(p, ',', "',' or ']' in the shape"));
+        if (text_is_punct(p, ']'))
+            return text_next(p);
+        BNN_TRY(text_expect_punct(p, ',', "',' or ']' in the shape"));
     }
 }
 
@@ -512,14 +195,14 @@ static bnn_status parse_input(parser *p)
     const char *name = new_value_name(p);
     if (!name)
         return p->status;
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, ':', "':' and a type after the input's name"));
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, ':', "':' and a type after the input's name"));
     bnn_dtype dtype;
     bnn_shape shape;
     BNN_TRY(parse_type(p, &dtype, &shape));
     int id = bnn_graph_add_value(p->g, name, dtype, &shape);
     if (id < 0 || bnn_graph_add_input(p->g, id) != BNN_OK)
-        return out_of_memory(p);
+        return text_out_of_memory(p);
     return remember(p, id);
 }
 
@@ -527,20 +210,20 @@ static bnn_status parse_input(parser *p)
 static bnn_status parse_output_decl(parser *p)
 {
     if (p->tok.kind != T_VALUE)
-        return expected(p, "an output such as %y: f32[N,10]");
+        return text_expected(p, "an output such as %y: f32[N,10]");
     if (p->n_outs == MAX_OPERANDS)
-        return error_at(p, p->tok.at, "more than %d outputs", MAX_OPERANDS);
+        return text_error_at(p, p->tok.at, "more than %d outputs", MAX_OPERANDS);
     pending_output *grown = realloc(p->outs, sizeof *grown * (size_t)(p->n_outs + 1));
     if (!grown)
-        return out_of_memory(p);
+        return text_out_of_memory(p);
     p->outs = grown;
     pending_output *o = &p->outs[p->n_outs++];
     o->at = p->tok.at;
-    o->name = token_string(p);
+    o->name = text_token_string(p);
     if (!o->name)
         return p->status;
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, ':', "':' and a type after the output's name"));
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, ':', "':' and a type after the output's name"));
     return parse_type(p, &o->dtype, &o->shape);
 }
 
@@ -556,13 +239,13 @@ static bnn_status parse_element(parser *p, bnn_value *v, int64_t i)
                 v->dtype == BNN_BF16;
     if (real) {
         if (!is_float_token(p))
-            return expected(p, "a number");
+            return text_expected(p, "a number");
         double x;
         BNN_TRY(token_real(p, v->dtype != BNN_F64, &x));
         float f = (float)x;
         uint16_t h = v->dtype == BNN_F16 ? bnn_text_f16_from_float(f) : bnn_text_bf16_from_float(f);
         if (v->dtype == BNN_F16 && isfinite(f) && (h & 0x7c00) == 0x7c00)
-            return error_at(p, p->tok.at, "value out of range for f16");
+            return text_error_at(p, p->tok.at, "value out of range for f16");
         if (v->dtype == BNN_F32)
             memcpy(at, &f, 4);
         else if (v->dtype == BNN_F64)
@@ -572,14 +255,14 @@ static bnn_status parse_element(parser *p, bnn_value *v, int64_t i)
         return BNN_OK;
     }
     if (p->tok.kind != T_INT)
-        return expected(p, "an integer");
+        return text_expected(p, "an integer");
     char buf[MAX_NUMBER_LEN + 1];
     snprintf(buf, sizeof buf, "%.*s", (int)p->tok.len, p->text + p->tok.at);
     if (v->dtype == BNN_U64) {
         errno = 0;
         unsigned long long u = strtoull(buf, NULL, 10);
         if (buf[0] == '-' || errno == ERANGE)
-            return error_at(p, p->tok.at, "%s is out of range for u64", buf);
+            return text_error_at(p, p->tok.at, "%s is out of range for u64", buf);
         uint64_t x = u;
         memcpy(at, &x, 8);
         return BNN_OK;
@@ -598,7 +281,7 @@ static bnn_status parse_element(parser *p, bnn_value *v, int64_t i)
     default: break;
     }
     if (x < lo || x > hi)
-        return error_at(p, p->tok.at, "%s is out of range for %s", buf, type);
+        return text_error_at(p, p->tok.at, "%s is out of range for %s", buf, type);
     /* Little-endian host: the low `size` bytes hold the value. */
     uint64_t bits = (uint64_t)x;
     for (size_t k = 0; k < size; k++)
@@ -610,58 +293,60 @@ static bnn_status parse_element(parser *p, bnn_value *v, int64_t i)
 static bnn_status parse_param_data(parser *p, int id, int64_t numel)
 {
     size_t open = p->tok.at;
-    BNN_TRY(expect_punct(p, '[', "'[' and the param's values"));
+    BNN_TRY(text_expect_punct(p, '[', "'[' and the param's values"));
     int64_t count = 0;
-    if (!is_punct(p, ']')) {
+    if (!text_is_punct(p, ']')) {
         for (;;) {
             if (count == numel)
-                return error_at(p, p->tok.at, "more values than the %" PRId64 " the shape holds", numel);
+                return text_error_at(p, p->tok.at,
+                                     "more values than the %" PRId64 " the shape holds", numel);
             BNN_TRY(parse_element(p, &p->g->values[id], count++));
-            BNN_TRY(next(p));
-            if (is_punct(p, ']'))
+            BNN_TRY(text_next(p));
+            if (text_is_punct(p, ']'))
                 break;
-            BNN_TRY(expect_punct(p, ',', "',' or ']' in the param's values"));
+            BNN_TRY(text_expect_punct(p, ',', "',' or ']' in the param's values"));
         }
     }
     if (count != numel)
-        return error_at(p, open, "%" PRId64 " values for a shape of %" PRId64 " elements", count, numel);
-    return next(p);
+        return text_error_at(p, open, "%" PRId64 " values for a shape of %" PRId64 " elements",
+                             count, numel);
+    return text_next(p);
 }
 
 /* param %name ':' type [trainable] ['=' '[' numbers ']'] */
 static bnn_status parse_param(parser *p)
 {
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
     size_t name_at = p->tok.at;
     const char *name = new_value_name(p);
     if (!name)
         return p->status;
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, ':', "':' and a type after the param's name"));
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, ':', "':' and a type after the param's name"));
     size_t type_at = p->tok.at;
     bnn_dtype dtype;
     bnn_shape shape;
     BNN_TRY(parse_type(p, &dtype, &shape));
     if (dtype == BNN_UNDEFINED)
-        return error_at(p, type_at, "a param needs an element type");
+        return text_error_at(p, type_at, "a param needs an element type");
     if (!bnn_shape_is_concrete(&shape))
-        return error_at(p, type_at, "a param's shape must be sizes only");
+        return text_error_at(p, type_at, "a param's shape must be sizes only");
     int64_t numel = bnn_shape_numel(&shape);
     size_t size = bnn_dtype_size(dtype);
     if (numel < 0 || (size && (uint64_t)numel > MAX_PARAM_BYTES / size))
-        return error_at(p, type_at, "param larger than %zu bytes", MAX_PARAM_BYTES);
-    bool trainable = is_ident(p, "trainable");
+        return text_error_at(p, type_at, "param larger than %zu bytes", MAX_PARAM_BYTES);
+    bool trainable = text_is_ident(p, "trainable");
     if (trainable)
-        BNN_TRY(next(p));
+        BNN_TRY(text_next(p));
     int id = bnn_graph_add_param(p->g, name, dtype, &shape, NULL, (size_t)numel * size, trainable);
     if (id < 0)
-        return out_of_memory(p);
+        return text_out_of_memory(p);
     BNN_TRY(remember(p, id));
-    if (!is_punct(p, '='))
+    if (!text_is_punct(p, '='))
         return BNN_OK;
     if (size == 0)
-        return error_at(p, name_at, "a %s param has no inline data", bnn_dtype_name(dtype));
-    BNN_TRY(next(p));
+        return text_error_at(p, name_at, "a %s param has no inline data", bnn_dtype_name(dtype));
+    BNN_TRY(text_next(p));
     return parse_param_data(p, id, numel);
 }
 
@@ -676,7 +361,7 @@ static bnn_status grow_ids(parser *p, int need)
     if (ids)
         p->ids = ids;
     if (!ids)
-        return out_of_memory(p);
+        return text_out_of_memory(p);
     p->cap_ids = cap;
     return BNN_OK;
 }
@@ -693,7 +378,7 @@ static bnn_status grow_list(parser *p, int need)
     if (floats)
         p->floats = floats;
     if (!ints || !floats)
-        return out_of_memory(p);
+        return text_out_of_memory(p);
     p->cap_list = cap;
     return BNN_OK;
 }
@@ -703,17 +388,17 @@ static bnn_status grow_list(parser *p, int need)
 static bnn_status parse_list_attr(parser *p, int node, const char *name)
 {
     size_t open = p->tok.at;
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
     int count = 0;
     bool any_float = false;
     size_t bad_int_at = 0; /* an integer too big for ints: fine if the list is floats */
     bool bad_int = false;
-    if (!is_punct(p, ']')) {
+    if (!text_is_punct(p, ']')) {
         for (;;) {
             if (count == MAX_LIST)
-                return error_at(p, p->tok.at, "list longer than %d elements", MAX_LIST);
+                return text_error_at(p, p->tok.at, "list longer than %d elements", MAX_LIST);
             if (!is_float_token(p))
-                return expected(p, "a number in the list");
+                return text_expected(p, "a number in the list");
             BNN_TRY(grow_list(p, count + 1));
             double x;
             BNN_TRY(token_real(p, true, &x));
@@ -732,50 +417,50 @@ static bnn_status parse_list_attr(parser *p, int node, const char *name)
                 any_float = true;
             }
             count++;
-            BNN_TRY(next(p));
-            if (is_punct(p, ']'))
+            BNN_TRY(text_next(p));
+            if (text_is_punct(p, ']'))
                 break;
-            BNN_TRY(expect_punct(p, ',', "',' or ']' in the list"));
+            BNN_TRY(text_expect_punct(p, ',', "',' or ']' in the list"));
         }
     }
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
     bool floats = any_float;
-    if (is_punct(p, ':')) {
-        BNN_TRY(next(p));
-        if (is_ident(p, "floats")) {
+    if (text_is_punct(p, ':')) {
+        BNN_TRY(text_next(p));
+        if (text_is_ident(p, "floats")) {
             floats = true;
-        } else if (is_ident(p, "ints")) {
+        } else if (text_is_ident(p, "ints")) {
             if (any_float)
-                return error_at(p, open, "a float in a list marked ':ints'");
+                return text_error_at(p, open, "a float in a list marked ':ints'");
         } else {
-            return expected(p, "'ints' or 'floats' after ':'");
+            return text_expected(p, "'ints' or 'floats' after ':'");
         }
-        BNN_TRY(next(p));
+        BNN_TRY(text_next(p));
     } else if (count == 0) {
-        return error_at(p, open, "an empty list needs its kind: []:ints or []:floats");
+        return text_error_at(p, open, "an empty list needs its kind: []:ints or []:floats");
     }
     if (!floats && bad_int)
-        return error_at(p, bad_int_at, "integer does not fit in 64 bits");
+        return text_error_at(p, bad_int_at, "integer does not fit in 64 bits");
     bnn_status st = floats ? bnn_node_set_floats(p->g, node, name, p->floats, count)
                            : bnn_node_set_ints(p->g, node, name, p->ints, count);
-    return st == BNN_OK ? BNN_OK : out_of_memory(p);
+    return st == BNN_OK ? BNN_OK : text_out_of_memory(p);
 }
 
 /* name '=' value */
 static bnn_status parse_attr(parser *p, int node)
 {
     if (p->tok.kind != T_IDENT && p->tok.kind != T_STRING)
-        return expected(p, "an attribute name");
+        return text_expected(p, "an attribute name");
     size_t name_at = p->tok.at;
-    const char *name = token_string(p);
+    const char *name = text_token_string(p);
     if (!name)
         return p->status;
     if (!*name)
-        return error_at(p, name_at, "an attribute name cannot be empty");
+        return text_error_at(p, name_at, "an attribute name cannot be empty");
     if (bnn_node_attr(&p->g->nodes[node], name))
-        return error_at(p, name_at, "attribute '%s' given twice", name);
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, '=', "'=' after the attribute name"));
+        return text_error_at(p, name_at, "attribute '%s' given twice", name);
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, '=', "'=' after the attribute name"));
     bnn_status st;
     if (p->tok.kind == T_INT) {
         int64_t v;
@@ -786,18 +471,18 @@ static bnn_status parse_attr(parser *p, int node)
         BNN_TRY(token_real(p, true, &v));
         st = bnn_node_set_float(p->g, node, name, (float)v);
     } else if (p->tok.kind == T_STRING) {
-        const char *s = token_string(p);
+        const char *s = text_token_string(p);
         if (!s)
             return p->status;
         st = bnn_node_set_string(p->g, node, name, s);
-    } else if (is_punct(p, '[')) {
+    } else if (text_is_punct(p, '[')) {
         return parse_list_attr(p, node, name);
     } else {
-        return expected(p, "an attribute value (int, float, \"string\" or [list])");
+        return text_expected(p, "an attribute value (int, float, \"string\" or [list])");
     }
     if (st != BNN_OK)
-        return out_of_memory(p);
-    return next(p);
+        return text_out_of_memory(p);
+    return text_next(p);
 }
 
 /* [%out {',' %out} '='] op '(' inputs ')' ['{' attrs '}'] [':' types] [@name] */
@@ -808,115 +493,118 @@ static bnn_status parse_node(parser *p)
     if (p->tok.kind == T_VALUE) {
         for (;;) {
             if (n_out == MAX_OPERANDS)
-                return error_at(p, p->tok.at, "more than %d outputs", MAX_OPERANDS);
+                return text_error_at(p, p->tok.at, "more than %d outputs", MAX_OPERANDS);
             BNN_TRY(grow_ids(p, n_out + 1));
             const char *name = new_value_name(p);
             if (!name)
                 return p->status;
             for (int k = 0; k < n_out; k++)
                 if (strcmp(out_names[k], name) == 0)
-                    return error_at(p, p->tok.at, "value %.*s is defined twice",
-                                    (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
+                    return text_error_at(p, p->tok.at, "value %.*s is defined twice",
+                                         (int)(p->tok.len > 60 ? 60 : p->tok.len),
+                                         p->text + p->tok.at);
             const char **grown = bnn_arena_alloc(p->g->arena, sizeof(char *) * (size_t)(n_out + 1),
                                                  _Alignof(char *));
             if (!grown)
-                return out_of_memory(p);
+                return text_out_of_memory(p);
             if (n_out)
                 memcpy(grown, out_names, sizeof(char *) * (size_t)n_out);
             out_names = grown;
             out_names[n_out++] = name;
-            BNN_TRY(next(p));
-            if (!is_punct(p, ','))
+            BNN_TRY(text_next(p));
+            if (!text_is_punct(p, ','))
                 break;
-            BNN_TRY(next(p));
+            BNN_TRY(text_next(p));
         }
-        BNN_TRY(expect_punct(p, '=', "'=' or ',' after the node's results"));
+        BNN_TRY(text_expect_punct(p, '=', "'=' or ',' after the node's results"));
     }
     if (p->tok.kind != T_IDENT)
-        return expected(p, "an op name");
+        return text_expected(p, "an op name");
     char opname[64];
-    bnn_op op = bnn_op_find(ident_text(p, opname, sizeof opname));
+    bnn_op op = bnn_op_find(text_ident(p, opname, sizeof opname));
     if (op == BNN_OP_COUNT)
-        return error_at(p, p->tok.at, "unknown op '%.*s'", p->tok.len > 40 ? 40 : (int)p->tok.len,
-                        p->text + p->tok.at);
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, '(', "'(' after the op name"));
+        return text_error_at(p, p->tok.at, "unknown op '%.*s'",
+                             p->tok.len > 40 ? 40 : (int)p->tok.len, p->text + p->tok.at);
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, '(', "'(' after the op name"));
     int n_in = 0;
-    if (!is_punct(p, ')')) {
+    if (!text_is_punct(p, ')')) {
         for (;;) {
             if (n_in == MAX_OPERANDS)
-                return error_at(p, p->tok.at, "more than %d inputs", MAX_OPERANDS);
+                return text_error_at(p, p->tok.at, "more than %d inputs", MAX_OPERANDS);
             BNN_TRY(grow_ids(p, n_in + 1));
-            if (is_ident(p, "_")) {
+            if (text_is_ident(p, "_")) {
                 p->ids[n_in++] = -1;
             } else if (p->tok.kind == T_VALUE) {
-                const char *name = token_string(p);
+                const char *name = text_token_string(p);
                 if (!name)
                     return p->status;
                 int id = lookup(p, name);
                 if (id < 0)
-                    return error_at(p, p->tok.at, "value %.*s is not defined before this use",
-                                    (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
+                    return text_error_at(p, p->tok.at, "value %.*s is not defined before this use",
+                                         (int)(p->tok.len > 60 ? 60 : p->tok.len),
+                                         p->text + p->tok.at);
                 p->ids[n_in++] = id;
             } else {
-                return expected(p, "an input (%name, or _ when absent)");
+                return text_expected(p, "an input (%name, or _ when absent)");
             }
-            BNN_TRY(next(p));
-            if (is_punct(p, ')'))
+            BNN_TRY(text_next(p));
+            if (text_is_punct(p, ')'))
                 break;
-            BNN_TRY(expect_punct(p, ',', "',' or ')' after an input"));
+            BNN_TRY(text_expect_punct(p, ',', "',' or ')' after an input"));
         }
     }
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
     /* The results are defined now, after the inputs: %x = relu(%x) is an error. */
     int *outs = bnn_arena_alloc(p->g->arena, sizeof(int) * (size_t)(n_out + 1), sizeof(int));
     if (!outs)
-        return out_of_memory(p);
+        return text_out_of_memory(p);
     for (int k = 0; k < n_out; k++) {
         outs[k] = bnn_graph_add_value(p->g, out_names[k], BNN_UNDEFINED, NULL);
         if (outs[k] < 0)
-            return out_of_memory(p);
+            return text_out_of_memory(p);
         BNN_TRY(remember(p, outs[k]));
     }
     int node = bnn_graph_add_node(p->g, op, "", p->ids, n_in, outs, n_out);
     if (node < 0)
-        return out_of_memory(p);
-    if (is_punct(p, '{')) {
-        BNN_TRY(next(p));
-        if (!is_punct(p, '}')) {
+        return text_out_of_memory(p);
+    if (text_is_punct(p, '{')) {
+        BNN_TRY(text_next(p));
+        if (!text_is_punct(p, '}')) {
             for (int count = 0;; count++) {
                 if (count == MAX_ATTRS)
-                    return error_at(p, p->tok.at, "more than %d attributes", MAX_ATTRS);
+                    return text_error_at(p, p->tok.at, "more than %d attributes", MAX_ATTRS);
                 BNN_TRY(parse_attr(p, node));
-                if (is_punct(p, '}'))
+                if (text_is_punct(p, '}'))
                     break;
-                BNN_TRY(expect_punct(p, ',', "',' or '}' after an attribute"));
+                BNN_TRY(text_expect_punct(p, ',', "',' or '}' after an attribute"));
             }
         }
-        BNN_TRY(next(p));
+        BNN_TRY(text_next(p));
     }
-    if (is_punct(p, ':')) {
+    if (text_is_punct(p, ':')) {
         size_t colon = p->tok.at;
-        BNN_TRY(next(p));
+        BNN_TRY(text_next(p));
         for (int k = 0;; k++) {
             if (k == n_out)
-                return error_at(p, colon, "more types than the node's %d results", n_out);
+                return text_error_at(p, colon, "more types than the node's %d results", n_out);
             bnn_value *v = &p->g->values[outs[k]];
             BNN_TRY(parse_type(p, &v->dtype, &v->shape));
-            if (!is_punct(p, ',')) {
+            if (!text_is_punct(p, ',')) {
                 if (k + 1 != n_out)
-                    return error_at(p, colon, "%d types for the node's %d results", k + 1, n_out);
+                    return text_error_at(p, colon, "%d types for the node's %d results", k + 1,
+                                         n_out);
                 break;
             }
-            BNN_TRY(next(p));
+            BNN_TRY(text_next(p));
         }
     }
     if (p->tok.kind == T_AT) {
-        const char *name = token_string(p);
+        const char *name = text_token_string(p);
         if (!name)
             return p->status;
         p->g->nodes[node].name = name;
-        BNN_TRY(next(p));
+        BNN_TRY(text_next(p));
     }
     return BNN_OK;
 }
@@ -927,106 +615,109 @@ static bnn_status parse_node(parser *p)
 static bnn_status parse_return(parser *p)
 {
     size_t return_at = p->tok.at;
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
     int count = 0;
     while (p->tok.kind == T_VALUE) {
-        const char *name = token_string(p);
+        const char *name = text_token_string(p);
         if (!name)
             return p->status;
         int id = lookup(p, name);
         if (id < 0)
-            return error_at(p, p->tok.at, "returned value %.*s is not defined",
-                            (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
+            return text_error_at(p, p->tok.at, "returned value %.*s is not defined",
+                                 (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
         if (count >= p->n_outs)
-            return error_at(p, p->tok.at, "more values returned than the header's %d outputs",
-                            p->n_outs);
+            return text_error_at(p, p->tok.at, "more values returned than the header's %d outputs",
+                                 p->n_outs);
         const pending_output *o = &p->outs[count];
         if (strcmp(o->name, name) != 0)
-            return error_at(p, p->tok.at, "return value %d is %.*s but the header declares another",
-                            count + 1, (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
+            return text_error_at(p, p->tok.at,
+                                 "return value %d is %.*s but the header declares another",
+                                 count + 1, (int)(p->tok.len > 60 ? 60 : p->tok.len),
+                                 p->text + p->tok.at);
         const bnn_value *v = &p->g->values[id];
         if (!same_type(o->dtype, &o->shape, v->dtype, &v->shape))
-            return error_at(p, o->at, "output %.*s is declared with another type than its definition",
-                            (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
+            return text_error_at(p, o->at,
+                                 "output %.*s is declared with another type than its definition",
+                                 (int)(p->tok.len > 60 ? 60 : p->tok.len), p->text + p->tok.at);
         if (bnn_graph_add_output(p->g, id) != BNN_OK)
-            return out_of_memory(p);
+            return text_out_of_memory(p);
         count++;
-        BNN_TRY(next(p));
-        if (!is_punct(p, ','))
+        BNN_TRY(text_next(p));
+        if (!text_is_punct(p, ','))
             break;
-        BNN_TRY(next(p));
+        BNN_TRY(text_next(p));
         if (p->tok.kind != T_VALUE)
-            return expected(p, "a value after ','");
+            return text_expected(p, "a value after ','");
     }
     if (count != p->n_outs)
-        return error_at(p, return_at, "return gives %d values, the header declares %d outputs",
-                        count, p->n_outs);
+        return text_error_at(p, return_at, "return gives %d values, the header declares %d outputs",
+                             count, p->n_outs);
     return BNN_OK;
 }
 
 static bnn_status parse_graph(parser *p)
 {
-    BNN_TRY(next(p));
-    if (!is_ident(p, "graph"))
-        return expected(p, "'graph'");
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
+    if (!text_is_ident(p, "graph"))
+        return text_expected(p, "'graph'");
+    BNN_TRY(text_next(p));
     if (p->tok.kind != T_AT)
-        return expected(p, "the graph's name such as @main");
-    p->g->name = token_string(p);
+        return text_expected(p, "the graph's name such as @main");
+    p->g->name = text_token_string(p);
     if (!p->g->name)
         return p->status;
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, '(', "'(' and the graph's inputs"));
-    if (!is_punct(p, ')')) {
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, '(', "'(' and the graph's inputs"));
+    if (!text_is_punct(p, ')')) {
         for (;;) {
             BNN_TRY(parse_input(p));
-            if (is_punct(p, ')'))
+            if (text_is_punct(p, ')'))
                 break;
-            BNN_TRY(expect_punct(p, ',', "',' or ')' after an input"));
+            BNN_TRY(text_expect_punct(p, ',', "',' or ')' after an input"));
         }
     }
-    BNN_TRY(next(p));
+    BNN_TRY(text_next(p));
     if (p->tok.kind != T_ARROW)
-        return expected(p, "'->' and the graph's outputs");
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, '(', "'(' and the graph's outputs"));
-    if (!is_punct(p, ')')) {
+        return text_expected(p, "'->' and the graph's outputs");
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, '(', "'(' and the graph's outputs"));
+    if (!text_is_punct(p, ')')) {
         for (;;) {
             BNN_TRY(parse_output_decl(p));
-            if (is_punct(p, ')'))
+            if (text_is_punct(p, ')'))
                 break;
-            BNN_TRY(expect_punct(p, ',', "',' or ')' after an output"));
+            BNN_TRY(text_expect_punct(p, ',', "',' or ')' after an output"));
         }
     }
-    BNN_TRY(next(p));
-    BNN_TRY(expect_punct(p, '{', "'{' and the graph's body"));
+    BNN_TRY(text_next(p));
+    BNN_TRY(text_expect_punct(p, '{', "'{' and the graph's body"));
     bool have_opset = false;
     for (;;) {
-        if (is_ident(p, "opset")) {
+        if (text_is_ident(p, "opset")) {
             if (have_opset)
-                return error_at(p, p->tok.at, "opset given twice");
+                return text_error_at(p, p->tok.at, "opset given twice");
             have_opset = true;
-            BNN_TRY(next(p));
+            BNN_TRY(text_next(p));
             if (p->tok.kind != T_INT)
-                return expected(p, "the ONNX opset version");
+                return text_expected(p, "the ONNX opset version");
             BNN_TRY(token_int(p, &p->g->onnx_opset));
             if (p->g->onnx_opset < 1)
-                return error_at(p, p->tok.at, "the opset must be >= 1");
-            BNN_TRY(next(p));
-        } else if (is_ident(p, "param")) {
+                return text_error_at(p, p->tok.at, "the opset must be >= 1");
+            BNN_TRY(text_next(p));
+        } else if (text_is_ident(p, "param")) {
             BNN_TRY(parse_param(p));
-        } else if (is_ident(p, "return")) {
+        } else if (text_is_ident(p, "return")) {
             BNN_TRY(parse_return(p));
             break;
         } else if (p->tok.kind == T_VALUE || p->tok.kind == T_IDENT) {
             BNN_TRY(parse_node(p));
         } else {
-            return expected(p, "'param', a node, 'opset' or 'return'");
+            return text_expected(p, "'param', a node, 'opset' or 'return'");
         }
     }
-    BNN_TRY(expect_punct(p, '}', "'}' after return"));
+    BNN_TRY(text_expect_punct(p, '}', "'}' after return"));
     if (p->tok.kind != T_EOF)
-        return expected(p, "end of input after the graph's '}'");
+        return text_expected(p, "end of input after the graph's '}'");
     return BNN_OK;
 }
 
@@ -1041,7 +732,7 @@ bnn_status bnn_graph_parse(const char *text, const char *filename, bnn_graph **o
     p.diag = diag;
     p.g = bnn_graph_create("main");
     if (!p.g)
-        return out_of_memory(&p);
+        return text_out_of_memory(&p);
     bnn_status st = parse_graph(&p);
     if (st == BNN_OK && p.status != BNN_OK)
         st = p.status; /* defensive: an error recorded but not returned */

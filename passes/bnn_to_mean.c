@@ -55,28 +55,7 @@ static bnn_status to_mean(bnn_graph *g, int node_id)
         m->op = BNN_OP_DENSE;
     else
         m->op = bnn_graph_value(g, w)->shape.rank == 3 ? BNN_OP_CONV1D : BNN_OP_CONV2D;
-    /* Keep the layer's own attributes, in order; drop the prior's. */
-    int n_attrs = m->n_attrs;
-    bnn_attr *attrs = m->attrs;
-    m->n_attrs = 0;
-    m->attrs = NULL;
-    for (int i = 0; i < n_attrs; i++) {
-        const bnn_attr *a = &attrs[i];
-        if (strcmp(a->name, "prior_mu") == 0 || strcmp(a->name, "prior_sigma") == 0 ||
-            strcmp(a->name, "estimator") == 0)
-            continue;
-        bnn_status st = BNN_OK;
-        switch (a->kind) {
-        case BNN_ATTR_INT: st = bnn_node_set_int(g, node_id, a->name, a->i); break;
-        case BNN_ATTR_FLOAT: st = bnn_node_set_float(g, node_id, a->name, a->f); break;
-        case BNN_ATTR_STRING: st = bnn_node_set_string(g, node_id, a->name, a->s); break;
-        case BNN_ATTR_INTS: st = bnn_node_set_ints(g, node_id, a->name, a->ints, a->count); break;
-        case BNN_ATTR_FLOATS:
-            st = bnn_node_set_floats(g, node_id, a->name, a->floats, a->count);
-            break;
-        }
-        BNN_TRY(st);
-    }
+    BNN_TRY(bnn_pass_drop_prior_attrs(g, node_id));
     BNN_TRY(bnn_pass_resize_inputs(g, node_id, has_bias ? 3 : 2));
     m = bnn_graph_node(g, node_id);
     m->inputs[0] = x;

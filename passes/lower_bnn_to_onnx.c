@@ -84,34 +84,6 @@ static bnn_status sample(lower_ctx *c, int mu, int rho, const char *what, int *o
     return emit(c, BNN_OP_ADD, add_in, 2, stem, what, "sample", out);
 }
 
-/* The node keeps its own attributes, in order, and drops the prior's. */
-static bnn_status keep_layer_attrs(bnn_graph *g, int node_id)
-{
-    bnn_node *m = bnn_graph_node(g, node_id);
-    int n_attrs = m->n_attrs;
-    bnn_attr *attrs = m->attrs; /* arena memory: stays valid */
-    m->n_attrs = 0;
-    m->attrs = NULL;
-    for (int i = 0; i < n_attrs; i++) {
-        const bnn_attr *a = &attrs[i];
-        if (strcmp(a->name, "prior_mu") == 0 || strcmp(a->name, "prior_sigma") == 0 ||
-            strcmp(a->name, "estimator") == 0)
-            continue;
-        bnn_status st = BNN_OK;
-        switch (a->kind) {
-        case BNN_ATTR_INT: st = bnn_node_set_int(g, node_id, a->name, a->i); break;
-        case BNN_ATTR_FLOAT: st = bnn_node_set_float(g, node_id, a->name, a->f); break;
-        case BNN_ATTR_STRING: st = bnn_node_set_string(g, node_id, a->name, a->s); break;
-        case BNN_ATTR_INTS: st = bnn_node_set_ints(g, node_id, a->name, a->ints, a->count); break;
-        case BNN_ATTR_FLOATS:
-            st = bnn_node_set_floats(g, node_id, a->name, a->floats, a->count);
-            break;
-        }
-        BNN_TRY(st);
-    }
-    return BNN_OK;
-}
-
 static bnn_status lower_layer(bnn_graph *g, int node_id, bnn_diag *diag)
 {
     char label[300];
@@ -135,7 +107,7 @@ static bnn_status lower_layer(bnn_graph *g, int node_id, bnn_diag *diag)
         m->op = BNN_OP_DENSE;
     else
         m->op = bnn_graph_value(g, wmu)->shape.rank == 3 ? BNN_OP_CONV1D : BNN_OP_CONV2D;
-    if (keep_layer_attrs(g, node_id) != BNN_OK ||
+    if (bnn_pass_drop_prior_attrs(g, node_id) != BNN_OK ||
         bnn_pass_resize_inputs(g, node_id, b >= 0 ? 3 : 2) != BNN_OK)
         return oom(&c);
     m = bnn_graph_node(g, node_id);

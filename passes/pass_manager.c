@@ -330,7 +330,7 @@ bnn_status bnn_pipeline_run(const bnn_pipeline *p, bnn_graph *g,
         const char *name = a->pass->info.name;
         if (a->pass->run(g, a, diag) != BNN_OK)
             return bnn_diag_prefix(diag, "pass '%s'", name);
-        if (bnn_pass_drop_dead_nodes(g) != BNN_OK)
+        if (bnn_graph_drop_dead_nodes(g) != BNN_OK)
             return bnn_fail(diag, BNN_ERR_NOMEM, "pass '%s': out of memory", name);
         if (o.verify_each && bnn_graph_verify(g, diag) != BNN_OK)
             return bnn_diag_prefix(diag, "pass '%s' produced an invalid graph", name);

@@ -1,5 +1,6 @@
 /* Helpers the passes share: param creation with fresh names, bypassing a
- * pass-through node, dropping dead nodes, and init=random's generator. */
+ * pass-through node, dropping a Bayesian layer's prior attributes, and
+ * init=random's generator. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,64 +84,30 @@ bool bnn_pass_bypass_node(bnn_graph *g, int node_id)
     return true;
 }
 
-bnn_status bnn_pass_drop_dead_nodes(bnn_graph *g)
+bnn_status bnn_pass_drop_prior_attrs(bnn_graph *g, int node_id)
 {
-    bool *keep = calloc((size_t)g->n_values + 1, sizeof(bool));
-    int *value_map = malloc(sizeof(int) * ((size_t)g->n_values + 1));
-    if (!keep || !value_map) {
-        free(keep);
-        free(value_map);
-        return BNN_ERR_NOMEM;
-    }
-    /* A node value survives while a live node produces it or anything still
-     * refers to it (then the verifier reports the dangling use). */
-    for (int v = 0; v < g->n_values; v++)
-        keep[v] = g->values[v].kind != BNN_VALUE_NODE;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const bnn_node *n = &g->nodes[i];
-        if (n->dead)
+    bnn_node *m = bnn_graph_node(g, node_id);
+    int n_attrs = m->n_attrs;
+    bnn_attr *attrs = m->attrs; /* arena memory: stays valid */
+    m->n_attrs = 0;
+    m->attrs = NULL;
+    for (int i = 0; i < n_attrs; i++) {
+        const bnn_attr *a = &attrs[i];
+        if (strcmp(a->name, "prior_mu") == 0 || strcmp(a->name, "prior_sigma") == 0 ||
+            strcmp(a->name, "estimator") == 0)
             continue;
-        for (int k = 0; k < n->n_outputs; k++)
-            keep[n->outputs[k]] = true;
-        for (int k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0)
-                keep[n->inputs[k]] = true;
-    }
-    for (int i = 0; i < g->n_outputs; i++)
-        keep[g->outputs[i]] = true;
-    for (int i = 0; i < g->n_inputs; i++)
-        keep[g->inputs[i]] = true;
-    int nv = 0;
-    for (int v = 0; v < g->n_values; v++) {
-        value_map[v] = keep[v] ? nv : -1;
-        if (keep[v])
-            g->values[nv++] = g->values[v];
-    }
-    g->n_values = nv;
-    for (int v = 0; v < nv; v++)
-        g->values[v].producer = -1;
-    int nn = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        if (g->nodes[i].dead)
-            continue;
-        bnn_node *n = &g->nodes[nn];
-        *n = g->nodes[i];
-        for (int k = 0; k < n->n_inputs; k++)
-            if (n->inputs[k] >= 0)
-                n->inputs[k] = value_map[n->inputs[k]];
-        for (int k = 0; k < n->n_outputs; k++) {
-            n->outputs[k] = value_map[n->outputs[k]];
-            g->values[n->outputs[k]].producer = nn;
+        bnn_status st = BNN_OK;
+        switch (a->kind) {
+        case BNN_ATTR_INT: st = bnn_node_set_int(g, node_id, a->name, a->i); break;
+        case BNN_ATTR_FLOAT: st = bnn_node_set_float(g, node_id, a->name, a->f); break;
+        case BNN_ATTR_STRING: st = bnn_node_set_string(g, node_id, a->name, a->s); break;
+        case BNN_ATTR_INTS: st = bnn_node_set_ints(g, node_id, a->name, a->ints, a->count); break;
+        case BNN_ATTR_FLOATS:
+            st = bnn_node_set_floats(g, node_id, a->name, a->floats, a->count);
+            break;
         }
-        nn++;
+        BNN_TRY(st);
     }
-    g->n_nodes = nn;
-    for (int i = 0; i < g->n_inputs; i++)
-        g->inputs[i] = value_map[g->inputs[i]];
-    for (int i = 0; i < g->n_outputs; i++)
-        g->outputs[i] = value_map[g->outputs[i]];
-    free(keep);
-    free(value_map);
     return BNN_OK;
 }
 

@@ -79,10 +79,10 @@ bnn_status bnn_pass_resize_inputs(bnn_graph *graph, int node_id, int n);
  * produce it instead.  Returns false (and leaves the graph) when that cannot
  * be done because the input is a graph input, param or output itself. */
 bool bnn_pass_bypass_node(bnn_graph *graph, int node_id);
-/* Drops dead nodes and the values only they produced; keeps params and every
- * other value, in order (unlike bnn_graph_compact, which also drops unused
- * params: that is dce's job). */
-bnn_status bnn_pass_drop_dead_nodes(bnn_graph *graph);
+/* Drops a Bayesian layer's prior attributes (prior_mu, prior_sigma,
+ * estimator), keeping the layer's own ones in order: for the passes that turn
+ * it into a deterministic layer. */
+bnn_status bnn_pass_drop_prior_attrs(bnn_graph *graph, int node_id);
 
 /* A small counter-free generator for init=random: splitmix64 seeded per param,
  * Gaussian draws by Box-Muller.  Deterministic across platforms. */

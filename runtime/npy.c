@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bnn_file.h"
 #include "bnn_npy.h"
 
 #define NPY_MAGIC "\x93NUMPY"
@@ -261,39 +262,9 @@ bnn_status bnn_npy_read_buffer(const void *data, size_t size, bnn_tensor *out, b
 bnn_status bnn_npy_read_file(const char *path, bnn_tensor *out, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return bnn_fail(diag, BNN_ERR_IO, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return bnn_fail(diag, BNN_ERR_IO, "not a regular file");
-    }
-    if ((uint64_t)st.st_size > NPY_MAX_FILE) {
-        close(fd);
-        return bnn_fail(diag, BNN_ERR_INVALID, "file of %lld bytes is too large",
-                        (long long)st.st_size);
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory reading %zu bytes", size);
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return bnn_fail(diag, BNN_ERR_IO, "read failed: %s", r < 0 ? strerror(e) : "short read");
-        }
-        got += (size_t)r;
-    }
-    close(fd);
+    void *buf;
+    size_t size;
+    BNN_TRY(bnn_read_file(path, NPY_MAX_FILE, &buf, &size, diag));
     bnn_status s = bnn_npy_read_buffer(buf, size, out, diag);
     free(buf);
     return s;

@@ -1,4 +1,5 @@
-/* Shared command-line helpers: error format, number parsing, model loading. */
+/* Shared command-line helpers: error format, number parsing, model loading,
+ * JSON strings. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -69,4 +70,18 @@ bnn_graph *bnnc_load_model(const char *path)
 bool bnnc_stdout_is_terminal(void)
 {
     return isatty(STDOUT_FILENO);
+}
+
+void bnnc_print_json_string(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+    putchar('"');
 }

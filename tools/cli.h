@@ -43,4 +43,8 @@ bnn_graph *bnnc_load_model(const char *path);
 /* True when stdout is a terminal (progress bars, colours). */
 bool bnnc_stdout_is_terminal(void);
 
+/* Prints s to stdout as a JSON string (quotes, backslashes and control
+ * characters escaped): paths may hold any byte. */
+void bnnc_print_json_string(const char *s);
+
 #endif

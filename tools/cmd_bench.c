@@ -89,21 +89,6 @@ static void fill_random(const bnn_tensor *t, uint64_t *state)
     }
 }
 
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 /* Separate runs with a clock around each node (the clock reads would skew
  * the overall latency): the mean time per node, biggest first. */
 static bnn_status print_profile(bnn_session *s, const char *model, int iters, bnn_diag *diag)
@@ -269,7 +254,7 @@ report:
     double arena_mib = (double)arena_bytes / (1024.0 * 1024.0);
     if (json) {
         printf("{\"model\": ");
-        print_json_string(model);
+        bnnc_print_json_string(model);
         printf(", \"mode\": \"%s\", \"batch\": %lld, \"threads\": %d, \"iters\": %lld, \"warmup\": %lld, "
                "\"median_ms\": %.6f, \"p10_ms\": %.6f, \"p90_ms\": %.6f, \"mean_ms\": %.6f, "
                "\"min_ms\": %.6f, \"max_ms\": %.6f, \"samples_per_s\": %.3f, "

@@ -61,22 +61,6 @@ static void report_free(report *r)
     r->total = r->epistemic = NULL;
 }
 
-/* Prints s as a JSON string (quotes, backslashes and control characters
- * escaped): paths may hold any byte. */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if (*c < 0x20)
-            printf("\\u%04x", *c);
-        else
-            putchar(*c);
-    }
-    putchar('"');
-}
-
 /* x's rows against the model's input: "X.npy: rows are f32[784], the model's
  * input 'input' takes f32[1,28,28]" rather than a planner error. */
 static bool check_rows(const bnn_graph *g, const bnn_tensor *x, const char *path)
@@ -447,12 +431,12 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
     if (json) {
         printf("{\"model\": ");
-        print_json_string(model);
+        bnnc_print_json_string(model);
         printf(", \"examples\": %lld, \"classes\": %lld, ", (long long)test.n,
                (long long)n_classes);
         if (shift) {
             printf("\"shift\": ");
-            print_json_string(shift);
+            bnnc_print_json_string(shift);
             printf(", ");
         }
         print_json_number("accuracy", bayes.accuracy, true);
@@ -468,7 +452,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         }
         if (have_out) {
             printf(", \"ood\": {\"source\": ");
-            print_json_string(ood);
+            bnnc_print_json_string(ood);
             printf(", \"examples\": %lld, ", (long long)out.n);
             print_json_number("auroc_entropy", auroc_entropy, true);
             print_json_number("auroc_mi", auroc_mi, false);

@@ -77,21 +77,6 @@ static void print_floats(const float *v, int64_t n)
     putchar(']');
 }
 
-/* JSON string: paths may hold any byte. */
-static void print_json_string(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
-            printf("\\%c", *c);
-        else if (*c < 0x20)
-            printf("\\u%04x", *c);
-        else
-            putchar(*c);
-    }
-    putchar('"');
-}
-
 static int classify(const char *model, const bnn_graph *g, const bnn_tensor *x,
                     const char *output, bool quiet, const bnn_predict_options *po,
                     const run_samples_options *o)
@@ -131,7 +116,7 @@ static int classify(const char *model, const bnn_graph *g, const bnn_tensor *x,
     rc = BNNC_EXIT_OK;
     if (o->json) {
         printf("{\"model\": ");
-        print_json_string(model);
+        bnnc_print_json_string(model);
         printf(", \"task\": \"classify\", \"samples\": %lld, \"classes\": %lld, \"examples\": [",
                (long long)samples, (long long)k);
         for (int64_t i = 0; i < n; i++) {
@@ -218,7 +203,7 @@ static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
     rc = BNNC_EXIT_OK;
     if (o->json) {
         printf("{\"model\": ");
-        print_json_string(model);
+        bnnc_print_json_string(model);
         printf(", \"task\": \"regress\", \"samples\": %lld, \"outputs\": %lld, \"examples\": [",
                (long long)samples, (long long)width);
         for (int64_t i = 0; i < n; i++) {

@@ -9,44 +9,7 @@ ROOT=${BNNC_SOURCE_ROOT:?set BNNC_SOURCE_ROOT}
 FIX=$ROOT/tests/cli/fixtures
 TMP=$(mktemp -d /tmp/bnnc-cli-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-checks=0
-
-fail() {
-    echo "FAIL: $*"
-    echo "  stdout: $(head -c 600 "$TMP/out")"
-    echo "  stderr: $(head -c 600 "$TMP/err")"
-    failures=$((failures + 1))
-}
-
-# expect STATUS CMD...: runs bnnc with the arguments, checks the exit status.
-expect() {
-    want=$1
-    shift
-    checks=$((checks + 1))
-    "$BNNC" "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "bnnc $* exited $got, expected $want"
-        return 1
-    fi
-    return 0
-}
-
-# has FILE TEXT: FILE (out or err) contains TEXT literally.
-has() {
-    checks=$((checks + 1))
-    if ! grep -qF -- "$2" "$TMP/$1"; then
-        fail "std$1 lacks '$2'"
-    fi
-}
-
-empty() {
-    checks=$((checks + 1))
-    if [ -s "$TMP/$1" ]; then
-        fail "std$1 is not empty"
-    fi
-}
+. "$ROOT/tests/lib.sh"
 
 # ---- bnnc run: usage ------------------------------------------------------
 expect 0 run --help && has out "usage: bnnc run MODEL.onnx --input" && empty err
@@ -119,5 +82,4 @@ expect 0 bench "$FIX/tiny_classifier.onnx" --iters 3 && has out "latency     med
 expect 0 bench "$FIX/tiny_classifier.onnx" --iters 2 --warmup 0 --profile \
     && has out "time per node" && has out "node 'fc' (dense)"
 
-echo "$checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+finish

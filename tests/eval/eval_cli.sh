@@ -18,40 +18,7 @@ DIGITS=$ROOT/examples/digits
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/bnnc-eval-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-failures=0
-checks=0
-
-fail() {
-    echo "FAIL: $*"
-    echo "  stdout: $(head -c 600 "$TMP/out")"
-    echo "  stderr: $(head -c 600 "$TMP/err")"
-    failures=$((failures + 1))
-}
-
-# expect STATUS CMD...: runs bnnc with the arguments, checks the exit status.
-expect() {
-    want=$1
-    shift
-    checks=$((checks + 1))
-    "$BNNC" "$@" >"$TMP/out" 2>"$TMP/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        fail "bnnc $* exited $got, expected $want"
-        return 1
-    fi
-    return 0
-}
-
-# has FILE TEXT: FILE (out or err) contains TEXT literally.
-has() {
-    checks=$((checks + 1))
-    grep -qF -- "$2" "$TMP/$1" || fail "std$1 lacks '$2'"
-}
-
-empty() {
-    checks=$((checks + 1))
-    [ ! -s "$TMP/$1" ] || fail "std$1 is not empty"
-}
+. "$ROOT/tests/lib.sh"
 
 # check NAME PYTHON: runs PYTHON with `d` the JSON object on stdout (one
 # line), `out` its raw text, `np_load` a .npy reader and `svg` a well-formed
@@ -328,5 +295,4 @@ for i, e in enumerate(d["examples"]):
     assert all(abs(a - b) < 1e-5 for a, b in zip(e["mean"], want[2 * i:2 * i + 2]))'
 fi
 
-echo "$checks checks, $failures failed"
-[ "$failures" -eq 0 ]
+finish

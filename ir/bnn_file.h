@@ -1,0 +1,21 @@
+/* Reading a whole file into memory, with a cap on its size: shared by the ONNX
+ * frontend (models, TensorProto .pb files) and the runtime (.npy), which must
+ * not depend on each other. */
+#ifndef BNN_FILE_H
+#define BNN_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bnn_diag.h"
+
+/* Reads the regular file at `path` into *data (owned by the caller, free()
+ * it; one NUL byte past the end, so text can be read as a string) and its
+ * size into *size.  Fails with BNN_ERR_IO "cannot open: ..." / "not a regular
+ * file" / "read failed: ...", with BNN_ERR_INVALID "file of N bytes is too
+ * large" past max_bytes (checked before allocating), or BNN_ERR_NOMEM.
+ * Messages do not name the path: callers prefix it as they need. */
+bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size_t *size,
+                         bnn_diag *diag);
+
+#endif
