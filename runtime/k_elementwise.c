@@ -13,7 +13,7 @@
 #include "kernel.h"
 #include "rng.h"
 
-#define PAR_MIN 32768 /* elements below which threads cost more than they give */
+#define PAR_MIN 1048576 /* elements below which threads cost more than they give */
 
 static bnn_status fail_node(const bnn_kernel_args *args, bnn_diag *diag, bnn_status st,
                             const char *what)
