@@ -254,6 +254,62 @@ Test(conv, wide_path_forward)
         cr_assert(run_conv(&cfgs[i], 900 + i, 0, 1e-4));
 }
 
+/* The direct path (one or two input channels, up to 8 filters, output rows
+ * of 8 to 32, on CPUs with AVX-512; elsewhere these take the wide GEMM):
+ * row lengths around the 16-float vector (8, 16, 17, 32), every filter
+ * count the unrolled loops are specialised for, dilation, asymmetric pads,
+ * 1-D, no bias; and just outside it (9 filters, rows of 33). */
+Test(conv, direct_path_forward)
+{
+    conv_cfg f = {.sd = 2, .group = 1, .s = {1, 1}, .d = {1, 1}};
+    const int64_t rows[] = {8, 16, 17, 32, 33};
+    int ran = 0;
+    for (int64_t m = 1; m <= 9; m++)
+        for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) {
+            f.n = 1 + m % 3;
+            f.c = 1 + (m + (int64_t)r) % 2;
+            f.m = m;
+            f.in[0] = 3 + m;
+            f.k[0] = 1 + m % 3;
+            f.k[1] = 1 + (int64_t)r % 3;
+            f.d[1] = 1 + (int64_t)r % 2;
+            f.pb[0] = m % 2;
+            f.pe[0] = 1;
+            f.pb[1] = (int64_t)r % 3;
+            f.pe[1] = 0;
+            /* ow = in + pads - (k - 1) * dilation */
+            f.in[1] = rows[r] - f.pb[1] - f.pe[1] + (f.k[1] - 1) * f.d[1];
+            f.bias = (int)(m + (int64_t)r) % 2;
+            ran += run_conv(&f, 700 + (uint64_t)(m * 10 + (int64_t)r), 0, 1e-4);
+        }
+    cr_assert_eq(ran, 45);
+    const conv_cfg one_d = {.sd = 1, .n = 3, .c = 1, .m = 5, .group = 1, .in = {30}, .k = {5},
+                            .s = {1}, .pb = {2}, .pe = {1}, .d = {1}, .bias = 1};
+    cr_assert(run_conv(&one_d, 790, 0, 1e-4));
+}
+
+/* The 16-filter direct path (AVX-512 CPUs; elsewhere the wide GEMM):
+ * positions in blocks of 8 with a short last block (3x3 = 9, 5x7 = 35) or
+ * none (2x4), several input channels, dilation, asymmetric pads, 1-D, no
+ * bias; and batch 5 so that threads split the images. */
+Test(conv, direct16_path_forward)
+{
+    const conv_cfg cfgs[] = {
+        {.sd = 2, .n = 5, .c = 6, .m = 16, .group = 1, .in = {14, 14}, .k = {5, 5}, .s = {1, 1},
+         .d = {1, 1}, .bias = 1},
+        {.sd = 2, .n = 2, .c = 3, .m = 16, .group = 1, .in = {5, 5}, .k = {3, 3}, .s = {1, 1},
+         .d = {1, 1}},
+        {.sd = 2, .n = 1, .c = 1, .m = 16, .group = 1, .in = {4, 6}, .k = {3, 3}, .s = {1, 1},
+         .pb = {1, 0}, .pe = {0, 1}, .d = {1, 2}, .bias = 1},
+        {.sd = 2, .n = 3, .c = 2, .m = 16, .group = 1, .in = {7, 8}, .k = {2, 3}, .s = {1, 1},
+         .pb = {0, 2}, .pe = {1, 0}, .d = {2, 1}, .bias = 1},
+        {.sd = 1, .n = 2, .c = 4, .m = 16, .group = 1, .in = {20}, .k = {3}, .s = {1},
+         .pb = {1}, .pe = {0}, .d = {2}},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++)
+        cr_assert(run_conv(&cfgs[i], 800 + i, 0, 1e-4));
+}
+
 /* Non-finite inputs stay where they are: a NaN in one image reaches only the
  * outputs whose windows hold it, not the spare columns' neighbours. */
 Test(conv, wide_path_nan_stays_local)
