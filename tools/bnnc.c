@@ -46,20 +46,24 @@ static bool trains(int argc, char **argv)
     return false;
 }
 
-/* libgomp reads OMP_WAIT_POLICY, and OpenBLAS OPENBLAS_THREAD_TIMEOUT, once,
- * when they are loaded; by default both keep idle threads spinning after each
- * parallel region, and on a small machine those spinners take the cores the
- * other library's threads need next (on 2 busy cores the MLP's dense layers
- * ran 7x slower).  So, unless the user chose otherwise, re-execute once with
- * passive waiting.  OpenBLAS's short timeout pays only in training, where our
- * own OpenMP loops run between GEMMs (Bayesian MLP step 70 -> 42 ms); for
- * inference its wake-up costs more than it saves (MLP batch 1: 0.06 -> 0.11
- * ms), so it is left alone there.  If the re-execution fails, go on. */
-static void prefer_passive_waiting(int argc, char **argv)
+/* libgomp reads its wait policy, and OpenBLAS OPENBLAS_THREAD_TIMEOUT, once,
+ * when they are loaded.  By default libgomp's idle threads spin for 300,000
+ * rounds after each parallel region and take the cores OpenBLAS's threads
+ * need next (on 2 busy cores the MLP's dense layers ran 7x slower); waiting
+ * passively instead makes every parallel region pay a wake-up (LeNet-5 at
+ * batch 64: 0.72 ms against 0.45 ms).  A short spin of 2,000 rounds, then
+ * sleep, was as good as either at its best on every benchmark of tools/bench.
+ * OpenBLAS's short timeout pays only in training, where our own OpenMP loops
+ * run between GEMMs (Bayesian MLP step 70 -> 42 ms); for inference its
+ * wake-up costs more than it saves (MLP batch 1: 0.06 -> 0.11 ms).  So, unless
+ * the user chose otherwise, re-execute once with these settings.  If the
+ * re-execution fails, go on as we are. */
+static void prefer_short_waits(int argc, char **argv)
 {
     bool changed = false;
-    if (!getenv("OMP_WAIT_POLICY"))
-        changed |= setenv("OMP_WAIT_POLICY", "passive", 1) == 0;
+    if (!getenv("OMP_WAIT_POLICY") && !getenv("GOMP_SPINCOUNT"))
+        changed |= setenv("OMP_WAIT_POLICY", "active", 1) == 0 &&
+                   setenv("GOMP_SPINCOUNT", "2000", 1) == 0;
     if (trains(argc, argv) && !getenv("OPENBLAS_THREAD_TIMEOUT"))
         changed |= setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) == 0;
     if (!changed)
@@ -70,7 +74,7 @@ static void prefer_passive_waiting(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    prefer_passive_waiting(argc, argv);
+    prefer_short_waits(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return BNNC_EXIT_USAGE;
