@@ -35,44 +35,7 @@
 #include "kernel.h"
 #include "nn_impl.h"
 
-/* The direct path (forward_direct) is written with AVX-512 intrinsics and
- * chosen at run time, so the build needs no -march flag. */
-#if defined(__GNUC__) && defined(__x86_64__)
-#include <immintrin.h>
-#define CONV_HAVE_DIRECT 1
-#else
-#define CONV_HAVE_DIRECT 0
-#endif
-/* Most filters of the direct path: two accumulators each in 32 registers. */
-#define CONV_DIRECT_MAX_M 8
-
-/* Columns a GEMM should have at least, and the most scratch (in floats) a
- * chunk of images may take beyond what one image needs. */
-#define CONV_COLUMNS 1024
-#define CONV_CHUNK_FLOATS ((int64_t)4 << 20)
-/* OpenBLAS runs a GEMM this small on the calling thread (nn_impl.h). */
-#define CONV_SERIAL_MNK NN_SERIAL_MNK
-/* Largest per-image GEMM (m*n*k) of the wide path, which splits it in
- * pieces of at most CONV_SERIAL_MNK. */
-#define CONV_WIDE_MAX_MNK (CONV_SERIAL_MNK * 8)
-/* Most scratch slots (threads) the chunk loop uses. */
-#define CONV_MAX_SLOTS 8
-
-typedef struct conv_geom {
-    int64_t n, c, h, w;      /* input */
-    int64_t m, kh, kw;       /* weight */
-    int64_t oh, ow;          /* output */
-    int64_t sh, sw, ph, pw;  /* strides, begin pads */
-    int64_t dh, dw;          /* dilations */
-    int64_t group, cg, mg;   /* groups, channels per group in and out */
-    int64_t kk;              /* rows of the im2col matrix: cg * kh * kw */
-    int64_t chunk;           /* images per GEMM */
-    int64_t slots;           /* chunks run at once, each with its own scratch */
-    int64_t wp, hp;          /* wide: padded input row length and rows */
-    bool direct_1x1, depthwise, wide;
-    bool direct;             /* forward_direct instead of forward_wide */
-    bool direct16;           /* forward_direct16 instead of forward_wide */
-} conv_geom;
+#include "conv_impl.h"
 
 static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_diag *diag)
 {
@@ -409,24 +372,20 @@ static void forward_chunk(const conv_geom *g, const float *x, const float *w, co
 
 /* Floats of one scratch slot: the im2col matrix, then (for chunks of
  * several images) the product. */
-static int64_t round16(int64_t n)
-{
-    return (n + 15) / 16 * 16;
-}
 
 /* The wide path's slot: the padded image (with the overrun of the last
  * row's spans), the wide im2col matrix and the wide product. */
 static int64_t wide_floats(const conv_geom *g)
 {
     int64_t pad = g->c * g->hp * g->wp + g->dw * (g->kw - 1);
-    int64_t gemm = round16(g->kk * g->oh * g->wp) + round16(g->mg * g->oh * g->wp);
-    return round16(pad) + (gemm > 128 ? gemm : 128); /* or direct16's tmp [8, 16] */
+    int64_t gemm = conv_round16(g->kk * g->oh * g->wp) + conv_round16(g->mg * g->oh * g->wp);
+    return conv_round16(pad) + (gemm > 128 ? gemm : 128); /* or direct16's tmp [8, 16] */
 }
 
 static int64_t slot_floats(const conv_geom *g)
 {
     int64_t product = g->chunk > 1 ? g->mg * g->chunk * g->oh * g->ow : 0;
-    int64_t plain = col_floats(g) + round16(product); /* what backward uses */
+    int64_t plain = col_floats(g) + conv_round16(product); /* what backward uses */
     if (g->wide && wide_floats(g) > plain)
         return wide_floats(g);
     return plain;
@@ -442,7 +401,7 @@ static void gemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
                         float *c, int64_t ldc)
 {
     int64_t work = m * n * k, pieces = (work + CONV_SERIAL_MNK - 1) / CONV_SERIAL_MNK;
-    int64_t piece = pieces > 1 ? round16((n + pieces - 1) / pieces) : n;
+    int64_t piece = pieces > 1 ? conv_round16((n + pieces - 1) / pieces) : n;
     for (int64_t j0 = 0; j0 < n; j0 += piece) {
         int64_t nj = n - j0 < piece ? n - j0 : piece;
         nn_gemm(BNN_F32, trans_a, trans_b, m, nj, k, 1.0, a, lda, trans_b ? b + j0 * ldb : b + j0,
@@ -452,7 +411,7 @@ static void gemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_
 
 /* pad [c, hp, wp] (and the overrun of the last row's spans): image xn with
  * zeros around it; sizes from the geometry: hp = h + pads, wp = w + pads. */
-static void wide_pad(const conv_geom *g, const float *xn, float *pad)
+void conv_wide_pad(const conv_geom *g, const float *xn, float *pad)
 {
     int64_t hw = g->h * g->w, phw = g->hp * g->wp;
     int64_t pad_n = g->c * phw + g->dw * (g->kw - 1);
@@ -486,8 +445,8 @@ static void forward_wide(const conv_geom *g, const float *x, const float *w, con
 {
     int64_t hw = g->h * g->w, phw = g->hp * g->wp, cols = g->oh * g->wp, ohw = g->oh * g->ow;
     int64_t pad_n = g->c * phw + g->dw * (g->kw - 1);
-    float *pad = slot, *col = pad + round16(pad_n), *product = col + round16(g->kk * cols);
-    wide_pad(g, x + n * g->c * hw, pad);
+    float *pad = slot, *col = pad + conv_round16(pad_n), *product = col + conv_round16(g->kk * cols);
+    conv_wide_pad(g, x + n * g->c * hw, pad);
     for (int64_t gr = 0; gr < g->group; gr++) {
         const float *pg = pad + gr * g->cg * phw;
         for (int64_t row = 0; row < g->kk; row++) {
@@ -510,124 +469,6 @@ static void forward_wide(const conv_geom *g, const float *x, const float *w, con
     }
 }
 
-#if CONV_HAVE_DIRECT
-/* Output rows i0 .. oh of one image from its padded copy, mm filters
- * (a constant after inlining, so the accumulators stay in registers): each
- * row is two vectors of 16 columns, masked to ow, and every tap of every
- * input channel adds weight * the input span under it. */
-__attribute__((target("avx512f"), always_inline)) static inline void
-direct_rows(const conv_geom *g, const float *pad, const float *w, const float *b, float *yn,
-            int mm)
-{
-    int64_t phw = g->hp * g->wp, ohw = g->oh * g->ow;
-    __mmask16 k0 = (__mmask16)(g->ow >= 16 ? 0xffffu : (1u << g->ow) - 1);
-    __mmask16 k1 = (__mmask16)(g->ow > 16 ? (1u << (g->ow - 16)) - 1 : 0u);
-    for (int64_t i = 0; i < g->oh; i++) {
-        __m512 a0[CONV_DIRECT_MAX_M], a1[CONV_DIRECT_MAX_M];
-#pragma GCC unroll 8
-        for (int m = 0; m < mm; m++)
-            a0[m] = a1[m] = _mm512_set1_ps(b ? b[m] : 0.0f);
-        for (int64_t c = 0; c < g->c; c++)
-            for (int64_t ki = 0; ki < g->kh; ki++) {
-                const float *row = pad + c * phw + (i + ki * g->dh) * g->wp;
-                const float *wr = w + (c * g->kh + ki) * g->kw;
-                for (int64_t kj = 0; kj < g->kw; kj++) {
-                    const float *s = row + kj * g->dw;
-                    __m512 x0 = _mm512_maskz_loadu_ps(k0, s);
-                    __m512 x1 = _mm512_maskz_loadu_ps(k1, s + 16);
-#pragma GCC unroll 8
-                    for (int m = 0; m < mm; m++) {
-                        __m512 wv = _mm512_set1_ps(wr[m * g->kk + kj]);
-                        a0[m] = _mm512_fmadd_ps(wv, x0, a0[m]);
-                        a1[m] = _mm512_fmadd_ps(wv, x1, a1[m]);
-                    }
-                }
-            }
-#pragma GCC unroll 8
-        for (int m = 0; m < mm; m++) {
-            float *d = yn + m * ohw + i * g->ow;
-            _mm512_mask_storeu_ps(d, k0, a0[m]);
-            _mm512_mask_storeu_ps(d + 16, k1, a1[m]);
-        }
-    }
-}
-
-/* The direct path for image n (g->direct): no im2col matrix and no GEMM. */
-__attribute__((target("avx512f"))) static void forward_direct(const conv_geom *g, const float *x,
-                                                              const float *w, const float *b,
-                                                              float *y, int64_t n, float *slot)
-{
-    wide_pad(g, x + n * g->c * g->h * g->w, slot);
-    float *yn = y + n * g->m * g->oh * g->ow;
-    switch (g->m) { /* a constant filter count for the unrolled loops */
-    case 1: direct_rows(g, slot, w, b, yn, 1); break;
-    case 2: direct_rows(g, slot, w, b, yn, 2); break;
-    case 3: direct_rows(g, slot, w, b, yn, 3); break;
-    case 4: direct_rows(g, slot, w, b, yn, 4); break;
-    case 5: direct_rows(g, slot, w, b, yn, 5); break;
-    case 6: direct_rows(g, slot, w, b, yn, 6); break;
-    case 7: direct_rows(g, slot, w, b, yn, 7); break;
-    default: direct_rows(g, slot, w, b, yn, 8); break;
-    }
-}
-#endif
-
-#if CONV_HAVE_DIRECT
-/* wt [kk, 16]: the weights [16, kk] transposed, one vector per tap. */
-static void direct16_weights(const conv_geom *g, const float *w, float *wt)
-{
-    for (int64_t t = 0; t < g->kk; t++)
-        for (int64_t m = 0; m < 16; m++)
-            wt[t * 16 + m] = w[m * g->kk + t];
-}
-
-/* Image n with 16 filters: output positions (flattened, valid ones only) in
- * blocks of 8, one accumulator vector of 16 filters each; every tap adds its
- * weight vector times the input under each position.  The last block repeats
- * its last position and stores only the valid ones.  The block is put back
- * into y's [16, oh*ow] layout through tmp [8, 16]. */
-__attribute__((target("avx512f"))) static void forward_direct16(const conv_geom *g,
-                                                                const float *x, const float *wt,
-                                                                const float *b, float *y,
-                                                                int64_t n, float *slot)
-{
-    enum { NB = 8 };
-    int64_t phw = g->hp * g->wp, ohw = g->oh * g->ow;
-    float *pad = slot, *tmp = slot + round16(g->c * phw + g->dw * (g->kw - 1));
-    wide_pad(g, x + n * g->c * g->h * g->w, pad);
-    float *yn = y + n * 16 * ohw;
-    __m512 bias = b ? _mm512_loadu_ps(b) : _mm512_setzero_ps();
-    for (int64_t q0 = 0; q0 < ohw; q0 += NB) {
-        const float *base[NB];
-        __m512 acc[NB];
-#pragma GCC unroll 8
-        for (int j = 0; j < NB; j++) {
-            int64_t q = q0 + j < ohw ? q0 + j : ohw - 1;
-            base[j] = pad + q / g->ow * g->wp + q % g->ow;
-            acc[j] = bias;
-        }
-        const float *wv = wt;
-        for (int64_t c = 0; c < g->c; c++)
-            for (int64_t ki = 0; ki < g->kh; ki++) {
-                int64_t off0 = c * phw + ki * g->dh * g->wp;
-                for (int64_t kj = 0; kj < g->kw; kj++, wv += 16) {
-                    int64_t off = off0 + kj * g->dw;
-                    __m512 wvec = _mm512_loadu_ps(wv);
-#pragma GCC unroll 8
-                    for (int j = 0; j < NB; j++)
-                        acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(base[j][off]), wvec, acc[j]);
-                }
-            }
-#pragma GCC unroll 8
-        for (int j = 0; j < NB; j++)
-            _mm512_storeu_ps(tmp + j * 16, acc[j]);
-        int64_t nb = ohw - q0 < NB ? ohw - q0 : NB;
-        for (int64_t m = 0; m < 16; m++)
-            for (int64_t j = 0; j < nb; j++)
-                yn[m * ohw + q0 + j] = tmp[j * 16 + m];
-    }
-}
-#endif
 
 /* One image of the wide path, direct or through the GEMM. */
 static void forward_image(const conv_geom *g, const float *x, const float *w, const float *b,
@@ -635,11 +476,11 @@ static void forward_image(const conv_geom *g, const float *x, const float *w, co
 {
 #if CONV_HAVE_DIRECT
     if (g->direct) {
-        forward_direct(g, x, w, b, y, n, slot);
+        conv_forward_direct(g, x, w, b, y, n, slot);
         return;
     }
     if (g->direct16) { /* w is transposed then, see conv_forward */
-        forward_direct16(g, x, w, b, y, n, slot);
+        conv_forward_direct16(g, x, w, b, y, n, slot);
         return;
     }
 #endif
@@ -668,7 +509,7 @@ static bnn_status conv_forward(const bnn_kernel_args *args, bnn_diag *diag)
         const float *wi = w;
         if (g.direct16) {
 #if CONV_HAVE_DIRECT
-            direct16_weights(&g, w, scratch);
+            conv_direct16_weights(&g, w, scratch);
 #endif
             wi = scratch;
             scratch += wide_parts_floats(&g);
@@ -716,7 +557,7 @@ static void backward_wide(const conv_geom *g, const float *x, const float *w, co
 {
     int64_t hw = g->h * g->w, phw = g->hp * g->wp, cols = g->oh * g->wp, ohw = g->oh * g->ow;
     int64_t pad_n = g->c * phw + g->dw * (g->kw - 1);
-    float *pad = slot, *col = pad + round16(pad_n), *dyw = col + round16(g->kk * cols);
+    float *pad = slot, *col = pad + conv_round16(pad_n), *dyw = col + conv_round16(g->kk * cols);
     const float *xn = x + n * g->c * hw;
     if (gw) {
         for (int64_t i = 0; i < pad_n; i++)
