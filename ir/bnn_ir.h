@@ -264,6 +264,11 @@ bnn_status bnn_graph_print(const bnn_graph *graph, FILE *out);
 bnn_status bnn_graph_parse(const char *text, const char *filename, bnn_graph **out,
                            bnn_diag *diag);
 
+/* The type as messages show it, "f32[N,3,?]" ("f32[*]" when even the rank is
+ * unknown, "?" for an undefined dtype), written into buf (size n). */
+const char *bnn_type_text(const bnn_graph *graph, bnn_dtype dtype, const bnn_shape *shape,
+                          char *buf, size_t n);
+
 /* A label for messages, "node 'conv1' (conv2d)", written into buf (size n). */
 const char *bnn_node_label(const bnn_graph *graph, int node_id, char *buf, size_t n);
 

@@ -27,10 +27,6 @@ bool bnn_schema_find(const char *schema, const char *name, bnn_attr_kind *kind);
 /* "int", "float", "string", "ints", "floats". */
 const char *bnn_attr_kind_name(bnn_attr_kind kind);
 
-/* The type as messages show it, "f32[N,3,?]" ("f32[*]" when even the rank is
- * unknown, "?" for an undefined dtype), written into buf (size n). */
-const char *bnn_type_text(const bnn_graph *graph, bnn_dtype dtype, const bnn_shape *shape,
-                          char *buf, size_t n);
 
 /* ---- shape inference internals (infer.c, infer_nn.c, infer_layout.c) ----- */
 

@@ -35,27 +35,6 @@ void bnn_runtime_set_threads(int threads)
     omp_set_num_threads(threads);
 }
 
-/* "f32[N,1,28,28]" with symbol names, for messages about declared shapes. */
-static const char *format_decl(const bnn_graph *g, const bnn_shape *s, bnn_dtype dtype,
-                               char *buf, size_t n)
-{
-    const char *name = bnn_dtype_name(dtype);
-    size_t at = (size_t)snprintf(buf, n, "%s[", name ? name : "?");
-    for (int i = 0; i < s->rank && at < n; i++) {
-        int64_t d = s->dims[i];
-        const char *sep = i ? "," : "";
-        if (d >= 0)
-            at += (size_t)snprintf(buf + at, n - at, "%s%lld", sep, (long long)d);
-        else if (bnn_dim_is_symbol(d) && bnn_dim_symbol_index(d) < g->n_symbols)
-            at += (size_t)snprintf(buf + at, n - at, "%s%s", sep, g->symbols[bnn_dim_symbol_index(d)]);
-        else
-            at += (size_t)snprintf(buf + at, n - at, "%s?", sep);
-    }
-    if (at < n)
-        snprintf(buf + at, n - at, "]");
-    return buf;
-}
-
 static size_t round_up(size_t n)
 {
     return (n + PLAN_ALIGN - 1) & ~(PLAN_ALIGN - 1);
@@ -94,7 +73,7 @@ static bnn_status bind_symbols(const bnn_graph *g, const bnn_shape *shapes, int6
         }
         if (!fits)
             return bnn_fail(diag, BNN_ERR_SHAPE, "input '%s' expects %s, got %s", v->name,
-                            format_decl(g, &v->shape, v->dtype, want, sizeof want),
+                            bnn_type_text(g, v->dtype, &v->shape, want, sizeof want),
                             bnn_shape_format(s, v->dtype, got, sizeof got));
         for (int d = 0; v->shape.rank >= 0 && d < s->rank; d++) {
             int64_t decl = v->shape.dims[d];
@@ -110,7 +89,7 @@ static bnn_status bind_symbols(const bnn_graph *g, const bnn_shape *shapes, int6
                                 "symbol '%s' is %lld from input '%s' but %lld from input '%s' (%s)",
                                 g->symbols[k], (long long)bound[k],
                                 g->values[g->inputs[bound_from[k]]].name, (long long)s->dims[d],
-                                v->name, format_decl(g, &v->shape, v->dtype, want, sizeof want));
+                                v->name, bnn_type_text(g, v->dtype, &v->shape, want, sizeof want));
             }
         }
     }
@@ -149,7 +128,7 @@ bnn_status bnn_session_batch_shapes(const bnn_graph *g, int64_t batch, bnn_shape
                 return bnn_fail(diag, BNN_ERR_SHAPE,
                                 "input '%s' is %s: dim %d is not the batch and not concrete; "
                                 "give concrete input shapes", v->name,
-                                format_decl(g, &v->shape, v->dtype, want, sizeof want), d);
+                                bnn_type_text(g, v->dtype, &v->shape, want, sizeof want), d);
         }
     }
     return BNN_OK;
@@ -260,7 +239,7 @@ static bnn_status check_value(const bnn_graph *g, int v, bnn_diag *diag)
         return bnn_fail(diag, BNN_ERR_SHAPE,
                         "value '%s' has shape %s after binding the inputs: every shape must be "
                         "concrete to plan", val->name,
-                        format_decl(g, &val->shape, val->dtype, buf, sizeof buf));
+                        bnn_type_text(g, val->dtype, &val->shape, buf, sizeof buf));
     if (bnn_dtype_size(val->dtype) == 0)
         return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "value '%s' has element type %s, which the "
                         "runtime cannot hold", val->name,
@@ -268,7 +247,7 @@ static bnn_status check_value(const bnn_graph *g, int v, bnn_diag *diag)
     int64_t n = bnn_shape_numel(&val->shape);
     if (n < 0 || (uint64_t)n > (SIZE_MAX / 4) / bnn_dtype_size(val->dtype))
         return bnn_fail(diag, BNN_ERR_NOMEM, "value '%s' (%s) is too large", val->name,
-                        format_decl(g, &val->shape, val->dtype, buf, sizeof buf));
+                        bnn_type_text(g, val->dtype, &val->shape, buf, sizeof buf));
     return BNN_OK;
 }
 

@@ -62,25 +62,6 @@ static void usage(FILE *out)
 }
 
 /* "f32[N,1,28,28]": the declared shape with its symbol names. */
-static const char *format_decl(const bnn_graph *g, const bnn_value *v, char *buf, size_t n)
-{
-    const char *name = bnn_dtype_name(v->dtype);
-    size_t at = (size_t)snprintf(buf, n, "%s[", name ? name : "?");
-    for (int i = 0; i < v->shape.rank && at < n; i++) {
-        int64_t d = v->shape.dims[i];
-        const char *sep = i ? "," : "";
-        if (d >= 0)
-            at += (size_t)snprintf(buf + at, n - at, "%s%lld", sep, (long long)d);
-        else if (bnn_dim_is_symbol(d) && bnn_dim_symbol_index(d) < g->n_symbols)
-            at += (size_t)snprintf(buf + at, n - at, "%s%s", sep, g->symbols[bnn_dim_symbol_index(d)]);
-        else
-            at += (size_t)snprintf(buf + at, n - at, "%s?", sep);
-    }
-    if (at < n)
-        snprintf(buf + at, n - at, "]");
-    return buf;
-}
-
 /* NAME=PATH names a value when NAME is one of `names`; anything else is a path. */
 static run_file split_file(const char *arg, const bnn_graph *g, const int *ids, int n_ids)
 {
@@ -145,7 +126,7 @@ static bool check_input(const bnn_graph *g, int value_id, const bnn_tensor *t, c
     if (!ok) {
         char want[256], got[256];
         fprintf(stderr, "bnnc: %s: input '%s' expects %s, got %s\n", path, v->name,
-                format_decl(g, v, want, sizeof want),
+                bnn_type_text(g, v->dtype, &v->shape, want, sizeof want),
                 bnn_shape_format(&t->shape, t->dtype, got, sizeof got));
     }
     return ok;
