@@ -511,6 +511,15 @@ static size_t first_non_finite(const float *x, size_t n)
     return n;
 }
 
+/* splitmix64: a small, well-mixed hash for the shuffle and the benchmark's inputs. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* The name of the trainable param holding flat gradient index i. */
 static const char *param_at(const bnn_trainer *t, size_t i)
 {
@@ -661,12 +670,8 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
     if (st == BNN_OK) {
         uint64_t state = options->seed;
         float *xd = x.data;
-        for (int64_t i = 0; i < bnn_tensor_numel(&x); i++) {
-            uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            xd[i] = (float)(((z ^ (z >> 31)) >> 40) * (1.0 / (1 << 24)));
-        }
+        for (int64_t i = 0; i < bnn_tensor_numel(&x); i++)
+            xd[i] = (float)((splitmix64(&state) >> 40) * (1.0 / (1 << 24)));
         if (ce)
             for (int64_t i = 0; i < options->batch; i++)
                 ((int64_t *)y.data)[i] = i % classes;
@@ -690,15 +695,6 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
     bnn_tensor_free(&x);
     bnn_tensor_free(&y);
     return st;
-}
-
-/* splitmix64: a small, well-mixed hash for the shuffle. */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch)
