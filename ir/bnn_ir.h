@@ -239,6 +239,10 @@ bnn_status bnn_graph_drop_dead_nodes(bnn_graph *graph);
 
 /* A deep copy with its own arena; NULL when out of memory. */
 bnn_graph *bnn_graph_clone(const bnn_graph *graph);
+/* The same, except that params point at graph's data rather than copies of
+ * it: graph must outlive the clone, and the clone must not write params. For
+ * re-inferring shapes (sessions) without holding every weight twice. */
+bnn_graph *bnn_graph_clone_borrowing(const bnn_graph *graph);
 
 /* ---- shape inference, verification, text -------------------------------- */
 

@@ -505,7 +505,9 @@ bnn_status bnn_graph_compact(bnn_graph *g) { return drop_dead(g, false); }
 
 bnn_status bnn_graph_drop_dead_nodes(bnn_graph *g) { return drop_dead(g, true); }
 
-bnn_graph *bnn_graph_clone(const bnn_graph *src)
+/* The copy; with borrow_data its params point at src's data instead of
+ * copies of it. */
+static bnn_graph *clone(const bnn_graph *src, bool borrow_data)
 {
     bnn_graph *g = bnn_graph_create(src->name);
     if (!g)
@@ -516,13 +518,18 @@ bnn_graph *bnn_graph_clone(const bnn_graph *src)
             goto fail;
     for (int v = 0; v < src->n_values; v++) {
         const bnn_value *s = &src->values[v];
-        int id = s->kind == BNN_VALUE_PARAM
-                     ? bnn_graph_add_param(g, s->name, s->dtype, &s->shape, s->data, s->nbytes,
-                                           s->trainable)
-                     : bnn_graph_add_value(g, s->name, s->dtype, &s->shape);
+        bool param = s->kind == BNN_VALUE_PARAM;
+        size_t copied = param && !borrow_data ? s->nbytes : 0;
+        int id = param ? bnn_graph_add_param(g, s->name, s->dtype, &s->shape, s->data, copied,
+                                             s->trainable)
+                       : bnn_graph_add_value(g, s->name, s->dtype, &s->shape);
         if (id != v)
             goto fail;
         g->values[id].kind = s->kind;
+        if (param && borrow_data) {
+            g->values[id].data = s->data;
+            g->values[id].nbytes = s->nbytes;
+        }
     }
     for (int i = 0; i < src->n_nodes; i++) {
         const bnn_node *s = &src->nodes[i];
@@ -543,3 +550,7 @@ fail:
     bnn_graph_destroy(g);
     return NULL;
 }
+
+bnn_graph *bnn_graph_clone(const bnn_graph *src) { return clone(src, false); }
+
+bnn_graph *bnn_graph_clone_borrowing(const bnn_graph *src) { return clone(src, true); }

@@ -474,7 +474,7 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
     st = bind_symbols(graph, input_shapes, bound, bound_from, diag);
     if (st != BNN_OK)
         goto fail;
-    s->graph = bnn_graph_clone(graph);
+    s->graph = bnn_graph_clone_borrowing(graph);
     if (!s->graph) {
         st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory cloning the graph");
         goto fail;

@@ -200,6 +200,29 @@ Test(graph, clone_is_deep)
     bnn_graph_destroy(h);
 }
 
+Test(graph, clone_borrowing_shares_param_data)
+{
+    int x = t_input(g, "x", BNN_F32, "N,4");
+    float w[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    bnn_shape ws = t_shape(g, "2,4");
+    int p = bnn_graph_add_param(g, "w", BNN_F32, &ws, w, sizeof w, true);
+    int n = T_NODE(g, BNN_OP_DENSE, "fc", x, p);
+    cr_assert_eq(bnn_graph_add_output(g, t_out(g, n)), BNN_OK);
+    bnn_graph *h = bnn_graph_clone_borrowing(g);
+    cr_assert_not_null(h);
+    cr_assert_eq(h->n_values, g->n_values);
+    cr_assert_eq(h->n_nodes, g->n_nodes);
+    cr_assert_eq(h->values[p].data, g->values[p].data, "the data is shared, not copied");
+    cr_assert_eq(h->values[p].nbytes, sizeof w);
+    cr_assert(h->values[p].trainable);
+    bnn_diag d = {0};
+    cr_assert_eq(bnn_graph_infer(h, &d), BNN_OK, "%s", d.message);
+    cr_assert_eq(bnn_graph_verify(h, &d), BNN_OK, "%s", d.message);
+    cr_assert_str_eq(t_type(h, t_out(h, n)), "f32[N,2]");
+    bnn_graph_destroy(h); /* must not free g's data: g is destroyed by the fixture */
+    cr_assert_eq(((float *)g->values[p].data)[7], 8.0f);
+}
+
 Test(graph, arena_alloc_is_zeroed_and_aligned)
 {
     for (size_t align = 1; align <= 4096; align *= 4) {
