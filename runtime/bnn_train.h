@@ -71,6 +71,19 @@ typedef struct bnn_optimizer_config {
 } bnn_optimizer_config;
 
 bnn_optimizer_config bnn_optimizer_defaults(bnn_optimizer_kind kind);
+
+/* Step decay, as torch.optim.lr_scheduler.MultiStepLR stepped once per epoch:
+ * the learning rate of epoch `epoch` (0-based) is lr * gamma^k, k the number
+ * of milestones <= epoch.  Milestones [2] with gamma 0.1 over 3 epochs run
+ * epochs 1 and 2 at lr and epoch 3 at lr/10.  No milestones: lr throughout. */
+#define BNN_LR_MAX_MILESTONES 16
+typedef struct bnn_lr_schedule {
+    int n_milestones;
+    int64_t milestones[BNN_LR_MAX_MILESTONES]; /* epochs completed before each decay */
+    double gamma;                              /* default 0.1 */
+} bnn_lr_schedule;
+
+float bnn_lr_at_epoch(float lr, const bnn_lr_schedule *schedule, int64_t epoch);
 /* "sgd", "adam", "adamw" -> kind; false for anything else. */
 bool bnn_optimizer_kind_from_name(const char *name, bnn_optimizer_kind *kind);
 

@@ -30,6 +30,15 @@ bool bnn_optimizer_kind_from_name(const char *name, bnn_optimizer_kind *kind)
     return false;
 }
 
+float bnn_lr_at_epoch(float lr, const bnn_lr_schedule *schedule, int64_t epoch)
+{
+    double rate = lr;
+    for (int i = 0; schedule && i < schedule->n_milestones; i++)
+        if (schedule->milestones[i] <= epoch)
+            rate *= schedule->gamma;
+    return (float)rate;
+}
+
 bnn_status bnn_optimizer_create(const bnn_optimizer_config *config, size_t n_params,
                                 bnn_optimizer **out, bnn_diag *diag)
 {

@@ -39,6 +39,9 @@ static void usage(FILE *out)
         "training:\n"
         "  --epochs E            (default 1)      --batch B            (default 64)\n"
         "  --optimizer adam|adamw|sgd (adam)      --lr F               (default 0.001)\n"
+        "  --lr-milestones E[,E...]  multiply the lr by --lr-gamma after each of these\n"
+        "                        epochs (as PyTorch's MultiStepLR; default: constant lr)\n"
+        "  --lr-gamma F          (default 0.1)\n"
         "  --momentum F (sgd, 0.9)  --beta1 F (0.9)  --beta2 F (0.999)  --eps F (1e-8)\n"
         "  --weight-decay F      (0; adamw 0.01)\n"
         "  --loss ce|mse         (default ce: softmax cross-entropy on integer labels)\n"
@@ -60,7 +63,7 @@ enum {
     OPT_DATA = 256, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_VAL_X, OPT_VAL_Y, OPT_VAL_SPLIT, OPT_LIMIT,
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
-    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON,
+    OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
 };
 
 typedef struct train_args {
@@ -70,6 +73,7 @@ typedef struct train_args {
     int64_t limit, epochs, batch, samples, seed, threads;
     bool json, bnn_factor_set;
     bnn_train_options train;
+    bnn_lr_schedule schedule;
 } train_args;
 
 static double now_seconds(void)
@@ -232,6 +236,24 @@ static void progress_bar(int64_t done, int64_t total, double seconds, double run
     fflush(stdout);
 }
 
+/* "2" or "5,8": at most BNN_LR_MAX_MILESTONES epochs, each >= 1. */
+static bool parse_milestones(const char *text, bnn_lr_schedule *s)
+{
+    char buf[256];
+    if (strlen(text) >= sizeof buf)
+        return false;
+    strcpy(buf, text);
+    s->n_milestones = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int64_t e;
+        if (s->n_milestones == BNN_LR_MAX_MILESTONES || !bnnc_parse_int(tok, 1, 100000, &e))
+            return false;
+        s->milestones[s->n_milestones++] = e;
+    }
+    return s->n_milestones > 0;
+}
+
 static int parse_args(int argc, char **argv, train_args *a)
 {
     static const struct option options[] = {
@@ -247,6 +269,8 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"batch", required_argument, NULL, OPT_BATCH},
         {"optimizer", required_argument, NULL, OPT_OPTIMIZER},
         {"lr", required_argument, NULL, OPT_LR},
+        {"lr-milestones", required_argument, NULL, OPT_LR_MILESTONES},
+        {"lr-gamma", required_argument, NULL, OPT_LR_GAMMA},
         {"momentum", required_argument, NULL, OPT_MOMENTUM},
         {"beta1", required_argument, NULL, OPT_BETA1},
         {"beta2", required_argument, NULL, OPT_BETA2},
@@ -272,6 +296,8 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->dnn_factor = 1;
     a->train.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
     a->train.loss = BNN_LOSS_CROSS_ENTROPY;
+    a->schedule.gamma = 0.1;
+    bool gamma_set = false;
     double lr = -1, momentum = -1, beta1 = -1, beta2 = -1, eps = -1, wd = -1;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1;) {
@@ -314,6 +340,15 @@ static int parse_args(int argc, char **argv, train_args *a)
             name = "--loss (ce or mse)";
             break;
         case OPT_LR: ok = bnnc_parse_float(optarg, &lr) && lr > 0; name = "--lr"; break;
+        case OPT_LR_MILESTONES:
+            ok = parse_milestones(optarg, &a->schedule);
+            name = "--lr-milestones (epochs >= 1, comma-separated)";
+            break;
+        case OPT_LR_GAMMA:
+            ok = bnnc_parse_float(optarg, &a->schedule.gamma) && a->schedule.gamma > 0;
+            gamma_set = true;
+            name = "--lr-gamma";
+            break;
         case OPT_MOMENTUM: ok = bnnc_parse_float(optarg, &momentum) && momentum >= 0; name = "--momentum"; break;
         case OPT_BETA1: ok = bnnc_parse_float(optarg, &beta1) && beta1 >= 0 && beta1 < 1; name = "--beta1"; break;
         case OPT_BETA2: ok = bnnc_parse_float(optarg, &beta2) && beta2 >= 0 && beta2 < 1; name = "--beta2"; break;
@@ -339,6 +374,8 @@ static int parse_args(int argc, char **argv, train_args *a)
     if (beta2 >= 0) oc->beta2 = (float)beta2;
     if (eps > 0) oc->eps = (float)eps;
     if (wd >= 0) oc->weight_decay = (float)wd;
+    if (gamma_set && !a->schedule.n_milestones)
+        return bnnc_usage_error("train", "--lr-gamma needs --lr-milestones");
     if (argc - optind != 1)
         return bnnc_usage_error("train", "expected one model file");
     a->model = argv[optind];
@@ -349,6 +386,19 @@ static int parse_args(int argc, char **argv, train_args *a)
     if (!a->val_x != !a->val_y)
         return bnnc_usage_error("train", "--val-x and --val-y go together");
     return 0;
+}
+
+/* " (x0.1 after epochs 2, 4)" for the start line; "" for a constant lr. */
+static const char *schedule_text(const bnn_lr_schedule *s)
+{
+    static char buf[64 + 8 * BNN_LR_MAX_MILESTONES];
+    if (!s->n_milestones)
+        return "";
+    int n = snprintf(buf, sizeof buf, " (x%g after epoch%s", s->gamma, s->n_milestones > 1 ? "s" : "");
+    for (int i = 0; i < s->n_milestones; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s %lld", i ? "," : "", (long long)s->milestones[i]);
+    snprintf(buf + n, sizeof buf - (size_t)n, ")");
+    return buf;
 }
 
 int bnnc_cmd_train(int argc, char **argv)
@@ -451,17 +501,19 @@ int bnnc_cmd_train(int argc, char **argv)
     bool bayesian = bnn_graph_is_bayesian(graph);
     bool terminal = bnnc_stdout_is_terminal() && !a.json;
     if (!a.json)
-        printf("training %s: %lld examples, batch %lld, %s lr %g, dnn_factor %g, bnn_factor %g%s%s\n",
+        printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
                a.model, (long long)train.n, (long long)a.train.batch,
                a.train.optimizer.kind == BNN_OPTIM_SGD ? "sgd" :
                a.train.optimizer.kind == BNN_OPTIM_ADAM ? "adam" : "adamw",
-               a.train.optimizer.lr, a.train.dnn_factor, a.train.bnn_factor,
+               a.train.optimizer.lr, schedule_text(&a.schedule), a.train.dnn_factor, a.train.bnn_factor,
                a.bnn_factor_set ? "" : " (1/N)",
                bayesian ? "" : "; no Bayesian layers: plain fine-tuning");
     fflush(stdout);
 
     for (int64_t epoch = first_epoch; epoch < a.epochs; epoch++) {
         double start = now_seconds();
+        float lr = bnn_lr_at_epoch(a.train.optimizer.lr, &a.schedule, epoch);
+        bnn_trainer_optimizer(trainer)->config.lr = lr;
         bnn_shuffle_indices(order, train.n, (uint64_t)a.seed, (uint64_t)epoch);
         double loss_sum = 0, data_sum = 0, kl_last = 0;
         int64_t correct = 0, seen = 0, step_in_epoch = 0;
@@ -500,10 +552,10 @@ int bnnc_cmd_train(int argc, char **argv)
         if (a.json) {
             printf("{\"epoch\": %lld, \"loss\": %.9g, \"data_loss\": %.9g, \"kl\": %.9g, "
                    "\"train_accuracy\": %.6f, \"val_accuracy\": %s%.6f, \"seconds\": %.3f, "
-                   "\"examples_per_s\": %.1f}\n",
+                   "\"examples_per_s\": %.1f, \"lr\": %.9g}\n",
                    (long long)epoch + 1, loss_sum / (double)seen, data_sum / (double)seen, kl_last,
                    isnan(train_acc) ? -1 : train_acc, "", isnan(val_acc) ? -1 : val_acc, seconds,
-                   (double)seen / seconds);
+                   (double)seen / seconds, lr);
         } else {
             printf("epoch %lld/%lld: data loss %.4f, KL %.1f, train acc %.4f, val acc ",
                    (long long)epoch + 1, (long long)a.epochs, data_sum / (double)seen, kl_last,
@@ -512,7 +564,10 @@ int bnnc_cmd_train(int argc, char **argv)
                 printf("-");
             else
                 printf("%.4f", val_acc);
-            printf(", %.1f s (%.0f examples/s)\n", seconds, (double)seen / seconds);
+            printf(", %.1f s (%.0f examples/s)", seconds, (double)seen / seconds);
+            if (a.schedule.n_milestones)
+                printf(", lr %g", lr);
+            printf("\n");
         }
         fflush(stdout);
         if (a.checkpoint) {

@@ -134,3 +134,19 @@ Test(loss, mse)
     cr_assert_float_eq(grad[0], 1.0f, 1e-7); /* 2*(1-0)/2 */
     cr_assert_float_eq(grad[1], 2.0f, 1e-7);
 }
+
+Test(optim, lr_schedule_steps_after_each_milestone)
+{
+    bnn_lr_schedule s = {.n_milestones = 2, .milestones = {2, 4}, .gamma = 0.1};
+    const float want[] = {1e-3f, 1e-3f, 1e-4f, 1e-4f, 1e-5f, 1e-5f};
+    for (int64_t e = 0; e < 6; e++)
+        cr_assert_float_eq(bnn_lr_at_epoch(1e-3f, &s, e), want[e], want[e] * 1e-6f, "epoch %lld", (long long)e);
+    /* milestones need not be sorted, and a repeated one decays twice, as in torch */
+    bnn_lr_schedule r = {.n_milestones = 3, .milestones = {3, 1, 1}, .gamma = 0.5};
+    cr_assert_float_eq(bnn_lr_at_epoch(1.0f, &r, 0), 1.0f, 0);
+    cr_assert_float_eq(bnn_lr_at_epoch(1.0f, &r, 1), 0.25f, 0);
+    cr_assert_float_eq(bnn_lr_at_epoch(1.0f, &r, 3), 0.125f, 0);
+    bnn_lr_schedule none = {.gamma = 0.1};
+    cr_assert_float_eq(bnn_lr_at_epoch(0.01f, &none, 100), 0.01f, 0);
+    cr_assert_float_eq(bnn_lr_at_epoch(0.01f, NULL, 100), 0.01f, 0);
+}

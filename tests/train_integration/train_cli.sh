@@ -68,6 +68,10 @@ run lr_neg 2 train "$mlp" --data "$mnist" --lr -1 -o x.onnx && expect "negative 
 run lr_nan 2 train "$mlp" --data "$mnist" --lr nan -o x.onnx && expect "--lr nan is refused" lr_nan.err "bad value 'nan' for --lr"
 run val_split 2 train "$mlp" --data "$mnist" --val-split 1.5 -o x.onnx && expect "--val-split 1.5 is refused" val_split.err '--val-split'
 run loss 2 train "$mlp" --data "$mnist" --loss hinge -o x.onnx && expect "--loss hinge is refused" loss.err '--loss'
+run gamma_alone 2 train "$mlp" --data "$mnist" --lr-gamma 0.5 -o x.onnx && expect "--lr-gamma without milestones is refused" gamma_alone.err '--lr-gamma needs --lr-milestones'
+run milestone0 2 train "$mlp" --data "$mnist" --lr-milestones 0 -o x.onnx && expect "--lr-milestones 0 is refused" milestone0.err "bad value '0' for --lr-milestones"
+run milestone_word 2 train "$mlp" --data "$mnist" --lr-milestones 2,x -o x.onnx && expect "--lr-milestones 2,x is refused" milestone_word.err "bad value '2,x' for --lr-milestones"
+run gamma0 2 train "$mlp" --data "$mnist" --lr-milestones 1 --lr-gamma 0 -o x.onnx && expect "--lr-gamma 0 is refused" gamma0.err "bad value '0' for --lr-gamma"
 [ ! -e x.onnx ] && ok "no output file after usage errors" || bad "a usage error wrote x.onnx"
 
 # ---- data errors (exit 1, naming the file) --------------------------------
@@ -135,6 +139,20 @@ if run convert 0 convert "$mlp" --layers all --init random -o bayes.onnx; then
         expect "the resumed run trains epoch 2 only" resume.out '^epoch 2/2'
         grep -q '^epoch 1/' resume.out && bad "the resumed run repeated epoch 1" || ok "the resumed run skips epoch 1"
     fi
+    # A step schedule: the lr of each epoch follows the epoch number, so a resumed
+    # run picks it up where it left off.
+    sched=(--epochs 2 --seed 5 --lr-milestones 1 --lr-gamma 0.25)
+    if run lfull 0 train bayes.onnx "${small[@]}" "${sched[@]}" -o lfull.onnx; then
+        expect "the first line names the schedule" lfull.out 'adam lr 0.001 \(x0.25 after epoch 1\)'
+        expect "epoch 1 runs at lr" lfull.out '^epoch 1/2: .*, lr 0.001$'
+        expect "epoch 2 runs at lr * gamma" lfull.out '^epoch 2/2: .*, lr 0.00025$'
+        differ "the schedule changes the result" full.onnx lfull.onnx
+    fi
+    run ljson 0 train bayes.onnx "${small[@]}" "${sched[@]}" --json -o ljson.onnx &&
+        expect "--json reports each epoch's lr" ljson.out '"epoch": 2, .*"lr": 0.000250000'
+    run lhalf 0 train bayes.onnx "${small[@]}" "${sched[@]}" --epochs 1 --checkpoint lck -o lhalf.onnx
+    run lresume 0 train bayes.onnx "${small[@]}" "${sched[@]}" --resume lck -o lresumed.onnx &&
+        same "with a schedule, resume equals the uninterrupted run" lfull.onnx lresumed.onnx
     # SGD keeps a momentum buffer, which the checkpoint must carry too.
     run sfull 0 train bayes.onnx "${small[@]}" --optimizer sgd --lr 0.01 --epochs 2 --seed 5 -o sfull.onnx
     run shalf 0 train bayes.onnx "${small[@]}" --optimizer sgd --lr 0.01 --epochs 1 --seed 5 --checkpoint sck -o shalf.onnx
