@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Issue 6's acceptance run on the MNIST sample (8,000 train / 2,000 test digits):
 # the bundled trained LeNet-5 converted with --layers all (init=weights, MOPED
-# delta 0.1, prior N(0, 0.1)), trained 3 more epochs (Adam lr 1e-3, batch 64,
-# bnn_factor 1/N, seed 1), evaluated with 32 weight samples against the
-# deterministic original:
-#   1. in-distribution accuracy within ACC_TOLERANCE of the original's;
+# delta 0.1, prior N(0, 0.1)), trained 3 more epochs (Adam, batch 64,
+# bnn_factor 1/N, seed 1; lr 1.5e-3 stepped to 1.5e-4 for the last epoch),
+# evaluated with 32 weight samples against the deterministic original:
+#   1. in-distribution accuracy within 1 point of the original's;
 #   2. on the test set rotated 30 degrees, NLL and ECE both lower;
 #   3. mutual information tells uniform-noise images from test digits with
 #      AUROC >= 0.9.
-# The issue asks for 1 point in (1).  On this fixture (0.978) the recipe lands
-# at 0.963-0.965: a PyTorch run of the same recipe from the same weights gives 0.962
-# with the same KL trajectory (docs/uncertainty.md), so the tolerance here is
-# 2 points and the gap is printed; see the report in docs/uncertainty.md.
+# The issue leaves the learning rate open.  At a constant 1e-3 this fixture
+# (0.978, itself trained with a final low-lr phase) loses 1.3-1.7 points, in
+# PyTorch as in bnnc; ending on a low-lr epoch, as the fixture's own training
+# did, keeps it within 1 point.  Runs and seeds: docs/uncertainty.md.
 # Prints every number and each step's wall time; ~10 s on 2 idle cores.
 #
 # usage: eval_mnist.sh BNNC   (BNNC_SOURCE_ROOT points at the source tree)
@@ -20,7 +20,6 @@ bnnc=$(realpath "${1:?usage: eval_mnist.sh BNNC}")
 root=${BNNC_SOURCE_ROOT:?BNNC_SOURCE_ROOT is not set}
 mnist=$root/examples/mnist
 lenet=$root/examples/lenet5.onnx
-ACC_TOLERANCE=${ACC_TOLERANCE:-0.02}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
@@ -57,8 +56,8 @@ timed() {
 }
 
 timed convert "$bnnc" convert "$lenet" --layers all --init weights --prior-sigma 0.1 -o bnn.onnx
-timed train "$bnnc" train bnn.onnx --data "$mnist" --epochs 3 --batch 64 --lr 1e-3 \
-    --optimizer adam --seed 1 --threads 2 -o trained.onnx
+timed train "$bnnc" train bnn.onnx --data "$mnist" --epochs 3 --batch 64 --lr 1.5e-3 \
+    --lr-milestones 2 --optimizer adam --seed 1 --threads 2 -o trained.onnx
 cat train.out
 eval_args=(--data "$mnist" --json --threads 2)
 timed det "$bnnc" eval "$lenet" "${eval_args[@]}" --ood noise
@@ -83,12 +82,7 @@ printf 'rotated 30: ECE       %-15s %-23s 0.10 vs 0.02\n' "$ece_d" "$ece_b"
 printf 'noise AUROC, MI       %-15s %-23s 0.92\n' "-" "$mi"
 printf 'noise AUROC, entropy  %-15s %-23s\n' "$(field det.json ood.auroc_entropy)" "$ent"
 echo
-holds "$acc_b >= $acc_d - $ACC_TOLERANCE" "accuracy within $ACC_TOLERANCE of the original"
-if /usr/bin/python3 -c "import sys; sys.exit(0 if $acc_b >= $acc_d - 0.01 else 1)"; then
-    ok "accuracy within the issue's 1 point"
-else
-    echo "NOTE accuracy $acc_b is more than the issue's 1 point below $acc_d (see the header)"
-fi
+holds "$acc_b >= $acc_d - 0.01" "accuracy within 1 point of the original"
 holds "$nll_b < $nll_d" "rotated-30 NLL lower than the original's"
 holds "$ece_b < $ece_d" "rotated-30 ECE lower than the original's"
 holds "$mi >= 0.9" "noise vs digits AUROC of mutual information"
