@@ -452,7 +452,10 @@ int bnnc_cmd_train(int argc, char **argv)
     const char *model_path = a.model;
     char resume_model[4096];
     if (a.resume) {
-        snprintf(resume_model, sizeof resume_model, "%s/model.onnx", a.resume);
+        if (train_state_model_path(a.resume, resume_model, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
         model_path = resume_model;
     }
     graph = bnnc_load_model(model_path);

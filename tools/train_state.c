@@ -45,17 +45,74 @@ static bnn_status file_crc(const char *path, uint32_t *size, uint32_t *crc, bnn_
     return BNN_OK;
 }
 
+/* The header of DIR/state.bin. */
+static bnn_status read_header(const char *path, state_header *h, bnn_diag *diag)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    bool ok = fread(h, sizeof *h, 1, f) == 1 && memcmp(h->magic, magic, sizeof magic) == 0;
+    fclose(f);
+    return ok ? BNN_OK : bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
+}
+
+/* Whether the file at path is the model h was saved with. */
+static bool model_matches(const char *path, const state_header *h)
+{
+    uint32_t size, crc;
+    bnn_diag ignored;
+    return file_crc(path, &size, &crc, &ignored) == BNN_OK && size == h->model_size &&
+           crc == h->model_crc;
+}
+
+bnn_status train_state_model_path(const char *dir, char *path, bnn_diag *diag)
+{
+    char state[4096];
+    snprintf(state, sizeof state, "%s/state.bin", dir);
+    state_header h;
+    BNN_TRY(read_header(state, &h, diag));
+    static const char *const names[] = {"model.onnx", "model.prev.onnx"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        snprintf(path, 4096, "%s/%s", dir, names[i]);
+        if (model_matches(path, &h))
+            return BNN_OK;
+    }
+    snprintf(path, 4096, "%s/model.onnx", dir);
+    if (access(path, F_OK) != 0)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    return bnn_fail(diag, BNN_ERR_INVALID, "%s: model.onnx is not the one state.bin was saved with",
+                    dir);
+}
+
 bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_trainer *trainer,
                              const train_state *state, bnn_diag *diag)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
         return bnn_fail(diag, BNN_ERR_IO, "cannot create the checkpoint directory: %s",
                         strerror(errno));
-    char model[4096], path[4096], tmp[4200];
+    char model[4096], next[4096], prev[4096], path[4096], tmp[4200];
     snprintf(model, sizeof model, "%s/model.onnx", dir);
+    snprintf(next, sizeof next, "%s/model.next.onnx", dir);
+    snprintf(prev, sizeof prev, "%s/model.prev.onnx", dir);
     snprintf(path, sizeof path, "%s/state.bin", dir);
-    BNN_TRY(bnn_onnx_export_file(graph, model, diag));
 
+    /* A crash in an earlier run may have left state.bin matching
+     * model.prev.onnx: make that the pair again first, so the rotation below
+     * never moves away the only model state.bin matches. */
+    state_header old;
+    bnn_diag ignored;
+    if (access(prev, F_OK) == 0) {
+        if (read_header(path, &old, &ignored) == BNN_OK && model_matches(prev, &old) &&
+            !model_matches(model, &old)) {
+            if (rename(prev, model) != 0)
+                return bnn_fail(diag, BNN_ERR_IO, "%s: cannot restore it as %s: %s", prev, model,
+                                strerror(errno));
+        } else {
+            unlink(prev);
+        }
+    }
+
+    BNN_TRY(bnn_onnx_export_file(graph, next, diag));
     const bnn_optimizer *opt = bnn_trainer_optimizer(trainer);
     state_header h = {.epochs_done = (uint64_t)state->epochs_done,
                       .steps = bnn_trainer_steps(trainer),
@@ -63,7 +120,7 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
                       .n = opt->n,
                       .optimizer_kind = (uint32_t)opt->config.kind};
     memcpy(h.magic, magic, sizeof magic);
-    BNN_TRY(file_crc(model, &h.model_size, &h.model_crc, diag));
+    BNN_TRY(file_crc(next, &h.model_size, &h.model_crc, diag));
 
     snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
     int fd = mkstemp(tmp);
@@ -79,10 +136,19 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
         ok = fclose(f) == 0 && ok;
     else
         close(fd);
-    if (!ok || rename(tmp, path) != 0) {
+    if (!ok) {
         unlink(tmp);
         return bnn_fail(diag, BNN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
     }
+    /* The old pair stays whole (state.bin with model.onnx, then with
+     * model.prev.onnx) until state.bin is replaced. */
+    if ((rename(model, prev) != 0 && errno != ENOENT) || rename(next, model) != 0 ||
+        rename(tmp, path) != 0) {
+        unlink(tmp);
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot put the checkpoint in place: %s", dir,
+                        strerror(errno));
+    }
+    unlink(prev);
     return BNN_OK;
 }
 
@@ -125,11 +191,7 @@ bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *
     fclose(f);
     if (st != BNN_OK)
         return st;
-    uint32_t size, crc;
-    BNN_TRY(file_crc(model, &size, &crc, diag));
-    if (size != h.model_size || crc != h.model_crc)
-        return bnn_fail(diag, BNN_ERR_INVALID,
-                        "%s: model.onnx is not the one state.bin was saved with", dir);
+    BNN_TRY(train_state_model_path(dir, model, diag));
     opt->step = (int64_t)h.optimizer_step;
     bnn_trainer_set_steps(trainer, h.steps);
     state->epochs_done = (int64_t)h.epochs_done;

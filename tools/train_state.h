@@ -1,6 +1,12 @@
 /* Training checkpoints: DIR/model.onnx (the model) and DIR/state.bin (epochs
  * done, the trainer's step count, the optimizer's moments, and a CRC of the
- * model file so a model and a state from different epochs are never mixed). */
+ * model file so a model and a state from different epochs are never mixed).
+ *
+ * The pair is replaced so that a crash at any point leaves a pair that
+ * resumes: the new model is written as model.next.onnx, the old one is moved
+ * to model.prev.onnx, then the new model and state are renamed into place and
+ * model.prev.onnx is removed.  Until state.bin is replaced it still matches
+ * model.prev.onnx, and train_state_model_path finds it there. */
 #ifndef BNNC_TRAIN_STATE_H
 #define BNNC_TRAIN_STATE_H
 
@@ -14,8 +20,13 @@ typedef struct train_state {
  * creating DIR if needed. */
 bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_trainer *trainer,
                              const train_state *state, bnn_diag *diag);
+/* The model file that DIR/state.bin was saved with: DIR/model.onnx, or after
+ * a crash mid-checkpoint DIR/model.prev.onnx or DIR/model.next.onnx.  Fails
+ * naming DIR when none matches.  path has room for 4096 bytes. */
+bnn_status train_state_model_path(const char *dir, char *path, bnn_diag *diag);
 /* Restores the trainer's optimizer and step count from DIR/state.bin; the
- * caller loaded DIR/model.onnx into the trainer's graph. */
+ * caller loaded the model train_state_model_path named into the trainer's
+ * graph. */
 bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
                             bnn_diag *diag);
 

@@ -162,6 +162,21 @@ if run convert 0 convert "$mlp" --layers all --init random -o bayes.onnx; then
     mkdir -p mixed && cp ck/state.bin mixed/ && cp full.onnx mixed/model.onnx
     run mixed 1 train bayes.onnx "${small[@]}" --epochs 2 --seed 5 --resume mixed -o m.onnx &&
         expect "a checkpoint whose model does not match its state is refused" mixed.err 'not the one state.bin was saved with'
+    # A crash mid-checkpoint (tools/train_state.h) leaves state.bin matching
+    # model.prev.onnx: after the old model was moved aside ...
+    mkdir -p crash1 && cp ck/state.bin crash1/ && cp ck/model.onnx crash1/model.prev.onnx &&
+        cp full.onnx crash1/model.next.onnx
+    run crash1 0 train bayes.onnx "${small[@]}" --epochs 2 --seed 5 --resume crash1 -o crash1.onnx &&
+        same "crash before the new model was in place: resume equals the uninterrupted run" full.onnx crash1.onnx
+    # ... or after the new model replaced it but before state.bin did.
+    mkdir -p crash2 && cp ck/state.bin crash2/ && cp ck/model.onnx crash2/model.prev.onnx &&
+        cp full.onnx crash2/model.onnx
+    if run crash2 0 train bayes.onnx "${small[@]}" --epochs 2 --seed 5 --resume crash2 --checkpoint crash2 -o crash2.onnx; then
+        same "crash before state.bin was replaced: resume equals the uninterrupted run" full.onnx crash2.onnx
+        same "the next checkpoint mends the pair" full.onnx crash2/model.onnx
+        [ "$(ls crash2)" = "$(printf 'model.onnx\nstate.bin')" ] && ok "and leaves only model.onnx and state.bin" ||
+            bad "checkpoint directory after mending holds: $(ls crash2 | tr '\n' ' ')"
+    fi
     run resume_missing 1 train bayes.onnx "${small[@]}" --epochs 2 --resume "$work/nock" -o m.onnx &&
         expect "resuming from a missing checkpoint names it" resume_missing.err 'nock'
     run resume_opt 1 train bayes.onnx "${small[@]}" --optimizer sgd --epochs 2 --resume ck -o m.onnx &&
