@@ -299,6 +299,7 @@ static bnn_status export_node(ex *e, int nid)
     SIMPLE(GLOBAL_MAX_POOL, "GlobalMaxPool") SIMPLE(BATCH_NORM, "BatchNormalization")
     SIMPLE(FLATTEN, "Flatten") SIMPLE(TRANSPOSE, "Transpose") SIMPLE(CONCAT, "Concat")
     SIMPLE(SHAPE, "Shape") SIMPLE(GATHER, "Gather") SIMPLE(RANDOM_NORMAL_LIKE, "RandomNormalLike")
+    SIMPLE(POW, "Pow") SIMPLE(CAST, "Cast")
 #undef SIMPLE
     case BNN_OP_AVG_POOL: {
         const int64_t *d;
@@ -407,6 +408,65 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, " pads value ");
         break;
     }
+    case BNN_OP_MAX: case BNN_OP_MIN: case BNN_OP_SUM: case BNN_OP_MEAN: {
+        /* Variadic: any number of inputs, all present. */
+        const char **ins = ex_alloc(e, sizeof(char *) * (size_t)(n->n_inputs + 1));
+        if (!ins)
+            break;
+        for (int i = 0; i < n->n_inputs; i++)
+            ins[i] = vname(e, n->inputs[i]);
+        const char *type = n->op == BNN_OP_MAX ? "Max" : n->op == BNN_OP_MIN ? "Min"
+                           : n->op == BNN_OP_SUM ? "Sum" : "Mean";
+        on = ex_node(e, type, "", n->name, ins, n->n_inputs, &out, 1);
+        break;
+    }
+    case BNN_OP_SLICE: {
+        /* starts, ends, axes, steps as i64 inputs; an absent axes stays ""
+         * (ONNX's default) when steps follow, so import gives the same IR. */
+        static const char *const names[] = { "starts", "ends", "axes", "steps" };
+        for (int k = 0; k < 4; k++) {
+            const int64_t *v;
+            int nv = bnn_node_ints(n, names[k], &v);
+            if (bnn_node_attr(n, names[k]))
+                in[1 + k] = ex_init(e, base_name(n, out, names[k], buf, sizeof buf), BNN_I64, 1, v, nv);
+        }
+        on = ex_node(e, "Slice", "", n->name, in, 5, &out, 1);
+        break;
+    }
+    case BNN_OP_EXPAND: case BNN_OP_TILE: {
+        const char *attr = n->op == BNN_OP_EXPAND ? "shape" : "repeats";
+        const int64_t *v;
+        int nv = bnn_node_ints(n, attr, &v);
+        in[1] = ex_init(e, base_name(n, out, attr, buf, sizeof buf), BNN_I64, 1, v, nv);
+        on = ex_node(e, n->op == BNN_OP_EXPAND ? "Expand" : "Tile", "", n->name, in, 2, &out, 1);
+        break;
+    }
+    case BNN_OP_REDUCE_SUM: case BNN_OP_REDUCE_MEAN: case BNN_OP_REDUCE_MAX:
+    case BNN_OP_REDUCE_MIN: case BNN_OP_REDUCE_PROD: case BNN_OP_REDUCE_L1: case BNN_OP_REDUCE_L2:
+    case BNN_OP_REDUCE_LOG_SUM: case BNN_OP_REDUCE_LOG_SUM_EXP: case BNN_OP_REDUCE_SUM_SQUARE: {
+        /* The file's opset is 13..17: ReduceSum takes axes as input 1, the
+         * others as an attribute (until 18).  Empty axes mean all: left out. */
+        static const char *const types[BNN_OP_COUNT] = {
+            [BNN_OP_REDUCE_SUM] = "ReduceSum", [BNN_OP_REDUCE_MEAN] = "ReduceMean",
+            [BNN_OP_REDUCE_MAX] = "ReduceMax", [BNN_OP_REDUCE_MIN] = "ReduceMin",
+            [BNN_OP_REDUCE_PROD] = "ReduceProd", [BNN_OP_REDUCE_L1] = "ReduceL1",
+            [BNN_OP_REDUCE_L2] = "ReduceL2", [BNN_OP_REDUCE_LOG_SUM] = "ReduceLogSum",
+            [BNN_OP_REDUCE_LOG_SUM_EXP] = "ReduceLogSumExp",
+            [BNN_OP_REDUCE_SUM_SQUARE] = "ReduceSumSquare",
+        };
+        const int64_t *axes;
+        int na = bnn_node_ints(n, "axes", &axes);
+        bool sum = n->op == BNN_OP_REDUCE_SUM;
+        if (sum && na > 0)
+            in[1] = ex_init(e, base_name(n, out, "axes", buf, sizeof buf), BNN_I64, 1, axes, na);
+        on = ex_node(e, types[n->op], "", n->name, in, sum ? 2 : 1, &out, 1);
+        copy_attrs_except(e, on, n, sum || na == 0 ? " axes " : NULL);
+        break;
+    }
+    case BNN_OP_ARG_MAX: case BNN_OP_ARG_MIN:
+        on = ex_node(e, n->op == BNN_OP_ARG_MAX ? "ArgMax" : "ArgMin", "", n->name, in, 1, &out, 1);
+        copy_attrs_except(e, on, n, NULL);
+        break;
     case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
         e->bnnc = true;
         on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM ? "DenseReparam" : "ConvReparam", "ai.bnnc",

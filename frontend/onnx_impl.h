@@ -171,6 +171,40 @@ bnn_status onnx_legacy_broadcast(onnx_ctx *c, int *in);
 bnn_status onnx_lower_prelu(onnx_ctx *c);
 bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st);
 
+/* onnx_lower_more.c: Slice, Split (into slices), Expand, Tile, Pow, the
+ * variadic Max/Min/Sum/Mean, Cast and CastLike. */
+bnn_status onnx_lower_slice(onnx_ctx *c);
+bnn_status onnx_lower_split(onnx_ctx *c);
+bnn_status onnx_lower_expand(onnx_ctx *c);
+bnn_status onnx_lower_tile(onnx_ctx *c);
+bnn_status onnx_lower_pow(onnx_ctx *c);
+bnn_status onnx_lower_max(onnx_ctx *c);
+bnn_status onnx_lower_min(onnx_ctx *c);
+bnn_status onnx_lower_sum(onnx_ctx *c);
+bnn_status onnx_lower_mean(onnx_ctx *c);
+bnn_status onnx_lower_cast(onnx_ctx *c);
+bnn_status onnx_lower_cast_like(onnx_ctx *c);
+bnn_status onnx_lower_constant_of_shape(onnx_ctx *c); /* constant input only: folds */
+/* Folds Add/Sub/Mul/Div of known constant i64/i32 contents (shape
+ * arithmetic) into a constant; returns whether it did (*st: status). */
+bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st);
+
+/* onnx_lower_reduce.c: ReduceSum, ReduceMean, ReduceMax, ReduceMin,
+ * ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,
+ * ReduceSumSquare, ArgMax and ArgMin. */
+bnn_status onnx_lower_reduce_sum(onnx_ctx *c);
+bnn_status onnx_lower_reduce_mean(onnx_ctx *c);
+bnn_status onnx_lower_reduce_max(onnx_ctx *c);
+bnn_status onnx_lower_reduce_min(onnx_ctx *c);
+bnn_status onnx_lower_reduce_prod(onnx_ctx *c);
+bnn_status onnx_lower_reduce_l1(onnx_ctx *c);
+bnn_status onnx_lower_reduce_l2(onnx_ctx *c);
+bnn_status onnx_lower_reduce_log_sum(onnx_ctx *c);
+bnn_status onnx_lower_reduce_log_sum_exp(onnx_ctx *c);
+bnn_status onnx_lower_reduce_sum_square(onnx_ctx *c);
+bnn_status onnx_lower_arg_max(onnx_ctx *c);
+bnn_status onnx_lower_arg_min(onnx_ctx *c);
+
 /* metadata_props key under which export records the opset the IR was first
  * imported at, when the file itself is written at another one. */
 #define BNN_ONNX_SOURCE_OPSET_KEY "bnnc.source_opset"

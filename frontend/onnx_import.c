@@ -477,7 +477,7 @@ static void drop_dead_shape_nodes(bnn_graph *g)
         bnn_node *n = bnn_graph_node(g, i);
         switch (n->op) {
         case BNN_OP_SHAPE: case BNN_OP_GATHER: case BNN_OP_UNSQUEEZE: case BNN_OP_SQUEEZE:
-        case BNN_OP_CONCAT:
+        case BNN_OP_CONCAT: case BNN_OP_SLICE: case BNN_OP_CAST:
             break;
         default:
             continue;

@@ -134,6 +134,9 @@ static bnn_status binary(onnx_ctx *c, bnn_op op)
         BNN_TRY(onnx_legacy_broadcast(c, in));
     else if (onnx_attr(c, "broadcast") || onnx_attr(c, "axis"))
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attributes 'broadcast'/'axis' belong to opsets before 7");
+    bnn_status folded;
+    if (onnx_fold_binary(c, op, in, &folded))
+        return folded;
     BNN_TRY(onnx_emit_node(c, op, in, 2, &nid));
     return onnx_infer(c, nid);
 }
@@ -679,16 +682,22 @@ static bnn_status lower_pad(onnx_ctx *c)
 #define ONNX_OPS(X) \
     X("", "Abs", 1, MAX, lower_abs, 1, 0, 1) \
     X("", "Add", 1, MAX, lower_add, 2, 0, 2) \
+    X("", "ArgMax", 1, MAX, onnx_lower_arg_max, 1, 0, 1) \
+    X("", "ArgMin", 1, MAX, onnx_lower_arg_min, 1, 0, 1) \
     X("", "AveragePool", 1, MAX, onnx_lower_avg_pool, 1, 0, 1) \
     X("", "BatchNormalization", 1, MAX, onnx_lower_batch_norm, 5, 0, 5) \
+    X("", "Cast", 1, MAX, onnx_lower_cast, 1, 0, 1) \
+    X("", "CastLike", 1, MAX, onnx_lower_cast_like, 2, 0, 2) \
     X("", "Clip", 1, MAX, lower_clip, 1, 11, 3) \
     X("", "Concat", 1, MAX, lower_concat, -1, 0, -1) \
     X("", "Constant", 1, MAX, lower_constant, 0, 0, 0) \
+    X("", "ConstantOfShape", 1, MAX, onnx_lower_constant_of_shape, 1, 0, 1) \
     X("", "Conv", 1, MAX, onnx_lower_conv, 3, 0, 3) \
     X("", "Div", 1, MAX, lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, lower_dropout, 1, 12, 3) \
     X("", "Elu", 1, MAX, lower_elu, 1, 0, 1) \
     X("", "Exp", 1, MAX, lower_exp, 1, 0, 1) \
+    X("", "Expand", 1, MAX, onnx_lower_expand, 2, 0, 2) \
     X("", "Flatten", 1, MAX, lower_flatten, 1, 0, 1) \
     X("", "Gather", 1, MAX, lower_gather, 2, 0, 2) \
     X("", "Gemm", 1, MAX, onnx_lower_gemm, 3, 0, 3) \
@@ -699,24 +708,42 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Log", 1, MAX, lower_log, 1, 0, 1) \
     X("", "LogSoftmax", 1, MAX, lower_log_softmax, 1, 0, 1) \
     X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
+    X("", "Max", 1, MAX, onnx_lower_max, -1, 0, -1) \
     X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
+    X("", "Mean", 1, MAX, onnx_lower_mean, -1, 0, -1) \
+    X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mul", 1, MAX, lower_mul, 2, 0, 2) \
     X("", "Neg", 1, MAX, lower_neg, 1, 0, 1) \
     X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
+    X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
+    X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 0, 1) \
+    X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 0, 1) \
+    X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 0, 1) \
+    X("", "ReduceLogSumExp", 1, MAX, onnx_lower_reduce_log_sum_exp, 1, 0, 1) \
+    X("", "ReduceMax", 1, MAX, onnx_lower_reduce_max, 1, 0, 1) \
+    X("", "ReduceMean", 1, MAX, onnx_lower_reduce_mean, 1, 0, 1) \
+    X("", "ReduceMin", 1, MAX, onnx_lower_reduce_min, 1, 0, 1) \
+    X("", "ReduceProd", 1, MAX, onnx_lower_reduce_prod, 1, 0, 1) \
+    X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
+    X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 0, 1) \
     X("", "Relu", 1, MAX, lower_relu, 1, 0, 1) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
     X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
     X("", "Sigmoid", 1, MAX, lower_sigmoid, 1, 0, 1) \
+    X("", "Slice", 1, MAX, onnx_lower_slice, 1, 10, 5) \
     X("", "Softmax", 1, MAX, lower_softmax, 1, 0, 1) \
     X("", "Softplus", 1, MAX, lower_softplus, 1, 0, 1) \
     X("", "Softsign", 1, MAX, lower_softsign, 1, 0, 1) \
+    X("", "Split", 1, MAX, onnx_lower_split, 2, 0, 2) \
     X("", "Sqrt", 1, MAX, lower_sqrt, 1, 0, 1) \
     X("", "Squeeze", 1, MAX, lower_squeeze, 1, 13, 2) \
     X("", "Sub", 1, MAX, lower_sub, 2, 0, 2) \
+    X("", "Sum", 1, MAX, onnx_lower_sum, -1, 0, -1) \
     X("", "Tanh", 1, MAX, lower_tanh, 1, 0, 1) \
+    X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
     X("", "Transpose", 1, MAX, lower_transpose, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, lower_unsqueeze, 1, 13, 2) \
     X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 5, 0, 5) \

@@ -1,0 +1,559 @@
+/* ONNX op -> IR op for what PyTorch exports beside the layers: Slice, Split
+ * (one IR slice per part), Expand, Tile, Pow, the variadic Max/Min/Sum/Mean,
+ * Cast and CastLike.  Registered in the table of onnx_lower.c.
+ *
+ * Shape-like operands (starts, ends, axes, steps, split, shape, repeats) must
+ * be constants, or shape arithmetic the importer knows; they become
+ * attributes.  Slice and Cast of known i64 contents (shape arithmetic) fold
+ * like Gather and Concat do in onnx_lower.c, so Shape -> Slice -> Concat ->
+ * Reshape still ends in a constant shape.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "more_ops_impl.h"
+#include "onnx_impl.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+/* The known contents of input k as a constant list: every entry concrete, or
+ * a symbolic entry that resolve() (when given) can turn into a number. */
+static bnn_status const_list(onnx_ctx *c, int k, const char *what, int max, onnx_known *out)
+{
+    int id = onnx_input(c, k);
+    if (id < 0)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' is missing", what);
+    if (!onnx_known_get(c, id, out) || out->rank > 1)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' must be a constant 1-D integer tensor "
+                              "(bnnc does not compute it at run time)", what);
+    if (out->n > max)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' has %d entries, more than %d", what, out->n,
+                              max);
+    return BNN_OK;
+}
+
+/* A result made of known i64 contents: a constant when every entry is
+ * concrete, else node `op` on `in` (attributes set by the caller through
+ * *nid, which is -1 when it folded) with the contents recorded for later
+ * folding. */
+static bnn_status known_result(onnx_ctx *c, int rank, const int64_t *v, int n, uint64_t sym,
+                               bnn_op op, const int *in, int n_in, int *nid)
+{
+    *nid = -1;
+    if (!sym) {
+        bnn_shape s = { .rank = rank, .dims = { n } };
+        return onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
+    }
+    BNN_TRY(onnx_emit_node(c, op, in, n_in, nid));
+    return BNN_OK;
+}
+
+static bnn_status record_known(onnx_ctx *c, int nid, int rank, const int64_t *v, int n, uint64_t sym)
+{
+    return onnx_known_set(c, bnn_graph_node(c->g, nid)->outputs[0], rank, v, n, sym);
+}
+
+/* ---- arithmetic on known contents ---------------------------------------- */
+
+/* Add, Sub, Mul or Div of two i64 (or two i32) operands whose contents are
+ * known and concrete (a scalar broadcasts): the result becomes a constant,
+ * as PyTorch's chunk and size arithmetic need (Shape -> Gather -> Add -> Div
+ * -> Slice).  Integer semantics as the runtime's: wrapping, division
+ * truncating toward zero; a zero divisor is left to the runtime's error.
+ * Returns whether it folded (*st: the status). */
+bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st)
+{
+    *st = BNN_OK;
+    onnx_known a, b;
+    bnn_dtype dt = onnx_val(c, in[0])->dtype;
+    if ((dt != BNN_I64 && dt != BNN_I32) || onnx_val(c, in[1])->dtype != dt ||
+        !onnx_known_get(c, in[0], &a) || a.sym || !onnx_known_get(c, in[1], &b) || b.sym)
+        return false;
+    int n = a.n > b.n ? a.n : b.n;
+    if ((a.n != n && a.n != 1) || (b.n != n && b.n != 1))
+        return false;
+    int64_t v[ONNX_KNOWN_MAX];
+    for (int i = 0; i < n; i++) {
+        uint64_t x = (uint64_t)a.v[a.n == 1 ? 0 : i], y = (uint64_t)b.v[b.n == 1 ? 0 : i];
+        switch (op) {
+        case BNN_OP_ADD: v[i] = (int64_t)(x + y); break;
+        case BNN_OP_SUB: v[i] = (int64_t)(x - y); break;
+        case BNN_OP_MUL: v[i] = (int64_t)(x * y); break;
+        case BNN_OP_DIV:
+            if (y == 0)
+                return false;
+            v[i] = (int64_t)y == -1 ? (int64_t)(0 - x) : (int64_t)x / (int64_t)y;
+            break;
+        default: return false;
+        }
+        if (dt == BNN_I32)
+            v[i] = (int32_t)(uint32_t)(uint64_t)v[i];
+    }
+    int rank = a.rank > b.rank ? a.rank : b.rank;
+    bnn_shape s = { .rank = rank, .dims = { n } };
+    if (dt == BNN_I64) {
+        *st = onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
+    } else {
+        int32_t w[ONNX_KNOWN_MAX];
+        for (int i = 0; i < n; i++)
+            w[i] = (int32_t)v[i];
+        *st = onnx_output_param(c, 0, BNN_I32, &s, w, sizeof(int32_t) * (size_t)n);
+    }
+    return true;
+}
+
+/* ---- slice ---------------------------------------------------------------- */
+
+typedef struct slice_args {
+    int n;
+    int64_t starts[BNN_MAX_RANK], ends[BNN_MAX_RANK], axes[BNN_MAX_RANK], steps[BNN_MAX_RANK];
+    bool has_axes, has_steps;
+} slice_args;
+
+/* Copies list entries into out; a symbolic entry is accepted only when it
+ * equals the input's dim on that entry's axis (x[a:N] with N the dim), which
+ * is the same as "to the end": INT64_MAX. */
+static bnn_status slice_bounds(onnx_ctx *c, const onnx_known *k, const char *what, const bnn_shape *xs,
+                               const slice_args *a, int64_t *out)
+{
+    for (int i = 0; i < k->n; i++) {
+        out[i] = k->v[i];
+        if (!(k->sym >> i & 1))
+            continue;
+        int64_t axis = a->has_axes ? a->axes[i] : i;
+        if (axis < 0 && xs->rank >= 0)
+            axis += xs->rank;
+        if (xs->rank < 0 || axis < 0 || axis >= xs->rank || xs->dims[axis] != k->v[i])
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' holds a dim only known at run time", what);
+        out[i] = INT64_MAX;
+    }
+    return BNN_OK;
+}
+
+static bnn_status read_slice_args(onnx_ctx *c, const bnn_shape *xs, slice_args *a)
+{
+    memset(a, 0, sizeof *a);
+    if (c->opset < 10) {
+        const int64_t *s, *e, *ax;
+        int ns, ne, na;
+        BNN_TRY(onnx_attr_ints(c, "starts", &s, &ns));
+        BNN_TRY(onnx_attr_ints(c, "ends", &e, &ne));
+        BNN_TRY(onnx_attr_ints(c, "axes", &ax, &na));
+        if (ns < 0 || ne < 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attributes 'starts' and 'ends' are required");
+        if (ns != ne || (na >= 0 && na != ns))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attributes 'starts', 'ends' and 'axes' differ in length "
+                                  "(%d, %d, %d)", ns, ne, na);
+        if (ns > BNN_MAX_RANK)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "slices %d axes, more than rank %d", ns, BNN_MAX_RANK);
+        a->n = ns;
+        memcpy(a->starts, s, sizeof(int64_t) * (size_t)ns);
+        memcpy(a->ends, e, sizeof(int64_t) * (size_t)ns);
+        a->has_axes = na >= 0;
+        if (na > 0)
+            memcpy(a->axes, ax, sizeof(int64_t) * (size_t)na);
+        return BNN_OK;
+    }
+    onnx_known ks, ke, ka, kp;
+    BNN_TRY(const_list(c, 1, "starts", BNN_MAX_RANK, &ks));
+    BNN_TRY(const_list(c, 2, "ends", BNN_MAX_RANK, &ke));
+    a->n = ks.n;
+    if (ke.n != ks.n)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "inputs 'starts' and 'ends' differ in length (%d, %d)", ks.n,
+                              ke.n);
+    if (onnx_input(c, 3) >= 0) {
+        BNN_TRY(const_list(c, 3, "axes", BNN_MAX_RANK, &ka));
+        if (ka.sym || ka.n != ks.n)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'axes' must hold %d constants", ks.n);
+        a->has_axes = true;
+        memcpy(a->axes, ka.v, sizeof(int64_t) * (size_t)ka.n);
+    }
+    if (onnx_input(c, 4) >= 0) {
+        BNN_TRY(const_list(c, 4, "steps", BNN_MAX_RANK, &kp));
+        if (kp.sym || kp.n != ks.n)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' must hold %d constants", ks.n);
+        a->has_steps = true;
+        memcpy(a->steps, kp.v, sizeof(int64_t) * (size_t)kp.n);
+        for (int i = 0; i < kp.n; i++)
+            if (kp.v[i] == 0)
+                return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' has a 0 at position %d", i);
+    }
+    BNN_TRY(slice_bounds(c, &ks, "starts", xs, a, a->starts));
+    return slice_bounds(c, &ke, "ends", xs, a, a->ends);
+}
+
+static bnn_status set_slice_attrs(onnx_ctx *c, int nid, const slice_args *a)
+{
+    BNN_TRY(onnx_set_ints(c, nid, "starts", a->starts, a->n));
+    BNN_TRY(onnx_set_ints(c, nid, "ends", a->ends, a->n));
+    if (a->has_axes)
+        BNN_TRY(onnx_set_ints(c, nid, "axes", a->axes, a->n));
+    if (a->has_steps)
+        BNN_TRY(onnx_set_ints(c, nid, "steps", a->steps, a->n));
+    return BNN_OK;
+}
+
+bnn_status onnx_lower_slice(onnx_ctx *c)
+{
+    int x, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    slice_args a;
+    BNN_TRY(read_slice_args(c, &onnx_val(c, x)->shape, &a));
+    /* Shape arithmetic: a slice of known 1-D contents. */
+    onnx_known k;
+    bool axis0 = a.n == 1 && (!a.has_axes || a.axes[0] == 0 || a.axes[0] == -1);
+    int64_t step = a.has_steps ? a.steps[0] : 1;
+    if (axis0 && onnx_known_get(c, x, &k) && k.rank == 1 && step >= -ONNX_KNOWN_MAX &&
+        step <= ONNX_KNOWN_MAX) {
+        int64_t v[ONNX_KNOWN_MAX], first;
+        uint64_t sym = 0;
+        int64_t n = bnn_slice_count(k.n, a.starts[0], a.ends[0], step, &first);
+        for (int64_t i = 0; i < n; i++) {
+            int64_t j = first + i * step;
+            v[i] = k.v[j];
+            if (k.sym >> j & 1)
+                sym |= 1ull << i;
+        }
+        BNN_TRY(known_result(c, 1, v, (int)n, sym, BNN_OP_SLICE, &x, 1, &nid));
+        if (nid < 0)
+            return BNN_OK;
+        BNN_TRY(set_slice_attrs(c, nid, &a));
+        BNN_TRY(onnx_infer(c, nid));
+        return record_known(c, nid, 1, v, (int)n, sym);
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_SLICE, &x, 1, &nid));
+    BNN_TRY(set_slice_attrs(c, nid, &a));
+    return onnx_infer(c, nid);
+}
+
+/* ---- split ---------------------------------------------------------------- */
+
+/* One slice per output: part k takes [offset_k, offset_k + split_k) of axis. */
+bnn_status onnx_lower_split(onnx_ctx *c)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    int64_t axis;
+    BNN_TRY(onnx_attr_int(c, "axis", 0, &axis));
+    int parts = (int)c->node->n_output;
+    if (parts < 1)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has no outputs");
+    if (onnx_attr(c, "num_outputs"))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'num_outputs' belongs to opset 18");
+    const bnn_shape *xs = &onnx_val(c, x)->shape;
+    int a = (int)axis;
+    if (xs->rank >= 0 && (axis < -xs->rank || axis >= xs->rank))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)axis,
+                              xs->rank);
+    if (xs->rank >= 0 && axis < 0)
+        a = (int)(axis + xs->rank);
+    int64_t dim = xs->rank >= 0 && a >= 0 ? xs->dims[a] : BNN_DIM_UNKNOWN;
+    /* The sizes: input 'split' (opset 13 on, and opset 1), else the attribute. */
+    const int64_t *sizes = NULL;
+    int n_sizes = -1;
+    onnx_known k;
+    if ((c->opset >= 13 || c->opset < 2) && onnx_input(c, 1) >= 0) {
+        BNN_TRY(const_list(c, 1, "split", ONNX_KNOWN_MAX, &k));
+        if (k.sym)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'split' holds a size only known at run time");
+        sizes = k.v;
+        n_sizes = k.n;
+    } else if (c->opset < 13) {
+        if (onnx_n_inputs(c) > 1 && *onnx_str(c->node->input[1]))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'split' belongs to opsets 1 and 13 on");
+        BNN_TRY(onnx_attr_ints(c, "split", &sizes, &n_sizes));
+    }
+    int64_t *len = malloc(sizeof(int64_t) * (size_t)parts);
+    if (!len)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    bnn_status st = BNN_OK;
+    if (n_sizes >= 0) {
+        int64_t total = 0;
+        if (n_sizes != parts)
+            st = onnx_node_fail(c, BNN_ERR_INVALID, "'split' has %d sizes for %d outputs", n_sizes, parts);
+        for (int i = 0; st == BNN_OK && i < parts; i++) {
+            if (sizes[i] < 0 || sizes[i] > ((int64_t)1 << 40))
+                st = onnx_node_fail(c, BNN_ERR_INVALID, "'split' has a bad size %lld", (long long)sizes[i]);
+            len[i] = sizes[i];
+            total += sizes[i];
+        }
+        if (st == BNN_OK && bnn_dim_is_known(dim) && total != dim)
+            st = onnx_node_fail(c, BNN_ERR_SHAPE, "'split' sizes add up to %lld, but axis %d has %lld",
+                                (long long)total, a, (long long)dim);
+    } else if (!bnn_dim_is_known(dim)) {
+        st = onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "splitting into equal parts needs axis %lld's size", (long long)axis);
+    } else if (dim % parts != 0) {
+        st = onnx_node_fail(c, BNN_ERR_SHAPE, "axis %d of size %lld does not split into %d equal parts", a,
+                            (long long)dim, parts);
+    } else {
+        for (int i = 0; i < parts; i++)
+            len[i] = dim / parts;
+    }
+    int64_t at = 0;
+    for (int i = 0; st == BNN_OK && i < parts; i++) {
+        if (!*onnx_str(c->node->output[i])) {
+            at += len[i];
+            continue;
+        }
+        char name[300];
+        if (parts == 1)
+            snprintf(name, sizeof name, "%s", c->node_name);
+        else
+            snprintf(name, sizeof name, "%s_%d", c->node_name, i);
+        int out = onnx_define_output(c, i);
+        int nid = out < 0 ? -1 : bnn_graph_add_node(c->g, BNN_OP_SLICE, name, &x, 1, &out, 1);
+        if (nid < 0) {
+            st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int64_t s = at, e = at + len[i], ax = axis;
+        if ((st = onnx_set_ints(c, nid, "starts", &s, 1)) != BNN_OK ||
+            (st = onnx_set_ints(c, nid, "ends", &e, 1)) != BNN_OK ||
+            (st = onnx_set_ints(c, nid, "axes", &ax, 1)) != BNN_OK)
+            break;
+        st = onnx_infer(c, nid);
+        at += len[i];
+    }
+    free(len);
+    return st;
+}
+
+/* ---- expand, tile --------------------------------------------------------- */
+
+bnn_status onnx_lower_expand(onnx_ctx *c)
+{
+    int x, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    onnx_known k;
+    BNN_TRY(const_list(c, 1, "shape", BNN_MAX_RANK, &k));
+    const bnn_shape *xs = &onnx_val(c, x)->shape;
+    int64_t shape[BNN_MAX_RANK];
+    for (int i = 0; i < k.n; i++) {
+        shape[i] = k.v[i];
+        if (!(k.sym >> i & 1))
+            continue;
+        /* A symbolic entry equal to the input's dim there broadcasts like 1. */
+        int ix = i - (k.n - xs->rank);
+        if (xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i])
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'shape' holds a dim only known at run time");
+        shape[i] = 1;
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_EXPAND, &x, 1, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "shape", shape, k.n));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_tile(onnx_ctx *c)
+{
+    int x, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    int64_t rep[BNN_MAX_RANK];
+    int n;
+    onnx_known k;
+    if (c->opset < 6) {
+        /* Tile-1: `tiles` copies along `axis`, both scalar inputs. */
+        onnx_known kt, ka;
+        BNN_TRY(const_list(c, 1, "tiles", 1, &kt));
+        BNN_TRY(const_list(c, 2, "axis", 1, &ka));
+        int rank = onnx_val(c, x)->shape.rank;
+        if (kt.sym || ka.sym || kt.n != 1 || ka.n != 1 || rank < 0)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "needs constant scalar 'tiles' and 'axis' and a known rank");
+        int64_t axis = ka.v[0] < 0 ? ka.v[0] + rank : ka.v[0];
+        if (axis < 0 || axis >= rank)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "axis %lld is out of range for rank %d", (long long)ka.v[0], rank);
+        n = rank;
+        for (int i = 0; i < n; i++)
+            rep[i] = i == axis ? kt.v[0] : 1;
+    } else {
+        BNN_TRY(const_list(c, 1, "repeats", BNN_MAX_RANK, &k));
+        if (k.sym)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'repeats' holds a count only known at run time");
+        n = k.n;
+        memcpy(rep, k.v, sizeof(int64_t) * (size_t)n);
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_TILE, &x, 1, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "repeats", rep, n));
+    return onnx_infer(c, nid);
+}
+
+/* ---- pow and the variadic ops --------------------------------------------- */
+
+bnn_status onnx_lower_pow(onnx_ctx *c)
+{
+    int in[2], nid;
+    BNN_TRY(onnx_need_input(c, 0, &in[0]));
+    BNN_TRY(onnx_need_input(c, 1, &in[1]));
+    if (c->opset < 7)
+        BNN_TRY(onnx_legacy_broadcast(c, in));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_POW, in, 2, &nid));
+    return onnx_infer(c, nid);
+}
+
+static bnn_status variadic(onnx_ctx *c, bnn_op op)
+{
+    int n = onnx_n_inputs(c);
+    if (n < 1)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has no inputs");
+    int *in = malloc(sizeof(int) * (size_t)n), nid;
+    if (!in)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    bnn_status st = BNN_OK;
+    for (int i = 0; i < n && st == BNN_OK; i++) {
+        st = onnx_need_input(c, i, &in[i]);
+        if (st == BNN_OK && onnx_val(c, in[i])->dtype == BNN_BF16)
+            st = onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "bf16 inputs are not supported");
+    }
+    if (st == BNN_OK)
+        st = onnx_emit_node(c, op, in, n, &nid);
+    free(in);
+    return st == BNN_OK ? onnx_infer(c, nid) : st;
+}
+
+bnn_status onnx_lower_max(onnx_ctx *c) { return variadic(c, BNN_OP_MAX); }
+bnn_status onnx_lower_min(onnx_ctx *c) { return variadic(c, BNN_OP_MIN); }
+bnn_status onnx_lower_sum(onnx_ctx *c) { return variadic(c, BNN_OP_SUM); }
+bnn_status onnx_lower_mean(onnx_ctx *c) { return variadic(c, BNN_OP_MEAN); }
+
+/* ConstantOfShape of a constant shape folds into a constant (PyTorch's
+ * repeat writes it before Expand and Tile); bnnc has no run-time form. */
+bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
+{
+    onnx_known k;
+    BNN_TRY(const_list(c, 0, "input", BNN_MAX_RANK, &k));
+    if (k.sym)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'input' holds a dim only known at run time");
+    bnn_shape s = { .rank = k.n };
+    for (int i = 0; i < k.n; i++) {
+        if (k.v[i] < 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'input' has a negative dim %lld", (long long)k.v[i]);
+        s.dims[i] = k.v[i];
+    }
+    int64_t numel = bnn_shape_numel(&s);
+    onnx_data d = { .dtype = BNN_F32, .shape = { .rank = 1, .dims = { 1 } } };
+    unsigned char zero[8] = { 0 };
+    const void *one = zero;
+    const Onnx__AttributeProto *a = onnx_attr(c, "value");
+    if (a) {
+        char what[300];
+        snprintf(what, sizeof what, "node '%s' (ConstantOfShape): attribute 'value'", c->node_name);
+        if (!a->t)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' is not a tensor");
+        BNN_TRY(bnn_onnx_decode_tensor(a->t, NULL, what, &d, c->diag));
+        if (bnn_shape_numel(&d.shape) != 1 || bnn_dtype_size(d.dtype) == 0) {
+            onnx_data_release(&d);
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' must hold one number");
+        }
+        one = d.data;
+    }
+    size_t es = bnn_dtype_size(d.dtype);
+    if (numel < 0 || (uint64_t)numel > ((uint64_t)1 << 30) / es) {
+        onnx_data_release(&d);
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the constant would be too large");
+    }
+    unsigned char *buf = malloc((size_t)numel * es + 1);
+    bnn_status st = BNN_OK;
+    if (!buf) {
+        st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    } else {
+        for (int64_t i = 0; i < numel; i++)
+            memcpy(buf + (size_t)i * es, one, es);
+        st = onnx_output_param(c, 0, d.dtype, &s, buf, (size_t)numel * es);
+    }
+    free(buf);
+    if (a)
+        onnx_data_release(&d);
+    return st;
+}
+
+/* ---- cast ----------------------------------------------------------------- */
+
+/* The element type the model declares for input k when it is a graph input,
+ * else its value's: a bound graph input (the conformance data stores bf16 as
+ * u16) must not pass for another type. */
+static bnn_dtype declared_dtype(onnx_ctx *c, int k)
+{
+    const char *name = onnx_str(c->node->input[k]);
+    for (size_t i = 0; i < c->graph->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = c->graph->input[i];
+        if (strcmp(onnx_str(vi->name), name) == 0 && vi->type && vi->type->tensor_type &&
+            vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+            return (bnn_dtype)vi->type->tensor_type->elem_type;
+    }
+    return onnx_val(c, onnx_input(c, k))->dtype;
+}
+
+/* Casts to i64 or i32 of known contents stay known (shape arithmetic). */
+static bnn_status cast_to(onnx_ctx *c, int x, int64_t to)
+{
+    int nid;
+    if (to < 0 || to > BNN_BF16 || !bnn_cast_type_ok((bnn_dtype)to))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "casting to %s is not supported",
+                              bnn_onnx_type_name((int32_t)to));
+    bnn_dtype from = declared_dtype(c, 0);
+    if (from != BNN_UNDEFINED && !bnn_cast_type_ok(from))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "casting from %s is not supported",
+                              bnn_onnx_type_name((int32_t)from));
+    onnx_known k;
+    if ((to == BNN_I64 || to == BNN_I32) && onnx_known_get(c, x, &k)) {
+        bool fits = true;
+        for (int i = 0; i < k.n && to == BNN_I32; i++)
+            fits = fits && !(k.sym >> i & 1) && k.v[i] >= INT32_MIN && k.v[i] <= INT32_MAX;
+        if (to == BNN_I64) {
+            BNN_TRY(known_result(c, k.rank, k.v, k.n, k.sym, BNN_OP_CAST, &x, 1, &nid));
+            if (nid < 0)
+                return BNN_OK;
+            BNN_TRY(onnx_set_int(c, nid, "to", to));
+            BNN_TRY(onnx_infer(c, nid));
+            return record_known(c, nid, k.rank, k.v, k.n, k.sym);
+        }
+        if (fits) {
+            int32_t v[ONNX_KNOWN_MAX];
+            for (int i = 0; i < k.n; i++)
+                v[i] = (int32_t)k.v[i];
+            bnn_shape s = { .rank = k.rank, .dims = { k.n } };
+            return onnx_output_param(c, 0, BNN_I32, &s, v, sizeof(int32_t) * (size_t)k.n);
+        }
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));
+    BNN_TRY(onnx_set_int(c, nid, "to", to));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_cast(onnx_ctx *c)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    if (!onnx_attr(c, "to"))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'to' is missing");
+    if (onnx_attr(c, "saturate"))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'saturate' belongs to opset 19");
+    int64_t to = 0;
+    if (c->opset < 6) {
+        /* Cast-1 named the type: "FLOAT", "INT64", ... */
+        const char *name;
+        BNN_TRY(onnx_attr_string(c, "to", "", &name));
+        to = -1;
+        for (int t = 0; t <= BNN_BF16 && to < 0; t++)
+            if (strcmp(bnn_onnx_type_name(t), name) == 0)
+                to = t;
+        if (to < 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'to' names no type ('%s')", name);
+    } else {
+        BNN_TRY(onnx_attr_int(c, "to", 0, &to));
+    }
+    return cast_to(c, x, to);
+}
+
+bnn_status onnx_lower_cast_like(onnx_ctx *c)
+{
+    int x, like;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_need_input(c, 1, &like));
+    if (onnx_attr(c, "saturate"))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'saturate' belongs to opset 19");
+    bnn_dtype to = declared_dtype(c, 1);
+    if (to == BNN_UNDEFINED)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the type of input 'target_type' is not known");
+    return cast_to(c, x, to);
+}

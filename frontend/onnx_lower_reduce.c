@@ -1,0 +1,92 @@
+/* ONNX op -> IR op for the reductions: ReduceSum, ReduceMean, ReduceMax,
+ * ReduceMin, ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,
+ * ReduceSumSquare (onto reduce_*), ArgMax and ArgMin (onto arg_max,
+ * arg_min).  Registered in the table of onnx_lower.c.
+ *
+ * The IR keeps `axes` as an attribute whatever the opset: ReduceSum's axes
+ * input (opset 13 on) must be a constant, and noop_with_empty_axes with
+ * empty axes lowers to identity.  keepdims and ArgMax's axis are always
+ * written (their ONNX defaults when absent), select_last_index only when set.
+ */
+#include "onnx_impl.h"
+
+static bnn_status reduce(onnx_ctx *c, bnn_op op, bool axes_input)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    int64_t keepdims, noop = 0;
+    BNN_TRY(onnx_attr_int(c, "keepdims", 1, &keepdims));
+    const int64_t *axes = NULL;
+    int n_axes = -1;
+    onnx_known known;
+    if (axes_input) {
+        if (onnx_attr(c, "axes"))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'axes' belongs to opsets before "
+                                  "13; from 13 on the axes are input 1");
+        BNN_TRY(onnx_attr_int(c, "noop_with_empty_axes", 0, &noop));
+        int ax = onnx_input(c, 1);
+        if (ax >= 0) {
+            if (!onnx_known_get(c, ax, &known) || known.sym || known.rank != 1)
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' must be a constant 1-D "
+                                      "integer tensor (bnnc does not compute it at run time)");
+            axes = known.v;
+            n_axes = known.n;
+        }
+    } else {
+        BNN_TRY(onnx_attr_ints(c, "axes", &axes, &n_axes));
+    }
+    if (n_axes > BNN_MAX_RANK)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has %d axes, more than any input's rank",
+                              n_axes);
+    int nid;
+    if (noop && n_axes <= 0) {
+        /* ReduceSum 13+: empty axes with noop_with_empty_axes=1 reduce nothing. */
+        BNN_TRY(onnx_emit_node(c, BNN_OP_IDENTITY, &x, 1, &nid));
+        return onnx_infer(c, nid);
+    }
+    BNN_TRY(onnx_emit_node(c, op, &x, 1, &nid));
+    if (n_axes > 0)
+        BNN_TRY(onnx_set_ints(c, nid, "axes", axes, n_axes));
+    BNN_TRY(onnx_set_int(c, nid, "keepdims", keepdims));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_reduce_sum(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_SUM, c->opset >= 13); }
+bnn_status onnx_lower_reduce_mean(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MEAN, false); }
+bnn_status onnx_lower_reduce_max(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MAX, false); }
+bnn_status onnx_lower_reduce_min(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MIN, false); }
+bnn_status onnx_lower_reduce_prod(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_PROD, false); }
+bnn_status onnx_lower_reduce_l1(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_L1, false); }
+bnn_status onnx_lower_reduce_l2(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_L2, false); }
+bnn_status onnx_lower_reduce_log_sum(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_LOG_SUM, false); }
+bnn_status onnx_lower_reduce_log_sum_exp(onnx_ctx *c)
+{
+    return reduce(c, BNN_OP_REDUCE_LOG_SUM_EXP, false);
+}
+bnn_status onnx_lower_reduce_sum_square(onnx_ctx *c)
+{
+    return reduce(c, BNN_OP_REDUCE_SUM_SQUARE, false);
+}
+
+static bnn_status arg_reduce(onnx_ctx *c, bnn_op op)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    int64_t axis, keepdims, last = 0;
+    BNN_TRY(onnx_attr_int(c, "axis", 0, &axis));
+    BNN_TRY(onnx_attr_int(c, "keepdims", 1, &keepdims));
+    if (c->opset >= 12)
+        BNN_TRY(onnx_attr_int(c, "select_last_index", 0, &last));
+    else if (onnx_attr(c, "select_last_index"))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'select_last_index' needs opset 12");
+    int nid;
+    BNN_TRY(onnx_emit_node(c, op, &x, 1, &nid));
+    BNN_TRY(onnx_set_int(c, nid, "axis", axis));
+    BNN_TRY(onnx_set_int(c, nid, "keepdims", keepdims));
+    if (last)
+        BNN_TRY(onnx_set_int(c, nid, "select_last_index", last));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_arg_max(onnx_ctx *c) { return arg_reduce(c, BNN_OP_ARG_MAX); }
+bnn_status onnx_lower_arg_min(onnx_ctx *c) { return arg_reduce(c, BNN_OP_ARG_MIN); }

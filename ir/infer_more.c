@@ -1,0 +1,265 @@
+/* Shape inference for the ops PyTorch exports beside the layers: pow and the
+ * many-input elementwise ops (max, min, sum, mean: numpy broadcasting over all
+ * inputs), slice, expand, tile and cast.  Dispatch and the shared helpers are
+ * in infer.c. */
+
+#include "infer_impl.h"
+#include "more_ops_impl.h"
+
+/* A start or end at least this large means "to the end" (ONNX writes
+ * INT64_MAX); dims never come near it. */
+#define SLICE_FAR ((int64_t)1 << 62)
+
+/* ---- broadcasting over any number of inputs ------------------------------- */
+
+/* numpy broadcasting of every input into c->out; unknown ranks make the
+ * result unknown.  Known dims that clash name both inputs. */
+static bnn_status broadcast_all(infer_ctx *c)
+{
+    int n = c->node->n_inputs, rank = 0;
+    for (int k = 0; k < n; k++) {
+        if (!infer_input(c, k))
+            return infer_fail(c, "input %d is absent", k);
+        int r = infer_input(c, k)->shape.rank;
+        if (r < 0) {
+            c->out = infer_unknown_shape;
+            return BNN_OK;
+        }
+        if (r > rank)
+            rank = r;
+    }
+    c->out.rank = rank;
+    /* who[i]: the input that fixed out dim i (for messages), -1 while it is 1 */
+    int who[BNN_MAX_RANK];
+    for (int i = 0; i < rank; i++) {
+        c->out.dims[i] = 1;
+        who[i] = -1;
+    }
+    for (int k = 0; k < n; k++) {
+        const bnn_shape *s = &infer_input(c, k)->shape;
+        for (int j = 0; j < s->rank; j++) {
+            int i = j + rank - s->rank;
+            int64_t d = s->dims[j], o = c->out.dims[i];
+            if (d == 1 || d == o)
+                continue;
+            if (o == 1) {
+                c->out.dims[i] = d;
+                who[i] = k;
+            } else if (d >= 0 && o >= 0) {
+                return infer_fail(c, "inputs '%s' %s and '%s' %s do not broadcast (%lld vs %lld)",
+                                  infer_name(c, who[i]), infer_type(c, who[i]), infer_name(c, k),
+                                  infer_type(c, k), (long long)o, (long long)d);
+            } else if (d >= 0) {
+                c->out.dims[i] = d; /* the other must be 1 or equal */
+                who[i] = k;
+            } else if (o >= 0) {
+                /* keep the known dim */
+            } else {
+                c->out.dims[i] = BNN_DIM_UNKNOWN;
+            }
+        }
+    }
+    return BNN_OK;
+}
+
+/* ---- elementwise ---------------------------------------------------------- */
+
+/* y = x ^ p: the exponent may be of another numeric type; y has x's. */
+bnn_status bnn_infer_pow(infer_ctx *c)
+{
+    BNN_TRY(infer_check_type(c, 0, TYPES_NUMERIC, -1));
+    BNN_TRY(infer_check_type(c, 1, TYPES_NUMERIC, -1));
+    c->out_dtype = infer_input(c, 0)->dtype;
+    return broadcast_all(c);
+}
+
+static bnn_status many(infer_ctx *c, type_class cls)
+{
+    for (int k = 0; k < c->node->n_inputs; k++)
+        if (!infer_input(c, k))
+            return infer_fail(c, "input %d is absent", k);
+    BNN_TRY(infer_check_types_alike(c, cls));
+    c->out_dtype = infer_first_dtype(c);
+    return broadcast_all(c);
+}
+
+bnn_status bnn_infer_max(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
+bnn_status bnn_infer_min(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
+bnn_status bnn_infer_sum(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
+bnn_status bnn_infer_mean(infer_ctx *c) { return many(c, TYPES_FLOAT); }
+
+/* ---- slice ---------------------------------------------------------------- */
+
+/* Declared in more_ops_impl.h. */
+int64_t bnn_slice_count(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *first)
+{
+    if (start < 0)
+        start = start < -dim ? -1 : start + dim;
+    if (end < 0)
+        end = end < -dim ? -1 : end + dim;
+    if (step > 0) {
+        start = start < 0 ? 0 : start > dim ? dim : start;
+        end = end < 0 ? 0 : end > dim ? dim : end;
+        *first = start;
+        return end > start ? (end - start + step - 1) / step : 0;
+    }
+    start = start < 0 ? -1 : start > dim - 1 ? dim - 1 : start;
+    end = end < -1 ? -1 : end > dim - 1 ? dim - 1 : end;
+    *first = start;
+    return start > end ? (start - end + (-step) - 1) / (-step) : 0;
+}
+
+bnn_status bnn_infer_slice(infer_ctx *c)
+{
+    const bnn_shape *x = &infer_input(c, 0)->shape;
+    const int64_t *starts, *ends, *axes = NULL, *steps = NULL;
+    int ns = bnn_node_ints(c->node, "starts", &starts);
+    int ne = bnn_node_ints(c->node, "ends", &ends);
+    c->out_dtype = infer_input(c, 0)->dtype;
+    if (!bnn_node_attr(c->node, "starts") || !bnn_node_attr(c->node, "ends"))
+        return infer_fail(c, "attributes 'starts' and 'ends' are required");
+    if (ns != ne)
+        return infer_fail(c, "attribute 'starts' has %d values but 'ends' has %d", ns, ne);
+    if (bnn_node_attr(c->node, "axes") && bnn_node_ints(c->node, "axes", &axes) != ns)
+        return infer_fail(c, "attribute 'axes' has %d values, expected %d (as 'starts')",
+                          bnn_node_ints(c->node, "axes", &axes), ns);
+    if (bnn_node_attr(c->node, "steps") && bnn_node_ints(c->node, "steps", &steps) != ns)
+        return infer_fail(c, "attribute 'steps' has %d values, expected %d (as 'starts')",
+                          bnn_node_ints(c->node, "steps", &steps), ns);
+    for (int i = 0; steps && i < ns; i++)
+        if (steps[i] == 0 || steps[i] < -ATTR_MAX || steps[i] > ATTR_MAX)
+            return infer_fail(c, "attribute 'steps' has %lld at position %d, expected a nonzero "
+                              "value in -2^31..2^31", (long long)steps[i], i);
+    if (x->rank < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    if (ns > x->rank)
+        return infer_fail(c, "slices %d axes of input '%s' %s", ns, infer_name(c, 0),
+                          infer_type(c, 0));
+    c->out = *x;
+    bool seen[BNN_MAX_RANK] = {false};
+    for (int i = 0; i < ns; i++) {
+        int a = i;
+        if (axes && !infer_norm_axis(axes[i], x->rank, &a))
+            return infer_fail(c, "axis %lld of attribute 'axes' is out of range for input '%s' %s",
+                              (long long)axes[i], infer_name(c, 0), infer_type(c, 0));
+        if (seen[a])
+            return infer_fail(c, "attribute 'axes' repeats axis %d", a);
+        seen[a] = true;
+        int64_t step = steps ? steps[i] : 1, d = x->dims[a], first;
+        if (d >= 0) {
+            c->out.dims[a] = bnn_slice_count(d, starts[i], ends[i], step, &first);
+        } else {
+            /* A symbolic dim survives only the whole range, forward. */
+            bool whole = step == 1 && starts[i] == 0 && ends[i] >= SLICE_FAR;
+            c->out.dims[a] = whole ? d : BNN_DIM_UNKNOWN;
+        }
+    }
+    return BNN_OK;
+}
+
+/* ---- expand, tile --------------------------------------------------------- */
+
+bnn_status bnn_infer_expand(infer_ctx *c)
+{
+    const bnn_shape *x = &infer_input(c, 0)->shape;
+    const int64_t *shape;
+    int n = bnn_node_ints(c->node, "shape", &shape);
+    c->out_dtype = infer_input(c, 0)->dtype;
+    if (!bnn_node_attr(c->node, "shape"))
+        return infer_fail(c, "attribute 'shape' is required");
+    if (n > BNN_MAX_RANK)
+        return infer_fail(c, "attribute 'shape' has %d dims, more than %d", n, BNN_MAX_RANK);
+    for (int i = 0; i < n; i++)
+        if (shape[i] < 0 || shape[i] > ((int64_t)1 << 40))
+            return infer_fail(c, "attribute 'shape' has %lld at position %d", (long long)shape[i],
+                              i);
+    if (x->rank < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    /* Bidirectional (numpy) broadcasting of the input with the shape. */
+    int rank = x->rank > n ? x->rank : n;
+    c->out.rank = rank;
+    for (int i = 0; i < rank; i++) {
+        int ix = i - (rank - x->rank), is = i - (rank - n);
+        int64_t dx = ix >= 0 ? x->dims[ix] : 1, ds = is >= 0 ? shape[is] : 1;
+        if (ds == 1 || ds == dx)
+            c->out.dims[i] = dx;
+        else if (dx == 1 || dx < 0)
+            c->out.dims[i] = dx == 1 ? ds : BNN_DIM_UNKNOWN;
+        else
+            return infer_fail(c, "input '%s' %s does not broadcast to shape dim %lld at %d",
+                              infer_name(c, 0), infer_type(c, 0), (long long)ds, i);
+    }
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_tile(infer_ctx *c)
+{
+    const bnn_shape *x = &infer_input(c, 0)->shape;
+    const int64_t *rep;
+    int n = bnn_node_ints(c->node, "repeats", &rep);
+    c->out_dtype = infer_input(c, 0)->dtype;
+    if (!bnn_node_attr(c->node, "repeats"))
+        return infer_fail(c, "attribute 'repeats' is required");
+    for (int i = 0; i < n; i++)
+        if (rep[i] < 0 || rep[i] > ATTR_MAX)
+            return infer_fail(c, "attribute 'repeats' has %lld at position %d, expected 0..2^31",
+                              (long long)rep[i], i);
+    if (x->rank < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    if (n != x->rank)
+        return infer_fail(c, "attribute 'repeats' has %d values for input '%s' %s", n,
+                          infer_name(c, 0), infer_type(c, 0));
+    c->out = *x;
+    for (int i = 0; i < n; i++) {
+        int64_t d = x->dims[i];
+        if (rep[i] == 1)
+            continue;
+        if (rep[i] == 0)
+            c->out.dims[i] = 0;
+        else if (d < 0 || d > ((int64_t)1 << 31))
+            c->out.dims[i] = BNN_DIM_UNKNOWN;
+        else
+            c->out.dims[i] = d * rep[i];
+    }
+    return BNN_OK;
+}
+
+/* ---- cast ----------------------------------------------------------------- */
+
+bool bnn_cast_type_ok(bnn_dtype t)
+{
+    switch (t) {
+    case BNN_F32: case BNN_F64: case BNN_F16: case BNN_BOOL:
+    case BNN_I8: case BNN_I16: case BNN_I32: case BNN_I64:
+    case BNN_U8: case BNN_U16: case BNN_U32: case BNN_U64:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bnn_status bnn_infer_cast(infer_ctx *c)
+{
+    const bnn_attr *to = bnn_node_attr(c->node, "to");
+    if (!to)
+        return infer_fail(c, "attribute 'to' is required");
+    bnn_dtype t = (bnn_dtype)to->i;
+    if (to->i < 0 || to->i > BNN_BF16 || !bnn_cast_type_ok(t)) {
+        const char *name = to->i >= 0 && to->i <= BNN_BF16 ? bnn_dtype_name(t) : NULL;
+        return infer_fail(c, "attribute 'to' is %lld (%s), expected a numeric, bool or f16 type",
+                          (long long)to->i, name ? name : "unknown");
+    }
+    bnn_dtype from = infer_input(c, 0)->dtype;
+    if (from != BNN_UNDEFINED && !bnn_cast_type_ok(from))
+        return infer_fail(c, "input '%s' has type %s, which cast does not convert",
+                          infer_name(c, 0), infer_type(c, 0));
+    c->out_dtype = t;
+    c->out = infer_input(c, 0)->shape;
+    return BNN_OK;
+}
