@@ -281,9 +281,14 @@ static bnn_status export_node(ex *e, int nid)
     const bnn_graph *g = e->g;
     const bnn_node *n = bnn_graph_node(g, nid);
     const char *out = vname(e, n->outputs[0]);
-    const char *in[8] = { "", "", "", "", "", "", "", "" };
-    for (int i = 0; i < n->n_inputs && i < 8; i++)
-        in[i] = vname(e, n->inputs[i]);
+    /* every input (concat and the variadic ops take any number), and room
+     * for the extra initializer inputs some cases below append */
+    int n_slots = n->n_inputs > 8 ? n->n_inputs : 8;
+    const char **in = ex_alloc(e, sizeof(char *) * (size_t)n_slots);
+    if (!in)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory exporting node '%s'", n->name);
+    for (int i = 0; i < n_slots; i++)
+        in[i] = i < n->n_inputs ? vname(e, n->inputs[i]) : "";
     char buf[600];
     Onnx__NodeProto *on = NULL;
     switch (n->op) {
@@ -409,15 +414,9 @@ static bnn_status export_node(ex *e, int nid)
         break;
     }
     case BNN_OP_MAX: case BNN_OP_MIN: case BNN_OP_SUM: case BNN_OP_MEAN: {
-        /* Variadic: any number of inputs, all present. */
-        const char **ins = ex_alloc(e, sizeof(char *) * (size_t)(n->n_inputs + 1));
-        if (!ins)
-            break;
-        for (int i = 0; i < n->n_inputs; i++)
-            ins[i] = vname(e, n->inputs[i]);
         const char *type = n->op == BNN_OP_MAX ? "Max" : n->op == BNN_OP_MIN ? "Min"
                            : n->op == BNN_OP_SUM ? "Sum" : "Mean";
-        on = ex_node(e, type, "", n->name, ins, n->n_inputs, &out, 1);
+        on = ex_node(e, type, "", n->name, in, n->n_inputs, &out, 1);
         break;
     }
     case BNN_OP_SLICE: {

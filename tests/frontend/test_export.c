@@ -206,3 +206,39 @@ Test(export, dense_on_rank3_input_goes_out_as_matmul_add)
     fe_expect_roundtrip(g);
     bnn_graph_destroy(g);
 }
+
+Test(export, concat_of_many_inputs_keeps_every_input)
+{
+    /* Twelve inputs: more than the eight slots the exporter once had. */
+    enum { N_IN = 12 };
+    bnn_graph *g = bnn_graph_create("concat12");
+    int ins[N_IN];
+    for (int i = 0; i < N_IN; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        bnn_shape s = { .rank = 2, .dims = { 2, i + 1 } };
+        ins[i] = bnn_graph_add_value(g, name, BNN_F32, &s);
+        bnn_graph_add_input(g, ins[i]);
+    }
+    int y = bnn_graph_add_value(g, "y", BNN_F32, NULL);
+    int nid = bnn_graph_add_node(g, BNN_OP_CONCAT, "cat", ins, N_IN, &y, 1);
+    bnn_diag d;
+    cr_assert_eq(bnn_node_set_int(g, nid, "axis", 1), BNN_OK);
+    cr_assert_eq(bnn_graph_infer_node(g, nid, &d), BNN_OK, "%s", d.message);
+    bnn_graph_add_output(g, y);
+    g->onnx_opset = 13;
+    char path[600];
+    snprintf(path, sizeof path, "%s/concat.onnx", dir);
+    cr_assert_eq(bnn_onnx_export_file(g, path, &d), BNN_OK, "%s", d.message);
+    Onnx__ModelProto *m = read_model(path);
+    cr_assert_eq(m->graph->n_node, 1u);
+    cr_assert_eq(m->graph->node[0]->n_input, (size_t)N_IN);
+    for (int i = 0; i < N_IN; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "x%d", i);
+        cr_expect_str_eq(m->graph->node[0]->input[i], name);
+    }
+    onnx__model_proto__free_unpacked(m, NULL);
+    fe_expect_roundtrip(g);
+    bnn_graph_destroy(g);
+}
