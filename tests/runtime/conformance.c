@@ -56,7 +56,25 @@ static void tolerance_for(const char *name, double *rtol, double *atol)
 
 static bool is_float(bnn_dtype t)
 {
-    return t == BNN_F32 || t == BNN_F64;
+    return t == BNN_F32 || t == BNN_F64 || t == BNN_F16 || t == BNN_BF16;
+}
+
+/* IEEE half and bfloat16 from their bits, written plainly (not the kernels'
+ * converter) so the comparison checks it. */
+static double half_value(uint16_t h)
+{
+    int sign = h >> 15, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
+    double v = exp == 0 ? ldexp(man, -24) : exp == 31 ? (man ? NAN : INFINITY)
+                                                      : ldexp(1024 + man, exp - 25);
+    return sign ? -v : v;
+}
+
+static double bfloat16_value(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
 
 static double load(const bnn_tensor *t, int64_t i)
@@ -72,6 +90,8 @@ static double load(const bnn_tensor *t, int64_t i)
     case BNN_U16: return ((const uint16_t *)t->data)[i];
     case BNN_U32: return ((const uint32_t *)t->data)[i];
     case BNN_U64: return (double)((const uint64_t *)t->data)[i];
+    case BNN_F16: return half_value(((const uint16_t *)t->data)[i]);
+    case BNN_BF16: return bfloat16_value(((const uint16_t *)t->data)[i]);
     default: return NAN;
     }
 }
