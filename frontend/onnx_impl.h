@@ -193,6 +193,8 @@ bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st);
  * ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,
  * ReduceSumSquare, ArgMax and ArgMin. */
 bnn_status onnx_lower_reduce_sum(onnx_ctx *c);
+bnn_status onnx_lower_size(onnx_ctx *c); /* shape + reduce_prod */
+bnn_status onnx_lower_layer_norm(onnx_ctx *c); /* onnx_lower_layer_norm.c */
 bnn_status onnx_lower_reduce_mean(onnx_ctx *c);
 bnn_status onnx_lower_reduce_max(onnx_ctx *c);
 bnn_status onnx_lower_reduce_min(onnx_ctx *c);

@@ -150,6 +150,7 @@ UNARY(lower_softsign, BNN_OP_SOFTSIGN)
 UNARY(lower_exp, BNN_OP_EXP)
 UNARY(lower_log, BNN_OP_LOG)
 UNARY(lower_sqrt, BNN_OP_SQRT)
+UNARY(lower_reciprocal, BNN_OP_RECIPROCAL)
 UNARY(lower_abs, BNN_OP_ABS)
 UNARY(lower_neg, BNN_OP_NEG)
 UNARY(lower_global_avg_pool, BNN_OP_GLOBAL_AVG_POOL)
@@ -704,6 +705,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "GlobalAveragePool", 1, MAX, lower_global_avg_pool, 1, 0, 1) \
     X("", "GlobalMaxPool", 1, MAX, lower_global_max_pool, 1, 0, 1) \
     X("", "Identity", 1, MAX, lower_identity, 1, 0, 1) \
+    X("", "LayerNormalization", 17, MAX, onnx_lower_layer_norm, 3, 0, 3) \
     X("", "LeakyRelu", 1, MAX, lower_leaky_relu, 1, 0, 1) \
     X("", "Log", 1, MAX, lower_log, 1, 0, 1) \
     X("", "LogSoftmax", 1, MAX, lower_log_softmax, 1, 0, 1) \
@@ -718,6 +720,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
+    X("", "Reciprocal", 1, MAX, lower_reciprocal, 1, 0, 1) \
     X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 0, 1) \
     X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 0, 1) \
     X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 0, 1) \
@@ -733,6 +736,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
     X("", "Sigmoid", 1, MAX, lower_sigmoid, 1, 0, 1) \
+    X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
     X("", "Slice", 1, MAX, onnx_lower_slice, 1, 10, 5) \
     X("", "Softmax", 1, MAX, lower_softmax, 1, 0, 1) \
     X("", "Softplus", 1, MAX, lower_softplus, 1, 0, 1) \

@@ -90,3 +90,36 @@ static bnn_status arg_reduce(onnx_ctx *c, bnn_op op)
 
 bnn_status onnx_lower_arg_max(onnx_ctx *c) { return arg_reduce(c, BNN_OP_ARG_MAX); }
 bnn_status onnx_lower_arg_min(onnx_ctx *c) { return arg_reduce(c, BNN_OP_ARG_MIN); }
+
+/* Size: the element count of the input as an i64 scalar.  A static shape
+ * folds into a constant; otherwise shape then reduce_prod, which run at the
+ * cost of a few integer multiplies. */
+bnn_status onnx_lower_size(onnx_ctx *c)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    const bnn_shape *s = &onnx_val(c, x)->shape;
+    bool fixed = s->rank >= 0;
+    int64_t count = 1;
+    for (int i = 0; fixed && i < s->rank; i++) {
+        fixed = s->dims[i] >= 0 && !bnn_dim_is_symbol(s->dims[i]);
+        count *= fixed ? s->dims[i] : 1;
+    }
+    if (fixed) {
+        bnn_shape scalar = { .rank = 0 };
+        return onnx_output_param(c, 0, BNN_I64, &scalar, &count, sizeof count);
+    }
+    char buf[300], base[280];
+    snprintf(base, sizeof base, "%s_shape", c->node_name);
+    int shape = bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_UNDEFINED,
+                                    NULL);
+    if (shape < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    int nid = bnn_graph_add_node(c->g, BNN_OP_SHAPE, base, &x, 1, &shape, 1);
+    if (nid < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    BNN_TRY(onnx_infer(c, nid));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_REDUCE_PROD, &shape, 1, &nid));
+    BNN_TRY(onnx_set_int(c, nid, "keepdims", 0));
+    return onnx_infer(c, nid);
+}

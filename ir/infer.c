@@ -369,6 +369,7 @@ bnn_status bnn_infer_softsign(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT)
 bnn_status bnn_infer_exp(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_log(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_sqrt(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_reciprocal(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_abs(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
 bnn_status bnn_infer_neg(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
 bnn_status bnn_infer_identity(infer_ctx *c) { return infer_unary(c, TYPES_ANY); }

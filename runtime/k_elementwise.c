@@ -300,7 +300,7 @@ const bnn_kernel bnn_kernel_prelu = {.forward = prelu_forward, .backward = prelu
 
 typedef enum {
     U_RELU, U_LEAKY_RELU, U_ELU, U_SELU, U_SIGMOID, U_TANH, U_SOFTPLUS, U_SOFTSIGN,
-    U_EXP, U_LOG, U_SQRT, U_ABS, U_NEG, U_IDENTITY,
+    U_EXP, U_LOG, U_SQRT, U_RECIPROCAL, U_ABS, U_NEG, U_IDENTITY,
 } unary_kind;
 
 static inline float sigmoid_f(float x)
@@ -360,6 +360,7 @@ static void unary_f32(unary_kind k, unary_params p, const float *xs, float *ys, 
     case U_EXP: UNARY_LOOP(expf(x)); break;
     case U_LOG: UNARY_LOOP(logf(x)); break;
     case U_SQRT: UNARY_LOOP(sqrtf(x)); break;
+    case U_RECIPROCAL: UNARY_LOOP(1.0f / x); break;
     case U_ABS: UNARY_LOOP(fabsf(x)); break;
     case U_NEG: UNARY_LOOP(-x); break;
     case U_IDENTITY: UNARY_LOOP(x); break;
@@ -486,6 +487,7 @@ static bnn_status unary_backward(const bnn_kernel_args *args, const bnn_kernel_g
     case U_EXP: GRAD_LOOP(g * y); break;
     case U_LOG: GRAD_LOOP(g / x); break;
     case U_SQRT: GRAD_LOOP(g * 0.5f / y); break;
+    case U_RECIPROCAL: GRAD_LOOP(-g * y * y); break;
     case U_ABS: GRAD_LOOP(x > 0 ? g : (x < 0 ? -g : 0.0f)); break;
     case U_NEG: GRAD_LOOP(-g); break;
     case U_IDENTITY: GRAD_LOOP(g); break;
@@ -516,6 +518,7 @@ UNARY_KERNEL(softsign, U_SOFTSIGN)
 UNARY_KERNEL(exp, U_EXP)
 UNARY_KERNEL(log, U_LOG)
 UNARY_KERNEL(sqrt, U_SQRT)
+UNARY_KERNEL(reciprocal, U_RECIPROCAL)
 UNARY_KERNEL(abs, U_ABS)
 UNARY_KERNEL(neg, U_NEG)
 

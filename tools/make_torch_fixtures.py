@@ -254,6 +254,28 @@ def _eval_node(op, ins, a):
             raise NotImplementedError("Pad mode %r" % mode)
         n = x.ndim
         return np.pad(x, [(pads[i], pads[i + n]) for i in range(n)], constant_values=value)
+    if op == "LayerNormalization":
+        axes = tuple(range(a.get("axis", -1) % x.ndim, x.ndim))
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+        y = (x - mean) / np.sqrt(var + a.get("epsilon", 1e-5)) * ins[1]
+        return y + ins[2] if len(ins) > 2 and ins[2] is not None else y
+    if op == "Slice":
+        starts, ends = ins[1], ins[2]
+        axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
+        steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for s, e, ax, st in zip(starts, ends, axes, steps):
+            index[int(ax)] = slice(int(s), int(e), int(st))
+        return x[tuple(index)]
+    if op == "Pow":
+        return np.power(x, ins[1])
+    if op == "Max":
+        return np.maximum.reduce(ins)
+    if op in ("ReduceMean", "ReduceMax"):
+        axes = tuple(a["axes"]) if "axes" in a else None
+        fn = np.mean if op == "ReduceMean" else np.max
+        return fn(x, axis=axes, keepdims=bool(a.get("keepdims", 1)))
     raise NotImplementedError("NumPy evaluator has no op %s" % op)
 
 
@@ -295,7 +317,7 @@ def export_onnx(module, example, input_name="input", output_name="output", **opt
     buf = io.BytesIO()
     options.setdefault("do_constant_folding", True)
     with torch.no_grad():
-        torch.onnx.export(module, example, buf, opset_version=OPSET,
+        torch.onnx.export(module, example, buf, opset_version=options.pop("opset_version", OPSET),
                           input_names=[input_name], output_names=[output_name],
                           dynamic_axes={input_name: {0: "N"}, output_name: {0: "N"}},
                           **options)
@@ -469,6 +491,22 @@ def _models():
             y = torch.relu(self.conv2(y))
             return self.fc(torch.flatten(y, 1))
 
+    class ModernOps(nn.Module):
+        """What newer architectures export: LayerNorm, chunk, slicing, GLU."""
+        def __init__(self):
+            super().__init__()
+            self.norm = nn.LayerNorm(8)
+            self.up = nn.Linear(8, 16)
+            self.down = nn.Linear(8, 4)
+
+        def forward(self, x):
+            h = self.up(self.norm(x))
+            a, b = h.chunk(2, dim=-1)
+            g = a * torch.sigmoid(b)
+            d = g[:, 1:, :] - g[:, :-1, :]
+            m = torch.maximum(d.pow(2), g[:, 1:, :])
+            return self.down(m.mean(dim=1) + g.amax(dim=1))
+
     class Mlp(nn.Module):
         def __init__(self, sizes):
             super().__init__()
@@ -516,6 +554,10 @@ def _models():
          "LeakyReLU(0.1), Sigmoid and Tanh between Gemm layers"),
         ("conv1d", lambda g: Conv1d(), (3, 32),
          "Conv1d (padded, and strided grouped), MaxPool1d, Flatten, Gemm on [N,C,L] input"),
+        ("modern_ops", lambda g: ModernOps(), (6, 8),
+         "opset 17: LayerNormalization, torch.chunk (Slice with shape arithmetic), stepped "
+         "slices, Pow, Max, ReduceMean, ReduceMax",
+         {"opset_version": 17}),
     ], ("mlp_784_1200_1200_10", lambda g: Mlp((784, 1200, 1200, 10)), (784,),
         "benchmark MLP 784-1200-1200-10, random seeded weights")
 
@@ -543,7 +585,8 @@ def readme_text(rows):
     lines = [
         "# PyTorch-exported ONNX fixtures",
         "",
-        "Tiny seeded models exported by `torch.onnx.export` (torch 1.13, opset %d," % OPSET,
+        "Tiny seeded models exported by `torch.onnx.export` (torch 1.13, opset %d" % OPSET,
+        "unless the row says otherwise,",
         "`do_constant_folding=True`), each with input `input` and output `output` whose",
         "first axis is the dynamic batch `N`. For each `<name>`:",
         "",
@@ -585,7 +628,10 @@ def readme_text(rows):
         "  Conv; elsewhere `BatchNormalization` stays, with `epsilon` and `momentum`.",
         "- `torch.flatten(x, 1)` is `Flatten` (axis 1); `AdaptiveAvgPool2d(1)` and",
         "  `AdaptiveAvgPool1d(1)` are `GlobalAveragePool`.",
-        "- Models are ir_version 7, opset_import `ai.onnx` 13 only, no value_info.",
+        "- Models are ir_version 7, opset_import `ai.onnx` only (13, or the row's), no",
+        "  value_info.",
+        "- `torch.chunk` at opset 17 is Shape, Gather and Add/Div/Mul arithmetic on the",
+        "  split size feeding two `Slice` nodes (not `Split`).",
         "",
     ]
     return "\n".join(lines)

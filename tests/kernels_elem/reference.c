@@ -112,6 +112,7 @@ double ref_unary(bnn_op op, double x, double alpha, double gamma)
     case BNN_OP_EXP: return exp(x);
     case BNN_OP_LOG: return log(x);
     case BNN_OP_SQRT: return sqrt(x);
+    case BNN_OP_RECIPROCAL: return 1 / x;
     case BNN_OP_ABS: return fabs(x);
     case BNN_OP_NEG: return -x;
     default: return x; /* identity */

@@ -28,6 +28,7 @@ static const act_case acts[] = {
     {BNN_OP_EXP, -4, 4, 0, 0},
     {BNN_OP_LOG, 0.1, 5, 0, 0},
     {BNN_OP_SQRT, 0.1, 5, 0, 0},
+    {BNN_OP_RECIPROCAL, 0.2, 5, 0, 0},
     {BNN_OP_ABS, -3, 3, 0, 0},
     {BNN_OP_NEG, -3, 3, 0, 0},
     {BNN_OP_IDENTITY, -3, 3, 0, 0},
