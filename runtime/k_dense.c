@@ -1,8 +1,10 @@
 /* Matrix products: dense, gemm, matmul, forward and backward, through
- * OpenBLAS.  dense is f32 (the hot path of every MLP); gemm and matmul also
- * take f64, which ONNX models use now and then. */
+ * OpenBLAS and, for f32 products of few rows, gemm_f32's AVX-512 path.
+ * dense is f32 (the hot path of every MLP); gemm and matmul also take f64,
+ * which ONNX models use now and then. */
 #include <string.h>
 
+#include "gemm_impl.h"
 #include "kernel.h"
 #include "nn_impl.h"
 
@@ -53,21 +55,30 @@ static bnn_status dense_forward(const bnn_kernel_args *args, bnn_diag *diag)
     BNN_TRY(dense_geometry(args, &g, diag));
     const bnn_tensor *b = optional_input(args, 2);
     float *y = args->outputs[0].data;
-    double beta = 0;
-    if (b) { /* start C at the bias row so sgemm adds the product onto it */
-        for (int64_t r = 0; r < g.rows; r++)
-            memcpy(y + r * g.m, b->data, (size_t)g.m * sizeof(float));
-        beta = 1;
-    }
     const float *x = args->inputs[0].data, *w = args->inputs[1].data;
     if (g.rows <= DENSE_GEMV_MAX_ROWS && g.m * g.k >= DENSE_GEMV_MIN_WEIGHTS) {
-        for (int64_t r = 0; r < g.rows; r++)
+        for (int64_t r = 0; r < g.rows; r++) {
+            if (b) /* start at the bias row so sgemv adds the product onto it */
+                memcpy(y + r * g.m, b->data, (size_t)g.m * sizeof(float));
             cblas_sgemv(CblasRowMajor, CblasNoTrans, (blasint)g.m, (blasint)g.k, 1.0f, w,
-                        (blasint)g.k, x + r * g.k, 1, (float)beta, y + r * g.m, 1);
+                        (blasint)g.k, x + r * g.k, 1, b ? 1.0f : 0.0f, y + r * g.m, 1);
+        }
         return BNN_OK;
     }
-    nn_gemm_f32_tiled(false, true, g.rows, g.m, g.k, 1.0, x, g.k, w, g.k, beta, y, g.m);
+    gemm_f32(false, true, g.rows, g.m, g.k, 1.0f, x, g.k, w, g.k, 0.0f, y, g.m,
+             b ? b->data : NULL, args->scratch);
     return BNN_OK;
+}
+
+static size_t dense_scratch_size(const bnn_kernel_args *args)
+{
+    dense_geom g = {0};
+    if (dense_geometry(args, &g, NULL) != BNN_OK)
+        return 0;
+    /* backward's dx product too, when a training plan will run it */
+    size_t forward = gemm_f32_scratch_size(g.rows, g.m, g.k);
+    size_t backward = args->training ? gemm_f32_scratch_size(g.rows, g.k, g.m) : 0;
+    return forward > backward ? forward : backward;
 }
 
 static bnn_status dense_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
@@ -77,9 +88,9 @@ static bnn_status dense_backward(const bnn_kernel_args *args, const bnn_kernel_g
     BNN_TRY(dense_geometry(args, &g, diag));
     const float *gy = grads->grad_outputs[0].data;
     bnn_tensor *gi = grads->grad_inputs;
-    if (gi[0].data) /* dx [rows, K] += dy [rows, M] . W [M, K] */
-        nn_gemm_f32_tiled(false, false, g.rows, g.k, g.m, 1.0, gy, g.m, args->inputs[1].data, g.k,
-                          1.0, gi[0].data, g.k);
+    if (gi[0].data) /* dx [rows, K] += dy [rows, M] . W [M, K]; scratch sized for it if training */
+        gemm_f32(false, false, g.rows, g.k, g.m, 1.0f, gy, g.m, args->inputs[1].data, g.k, 1.0f,
+                 gi[0].data, g.k, NULL, args->training ? args->scratch : NULL);
     if (gi[1].data) /* dW [M, K] += dy^T . x */
         nn_gemm_f32_tiled(true, false, g.m, g.k, g.rows, 1.0, gy, g.m, args->inputs[0].data, g.k,
                           1.0, gi[1].data, g.k);
@@ -92,7 +103,8 @@ static bnn_status dense_backward(const bnn_kernel_args *args, const bnn_kernel_g
     return BNN_OK;
 }
 
-const bnn_kernel bnn_kernel_dense = {.forward = dense_forward, .backward = dense_backward};
+const bnn_kernel bnn_kernel_dense = {
+    .forward = dense_forward, .backward = dense_backward, .scratch_size = dense_scratch_size};
 
 /* ---- gemm: Y = alpha op(A) op(B) + beta C, C broadcast to [M, N] ---------- */
 
@@ -153,9 +165,23 @@ static bnn_status gemm_forward(const bnn_kernel_args *args, bnn_diag *diag)
                          nn_load(g.dtype, c->data, (g.cm == 1 ? 0 : i) * g.cn + (g.cn == 1 ? 0 : j)));
         beta = g.beta;
     }
-    nn_gemm(g.dtype, g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, args->inputs[0].data,
-            g.trans_a ? g.m : g.k, args->inputs[1].data, g.trans_b ? g.k : g.n, beta, y, g.n);
+    const void *a = args->inputs[0].data, *b = args->inputs[1].data;
+    int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
+    if (g.dtype == BNN_F32)
+        gemm_f32(g.trans_a, g.trans_b, g.m, g.n, g.k, (float)g.alpha, a, lda, b, ldb, (float)beta,
+                 y, g.n, NULL, args->scratch);
+    else
+        nn_gemm(g.dtype, g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, beta, y,
+                g.n);
     return BNN_OK;
+}
+
+static size_t gemm_scratch_size(const bnn_kernel_args *args)
+{
+    gemm_geom g = {0};
+    if (gemm_geometry(args, &g, NULL) != BNN_OK || g.dtype != BNN_F32)
+        return 0;
+    return gemm_f32_scratch_size(g.m, g.n, g.k);
 }
 
 static bnn_status gemm_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
@@ -193,7 +219,8 @@ static bnn_status gemm_backward(const bnn_kernel_args *args, const bnn_kernel_gr
     return BNN_OK;
 }
 
-const bnn_kernel bnn_kernel_gemm = {.forward = gemm_forward, .backward = gemm_backward};
+const bnn_kernel bnn_kernel_gemm = {
+    .forward = gemm_forward, .backward = gemm_backward, .scratch_size = gemm_scratch_size};
 
 /* ---- matmul: numpy semantics ---------------------------------------------- */
 

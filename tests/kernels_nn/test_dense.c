@@ -41,6 +41,16 @@ Test(dense, large_layer_forward)
     dense_case(1, 2, 257, 255, 1, 10, 0); /* [1, 3, K]: 3 rows */
 }
 
+/* Batches of 5 to 70 rows against wide layers: gemm_f32's AVX-512 path
+ * where the CPU has it, with shapes off its 16-row and 6-column tiles. */
+Test(dense, few_rows_wide_layers_forward)
+{
+    uint64_t s = 5;
+    for (int t = 0; t < 12; t++)
+        dense_case(kn_rand_int(&s, 5, 70), 1, kn_rand_int(&s, 1, 900), kn_rand_int(&s, 1, 1300),
+                   t % 2, 500 + t, 0);
+}
+
 Test(dense, gradients)
 {
     uint64_t s = 2;
@@ -102,6 +112,15 @@ Test(gemm, random_forward_f32_and_f64)
         gemm_case(dt, kn_rand_int(&s, 1, 30), kn_rand_int(&s, 1, 30), kn_rand_int(&s, 1, 30),
                   t / 2 % 2, t / 4 % 2, (int)kn_rand_int(&s, 0, 6), alpha, beta, 300 + t, 0);
     }
+}
+
+Test(gemm, wide_forward_f32)
+{
+    uint64_t s = 6;
+    for (int t = 0; t < 16; t++)
+        gemm_case(BNN_F32, kn_rand_int(&s, 5, 70), kn_rand_int(&s, 1, 700), kn_rand_int(&s, 1, 500),
+                  t % 2, t / 2 % 2, (int)kn_rand_int(&s, 0, 6), t % 3 ? 1.0f : 0.5f,
+                  t % 5 ? 1.0f : -2.0f, 600 + t, 0);
 }
 
 Test(gemm, gradients)

@@ -1,0 +1,241 @@
+/* gemm_f32 (runtime/gemm_f32.c) against sums in double: random shapes that
+ * are not multiples of its tiles, every transpose, strides wider than the
+ * matrices, bias or not, alpha and beta; elements of C outside the product
+ * left alone; the same bits on every thread count and run; and dense's
+ * backward in a training plan, which uses it for dx. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_impl.h"
+#include "harness.h"
+
+#define SENTINEL 12345.0f
+
+typedef struct gcase {
+    bool ta, tb;
+    int64_t m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    bool bias;
+} gcase;
+
+typedef struct gdata {
+    float *a, *b, *bias, *c0; /* c0: C before the call */
+} gdata;
+
+static float *random_floats(int64_t n, uint64_t *s)
+{
+    float *p = malloc((size_t)(n ? n : 1) * sizeof(float));
+    cr_assert(p);
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)((double)(kn_rng_next(s) >> 11) * 0x1.0p-52 - 1.0);
+    return p;
+}
+
+static int64_t a_rows(const gcase *g) { return g->ta ? g->k : g->m; }
+static int64_t b_rows(const gcase *g) { return g->tb ? g->n : g->k; }
+
+static gdata make_data(const gcase *g, uint64_t seed)
+{
+    gdata d;
+    d.a = random_floats(a_rows(g) * g->lda, &seed);
+    d.b = random_floats(b_rows(g) * g->ldb, &seed);
+    d.bias = g->bias ? random_floats(g->n, &seed) : NULL;
+    d.c0 = random_floats(g->m * g->ldc, &seed);
+    for (int64_t i = 0; i < g->m; i++)
+        for (int64_t j = 0; j < g->ldc; j++)
+            if (j >= g->n)
+                d.c0[i * g->ldc + j] = SENTINEL;
+            else if (g->beta == 0) /* beta 0 must not read C */
+                d.c0[i * g->ldc + j] = NAN;
+    return d;
+}
+
+static void free_data(gdata *d)
+{
+    free(d->a);
+    free(d->b);
+    free(d->bias);
+    free(d->c0);
+}
+
+/* C after one gemm_f32 call (scratch as the function asks, filled with NaN
+ * so that a read of stale scratch shows; or none). Caller frees. */
+static float *run(const gcase *g, const gdata *d, bool with_scratch)
+{
+    float *c = malloc((size_t)(g->m * g->ldc) * sizeof(float));
+    cr_assert(c);
+    memcpy(c, d->c0, (size_t)(g->m * g->ldc) * sizeof(float));
+    size_t bytes = gemm_f32_scratch_size(g->m, g->n, g->k);
+    void *scratch = NULL;
+    if (with_scratch && bytes) {
+        scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
+        cr_assert(scratch);
+        memset(scratch, 0xff, bytes);
+    }
+    gemm_f32(g->ta, g->tb, g->m, g->n, g->k, g->alpha, d->a, g->lda, d->b, g->ldb, g->beta, c,
+             g->ldc, d->bias, scratch);
+    free(scratch);
+    return c;
+}
+
+static void check_case(const gcase *g, uint64_t seed, bool with_scratch)
+{
+    gdata d = make_data(g, seed);
+    float *c = run(g, &d, with_scratch);
+    for (int64_t i = 0; i < g->m; i++) {
+        for (int64_t j = 0; j < g->n; j++) {
+            double s = 0, mag = 0;
+            for (int64_t p = 0; p < g->k; p++) {
+                double x = g->ta ? d.a[p * g->lda + i] : d.a[i * g->lda + p];
+                double w = g->tb ? d.b[j * g->ldb + p] : d.b[p * g->ldb + j];
+                s += x * w;
+                mag += fabs(x * w);
+            }
+            double want = g->alpha * s, size = fabs(g->alpha) * mag;
+            if (g->beta != 0) {
+                want += g->beta * (double)d.c0[i * g->ldc + j];
+                size += fabs(g->beta * (double)d.c0[i * g->ldc + j]);
+            }
+            if (d.bias) {
+                want += d.bias[j];
+                size += fabs(d.bias[j]);
+            }
+            double got = c[i * g->ldc + j];
+            cr_assert(fabs(got - want) <= 2e-5 * size + 1e-6,
+                      "%lldx%lldx%lld ta %d tb %d: C[%lld,%lld] = %.9g, want %.9g",
+                      (long long)g->m, (long long)g->n, (long long)g->k, g->ta, g->tb,
+                      (long long)i, (long long)j, got, want);
+        }
+        for (int64_t j = g->n; j < g->ldc; j++)
+            cr_assert_eq(c[i * g->ldc + j], SENTINEL, "C[%lld,%lld] outside the product changed",
+                         (long long)i, (long long)j);
+    }
+    free(c);
+    free_data(&d);
+}
+
+static gcase random_case(uint64_t *s, int t)
+{
+    gcase g = {.ta = t % 2, .tb = t / 2 % 2, .bias = t / 4 % 2};
+    /* mostly the rows of a batch; now and then several blocks of 64, or more
+     * rows than the AVX-512 path takes */
+    g.m = t % 8 == 7 ? kn_rand_int(s, 65, 300) : kn_rand_int(s, 1, 70);
+    g.n = t % 3 ? kn_rand_int(s, 1, 1300) : kn_rand_int(s, 1, 40);
+    g.k = t % 5 == 4 ? kn_rand_int(s, 1, 12) : kn_rand_int(s, 1, 900);
+    int64_t pad = t % 4 == 1 ? kn_rand_int(s, 1, 19) : 0;
+    g.lda = (g.ta ? g.m : g.k) + pad;
+    g.ldb = (g.tb ? g.k : g.n) + pad;
+    g.ldc = g.n + pad;
+    g.alpha = t % 3 == 2 ? -0.5f : 1.0f;
+    g.beta = t % 3 == 0 ? 0.0f : t % 3 == 1 ? 1.0f : 2.5f;
+    return g;
+}
+
+Test(gemm_f32, random_shapes_against_double)
+{
+    uint64_t s = 11;
+    for (int t = 0; t < 64; t++) {
+        gcase g = random_case(&s, t);
+        check_case(&g, 1000 + (uint64_t)t, true);
+    }
+}
+
+Test(gemm_f32, without_scratch_takes_openblas)
+{
+    uint64_t s = 12;
+    for (int t = 0; t < 16; t++) {
+        gcase g = random_case(&s, t);
+        check_case(&g, 2000 + (uint64_t)t, false);
+    }
+}
+
+Test(gemm_f32, mlp_layers)
+{
+    int64_t shapes[3][2] = {{1200, 784}, {1200, 1200}, {10, 1200}};
+    for (int i = 0; i < 3; i++) {
+        gcase g = {.tb = true, .m = 64, .n = shapes[i][0], .k = shapes[i][1], .lda = shapes[i][1],
+                   .ldb = shapes[i][1], .ldc = shapes[i][0], .alpha = 1, .beta = 0, .bias = true};
+        check_case(&g, 3000 + (uint64_t)i, true);
+    }
+}
+
+/* Each element is one chain of multiply-adds along k whichever thread and
+ * tile compute it: 1, 2, 3 and 5 threads and a second run give the same
+ * bits.  The shapes take each way of splitting the work: rows; columns with
+ * a copy of the packed rows per thread; columns with copies shared by more
+ * threads than copies (37 rows on 5 threads, 100 on 5). */
+Test(gemm_f32, same_bits_on_any_thread_count)
+{
+    gcase cases[] = {
+        {.tb = true, .m = 64, .n = 1200, .k = 784, .lda = 784, .ldb = 784, .ldc = 1200, .alpha = 1,
+         .beta = 0, .bias = true},
+        {.ta = true, .m = 37, .n = 333, .k = 129, .lda = 40, .ldb = 333, .ldc = 335, .alpha = 0.5f,
+         .beta = 1, .bias = false},
+        {.m = 200, .n = 77, .k = 500, .lda = 500, .ldb = 77, .ldc = 77, .alpha = 1, .beta = 2.5f,
+         .bias = true},
+        {.tb = true, .m = 64, .n = 10, .k = 1200, .lda = 1200, .ldb = 1200, .ldc = 10, .alpha = 1,
+         .beta = 0, .bias = true},
+        {.tb = true, .m = 100, .n = 250, .k = 300, .lda = 300, .ldb = 300, .ldc = 250, .alpha = 1,
+         .beta = 0, .bias = false},
+    };
+    int saved = omp_get_max_threads();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const gcase *g = &cases[i];
+        gdata d = make_data(g, 4000 + i);
+        omp_set_num_threads(1);
+        float *one = run(g, &d, true);
+        int threads[] = {2, 2, 3, 5};
+        for (int t = 0; t < 4; t++) {
+            omp_set_num_threads(threads[t]);
+            float *c = run(g, &d, true);
+            cr_assert(memcmp(c, one, (size_t)(g->m * g->ldc) * sizeof(float)) == 0,
+                      "case %zu: %d threads differ from 1", i, threads[t]);
+            free(c);
+        }
+        free(one);
+        free_data(&d);
+    }
+    omp_set_num_threads(saved);
+}
+
+/* dense's backward in a training plan (scratch sized for it) computes dx
+ * with gemm_f32: against sums in double. */
+Test(gemm_f32, dense_backward_in_training)
+{
+    extern const bnn_kernel bnn_kernel_dense;
+    int64_t rows = 40, k = 700, m = 300;
+    bnn_shape in[3] = {KN_SHAPE(rows, k), KN_SHAPE(m, k), KN_SHAPE(m)}, y = KN_SHAPE(rows, m);
+    kn_case *c = kn_create(BNN_OP_DENSE, BNN_F32, 3, in, &y, 5);
+    bnn_diag diag = {0};
+    cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(kn_backward(c, 6, 0, &diag), BNN_OK, "%s", diag.message);
+    c->args.training = true;
+    size_t bytes = bnn_kernel_dense.scratch_size(&c->args);
+    cr_assert_geq(bytes, gemm_f32_scratch_size(rows, k, m));
+    void *scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    cr_assert(scratch);
+    memset(scratch, 0xff, bytes);
+    void *planned = c->args.scratch;
+    c->args.scratch = scratch;
+    float *gx = c->grad_inputs[0].data;
+    memset(gx, 0, (size_t)(rows * k) * sizeof(float));
+    bnn_kernel_grads grads = {.grad_outputs = &c->grad_output, .grad_inputs = c->grad_inputs};
+    cr_assert_eq(bnn_kernel_dense.backward(&c->args, &grads, &diag), BNN_OK, "%s", diag.message);
+    const float *gy = c->grad_output.data, *w = c->inputs[1].data;
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < k; j++) {
+            double s = 0, mag = 0;
+            for (int64_t o = 0; o < m; o++) {
+                s += (double)gy[r * m + o] * w[o * k + j];
+                mag += fabs((double)gy[r * m + o] * w[o * k + j]);
+            }
+            cr_assert(fabs(gx[r * k + j] - s) <= 2e-5 * mag + 1e-6, "dx[%lld,%lld] %g vs %g",
+                      (long long)r, (long long)j, gx[r * k + j], s);
+        }
+    c->args.scratch = planned;
+    free(scratch);
+    kn_destroy(c);
+}
