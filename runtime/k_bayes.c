@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "bayes.h"
+#include "gemm_impl.h"
 #include "kernel.h"
 #include "nn_impl.h"
 #include "rng.h"
@@ -272,9 +273,15 @@ static bnn_status dense_dims(const bnn_kernel_args *args, int64_t *m, int64_t *i
 static size_t dense_reparam_scratch_size(const bnn_kernel_args *args)
 {
     reparam_layout l;
-    if (reparam_layout_get(args, &l, NULL) != BNN_OK)
+    int64_t m = 0, in = 0, out = 0;
+    if (reparam_layout_get(args, &l, NULL) != BNN_OK || dense_dims(args, &m, &in, &out, NULL) != BNN_OK)
         return 0;
-    return (size_t)(l.nw + l.nb) * sizeof(float);
+    /* the forward product, backward's dx product, then backward's dW and db
+     * (after dx is done, so they may share the bytes) */
+    size_t size = (size_t)(l.nw + l.nb) * sizeof(float);
+    size_t fwd = gemm_f32_scratch_size(m, out, in), dx = gemm_f32_scratch_size(m, in, out);
+    size = fwd > size ? fwd : size;
+    return dx > size ? dx : size;
 }
 
 static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *diag)
@@ -285,15 +292,15 @@ static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *d
     BNN_TRY(dense_dims(args, &m, &in, &out, diag));
     reparam_sample(args, &l);
     float *y = args->outputs[0].data;
-    for (int64_t r = 0; r < m; r++) {
-        if (l.has_bias)
-            memcpy(y + r * out, l.b, (size_t)out * sizeof(float));
-        else
-            memset(y + r * out, 0, (size_t)out * sizeof(float));
-    }
     if (m && out && in)
-        nn_gemm_f32_tiled(false, true, m, out, in, 1.0, args->inputs[IN_X].data, in, l.w, in, 1.0,
-                          y, out);
+        gemm_f32(false, true, m, out, in, 1.0f, args->inputs[IN_X].data, in, l.w, in, 0.0f, y, out,
+                 l.has_bias ? l.b : NULL, args->scratch);
+    else
+        for (int64_t r = 0; r < m; r++)
+            if (l.has_bias)
+                memcpy(y + r * out, l.b, (size_t)out * sizeof(float));
+            else
+                memset(y + r * out, 0, (size_t)out * sizeof(float));
     return BNN_OK;
 }
 
@@ -307,7 +314,7 @@ static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
     const float *g = grads->grad_outputs[0].data, *x = args->inputs[IN_X].data;
     float *gx = grads->grad_inputs[IN_X].data;
     if (gx && m && out && in)
-        nn_gemm_f32_tiled(false, false, m, in, out, 1.0, g, out, l.w, in, 1.0, gx, in);
+        gemm_f32(false, false, m, in, out, 1.0f, g, out, l.w, in, 1.0f, gx, in, NULL, args->scratch);
     if (!wants_param_grads(args, grads))
         return BNN_OK;
     float *gw = args->scratch, *gb = gw + l.nw;
