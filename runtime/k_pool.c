@@ -11,6 +11,7 @@
  * bounds gives 0 (and max passes no gradient there, nor through a window
  * whose elements are all -inf). */
 #include <math.h>
+#include <string.h>
 
 #include "kernel.h"
 #include "nn_impl.h"
@@ -175,6 +176,17 @@ static void max_pool_2x2(const pool_geom *g, const float *x, float *y)
         }
 }
 
+/* g when cond, else +0, with bit masks: the compiler turns a ?: here back
+ * into a branch. */
+static inline float only_if(float g, uint32_t cond)
+{
+    uint32_t u;
+    memcpy(&u, &g, sizeof u);
+    u &= -cond;
+    memcpy(&g, &u, sizeof g);
+    return g;
+}
+
 /* Backward of max_pool_2x2: the gradient goes to the window's first strict
  * maximum in the same visit order as the general walk; a window of -inf and
  * NaN only passes nothing. */
@@ -186,18 +198,24 @@ static void max_pool_2x2_backward(const pool_geom *g, const float *x, const floa
         for (int64_t i = 0; i < oh; i++) {
             int64_t base = p * g->in_size + 2 * i * iw;
             const float *gyr = gy + p * g->out_size + i * ow;
+            const float *r0 = x + base, *r1 = r0 + iw;
+            float *g0 = gx + base, *g1 = g0 + iw;
+            /* selects, not branches: on real activations the winner is a coin
+             * toss, and mispredicted branches made this the slowest kernel of
+             * a LeNet training step */
             for (int64_t j = 0; j < ow; j++) {
-                int64_t at[4] = {base + 2 * j, base + 2 * j + 1, base + iw + 2 * j,
-                                 base + iw + 2 * j + 1};
+                float v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
                 float a = -INFINITY;
-                int k = -1;
-                for (int e = 0; e < 4; e++)
-                    if (x[at[e]] > a) {
-                        a = x[at[e]];
-                        k = e;
-                    }
-                if (k >= 0)
-                    gx[at[k]] += gyr[j];
+                uint32_t k = 4, b; /* 4: no winner (all -inf or NaN) */
+                b = v0 > a, k ^= (k ^ 0) & -b, a = b ? v0 : a;
+                b = v1 > a, k ^= (k ^ 1) & -b, a = b ? v1 : a;
+                b = v2 > a, k ^= (k ^ 2) & -b, a = b ? v2 : a;
+                b = v3 > a, k ^= (k ^ 3) & -b;
+                float g = gyr[j];
+                g0[2 * j] += only_if(g, k == 0);
+                g0[2 * j + 1] += only_if(g, k == 1);
+                g1[2 * j] += only_if(g, k == 2);
+                g1[2 * j + 1] += only_if(g, k == 3);
             }
         }
 }
