@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "layout_impl.h"
 
 static const char *label_of(const bnn_kernel_args *args, char *buf, size_t n)
 {
@@ -62,11 +63,11 @@ const bnn_kernel bnn_kernel_unsqueeze = {.forward = copy_forward, .backward = co
 
 /* ---- transpose ---------------------------------------------------------- */
 
-/* dst (contiguous, shape dims)[i] = src[sum over d of idx_d * strides[d]],
- * for elements of es bytes. */
-static void strided_gather(size_t es, int rank, const int64_t *dims, const int64_t *strides,
-                           const unsigned char *src, unsigned char *dst)
+void layout_strided_gather(size_t es, int rank, const int64_t *dims, const int64_t *strides,
+                           const void *vsrc, void *vdst)
 {
+    const unsigned char *src = vsrc;
+    unsigned char *dst = vdst;
     int64_t n = 1;
     for (int d = 0; d < rank; d++)
         n *= dims[d];
@@ -83,6 +84,10 @@ static void strided_gather(size_t es, int rank, const int64_t *dims, const int64
             r /= dims[d];
         }
         unsigned char *out = dst + (size_t)(row * inner) * es;
+        if (sl == 1) {
+            memcpy(out, src + (size_t)off * es, (size_t)inner * es);
+            continue;
+        }
         switch (es) {
         case 4: {
             const uint32_t *s = (const uint32_t *)(const void *)src + off;
@@ -105,7 +110,7 @@ static void strided_gather(size_t es, int rank, const int64_t *dims, const int64
     }
 }
 
-/* The adjoint of strided_gather for f32: src[offset(i)] += dst[i]. */
+/* The adjoint of layout_strided_gather for f32: src[offset(i)] += dst[i]. */
 static void strided_scatter_add(int rank, const int64_t *dims, const int64_t *strides,
                                 float *src, const float *dst)
 {
@@ -187,7 +192,7 @@ static bnn_status transpose_forward(const bnn_kernel_args *args, bnn_diag *diag)
                         out[r * cols + c] = in[c * rows + r];
         return BNN_OK;
     }
-    strided_gather(es, rank, dims, strides, x->data, args->outputs[0].data);
+    layout_strided_gather(es, rank, dims, strides, x->data, args->outputs[0].data);
     return BNN_OK;
 }
 

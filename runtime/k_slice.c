@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "layout_impl.h"
 #include "more_ops_impl.h"
 
 #define PAR_MIN 65536 /* elements below which threads cost more than they give */
@@ -58,39 +59,7 @@ static inline int64_t walk_row(const walk *w, int64_t row)
 
 static void walk_gather(const walk *w, size_t es, const unsigned char *src, unsigned char *dst)
 {
-    int64_t n = walk_numel(w);
-    if (n == 0)
-        return;
-    int64_t inner = w->rank ? w->dims[w->rank - 1] : 1;
-    int64_t sl = w->rank ? w->strides[w->rank - 1] : 0, rows = n / inner;
-    #pragma omp parallel for schedule(static) if (n >= PAR_MIN && rows > 1)
-    for (int64_t row = 0; row < rows; row++) {
-        int64_t off = walk_row(w, row);
-        unsigned char *out = dst + (size_t)(row * inner) * es;
-        if (sl == 1) {
-            memcpy(out, src + (size_t)off * es, (size_t)inner * es);
-            continue;
-        }
-        switch (es) {
-        case 4: {
-            const uint32_t *s = (const uint32_t *)(const void *)src + off;
-            uint32_t *o = (uint32_t *)(void *)out;
-            for (int64_t i = 0; i < inner; i++)
-                o[i] = s[i * sl];
-            break;
-        }
-        case 8: {
-            const uint64_t *s = (const uint64_t *)(const void *)src + off;
-            uint64_t *o = (uint64_t *)(void *)out;
-            for (int64_t i = 0; i < inner; i++)
-                o[i] = s[i * sl];
-            break;
-        }
-        default:
-            for (int64_t i = 0; i < inner; i++)
-                memcpy(out + (size_t)i * es, src + (size_t)(off + i * sl) * es, es);
-        }
-    }
+    layout_strided_gather(es, w->rank, w->dims, w->strides, src + (size_t)w->base * es, dst);
 }
 
 /* The adjoint for f32: gx[offset(i)] += g[i].  Serial: expand's offsets
