@@ -4,7 +4,9 @@
  *   conv1d/conv2d(x, W, b)  -> bnn.conv_reparam(...same...), keeping strides, pads,
  *                              dilations and group
  *
- * with attributes prior_mu, prior_sigma and estimator.  P is the weight's name
+ * with attributes prior_mu, prior_sigma and estimator (reparam, flipout or
+ * local: how the runtime's kernel draws the noise, runtime/k_bayes*.c; the
+ * posterior and the KL term are the same for all three).  P is the weight's name
  * without ".weight" when it ends so ("fc1.weight" -> "fc1"), else the node's
  * name (else the weight's name).  A layer without a bias gets no bias
  * posterior.  The node keeps its name, its place and its result value; mu and
@@ -41,7 +43,9 @@ static const bnn_pass_option_info to_bnn_options[] = {
     {"delta", "0.1", "init=weights: sigma = delta * |w| (>= 0)"},
     {"rho_init", "-3", "init=random: initial rho (sigma = softplus(rho))"},
     {"seed", "0", "init=random: seed of the mu draws"},
-    {"estimator", "reparam", "gradient estimator: reparam (flipout, local: not yet)"},
+    {"estimator", "reparam",
+     "gradient estimator: reparam (one weight draw per pass), flipout (random signs per "
+     "example) or local (noise on the outputs)"},
 };
 #define N_OPTIONS ((int)(sizeof to_bnn_options / sizeof to_bnn_options[0]))
 
@@ -52,6 +56,7 @@ typedef struct to_bnn_config {
     bool init_random;
     uint64_t seed;
     const char *layers_text;
+    const char *estimator; /* the option's text: reparam, flipout or local */
 } to_bnn_config;
 
 static void config_free(to_bnn_config *c)
@@ -94,10 +99,8 @@ static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag
         return bnn_pass_arg_fail(a, "init", diag, BNN_ERR_INVALID,
                                  "'%s' is not weights or random", init);
     const char *est = bnn_pass_arg(a, "estimator");
-    if (strcmp(est, "flipout") == 0 || strcmp(est, "local") == 0)
-        return bnn_pass_arg_fail(a, "estimator", diag, BNN_ERR_UNSUPPORTED,
-                                 "'%s' is not implemented by the runtime yet (use reparam)", est);
-    if (strcmp(est, "reparam") != 0)
+    c->estimator = est;
+    if (strcmp(est, "reparam") != 0 && strcmp(est, "flipout") != 0 && strcmp(est, "local") != 0)
         return bnn_pass_arg_fail(a, "estimator", diag, BNN_ERR_INVALID,
                                  "'%s' is not reparam, flipout or local", est);
 
@@ -260,7 +263,7 @@ static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)
     }
     BNN_TRY(bnn_node_set_float(g, node_id, "prior_mu", (float)c->prior_mu));
     BNN_TRY(bnn_node_set_float(g, node_id, "prior_sigma", (float)c->prior_sigma));
-    BNN_TRY(bnn_node_set_string(g, node_id, "estimator", "reparam"));
+    BNN_TRY(bnn_node_set_string(g, node_id, "estimator", c->estimator));
     return BNN_OK;
 }
 

@@ -1,5 +1,7 @@
 /* Bayesian layers (Bayes by Backprop, reparameterisation):
- * bnn.dense_reparam and bnn.conv_reparam sample one weight per forward pass,
+ * bnn.dense_reparam and bnn.conv_reparam with estimator "reparam" (this file;
+ * "local" and "flipout" are runtime/k_bayes_estimators.c) sample one weight
+ * per forward pass,
  * shared by the whole batch, w = mu + softplus(rho) * eps with eps ~ N(0, 1),
  * then run the ordinary layer with w.  They sample in inference too (a
  * Monte-Carlo prediction); the caller draws different samples by changing
@@ -19,6 +21,7 @@
 #include <string.h>
 
 #include "bayes.h"
+#include "bayes_impl.h"
 #include "gemm_impl.h"
 #include "kernel.h"
 #include "nn_impl.h"
@@ -26,65 +29,8 @@
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
 
-/* exp(y) for y <= 0 (below -87 it returns exp(-87)), in plain float
- * arithmetic that vectorises: y = n ln 2 + r with |r| <= ln2 / 2 + a little,
- * a degree-7 polynomial for exp(r), and 2^n from the exponent bits. */
-static inline float exp_nonpositive(float y)
-{
-    /* a clamp to -87 as a bitwise select: the compiler keeps the loop
-     * vectorised (a ?: here stops it), and -inf still gives exp(-87) */
-    uint32_t yb, lb, mask = 0u - (uint32_t)(y < -87.0f);
-    const float lim = -87.0f;
-    memcpy(&yb, &y, sizeof yb);
-    memcpy(&lb, &lim, sizeof lb);
-    yb = (lb & mask) | (yb & ~mask);
-    memcpy(&y, &yb, sizeof y);
-    int32_t n = (int32_t)(y * 1.44269504088896341f - 0.5f);
-    float fn = (float)n;
-    float r = (y - fn * 0.693145751953125f) - fn * 1.42860682030941723e-6f;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    uint32_t bits = (uint32_t)(n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* log(1 + e) for e in [0, 1]: 2 atanh(t), t = e / (2 + e) <= 1/3, accurate
- * for tiny e too. */
-static inline float log1p_unit(float e)
-{
-    float t = e / (2.0f + e), t2 = t * t;
-    float p = 1.0f / 15;
-    p = p * t2 + 1.0f / 13;
-    p = p * t2 + 1.0f / 11;
-    p = p * t2 + 1.0f / 9;
-    p = p * t2 + 1.0f / 7;
-    p = p * t2 + 1.0f / 5;
-    p = p * t2 + 1.0f / 3;
-    p = p * t2 + 1.0f;
-    return 2.0f * t * p;
-}
-
-/* The sampling loops run these on every weight of every forward and
- * backward, so they avoid libm calls (which do not vectorise); within a few
- * float ulp of the exact values (tests/kernels_elem/test_bayes.c). */
-static inline float softplus_fast(float x)
-{
-    return (x > 0 ? x : 0.0f) + log1p_unit(exp_nonpositive(-fabsf(x)));
-}
-
-static inline float sigmoid_fast(float x)
-{
-    float e = exp_nonpositive(-fabsf(x));
-    return (x >= 0 ? 1.0f : e) / (1.0f + e);
-}
+#define softplus_fast bayes_softplus
+#define sigmoid_fast bayes_sigmoid
 
 float bnn_softplus(float rho)
 {
@@ -133,12 +79,53 @@ void bnn_gaussian_kl_backward(const float *mu, const float *rho, size_t n, float
 
 /* ---- shared by both layers ---------------------------------------------- */
 
-enum { IN_X, IN_WMU, IN_WRHO, IN_BMU, IN_BRHO };
+enum { IN_X = BAYES_IN_X, IN_WMU, IN_WRHO, IN_BMU, IN_BRHO };
 
-static bool input_present(const bnn_kernel_args *args, int k)
+bool bayes_input_present(const bnn_kernel_args *args, int k)
 {
     /* The node, not the data pointer: scratch_size and state_size get none. */
     return k < args->n_inputs && k < args->node->n_inputs && args->node->inputs[k] >= 0;
+}
+
+#define input_present bayes_input_present
+
+bnn_status bayes_estimator_get(const bnn_kernel_args *args, bayes_estimator *est, bnn_diag *diag)
+{
+    const char *name = bnn_node_string(args->node, "estimator", "reparam");
+    if (strcmp(name, "reparam") == 0) {
+        *est = BAYES_REPARAM;
+    } else if (strcmp(name, "flipout") == 0) {
+        *est = BAYES_FLIPOUT;
+    } else if (strcmp(name, "local") == 0) {
+        *est = BAYES_LOCAL;
+    } else {
+        char label[300];
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED,
+                        "%s: estimator '%s' is not supported (reparam, flipout or local)",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label), name);
+    }
+    return BNN_OK;
+}
+
+bnn_status bayes_params_get(const bnn_kernel_args *args, bayes_params *p, bnn_diag *diag)
+{
+    const bnn_tensor *in = args->inputs;
+    memset(p, 0, sizeof *p);
+    BNN_ASSERT(args->n_inputs >= 3); /* the op table's minimum */
+    p->nw = bnn_tensor_numel(&in[IN_WMU]);
+    p->has_bias = input_present(args, IN_BMU);
+    p->bias_random = p->has_bias && input_present(args, IN_BRHO);
+    p->nb = p->has_bias ? bnn_tensor_numel(&in[IN_BMU]) : 0;
+    char label[300];
+    if (!bnn_shape_equal(&in[IN_WMU].shape, &in[IN_WRHO].shape) ||
+        (p->bias_random && !bnn_shape_equal(&in[IN_BMU].shape, &in[IN_BRHO].shape)))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: mu and rho have different shapes",
+                        bnn_node_label(args->graph, args->node_id, label, sizeof label));
+    for (int k = 0; k <= IN_BRHO; k++)
+        if (input_present(args, k) && in[k].dtype != BNN_F32)
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: input %d must be f32",
+                            bnn_node_label(args->graph, args->node_id, label, sizeof label), k);
+    return BNN_OK;
 }
 
 typedef struct reparam_layout {
@@ -150,28 +137,13 @@ typedef struct reparam_layout {
 static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout *l,
                                      bnn_diag *diag)
 {
-    const bnn_tensor *in = args->inputs;
     memset(l, 0, sizeof *l);
-    const char *estimator = bnn_node_string(args->node, "estimator", "reparam");
-    if (strcmp(estimator, "reparam") != 0) {
-        char label[300];
-        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: estimator '%s' is not supported (only 'reparam')",
-                        bnn_node_label(args->graph, args->node_id, label, sizeof label), estimator);
-    }
-    BNN_ASSERT(args->n_inputs >= 3); /* the op table's minimum */
-    l->nw = bnn_tensor_numel(&in[IN_WMU]);
-    l->has_bias = input_present(args, IN_BMU);
-    l->bias_random = l->has_bias && input_present(args, IN_BRHO);
-    l->nb = l->has_bias ? bnn_tensor_numel(&in[IN_BMU]) : 0;
-    char label[300];
-    if (!bnn_shape_equal(&in[IN_WMU].shape, &in[IN_WRHO].shape) ||
-        (l->bias_random && !bnn_shape_equal(&in[IN_BMU].shape, &in[IN_BRHO].shape)))
-        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: mu and rho have different shapes",
-                        bnn_node_label(args->graph, args->node_id, label, sizeof label));
-    for (int k = 0; k <= IN_BRHO; k++)
-        if (input_present(args, k) && in[k].dtype != BNN_F32)
-            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: input %d must be f32",
-                            bnn_node_label(args->graph, args->node_id, label, sizeof label), k);
+    bayes_params p;
+    BNN_TRY(bayes_params_get(args, &p, diag));
+    l->nw = p.nw;
+    l->nb = p.nb;
+    l->has_bias = p.has_bias;
+    l->bias_random = p.bias_random;
     if (args->state) {
         float *s = args->state;
         l->w = s;
@@ -180,6 +152,13 @@ static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout
         l->eps_b = s + 2 * l->nw + l->nb;
     }
     return BNN_OK;
+}
+
+/* The estimator, or -1 when the attribute is not one (forward then fails). */
+static int estimator_of(const bnn_kernel_args *args)
+{
+    bayes_estimator est;
+    return bayes_estimator_get(args, &est, NULL) == BNN_OK ? (int)est : -1;
 }
 
 static size_t reparam_state_size(const bnn_kernel_args *args)
@@ -251,8 +230,8 @@ static bool wants_param_grads(const bnn_kernel_args *args, const bnn_kernel_grad
 /* ---- bnn.dense_reparam -------------------------------------------------- */
 
 /* x [..., in] seen as [m, in]; w [out, in]; y [m, out]. */
-static bnn_status dense_dims(const bnn_kernel_args *args, int64_t *m, int64_t *in, int64_t *out,
-                             bnn_diag *diag)
+bnn_status bayes_dense_dims(const bnn_kernel_args *args, int64_t *m, int64_t *in, int64_t *out,
+                            bnn_diag *diag)
 {
     const bnn_tensor *x = &args->inputs[IN_X], *w = &args->inputs[IN_WMU];
     char label[300];
@@ -272,9 +251,12 @@ static bnn_status dense_dims(const bnn_kernel_args *args, int64_t *m, int64_t *i
 
 static size_t dense_reparam_scratch_size(const bnn_kernel_args *args)
 {
+    int est = estimator_of(args);
+    if (est > BAYES_REPARAM)
+        return bayes_est_scratch_size(args, (bayes_estimator)est, false);
     reparam_layout l;
     int64_t m = 0, in = 0, out = 0;
-    if (reparam_layout_get(args, &l, NULL) != BNN_OK || dense_dims(args, &m, &in, &out, NULL) != BNN_OK)
+    if (reparam_layout_get(args, &l, NULL) != BNN_OK || bayes_dense_dims(args, &m, &in, &out, NULL) != BNN_OK)
         return 0;
     /* the forward product, backward's dx product, then backward's dW and db
      * (after dx is done, so they may share the bytes) */
@@ -286,10 +268,14 @@ static size_t dense_reparam_scratch_size(const bnn_kernel_args *args)
 
 static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
+    bayes_estimator est;
+    BNN_TRY(bayes_estimator_get(args, &est, diag));
+    if (est != BAYES_REPARAM)
+        return bayes_est_forward(args, est, false, diag);
     int64_t m, in, out;
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
-    BNN_TRY(dense_dims(args, &m, &in, &out, diag));
+    BNN_TRY(bayes_dense_dims(args, &m, &in, &out, diag));
     reparam_sample(args, &l);
     float *y = args->outputs[0].data;
     if (m && out && in)
@@ -307,10 +293,14 @@ static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *d
 static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
                                          const bnn_kernel_grads *grads, bnn_diag *diag)
 {
+    bayes_estimator est;
+    BNN_TRY(bayes_estimator_get(args, &est, diag));
+    if (est != BAYES_REPARAM)
+        return bayes_est_backward(args, grads, est, false, diag);
     int64_t m, in, out;
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
-    BNN_TRY(dense_dims(args, &m, &in, &out, diag));
+    BNN_TRY(bayes_dense_dims(args, &m, &in, &out, diag));
     const float *g = grads->grad_outputs[0].data, *x = args->inputs[IN_X].data;
     float *gx = grads->grad_inputs[IN_X].data;
     if (gx && m && out && in)
@@ -329,11 +319,18 @@ static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
     return BNN_OK;
 }
 
+static size_t dense_reparam_state_size(const bnn_kernel_args *args)
+{
+    int est = estimator_of(args);
+    return est > BAYES_REPARAM ? bayes_est_state_size(args, (bayes_estimator)est, false)
+                               : reparam_state_size(args);
+}
+
 const bnn_kernel bnn_kernel_dense_reparam = {
     .forward = dense_reparam_forward,
     .backward = dense_reparam_backward,
     .scratch_size = dense_reparam_scratch_size,
-    .state_size = reparam_state_size,
+    .state_size = dense_reparam_state_size,
 };
 
 /* ---- bnn.conv_reparam: sample, then the conv kernel --------------------- */
@@ -365,6 +362,9 @@ static size_t conv_scratch(const bnn_kernel_args *cargs)
 
 static size_t conv_reparam_scratch_size(const bnn_kernel_args *args)
 {
+    int est = estimator_of(args);
+    if (est > BAYES_REPARAM)
+        return bayes_est_scratch_size(args, (bayes_estimator)est, true);
     reparam_layout l;
     if (reparam_layout_get(args, &l, NULL) != BNN_OK)
         return 0;
@@ -376,6 +376,10 @@ static size_t conv_reparam_scratch_size(const bnn_kernel_args *args)
 
 static bnn_status conv_reparam_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
+    bayes_estimator est;
+    BNN_TRY(bayes_estimator_get(args, &est, diag));
+    if (est != BAYES_REPARAM)
+        return bayes_est_forward(args, est, true, diag);
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
     reparam_sample(args, &l);
@@ -388,6 +392,10 @@ static bnn_status conv_reparam_forward(const bnn_kernel_args *args, bnn_diag *di
 static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
                                         const bnn_kernel_grads *grads, bnn_diag *diag)
 {
+    bayes_estimator est;
+    BNN_TRY(bayes_estimator_get(args, &est, diag));
+    if (est != BAYES_REPARAM)
+        return bayes_est_backward(args, grads, est, true, diag);
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
     bnn_tensor tin[3];
@@ -416,9 +424,16 @@ static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
     return BNN_OK;
 }
 
+static size_t conv_reparam_state_size(const bnn_kernel_args *args)
+{
+    int est = estimator_of(args);
+    return est > BAYES_REPARAM ? bayes_est_state_size(args, (bayes_estimator)est, true)
+                               : reparam_state_size(args);
+}
+
 const bnn_kernel bnn_kernel_conv_reparam = {
     .forward = conv_reparam_forward,
     .backward = conv_reparam_backward,
     .scratch_size = conv_reparam_scratch_size,
-    .state_size = reparam_state_size,
+    .state_size = conv_reparam_state_size,
 };

@@ -33,14 +33,15 @@ if [ "$MODE" = basic ]; then
     done
     expect 0 "$BNNC" convert --help
     has out '--prior-sigma'
+    has out 'flipout'
     has out '--print-ir-after-all'
     expect 2 "$BNNC" convert
     expect 2 "$BNNC" convert a.onnx --passes 'dce,foo'
     has err "--passes: pipeline column 5: unknown pass 'foo'"
     expect 2 "$BNNC" convert a.onnx --layers dense --passes dce
     has err '--layers cannot be combined with --passes'
-    expect 2 "$BNNC" convert a.onnx --estimator flipout
-    has err "'flipout' is not implemented by the runtime yet"
+    expect 2 "$BNNC" convert a.onnx --estimator bayes
+    has err "'bayes' is not reparam, flipout or local"
     expect 2 "$BNNC" convert a.onnx --prior-sigma -1
     has err 'prior_sigma: -1 must be positive'
     expect 2 "$BNNC" convert a.onnx --layers lstm

@@ -91,12 +91,12 @@ Test(pipeline, errors_name_the_column_the_pass_and_the_option)
                 "pipeline column 20: to-bnn option prior_sigma: 0 must be positive");
     parse_fails("to-bnn{prior_mu=nan}",
                 "pipeline column 17: to-bnn option prior_mu: 'nan' is not a finite number");
-    parse_fails("to-bnn{estimator=flipout}",
-                "pipeline column 18: to-bnn option estimator: 'flipout' is not implemented by "
-                "the runtime yet (use reparam)");
-    parse_fails("to-bnn{estimator=local}",
-                "pipeline column 18: to-bnn option estimator: 'local' is not implemented by the "
-                "runtime yet (use reparam)");
+    parse_ok("to-bnn{estimator=flipout}",
+             "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 init=weights "
+             "delta=0.1 rho_init=-3 seed=0 estimator=flipout}");
+    parse_ok("to-bnn{estimator=local}",
+             "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 init=weights "
+             "delta=0.1 rho_init=-3 seed=0 estimator=local}");
     parse_fails("to-bnn{estimator=mc}",
                 "pipeline column 18: to-bnn option estimator: 'mc' is not reparam, flipout or local");
     parse_fails("to-bnn{init=zeros}",

@@ -198,5 +198,24 @@ fi
 run huge 1 train "$mlp" --train-x "$cli/x8huge.npy" --train-y "$cli/y8.npy" --threads 1 -o h.onnx &&
     expect "huge inputs: NaN at epoch 1, step 1" huge.err 'epoch 1, step 1: .*(NaN|infinite|not finite)'
 
+# ---- the local and flipout estimators end to end (conv and dense layers) ------
+lenet=$fix/lenet5_init.onnx
+for est in local flipout; do
+    if run "convert_$est" 0 convert "$lenet" --layers all --estimator "$est" -o "est_$est.onnx" &&
+        run "dump_$est" 0 dump "est_$est.onnx"; then
+        [ "$(grep -c "estimator=\"$est\"" "dump_$est.out")" -eq 5 ] && ok "$est: 5 Bayesian layers" ||
+            bad "$est: $(grep -c "estimator=\"$est\"" "dump_$est.out") layers with estimator=$est, expected 5"
+        if run "train_$est" 0 train "est_$est.onnx" "${small[@]}" --epochs 1 --seed 1 -o "trained_$est.onnx"; then
+            expect "$est: one epoch trains" "train_$est.out" '^epoch 1/1: data loss [0-9.]+, KL [0-9.e+]+'
+            run "eval_$est" 0 eval "trained_$est.onnx" --data "$mnist" --limit 100 --samples 4 --threads 2 &&
+                expect "$est: eval reports accuracy" "eval_$est.out" 'Bayesian \(mean of S\) +accuracy 0\.[0-9]+'
+            "$bnnc" eval "trained_$est.onnx" --data "$mnist" --limit 100 --samples 4 --threads 1 >"eval1_$est.out" 2>&1
+            same "$est: eval does not depend on the thread count" "eval_$est.out" "eval1_$est.out"
+            run "run_$est" 0 run "trained_$est.onnx" --input "$cli/x8.npy" --samples 8 --seed 2 --json &&
+                expect "$est: run --samples prints the uncertainty" "run_$est.out" '"mutual_information"'
+        fi
+    fi
+done
+
 echo "train_cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
