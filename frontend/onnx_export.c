@@ -305,6 +305,10 @@ static bnn_status export_node(ex *e, int nid)
     SIMPLE(FLATTEN, "Flatten") SIMPLE(TRANSPOSE, "Transpose") SIMPLE(CONCAT, "Concat")
     SIMPLE(SHAPE, "Shape") SIMPLE(GATHER, "Gather") SIMPLE(RANDOM_NORMAL_LIKE, "RandomNormalLike")
     SIMPLE(POW, "Pow") SIMPLE(CAST, "Cast")
+    SIMPLE(EQUAL, "Equal") SIMPLE(GREATER, "Greater") SIMPLE(LESS, "Less")
+    SIMPLE(GREATER_OR_EQUAL, "GreaterOrEqual") SIMPLE(LESS_OR_EQUAL, "LessOrEqual")
+    SIMPLE(AND, "And") SIMPLE(OR, "Or") SIMPLE(XOR, "Xor") SIMPLE(NOT, "Not") SIMPLE(WHERE, "Where")
+    SIMPLE(SIGN, "Sign") SIMPLE(MOD, "Mod") SIMPLE(IS_NAN, "IsNaN") SIMPLE(IS_INF, "IsInf")
 #undef SIMPLE
     case BNN_OP_AVG_POOL: {
         const int64_t *d;
@@ -466,6 +470,20 @@ static bnn_status export_node(ex *e, int nid)
         on = ex_node(e, n->op == BNN_OP_ARG_MAX ? "ArgMax" : "ArgMin", "", n->name, in, 1, &out, 1);
         copy_attrs_except(e, on, n, NULL);
         break;
+    case BNN_OP_CONV_TRANSPOSE: {
+        /* import leaves only begin pads negative (output_shape larger than
+         * the natural size); ONNX's pads are non-negative */
+        const int64_t *p;
+        int np = bnn_node_ints(n, "pads", &p);
+        for (int i = 0; i < np; i++)
+            if (p[i] < 0)
+                return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
+                                "node '%s' (conv_transpose): negative pads have no ONNX form",
+                                n->name);
+        on = ex_node(e, "ConvTranspose", "", n->name, in, n->n_inputs, &out, 1);
+        copy_attrs_except(e, on, n, NULL);
+        break;
+    }
     case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
         e->bnnc = true;
         on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM ? "DenseReparam" : "ConvReparam", "ai.bnnc",

@@ -162,6 +162,9 @@ bnn_status onnx_lower_gemm(onnx_ctx *c);
 bnn_status onnx_lower_matmul(onnx_ctx *c);
 bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
 bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
+/* onnx_lower_conv_transpose.c: ConvTranspose, auto_pad and output_shape
+ * resolved into pads and output_padding. */
+bnn_status onnx_lower_conv_transpose(onnx_ctx *c);
 
 /* onnx_lower_compat.c: pre-7 broadcasting of binary op operands (in[1] may
  * be replaced by an aligned value), PRelu at any opset, and the fusion of
@@ -206,6 +209,24 @@ bnn_status onnx_lower_reduce_log_sum_exp(onnx_ctx *c);
 bnn_status onnx_lower_reduce_sum_square(onnx_ctx *c);
 bnn_status onnx_lower_arg_max(onnx_ctx *c);
 bnn_status onnx_lower_arg_min(onnx_ctx *c);
+
+/* onnx_lower_logic.c: Equal, Greater, Less, GreaterOrEqual, LessOrEqual,
+ * And, Or, Xor, Not, Where, Sign, Mod, IsNaN and IsInf; comparisons, Not and
+ * Where of known constant contents fold (shape arithmetic). */
+bnn_status onnx_lower_equal(onnx_ctx *c);
+bnn_status onnx_lower_greater(onnx_ctx *c);
+bnn_status onnx_lower_less(onnx_ctx *c);
+bnn_status onnx_lower_greater_or_equal(onnx_ctx *c);
+bnn_status onnx_lower_less_or_equal(onnx_ctx *c);
+bnn_status onnx_lower_and(onnx_ctx *c);
+bnn_status onnx_lower_or(onnx_ctx *c);
+bnn_status onnx_lower_xor(onnx_ctx *c);
+bnn_status onnx_lower_not(onnx_ctx *c);
+bnn_status onnx_lower_where(onnx_ctx *c);
+bnn_status onnx_lower_sign(onnx_ctx *c);
+bnn_status onnx_lower_mod(onnx_ctx *c);
+bnn_status onnx_lower_is_nan(onnx_ctx *c);
+bnn_status onnx_lower_is_inf(onnx_ctx *c);
 
 /* metadata_props key under which export records the opset the IR was first
  * imported at, when the file itself is written at another one. */

@@ -683,6 +683,7 @@ static bnn_status lower_pad(onnx_ctx *c)
 #define ONNX_OPS(X) \
     X("", "Abs", 1, MAX, lower_abs, 1, 0, 1) \
     X("", "Add", 1, MAX, lower_add, 2, 0, 2) \
+    X("", "And", 1, MAX, onnx_lower_and, 2, 0, 2) \
     X("", "ArgMax", 1, MAX, onnx_lower_arg_max, 1, 0, 1) \
     X("", "ArgMin", 1, MAX, onnx_lower_arg_min, 1, 0, 1) \
     X("", "AveragePool", 1, MAX, onnx_lower_avg_pool, 1, 0, 1) \
@@ -694,9 +695,11 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Constant", 1, MAX, lower_constant, 0, 0, 0) \
     X("", "ConstantOfShape", 1, MAX, onnx_lower_constant_of_shape, 1, 0, 1) \
     X("", "Conv", 1, MAX, onnx_lower_conv, 3, 0, 3) \
+    X("", "ConvTranspose", 1, MAX, onnx_lower_conv_transpose, 3, 0, 3) \
     X("", "Div", 1, MAX, lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, lower_dropout, 1, 12, 3) \
     X("", "Elu", 1, MAX, lower_elu, 1, 0, 1) \
+    X("", "Equal", 1, MAX, onnx_lower_equal, 2, 0, 2) \
     X("", "Exp", 1, MAX, lower_exp, 1, 0, 1) \
     X("", "Expand", 1, MAX, onnx_lower_expand, 2, 0, 2) \
     X("", "Flatten", 1, MAX, lower_flatten, 1, 0, 1) \
@@ -704,9 +707,15 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Gemm", 1, MAX, onnx_lower_gemm, 3, 0, 3) \
     X("", "GlobalAveragePool", 1, MAX, lower_global_avg_pool, 1, 0, 1) \
     X("", "GlobalMaxPool", 1, MAX, lower_global_max_pool, 1, 0, 1) \
+    X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
+    X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
     X("", "Identity", 1, MAX, lower_identity, 1, 0, 1) \
+    X("", "IsInf", 10, MAX, onnx_lower_is_inf, 1, 0, 1) \
+    X("", "IsNaN", 9, MAX, onnx_lower_is_nan, 1, 0, 1) \
     X("", "LayerNormalization", 17, MAX, onnx_lower_layer_norm, 3, 0, 3) \
     X("", "LeakyRelu", 1, MAX, lower_leaky_relu, 1, 0, 1) \
+    X("", "Less", 1, MAX, onnx_lower_less, 2, 0, 2) \
+    X("", "LessOrEqual", 12, MAX, onnx_lower_less_or_equal, 2, 0, 2) \
     X("", "Log", 1, MAX, lower_log, 1, 0, 1) \
     X("", "LogSoftmax", 1, MAX, lower_log_softmax, 1, 0, 1) \
     X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
@@ -714,8 +723,11 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
     X("", "Mean", 1, MAX, onnx_lower_mean, -1, 0, -1) \
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
+    X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, lower_mul, 2, 0, 2) \
     X("", "Neg", 1, MAX, lower_neg, 1, 0, 1) \
+    X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
+    X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
     X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
@@ -736,6 +748,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
     X("", "Sigmoid", 1, MAX, lower_sigmoid, 1, 0, 1) \
+    X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
     X("", "Slice", 1, MAX, onnx_lower_slice, 1, 10, 5) \
     X("", "Softmax", 1, MAX, lower_softmax, 1, 0, 1) \
@@ -750,6 +763,8 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
     X("", "Transpose", 1, MAX, lower_transpose, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, lower_unsqueeze, 1, 13, 2) \
+    X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \
+    X("", "Xor", 1, MAX, onnx_lower_xor, 2, 0, 2) \
     X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 5, 0, 5) \
     X("ai.bnnc", "DenseReparam", 1, 1, onnx_lower_dense_reparam, 5, 0, 5)
 

@@ -52,6 +52,17 @@ static inline int64_t conv_round16(int64_t n)
     return (n + 15) / 16 * 16;
 }
 
+/* im2col and its adjoint (k_conv.c), also the core of conv_transpose
+ * (k_conv_transpose.c), whose forward is this convolution's backward to x.
+ * They read only the fields cg, h, w, kh, kw, kk, oh, ow, sh, sw, ph, pw,
+ * dh, dw; pads may be negative.
+ * conv_im2col: col [cg*kh*kw, oh*ow] (rows ld apart) from one image-group
+ * x [cg, h, w], zeros where a window reaches past the image.
+ * conv_col2im_add: gx [cg, h, w] += the rows of col (ld apart) at their
+ * sources; positions past the image are dropped. */
+void conv_im2col(const conv_geom *g, const float *x, float *col, int64_t ld);
+void conv_col2im_add(const conv_geom *g, const float *col, int64_t ld, float *gx);
+
 /* pad [c, hp, wp] (and the overrun of the last row's spans): image xn with
  * zeros around it; sizes from the geometry: hp = h + pads, wp = w + pads. */
 void conv_wide_pad(const conv_geom *g, const float *xn, float *pad);

@@ -157,7 +157,7 @@ static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_d
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #endif
-static void im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
+void conv_im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
 {
     int64_t khw = g->kh * g->kw;
     for (int64_t row = 0; row < g->kk; row++) {
@@ -191,7 +191,7 @@ static void im2col(const conv_geom *g, const float *x, float *col, int64_t ld)
 
 /* The adjoint of im2col: gx [cg, h, w] += the rows of col (ld apart) at
  * their sources. */
-static void col2im_add(const conv_geom *g, const float *col, int64_t ld, float *gx)
+void conv_col2im_add(const conv_geom *g, const float *col, int64_t ld, float *gx)
 {
     for (int64_t c = 0; c < g->cg; c++) {
         float *gc = gx + c * g->h * g->w;
@@ -343,7 +343,7 @@ static void forward_chunk(const conv_geom *g, const float *x, const float *w, co
         if (nb == 1 && g->chunk == 1) { /* the product lands in y: start it at the bias */
             const float *cols = xg;
             if (!g->direct_1x1) {
-                im2col(g, xg, col, ohw);
+                conv_im2col(g, xg, col, ohw);
                 cols = col;
             }
             double beta = 0;
@@ -358,7 +358,7 @@ static void forward_chunk(const conv_geom *g, const float *x, const float *w, co
             continue;
         }
         for (int64_t i = 0; i < nb; i++)
-            im2col(g, xg + i * xsz, col + i * ohw, ld);
+            conv_im2col(g, xg + i * xsz, col + i * ohw, ld);
         nn_gemm(BNN_F32, false, false, g->mg, ld, g->kk, 1.0, wg, g->kk, col, ld, 0.0, product, ld);
         for (int64_t i = 0; i < nb; i++)
             for (int64_t mi = 0; mi < g->mg; mi++) {
@@ -696,7 +696,7 @@ static bnn_status conv_backward(const bnn_kernel_args *args, const bnn_kernel_gr
                 const float *cols = xg;
                 if (!g.direct_1x1) {
                     for (int64_t i = 0; i < nb; i++)
-                        im2col(&g, xg + i * xsz, col + i * ohw, ld);
+                        conv_im2col(&g, xg + i * xsz, col + i * ohw, ld);
                     cols = col;
                 }
                 nn_gemm(BNN_F32, false, true, g.mg, g.kk, ld, 1.0, gyg, ld, cols, ld, 1.0,
@@ -710,7 +710,7 @@ static bnn_status conv_backward(const bnn_kernel_args *args, const bnn_kernel_gr
                 }
                 nn_gemm(BNN_F32, true, false, g.kk, ld, g.mg, 1.0, wg, g.kk, gyg, ld, 0.0, col, ld);
                 for (int64_t i = 0; i < nb; i++)
-                    col2im_add(&g, col + i * ohw, ld, gxg + i * xsz);
+                    conv_col2im_add(&g, col + i * ohw, ld, gxg + i * xsz);
             }
         }
     }

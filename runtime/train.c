@@ -248,7 +248,7 @@ int bnn_graph_mark_layer_params_trainable(bnn_graph *g)
             continue;
         int first = 1, last = -1; /* the operand range holding weights and biases */
         switch (n->op) {
-        case BNN_OP_DENSE: case BNN_OP_GEMM: case BNN_OP_CONV1D: case BNN_OP_CONV2D:
+        case BNN_OP_DENSE: case BNN_OP_GEMM: case BNN_OP_CONV1D: case BNN_OP_CONV2D: case BNN_OP_CONV_TRANSPOSE:
         case BNN_OP_MATMUL: case BNN_OP_PRELU:
             last = 2;
             break;

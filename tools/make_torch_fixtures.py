@@ -125,6 +125,38 @@ def _conv(x, w, b, a):
     return y[:, :, 0, :] if nsp == 1 else y
 
 
+def _conv_transpose(x, w, b, a):
+    """ConvTranspose with explicit pads (what torch emits): scatter every
+    kernel tap into the full output, then crop the pads."""
+    nsp = x.ndim - 2
+    if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or "output_shape" in a:
+        raise NotImplementedError("ConvTranspose auto_pad / output_shape")
+    op = list(a.get("output_padding", [0] * nsp))
+    x, _, s, p, d = _as_2d(x, a, nsp)
+    if nsp == 1:
+        w = w[:, :, None, :]
+        op = [0] + op
+    group = a.get("group", 1)
+    n, c, h, wd = x.shape
+    cin_g, cout_g = c // group, w.shape[1]
+    kh, kw = w.shape[2:]
+    full = np.zeros((n, cout_g * group,
+                     (h - 1) * s[0] + (kh - 1) * d[0] + 1 + op[0],
+                     (wd - 1) * s[1] + (kw - 1) * d[1] + 1 + op[1]))
+    for g in range(group):
+        xg = x[:, g * cin_g:(g + 1) * cin_g]
+        for i in range(kh):
+            for j in range(kw):
+                tap = np.einsum("nchw,cm->nmhw", xg, w[g * cin_g:(g + 1) * cin_g, :, i, j])
+                full[:, g * cout_g:(g + 1) * cout_g,
+                     i * d[0]:i * d[0] + (h - 1) * s[0] + 1:s[0],
+                     j * d[1]:j * d[1] + (wd - 1) * s[1] + 1:s[1]] += tap
+    y = full[:, :, p[0]:full.shape[2] - p[2], p[1]:full.shape[3] - p[3]]
+    if b is not None:
+        y = y + b.reshape(1, -1, 1, 1)
+    return y[:, :, 0, :] if nsp == 1 else y
+
+
 def _pool(x, a, kind):
     nsp = x.ndim - 2
     x, k, s, p, d = _as_2d(x, a, nsp)
@@ -183,6 +215,8 @@ def _eval_node(op, ins, a):
     x = ins[0] if ins else None
     if op == "Conv":
         return _conv(x, ins[1], ins[2] if len(ins) > 2 else None, a)
+    if op == "ConvTranspose":
+        return _conv_transpose(x, ins[1], ins[2] if len(ins) > 2 else None, a)
     if op == "MaxPool":
         return _pool(x, a, "max")
     if op == "AveragePool":
@@ -276,7 +310,34 @@ def _eval_node(op, ins, a):
         axes = tuple(a["axes"]) if "axes" in a else None
         fn = np.mean if op == "ReduceMean" else np.max
         return fn(x, axis=axes, keepdims=bool(a.get("keepdims", 1)))
+    if op in _COMPARE:
+        return _COMPARE[op](x, ins[1])
+    if op == "Not":
+        return np.logical_not(x)
+    if op == "Where":
+        return np.where(x, ins[1], ins[2])
+    if op == "Neg":
+        return -x
+    if op == "Cast":
+        import onnx.mapping
+        dt = onnx.mapping.TENSOR_TYPE_TO_NP_TYPE[a["to"]]
+        return x.astype(np.float64 if np.dtype(dt).kind == "f" else dt)
+    if op == "ConstantOfShape":
+        import onnx.numpy_helper
+        value = onnx.numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1)
+        value = value.astype(np.float64) if value.dtype.kind == "f" else value
+        return np.full(tuple(int(v) for v in x), value.reshape(-1)[0], dtype=value.dtype)
+    if op == "Expand":
+        shape = np.broadcast_shapes(x.shape, tuple(int(v) for v in ins[1]))
+        return np.broadcast_to(x, shape).copy()
     raise NotImplementedError("NumPy evaluator has no op %s" % op)
+
+
+_COMPARE = {
+    "Equal": np.equal, "Greater": np.greater, "Less": np.less,
+    "GreaterOrEqual": np.greater_equal, "LessOrEqual": np.less_equal,
+    "And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor,
+}
 
 
 def run_onnx(model, feeds):
@@ -518,6 +579,35 @@ def _models():
             x = torch.flatten(x, 1)
             return self.fc3(torch.relu(self.fc2(torch.relu(self.fc1(x)))))
 
+    class Decoder(nn.Module):
+        """Upsampling decoder: transposed convolutions 2-D and 1-D."""
+        def __init__(self):
+            super().__init__()
+            self.up1 = nn.ConvTranspose2d(8, 6, 4, stride=2, padding=1)
+            self.up2 = nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1,
+                                          groups=2, bias=False)
+            self.up1d = nn.ConvTranspose1d(4, 2, 5, stride=3, padding=2, output_padding=1,
+                                           dilation=2)
+
+        def forward(self, x):
+            y = torch.relu(self.up1(x))
+            y = torch.tanh(self.up2(y))
+            return self.up1d(y.mean(dim=2))
+
+    class Masks(nn.Module):
+        """Masks and selection: x.expand(-1, k), comparisons, torch.where, masked_fill."""
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+            self.gate = nn.Linear(6, 1)
+
+        def forward(self, x):
+            h = self.fc(x)
+            g = self.gate(x).expand(-1, 6)
+            y = torch.where(h > 0, h * g, -h)
+            y = y.masked_fill(x < -1.0, 0.0)
+            return y + (x >= 0.5).float() - (h != 0.25).float() * 0.5
+
     # (name, constructor taking a generator, input shape without batch,
     #  what it exercises[, torch.onnx.export options])
     return [
@@ -557,6 +647,13 @@ def _models():
         ("modern_ops", lambda g: ModernOps(), (6, 8),
          "opset 17: LayerNormalization, torch.chunk (Slice with shape arithmetic), stepped "
          "slices, Pow, Max, ReduceMean, ReduceMax",
+         {"opset_version": 17}),
+        ("decoder", lambda g: Decoder(), (8, 4, 4),
+         "ConvTranspose2d (stride 2, padding 1; and grouped, groups=2, with output_padding, "
+         "no bias) and ConvTranspose1d (stride 3, dilation 2, output_padding) after a ReduceMean"),
+        ("masks", lambda g: Masks(), (6,),
+         "opset 17: x.expand(-1, k) (ConstantOfShape, Equal, Where on shapes: folds at import), "
+         "Greater/Less/GreaterOrEqual masks, Where, masked_fill, != as Equal + Not, Cast of bool",
          {"opset_version": 17}),
     ], ("mlp_784_1200_1200_10", lambda g: Mlp((784, 1200, 1200, 10)), (784,),
         "benchmark MLP 784-1200-1200-10, random seeded weights")

@@ -134,7 +134,7 @@ static void *alloc_aligned(size_t n)
  * runtime/kernels.c, so these tests build while other families are mid-edit. */
 extern const bnn_kernel bnn_kernel_dense, bnn_kernel_gemm, bnn_kernel_matmul, bnn_kernel_conv,
     bnn_kernel_max_pool, bnn_kernel_avg_pool, bnn_kernel_global_avg_pool,
-    bnn_kernel_global_max_pool, bnn_kernel_batch_norm;
+    bnn_kernel_global_max_pool, bnn_kernel_batch_norm, bnn_kernel_conv_transpose;
 
 static const bnn_kernel *kernel_of(bnn_op op)
 {
@@ -144,6 +144,7 @@ static const bnn_kernel *kernel_of(bnn_op op)
     case BNN_OP_MATMUL: return &bnn_kernel_matmul;
     case BNN_OP_CONV1D:
     case BNN_OP_CONV2D: return &bnn_kernel_conv;
+    case BNN_OP_CONV_TRANSPOSE: return &bnn_kernel_conv_transpose;
     case BNN_OP_MAX_POOL: return &bnn_kernel_max_pool;
     case BNN_OP_AVG_POOL: return &bnn_kernel_avg_pool;
     case BNN_OP_GLOBAL_AVG_POOL: return &bnn_kernel_global_avg_pool;

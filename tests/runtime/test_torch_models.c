@@ -88,5 +88,5 @@ Test(torch_models, match_torch)
         free(names[i]);
     }
     free(names);
-    cr_assert_geq(models, 15, "only %d models in %s", models, dir);
+    cr_assert_geq(models, 17, "only %d models in %s", models, dir);
 }
