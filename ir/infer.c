@@ -317,6 +317,54 @@ static bnn_status broadcast(infer_ctx *c, int ka, int kb)
     return BNN_OK;
 }
 
+/* numpy broadcasting of every input into c->out (the variadic ops, where);
+ * an unknown rank makes the result unknown.  Known dims that clash name both
+ * inputs. */
+bnn_status infer_broadcast_all(infer_ctx *c)
+{
+    int n = c->node->n_inputs, rank = 0;
+    for (int k = 0; k < n; k++) {
+        if (!infer_input(c, k))
+            return infer_fail(c, "input %d is absent", k);
+        int r = infer_input(c, k)->shape.rank;
+        if (r < 0) {
+            c->out = infer_unknown_shape;
+            return BNN_OK;
+        }
+        if (r > rank)
+            rank = r;
+    }
+    c->out.rank = rank;
+    int who[BNN_MAX_RANK]; /* the input that fixed out dim i, -1 while it is 1 */
+    for (int i = 0; i < rank; i++) {
+        c->out.dims[i] = 1;
+        who[i] = -1;
+    }
+    for (int k = 0; k < n; k++) {
+        const bnn_shape *s = &infer_input(c, k)->shape;
+        for (int j = 0; j < s->rank; j++) {
+            int i = j + rank - s->rank;
+            int64_t d = s->dims[j], o = c->out.dims[i];
+            if (d == 1 || d == o)
+                continue;
+            if (o == 1) {
+                c->out.dims[i] = d;
+                who[i] = k;
+            } else if (d >= 0 && o >= 0) {
+                return infer_fail(c, "inputs '%s' %s and '%s' %s do not broadcast (%lld vs %lld)",
+                                  infer_name(c, who[i]), infer_type(c, who[i]), infer_name(c, k),
+                                  infer_type(c, k), (long long)o, (long long)d);
+            } else if (d >= 0) {
+                c->out.dims[i] = d; /* the symbol must be 1 or equal */
+                who[i] = k;
+            } else if (o < 0) {
+                c->out.dims[i] = BNN_DIM_UNKNOWN; /* two different symbols */
+            }
+        }
+    }
+    return BNN_OK;
+}
+
 /* Input k broadcasts one way onto `target` (ONNX unidirectional). */
 static bnn_status broadcast_onto(infer_ctx *c, int k, const bnn_shape *target, const char *what)
 {

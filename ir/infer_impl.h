@@ -75,6 +75,8 @@ bnn_status infer_flag_attr(infer_ctx *c, const char *name, int64_t fallback, boo
 bnn_status infer_ints_attr(infer_ctx *c, const char *name, int count, int64_t fallback,
                            int64_t lo, int64_t hi, int64_t *out);
 bnn_status infer_unary(infer_ctx *c, type_class cls);
+/* numpy broadcasting of every input into c->out (infer.c). */
+bnn_status infer_broadcast_all(infer_ctx *c);
 bnn_status infer_reparam_inputs(infer_ctx *c);
 
 #endif

@@ -5,56 +5,6 @@
 
 #include "infer_impl.h"
 
-/* ---- broadcasting over every input --------------------------------------- */
-
-/* numpy broadcasting of every input into c->out (the same rule as the
- * variadic ops of infer_more.c); an unknown rank makes the result unknown.
- * Known dims that clash name both inputs. */
-static bnn_status broadcast_inputs(infer_ctx *c)
-{
-    int n = c->node->n_inputs, rank = 0;
-    for (int k = 0; k < n; k++) {
-        if (!infer_input(c, k))
-            return infer_fail(c, "input %d is absent", k);
-        int r = infer_input(c, k)->shape.rank;
-        if (r < 0) {
-            c->out = infer_unknown_shape;
-            return BNN_OK;
-        }
-        if (r > rank)
-            rank = r;
-    }
-    c->out.rank = rank;
-    int who[BNN_MAX_RANK]; /* the input that fixed out dim i, -1 while it is 1 */
-    for (int i = 0; i < rank; i++) {
-        c->out.dims[i] = 1;
-        who[i] = -1;
-    }
-    for (int k = 0; k < n; k++) {
-        const bnn_shape *s = &infer_input(c, k)->shape;
-        for (int j = 0; j < s->rank; j++) {
-            int i = j + rank - s->rank;
-            int64_t d = s->dims[j], o = c->out.dims[i];
-            if (d == 1 || d == o)
-                continue;
-            if (o == 1) {
-                c->out.dims[i] = d;
-                who[i] = k;
-            } else if (d >= 0 && o >= 0) {
-                return infer_fail(c, "inputs '%s' %s and '%s' %s do not broadcast (%lld vs %lld)",
-                                  infer_name(c, who[i]), infer_type(c, who[i]), infer_name(c, k),
-                                  infer_type(c, k), (long long)o, (long long)d);
-            } else if (d >= 0) {
-                c->out.dims[i] = d; /* the symbol must be 1 or equal */
-                who[i] = k;
-            } else if (o < 0) {
-                c->out.dims[i] = BNN_DIM_UNKNOWN; /* two different symbols */
-            }
-        }
-    }
-    return BNN_OK;
-}
-
 /* Input k has type `want` (when known). */
 static bnn_status need_type(infer_ctx *c, int k, bnn_dtype want)
 {
@@ -97,7 +47,7 @@ bnn_status bnn_infer_compare(infer_ctx *c)
     }
     BNN_TRY(infer_check_type(c, 1, TYPES_ANY, 0));
     c->out_dtype = BNN_BOOL;
-    return broadcast_inputs(c);
+    return infer_broadcast_all(c);
 }
 
 bnn_status bnn_infer_logic(infer_ctx *c)
@@ -105,7 +55,7 @@ bnn_status bnn_infer_logic(infer_ctx *c)
     BNN_TRY(need_type(c, 0, BNN_BOOL));
     BNN_TRY(need_type(c, 1, BNN_BOOL));
     c->out_dtype = BNN_BOOL;
-    return broadcast_inputs(c);
+    return infer_broadcast_all(c);
 }
 
 bnn_status bnn_infer_logical_not(infer_ctx *c)
@@ -130,7 +80,7 @@ bnn_status bnn_infer_where(infer_ctx *c)
     BNN_TRY(infer_check_type(c, 2, TYPES_ANY, 1));
     c->out_dtype = infer_input(c, 1)->dtype != BNN_UNDEFINED ? infer_input(c, 1)->dtype
                                                              : infer_input(c, 2)->dtype;
-    return broadcast_inputs(c);
+    return infer_broadcast_all(c);
 }
 
 /* ---- sign, mod, is_nan, is_inf ----------------------------------------------- */
@@ -155,7 +105,7 @@ bnn_status bnn_infer_mod(infer_ctx *c)
     bool fmod;
     BNN_TRY(infer_flag_attr(c, "fmod", 0, &fmod));
     c->out_dtype = infer_first_dtype(c);
-    return broadcast_inputs(c);
+    return infer_broadcast_all(c);
 }
 
 static bnn_status float_test(infer_ctx *c)

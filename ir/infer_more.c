@@ -10,58 +10,6 @@
  * INT64_MAX); dims never come near it. */
 #define SLICE_FAR ((int64_t)1 << 62)
 
-/* ---- broadcasting over any number of inputs ------------------------------- */
-
-/* numpy broadcasting of every input into c->out; unknown ranks make the
- * result unknown.  Known dims that clash name both inputs. */
-static bnn_status broadcast_all(infer_ctx *c)
-{
-    int n = c->node->n_inputs, rank = 0;
-    for (int k = 0; k < n; k++) {
-        if (!infer_input(c, k))
-            return infer_fail(c, "input %d is absent", k);
-        int r = infer_input(c, k)->shape.rank;
-        if (r < 0) {
-            c->out = infer_unknown_shape;
-            return BNN_OK;
-        }
-        if (r > rank)
-            rank = r;
-    }
-    c->out.rank = rank;
-    /* who[i]: the input that fixed out dim i (for messages), -1 while it is 1 */
-    int who[BNN_MAX_RANK];
-    for (int i = 0; i < rank; i++) {
-        c->out.dims[i] = 1;
-        who[i] = -1;
-    }
-    for (int k = 0; k < n; k++) {
-        const bnn_shape *s = &infer_input(c, k)->shape;
-        for (int j = 0; j < s->rank; j++) {
-            int i = j + rank - s->rank;
-            int64_t d = s->dims[j], o = c->out.dims[i];
-            if (d == 1 || d == o)
-                continue;
-            if (o == 1) {
-                c->out.dims[i] = d;
-                who[i] = k;
-            } else if (d >= 0 && o >= 0) {
-                return infer_fail(c, "inputs '%s' %s and '%s' %s do not broadcast (%lld vs %lld)",
-                                  infer_name(c, who[i]), infer_type(c, who[i]), infer_name(c, k),
-                                  infer_type(c, k), (long long)o, (long long)d);
-            } else if (d >= 0) {
-                c->out.dims[i] = d; /* the other must be 1 or equal */
-                who[i] = k;
-            } else if (o >= 0) {
-                /* keep the known dim */
-            } else {
-                c->out.dims[i] = BNN_DIM_UNKNOWN;
-            }
-        }
-    }
-    return BNN_OK;
-}
-
 /* ---- elementwise ---------------------------------------------------------- */
 
 /* y = x ^ p: the exponent may be of another numeric type; y has x's. */
@@ -70,7 +18,7 @@ bnn_status bnn_infer_pow(infer_ctx *c)
     BNN_TRY(infer_check_type(c, 0, TYPES_NUMERIC, -1));
     BNN_TRY(infer_check_type(c, 1, TYPES_NUMERIC, -1));
     c->out_dtype = infer_input(c, 0)->dtype;
-    return broadcast_all(c);
+    return infer_broadcast_all(c);
 }
 
 static bnn_status many(infer_ctx *c, type_class cls)
@@ -80,7 +28,7 @@ static bnn_status many(infer_ctx *c, type_class cls)
             return infer_fail(c, "input %d is absent", k);
     BNN_TRY(infer_check_types_alike(c, cls));
     c->out_dtype = infer_first_dtype(c);
-    return broadcast_all(c);
+    return infer_broadcast_all(c);
 }
 
 bnn_status bnn_infer_max(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
