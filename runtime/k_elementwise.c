@@ -15,14 +15,6 @@
 
 #define PAR_MIN 1048576 /* elements below which threads cost more than they give */
 
-static bnn_status fail_node(const bnn_kernel_args *args, bnn_diag *diag, bnn_status st,
-                            const char *what)
-{
-    char label[300];
-    return bnn_fail(diag, st, "%s: %s", bnn_node_label(args->graph, args->node_id, label,
-                                                       sizeof label), what);
-}
-
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt)
 {
     char label[300], what[80];
@@ -144,14 +136,14 @@ static bnn_status binary_setup(const bnn_kernel_args *args, bnn_bcast *bc, bnn_d
     const bnn_tensor *a = &args->inputs[0], *b = &args->inputs[1];
     const bnn_tensor *y = &args->outputs[0];
     if (a->dtype != b->dtype || a->dtype != y->dtype)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "operands have different element types");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "operands have different element types");
     if (!bnn_bcast_init(bc, &a->shape, &b->shape, &y->shape)) {
         char sa[200], sb[200], sy[200], what[700];
         snprintf(what, sizeof what, "%s and %s do not broadcast to %s",
                  bnn_shape_format(&a->shape, a->dtype, sa, sizeof sa),
                  bnn_shape_format(&b->shape, b->dtype, sb, sizeof sb),
                  bnn_shape_format(&y->shape, y->dtype, sy, sizeof sy));
-        return fail_node(args, diag, BNN_ERR_SHAPE, what);
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
     }
     return BNN_OK;
 }
@@ -166,7 +158,7 @@ static bnn_status binary_forward(const bnn_kernel_args *args, bin_op op, bnn_dia
         return fail_dtype(args, diag, dt);
     if (op == BIN_DIV && dt != BNN_F32 && dt != BNN_F64 &&
         has_zero(args->inputs[1].data, bnn_tensor_nbytes(&args->inputs[1]), bnn_dtype_size(dt)))
-        return fail_node(args, diag, BNN_ERR_NUMERIC, "integer division by zero");
+        return bnn_kernel_fail(args, diag, BNN_ERR_NUMERIC, "integer division by zero");
     fn(&bc, args->inputs[0].data, args->inputs[1].data, args->outputs[0].data);
     return BNN_OK;
 }
@@ -254,7 +246,7 @@ static bnn_status prelu_setup(const bnn_kernel_args *args, bnn_bcast *bc, bnn_di
     if (x->dtype != BNN_F32 || s->dtype != BNN_F32)
         return fail_dtype(args, diag, x->dtype != BNN_F32 ? x->dtype : s->dtype);
     if (!bnn_bcast_init(bc, &x->shape, &s->shape, &x->shape))
-        return fail_node(args, diag, BNN_ERR_SHAPE, "slope does not broadcast to the input");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "slope does not broadcast to the input");
     return BNN_OK;
 }
 
@@ -556,8 +548,7 @@ static bnn_status clip_bounds(const bnn_kernel_args *args, double *lo, double *h
         if (!t->data)
             continue;
         if (t->dtype != args->inputs[0].dtype || bnn_tensor_numel(t) != 1)
-            return fail_node(args, diag, BNN_ERR_SHAPE,
-                             k == 1 ? "min must be a scalar of the input's type"
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", k == 1 ? "min must be a scalar of the input's type"
                                     : "max must be a scalar of the input's type");
         double v;
         switch (t->dtype) {
@@ -689,7 +680,7 @@ static bnn_status dropout_forward(const bnn_kernel_args *args, bnn_diag *diag)
         return fail_dtype(args, diag, args->inputs[0].dtype);
     float ratio = dropout_ratio(args);
     if (ratio > 1.0f)
-        return fail_node(args, diag, BNN_ERR_INVALID, "ratio must be in [0, 1]");
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "ratio must be in [0, 1]");
     float scale = ratio < 1.0f ? 1.0f / (1.0f - ratio) : 0.0f;
     const float *x = args->inputs[0].data;
     float *y = args->outputs[0].data;

@@ -14,21 +14,13 @@
 
 #include "kernel.h"
 
-static bnn_status fail_node(const bnn_kernel_args *args, bnn_diag *diag, bnn_status st,
-                            const char *what)
-{
-    char label[300];
-    return bnn_fail(diag, st, "%s: %s", bnn_node_label(args->graph, args->node_id, label,
-                                                       sizeof label), what);
-}
-
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
                              const char *what)
 {
     char msg[200];
     const char *name = bnn_dtype_name(dt);
     snprintf(msg, sizeof msg, "%s of element type %s is not supported", what, name ? name : "?");
-    return fail_node(args, diag, BNN_ERR_UNSUPPORTED, msg);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s", msg);
 }
 
 /* ---- broadcasting over up to three operands -------------------------------- */
@@ -138,12 +130,12 @@ static bnn_status walk_node(const bnn_kernel_args *args, int n_ops, walk *w, bnn
 {
     for (int k = 0; k < n_ops; k++)
         if (!args->inputs[k].data && bnn_tensor_numel(&args->inputs[k]) != 0)
-            return fail_node(args, diag, BNN_ERR_INVALID, "an input is absent");
+            return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "an input is absent");
     if (!walk_init(w, &args->outputs[0].shape, args->inputs, n_ops)) {
         char so[200], what[300];
         snprintf(what, sizeof what, "the inputs do not broadcast to the output %s",
                  bnn_shape_format(&args->outputs[0].shape, args->outputs[0].dtype, so, sizeof so));
-        return fail_node(args, diag, BNN_ERR_SHAPE, what);
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
     }
     return BNN_OK;
 }
@@ -191,7 +183,7 @@ static uint16_t float_to_half(float f)
 static bnn_status check_binary(const bnn_kernel_args *args, bnn_dtype out, bnn_diag *diag)
 {
     if (args->n_inputs != 2 || args->inputs[0].dtype != args->inputs[1].dtype)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "the two inputs have different element types");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "the two inputs have different element types");
     if (args->outputs[0].dtype != out)
         return fail_dtype(args, diag, args->outputs[0].dtype, "an output");
     return BNN_OK;
@@ -275,9 +267,9 @@ static bnn_status check_unary(const bnn_kernel_args *args, bnn_dtype out, bnn_di
     if (out != BNN_UNDEFINED && args->outputs[0].dtype != out)
         return fail_dtype(args, diag, args->outputs[0].dtype, "an output");
     if (!bnn_shape_equal(&args->inputs[0].shape, &args->outputs[0].shape))
-        return fail_node(args, diag, BNN_ERR_SHAPE, "output shape differs from the input's");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output shape differs from the input's");
     if (!args->inputs[0].data && bnn_tensor_numel(&args->inputs[0]) != 0)
-        return fail_node(args, diag, BNN_ERR_INVALID, "the input is absent");
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "the input is absent");
     return BNN_OK;
 }
 
@@ -311,9 +303,9 @@ static bnn_status where_forward(const bnn_kernel_args *args, bnn_diag *diag)
     bnn_dtype dt = args->outputs[0].dtype;
     size_t es = bnn_dtype_size(dt);
     if (args->n_inputs != 3 || args->inputs[0].dtype != BNN_BOOL)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "the condition (input 0) must be bool");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "the condition (input 0) must be bool");
     if (args->inputs[1].dtype != dt || args->inputs[2].dtype != dt)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "inputs 1 and 2 must have the output's element type");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "inputs 1 and 2 must have the output's element type");
     if (dt == BNN_STRING || (es != 1 && es != 2 && es != 4 && es != 8))
         return fail_dtype(args, diag, dt, "inputs");
     walk w;
@@ -440,7 +432,7 @@ static inline double mod_float(double a, double b, bool truncated)
         bool zero = false;                                                     \
         WALK(&w, if (b[o1] == 0) zero = true; else y[oy] = (T)mod_signed(a[o0], b[o1], f)); \
         if (zero)                                                              \
-            return fail_node(args, diag, BNN_ERR_INVALID, "integer division by zero"); \
+            return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "integer division by zero"); \
         break;                                                                 \
     }
 #define MOD_UNSIGNED(T)                                                        \
@@ -450,7 +442,7 @@ static inline double mod_float(double a, double b, bool truncated)
         bool zero = false;                                                     \
         WALK(&w, if (b[o1] == 0) zero = true; else y[oy] = (T)(a[o0] % b[o1])); \
         if (zero)                                                              \
-            return fail_node(args, diag, BNN_ERR_INVALID, "integer division by zero"); \
+            return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "integer division by zero"); \
         break;                                                                 \
     }
 #define MOD_FLOAT(T)                                                           \
@@ -467,7 +459,7 @@ static bnn_status mod_forward(const bnn_kernel_args *args, bnn_diag *diag)
     BNN_TRY(check_binary(args, dt, diag));
     int64_t fm = bnn_node_int(args->node, "fmod", 0);
     if (fm != 0 && fm != 1)
-        return fail_node(args, diag, BNN_ERR_INVALID, "attribute 'fmod' must be 0 or 1");
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "attribute 'fmod' must be 0 or 1");
     bool f = fm == 1;
     walk w;
     BNN_TRY(walk_node(args, 2, &w, diag));

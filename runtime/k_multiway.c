@@ -17,14 +17,6 @@
 #include "kernel.h"
 #include "more_ops_impl.h"
 
-static bnn_status fail_node(const bnn_kernel_args *args, bnn_diag *diag, bnn_status st,
-                            const char *what)
-{
-    char label[300];
-    return bnn_fail(diag, st, "%s: %s", bnn_node_label(args->graph, args->node_id, label,
-                                                       sizeof label), what);
-}
-
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
                              const char *what)
 {
@@ -32,7 +24,7 @@ static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dt
     const char *name = bnn_dtype_name(dt);
     snprintf(msg, sizeof msg, "%s of element type %s %s not supported", what,
              name ? name : "?", strchr(what, ' ') ? "are" : "is");
-    return fail_node(args, diag, BNN_ERR_UNSUPPORTED, msg);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s", msg);
 }
 
 /* Operand x broadcast against the output y (a's strides are y's own). */
@@ -45,7 +37,7 @@ static bnn_status bcast_onto(const bnn_kernel_args *args, const bnn_shape *x, bn
         snprintf(what, sizeof what, "%s does not broadcast to %s",
                  bnn_shape_format(x, args->outputs[0].dtype, sx, sizeof sx),
                  bnn_shape_format(y, args->outputs[0].dtype, sy, sizeof sy));
-        return fail_node(args, diag, BNN_ERR_SHAPE, what);
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
     }
     return BNN_OK;
 }
@@ -266,9 +258,9 @@ static bnn_status many_forward(const bnn_kernel_args *args, fold_op op, bool mea
         return fail_dtype(args, diag, dt, "inputs");
     for (int k = 0; k < args->n_inputs; k++) {
         if (!args->inputs[k].data && bnn_tensor_numel(&args->inputs[k]) != 0)
-            return fail_node(args, diag, BNN_ERR_INVALID, "an input is absent");
+            return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "an input is absent");
         if (args->inputs[k].dtype != dt)
-            return fail_node(args, diag, BNN_ERR_SHAPE, "inputs have different element types");
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "inputs have different element types");
     }
     for (int k = 0; k < args->n_inputs; k++) {
         bnn_bcast bc;
@@ -387,7 +379,7 @@ static bnn_status cast_forward(const bnn_kernel_args *args, bnn_diag *diag)
     if (!bnn_cast_type_ok(y->dtype))
         return fail_dtype(args, diag, y->dtype, "output");
     if (!bnn_shape_equal(&x->shape, &y->shape))
-        return fail_node(args, diag, BNN_ERR_SHAPE, "output shape differs from the input's");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output shape differs from the input's");
     int64_t n = bnn_tensor_numel(x);
     if (x->dtype == y->dtype) {
         if (n)
@@ -459,7 +451,7 @@ static bnn_status pow_forward(const bnn_kernel_args *args, bnn_diag *diag)
         return fail_dtype(args, diag, p->dtype, "an exponent");
     bnn_bcast bc;
     if (!bnn_bcast_init(&bc, &x->shape, &p->shape, &y->shape))
-        return fail_node(args, diag, BNN_ERR_SHAPE, "base and exponent do not broadcast to the output");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "base and exponent do not broadcast to the output");
     int last = bc.rank - 1;
     int64_t inner = bc.dims[last], rows = bc.n ? bc.n / inner : 0;
     int64_t sa = bc.stride_a[last], sb = bc.stride_b[last];
@@ -518,7 +510,7 @@ static bnn_status pow_backward(const bnn_kernel_args *args, const bnn_kernel_gra
         return fail_dtype(args, diag, p->dtype, "gradients");
     bnn_bcast bc;
     if (!bnn_bcast_init(&bc, &x->shape, &p->shape, &args->outputs[0].shape))
-        return fail_node(args, diag, BNN_ERR_SHAPE, "base and exponent do not broadcast to the output");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "base and exponent do not broadcast to the output");
     int last = bc.rank - 1;
     int64_t inner = bc.dims[last], rows = bc.n ? bc.n / inner : 0;
     int64_t sa = bc.stride_a[last], sb = bc.stride_b[last];

@@ -10,14 +10,6 @@
 
 #define PAR_MIN 65536 /* elements below which threads cost more than they give */
 
-static bnn_status fail_node(const bnn_kernel_args *args, bnn_diag *diag, bnn_status st,
-                            const char *what)
-{
-    char label[300];
-    return bnn_fail(diag, st, "%s: %s", bnn_node_label(args->graph, args->node_id, label,
-                                                       sizeof label), what);
-}
-
 static bnn_status need_f32(const bnn_kernel_args *args, bnn_diag *diag)
 {
     if (args->inputs[0].dtype == BNN_F32)
@@ -26,7 +18,7 @@ static bnn_status need_f32(const bnn_kernel_args *args, bnn_diag *diag)
     const char *name = bnn_dtype_name(args->inputs[0].dtype);
     snprintf(what, sizeof what, "gradients of element type %s are not supported",
              name ? name : "?");
-    return fail_node(args, diag, BNN_ERR_UNSUPPORTED, what);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s", what);
 }
 
 /* ---- a strided walk: y (contiguous, dims) reads x at base + sum i_d*str_d -- */
@@ -99,7 +91,7 @@ static bnn_status check_types(const bnn_kernel_args *args, bnn_diag *diag)
 {
     if (args->inputs[0].dtype != args->outputs[0].dtype ||
         args->inputs[0].shape.rank > BNN_MAX_RANK || args->outputs[0].shape.rank > BNN_MAX_RANK)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "output type does not match the input");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output type does not match the input");
     return BNN_OK;
 }
 
@@ -110,7 +102,7 @@ static bnn_status shape_mismatch(const bnn_kernel_args *args, const bnn_shape *w
     snprintf(what, sizeof what, "output is %s, the attributes make %s",
              bnn_shape_format(&args->outputs[0].shape, args->outputs[0].dtype, a, sizeof a),
              bnn_shape_format(want, args->outputs[0].dtype, b, sizeof b));
-    return fail_node(args, diag, BNN_ERR_SHAPE, what);
+    return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
 }
 
 /* ---- slice -------------------------------------------------------------- */
@@ -126,7 +118,7 @@ static bnn_status slice_setup(const bnn_kernel_args *args, walk *w, bnn_diag *di
     int nst = bnn_node_ints(args->node, "steps", &steps);
     int rank = x->shape.rank;
     if (ne != n || (na && na != n) || (nst && nst != n) || n > rank)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "starts, ends, axes and steps do not fit");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "starts, ends, axes and steps do not fit");
     int64_t in_strides[BNN_MAX_RANK];
     contiguous_strides(&x->shape, in_strides);
     bnn_shape want = x->shape;
@@ -143,7 +135,7 @@ static bnn_status slice_setup(const bnn_kernel_args *args, walk *w, bnn_diag *di
             a += rank;
         if (a < 0 || a >= rank || seen[a] || step == 0 || step < -((int64_t)1 << 31) ||
             step > ((int64_t)1 << 31))
-            return fail_node(args, diag, BNN_ERR_SHAPE, "bad axes or steps");
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "bad axes or steps");
         seen[a] = true;
         int64_t count = bnn_slice_count(x->shape.dims[a], starts[i], ends[i], step, &first);
         want.dims[a] = count;
@@ -193,7 +185,7 @@ static bnn_status expand_setup(const bnn_kernel_args *args, walk *w, bnn_diag *d
     int n = bnn_node_ints(args->node, "shape", &shape);
     int rank = x->rank > n ? x->rank : n;
     if (rank != y->rank)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "output rank does not match the shape");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output rank does not match the shape");
     int64_t in_strides[BNN_MAX_RANK];
     contiguous_strides(x, in_strides);
     bnn_shape want = {.rank = rank};
@@ -203,7 +195,7 @@ static bnn_status expand_setup(const bnn_kernel_args *args, walk *w, bnn_diag *d
         int ix = d - (rank - x->rank), is = d - (rank - n);
         int64_t dx = ix >= 0 ? x->dims[ix] : 1, ds = is >= 0 ? shape[is] : 1;
         if (dx != ds && dx != 1 && ds != 1)
-            return fail_node(args, diag, BNN_ERR_SHAPE, "input does not broadcast to the shape");
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "input does not broadcast to the shape");
         want.dims[d] = dx == 1 ? ds : dx;
         w->dims[d] = want.dims[d];
         w->strides[d] = ix >= 0 && dx != 1 ? in_strides[ix] : 0;
@@ -246,11 +238,11 @@ static bnn_status tile_setup(const bnn_kernel_args *args, bnn_diag *diag)
     const int64_t *rep;
     int n = bnn_node_ints(args->node, "repeats", &rep);
     if (n != x->rank)
-        return fail_node(args, diag, BNN_ERR_SHAPE, "repeats do not match the input's rank");
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "repeats do not match the input's rank");
     bnn_shape want = *x;
     for (int d = 0; d < n; d++) {
         if (rep[d] < 0)
-            return fail_node(args, diag, BNN_ERR_SHAPE, "a repeat is negative");
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "a repeat is negative");
         want.dims[d] = x->dims[d] * rep[d];
     }
     if (!bnn_shape_equal(&want, &args->outputs[0].shape))

@@ -55,6 +55,11 @@ typedef struct bnn_kernel {
     size_t (*state_size)(const bnn_kernel_args *args);
 } bnn_kernel;
 
+/* A kernel's failure, naming the node: "node 'fc1' (dense): WHAT" into diag;
+ * returns status (runtime/kernels.c). */
+bnn_status bnn_kernel_fail(const bnn_kernel_args *args, bnn_diag *diag, bnn_status status,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* The kernel of an op (runtime/kernels.c). */
 const bnn_kernel *bnn_kernel_get(bnn_op op);
 

@@ -1,4 +1,7 @@
 /* The op table expanded into the runtime's kernel table. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "kernel.h"
 
 #define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) extern const bnn_kernel bnn_kernel_##stem;
@@ -13,4 +16,16 @@ const bnn_kernel *bnn_kernel_get(bnn_op op)
 {
     BNN_ASSERT(op >= 0 && op < BNN_OP_COUNT);
     return kernel_table[op];
+}
+
+bnn_status bnn_kernel_fail(const bnn_kernel_args *args, bnn_diag *diag, bnn_status status,
+                           const char *fmt, ...)
+{
+    char label[300], what[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return bnn_fail(diag, status, "%s: %s",
+                    bnn_node_label(args->graph, args->node_id, label, sizeof label), what);
 }
