@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "half_impl.h"
 #include "kernel.h"
 
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
@@ -138,43 +139,6 @@ static bnn_status walk_node(const bnn_kernel_args *args, int n_ops, walk *w, bnn
         return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
     }
     return BNN_OK;
-}
-
-/* IEEE half to float (exact) and back (round to nearest even). */
-static float half_to_float(uint16_t h)
-{
-    int exp = (h >> 10) & 0x1f, man = h & 0x3ff;
-    float v = exp == 0 ? ldexpf((float)man, -24)
-              : exp == 31 ? (man ? NAN : INFINITY)
-                          : ldexpf((float)(1024 + man), exp - 25);
-    return h & 0x8000 ? -v : v;
-}
-
-static uint16_t float_to_half(float f)
-{
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
-    uint32_t exp = (bits >> 23) & 0xff, man = bits & 0x7fffff;
-    if (exp == 0xff)
-        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 0x1f)
-        return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        if (e < -10)
-            return sign;
-        man |= 0x800000;
-        int shift = 14 - e;
-        uint32_t half = man >> shift, rest = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rest > mid || (rest == mid && (half & 1)))
-            half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rest = man & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
-        half++;
-    return (uint16_t)(sign | half);
 }
 
 #define AS_IS(v) (v)

@@ -15,6 +15,7 @@
 
 #include "broadcast.h"
 #include "kernel.h"
+#include "half_impl.h"
 #include "more_ops_impl.h"
 
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
@@ -62,54 +63,6 @@ static bnn_status bcast_onto(const bnn_kernel_args *args, const bnn_shape *x, bn
     } while (0)
 
 /* ---- element conversion ------------------------------------------------- */
-
-/* IEEE half <-> float, round to nearest even; subnormals, infinities and NaN
- * kept. */
-static float half_to_float(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp != 0) {
-        bits = sign | ((exp + 112) << 23) | (man << 13);
-    } else if (man == 0) {
-        bits = sign;
-    } else {
-        float f = (float)man * 0x1p-24f; /* subnormal: man * 2^-24, exact */
-        memcpy(&bits, &f, 4);
-        bits |= sign;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static uint16_t float_to_half(float f)
-{
-    uint32_t bits;
-    memcpy(&bits, &f, 4);
-    uint16_t sign = (uint16_t)((bits >> 16) & 0x8000);
-    uint32_t exp = (bits >> 23) & 0xff, man = bits & 0x7fffff;
-    if (exp == 0xff) /* inf, NaN (kept quiet) */
-        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
-    int e = (int)exp - 127 + 15;
-    if (e >= 0x1f)
-        return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) {
-        if (e < -10)
-            return sign; /* below half the smallest subnormal */
-        man |= 0x800000;
-        int shift = 14 - e;
-        uint32_t half = man >> shift, rest = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
-        if (rest > mid || (rest == mid && (half & 1)))
-            half++;
-        return (uint16_t)(sign | half);
-    }
-    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rest = man & 0x1fff;
-    if (rest > 0x1000 || (rest == 0x1000 && (half & 1)))
-        half++; /* may carry into the exponent, up to infinity: still right */
-    return (uint16_t)(sign | half);
-}
 
 /* One element in the widest form of its kind. */
 typedef struct num {
