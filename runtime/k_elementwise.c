@@ -17,11 +17,9 @@
 
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt)
 {
-    char label[300], what[80];
     const char *name = bnn_dtype_name(dt);
-    snprintf(what, sizeof what, "element type %s is not supported", name ? name : "?");
-    return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: %s",
-                    bnn_node_label(args->graph, args->node_id, label, sizeof label), what);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "element type %s is not supported",
+                           name ? name : "?");
 }
 
 /* ---- binary arithmetic -------------------------------------------------- */
@@ -138,12 +136,11 @@ static bnn_status binary_setup(const bnn_kernel_args *args, bnn_bcast *bc, bnn_d
     if (a->dtype != b->dtype || a->dtype != y->dtype)
         return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "operands have different element types");
     if (!bnn_bcast_init(bc, &a->shape, &b->shape, &y->shape)) {
-        char sa[200], sb[200], sy[200], what[700];
-        snprintf(what, sizeof what, "%s and %s do not broadcast to %s",
-                 bnn_shape_format(&a->shape, a->dtype, sa, sizeof sa),
-                 bnn_shape_format(&b->shape, b->dtype, sb, sizeof sb),
-                 bnn_shape_format(&y->shape, y->dtype, sy, sizeof sy));
-        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
+        char sa[200], sb[200], sy[200];
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s and %s do not broadcast to %s",
+                               bnn_shape_format(&a->shape, a->dtype, sa, sizeof sa),
+                               bnn_shape_format(&b->shape, b->dtype, sb, sizeof sb),
+                               bnn_shape_format(&y->shape, y->dtype, sy, sizeof sy));
     }
     return BNN_OK;
 }

@@ -18,10 +18,9 @@
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
                              const char *what)
 {
-    char msg[200];
     const char *name = bnn_dtype_name(dt);
-    snprintf(msg, sizeof msg, "%s of element type %s is not supported", what, name ? name : "?");
-    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s", msg);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s of element type %s is not supported",
+                           what, name ? name : "?");
 }
 
 /* ---- broadcasting over up to three operands -------------------------------- */
@@ -133,10 +132,11 @@ static bnn_status walk_node(const bnn_kernel_args *args, int n_ops, walk *w, bnn
         if (!args->inputs[k].data && bnn_tensor_numel(&args->inputs[k]) != 0)
             return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "an input is absent");
     if (!walk_init(w, &args->outputs[0].shape, args->inputs, n_ops)) {
-        char so[200], what[300];
-        snprintf(what, sizeof what, "the inputs do not broadcast to the output %s",
-                 bnn_shape_format(&args->outputs[0].shape, args->outputs[0].dtype, so, sizeof so));
-        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
+        char so[200];
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "the inputs do not broadcast to the output %s",
+                               bnn_shape_format(&args->outputs[0].shape, args->outputs[0].dtype,
+                                                so, sizeof so));
     }
     return BNN_OK;
 }

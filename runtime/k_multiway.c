@@ -21,11 +21,9 @@
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
                              const char *what)
 {
-    char msg[160];
     const char *name = bnn_dtype_name(dt);
-    snprintf(msg, sizeof msg, "%s of element type %s %s not supported", what,
-             name ? name : "?", strchr(what, ' ') ? "are" : "is");
-    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s", msg);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s of element type %s %s not supported",
+                           what, name ? name : "?", strchr(what, ' ') ? "are" : "is");
 }
 
 /* Operand x broadcast against the output y (a's strides are y's own). */
@@ -34,11 +32,10 @@ static bnn_status bcast_onto(const bnn_kernel_args *args, const bnn_shape *x, bn
 {
     const bnn_shape *y = &args->outputs[0].shape;
     if (!bnn_bcast_init(bc, y, x, y)) {
-        char sx[200], sy[200], what[500];
-        snprintf(what, sizeof what, "%s does not broadcast to %s",
-                 bnn_shape_format(x, args->outputs[0].dtype, sx, sizeof sx),
-                 bnn_shape_format(y, args->outputs[0].dtype, sy, sizeof sy));
-        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
+        char sx[200], sy[200];
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s does not broadcast to %s",
+                               bnn_shape_format(x, args->outputs[0].dtype, sx, sizeof sx),
+                               bnn_shape_format(y, args->outputs[0].dtype, sy, sizeof sy));
     }
     return BNN_OK;
 }

@@ -14,11 +14,9 @@ static bnn_status need_f32(const bnn_kernel_args *args, bnn_diag *diag)
 {
     if (args->inputs[0].dtype == BNN_F32)
         return BNN_OK;
-    char what[120];
     const char *name = bnn_dtype_name(args->inputs[0].dtype);
-    snprintf(what, sizeof what, "gradients of element type %s are not supported",
-             name ? name : "?");
-    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "%s", what);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                           "gradients of element type %s are not supported", name ? name : "?");
 }
 
 /* ---- a strided walk: y (contiguous, dims) reads x at base + sum i_d*str_d -- */
@@ -98,11 +96,37 @@ static bnn_status check_types(const bnn_kernel_args *args, bnn_diag *diag)
 static bnn_status shape_mismatch(const bnn_kernel_args *args, const bnn_shape *want,
                                  bnn_diag *diag)
 {
-    char a[200], b[200], what[500];
-    snprintf(what, sizeof what, "output is %s, the attributes make %s",
-             bnn_shape_format(&args->outputs[0].shape, args->outputs[0].dtype, a, sizeof a),
-             bnn_shape_format(want, args->outputs[0].dtype, b, sizeof b));
-    return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "%s", what);
+    char a[200], b[200];
+    return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output is %s, the attributes make %s",
+                           bnn_shape_format(&args->outputs[0].shape, args->outputs[0].dtype, a,
+                                            sizeof a),
+                           bnn_shape_format(want, args->outputs[0].dtype, b, sizeof b));
+}
+
+/* Slice and expand are both a strided view of x (the walk their setup
+ * fills): forward gathers it, backward scatters the gradient back. */
+typedef bnn_status (*walk_setup_fn)(const bnn_kernel_args *args, walk *w, bnn_diag *diag);
+
+static bnn_status walk_forward(const bnn_kernel_args *args, walk_setup_fn setup, bnn_diag *diag)
+{
+    walk w;
+    BNN_TRY(setup(args, &w, diag));
+    walk_gather(&w, bnn_dtype_size(args->inputs[0].dtype), args->inputs[0].data,
+                args->outputs[0].data);
+    return BNN_OK;
+}
+
+static bnn_status walk_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                walk_setup_fn setup, bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    if (!gx || !grads->grad_outputs[0].data)
+        return BNN_OK;
+    BNN_TRY(need_f32(args, diag));
+    walk w;
+    BNN_TRY(setup(args, &w, diag));
+    walk_scatter_add(&w, gx, grads->grad_outputs[0].data);
+    return BNN_OK;
 }
 
 /* ---- slice -------------------------------------------------------------- */
@@ -151,24 +175,13 @@ static bnn_status slice_setup(const bnn_kernel_args *args, walk *w, bnn_diag *di
 
 static bnn_status slice_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
-    walk w;
-    BNN_TRY(slice_setup(args, &w, diag));
-    walk_gather(&w, bnn_dtype_size(args->inputs[0].dtype), args->inputs[0].data,
-                args->outputs[0].data);
-    return BNN_OK;
+    return walk_forward(args, slice_setup, diag);
 }
 
 static bnn_status slice_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
                                  bnn_diag *diag)
 {
-    float *gx = grads->grad_inputs[0].data;
-    if (!gx || !grads->grad_outputs[0].data)
-        return BNN_OK;
-    BNN_TRY(need_f32(args, diag));
-    walk w;
-    BNN_TRY(slice_setup(args, &w, diag));
-    walk_scatter_add(&w, gx, grads->grad_outputs[0].data);
-    return BNN_OK;
+    return walk_backward(args, grads, slice_setup, diag);
 }
 
 const bnn_kernel bnn_kernel_slice = {.forward = slice_forward, .backward = slice_backward};
@@ -207,24 +220,13 @@ static bnn_status expand_setup(const bnn_kernel_args *args, walk *w, bnn_diag *d
 
 static bnn_status expand_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
-    walk w;
-    BNN_TRY(expand_setup(args, &w, diag));
-    walk_gather(&w, bnn_dtype_size(args->inputs[0].dtype), args->inputs[0].data,
-                args->outputs[0].data);
-    return BNN_OK;
+    return walk_forward(args, expand_setup, diag);
 }
 
 static bnn_status expand_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
                                   bnn_diag *diag)
 {
-    float *gx = grads->grad_inputs[0].data;
-    if (!gx || !grads->grad_outputs[0].data)
-        return BNN_OK;
-    BNN_TRY(need_f32(args, diag));
-    walk w;
-    BNN_TRY(expand_setup(args, &w, diag));
-    walk_scatter_add(&w, gx, grads->grad_outputs[0].data);
-    return BNN_OK;
+    return walk_backward(args, grads, expand_setup, diag);
 }
 
 const bnn_kernel bnn_kernel_expand = {.forward = expand_forward, .backward = expand_backward};
