@@ -11,16 +11,17 @@
 
 #include "onnx_impl.h"
 
-/* A node of the expansion: output k of the ONNX node when k >= 0 and it is
- * used, otherwise a fresh value named after the node and `what`. */
+/* A node of the expansion: output k of the ONNX node (Y is k 0, always
+ * defined; Mean and InvStdDev only when read), otherwise (k < 0 or unread) a
+ * fresh value named after the node and `what`. */
 static bnn_status step(onnx_ctx *c, bnn_op op, const char *what, int a, int b, int k, int *out)
 {
     char buf[300], base[280];
     snprintf(base, sizeof base, "%s_%s", c->node_name, what);
-    int id = k >= 0 && onnx_output_used(c, k) ? onnx_define_output(c, k)
-             : k == 0 ? onnx_define_output(c, 0)
-                      : bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf),
-                                            BNN_UNDEFINED, NULL);
+    bool output = k == 0 || (k > 0 && onnx_output_used(c, k));
+    int id = output ? onnx_define_output(c, k)
+                    : bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf),
+                                          BNN_UNDEFINED, NULL);
     if (id < 0)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
     int in[2] = { a, b };

@@ -165,8 +165,7 @@ static const char *optimizer_name(uint32_t kind)
 bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
                             bnn_diag *diag)
 {
-    char model[4096], path[4096];
-    snprintf(model, sizeof model, "%s/model.onnx", dir);
+    char path[4096];
     snprintf(path, sizeof path, "%s/state.bin", dir);
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -191,7 +190,6 @@ bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *
     fclose(f);
     if (st != BNN_OK)
         return st;
-    BNN_TRY(train_state_model_path(dir, model, diag));
     opt->step = (int64_t)h.optimizer_step;
     bnn_trainer_set_steps(trainer, h.steps);
     state->epochs_done = (int64_t)h.epochs_done;

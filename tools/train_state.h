@@ -25,8 +25,8 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
  * naming DIR when none matches.  path has room for 4096 bytes. */
 bnn_status train_state_model_path(const char *dir, char *path, bnn_diag *diag);
 /* Restores the trainer's optimizer and step count from DIR/state.bin; the
- * caller loaded the model train_state_model_path named into the trainer's
- * graph. */
+ * caller loaded the model train_state_model_path named (and so checked
+ * against the state's CRC) into the trainer's graph. */
 bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
                             bnn_diag *diag);
 
