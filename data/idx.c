@@ -3,7 +3,7 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "bnn_train.h"
+#include "bnn_data.h"
 
 /* The whole of a file, inflated when it is gzip'd.  gzread reads plain files
  * as they are, so one path serves both. Caps the size so a hostile .gz cannot

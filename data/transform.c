@@ -1,7 +1,7 @@
 /* Dataset shift: rotated copies of image batches. */
 #include <math.h>
 
-#include "bnn_train.h"
+#include "bnn_data.h"
 
 void bnn_rotate_images(const bnn_tensor *x, double degrees, bnn_tensor *out)
 {

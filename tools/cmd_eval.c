@@ -12,6 +12,7 @@
 #include "bnn_passes.h"
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
+#include "bnn_data.h"
 #include "bnn_train.h"
 #include "cli.h"
 #include "eval_plot.h"

@@ -13,6 +13,7 @@
 #include "bnn_onnx.h"
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
+#include "bnn_data.h"
 #include "bnn_train.h"
 #include "cli.h"
 #include "train_state.h"

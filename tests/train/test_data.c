@@ -5,7 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "bnn_train.h"
+#include "bnn_data.h"
 
 static char dir[] = "/tmp/bnnc-test-data-XXXXXX";
 

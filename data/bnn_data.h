@@ -1,0 +1,43 @@
+/* Data sets for training and evaluation: IDX (MNIST's format) and the
+ * MNIST loader, batches gathered from a shuffled order, and image transforms
+ * for evaluating under shift.  .npy files are in bnn_npy.h.
+ */
+#ifndef BNN_DATA_H
+#define BNN_DATA_H
+
+#include "bnn_tensor.h"
+
+/* Examples x (f32, first dim = examples) with integer labels y (i64 [n]) for
+ * classification, or f32 targets (first dim = examples) for regression. */
+typedef struct bnn_dataset {
+    bnn_tensor x; /* owned */
+    bnn_tensor y; /* owned */
+    int64_t n;
+} bnn_dataset;
+
+/* Reads an IDX file (MNIST's format), gzip'd or plain (told apart by the
+ * gzip magic, not the name), into an owned tensor of its own element type
+ * (u8, i8, i16, i32, f32, f64). Sizes are checked against the data present. */
+bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag);
+
+typedef enum bnn_mnist_split { BNN_MNIST_TRAIN, BNN_MNIST_TEST } bnn_mnist_split;
+
+/* Loads MNIST's standard files from dir: train-images-idx3-ubyte[.gz] and
+ * train-labels-idx1-ubyte[.gz], or t10k-* for the test split. Images become
+ * f32 [n, 1, rows, cols] with pixel * scale + shift (scale 1/255, shift 0
+ * gives [0, 1]); labels i64 [n]. */
+bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                          bnn_dataset *out, bnn_diag *diag);
+void bnn_dataset_free(bnn_dataset *ds);
+
+/* Copies examples idx[0..count) of ds into x and y (shaped [count, ...]),
+ * which the caller sized; for a batch of a shuffled epoch. */
+void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count, bnn_tensor *x,
+                        bnn_tensor *y);
+
+/* Rotates every image of x ([n, c, h, w] f32) by `degrees` counter-clockwise
+ * about its centre, bilinear, filling with 0 outside; out must have x's shape
+ * and not alias it.  For evaluating under dataset shift. */
+void bnn_rotate_images(const bnn_tensor *x, double degrees, bnn_tensor *out);
+
+#endif
