@@ -292,24 +292,6 @@ static bnn_status export_node(ex *e, int nid)
     char buf[600];
     Onnx__NodeProto *on = NULL;
     switch (n->op) {
-#define SIMPLE(OP, TYPE) case BNN_OP_##OP: \
-        on = ex_node(e, TYPE, "", n->name, in, n->n_inputs, &out, 1); copy_attrs_except(e, on, n, NULL); break;
-    SIMPLE(ADD, "Add") SIMPLE(SUB, "Sub") SIMPLE(MUL, "Mul") SIMPLE(DIV, "Div") SIMPLE(PRELU, "PRelu")
-    SIMPLE(RELU, "Relu") SIMPLE(LEAKY_RELU, "LeakyRelu") SIMPLE(ELU, "Elu") SIMPLE(SELU, "Selu")
-    SIMPLE(SIGMOID, "Sigmoid") SIMPLE(TANH, "Tanh") SIMPLE(SOFTPLUS, "Softplus")
-    SIMPLE(SOFTSIGN, "Softsign") SIMPLE(EXP, "Exp") SIMPLE(LOG, "Log") SIMPLE(SQRT, "Sqrt") SIMPLE(RECIPROCAL, "Reciprocal")
-    SIMPLE(ABS, "Abs") SIMPLE(NEG, "Neg") SIMPLE(IDENTITY, "Identity")
-    SIMPLE(GEMM, "Gemm") SIMPLE(MATMUL, "MatMul") SIMPLE(CONV1D, "Conv") SIMPLE(CONV2D, "Conv")
-    SIMPLE(MAX_POOL, "MaxPool") SIMPLE(GLOBAL_AVG_POOL, "GlobalAveragePool")
-    SIMPLE(GLOBAL_MAX_POOL, "GlobalMaxPool") SIMPLE(BATCH_NORM, "BatchNormalization")
-    SIMPLE(FLATTEN, "Flatten") SIMPLE(TRANSPOSE, "Transpose") SIMPLE(CONCAT, "Concat")
-    SIMPLE(SHAPE, "Shape") SIMPLE(GATHER, "Gather") SIMPLE(RANDOM_NORMAL_LIKE, "RandomNormalLike")
-    SIMPLE(POW, "Pow") SIMPLE(CAST, "Cast")
-    SIMPLE(EQUAL, "Equal") SIMPLE(GREATER, "Greater") SIMPLE(LESS, "Less")
-    SIMPLE(GREATER_OR_EQUAL, "GreaterOrEqual") SIMPLE(LESS_OR_EQUAL, "LessOrEqual")
-    SIMPLE(AND, "And") SIMPLE(OR, "Or") SIMPLE(XOR, "Xor") SIMPLE(NOT, "Not") SIMPLE(WHERE, "Where")
-    SIMPLE(SIGN, "Sign") SIMPLE(MOD, "Mod") SIMPLE(IS_NAN, "IsNaN") SIMPLE(IS_INF, "IsInf")
-#undef SIMPLE
     case BNN_OP_AVG_POOL: {
         const int64_t *d;
         int nd = bnn_node_ints(n, "dilations", &d);
@@ -417,12 +399,6 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, " pads value ");
         break;
     }
-    case BNN_OP_MAX: case BNN_OP_MIN: case BNN_OP_SUM: case BNN_OP_MEAN: {
-        const char *type = n->op == BNN_OP_MAX ? "Max" : n->op == BNN_OP_MIN ? "Min"
-                           : n->op == BNN_OP_SUM ? "Sum" : "Mean";
-        on = ex_node(e, type, "", n->name, in, n->n_inputs, &out, 1);
-        break;
-    }
     case BNN_OP_SLICE: {
         /* starts, ends, axes, steps as i64 inputs; an absent axes stays ""
          * (ONNX's default) when steps follow, so import gives the same IR. */
@@ -449,27 +425,15 @@ static bnn_status export_node(ex *e, int nid)
     case BNN_OP_REDUCE_LOG_SUM: case BNN_OP_REDUCE_LOG_SUM_EXP: case BNN_OP_REDUCE_SUM_SQUARE: {
         /* The file's opset is 13..17: ReduceSum takes axes as input 1, the
          * others as an attribute (until 18).  Empty axes mean all: left out. */
-        static const char *const types[BNN_OP_COUNT] = {
-            [BNN_OP_REDUCE_SUM] = "ReduceSum", [BNN_OP_REDUCE_MEAN] = "ReduceMean",
-            [BNN_OP_REDUCE_MAX] = "ReduceMax", [BNN_OP_REDUCE_MIN] = "ReduceMin",
-            [BNN_OP_REDUCE_PROD] = "ReduceProd", [BNN_OP_REDUCE_L1] = "ReduceL1",
-            [BNN_OP_REDUCE_L2] = "ReduceL2", [BNN_OP_REDUCE_LOG_SUM] = "ReduceLogSum",
-            [BNN_OP_REDUCE_LOG_SUM_EXP] = "ReduceLogSumExp",
-            [BNN_OP_REDUCE_SUM_SQUARE] = "ReduceSumSquare",
-        };
         const int64_t *axes;
         int na = bnn_node_ints(n, "axes", &axes);
         bool sum = n->op == BNN_OP_REDUCE_SUM;
         if (sum && na > 0)
             in[1] = ex_init(e, base_name(n, out, "axes", buf, sizeof buf), BNN_I64, 1, axes, na);
-        on = ex_node(e, types[n->op], "", n->name, in, sum ? 2 : 1, &out, 1);
+        on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, sum ? 2 : 1, &out, 1);
         copy_attrs_except(e, on, n, sum || na == 0 ? " axes " : NULL);
         break;
     }
-    case BNN_OP_ARG_MAX: case BNN_OP_ARG_MIN:
-        on = ex_node(e, n->op == BNN_OP_ARG_MAX ? "ArgMax" : "ArgMin", "", n->name, in, 1, &out, 1);
-        copy_attrs_except(e, on, n, NULL);
-        break;
     case BNN_OP_CONV_TRANSPOSE: {
         /* import leaves only begin pads negative (output_shape larger than
          * the natural size); ONNX's pads are non-negative */
@@ -491,8 +455,14 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, NULL);
         break;
     default:
-        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (%s): no ONNX form", n->name,
-                        bnn_op_get(n->op)->name);
+        /* The op row's ONNX op (ops.def ONNX / ONNX_AS): inputs as they are,
+         * attributes under their own names. */
+        if (!bnn_op_get(n->op)->onnx_name)
+            return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (%s): no ONNX form", n->name,
+                            bnn_op_get(n->op)->name);
+        on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, &out, 1);
+        copy_attrs_except(e, on, n, NULL);
+        break;
     }
     if (e->oom || !on)
         return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");

@@ -117,14 +117,6 @@ static bnn_status fold_or_emit(onnx_ctx *c, int rank, const int64_t *v, int n, u
 
 /* ---- elementwise ---------------------------------------------------------- */
 
-static bnn_status unary(onnx_ctx *c, bnn_op op)
-{
-    int x, nid;
-    BNN_TRY(onnx_need_input(c, 0, &x));
-    BNN_TRY(onnx_emit_node(c, op, &x, 1, &nid));
-    return onnx_infer(c, nid);
-}
-
 static bnn_status binary(onnx_ctx *c, bnn_op op)
 {
     int in[2], nid;
@@ -141,55 +133,78 @@ static bnn_status binary(onnx_ctx *c, bnn_op op)
     return onnx_infer(c, nid);
 }
 
-#define UNARY(fn, op) static bnn_status fn(onnx_ctx *c) { return unary(c, op); }
-UNARY(lower_relu, BNN_OP_RELU)
-UNARY(lower_sigmoid, BNN_OP_SIGMOID)
-UNARY(lower_tanh, BNN_OP_TANH)
-UNARY(lower_softplus, BNN_OP_SOFTPLUS)
-UNARY(lower_softsign, BNN_OP_SOFTSIGN)
-UNARY(lower_exp, BNN_OP_EXP)
-UNARY(lower_log, BNN_OP_LOG)
-UNARY(lower_sqrt, BNN_OP_SQRT)
-UNARY(lower_reciprocal, BNN_OP_RECIPROCAL)
-UNARY(lower_abs, BNN_OP_ABS)
-UNARY(lower_neg, BNN_OP_NEG)
-UNARY(lower_global_avg_pool, BNN_OP_GLOBAL_AVG_POOL)
-UNARY(lower_global_max_pool, BNN_OP_GLOBAL_MAX_POOL)
+/* An op whose ops.def row says ONNX("Type", SINCE): the inputs as they are,
+ * each schema attribute read under its own name (of the schema's kind), an
+ * absent one written with the schema's default so the IR says what runs. */
+static bnn_status lower_from_table(onnx_ctx *c)
+{
+    bnn_op op = bnn_op_find_onnx(onnx_str(c->node->op_type));
+    BNN_ASSERT(op != BNN_OP_COUNT);
+    const bnn_op_info *info = bnn_op_get(op);
+    int in[8], n = onnx_n_inputs(c), nid;
+    BNN_ASSERT(info->max_inputs <= 8);
+    if (n > info->max_inputs)
+        n = info->max_inputs;
+    for (int k = 0; k < n; k++) {
+        in[k] = onnx_input(c, k);
+        if (in[k] < 0 && k < info->min_inputs)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input %d is missing", k);
+    }
+    if (n < info->min_inputs)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has %d inputs, expected at least %d", n,
+                              info->min_inputs);
+    BNN_TRY(onnx_emit_node(c, op, in, n, &nid));
+    bnn_schema_attr attrs[BNN_SCHEMA_MAX_ATTRS];
+    int na = bnn_schema_parse(info->attrs, attrs, BNN_SCHEMA_MAX_ATTRS);
+    BNN_ASSERT(na >= 0);
+    for (int i = 0; i < na; i++) {
+        const char *name = attrs[i].name;
+        bool given = onnx_attr(c, name) != NULL;
+        switch (attrs[i].kind) {
+        case BNN_ATTR_FLOAT: {
+            float v;
+            if (!given && !bnn_op_default_float(op, name, &v))
+                break;
+            BNN_TRY(onnx_attr_float(c, name, v, &v));
+            BNN_TRY(onnx_set_float(c, nid, name, v));
+            break;
+        }
+        case BNN_ATTR_INT: {
+            int64_t v;
+            if (!given && !bnn_op_default_int(op, name, &v))
+                break;
+            BNN_TRY(onnx_attr_int(c, name, v, &v));
+            BNN_TRY(onnx_set_int(c, nid, name, v));
+            break;
+        }
+        case BNN_ATTR_STRING: {
+            char buf[64];
+            const char *v = bnn_op_default_text(op, name, buf, sizeof buf);
+            if (!given && !v)
+                break;
+            BNN_TRY(onnx_attr_string(c, name, v ? v : "", &v));
+            BNN_TRY(onnx_set_string(c, nid, name, v));
+            break;
+        }
+        case BNN_ATTR_INTS: {
+            const int64_t *v;
+            int count;
+            BNN_TRY(onnx_attr_ints(c, name, &v, &count));
+            if (count >= 0)
+                BNN_TRY(onnx_set_ints(c, nid, name, v, count));
+            break;
+        }
+        default:
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute '%s': kind not mapped", name);
+        }
+    }
+    return onnx_infer(c, nid);
+}
 
 static bnn_status lower_add(onnx_ctx *c) { return binary(c, BNN_OP_ADD); }
 static bnn_status lower_sub(onnx_ctx *c) { return binary(c, BNN_OP_SUB); }
 static bnn_status lower_mul(onnx_ctx *c) { return binary(c, BNN_OP_MUL); }
 static bnn_status lower_div(onnx_ctx *c) { return binary(c, BNN_OP_DIV); }
-
-static bnn_status unary_float_attrs(onnx_ctx *c, bnn_op op, const char *n1, float d1,
-                                    const char *n2, float d2)
-{
-    int x, nid;
-    float a1, a2 = 0;
-    BNN_TRY(onnx_need_input(c, 0, &x));
-    BNN_TRY(onnx_attr_float(c, n1, d1, &a1));
-    if (n2)
-        BNN_TRY(onnx_attr_float(c, n2, d2, &a2));
-    BNN_TRY(onnx_emit_node(c, op, &x, 1, &nid));
-    BNN_TRY(onnx_set_float(c, nid, n1, a1));
-    if (n2)
-        BNN_TRY(onnx_set_float(c, nid, n2, a2));
-    return onnx_infer(c, nid);
-}
-
-static bnn_status lower_leaky_relu(onnx_ctx *c)
-{
-    return unary_float_attrs(c, BNN_OP_LEAKY_RELU, "alpha", 0.01f, NULL, 0);
-}
-static bnn_status lower_elu(onnx_ctx *c)
-{
-    return unary_float_attrs(c, BNN_OP_ELU, "alpha", 1.0f, NULL, 0);
-}
-static bnn_status lower_selu(onnx_ctx *c)
-{
-    return unary_float_attrs(c, BNN_OP_SELU, "alpha", 1.67326319217681884765625f, "gamma",
-                             1.05070102214813232421875f);
-}
 
 /* RandomNormalLike: mean and scale always written (ONNX defaults 0 and 1);
  * seed and dtype only when the model gives them. */
@@ -678,10 +693,11 @@ static bnn_status lower_pad(onnx_ctx *c)
  * any number).  Every default-domain op here reads opsets 1 to MAX: the
  * lowerings resolve what changed on the way (legacy broadcasting, attributes
  * that became inputs, renamed attributes, changed defaults).
- * Expanded twice: into the public support list and the function list. */
+ * Expanded three times: the public support list, the functions, the arities.
+ * Ops that map 1:1 are not here: their ops.def rows (ONNX("Type", SINCE))
+ * follow these in the same arrays, lowered by lower_from_table. */
 #define MAX BNN_ONNX_MAX_OPSET
 #define ONNX_OPS(X) \
-    X("", "Abs", 1, MAX, lower_abs, 1, 0, 1) \
     X("", "Add", 1, MAX, lower_add, 2, 0, 2) \
     X("", "And", 1, MAX, onnx_lower_and, 2, 0, 2) \
     X("", "ArgMax", 1, MAX, onnx_lower_arg_max, 1, 0, 1) \
@@ -698,25 +714,19 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "ConvTranspose", 1, MAX, onnx_lower_conv_transpose, 3, 0, 3) \
     X("", "Div", 1, MAX, lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, lower_dropout, 1, 12, 3) \
-    X("", "Elu", 1, MAX, lower_elu, 1, 0, 1) \
     X("", "Equal", 1, MAX, onnx_lower_equal, 2, 0, 2) \
-    X("", "Exp", 1, MAX, lower_exp, 1, 0, 1) \
     X("", "Expand", 1, MAX, onnx_lower_expand, 2, 0, 2) \
     X("", "Flatten", 1, MAX, lower_flatten, 1, 0, 1) \
     X("", "Gather", 1, MAX, lower_gather, 2, 0, 2) \
     X("", "Gemm", 1, MAX, onnx_lower_gemm, 3, 0, 3) \
-    X("", "GlobalAveragePool", 1, MAX, lower_global_avg_pool, 1, 0, 1) \
-    X("", "GlobalMaxPool", 1, MAX, lower_global_max_pool, 1, 0, 1) \
     X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
     X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
     X("", "Identity", 1, MAX, lower_identity, 1, 0, 1) \
     X("", "IsInf", 10, MAX, onnx_lower_is_inf, 1, 0, 1) \
     X("", "IsNaN", 9, MAX, onnx_lower_is_nan, 1, 0, 1) \
     X("", "LayerNormalization", 17, MAX, onnx_lower_layer_norm, 3, 0, 3) \
-    X("", "LeakyRelu", 1, MAX, lower_leaky_relu, 1, 0, 1) \
     X("", "Less", 1, MAX, onnx_lower_less, 2, 0, 2) \
     X("", "LessOrEqual", 12, MAX, onnx_lower_less_or_equal, 2, 0, 2) \
-    X("", "Log", 1, MAX, lower_log, 1, 0, 1) \
     X("", "LogSoftmax", 1, MAX, lower_log_softmax, 1, 0, 1) \
     X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
     X("", "Max", 1, MAX, onnx_lower_max, -1, 0, -1) \
@@ -725,14 +735,12 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, lower_mul, 2, 0, 2) \
-    X("", "Neg", 1, MAX, lower_neg, 1, 0, 1) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
     X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
-    X("", "Reciprocal", 1, MAX, lower_reciprocal, 1, 0, 1) \
     X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 0, 1) \
     X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 0, 1) \
     X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 0, 1) \
@@ -743,23 +751,16 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "ReduceProd", 1, MAX, onnx_lower_reduce_prod, 1, 0, 1) \
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 0, 1) \
-    X("", "Relu", 1, MAX, lower_relu, 1, 0, 1) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
-    X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
-    X("", "Sigmoid", 1, MAX, lower_sigmoid, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
     X("", "Slice", 1, MAX, onnx_lower_slice, 1, 10, 5) \
     X("", "Softmax", 1, MAX, lower_softmax, 1, 0, 1) \
-    X("", "Softplus", 1, MAX, lower_softplus, 1, 0, 1) \
-    X("", "Softsign", 1, MAX, lower_softsign, 1, 0, 1) \
     X("", "Split", 1, MAX, onnx_lower_split, 2, 0, 2) \
-    X("", "Sqrt", 1, MAX, lower_sqrt, 1, 0, 1) \
     X("", "Squeeze", 1, MAX, lower_squeeze, 1, 13, 2) \
     X("", "Sub", 1, MAX, lower_sub, 2, 0, 2) \
     X("", "Sum", 1, MAX, onnx_lower_sum, -1, 0, -1) \
-    X("", "Tanh", 1, MAX, lower_tanh, 1, 0, 1) \
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
     X("", "Transpose", 1, MAX, lower_transpose, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, lower_unsqueeze, 1, 13, 2) \
@@ -771,9 +772,34 @@ static bnn_status lower_pad(onnx_ctx *c)
 #define AS_SUPPORT(dom, op, since, until, fn, old, at, new) { dom, op, since, until },
 #define AS_FN(dom, op, since, until, fn, old, at, new) fn,
 #define AS_ARITY(dom, op, since, until, fn, old, at, new) { old, at, new },
-static const bnn_onnx_op_support support[] = { ONNX_OPS(AS_SUPPORT) };
-static const onnx_lower_fn lowerers[] = { ONNX_OPS(AS_FN) };
-static const struct { int old, at, new_; } arity[] = { ONNX_OPS(AS_ARITY) };
+/* The ops.def rows, expanded through their ONNX column: ONNX(...) rows give
+ * an entry, ONNX_AS and ONNX_NONE rows nothing. */
+#define SUPPORT_ONNX(type, since) { "", type, since, MAX },
+#define FN_ONNX(type, since) lower_from_table,
+#define ARITY_ONNX(type, since) { -2, 0, -2 },
+#define SUPPORT_ONNX_AS(type)
+#define FN_ONNX_AS(type)
+#define ARITY_ONNX_AS(type)
+#define SUPPORT_ONNX_NONE
+#define FN_ONNX_NONE
+#define ARITY_ONNX_NONE
+
+static const bnn_onnx_op_support support[] = {
+    ONNX_OPS(AS_SUPPORT)
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, onnx, ...) SUPPORT_##onnx
+#include "ops.def"
+};
+static const onnx_lower_fn lowerers[] = {
+    ONNX_OPS(AS_FN)
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, onnx, ...) FN_##onnx
+#include "ops.def"
+};
+/* -2: the op row's MAX_IN. */
+static const struct { int old, at, new_; } arity[] = {
+    ONNX_OPS(AS_ARITY)
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, onnx, ...) ARITY_##onnx
+#include "ops.def"
+};
 #define N_TABLE ((int)(sizeof support / sizeof *support))
 
 const bnn_onnx_op_support *onnx_op_lookup(const char *domain, const char *op_type,
@@ -791,6 +817,10 @@ int onnx_op_max_inputs(const bnn_onnx_op_support *op, int64_t opset)
 {
     int i = (int)(op - support);
     BNN_ASSERT(i >= 0 && i < N_TABLE);
+    if (arity[i].new_ == -2) {
+        int max = bnn_op_get(bnn_op_find_onnx(op->op_type))->max_inputs;
+        return max == BNN_VARIADIC ? -1 : max;
+    }
     return opset < arity[i].at ? arity[i].old : arity[i].new_;
 }
 

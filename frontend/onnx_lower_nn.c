@@ -124,7 +124,7 @@ bnn_status onnx_lower_conv(onnx_ctx *c)
     window w = { 0 };
     int64_t group;
     BNN_TRY(conv_window(c, in[0], in[1], &w, &group));
-    BNN_TRY(onnx_emit_node(c, w.nsp == 1 ? BNN_OP_CONV1D : BNN_OP_CONV2D, in, in[2] >= 0 ? 3 : 2, &nid));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_CONV, in, in[2] >= 0 ? 3 : 2, &nid));
     BNN_TRY(set_window(c, nid, &w, false));
     BNN_TRY(onnx_set_int(c, nid, "group", group));
     return onnx_infer(c, nid);

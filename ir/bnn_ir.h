@@ -26,23 +26,48 @@
 /* ---- ops ---------------------------------------------------------------- */
 
 typedef enum bnn_op {
-#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) BNN_OP_##id,
+    BNN_OP_NONE = -1, /* "no op": the PAIR of an op without a counterpart */
+#define BNN_OP(id, ...) BNN_OP_##id,
 #include "ops.def"
     BNN_OP_COUNT
 } bnn_op;
 
+/* FLAGS of an op row (see ops.def). */
+enum {
+    BNN_OPF_ALIAS = 1 << 0,    /* output may share the input's buffer */
+    BNN_OPF_BAYESIAN = 1 << 1, /* a Bayesian layer */
+};
+
 typedef struct bnn_op_info {
-    const char *name;  /* as in dumps, e.g. "conv2d", "bnn.dense_reparam" */
+    const char *name;       /* as in dumps, e.g. "conv", "bnn.dense_reparam" */
     int min_inputs;
-    int max_inputs;    /* BNN_VARIADIC: any number */
+    int max_inputs;         /* BNN_VARIADIC: any number */
     int n_outputs;
-    const char *attrs; /* schema, see ops.def */
+    const char *attrs;      /* schema, see ops.def */
+    const char *onnx_name;  /* ONNX op type it corresponds to, NULL if none */
+    int onnx_since;         /* > 0: maps 1:1 from this opset on (ops.def ONNX()) */
+    unsigned flags;         /* BNN_OPF_* */
+    unsigned trainable;     /* bit k: operand k holds layer parameters */
+    bnn_op pair;            /* Bayesian form / deterministic layer, or BNN_OP_NONE */
 } bnn_op_info;
 
 const bnn_op_info *bnn_op_get(bnn_op op);
 /* Returns BNN_OP_COUNT for a name no op has. */
 bnn_op bnn_op_find(const char *name);
+/* The op whose row maps ONNX op type `onnx_name` 1:1 (ops.def ONNX()), or
+ * BNN_OP_COUNT. */
+bnn_op bnn_op_find_onnx(const char *onnx_name);
 bool bnn_op_is_bayesian(bnn_op op);
+/* Whether the op's output may share its input's buffer. */
+bool bnn_op_may_alias(bnn_op op);
+/* Whether operand k of the op holds the layer's parameters. */
+bool bnn_op_operand_trainable(bnn_op op, int k);
+/* The default the op's schema gives attribute `name`; false when it gives
+ * none (or the attribute is of another kind). */
+bool bnn_op_default_float(bnn_op op, const char *name, float *out);
+bool bnn_op_default_int(bnn_op op, const char *name, int64_t *out);
+/* The default as text ("reparam"); NULL when there is none. */
+const char *bnn_op_default_text(bnn_op op, const char *name, char *buf, size_t n);
 
 /* ---- element types and shapes ------------------------------------------ */
 
@@ -112,6 +137,29 @@ typedef struct bnn_attr {
     int64_t *ints;    /* arena */
     float *floats;    /* arena */
 } bnn_attr;
+
+/* An op row's attribute schema (ops.def ATTRS). */
+#define BNN_SCHEMA_MAX_ATTRS 16
+#define BNN_SCHEMA_MAX_NAME 32
+
+typedef struct bnn_schema_attr {
+    char name[BNN_SCHEMA_MAX_NAME];
+    bnn_attr_kind kind;
+} bnn_schema_attr;
+
+/* Parses an ops.def schema ("name:kind name:kind=default ..."), at most `max`
+ * entries.  Returns the number of attributes, or -1 when the schema is
+ * malformed: an unknown kind, an empty or overlong name, a repeated name, more
+ * than `max` entries. */
+int bnn_schema_parse(const char *schema, bnn_schema_attr *attrs, int max);
+
+/* True, with *kind set, when the schema lists attribute `name`. */
+bool bnn_schema_find(const char *schema, const char *name, bnn_attr_kind *kind);
+
+/* "int", "float", "string", "ints", "floats". */
+const char *bnn_attr_kind_name(bnn_attr_kind kind);
+
+
 
 /* ---- values and nodes --------------------------------------------------- */
 
@@ -219,6 +267,10 @@ const bnn_attr *bnn_node_attr(const bnn_node *node, const char *name);
 int64_t bnn_node_int(const bnn_node *node, const char *name, int64_t fallback);
 float bnn_node_float(const bnn_node *node, const char *name, float fallback);
 const char *bnn_node_string(const bnn_node *node, const char *name, const char *fallback);
+/* The attribute, or else the default its op's schema gives (ops.def); asserts
+ * that the schema gives one. */
+float bnn_node_attr_float(const bnn_node *node, const char *name);
+int64_t bnn_node_attr_int(const bnn_node *node, const char *name);
 /* Number of ints (0 when absent), *ints pointed at them. */
 int bnn_node_ints(const bnn_node *node, const char *name, const int64_t **ints);
 

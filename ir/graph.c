@@ -316,6 +316,28 @@ float bnn_node_float(const bnn_node *node, const char *name, float fallback)
     return a && a->kind == BNN_ATTR_FLOAT ? a->f : fallback;
 }
 
+float bnn_node_attr_float(const bnn_node *node, const char *name)
+{
+    const bnn_attr *a = bnn_node_attr(node, name);
+    if (a && a->kind == BNN_ATTR_FLOAT)
+        return a->f;
+    float v = 0;
+    bool has_default = bnn_op_default_float(node->op, name, &v);
+    BNN_ASSERT(has_default);
+    return v;
+}
+
+int64_t bnn_node_attr_int(const bnn_node *node, const char *name)
+{
+    const bnn_attr *a = bnn_node_attr(node, name);
+    if (a && a->kind == BNN_ATTR_INT)
+        return a->i;
+    int64_t v = 0;
+    bool has_default = bnn_op_default_int(node->op, name, &v);
+    BNN_ASSERT(has_default);
+    return v;
+}
+
 const char *bnn_node_string(const bnn_node *node, const char *name, const char *fallback)
 {
     const bnn_attr *a = bnn_node_attr(node, name);

@@ -42,7 +42,12 @@ int bnn_schema_parse(const char *schema, bnn_schema_attr *attrs, int max)
         bnn_schema_attr *a = &attrs[n];
         memcpy(a->name, p, (size_t)(colon - p));
         a->name[colon - p] = '\0';
-        size_t kind_len = (size_t)(end - colon - 1);
+        /* "name:kind=default": the default is ops.c's business, but it must
+         * not be empty */
+        const char *eq = memchr(colon, '=', (size_t)(end - colon));
+        if (eq && eq + 1 == end)
+            return -1;
+        size_t kind_len = (size_t)((eq ? eq : end) - colon - 1);
         int kind = -1;
         for (int k = 0; k < (int)(sizeof kind_names / sizeof kind_names[0]); k++)
             if (strlen(kind_names[k]) == kind_len && strncmp(colon + 1, kind_names[k], kind_len) == 0)
@@ -650,7 +655,7 @@ bnn_status bnn_infer_random_normal_like(infer_ctx *c)
 typedef bnn_status (*infer_fn)(infer_ctx *c);
 
 static const infer_fn infer_table[BNN_OP_COUNT] = {
-#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) [BNN_OP_##id] = bnn_infer_##stem,
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, ...) [BNN_OP_##id] = bnn_infer_##stem,
 #include "ops.def"
 };
 

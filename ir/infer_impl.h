@@ -7,27 +7,6 @@
 
 #include "bnn_ir.h"
 
-#define BNN_SCHEMA_MAX_ATTRS 16
-#define BNN_SCHEMA_MAX_NAME 32
-
-typedef struct bnn_schema_attr {
-    char name[BNN_SCHEMA_MAX_NAME];
-    bnn_attr_kind kind;
-} bnn_schema_attr;
-
-/* Parses an ops.def schema ("name:kind name:kind ..."), at most `max`
- * entries.  Returns the number of attributes, or -1 when the schema is
- * malformed: an unknown kind, an empty or overlong name, a repeated name, more
- * than `max` entries. */
-int bnn_schema_parse(const char *schema, bnn_schema_attr *attrs, int max);
-
-/* True, with *kind set, when the schema lists attribute `name`. */
-bool bnn_schema_find(const char *schema, const char *name, bnn_attr_kind *kind);
-
-/* "int", "float", "string", "ints", "floats". */
-const char *bnn_attr_kind_name(bnn_attr_kind kind);
-
-
 /* ---- shape inference internals (infer.c, infer_nn.c, infer_layout.c) ----- */
 
 typedef struct infer_ctx {
@@ -49,7 +28,7 @@ typedef enum type_class {
 } type_class;
 
 /* One per ops.def row; the dispatch table in infer.c points at them. */
-#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) \
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, ...) \
     bnn_status bnn_infer_##stem(infer_ctx *c);
 #include "ops.def"
 

@@ -118,7 +118,14 @@ static bnn_status conv_like(infer_ctx *c, int spatial, int w, int b)
 bnn_status bnn_infer_conv(infer_ctx *c)
 {
     BNN_TRY(infer_check_types_alike(c, TYPES_F32));
-    return conv_like(c, c->node->op == BNN_OP_CONV1D ? 1 : 2, 1, 2);
+    /* 1-D or 2-D, from the operands (the kernel has no 3-D form) */
+    int r = infer_input(c, 0)->shape.rank;
+    if (r < 0)
+        r = infer_input(c, 1)->shape.rank;
+    if (r >= 0 && r != 3 && r != 4)
+        return infer_fail(c, "input '%s' has shape %s, expected 3-D or 4-D (1-D or 2-D convolution)",
+                          infer_name(c, 0), infer_type(c, 0));
+    return conv_like(c, 0, 1, 2);
 }
 
 bnn_status bnn_infer_conv_reparam(infer_ctx *c)

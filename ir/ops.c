@@ -1,11 +1,20 @@
 /* The op table expanded for ir/, and element-type and shape helpers. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bnn_ir.h"
 
+/* The ONNX, TRAIN and PAIR columns of a row, as bnn_op_info fields. */
+#define INFO_ONNX(type, since) type, since
+#define INFO_ONNX_AS(type) type, 0
+#define INFO_ONNX_NONE NULL, 0
+#define INFO_OPERANDS(first, last) ((2u << (last)) - (1u << (first)))
+#define INFO_OPERANDS_NONE 0u
+
 static const bnn_op_info op_table[BNN_OP_COUNT] = {
-#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) \
-    [BNN_OP_##id] = {name, min_in, max_in, n_out, attrs},
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, onnx, flags, train, pair) \
+    [BNN_OP_##id] = {name, min_in, max_in, n_out, attrs, INFO_##onnx, flags, INFO_##train, BNN_OP_##pair},
 #include "ops.def"
 };
 
@@ -23,9 +32,86 @@ bnn_op bnn_op_find(const char *name)
     return BNN_OP_COUNT;
 }
 
+bnn_op bnn_op_find_onnx(const char *onnx_name)
+{
+    for (int op = 0; op < BNN_OP_COUNT; op++)
+        if (op_table[op].onnx_since > 0 && strcmp(op_table[op].onnx_name, onnx_name) == 0)
+            return (bnn_op)op;
+    return BNN_OP_COUNT;
+}
+
 bool bnn_op_is_bayesian(bnn_op op)
 {
-    return op == BNN_OP_DENSE_REPARAM || op == BNN_OP_CONV_REPARAM;
+    return (bnn_op_get(op)->flags & BNN_OPF_BAYESIAN) != 0;
+}
+
+bool bnn_op_may_alias(bnn_op op)
+{
+    return (bnn_op_get(op)->flags & BNN_OPF_ALIAS) != 0;
+}
+
+bool bnn_op_operand_trainable(bnn_op op, int k)
+{
+    return k >= 0 && k < 32 && (bnn_op_get(op)->trainable >> k & 1u);
+}
+
+/* The text after "name:kind=" in the op's schema, up to the next space. */
+static const char *default_span(bnn_op op, const char *name, const char *kind, size_t *len)
+{
+    size_t nlen = strlen(name), klen = strlen(kind);
+    for (const char *p = bnn_op_get(op)->attrs; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *end = strchr(p, ' ');
+        if (!end)
+            end = p + strlen(p);
+        if ((size_t)(end - p) > nlen + klen + 2 && strncmp(p, name, nlen) == 0 && p[nlen] == ':' &&
+            strncmp(p + nlen + 1, kind, klen) == 0 && p[nlen + 1 + klen] == '=') {
+            const char *v = p + nlen + klen + 2;
+            *len = (size_t)(end - v);
+            return v;
+        }
+        p = end;
+    }
+    return NULL;
+}
+
+const char *bnn_op_default_text(bnn_op op, const char *name, char *buf, size_t n)
+{
+    static const char *const kinds[] = {"int", "float", "string"};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        size_t len;
+        const char *v = default_span(op, name, kinds[k], &len);
+        if (v) {
+            snprintf(buf, n, "%.*s", (int)len, v);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+bool bnn_op_default_float(bnn_op op, const char *name, float *out)
+{
+    size_t len;
+    const char *v = default_span(op, name, "float", &len);
+    if (!v)
+        return false;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, v);
+    *out = strtof(buf, NULL);
+    return true;
+}
+
+bool bnn_op_default_int(bnn_op op, const char *name, int64_t *out)
+{
+    size_t len;
+    const char *v = default_span(op, name, "int", &len);
+    if (!v)
+        return false;
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, v);
+    *out = strtoll(buf, NULL, 10);
+    return true;
 }
 
 static const struct {

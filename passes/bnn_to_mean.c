@@ -51,10 +51,7 @@ static bnn_status to_mean(bnn_graph *g, int node_id)
     if (w < 0 || (has_bias && b < 0))
         return BNN_ERR_NOMEM;
     bnn_node *m = bnn_graph_node(g, node_id);
-    if (m->op == BNN_OP_DENSE_REPARAM)
-        m->op = BNN_OP_DENSE;
-    else
-        m->op = bnn_graph_value(g, w)->shape.rank == 3 ? BNN_OP_CONV1D : BNN_OP_CONV2D;
+    m->op = bnn_op_get(m->op)->pair;
     BNN_TRY(bnn_pass_drop_prior_attrs(g, node_id));
     BNN_TRY(bnn_pass_resize_inputs(g, node_id, has_bias ? 3 : 2));
     m = bnn_graph_node(g, node_id);

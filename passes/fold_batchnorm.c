@@ -46,7 +46,7 @@ static bnn_status fold(bnn_graph *g, int bn_id, bool *folded)
         return BNN_OK;
     int layer = xv->producer;
     const bnn_node *ln = bnn_graph_node(g, layer);
-    bool is_conv = ln->op == BNN_OP_CONV1D || ln->op == BNN_OP_CONV2D;
+    bool is_conv = ln->op == BNN_OP_CONV;
     if (ln->dead || !(is_conv || ln->op == BNN_OP_DENSE))
         return BNN_OK;
     if (!is_conv && xv->shape.rank != 2)

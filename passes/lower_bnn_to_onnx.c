@@ -92,9 +92,8 @@ static bnn_status sample(lower_ctx *c, int mu, int rho, const char *what, int *o
 /* The deterministic layer op a Bayesian node becomes. */
 static bnn_op layer_op(const bnn_graph *g, const bnn_node *n)
 {
-    if (n->op == BNN_OP_DENSE_REPARAM)
-        return BNN_OP_DENSE;
-    return bnn_graph_value(g, n->inputs[1])->shape.rank == 3 ? BNN_OP_CONV1D : BNN_OP_CONV2D;
+    (void)g;
+    return bnn_op_get(n->op)->pair;
 }
 
 /* *out = layer(inputs) as a new node with the Bayesian node's layer

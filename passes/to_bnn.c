@@ -50,7 +50,7 @@ static const bnn_pass_option_info to_bnn_options[] = {
 #define N_OPTIONS ((int)(sizeof to_bnn_options / sizeof to_bnn_options[0]))
 
 typedef struct to_bnn_config {
-    bool dense, conv;
+    bool layer[BNN_OP_COUNT]; /* convert nodes of this op (one with a Bayesian pair) */
     bnn_name_list only, exclude;
     double prior_mu, prior_sigma, delta, rho_init;
     bool init_random;
@@ -65,6 +65,24 @@ static void config_free(to_bnn_config *c)
     bnn_name_list_free(&c->exclude);
 }
 
+/* A deterministic layer that has a Bayesian form (ops.def PAIR). */
+static bool is_layer_op(bnn_op op)
+{
+    return op >= 0 && op < BNN_OP_COUNT && !bnn_op_is_bayesian(op) &&
+           bnn_op_get(op)->pair != BNN_OP_NONE;
+}
+
+/* "dense, conv": the layer types, for messages. */
+static void layer_types(char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int op = 0; op < BNN_OP_COUNT; op++)
+        if (is_layer_op((bnn_op)op) && len < n)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
+                                    bnn_op_get((bnn_op)op)->name);
+}
+
 static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag *diag)
 {
     memset(c, 0, sizeof *c);
@@ -74,18 +92,24 @@ static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag
     if (layers.count == 0)
         return bnn_pass_arg_fail(a, "layers", diag, BNN_ERR_INVALID,
                                  "empty (expected dense, conv, all or a comma list)");
+    /* A layer type is the name of an op whose row has a Bayesian PAIR. */
     for (int i = 0; i < layers.count; i++) {
         const char *t = layers.items[i];
-        if (strcmp(t, "dense") == 0) {
-            c->dense = true;
-        } else if (strcmp(t, "conv") == 0) {
-            c->conv = true;
-        } else if (strcmp(t, "all") == 0) {
-            c->dense = c->conv = true;
-        } else {
+        bool all = strcmp(t, "all") == 0, known = all;
+        for (int op = 0; op < BNN_OP_COUNT; op++) {
+            if (!is_layer_op((bnn_op)op))
+                continue;
+            if (all || strcmp(t, bnn_op_get((bnn_op)op)->name) == 0) {
+                c->layer[op] = true;
+                known = true;
+            }
+        }
+        if (!known) {
+            char types[256];
+            layer_types(types, sizeof types);
             bnn_status st = bnn_pass_arg_fail(a, "layers", diag, BNN_ERR_INVALID,
-                                              "unknown layer type '%s' (expected dense, conv "
-                                              "or all)", t);
+                                              "unknown layer type '%s' (expected %s or all)", t,
+                                              types);
             bnn_name_list_free(&layers);
             return st;
         }
@@ -139,17 +163,6 @@ static double rho_from_sigma(double sigma)
     return log(expm1(sigma));
 }
 
-typedef enum { KIND_NONE, KIND_DENSE, KIND_CONV } layer_kind;
-
-static layer_kind kind_of(bnn_op op)
-{
-    if (op == BNN_OP_DENSE)
-        return KIND_DENSE;
-    if (op == BNN_OP_CONV1D || op == BNN_OP_CONV2D)
-        return KIND_CONV;
-    return KIND_NONE;
-}
-
 /* A layer answers to its node name and, when its weight is called
  * "<layer>.weight" (PyTorch's exports: "fc1.weight" on node "/fc1/Gemm"), to
  * "<layer>" too, so only=fc1 works on models straight from torch.onnx. */
@@ -157,7 +170,7 @@ static bool layer_is_named(const bnn_graph *g, const bnn_node *n, const char *na
 {
     if (strcmp(n->name, name) == 0)
         return true;
-    if (kind_of(n->op) == KIND_NONE || n->n_inputs < 2 || n->inputs[1] < 0)
+    if (!is_layer_op(n->op) || n->n_inputs < 2 || n->inputs[1] < 0)
         return false;
     const char *w = bnn_graph_value(g, n->inputs[1])->name;
     size_t len = strlen(w), nlen = strlen(name);
@@ -184,8 +197,7 @@ static bnn_status check_names(const bnn_graph *g, const to_bnn_config *c,
         if (id < 0)
             return bnn_fail(diag, BNN_ERR_INVALID, "%s: no node is named '%s'", option,
                             list->items[i]);
-        layer_kind k = kind_of(bnn_graph_node(g, id)->op);
-        if ((k == KIND_DENSE && c->dense) || (k == KIND_CONV && c->conv))
+        if (c->layer[bnn_graph_node(g, id)->op])
             continue;
         char label[300];
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: %s is not a layer of the selected types (layers=%s)",
@@ -254,7 +266,7 @@ static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)
         BNN_TRY(add_posterior(g, c, b, prefix, "bias", &bmu, &brho));
     BNN_TRY(bnn_pass_resize_inputs(g, node_id, b >= 0 ? 5 : 3));
     bnn_node *m = bnn_graph_node(g, node_id);
-    m->op = m->op == BNN_OP_DENSE ? BNN_OP_DENSE_REPARAM : BNN_OP_CONV_REPARAM;
+    m->op = bnn_op_get(m->op)->pair;
     m->inputs[1] = wmu;
     m->inputs[2] = wrho;
     if (b >= 0) {
@@ -277,9 +289,7 @@ static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *dia
     int converted = 0;
     for (int i = 0; i < g->n_nodes && st == BNN_OK; i++) {
         const bnn_node *n = bnn_graph_node(g, i);
-        layer_kind k = kind_of(n->op);
-        if (n->dead || k == KIND_NONE || (k == KIND_DENSE && !c.dense) ||
-            (k == KIND_CONV && !c.conv))
+        if (n->dead || !c.layer[n->op])
             continue;
         if ((c.only.count && !layer_in(g, n, &c.only)) || layer_in(g, n, &c.exclude))
             continue;

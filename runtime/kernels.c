@@ -4,11 +4,11 @@
 
 #include "kernel.h"
 
-#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) extern const bnn_kernel bnn_kernel_##stem;
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, ...) extern const bnn_kernel bnn_kernel_##stem;
 #include "ops.def"
 
 static const bnn_kernel *const kernel_table[BNN_OP_COUNT] = {
-#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem) [BNN_OP_##id] = &bnn_kernel_##stem,
+#define BNN_OP(id, name, min_in, max_in, n_out, attrs, stem, ...) [BNN_OP_##id] = &bnn_kernel_##stem,
 #include "ops.def"
 };
 

@@ -136,12 +136,6 @@ bnn_status bnn_session_batch_shapes(const bnn_graph *g, int64_t batch, bnn_shape
 
 /* ---- planning ----------------------------------------------------------- */
 
-static bool op_may_alias(bnn_op op)
-{
-    return op == BNN_OP_IDENTITY || op == BNN_OP_FLATTEN || op == BNN_OP_RESHAPE ||
-           op == BNN_OP_SQUEEZE || op == BNN_OP_UNSQUEEZE || op == BNN_OP_DROPOUT;
-}
-
 static int root_of(const plan_value *pv, int v)
 {
     return pv[v].kind == PLAN_BUF_ALIAS ? pv[v].alias_of : v;
@@ -305,7 +299,7 @@ static bnn_status plan_lifetimes(bnn_session *s, const bnn_plan_hooks *hooks, bn
          * and its producer's forward is skipped. */
         int in = node->n_inputs > 0 ? node->inputs[0] : -1;
         int out = node->n_outputs == 1 ? node->outputs[0] : -1;
-        if (!s->options.training && !(hooks && hooks->no_alias) && op_may_alias(node->op) &&
+        if (!s->options.training && !(hooks && hooks->no_alias) && bnn_op_may_alias(node->op) &&
             in >= 0 && out >= 0 && g->values[in].dtype == g->values[out].dtype &&
             bnn_shape_numel(&g->values[in].shape) == bnn_shape_numel(&g->values[out].shape)) {
             int r = root_of(pv, in);

@@ -84,10 +84,6 @@ static int64_t count_params(const bnn_graph *g, bool trainable_only)
  * not in `before` (matched by node name). */
 static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *after)
 {
-    static const struct { bnn_op op; const char *label; } kinds[] = {
-        {BNN_OP_DENSE_REPARAM, "dense"},
-        {BNN_OP_CONV_REPARAM, "conv"},
-    };
     int total = 0;
     for (int i = 0; i < after->n_nodes; i++) {
         const bnn_node *n = &after->nodes[i];
@@ -95,19 +91,23 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
         total += bnn_op_is_bayesian(n->op) && !(was >= 0 && before->nodes[was].op == n->op);
     }
     fprintf(out, "converted:  %d layer%s\n", total, total == 1 ? "" : "s");
-    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+    /* one line per Bayesian op, labelled with its layer's name (ops.def PAIR) */
+    for (int op = 0; op < BNN_OP_COUNT; op++) {
+        if (!bnn_op_is_bayesian((bnn_op)op) || bnn_op_get((bnn_op)op)->pair == BNN_OP_NONE)
+            continue;
+        const char *label = bnn_op_get(bnn_op_get((bnn_op)op)->pair)->name;
         int count = 0;
         for (int i = 0; i < after->n_nodes; i++) {
             const bnn_node *n = &after->nodes[i];
             int was = bnn_graph_find_node(before, n->name);
-            count += n->op == kinds[k].op && !(was >= 0 && before->nodes[was].op == n->op);
+            count += n->op == (bnn_op)op && !(was >= 0 && before->nodes[was].op == n->op);
         }
-        fprintf(out, "  %-6s %3d%s", kinds[k].label, count, count ? "  " : "");
+        fprintf(out, "  %-6s %3d%s", label, count, count ? "  " : "");
         int printed = 0;
         for (int i = 0; i < after->n_nodes; i++) {
             const bnn_node *n = &after->nodes[i];
             int was = bnn_graph_find_node(before, n->name);
-            if (n->op == kinds[k].op && !(was >= 0 && before->nodes[was].op == n->op)) {
+            if (n->op == (bnn_op)op && !(was >= 0 && before->nodes[was].op == n->op)) {
                 fprintf(out, "%s%s", printed++ ? ", " : "", *n->name ? n->name : "(unnamed)");
                 /* The layer name only= and exclude= also accept: "fc1" for "fc1.weight". */
                 const char *w = was >= 0 && before->nodes[was].n_inputs > 1 &&

@@ -246,24 +246,11 @@ int bnn_graph_mark_layer_params_trainable(bnn_graph *g)
         const bnn_node *n = &g->nodes[i];
         if (n->dead)
             continue;
-        int first = 1, last = -1; /* the operand range holding weights and biases */
-        switch (n->op) {
-        case BNN_OP_DENSE: case BNN_OP_GEMM: case BNN_OP_CONV1D: case BNN_OP_CONV2D: case BNN_OP_CONV_TRANSPOSE:
-        case BNN_OP_MATMUL: case BNN_OP_PRELU:
-            last = 2;
-            break;
-        case BNN_OP_BATCH_NORM:
-            last = 2; /* scale, bias; mean and var stay frozen */
-            break;
-        case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
-            last = 4;
-            break;
-        default:
-            break;
-        }
-        for (int k = first; k <= last && k < n->n_inputs; k++) {
+        /* the operands holding weights and biases (ops.def TRAIN); batch
+         * norm's mean and var stay frozen */
+        for (int k = 0; k < n->n_inputs; k++) {
             int v = n->inputs[k];
-            if (v < 0)
+            if (v < 0 || !bnn_op_operand_trainable(n->op, k))
                 continue;
             bnn_value *val = &g->values[v];
             if (val->kind == BNN_VALUE_PARAM && val->dtype == BNN_F32 && !val->trainable) {

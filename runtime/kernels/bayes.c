@@ -356,7 +356,7 @@ static void conv_args(const bnn_kernel_args *args, const reparam_layout *l, bnn_
 
 static size_t conv_scratch(const bnn_kernel_args *cargs)
 {
-    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV2D);
+    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
     return conv->scratch_size ? ALIGN64(conv->scratch_size(cargs)) : 0;
 }
 
@@ -386,7 +386,7 @@ static bnn_status conv_reparam_forward(const bnn_kernel_args *args, bnn_diag *di
     bnn_tensor tin[3];
     bnn_kernel_args cargs;
     conv_args(args, &l, tin, &cargs);
-    return bnn_kernel_get(BNN_OP_CONV2D)->forward(&cargs, diag);
+    return bnn_kernel_get(BNN_OP_CONV)->forward(&cargs, diag);
 }
 
 static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
@@ -401,7 +401,7 @@ static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
     bnn_tensor tin[3];
     bnn_kernel_args cargs;
     conv_args(args, &l, tin, &cargs);
-    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV2D);
+    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
     char label[300];
     if (!conv->backward)
         return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the conv kernel has no backward",

@@ -129,7 +129,7 @@ static size_t lin_scratch_size(const lin_op *op)
         size_t b = gemm_f32_scratch_size(op->rows, op->cin, op->cout);
         return ALIGN64(f > b ? f : b);
     }
-    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV2D);
+    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
     bnn_tensor tin[3], tout;
     bnn_kernel_args cargs;
     conv_call_args(op, NULL, NULL, NULL, op->p.has_bias, NULL, tin, &tout, &cargs);
@@ -144,7 +144,7 @@ static bnn_status lin_forward(const lin_op *op, const float *x, const float *w, 
         bnn_tensor tin[3], tout;
         bnn_kernel_args cargs;
         conv_call_args(op, x, w, b, b != NULL, y, tin, &tout, &cargs);
-        return bnn_kernel_get(BNN_OP_CONV2D)->forward(&cargs, diag);
+        return bnn_kernel_get(BNN_OP_CONV)->forward(&cargs, diag);
     }
     int64_t m = op->rows, in = op->cin, out = op->cout;
     if (m && out && in) {
@@ -163,7 +163,7 @@ static bnn_status lin_backward(const lin_op *op, const float *x, const float *w,
                                float *gx, float *gw, float *gb, bnn_diag *diag)
 {
     if (op->conv) {
-        const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV2D);
+        const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
         char label[300];
         if (!conv->backward)
             return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the conv kernel has no backward",

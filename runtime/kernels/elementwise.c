@@ -314,11 +314,10 @@ static unary_params unary_attrs(const bnn_kernel_args *args, unary_kind k)
 {
     unary_params p = {0, 0};
     switch (k) {
-    case U_LEAKY_RELU: p.alpha = bnn_node_float(args->node, "alpha", 0.01f); break;
-    case U_ELU: p.alpha = bnn_node_float(args->node, "alpha", 1.0f); break;
+    case U_LEAKY_RELU: case U_ELU: p.alpha = bnn_node_attr_float(args->node, "alpha"); break;
     case U_SELU:
-        p.alpha = bnn_node_float(args->node, "alpha", 1.67326319217681884765625f);
-        p.gamma = bnn_node_float(args->node, "gamma", 1.05070102214813232421875f);
+        p.alpha = bnn_node_attr_float(args->node, "alpha");
+        p.gamma = bnn_node_attr_float(args->node, "gamma");
         break;
     default: break;
     }

@@ -47,7 +47,7 @@ Test(graph, nodes_and_attributes)
 {
     int x = t_input(g, "x", BNN_F32, "N,1,8,8");
     int w = t_param(g, "w", BNN_F32, "2,1,3,3");
-    int n = T_NODE(g, BNN_OP_CONV2D, "conv", x, w, -1);
+    int n = T_NODE(g, BNN_OP_CONV, "conv", x, w, -1);
     const bnn_node *node = &g->nodes[n];
     cr_assert_eq(node->n_inputs, 3);
     cr_assert_eq(node->inputs[2], -1);
@@ -78,7 +78,7 @@ Test(graph, nodes_and_attributes)
     cr_assert_eq(g->nodes[n].n_attrs, before);
     cr_assert_eq(bnn_node_int(&g->nodes[n], "group", 0), 2);
     char label[100];
-    cr_assert_str_eq(bnn_node_label(g, n, label, sizeof label), "node 'conv' (conv2d)");
+    cr_assert_str_eq(bnn_node_label(g, n, label, sizeof label), "node 'conv' (conv)");
 }
 
 Test(graph, copy_attrs_between_graphs)

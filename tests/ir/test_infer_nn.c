@@ -13,25 +13,25 @@ Test(infer_nn, conv2d_lenet_first_layer)
     int x = t_input(g, "x", BNN_F32, "N,1,28,28");
     int w = t_param(g, "w", BNN_F32, "6,1,5,5");
     int b = t_param(g, "b", BNN_F32, "6");
-    int n = T_NODE(g, BNN_OP_CONV2D, "conv1", x, w, b);
+    int n = T_NODE(g, BNN_OP_CONV, "conv1", x, w, b);
     T_INTS(g, n, "pads", 2, 2, 2, 2);
     cr_assert_str_eq(t_infer(g, n), "f32[N,6,28,28]");
-    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV2D, "nopad", x, w)), "f32[N,6,24,24]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV, "nopad", x, w)), "f32[N,6,24,24]");
 }
 
 Test(infer_nn, conv2d_strides_dilations_group_asymmetric_pads)
 {
     int x = t_input(g, "x", BNN_F32, "1,4,10,10");
     int w = t_param(g, "w", BNN_F32, "8,4,3,3");
-    int n = T_NODE(g, BNN_OP_CONV2D, "sd", x, w);
+    int n = T_NODE(g, BNN_OP_CONV, "sd", x, w);
     T_INTS(g, n, "strides", 2, 2);
     T_INTS(g, n, "dilations", 2, 2);
     cr_assert_str_eq(t_infer(g, n), "f32[1,8,3,3]");
     int wg = t_param(g, "wg", BNN_F32, "8,2,3,3");
-    int gr = T_NODE(g, BNN_OP_CONV2D, "grouped", x, wg);
+    int gr = T_NODE(g, BNN_OP_CONV, "grouped", x, wg);
     cr_assert_eq(bnn_node_set_int(g, gr, "group", 2), BNN_OK);
     cr_assert_str_eq(t_infer(g, gr), "f32[1,8,8,8]");
-    int ap = T_NODE(g, BNN_OP_CONV2D, "asym", x, w);
+    int ap = T_NODE(g, BNN_OP_CONV, "asym", x, w);
     T_INTS(g, ap, "pads", 1, 0, 0, 0);
     cr_assert_str_eq(t_infer(g, ap), "f32[1,8,9,8]");
 }
@@ -40,31 +40,31 @@ Test(infer_nn, conv_unknown_spatial_dims_propagate)
 {
     int x = t_input(g, "x", BNN_F32, "N,1,?,H");
     int w = t_param(g, "w", BNN_F32, "6,1,5,5");
-    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV2D, "c", x, w)), "f32[N,6,?,?]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV, "c", x, w)), "f32[N,6,?,?]");
     int u = t_input(g, "u", BNN_F32, "*");
-    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV2D, "cu", u, w)), "f32[?,6,?,?]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV, "cu", u, w)), "f32[?,6,?,?]");
 }
 
 Test(infer_nn, conv1d)
 {
     int x = t_input(g, "x", BNN_F32, "N,2,10");
     int w = t_param(g, "w", BNN_F32, "4,2,3");
-    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV1D, "c1", x, w)), "f32[N,4,8]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV, "c1", x, w)), "f32[N,4,8]");
     int x4 = t_input(g, "x4", BNN_F32, "N,2,10,10");
-    t_infer_fails(g, T_NODE(g, BNN_OP_CONV1D, "c1bad", x4, w), "expected 3-D");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV, "c1bad", x4, w), "expected 4-D");
 }
 
 Test(infer_nn, conv_channel_and_group_errors)
 {
     int x = t_input(g, "x", BNN_F32, "N,3,8,8");
     int w = t_param(g, "w", BNN_F32, "6,1,3,3");
-    t_infer_fails(g, T_NODE(g, BNN_OP_CONV2D, "chan", x, w), "(3 channels)");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV, "chan", x, w), "(3 channels)");
     int x8 = t_input(g, "x8", BNN_F32, "N,8,8,8");
     int w2 = t_param(g, "w2", BNN_F32, "6,2,3,3");
-    int gm = T_NODE(g, BNN_OP_CONV2D, "grp", x8, w2);
+    int gm = T_NODE(g, BNN_OP_CONV, "grp", x8, w2);
     cr_assert_eq(bnn_node_set_int(g, gm, "group", 4), BNN_OK);
     t_infer_fails(g, gm, "not a multiple of group 4");
-    int g0 = T_NODE(g, BNN_OP_CONV2D, "g0", x8, w2);
+    int g0 = T_NODE(g, BNN_OP_CONV, "g0", x8, w2);
     cr_assert_eq(bnn_node_set_int(g, g0, "group", 0), BNN_OK);
     t_infer_fails(g, g0, "'group' is 0");
 }
@@ -73,8 +73,8 @@ Test(infer_nn, conv_kernel_bigger_than_padded_input_fails)
 {
     int x = t_input(g, "x", BNN_F32, "1,1,2,2");
     int w = t_param(g, "w", BNN_F32, "1,1,3,3");
-    t_infer_fails(g, T_NODE(g, BNN_OP_CONV2D, "big", x, w), "bigger than");
-    int p = T_NODE(g, BNN_OP_CONV2D, "padded", x, w);
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV, "big", x, w), "bigger than");
+    int p = T_NODE(g, BNN_OP_CONV, "padded", x, w);
     T_INTS(g, p, "pads", 1, 1, 0, 0);
     cr_assert_str_eq(t_infer(g, p), "f32[1,1,1,1]");
 }
@@ -84,19 +84,19 @@ Test(infer_nn, conv_attribute_errors)
     int x = t_input(g, "x", BNN_F32, "1,1,8,8");
     int w = t_param(g, "w", BNN_F32, "1,1,3,3");
     int b = t_param(g, "b", BNN_F32, "2");
-    int s = T_NODE(g, BNN_OP_CONV2D, "s3", x, w);
+    int s = T_NODE(g, BNN_OP_CONV, "s3", x, w);
     T_INTS(g, s, "strides", 1, 1, 1);
     t_infer_fails(g, s, "'strides' has 3 values, expected 2");
-    int z = T_NODE(g, BNN_OP_CONV2D, "s0", x, w);
+    int z = T_NODE(g, BNN_OP_CONV, "s0", x, w);
     T_INTS(g, z, "strides", 1, 0);
     t_infer_fails(g, z, "'strides' has 0 at position 1");
-    int k = T_NODE(g, BNN_OP_CONV2D, "kind", x, w);
+    int k = T_NODE(g, BNN_OP_CONV, "kind", x, w);
     cr_assert_eq(bnn_node_set_int(g, k, "strides", 1), BNN_OK);
     t_infer_fails(g, k, "attribute 'strides' is int, expected ints");
-    int np = T_NODE(g, BNN_OP_CONV2D, "negpad", x, w);
+    int np = T_NODE(g, BNN_OP_CONV, "negpad", x, w);
     T_INTS(g, np, "pads", -1, 0, 0, 0);
     t_infer_fails(g, np, "'pads' has -1");
-    t_infer_fails(g, T_NODE(g, BNN_OP_CONV2D, "bias", x, w, b), "bias 'b'");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV, "bias", x, w, b), "bias 'b'");
 }
 
 Test(infer_nn, conv_reparam_like_conv)

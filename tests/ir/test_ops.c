@@ -49,7 +49,7 @@ Test(ops, every_schema_parses)
 Test(ops, schema_lookup)
 {
     bnn_attr_kind kind;
-    const char *conv = bnn_op_get(BNN_OP_CONV2D)->attrs;
+    const char *conv = bnn_op_get(BNN_OP_CONV)->attrs;
     cr_assert(bnn_schema_find(conv, "strides", &kind));
     cr_assert_eq(kind, BNN_ATTR_INTS);
     cr_assert(bnn_schema_find(conv, "group", &kind));

@@ -8,7 +8,7 @@
 static bnn_graph *g;
 static int x, w, b, fw, conv, relu, flat, fc;
 
-/* x[N,1,6,6] -> conv2d(w, b) -> relu -> flatten -> dense(fw) -> output. */
+/* x[N,1,6,6] -> conv(w, b) -> relu -> flatten -> dense(fw) -> output. */
 static void setup(void)
 {
     g = bnn_graph_create("net");
@@ -16,7 +16,7 @@ static void setup(void)
     w = t_param(g, "w", BNN_F32, "2,1,3,3");
     b = t_param(g, "b", BNN_F32, "2");
     fw = t_param(g, "fw", BNN_F32, "10,32");
-    conv = T_NODE(g, BNN_OP_CONV2D, "conv", x, w, b);
+    conv = T_NODE(g, BNN_OP_CONV, "conv", x, w, b);
     T_INTS(g, conv, "strides", 1, 1);
     relu = T_NODE(g, BNN_OP_RELU, "relu", t_out(g, conv));
     flat = T_NODE(g, BNN_OP_FLATTEN, "flat", t_out(g, relu));
@@ -108,13 +108,13 @@ Test(verify, absent_input_only_where_optional)
 Test(verify, unknown_attribute)
 {
     cr_assert_eq(bnn_node_set_int(g, conv, "kernel", 3), BNN_OK);
-    fails(BNN_ERR_INVALID, "node 'conv' (conv2d)", "unknown attribute 'kernel'");
+    fails(BNN_ERR_INVALID, "node 'conv' (conv)", "unknown attribute 'kernel'");
 }
 
 Test(verify, attribute_of_the_wrong_kind)
 {
     cr_assert_eq(bnn_node_set_float(g, conv, "group", 1.0f), BNN_OK);
-    fails(BNN_ERR_INVALID, "node 'conv' (conv2d)", "attribute 'group' is float, expected int");
+    fails(BNN_ERR_INVALID, "node 'conv' (conv)", "attribute 'group' is float, expected int");
 }
 
 Test(verify, param_data_size)
@@ -228,7 +228,7 @@ Test(verify, attribute_set_twice)
     bnn_node *n = &g->nodes[conv];
     n->attrs[1].name = n->attrs[0].name;
     n->attrs[1].kind = n->attrs[0].kind;
-    fails(BNN_ERR_INVALID, "node 'conv' (conv2d)", "attribute 'strides' is set twice");
+    fails(BNN_ERR_INVALID, "node 'conv' (conv)", "attribute 'strides' is set twice");
 }
 
 Test(verify, param_with_a_producer_or_without_data)
@@ -265,10 +265,10 @@ Test(verify, lenet5_infers_and_verifies)
         bnn_op op;
         const char *name, *w, *b, *type;
     } layers[] = {
-        {BNN_OP_CONV2D, "conv1", "6,1,5,5", "6", "f32[N,6,28,28]"},
+        {BNN_OP_CONV, "conv1", "6,1,5,5", "6", "f32[N,6,28,28]"},
         {BNN_OP_RELU, "relu1", NULL, NULL, "f32[N,6,28,28]"},
         {BNN_OP_MAX_POOL, "pool1", NULL, NULL, "f32[N,6,14,14]"},
-        {BNN_OP_CONV2D, "conv2", "16,6,5,5", "16", "f32[N,16,10,10]"},
+        {BNN_OP_CONV, "conv2", "16,6,5,5", "16", "f32[N,16,10,10]"},
         {BNN_OP_RELU, "relu2", NULL, NULL, "f32[N,16,10,10]"},
         {BNN_OP_MAX_POOL, "pool2", NULL, NULL, "f32[N,16,5,5]"},
         {BNN_OP_FLATTEN, "flatten", NULL, NULL, "f32[N,400]"},

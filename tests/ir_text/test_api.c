@@ -66,7 +66,7 @@ static bnn_graph *build_graph(void)
     bnn_shape cs = shape_of(4, (int64_t[]){N, 2, 4, 4});
     int c = bnn_graph_add_value(g, "conv out", BNN_F32, &cs);
     int in1[] = {x, w, -1};
-    int n1 = bnn_graph_add_node(g, BNN_OP_CONV2D, "conv/1", in1, 3, &c, 1);
+    int n1 = bnn_graph_add_node(g, BNN_OP_CONV, "conv/1", in1, 3, &c, 1);
     cr_assert_geq(n1, 0);
     cr_assert_eq(bnn_node_set_ints(g, n1, "strides", (int64_t[]){1, 1}, 2), BNN_OK);
     cr_assert_eq(bnn_node_set_ints(g, n1, "pads", NULL, 0), BNN_OK);

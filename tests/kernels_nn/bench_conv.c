@@ -33,7 +33,7 @@ static int bench(const layer *l)
     int ids[3] = {bnn_graph_add_value(g, "x", BNN_F32, &xs), bnn_graph_add_value(g, "w", BNN_F32, &ws),
                   bnn_graph_add_value(g, "b", BNN_F32, &bs)};
     int y_id = bnn_graph_add_value(g, "y", BNN_F32, &ys);
-    int node = bnn_graph_add_node(g, BNN_OP_CONV2D, l->name, ids, 3, &y_id, 1);
+    int node = bnn_graph_add_node(g, BNN_OP_CONV, l->name, ids, 3, &y_id, 1);
     int64_t st[2] = {l->stride, l->stride}, pads[4] = {l->pad, l->pad, l->pad, l->pad};
     bnn_node_set_ints(g, node, "strides", st, 2);
     bnn_node_set_ints(g, node, "pads", pads, 4);

@@ -142,8 +142,7 @@ static const bnn_kernel *kernel_of(bnn_op op)
     case BNN_OP_DENSE: return &bnn_kernel_dense;
     case BNN_OP_GEMM: return &bnn_kernel_gemm;
     case BNN_OP_MATMUL: return &bnn_kernel_matmul;
-    case BNN_OP_CONV1D:
-    case BNN_OP_CONV2D: return &bnn_kernel_conv;
+    case BNN_OP_CONV: return &bnn_kernel_conv;
     case BNN_OP_CONV_TRANSPOSE: return &bnn_kernel_conv_transpose;
     case BNN_OP_MAX_POOL: return &bnn_kernel_max_pool;
     case BNN_OP_AVG_POOL: return &bnn_kernel_avg_pool;

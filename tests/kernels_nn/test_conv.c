@@ -35,7 +35,7 @@ static int run_conv(const conv_cfg *f, uint64_t seed, int check_backward, double
         y = KN_SHAPE(f->n, f->m, out[0], out[1]);
     }
     bnn_shape in[3] = {x, w, f->bias ? KN_SHAPE(f->m) : kn_absent()};
-    kn_case *c = kn_create(f->sd == 1 ? BNN_OP_CONV1D : BNN_OP_CONV2D, BNN_F32, 3, in, &y, seed);
+    kn_case *c = kn_create(BNN_OP_CONV, BNN_F32, 3, in, &y, seed);
     int64_t s[2], p[4], d[2];
     int any_s = 0, any_p = 0, any_d = 0;
     for (int i = 0; i < f->sd; i++) {
@@ -176,7 +176,7 @@ Test(conv, scratch_is_one_image_group)
     /* 16 channels x 3x3 rows, 28x28 columns: one image, one group */
     bnn_shape in[3] = {KN_SHAPE(2, 16, 28, 28), KN_SHAPE(32, 16, 3, 3), KN_SHAPE(32)};
     bnn_shape y = KN_SHAPE(2, 32, 28, 28);
-    kn_case *c = kn_create(BNN_OP_CONV2D, BNN_F32, 3, in, &y, 1);
+    kn_case *c = kn_create(BNN_OP_CONV, BNN_F32, 3, in, &y, 1);
     KN_SET_INTS(c, "pads", 1, 1, 1, 1);
     bnn_diag diag = {0};
     cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
@@ -189,7 +189,7 @@ Test(conv, scratch_is_one_image_group)
 Test(conv, rejects_inconsistent_output_shape)
 {
     bnn_shape in[2] = {KN_SHAPE(1, 2, 5, 5), KN_SHAPE(3, 2, 3, 3)}, y = KN_SHAPE(1, 3, 5, 5);
-    kn_case *c = kn_create(BNN_OP_CONV2D, BNN_F32, 2, in, &y, 1); /* no pads: 3x3 expected */
+    kn_case *c = kn_create(BNN_OP_CONV, BNN_F32, 2, in, &y, 1); /* no pads: 3x3 expected */
     bnn_diag diag = {0};
     cr_assert_eq(kn_forward(c, &diag), BNN_ERR_SHAPE);
     cr_assert(strstr(diag.message, "'n0'"), "%s", diag.message);
@@ -213,7 +213,7 @@ Test(conv, partial_gradients)
                                      : KN_SHAPE(f->m, f->c / f->group, f->k[0]);
             bnn_shape y = f->sd == 2 ? KN_SHAPE(f->n, f->m, oh, ow) : KN_SHAPE(f->n, f->m, ow);
             bnn_shape in[3] = {x, w, KN_SHAPE(f->m)};
-            kn_case *c = kn_create(f->sd == 2 ? BNN_OP_CONV2D : BNN_OP_CONV1D, BNN_F32, 3, in, &y, k);
+            kn_case *c = kn_create(BNN_OP_CONV, BNN_F32, 3, in, &y, k);
             int64_t s[2], p[4], d[2];
             for (int i = 0; i < f->sd; i++) {
                 s[i] = f->s[i];
@@ -316,7 +316,7 @@ Test(conv, wide_path_nan_stays_local)
 {
     /* two filters, so that it is not the depthwise loop */
     bnn_shape in[2] = {KN_SHAPE(2, 1, 6, 6), KN_SHAPE(2, 1, 3, 3)}, y = KN_SHAPE(2, 2, 4, 4);
-    kn_case *c = kn_create(BNN_OP_CONV2D, BNN_F32, 2, in, &y, 1);
+    kn_case *c = kn_create(BNN_OP_CONV, BNN_F32, 2, in, &y, 1);
     float *x = c->inputs[0].data, *w = c->inputs[1].data;
     for (int i = 0; i < 72; i++)
         x[i] = 1;
@@ -370,7 +370,7 @@ Test(conv, wide_path_partial_gradients)
                                      : KN_SHAPE(f->m, f->c / f->group, f->k[0]);
             bnn_shape y = f->sd == 2 ? KN_SHAPE(f->n, f->m, oh, ow) : KN_SHAPE(f->n, f->m, ow);
             bnn_shape in[3] = {x, w, KN_SHAPE(f->m)};
-            kn_case *c = kn_create(f->sd == 2 ? BNN_OP_CONV2D : BNN_OP_CONV1D, BNN_F32, 3, in, &y, k);
+            kn_case *c = kn_create(BNN_OP_CONV, BNN_F32, 3, in, &y, k);
             int64_t p[4], d[2];
             for (int i = 0; i < f->sd; i++) {
                 p[i] = f->pb[i];

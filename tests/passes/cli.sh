@@ -84,7 +84,7 @@ convert_check() {
     [ "$(ops "$TMP/conv.ir" bnn.dense_reparam)" = "$n_dense" ] || fail "$*: dense_reparam count"
     [ "$(ops "$TMP/conv.ir" bnn.conv_reparam)" = "$n_conv" ] || fail "$*: conv_reparam count"
     [ "$(ops "$TMP/conv.ir" dense)" = "$((3 - n_dense))" ] || fail "$*: dense count"
-    [ "$(ops "$TMP/conv.ir" conv2d)" = "$((2 - n_conv))" ] || fail "$*: conv2d count"
+    [ "$(ops "$TMP/conv.ir" conv)" = "$((2 - n_conv))" ] || fail "$*: conv count"
     # Every line that is not a converted layer or its params is unchanged.
     grep -v -e 'bnn\.' -e '_mu:' -e '_rho:' "$TMP/conv.ir" > "$TMP/conv.rest"
     while IFS= read -r line; do
@@ -139,7 +139,7 @@ has err 'converted:'
 expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/all.onnx"
 expect 0 "$BNNC" export "$TMP/all.onnx" --mode mean -o "$TMP/mean.onnx"
 expect 0 "$BNNC" dump "$TMP/mean.onnx"
-[ "$(ops "$TMP/out" dense)" = 3 ] && [ "$(ops "$TMP/out" conv2d)" = 2 ] || fail "mean model ops"
+[ "$(ops "$TMP/out" dense)" = 3 ] && [ "$(ops "$TMP/out" conv)" = 2 ] || fail "mean model ops"
 grep -q 'bnn\.' "$TMP/out" && fail "mean model still has Bayesian ops"
 DIGITS=$ROOT/examples/digits/batch16.npy
 expect 0 "$BNNC" run "$TMP/lenet5.onnx" --input "$DIGITS" --output "$TMP/y0.npy" --threads 1
@@ -153,7 +153,7 @@ expect 0 "$BNNC" dump "$TMP/std.onnx"
 grep -q 'bnn\.' "$TMP/out" && fail "standard model still has Bayesian ops"
 [ "$(ops "$TMP/out" random_normal_like)" = 10 ] || fail "standard model: 10 random_normal_like expected"
 [ "$(ops "$TMP/out" softplus)" = 10 ] || fail "standard model: 10 softplus expected"
-[ "$(ops "$TMP/out" conv2d)" = 2 ] || fail "standard model: 2 conv2d expected"
+[ "$(ops "$TMP/out" conv)" = 2 ] || fail "standard model: 2 conv expected"
 expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --output "$TMP/s1.npy" --seed 1 --threads 1
 expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --output "$TMP/s1b.npy" --seed 1 --threads 1
 expect 0 "$BNNC" run "$TMP/std.onnx" --input "$DIGITS" --output "$TMP/s2.npy" --seed 2 --threads 1

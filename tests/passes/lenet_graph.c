@@ -52,14 +52,14 @@ bnn_graph *test_lenet_graph(void)
     int f3b = add_weight(g, "fc3.bias", SHAPE(10), 10);
     int64_t s1[] = {1, 1}, p2[] = {2, 2, 2, 2}, p0[] = {0, 0, 0, 0}, k2[] = {2, 2}, s2[] = {2, 2};
 
-    int v = add_node(g, BNN_OP_CONV2D, "conv1", (int[]){x, c1w, c1b}, 3, "1", SHAPE(N, 6, 28, 28));
+    int v = add_node(g, BNN_OP_CONV, "conv1", (int[]){x, c1w, c1b}, 3, "1", SHAPE(N, 6, 28, 28));
     bnn_node_set_ints(g, g->n_nodes - 1, "strides", s1, 2);
     bnn_node_set_ints(g, g->n_nodes - 1, "pads", p2, 4);
     v = add_node(g, BNN_OP_RELU, "relu1", (int[]){v}, 1, "2", SHAPE(N, 6, 28, 28));
     v = add_node(g, BNN_OP_MAX_POOL, "pool1", (int[]){v}, 1, "3", SHAPE(N, 6, 14, 14));
     bnn_node_set_ints(g, g->n_nodes - 1, "kernel_shape", k2, 2);
     bnn_node_set_ints(g, g->n_nodes - 1, "strides", s2, 2);
-    v = add_node(g, BNN_OP_CONV2D, "conv2", (int[]){v, c2w, c2b}, 3, "4", SHAPE(N, 16, 10, 10));
+    v = add_node(g, BNN_OP_CONV, "conv2", (int[]){v, c2w, c2b}, 3, "4", SHAPE(N, 16, 10, 10));
     bnn_node_set_ints(g, g->n_nodes - 1, "strides", s1, 2);
     bnn_node_set_ints(g, g->n_nodes - 1, "pads", p0, 4);
     v = add_node(g, BNN_OP_RELU, "relu2", (int[]){v}, 1, "5", SHAPE(N, 16, 10, 10));

@@ -168,7 +168,7 @@ int main(void)
     CHECK(count_op(back, BNN_OP_RANDOM_NORMAL_LIKE) == 10, "expected 10 random_normal_like, got %d",
           count_op(back, BNN_OP_RANDOM_NORMAL_LIKE));
     CHECK(count_op(back, BNN_OP_SOFTPLUS) == 10, "expected 10 softplus");
-    CHECK(count_op(back, BNN_OP_CONV2D) == 2, "expected 2 conv2d");
+    CHECK(count_op(back, BNN_OP_CONV) == 2, "expected 2 conv2d");
     CHECK(count_op(back, BNN_OP_DENSE) + count_op(back, BNN_OP_GEMM) == 3, "expected 3 dense/gemm");
 
     int64_t n = x.shape.dims[0] * 10;

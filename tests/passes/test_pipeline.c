@@ -221,7 +221,7 @@ Test(fold_batchnorm, folds_with_the_exact_formula)
     int vi = bnn_graph_add_param(g, "bn.var", BNN_F32, &cs, var, sizeof var, false);
     int c = bnn_graph_add_value(g, "c", BNN_F32, &ys);
     int y = bnn_graph_add_value(g, "y", BNN_F32, &ys);
-    bnn_graph_add_node(g, BNN_OP_CONV2D, "conv", (int[]){x, wi, bi}, 3, &c, 1);
+    bnn_graph_add_node(g, BNN_OP_CONV, "conv", (int[]){x, wi, bi}, 3, &c, 1);
     int bn = bnn_graph_add_node(g, BNN_OP_BATCH_NORM, "bn", (int[]){c, si, hi, mi, vi}, 5, &y, 1);
     bnn_node_set_float(g, bn, "epsilon", 1e-3f);
     bnn_graph_add_output(g, y);
@@ -229,7 +229,7 @@ Test(fold_batchnorm, folds_with_the_exact_formula)
     cr_assert_eq(bnn_passes_run_text("fold-batchnorm,dce", g, &diag), BNN_OK, "%s", diag.message);
     cr_assert_eq(g->n_nodes, 1);
     const bnn_node *n = &g->nodes[0];
-    cr_assert_eq(n->op, BNN_OP_CONV2D);
+    cr_assert_eq(n->op, BNN_OP_CONV);
     cr_assert_str_eq(n->name, "conv");
     cr_assert_str_eq(g->values[n->outputs[0]].name, "y");
     cr_assert_str_eq(g->values[n->inputs[1]].name, "conv.weight");

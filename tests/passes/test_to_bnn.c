@@ -142,7 +142,7 @@ Test(to_bnn, name_errors)
     expect_error("to-bnn{only=fc9}", "pass 'to-bnn': only: no node is named 'fc9'");
     expect_error("to-bnn{exclude=fc1,nope}", "exclude: no node is named 'nope'");
     expect_error("to-bnn{layers=dense only=conv1}",
-                 "only: node 'conv1' (conv2d) is not a layer of the selected types (layers=dense)");
+                 "only: node 'conv1' (conv) is not a layer of the selected types (layers=dense)");
     expect_error("to-bnn{layers=conv exclude=fc1}", "exclude: node 'fc1' (dense)");
     expect_error("to-bnn{exclude=relu1}", "node 'relu1' (relu) is not a layer");
     expect_error("to-bnn{only=fc1 exclude=fc1}", "no layer matched (layers=all only=fc1 exclude=fc1)");
