@@ -84,6 +84,9 @@ typedef struct onnx_ctx {
     int cur;
     const Onnx__NodeProto *node;
     const char *node_name; /* the ONNX name or a generated one */
+    /* owned: model-local functions expanded (onnx_function.c); graph then
+     * points at its copy of the model's graph */
+    struct onnx_inline *inlined;
 } onnx_ctx;
 
 /* Failure naming the current node: "node 'NAME' (OpType): ...". */
@@ -124,6 +127,18 @@ bnn_status onnx_attr_string(onnx_ctx *c, const char *name, const char *fallback,
 /* count -1 when absent. */
 bnn_status onnx_attr_ints(onnx_ctx *c, const char *name, const int64_t **out, int *count);
 bnn_status onnx_attr_floats(onnx_ctx *c, const char *name, const float **out, int *count);
+
+/* ---- model-local functions (onnx_function.c) ----------------------------- */
+
+/* Expands every call of a function of m into its body (c->graph then points
+ * at the expanded graph); nothing to do when m has no functions. */
+bnn_status onnx_inline_functions(onnx_ctx *c, const Onnx__ModelProto *m);
+/* Frees what onnx_inline_functions made. */
+void onnx_inline_release(onnx_ctx *c);
+
+/* Fails with one message listing every op of c->graph the table lacks (with
+ * node counts and the model's opset); onnx_support.c. */
+bnn_status onnx_check_support(onnx_ctx *c);
 
 /* ---- the lowering table (onnx_lower.c) ----------------------------------- */
 
@@ -234,6 +249,6 @@ bnn_status onnx_lower_is_inf(onnx_ctx *c);
 
 /* Lowest and highest default-domain opsets bnnc reads. */
 #define BNN_ONNX_MIN_OPSET 1
-#define BNN_ONNX_MAX_OPSET 17
+#define BNN_ONNX_MAX_OPSET 21
 
 #endif

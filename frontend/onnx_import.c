@@ -549,8 +549,10 @@ static bnn_status canonical_value_order(bnn_graph *g)
 static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
                                const bnn_onnx_import_options *opts)
 {
-    const Onnx__GraphProto *gp = m->graph;
     BNN_TRY(read_opsets(c, m));
+    BNN_TRY(onnx_inline_functions(c, m));
+    BNN_TRY(onnx_check_support(c));
+    const Onnx__GraphProto *gp = c->graph;
     if (gp->n_sparse_initializer)
         return bnn_fail(c->diag, BNN_ERR_UNSUPPORTED, "sparse initializers are not supported");
     /* Size the name table for every name the graph can mention. */
@@ -680,6 +682,7 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
     free(c.names);
     free(c.order);
     free(c.fused);
+    onnx_inline_release(&c);
     onnx__model_proto__free_unpacked(m, NULL);
     if (s != BNN_OK) {
         bnn_graph_destroy(c.g);

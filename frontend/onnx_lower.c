@@ -636,6 +636,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     float value = 0;
     int in[2] = { x, -1 };
     const int64_t *pads = NULL;
+    int64_t full[2 * BNN_MAX_RANK];
     int npads = -1;
     onnx_known k;
     if (c->opset < 11) {
@@ -660,8 +661,29 @@ static bnn_status lower_pad(onnx_ctx *c)
                 return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'constant_value' must be a constant");
             value = (float)d;
         }
-        if (onnx_input(c, 3) >= 0)
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' is not supported");
+        if (onnx_input(c, 3) >= 0) {
+            /* Opset 18: pads name only these axes (begins, then ends). */
+            onnx_known ka;
+            int rank = onnx_val(c, x)->shape.rank;
+            if (!known_concrete(c, onnx_input(c, 3), &ka))
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' must be a constant");
+            if (!pads || rank < 0)
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' needs constant pads and a known rank");
+            if (npads != 2 * ka.n)
+                return onnx_node_fail(c, BNN_ERR_INVALID, "has %d pads for %d axes", npads, ka.n);
+            for (int i = 0; i < 2 * rank; i++)
+                full[i] = 0;
+            for (int i = 0; i < ka.n; i++) {
+                int64_t a = ka.v[i] < 0 ? ka.v[i] + rank : ka.v[i];
+                if (a < 0 || a >= rank)
+                    return onnx_node_fail(c, BNN_ERR_INVALID, "axis %lld is out of range for rank %d",
+                                          (long long)ka.v[i], rank);
+                full[a] = pads[i];
+                full[rank + a] = pads[ka.n + i];
+            }
+            pads = full;
+            npads = 2 * rank;
+        }
     }
     BNN_TRY(onnx_emit_node(c, BNN_OP_PAD, in, in[1] >= 0 ? 2 : 1, &nid));
     if (npads >= 0)
@@ -728,21 +750,21 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Neg", 1, MAX, lower_neg, 1, 0, 1) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
-    X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
+    X("", "Pad", 1, MAX, lower_pad, 1, 11, 4) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
     X("", "Reciprocal", 1, MAX, lower_reciprocal, 1, 0, 1) \
-    X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 0, 1) \
-    X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 0, 1) \
-    X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 0, 1) \
-    X("", "ReduceLogSumExp", 1, MAX, onnx_lower_reduce_log_sum_exp, 1, 0, 1) \
-    X("", "ReduceMax", 1, MAX, onnx_lower_reduce_max, 1, 0, 1) \
-    X("", "ReduceMean", 1, MAX, onnx_lower_reduce_mean, 1, 0, 1) \
-    X("", "ReduceMin", 1, MAX, onnx_lower_reduce_min, 1, 0, 1) \
-    X("", "ReduceProd", 1, MAX, onnx_lower_reduce_prod, 1, 0, 1) \
+    X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 18, 2) \
+    X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 18, 2) \
+    X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 18, 2) \
+    X("", "ReduceLogSumExp", 1, MAX, onnx_lower_reduce_log_sum_exp, 1, 18, 2) \
+    X("", "ReduceMax", 1, MAX, onnx_lower_reduce_max, 1, 18, 2) \
+    X("", "ReduceMean", 1, MAX, onnx_lower_reduce_mean, 1, 18, 2) \
+    X("", "ReduceMin", 1, MAX, onnx_lower_reduce_min, 1, 18, 2) \
+    X("", "ReduceProd", 1, MAX, onnx_lower_reduce_prod, 1, 18, 2) \
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
-    X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 0, 1) \
+    X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Relu", 1, MAX, lower_relu, 1, 0, 1) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
     X("", "Selu", 1, MAX, lower_selu, 1, 0, 1) \

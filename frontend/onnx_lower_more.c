@@ -239,8 +239,17 @@ bnn_status onnx_lower_split(onnx_ctx *c)
     int parts = (int)c->node->n_output;
     if (parts < 1)
         return onnx_node_fail(c, BNN_ERR_INVALID, "has no outputs");
-    if (onnx_attr(c, "num_outputs"))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'num_outputs' belongs to opset 18");
+    int64_t num_outputs = 0;
+    if (onnx_attr(c, "num_outputs")) {
+        if (c->opset < 18)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'num_outputs' belongs to opset 18 on");
+        if (onnx_input(c, 1) >= 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "has both input 'split' and attribute 'num_outputs'");
+        BNN_TRY(onnx_attr_int(c, "num_outputs", 0, &num_outputs));
+        if (num_outputs != parts)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'num_outputs' is %lld, but the node has %d outputs",
+                                  (long long)num_outputs, parts);
+    }
     const bnn_shape *xs = &onnx_val(c, x)->shape;
     int a = (int)axis;
     if (xs->rank >= 0 && (axis < -xs->rank || axis >= xs->rank))
@@ -283,6 +292,16 @@ bnn_status onnx_lower_split(onnx_ctx *c)
                                 (long long)total, a, (long long)dim);
     } else if (!bnn_dim_is_known(dim)) {
         st = onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "splitting into equal parts needs axis %lld's size", (long long)axis);
+    } else if (num_outputs > 0 && dim % parts != 0) {
+        /* Opset 18: parts of ceil(dim / n), the last one smaller. */
+        int64_t each = (dim + parts - 1) / parts, left = dim;
+        for (int i = 0; i < parts; i++) {
+            len[i] = left < each ? left : each;
+            left -= len[i];
+        }
+        if (len[parts - 1] <= 0)
+            st = onnx_node_fail(c, BNN_ERR_SHAPE, "axis %d of size %lld does not give %d non-empty parts", a,
+                                (long long)dim, parts);
     } else if (dim % parts != 0) {
         st = onnx_node_fail(c, BNN_ERR_SHAPE, "axis %d of size %lld does not split into %d equal parts", a,
                             (long long)dim, parts);
@@ -526,8 +545,8 @@ bnn_status onnx_lower_cast(onnx_ctx *c)
     BNN_TRY(onnx_need_input(c, 0, &x));
     if (!onnx_attr(c, "to"))
         return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'to' is missing");
-    if (onnx_attr(c, "saturate"))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'saturate' belongs to opset 19");
+    if (onnx_attr(c, "saturate") && c->opset < 19)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'saturate' belongs to opset 19 on");
     int64_t to = 0;
     if (c->opset < 6) {
         /* Cast-1 named the type: "FLOAT", "INT64", ... */
@@ -550,8 +569,8 @@ bnn_status onnx_lower_cast_like(onnx_ctx *c)
     int x, like;
     BNN_TRY(onnx_need_input(c, 0, &x));
     BNN_TRY(onnx_need_input(c, 1, &like));
-    if (onnx_attr(c, "saturate"))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'saturate' belongs to opset 19");
+    if (onnx_attr(c, "saturate") && c->opset < 19)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'saturate' belongs to opset 19 on");
     bnn_dtype to = declared_dtype(c, 1);
     if (to == BNN_UNDEFINED)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the type of input 'target_type' is not known");

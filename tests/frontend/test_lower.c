@@ -509,7 +509,7 @@ Test(lower, supported_ops_table)
             if (!strcmp(ops[i].domain, "") && !strcmp(ops[i].op_type, required[r])) {
                 found = true;
                 cr_expect_eq(ops[i].since_opset, 1, "%s", required[r]);
-                cr_expect_eq(ops[i].until_opset, 17);
+                cr_expect_eq(ops[i].until_opset, 21);
             }
         cr_expect(found, "%s missing from the supported ops", required[r]);
     }
