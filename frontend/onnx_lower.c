@@ -103,10 +103,8 @@ typedef bnn_status (*attr_fn)(onnx_ctx *c, int nid, const void *arg);
 static bnn_status fold_or_emit(onnx_ctx *c, int rank, const int64_t *v, int n, uint64_t sym,
                                bnn_op op, const int *in, int n_in, attr_fn attrs, const void *arg)
 {
-    if (!sym) {
-        bnn_shape s = { .rank = rank, .dims = { n } };
-        return onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
-    }
+    if (!sym)
+        return onnx_known_param(c, op == BNN_OP_SHAPE ? BNN_I64 : onnx_known_dtype(c, in[0]), rank, v, n);
     int nid;
     BNN_TRY(onnx_emit_node(c, op, in, n_in, &nid));
     if (attrs)
@@ -374,10 +372,9 @@ static bnn_status lower_shape(onnx_ctx *c)
         BNN_TRY(onnx_attr_int(c, "end", 0, &r.end));
     }
     const bnn_shape *s = &onnx_val(c, x)->shape;
-    bool known = s->rank >= 0;
-    for (int i = 0; known && i < s->rank; i++)
-        known = s->dims[i] != BNN_DIM_UNKNOWN;
-    if (known) {
+    /* A known rank is enough: an unknown dim is a symbolic entry too, so a
+     * slice or gather that reads only the known dims still folds. */
+    if (s->rank >= 0 && s->rank <= ONNX_KNOWN_MAX) {
         int64_t lo = r.has_start ? r.start : 0, hi = r.has_end ? r.end : s->rank;
         if (lo < 0) lo += s->rank;
         if (hi < 0) hi += s->rank;
@@ -386,7 +383,7 @@ static bnn_status lower_shape(onnx_ctx *c)
         if (hi < lo) hi = lo;
         uint64_t sym = 0;
         for (int64_t i = lo; i < hi; i++)
-            if (bnn_dim_is_symbol(s->dims[i]))
+            if (!bnn_dim_is_known(s->dims[i]))
                 sym |= 1ull << (i - lo);
         return fold_or_emit(c, 1, s->dims + lo, (int)(hi - lo), sym, BNN_OP_SHAPE, &x, 1, shape_attrs, &r);
     }
@@ -559,7 +556,7 @@ static bool shape_to_attr(const onnx_known *k, const bnn_shape *in, int64_t allo
         int64_t d = k->v[i];
         if (!(k->sym >> i & 1)) {
             out[i] = d;
-        } else if (!allowzero && in->rank > i && in->dims[i] == d) {
+        } else if (!allowzero && in->rank > i && in->dims[i] == d && !onnx_known_unknown(k, i)) {
             out[i] = 0;
         } else if (!has_infer) {
             out[i] = -1;

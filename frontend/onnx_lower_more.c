@@ -41,10 +41,8 @@ static bnn_status known_result(onnx_ctx *c, int rank, const int64_t *v, int n, u
                                bnn_op op, const int *in, int n_in, int *nid)
 {
     *nid = -1;
-    if (!sym) {
-        bnn_shape s = { .rank = rank, .dims = { n } };
-        return onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
-    }
+    if (!sym)
+        return onnx_known_param(c, onnx_known_dtype(c, in[0]), rank, v, n);
     BNN_TRY(onnx_emit_node(c, op, in, n_in, nid));
     return BNN_OK;
 }
@@ -124,7 +122,8 @@ static bnn_status slice_bounds(onnx_ctx *c, const onnx_known *k, const char *wha
         int64_t axis = a->has_axes ? a->axes[i] : i;
         if (axis < 0 && xs->rank >= 0)
             axis += xs->rank;
-        if (xs->rank < 0 || axis < 0 || axis >= xs->rank || xs->dims[axis] != k->v[i])
+        if (xs->rank < 0 || axis < 0 || axis >= xs->rank || xs->dims[axis] != k->v[i] ||
+            onnx_known_unknown(k, i))
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' holds a dim only known at run time", what);
         out[i] = INT64_MAX;
     }
@@ -354,7 +353,7 @@ bnn_status onnx_lower_expand(onnx_ctx *c)
             continue;
         /* A symbolic entry equal to the input's dim there broadcasts like 1. */
         int ix = i - (k.n - xs->rank);
-        if (xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i])
+        if (xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i] || onnx_known_unknown(&k, i))
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'shape' holds a dim only known at run time");
         shape[i] = 1;
     }
@@ -515,23 +514,19 @@ static bnn_status cast_to(onnx_ctx *c, int x, int64_t to)
                               bnn_onnx_type_name((int32_t)from));
     onnx_known k;
     if ((to == BNN_I64 || to == BNN_I32) && onnx_known_get(c, x, &k)) {
+        /* Symbolic entries stay known through int32 too (paddle2onnx's
+         * Shape -> Cast(int32) -> Slice -> Cast(int64)); a size past int32
+         * is left to the runtime. */
         bool fits = true;
         for (int i = 0; i < k.n && to == BNN_I32; i++)
-            fits = fits && !(k.sym >> i & 1) && k.v[i] >= INT32_MIN && k.v[i] <= INT32_MAX;
-        if (to == BNN_I64) {
-            BNN_TRY(known_result(c, k.rank, k.v, k.n, k.sym, BNN_OP_CAST, &x, 1, &nid));
-            if (nid < 0)
-                return BNN_OK;
+            fits = fits && ((k.sym >> i & 1) || (k.v[i] >= INT32_MIN && k.v[i] <= INT32_MAX));
+        if (fits && !k.sym)
+            return onnx_known_param(c, (bnn_dtype)to, k.rank, k.v, k.n);
+        if (fits) {
+            BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));
             BNN_TRY(onnx_set_int(c, nid, "to", to));
             BNN_TRY(onnx_infer(c, nid));
             return record_known(c, nid, k.rank, k.v, k.n, k.sym);
-        }
-        if (fits) {
-            int32_t v[ONNX_KNOWN_MAX];
-            for (int i = 0; i < k.n; i++)
-                v[i] = (int32_t)k.v[i];
-            bnn_shape s = { .rank = k.rank, .dims = { k.n } };
-            return onnx_output_param(c, 0, BNN_I32, &s, v, sizeof(int32_t) * (size_t)k.n);
         }
     }
     BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));

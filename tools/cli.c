@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bnn_onnx.h"
@@ -56,11 +57,39 @@ bool bnnc_parse_float(const char *text, double *out)
     return true;
 }
 
+/* --input-shape overrides; the texts are kept for the process's life. */
+#define MAX_INPUT_SHAPES 64
+static bnn_onnx_input_shape input_shapes[MAX_INPUT_SHAPES];
+static char *input_shape_text[MAX_INPUT_SHAPES];
+static int n_input_shapes;
+
+bool bnnc_add_input_shape(const char *cmd, const char *spec)
+{
+    if (n_input_shapes == MAX_INPUT_SHAPES) {
+        bnnc_usage_error(cmd, "more than %d --input-shape options", MAX_INPUT_SHAPES);
+        return false;
+    }
+    char *text = strdup(spec);
+    bnn_diag diag = {0};
+    if (!text || bnn_onnx_parse_input_shape(text, &input_shapes[n_input_shapes], &diag) != BNN_OK) {
+        bnnc_usage_error(cmd, "%s", text ? diag.message : "out of memory");
+        free(text);
+        return false;
+    }
+    input_shape_text[n_input_shapes++] = text;
+    return true;
+}
+
 bnn_graph *bnnc_load_model(const char *path)
 {
     bnn_graph *graph = NULL;
     bnn_diag diag = {0};
-    if (bnn_onnx_import_file(path, NULL, &graph, &diag) != BNN_OK) {
+    bnn_onnx_import_options opt = {.input_shapes = input_shapes, .n_input_shapes = n_input_shapes};
+    if (bnn_onnx_import_file(path, &opt, &graph, &diag) != BNN_OK) {
+        size_t len = strlen(diag.message);
+        if (n_input_shapes && diag.status == BNN_ERR_SHAPE)
+            snprintf(diag.message + len, sizeof diag.message - len,
+                     " (after --input-shape: the model's own shape arithmetic fixes this dim)");
         bnnc_report(path, &diag);
         return NULL;
     }
