@@ -143,7 +143,18 @@ static bnn_status read_defaults(struct onnx_inline *in, const Onnx__FunctionProt
         const ProtobufCMessageUnknownField *u = &f->base.unknown_fields[i];
         if (u->tag != FUNCTION_ATTRIBUTE_PROTO_FIELD || u->wire_type != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED)
             continue;
-        Onnx__AttributeProto *a = onnx__attribute_proto__unpack(NULL, u->len, u->data);
+        /* protobuf-c keeps the field's bytes after the tag: the length
+         * varint, then the message. */
+        size_t at = 0, len = 0;
+        for (int shift = 0; at < u->len && shift < 64; shift += 7) {
+            uint8_t b = u->data[at++];
+            len |= (size_t)(b & 0x7f) << shift;
+            if (!(b & 0x80))
+                break;
+        }
+        Onnx__AttributeProto *a = len == u->len - at
+                                      ? onnx__attribute_proto__unpack(NULL, len, u->data + at)
+                                      : NULL;
         if (!a)
             return bnn_fail(diag, BNN_ERR_INVALID, "function '%s': an attribute default does not parse",
                             onnx_str(f->name));

@@ -154,6 +154,9 @@ bnn_status onnx_check_input_shapes(onnx_ctx *c, const bnn_onnx_import_options *o
 bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options *opts,
                                      const char *name, bnn_shape *shape);
 
+/* Fails naming a reshape whose fixed target pins a dim --input-shape freed. */
+bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts);
+
 /* ---- model-local functions (onnx_function.c) ----------------------------- */
 
 /* Expands every call of a function of m into its body (c->graph then points

@@ -610,6 +610,7 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
             return bnn_fail(c->diag, BNN_ERR_INVALID, "graph output '%s' is not defined", name);
         BNN_TRY(bnn_graph_add_output(c->g, e->value_id));
     }
+    BNN_TRY(onnx_check_pinned(c, opts));
     onnx_drop_dead_shape_nodes(c->g);
     if (bnn_graph_compact(c->g) != BNN_OK || canonical_value_order(c->g) != BNN_OK)
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");

@@ -120,3 +120,36 @@ bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options 
     }
     return BNN_OK;
 }
+
+static bool has_symbol(const bnn_shape *s)
+{
+    for (int i = 0; i < s->rank; i++)
+        if (bnn_dim_is_symbol(s->dims[i]))
+            return true;
+    return false;
+}
+
+/* After --input-shape put a symbol in: a reshape whose target is all
+ * constant while its input's size depends on a symbol fixes that symbol
+ * (N * 4 elements into [1, 2, 2] means N = 1), so the freed dim is not free. */
+bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts)
+{
+    if (!opts || opts->n_input_shapes == 0)
+        return BNN_OK;
+    for (int i = 0; i < c->g->n_nodes; i++) {
+        const bnn_node *n = bnn_graph_node(c->g, i);
+        if (n->dead || n->op != BNN_OP_RESHAPE || n->n_inputs < 1)
+            continue;
+        const bnn_value *in = bnn_graph_value(c->g, n->inputs[0]);
+        const bnn_value *out = bnn_graph_value(c->g, n->outputs[0]);
+        if (!has_symbol(&in->shape) || out->shape.rank < 0 || !bnn_shape_is_concrete(&out->shape))
+            continue;
+        char a[160], b[160];
+        return bnn_fail(c->diag, BNN_ERR_SHAPE,
+                        "node '%s' (reshape): reshapes '%s' %s to the fixed %s, so the model's own "
+                        "arithmetic pins the dims --input-shape made symbolic",
+                        n->name, in->name, bnn_type_text(c->g, in->dtype, &in->shape, a, sizeof a),
+                        bnn_type_text(c->g, out->dtype, &out->shape, b, sizeof b));
+    }
+    return BNN_OK;
+}

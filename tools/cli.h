@@ -8,6 +8,7 @@
 
 #include "bnn_diag.h"
 #include "bnn_ir.h"
+#include "bnn_tensor.h"
 
 /* Exit statuses. */
 enum { BNNC_EXIT_OK = 0, BNNC_EXIT_ERROR = 1, BNNC_EXIT_USAGE = 2 };
@@ -49,6 +50,12 @@ enum { BNNC_OPT_INPUT_SHAPE = 1000 };
     "  --input-shape NAME=DIMS    replace input NAME's declared shape before import\n" \
     "                             (DIMS: sizes or symbols, e.g. x=N,3,48,320)\n"
 bool bnnc_add_input_shape(const char *cmd, const char *spec);
+
+/* `run` and `eval` take their shapes from the data: every symbolic dim of
+ * input 0 past the batch is bound to x's size there, in the whole graph, and
+ * shapes are re-inferred (computed reshape targets are then evaluated when a
+ * session is made).  Reports "bnnc: WHERE: ..." and returns false on failure. */
+bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *where);
 
 /* True when stdout is a terminal (progress bars, colours). */
 bool bnnc_stdout_is_terminal(void);

@@ -359,7 +359,8 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
 
     graph = bnnc_load_model(model);
-    if (!graph || !check_rows(graph, x, data ? data : xpath))
+    if (!graph || !check_rows(graph, x, data ? data : xpath) ||
+        !bnnc_bind_input_dims(graph, x, model))
         goto done;
     bnn_runtime_set_threads((int)threads);
     bnn_predict_options po = bnn_predict_defaults();

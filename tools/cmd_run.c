@@ -306,6 +306,8 @@ int bnnc_cmd_run(int argc, char **argv)
         shapes[k] = tensors[k].shape;
     }
     if (run_samples_wanted(g, &o.mc)) {
+        if (!bnnc_bind_input_dims(g, &tensors[0], o.model))
+            goto done;
         /* A Bayesian model, or --samples and friends: the mean of S weight
          * samples and each example's uncertainty (run_samples.c). */
         rc = run_samples(o.model, g, &tensors[0],
