@@ -17,10 +17,27 @@ typedef struct bnn_onnx_binding {
     const bnn_tensor *value;
 } bnn_onnx_binding;
 
+/* Replaces a graph input's declared shape before anything is folded or
+ * inferred (`--input-shape x=N,3,48,320`): dim i is dims[i] (>= 0), or the
+ * symbol symbols[i] when that is non-NULL.  The rank must stay the model's. */
+typedef struct bnn_onnx_input_shape {
+    const char *name;
+    int rank;
+    int64_t dims[BNN_MAX_RANK];
+    const char *symbols[BNN_MAX_RANK];
+} bnn_onnx_input_shape;
+
 typedef struct bnn_onnx_import_options {
     const bnn_onnx_binding *bindings;
     int n_bindings;
+    const bnn_onnx_input_shape *input_shapes;
+    int n_input_shapes;
 } bnn_onnx_import_options;
+
+/* Parses "NAME=D0,D1,..." (each D a size or a symbol name; NAME may hold '=',
+ * the last one splits) into out, whose strings point into text.  Fails with a
+ * message naming what is wrong. */
+bnn_status bnn_onnx_parse_input_shape(char *text, bnn_onnx_input_shape *out, bnn_diag *diag);
 
 /* options may be NULL. External data files are looked up next to path. */
 bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options *options,

@@ -295,12 +295,12 @@ static bnn_status export_node(ex *e, int nid)
     case BNN_OP_AVG_POOL: {
         const int64_t *d;
         int nd = bnn_node_ints(n, "dilations", &d);
-        for (int i = 0; i < nd; i++)
+        for (int i = 0; i < nd && e->opset < 19; i++)
             if (d[i] != 1)
                 return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
                                 "node '%s' (avg_pool): dilations need ONNX opset 19", n->name);
         on = ex_node(e, "AveragePool", "", n->name, in, 1, &out, 1);
-        copy_attrs_except(e, on, n, " dilations ");
+        copy_attrs_except(e, on, n, e->opset >= 19 ? NULL : " dilations ");
         break;
     }
     case BNN_OP_DROPOUT: {
@@ -423,11 +423,11 @@ static bnn_status export_node(ex *e, int nid)
     case BNN_OP_REDUCE_SUM: case BNN_OP_REDUCE_MEAN: case BNN_OP_REDUCE_MAX:
     case BNN_OP_REDUCE_MIN: case BNN_OP_REDUCE_PROD: case BNN_OP_REDUCE_L1: case BNN_OP_REDUCE_L2:
     case BNN_OP_REDUCE_LOG_SUM: case BNN_OP_REDUCE_LOG_SUM_EXP: case BNN_OP_REDUCE_SUM_SQUARE: {
-        /* The file's opset is 13..17: ReduceSum takes axes as input 1, the
-         * others as an attribute (until 18).  Empty axes mean all: left out. */
+        /* ReduceSum takes axes as input 1 from opset 13, the others from 18
+         * (an attribute before).  Empty axes mean all: left out. */
         const int64_t *axes;
         int na = bnn_node_ints(n, "axes", &axes);
-        bool sum = n->op == BNN_OP_REDUCE_SUM;
+        bool sum = n->op == BNN_OP_REDUCE_SUM || e->opset >= 18; /* axes as an input */
         if (sum && na > 0)
             in[1] = ex_init(e, base_name(n, out, "axes", buf, sizeof buf), BNN_I64, 1, axes, na);
         on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, sum ? 2 : 1, &out, 1);

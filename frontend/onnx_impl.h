@@ -84,6 +84,9 @@ typedef struct onnx_ctx {
     int cur;
     const Onnx__NodeProto *node;
     const char *node_name; /* the ONNX name or a generated one */
+    /* owned: model-local functions expanded (onnx_function.c); graph then
+     * points at its copy of the model's graph */
+    struct onnx_inline *inlined;
 } onnx_ctx;
 
 /* Failure naming the current node: "node 'NAME' (OpType): ...". */
@@ -109,7 +112,25 @@ bnn_status onnx_output_param(onnx_ctx *c, int k, bnn_dtype dtype, const bnn_shap
 /* A fresh value name derived from base, free among ONNX and IR names. */
 const char *onnx_fresh_name(onnx_ctx *c, const char *base, char *buf, size_t n);
 
-/* Known i64 contents of a value (recorded or read from an i64/i32 param). */
+/* Binds output 0 to a constant holding v as dtype (I64, or I32 when the
+ * shape arithmetic runs in int32 as paddle2onnx's does). */
+bnn_status onnx_known_param(onnx_ctx *c, bnn_dtype dtype, int rank, const int64_t *v, int n);
+/* The element type folded contents of input value `id` keep: I32 for an
+ * i32 value, else I64. */
+bnn_dtype onnx_known_dtype(onnx_ctx *c, int id);
+/* Whether entry i of k is a dim the import does not know at all (neither a
+ * size nor a symbol): it may not be matched against any other dim. */
+static inline bool onnx_known_unknown(const onnx_known *k, int i)
+{
+    return (k->sym >> i & 1) && k->v[i] == BNN_DIM_UNKNOWN;
+}
+
+/* Marks shape arithmetic nothing reads any more dead (onnx_shape_fold.c). */
+void onnx_drop_dead_shape_nodes(bnn_graph *g);
+
+/* Known i64 contents of a value (recorded or read from an i64/i32 param).
+ * A symbolic entry (bit set in sym) is a dim code: a symbol, or
+ * BNN_DIM_UNKNOWN for a dim nobody named. */
 bool onnx_known_get(onnx_ctx *c, int value_id, onnx_known *out);
 bnn_status onnx_known_set(onnx_ctx *c, int value_id, int rank, const int64_t *v, int n,
                           uint64_t sym);
@@ -124,6 +145,29 @@ bnn_status onnx_attr_string(onnx_ctx *c, const char *name, const char *fallback,
 /* count -1 when absent. */
 bnn_status onnx_attr_ints(onnx_ctx *c, const char *name, const int64_t **out, int *count);
 bnn_status onnx_attr_floats(onnx_ctx *c, const char *name, const float **out, int *count);
+
+/* ---- --input-shape (onnx_input_shape.c) ----------------------------------- */
+
+/* Fails when an override names no graph input (or an initializer). */
+bnn_status onnx_check_input_shapes(onnx_ctx *c, const bnn_onnx_import_options *opts);
+/* Replaces *shape (graph input `name`, as declared) by its override, if any. */
+bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options *opts,
+                                     const char *name, bnn_shape *shape);
+
+/* Fails naming a reshape whose fixed target pins a dim --input-shape freed. */
+bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts);
+
+/* ---- model-local functions (onnx_function.c) ----------------------------- */
+
+/* Expands every call of a function of m into its body (c->graph then points
+ * at the expanded graph); nothing to do when m has no functions. */
+bnn_status onnx_inline_functions(onnx_ctx *c, const Onnx__ModelProto *m);
+/* Frees what onnx_inline_functions made. */
+void onnx_inline_release(onnx_ctx *c);
+
+/* Fails with one message listing every op of c->graph the table lacks (with
+ * node counts and the model's opset); onnx_support.c. */
+bnn_status onnx_check_support(onnx_ctx *c);
 
 /* ---- the lowering table (onnx_lower.c) ----------------------------------- */
 
@@ -234,6 +278,6 @@ bnn_status onnx_lower_is_inf(onnx_ctx *c);
 
 /* Lowest and highest default-domain opsets bnnc reads. */
 #define BNN_ONNX_MIN_OPSET 1
-#define BNN_ONNX_MAX_OPSET 17
+#define BNN_ONNX_MAX_OPSET 21
 
 #endif

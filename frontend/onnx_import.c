@@ -282,6 +282,7 @@ static bnn_status add_graph_inputs(onnx_ctx *c, const bnn_onnx_import_options *o
             return bnn_fail(c->diag, BNN_ERR_INVALID, "binding '%s' names no graph input",
                             opts->bindings[b].name);
     }
+    BNN_TRY(onnx_check_input_shapes(c, opts));
     for (size_t i = 0; i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         const char *name = onnx_str(vi->name);
@@ -312,6 +313,7 @@ static bnn_status add_graph_inputs(onnx_ctx *c, const bnn_onnx_import_options *o
         bnn_dtype dt = BNN_UNDEFINED;
         bnn_shape shape;
         BNN_TRY(read_value_info(c, vi, "graph input", &dt, &shape));
+        BNN_TRY(onnx_override_input_shape(c, opts, name, &shape));
         int id = bnn_graph_add_value(c->g, name, dt, &shape);
         if (id < 0)
             return bnn_fail(c->diag, BNN_ERR_NOMEM, "graph input '%s': out of memory", name);
@@ -470,24 +472,6 @@ static bnn_status lower_node(onnx_ctx *c)
     return lower(c);
 }
 
-/* Drops shape arithmetic nothing reads any more (it folded into attributes). */
-static void drop_dead_shape_nodes(bnn_graph *g)
-{
-    for (int i = g->n_nodes - 1; i >= 0; i--) {
-        bnn_node *n = bnn_graph_node(g, i);
-        switch (n->op) {
-        case BNN_OP_SHAPE: case BNN_OP_GATHER: case BNN_OP_UNSQUEEZE: case BNN_OP_SQUEEZE:
-        case BNN_OP_CONCAT: case BNN_OP_SLICE: case BNN_OP_CAST:
-            break;
-        default:
-            continue;
-        }
-        if (bnn_graph_value(g, n->outputs[0])->dtype == BNN_I64 &&
-            bnn_graph_use_count(g, n->outputs[0]) == 0)
-            n->dead = true;
-    }
-}
-
 /* Renumbers values as graph inputs, then params (in creation order), then node
  * results (in node order), so that the IR does not depend on where a file
  * lists its initializers or Constant nodes: export then import gives the
@@ -549,8 +533,10 @@ static bnn_status canonical_value_order(bnn_graph *g)
 static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
                                const bnn_onnx_import_options *opts)
 {
-    const Onnx__GraphProto *gp = m->graph;
     BNN_TRY(read_opsets(c, m));
+    BNN_TRY(onnx_inline_functions(c, m));
+    BNN_TRY(onnx_check_support(c));
+    const Onnx__GraphProto *gp = c->graph;
     if (gp->n_sparse_initializer)
         return bnn_fail(c->diag, BNN_ERR_UNSUPPORTED, "sparse initializers are not supported");
     /* Size the name table for every name the graph can mention. */
@@ -624,7 +610,8 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
             return bnn_fail(c->diag, BNN_ERR_INVALID, "graph output '%s' is not defined", name);
         BNN_TRY(bnn_graph_add_output(c->g, e->value_id));
     }
-    drop_dead_shape_nodes(c->g);
+    BNN_TRY(onnx_check_pinned(c, opts));
+    onnx_drop_dead_shape_nodes(c->g);
     if (bnn_graph_compact(c->g) != BNN_OK || canonical_value_order(c->g) != BNN_OK)
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     return bnn_graph_verify(c->g, c->diag);
@@ -680,6 +667,7 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
     free(c.names);
     free(c.order);
     free(c.fused);
+    onnx_inline_release(&c);
     onnx__model_proto__free_unpacked(m, NULL);
     if (s != BNN_OK) {
         bnn_graph_destroy(c.g);

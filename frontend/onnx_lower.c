@@ -103,10 +103,8 @@ typedef bnn_status (*attr_fn)(onnx_ctx *c, int nid, const void *arg);
 static bnn_status fold_or_emit(onnx_ctx *c, int rank, const int64_t *v, int n, uint64_t sym,
                                bnn_op op, const int *in, int n_in, attr_fn attrs, const void *arg)
 {
-    if (!sym) {
-        bnn_shape s = { .rank = rank, .dims = { n } };
-        return onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
-    }
+    if (!sym)
+        return onnx_known_param(c, op == BNN_OP_SHAPE ? BNN_I64 : onnx_known_dtype(c, in[0]), rank, v, n);
     int nid;
     BNN_TRY(onnx_emit_node(c, op, in, n_in, &nid));
     if (attrs)
@@ -389,10 +387,9 @@ static bnn_status lower_shape(onnx_ctx *c)
         BNN_TRY(onnx_attr_int(c, "end", 0, &r.end));
     }
     const bnn_shape *s = &onnx_val(c, x)->shape;
-    bool known = s->rank >= 0;
-    for (int i = 0; known && i < s->rank; i++)
-        known = s->dims[i] != BNN_DIM_UNKNOWN;
-    if (known) {
+    /* A known rank is enough: an unknown dim is a symbolic entry too, so a
+     * slice or gather that reads only the known dims still folds. */
+    if (s->rank >= 0 && s->rank <= ONNX_KNOWN_MAX) {
         int64_t lo = r.has_start ? r.start : 0, hi = r.has_end ? r.end : s->rank;
         if (lo < 0) lo += s->rank;
         if (hi < 0) hi += s->rank;
@@ -401,7 +398,7 @@ static bnn_status lower_shape(onnx_ctx *c)
         if (hi < lo) hi = lo;
         uint64_t sym = 0;
         for (int64_t i = lo; i < hi; i++)
-            if (bnn_dim_is_symbol(s->dims[i]))
+            if (!bnn_dim_is_known(s->dims[i]))
                 sym |= 1ull << (i - lo);
         return fold_or_emit(c, 1, s->dims + lo, (int)(hi - lo), sym, BNN_OP_SHAPE, &x, 1, shape_attrs, &r);
     }
@@ -574,7 +571,7 @@ static bool shape_to_attr(const onnx_known *k, const bnn_shape *in, int64_t allo
         int64_t d = k->v[i];
         if (!(k->sym >> i & 1)) {
             out[i] = d;
-        } else if (!allowzero && in->rank > i && in->dims[i] == d) {
+        } else if (!allowzero && in->rank > i && in->dims[i] == d && !onnx_known_unknown(k, i)) {
             out[i] = 0;
         } else if (!has_infer) {
             out[i] = -1;
@@ -651,6 +648,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     float value = 0;
     int in[2] = { x, -1 };
     const int64_t *pads = NULL;
+    int64_t full[2 * BNN_MAX_RANK];
     int npads = -1;
     onnx_known k;
     if (c->opset < 11) {
@@ -675,8 +673,29 @@ static bnn_status lower_pad(onnx_ctx *c)
                 return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'constant_value' must be a constant");
             value = (float)d;
         }
-        if (onnx_input(c, 3) >= 0)
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' is not supported");
+        if (onnx_input(c, 3) >= 0) {
+            /* Opset 18: pads name only these axes (begins, then ends). */
+            onnx_known ka;
+            int rank = onnx_val(c, x)->shape.rank;
+            if (!known_concrete(c, onnx_input(c, 3), &ka))
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' must be a constant");
+            if (!pads || rank < 0)
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'axes' needs constant pads and a known rank");
+            if (npads != 2 * ka.n)
+                return onnx_node_fail(c, BNN_ERR_INVALID, "has %d pads for %d axes", npads, ka.n);
+            for (int i = 0; i < 2 * rank; i++)
+                full[i] = 0;
+            for (int i = 0; i < ka.n; i++) {
+                int64_t a = ka.v[i] < 0 ? ka.v[i] + rank : ka.v[i];
+                if (a < 0 || a >= rank)
+                    return onnx_node_fail(c, BNN_ERR_INVALID, "axis %lld is out of range for rank %d",
+                                          (long long)ka.v[i], rank);
+                full[a] = pads[i];
+                full[rank + a] = pads[ka.n + i];
+            }
+            pads = full;
+            npads = 2 * rank;
+        }
     }
     BNN_TRY(onnx_emit_node(c, BNN_OP_PAD, in, in[1] >= 0 ? 2 : 1, &nid));
     if (npads >= 0)
@@ -737,20 +756,20 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Mul", 1, MAX, lower_mul, 2, 0, 2) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
-    X("", "Pad", 1, MAX, lower_pad, 1, 11, 3) \
+    X("", "Pad", 1, MAX, lower_pad, 1, 11, 4) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
-    X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 0, 1) \
-    X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 0, 1) \
-    X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 0, 1) \
-    X("", "ReduceLogSumExp", 1, MAX, onnx_lower_reduce_log_sum_exp, 1, 0, 1) \
-    X("", "ReduceMax", 1, MAX, onnx_lower_reduce_max, 1, 0, 1) \
-    X("", "ReduceMean", 1, MAX, onnx_lower_reduce_mean, 1, 0, 1) \
-    X("", "ReduceMin", 1, MAX, onnx_lower_reduce_min, 1, 0, 1) \
-    X("", "ReduceProd", 1, MAX, onnx_lower_reduce_prod, 1, 0, 1) \
+    X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 18, 2) \
+    X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 18, 2) \
+    X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 18, 2) \
+    X("", "ReduceLogSumExp", 1, MAX, onnx_lower_reduce_log_sum_exp, 1, 18, 2) \
+    X("", "ReduceMax", 1, MAX, onnx_lower_reduce_max, 1, 18, 2) \
+    X("", "ReduceMean", 1, MAX, onnx_lower_reduce_mean, 1, 18, 2) \
+    X("", "ReduceMin", 1, MAX, onnx_lower_reduce_min, 1, 18, 2) \
+    X("", "ReduceProd", 1, MAX, onnx_lower_reduce_prod, 1, 18, 2) \
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
-    X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 0, 1) \
+    X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \

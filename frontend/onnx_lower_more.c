@@ -41,10 +41,8 @@ static bnn_status known_result(onnx_ctx *c, int rank, const int64_t *v, int n, u
                                bnn_op op, const int *in, int n_in, int *nid)
 {
     *nid = -1;
-    if (!sym) {
-        bnn_shape s = { .rank = rank, .dims = { n } };
-        return onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
-    }
+    if (!sym)
+        return onnx_known_param(c, onnx_known_dtype(c, in[0]), rank, v, n);
     BNN_TRY(onnx_emit_node(c, op, in, n_in, nid));
     return BNN_OK;
 }
@@ -124,7 +122,8 @@ static bnn_status slice_bounds(onnx_ctx *c, const onnx_known *k, const char *wha
         int64_t axis = a->has_axes ? a->axes[i] : i;
         if (axis < 0 && xs->rank >= 0)
             axis += xs->rank;
-        if (xs->rank < 0 || axis < 0 || axis >= xs->rank || xs->dims[axis] != k->v[i])
+        if (xs->rank < 0 || axis < 0 || axis >= xs->rank || xs->dims[axis] != k->v[i] ||
+            onnx_known_unknown(k, i))
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' holds a dim only known at run time", what);
         out[i] = INT64_MAX;
     }
@@ -239,8 +238,17 @@ bnn_status onnx_lower_split(onnx_ctx *c)
     int parts = (int)c->node->n_output;
     if (parts < 1)
         return onnx_node_fail(c, BNN_ERR_INVALID, "has no outputs");
-    if (onnx_attr(c, "num_outputs"))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'num_outputs' belongs to opset 18");
+    int64_t num_outputs = 0;
+    if (onnx_attr(c, "num_outputs")) {
+        if (c->opset < 18)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'num_outputs' belongs to opset 18 on");
+        if (onnx_input(c, 1) >= 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "has both input 'split' and attribute 'num_outputs'");
+        BNN_TRY(onnx_attr_int(c, "num_outputs", 0, &num_outputs));
+        if (num_outputs != parts)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'num_outputs' is %lld, but the node has %d outputs",
+                                  (long long)num_outputs, parts);
+    }
     const bnn_shape *xs = &onnx_val(c, x)->shape;
     int a = (int)axis;
     if (xs->rank >= 0 && (axis < -xs->rank || axis >= xs->rank))
@@ -283,6 +291,16 @@ bnn_status onnx_lower_split(onnx_ctx *c)
                                 (long long)total, a, (long long)dim);
     } else if (!bnn_dim_is_known(dim)) {
         st = onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "splitting into equal parts needs axis %lld's size", (long long)axis);
+    } else if (num_outputs > 0 && dim % parts != 0) {
+        /* Opset 18: parts of ceil(dim / n), the last one smaller. */
+        int64_t each = (dim + parts - 1) / parts, left = dim;
+        for (int i = 0; i < parts; i++) {
+            len[i] = left < each ? left : each;
+            left -= len[i];
+        }
+        if (len[parts - 1] <= 0)
+            st = onnx_node_fail(c, BNN_ERR_SHAPE, "axis %d of size %lld does not give %d non-empty parts", a,
+                                (long long)dim, parts);
     } else if (dim % parts != 0) {
         st = onnx_node_fail(c, BNN_ERR_SHAPE, "axis %d of size %lld does not split into %d equal parts", a,
                             (long long)dim, parts);
@@ -335,7 +353,7 @@ bnn_status onnx_lower_expand(onnx_ctx *c)
             continue;
         /* A symbolic entry equal to the input's dim there broadcasts like 1. */
         int ix = i - (k.n - xs->rank);
-        if (xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i])
+        if (xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i] || onnx_known_unknown(&k, i))
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'shape' holds a dim only known at run time");
         shape[i] = 1;
     }
@@ -496,23 +514,19 @@ static bnn_status cast_to(onnx_ctx *c, int x, int64_t to)
                               bnn_onnx_type_name((int32_t)from));
     onnx_known k;
     if ((to == BNN_I64 || to == BNN_I32) && onnx_known_get(c, x, &k)) {
+        /* Symbolic entries stay known through int32 too (paddle2onnx's
+         * Shape -> Cast(int32) -> Slice -> Cast(int64)); a size past int32
+         * is left to the runtime. */
         bool fits = true;
         for (int i = 0; i < k.n && to == BNN_I32; i++)
-            fits = fits && !(k.sym >> i & 1) && k.v[i] >= INT32_MIN && k.v[i] <= INT32_MAX;
-        if (to == BNN_I64) {
-            BNN_TRY(known_result(c, k.rank, k.v, k.n, k.sym, BNN_OP_CAST, &x, 1, &nid));
-            if (nid < 0)
-                return BNN_OK;
+            fits = fits && ((k.sym >> i & 1) || (k.v[i] >= INT32_MIN && k.v[i] <= INT32_MAX));
+        if (fits && !k.sym)
+            return onnx_known_param(c, (bnn_dtype)to, k.rank, k.v, k.n);
+        if (fits) {
+            BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));
             BNN_TRY(onnx_set_int(c, nid, "to", to));
             BNN_TRY(onnx_infer(c, nid));
             return record_known(c, nid, k.rank, k.v, k.n, k.sym);
-        }
-        if (fits) {
-            int32_t v[ONNX_KNOWN_MAX];
-            for (int i = 0; i < k.n; i++)
-                v[i] = (int32_t)k.v[i];
-            bnn_shape s = { .rank = k.rank, .dims = { k.n } };
-            return onnx_output_param(c, 0, BNN_I32, &s, v, sizeof(int32_t) * (size_t)k.n);
         }
     }
     BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));
@@ -526,8 +540,8 @@ bnn_status onnx_lower_cast(onnx_ctx *c)
     BNN_TRY(onnx_need_input(c, 0, &x));
     if (!onnx_attr(c, "to"))
         return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'to' is missing");
-    if (onnx_attr(c, "saturate"))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'saturate' belongs to opset 19");
+    if (onnx_attr(c, "saturate") && c->opset < 19)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'saturate' belongs to opset 19 on");
     int64_t to = 0;
     if (c->opset < 6) {
         /* Cast-1 named the type: "FLOAT", "INT64", ... */
@@ -550,8 +564,8 @@ bnn_status onnx_lower_cast_like(onnx_ctx *c)
     int x, like;
     BNN_TRY(onnx_need_input(c, 0, &x));
     BNN_TRY(onnx_need_input(c, 1, &like));
-    if (onnx_attr(c, "saturate"))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'saturate' belongs to opset 19");
+    if (onnx_attr(c, "saturate") && c->opset < 19)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'saturate' belongs to opset 19 on");
     bnn_dtype to = declared_dtype(c, 1);
     if (to == BNN_UNDEFINED)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the type of input 'target_type' is not known");

@@ -151,7 +151,7 @@ static bnn_status pool(onnx_ctx *c, bnn_op op)
         w.kernel[i] = ks[i];
     }
     /* Average pooling gained dilations only in opset 19. */
-    BNN_TRY(read_window(c, x, &w, op == BNN_OP_MAX_POOL && c->opset >= 10));
+    BNN_TRY(read_window(c, x, &w, op == BNN_OP_MAX_POOL ? c->opset >= 10 : c->opset >= 19));
     int64_t ceil_mode = 0, cip = 0, storage = 0;
     if (c->opset >= 10)
         BNN_TRY(onnx_attr_int(c, "ceil_mode", 0, &ceil_mode));

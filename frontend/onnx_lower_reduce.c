@@ -3,8 +3,8 @@
  * ReduceSumSquare (onto reduce_*), ArgMax and ArgMin (onto arg_max,
  * arg_min).  Registered in the table of onnx_lower.c.
  *
- * The IR keeps `axes` as an attribute whatever the opset: ReduceSum's axes
- * input (opset 13 on) must be a constant, and noop_with_empty_axes with
+ * The IR keeps `axes` as an attribute whatever the opset: the axes input
+ * (ReduceSum from opset 13, the others from 18) must be a constant, and noop_with_empty_axes with
  * empty axes lowers to identity.  keepdims and ArgMax's axis are always
  * written (their ONNX defaults when absent), select_last_index only when set.
  */
@@ -22,7 +22,8 @@ static bnn_status reduce(onnx_ctx *c, bnn_op op, bool axes_input)
     if (axes_input) {
         if (onnx_attr(c, "axes"))
             return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'axes' belongs to opsets before "
-                                  "13; from 13 on the axes are input 1");
+                                  "%d; from %d on the axes are input 1", op == BNN_OP_REDUCE_SUM ? 13 : 18,
+                                  op == BNN_OP_REDUCE_SUM ? 13 : 18);
         BNN_TRY(onnx_attr_int(c, "noop_with_empty_axes", 0, &noop));
         int ax = onnx_input(c, 1);
         if (ax >= 0) {
@@ -52,20 +53,20 @@ static bnn_status reduce(onnx_ctx *c, bnn_op op, bool axes_input)
 }
 
 bnn_status onnx_lower_reduce_sum(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_SUM, c->opset >= 13); }
-bnn_status onnx_lower_reduce_mean(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MEAN, false); }
-bnn_status onnx_lower_reduce_max(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MAX, false); }
-bnn_status onnx_lower_reduce_min(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MIN, false); }
-bnn_status onnx_lower_reduce_prod(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_PROD, false); }
-bnn_status onnx_lower_reduce_l1(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_L1, false); }
-bnn_status onnx_lower_reduce_l2(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_L2, false); }
-bnn_status onnx_lower_reduce_log_sum(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_LOG_SUM, false); }
+bnn_status onnx_lower_reduce_mean(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MEAN, c->opset >= 18); }
+bnn_status onnx_lower_reduce_max(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MAX, c->opset >= 18); }
+bnn_status onnx_lower_reduce_min(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_MIN, c->opset >= 18); }
+bnn_status onnx_lower_reduce_prod(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_PROD, c->opset >= 18); }
+bnn_status onnx_lower_reduce_l1(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_L1, c->opset >= 18); }
+bnn_status onnx_lower_reduce_l2(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_L2, c->opset >= 18); }
+bnn_status onnx_lower_reduce_log_sum(onnx_ctx *c) { return reduce(c, BNN_OP_REDUCE_LOG_SUM, c->opset >= 18); }
 bnn_status onnx_lower_reduce_log_sum_exp(onnx_ctx *c)
 {
-    return reduce(c, BNN_OP_REDUCE_LOG_SUM_EXP, false);
+    return reduce(c, BNN_OP_REDUCE_LOG_SUM_EXP, c->opset >= 18);
 }
 bnn_status onnx_lower_reduce_sum_square(onnx_ctx *c)
 {
-    return reduce(c, BNN_OP_REDUCE_SUM_SQUARE, false);
+    return reduce(c, BNN_OP_REDUCE_SUM_SQUARE, c->opset >= 18);
 }
 
 static bnn_status arg_reduce(onnx_ctx *c, bnn_op op)

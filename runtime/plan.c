@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "plan_impl.h"
+#include "shape_eval.h"
 
 #define PLAN_ALIGN ((size_t)64)
 
@@ -474,6 +475,8 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
         goto fail;
     }
     st = resolve_shapes(s, input_shapes, bound, hooks, diag);
+    if (st == BNN_OK && !(hooks && hooks->infer))
+        st = bnn_shape_eval(s->graph, diag); /* computed reshape/pad targets */
     if (st != BNN_OK)
         goto fail;
     bnn_graph *g = s->graph;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "bnn_onnx.h"
@@ -56,15 +57,70 @@ bool bnnc_parse_float(const char *text, double *out)
     return true;
 }
 
+/* --input-shape overrides; the texts are kept for the process's life. */
+#define MAX_INPUT_SHAPES 64
+static bnn_onnx_input_shape input_shapes[MAX_INPUT_SHAPES];
+static char *input_shape_text[MAX_INPUT_SHAPES];
+static int n_input_shapes;
+
+bool bnnc_add_input_shape(const char *cmd, const char *spec)
+{
+    if (n_input_shapes == MAX_INPUT_SHAPES) {
+        bnnc_usage_error(cmd, "more than %d --input-shape options", MAX_INPUT_SHAPES);
+        return false;
+    }
+    char *text = strdup(spec);
+    bnn_diag diag = {0};
+    if (!text || bnn_onnx_parse_input_shape(text, &input_shapes[n_input_shapes], &diag) != BNN_OK) {
+        bnnc_usage_error(cmd, "%s", text ? diag.message : "out of memory");
+        free(text);
+        return false;
+    }
+    input_shape_text[n_input_shapes++] = text;
+    return true;
+}
+
 bnn_graph *bnnc_load_model(const char *path)
 {
     bnn_graph *graph = NULL;
     bnn_diag diag = {0};
-    if (bnn_onnx_import_file(path, NULL, &graph, &diag) != BNN_OK) {
+    bnn_onnx_import_options opt = {.input_shapes = input_shapes, .n_input_shapes = n_input_shapes};
+    if (bnn_onnx_import_file(path, &opt, &graph, &diag) != BNN_OK) {
+        size_t len = strlen(diag.message);
+        if (n_input_shapes && diag.status == BNN_ERR_SHAPE && !strstr(diag.message, "--input-shape"))
+            snprintf(diag.message + len, sizeof diag.message - len,
+                     " (after --input-shape: the model's own shape arithmetic fixes this dim)");
         bnnc_report(path, &diag);
         return NULL;
     }
     return graph;
+}
+
+bool bnnc_bind_input_dims(bnn_graph *g, const bnn_tensor *x, const char *where)
+{
+    if (g->n_inputs < 1)
+        return true;
+    const bnn_shape *s = &g->values[g->inputs[0]].shape;
+    if (s->rank != x->shape.rank)
+        return true; /* the session's own check names the mismatch */
+    bool changed = false;
+    for (int d = 1; d < s->rank; d++) {
+        int64_t sym = s->dims[d];
+        if (!bnn_dim_is_symbol(sym) || sym == s->dims[0])
+            continue;
+        for (int v = 0; v < g->n_values; v++)
+            for (int k = 0; k < g->values[v].shape.rank; k++)
+                if (g->values[v].shape.dims[k] == sym) {
+                    g->values[v].shape.dims[k] = x->shape.dims[d];
+                    changed = true;
+                }
+    }
+    bnn_diag diag = {0};
+    if (changed && bnn_graph_infer(g, &diag) != BNN_OK) {
+        bnnc_report(where, &diag);
+        return false;
+    }
+    return true;
 }
 
 bool bnnc_stdout_is_terminal(void)

@@ -8,6 +8,7 @@
 
 #include "bnn_diag.h"
 #include "bnn_ir.h"
+#include "bnn_tensor.h"
 
 /* Exit statuses. */
 enum { BNNC_EXIT_OK = 0, BNNC_EXIT_ERROR = 1, BNNC_EXIT_USAGE = 2 };
@@ -36,9 +37,25 @@ int bnnc_usage_error(const char *cmd, const char *fmt, ...) __attribute__((forma
 bool bnnc_parse_int(const char *text, int64_t lo, int64_t hi, int64_t *out);
 bool bnnc_parse_float(const char *text, double *out);
 
-/* Imports an ONNX model; on failure reports "bnnc: PATH: ..." and returns
- * NULL. */
+/* Imports an ONNX model (with the --input-shape overrides given so far); on
+ * failure reports "bnnc: PATH: ..." and returns NULL. */
 bnn_graph *bnnc_load_model(const char *path);
+
+/* --input-shape NAME=DIMS, shared by every command that loads a model: add
+ * BNNC_INPUT_SHAPE_OPTION to the getopt table and call bnnc_add_input_shape
+ * for it; false (a usage error printed) when the text does not parse. */
+enum { BNNC_OPT_INPUT_SHAPE = 1000 };
+#define BNNC_INPUT_SHAPE_OPTION {"input-shape", required_argument, NULL, BNNC_OPT_INPUT_SHAPE}
+#define BNNC_INPUT_SHAPE_USAGE \
+    "  --input-shape NAME=DIMS    replace input NAME's declared shape before import\n" \
+    "                             (DIMS: sizes or symbols, e.g. x=N,3,48,320)\n"
+bool bnnc_add_input_shape(const char *cmd, const char *spec);
+
+/* `run` and `eval` take their shapes from the data: every symbolic dim of
+ * input 0 past the batch is bound to x's size there, in the whole graph, and
+ * shapes are re-inferred (computed reshape targets are then evaluated when a
+ * session is made).  Reports "bnnc: WHERE: ..." and returns false on failure. */
+bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *where);
 
 /* True when stdout is a terminal (progress bars, colours). */
 bool bnnc_stdout_is_terminal(void);

@@ -38,6 +38,7 @@ static void usage(FILE *out)
             "      --json        one JSON object: median_ms, p10_ms, p90_ms,\n"
             "                    samples_per_s (and steps_per_s with --train),\n"
             "                    peak_rss_mib, batch, threads, ...\n"
+            BNNC_INPUT_SHAPE_USAGE
             "  -h, --help        show this help\n");
 }
 
@@ -141,6 +142,7 @@ int bnnc_cmd_bench(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
         {"profile", no_argument, NULL, 'p'},     {"train", no_argument, NULL, 'T'},
+        BNNC_INPUT_SHAPE_OPTION,
         {NULL, 0, NULL, 0},
     };
     int64_t batch = 0, iters = 100, warmup = 10, threads = 0;
@@ -150,6 +152,10 @@ int bnnc_cmd_bench(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":b:n:w:t:h", longopts, NULL)) != -1) {
         switch (c) {
+        case BNNC_OPT_INPUT_SHAPE:
+            if (!bnnc_add_input_shape("bench", optarg))
+                return BNNC_EXIT_USAGE;
+            break;
         case 'b':
             if (!bnnc_parse_int(optarg, 1, 1 << 20, &batch))
                 return bnnc_usage_error("bench", "--batch wants a number 1..1048576, not '%s'", optarg);

@@ -45,6 +45,7 @@ static void usage(FILE *out)
             "      --print-ir-after-all     print the IR to stderr after every pass\n"
             "      --print-ir-after NAME    print the IR to stderr after pass NAME\n"
             "      --emit onnx|ir       write ONNX (default) or the IR text\n"
+            BNNC_INPUT_SHAPE_USAGE
             "  -h, --help               show this help\n");
 }
 
@@ -198,6 +199,7 @@ int bnnc_cmd_convert(int argc, char **argv)
         {"print-ir-after-all", no_argument, NULL, OPT_PRINT_ALL},
         {"print-ir-after", required_argument, NULL, OPT_PRINT_AFTER},
         {"emit", required_argument, NULL, OPT_EMIT},
+        BNNC_INPUT_SHAPE_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -220,6 +222,10 @@ int bnnc_cmd_convert(int argc, char **argv)
         switch (c) {
         case 'h': usage(stdout); return BNNC_EXIT_OK;
         case 'o': output = optarg; break;
+        case BNNC_OPT_INPUT_SHAPE:
+            if (!bnnc_add_input_shape("convert", optarg))
+                return BNNC_EXIT_USAGE;
+            break;
         case OPT_PASSES: passes = optarg; break;
         case OPT_PRINT_ALL: run.print_after_all = true; break;
         case OPT_PRINT_AFTER: run.print_after = optarg; break;

@@ -42,6 +42,7 @@ static void usage(FILE *out)
         "  --seed N            weight samples and noise (default 0)\n"
         "  --threads N         OpenBLAS/OpenMP threads (default: all cores)\n"
         "  --json              one JSON object instead of text\n"
+        BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n");
 }
 
@@ -232,6 +233,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         {"shift", required_argument, NULL, OPT_SHIFT}, {"ood", required_argument, NULL, OPT_OOD},
         {"plot", required_argument, NULL, OPT_PLOT}, {"seed", required_argument, NULL, OPT_SEED},
         {"threads", required_argument, NULL, OPT_THREADS},
+        BNNC_INPUT_SHAPE_OPTION,
         {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -245,6 +247,10 @@ int bnnc_cmd_eval(int argc, char **argv)
         switch (c) {
         case 'h': usage(stdout); return BNNC_EXIT_OK;
         case OPT_DATA: data = optarg; break;
+        case BNNC_OPT_INPUT_SHAPE:
+            if (!bnnc_add_input_shape("eval", optarg))
+                return BNNC_EXIT_USAGE;
+            break;
         case OPT_X: xpath = optarg; break;
         case OPT_Y: ypath = optarg; break;
         case OPT_OOD: ood = optarg; break;
@@ -353,7 +359,8 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
 
     graph = bnnc_load_model(model);
-    if (!graph || !check_rows(graph, x, data ? data : xpath))
+    if (!graph || !check_rows(graph, x, data ? data : xpath) ||
+        !bnnc_bind_input_dims(graph, x, model))
         goto done;
     bnn_runtime_set_threads((int)threads);
     bnn_predict_options po = bnn_predict_defaults();

@@ -58,6 +58,7 @@ static void usage(FILE *out)
             "  -t, --threads N            OpenBLAS/OpenMP threads (default 0: all cores)\n"
             "  -s, --seed N               seed for random draws (default 0)\n"
             RUN_SAMPLES_USAGE
+            BNNC_INPUT_SHAPE_USAGE
             "  -h, --help                 show this help\n");
 }
 
@@ -188,6 +189,7 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
         {"quiet", no_argument, NULL, 'q'},         {"threads", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},    {"help", no_argument, NULL, 'h'},
         RUN_SAMPLES_LONG_OPTIONS,
+        BNNC_INPUT_SHAPE_OPTION,
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -205,6 +207,10 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
             if (o->n_outputs == RUN_MAX_FILES)
                 return bnnc_usage_error("run", "too many --output files");
             (*out_args)[o->n_outputs++] = optarg;
+            break;
+        case BNNC_OPT_INPUT_SHAPE:
+            if (!bnnc_add_input_shape("run", optarg))
+                return BNNC_EXIT_USAGE;
             break;
         case 'q': o->quiet = true; break;
         case 't':
@@ -300,6 +306,8 @@ int bnnc_cmd_run(int argc, char **argv)
         shapes[k] = tensors[k].shape;
     }
     if (run_samples_wanted(g, &o.mc)) {
+        if (!bnnc_bind_input_dims(g, &tensors[0], o.model))
+            goto done;
         /* A Bayesian model, or --samples and friends: the mean of S weight
          * samples and each example's uncertainty (run_samples.c). */
         rc = run_samples(o.model, g, &tensors[0],

@@ -57,6 +57,7 @@ static void usage(FILE *out)
         "  --resume DIR          continue from a checkpoint: same result, bit for bit, as\n"
         "                        an uninterrupted run with the same options\n"
         "  --json                one JSON object per epoch instead of text lines\n"
+        BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n");
 }
 
@@ -283,6 +284,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"samples", required_argument, NULL, OPT_SAMPLES},
         {"seed", required_argument, NULL, OPT_SEED},
         {"threads", required_argument, NULL, OPT_THREADS},
+        BNNC_INPUT_SHAPE_OPTION,
         {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
         {"resume", required_argument, NULL, OPT_RESUME},
         {"json", no_argument, NULL, OPT_JSON},
@@ -308,6 +310,10 @@ static int parse_args(int argc, char **argv, train_args *a)
         switch (c) {
         case 'h': usage(stdout); return -1;
         case 'o': a->output = optarg; break;
+        case BNNC_OPT_INPUT_SHAPE:
+            if (!bnnc_add_input_shape("train", optarg))
+                return BNNC_EXIT_USAGE;
+            break;
         case OPT_DATA: a->data = optarg; break;
         case OPT_TRAIN_X: a->train_x = optarg; break;
         case OPT_TRAIN_Y: a->train_y = optarg; break;

@@ -195,7 +195,7 @@ static void run_case(const char *dir, const char *name)
         unbind(&bd);
         return;
     }
-    bnn_onnx_import_options opts = { bd.b, bd.n };
+    bnn_onnx_import_options opts = { .bindings = bd.b, .n_bindings = bd.n };
     bnn_graph *g = NULL, *g2 = NULL;
     bnn_diag diag = { 0 };
     bnn_status s = bnn_onnx_import_file(path, &opts, &g, &diag);

@@ -318,7 +318,13 @@ def malformed():
                              [vi("x", [1])], [vi("b", None)]))
     bad("wrong_attr_type.onnx", model([helper.make_node("LeakyRelu", ["x"], ["y"], name="lr", alpha=2)],
                                       [vi("x", [1])], [vi("y", None)]))
-    bad("opset18.onnx", model(relu(), [vi("x", [1])], [vi("y", None)], opset=18))
+    bad("opset22.onnx", model(relu(), [vi("x", [1])], [vi("y", None)], opset=22))
+    bad("unknown_ops.onnx", model([helper.make_node("FooBar", ["x"], ["a"], name="foo"),
+                                   helper.make_node("Relu", ["a"], ["b"], name="r"),
+                                   helper.make_node("FooBar", ["b"], ["c"]),
+                                   helper.make_node("Baz", ["c"], ["d"], name="baz", domain="com.example"),
+                                   helper.make_node("LayerNormalization", ["d"], ["y"], name="ln")],
+                                  [vi("x", [1])], [vi("y", None)], extra_opsets=[("com.example", 1)]))
     bad("too_many_inputs.onnx", model([helper.make_node("Relu", ["x", "x"], ["y"], name="relu")],
                                       [vi("x", [1])], [vi("y", None)]))
     bad("shape_mismatch.onnx", model([helper.make_node("Add", ["x", "z"], ["y"], name="add")],

@@ -27,8 +27,11 @@ static const bad_case cases[] = {
     { "negative_dim_input.onnx", BNN_ERR_INVALID, "graph input 'x': dimension 1 is negative (-3)" },
     { "rank9.onnx", BNN_ERR_UNSUPPORTED, "graph input 'x': rank 9 exceeds the maximum 8" },
     { "unknown_op.onnx", BNN_ERR_UNSUPPORTED,
-      "node 'foo' (FooBar): unsupported op 'FooBar' (`bnnc ops` lists the supported ones)" },
-    { "unknown_domain.onnx", BNN_ERR_UNSUPPORTED, "node 'r' (Relu): unknown domain 'com.example'" },
+      "the model (opset 13) uses 1 op bnnc does not support: FooBar (1 node, first 'foo') "
+      "(`bnnc ops` lists the supported ones)" },
+    { "unknown_domain.onnx", BNN_ERR_UNSUPPORTED,
+      "the model (opset 13) uses 1 op bnnc does not support: com.example:Relu (1 node, first 'r') "
+      "(`bnnc ops` lists the supported ones)" },
     { "undefined_input.onnx", BNN_ERR_INVALID,
       "node 'conv' (Conv): input 'W' is not defined (no initializer, graph input or node output)" },
     { "missing_input.onnx", BNN_ERR_INVALID, "node 'add' (Add): input 1 is missing" },
@@ -37,8 +40,12 @@ static const bad_case cases[] = {
     { "duplicate_output.onnx", BNN_ERR_INVALID, "node 'b' (Tanh): output 'y' is already defined" },
     { "cyclic.onnx", BNN_ERR_INVALID, "node 'first' (Relu): the graph has a cycle through this node" },
     { "wrong_attr_type.onnx", BNN_ERR_INVALID, "node 'lr' (LeakyRelu): attribute 'alpha' has type INT, expected FLOAT" },
-    { "opset18.onnx", BNN_ERR_UNSUPPORTED,
-      "opset 18 of the default domain is not supported (bnnc reads opsets 1 to 17)" },
+    { "opset22.onnx", BNN_ERR_UNSUPPORTED,
+      "opset 22 of the default domain is not supported (bnnc reads opsets 1 to 21)" },
+    { "unknown_ops.onnx", BNN_ERR_UNSUPPORTED,
+      "the model (opset 13) uses 3 ops bnnc does not support: FooBar (2 nodes, first 'foo'), "
+      "com.example:Baz (1 node, first 'baz'), LayerNormalization (1 node, first 'ln', needs opset 17) "
+      "(`bnnc ops` lists the supported ones)" },
     { "too_many_inputs.onnx", BNN_ERR_INVALID,
       "node 'relu' (Relu): has 2 inputs, but Relu takes at most 1 at opset 13" },
     { "string_input.onnx", BNN_ERR_UNSUPPORTED, "graph input 'x': element type STRING is not supported" },

@@ -253,7 +253,7 @@ static outcome run_data_set(const char *case_dir, const char *case_name, const c
             goto done;
         }
     }
-    bnn_onnx_import_options opt = {bindings, n_bindings};
+    bnn_onnx_import_options opt = {.bindings = bindings, .n_bindings = n_bindings};
     if (bnn_onnx_import_file(model, &opt, &g, &diag) != BNN_OK) {
         snprintf(msg, n, "%s", diag.message);
         result = diag.status == BNN_ERR_UNSUPPORTED ? CASE_SKIP : CASE_FAIL;

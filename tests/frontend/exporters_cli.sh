@@ -1,0 +1,67 @@
+#!/bin/sh
+# The exporter fixtures (tests/fixtures/exporters, tools/make_exporter_fixtures.py)
+# end to end through the command line: each converts with --layers all and
+# samples; each fixed-batch one trains at batch 64 after --input-shape.  Also
+# the --input-shape option's errors.
+#
+# usage: exporters_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
+set -u
+BNNC=$1
+ROOT=${BNNC_SOURCE_ROOT:?set BNNC_SOURCE_ROOT}
+FIX=$ROOT/tests/fixtures/exporters
+TMP=$(mktemp -d /tmp/bnnc-exporters-XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+. "$ROOT/tests/lib.sh"
+
+# The fixed-batch fixtures and the shape that frees their batch.
+freed() {
+    case $1 in
+    tf2onnx_nhwc) echo input_1=N,8,8,3 ;;
+    torch_cnn_op11|torch_cnn_op17) echo input=N,1,12,12 ;;
+    onnx18_ops) echo x=N,4,5 ;;
+    esac
+}
+
+models=0
+for model in "$FIX"/*.onnx; do
+    stem=$(basename "$model" .onnx)
+    models=$((models + 1))
+    shape=$(freed "$stem")
+    set --
+    [ -n "$shape" ] && set -- --input-shape "$shape"
+    expect 0 convert "$model" --layers all "$@" -o "$TMP/$stem.bnn.onnx" && has out "converted:"
+    expect 0 run "$TMP/$stem.bnn.onnx" --input "$FIX/$stem.input.npy" --samples 4 && has out "information"
+    if [ -n "$shape" ]; then
+        # Without --input-shape the fixed batch refuses 64 rows ...
+        expect 1 train "$model" --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
+            --batch 64 --epochs 1 -o "$TMP/$stem.fail.onnx" && has err "expects f32[1,"
+        # ... with it, the plain model and the converted one train at batch 64.
+        expect 0 train "$model" --input-shape "$shape" --train-x "$FIX/$stem.train_x.npy" \
+            --train-y "$FIX/$stem.train_y.npy" --batch 64 --epochs 2 -o "$TMP/$stem.trained.onnx" \
+            && has out "epoch 2/2"
+        expect 0 train "$TMP/$stem.bnn.onnx" --train-x "$FIX/$stem.train_x.npy" \
+            --train-y "$FIX/$stem.train_y.npy" --batch 64 --epochs 2 -o "$TMP/$stem.bnn.trained.onnx" \
+            && has out "epoch 2/2"
+        expect 0 run "$TMP/$stem.bnn.trained.onnx" --input "$FIX/$stem.train_x.npy" --samples 2 -q
+    fi
+done
+[ "$models" -ge 7 ] || fail "only $models fixtures in $FIX"
+
+# ---- --input-shape errors -----------------------------------------------------
+M=$FIX/torch_cnn_op11.onnx
+expect 2 convert "$M" --input-shape input && has err "expected NAME=DIMS"
+expect 2 run "$M" --input "$FIX/torch_cnn_op11.input.npy" --input-shape input=1,1,x.y \
+    && has err "dim 2 ('x.y') is neither a size nor a symbol name"
+expect 1 convert "$M" --input-shape image=N,1,12,12 -o "$TMP/x.onnx" \
+    && has err "--input-shape names 'image', which is no graph input (the inputs are 'input')"
+expect 1 bench "$M" --input-shape input=N,1,12 && has err "gives input 'input' 3 dims, but the model's input has rank 4"
+expect 1 eval "$M" --x "$FIX/torch_cnn_op11.train_x.npy" --y "$FIX/torch_cnn_op11.train_y.npy" \
+    --input-shape input=N,1,12,12,1 && has err "gives input 'input' 5 dims"
+expect 0 eval "$M" --x "$FIX/torch_cnn_op11.train_x.npy" --y "$FIX/torch_cnn_op11.train_y.npy" \
+    --input-shape input=N,1,12,12 --samples 2 && has out "accuracy"
+expect 1 convert "$FIX/bad/pinned_batch.onnx" --input-shape x=N,4 -o "$TMP/x.onnx" \
+    && has err "node 'pin' (reshape): reshapes 'x' f32[N,4] to the fixed f32[1,2,2]"
+# A size instead of a symbol re-fixes the batch.
+expect 0 bench "$M" --input-shape input=3,1,12,12 --iters 2 --warmup 1 --json && has out '"batch": 3'
+
+finish

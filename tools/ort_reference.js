@@ -1,0 +1,62 @@
+// Reference outputs from ONNX Runtime for test fixtures: for each MODEL.onnx
+// given, reads MODEL.input.npy (float32, C order), runs the model's first
+// input on it and writes its first output to MODEL.output.npy (float32).
+//
+// usage: NODE_PATH=.../node_modules node tools/ort_reference.js A.onnx [B.onnx ...]
+// onnxruntime-node comes from npm (npm install --ignore-scripts onnxruntime-node
+// in a scratch directory outside the repository; tools/bench keeps one in
+// ~/.cache/bnnc-bench).
+'use strict';
+
+const fs = require('fs');
+const ort = require('onnxruntime-node');
+
+function readNpy(path) {
+  const buf = fs.readFileSync(path);
+  if (buf.toString('latin1', 1, 6) !== 'NUMPY') throw new Error(`${path}: not a .npy file`);
+  const major = buf[6];
+  const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const start = (major === 1 ? 10 : 12) + hlen;
+  const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
+  if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header))
+    throw new Error(`${path}: want little-endian float32 in C order, header ${header}`);
+  const shape = header.match(/'shape':\s*\(([^)]*)\)/)[1].split(',').map((s) => s.trim())
+    .filter((s) => s.length).map((s) => parseInt(s, 10));
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = buf.readFloatLE(start + 4 * i);
+  return { shape, data };
+}
+
+function writeNpy(path, dims, data) {
+  const shape = dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': ${shape}, }`;
+  const pad = 64 - ((10 + header.length + 1) % 64);
+  header += ' '.repeat(pad % 64) + '\n';
+  const out = Buffer.alloc(10 + header.length + 4 * data.length);
+  out.write('\x93NUMPY', 0, 'latin1');
+  out[6] = 1;
+  out[7] = 0;
+  out.writeUInt16LE(header.length, 8);
+  out.write(header, 10, 'latin1');
+  for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i], 10 + header.length + 4 * i);
+  fs.writeFileSync(path, out);
+}
+
+async function main() {
+  for (const model of process.argv.slice(2)) {
+    const stem = model.replace(/\.onnx$/, '');
+    const x = readNpy(`${stem}.input.npy`);
+    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) };
+    const result = await session.run(feeds);
+    const y = result[session.outputNames[0]];
+    writeNpy(`${stem}.output.npy`, y.dims, Float32Array.from(y.data));
+    console.log(`${model}: ${session.inputNames[0]} [${x.shape}] -> ${session.outputNames[0]} [${y.dims}]`);
+  }
+}
+
+main().catch((e) => {
+  console.error(`ort_reference.js: ${e.message}`);
+  process.exit(1);
+});
