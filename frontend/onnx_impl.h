@@ -61,6 +61,7 @@ typedef struct onnx_name_entry {
     const char *key; /* borrowed from the ModelProto */
     int value_id;    /* -1 until defined */
     int uses;        /* ONNX node inputs and graph outputs that read it */
+    bool listed_input; /* named by a graph input already */
 } onnx_name_entry;
 
 typedef struct onnx_ctx {

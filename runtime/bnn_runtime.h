@@ -25,6 +25,7 @@ typedef struct bnn_session_options {
     int threads;     /* OpenBLAS and OpenMP threads; 0 = all cores */
     uint64_t seed;   /* keys every random draw (Bayesian weights, dropout) */
     bool training;   /* keep activations for backward, dropout active */
+    size_t max_memory; /* refuse plans needing more bytes (arena, scratch, state); 0: no cap */
 } bnn_session_options;
 
 bnn_session_options bnn_session_defaults(void);
