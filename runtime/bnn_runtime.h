@@ -30,6 +30,10 @@ typedef struct bnn_session_options {
 
 bnn_session_options bnn_session_defaults(void);
 
+/* The max_memory that bnn_session_defaults() gives from now on (0: no cap);
+ * for a program that sets one limit for every session it makes. */
+void bnn_runtime_set_max_memory(size_t bytes);
+
 /* Sets OpenBLAS's and OpenMP's thread counts for the process (0 = all cores). */
 void bnn_runtime_set_threads(int threads);
 

@@ -19,9 +19,14 @@
 
 #define PLAN_ALIGN ((size_t)64)
 
+static size_t default_max_memory; /* bnn_runtime_set_max_memory */
+
+void bnn_runtime_set_max_memory(size_t bytes) { default_max_memory = bytes; }
+
 bnn_session_options bnn_session_defaults(void)
 {
-    bnn_session_options o = {.threads = 0, .seed = 0, .training = false};
+    bnn_session_options o = {.threads = 0, .seed = 0, .training = false,
+                             .max_memory = default_max_memory};
     return o;
 }
 

@@ -40,6 +40,11 @@ bool bnnc_parse_float(const char *text, double *out);
  * NULL. */
 bnn_graph *bnnc_load_model(const char *path);
 
+/* When output names the same file as one of inputs[0..n) (NULL entries
+ * skipped), prints "bnnc CMD: refusing to write OUTPUT: it is the input
+ * INPUT" and returns true: an output never replaces what it was made from. */
+bool bnnc_output_is_input(const char *cmd, const char *output, const char *const *inputs, int n);
+
 /* True when stdout is a terminal (progress bars, colours). */
 bool bnnc_stdout_is_terminal(void);
 

@@ -136,6 +136,7 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
     if (fd < 0)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create a temporary file: %s", path,
                         strerror(errno));
+    bnn_file_umask_mode(fd);
     FILE *f = fdopen(fd, "wb");
     uLong crc = crc32(0, NULL, 0);
     crc = crc32_z(crc, (const Bytef *)&h, sizeof h);
