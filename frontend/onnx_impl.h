@@ -237,4 +237,12 @@ bnn_status onnx_lower_is_inf(onnx_ctx *c);
 #define BNN_ONNX_MIN_OPSET 1
 #define BNN_ONNX_MAX_OPSET 17
 
+/* Limits on a ModelProto, checked on its bytes before it is unpacked
+ * (onnx_limits.c): message nesting (subgraphs in attributes, nested types),
+ * ONNX nodes in all graphs and functions, and protobuf fields walked. */
+#define ONNX_MAX_NESTING 64
+#define ONNX_MAX_NODES 1000000
+#define ONNX_MAX_FIELDS 50000000
+bnn_status onnx_check_limits(const uint8_t *data, size_t size, bnn_diag *diag);
+
 #endif

@@ -738,6 +738,8 @@ static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *d
         bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (%zu bytes, more than 2 GiB)", size);
         return NULL;
     }
+    if (onnx_check_limits(data, size, diag) != BNN_OK)
+        return NULL;
     /* protobuf-c copies every field out of the buffer. */
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m)
