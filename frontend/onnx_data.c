@@ -117,7 +117,20 @@ static bnn_status read_external(const Onnx__TensorProto *t, const char *base_dir
     if (!path)
         return bnn_fail(diag, BNN_ERR_NOMEM, "%s: out of memory", what);
     snprintf(path, plen, "%s/%s", base_dir, loc);
-    int fd = open(path, O_RDONLY);
+    /* A symlink inside the folder may point outside it: compare where both
+     * really are.  O_NONBLOCK so that a FIFO cannot hang the open. */
+    char *real_base = realpath(base_dir, NULL), *real = realpath(path, NULL);
+    bool resolved = real_base && real;
+    bool inside = resolved && strncmp(real, real_base, strlen(real_base)) == 0 &&
+                  (real[strlen(real_base)] == '/' || strcmp(real_base, "/") == 0);
+    free(real_base);
+    free(real);
+    if (resolved && !inside) {
+        free(path);
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: external data location '%s' leaves the "
+                        "model's directory (through a symbolic link)", what, loc);
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     free(path);
     if (fd < 0)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open external data '%s': %s", what, loc, strerror(errno));

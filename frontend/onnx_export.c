@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bnn_file.h"
 #include "onnx_impl.h"
 
 typedef struct ex {
@@ -627,6 +628,7 @@ static bnn_status write_atomically(const char *path, const uint8_t *buf, size_t 
         free(tmp);
         return s;
     }
+    bnn_file_umask_mode(fd);
     size_t done = 0;
     while (done < len) {
         ssize_t w = write(fd, buf + done, len - done);

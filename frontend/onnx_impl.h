@@ -61,6 +61,7 @@ typedef struct onnx_name_entry {
     const char *key; /* borrowed from the ModelProto */
     int value_id;    /* -1 until defined */
     int uses;        /* ONNX node inputs and graph outputs that read it */
+    bool listed_input; /* named by a graph input already */
 } onnx_name_entry;
 
 typedef struct onnx_ctx {
@@ -126,7 +127,7 @@ static inline bool onnx_known_unknown(const onnx_known *k, int i)
 }
 
 /* Marks shape arithmetic nothing reads any more dead (onnx_shape_fold.c). */
-void onnx_drop_dead_shape_nodes(bnn_graph *g);
+bnn_status onnx_drop_dead_shape_nodes(bnn_graph *g);
 
 /* Known i64 contents of a value (recorded or read from an i64/i32 param).
  * A symbolic entry (bit set in sym) is a dim code: a symbol, or
@@ -279,5 +280,13 @@ bnn_status onnx_lower_is_inf(onnx_ctx *c);
 /* Lowest and highest default-domain opsets bnnc reads. */
 #define BNN_ONNX_MIN_OPSET 1
 #define BNN_ONNX_MAX_OPSET 21
+
+/* Limits on a ModelProto, checked on its bytes before it is unpacked
+ * (onnx_limits.c): message nesting (subgraphs in attributes, nested types),
+ * ONNX nodes in all graphs and functions, and protobuf fields walked. */
+#define ONNX_MAX_NESTING 64
+#define ONNX_MAX_NODES 1000000
+#define ONNX_MAX_FIELDS 50000000
+bnn_status onnx_check_limits(const uint8_t *data, size_t size, bnn_diag *diag);
 
 #endif

@@ -288,10 +288,10 @@ static bnn_status add_graph_inputs(onnx_ctx *c, const bnn_onnx_import_options *o
         const char *name = onnx_str(vi->name);
         if (!*name)
             return bnn_fail(c->diag, BNN_ERR_INVALID, "graph input %zu has no name", i);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(onnx_str(gp->input[j]->name), name) == 0)
-                return bnn_fail(c->diag, BNN_ERR_INVALID, "graph input '%s' is listed twice", name);
         onnx_name_entry *e = name_insert(c, name);
+        if (e->listed_input)
+            return bnn_fail(c->diag, BNN_ERR_INVALID, "graph input '%s' is listed twice", name);
+        e->listed_input = true;
         const bnn_onnx_binding *b = find_binding(opts, name);
         if (b) {
             const bnn_tensor *t = b->value;
@@ -324,6 +324,36 @@ static bnn_status add_graph_inputs(onnx_ctx *c, const bnn_onnx_import_options *o
 }
 
 /* ---- node order ----------------------------------------------------------- */
+
+/* A binary min-heap of node indices, for order_nodes. */
+static void heap_push_size(size_t *heap, size_t *n, size_t v)
+{
+    size_t i = (*n)++;
+    while (i > 0 && heap[(i - 1) / 2] > v) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = v;
+}
+
+static size_t heap_pop_size(size_t *heap, size_t *n)
+{
+    size_t top = heap[0], last = heap[--*n], i = 0;
+    for (;;) {
+        size_t ch = 2 * i + 1;
+        if (ch >= *n)
+            break;
+        if (ch + 1 < *n && heap[ch + 1] < heap[ch])
+            ch++;
+        if (heap[ch] >= last)
+            break;
+        heap[i] = heap[ch];
+        i = ch;
+    }
+    if (*n > 0)
+        heap[i] = last;
+    return top;
+}
 
 /* Kahn's algorithm over the ONNX nodes, stable for models already in order
  * (ONNX requires topological order, but not every exporter keeps it).  Also
@@ -362,31 +392,75 @@ static bnn_status order_nodes(onnx_ctx *c)
     }
     for (size_t i = 0; i < c->cap_names; i++)
         defined[i] = c->names[i].key && c->names[i].value_id >= 0;
-    size_t placed = 0;
-    while (placed < n) {
-        bool progress = false;
-        for (size_t i = 0; i < n; i++) {
-            if (done[i])
-                continue;
-            const Onnx__NodeProto *nd = gp->node[i];
-            bool ready = true;
-            for (size_t k = 0; k < nd->n_input && ready; k++) {
-                const char *in = onnx_str(nd->input[k]);
-                ready = !*in || defined[onnx_name_lookup(c, in) - c->names];
+    /* Kahn's algorithm over name-table entries, taking the lowest-numbered
+     * ready node first (a heap), so that a graph already in order keeps it:
+     * linear in the graph (times log n), however the file orders its nodes. */
+    size_t edges = 0;
+    for (size_t i = 0; i < n; i++)
+        edges += gp->node[i]->n_input;
+    size_t *first = calloc(c->cap_names + 1, sizeof *first); /* entry -> its readers */
+    size_t *readers = malloc(sizeof *readers * (edges + 1));
+    size_t *pending = calloc(n ? n : 1, sizeof *pending);
+    size_t *heap = malloc(sizeof *heap * (n ? n : 1));
+    bool *produced = calloc(c->cap_names, sizeof *produced);
+    if (!first || !readers || !pending || !heap || !produced) {
+        s = bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
+        goto kahn_out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Onnx__NodeProto *nd = gp->node[i];
+        for (size_t k = 0; k < nd->n_input; k++) {
+            const char *in = onnx_str(nd->input[k]);
+            size_t e = *in ? (size_t)(onnx_name_lookup(c, in) - c->names) : 0;
+            if (*in && !defined[e]) {
+                first[e + 1]++;
+                pending[i]++;
             }
-            if (!ready)
-                continue;
-            done[i] = true;
-            c->order[placed++] = nd;
-            progress = true;
-            for (size_t k = 0; k < nd->n_output; k++)
-                if (*onnx_str(nd->output[k]))
-                    defined[onnx_name_lookup(c, nd->output[k]) - c->names] = true;
         }
-        if (progress)
-            continue;
+        for (size_t k = 0; k < nd->n_output; k++)
+            if (*onnx_str(nd->output[k]))
+                produced[onnx_name_lookup(c, nd->output[k]) - c->names] = true;
+    }
+    for (size_t e = 0; e < c->cap_names; e++)
+        first[e + 1] += first[e];
+    size_t heap_n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Onnx__NodeProto *nd = gp->node[i];
+        for (size_t k = 0; k < nd->n_input; k++) {
+            const char *in = onnx_str(nd->input[k]);
+            size_t e = *in ? (size_t)(onnx_name_lookup(c, in) - c->names) : 0;
+            if (*in && !defined[e])
+                readers[first[e]++] = i;
+        }
+    }
+    /* first[e] now ends entry e's readers; shift back to starts. */
+    for (size_t e = c->cap_names; e > 0; e--)
+        first[e] = first[e - 1];
+    first[0] = 0;
+    for (size_t i = 0; i < n; i++)
+        if (pending[i] == 0)
+            heap_push_size(heap, &heap_n, i);
+    size_t placed = 0;
+    while (heap_n > 0) {
+        size_t i = heap_pop_size(heap, &heap_n);
+        const Onnx__NodeProto *nd = gp->node[i];
+        done[i] = true;
+        c->order[placed++] = nd;
+        for (size_t k = 0; k < nd->n_output; k++) {
+            if (!*onnx_str(nd->output[k]))
+                continue;
+            size_t e = (size_t)(onnx_name_lookup(c, nd->output[k]) - c->names);
+            if (defined[e])
+                continue;
+            defined[e] = true;
+            for (size_t r = first[e]; r < first[e + 1]; r++)
+                if (--pending[readers[r]] == 0)
+                    heap_push_size(heap, &heap_n, readers[r]);
+        }
+    }
+    if (placed < n) {
         /* Stuck: an input nobody defines, or a cycle. */
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && s == BNN_OK; i++) {
             if (done[i])
                 continue;
             const Onnx__NodeProto *nd = gp->node[i];
@@ -394,25 +468,28 @@ static bnn_status order_nodes(onnx_ctx *c)
                 const char *in = onnx_str(nd->input[k]);
                 if (!*in)
                     continue;
-                bool produced = false;
-                for (size_t j = 0; j < n && !produced; j++)
-                    for (size_t m = 0; m < gp->node[j]->n_output && !produced; m++)
-                        produced = strcmp(onnx_str(gp->node[j]->output[m]), in) == 0;
-                if (!produced && !defined[onnx_name_lookup(c, in) - c->names]) {
+                size_t e = (size_t)(onnx_name_lookup(c, in) - c->names);
+                if (!produced[e] && !defined[e]) {
                     s = bnn_fail(c->diag, BNN_ERR_INVALID,
                                  "node '%s' (%s): input '%s' is not defined (no initializer, graph input or node output)",
                                  onnx_str(nd->name), onnx_str(nd->op_type), in);
-                    goto out;
+                    break;
                 }
             }
         }
-        for (size_t i = 0; i < n; i++)
-            if (!done[i]) {
+        for (size_t i = 0; i < n && s == BNN_OK; i++)
+            if (!done[i])
                 s = bnn_fail(c->diag, BNN_ERR_INVALID, "node '%s' (%s): the graph has a cycle through this node",
                              onnx_str(gp->node[i]->name), onnx_str(gp->node[i]->op_type));
-                goto out;
-            }
     }
+kahn_out:
+    free(first);
+    free(readers);
+    free(pending);
+    free(heap);
+    free(produced);
+    if (s != BNN_OK)
+        goto out;
     c->n_order = (int)n;
 out:
     free(done);
@@ -513,7 +590,9 @@ static bnn_status canonical_value_order(bnn_graph *g)
         map[order[i]] = i;
         vals[i] = g->values[order[i]];
     }
-    memcpy(g->values, vals, sizeof(bnn_value) * (size_t)nv);
+    if (nv > 0) /* an empty graph has no values array at all */
+        memcpy(g->values, vals, sizeof(bnn_value) * (size_t)nv);
+    bnn_graph_names_changed(g);
     for (int i = 0; i < g->n_nodes; i++) {
         bnn_node *n = &g->nodes[i];
         for (int j = 0; j < n->n_inputs; j++)
@@ -600,19 +679,29 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
                 return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "output %zu ('%s') is used but not supported", k, o);
         }
     }
+    bool *listed = calloc(c->cap_names, sizeof *listed); /* per name entry: linear time */
+    if (!listed)
+        return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < gp->n_output; i++) {
         const char *name = onnx_str(gp->output[i]->name);
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(onnx_str(gp->output[j]->name), name) == 0)
-                return bnn_fail(c->diag, BNN_ERR_INVALID, "graph output '%s' is listed twice", name);
         onnx_name_entry *e = onnx_name_lookup(c, name);
-        if (!e || e->value_id < 0)
-            return bnn_fail(c->diag, BNN_ERR_INVALID, "graph output '%s' is not defined", name);
-        BNN_TRY(bnn_graph_add_output(c->g, e->value_id));
+        bnn_status st = BNN_OK;
+        if (e && listed[e - c->names])
+            st = bnn_fail(c->diag, BNN_ERR_INVALID, "graph output '%s' is listed twice", name);
+        else if (!e || e->value_id < 0)
+            st = bnn_fail(c->diag, BNN_ERR_INVALID, "graph output '%s' is not defined", name);
+        else if (bnn_graph_add_output(c->g, e->value_id) != BNN_OK)
+            st = bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
+        if (st != BNN_OK) {
+            free(listed);
+            return st;
+        }
+        listed[e - c->names] = true;
     }
+    free(listed);
     BNN_TRY(onnx_check_pinned(c, opts));
-    onnx_drop_dead_shape_nodes(c->g);
-    if (bnn_graph_compact(c->g) != BNN_OK || canonical_value_order(c->g) != BNN_OK)
+    if (onnx_drop_dead_shape_nodes(c->g) != BNN_OK || bnn_graph_compact(c->g) != BNN_OK ||
+        canonical_value_order(c->g) != BNN_OK)
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     return bnn_graph_verify(c->g, c->diag);
 }
@@ -627,6 +716,8 @@ static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *d
         bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (%zu bytes, more than 2 GiB)", size);
         return NULL;
     }
+    if (onnx_check_limits(data, size, diag) != BNN_OK)
+        return NULL;
     /* protobuf-c copies every field out of the buffer. */
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m)

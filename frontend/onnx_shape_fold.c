@@ -2,6 +2,7 @@
  * constants of the element type the model computes them in (int64, or int32
  * for paddle2onnx's casts), and dead shape nodes are dropped after the walk.
  */
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -33,8 +34,11 @@ static bool is_index_type(bnn_dtype t)
 /* A node whose every output is integer or boolean and read by nothing is
  * shape arithmetic that folded into attributes: it goes, and so does what
  * fed only it (walking backwards sees the consumers first). */
-void onnx_drop_dead_shape_nodes(bnn_graph *g)
+bnn_status onnx_drop_dead_shape_nodes(bnn_graph *g)
 {
+    int *uses = bnn_graph_use_counts(g); /* lowered as nodes die: linear time */
+    if (!uses)
+        return BNN_ERR_NOMEM;
     for (int i = g->n_nodes - 1; i >= 0; i--) {
         bnn_node *n = bnn_graph_node(g, i);
         if (n->dead)
@@ -42,9 +46,15 @@ void onnx_drop_dead_shape_nodes(bnn_graph *g)
         bool dead = true;
         for (int k = 0; k < n->n_outputs && dead; k++) {
             int o = n->outputs[k];
-            dead = o < 0 || (is_index_type(bnn_graph_value(g, o)->dtype) && bnn_graph_use_count(g, o) == 0);
+            dead = o < 0 || (is_index_type(bnn_graph_value(g, o)->dtype) && uses[o] == 0);
         }
-        if (dead)
-            n->dead = true;
+        if (!dead)
+            continue;
+        n->dead = true;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                uses[n->inputs[k]]--;
     }
+    free(uses);
+    return BNN_OK;
 }

@@ -4,6 +4,7 @@
 #ifndef BNN_FILE_H
 #define BNN_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,5 +18,15 @@
  * Messages do not name the path: callers prefix it as they need. */
 bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size_t *size,
                          bnn_diag *diag);
+
+/* Output files are written to a temporary file beside the target (mkstemp,
+ * mode 0600) and renamed into place.  This gives the temporary file the mode a
+ * newly created file would get, 0666 less the umask, so outputs are as
+ * readable as the user's other files. */
+void bnn_file_umask_mode(int fd);
+
+/* Whether paths a and b both exist and are the same file (device and inode:
+ * also through links and different spellings of the path). */
+bool bnn_same_file(const char *a, const char *b);
 
 #endif

@@ -208,6 +208,7 @@ typedef struct bnn_graph {
     const char **symbols; /* owned array of arena strings: names of symbolic dims */
     int n_symbols, cap_symbols;
     int64_t onnx_opset;   /* the default-domain opset the model was imported at, 0 if none */
+    struct bnn_name_index *value_index; /* owned: name -> value id, see bnn_graph_find_value */
 } bnn_graph;
 
 /* ---- arena -------------------------------------------------------------- */
@@ -246,8 +247,12 @@ bnn_status bnn_graph_add_output(bnn_graph *graph, int value_id);
 int bnn_graph_add_node(bnn_graph *graph, bnn_op op, const char *name,
                        const int *inputs, int n_inputs, const int *outputs, int n_outputs);
 
-/* -1 when no value has that name. Linear in the number of values. */
+/* -1 when no value has that name.  Constant time: a hash index follows values
+ * as they are added, and notices when values were dropped or permuted; code
+ * that renames a value in place (writes values[i].name) calls
+ * bnn_graph_names_changed() afterwards. */
 int bnn_graph_find_value(const bnn_graph *graph, const char *name);
+void bnn_graph_names_changed(bnn_graph *graph);
 /* -1 when no live node has that name. */
 int bnn_graph_find_node(const bnn_graph *graph, const char *name);
 
@@ -276,8 +281,12 @@ int bnn_node_ints(const bnn_node *node, const char *name, const int64_t **ints);
 
 /* Replaces every use of value `from` (node inputs and graph outputs) by `to`. */
 void bnn_graph_replace_uses(bnn_graph *graph, int from, int to);
-/* Number of live nodes reading the value, plus one if it is a graph output. */
+/* Number of live nodes reading the value, plus one if it is a graph output.
+ * Linear in the graph: a pass asking for many values uses bnn_graph_use_counts. */
 int bnn_graph_use_count(const bnn_graph *graph, int value_id);
+/* The use count of every value at once (malloc'ed, n_values + 1 ints, owned by
+ * the caller); NULL when out of memory. */
+int *bnn_graph_use_counts(const bnn_graph *graph);
 
 /* Reorders live nodes topologically (stable where already ordered). Fails on a
  * cycle, naming a node on it. */

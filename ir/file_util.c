@@ -14,7 +14,8 @@ bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size
 {
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: a FIFO must not hang the open; it is refused below. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return bnn_fail(diag, BNN_ERR_IO, "cannot open: %s", strerror(errno));
     struct stat st;
@@ -52,4 +53,18 @@ bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size
     *data = buf;
     *size = n;
     return BNN_OK;
+}
+
+void bnn_file_umask_mode(int fd)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    (void)fchmod(fd, 0666 & ~mask);
+}
+
+bool bnn_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return a && b && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }

@@ -1,4 +1,5 @@
 /* Building, querying and rewriting graphs. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,17 @@ static bool grow(void **array, int *cap, int need, size_t elem)
     *cap = next;
     return true;
 }
+
+typedef struct name_slot {
+    uint64_t hash;
+    int id1; /* value id + 1; 0 for an empty slot */
+} name_slot;
+
+struct bnn_name_index {
+    name_slot *slots;
+    size_t cap;   /* a power of two, at least twice `indexed` */
+    int indexed;  /* values[0, indexed) are in the index */
+};
 
 bnn_graph *bnn_graph_create(const char *name)
 {
@@ -52,6 +64,9 @@ void bnn_graph_destroy(bnn_graph *g)
     free(g->inputs);
     free(g->outputs);
     free(g->symbols);
+    if (g->value_index)
+        free(g->value_index->slots);
+    free(g->value_index);
     free(g);
 }
 
@@ -69,11 +84,109 @@ int64_t bnn_graph_symbol(bnn_graph *g, const char *name)
     return bnn_dim_from_symbol(g->n_symbols++);
 }
 
-int bnn_graph_find_value(const bnn_graph *g, const char *name)
+/* ---- the name index -------------------------------------------------------
+ *
+ * Open addressing over (hash, value id + 1) slots covering values[0, indexed).
+ * Values appended since are added on the next lookup.  Each slot keeps its
+ * name's full hash, so a slot whose value no longer carries that name (values
+ * dropped or permuted behind the index's back) is seen as stale and the index
+ * is rebuilt; a value renamed in place needs bnn_graph_names_changed(). */
+static uint64_t name_hash(const char *s)
 {
-    for (int i = 0; i < g->n_values; i++)
-        if (strcmp(g->values[i].name, name) == 0)
-            return i;
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+void bnn_graph_names_changed(bnn_graph *g)
+{
+    if (g->value_index)
+        g->value_index->indexed = -1;
+}
+
+static void index_put(struct bnn_name_index *x, uint64_t h, int id)
+{
+    size_t mask = x->cap - 1;
+    size_t i = (size_t)h & mask;
+    while (x->slots[i].id1)
+        i = (i + 1) & mask;
+    x->slots[i].hash = h;
+    x->slots[i].id1 = id + 1;
+}
+
+/* Brings the index up to values[0, n_values); false when out of memory. */
+static bool index_update(bnn_graph *g, bool rebuild)
+{
+    struct bnn_name_index *x = g->value_index;
+    if (!x) {
+        x = calloc(1, sizeof *x);
+        if (!x)
+            return false;
+        g->value_index = x;
+        x->indexed = -1;
+    }
+    if (x->indexed < 0 || x->indexed > g->n_values)
+        rebuild = true;
+    size_t need = 64;
+    while (need < 2 * (size_t)g->n_values + 2)
+        need *= 2;
+    if (rebuild || need > x->cap) {
+        size_t cap = need > x->cap ? need : x->cap;
+        if (cap != x->cap) {
+            name_slot *s = calloc(cap, sizeof *s);
+            if (!s)
+                return false;
+            free(x->slots);
+            x->slots = s;
+            x->cap = cap;
+        } else {
+            memset(x->slots, 0, cap * sizeof *x->slots);
+        }
+        x->indexed = 0;
+    }
+    for (int v = x->indexed; v < g->n_values; v++)
+        index_put(x, name_hash(g->values[v].name), v);
+    x->indexed = g->n_values;
+    return true;
+}
+
+/* -1 for no such name; -2 when the index is stale; -3 when out of memory. */
+static int index_find(bnn_graph *g, const char *name, bool rebuild)
+{
+    if (!index_update(g, rebuild))
+        return -3;
+    const struct bnn_name_index *x = g->value_index;
+    uint64_t h = name_hash(name);
+    size_t mask = x->cap - 1;
+    for (size_t i = (size_t)h & mask; x->slots[i].id1; i = (i + 1) & mask) {
+        if (x->slots[i].hash != h)
+            continue;
+        int id = x->slots[i].id1 - 1;
+        if (strcmp(g->values[id].name, name) == 0)
+            return id;
+        return -2;
+    }
+    return -1;
+}
+
+int bnn_graph_find_value(const bnn_graph *cg, const char *name)
+{
+    /* The index is a cache: logically const. */
+    bnn_graph *g = (bnn_graph *)cg;
+    int id = index_find(g, name, false);
+    if (id == -2)
+        id = index_find(g, name, true);
+    if (id >= -1)
+        return id;
+    if (id == -2) /* a true 64-bit hash collision: look the slow way */
+        for (int i = 0; i < g->n_values; i++)
+            if (strcmp(g->values[i].name, name) == 0)
+                return i;
+    if (id == -3) /* no memory for the index */
+        for (int i = 0; i < g->n_values; i++)
+            if (strcmp(g->values[i].name, name) == 0)
+                return i;
     return -1;
 }
 
@@ -394,56 +507,138 @@ int bnn_graph_use_count(const bnn_graph *g, int value_id)
     return uses;
 }
 
+int *bnn_graph_use_counts(const bnn_graph *g)
+{
+    int *uses = calloc((size_t)g->n_values + 1, sizeof(int));
+    if (!uses)
+        return NULL;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = &g->nodes[i];
+        if (n->dead)
+            continue;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0)
+                uses[n->inputs[k]]++;
+    }
+    for (int k = 0; k < g->n_outputs; k++)
+        uses[g->outputs[k]]++;
+    return uses;
+}
+
+/* A binary min-heap of node ids. */
+static void heap_push(int *heap, int *n, int id)
+{
+    int i = (*n)++;
+    while (i > 0 && heap[(i - 1) / 2] > id) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = id;
+}
+
+static int heap_pop(int *heap, int *n)
+{
+    int top = heap[0], last = heap[--*n], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && heap[c + 1] < heap[c])
+            c++;
+        if (heap[c] >= last)
+            break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    if (*n > 0)
+        heap[i] = last;
+    return top;
+}
+
 bnn_status bnn_graph_sort(bnn_graph *g, bnn_diag *diag)
 {
-    /* Kahn's algorithm, always taking the lowest-numbered ready node so that
-     * an already ordered graph keeps its order. O(n^2), fine for model sizes. */
-    int n = g->n_nodes;
-    bool *placed = calloc((size_t)n + 1, sizeof(bool));
-    bool *ready_value = calloc((size_t)g->n_values + 1, sizeof(bool));
+    /* Kahn's algorithm, always taking the lowest-numbered ready node (a heap)
+     * so that an already ordered graph keeps its order: O(E log N). */
+    int n = g->n_nodes, nv = g->n_values;
+    int *pending = calloc((size_t)n + 1, sizeof(int));    /* unready inputs per node */
+    int *first = calloc((size_t)nv + 2, sizeof(int));     /* CSR: value -> its readers */
+    int *heap = malloc(sizeof(int) * ((size_t)n + 1));
     bnn_node *sorted = malloc(sizeof(bnn_node) * ((size_t)n + 1));
     int *new_id = malloc(sizeof(int) * ((size_t)n + 1));
-    if (!placed || !ready_value || !sorted || !new_id) {
-        free(placed); free(ready_value); free(sorted); free(new_id);
+    bool *ready_value = calloc((size_t)nv + 1, sizeof(bool));
+    size_t edges = 0;
+    for (int i = 0; i < n; i++)
+        if (!g->nodes[i].dead)
+            edges += (size_t)g->nodes[i].n_inputs;
+    int *readers = malloc(sizeof(int) * (edges + 1));
+    if (!pending || !first || !heap || !sorted || !new_id || !ready_value || !readers) {
+        free(pending); free(first); free(heap); free(sorted); free(new_id);
+        free(ready_value); free(readers);
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory sorting the graph");
     }
-    for (int v = 0; v < g->n_values; v++)
+    for (int v = 0; v < nv; v++)
         ready_value[v] = g->values[v].kind != BNN_VALUE_NODE;
-    int count = 0;
-    for (int i = 0; i < n; i++)
-        if (g->nodes[i].dead)
-            placed[i] = true;
-    int live = 0;
-    for (int i = 0; i < n; i++)
-        live += !g->nodes[i].dead;
-    while (count < live) {
-        int pick = -1;
-        for (int i = 0; i < n && pick < 0; i++) {
-            if (placed[i])
-                continue;
-            bool ok = true;
-            for (int k = 0; k < g->nodes[i].n_inputs && ok; k++) {
-                int in = g->nodes[i].inputs[k];
-                ok = in < 0 || ready_value[in];
+    for (int i = 0; i < n; i++) {
+        const bnn_node *nd = &g->nodes[i];
+        if (nd->dead)
+            continue;
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int in = nd->inputs[k];
+            if (in >= 0 && !ready_value[in]) {
+                first[in + 1]++;
+                pending[i]++;
             }
-            if (ok)
-                pick = i;
         }
-        if (pick < 0) {
-            int culprit = 0;
-            while (placed[culprit])
-                culprit++;
-            char label[300];
-            bnn_node_label(g, culprit, label, sizeof label);
-            free(placed); free(ready_value); free(sorted); free(new_id);
-            return bnn_fail(diag, BNN_ERR_INVALID,
-                            "%s: its inputs form a cycle or are never produced", label);
+    }
+    for (int v = 0; v < nv; v++)
+        first[v + 1] += first[v];
+    int *fill = malloc(sizeof(int) * ((size_t)nv + 1));
+    if (!fill) {
+        free(pending); free(first); free(heap); free(sorted); free(new_id);
+        free(ready_value); free(readers);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory sorting the graph");
+    }
+    memcpy(fill, first, sizeof(int) * (size_t)nv);
+    int heap_n = 0, live = 0, count = 0;
+    for (int i = 0; i < n; i++) {
+        const bnn_node *nd = &g->nodes[i];
+        if (nd->dead)
+            continue;
+        live++;
+        for (int k = 0; k < nd->n_inputs; k++) {
+            int in = nd->inputs[k];
+            if (in >= 0 && !ready_value[in])
+                readers[fill[in]++] = i;
         }
-        placed[pick] = true;
-        for (int k = 0; k < g->nodes[pick].n_outputs; k++)
-            ready_value[g->nodes[pick].outputs[k]] = true;
+        if (pending[i] == 0)
+            heap_push(heap, &heap_n, i);
+    }
+    free(fill);
+    while (heap_n > 0) {
+        int pick = heap_pop(heap, &heap_n);
         new_id[pick] = count;
         sorted[count++] = g->nodes[pick];
+        const bnn_node *nd = &g->nodes[pick];
+        for (int k = 0; k < nd->n_outputs; k++) {
+            int out = nd->outputs[k];
+            if (ready_value[out])
+                continue;
+            ready_value[out] = true;
+            for (int r = first[out]; r < first[out + 1]; r++)
+                if (--pending[readers[r]] == 0)
+                    heap_push(heap, &heap_n, readers[r]);
+        }
+    }
+    if (count < live) {
+        int culprit = 0;
+        while (g->nodes[culprit].dead || pending[culprit] == 0)
+            culprit++;
+        char label[300];
+        bnn_node_label(g, culprit, label, sizeof label);
+        free(pending); free(first); free(heap); free(sorted); free(new_id);
+        free(ready_value); free(readers);
+        return bnn_fail(diag, BNN_ERR_INVALID,
+                        "%s: its inputs form a cycle or are never produced", label);
     }
     /* Dead nodes go to the end so that ids stay a permutation. */
     for (int i = 0; i < n; i++)
@@ -451,11 +646,13 @@ bnn_status bnn_graph_sort(bnn_graph *g, bnn_diag *diag)
             new_id[i] = count;
             sorted[count++] = g->nodes[i];
         }
-    memcpy(g->nodes, sorted, sizeof(bnn_node) * (size_t)n);
-    for (int v = 0; v < g->n_values; v++)
+    if (n > 0)
+        memcpy(g->nodes, sorted, sizeof(bnn_node) * (size_t)n);
+    for (int v = 0; v < nv; v++)
         if (g->values[v].producer >= 0)
             g->values[v].producer = new_id[g->values[v].producer];
-    free(placed); free(ready_value); free(sorted); free(new_id);
+    free(pending); free(first); free(heap); free(sorted); free(new_id);
+    free(ready_value); free(readers);
     return BNN_OK;
 }
 
@@ -465,6 +662,7 @@ bnn_status bnn_graph_sort(bnn_graph *g, bnn_diag *diag)
  * value not produced by a live node gets producer -1. */
 static bnn_status drop_dead(bnn_graph *g, bool keep_unused)
 {
+    bnn_graph_names_changed(g);
     int *value_map = malloc(sizeof(int) * ((size_t)g->n_values + 1));
     bool *used = calloc((size_t)g->n_values + 1, sizeof(bool));
     if (!value_map || !used) {

@@ -32,6 +32,7 @@ static int mean_param(bnn_graph *g, int mu)
         if (!fresh)
             return -1;
         v->name = fresh;
+        bnn_graph_names_changed(g);
         v->trainable = false;
         return mu;
     }

@@ -25,9 +25,14 @@ typedef struct bnn_session_options {
     int threads;     /* OpenBLAS and OpenMP threads; 0 = all cores */
     uint64_t seed;   /* keys every random draw (Bayesian weights, dropout) */
     bool training;   /* keep activations for backward, dropout active */
+    size_t max_memory; /* refuse plans needing more bytes (arena, scratch, state); 0: no cap */
 } bnn_session_options;
 
 bnn_session_options bnn_session_defaults(void);
+
+/* The max_memory that bnn_session_defaults() gives from now on (0: no cap);
+ * for a program that sets one limit for every session it makes. */
+void bnn_runtime_set_max_memory(size_t bytes);
 
 /* Sets OpenBLAS's and OpenMP's thread counts for the process (0 = all cores). */
 void bnn_runtime_set_threads(int threads);

@@ -20,9 +20,14 @@
 
 #define PLAN_ALIGN ((size_t)64)
 
+static size_t default_max_memory; /* bnn_runtime_set_max_memory */
+
+void bnn_runtime_set_max_memory(size_t bytes) { default_max_memory = bytes; }
+
 bnn_session_options bnn_session_defaults(void)
 {
-    bnn_session_options o = {.threads = 0, .seed = 0, .training = false};
+    bnn_session_options o = {.threads = 0, .seed = 0, .training = false,
+                             .max_memory = default_max_memory};
     return o;
 }
 
@@ -165,22 +170,70 @@ static int by_offset(const void *a, const void *b)
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* Placed items listed by the blocks of PLAN_BLOCK time steps their lifetimes
+ * touch, so that finding the placed values alive with a new one looks at its
+ * neighbours in time, not at every value placed before (linear planning for
+ * long chains). */
+#define PLAN_BLOCK 64
+
+typedef struct time_block {
+    int *items, n, cap;
+} time_block;
+
+static bool block_add(time_block *b, int item)
+{
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 8;
+        int *p = realloc(b->items, sizeof *p * (size_t)cap);
+        if (!p)
+            return false;
+        b->items = p;
+        b->cap = cap;
+    }
+    b->items[b->n++] = item;
+    return true;
+}
+
 /* Greedy by size: the biggest values first, each in the smallest gap left by
  * the already placed values whose lifetimes overlap it (best fit), else after
  * them.  Returns the arena size, or SIZE_MAX when out of memory. */
 static size_t assign_offsets(plan_value *pv, placed *items, int n)
 {
     qsort(items, (size_t)n, sizeof *items, by_size_desc);
+    /* Times run from -1 (graph inputs) up; blocks index time + 1. */
+    int t_max = 0;
+    for (int i = 0; i < n; i++) {
+        int hi = items[i].def > items[i].last ? items[i].def : items[i].last;
+        if (hi + 1 > t_max)
+            t_max = hi + 1;
+    }
+    int n_blocks = t_max / PLAN_BLOCK + 1;
     placed **live = malloc(sizeof *live * ((size_t)n + 1));
-    if (!live)
-        return SIZE_MAX;
+    int *seen = malloc(sizeof *seen * ((size_t)n + 1));
+    time_block *blocks = calloc((size_t)n_blocks, sizeof *blocks);
     size_t arena = 0;
+    if (!live || !seen || !blocks) {
+        arena = SIZE_MAX;
+        goto done;
+    }
+    for (int i = 0; i < n; i++)
+        seen[i] = -1;
     for (int i = 0; i < n; i++) {
         placed *it = &items[i];
+        int lo = (it->def < it->last ? it->def : it->last) + 1;
+        int hi = (it->def > it->last ? it->def : it->last) + 1;
+        lo = lo < 0 ? 0 : lo / PLAN_BLOCK;
+        hi = hi < 0 ? 0 : hi / PLAN_BLOCK;
         int n_live = 0;
-        for (int j = 0; j < i; j++)
-            if (items[j].def <= it->last && it->def <= items[j].last && items[j].size > 0)
-                live[n_live++] = &items[j];
+        for (int b = lo; b <= hi; b++)
+            for (int k = 0; k < blocks[b].n; k++) {
+                int j = blocks[b].items[k];
+                if (seen[j] == i)
+                    continue;
+                seen[j] = i;
+                if (items[j].def <= it->last && it->def <= items[j].last)
+                    live[n_live++] = &items[j];
+            }
         qsort(live, (size_t)n_live, sizeof *live, by_offset);
         size_t end = 0, best = SIZE_MAX, best_gap = SIZE_MAX;
         for (int j = 0; j < n_live; j++) {
@@ -195,10 +248,26 @@ static size_t assign_offsets(plan_value *pv, placed *items, int n)
                 end = live[j]->offset + live[j]->size;
         }
         it->offset = best != SIZE_MAX ? best : end;
+        if (it->size > SIZE_MAX / 2 || it->offset > SIZE_MAX / 2 - it->size) {
+            arena = SIZE_MAX; /* no address space holds this plan */
+            goto done;
+        }
         pv[it->value].offset = it->offset;
         if (it->offset + it->size > arena)
             arena = it->offset + it->size;
+        if (it->size > 0)
+            for (int b = lo; b <= hi; b++)
+                if (!block_add(&blocks[b], i)) {
+                    arena = SIZE_MAX;
+                    goto done;
+                }
     }
+done:
+    if (blocks)
+        for (int b = 0; b < n_blocks; b++)
+            free(blocks[b].items);
+    free(blocks);
+    free(seen);
     free(live);
     return arena;
 }
@@ -329,6 +398,42 @@ static bnn_status plan_lifetimes(bnn_session *s, const bnn_plan_hooks *hooks, bn
     return BNN_OK;
 }
 
+/* Refuses a plan bigger than options.max_memory, naming its three largest
+ * tensors, before anything that size is allocated. */
+static bnn_status check_memory_cap(const bnn_session *s, bnn_diag *diag)
+{
+    size_t cap = s->options.max_memory;
+    size_t total = s->arena_bytes;
+    if (s->scratch_bytes > SIZE_MAX - total || s->state_bytes > SIZE_MAX - total - s->scratch_bytes)
+        total = SIZE_MAX;
+    else
+        total += s->scratch_bytes + s->state_bytes;
+    if (total <= cap)
+        return BNN_OK;
+    const bnn_graph *g = s->graph;
+    int top[3] = {-1, -1, -1};
+    for (int v = 0; v < g->n_values; v++) {
+        if (s->values[v].kind != PLAN_BUF_ARENA)
+            continue;
+        for (int k = 0; k < 3; k++)
+            if (top[k] < 0 || s->values[v].nbytes > s->values[top[k]].nbytes) {
+                for (int m = 2; m > k; m--)
+                    top[m] = top[m - 1];
+                top[k] = v;
+                break;
+            }
+    }
+    char largest[600] = "";
+    size_t len = 0;
+    for (int k = 0; k < 3 && top[k] >= 0; k++)
+        len += (size_t)snprintf(largest + len, sizeof largest - len, "%s'%.120s' %zu bytes",
+                                k ? ", " : "", g->values[top[k]].name,
+                                s->values[top[k]].nbytes);
+    return bnn_fail(diag, BNN_ERR_NOMEM, "the plan needs %zu bytes, more than the memory limit "
+                    "of %zu bytes (largest tensors: %s)", total, cap,
+                    *largest ? largest : "none");
+}
+
 static bnn_status plan_memory(bnn_session *s, const bnn_graph *source, const bnn_plan_hooks *hooks,
                               bnn_diag *diag)
 {
@@ -417,6 +522,13 @@ static bnn_status plan_memory(bnn_session *s, const bnn_graph *source, const bnn
             s->scratch_bytes = scratch;
         state_at[p] = s->state_bytes;
         s->state_bytes += round_up(state);
+    }
+    if (s->options.max_memory) {
+        bnn_status st_cap = check_memory_cap(s, diag);
+        if (st_cap != BNN_OK) {
+            free(state_at);
+            return st_cap;
+        }
     }
     s->arena = alloc_aligned(s->arena_bytes);
     s->scratch = alloc_aligned(s->scratch_bytes);

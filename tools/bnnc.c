@@ -1,11 +1,14 @@
 /* bnnc: turn ordinary neural networks into Bayesian ones.
  * The entry point only dispatches to a subcommand (tools/cmd_*.c). */
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "bnn_runtime.h"
 #include "cli.h"
 
 static const struct {
@@ -32,7 +35,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'bnnc COMMAND --help' describes a command.\n"
-                 "options: --help, --version\n");
+                 "options: --help, --version\n"
+                 "  --max-memory SIZE  (any command) refuse to plan a model needing more than\n"
+                 "                     SIZE bytes of activations (K, M, G suffixes); default:\n"
+                 "                     the memory available when bnnc starts\n");
 }
 
 /* True for the commands that run training steps. */
@@ -72,9 +78,85 @@ static void prefer_short_waits(int argc, char **argv)
     execv("/proc/self/exe", argv);
 }
 
+/* The memory available now (MemAvailable), the default --max-memory; 0 if
+ * unknown (no cap). */
+static size_t available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb > SIZE_MAX / 1024 ? SIZE_MAX : (size_t)kb * 1024;
+}
+
+/* "512M", "2G", "1000000" (bytes; K, M, G, T are powers of 1024). */
+static bool parse_size(const char *text, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (end == text || errno || *text == '-')
+        return false;
+    unsigned shift = 0;
+    switch (*end) {
+    case 0: break;
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    default: return false;
+    }
+    if ((*end == 'B' || *end == 'b') && shift)
+        end++;
+    if (*end || v == 0 || v > (SIZE_MAX >> shift))
+        return false;
+    *out = (size_t)v << shift;
+    return true;
+}
+
+/* Takes --max-memory SIZE (or --max-memory=SIZE) out of argv, wherever it is,
+ * and sets it as every session's limit; the default is the memory available
+ * now.  Returns false (after a message) on a bad size. */
+static bool take_max_memory(int *argc, char **argv)
+{
+    size_t limit = available_memory();
+    int out = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *value = NULL;
+        if (strcmp(argv[i], "--max-memory") == 0 && i + 1 < *argc)
+            value = argv[++i];
+        else if (strncmp(argv[i], "--max-memory=", 13) == 0)
+            value = argv[i] + 13;
+        else if (strcmp(argv[i], "--") == 0) {
+            while (i < *argc)
+                argv[out++] = argv[i++];
+            break;
+        } else {
+            argv[out++] = argv[i];
+            continue;
+        }
+        if (!parse_size(value, &limit)) {
+            fprintf(stderr, "bnnc: --max-memory wants a size such as 512M or 4G, not '%s'\n",
+                    value);
+            return false;
+        }
+    }
+    argv[out] = NULL;
+    *argc = out;
+    bnn_runtime_set_max_memory(limit);
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     prefer_short_waits(argc, argv);
+    if (!take_max_memory(&argc, argv))
+        return BNNC_EXIT_USAGE;
     if (argc < 2) {
         usage(stderr);
         return BNNC_EXIT_USAGE;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bnn_file.h"
 #include "bnn_onnx.h"
 #include "cli.h"
 
@@ -140,4 +141,15 @@ void bnnc_print_json_string(const char *s)
             putchar(*c);
     }
     putchar('"');
+}
+
+bool bnnc_output_is_input(const char *cmd, const char *output, const char *const *inputs, int n)
+{
+    for (int i = 0; output && i < n; i++)
+        if (inputs[i] && bnn_same_file(output, inputs[i])) {
+            fprintf(stderr, "bnnc %s: refusing to write %s: it is the input %s\n", cmd, output,
+                    inputs[i]);
+            return true;
+        }
+    return false;
 }

@@ -57,6 +57,11 @@ bool bnnc_add_input_shape(const char *cmd, const char *spec);
  * session is made).  Reports "bnnc: WHERE: ..." and returns false on failure. */
 bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *where);
 
+/* When output names the same file as one of inputs[0..n) (NULL entries
+ * skipped), prints "bnnc CMD: refusing to write OUTPUT: it is the input
+ * INPUT" and returns true: an output never replaces what it was made from. */
+bool bnnc_output_is_input(const char *cmd, const char *output, const char *const *inputs, int n);
+
 /* True when stdout is a terminal (progress bars, colours). */
 bool bnnc_stdout_is_terminal(void);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bnn_file.h"
 #include "bnn_onnx.h"
 #include "bnn_passes.h"
 #include "cli.h"
@@ -151,8 +152,11 @@ static bool print_ir_file(const bnn_graph *graph, const char *path)
     strcpy(tmp + len, ".tmpXXXXXX");
     errno = 0;
     int fd = mkstemp(tmp);
+    if (fd >= 0)
+        bnn_file_umask_mode(fd);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    bool ok = f && bnn_graph_print(graph, f) == BNN_OK;
+    bool ok = f && bnn_graph_print(graph, f) == BNN_OK && fflush(f) == 0 &&
+              fsync(fileno(f)) == 0;
     if (f)
         ok = fclose(f) == 0 && ok;
     else if (fd >= 0)
@@ -290,6 +294,11 @@ int bnnc_cmd_convert(int argc, char **argv)
     char *default_out = NULL;
     if (!output && !emit_ir)
         output = default_out = default_output(in, ".bnn.onnx");
+    if (bnnc_output_is_input("convert", output, &in, 1)) {
+        free(default_out);
+        bnn_pipeline_destroy(pipeline);
+        return BNNC_EXIT_ERROR;
+    }
     bnn_graph *graph = bnnc_load_model(in);
     bnn_graph *before = graph ? bnn_graph_clone(graph) : NULL;
     int status = BNNC_EXIT_ERROR;

@@ -67,7 +67,10 @@ int bnnc_cmd_export(int argc, char **argv)
         output = default_out;
     }
     int status = BNNC_EXIT_ERROR;
-    bnn_graph *graph = bnnc_load_model(in);
+    bnn_graph *graph = NULL;
+    if (bnnc_output_is_input("export", output, &in, 1))
+        goto done;
+    graph = bnnc_load_model(in);
     if (!graph)
         goto done;
     int bayesian = 0;

@@ -278,6 +278,14 @@ int bnnc_cmd_run(int argc, char **argv)
     if (rc != BNNC_EXIT_OK)
         goto done;
     rc = BNNC_EXIT_ERROR;
+    for (int i = 0; i < o.n_outputs; i++) {
+        const char *ins[RUN_MAX_FILES + 1];
+        ins[0] = o.model;
+        for (int k = 0; k < o.n_inputs; k++)
+            ins[k + 1] = o.inputs[k].path;
+        if (bnnc_output_is_input("run", o.outputs[i].path, ins, o.n_inputs + 1))
+            goto done;
+    }
     for (int k = 0; k < g->n_inputs; k++) {
         if (in_slot[k] < 0) {
             fprintf(stderr, "bnnc: %s: no --input for the model's input '%s'\n", o.model,

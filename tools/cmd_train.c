@@ -392,6 +392,9 @@ static int parse_args(int argc, char **argv, train_args *a)
         return bnnc_usage_error("train", "give either --data DIR or both --train-x and --train-y");
     if (!a->val_x != !a->val_y)
         return bnnc_usage_error("train", "--val-x and --val-y go together");
+    const char *inputs[] = {a->model, a->train_x, a->train_y, a->val_x, a->val_y};
+    if (bnnc_output_is_input("train", a->output, inputs, 5))
+        return BNNC_EXIT_ERROR;
     return 0;
 }
 

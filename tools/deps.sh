@@ -19,3 +19,7 @@ bnnc_install_deps() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
         $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
+
+# tools/fuzz also needs clang's libFuzzer and sanitizer runtimes (and its
+# OpenMP, since the runtime library links OpenMP).
+BNNC_FUZZ_PACKAGES="clang libclang-rt-14-dev libomp-14-dev"

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bnn_file.h"
 #include "eval_plot.h"
 
 enum { PANEL = 360, MARGIN = 50, TOP = 80, HIST_BINS = 30 };
@@ -176,6 +177,7 @@ bnn_status eval_plot_write(const char *path, const eval_plot *p, bnn_diag *diag)
         free(tmp);
         return bnn_fail(diag, BNN_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
     }
+    bnn_file_umask_mode(fd);
     int width = 3 * MARGIN + 2 * PANEL + 20, height = TOP + PANEL + MARGIN;
     fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
@@ -194,7 +196,7 @@ bnn_status eval_plot_write(const char *path, const eval_plot *p, bnn_diag *diag)
     reliability(f, p);
     entropies(f, p);
     fprintf(f, "</svg>\n");
-    bool ok = fflush(f) == 0 && !ferror(f);
+    bool ok = fflush(f) == 0 && !ferror(f) && fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
         int err = errno;

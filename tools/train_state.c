@@ -1,8 +1,10 @@
 /* Training checkpoints (see train_state.h). The state file is little-endian:
- *   "BNNCKPT2", u64 epochs_done, u64 trainer steps, u64 optimizer step,
+ *   "BNNCKPT3", u64 epochs_done, u64 trainer steps, u64 optimizer step,
  *   u64 optimizer floats n, u32 model size, u32 model crc32, u32 optimizer
- *   kind (bnn_optimizer_kind), u32 zero, then m[n] and, for Adam(W), v[n] as
- *   f32.  (Version 1 had no optimizer kind, so SGD could load Adam's state.) */
+ *   kind (bnn_optimizer_kind), u32 moment arrays (1 or 2), then m[n] and, for
+ *   Adam(W), v[n] as f32, then the CRC-32 of every byte before it.
+ *   (Version 1 had no optimizer kind, so SGD could load Adam's state;
+ *   version 2 had no checksum of its own, so a flipped bit went unseen.) */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,16 +13,18 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "bnn_file.h"
 #include "bnn_onnx.h"
 #include "train_state.h"
 
-static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '2'};
+static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '3'};
+static const char magic_v2[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '2'};
 
 typedef struct state_header {
     char magic[8];
     uint64_t epochs_done, steps, optimizer_step, n;
     uint32_t model_size, model_crc;
-    uint32_t optimizer_kind, reserved;
+    uint32_t optimizer_kind, arrays;
 } state_header;
 
 /* Size and CRC-32 of a file. */
@@ -51,8 +55,12 @@ static bnn_status read_header(const char *path, state_header *h, bnn_diag *diag)
     FILE *f = fopen(path, "rb");
     if (!f)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    bool ok = fread(h, sizeof *h, 1, f) == 1 && memcmp(h->magic, magic, sizeof magic) == 0;
+    bool ok = fread(h, sizeof *h, 1, f) == 1;
     fclose(f);
+    if (ok && memcmp(h->magic, magic_v2, sizeof magic_v2) == 0)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: a checkpoint of an older bnnc (version 2, "
+                        "without a checksum): train again to make a new one", path);
+    ok = ok && memcmp(h->magic, magic, sizeof magic) == 0;
     return ok ? BNN_OK : bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
 }
 
@@ -118,7 +126,8 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
                       .steps = bnn_trainer_steps(trainer),
                       .optimizer_step = (uint64_t)opt->step,
                       .n = opt->n,
-                      .optimizer_kind = (uint32_t)opt->config.kind};
+                      .optimizer_kind = (uint32_t)opt->config.kind,
+                      .arrays = opt->v ? 2 : 1};
     memcpy(h.magic, magic, sizeof magic);
     BNN_TRY(file_crc(next, &h.model_size, &h.model_crc, diag));
 
@@ -127,10 +136,18 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
     if (fd < 0)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create a temporary file: %s", path,
                         strerror(errno));
+    bnn_file_umask_mode(fd);
     FILE *f = fdopen(fd, "wb");
+    uLong crc = crc32(0, NULL, 0);
+    crc = crc32_z(crc, (const Bytef *)&h, sizeof h);
+    crc = crc32_z(crc, (const Bytef *)opt->m, sizeof(float) * opt->n);
+    if (opt->v)
+        crc = crc32_z(crc, (const Bytef *)opt->v, sizeof(float) * opt->n);
+    uint32_t crc32le = (uint32_t)crc;
     bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 &&
               fwrite(opt->m, sizeof(float), opt->n, f) == opt->n &&
-              (!opt->v || fwrite(opt->v, sizeof(float), opt->n, f) == opt->n);
+              (!opt->v || fwrite(opt->v, sizeof(float), opt->n, f) == opt->n) &&
+              fwrite(&crc32le, sizeof crc32le, 1, f) == 1;
     ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
     if (f)
         ok = fclose(f) == 0 && ok;
@@ -162,36 +179,80 @@ static const char *optimizer_name(uint32_t kind)
     }
 }
 
+bnn_status train_state_parse(const void *data, size_t size, const char *path,
+                             train_state_file *out, bnn_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    state_header h;
+    if (size < sizeof h + 4)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state (%zu bytes, "
+                        "truncated?)", path, size);
+    memcpy(&h, data, sizeof h);
+    if (memcmp(h.magic, magic_v2, sizeof magic_v2) == 0)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: a checkpoint of an older bnnc (version 2, "
+                        "without a checksum): train again to make a new one", path);
+    if (memcmp(h.magic, magic, sizeof magic) != 0)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
+    uint32_t stored;
+    memcpy(&stored, (const char *)data + size - 4, 4);
+    uint32_t crc = (uint32_t)crc32_z(crc32(0, NULL, 0), data, size - 4);
+    if (crc != stored)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: checksum mismatch: the file is truncated "
+                        "or damaged", path);
+    if ((h.arrays != 1 && h.arrays != 2) || h.n > (size - sizeof h - 4) / 4 / h.arrays ||
+        sizeof h + 4 + (size_t)h.n * 4 * h.arrays != size)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: the header does not match the file's size",
+                        path);
+    out->epochs_done = h.epochs_done;
+    out->steps = h.steps;
+    out->optimizer_step = h.optimizer_step;
+    out->n = (size_t)h.n;
+    out->model_size = h.model_size;
+    out->model_crc = h.model_crc;
+    out->optimizer_kind = h.optimizer_kind;
+    out->m = (const char *)data + sizeof h;
+    out->v = h.arrays == 2 ? (const char *)data + sizeof h + (size_t)h.n * 4 : NULL;
+    return BNN_OK;
+}
+
 bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
                             bnn_diag *diag)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/state.bin", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    state_header h;
     bnn_optimizer *opt = bnn_trainer_optimizer(trainer);
-    bnn_status st = BNN_OK;
-    if (fread(&h, sizeof h, 1, f) != 1 || memcmp(h.magic, magic, sizeof magic) != 0)
-        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
-    else if (h.optimizer_kind != (uint32_t)opt->config.kind)
+    /* The file can be no bigger than the optimizer's moments and a header. */
+    void *buf;
+    size_t size;
+    bnn_status rs = bnn_read_file(path, sizeof(state_header) + 4 + 8 * opt->n + 8, &buf, &size,
+                                  diag);
+    if (rs == BNN_ERR_INVALID)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: larger than a checkpoint of this model's "
+                        "optimizer could be", path);
+    if (rs != BNN_OK)
+        return bnn_diag_prefix(diag, "%s", path);
+    train_state_file s;
+    bnn_status st = train_state_parse(buf, size, path, &s, diag);
+    if (st != BNN_OK) {
+    } else if (s.optimizer_kind != (uint32_t)opt->config.kind) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the state is %s's; this run's optimizer is %s "
                       "(resume with the optimizer the checkpoint was made with)", path,
-                      optimizer_name(h.optimizer_kind), optimizer_name(opt->config.kind));
-    else if (h.n != opt->n)
+                      optimizer_name(s.optimizer_kind), optimizer_name(opt->config.kind));
+    } else if (s.n != opt->n) {
         st = bnn_fail(diag, BNN_ERR_INVALID,
-                      "%s: optimizer state for %llu parameters, the model has %zu", path,
-                      (unsigned long long)h.n, opt->n);
-    else if (fread(opt->m, sizeof(float), opt->n, f) != opt->n ||
-             (opt->v && fread(opt->v, sizeof(float), opt->n, f) != opt->n))
-        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: truncated (the optimizer was %s?)", path,
-                      opt->v ? "sgd" : "adam");
-    fclose(f);
-    if (st != BNN_OK)
-        return st;
-    opt->step = (int64_t)h.optimizer_step;
-    bnn_trainer_set_steps(trainer, h.steps);
-    state->epochs_done = (int64_t)h.epochs_done;
-    return BNN_OK;
+                      "%s: optimizer state for %zu parameters, the model has %zu", path, s.n,
+                      opt->n);
+    } else if ((s.v != NULL) != (opt->v != NULL)) {
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the state has %d moment arrays, this "
+                      "optimizer %d", path, s.v ? 2 : 1, opt->v ? 2 : 1);
+    } else {
+        memcpy(opt->m, s.m, sizeof(float) * s.n);
+        if (opt->v)
+            memcpy(opt->v, s.v, sizeof(float) * s.n);
+        opt->step = (int64_t)s.optimizer_step;
+        bnn_trainer_set_steps(trainer, s.steps);
+        state->epochs_done = (int64_t)s.epochs_done;
+    }
+    free(buf);
+    return st;
 }

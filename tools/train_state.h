@@ -30,4 +30,18 @@ bnn_status train_state_model_path(const char *dir, char *path, bnn_diag *diag);
 bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *state,
                             bnn_diag *diag);
 
+/* DIR/state.bin's contents as read (m and v point into the buffer parsed). */
+typedef struct train_state_file {
+    uint64_t epochs_done, steps, optimizer_step;
+    size_t n;                 /* floats in each moment array */
+    uint32_t model_size, model_crc, optimizer_kind;
+    const void *m, *v;        /* f32[n] each, little-endian; v NULL for SGD */
+} train_state_file;
+
+/* Checks a state file's bytes: magic and version, its CRC-32 (a truncated or
+ * bit-flipped file is refused), and that the header's sizes match the bytes
+ * present.  path only names the file in messages. */
+bnn_status train_state_parse(const void *data, size_t size, const char *path,
+                             train_state_file *out, bnn_diag *diag);
+
 #endif
