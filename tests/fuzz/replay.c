@@ -84,10 +84,13 @@ int main(int argc, char **argv)
             if (!grown)
                 break;
             names = grown;
-            names[n++] = strdup(e->d_name);
+            if (!(names[n] = strdup(e->d_name)))
+                break;
+            n++;
         }
         closedir(d);
-        qsort(names, n, sizeof *names, by_name);
+        if (n > 1) /* qsort's array may not be NULL, even when empty */
+            qsort(names, n, sizeof *names, by_name);
         for (size_t k = 0; k < n; k++) {
             char path[4096];
             snprintf(path, sizeof path, "%s/%s", argv[i], names[k]);
