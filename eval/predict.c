@@ -5,6 +5,7 @@
 
 #include "bnn_predict.h"
 #include "plan_impl.h"
+#include "predict_impl.h"
 
 bnn_predict_options bnn_predict_defaults(void)
 {
@@ -116,6 +117,8 @@ static bnn_status check_samples(const bnn_graph *graph, const bnn_predict_option
     if (graph->n_inputs != 1 || graph->n_outputs < 1)
         return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "prediction needs a model with one input");
     *samples = bnn_graph_is_bayesian(graph) ? options->samples : 1;
+    if (options->predictive != BNN_PREDICTIVE_MC) /* logit draws; 1: probit alone */
+        *samples = options->samples > 1 ? options->samples : 1;
     if (*samples < 1)
         return bnn_fail(diag, BNN_ERR_INVALID, "samples must be at least 1");
     return BNN_OK;
@@ -139,6 +142,8 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
     *samples_out = samples;
     if (!probs)
         return BNN_OK;
+    if (options->predictive != BNN_PREDICTIVE_MC)
+        return bnn_predict_moments_classes(graph, x, options, samples, k, probs, diag);
     bool are_probs = options->outputs_probabilities < 0 ? bnn_graph_outputs_probabilities(graph)
                                                         : options->outputs_probabilities == 1;
     return predict(graph, x, options, samples, k, are_probs ? PREDICT_COPY : PREDICT_SOFTMAX,
@@ -164,8 +169,10 @@ bnn_status bnn_predict_outputs(const bnn_graph *graph, const bnn_tensor *x,
         width *= out->shape.dims[d];
     }
     *width_out = width;
-    *samples_out = samples;
+    *samples_out = options->predictive == BNN_PREDICTIVE_MC ? samples : 2;
     if (!outputs)
         return BNN_OK;
+    if (options->predictive != BNN_PREDICTIVE_MC)
+        return bnn_predict_moments_outputs(graph, x, options, width, outputs, diag);
     return predict(graph, x, options, samples, width, PREDICT_RAW, outputs, diag);
 }

@@ -20,6 +20,7 @@ static const bnn_pass_def *const pass_table[] = {
     &bnn_pass_to_bnn,
     &bnn_pass_bnn_to_mean,
     &bnn_pass_lower_bnn_to_onnx,
+    &bnn_pass_bnn_to_moments,
 };
 #define N_PASSES ((int)(sizeof pass_table / sizeof pass_table[0]))
 

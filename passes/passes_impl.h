@@ -102,5 +102,6 @@ extern const bnn_pass_def bnn_pass_fold_batchnorm;
 extern const bnn_pass_def bnn_pass_to_bnn;
 extern const bnn_pass_def bnn_pass_bnn_to_mean;
 extern const bnn_pass_def bnn_pass_lower_bnn_to_onnx;
+extern const bnn_pass_def bnn_pass_bnn_to_moments;
 
 #endif

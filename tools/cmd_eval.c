@@ -32,7 +32,10 @@ static void usage(FILE *out)
         "  --data DIR          MNIST IDX files; the t10k (test) split is evaluated\n"
         "  --x F --y F         .npy inputs and integer labels instead\n"
         "  --limit K           the first K examples only\n"
-        "  --samples S         weight samples (default 32; 1 for a model with no Bayesian layer)\n"
+        "  --samples S         weight samples (default 32; 1 for a model with no Bayesian layer);\n"
+        "                      with --predictive moments|glm, draws of the logits (1: probit)\n"
+        "  --predictive mc|moments|glm  Monte-Carlo over weights (default), one moment-\n"
+        "                      propagation run, or the linearised network (docs/uncertainty.md)\n"
         "  --batch B           rows per run (default 256)\n"
         "  --shift rotate:DEG  rotate every image by DEG degrees (bilinear, zero fill)\n"
         "  --ood noise|DIR|X.npy   out-of-distribution inputs: uniform noise images, an\n"
@@ -224,7 +227,7 @@ static int load_ood(const char *spec, const bnn_tensor *x, uint64_t seed, bnn_te
 int bnnc_cmd_eval(int argc, char **argv)
 {
     enum { OPT_DATA = 256, OPT_X, OPT_Y, OPT_LIMIT, OPT_SAMPLES, OPT_BATCH, OPT_SHIFT, OPT_OOD,
-           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON };
+           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON, OPT_PREDICTIVE };
     static const struct option options[] = {
         {"data", required_argument, NULL, OPT_DATA}, {"x", required_argument, NULL, OPT_X},
         {"y", required_argument, NULL, OPT_Y}, {"limit", required_argument, NULL, OPT_LIMIT},
@@ -235,12 +238,14 @@ int bnnc_cmd_eval(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         BNNC_INPUT_SHAPE_OPTION,
         {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
+        {"predictive", required_argument, NULL, OPT_PREDICTIVE},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *xpath = NULL, *ypath = NULL, *shift = NULL, *ood = NULL, *plot = NULL;
     int64_t limit = 0, samples = 32, batch = 256, seed = 0, threads = 0;
     double rotate = 0;
     bool json = false;
+    bnn_predictive predictive = BNN_PREDICTIVE_MC;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
         bool ok = true;
@@ -256,6 +261,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         case OPT_OOD: ood = optarg; break;
         case OPT_PLOT: plot = optarg; break;
         case OPT_JSON: json = true; break;
+        case OPT_PREDICTIVE: ok = bnn_predictive_from_name(optarg, &predictive); break;
         case OPT_LIMIT: ok = bnnc_parse_int(optarg, 1, INT64_MAX, &limit); break;
         case OPT_SAMPLES: ok = bnnc_parse_int(optarg, 1, 100000, &samples); break;
         case OPT_BATCH: ok = bnnc_parse_int(optarg, 1, 1 << 20, &batch); break;
@@ -365,6 +371,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     bnn_runtime_set_threads((int)threads);
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = samples;
+    po.predictive = predictive;
     po.batch = batch;
     po.seed = (uint64_t)seed;
     po.threads = (int)threads;
@@ -393,6 +400,7 @@ int bnnc_cmd_eval(int argc, char **argv)
             goto done;
         }
         po.context = "posterior mean";
+        po.predictive = BNN_PREDICTIVE_MC; /* a deterministic model: one run either way */
         if (measure(mean_graph, x, test.y.data, &po, &mean, &diag) != BNN_OK) {
             bnnc_report(model, &diag);
             goto done;
@@ -405,6 +413,7 @@ int bnnc_cmd_eval(int argc, char **argv)
             !check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";
+        po.predictive = predictive;
         if (measure(graph, &ood_x, NULL, &po, &out, &diag) != BNN_OK) {
             bnnc_report(ood, &diag);
             goto done;
@@ -453,7 +462,8 @@ int bnnc_cmd_eval(int argc, char **argv)
         print_json_number("ece", bayes.ece, true);
         print_json_number("entropy_correct", bayes.entropy_right, true);
         print_json_number("entropy_wrong", bayes.entropy_wrong, true);
-        printf("\"samples\": %lld", (long long)bayes.samples);
+        printf("\"samples\": %lld, \"predictive\": \"%s\"", (long long)bayes.samples,
+               bnn_predictive_name(predictive));
         if (have_mean) {
             printf(", ");
             print_report_json("posterior_mean", &mean, false);

@@ -37,6 +37,15 @@ bool run_samples_option(int code, const char *arg, run_samples_options *o)
         return true;
     case RUN_OPT_UNCERTAINTY: o->uncertainty = arg; return true;
     case RUN_OPT_JSON: o->json = true; return true;
+    case RUN_OPT_PREDICTIVE: {
+        bnn_predictive p;
+        if (!bnn_predictive_from_name(arg, &p)) {
+            bnnc_usage_error("run", "--predictive wants mc, moments or glm, not '%s'", arg);
+            return false;
+        }
+        o->predictive = (int)p;
+        return true;
+    }
     default: return false;
     }
 }
@@ -249,12 +258,13 @@ int run_samples(const char *model, const bnn_graph *g, const bnn_tensor *x, cons
     }
     bool bayesian = bnn_graph_is_bayesian(g);
     int64_t samples = o->samples ? o->samples : bayesian ? DEFAULT_BAYESIAN_SAMPLES : 1;
-    if (samples > 1 && !bayesian && !quiet)
+    if (samples > 1 && !bayesian && !quiet && o->predictive == BNN_PREDICTIVE_MC)
         fprintf(stderr, "bnnc: %s: no Bayesian layer, so every sample is the same; running 1\n",
                 model);
     bnn_runtime_set_threads(threads);
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = samples;
+    po.predictive = (bnn_predictive)o->predictive;
     po.batch = BATCH;
     po.seed = seed;
     po.threads = threads;

@@ -11,9 +11,9 @@
 Test(pipeline, the_table_lists_every_pass_with_documented_options)
 {
     const char *names[] = {"canonicalize", "dce", "fold-batchnorm", "to-bnn", "bnn-to-mean",
-                           "lower-bnn-to-onnx"};
-    cr_assert_eq(bnn_pass_count(), 6);
-    for (int i = 0; i < 6; i++) {
+                           "lower-bnn-to-onnx", "bnn-to-moments"};
+    cr_assert_eq(bnn_pass_count(), 7);
+    for (int i = 0; i < 7; i++) {
         cr_assert_str_eq(bnn_pass_at(i)->name, names[i]);
         const bnn_pass_info *p = bnn_pass_find(names[i]);
         cr_assert_not_null(p, "%s", names[i]);

@@ -1,0 +1,271 @@
+/* The sampling-free predictives: one run of the bnn-to-moments graph (or its
+ * GLM form) gives each output's mean and variance; a classifier's
+ * probabilities come from the logits' Gaussian (see bnn_predict.h and
+ * docs/uncertainty.md). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bnn_passes.h"
+#include "bnn_predict.h"
+#include "bnn_runtime.h"
+#include "predict_impl.h"
+#include "rng.h"
+
+static const char *const predictive_names[] = {
+    [BNN_PREDICTIVE_MC] = "mc", [BNN_PREDICTIVE_MOMENTS] = "moments", [BNN_PREDICTIVE_GLM] = "glm"};
+
+bool bnn_predictive_from_name(const char *name, bnn_predictive *out)
+{
+    for (int i = 0; i < 3; i++)
+        if (strcmp(name, predictive_names[i]) == 0) {
+            *out = (bnn_predictive)i;
+            return true;
+        }
+    return false;
+}
+
+const char *bnn_predictive_name(bnn_predictive p)
+{
+    return (unsigned)p < 3 ? predictive_names[p] : "?";
+}
+
+bnn_status bnn_moments_graph(const bnn_graph *graph, bnn_predictive predictive, bool classifier,
+                             bnn_graph **out, bnn_diag *diag)
+{
+    *out = NULL;
+    bnn_graph *g = bnn_graph_clone(graph);
+    if (!g)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory copying the graph");
+    char pipeline[120];
+    snprintf(pipeline, sizeof pipeline, "bnn-to-moments{mode=%s link=%s}",
+             predictive == BNN_PREDICTIVE_GLM ? "glm" : "moments", classifier ? "probit" : "auto");
+    bnn_status st = bnn_passes_run_text(pipeline, g, diag);
+    if (st != BNN_OK) {
+        bnn_graph_destroy(g);
+        return st;
+    }
+    *out = g;
+    return BNN_OK;
+}
+
+/* softmax(m / sqrt(1 + pi/8 v)) of one row. */
+static void probit_row(const float *m, const float *v, int64_t k, float *p)
+{
+    double z[1024], max = -INFINITY, sum = 0;
+    double *zs = k <= 1024 ? z : malloc(sizeof(double) * (size_t)k);
+    if (!zs) { /* cannot happen for any real classifier; keep going exactly */
+        for (int64_t j = 0; j < k; j++)
+            p[j] = (float)(1.0 / (double)k);
+        return;
+    }
+    for (int64_t j = 0; j < k; j++) {
+        zs[j] = m[j] / sqrt(1.0 + M_PI / 8.0 * (v[j] > 0 ? v[j] : 0));
+        max = zs[j] > max ? zs[j] : max;
+    }
+    for (int64_t j = 0; j < k; j++)
+        sum += exp(zs[j] - max);
+    for (int64_t j = 0; j < k; j++)
+        p[j] = (float)(exp(zs[j] - max) / sum);
+    if (zs != z)
+        free(zs);
+}
+
+/* Runs the moment graph g over x and copies outputs (first, second) into
+ * a[n x width], b[n x width] (NULL: skip). */
+static bnn_status run_moments(const bnn_graph *g, const bnn_tensor *x,
+                              const bnn_predict_options *options, int first, int64_t width,
+                              float *a, float *b, bnn_diag *diag)
+{
+    if (x->shape.rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "inputs need a first (row) dimension");
+    if (options->batch < 1)
+        return bnn_fail(diag, BNN_ERR_INVALID, "batch must be at least 1");
+    int64_t n = x->shape.dims[0];
+    size_t row_bytes = n ? bnn_tensor_nbytes(x) / (size_t)n : 0;
+    bnn_session_options so = bnn_session_defaults();
+    so.seed = options->seed;
+    so.threads = options->threads;
+    bnn_session *sessions[2] = {NULL, NULL};
+    int64_t batches[2] = {options->batch < n ? options->batch : n, n % options->batch};
+    if (batches[1] == batches[0])
+        batches[1] = 0;
+    bnn_status st = BNN_OK;
+    for (int i = 0; i < 2 && st == BNN_OK; i++)
+        if (batches[i] > 0)
+            st = bnn_session_create_batch(g, batches[i], &so, &sessions[i], diag);
+    for (int64_t start = 0; start < n && st == BNN_OK;) {
+        int64_t rows = n - start < batches[0] ? n - start : batches[0];
+        bnn_session *s = rows == batches[0] ? sessions[0] : sessions[1];
+        bnn_tensor view = *x;
+        view.shape.dims[0] = rows;
+        view.data = (char *)x->data + (size_t)start * row_bytes;
+        view.owns_data = false;
+        st = bnn_session_set_input(s, NULL, &view, diag);
+        if (st == BNN_OK)
+            st = bnn_session_run(s, diag);
+        for (int k = 0; k < 2 && st == BNN_OK; k++) {
+            float *dst = k == 0 ? a : b;
+            const bnn_tensor *y = bnn_session_output(s, first + k);
+            if (y->dtype != BNN_F32 || bnn_tensor_numel(y) != rows * width) {
+                st = bnn_fail(diag, BNN_ERR_SHAPE, "moment output '%s' is not %lld float32 "
+                              "values per row", bnn_session_output_name(s, first + k),
+                              (long long)width);
+                break;
+            }
+            if (dst)
+                memcpy(dst + start * width, y->data, sizeof(float) * (size_t)(rows * width));
+        }
+        start += rows;
+        if (options->progress)
+            options->progress(options->context, start, n);
+    }
+    bnn_session_destroy(sessions[0]);
+    bnn_session_destroy(sessions[1]);
+    return st;
+}
+
+static bnn_status output_width(const bnn_graph *g, int index, int64_t *width, bnn_diag *diag)
+{
+    const bnn_value *out = &g->values[g->outputs[index]];
+    if (out->shape.rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
+    int64_t w = 1;
+    for (int d = 1; d < out->shape.rank; d++) {
+        if (!bnn_dim_is_known(out->shape.dims[d]))
+            return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s': dimension %d is not fixed",
+                            out->name, d);
+        w *= out->shape.dims[d];
+    }
+    *width = w;
+    return BNN_OK;
+}
+
+bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
+                               const bnn_predict_options *options, bool classifier, float *probs,
+                               float *mean, float *var, int64_t *width_out, bnn_diag *diag)
+{
+    if (graph->n_inputs != 1 || graph->n_outputs < 1)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "prediction needs a model with one input");
+    bnn_graph *g = NULL;
+    BNN_TRY(bnn_moments_graph(graph, options->predictive, classifier, &g, diag));
+    /* classifier: (probs, logits, logits_var, ...); regressor: (mean, ..., var) */
+    int first = classifier ? 1 : 0;
+    int64_t width = 0;
+    bnn_status st = output_width(g, first, &width, diag);
+    if (st == BNN_OK)
+        *width_out = width;
+    float *m = mean, *v = var;
+    bool want = probs || mean || var;
+    if (st == BNN_OK && want && classifier && probs && (!m || !v)) {
+        int64_t n = x->shape.rank >= 1 ? x->shape.dims[0] : 0;
+        m = mean ? mean : malloc(sizeof(float) * (size_t)(n * width) + 1);
+        v = var ? var : malloc(sizeof(float) * (size_t)(n * width) + 1);
+        if (!m || !v)
+            st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for the logits' moments");
+    }
+    if (st == BNN_OK && want) {
+        /* A regressor's variance is the output after all the means. */
+        int n_means = classifier ? 1 : g->n_outputs / 2;
+        if (classifier)
+            st = run_moments(g, x, options, first, width, m, v, diag);
+        else if (n_means == 1)
+            st = run_moments(g, x, options, 0, width, m, v, diag);
+        else
+            st = bnn_fail(diag, BNN_ERR_UNSUPPORTED,
+                          "the moment predictive of a regressor handles one output");
+    }
+    if (st == BNN_OK && probs) {
+        int64_t n = x->shape.dims[0];
+        for (int64_t i = 0; i < n; i++)
+            probit_row(m + i * width, v + i * width, width, probs + i * width);
+    }
+    if (m != mean)
+        free(m);
+    if (v != var)
+        free(v);
+    bnn_graph_destroy(g);
+    return st;
+}
+
+/* Softmax of logits drawn from N(m, v): draw s of row i, class j uses
+ * normal number (i*k + j) of stream step s, so results do not depend on the
+ * batch size or thread count. */
+static bool draw_probs(const float *m, const float *v, int64_t n, int64_t k, int64_t samples,
+                       uint64_t seed, float *probs)
+{
+    float *eps = malloc(sizeof(float) * (size_t)(n * k) + 1);
+    if (!eps)
+        return false;
+    for (int64_t s = 0; s < samples; s++) {
+        bnn_rng_stream stream = bnn_rng_stream_make(seed, 1, BNN_RNG_PURPOSE_DATA, (uint64_t)s);
+        bnn_rng_normal(&stream, 0, (size_t)(n * k), eps);
+        for (int64_t i = 0; i < n; i++) {
+            float *p = probs + ((size_t)s * (size_t)n + (size_t)i) * (size_t)k;
+            double max = -INFINITY, sum = 0;
+            for (int64_t j = 0; j < k; j++) {
+                double vj = v[i * k + j] > 0 ? v[i * k + j] : 0;
+                double z = m[i * k + j] + sqrt(vj) * eps[i * k + j];
+                p[j] = (float)z;
+                max = z > max ? z : max;
+            }
+            for (int64_t j = 0; j < k; j++) {
+                double e = exp(p[j] - max);
+                p[j] = (float)e;
+                sum += e;
+            }
+            for (int64_t j = 0; j < k; j++)
+                p[j] = (float)(p[j] / sum);
+        }
+    }
+    free(eps);
+    return true;
+}
+
+bnn_status bnn_predict_moments_classes(const bnn_graph *graph, const bnn_tensor *x,
+                                       const bnn_predict_options *options, int64_t samples,
+                                       int64_t k, float *probs, bnn_diag *diag)
+{
+    int64_t n = x->shape.rank >= 1 ? x->shape.dims[0] : 0, width = 0;
+    float *m = malloc(sizeof(float) * (size_t)(n * k) + 1);
+    float *v = malloc(sizeof(float) * (size_t)(n * k) + 1);
+    bnn_status st = BNN_OK;
+    if (!m || !v)
+        st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for the logits' moments");
+    if (st == BNN_OK)
+        st = bnn_predict_moments(graph, x, options, true, samples <= 1 ? probs : NULL, m, v,
+                                 &width, diag);
+    if (st == BNN_OK && width != k)
+        st = bnn_fail(diag, BNN_ERR_SHAPE, "the moment graph gives %lld logits, not %lld",
+                      (long long)width, (long long)k);
+    if (st == BNN_OK && samples > 1 && !draw_probs(m, v, n, k, samples, options->seed, probs))
+        st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for the logit draws");
+    free(m);
+    free(v);
+    return st;
+}
+
+bnn_status bnn_predict_moments_outputs(const bnn_graph *graph, const bnn_tensor *x,
+                                       const bnn_predict_options *options, int64_t width,
+                                       float *outputs, bnn_diag *diag)
+{
+    int64_t n = x->shape.rank >= 1 ? x->shape.dims[0] : 0, w = 0;
+    float *m = malloc(sizeof(float) * (size_t)(n * width) + 1);
+    float *v = malloc(sizeof(float) * (size_t)(n * width) + 1);
+    bnn_status st = BNN_OK;
+    if (!m || !v)
+        st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for the outputs' moments");
+    if (st == BNN_OK)
+        st = bnn_predict_moments(graph, x, options, false, NULL, m, v, &w, diag);
+    if (st == BNN_OK && w != width)
+        st = bnn_fail(diag, BNN_ERR_SHAPE, "the moment graph gives %lld values per row, not %lld",
+                      (long long)w, (long long)width);
+    for (int64_t e = 0; st == BNN_OK && e < n * width; e++) {
+        double sd = sqrt(v[e] > 0 ? v[e] : 0);
+        outputs[e] = (float)(m[e] - sd);
+        outputs[n * width + e] = (float)(m[e] + sd);
+    }
+    free(m);
+    free(v);
+    return st;
+}

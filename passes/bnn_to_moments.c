@@ -1,0 +1,691 @@
+/* bnn-to-moments: rewrite a graph with Bayesian layers into one that carries a
+ * mean and a variance for every activation (a diagonal Gaussian: units are
+ * taken as independent), so that one forward run gives the predictive
+ * distribution that Monte-Carlo sampling estimates with many.
+ *
+ * Every value x of the original graph gets a mean M(x) and a variance V(x);
+ * V(x) is "none" (exactly zero) until the first Bayesian layer, so the part
+ * of the graph before it is left as it is.  Each node keeps its place and its
+ * output value, which becomes the mean; the variance is built beside it from
+ * standard ops wherever possible, so the moment graph exports as plain ONNX:
+ *
+ *   bnn.dense_reparam / bnn.conv_reparam (any estimator: the output's
+ *   marginal is the same), W ~ N(mu, s^2), b ~ N(bmu, bs^2):
+ *     M = layer(M(x), mu, bmu)
+ *     V = layer(M(x)^2 + V(x), s^2, bs^2) + layer(V(x), mu^2)
+ *   dense / conv1d / conv2d with a fixed W:  M = layer(M(x), W, b),
+ *                                            V = layer(V(x), W^2)
+ *   relu, leaky_relu, sigmoid, tanh, max_pool:  moments.* ops (runtime/
+ *     kernels/moments.c: exact for relu, quadrature for sigmoid/tanh, Clark's
+ *     max for max-pool)
+ *   avg_pool: V = avg_pool(V(x)) / count (no padding, or count_include_pad)
+ *   global_avg_pool: V = global_avg_pool(V(x)) / (spatial size)
+ *   batch_norm: V = V(x) * scale^2 / (running_var + epsilon)
+ *   flatten, reshape, transpose, squeeze, unsqueeze, slice, expand, tile,
+ *   identity, dropout, pad (variance padded with 0), concat: the same op on
+ *   the variance
+ *   add / sub: V = V(a) + V(b) (independent operands, also for a residual
+ *   add whose branches share an input: an approximation, documented)
+ *   mul / div by a fixed operand c: V = V(x) * c^2 (/ c^2); mul of two
+ *   random operands: V = Va Vb + Va Mb^2 + Vb Ma^2
+ *   neg: V unchanged
+ *
+ * mode=glm gives the linearised network instead (issue 12): the mean is the
+ * network at the posterior mean, nonlinearities pass the variance through
+ * their squared derivative there (moments.* with linear=1), and a Bayesian
+ * layer drops the second-order term: V = layer(M(x)^2, s^2, bs^2) +
+ * layer(V(x), mu^2).
+ *
+ * Outputs.  A graph output made by softmax or log_softmax is a classifier's
+ * head: the softmax is applied with the probit approximation to the logits'
+ * Gaussian, softmax(M / sqrt(1 + pi/8 V)) (link=probit also does this to an
+ * output of logits); the logits' mean and variance are appended as outputs
+ * "<logits>" and "<logits>_var".  Any other output keeps its place as the
+ * mean, and its variance "<out>_var" is appended.  So a classifier's moment
+ * graph gives (probabilities, logits mean, logits variance), a regressor's
+ * (mean, variance).
+ *
+ * An op with no rule here fails the pass, naming the node and the op: a
+ * silent wrong answer is worse than none.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "passes_impl.h"
+
+#define NO_VAR (-1)
+
+typedef struct moments_ctx {
+    bnn_graph *g;
+    bnn_diag *diag;
+    int *mean;      /* owned: per original value id, its mean's value id */
+    int *var;       /* owned: per original value id, its variance's id or NO_VAR */
+    int n_original; /* values at the start: the arrays' size */
+    bool glm;
+    int node_id;    /* the node being rewritten */
+    char layer[300];/* its name, or its output's name when it has none */
+} moments_ctx;
+
+static bnn_status oom(moments_ctx *c)
+{
+    char label[300];
+    return bnn_fail(c->diag, BNN_ERR_NOMEM, "bnn-to-moments: %s: out of memory",
+                    bnn_node_label(c->g, c->node_id, label, sizeof label));
+}
+
+static bnn_status unsupported(moments_ctx *c, const char *why)
+{
+    char label[300];
+    return bnn_fail(c->diag, BNN_ERR_UNSUPPORTED, "bnn-to-moments: %s: %s",
+                    bnn_node_label(c->g, c->node_id, label, sizeof label), why);
+}
+
+static int mean_of(const moments_ctx *c, int v) { return v < c->n_original ? c->mean[v] : v; }
+static int var_of(const moments_ctx *c, int v) { return v >= 0 && v < c->n_original ? c->var[v] : NO_VAR; }
+
+/* Appends op(inputs) as node "<layer>/<suffix>" producing a fresh value named
+ * after `stem` + "_" + suffix; copies the attributes of node `attrs_from`
+ * (-1: none) and infers the output's type. */
+static bnn_status emit(moments_ctx *c, bnn_op op, const int *inputs, int n_inputs,
+                       const char *stem, const char *suffix, int attrs_from, int *out)
+{
+    char want[700], name[700], node_name[700];
+    snprintf(want, sizeof want, "%s_%s", stem, suffix);
+    const char *fresh = bnn_pass_unique_name(c->g, want, name, sizeof name);
+    snprintf(node_name, sizeof node_name, "%s/%s", c->layer, suffix);
+    bnn_shape unknown = {.rank = -1};
+    int v = bnn_graph_add_value(c->g, fresh, BNN_UNDEFINED, &unknown);
+    if (v < 0)
+        return oom(c);
+    int nid = bnn_graph_add_node(c->g, op, node_name, inputs, n_inputs, &v, 1);
+    if (nid < 0)
+        return oom(c);
+    if (attrs_from >= 0 && bnn_node_copy_attrs(c->g, nid, c->g, attrs_from) != BNN_OK)
+        return oom(c);
+    *out = v;
+    return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+/* A constant param from data (copied), named after base. */
+static bnn_status constant(moments_ctx *c, const char *base, const bnn_shape *shape,
+                           const float *data, int *out)
+{
+    *out = bnn_pass_add_param(c->g, base, shape, data, false);
+    return *out < 0 ? oom(c) : BNN_OK;
+}
+
+static bnn_status scalar(moments_ctx *c, const char *base, float value, int *out)
+{
+    bnn_shape one = {.rank = 1, .dims = {1}};
+    return constant(c, base, &one, &value, out);
+}
+
+static const char *vname(const moments_ctx *c, int v) { return bnn_graph_value(c->g, v)->name; }
+
+/* The variance of value v as a value: V(v), or zeros shaped like M(v). */
+static bnn_status var_or_zeros(moments_ctx *c, int v, int *out)
+{
+    if (var_of(c, v) != NO_VAR) {
+        *out = var_of(c, v);
+        return BNN_OK;
+    }
+    int zero;
+    BNN_TRY(scalar(c, "moments.zero", 0.0f, &zero));
+    int in[2] = {mean_of(c, v), zero};
+    return emit(c, BNN_OP_MUL, in, 2, vname(c, mean_of(c, v)), "zero_var", -1, out);
+}
+
+/* x*x of a value: a new param for a param, else a mul node. */
+static bnn_status square(moments_ctx *c, int x, const char *suffix, int *out)
+{
+    const bnn_value *v = bnn_graph_value(c->g, x);
+    if (bnn_pass_is_f32_param(c->g, x)) {
+        int64_t n = bnn_shape_numel(&v->shape);
+        float *sq = malloc(sizeof(float) * (size_t)n + 1);
+        if (!sq)
+            return oom(c);
+        const float *d = v->data;
+        for (int64_t i = 0; i < n; i++)
+            sq[i] = d[i] * d[i];
+        char base[600];
+        snprintf(base, sizeof base, "%s_%s", v->name, suffix);
+        bnn_shape shape = v->shape;
+        bnn_status st = constant(c, base, &shape, sq, out);
+        free(sq);
+        return st;
+    }
+    int in[2] = {x, x};
+    return emit(c, BNN_OP_MUL, in, 2, v->name, suffix, -1, out);
+}
+
+/* softplus(rho)^2 of a rho param, named "<mu without _mu>_var". */
+static bnn_status sigma_squared(moments_ctx *c, int rho, int *out)
+{
+    if (!bnn_pass_is_f32_param(c->g, rho))
+        return unsupported(c, "a rho that is not a constant float32 param");
+    const bnn_value *v = bnn_graph_value(c->g, rho);
+    int64_t n = bnn_shape_numel(&v->shape);
+    float *s2 = malloc(sizeof(float) * (size_t)n + 1);
+    if (!s2)
+        return oom(c);
+    const float *r = v->data;
+    for (int64_t i = 0; i < n; i++) {
+        double sigma = r[i] > 20 ? r[i] : log1p(exp(r[i]));
+        s2[i] = (float)(sigma * sigma);
+    }
+    char base[600];
+    size_t len = strlen(v->name);
+    if (len > 4 && strcmp(v->name + len - 4, "_rho") == 0)
+        snprintf(base, sizeof base, "%.*s_var", (int)(len - 4), v->name);
+    else
+        snprintf(base, sizeof base, "%s_var", v->name);
+    bnn_shape shape = v->shape;
+    bnn_status st = constant(c, base, &shape, s2, out);
+    free(s2);
+    return st;
+}
+
+/* The variance's name stem: the node's output. */
+static const char *out_stem(const moments_ctx *c)
+{
+    return vname(c, bnn_graph_node(c->g, c->node_id)->outputs[0]);
+}
+
+/* Sets the node's input k to its mean. */
+static void use_means(moments_ctx *c)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    for (int k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k] >= 0)
+            n->inputs[k] = mean_of(c, n->inputs[k]);
+}
+
+/* The same op as the node, on its inputs with input 0 replaced by `x`. */
+static bnn_status same_op(moments_ctx *c, int x, const char *suffix, int *out)
+{
+    const bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int in[BNN_MAX_RANK + 8];
+    int count = n->n_inputs;
+    if (count > (int)(sizeof in / sizeof in[0]))
+        return unsupported(c, "too many inputs");
+    memcpy(in, n->inputs, sizeof(int) * (size_t)count);
+    in[0] = x;
+    bnn_op op = n->op;
+    return emit(c, op, in, count, out_stem(c), suffix, c->node_id, out);
+}
+
+/* ---- the rules ------------------------------------------------------------- */
+
+static bnn_op layer_op(const bnn_graph *g, const bnn_node *n)
+{
+    if (n->op == BNN_OP_DENSE_REPARAM)
+        return BNN_OP_DENSE;
+    (void)g;
+    return BNN_OP_CONV;
+}
+
+static bnn_status bayesian_layer(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int x = n->inputs[0], wmu = n->inputs[1], wrho = n->inputs[2];
+    int bmu = n->n_inputs > 3 ? n->inputs[3] : -1, brho = n->n_inputs > 4 ? n->inputs[4] : -1;
+    int xm = mean_of(c, x), xv = var_of(c, x);
+    if (var_of(c, wmu) != NO_VAR || var_of(c, bmu) != NO_VAR)
+        return unsupported(c, "weights computed from random values");
+    int wvar, bvar = -1, wmu2 = -1;
+    BNN_TRY(sigma_squared(c, wrho, &wvar));
+    if (bmu >= 0 && brho >= 0)
+        BNN_TRY(sigma_squared(c, brho, &bvar));
+    if (xv != NO_VAR)
+        BNN_TRY(square(c, wmu, "sq", &wmu2));
+    /* The mean: this node as the deterministic layer at mu. */
+    n = bnn_graph_node(c->g, c->node_id);
+    n->op = layer_op(c->g, n);
+    if (bnn_pass_drop_prior_attrs(c->g, c->node_id) != BNN_OK ||
+        bnn_pass_resize_inputs(c->g, c->node_id, bmu >= 0 ? 3 : 2) != BNN_OK)
+        return oom(c);
+    n = bnn_graph_node(c->g, c->node_id);
+    n->inputs[0] = xm;
+    n->inputs[1] = wmu;
+    if (bmu >= 0)
+        n->inputs[2] = bmu;
+    bnn_op op = n->op;
+    const char *stem = out_stem(c);
+    int xm2, u;
+    int sq[2] = {xm, xm};
+    BNN_TRY(emit(c, BNN_OP_MUL, sq, 2, stem, "in_sq", -1, &xm2));
+    u = xm2;
+    if (xv != NO_VAR && !c->glm) {
+        int in[2] = {xm2, xv};
+        BNN_TRY(emit(c, BNN_OP_ADD, in, 2, stem, "in_second", -1, &u));
+    }
+    int a;
+    int noise_in[3] = {u, wvar, bvar};
+    BNN_TRY(emit(c, op, noise_in, bvar >= 0 ? 3 : 2, stem, "weight_noise_var", c->node_id, &a));
+    if (xv == NO_VAR) {
+        *var_out = a;
+        return BNN_OK;
+    }
+    int b;
+    int prop_in[2] = {xv, wmu2};
+    BNN_TRY(emit(c, op, prop_in, 2, stem, "input_var", c->node_id, &b));
+    int sum[2] = {a, b};
+    return emit(c, BNN_OP_ADD, sum, 2, stem, "var", -1, var_out);
+}
+
+static bnn_status fixed_layer(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int x = n->inputs[0], w = n->inputs[1];
+    if (var_of(c, w) != NO_VAR || (n->n_inputs > 2 && var_of(c, n->inputs[2]) != NO_VAR))
+        return unsupported(c, "weights computed from random values (only the data input may "
+                              "carry variance)");
+    int xv = var_of(c, x);
+    use_means(c);
+    int w2;
+    BNN_TRY(square(c, w, "sq", &w2));
+    int in[2] = {xv, w2};
+    n = bnn_graph_node(c->g, c->node_id);
+    return emit(c, n->op, in, 2, out_stem(c), "var", c->node_id, var_out);
+}
+
+/* relu, leaky_relu, sigmoid, tanh, max_pool: the node becomes its moments.*
+ * op, with the variance as a second input and output. */
+static bnn_status nonlinear(moments_ctx *c, bnn_op op, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int x = n->inputs[0];
+    bool leaky = n->op == BNN_OP_LEAKY_RELU;
+    float alpha = leaky ? bnn_node_float(n, "alpha", 0.01f) : 0.0f;
+    char want[700], name[700];
+    snprintf(want, sizeof want, "%s_var", vname(c, n->outputs[0]));
+    bnn_shape unknown = {.rank = -1};
+    int v = bnn_graph_add_value(c->g, bnn_pass_unique_name(c->g, want, name, sizeof name),
+                                BNN_UNDEFINED, &unknown);
+    int *outs = bnn_arena_alloc(c->g->arena, 2 * sizeof(int), sizeof(int));
+    if (v < 0 || !outs || bnn_pass_resize_inputs(c->g, c->node_id, 2) != BNN_OK)
+        return oom(c);
+    n = bnn_graph_node(c->g, c->node_id);
+    outs[0] = n->outputs[0];
+    outs[1] = v;
+    n->outputs = outs;
+    n->n_outputs = 2;
+    n->inputs[0] = mean_of(c, x);
+    n->inputs[1] = var_of(c, x);
+    n->op = op;
+    bnn_graph_value(c->g, v)->producer = c->node_id;
+    bnn_graph_value(c->g, v)->kind = BNN_VALUE_NODE;
+    if (op == BNN_OP_MOMENTS_RELU && leaky && bnn_node_set_float(c->g, c->node_id, "alpha", alpha))
+        return oom(c);
+    if (c->glm && bnn_node_set_int(c->g, c->node_id, "linear", 1) != BNN_OK)
+        return oom(c);
+    BNN_TRY(bnn_graph_infer_node(c->g, c->node_id, c->diag));
+    *var_out = v;
+    return BNN_OK;
+}
+
+/* avg_pool and global_avg_pool: the variance of a mean of k independent
+ * elements is their mean variance / k. */
+static bnn_status average(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int xv = var_of(c, n->inputs[0]);
+    double count = 1;
+    if (n->op == BNN_OP_AVG_POOL) {
+        const int64_t *k, *pads;
+        int nk = bnn_node_ints(n, "kernel_shape", &k);
+        int np = bnn_node_ints(n, "pads", &pads);
+        bool padded = false;
+        for (int i = 0; i < np; i++)
+            padded |= pads[i] != 0;
+        if (padded && !bnn_node_int(n, "count_include_pad", 0))
+            return unsupported(c, "avg_pool with pads and count_include_pad=0 (border windows "
+                                  "average fewer elements) has no moment rule yet");
+        for (int i = 0; i < nk; i++)
+            count *= (double)k[i];
+    } else {
+        const bnn_shape *s = &bnn_graph_value(c->g, mean_of(c, n->inputs[0]))->shape;
+        for (int i = 2; i < s->rank; i++) {
+            if (!bnn_dim_is_known(s->dims[i]))
+                return unsupported(c, "global_avg_pool over spatial dims that are not fixed");
+            count *= (double)s->dims[i];
+        }
+    }
+    use_means(c);
+    int pooled, inv;
+    BNN_TRY(same_op(c, xv, "var_sum", &pooled));
+    BNN_TRY(scalar(c, "moments.inverse_count", (float)(1.0 / count), &inv));
+    int in[2] = {pooled, inv};
+    return emit(c, BNN_OP_MUL, in, 2, out_stem(c), "var", -1, var_out);
+}
+
+static bnn_status batch_norm(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int scale = n->inputs[1], rvar = n->inputs[4];
+    for (int k = 1; k < 5; k++)
+        if (!bnn_pass_is_f32_param(c->g, n->inputs[k]))
+            return unsupported(c, "batch_norm whose scale or statistics are not constant params");
+    int xv = var_of(c, n->inputs[0]);
+    double eps = bnn_node_float(n, "epsilon", 1e-5f);
+    const bnn_value *sv = bnn_graph_value(c->g, scale), *vv = bnn_graph_value(c->g, rvar);
+    int64_t ch = bnn_shape_numel(&sv->shape);
+    int rank = bnn_graph_value(c->g, mean_of(c, n->inputs[0]))->shape.rank;
+    if (rank < 2 || bnn_shape_numel(&vv->shape) != ch)
+        return unsupported(c, "batch_norm shapes the moment rule does not know");
+    float *k = malloc(sizeof(float) * (size_t)ch + 1);
+    if (!k)
+        return oom(c);
+    const float *s = sv->data, *r = vv->data;
+    for (int64_t i = 0; i < ch; i++)
+        k[i] = (float)((double)s[i] * s[i] / ((double)r[i] + eps));
+    bnn_shape shape = {.rank = rank - 1};
+    shape.dims[0] = ch;
+    for (int i = 1; i < rank - 1; i++)
+        shape.dims[i] = 1;
+    int kid;
+    char base[600];
+    snprintf(base, sizeof base, "%s_gain_sq", out_stem(c));
+    bnn_status st = constant(c, base, &shape, k, &kid);
+    free(k);
+    BNN_TRY(st);
+    use_means(c);
+    int in[2] = {xv, kid};
+    return emit(c, BNN_OP_MUL, in, 2, out_stem(c), "var", -1, var_out);
+}
+
+/* Layout ops: the same op moves the variance; other inputs must be fixed. */
+static bnn_status layout(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    for (int k = 1; k < n->n_inputs; k++)
+        if (var_of(c, n->inputs[k]) != NO_VAR)
+            return unsupported(c, "a random shape or index operand");
+    int xv = var_of(c, n->inputs[0]);
+    bnn_op op = n->op;
+    use_means(c);
+    if (op == BNN_OP_IDENTITY || op == BNN_OP_DROPOUT || op == BNN_OP_NEG) {
+        *var_out = xv;
+        return BNN_OK;
+    }
+    BNN_TRY(same_op(c, xv, "var", var_out));
+    if (op == BNN_OP_PAD) {
+        int nid = bnn_graph_value(c->g, *var_out)->producer;
+        if (bnn_node_set_float(c->g, nid, "value", 0.0f) != BNN_OK)
+            return oom(c);
+    }
+    return BNN_OK;
+}
+
+static bnn_status concat(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int count = n->n_inputs;
+    int *in = malloc(sizeof(int) * (size_t)count + 1);
+    int *orig = malloc(sizeof(int) * (size_t)count + 1);
+    if (!in || !orig) {
+        free(in);
+        free(orig);
+        return oom(c);
+    }
+    memcpy(orig, n->inputs, sizeof(int) * (size_t)count);
+    bnn_status st = BNN_OK;
+    for (int k = 0; k < count && st == BNN_OK; k++)
+        st = var_or_zeros(c, orig[k], &in[k]);
+    if (st == BNN_OK) {
+        use_means(c);
+        st = emit(c, BNN_OP_CONCAT, in, count, out_stem(c), "var", c->node_id, var_out);
+    }
+    free(in);
+    free(orig);
+    return st;
+}
+
+static bnn_status arithmetic(moments_ctx *c, int *var_out)
+{
+    bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    bnn_op op = n->op;
+    int a = n->inputs[0], b = n->inputs[1];
+    int am = mean_of(c, a), bm = mean_of(c, b), av = var_of(c, a), bv = var_of(c, b);
+    const bnn_shape *ys = &bnn_graph_value(c->g, n->outputs[0])->shape;
+    use_means(c);
+    const char *stem = out_stem(c);
+    if (op == BNN_OP_ADD || op == BNN_OP_SUB) {
+        if (av != NO_VAR && bv != NO_VAR) {
+            int in[2] = {av, bv};
+            return emit(c, BNN_OP_ADD, in, 2, stem, "var", -1, var_out);
+        }
+        int v = av != NO_VAR ? av : bv;
+        if (!bnn_shape_equal(&bnn_graph_value(c->g, v)->shape, ys))
+            return unsupported(c, "a fixed operand broadcasts the random one to a larger shape");
+        *var_out = v;
+        return BNN_OK;
+    }
+    if (op == BNN_OP_DIV && bv != NO_VAR)
+        return unsupported(c, "division by a random value has no moment rule");
+    if (av != NO_VAR && bv != NO_VAR) { /* mul of two random operands */
+        int am2, bm2, t1, t2, t3, s;
+        BNN_TRY(square(c, am, "sq", &am2));
+        BNN_TRY(square(c, bm, "sq", &bm2));
+        int p1[2] = {av, bm2}, p2[2] = {bv, am2};
+        BNN_TRY(emit(c, BNN_OP_MUL, p1, 2, stem, "var_a", -1, &t1));
+        BNN_TRY(emit(c, BNN_OP_MUL, p2, 2, stem, "var_b", -1, &t2));
+        int s1[2] = {t1, t2};
+        if (c->glm)
+            return emit(c, BNN_OP_ADD, s1, 2, stem, "var", -1, var_out);
+        BNN_TRY(emit(c, BNN_OP_ADD, s1, 2, stem, "var_ab", -1, &s));
+        int p3[2] = {av, bv};
+        BNN_TRY(emit(c, BNN_OP_MUL, p3, 2, stem, "var_prod", -1, &t3));
+        int s2[2] = {s, t3};
+        return emit(c, BNN_OP_ADD, s2, 2, stem, "var", -1, var_out);
+    }
+    int v = av != NO_VAR ? av : bv, fixed = av != NO_VAR ? bm : am, f2;
+    BNN_TRY(square(c, fixed, "sq", &f2));
+    int in[2] = {v, f2};
+    BNN_TRY(emit(c, op == BNN_OP_DIV ? BNN_OP_DIV : BNN_OP_MUL, in, 2, stem, "var", -1, var_out));
+    if (!bnn_shape_equal(&bnn_graph_value(c->g, *var_out)->shape, ys))
+        return unsupported(c, "the variance does not take the output's shape");
+    return BNN_OK;
+}
+
+/* One node; sets V of its output. */
+static bnn_status rewrite(moments_ctx *c, int node_id, int *softmax_heads, int *n_heads)
+{
+    c->node_id = node_id;
+    bnn_node *n = bnn_graph_node(c->g, node_id);
+    snprintf(c->layer, sizeof c->layer, "%s", *n->name ? n->name : vname(c, n->outputs[0]));
+    bool random = bnn_op_is_bayesian(n->op);
+    for (int k = 0; k < n->n_inputs; k++)
+        random |= var_of(c, n->inputs[k]) != NO_VAR;
+    int y = n->outputs[0];
+    if (!random)
+        return BNN_OK; /* exact: M(y) = y, no variance */
+    if (n->n_outputs != 1)
+        return unsupported(c, "an op with several outputs has no moment rule");
+    int v = NO_VAR;
+    switch (n->op) {
+    case BNN_OP_DENSE_REPARAM:
+    case BNN_OP_CONV_REPARAM: BNN_TRY(bayesian_layer(c, &v)); break;
+    case BNN_OP_DENSE:
+    case BNN_OP_CONV: BNN_TRY(fixed_layer(c, &v)); break;
+    case BNN_OP_RELU: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_RELU, &v)); break;
+    case BNN_OP_LEAKY_RELU: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_RELU, &v)); break;
+    case BNN_OP_SIGMOID: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_SIGMOID, &v)); break;
+    case BNN_OP_TANH: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_TANH, &v)); break;
+    case BNN_OP_MAX_POOL: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_MAX_POOL, &v)); break;
+    case BNN_OP_AVG_POOL:
+    case BNN_OP_GLOBAL_AVG_POOL: BNN_TRY(average(c, &v)); break;
+    case BNN_OP_BATCH_NORM: BNN_TRY(batch_norm(c, &v)); break;
+    case BNN_OP_FLATTEN:
+    case BNN_OP_RESHAPE:
+    case BNN_OP_TRANSPOSE:
+    case BNN_OP_SQUEEZE:
+    case BNN_OP_UNSQUEEZE:
+    case BNN_OP_SLICE:
+    case BNN_OP_EXPAND:
+    case BNN_OP_TILE:
+    case BNN_OP_PAD:
+    case BNN_OP_IDENTITY:
+    case BNN_OP_DROPOUT:
+    case BNN_OP_NEG: BNN_TRY(layout(c, &v)); break;
+    case BNN_OP_SHAPE: use_means(c); break; /* a fixed result */
+    case BNN_OP_CONCAT: BNN_TRY(concat(c, &v)); break;
+    case BNN_OP_ADD:
+    case BNN_OP_SUB:
+    case BNN_OP_MUL:
+    case BNN_OP_DIV: BNN_TRY(arithmetic(c, &v)); break;
+    case BNN_OP_SOFTMAX:
+    case BNN_OP_LOG_SOFTMAX:
+        if (!bnn_pass_is_graph_output(c->g, y))
+            return unsupported(c, "a softmax inside the network (only a classifier's final "
+                                  "softmax has a rule: the probit link)");
+        softmax_heads[(*n_heads)++] = node_id; /* done with the outputs */
+        return BNN_OK;
+    default: {
+        char why[200];
+        snprintf(why, sizeof why, "op '%s' has no moment rule (the moment predictive "
+                 "supports the ops listed in docs/uncertainty.md)", bnn_op_get(n->op)->name);
+        return unsupported(c, why);
+    }
+    }
+    if (y < c->n_original)
+        c->var[y] = v;
+    return BNN_OK;
+}
+
+/* probs = softmax-like node(M / sqrt(1 + pi/8 V)) with node `head`'s op and
+ * attributes; when head >= 0 it is rewritten in place, else a softmax is
+ * appended and *probs_out is its value. */
+static bnn_status probit_head(moments_ctx *c, int head, int logits, int *probs_out)
+{
+    int lm = mean_of(c, logits), lv, k, one, t, u, r, z;
+    BNN_TRY(var_or_zeros(c, logits, &lv));
+    const char *stem = vname(c, lm);
+    BNN_TRY(scalar(c, "moments.pi_over_8", (float)(M_PI / 8.0), &k));
+    BNN_TRY(scalar(c, "moments.one", 1.0f, &one));
+    int a[2] = {lv, k};
+    BNN_TRY(emit(c, BNN_OP_MUL, a, 2, stem, "probit_scaled_var", -1, &t));
+    int b[2] = {t, one};
+    BNN_TRY(emit(c, BNN_OP_ADD, b, 2, stem, "probit_denominator_sq", -1, &u));
+    BNN_TRY(emit(c, BNN_OP_SQRT, &u, 1, stem, "probit_denominator", -1, &r));
+    int d[2] = {lm, r};
+    BNN_TRY(emit(c, BNN_OP_DIV, d, 2, stem, "probit_logits", -1, &z));
+    if (head >= 0) {
+        bnn_graph_node(c->g, head)->inputs[0] = z;
+        *probs_out = bnn_graph_node(c->g, head)->outputs[0];
+        return BNN_OK;
+    }
+    BNN_TRY(emit(c, BNN_OP_SOFTMAX, &z, 1, stem, "probit_probabilities", -1, probs_out));
+    int nid = bnn_graph_value(c->g, *probs_out)->producer;
+    int rank = bnn_graph_value(c->g, z)->shape.rank;
+    if (bnn_node_set_int(c->g, nid, "axis", rank > 0 ? rank - 1 : -1) != BNN_OK)
+        return oom(c);
+    return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+static bnn_status finish_outputs(moments_ctx *c, const int *heads, int n_heads, bool probit)
+{
+    int n_out = c->g->n_outputs;
+    int *orig = malloc(sizeof(int) * (size_t)n_out + 1);
+    if (!orig)
+        return oom(c);
+    memcpy(orig, c->g->outputs, sizeof(int) * (size_t)n_out);
+    bnn_status st = BNN_OK;
+    for (int i = 0; i < n_out && st == BNN_OK; i++) {
+        int o = orig[i], head = -1;
+        for (int h = 0; h < n_heads; h++)
+            if (bnn_graph_node(c->g, heads[h])->outputs[0] == o)
+                head = heads[h];
+        c->node_id = head >= 0 ? head : bnn_graph_value(c->g, o)->producer;
+        if (c->node_id < 0)
+            c->node_id = 0;
+        snprintf(c->layer, sizeof c->layer, "%s", vname(c, o));
+        if (head >= 0 || (probit && i == 0)) {
+            int logits = head >= 0 ? bnn_graph_node(c->g, head)->inputs[0] : o, probs, lv;
+            st = probit_head(c, head, logits, &probs);
+            if (st == BNN_OK)
+                st = var_or_zeros(c, logits, &lv);
+            if (st == BNN_OK) {
+                c->g->outputs[i] = probs;
+                if (bnn_graph_add_output(c->g, mean_of(c, logits)) != BNN_OK ||
+                    bnn_graph_add_output(c->g, lv) != BNN_OK)
+                    st = oom(c);
+            }
+            continue;
+        }
+        int v;
+        st = var_or_zeros(c, o, &v);
+        if (st == BNN_OK) {
+            c->g->outputs[i] = mean_of(c, o);
+            if (bnn_graph_add_output(c->g, v) != BNN_OK)
+                st = oom(c);
+        }
+    }
+    free(orig);
+    return st;
+}
+
+static bnn_status check_moments(const bnn_pass_args *args, bnn_diag *diag)
+{
+    const char *mode = bnn_pass_arg(args, "mode"), *link = bnn_pass_arg(args, "link");
+    if (strcmp(mode, "moments") != 0 && strcmp(mode, "glm") != 0)
+        return bnn_pass_arg_fail(args, "mode", diag, BNN_ERR_INVALID,
+                                 "'%s' is not moments or glm", mode);
+    if (strcmp(link, "auto") != 0 && strcmp(link, "probit") != 0)
+        return bnn_pass_arg_fail(args, "link", diag, BNN_ERR_INVALID,
+                                 "'%s' is not auto or probit", link);
+    return BNN_OK;
+}
+
+static bnn_status run_moments(bnn_graph *g, const bnn_pass_args *args, bnn_diag *diag)
+{
+    BNN_TRY(check_moments(args, diag));
+    moments_ctx c = {.g = g, .diag = diag, .n_original = g->n_values,
+                     .glm = strcmp(bnn_pass_arg(args, "mode"), "glm") == 0};
+    bool probit = strcmp(bnn_pass_arg(args, "link"), "probit") == 0;
+    int n_nodes = g->n_nodes;
+    c.mean = malloc(sizeof(int) * (size_t)c.n_original + 1);
+    c.var = malloc(sizeof(int) * (size_t)c.n_original + 1);
+    int *heads = malloc(sizeof(int) * (size_t)n_nodes + 1);
+    bnn_status st = BNN_OK;
+    if (!c.mean || !c.var || !heads) {
+        st = bnn_fail(diag, BNN_ERR_NOMEM, "bnn-to-moments: out of memory");
+        goto done;
+    }
+    for (int v = 0; v < c.n_original; v++) {
+        c.mean[v] = v;
+        c.var[v] = NO_VAR;
+    }
+    int n_heads = 0;
+    for (int i = 0; i < n_nodes && st == BNN_OK; i++)
+        if (!g->nodes[i].dead)
+            st = rewrite(&c, i, heads, &n_heads);
+    if (st == BNN_OK)
+        st = finish_outputs(&c, heads, n_heads, probit);
+    if (st == BNN_OK)
+        st = bnn_graph_sort(g, diag);
+done:
+    free(c.mean);
+    free(c.var);
+    free(heads);
+    return st;
+}
+
+static const bnn_pass_option_info moments_options[] = {
+    {"mode", "moments",
+     "moments: propagate means and variances through every op; glm: the network linearised "
+     "at the posterior mean"},
+    {"link", "auto",
+     "auto: the probit link for an output made by softmax; probit: also for an output of "
+     "logits"},
+};
+
+const bnn_pass_def bnn_pass_bnn_to_moments = {
+    .info = {"bnn-to-moments",
+             "carry a mean and a variance per activation, for a one-pass (sampling-free) "
+             "predictive; outputs (probabilities, logits, logits_var) or (mean, var)",
+             moments_options, 2},
+    .check = check_moments,
+    .run = run_moments,
+};
