@@ -128,6 +128,109 @@ done:
     return st;
 }
 
+/* Exactly n bytes from f, or a message saying how the file fell short. */
+static bnn_status gz_read_exact(gzFile f, void *buf, size_t n, const char *path, const char *what,
+                                bnn_diag *diag)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t want = n - done > (1u << 30) ? (1u << 30) : n - done;
+        int got = gzread(f, (char *)buf + done, (unsigned)want);
+        if (got < 0) {
+            int err;
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: corrupt or truncated gzip data (%s)",
+                            path, gzerror(f, &err));
+        }
+        if (got == 0)
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: the file ends inside %s", path, what);
+        done += (size_t)got;
+    }
+    return BNN_OK;
+}
+
+bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open", path);
+    gzbuffer(f, 1 << 17);
+    unsigned char head[4 + 4 * BNN_MAX_RANK];
+    bnn_status st = gz_read_exact(f, head, 4, path, "the IDX header", diag);
+    bnn_dtype dtype = BNN_UNDEFINED;
+    int rank = 0;
+    if (st == BNN_OK && (head[0] != 0 || head[1] != 0))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not an IDX file (bad magic)", path);
+    if (st == BNN_OK) {
+        switch (head[2]) {
+        case 0x08: dtype = BNN_U8; break;
+        case 0x09: dtype = BNN_I8; break;
+        case 0x0B: dtype = BNN_I16; break;
+        case 0x0C: dtype = BNN_I32; break;
+        case 0x0D: dtype = BNN_F32; break;
+        case 0x0E: dtype = BNN_F64; break;
+        default:
+            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: unknown IDX element type 0x%02x", path,
+                          head[2]);
+        }
+        rank = head[3];
+    }
+    if (st == BNN_OK && (rank < 1 || rank > BNN_MAX_RANK))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rank %d is outside 1..%d", path, rank,
+                      BNN_MAX_RANK);
+    if (st == BNN_OK)
+        st = gz_read_exact(f, head + 4, 4 * (size_t)rank, path, "the IDX header", diag);
+    bnn_shape shape = {.rank = rank};
+    uint64_t row_elems = 1;
+    size_t elem = dtype == BNN_UNDEFINED ? 1 : bnn_dtype_size(dtype);
+    for (int i = 0; st == BNN_OK && i < rank; i++) {
+        shape.dims[i] = be32(head + 4 + 4 * i);
+        if (i > 0) {
+            row_elems *= (uint64_t)shape.dims[i];
+            if (row_elems > ((uint64_t)1 << 40) / elem)
+                st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rows are absurdly large", path);
+        }
+    }
+    int64_t n = st == BNN_OK ? shape.dims[0] : 0;
+    if (st == BNN_OK && total_rows)
+        *total_rows = n;
+    if (st == BNN_OK && count < 0)
+        count = first <= n ? n - first : 0;
+    if (st == BNN_OK && (first < 0 || first > n || count > n - first))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: rows %lld..%lld asked for, the file has %lld",
+                      path, (long long)first, (long long)(first + count), (long long)n);
+    size_t row_bytes = (size_t)row_elems * elem;
+    if (st == BNN_OK && first > 0 &&
+        gzseek(f, (z_off_t)(4 + 4 * (size_t)rank + (size_t)first * row_bytes), SEEK_SET) < 0) {
+        int err;
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the file ends before row %lld (%s)", path,
+                      (long long)first, gzerror(f, &err));
+    }
+    if (st == BNN_OK) {
+        shape.dims[0] = count;
+        st = bnn_tensor_alloc(out, dtype, &shape, diag);
+    }
+    if (st == BNN_OK)
+        st = gz_read_exact(f, out->data, (size_t)count * row_bytes, path, "the rows asked for",
+                           diag);
+    gzclose(f);
+    if (st != BNN_OK) {
+        bnn_tensor_free(out);
+        return st;
+    }
+    /* IDX stores multi-byte elements big-endian. */
+    unsigned char *d = out->data;
+    uint64_t total = (uint64_t)count * row_elems;
+    for (uint64_t i = 0; elem > 1 && i < total; i++)
+        for (size_t b = 0; b < elem / 2; b++) {
+            unsigned char tmp = d[i * elem + b];
+            d[i * elem + b] = d[i * elem + elem - 1 - b];
+            d[i * elem + elem - 1 - b] = tmp;
+        }
+    return BNN_OK;
+}
+
 /* The path of a standard MNIST file in dir, with or without .gz. */
 static bool find_file(const char *dir, const char *stem, char *path, size_t n)
 {
@@ -145,6 +248,13 @@ static bool find_file(const char *dir, const char *stem, char *path, size_t n)
 bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
                           bnn_dataset *out, bnn_diag *diag)
 {
+    return bnn_mnist_load_rows(dir, split, scale, shift, 0, -1, out, NULL, diag);
+}
+
+bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float scale, float shift,
+                               int64_t first, int64_t count, bnn_dataset *out, int64_t *total,
+                               bnn_diag *diag)
+{
     memset(out, 0, sizeof *out);
     const char *prefix = split == BNN_MNIST_TRAIN ? "train" : "t10k";
     char stem[64], images_path[4096], labels_path[4096];
@@ -156,8 +266,18 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
         return bnn_fail(diag, BNN_ERR_IO, "%s: no %s[.gz] here", dir, stem);
 
     bnn_tensor images, labels;
-    BNN_TRY(bnn_idx_read(images_path, &images, diag));
-    bnn_status st = bnn_idx_read(labels_path, &labels, diag);
+    int64_t n_images = 0, n_labels = 0;
+    bnn_status st;
+    if (first == 0 && count < 0) {
+        /* the whole split: the whole-file reader also checks the sizes exactly */
+        BNN_TRY(bnn_idx_read(images_path, &images, diag));
+        st = bnn_idx_read(labels_path, &labels, diag);
+        n_images = images.shape.dims[0];
+        n_labels = st == BNN_OK ? labels.shape.dims[0] : 0;
+    } else {
+        BNN_TRY(bnn_idx_read_rows(images_path, first, count, &images, &n_images, diag));
+        st = bnn_idx_read_rows(labels_path, first, count, &labels, &n_labels, diag);
+    }
     if (st != BNN_OK) {
         bnn_tensor_free(&images);
         return st;
@@ -166,10 +286,12 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
         labels.shape.rank != 1) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: expected u8 images [n,rows,cols] and u8 labels [n]",
                       dir);
-    } else if (images.shape.dims[0] != labels.shape.dims[0]) {
+    } else if (n_images != n_labels) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: %lld images but %lld labels", dir,
-                      (long long)images.shape.dims[0], (long long)labels.shape.dims[0]);
+                      (long long)n_images, (long long)n_labels);
     }
+    if (st == BNN_OK && total)
+        *total = n_images;
     int64_t n = images.shape.dims[0];
     if (st == BNN_OK) {
         bnn_shape xs = {4, {n, 1, images.shape.dims[1], images.shape.dims[2]}};
@@ -189,7 +311,7 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
         for (int64_t i = 0; i < n; i++) {
             if (lb[i] > 9) {
                 st = bnn_fail(diag, BNN_ERR_INVALID, "%s: label %d of example %lld is not a digit",
-                              labels_path, lb[i], (long long)i);
+                              labels_path, lb[i], (long long)(first + i));
                 break;
             }
             y[i] = lb[i];

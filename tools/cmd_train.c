@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bnn_comm.h"
 #include "bnn_metrics.h"
 #include "bnn_npy.h"
 #include "bnn_onnx.h"
@@ -57,6 +58,9 @@ static void usage(FILE *out)
         "  --resume DIR          continue from a checkpoint: same result, bit for bit, as\n"
         "                        an uninterrupted run with the same options\n"
         "  --json                one JSON object per epoch instead of text lines\n"
+        "Under `mpirun -np K` the K ranks train one model data-parallel: --batch is the\n"
+        "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
+        "writes (docs/distributed.md).\n"
         BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n");
 }
@@ -136,9 +140,10 @@ static bnn_status split_tail(bnn_dataset *ds, int64_t count, bnn_dataset *tail, 
     return BNN_OK;
 }
 
-/* Accuracy of the mean prediction over `samples` weight samples. */
-static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
-                           double *accuracy, bnn_diag *diag)
+/* How many of val's examples the mean prediction over `samples` weight
+ * samples gets right. */
+static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
+                              double *right, bnn_diag *diag)
 {
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = a->samples;
@@ -154,11 +159,33 @@ static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const
         st = bnn_predict_classes(graph, &val->x, &po, probs, &samples, &k, diag);
     if (st == BNN_OK) {
         bnn_predictive_stats(probs, samples, val->n, k, mean, NULL, NULL, NULL);
-        *accuracy = bnn_accuracy(mean, val->y.data, val->n, k);
+        *right = (double)llround(bnn_accuracy(mean, val->y.data, val->n, k) * (double)val->n);
     }
     free(probs);
     free(mean);
     return st;
+}
+
+/* Accuracy on the validation set.  With several ranks each predicts its own
+ * whole batches of the set and the counts of right answers are summed: the
+ * same batches, so the same number, as one process finds. */
+static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
+                           bnn_comm *comm, double *accuracy, bnn_diag *diag)
+{
+    int64_t first, rows;
+    bnn_comm_shard(val->n, a->batch, bnn_comm_rank(comm), bnn_comm_size(comm), &first, &rows);
+    bnn_dataset shard = *val;
+    shard.n = rows;
+    shard.x.shape.dims[0] = shard.y.shape.dims[0] = rows;
+    shard.x.owns_data = shard.y.owns_data = false;
+    shard.x.data = (char *)val->x.data + (size_t)first * (bnn_tensor_nbytes(&val->x) / (size_t)val->n);
+    shard.y.data = (int64_t *)val->y.data + first;
+    double right = 0;
+    if (rows > 0)
+        BNN_TRY(count_right(graph, &shard, a, &right, diag));
+    BNN_TRY(bnn_comm_allreduce_f64(comm, &right, 1, diag));
+    *accuracy = right / (double)val->n;
+    return BNN_OK;
 }
 
 /* Checks a data set against the model before training starts, so a wrong
@@ -411,6 +438,45 @@ static const char *schedule_text(const bnn_lr_schedule *s)
     return buf;
 }
 
+/* What the ranks of a data-parallel job must agree on, each compared with
+ * rank 0's; false (a differing rank and rank 0 say so) when any differs.  A
+ * job of one always agrees. */
+static bool ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
+{
+    bnn_diag diag;
+    if (bnn_comm_require_same(comm, value, what, &diag) == BNN_OK)
+        return true;
+    if (diag.message[0])
+        bnnc_report(where, &diag);
+    return false;
+}
+
+/* The data and options every rank must share, hashed for ranks_agree. */
+static uint64_t setup_fingerprint(const train_args *a, const bnn_dataset *train,
+                                  const bnn_dataset *val)
+{
+    uint64_t h = BNN_COMM_HASH_SEED;
+    const bnn_dataset *sets[2] = {train, val};
+    for (int i = 0; i < 2; i++) {
+        h = bnn_comm_hash(h, &sets[i]->n, sizeof sets[i]->n);
+        h = bnn_comm_hash(h, &sets[i]->x.shape, sizeof sets[i]->x.shape);
+        h = bnn_comm_hash(h, &sets[i]->y.shape, sizeof sets[i]->y.shape);
+        /* labels are small; a different file or --limit shows in them */
+        if (sets[i]->n)
+            h = bnn_comm_hash(h, sets[i]->y.data, bnn_tensor_nbytes(&sets[i]->y));
+    }
+    int64_t ints[] = {a->epochs, a->batch, a->samples, a->seed, (int64_t)a->train.loss,
+                      (int64_t)a->train.optimizer.kind, a->schedule.n_milestones};
+    double reals[] = {a->dnn_factor, a->bnn_factor, a->train.optimizer.lr,
+                      a->train.optimizer.momentum, a->train.optimizer.beta1,
+                      a->train.optimizer.beta2, a->train.optimizer.eps,
+                      a->train.optimizer.weight_decay, a->schedule.gamma, a->scale};
+    h = bnn_comm_hash(h, ints, sizeof ints);
+    h = bnn_comm_hash(h, reals, sizeof reals);
+    return bnn_comm_hash(h, a->schedule.milestones,
+                         sizeof(int64_t) * (size_t)a->schedule.n_milestones);
+}
+
 int bnnc_cmd_train(int argc, char **argv)
 {
     train_args a = {0};
@@ -419,6 +485,15 @@ int bnnc_cmd_train(int argc, char **argv)
         return rc < 0 ? BNNC_EXIT_OK : rc;
 
     bnn_diag diag = {0};
+    bnn_comm *comm = NULL;
+    if (bnn_comm_create(&comm, &diag) != BNN_OK)
+        return bnnc_report(NULL, &diag);
+    int rank = bnn_comm_rank(comm), ranks = bnn_comm_size(comm);
+    /* rank 0 alone prints; the others still report errors on stderr */
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "bnnc: rank %d: cannot silence stdout\n", rank);
+        bnn_comm_abort(comm, BNNC_EXIT_ERROR);
+    }
     bnn_dataset train = {0}, val = {0};
     bnn_graph *graph = NULL;
     bnn_trainer *trainer = NULL;
@@ -489,6 +564,11 @@ int bnnc_cmd_train(int argc, char **argv)
     a.train.batch = a.batch < train.n ? a.batch : train.n;
     a.train.seed = (uint64_t)a.seed;
     a.train.threads = (int)a.threads;
+    a.train.comm = comm;
+    if (!ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model_path) ||
+        !ranks_agree(comm, "training data or options", setup_fingerprint(&a, &train, &val),
+                     a.data ? a.data : a.train_x))
+        goto done;
     bnn_runtime_set_threads((int)a.threads);
     if (bnn_trainer_create(graph, &a.train, &trainer, &diag) != BNN_OK) {
         bnnc_report(model_path, &diag);
@@ -502,6 +582,11 @@ int bnnc_cmd_train(int argc, char **argv)
         }
         first_epoch = state.epochs_done;
     }
+    /* every rank starts from rank 0's params, moments and step count */
+    if (bnn_trainer_broadcast(trainer, &diag) != BNN_OK) {
+        bnnc_report(model_path, &diag);
+        goto done;
+    }
 
     bnn_shape xs = train.x.shape, ys = train.y.shape;
     xs.dims[0] = ys.dims[0] = a.train.batch;
@@ -512,7 +597,11 @@ int bnnc_cmd_train(int argc, char **argv)
         goto done;
     }
     bool bayesian = bnn_graph_is_bayesian(graph);
-    bool terminal = bnnc_stdout_is_terminal() && !a.json;
+    /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
+    bool terminal = bnnc_stdout_is_terminal() && !a.json && ranks == 1;
+    if (!a.json && ranks > 1)
+        printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
+               bnn_comm_backend(), ranks);
     if (!a.json)
         printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
                a.model, (long long)train.n, (long long)a.train.batch,
@@ -528,16 +617,19 @@ int bnnc_cmd_train(int argc, char **argv)
         float lr = bnn_lr_at_epoch(a.train.optimizer.lr, &a.schedule, epoch);
         bnn_trainer_optimizer(trainer)->config.lr = lr;
         bnn_shuffle_indices(order, train.n, (uint64_t)a.seed, (uint64_t)epoch);
-        double loss_sum = 0, data_sum = 0, kl_last = 0;
+        double loss_sum = 0, data_sum = 0, kl_last = 0, reduce_ms = 0;
         int64_t correct = 0, seen = 0, step_in_epoch = 0;
         for (int64_t at = 0; at < train.n; at += a.train.batch, step_in_epoch++) {
             int64_t b = train.n - at < a.train.batch ? train.n - at : a.train.batch;
+            /* this rank's contiguous share of the global batch */
+            int64_t lo, mine;
+            bnn_comm_shard(b, 1, rank, ranks, &lo, &mine);
             bnn_tensor x = bx, y = by;
-            x.shape.dims[0] = y.shape.dims[0] = b;
+            x.shape.dims[0] = y.shape.dims[0] = mine;
             x.owns_data = y.owns_data = false;
-            bnn_dataset_gather(&train, order + at, b, &x, &y);
+            bnn_dataset_gather(&train, order + at + lo, mine, &x, &y);
             bnn_step_result r;
-            if (bnn_trainer_step(trainer, &x, &y, &r, &diag) != BNN_OK) {
+            if (bnn_trainer_step_shard(trainer, &x, &y, b, &r, &diag) != BNN_OK) {
                 fprintf(stderr, "%sbnnc: %s: epoch %lld, step %lld: %s\n", terminal ? "\n" : "",
                         a.model, (long long)epoch + 1, (long long)step_in_epoch + 1, diag.message);
                 if (diag.status == BNN_ERR_NUMERIC && a.checkpoint)
@@ -547,6 +639,7 @@ int bnnc_cmd_train(int argc, char **argv)
             loss_sum += r.loss * (double)b;
             data_sum += r.data_loss * (double)b;
             kl_last = r.kl;
+            reduce_ms += r.reduce_ms;
             correct += r.correct;
             seen += b;
             if (terminal)
@@ -555,7 +648,7 @@ int bnnc_cmd_train(int argc, char **argv)
         double seconds = now_seconds() - start;
         double val_acc = NAN;
         if (val.n && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
-            validate(graph, &val, &a, &val_acc, &diag) != BNN_OK) {
+            validate(graph, &val, &a, comm, &val_acc, &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;
         }
@@ -565,10 +658,13 @@ int bnnc_cmd_train(int argc, char **argv)
         if (a.json) {
             printf("{\"epoch\": %lld, \"loss\": %.9g, \"data_loss\": %.9g, \"kl\": %.9g, "
                    "\"train_accuracy\": %.6f, \"val_accuracy\": %s%.6f, \"seconds\": %.3f, "
-                   "\"examples_per_s\": %.1f, \"lr\": %.9g}\n",
+                   "\"examples_per_s\": %.1f, \"lr\": %.9g",
                    (long long)epoch + 1, loss_sum / (double)seen, data_sum / (double)seen, kl_last,
                    isnan(train_acc) ? -1 : train_acc, "", isnan(val_acc) ? -1 : val_acc, seconds,
                    (double)seen / seconds, lr);
+            if (ranks > 1) /* where a data-parallel epoch went */
+                printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f", ranks, reduce_ms / 1e3);
+            printf("}\n");
         } else {
             printf("epoch %lld/%lld: data loss %.4f, KL %.1f, train acc %.4f, val acc ",
                    (long long)epoch + 1, (long long)a.epochs, data_sum / (double)seen, kl_last,
@@ -583,7 +679,12 @@ int bnnc_cmd_train(int argc, char **argv)
             printf("\n");
         }
         fflush(stdout);
-        if (a.checkpoint) {
+        /* The ranks' params must still be one model; a rank that drifted
+         * (a broken MPI reduction, a bad node) is caught here. */
+        if (ranks > 1 && !ranks_agree(comm, "set of trained parameters",
+                                      bnn_graph_fingerprint(graph), a.model))
+            goto done;
+        if (a.checkpoint && rank == 0) {
             state.epochs_done = epoch + 1;
             if (train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
                 bnnc_report(a.checkpoint, &diag);
@@ -591,7 +692,7 @@ int bnnc_cmd_train(int argc, char **argv)
             }
         }
     }
-    if (bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
+    if (rank == 0 && bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
         bnnc_report(a.output, &diag);
         goto done;
     }
@@ -604,5 +705,12 @@ done:
     bnn_graph_destroy(graph);
     bnn_dataset_free(&train);
     bnn_dataset_free(&val);
+    if (status != BNNC_EXIT_OK && ranks > 1) {
+        /* The other ranks may be waiting in a collective call for this one. */
+        fprintf(stderr, "bnnc: rank %d of %d failed; stopping every rank\n", rank, ranks);
+        fflush(stderr);
+        bnn_comm_abort(comm, status);
+    }
+    bnn_comm_destroy(comm);
     return status;
 }
