@@ -452,7 +452,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     po.seed = (uint64_t)seed;
     po.threads = (int)threads;
     /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
-    bool terminal = bnnc_stdout_is_terminal() && !json && ranks == 1;
+    bool terminal = bnnc_stdout_is_terminal() && !json && !bnn_comm_launched(comm);
     if (terminal) {
         po.progress = progress;
         po.context = "Bayesian";

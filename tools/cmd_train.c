@@ -598,7 +598,7 @@ int bnnc_cmd_train(int argc, char **argv)
     }
     bool bayesian = bnn_graph_is_bayesian(graph);
     /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
-    bool terminal = bnnc_stdout_is_terminal() && !a.json && ranks == 1;
+    bool terminal = bnnc_stdout_is_terminal() && !a.json && !bnn_comm_launched(comm);
     if (!a.json && ranks > 1)
         printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
                bnn_comm_backend(), ranks);

@@ -13,6 +13,7 @@
 #ifndef BNN_COMM_H
 #define BNN_COMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,9 @@ void bnn_comm_destroy(bnn_comm *comm);
 
 int bnn_comm_rank(const bnn_comm *comm); /* 0 .. size-1 */
 int bnn_comm_size(const bnn_comm *comm);
+/* True when an MPI launcher started this process (even as a job of one):
+ * its stdout is then mpirun's pipe or pseudo-terminal, not the user's. */
+bool bnn_comm_launched(const bnn_comm *comm);
 /* "mpi" when built with MPI, "none" otherwise (for --version and messages). */
 const char *bnn_comm_backend(void);
 

@@ -77,6 +77,7 @@ void bnn_comm_destroy(bnn_comm *c)
 
 int bnn_comm_rank(const bnn_comm *c) { return c ? c->rank : 0; }
 int bnn_comm_size(const bnn_comm *c) { return c ? c->size : 1; }
+bool bnn_comm_launched(const bnn_comm *c) { return c && c->mpi; }
 const char *bnn_comm_backend(void) { return "mpi"; }
 
 static bnn_status allreduce(bnn_comm *c, void *buf, size_t n, size_t elem, MPI_Datatype type,

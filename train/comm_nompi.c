@@ -17,6 +17,7 @@ bnn_status bnn_comm_create(bnn_comm **out, bnn_diag *diag)
 void bnn_comm_destroy(bnn_comm *comm) { free(comm); }
 int bnn_comm_rank(const bnn_comm *comm) { (void)comm; return 0; }
 int bnn_comm_size(const bnn_comm *comm) { (void)comm; return 1; }
+bool bnn_comm_launched(const bnn_comm *comm) { (void)comm; return false; }
 const char *bnn_comm_backend(void) { return "none"; }
 
 bnn_status bnn_comm_allreduce_f32(bnn_comm *comm, float *buf, size_t n, bnn_diag *diag)
