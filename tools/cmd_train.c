@@ -602,6 +602,19 @@ int bnnc_cmd_train(int argc, char **argv)
     if (!a.json && ranks > 1)
         printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
                bnn_comm_backend(), ranks);
+    for (int i = 0; ranks > 1 && !a.json && i < graph->n_nodes; i++) {
+        const bnn_node *n = &graph->nodes[i];
+        const char *est = bnn_op_is_bayesian(n->op) && !n->dead
+                              ? bnn_node_string(n, "estimator", "reparam") : "reparam";
+        if (strcmp(est, "reparam") != 0) {
+            /* the kernels key per-example noise by the row's place in its
+             * rank's shard (docs/distributed.md) */
+            printf("note: estimator '%s' draws per-example noise by the row's place in each "
+                   "rank's shard: the result is a statistically equal run, not one process's\n",
+                   est);
+            break;
+        }
+    }
     if (!a.json)
         printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
                a.model, (long long)train.n, (long long)a.train.batch,
