@@ -29,6 +29,13 @@ bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag);
 bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
                              int64_t *total_rows, bnn_diag *diag);
 
+/* The rows rows[0..count) (ascending, no repeats) of an IDX file, in that
+ * order: a data-parallel rank's examples for an epoch.  Runs of consecutive
+ * rows are read at once; a gzip'd file is inflated once, front to back, up to
+ * the last row wanted. */
+bnn_status bnn_idx_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag);
+
 typedef enum bnn_mnist_split { BNN_MNIST_TRAIN, BNN_MNIST_TEST } bnn_mnist_split;
 
 /* Loads MNIST's standard files from dir: train-images-idx3-ubyte[.gz] and
@@ -42,6 +49,10 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
 bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float scale, float shift,
                                int64_t first, int64_t count, bnn_dataset *out, int64_t *total,
                                bnn_diag *diag);
+/* Examples rows[0..count) (ascending, no repeats) of the split, in that order. */
+bnn_status bnn_mnist_load_row_list(const char *dir, bnn_mnist_split split, float scale,
+                                   float shift, const int64_t *rows, int64_t count,
+                                   bnn_dataset *out, int64_t *total, bnn_diag *diag);
 void bnn_dataset_free(bnn_dataset *ds);
 
 /* Copies examples idx[0..count) of ds into x and y (shaped [count, ...]),

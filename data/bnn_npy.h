@@ -25,6 +25,12 @@ bnn_status bnn_npy_read_buffer(const void *data, size_t size, bnn_tensor *out, b
 bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
                              int64_t *total_rows, bnn_diag *diag);
 
+/* The rows rows[0..count) (ascending, no repeats) of the array, in that
+ * order, one read per run of consecutive rows: a data-parallel rank's
+ * examples for an epoch. */
+bnn_status bnn_npy_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag);
+
 /* Writes a version 1.0 file (the header of a rank <= 8 array always fits) to
  * a temporary file beside path and renames it into place, so path is never
  * half-written. */

@@ -148,8 +148,10 @@ static bnn_status gz_read_exact(gzFile f, void *buf, size_t n, const char *path,
     return BNN_OK;
 }
 
-bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
-                             int64_t *total_rows, bnn_diag *diag)
+/* Rows [first, first + count) when list is NULL, else rows list[0..count)
+ * (ascending); see bnn_idx_read_rows and bnn_idx_read_row_list. */
+static bnn_status read_rows(const char *path, const int64_t *list, int64_t first, int64_t count,
+                            bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
     gzFile f = gzopen(path, "rb");
@@ -197,23 +199,37 @@ bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn
         *total_rows = n;
     if (st == BNN_OK && count < 0)
         count = first <= n ? n - first : 0;
-    if (st == BNN_OK && (first < 0 || first > n || count > n - first))
+    if (st == BNN_OK && !list && (first < 0 || first > n || count > n - first))
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: rows %lld..%lld asked for, the file has %lld",
                       path, (long long)first, (long long)(first + count), (long long)n);
+    for (int64_t i = 0; st == BNN_OK && list && i < count; i++)
+        if (list[i] < 0 || list[i] >= n || (i > 0 && list[i] <= list[i - 1]))
+            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: row %lld asked for (rows must ascend "
+                          "within the file's %lld)", path, (long long)list[i], (long long)n);
     size_t row_bytes = (size_t)row_elems * elem;
-    if (st == BNN_OK && first > 0 &&
-        gzseek(f, (z_off_t)(4 + 4 * (size_t)rank + (size_t)first * row_bytes), SEEK_SET) < 0) {
-        int err;
-        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the file ends before row %lld (%s)", path,
-                      (long long)first, gzerror(f, &err));
-    }
     if (st == BNN_OK) {
         shape.dims[0] = count;
         st = bnn_tensor_alloc(out, dtype, &shape, diag);
     }
-    if (st == BNN_OK)
-        st = gz_read_exact(f, out->data, (size_t)count * row_bytes, path, "the rows asked for",
-                           diag);
+    /* Runs of consecutive rows are one read; a gap is a forward seek (for a
+     * gzip'd file, inflating what lies between). */
+    int64_t next = 0;
+    for (int64_t i = 0; st == BNN_OK && i < count;) {
+        int64_t row = list ? list[i] : first, run = list ? 1 : count;
+        while (list && i + run < count && list[i + run] == row + run)
+            run++;
+        if (row != next &&
+            gzseek(f, (z_off_t)(4 + 4 * (size_t)rank + (size_t)row * row_bytes), SEEK_SET) < 0) {
+            int err;
+            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the file ends before row %lld (%s)", path,
+                          (long long)row, gzerror(f, &err));
+            break;
+        }
+        st = gz_read_exact(f, (char *)out->data + (size_t)i * row_bytes, (size_t)run * row_bytes,
+                           path, "the rows asked for", diag);
+        next = row + run;
+        i += run;
+    }
     gzclose(f);
     if (st != BNN_OK) {
         bnn_tensor_free(out);
@@ -231,6 +247,18 @@ bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn
     return BNN_OK;
 }
 
+bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, NULL, first, count, out, total_rows, diag);
+}
+
+bnn_status bnn_idx_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, rows, 0, count, out, total_rows, diag);
+}
+
 /* The path of a standard MNIST file in dir, with or without .gz. */
 static bool find_file(const char *dir, const char *stem, char *path, size_t n)
 {
@@ -245,15 +273,19 @@ static bool find_file(const char *dir, const char *stem, char *path, size_t n)
     return f != NULL;
 }
 
+static bnn_status mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                             const int64_t *list, int64_t first, int64_t count, bnn_dataset *out,
+                             int64_t *total, bnn_diag *diag);
+
 bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
                           bnn_dataset *out, bnn_diag *diag)
 {
-    return bnn_mnist_load_rows(dir, split, scale, shift, 0, -1, out, NULL, diag);
+    return mnist_load(dir, split, scale, shift, NULL, 0, -1, out, NULL, diag);
 }
 
-bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float scale, float shift,
-                               int64_t first, int64_t count, bnn_dataset *out, int64_t *total,
-                               bnn_diag *diag)
+static bnn_status mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                             const int64_t *list, int64_t first, int64_t count, bnn_dataset *out,
+                             int64_t *total, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
     const char *prefix = split == BNN_MNIST_TRAIN ? "train" : "t10k";
@@ -268,15 +300,15 @@ bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float sca
     bnn_tensor images, labels;
     int64_t n_images = 0, n_labels = 0;
     bnn_status st;
-    if (first == 0 && count < 0) {
+    if (!list && first == 0 && count < 0) {
         /* the whole split: the whole-file reader also checks the sizes exactly */
         BNN_TRY(bnn_idx_read(images_path, &images, diag));
         st = bnn_idx_read(labels_path, &labels, diag);
         n_images = images.shape.dims[0];
         n_labels = st == BNN_OK ? labels.shape.dims[0] : 0;
     } else {
-        BNN_TRY(bnn_idx_read_rows(images_path, first, count, &images, &n_images, diag));
-        st = bnn_idx_read_rows(labels_path, first, count, &labels, &n_labels, diag);
+        BNN_TRY(read_rows(images_path, list, first, count, &images, &n_images, diag));
+        st = read_rows(labels_path, list, first, count, &labels, &n_labels, diag);
     }
     if (st != BNN_OK) {
         bnn_tensor_free(&images);
@@ -311,7 +343,7 @@ bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float sca
         for (int64_t i = 0; i < n; i++) {
             if (lb[i] > 9) {
                 st = bnn_fail(diag, BNN_ERR_INVALID, "%s: label %d of example %lld is not a digit",
-                              labels_path, lb[i], (long long)(first + i));
+                              labels_path, lb[i], (long long)(list ? list[i] : first + i));
                 break;
             }
             y[i] = lb[i];
@@ -323,6 +355,20 @@ bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float sca
     if (st != BNN_OK)
         bnn_dataset_free(out);
     return st;
+}
+
+bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float scale, float shift,
+                               int64_t first, int64_t count, bnn_dataset *out, int64_t *total,
+                               bnn_diag *diag)
+{
+    return mnist_load(dir, split, scale, shift, NULL, first, count, out, total, diag);
+}
+
+bnn_status bnn_mnist_load_row_list(const char *dir, bnn_mnist_split split, float scale,
+                                   float shift, const int64_t *rows, int64_t count,
+                                   bnn_dataset *out, int64_t *total, bnn_diag *diag)
+{
+    return mnist_load(dir, split, scale, shift, rows, 0, count, out, total, diag);
 }
 
 void bnn_dataset_free(bnn_dataset *ds)

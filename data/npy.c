@@ -270,8 +270,10 @@ bnn_status bnn_npy_read_file(const char *path, bnn_tensor *out, bnn_diag *diag)
     return s;
 }
 
-bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
-                             int64_t *total_rows, bnn_diag *diag)
+/* Rows [first, first + count) when list is NULL, else rows list[0..count)
+ * (ascending); see bnn_npy_read_rows and bnn_npy_read_row_list. */
+static bnn_status read_rows(const char *path, const int64_t *list, int64_t first, int64_t count,
+                            bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
     int fd = open(path, O_RDONLY);
@@ -336,24 +338,37 @@ bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn
         *total_rows = n;
     if (st == BNN_OK && count < 0)
         count = first <= n ? n - first : 0;
-    if (st == BNN_OK && (first < 0 || first > n || count > n - first))
+    if (st == BNN_OK && !list && (first < 0 || first > n || count > n - first))
         st = bnn_fail(diag, BNN_ERR_INVALID, "rows %lld..%lld asked for, the array has %lld",
                       (long long)first, (long long)(first + count), (long long)n);
+    for (int64_t i = 0; st == BNN_OK && list && i < count; i++)
+        if (list[i] < 0 || list[i] >= n || (i > 0 && list[i] <= list[i - 1]))
+            st = bnn_fail(diag, BNN_ERR_INVALID, "row %lld asked for (rows must ascend within "
+                          "the array's %lld)", (long long)list[i], (long long)n);
     if (st == BNN_OK) {
         shape.dims[0] = count;
         st = bnn_tensor_alloc(out, dtype, &shape, diag);
     }
-    size_t want = st == BNN_OK ? (size_t)count * (size_t)row : 0, done = 0;
-    while (st == BNN_OK && done < want) {
-        ssize_t got = pread(fd, (char *)out->data + done, want - done,
-                            (off_t)(at + (uint64_t)first * row + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            st = bnn_fail(diag, BNN_ERR_IO, "read failed: %s", got < 0 ? strerror(errno)
-                                                                       : "the file shrank");
-        else
-            done += (size_t)got;
+    size_t want = st == BNN_OK ? (size_t)count * (size_t)row : 0;
+    /* one pread per run of consecutive rows */
+    for (int64_t i = 0; st == BNN_OK && i < count;) {
+        int64_t start = list ? list[i] : first, run = list ? 1 : count;
+        while (list && i + run < count && list[i + run] == start + run)
+            run++;
+        size_t bytes = (size_t)run * (size_t)row, done = 0;
+        char *dst = (char *)out->data + (size_t)i * (size_t)row;
+        while (st == BNN_OK && done < bytes) {
+            ssize_t got = pread(fd, dst + done, bytes - done,
+                                (off_t)(at + (uint64_t)start * row + done));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                st = bnn_fail(diag, BNN_ERR_IO, "read failed: %s", got < 0 ? strerror(errno)
+                                                                           : "the file shrank");
+            else
+                done += (size_t)got;
+        }
+        i += run;
     }
     if (st == BNN_OK && dtype == BNN_BOOL) {
         unsigned char *v = out->data;
@@ -365,6 +380,18 @@ bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn
     if (st != BNN_OK)
         bnn_tensor_free(out);
     return st;
+}
+
+bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, NULL, first, count, out, total_rows, diag);
+}
+
+bnn_status bnn_npy_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, rows, 0, count, out, total_rows, diag);
 }
 
 /* ---- writing ------------------------------------------------------------ */

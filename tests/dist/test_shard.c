@@ -212,3 +212,57 @@ Test(rows, npy_ranges_equal_slices_of_the_whole)
     bnn_tensor_free(&t);
     unlink(path);
 }
+
+/* Row lists (a rank's examples for an epoch): every ascending subset of the
+ * 7 rows, gathered in order, equals the same rows of the whole file. */
+Test(rows, idx_and_npy_row_lists_equal_gathers_of_the_whole)
+{
+    char path[] = "/tmp/bnnc-shard-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    close(fd);
+    for (int variant = 0; variant < 5; variant++) {
+        bool npy = variant == 4, gz = variant & 1, wide = variant & 2;
+        bnn_tensor whole;
+        bnn_diag diag;
+        if (npy) {
+            bnn_shape shape = {2, {7, 5}};
+            cr_assert_eq(bnn_tensor_alloc(&whole, BNN_I16, &shape, &diag), BNN_OK);
+            for (int i = 0; i < 35; i++)
+                ((int16_t *)whole.data)[i] = (int16_t)(i * 37 - 500);
+            cr_assert_eq(bnn_npy_write_file(path, &whole, &diag), BNN_OK, "%s", diag.message);
+        } else {
+            write_idx(path, gz, wide, 7);
+            cr_assert_eq(bnn_idx_read(path, &whole, &diag), BNN_OK, "%s", diag.message);
+        }
+        size_t row = bnn_tensor_nbytes(&whole) / 7;
+        for (int mask = 0; mask < 128; mask++) {
+            int64_t rows[7], count = 0, total = -1;
+            for (int r = 0; r < 7; r++)
+                if (mask & (1 << r))
+                    rows[count++] = r;
+            bnn_tensor part;
+            bnn_status st = npy ? bnn_npy_read_row_list(path, rows, count, &part, &total, &diag)
+                                : bnn_idx_read_row_list(path, rows, count, &part, &total, &diag);
+            cr_assert_eq(st, BNN_OK, "variant %d mask %d: %s", variant, mask, diag.message);
+            cr_assert_eq(total, 7);
+            cr_assert_eq(part.shape.dims[0], count);
+            for (int64_t i = 0; i < count; i++)
+                cr_assert_eq(memcmp((char *)part.data + i * row,
+                                    (char *)whole.data + rows[i] * row, row), 0,
+                             "variant %d mask %d row %lld", variant, mask, (long long)rows[i]);
+            bnn_tensor_free(&part);
+        }
+        /* out of order, repeated or out of range: refused */
+        int64_t bad[3][2] = {{3, 1}, {2, 2}, {0, 7}};
+        for (int b = 0; b < 3; b++) {
+            bnn_tensor part;
+            bnn_status st = npy ? bnn_npy_read_row_list(path, bad[b], 2, &part, NULL, &diag)
+                                : bnn_idx_read_row_list(path, bad[b], 2, &part, NULL, &diag);
+            cr_assert_neq(st, BNN_OK, "variant %d bad list %d", variant, b);
+            cr_assert(strstr(diag.message, "ascend"), "%s", diag.message);
+        }
+        bnn_tensor_free(&whole);
+    }
+    unlink(path);
+}
