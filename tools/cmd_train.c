@@ -90,16 +90,31 @@ static double now_seconds(void)
 }
 
 /* Loads a pair of .npy arrays as a data set; labels become i64. */
-static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind loss, bnn_dataset *ds)
+/* With rows (not NULL), only examples rows[0..count) (ascending), and *total
+ * gets the files' example count: a data-parallel rank's share. */
+static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind loss,
+                         const int64_t *rows, int64_t count, bnn_dataset *ds, int64_t *total)
 {
     bnn_diag diag;
     bnn_tensor x, y;
-    if (bnn_npy_read_file(xpath, &x, &diag) != BNN_OK)
+    int64_t nx = 0, ny = 0;
+    if ((rows ? bnn_npy_read_row_list(xpath, rows, count, &x, &nx, &diag)
+              : bnn_npy_read_file(xpath, &x, &diag)) != BNN_OK)
         return bnnc_report(xpath, &diag);
-    if (bnn_npy_read_file(ypath, &y, &diag) != BNN_OK) {
+    if ((rows ? bnn_npy_read_row_list(ypath, rows, count, &y, &ny, &diag)
+              : bnn_npy_read_file(ypath, &y, &diag)) != BNN_OK) {
         bnn_tensor_free(&x);
         return bnnc_report(ypath, &diag);
     }
+    if (rows && nx != ny) {
+        fprintf(stderr, "bnnc: %s: %lld examples but %s has %lld\n", xpath, (long long)nx,
+                ypath, (long long)ny);
+        bnn_tensor_free(&x);
+        bnn_tensor_free(&y);
+        return BNNC_EXIT_ERROR;
+    }
+    if (total)
+        *total = nx;
     bnn_dtype ytype = loss == BNN_LOSS_CROSS_ENTROPY ? BNN_I64 : BNN_F32;
     if (bnn_tensor_convert(&x, BNN_F32, &ds->x, &diag) != BNN_OK ||
         bnn_tensor_convert(&y, ytype, &ds->y, &diag) != BNN_OK) {
@@ -166,25 +181,18 @@ static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, co
     return st;
 }
 
-/* Accuracy on the validation set.  With several ranks each predicts its own
- * whole batches of the set and the counts of right answers are summed: the
- * same batches, so the same number, as one process finds. */
-static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
-                           bnn_comm *comm, double *accuracy, bnn_diag *diag)
+/* Accuracy on the validation set of n examples, of which val holds this
+ * rank's (all of them alone).  Each rank counts its right answers and the
+ * counts are summed; the ranks hold whole batches, so they run the batches one
+ * process runs and the number is the same. */
+static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, int64_t n,
+                           const train_args *a, bnn_comm *comm, double *accuracy, bnn_diag *diag)
 {
-    int64_t first, rows;
-    bnn_comm_shard(val->n, a->batch, bnn_comm_rank(comm), bnn_comm_size(comm), &first, &rows);
-    bnn_dataset shard = *val;
-    shard.n = rows;
-    shard.x.shape.dims[0] = shard.y.shape.dims[0] = rows;
-    shard.x.owns_data = shard.y.owns_data = false;
-    shard.x.data = (char *)val->x.data + (size_t)first * (bnn_tensor_nbytes(&val->x) / (size_t)val->n);
-    shard.y.data = (int64_t *)val->y.data + first;
     double right = 0;
-    if (rows > 0)
-        BNN_TRY(count_right(graph, &shard, a, &right, diag));
+    if (val->n > 0)
+        BNN_TRY(count_right(graph, val, a, &right, diag));
     BNN_TRY(bnn_comm_allreduce_f64(comm, &right, 1, diag));
-    *accuracy = right / (double)val->n;
+    *accuracy = right / (double)n;
     return BNN_OK;
 }
 
@@ -451,20 +459,17 @@ static bool ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const 
     return false;
 }
 
-/* The data and options every rank must share, hashed for ranks_agree. */
-static uint64_t setup_fingerprint(const train_args *a, const bnn_dataset *train,
-                                  const bnn_dataset *val)
+/* The data and options every rank must share, hashed for ranks_agree: the
+ * sizes of the sets, one example's shape, and the options. */
+static uint64_t setup_fingerprint(const train_args *a, int64_t n_train, int64_t n_val,
+                                  const bnn_dataset *train)
 {
     uint64_t h = BNN_COMM_HASH_SEED;
-    const bnn_dataset *sets[2] = {train, val};
-    for (int i = 0; i < 2; i++) {
-        h = bnn_comm_hash(h, &sets[i]->n, sizeof sets[i]->n);
-        h = bnn_comm_hash(h, &sets[i]->x.shape, sizeof sets[i]->x.shape);
-        h = bnn_comm_hash(h, &sets[i]->y.shape, sizeof sets[i]->y.shape);
-        /* labels are small; a different file or --limit shows in them */
-        if (sets[i]->n)
-            h = bnn_comm_hash(h, sets[i]->y.data, bnn_tensor_nbytes(&sets[i]->y));
-    }
+    h = bnn_comm_hash(h, &n_train, sizeof n_train);
+    h = bnn_comm_hash(h, &n_val, sizeof n_val);
+    for (int d = 1; d < train->x.shape.rank; d++)
+        h = bnn_comm_hash(h, &train->x.shape.dims[d], sizeof train->x.shape.dims[d]);
+    h = bnn_comm_hash(h, &train->x.shape.rank, sizeof train->x.shape.rank);
     int64_t ints[] = {a->epochs, a->batch, a->samples, a->seed, (int64_t)a->train.loss,
                       (int64_t)a->train.optimizer.kind, a->schedule.n_milestones};
     double reals[] = {a->dnn_factor, a->bnn_factor, a->train.optimizer.lr,
@@ -475,6 +480,127 @@ static uint64_t setup_fingerprint(const train_args *a, const bnn_dataset *train,
     h = bnn_comm_hash(h, reals, sizeof reals);
     return bnn_comm_hash(h, a->schedule.milestones,
                          sizeof(int64_t) * (size_t)a->schedule.n_milestones);
+}
+
+/* ---- data-parallel data: each rank reads its own rows only ---------------- */
+
+static int compare_rows(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Examples rows[0..count) (ascending) of the training files. */
+static int load_train_rows(const train_args *a, const int64_t *rows, int64_t count,
+                           bnn_dataset *out, int64_t *total)
+{
+    if (!a->data)
+        return load_npy_pair(a->train_x, a->train_y, a->train.loss, rows, count, out, total);
+    bnn_diag diag;
+    if (bnn_mnist_load_row_list(a->data, BNN_MNIST_TRAIN, (float)a->scale, 0, rows, count, out,
+                                total, &diag) != BNN_OK)
+        return bnnc_report(NULL, &diag);
+    return BNNC_EXIT_OK;
+}
+
+/* The start of a data-parallel run: *train gets the first training example
+ * (for the shape checks), *n_train the training examples of the whole job,
+ * *val this rank's whole batches of the validation set and *n_val its size.
+ * The training rows are read epoch by epoch (load_epoch). */
+static int load_shards(const train_args *a, int rank, int ranks, bnn_dataset *train,
+                       int64_t *n_train, bnn_dataset *val, int64_t *n_val)
+{
+    int64_t zero = 0, n = 0;
+    int rc = load_train_rows(a, &zero, 1, train, &n);
+    if (rc)
+        return rc;
+    if (a->limit && a->limit < n)
+        n = a->limit;
+    *n_train = n;
+    *n_val = 0;
+    int64_t first = 0, count = 0;
+    bnn_diag diag;
+    if (a->val_split) {
+        int64_t held = (int64_t)llround(a->val_split * (double)n);
+        if (held < 1 || held >= n) {
+            fprintf(stderr, "bnnc train: --val-split %g leaves no training or no validation "
+                    "examples\n", a->val_split);
+            return BNNC_EXIT_USAGE;
+        }
+        *n_train = n - held;
+        *n_val = held;
+        bnn_comm_shard(held, a->batch, rank, ranks, &first, &count);
+        int64_t *rows = malloc(sizeof *rows * (size_t)(count + 1));
+        if (!rows) {
+            fprintf(stderr, "bnnc: out of memory\n");
+            return BNNC_EXIT_ERROR;
+        }
+        for (int64_t i = 0; i < count; i++)
+            rows[i] = *n_train + first + i;
+        rc = load_train_rows(a, rows, count, val, NULL);
+        free(rows);
+        return rc;
+    }
+    if (a->val_x) {
+        bnn_tensor none;
+        if (bnn_npy_read_rows(a->val_x, 0, 0, &none, n_val, &diag) != BNN_OK)
+            return bnnc_report(a->val_x, &diag);
+        bnn_tensor_free(&none);
+        bnn_comm_shard(*n_val, a->batch, rank, ranks, &first, &count);
+        int64_t *rows = malloc(sizeof *rows * (size_t)(count + 1));
+        if (!rows) {
+            fprintf(stderr, "bnnc: out of memory\n");
+            return BNNC_EXIT_ERROR;
+        }
+        for (int64_t i = 0; i < count; i++)
+            rows[i] = first + i;
+        rc = load_npy_pair(a->val_x, a->val_y, a->train.loss, rows, count, val, NULL);
+        free(rows);
+        return rc;
+    }
+    if (a->data) {
+        bnn_dataset none;
+        if (bnn_mnist_load_rows(a->data, BNN_MNIST_TEST, (float)a->scale, 0, 0, 0, &none, n_val,
+                                &diag) != BNN_OK)
+            return bnnc_report(NULL, &diag);
+        bnn_dataset_free(&none);
+        bnn_comm_shard(*n_val, a->batch, rank, ranks, &first, &count);
+        if (bnn_mnist_load_rows(a->data, BNN_MNIST_TEST, (float)a->scale, 0, first, count, val,
+                                NULL, &diag) != BNN_OK)
+            return bnnc_report(NULL, &diag);
+    }
+    return BNNC_EXIT_OK;
+}
+
+/* The rows this rank takes in an epoch, read in one pass over the files:
+ * its slice of every batch of the shuffled order.  use[] gets them in the
+ * order the steps take them and local[] each one's index in *train (which
+ * holds them in file order). */
+static int load_epoch(const train_args *a, const bnn_graph *graph, int rank, int ranks,
+                      const int64_t *order, int64_t n_train, int64_t batch, int64_t *use,
+                      int64_t *sorted, int64_t *local, bnn_dataset *train)
+{
+    int64_t m = 0;
+    for (int64_t at = 0; at < n_train; at += batch) {
+        int64_t b = n_train - at < batch ? n_train - at : batch, lo, mine;
+        bnn_comm_shard(b, 1, rank, ranks, &lo, &mine);
+        for (int64_t j = 0; j < mine; j++)
+            use[m++] = order[at + lo + j];
+    }
+    memcpy(sorted, use, sizeof *use * (size_t)m);
+    qsort(sorted, (size_t)m, sizeof *sorted, compare_rows);
+    bnn_dataset_free(train);
+    int rc = load_train_rows(a, sorted, m, train, NULL);
+    if (rc)
+        return rc;
+    rc = check_data(graph, train, "training", a->data ? a->data : a->train_x,
+                    a->data ? a->data : a->train_y, a->train.loss);
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t *at = bsearch(&use[i], sorted, (size_t)m, sizeof *sorted, compare_rows);
+        BNN_ASSERT(at);
+        local[i] = at - sorted;
+    }
+    return rc;
 }
 
 int bnnc_cmd_train(int argc, char **argv)
@@ -501,8 +627,18 @@ int bnnc_cmd_train(int argc, char **argv)
     int64_t *order = NULL;
     int status = BNNC_EXIT_ERROR;
     train_state state = {0};
+    /* n_train, n_val: the job's examples.  Alone, train and val hold them all;
+     * with several ranks, val holds this rank's batches of it and train this
+     * epoch's rows of this rank (use, sorted, local: see load_epoch). */
+    int64_t n_train = 0, n_val = 0, *use = NULL, *sorted = NULL, *local = NULL;
 
-    if (a.data) {
+    if (ranks > 1) {
+        int lrc = load_shards(&a, rank, ranks, &train, &n_train, &val, &n_val);
+        if (lrc) {
+            status = lrc;
+            goto done;
+        }
+    } else if (a.data) {
         if (bnn_mnist_load(a.data, BNN_MNIST_TRAIN, (float)a.scale, 0, &train, &diag) != BNN_OK) {
             bnnc_report(NULL, &diag);
             goto done;
@@ -512,16 +648,18 @@ int bnnc_cmd_train(int argc, char **argv)
             bnnc_report(NULL, &diag);
             goto done;
         }
-    } else if (load_npy_pair(a.train_x, a.train_y, a.train.loss, &train) != BNNC_EXIT_OK) {
+    } else if (load_npy_pair(a.train_x, a.train_y, a.train.loss, NULL, 0, &train, NULL) !=
+               BNNC_EXIT_OK) {
         goto done;
     }
-    if (a.val_x && load_npy_pair(a.val_x, a.val_y, a.train.loss, &val) != BNNC_EXIT_OK)
+    if (ranks == 1 && a.val_x &&
+        load_npy_pair(a.val_x, a.val_y, a.train.loss, NULL, 0, &val, NULL) != BNNC_EXIT_OK)
         goto done;
-    if (a.limit && a.limit < train.n) {
+    if (ranks == 1 && a.limit && a.limit < train.n) {
         train.n = a.limit;
         train.x.shape.dims[0] = train.y.shape.dims[0] = a.limit;
     }
-    if (a.val_split) {
+    if (ranks == 1 && a.val_split) {
         int64_t held = (int64_t)llround(a.val_split * (double)train.n);
         if (held < 1 || held >= train.n) {
             fprintf(stderr, "bnnc train: --val-split %g leaves no training or no validation examples\n", a.val_split);
@@ -532,6 +670,10 @@ int bnnc_cmd_train(int argc, char **argv)
             bnnc_report(NULL, &diag);
             goto done;
         }
+    }
+    if (ranks == 1) {
+        n_train = train.n;
+        n_val = val.n;
     }
 
     const char *model_path = a.model;
@@ -560,13 +702,13 @@ int bnnc_cmd_train(int argc, char **argv)
         goto done;
     bnn_graph_mark_layer_params_trainable(graph);
     a.train.dnn_factor = a.dnn_factor;
-    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)train.n;
-    a.train.batch = a.batch < train.n ? a.batch : train.n;
+    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)n_train;
+    a.train.batch = a.batch < n_train ? a.batch : n_train;
     a.train.seed = (uint64_t)a.seed;
     a.train.threads = (int)a.threads;
     a.train.comm = comm;
     if (!ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model_path) ||
-        !ranks_agree(comm, "training data or options", setup_fingerprint(&a, &train, &val),
+        !ranks_agree(comm, "training data or options", setup_fingerprint(&a, n_train, n_val, &train),
                      a.data ? a.data : a.train_x))
         goto done;
     bnn_runtime_set_threads((int)a.threads);
@@ -590,7 +732,16 @@ int bnnc_cmd_train(int argc, char **argv)
 
     bnn_shape xs = train.x.shape, ys = train.y.shape;
     xs.dims[0] = ys.dims[0] = a.train.batch;
-    order = malloc(sizeof(int64_t) * (size_t)train.n);
+    order = malloc(sizeof(int64_t) * (size_t)n_train);
+    if (ranks > 1) {
+        use = malloc(sizeof(int64_t) * (size_t)n_train);
+        sorted = malloc(sizeof(int64_t) * (size_t)n_train);
+        local = malloc(sizeof(int64_t) * (size_t)n_train);
+        if (!use || !sorted || !local) {
+            fprintf(stderr, "bnnc: out of memory for the epoch's row lists\n");
+            goto done;
+        }
+    }
     if (!order || bnn_tensor_alloc(&bx, train.x.dtype, &xs, &diag) != BNN_OK ||
         bnn_tensor_alloc(&by, train.y.dtype, &ys, &diag) != BNN_OK) {
         fprintf(stderr, "bnnc: out of memory for batches\n");
@@ -617,7 +768,7 @@ int bnnc_cmd_train(int argc, char **argv)
     }
     if (!a.json)
         printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
-               a.model, (long long)train.n, (long long)a.train.batch,
+               a.model, (long long)n_train, (long long)a.train.batch,
                a.train.optimizer.kind == BNN_OPTIM_SGD ? "sgd" :
                a.train.optimizer.kind == BNN_OPTIM_ADAM ? "adam" : "adamw",
                a.train.optimizer.lr, schedule_text(&a.schedule), a.train.dnn_factor, a.train.bnn_factor,
@@ -629,18 +780,30 @@ int bnnc_cmd_train(int argc, char **argv)
         double start = now_seconds();
         float lr = bnn_lr_at_epoch(a.train.optimizer.lr, &a.schedule, epoch);
         bnn_trainer_optimizer(trainer)->config.lr = lr;
-        bnn_shuffle_indices(order, train.n, (uint64_t)a.seed, (uint64_t)epoch);
+        bnn_shuffle_indices(order, n_train, (uint64_t)a.seed, (uint64_t)epoch);
+        /* with several ranks, read this epoch's rows of this rank (its slice
+         * of every batch) in one pass over the files */
+        double load_seconds = 0;
+        if (ranks > 1) {
+            if (load_epoch(&a, graph, rank, ranks, order, n_train, a.train.batch, use, sorted,
+                           local, &train) != BNNC_EXIT_OK)
+                goto done;
+            load_seconds = now_seconds() - start;
+            start = now_seconds();
+        }
+        int64_t used = 0; /* rows of local[] the steps took */
         double loss_sum = 0, data_sum = 0, kl_last = 0, reduce_ms = 0;
         int64_t correct = 0, seen = 0, step_in_epoch = 0;
-        for (int64_t at = 0; at < train.n; at += a.train.batch, step_in_epoch++) {
-            int64_t b = train.n - at < a.train.batch ? train.n - at : a.train.batch;
+        for (int64_t at = 0; at < n_train; at += a.train.batch, step_in_epoch++) {
+            int64_t b = n_train - at < a.train.batch ? n_train - at : a.train.batch;
             /* this rank's contiguous share of the global batch */
             int64_t lo, mine;
             bnn_comm_shard(b, 1, rank, ranks, &lo, &mine);
             bnn_tensor x = bx, y = by;
             x.shape.dims[0] = y.shape.dims[0] = mine;
             x.owns_data = y.owns_data = false;
-            bnn_dataset_gather(&train, order + at + lo, mine, &x, &y);
+            bnn_dataset_gather(&train, ranks > 1 ? local + used : order + at + lo, mine, &x, &y);
+            used += mine;
             bnn_step_result r;
             if (bnn_trainer_step_shard(trainer, &x, &y, b, &r, &diag) != BNN_OK) {
                 fprintf(stderr, "%sbnnc: %s: epoch %lld, step %lld: %s\n", terminal ? "\n" : "",
@@ -656,12 +819,12 @@ int bnnc_cmd_train(int argc, char **argv)
             correct += r.correct;
             seen += b;
             if (terminal)
-                progress_bar(seen, train.n, now_seconds() - start, loss_sum / (double)seen);
+                progress_bar(seen, n_train, now_seconds() - start, loss_sum / (double)seen);
         }
         double seconds = now_seconds() - start;
         double val_acc = NAN;
-        if (val.n && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
-            validate(graph, &val, &a, comm, &val_acc, &diag) != BNN_OK) {
+        if (n_val && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
+            validate(graph, &val, n_val, &a, comm, &val_acc, &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;
         }
@@ -676,7 +839,8 @@ int bnnc_cmd_train(int argc, char **argv)
                    isnan(train_acc) ? -1 : train_acc, "", isnan(val_acc) ? -1 : val_acc, seconds,
                    (double)seen / seconds, lr);
             if (ranks > 1) /* where a data-parallel epoch went */
-                printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f", ranks, reduce_ms / 1e3);
+                printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f, \"load_seconds\": %.3f",
+                       ranks, reduce_ms / 1e3, load_seconds);
             printf("}\n");
         } else {
             printf("epoch %lld/%lld: data loss %.4f, KL %.1f, train acc %.4f, val acc ",
@@ -712,6 +876,9 @@ int bnnc_cmd_train(int argc, char **argv)
     status = BNNC_EXIT_OK;
 done:
     free(order);
+    free(use);
+    free(sorted);
+    free(local);
     bnn_tensor_free(&bx);
     bnn_tensor_free(&by);
     bnn_trainer_destroy(trainer);

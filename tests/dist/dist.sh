@@ -95,6 +95,22 @@ has "the job says it is data parallel" train_np2.out "data parallel over 2 ranks
 if [ "$(grep -c '^epoch' train_np3.out)" = 2 ]; then ok "rank 0 alone prints"; else
     bad "rank 0 alone prints: $(grep -c '^epoch' train_np3.out) epoch lines"; fi
 
+# .npy arrays, read by row lists, with the last quarter held out (and
+# validated in batches of 5 over 3 ranks); then a separate validation array.
+npy=(mlp.onnx --train-x "$digits/batch16.npy" --train-y "$digits/batch16_labels.npy" --batch 5
+     --epochs 2 --threads 1 --samples 2)
+for v in "--val-split 0.25" "--val-x $digits/batch16.npy --val-y $digits/batch16_labels.npy"; do
+    tag=${v%% *}
+    # shellcheck disable=SC2086
+    run "npy$tag" 0 "$bnnc" train "${npy[@]}" $v -o "npy1$tag.onnx" &&
+        run "npy_np3$tag" 0 mpi -np 3 "$bnnc" train "${npy[@]}" $v -o "npy3$tag.onnx" &&
+        close ".npy rows and $tag over 3 ranks train one process's params" "npy1$tag.onnx" \
+            "npy3$tag.onnx"
+    epochs "npy$tag.out" >a.txt
+    epochs "npy_np3$tag.out" >b.txt
+    same ".npy rows and $tag over 3 ranks print one process's accuracies" a.txt b.txt
+done
+
 # Stop after one epoch with 2 ranks, resume with 3: the uninterrupted result.
 run ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --checkpoint ck -o ck1.onnx &&
     run resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck -o resumed.onnx &&
