@@ -91,6 +91,11 @@ for k in 1 2 3; do
         same "np $k prints one process's losses and accuracies" a.txt b.txt
     fi
 done
+# 129 examples: the last batch has 1 row, so 2 of 3 ranks have none in it.
+tiny=(mlp.onnx --data "$mnist" --limit 129 --batch 64 --epochs 1 --threads 1 --samples 2)
+run tiny_1 0 "$bnnc" train "${tiny[@]}" -o tiny1.onnx &&
+    run tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" -o tiny3.onnx &&
+    close "ranks with no rows in a batch still take the step" tiny1.onnx tiny3.onnx
 has "the job says it is data parallel" train_np2.out "data parallel over 2 ranks"
 if [ "$(grep -c '^epoch' train_np3.out)" = 2 ]; then ok "rank 0 alone prints"; else
     bad "rank 0 alone prints: $(grep -c '^epoch' train_np3.out) epoch lines"; fi
