@@ -130,7 +130,8 @@ bnn_status bnn_trainer_step(bnn_trainer *trainer, const bnn_tensor *x, const bnn
  * data loss scaled by rows / global_rows; the gradients are summed over the
  * ranks in one all-reduce; the KL gradient is added after it, once; every rank
  * then takes the same optimizer step.  result describes the global batch (the
- * same on every rank).  With one rank this is bnn_trainer_step. */
+ * same on every rank).  With one rank this is bnn_trainer_step; and
+ * bnn_trainer_step itself never communicates, whatever options.comm. */
 bnn_status bnn_trainer_step_shard(bnn_trainer *trainer, const bnn_tensor *x, const bnn_tensor *y,
                                   int64_t global_rows, bnn_step_result *result, bnn_diag *diag);
 

@@ -619,7 +619,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
                                    bnn_diag *diag)
 {
     const bnn_train_options *o = &t->options;
-    if (bnn_comm_size(o->comm) > 1) {
+    if (t->global_rows > 0) { /* a data-parallel step (bnn_trainer_step_shard) */
         if (rows == 0) {
             memset(t->param_grads, 0, t->n_trainable * sizeof(float));
             memset(result, 0, sizeof *result);
