@@ -159,14 +159,16 @@ has "and the job says which rank stopped it" short.err "rank 1 of 2 failed"
 [ ! -e short.svg ] && ok "no plot from a failed job" || bad "short.svg was written"
 [ $(($(date +%s) - start)) -le 30 ] && ok "the failed job ended within 30 s" || bad "it took $(($(date +%s) - start)) s"
 
-# A rank killed mid-training ends the job: no hang, no output, non-zero.
-mpi -np 2 "$bnnc" train mlp.onnx --data "$mnist" --epochs 1000 --batch 16 --threads 1 \
-    -o killed.onnx >killed.out 2>killed.err &
+# A rank killed mid-training ends the job: no hang, no output, non-zero; the
+# checkpoint it was writing every few steps still resumes.
+mpi -np 2 "$bnnc" train mlp.onnx --data "$mnist" --limit 64 --epochs 100000 --batch 16 \
+    --threads 1 --samples 1 --val-split 0.25 --checkpoint ck2 -o killed.onnx >killed.out \
+    2>killed.err &
 job=$!
 victim=""
 for _ in $(seq 100); do
     victim=$(pgrep -P "$job" -f "bnnc train" | tail -1)
-    [ -n "$victim" ] && grep -q '^training' killed.out 2>/dev/null && break
+    [ -n "$victim" ] && [ -e ck2/state.bin ] && break
     sleep 0.1
 done
 start=$(date +%s)
@@ -183,6 +185,9 @@ if [ -n "$victim" ]; then
             bad "the job exited 0 after a rank was killed"
     fi
     [ ! -e killed.onnx ] && ok "no model from a killed job" || bad "killed.onnx was written"
+    run resume_killed 0 "$bnnc" train mlp.onnx --data "$mnist" --limit 64 --epochs 1 --batch 16 \
+        --threads 1 --samples 1 --val-split 0.25 --resume ck2 -o after.onnx &&
+        ok "the killed job's last checkpoint resumes"
 else
     bad "could not find a rank to kill"
     kill -- "$job" 2>/dev/null
