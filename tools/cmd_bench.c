@@ -17,7 +17,6 @@
 #include "bnn_runtime.h"
 #include "bnn_train.h"
 #include "cli.h"
-#include "plan_impl.h" /* bnn_session_run_timed, for --profile */
 
 static void usage(FILE *out)
 {
@@ -94,8 +93,9 @@ static void fill_random(const bnn_tensor *t, uint64_t *state)
  * the overall latency): the mean time per node, biggest first. */
 static bnn_status print_profile(bnn_session *s, const char *model, int iters, bnn_diag *diag)
 {
-    double *node_ms = calloc((size_t)s->n_order + 1, sizeof *node_ms);
-    int *order = calloc((size_t)s->n_order + 1, sizeof *order);
+    int n = bnn_session_n_nodes(s);
+    double *node_ms = calloc((size_t)n + 1, sizeof *node_ms);
+    int *order = calloc((size_t)n + 1, sizeof *order);
     if (!node_ms || !order) {
         free(node_ms);
         free(order);
@@ -105,12 +105,12 @@ static bnn_status print_profile(bnn_session *s, const char *model, int iters, bn
     for (int i = 0; i < iters && st == BNN_OK; i++)
         st = bnn_session_run_timed(s, node_ms, diag);
     double total = 0;
-    for (int p = 0; p < s->n_order; p++) {
+    for (int p = 0; p < n; p++) {
         order[p] = p;
         total += node_ms[p];
     }
     /* insertion sort by time, descending: graphs are small */
-    for (int i = 1; i < s->n_order; i++)
+    for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && node_ms[order[j]] > node_ms[order[j - 1]]; j--) {
             int t = order[j];
             order[j] = order[j - 1];
@@ -118,15 +118,16 @@ static bnn_status print_profile(bnn_session *s, const char *model, int iters, bn
         }
     if (st == BNN_OK) {
         printf("%s: time per node (mean of %d runs)\n", model, iters);
-        for (int i = 0; i < s->n_order; i++) {
+        for (int i = 0; i < n; i++) {
             int p = order[i];
-            if (s->skip[p])
+            bnn_session_node node = bnn_session_node_at(s, p);
+            if (node.skipped)
                 continue;
             char label[300], shape[128];
-            const bnn_tensor *y = &s->node_args[p].outputs[0];
+            const bnn_tensor *y = &node.outputs[0];
             printf("  %9.4f ms %5.1f%%  %-40s -> %s\n", node_ms[p] / iters,
                    total > 0 ? 100 * node_ms[p] / total : 0,
-                   bnn_node_label(s->graph, s->order[p], label, sizeof label),
+                   bnn_node_label(bnn_session_graph(s), node.node_id, label, sizeof label),
                    bnn_shape_format(&y->shape, y->dtype, shape, sizeof shape));
         }
     }
