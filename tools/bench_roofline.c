@@ -2,14 +2,17 @@
  * it: the step's matrix products at the machine's measured sgemm speed plus
  * its parameter traffic at the measured memory bandwidth.
  *
- * Products: every dense, gemm, conv and Bayesian layer does three per step,
- * each timed as a bare cblas_sgemm of its shape here and now: forward
- * [rows, out] = x [rows, in] w^T, the weight gradient [out, in] and the input
- * gradient [rows, in] (only where the engine plans one: not for a layer
- * whose input depends on no trainable param).  A
- * convolution counts as its im2col GEMM per group, the batch's images side
- * by side (n = batch * output pixels).
- *
+ * Products: every dense, gemm, conv and Bayesian layer does three per step:
+ * forward [rows, out] = x [rows, in] w^T, the weight gradient [out, in] and
+ * the input gradient [rows, in] (only where the engine plans one: not for a
+ * layer whose input depends on no trainable param).  A convolution counts as
+ * its im2col GEMM per group, the batch's images side by side (n = batch *
+ * output pixels).  Their floating-point operations run at the machine's
+ * sgemm rate, measured here and now as a bare cblas_sgemm of 512 x 512 x 512
+ * (bare sgemm calls of the layers' own shapes were tried: for LeNet's
+ * tall, thin convolution products OpenBLAS is several times slower than
+ * bnnc's own kernels, which made a "roofline" the step beat).
+
  * Parameter traffic, the least a step can move if every pass over the
  * parameters is fused into one: the optimizer reads param, gradient and its
  * moments and writes param and moments (Adam: 7 floats per trainable float;
@@ -38,6 +41,8 @@ typedef struct product {
     int64_t m, n, k;
     int count; /* groups */
 } product;
+
+#define RATE_SIZE 512
 
 static double now_ms(void)
 {
@@ -107,20 +112,33 @@ static bool layer_products(const bnn_graph *g, const bnn_node *node, bool wants_
     return true;
 }
 
-/* Median time of one product, as a bare cblas_sgemm (all groups). */
-static double time_product(const product *p, float *a, float *b, float *c)
+/* The machine's sgemm rate (GFLOP/s): the median of bare RATE_SIZE^3 calls. */
+static double sgemm_gflops(void)
 {
-    double t[ROOFLINE_REPS];
-    for (int r = -1; r < ROOFLINE_REPS; r++) { /* r = -1: warm-up */
-        double t0 = now_ms();
-        for (int gr = 0; gr < p->count; gr++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)p->m, (blasint)p->n,
-                        (blasint)p->k, 1.0f, a, (blasint)p->k, b, (blasint)p->n, 0.0f, c,
-                        (blasint)p->n);
-        if (r >= 0)
-            t[r] = now_ms() - t0;
+    size_t n = (size_t)RATE_SIZE * RATE_SIZE;
+    float *a = aligned_alloc(64, n * sizeof(float)), *b = aligned_alloc(64, n * sizeof(float));
+    float *c = aligned_alloc(64, n * sizeof(float));
+    double rate = 0;
+    if (a && b && c) {
+        for (size_t i = 0; i < n; i++) {
+            a[i] = (float)(i % 7) * 0.125f;
+            b[i] = (float)(i % 5) * 0.25f;
+        }
+        double t[ROOFLINE_REPS];
+        for (int r = -1; r < ROOFLINE_REPS; r++) { /* r = -1: warm-up */
+            double t0 = now_ms();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, RATE_SIZE, RATE_SIZE,
+                        RATE_SIZE, 1.0f, a, RATE_SIZE, b, RATE_SIZE, 0.0f, c, RATE_SIZE);
+            if (r >= 0)
+                t[r] = now_ms() - t0;
+        }
+        double ms = median(t, ROOFLINE_REPS);
+        rate = ms > 0 ? 2e-9 * RATE_SIZE * RATE_SIZE * (double)RATE_SIZE / (ms * 1e-3) : 0;
     }
-    return median(t, ROOFLINE_REPS);
+    free(a);
+    free(b);
+    free(c);
+    return rate;
 }
 
 static double triad_gbs(void)
@@ -168,25 +186,16 @@ bnn_status bnnc_roofline_measure(const bnn_graph *graph, int64_t batch, bool ada
     BNN_TRY(bnn_session_create_batch(graph, batch, &so, &s, diag));
     const bnn_graph *g = bnn_session_graph(s);
     int n_nodes = bnn_session_n_nodes(s);
-    product *products = calloc((size_t)n_nodes * 3 + 1, sizeof *products);
-    if (!products) {
-        bnn_session_destroy(s);
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
-    }
     int n = 0;
-    size_t most_a = 1, most_b = 1, most_c = 1;
     for (int p = 0; p < n_nodes; p++) {
         const bnn_node *node = &g->nodes[bnn_session_node_at(s, p).node_id];
+        product products[3];
         int c = 0;
         bool wants_dx = node->inputs[0] >= 0 && bnn_session_grad(s, node->inputs[0]);
-        if (!layer_products(g, node, wants_dx, &products[n], &c))
+        if (!layer_products(g, node, wants_dx, products, &c))
             continue;
         for (int i = 0; i < c; i++, n++) {
-            const product *q = &products[n];
-            size_t sa = (size_t)(q->m * q->k), sb = (size_t)(q->k * q->n), sc = (size_t)(q->m * q->n);
-            most_a = sa > most_a ? sa : most_a;
-            most_b = sb > most_b ? sb : most_b;
-            most_c = sc > most_c ? sc : most_c;
+            const product *q = &products[i];
             out->gemm_gflop += 2e-9 * (double)q->m * (double)q->n * (double)q->k * q->count;
         }
         if (bnn_op_is_bayesian(node->op))
@@ -199,30 +208,9 @@ bnn_status bnnc_roofline_measure(const bnn_graph *graph, int64_t batch, bool ada
             g->values[v].dtype == BNN_F32)
             out->trainable += (double)bnn_shape_numel(&g->values[v].shape);
     bnn_session_destroy(s);
-
-    float *a = aligned_alloc(64, (most_a + 15) / 16 * 64);
-    float *b = aligned_alloc(64, (most_b + 15) / 16 * 64);
-    float *c = aligned_alloc(64, (most_c + 15) / 16 * 64);
-    if (!a || !b || !c) {
-        free(a);
-        free(b);
-        free(c);
-        free(products);
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for the roofline's matrices");
-    }
-    for (size_t i = 0; i < most_a; i++)
-        a[i] = (float)(i % 7) * 0.125f;
-    for (size_t i = 0; i < most_b; i++)
-        b[i] = (float)(i % 5) * 0.25f;
-    for (int i = 0; i < n; i++)
-        out->gemm_ms += time_product(&products[i], a, b, c);
     out->n_products = n;
-    free(a);
-    free(b);
-    free(c);
-    free(products);
-
-    out->sgemm_gflops = out->gemm_ms > 0 ? out->gemm_gflop / (out->gemm_ms * 1e-3) : 0;
+    out->sgemm_gflops = sgemm_gflops();
+    out->gemm_ms = out->sgemm_gflops > 0 ? out->gemm_gflop / out->sgemm_gflops * 1e3 : 0;
     double bytes = sizeof(float) * ((adam ? 7.0 : 5.0) * out->trainable + 3.0 * out->sampled);
     out->param_mib = bytes / (1024.0 * 1024.0);
     out->bandwidth_gbs = triad_gbs();

@@ -10,10 +10,10 @@
 #include "bnn_tensor.h"
 
 typedef struct bnnc_roofline {
-    int n_products;       /* the GEMMs timed: forward, dW and dX of each layer */
+    int n_products;       /* the step's GEMMs: forward, dW and dX of each layer */
     double gemm_gflop;    /* their floating-point operations (2 per multiply-add) */
-    double gemm_ms;       /* the same products as bare cblas_sgemm calls, summed medians */
-    double sgemm_gflops;  /* gemm_gflop / gemm_ms */
+    double sgemm_gflops;  /* the machine's measured sgemm rate */
+    double gemm_ms;       /* gemm_gflop at that rate */
     double trainable;     /* trainable floats (Adam's state covers them) */
     double sampled;       /* floats of Bayesian mu operands (sampled every step) */
     double param_mib;     /* bytes the parameter passes must move, MiB */
