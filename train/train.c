@@ -172,6 +172,9 @@ static bnn_status plan_for(bnn_trainer *t, int64_t b, train_plan **out, bnn_diag
     if (t->plans[1].batch != b) {
         plan_free(&t->plans[1]);
         BNN_TRY(plan_create(t, &t->plans[1], b, diag));
+        size_t n = 0; /* the same graph: the same params get gradients, laid out alike */
+        bnn_session_param_grads(t->plans[1].session, &n);
+        BNN_ASSERT(n == t->n_trainable);
     }
     *out = &t->plans[1];
     return BNN_OK;
