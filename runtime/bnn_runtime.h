@@ -19,6 +19,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct bnn_session bnn_session;
 
 typedef struct bnn_session_options {
@@ -143,5 +147,9 @@ float *bnn_session_param_grads(bnn_session *session, size_t *count);
 /* Where param value_id's gradient starts in the flat buffer, or -1 when it
  * gets none. */
 int64_t bnn_session_param_grad_offset(const bnn_session *session, int value_id);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
