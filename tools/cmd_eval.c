@@ -281,7 +281,10 @@ int bnnc_cmd_eval(int argc, char **argv)
         default: return bnnc_usage_error("eval", "unknown option");
         }
         if (!ok)
-            return bnnc_usage_error("eval", "bad value '%s'", optarg);
+            return bnnc_usage_error("eval", "bad value '%s'%s", optarg,
+                                    c == OPT_LOGITS ? " (--logits wants sigma, draws or probit)"
+                                    : c == OPT_PREDICTIVE ? " (--predictive wants mc, moments or glm)"
+                                    : "");
     }
     if (argc - optind != 1)
         return bnnc_usage_error("eval", "expected one model file");
