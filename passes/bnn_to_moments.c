@@ -13,6 +13,10 @@
  *   marginal is the same), W ~ N(mu, s^2), b ~ N(bmu, bs^2):
  *     M = layer(M(x), mu, bmu)
  *     V = layer(M(x)^2 + V(x), s^2, bs^2) + layer(V(x), mu^2)
+ *       = layer([M(x)^2 | V(x)], [s^2 | mu^2 + s^2], bs^2)
+ *     the second form (inputs concatenated on axis 1, weights stacked the
+ *     same way) is what is emitted for dense layers and one-group convs: one
+ *     product instead of two and an add
  *   dense / conv1d / conv2d with a fixed W:  M = layer(M(x), W, b),
  *                                            V = layer(V(x), W^2)
  *   relu, leaky_relu, sigmoid, tanh, max_pool:  moments.* ops (runtime/
@@ -43,7 +47,11 @@
  * "<logits>" and "<logits>_var".  Any other output keeps its place as the
  * mean, and its variance "<out>_var" is appended.  So a classifier's moment
  * graph gives (probabilities, logits mean, logits variance), a regressor's
- * (mean, variance).
+ * (mean, variance).  With covariance=1, when a dense layer makes a
+ * classifier's logits from an input with variance, their full covariance
+ * W diag(V(x)) W^T + diag(weight noise) follows as a fourth output
+ * "<logits>_cov" [N, K, K] (eval/predict_moments.c draws sigma points from
+ * it).
  *
  * An op with no rule here fails the pass, naming the node and the op: a
  * silent wrong answer is worse than none.
