@@ -37,9 +37,10 @@ int64_t bnn_moments_rule_points(bnn_logit_rule rule, int64_t k, int64_t samples)
 
 typedef struct bnn_predict_options {
     /* MC: weight samples (forced to 1 for a model with no Bayesian layer).
-     * MOMENTS/GLM: a classifier's probabilities are S draws of the logits
-     * from their Gaussian (one network run; 0 or 1 means the probit
-     * probabilities alone); a regressor gets 2 rows, mean -+ standard
+     * MOMENTS/GLM (one network run): a classifier's probabilities are the
+     * points of `logits` (2k sigma points; S draws, 0 or 1 meaning probit;
+     * or probit), so the effective samples bnn_predict_classes reports are
+     * bnn_moments_rule_points(); a regressor gets 2 rows, mean -+ standard
      * deviation, whose mean and variance (over S) are the predictive's. */
     int64_t samples;
     bnn_predictive predictive;
