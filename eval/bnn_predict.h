@@ -6,6 +6,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* How the predictive distribution is computed (docs/uncertainty.md). */
 typedef enum bnn_predictive {
     BNN_PREDICTIVE_MC = 0,  /* S forward runs with fresh weight samples */
@@ -99,5 +103,9 @@ bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
 bnn_status bnn_moments_class_probs(const float *mean, const float *var, const float *cov,
                                    int64_t n, int64_t k, bnn_logit_rule rule, int64_t samples,
                                    uint64_t seed, float *probs, bnn_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
