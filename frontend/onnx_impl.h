@@ -73,7 +73,7 @@ typedef struct onnx_ctx {
     int64_t bnnc_opset;  /* ai.bnnc, 0 if not imported */
     /* name table (open addressing, power-of-two size) */
     onnx_name_entry *names;
-    size_t cap_names;
+    size_t cap_names, n_names;
     /* per value id */
     onnx_known *known;
     int cap_known;
@@ -88,6 +88,10 @@ typedef struct onnx_ctx {
     /* owned: model-local functions expanded (onnx_function.c); graph then
      * points at its copy of the model's graph */
     struct onnx_inline *inlined;
+    /* control flow (onnx_control_flow.c): the subgraph scope whose nodes are
+     * being lowered (NULL at the top level), and owned copies and names */
+    const struct onnx_scope *scope;
+    struct onnx_cf_store *cf;
 } onnx_ctx;
 
 /* Failure naming the current node: "node 'NAME' (OpType): ...". */
@@ -95,6 +99,15 @@ bnn_status onnx_node_fail(onnx_ctx *c, bnn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 onnx_name_entry *onnx_name_lookup(onnx_ctx *c, const char *name);
+/* Inserts name (borrowed: it must outlive the import) if new; NULL: no memory. */
+onnx_name_entry *onnx_name_insert(onnx_ctx *c, const char *name);
+/* Binds an ONNX name to an IR value. */
+bnn_status onnx_bind_name(onnx_ctx *c, const char *name, int value_id);
+/* Adds initializer t as a param named `name` (borrowed) and binds it. */
+bnn_status onnx_add_initializer(onnx_ctx *c, const Onnx__TensorProto *t, const char *name);
+/* Lowers c->node (c->node_name set) and checks that every output something
+ * reads is defined. */
+bnn_status onnx_lower_current(onnx_ctx *c);
 /* Value id of the node's input k: -1 when absent (k out of range or ""). */
 int onnx_input(onnx_ctx *c, int k);
 int onnx_n_inputs(const onnx_ctx *c);
@@ -165,6 +178,24 @@ bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts);
 bnn_status onnx_inline_functions(onnx_ctx *c, const Onnx__ModelProto *m);
 /* Frees what onnx_inline_functions made. */
 void onnx_inline_release(onnx_ctx *c);
+
+/* ---- control flow (onnx_control_flow.c) ----------------------------------- */
+
+/* If, Loop and Scan: a branch whose condition is a constant at import is
+ * inlined, one whose condition is data runs both branches and selects
+ * (same output shapes only); Loop and Scan with a static trip count are
+ * unrolled, up to ONNX_MAX_UNROLLED_NODES body nodes per model. */
+#define ONNX_MAX_UNROLLED_NODES 100000
+bnn_status onnx_lower_if(onnx_ctx *c);
+bnn_status onnx_lower_loop(onnx_ctx *c);
+bnn_status onnx_lower_scan(onnx_ctx *c);
+/* Names node's subgraphs (recursively) mention: sizes the name table. */
+size_t onnx_subgraph_names(const Onnx__NodeProto *node);
+/* Counts every name node's subgraphs read as a use (an over-count for names
+ * local to a subgraph, which is harmless: it only keeps params shared). */
+void onnx_count_subgraph_uses(onnx_ctx *c, const Onnx__NodeProto *node);
+/* Frees the copies and names control flow made. */
+void onnx_control_flow_release(onnx_ctx *c);
 
 /* Fails with one message listing every op of c->graph the table lacks (with
  * node counts and the model's opset); onnx_support.c. */
