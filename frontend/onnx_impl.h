@@ -197,6 +197,11 @@ void onnx_count_subgraph_uses(onnx_ctx *c, const Onnx__NodeProto *node);
 /* Frees the copies and names control flow made. */
 void onnx_control_flow_release(onnx_ctx *c);
 
+/* onnx_lower_rnn.c: LSTM, GRU and RNN (default activations). */
+bnn_status onnx_lower_lstm(onnx_ctx *c);
+bnn_status onnx_lower_gru(onnx_ctx *c);
+bnn_status onnx_lower_rnn(onnx_ctx *c);
+
 /* Fails with one message listing every op of c->graph the table lacks (with
  * node counts and the model's opset); onnx_support.c. */
 bnn_status onnx_check_support(onnx_ctx *c);
