@@ -201,6 +201,11 @@ void onnx_control_flow_release(onnx_ctx *c);
 bnn_status onnx_lower_lstm(onnx_ctx *c);
 bnn_status onnx_lower_gru(onnx_ctx *c);
 bnn_status onnx_lower_rnn(onnx_ctx *c);
+/* Whether every reader of ONNX name `name` still to be lowered is an LSTM,
+ * GRU or RNN reading it as its initial state (inputs 5, 6), which the kernels
+ * share across the batch when its batch is 1: Expand and ConstantOfShape of a
+ * run-time batch then build the state at batch 1 (PyTorch's zero state). */
+bool onnx_feeds_rnn_state_only(onnx_ctx *c, const char *name);
 
 /* Fails with one message listing every op of c->graph the table lacks (with
  * node counts and the model's opset); onnx_support.c. */

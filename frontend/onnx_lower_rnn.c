@@ -103,3 +103,25 @@ static bnn_status lower_recurrent(onnx_ctx *c, bnn_op op, int gates, int n_out)
 bnn_status onnx_lower_lstm(onnx_ctx *c) { return lower_recurrent(c, BNN_OP_LSTM, 4, 3); }
 bnn_status onnx_lower_gru(onnx_ctx *c) { return lower_recurrent(c, BNN_OP_GRU, 3, 2); }
 bnn_status onnx_lower_rnn(onnx_ctx *c) { return lower_recurrent(c, BNN_OP_RNN, 1, 2); }
+
+bool onnx_feeds_rnn_state_only(onnx_ctx *c, const char *name)
+{
+    onnx_name_entry *e = *name ? onnx_name_lookup(c, name) : NULL;
+    if (!e || e->uses <= 0)
+        return false;
+    int reads = 0;
+    for (int i = c->cur + 1; i < c->n_order; i++) {
+        const Onnx__NodeProto *nd = c->order[i];
+        const char *op = onnx_str(nd->op_type), *dom = onnx_str(nd->domain);
+        bool recurrent = (!*dom || strcmp(dom, "ai.onnx") == 0) &&
+                         (strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0);
+        for (size_t k = 0; k < nd->n_input; k++) {
+            if (strcmp(onnx_str(nd->input[k]), name) != 0)
+                continue;
+            if (!recurrent || (k != 5 && !(k == 6 && strcmp(op, "LSTM") == 0)))
+                return false;
+            reads++;
+        }
+    }
+    return reads == e->uses;
+}

@@ -75,11 +75,17 @@ static bnn_status recurrent(infer_ctx *c, int gates, int n_out)
     BNN_TRY(check_dims(c, 2, 3, rr));
     BNN_TRY(check_dims(c, 3, 2, b));
     BNN_TRY(check_dims(c, 4, 1, seq));
-    BNN_TRY(check_dims(c, 5, 3, h0));
-    if (c->node->op == BNN_OP_LSTM) {
-        BNN_TRY(check_dims(c, 6, 3, h0));
-        BNN_TRY(check_dims(c, 7, 2, p));
+    /* An initial state with a batch of 1 is shared by every row (a model
+     * exported at batch 1 bakes its zero state in at that size). */
+    int64_t h0_any[3] = { h0[0], h0[1], h0[2] };
+    h0_any[batch_first ? 0 : 1] = BNN_DIM_UNKNOWN;
+    for (int k = 5; k <= (c->node->op == BNN_OP_LSTM ? 6 : 5); k++) {
+        const bnn_value *v = infer_input(c, k);
+        bool shared = v && v->shape.rank == 3 && v->shape.dims[batch_first ? 0 : 1] == 1;
+        BNN_TRY(check_dims(c, k, 3, shared ? h0_any : h0));
     }
+    if (c->node->op == BNN_OP_LSTM)
+        BNN_TRY(check_dims(c, 7, 2, p));
     c->out_dtype = BNN_F32;
     c->out.rank = 4;
     if (batch_first) {

@@ -29,6 +29,7 @@ typedef struct rnn_geom {
     bool reverse0;            /* direction 0 runs backwards ("reverse") */
     float clip;               /* 0: none */
     const int32_t *lens;      /* NULL: every row has T steps */
+    unsigned shared_init;     /* bit k: initial state input k has batch 1, shared by every row */
 } rnn_geom;
 
 static const bnn_tensor *opt(const bnn_kernel_args *args, int i)
@@ -76,9 +77,15 @@ static bnn_status geometry(const bnn_kernel_args *args, cell kind, rnn_geom *g, 
                                        "sequence_lens[%lld] = %d is outside [0, %lld]", (long long)i,
                                        (int)g->lens[i], (long long)g->T);
     }
-    for (int k = 5; k <= (kind == CELL_LSTM ? 6 : 5); k++)
-        if (opt(args, k) && bnn_tensor_numel(opt(args, k)) != g->D * g->B * g->H)
-            return nn_fail_shape(args, "initial states must be [D, B, H]", diag);
+    for (int k = 5; k <= (kind == CELL_LSTM ? 6 : 5); k++) {
+        const bnn_tensor *s = opt(args, k);
+        if (!s)
+            continue;
+        int64_t n = bnn_tensor_numel(s);
+        if (n != g->D * g->B * g->H && n != g->D * g->H)
+            return nn_fail_shape(args, "initial states must be [D, B, H] (or a batch of 1, shared)", diag);
+        g->shared_init |= (n != g->D * g->B * g->H) << k;
+    }
     if (kind == CELL_LSTM && opt(args, 7) && bnn_tensor_numel(opt(args, 7)) != g->D * 3 * g->H)
         return nn_fail_shape(args, "P must be [D, 3*H]", diag);
     return BNN_OK;
@@ -110,6 +117,12 @@ static size_t y_at(const rnn_geom *g, int64_t t, int64_t d, int64_t b)
 static size_t s_at(const rnn_geom *g, int64_t d, int64_t b)
 {
     return (size_t)((g->batch_first ? b * g->D + d : d * g->B + b) * g->H);
+}
+
+/* Initial state input k (5 or 6) at row b: a shared one has batch 1. */
+static size_t init_at(const rnn_geom *g, int k, int64_t d, int64_t b)
+{
+    return g->shared_init >> k & 1 ? (size_t)(d * g->H) : s_at(g, d, b);
 }
 
 /* Floats saved per direction and step: pre-activations, h, (lstm: c), (gru: aux). */
@@ -203,11 +216,11 @@ static bnn_status rnn_forward_cell(const bnn_kernel_args *args, cell kind, bnn_d
         /* initial states, gathered to [B, H] */
         for (int64_t b = 0; b < B; b++) {
             if (h0t)
-                memcpy(h0 + b * H, (const float *)h0t->data + s_at(&g, d, b), sizeof(float) * (size_t)H);
+                memcpy(h0 + b * H, (const float *)h0t->data + init_at(&g, 5, d, b), sizeof(float) * (size_t)H);
             else
                 memset(h0 + b * H, 0, sizeof(float) * (size_t)H);
             if (c0t)
-                memcpy(c0 + b * H, (const float *)c0t->data + s_at(&g, d, b), sizeof(float) * (size_t)H);
+                memcpy(c0 + b * H, (const float *)c0t->data + init_at(&g, 6, d, b), sizeof(float) * (size_t)H);
             else
                 memset(c0 + b * H, 0, sizeof(float) * (size_t)H);
         }
@@ -312,11 +325,11 @@ static bnn_status rnn_backward_cell(const bnn_kernel_args *args, const bnn_kerne
         float *dPd = dP ? dP + d * 3 * H : NULL;
         for (int64_t b = 0; b < B; b++) {
             if (h0t)
-                memcpy(h0 + b * H, (const float *)h0t->data + s_at(&g, d, b), sizeof(float) * (size_t)H);
+                memcpy(h0 + b * H, (const float *)h0t->data + init_at(&g, 5, d, b), sizeof(float) * (size_t)H);
             else
                 memset(h0 + b * H, 0, sizeof(float) * (size_t)H);
             if (c0t)
-                memcpy(c0 + b * H, (const float *)c0t->data + s_at(&g, d, b), sizeof(float) * (size_t)H);
+                memcpy(c0 + b * H, (const float *)c0t->data + init_at(&g, 6, d, b), sizeof(float) * (size_t)H);
             else
                 memset(c0 + b * H, 0, sizeof(float) * (size_t)H);
             for (int64_t j = 0; j < H; j++) {
@@ -461,9 +474,9 @@ static bnn_status rnn_backward_cell(const bnn_kernel_args *args, const bnn_kerne
         for (int64_t b = 0; b < B; b++)
             for (int64_t j = 0; j < H; j++) {
                 if (dh0)
-                    dh0[s_at(&g, d, b) + j] += dh[b * H + j];
+                    dh0[init_at(&g, 5, d, b) + j] += dh[b * H + j];
                 if (dc0)
-                    dc0[s_at(&g, d, b) + j] += dc[b * H + j];
+                    dc0[init_at(&g, 6, d, b) + j] += dc[b * H + j];
             }
     }
     return BNN_OK;
