@@ -92,6 +92,9 @@ typedef struct onnx_ctx {
      * being lowered (NULL at the top level), and owned copies and names */
     const struct onnx_scope *scope;
     struct onnx_cf_store *cf;
+    /* the leading 1 of every input became this symbol (bnn_onnx.h), or 0 */
+    int64_t freed_batch;
+    bool keep_fixed_batch;
 } onnx_ctx;
 
 /* Failure naming the current node: "node 'NAME' (OpType): ...". */
@@ -167,6 +170,9 @@ bnn_status onnx_check_input_shapes(onnx_ctx *c, const bnn_onnx_import_options *o
 /* Replaces *shape (graph input `name`, as declared) by its override, if any. */
 bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options *opts,
                                      const char *name, bnn_shape *shape);
+
+/* Decides whether the model's fixed batch of 1 is freed (c->freed_batch). */
+bnn_status onnx_free_fixed_batch(onnx_ctx *c, const bnn_onnx_import_options *opts);
 
 /* Fails naming a reshape whose fixed target pins a dim --input-shape freed. */
 bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts);

@@ -333,6 +333,7 @@ static bnn_status add_graph_inputs(onnx_ctx *c, const bnn_onnx_import_options *o
                             opts->bindings[b].name);
     }
     BNN_TRY(onnx_check_input_shapes(c, opts));
+    BNN_TRY(onnx_free_fixed_batch(c, opts));
     for (size_t i = 0; i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         const char *name = onnx_str(vi->name);
@@ -783,16 +784,18 @@ static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *d
     return m;
 }
 
-/* Imports and frees m. */
+/* Imports and frees m; *freed: whether it tried a freed batch of 1. */
 static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
-                               const bnn_onnx_import_options *options, bnn_graph **out,
-                               bnn_diag *diag)
+                               const bnn_onnx_import_options *options, bool keep_fixed_batch,
+                               bnn_graph **out, bnn_diag *diag, bool *freed)
 {
+    *freed = false;
     if (!m->graph) {
         onnx__model_proto__free_unpacked(m, NULL);
         return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (no graph)");
     }
-    onnx_ctx c = { .diag = diag, .base_dir = base_dir, .graph = m->graph };
+    onnx_ctx c = { .diag = diag, .base_dir = base_dir, .graph = m->graph,
+                   .keep_fixed_batch = keep_fixed_batch || (options && options->keep_fixed_batch) };
     c.g = bnn_graph_create(*onnx_str(m->graph->name) ? m->graph->name : "model");
     bnn_status s;
     if (!c.g) {
@@ -818,6 +821,7 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
     free(c.fused);
     onnx_inline_release(&c);
     onnx_control_flow_release(&c);
+    *freed = c.freed_batch != 0;
     onnx__model_proto__free_unpacked(m, NULL);
     if (s != BNN_OK) {
         bnn_graph_destroy(c.g);
@@ -833,7 +837,15 @@ bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *bas
 {
     *out = NULL;
     Onnx__ModelProto *m = unpack_model(data, size, diag);
-    return m ? import_model(m, base_dir, options, out, diag) : diag->status;
+    if (!m)
+        return diag->status;
+    bool freed;
+    bnn_status s = import_model(m, base_dir, options, false, out, diag, &freed);
+    if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) { /* the batch is pinned: as declared */
+        m = unpack_model(data, size, diag);
+        s = m ? import_model(m, base_dir, options, true, out, diag, &freed) : diag->status;
+    }
+    return s;
 }
 
 bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options *options,
@@ -863,7 +875,17 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
     /* The file's bytes go as soon as the message holds them. */
     Onnx__ModelProto *m = unpack_model(buf, size, diag);
     free(buf);
-    bnn_status s = m ? import_model(m, dir, options, out, diag) : diag->status;
+    bool freed = false;
+    bnn_status s = m ? import_model(m, dir, options, false, out, diag, &freed) : diag->status;
+    if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) {
+        /* The model's own arithmetic pins the batch of 1: read it again and
+         * import it as declared. */
+        if (bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag) == BNN_OK) {
+            m = unpack_model(buf, size, diag);
+            free(buf);
+            s = m ? import_model(m, dir, options, true, out, diag, &freed) : diag->status;
+        }
+    }
     free(dir);
     return s;
 }

@@ -32,10 +32,17 @@ for model in "$FIX"/*.onnx; do
     expect 0 convert "$model" --layers all "$@" -o "$TMP/$stem.bnn.onnx" && has out "converted:"
     expect 0 run "$TMP/$stem.bnn.onnx" --input "$FIX/$stem.input.npy" --samples 4 && has out "information"
     if [ -n "$shape" ]; then
-        # Without --input-shape the fixed batch refuses 64 rows ...
-        expect 1 train "$model" --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
+        # The fixed batch of 1 is freed by default: the model trains at
+        # batch 64 as it is, and evaluates on 64 rows ...
+        expect 0 train "$model" --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
+            --batch 64 --epochs 1 -o "$TMP/$stem.auto.onnx" && has out "epoch 1/1"
+        expect 0 eval "$model" --x "$FIX/$stem.train_x.npy" --y "$FIX/$stem.train_y.npy" --samples 2 \
+            && has out "accuracy"
+        # ... a size in --input-shape keeps it at 1, which refuses 64 rows ...
+        expect 1 train "$model" --input-shape "$(echo "$shape" | sed 's/=N,/=1,/')" \
+            --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
             --batch 64 --epochs 1 -o "$TMP/$stem.fail.onnx" && has err "expects f32[1,"
-        # ... with it, the plain model and the converted one train at batch 64.
+        # ... and with a symbol, the plain model and the converted one train at batch 64.
         expect 0 train "$model" --input-shape "$shape" --train-x "$FIX/$stem.train_x.npy" \
             --train-y "$FIX/$stem.train_y.npy" --batch 64 --epochs 2 -o "$TMP/$stem.trained.onnx" \
             && has out "epoch 2/2"
