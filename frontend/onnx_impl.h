@@ -95,7 +95,18 @@ typedef struct onnx_ctx {
     /* the leading 1 of every input became this symbol (bnn_onnx.h), or 0 */
     int64_t freed_batch;
     bool keep_fixed_batch;
+    /* weights derived (transposed, scaled) from a shared param, kept so that
+     * every reader gets the same one: an unrolled loop keeps its weights
+     * tied (onnx_lower_nn.c); malloc */
+    struct onnx_derived_weight *derived;
+    int n_derived, cap_derived;
 } onnx_ctx;
+
+typedef struct onnx_derived_weight {
+    int src, out;
+    bool trans;
+    float alpha;
+} onnx_derived_weight;
 
 /* Failure naming the current node: "node 'NAME' (OpType): ...". */
 bnn_status onnx_node_fail(onnx_ctx *c, bnn_status status, const char *fmt, ...)

@@ -816,6 +816,7 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
     for (int i = 0; i < c.cap_known; i++)
         free(c.known[i].v);
     free(c.known);
+    free(c.derived);
     free(c.names);
     free(c.order);
     free(c.fused);

@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""Writes small models with recurrent layers and ONNX control flow, with an
+input and ONNX Runtime's output for each, into tests/fixtures/exporters/
+(NAME.onnx, NAME.input.npy, NAME.output.npy; NAME.train_x.npy and
+NAME.train_y.npy for the ones that train):
+
+  torch_lstm_batch1  PyTorch LSTM (batch_first) -> last step -> Linear,
+                     exported with a fixed batch of 1 (opset 14): its zero
+                     initial state is an Expand of the batch; a learnable
+                     task (which of three features sums highest over time)
+  torch_gru_bidir    PyTorch bidirectional GRU -> mean over time -> Linear,
+                     dynamic batch (opset 13): the zero state is a
+                     ConstantOfShape of the run-time batch
+  onnx_control_flow  python3-onnx helper, opset 13, dynamic batch: an If
+                     whose condition folds from Shape (an LSTM inside the
+                     branch it takes), a Loop with a static trip count over
+                     an outer weight, a Scan along axis 1 of the input
+
+Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py
+ONNX Runtime (npm onnxruntime-node) computes the outputs through
+tools/ort_reference.js; set ORT_NODE_PATH to its node_modules directory
+(default ~/.cache/bnnc-bench/node_modules, where tools/bench installs it).
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
+F = TensorProto.FLOAT
+rng = np.random.default_rng(20261203)
+NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "onnx_control_flow"]
+
+
+def arr(*shape, scale=0.4):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def torch_models():
+    import torch
+
+    torch.manual_seed(11)
+
+    class Lstm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(6, 12, batch_first=True)
+            self.fc = torch.nn.Linear(12, 3)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.fc(y[:, -1, :])
+
+    class Gru(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(6, 8, batch_first=True, bidirectional=True)
+            self.fc = torch.nn.Linear(16, 3)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.fc(y.mean(1))
+
+    x = torch.randn(1, 7, 6)
+    torch.onnx.export(Lstm().eval(), x, os.path.join(OUT, "torch_lstm_batch1.onnx"), opset_version=14,
+                      input_names=["x"], output_names=["logits"])
+    np.save(os.path.join(OUT, "torch_lstm_batch1.input.npy"), x.numpy())
+    torch.onnx.export(Gru().eval(), x, os.path.join(OUT, "torch_gru_bidir.onnx"), opset_version=13,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    np.save(os.path.join(OUT, "torch_gru_bidir.input.npy"), torch.randn(3, 7, 6).numpy())
+    # Which of features 0..2 sums highest over the sequence: learnable by the LSTM.
+    tx = arr(256, 7, 6, scale=1.0)
+    np.save(os.path.join(OUT, "torch_lstm_batch1.train_x.npy"), tx)
+    np.save(os.path.join(OUT, "torch_lstm_batch1.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
+
+
+def control_flow():
+    T, Fe, H = 5, 4, 4
+    x = helper.make_tensor_value_info("x", F, ["N", T, Fe])
+    inits = [
+        numpy_helper.from_array(arr(Fe, Fe), "loop_w"),
+        numpy_helper.from_array(arr(Fe), "loop_b"),
+        numpy_helper.from_array(arr(Fe), "scan_w"),
+        numpy_helper.from_array(arr(1, 4 * H, Fe), "lstm_W"),
+        numpy_helper.from_array(arr(1, 4 * H, H), "lstm_R"),
+        numpy_helper.from_array(arr(1, 8 * H), "lstm_B"),
+        numpy_helper.from_array(arr(3, Fe + H + Fe), "fc_w"),
+        numpy_helper.from_array(arr(3), "fc_b"),
+        numpy_helper.from_array(np.array(3, np.int64), "trips"),
+        numpy_helper.from_array(np.array(True), "yes"),
+        numpy_helper.from_array(np.array([2], np.int64), "idx2"),
+        numpy_helper.from_array(np.array(3, np.int64), "three"),
+        numpy_helper.from_array(np.array([1], np.int64), "axes1"),
+    ]
+    # Loop: h <- tanh(h W + b), three times, from the mean over time.
+    loop_body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+         helper.make_node("MatMul", ["h_in", "loop_w"], ["hw"]),
+         helper.make_node("Add", ["hw", "loop_b"], ["hwb"]),
+         helper.make_node("Tanh", ["hwb"], ["h_out"])],
+        "loop_body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_in", F, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("h_out", F, None)])
+    # Scan along axis 1: s <- s + x_t * w; emits tanh(s) per step.
+    scan_body = helper.make_graph(
+        [helper.make_node("Mul", ["xt", "scan_w"], ["xw"]),
+         helper.make_node("Add", ["s_in", "xw"], ["s_out"]),
+         helper.make_node("Tanh", ["s_out"], ["emit"])],
+        "scan_body",
+        [helper.make_tensor_value_info("s_in", F, None), helper.make_tensor_value_info("xt", F, None)],
+        [helper.make_tensor_value_info("s_out", F, None), helper.make_tensor_value_info("emit", F, None)])
+    # If the feature count is above 3 (it is: the condition folds from Shape),
+    # an LSTM over time gives the branch's [N, H]; else the max over time.
+    then_g = helper.make_graph(
+        [helper.make_node("Transpose", ["x"], ["xt_tnf"], perm=[1, 0, 2]),
+         helper.make_node("LSTM", ["xt_tnf", "lstm_W", "lstm_R", "lstm_B"], ["", "lstm_h"], hidden_size=H),
+         helper.make_node("Squeeze", ["lstm_h", "axes0"], ["then_out"])],
+        "then_branch", [], [helper.make_tensor_value_info("then_out", F, None)],
+        [numpy_helper.from_array(np.array([0], np.int64), "axes0")])
+    else_g = helper.make_graph(
+        [helper.make_node("ReduceMax", ["x"], ["else_out"], axes=[1], keepdims=0)],
+        "else_branch", [], [helper.make_tensor_value_info("else_out", F, None)])
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["h0"], axes=[1], keepdims=0, name="mean_time"),
+        helper.make_node("Loop", ["trips", "yes", "h0"], ["h_final"], body=loop_body, name="loop"),
+        helper.make_node("ReduceSum", ["x", "axes1"], ["zero_ish"], keepdims=0, name="sum_time"),
+        helper.make_node("Sub", ["zero_ish", "zero_ish"], ["s0"], name="zeros"),
+        helper.make_node("Scan", ["s0", "x"], ["s_final", "emits"], body=scan_body, num_scan_inputs=1,
+                         scan_input_axes=[1], scan_output_axes=[1], name="scan"),
+        helper.make_node("ReduceMean", ["emits"], ["emit_mean"], axes=[1], keepdims=0, name="mean_emits"),
+        helper.make_node("Shape", ["x"], ["shape"], name="shape"),
+        helper.make_node("Gather", ["shape", "idx2"], ["feat"], axis=0, name="feat"),
+        helper.make_node("Greater", ["feat", "three"], ["wide"], name="wide"),
+        helper.make_node("Squeeze", ["wide"], ["wide_s"], name="wide_s"),
+        helper.make_node("If", ["wide_s"], ["branch"], then_branch=then_g, else_branch=else_g, name="if"),
+        helper.make_node("Concat", ["h_final", "branch", "emit_mean"], ["feats"], axis=1, name="concat"),
+        helper.make_node("Gemm", ["feats", "fc_w", "fc_b"], ["logits"], transB=1, name="fc"),
+    ]
+    g = helper.make_graph(nodes, "control_flow", [x], [helper.make_tensor_value_info("logits", F, ["N", 3])],
+                          inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)],
+                          producer_name="make_recurrent_fixtures.py")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    with open(os.path.join(OUT, "onnx_control_flow.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    np.save(os.path.join(OUT, "onnx_control_flow.input.npy"), arr(2, T, Fe, scale=1.0))
+
+
+def refused():
+    """Control flow bnnc cannot unroll, for the error messages: a Loop whose
+    trip count is a graph input, a Scan over a symbolic length."""
+    os.makedirs(os.path.join(OUT, "bad"), exist_ok=True)
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Neg", ["v"], ["v_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("v", F, None)],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("v_out", F, None)])
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["n", "", "x"], ["y"], body=body, name="data_loop")], "loop_trip",
+        [helper.make_tensor_value_info("x", F, ["N", 4]), helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", F, ["N", 4])])
+    with open(os.path.join(OUT, "bad", "loop_data_trip.onnx"), "wb") as f:
+        f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    sbody = helper.make_graph(
+        [helper.make_node("Add", ["s", "xt"], ["s_out"])], "sbody",
+        [helper.make_tensor_value_info("s", F, None), helper.make_tensor_value_info("xt", F, None)],
+        [helper.make_tensor_value_info("s_out", F, None)])
+    g = helper.make_graph(
+        [helper.make_node("Scan", ["s0", "x"], ["y"], body=sbody, num_scan_inputs=1, name="time_scan")],
+        "scan_dyn", [helper.make_tensor_value_info("x", F, ["T", 4])], [helper.make_tensor_value_info("y", F, [4])],
+        [numpy_helper.from_array(np.zeros(4, np.float32), "s0")])
+    with open(os.path.join(OUT, "bad", "scan_symbolic_length.onnx"), "wb") as f:
+        f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    refused()
+    torch_models()
+    control_flow()
+    node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
+    models = [os.path.join(OUT, n + ".onnx") for n in NAMES]
+    env = dict(os.environ, NODE_PATH=node_path)
+    subprocess.run(["node", os.path.join(HERE, "ort_reference.js")] + models, check=True, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
