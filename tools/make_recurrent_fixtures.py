@@ -15,6 +15,12 @@ NAME.train_y.npy for the ones that train):
                      whose condition folds from Shape (an LSTM inside the
                      branch it takes), a Loop with a static trip count over
                      an outer weight, a Scan along axis 1 of the input
+  onnx_nested_control_flow  opset 13, fixed shape: a Loop whose body holds
+                     an If on the iteration number (folds in each copy) and
+                     emits scan outputs; a Scan over two inputs along
+                     different axes, one reversed, with a reversed scan
+                     output; an If whose condition is data (both branches
+                     run, `where` picks)
 
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
@@ -33,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
-NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "onnx_control_flow"]
+NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "onnx_control_flow", "onnx_nested_control_flow"]
 
 
 def arr(*shape, scale=0.4):
@@ -155,6 +161,75 @@ def control_flow():
     np.save(os.path.join(OUT, "onnx_control_flow.input.npy"), arr(2, T, Fe, scale=1.0))
 
 
+def nested_control_flow():
+    x = helper.make_tensor_value_info("x", F, [2, 3, 4])
+    inits = [
+        numpy_helper.from_array(np.array(4, np.int64), "trips"),
+        numpy_helper.from_array(np.array(2, np.int64), "two"),
+        numpy_helper.from_array(np.array(0, np.int64), "zero"),
+        numpy_helper.from_array(arr(4, 4), "w"),
+        numpy_helper.from_array(arr(4), "v"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "fzero"),
+    ]
+    even = helper.make_graph([helper.make_node("MatMul", ["h", "w"], ["e_out"])], "even", [],
+                             [helper.make_tensor_value_info("e_out", F, None)])
+    odd = helper.make_graph([helper.make_node("Mul", ["h", "v"], ["o_out"])], "odd", [],
+                            [helper.make_tensor_value_info("o_out", F, None)])
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"]),
+         helper.make_node("Mod", ["i", "two"], ["m"]),
+         helper.make_node("Equal", ["m", "zero"], ["is_even"]),
+         helper.make_node("If", ["is_even"], ["step"], then_branch=even, else_branch=odd),
+         helper.make_node("Tanh", ["step"], ["h_out"]),
+         helper.make_node("ReduceSum", ["h_out"], ["emit"], keepdims=0)],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("h", F, None)],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), helper.make_tensor_value_info("h_out", F, None),
+         helper.make_tensor_value_info("emit", F, None)])
+    sbody = helper.make_graph(
+        [helper.make_node("Add", ["s", "a"], ["s1"]), helper.make_node("Mul", ["s1", "b"], ["s_out"]),
+         helper.make_node("Sigmoid", ["s_out"], ["y"])], "sbody",
+        [helper.make_tensor_value_info("s", F, None), helper.make_tensor_value_info("a", F, None),
+         helper.make_tensor_value_info("b", F, None)],
+        [helper.make_tensor_value_info("s_out", F, None), helper.make_tensor_value_info("y", F, None)])
+    pos = helper.make_graph([helper.make_node("Sigmoid", ["x"], ["p_out"])], "pos", [],
+                            [helper.make_tensor_value_info("p_out", F, None)])
+    neg = helper.make_graph([helper.make_node("Tanh", ["x"], ["n_out"])], "neg", [],
+                            [helper.make_tensor_value_info("n_out", F, None)])
+    nodes = [
+        helper.make_node("ReduceMean", ["x"], ["h0"], axes=[0], keepdims=0, name="h0"),  # [3, 4]
+        helper.make_node("Loop", ["trips", "", "h0"], ["h_last", "emits"], body=body, name="loop"),  # [3,4], [4]
+        # Scan: a is x[0] along axis 0 (3 steps of [4]), b is x[1] transposed along axis 1, reversed
+        helper.make_node("Gather", ["x", "zero"], ["x0"], axis=0, name="x0"),  # [3, 4]
+        helper.make_node("Gather", ["x", "one"], ["x1"], axis=0, name="x1"),
+        helper.make_node("Transpose", ["x1"], ["x1t"], perm=[1, 0], name="x1t"),  # [4, 3]
+        helper.make_node("ReduceMax", ["x0"], ["s0"], axes=[0], keepdims=0, name="s0"),  # [4]
+        helper.make_node("Scan", ["s0", "x0", "x1t"], ["s_last", "ys"], body=sbody, num_scan_inputs=2,
+                         scan_input_axes=[0, 1], scan_input_directions=[0, 1], scan_output_directions=[1],
+                         name="scan"),  # ys [3, 4]
+        helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0, name="total"),
+        helper.make_node("Greater", ["total", "fzero"], ["positive"], name="positive"),
+        helper.make_node("If", ["positive"], ["picked"], then_branch=pos, else_branch=neg, name="data_if"),
+        helper.make_node("ReduceMean", ["picked"], ["picked_m"], axes=[0], keepdims=0, name="picked_m"),  # [3,4]
+        helper.make_node("Add", ["h_last", "ys"], ["hy"], name="hy"),
+        helper.make_node("Add", ["hy", "picked_m"], ["hyp"], name="hyp"),
+        helper.make_node("Add", ["hyp", "s_last"], ["hyps"], name="hyps"),
+        helper.make_node("Add", ["hyps", "emits"], ["mix"], name="mix"),
+        helper.make_node("Add", ["x", "mix"], ["rows"], name="rows"),  # [2, 3, 4]: one row per example
+        helper.make_node("ReduceMean", ["rows"], ["out"], axes=[1], keepdims=0, name="out"),
+    ]
+    inits.append(numpy_helper.from_array(np.array(1, np.int64), "one"))
+    g = helper.make_graph(nodes, "nested", [x], [helper.make_tensor_value_info("out", F, [2, 4])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)],
+                          producer_name="make_recurrent_fixtures.py")
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    with open(os.path.join(OUT, "onnx_nested_control_flow.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    np.save(os.path.join(OUT, "onnx_nested_control_flow.input.npy"), arr(2, 3, 4, scale=1.0))
+
+
 def refused():
     """Control flow bnnc cannot unroll, for the error messages: a Loop whose
     trip count is a graph input, a Scan over a symbolic length."""
@@ -188,6 +263,7 @@ def main():
     refused()
     torch_models()
     control_flow()
+    nested_control_flow()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = [os.path.join(OUT, n + ".onnx") for n in NAMES]
     env = dict(os.environ, NODE_PATH=node_path)
