@@ -739,7 +739,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Gather", 1, MAX, lower_gather, 2, 0, 2) \
     X("", "Gemm", 1, MAX, onnx_lower_gemm, 3, 0, 3) \
     X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
-    X("", "GRU", 3, MAX, onnx_lower_gru, 6, 0, 6) \
+    X("", "GRU", 1, MAX, onnx_lower_gru, 6, 0, 6) \
     X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
     X("", "Identity", 1, MAX, lower_identity, 1, 0, 1) \
     X("", "If", 1, MAX, onnx_lower_if, 1, 0, 1) \
@@ -776,7 +776,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
-    X("", "Scan", 8, MAX, onnx_lower_scan, -1, 0, -1) \
+    X("", "Scan", 9, MAX, onnx_lower_scan, -1, 0, -1) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
