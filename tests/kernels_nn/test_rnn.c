@@ -2,7 +2,8 @@
  * reference written from ONNX's operator definitions (one row and one time
  * step at a time, nothing shared with the kernel), forward, and backward by
  * central differences of that reference: every direction, sequence lengths,
- * initial states, peepholes, clip, both layouts and both GRU reset forms.
+ * initial states (also a batch-1 state shared by every row), peepholes, clip,
+ * both layouts and both GRU reset forms.
  * The harness of harness.c takes one output and five inputs; these ops have
  * up to eight inputs and three outputs, so the case is built here. */
 #include <criterion/criterion.h>
@@ -20,6 +21,7 @@ typedef struct rcase {
     bnn_op op;
     int64_t T, B, I, H, D;
     bool batch_first, lbr, reverse, peep, seq, init;
+    bool shared; /* initial states with a batch of 1, shared by every row */
     float clip;
     bnn_graph *g;
     int node;
@@ -67,6 +69,8 @@ static void build(rcase *c)
         h0[0] = B;
         h0[1] = D;
     }
+    if (c->shared)
+        h0[c->batch_first ? 0 : 1] = 1;
     s[0] = shape(3, x);
     s[1] = shape(3, w);
     s[2] = shape(3, r);
@@ -161,11 +165,12 @@ static void reference(const rcase *c, double *const *in, double *Y, double *Yh, 
             int64_t len = c->seq ? ((const int32_t *)c->in[4].data)[b] : T;
             double h[16] = {0}, cc[16] = {0}, nh[16], nc[16];
             int64_t sat = c->batch_first ? (b * D + d) * H : (d * B + b) * H;
+            int64_t iat = c->shared ? d * H : sat;
             if (c->init)
                 for (int64_t j = 0; j < H; j++) {
-                    h[j] = in[5][sat + j];
+                    h[j] = in[5][iat + j];
                     if (c->op == BNN_OP_LSTM)
-                        cc[j] = in[6][sat + j];
+                        cc[j] = in[6][iat + j];
                 }
             const double *W = in[1] + d * GH * I, *R = in[2] + d * GH * H;
             const double *Wb = in[3] + d * 2 * GH, *Rb = Wb + GH;
@@ -354,6 +359,9 @@ static void variants(bnn_op op, bool lbr)
     rcase bf = { .op = op, .T = 3, .B = 2, .I = 2, .H = 3, .D = 2, .batch_first = true, .lbr = lbr,
                  .seq = true, .init = true, .peep = op == BNN_OP_LSTM };
     run(&bf);
+    rcase shared = { .op = op, .T = 3, .B = 3, .I = 2, .H = 2, .D = 2, .lbr = lbr, .init = true, .shared = true,
+                     .seq = true };
+    run(&shared);
     rcase clip = { .op = op, .T = 5, .B = 2, .I = 3, .H = 2, .D = 1, .lbr = lbr, .clip = 0.7f, .init = true };
     run(&clip);
 }
