@@ -358,7 +358,7 @@ static bnn_status expand_body(onnx_ctx *c, const Onnx__GraphProto *body, const c
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "%s: sparse initializers are not supported", what);
     if (!c->cf && !own(c, malloc(1)))
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
-    c->cf->unrolled += body->n_node;
+    c->cf->unrolled += body->n_node + 1; /* an empty body still costs an iteration */
     if (c->cf->unrolled > ONNX_MAX_UNROLLED_NODES)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
                               "%s: expanding control flow would copy more than %d body nodes (bnnc unrolls loops at import)",
@@ -672,7 +672,7 @@ bnn_status onnx_lower_loop(onnx_ctx *c)
     }
     int64_t t = 0;
     for (; s == BNN_OK && t < trips && cond; t++) {
-        if (t >= MAX_OPEN_ITERATIONS) {
+        if (m_id < 0 && t >= MAX_OPEN_ITERATIONS) {
             s = onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
                                "has no trip count and its condition still holds after %d iterations", MAX_OPEN_ITERATIONS);
             break;

@@ -232,7 +232,8 @@ def nested_control_flow():
 
 def refused():
     """Control flow bnnc cannot unroll, for the error messages: a Loop whose
-    trip count is a graph input, a Scan over a symbolic length."""
+    trip count is a graph input, one of 10^9 iterations, a Scan over a
+    symbolic length."""
     os.makedirs(os.path.join(OUT, "bad"), exist_ok=True)
     body = helper.make_graph(
         [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Neg", ["v"], ["v_out"])],
@@ -245,6 +246,12 @@ def refused():
         [helper.make_tensor_value_info("x", F, ["N", 4]), helper.make_tensor_value_info("n", TensorProto.INT64, [])],
         [helper.make_tensor_value_info("y", F, ["N", 4])])
     with open(os.path.join(OUT, "bad", "loop_data_trip.onnx"), "wb") as f:
+        f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["m", "", "x"], ["y"], body=body, name="long_loop")], "loop_long",
+        [helper.make_tensor_value_info("x", F, ["N", 4])], [helper.make_tensor_value_info("y", F, ["N", 4])],
+        [numpy_helper.from_array(np.array(10 ** 9, np.int64), "m")])
+    with open(os.path.join(OUT, "bad", "loop_too_long.onnx"), "wb") as f:
         f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
     sbody = helper.make_graph(
         [helper.make_node("Add", ["s", "xt"], ["s_out"])], "sbody",

@@ -207,7 +207,10 @@ static bnn_status rnn_forward_cell(const bnn_kernel_args *args, cell kind, bnn_d
     float *Yc = kind == CELL_LSTM ? args->outputs[2].data : NULL;
     float *xk = args->scratch, *zero_h = xk + B * I, *zero_c = zero_h + B * H;
     float *h0 = zero_h + 0, *c0 = zero_c;
-    memset(Y, 0, bnn_tensor_nbytes(&args->outputs[0]));
+    if (bnn_tensor_nbytes(&args->outputs[0]) > 0) /* rows past their length read zeros */
+        memset(Y, 0, bnn_tensor_nbytes(&args->outputs[0]));
+    if (g.B == 0 || g.H == 0)
+        return BNN_OK;
     for (int64_t d = 0; d < g.D; d++) {
         const float *Wd = W + d * GH * I, *Rd = R + d * GH * H;
         const float *Wb = bt ? (const float *)bt->data + d * 2 * GH : NULL;
@@ -309,6 +312,8 @@ static bnn_status rnn_backward_cell(const bnn_kernel_args *args, const bnn_kerne
                      *pt = kind == CELL_LSTM ? opt(args, 7) : NULL;
     const float *dY = gr->grad_outputs[0].data, *dYh = gr->grad_outputs[1].data;
     const float *dYc = kind == CELL_LSTM ? gr->grad_outputs[2].data : NULL;
+    if (g.B == 0 || g.H == 0)
+        return BNN_OK;
     float *dX = grad_of(gr, args, 0), *dW = grad_of(gr, args, 1), *dR = grad_of(gr, args, 2);
     float *dB = bt ? grad_of(gr, args, 3) : NULL, *dh0 = h0t ? grad_of(gr, args, 5) : NULL;
     float *dc0 = c0t ? grad_of(gr, args, 6) : NULL, *dP = pt ? grad_of(gr, args, 7) : NULL;

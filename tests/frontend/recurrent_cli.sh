@@ -45,6 +45,8 @@ expect 0 run "$TMP/cf.bnn.onnx" --input "$C.input.npy" --samples 4 && has out "i
 
 expect 1 dump "$FIX/bad/loop_data_trip.onnx" \
     && has err "node 'data_loop' (Loop): the trip count is computed from the input data"
+expect 1 dump "$FIX/bad/loop_too_long.onnx" \
+    && has err "node 'long_loop' (Loop): iteration 33333: expanding control flow would copy more than 100000 body nodes"
 expect 1 dump "$FIX/bad/scan_symbolic_length.onnx" \
     && has err "node 'time_scan' (Scan): scan input 'x' has no fixed length along axis 0"
 # A length given with --input-shape unrolls it.
