@@ -104,24 +104,38 @@ bnn_status onnx_lower_lstm(onnx_ctx *c) { return lower_recurrent(c, BNN_OP_LSTM,
 bnn_status onnx_lower_gru(onnx_ctx *c) { return lower_recurrent(c, BNN_OP_GRU, 3, 2); }
 bnn_status onnx_lower_rnn(onnx_ctx *c) { return lower_recurrent(c, BNN_OP_RNN, 1, 2); }
 
-bool onnx_feeds_rnn_state_only(onnx_ctx *c, const char *name)
+/* Readers of `name` from node index `from` on: each an LSTM/GRU/RNN reading
+ * it as an initial state, or a Slice/Gather/Identity (as data, input 0) whose
+ * result is read that way in turn (PyTorch slices one zero state per layer
+ * of a stacked LSTM).  depth bounds the chain. */
+static bool state_only(onnx_ctx *c, const char *name, int from, int depth)
 {
-    onnx_name_entry *e = *name ? onnx_name_lookup(c, name) : NULL;
+    onnx_name_entry *e = *name && depth < 8 ? onnx_name_lookup(c, name) : NULL;
     if (!e || e->uses <= 0)
         return false;
     int reads = 0;
-    for (int i = c->cur + 1; i < c->n_order; i++) {
+    for (int i = from; i < c->n_order; i++) {
         const Onnx__NodeProto *nd = c->order[i];
         const char *op = onnx_str(nd->op_type), *dom = onnx_str(nd->domain);
-        bool recurrent = (!*dom || strcmp(dom, "ai.onnx") == 0) &&
-                         (strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0);
+        bool onnx_dom = !*dom || strcmp(dom, "ai.onnx") == 0;
+        bool recurrent = onnx_dom && (strcmp(op, "LSTM") == 0 || strcmp(op, "GRU") == 0 || strcmp(op, "RNN") == 0);
+        bool passes = onnx_dom && (strcmp(op, "Slice") == 0 || strcmp(op, "Gather") == 0 ||
+                                   strcmp(op, "Identity") == 0);
         for (size_t k = 0; k < nd->n_input; k++) {
             if (strcmp(onnx_str(nd->input[k]), name) != 0)
                 continue;
-            if (!recurrent || (k != 5 && !(k == 6 && strcmp(op, "LSTM") == 0)))
+            bool ok = recurrent ? k == 5 || (k == 6 && strcmp(op, "LSTM") == 0)
+                                : passes && k == 0 && nd->n_output >= 1 &&
+                                      state_only(c, onnx_str(nd->output[0]), i + 1, depth + 1);
+            if (!ok)
                 return false;
             reads++;
         }
     }
     return reads == e->uses;
+}
+
+bool onnx_feeds_rnn_state_only(onnx_ctx *c, const char *name)
+{
+    return state_only(c, name, c->cur + 1, 0);
 }

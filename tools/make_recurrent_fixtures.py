@@ -11,6 +11,8 @@ NAME.train_y.npy for the ones that train):
   torch_gru_bidir    PyTorch bidirectional GRU -> mean over time -> Linear,
                      dynamic batch (opset 13): the zero state is a
                      ConstantOfShape of the run-time batch
+  torch_lstm2_dynamic  PyTorch two-layer LSTM, dynamic batch (opset 14): one
+                     ConstantOfShape zero state sliced per layer
   onnx_control_flow  python3-onnx helper, opset 13, dynamic batch: an If
                      whose condition folds from Shape (an LSTM inside the
                      branch it takes), a Loop with a static trip count over
@@ -39,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
-NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "onnx_control_flow", "onnx_nested_control_flow"]
+NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow"]
 
 
 def arr(*shape, scale=0.4):
@@ -71,7 +73,21 @@ def torch_models():
             y, _ = self.rnn(x)
             return self.fc(y.mean(1))
 
+    class Lstm2(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(6, 8, num_layers=2, batch_first=True)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return self.fc(y[:, -1, :])
+
     x = torch.randn(1, 7, 6)
+    torch.onnx.export(Lstm2().eval(), x, os.path.join(OUT, "torch_lstm2_dynamic.onnx"), opset_version=14,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    np.save(os.path.join(OUT, "torch_lstm2_dynamic.input.npy"), torch.randn(4, 7, 6).numpy())
     torch.onnx.export(Lstm().eval(), x, os.path.join(OUT, "torch_lstm_batch1.onnx"), opset_version=14,
                       input_names=["x"], output_names=["logits"])
     np.save(os.path.join(OUT, "torch_lstm_batch1.input.npy"), x.numpy())
