@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Writes small models with recurrent layers and ONNX control flow, with an
 input and ONNX Runtime's output for each, into tests/fixtures/exporters/
-(NAME.onnx, NAME.input.npy, NAME.output.npy; NAME.train_x.npy and
-NAME.train_y.npy for the ones that train):
+(NAME.onnx, NAME.input.npy, NAME.output.npy, and rows to train on,
+NAME.train_x.npy and NAME.train_y.npy):
 
   torch_lstm_batch1  PyTorch LSTM (batch_first) -> last step -> Linear,
                      exported with a fixed batch of 1 (opset 14): its zero
@@ -281,12 +281,23 @@ def refused():
         f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
 
 
+def training_rows():
+    """Labelled rows for the fixtures that train end to end (the LSTM's own
+    set is written with it): the class is the feature that sums highest."""
+    for name, dims, classes in (("torch_gru_bidir", (7, 6), 3), ("torch_lstm2_dynamic", (7, 6), 3),
+                                ("onnx_control_flow", (5, 4), 3), ("onnx_nested_control_flow", (3, 4), 4)):
+        x = arr(64, *dims, scale=1.0)
+        np.save(os.path.join(OUT, name + ".train_x.npy"), x)
+        np.save(os.path.join(OUT, name + ".train_y.npy"), x[:, :, :classes].sum(1).argmax(1).astype(np.int64))
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     refused()
     torch_models()
     control_flow()
     nested_control_flow()
+    training_rows()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = [os.path.join(OUT, n + ".onnx") for n in NAMES]
     env = dict(os.environ, NODE_PATH=node_path)

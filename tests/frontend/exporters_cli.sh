@@ -1,7 +1,9 @@
 #!/bin/sh
-# The exporter fixtures (tests/fixtures/exporters, tools/make_exporter_fixtures.py)
-# end to end through the command line: each converts with --layers all and
-# samples; each fixed-batch one trains at batch 64 after --input-shape.  Also
+# The exporter fixtures (tests/fixtures/exporters, tools/make_exporter_fixtures.py
+# and tools/make_recurrent_fixtures.py) end to end through the command line:
+# each converts with --layers all and samples; each fixed-batch one trains at
+# batch 64 as it is and after --input-shape; each other one with training rows
+# trains as converted.  Also
 # the --input-shape option's errors.
 #
 # usage: exporters_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
@@ -51,6 +53,14 @@ for model in "$FIX"/*.onnx; do
             --train-y "$FIX/$stem.train_y.npy" --batch 64 --epochs 2 -o "$TMP/$stem.bnn.trained.onnx" \
             && has out "epoch 2/2"
         expect 0 run "$TMP/$stem.bnn.trained.onnx" --input "$FIX/$stem.train_x.npy" --samples 2 -q
+    elif [ -f "$FIX/$stem.train_x.npy" ]; then
+        # A model with a batch of its own trains as converted (the nested
+        # control-flow fixture's batch is a fixed 2).
+        batch=64
+        [ "$stem" = onnx_nested_control_flow ] && batch=2
+        expect 0 train "$TMP/$stem.bnn.onnx" --train-x "$FIX/$stem.train_x.npy" \
+            --train-y "$FIX/$stem.train_y.npy" --batch $batch --epochs 2 -o "$TMP/$stem.bnn.trained.onnx" \
+            && has out "epoch 2/2"
     fi
 done
 [ "$models" -ge 10 ] || fail "only $models fixtures in $FIX"
