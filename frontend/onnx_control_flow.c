@@ -561,8 +561,8 @@ bnn_status onnx_lower_if(onnx_ctx *c)
                 s = onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
                                    "the condition is computed from the input data (by '%s') and output %zu differs between the branches (%s, %s): bnnc needs a condition it can fold at import, or branches of one type and shape",
                                    producer_name(c, cond), k,
-                                   bnn_shape_format(&x->shape, x->dtype, tx, sizeof tx),
-                                   bnn_shape_format(&y->shape, y->dtype, ty, sizeof ty));
+                                   bnn_type_text(c->g, x->dtype, &x->shape, tx, sizeof tx),
+                                   bnn_type_text(c->g, y->dtype, &y->shape, ty, sizeof ty));
                 break;
             }
             int ins[3] = { cond, a[k], b[k] }, nid, out;

@@ -248,8 +248,8 @@ def nested_control_flow():
 
 def refused():
     """Control flow bnnc cannot unroll, for the error messages: a Loop whose
-    trip count is a graph input, one of 10^9 iterations, a Scan over a
-    symbolic length."""
+    trip count is a graph input, one of 10^9 iterations, an If on data whose
+    branches differ in shape, a Scan over a symbolic length."""
     os.makedirs(os.path.join(OUT, "bad"), exist_ok=True)
     body = helper.make_graph(
         [helper.make_node("Identity", ["c"], ["c_out"]), helper.make_node("Neg", ["v"], ["v_out"])],
@@ -269,6 +269,18 @@ def refused():
         [numpy_helper.from_array(np.array(10 ** 9, np.int64), "m")])
     with open(os.path.join(OUT, "bad", "loop_too_long.onnx"), "wb") as f:
         f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    wide = helper.make_graph([helper.make_node("Identity", ["x"], ["w_out"])], "wide", [],
+                             [helper.make_tensor_value_info("w_out", F, None)])
+    narrow = helper.make_graph([helper.make_node("ReduceSum", ["x"], ["n_out"], keepdims=1)], "narrow", [],
+                               [helper.make_tensor_value_info("n_out", F, None)])
+    g = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x"], ["total"], keepdims=0, name="total"),
+         helper.make_node("Greater", ["total", "fzero"], ["positive"], name="positive"),
+         helper.make_node("If", ["positive"], ["y"], then_branch=wide, else_branch=narrow, name="data_if")],
+        "if_shapes", [helper.make_tensor_value_info("x", F, ["N", 4])], [helper.make_tensor_value_info("y", F, None)],
+        [numpy_helper.from_array(np.array(0.0, np.float32), "fzero")])
+    with open(os.path.join(OUT, "bad", "if_data_shapes.onnx"), "wb") as f:
+        f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)]).SerializeToString())
     sbody = helper.make_graph(
         [helper.make_node("Add", ["s", "xt"], ["s_out"])], "sbody",
         [helper.make_tensor_value_info("s", F, None), helper.make_tensor_value_info("xt", F, None)],

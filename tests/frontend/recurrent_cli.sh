@@ -47,6 +47,8 @@ expect 1 dump "$FIX/bad/loop_data_trip.onnx" \
     && has err "node 'data_loop' (Loop): the trip count is computed from the input data"
 expect 1 dump "$FIX/bad/loop_too_long.onnx" \
     && has err "node 'long_loop' (Loop): iteration 33333: expanding control flow would copy more than 100000 body nodes"
+expect 1 dump "$FIX/bad/if_data_shapes.onnx" \
+    && has err "node 'data_if' (If): the condition is computed from the input data (by 'positive') and output 0 differs between the branches (f32[N,4], f32[1,1])"
 expect 1 dump "$FIX/bad/scan_symbolic_length.onnx" \
     && has err "node 'time_scan' (Scan): scan input 'x' has no fixed length along axis 0"
 # A length given with --input-shape unrolls it.
