@@ -22,7 +22,7 @@ static bnn_status import(const wire *w, const char *dir, bnn_graph **g, bnn_diag
 
 /* The 100,000-node chain of the hostile corpus: import, verify, convert and
  * plan all work (the time is a benchmark's business: bench_import_chain). */
-Test(limits, relu_chain_100k_imports_converts_and_runs, .timeout = 600)
+Test(limits, relu_chain_100k_imports_converts_and_runs)
 {
     wire m = {0};
     wire_relu_chain(&m, 100000, 0);
@@ -48,7 +48,7 @@ Test(limits, relu_chain_100k_imports_converts_and_runs, .timeout = 600)
 }
 
 /* Nodes listed last first: ordering them is linear too, and gives the chain. */
-Test(limits, reversed_chain_is_ordered, .timeout = 300)
+Test(limits, reversed_chain_is_ordered)
 {
     wire m = {0};
     wire_relu_chain(&m, 50000, 1);
