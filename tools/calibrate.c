@@ -9,8 +9,8 @@
 
 bnn_status bnnc_calibrate_temperature(bnn_graph *graph, const bnn_tensor *x,
                                       const int64_t *labels, int64_t samples, int64_t batch,
-                                      uint64_t seed, int threads, bnnc_calibration *result,
-                                      bnn_diag *diag)
+                                      uint64_t seed, int threads, int predictive,
+                                      bnnc_calibration *result, bnn_diag *diag)
 {
     BNN_TRY(bnn_graph_get_temperature(graph, &result->previous_temperature));
     if (result->previous_temperature != 1.0)
@@ -20,6 +20,7 @@ bnn_status bnnc_calibrate_temperature(bnn_graph *graph, const bnn_tensor *x,
     po.batch = batch;
     po.seed = seed;
     po.threads = threads;
+    po.predictive = (bnn_predictive)predictive;
     int64_t s, k, n = x->shape.dims[0];
     BNN_TRY(bnn_predict_classes(graph, x, &po, NULL, &s, &k, diag));
     float *probs = malloc(sizeof(float) * (size_t)(s * n * k));

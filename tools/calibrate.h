@@ -17,11 +17,12 @@ typedef struct bnnc_calibration {
 } bnnc_calibration;
 
 /* Fits T on (x, labels) to the Monte-Carlo predictive with `samples` weight
- * samples (seeded) and writes it into the graph (bnn_graph_set_temperature).
+ * samples (seeded; predictive is a bnn_predictive: MC, or the moment / GLM
+ * predictive's draws of the logits) and writes it into the graph (bnn_graph_set_temperature).
  * The fit starts from T = 1: a model's earlier temperature is replaced. */
 bnn_status bnnc_calibrate_temperature(bnn_graph *graph, const bnn_tensor *x,
                                       const int64_t *labels, int64_t samples, int64_t batch,
-                                      uint64_t seed, int threads, bnnc_calibration *result,
-                                      bnn_diag *diag);
+                                      uint64_t seed, int threads, int predictive,
+                                      bnnc_calibration *result, bnn_diag *diag);
 
 #endif

@@ -29,6 +29,8 @@ static void usage(FILE *out)
         "  --val-split F       fraction, as in bnnc train (required with --data)\n"
         "  --x F --y F         .npy inputs and integer labels instead\n"
         "  --samples S         weight samples (default 32)\n"
+        "  --predictive mc|moments|glm  fit T to this predictive (default mc; with\n"
+        "                      moments|glm, S draws of the logits), as bnnc eval's\n"
         "  --batch B           rows per run (default 256)\n"
         "  --seed N            weight samples (default 0)\n"
         "  --scale F           IDX pixel scale (default 1/255)\n"
@@ -40,7 +42,7 @@ static void usage(FILE *out)
 }
 
 enum { OPT_DATA = 256, OPT_VAL_SPLIT, OPT_X, OPT_Y, OPT_SAMPLES, OPT_BATCH, OPT_SEED, OPT_SCALE,
-       OPT_THREADS, OPT_JSON };
+       OPT_THREADS, OPT_JSON, OPT_PREDICTIVE };
 
 /* The held-out examples: the tail of DIR's training split, or the arrays. */
 static int load_heldout(const char *data, double split, double scale, const char *xpath,
@@ -105,6 +107,7 @@ int bnnc_cmd_calibrate(int argc, char **argv)
         {"scale", required_argument, NULL, OPT_SCALE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"json", no_argument, NULL, OPT_JSON},
+        {"predictive", required_argument, NULL, OPT_PREDICTIVE},
         BNNC_INPUT_SHAPE_OPTION,
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
@@ -114,6 +117,7 @@ int bnnc_cmd_calibrate(int argc, char **argv)
     double split = 0, scale = 1.0 / 255;
     int64_t samples = 32, batch = 256, seed = 0, threads = 0;
     bool json = false;
+    bnn_predictive predictive = BNN_PREDICTIVE_MC;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1;) {
         bool ok = true;
@@ -129,6 +133,10 @@ int bnnc_cmd_calibrate(int argc, char **argv)
         case OPT_X: xpath = optarg; break;
         case OPT_Y: ypath = optarg; break;
         case OPT_JSON: json = true; break;
+        case OPT_PREDICTIVE:
+            ok = bnn_predictive_from_name(optarg, &predictive);
+            name = "--predictive (mc, moments or glm)";
+            break;
         case OPT_VAL_SPLIT:
             ok = bnnc_parse_float(optarg, &split) && split > 0 && split < 1;
             name = "--val-split (a fraction between 0 and 1)";
@@ -170,7 +178,7 @@ int bnnc_cmd_calibrate(int argc, char **argv)
         goto done;
     bnn_runtime_set_threads((int)threads);
     if (bnnc_calibrate_temperature(graph, &ds.x, ds.y.data, samples, batch, (uint64_t)seed,
-                                   (int)threads, &cal, &diag) != BNN_OK) {
+                                   (int)threads, (int)predictive, &cal, &diag) != BNN_OK) {
         rc = bnnc_report(where, &diag);
         goto done;
     }

@@ -612,7 +612,7 @@ int bnnc_cmd_train(int argc, char **argv)
     if (heldout && !a.no_calibrate && a.train.loss == BNN_LOSS_CROSS_ENTROPY && val.n) {
         bnnc_calibration cal = {0};
         if (bnnc_calibrate_temperature(graph, &val.x, val.y.data, a.samples < 32 ? 32 : a.samples,
-                                       256, (uint64_t)a.seed, (int)a.threads, &cal,
+                                       256, (uint64_t)a.seed, (int)a.threads, BNN_PREDICTIVE_MC, &cal,
                                        &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;

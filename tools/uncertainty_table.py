@@ -205,6 +205,7 @@ def train_member(x, y, seed, epochs, threads):
             opt.zero_grad()
             nn.functional.cross_entropy(model(xt[idx]), yt[idx]).backward()
             opt.step()
+        print("  seed %d epoch %d done" % (seed, epoch + 1), file=sys.stderr, flush=True)
     model.eval()
     return model
 
@@ -233,7 +234,11 @@ def last_layer_laplace(model, xtr, xval, yval):
     k, d = p.shape[1], phi.shape[1]
     # H = sum_i (diag p_i - p_i p_i^T) kron phi_i phi_i^T, parameters ordered [class, feature]
     lam = torch.diag_embed(p) - p[:, :, None] * p[:, None, :]
-    h = torch.einsum("nab,ni,nj->aibj", lam, phi, phi).reshape(k * d, k * d)
+    h = torch.zeros(k, d, k, d, dtype=torch.float64)
+    for a in range(k):
+        for b in range(k):
+            h[a, :, b, :] = (phi * lam[:, a, b, None]).T @ phi
+    h = h.reshape(k * d, k * d)
     w_mean = torch.cat([model.fc3.weight, model.fc3.bias[:, None]], 1).detach().double()
 
     def predict(prec, x):
@@ -258,24 +263,27 @@ def last_layer_laplace(model, xtr, xval, yval):
 
 def baselines(args, cache, sets):
     out = os.path.join(cache, "baselines.npz")
-    if os.path.exists(out):
+    if os.path.exists(out) and not args.train_members:
         return dict(np.load(out, allow_pickle=True))["rows"].item()
     xtr = np.load(os.path.join(cache, "train_x.npy"))
     ytr = np.load(os.path.join(cache, "train_y.npy"))
     xval = np.load(os.path.join(cache, "val_x.npy"))
     yval = np.load(os.path.join(cache, "val_y.npy"))
     members = []
+    for m in range(MEMBERS if args.train_members else 1):
+        path = os.path.join(cache, "member%d.pt" % m)
+        if not os.path.exists(path):
+            model = train_member(xtr, ytr, 1 + m, args.epochs, args.threads)
+            torch.save(model.state_dict(), path + ".tmp")
+            os.replace(path + ".tmp", path)
+            print("member %d trained" % m, file=sys.stderr, flush=True)
     for m in range(MEMBERS):
         path = os.path.join(cache, "member%d.pt" % m)
         if os.path.exists(path):
             model = LeNet5()
             model.load_state_dict(torch.load(path))
             model.eval()
-        else:
-            model = train_member(xtr, ytr, 1 + m, args.epochs, args.threads)
-            torch.save(model.state_dict(), path)
-            print("member %d trained" % m, file=sys.stderr, flush=True)
-        members.append(model)
+            members.append(model)
     original = members[0]
     onnx_path = os.path.join(cache, "original.onnx")
     if not os.path.exists(onnx_path):
@@ -287,8 +295,10 @@ def baselines(args, cache, sets):
     prec, ll_predict = last_layer_laplace(original, xtr, xval, yval)
     print("temperature %.3f; last-layer Laplace prior precision %.3g" % (t, prec),
           file=sys.stderr)
-    rows = {"original": {}, "temperature": {}, "last-layer Laplace": {},
-            "ensemble of 5": {}}
+    ens = "ensemble of %d" % len(members)
+    rows = {"original": {}, "temperature": {}, "last-layer Laplace": {}}
+    if len(members) > 1:
+        rows[ens] = {}
     for name in sets:
         x = np.load(os.path.join(cache, "x_%s.npy" % name))
         lo = logits_of(original, x)
@@ -308,8 +318,9 @@ def baselines(args, cache, sets):
                                           dtype=torch.float64), 2).numpy()
         _, _, mi = from_samples(draws)
         rows["last-layer Laplace"][name] = (p, entropy(p), mi)
-        ps = np.stack([torch.softmax(logits_of(m, x), 1).numpy() for m in members])
-        rows["ensemble of 5"][name] = from_samples(ps)
+        if len(members) > 1:
+            ps = np.stack([torch.softmax(logits_of(m, x), 1).numpy() for m in members])
+            rows[ens][name] = from_samples(ps)
     np.savez(out, rows=np.array(rows, dtype=object))
     return rows
 
@@ -318,8 +329,7 @@ def baselines(args, cache, sets):
 
 def run(cmd):
     print("+ " + cmd, file=sys.stderr, flush=True)
-    subprocess.run(cmd, shell=True, check=True, cwd=ROOT,
-                   stdout=subprocess.DEVNULL if "--json" not in cmd else None)
+    subprocess.run(cmd, shell=True, check=True, cwd=ROOT, stdout=sys.stderr)
 
 
 def bnnc_row(args, cache, sets, name, commands, eval_opts):
@@ -329,12 +339,14 @@ def bnnc_row(args, cache, sets, name, commands, eval_opts):
     os.makedirs(work, exist_ok=True)
     fmt = dict(b=args.bnnc, orig=os.path.join(cache, "original.onnx"), work=work,
                cache=cache, threads=args.threads)
-    for c in commands:
-        run(c.format(**fmt))
+    if not os.path.exists(os.path.join(work, "final.onnx")):
+        for c in commands:
+            run(c.format(**fmt))
     row = {}
     for s in sets:
         pm, pu = os.path.join(work, "p_%s.npy" % s), os.path.join(work, "u_%s.npy" % s)
-        run("{b} run {work}/final.onnx --input {cache}/x_{s}.npy --output {pm} "
+        if not os.path.exists(pu):
+            run("{b} run {work}/final.onnx --input {cache}/x_{s}.npy --output {pm} "
             "--uncertainty {pu} --quiet --threads {threads} {opts}".format(
                 s=s, pm=pm, pu=pu, opts=eval_opts, **fmt))
         p, u = np.load(pm), np.load(pu)
@@ -372,13 +384,19 @@ def main():
     ap.add_argument("--train-limit", type=int, default=None)
     ap.add_argument("--test-limit", type=int, default=2000)
     ap.add_argument("--epochs", type=int, default=12, help="baseline training epochs")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--train-members", action="store_true",
+                    help="train all %d ensemble members (slow; cached)" % MEMBERS)
+    ap.add_argument("--baselines-only", action="store_true")
+    ap.add_argument("--skip-baselines", action="store_true", help="bnnc rows only")
     ap.add_argument("--recipes", default=os.path.join(ROOT, "tools", "uncertainty_recipes.json"),
                     help="JSON list of {name, commands, eval} bnnc rows")
     ap.add_argument("--only", default=None, help="comma list of recipe names to run")
     args = ap.parse_args()
     cache, sets = prepare(args)
-    rows = baselines(args, cache, sets)
+    rows = {} if args.skip_baselines else baselines(args, cache, sets)
+    if args.baselines_only:
+        return 0
     recipes = json.load(open(args.recipes))
     for r in recipes:
         if args.only and r["name"] not in args.only.split(","):
