@@ -389,18 +389,27 @@ def main():
                     help="train all %d ensemble members (slow; cached)" % MEMBERS)
     ap.add_argument("--baselines-only", action="store_true")
     ap.add_argument("--skip-baselines", action="store_true", help="bnnc rows only")
+    ap.add_argument("--report", action="store_true",
+                    help="print the table from cached results only, running nothing")
     ap.add_argument("--recipes", default=os.path.join(ROOT, "tools", "uncertainty_recipes.json"),
                     help="JSON list of {name, commands, eval} bnnc rows")
-    ap.add_argument("--only", default=None, help="comma list of recipe names to run")
+    ap.add_argument("--only", default=None, help="recipe names to run, separated by ;")
     args = ap.parse_args()
     cache, sets = prepare(args)
-    rows = {} if args.skip_baselines else baselines(args, cache, sets)
+    if args.report and not os.path.exists(os.path.join(cache, "baselines.npz")):
+        rows = {}
+    else:
+        rows = {} if args.skip_baselines else baselines(args, cache, sets)
     if args.baselines_only:
         return 0
     recipes = json.load(open(args.recipes))
     for r in recipes:
-        if args.only and r["name"] not in args.only.split(","):
+        if args.only and r["name"] not in args.only.split(";"):
             continue
+        if args.report:
+            work = os.path.join(cache, "bnnc_" + "".join(c if c.isalnum() else "_" for c in r["name"]))
+            if not all(os.path.exists(os.path.join(work, "u_%s.npy" % s)) for s in sets):
+                continue
         rows[r["name"]] = bnnc_row(args, cache, sets, r["name"], r["commands"], r.get("eval", ""))
     print("dataset %s; rotations %s (mean); noise std %s (mean); %d test examples" % (
         args.dataset, ROTATIONS, NOISE_STD, len(np.load(os.path.join(cache, "test_y.npy")))))
