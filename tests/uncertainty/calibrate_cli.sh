@@ -1,7 +1,8 @@
 #!/bin/sh
 # Command-line tests of temperature calibration (issue 12): `bnnc calibrate`
 # errors, the fit lowering held-out NLL and travelling in the model file, and
-# `bnnc train` calibrating when it holds out validation data (and only then).
+# `bnnc train` calibrating when it holds out validation data (and only then),
+# and the KL weight applied as documented.
 #
 # usage: calibrate_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
 set -u
@@ -56,4 +57,13 @@ checks=$((checks + 1))
 ! grep -q "calibrated" "$TMP/out" || fail "--no-calibrate calibrated"
 expect 0 train "$TMP/cal.onnx" --data "$MNIST" --limit 300 --epochs 1 --samples 2 --threads 1 \
     -o "$TMP/t3.onnx" && has out "reset to 1"
+
+# The KL weight as documented: loss = dnn_factor * data_loss + bnn_factor * KL,
+# KL summed over every weight, bnn_factor 1/N by default (one step of 64).
+expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 64 --batch 64 --epochs 1 --samples 1 \
+    --threads 1 --json -o "$TMP/k.onnx"
+json "d['kl'] > 1e4 and abs(d['loss'] - (d['data_loss'] + d['kl'] / 64)) < 1e-5 * d['loss']"
+expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 64 --batch 64 --epochs 1 --samples 1 \
+    --threads 1 --json --bnn-factor 0.001 --dnn-factor 2 -o "$TMP/k.onnx"
+json "abs(d['loss'] - (2 * d['data_loss'] + 0.001 * d['kl'])) < 1e-5 * d['loss']"
 finish
