@@ -337,8 +337,9 @@ def bnnc_row(args, cache, sets, name, commands, eval_opts):
     model written is {work}/final.onnx."""
     work = os.path.join(cache, "bnnc_" + "".join(c if c.isalnum() else "_" for c in name))
     os.makedirs(work, exist_ok=True)
+    n_trainval = len(np.load(os.path.join(cache, "trainval_y.npy")))
     fmt = dict(b=args.bnnc, orig=os.path.join(cache, "original.onnx"), work=work,
-               cache=cache, threads=args.threads)
+               cache=cache, threads=args.threads, val_split="%.9g" % (args.val / n_trainval))
     if not os.path.exists(os.path.join(work, "final.onnx")):
         for c in commands:
             run(c.format(**fmt))
