@@ -7,6 +7,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Examples x (f32, first dim = examples) with integer labels y (i64 [n]) for
  * classification, or f32 targets (first dim = examples) for regression. */
 typedef struct bnn_dataset {
@@ -64,5 +68,9 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count
  * about its centre, bilinear, filling with 0 outside; out must have x's shape
  * and not alias it.  For evaluating under dataset shift. */
 void bnn_rotate_images(const bnn_tensor *x, double degrees, bnn_tensor *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

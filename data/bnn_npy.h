@@ -13,6 +13,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The whole file in memory at once; out is an owned tensor. */
 bnn_status bnn_npy_read_file(const char *path, bnn_tensor *out, bnn_diag *diag);
 bnn_status bnn_npy_read_buffer(const void *data, size_t size, bnn_tensor *out, bnn_diag *diag);
@@ -42,5 +46,9 @@ bnn_status bnn_npy_write_buffer(const bnn_tensor *t, void **data, size_t *size, 
  * owned tensor; float to integer truncates toward zero. */
 bnn_status bnn_tensor_convert(const bnn_tensor *in, bnn_dtype to, bnn_tensor *out,
                               bnn_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* From S Monte-Carlo samples of class probabilities, probs[s][i][j]
  * (S x n x k, each row summing to 1), per example i:
  *   mean[i][j]        predictive mean (1/S) sum_s probs[s][i][j]
@@ -41,5 +45,9 @@ double bnn_ece(const float *probs, const int64_t *labels, int64_t n, int64_t k, 
  * when either set is empty. */
 double bnn_auroc(const float *positive, int64_t n_positive, const float *negative,
                  int64_t n_negative);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -26,6 +26,10 @@
 
 #include "bnn_ir.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One option of a pass, as `bnnc passes` shows it. */
 typedef struct bnn_pass_option_info {
     const char *name;          /* as written in a pipeline: `to-bnn{prior_sigma=0.05}` */
@@ -82,5 +86,9 @@ bnn_status bnn_pipeline_run(const bnn_pipeline *pipeline, bnn_graph *graph,
 
 /* Parse and run in one call, for tests and tools that need no dumps. */
 bnn_status bnn_passes_run_text(const char *pipeline_text, bnn_graph *graph, bnn_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

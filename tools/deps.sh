@@ -25,3 +25,6 @@ bnnc_install_deps() {
 # tools/fuzz also needs clang's libFuzzer and sanitizer runtimes (and its
 # OpenMP, since the runtime library links OpenMP).
 BNNC_FUZZ_PACKAGES="clang libclang-rt-14-dev libomp-14-dev"
+
+# tools/check's build matrix also builds with clang (and its OpenMP).
+BNNC_MATRIX_PACKAGES="clang libomp-dev"

@@ -7,6 +7,10 @@
 #include "bnn_comm.h"
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- losses ---------------------------------------------------------------- */
 
 /* Mean over the n rows of -log softmax(logits)[label]; logits [n, k].  When
@@ -165,5 +169,9 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
 /* The permutation of 0..n-1 for an epoch: a pure function of (seed, epoch),
  * so a resumed run shuffles as the uninterrupted one did. */
 void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
