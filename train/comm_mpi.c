@@ -131,7 +131,7 @@ bnn_status bnn_comm_barrier(bnn_comm *c, bnn_diag *diag)
     return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "barrier");
 }
 
-void bnn_comm_abort(bnn_comm *c, int status)
+_Noreturn void bnn_comm_abort(bnn_comm *c, int status)
 {
     if (c && c->mpi && c->size > 1)
         MPI_Abort(MPI_COMM_WORLD, status);

@@ -44,7 +44,7 @@ bnn_status bnn_comm_barrier(bnn_comm *comm, bnn_diag *diag)
     return BNN_OK;
 }
 
-void bnn_comm_abort(bnn_comm *comm, int status)
+_Noreturn void bnn_comm_abort(bnn_comm *comm, int status)
 {
     (void)comm;
     exit(status);
