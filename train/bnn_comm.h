@@ -20,7 +20,10 @@
 #include "bnn_diag.h"
 
 #ifdef __cplusplus
+#define BNN_COMM_NORETURN [[noreturn]]
 extern "C" {
+#else
+#define BNN_COMM_NORETURN _Noreturn
 #endif
 
 typedef struct bnn_comm bnn_comm;
@@ -67,12 +70,7 @@ bnn_status bnn_comm_require_same(bnn_comm *comm, uint64_t value, const char *wha
 
 /* Ends every rank of the job now with exit status `status` (MPI_Abort); the
  * caller has printed why.  In a job of one this is exit(status). */
-#ifdef __cplusplus
-[[noreturn]] /* C++ has no _Noreturn */
-#else
-_Noreturn
-#endif
-void bnn_comm_abort(bnn_comm *comm, int status);
+BNN_COMM_NORETURN void bnn_comm_abort(bnn_comm *comm, int status);
 
 /* The rows [*first, *first + *count) of n that rank `rank` of `size` takes
  * when n rows are cut into contiguous shards in whole units of `unit` rows (1,
