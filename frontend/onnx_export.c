@@ -732,7 +732,17 @@ static bnn_status export_node(ex *e, int nid)
         if (!bnn_op_get(n->op)->onnx_name)
             return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (%s): no ONNX form", n->name,
                             bnn_op_get(n->op)->name);
-        on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, &out, 1);
+        if (n->n_outputs > 1) { /* lstm, gru, rnn: Y, Y_h (, Y_c) */
+            const char **outs = ex_alloc(e, sizeof(char *) * (size_t)n->n_outputs);
+            if (!outs)
+                return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory exporting node '%s'", n->name);
+            for (int k = 0; k < n->n_outputs; k++)
+                outs[k] = vname(e, n->outputs[k]);
+            on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, outs,
+                         n->n_outputs);
+        } else {
+            on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, &out, 1);
+        }
         copy_attrs_except(e, on, n, NULL);
         break;
     }
@@ -740,6 +750,9 @@ static bnn_status export_node(ex *e, int nid)
         return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
     /* Features of later opsets. */
     if (n->op == BNN_OP_RESHAPE && bnn_node_attr(n, "allowzero") && e->opset < 14)
+        e->opset = 14;
+    if ((n->op == BNN_OP_LSTM || n->op == BNN_OP_GRU || n->op == BNN_OP_RNN) &&
+        bnn_node_attr(n, "layout") && e->opset < 14)
         e->opset = 14;
     if (n->op == BNN_OP_SHAPE && (bnn_node_attr(n, "start") || bnn_node_attr(n, "end")) && e->opset < 15)
         e->opset = 15;
