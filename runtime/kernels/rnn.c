@@ -232,14 +232,14 @@ static bnn_status rnn_forward_cell(const bnn_kernel_args *args, cell kind, bnn_d
             step_rec rec = record(&g, args->state, d, k);
             gather_x(&g, x, d, k, xk);
             float *pre = rec.pre;
-            gemm_f32(false, true, B, GH, I, 1.0f, xk, I, Wd, I, 0.0f, pre, GH, Wb, NULL);
+            nn_gemm(BNN_F32, false, true, B, GH, I, 1.0f, xk, I, Wd, I, 0.0f, pre, GH, Wb, NULL);
             if (kind != CELL_GRU) {
-                gemm_f32(false, true, B, GH, H, 1.0f, hp, H, Rd, H, 1.0f, pre, GH, Rb, NULL);
+                nn_gemm(BNN_F32, false, true, B, GH, H, 1.0f, hp, H, Rd, H, 1.0f, pre, GH, Rb, NULL);
             } else {
-                gemm_f32(false, true, B, 2 * H, H, 1.0f, hp, H, Rd, H, 1.0f, pre, GH, Rb, NULL);
+                nn_gemm(BNN_F32, false, true, B, 2 * H, H, 1.0f, hp, H, Rd, H, 1.0f, pre, GH, Rb, NULL);
                 const float *Rh = Rd + 2 * H * H, *Rbh = Rb ? Rb + 2 * H : NULL;
                 if (g.lbr) {
-                    gemm_f32(false, true, B, H, H, 1.0f, hp, H, Rh, H, 0.0f, rec.aux, H, Rbh, NULL);
+                    nn_gemm(BNN_F32, false, true, B, H, H, 1.0f, hp, H, Rh, H, 0.0f, rec.aux, H, Rbh, NULL);
                     for (int64_t b = 0; b < B; b++)
                         for (int64_t j = 0; j < H; j++) {
                             float r = sigm(clampf(&g, pre[b * GH + H + j]));
@@ -249,7 +249,7 @@ static bnn_status rnn_forward_cell(const bnn_kernel_args *args, cell kind, bnn_d
                     for (int64_t b = 0; b < B; b++)
                         for (int64_t j = 0; j < H; j++)
                             rec.aux[b * H + j] = sigm(clampf(&g, pre[b * GH + H + j])) * hp[b * H + j];
-                    gemm_f32(false, true, B, H, H, 1.0f, rec.aux, H, Rh, H, 1.0f, pre + 2 * H, GH, Rbh, NULL);
+                    nn_gemm(BNN_F32, false, true, B, H, H, 1.0f, rec.aux, H, Rh, H, 1.0f, pre + 2 * H, GH, Rbh, NULL);
                 }
             }
             for (int64_t b = 0; b < B; b++) {
@@ -415,21 +415,21 @@ static bnn_status rnn_backward_cell(const bnn_kernel_args *args, const bnn_kerne
                             gb[H + j] = dr * r * (1.0f - r) * passes(&g, pre[b * GH + H + j]);
                         }
                     if (dRh)
-                        gemm_f32(true, false, H, H, B, 1.0f, daux, H, hp, H, 1.0f, dRh, H, NULL, NULL);
+                        nn_gemm(BNN_F32, true, false, H, H, B, 1.0f, daux, H, hp, H, 1.0f, dRh, H, NULL, NULL);
                     if (dRbh)
                         for (int64_t b = 0; b < B; b++)
                             for (int64_t j = 0; j < H; j++)
                                 dRbh[j] += daux[b * H + j];
-                    gemm_f32(false, false, B, H, H, 1.0f, daux, H, Rh, H, 1.0f, dhp, H, NULL, NULL);
+                    nn_gemm(BNN_F32, false, false, B, H, H, 1.0f, daux, H, Rh, H, 1.0f, dhp, H, NULL, NULL);
                 } else {
                     /* pre_h = xW + Wb + (r * hp) Rh^T + Rbh; aux = r * hp */
                     if (dRh)
-                        gemm_f32(true, false, H, H, B, 1.0f, dG + 2 * H, GH, rec.aux, H, 1.0f, dRh, H, NULL, NULL);
+                        nn_gemm(BNN_F32, true, false, H, H, B, 1.0f, dG + 2 * H, GH, rec.aux, H, 1.0f, dRh, H, NULL, NULL);
                     if (dRbh)
                         for (int64_t b = 0; b < B; b++)
                             for (int64_t j = 0; j < H; j++)
                                 dRbh[j] += dG[b * GH + 2 * H + j];
-                    gemm_f32(false, false, B, H, H, 1.0f, dG + 2 * H, GH, Rh, H, 0.0f, daux, H, NULL, NULL);
+                    nn_gemm(BNN_F32, false, false, B, H, H, 1.0f, dG + 2 * H, GH, Rh, H, 0.0f, daux, H, NULL, NULL);
                     for (int64_t b = 0; b < B; b++)
                         for (int64_t j = 0; j < H; j++) {
                             float r = sigm(clampf(&g, pre[b * GH + H + j]));
@@ -441,9 +441,9 @@ static bnn_status rnn_backward_cell(const bnn_kernel_args *args, const bnn_kerne
             }
             /* The recurrent products: gates R sees (all of them; gru: z and r). */
             int64_t nr = kind == CELL_GRU ? 2 * H : GH;
-            gemm_f32(false, false, B, H, nr, 1.0f, dG, GH, Rd, H, 1.0f, dhp, H, NULL, NULL);
+            nn_gemm(BNN_F32, false, false, B, H, nr, 1.0f, dG, GH, Rd, H, 1.0f, dhp, H, NULL, NULL);
             if (dRd)
-                gemm_f32(true, false, nr, H, B, 1.0f, dG, GH, hp, H, 1.0f, dRd, H, NULL, NULL);
+                nn_gemm(BNN_F32, true, false, nr, H, B, 1.0f, dG, GH, hp, H, 1.0f, dRd, H, NULL, NULL);
             if (dRb || dWb)
                 for (int64_t b = 0; b < B; b++)
                     for (int64_t j = 0; j < GH; j++) {
@@ -456,9 +456,9 @@ static bnn_status rnn_backward_cell(const bnn_kernel_args *args, const bnn_kerne
             if (dWd || dX)
                 gather_x(&g, x, d, k, xk);
             if (dWd)
-                gemm_f32(true, false, GH, I, B, 1.0f, dG, GH, xk, I, 1.0f, dWd, I, NULL, NULL);
+                nn_gemm(BNN_F32, true, false, GH, I, B, 1.0f, dG, GH, xk, I, 1.0f, dWd, I, NULL, NULL);
             if (dX) {
-                gemm_f32(false, false, B, I, GH, 1.0f, dG, GH, Wd, I, 0.0f, xk, I, NULL, NULL);
+                nn_gemm(BNN_F32, false, false, B, I, GH, 1.0f, dG, GH, Wd, I, 0.0f, xk, I, NULL, NULL);
                 for (int64_t b = 0; b < B; b++) {
                     int64_t t = time_of(&g, d, k, b);
                     if (t < 0)
