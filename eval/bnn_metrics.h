@@ -46,6 +46,20 @@ double bnn_ece(const float *probs, const int64_t *labels, int64_t n, int64_t k, 
 double bnn_auroc(const float *positive, int64_t n_positive, const float *negative,
                  int64_t n_negative);
 
+/* Temperature scaling of a Monte-Carlo predictive.  Each sample's class
+ * log-probabilities log probs[s][i] (S x n x k) act as its logits z (softmax is
+ * shift-invariant); the tempered predictive of example i is
+ *   p_T[i] = (1/S) sum_s softmax(z_s[i] / T)
+ * and bnn_tempered_nll is the mean of -log p_T[i][label] (each clamped to at
+ * least 1e-12, as bnn_nll).  S = 1 is ordinary temperature scaling. */
+double bnn_tempered_nll(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
+                        int64_t k, double temperature);
+/* The T in [0.05, 20] that minimises bnn_tempered_nll: a grid over log T, then
+ * golden-section refinement around the best grid point (the NLL of a tempered
+ * mixture need not be convex in T, the grid keeps the search global). */
+double bnn_fit_temperature(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
+                           int64_t k);
+
 #ifdef __cplusplus
 }
 #endif

@@ -159,3 +159,73 @@ double bnn_auroc(const float *positive, int64_t n_positive, const float *negativ
     free(neg);
     return wins / ((double)n_positive * (double)n_negative);
 }
+
+/* Log-probabilities below this are treated as this: float softmax underflows
+ * to 0 for logit gaps beyond ~87, and log 0 would poison every T. */
+#define TEMPER_LOG_FLOOR -80.0
+
+double bnn_tempered_nll(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
+                        int64_t k, double temperature)
+{
+    double total = 0, inv_t = 1.0 / temperature;
+    for (int64_t i = 0; i < n; i++) {
+        double p_label = 0;
+        for (int64_t s = 0; s < samples; s++) {
+            const float *p = probs + ((size_t)s * (size_t)n + (size_t)i) * (size_t)k;
+            /* softmax(log p / T) with the row's maximum subtracted */
+            double zmax = -INFINITY, denom = 0, z_label = 0;
+            for (int64_t j = 0; j < k; j++) {
+                double z = p[j] > 0 ? fmax(log(p[j]), TEMPER_LOG_FLOOR) : TEMPER_LOG_FLOOR;
+                zmax = fmax(zmax, z);
+            }
+            for (int64_t j = 0; j < k; j++) {
+                double z = p[j] > 0 ? fmax(log(p[j]), TEMPER_LOG_FLOOR) : TEMPER_LOG_FLOOR;
+                double e = exp((z - zmax) * inv_t);
+                denom += e;
+                if (j == labels[i])
+                    z_label = e;
+            }
+            p_label += z_label / denom;
+        }
+        total += -log(fmax(p_label / (double)samples, 1e-12));
+    }
+    return n ? total / (double)n : 0.0;
+}
+
+double bnn_fit_temperature(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
+                           int64_t k)
+{
+    enum { GRID = 41 };
+    const double lo = log(0.05), hi = log(20.0), step = (hi - lo) / (GRID - 1);
+    int best = 0;
+    double best_nll = INFINITY;
+    for (int g = 0; g < GRID; g++) {
+        double nll = bnn_tempered_nll(probs, labels, samples, n, k, exp(lo + step * g));
+        if (nll < best_nll) {
+            best_nll = nll;
+            best = g;
+        }
+    }
+    /* golden section on log T over the grid cell either side of the best point */
+    const double ratio = 0.6180339887498949;
+    double a = lo + step * (best > 0 ? best - 1 : 0);
+    double b = lo + step * (best < GRID - 1 ? best + 1 : GRID - 1);
+    double c = b - ratio * (b - a), d = a + ratio * (b - a);
+    double fc = bnn_tempered_nll(probs, labels, samples, n, k, exp(c));
+    double fd = bnn_tempered_nll(probs, labels, samples, n, k, exp(d));
+    for (int it = 0; it < 30; it++) {
+        if (fc < fd) {
+            b = d; d = c; fd = fc;
+            c = b - ratio * (b - a);
+            fc = bnn_tempered_nll(probs, labels, samples, n, k, exp(c));
+        } else {
+            a = c; c = d; fc = fd;
+            d = a + ratio * (b - a);
+            fd = bnn_tempered_nll(probs, labels, samples, n, k, exp(d));
+        }
+    }
+    double t = exp(0.5 * (a + b));
+    /* never worse than the best grid point */
+    return bnn_tempered_nll(probs, labels, samples, n, k, t) <= best_nll ? t
+                                                                         : exp(lo + step * best);
+}

@@ -139,6 +139,8 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
         return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' needs at least 2 "
                         "classes, not %lld (a regressor?)", out->name, (long long)k);
     *k_out = k;
+    if (options->predictive != BNN_PREDICTIVE_MC) /* the logit rule's points */
+        samples = bnn_moments_rule_points(options->logits, k, samples);
     *samples_out = samples;
     if (!probs)
         return BNN_OK;

@@ -436,7 +436,7 @@ static bnn_status reparam(onnx_ctx *c, bool conv)
     float pmu, psig;
     const char *est;
     BNN_TRY(onnx_attr_float(c, "prior_mu", 0.0f, &pmu));
-    BNN_TRY(onnx_attr_float(c, "prior_sigma", 0.1f, &psig));
+    BNN_TRY(onnx_attr_float(c, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT, &psig));
     BNN_TRY(onnx_attr_string(c, "estimator", "reparam", &est));
     window w = { 0 };
     int64_t group = 1;

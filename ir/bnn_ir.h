@@ -165,6 +165,15 @@ const char *bnn_attr_kind_name(bnn_attr_kind kind);
 
 
 
+/* ---- Bayesian layers' prior --------------------------------------------- */
+
+/* The default prior N(0, 0.1^2) of bnn.dense_reparam / bnn.conv_reparam, used
+ * wherever a layer has no prior_mu / prior_sigma attribute (shape checks, the
+ * KL, import) and by to-bnn.  The text form is the pass option's default. */
+#define BNN_PRIOR_MU_DEFAULT 0.0f
+#define BNN_PRIOR_SIGMA_DEFAULT 0.1f
+#define BNN_PRIOR_SIGMA_DEFAULT_TEXT "0.1"
+
 /* ---- values and nodes --------------------------------------------------- */
 
 typedef enum bnn_value_kind {

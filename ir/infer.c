@@ -531,7 +531,7 @@ bnn_status infer_reparam_inputs(infer_ctx *c)
         return infer_fail(c, "has %s but not %s; a Bayesian bias needs both",
                           infer_input(c, 3) ? "bias_mu" : "bias_rho",
                           infer_input(c, 3) ? "bias_rho" : "bias_mu");
-    float sigma = bnn_node_float(c->node, "prior_sigma", 1.0f);
+    float sigma = bnn_node_float(c->node, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
     if (!(sigma > 0.0f))
         return infer_fail(c, "attribute 'prior_sigma' is %g, expected > 0", (double)sigma);
     const char *est = bnn_node_string(c->node, "estimator", "reparam");

@@ -87,6 +87,13 @@ bnn_status bnn_pipeline_run(const bnn_pipeline *pipeline, bnn_graph *graph,
 /* Parse and run in one call, for tests and tools that need no dumps. */
 bnn_status bnn_passes_run_text(const char *pipeline_text, bnn_graph *graph, bnn_diag *diag);
 
+/* Temperature scaling of a classifier (passes/to_bnn_temperature.c): set
+ * multiplies the logits by 1/T in one `mul` node named "bnnc.temperature",
+ * inserted before the output's softmax (or at the logits output) the first
+ * time and updated in place after that; get reports T (1 when there is none). */
+bnn_status bnn_graph_set_temperature(bnn_graph *graph, double temperature, bnn_diag *diag);
+bnn_status bnn_graph_get_temperature(const bnn_graph *graph, double *temperature);
+
 #ifdef __cplusplus
 }
 #endif

@@ -36,7 +36,7 @@ static const bnn_pass_option_info to_bnn_options[] = {
     {"only", "", "convert only these layers (comma list of node names, or fc1 for fc1.weight)"},
     {"exclude", "", "never convert these layers (names as for only)"},
     {"prior_mu", "0", "mean of the Gaussian prior N(prior_mu, prior_sigma^2)"},
-    {"prior_sigma", "0.1", "standard deviation of the prior (> 0)"},
+    {"prior_sigma", BNN_PRIOR_SIGMA_DEFAULT_TEXT, "standard deviation of the prior (> 0)"},
     {"init", "weights",
      "posterior init: weights (mu = trained weight, sigma = max(delta*|w|, 1e-5)) "
      "or random (mu ~ N(0, 0.1), rho = rho_init)"},

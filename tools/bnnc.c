@@ -21,6 +21,7 @@ static const struct {
     {"run", bnnc_cmd_run, "run a model on inputs from .npy files"},
     {"train", bnnc_cmd_train, "train a model (Bayes by Backprop for Bayesian layers)"},
     {"eval", bnnc_cmd_eval, "accuracy, calibration and uncertainty on a data set"},
+    {"calibrate", bnnc_cmd_calibrate, "fit a temperature on held-out data"},
     {"bench", bnnc_cmd_bench, "time inference or training steps"},
     {"export", bnnc_cmd_export, "write a Bayesian model as standard ONNX or as its mean"},
     {"passes", bnnc_cmd_passes, "list the passes and their options"},

@@ -26,6 +26,7 @@ int bnnc_cmd_bench(int argc, char **argv);
 int bnnc_cmd_export(int argc, char **argv);
 int bnnc_cmd_passes(int argc, char **argv);
 int bnnc_cmd_ops(int argc, char **argv);
+int bnnc_cmd_calibrate(int argc, char **argv);
 
 /* Prints "bnnc: WHERE: MESSAGE" to stderr (WHERE may be NULL) and returns
  * BNNC_EXIT_ERROR. */

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_predictive.h"
 #include "bnn_runtime.h"
 #include "bench_roofline.h"
 #include "bnn_train.h"
@@ -35,6 +36,11 @@ static void usage(FILE *out)
             "  -w, --warmup N    untimed runs first (default 10)\n"
             "  -t, --threads T   OpenBLAS/OpenMP threads (default 0: all cores)\n"
             "      --profile     also time each node and print where the time goes\n"
+            "      --predictive moments|glm  time that sampling-free predictive against\n"
+            "                    Monte-Carlo with --samples S (default 32) in interleaved\n"
+            "                    rounds and print both medians and the speed-up\n"
+            "      --logits sigma|draws|probit  how --predictive turns the logits' Gaussian\n"
+            "                    into probabilities (default sigma)\n"
             "      --json        one JSON object: median_ms, p10_ms, p90_ms,\n"
             "                    samples_per_s (and steps_per_s with --train),\n"
             "                    peak_rss_mib, batch, threads, ...\n"
@@ -154,11 +160,14 @@ int bnnc_cmd_bench(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
         {"profile", no_argument, NULL, 'p'},     {"train", no_argument, NULL, 'T'},
+        {"predictive", required_argument, NULL, 'P'}, {"samples", required_argument, NULL, 'S'},
+        {"logits", required_argument, NULL, 'L'},
         BNNC_INPUT_SHAPE_OPTION,
         {NULL, 0, NULL, 0},
     };
     int64_t batch = 0, iters = 100, warmup = 10, threads = 0;
     bool json = false, profile = false, train = false;
+    bench_predictive_options po = {.predictive = BNN_PREDICTIVE_MC, .samples = 32};
     int c;
     optind = 1;
     opterr = 0;
@@ -187,6 +196,22 @@ int bnnc_cmd_bench(int argc, char **argv)
         case 'j': json = true; break;
         case 'p': profile = true; break;
         case 'T': train = true; break;
+        case 'P':
+            if (!bnn_predictive_from_name(optarg, &po.predictive) ||
+                po.predictive == BNN_PREDICTIVE_MC)
+                return bnnc_usage_error("bench", "--predictive wants moments or glm, not '%s'",
+                                        optarg);
+            break;
+        case 'S':
+            if (!bnnc_parse_int(optarg, 1, 100000, &po.samples))
+                return bnnc_usage_error("bench", "--samples wants a number 1..100000, not '%s'",
+                                        optarg);
+            break;
+        case 'L':
+            if (!bnn_logit_rule_from_name(optarg, &po.rule))
+                return bnnc_usage_error("bench", "--logits wants sigma, draws or probit, not '%s'",
+                                        optarg);
+            break;
         case 'h': usage(stdout); return BNNC_EXIT_OK;
         case ':': return bnnc_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
         default: return bnnc_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
@@ -199,6 +224,8 @@ int bnnc_cmd_bench(int argc, char **argv)
     const char *model = argv[optind];
     if (!batch)
         batch = train ? 64 : 1;
+    if (train && po.predictive != BNN_PREDICTIVE_MC)
+        return bnnc_usage_error("bench", "--predictive times inference only");
     if (train && profile)
         return bnnc_usage_error("bench", "--profile times inference only");
 
@@ -213,6 +240,16 @@ int bnnc_cmd_bench(int argc, char **argv)
     opt.threads = (int)threads;
     if (!ms) {
         fprintf(stderr, "bnnc bench: out of memory\n");
+        goto done;
+    }
+    if (po.predictive != BNN_PREDICTIVE_MC) {
+        po.batch = batch;
+        po.iters = iters;
+        po.warmup = warmup;
+        po.threads = (int)threads;
+        po.json = json;
+        po.profile = profile;
+        rc = bnnc_bench_predictive(model, g, &po);
         goto done;
     }
     int64_t planned_batch = batch;

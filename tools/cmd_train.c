@@ -12,10 +12,12 @@
 #include "bnn_metrics.h"
 #include "bnn_npy.h"
 #include "bnn_onnx.h"
+#include "bnn_passes.h"
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
 #include "bnn_data.h"
 #include "bnn_train.h"
+#include "calibrate.h"
 #include "cli.h"
 #include "train_state.h"
 
@@ -58,6 +60,10 @@ static void usage(FILE *out)
         "  --resume DIR          continue from a checkpoint: same result, bit for bit, as\n"
         "                        an uninterrupted run with the same options\n"
         "  --json                one JSON object per epoch instead of text lines\n"
+        "  --no-calibrate        with held-out validation data (--val-split or --val-x),\n"
+        "                        training ends by fitting the predictive's temperature on\n"
+        "                        it (as bnnc calibrate, --samples weight samples); this\n"
+        "                        skips that\n"
         "Under `mpirun -np K` the K ranks train one model data-parallel: --batch is the\n"
         "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
         "writes (docs/distributed.md).\n"
@@ -70,6 +76,7 @@ enum {
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
+    OPT_NO_CALIBRATE,
 };
 
 typedef struct train_args {
@@ -77,7 +84,7 @@ typedef struct train_args {
     const char *checkpoint, *resume;
     double val_split, scale, dnn_factor, bnn_factor;
     int64_t limit, epochs, batch, samples, seed, threads;
-    bool json, bnn_factor_set;
+    bool json, bnn_factor_set, no_calibrate;
     bnn_train_options train;
     bnn_lr_schedule schedule;
 } train_args;
@@ -323,6 +330,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
         {"resume", required_argument, NULL, OPT_RESUME},
         {"json", no_argument, NULL, OPT_JSON},
+        {"no-calibrate", no_argument, NULL, OPT_NO_CALIBRATE},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -357,6 +365,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_CHECKPOINT: a->checkpoint = optarg; break;
         case OPT_RESUME: a->resume = optarg; break;
         case OPT_JSON: a->json = true; break;
+        case OPT_NO_CALIBRATE: a->no_calibrate = true; break;
         case OPT_VAL_SPLIT:
             ok = bnnc_parse_float(optarg, &a->val_split) && a->val_split > 0 && a->val_split < 1;
             name = "--val-split (a fraction between 0 and 1)";
@@ -700,6 +709,14 @@ int bnnc_cmd_train(int argc, char **argv)
                              a.val_y ? a.val_y : a.data ? a.data : a.train_y,
                              a.train.loss) != BNNC_EXIT_OK))
         goto done;
+    /* A temperature fitted before no longer fits once the weights move:
+     * train the plain logits (and refit below when validation is held out). */
+    double old_temperature = 1;
+    if (bnn_graph_get_temperature(graph, &old_temperature) != BNN_OK ||
+        (old_temperature != 1 && bnn_graph_set_temperature(graph, 1, &diag) != BNN_OK)) {
+        bnnc_report(model_path, &diag);
+        goto done;
+    }
     bnn_graph_mark_layer_params_trainable(graph);
     a.train.dnn_factor = a.dnn_factor;
     a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)n_train;
@@ -868,6 +885,34 @@ int bnnc_cmd_train(int argc, char **argv)
                 goto done;
             }
         }
+    }
+    bool heldout = a.val_split > 0 || a.val_x;
+    /* Calibration needs every held-out example in one place: with several
+     * ranks each holds only its batches of them, so it is left to a later
+     * `bnnc calibrate` (docs/distributed.md). */
+    if (heldout && !a.no_calibrate && ranks > 1) {
+        if (rank == 0 && !a.json)
+            printf("note: not calibrated under mpirun (each rank holds part of the validation "
+                   "set); run bnnc calibrate on the output\n");
+    } else if (heldout && !a.no_calibrate && a.train.loss == BNN_LOSS_CROSS_ENTROPY && val.n) {
+        bnnc_calibration cal = {0};
+        if (bnnc_calibrate_temperature(graph, &val.x, val.y.data, a.samples < 32 ? 32 : a.samples,
+                                       256, (uint64_t)a.seed, (int)a.threads, BNN_PREDICTIVE_MC, &cal,
+                                       &diag) != BNN_OK) {
+            bnnc_report(a.model, &diag);
+            goto done;
+        }
+        if (a.json)
+            printf("{\"temperature\": %.6g, \"val_nll_before\": %.6f, \"val_nll_after\": %.6f, "
+                   "\"samples\": %lld}\n", cal.temperature, cal.nll_before, cal.nll_after,
+                   (long long)cal.samples);
+        else
+            printf("calibrated on the %lld held-out examples: temperature %.4g, val NLL %.4f -> "
+                   "%.4f (%lld samples; --no-calibrate skips this)\n", (long long)cal.examples,
+                   cal.temperature, cal.nll_before, cal.nll_after, (long long)cal.samples);
+    } else if (old_temperature != 1 && !a.json) {
+        printf("note: the model's temperature %.4g was reset to 1 for training; calibrate again "
+               "on held-out data (bnnc calibrate)\n", old_temperature);
     }
     if (rank == 0 && bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
         bnnc_report(a.output, &diag);

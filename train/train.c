@@ -389,8 +389,8 @@ static double add_kl(bnn_trainer *t, double scale, bool grads)
         const bnn_node *n = &g->nodes[i];
         if (n->dead || !bnn_op_is_bayesian(n->op))
             continue;
-        float prior_mu = bnn_node_float(n, "prior_mu", 0.0f);
-        float prior_sigma = bnn_node_float(n, "prior_sigma", 0.1f);
+        float prior_mu = bnn_node_float(n, "prior_mu", BNN_PRIOR_MU_DEFAULT);
+        float prior_sigma = bnn_node_float(n, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
         for (int k = 1; k + 1 < n->n_inputs; k += 2) {
             int mu = n->inputs[k], rho = n->inputs[k + 1];
             if (mu < 0 || rho < 0)
