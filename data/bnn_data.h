@@ -7,6 +7,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Examples x (f32, first dim = examples) with integer labels y (i64 [n]) for
  * classification, or f32 targets (first dim = examples) for regression. */
 typedef struct bnn_dataset {
@@ -20,6 +24,22 @@ typedef struct bnn_dataset {
  * (u8, i8, i16, i32, f32, f64). Sizes are checked against the data present. */
 bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag);
 
+/* Rows [first, first + count) of an IDX file (rows: its first dimension),
+ * count -1 meaning to the end.  Reads, or for a gzip'd file inflates, no
+ * further than the last row wanted and keeps only the rows wanted, so each
+ * rank of a data-parallel job holds its own shard; *total_rows (may be NULL)
+ * gets the file's row count from its header.  A range past the end, or a
+ * file that ends before the range does, fails naming the file. */
+bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag);
+
+/* The rows rows[0..count) (ascending, no repeats) of an IDX file, in that
+ * order: a data-parallel rank's examples for an epoch.  Runs of consecutive
+ * rows are read at once; a gzip'd file is inflated once, front to back, up to
+ * the last row wanted. */
+bnn_status bnn_idx_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag);
+
 typedef enum bnn_mnist_split { BNN_MNIST_TRAIN, BNN_MNIST_TEST } bnn_mnist_split;
 
 /* Loads MNIST's standard files from dir: train-images-idx3-ubyte[.gz] and
@@ -28,6 +48,15 @@ typedef enum bnn_mnist_split { BNN_MNIST_TRAIN, BNN_MNIST_TEST } bnn_mnist_split
  * gives [0, 1]); labels i64 [n]. */
 bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
                           bnn_dataset *out, bnn_diag *diag);
+/* Examples [first, first + count) of the split (count -1: to the end), read
+ * by bnn_idx_read_rows; *total (may be NULL) gets the split's size. */
+bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float scale, float shift,
+                               int64_t first, int64_t count, bnn_dataset *out, int64_t *total,
+                               bnn_diag *diag);
+/* Examples rows[0..count) (ascending, no repeats) of the split, in that order. */
+bnn_status bnn_mnist_load_row_list(const char *dir, bnn_mnist_split split, float scale,
+                                   float shift, const int64_t *rows, int64_t count,
+                                   bnn_dataset *out, int64_t *total, bnn_diag *diag);
 void bnn_dataset_free(bnn_dataset *ds);
 
 /* Copies examples idx[0..count) of ds into x and y (shaped [count, ...]),
@@ -39,5 +68,9 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count
  * about its centre, bilinear, filling with 0 outside; out must have x's shape
  * and not alias it.  For evaluating under dataset shift. */
 void bnn_rotate_images(const bnn_tensor *x, double degrees, bnn_tensor *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

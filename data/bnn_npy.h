@@ -13,9 +13,27 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The whole file in memory at once; out is an owned tensor. */
 bnn_status bnn_npy_read_file(const char *path, bnn_tensor *out, bnn_diag *diag);
 bnn_status bnn_npy_read_buffer(const void *data, size_t size, bnn_tensor *out, bnn_diag *diag);
+
+/* Rows [first, first + count) of the array (rows: its first dimension), count
+ * -1 meaning to the end, reading only their bytes from the file (a rank of a
+ * data-parallel job reads its own shard); *total_rows (may be NULL) gets the
+ * array's row count.  The header and the file's size are checked as
+ * bnn_npy_read_file checks them; a range past the end fails. */
+bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag);
+
+/* The rows rows[0..count) (ascending, no repeats) of the array, in that
+ * order, one read per run of consecutive rows: a data-parallel rank's
+ * examples for an epoch. */
+bnn_status bnn_npy_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag);
 
 /* Writes a version 1.0 file (the header of a rank <= 8 array always fits) to
  * a temporary file beside path and renames it into place, so path is never
@@ -28,5 +46,9 @@ bnn_status bnn_npy_write_buffer(const bnn_tensor *t, void **data, size_t *size, 
  * owned tensor; float to integer truncates toward zero. */
 bnn_status bnn_tensor_convert(const bnn_tensor *in, bnn_dtype to, bnn_tensor *out,
                               bnn_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -128,6 +128,137 @@ done:
     return st;
 }
 
+/* Exactly n bytes from f, or a message saying how the file fell short. */
+static bnn_status gz_read_exact(gzFile f, void *buf, size_t n, const char *path, const char *what,
+                                bnn_diag *diag)
+{
+    size_t done = 0;
+    while (done < n) {
+        size_t want = n - done > (1u << 30) ? (1u << 30) : n - done;
+        int got = gzread(f, (char *)buf + done, (unsigned)want);
+        if (got < 0) {
+            int err;
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: corrupt or truncated gzip data (%s)",
+                            path, gzerror(f, &err));
+        }
+        if (got == 0)
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: the file ends inside %s", path, what);
+        done += (size_t)got;
+    }
+    return BNN_OK;
+}
+
+/* Rows [first, first + count) when list is NULL, else rows list[0..count)
+ * (ascending); see bnn_idx_read_rows and bnn_idx_read_row_list. */
+static bnn_status read_rows(const char *path, const int64_t *list, int64_t first, int64_t count,
+                            bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    gzFile f = gzopen(path, "rb");
+    if (!f)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open", path);
+    gzbuffer(f, 1 << 17);
+    unsigned char head[4 + 4 * BNN_MAX_RANK];
+    bnn_status st = gz_read_exact(f, head, 4, path, "the IDX header", diag);
+    bnn_dtype dtype = BNN_UNDEFINED;
+    int rank = 0;
+    if (st == BNN_OK && (head[0] != 0 || head[1] != 0))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not an IDX file (bad magic)", path);
+    if (st == BNN_OK) {
+        switch (head[2]) {
+        case 0x08: dtype = BNN_U8; break;
+        case 0x09: dtype = BNN_I8; break;
+        case 0x0B: dtype = BNN_I16; break;
+        case 0x0C: dtype = BNN_I32; break;
+        case 0x0D: dtype = BNN_F32; break;
+        case 0x0E: dtype = BNN_F64; break;
+        default:
+            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: unknown IDX element type 0x%02x", path,
+                          head[2]);
+        }
+        rank = head[3];
+    }
+    if (st == BNN_OK && (rank < 1 || rank > BNN_MAX_RANK))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rank %d is outside 1..%d", path, rank,
+                      BNN_MAX_RANK);
+    if (st == BNN_OK)
+        st = gz_read_exact(f, head + 4, 4 * (size_t)rank, path, "the IDX header", diag);
+    bnn_shape shape = {.rank = rank};
+    uint64_t row_elems = 1;
+    size_t elem = dtype == BNN_UNDEFINED ? 1 : bnn_dtype_size(dtype);
+    for (int i = 0; st == BNN_OK && i < rank; i++) {
+        shape.dims[i] = be32(head + 4 + 4 * i);
+        if (i > 0) {
+            row_elems *= (uint64_t)shape.dims[i];
+            if (row_elems > ((uint64_t)1 << 40) / elem)
+                st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rows are absurdly large", path);
+        }
+    }
+    int64_t n = st == BNN_OK ? shape.dims[0] : 0;
+    if (st == BNN_OK && total_rows)
+        *total_rows = n;
+    if (st == BNN_OK && count < 0)
+        count = first <= n ? n - first : 0;
+    if (st == BNN_OK && !list && (first < 0 || first > n || count > n - first))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: rows %lld..%lld asked for, the file has %lld",
+                      path, (long long)first, (long long)(first + count), (long long)n);
+    for (int64_t i = 0; st == BNN_OK && list && i < count; i++)
+        if (list[i] < 0 || list[i] >= n || (i > 0 && list[i] <= list[i - 1]))
+            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: row %lld asked for (rows must ascend "
+                          "within the file's %lld)", path, (long long)list[i], (long long)n);
+    size_t row_bytes = (size_t)row_elems * elem;
+    if (st == BNN_OK) {
+        shape.dims[0] = count;
+        st = bnn_tensor_alloc(out, dtype, &shape, diag);
+    }
+    /* Runs of consecutive rows are one read; a gap is a forward seek (for a
+     * gzip'd file, inflating what lies between). */
+    int64_t next = 0;
+    for (int64_t i = 0; st == BNN_OK && i < count;) {
+        int64_t row = list ? list[i] : first, run = list ? 1 : count;
+        while (list && i + run < count && list[i + run] == row + run)
+            run++;
+        if (row != next &&
+            gzseek(f, (z_off_t)(4 + 4 * (size_t)rank + (size_t)row * row_bytes), SEEK_SET) < 0) {
+            int err;
+            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: the file ends before row %lld (%s)", path,
+                          (long long)row, gzerror(f, &err));
+            break;
+        }
+        st = gz_read_exact(f, (char *)out->data + (size_t)i * row_bytes, (size_t)run * row_bytes,
+                           path, "the rows asked for", diag);
+        next = row + run;
+        i += run;
+    }
+    gzclose(f);
+    if (st != BNN_OK) {
+        bnn_tensor_free(out);
+        return st;
+    }
+    /* IDX stores multi-byte elements big-endian. */
+    unsigned char *d = out->data;
+    uint64_t total = (uint64_t)count * row_elems;
+    for (uint64_t i = 0; elem > 1 && i < total; i++)
+        for (size_t b = 0; b < elem / 2; b++) {
+            unsigned char tmp = d[i * elem + b];
+            d[i * elem + b] = d[i * elem + elem - 1 - b];
+            d[i * elem + elem - 1 - b] = tmp;
+        }
+    return BNN_OK;
+}
+
+bnn_status bnn_idx_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, NULL, first, count, out, total_rows, diag);
+}
+
+bnn_status bnn_idx_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, rows, 0, count, out, total_rows, diag);
+}
+
 /* The path of a standard MNIST file in dir, with or without .gz. */
 static bool find_file(const char *dir, const char *stem, char *path, size_t n)
 {
@@ -142,8 +273,19 @@ static bool find_file(const char *dir, const char *stem, char *path, size_t n)
     return f != NULL;
 }
 
+static bnn_status mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                             const int64_t *list, int64_t first, int64_t count, bnn_dataset *out,
+                             int64_t *total, bnn_diag *diag);
+
 bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
                           bnn_dataset *out, bnn_diag *diag)
+{
+    return mnist_load(dir, split, scale, shift, NULL, 0, -1, out, NULL, diag);
+}
+
+static bnn_status mnist_load(const char *dir, bnn_mnist_split split, float scale, float shift,
+                             const int64_t *list, int64_t first, int64_t count, bnn_dataset *out,
+                             int64_t *total, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
     const char *prefix = split == BNN_MNIST_TRAIN ? "train" : "t10k";
@@ -156,8 +298,18 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
         return bnn_fail(diag, BNN_ERR_IO, "%s: no %s[.gz] here", dir, stem);
 
     bnn_tensor images, labels;
-    BNN_TRY(bnn_idx_read(images_path, &images, diag));
-    bnn_status st = bnn_idx_read(labels_path, &labels, diag);
+    int64_t n_images = 0, n_labels = 0;
+    bnn_status st;
+    if (!list && first == 0 && count < 0) {
+        /* the whole split: the whole-file reader also checks the sizes exactly */
+        BNN_TRY(bnn_idx_read(images_path, &images, diag));
+        st = bnn_idx_read(labels_path, &labels, diag);
+        n_images = images.shape.dims[0];
+        n_labels = st == BNN_OK ? labels.shape.dims[0] : 0;
+    } else {
+        BNN_TRY(read_rows(images_path, list, first, count, &images, &n_images, diag));
+        st = read_rows(labels_path, list, first, count, &labels, &n_labels, diag);
+    }
     if (st != BNN_OK) {
         bnn_tensor_free(&images);
         return st;
@@ -166,10 +318,12 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
         labels.shape.rank != 1) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: expected u8 images [n,rows,cols] and u8 labels [n]",
                       dir);
-    } else if (images.shape.dims[0] != labels.shape.dims[0]) {
+    } else if (n_images != n_labels) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: %lld images but %lld labels", dir,
-                      (long long)images.shape.dims[0], (long long)labels.shape.dims[0]);
+                      (long long)n_images, (long long)n_labels);
     }
+    if (st == BNN_OK && total)
+        *total = n_images;
     int64_t n = images.shape.dims[0];
     if (st == BNN_OK) {
         bnn_shape xs = {4, {n, 1, images.shape.dims[1], images.shape.dims[2]}};
@@ -189,7 +343,7 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
         for (int64_t i = 0; i < n; i++) {
             if (lb[i] > 9) {
                 st = bnn_fail(diag, BNN_ERR_INVALID, "%s: label %d of example %lld is not a digit",
-                              labels_path, lb[i], (long long)i);
+                              labels_path, lb[i], (long long)(list ? list[i] : first + i));
                 break;
             }
             y[i] = lb[i];
@@ -201,6 +355,20 @@ bnn_status bnn_mnist_load(const char *dir, bnn_mnist_split split, float scale, f
     if (st != BNN_OK)
         bnn_dataset_free(out);
     return st;
+}
+
+bnn_status bnn_mnist_load_rows(const char *dir, bnn_mnist_split split, float scale, float shift,
+                               int64_t first, int64_t count, bnn_dataset *out, int64_t *total,
+                               bnn_diag *diag)
+{
+    return mnist_load(dir, split, scale, shift, NULL, first, count, out, total, diag);
+}
+
+bnn_status bnn_mnist_load_row_list(const char *dir, bnn_mnist_split split, float scale,
+                                   float shift, const int64_t *rows, int64_t count,
+                                   bnn_dataset *out, int64_t *total, bnn_diag *diag)
+{
+    return mnist_load(dir, split, scale, shift, rows, 0, count, out, total, diag);
 }
 
 void bnn_dataset_free(bnn_dataset *ds)

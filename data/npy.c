@@ -270,6 +270,130 @@ bnn_status bnn_npy_read_file(const char *path, bnn_tensor *out, bnn_diag *diag)
     return s;
 }
 
+/* Rows [first, first + count) when list is NULL, else rows list[0..count)
+ * (ascending); see bnn_npy_read_rows and bnn_npy_read_row_list. */
+static bnn_status read_rows(const char *path, const int64_t *list, int64_t first, int64_t count,
+                            bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return bnn_fail(diag, BNN_ERR_IO, "cannot open: %s", strerror(errno));
+    bnn_status st = BNN_OK;
+    unsigned char pre[12];
+    char *header = NULL;
+    struct stat info;
+    size_t header_len = 0, at = 0;
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))
+        st = bnn_fail(diag, BNN_ERR_IO, "not a regular file");
+    else if (pread(fd, pre, sizeof pre, 0) < 10 || memcmp(pre, NPY_MAGIC, 6) != 0)
+        st = bnn_fail(diag, BNN_ERR_INVALID, "not a .npy file (no \\x93NUMPY magic)");
+    else if (pre[6] == 1) {
+        header_len = (size_t)pre[8] | (size_t)pre[9] << 8;
+        at = 10;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        header_len = (size_t)pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 |
+                     (size_t)pre[11] << 24;
+        at = 12;
+    } else {
+        st = bnn_fail(diag, BNN_ERR_UNSUPPORTED, ".npy format version %d.%d is not supported",
+                      pre[6], pre[7]);
+    }
+    uint64_t size = st == BNN_OK ? (uint64_t)info.st_size : 0;
+    if (st == BNN_OK && header_len > size - at)
+        st = bnn_fail(diag, BNN_ERR_INVALID,
+                      "truncated .npy file: the header claims %zu bytes, %llu are left",
+                      header_len, (unsigned long long)(size - at));
+    if (st == BNN_OK && !(header = malloc(header_len + 1)))
+        st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    if (st == BNN_OK && pread(fd, header, header_len, (off_t)at) != (ssize_t)header_len)
+        st = bnn_fail(diag, BNN_ERR_IO, "cannot read the .npy header");
+    bnn_dtype dtype = BNN_UNDEFINED;
+    bnn_shape shape = {0};
+    if (st == BNN_OK)
+        st = parse_header(header, header_len, &dtype, &shape, diag);
+    if (st == BNN_OK && shape.rank < 1)
+        st = bnn_fail(diag, BNN_ERR_SHAPE, "a 0-d array has no rows");
+    at += header_len;
+    /* The shape must explain exactly the bytes that follow, as when the
+     * whole file is read. */
+    uint64_t row = st == BNN_OK ? bnn_dtype_size(dtype) : 0, rows = 0;
+    for (int i = 1; st == BNN_OK && i < shape.rank; i++) {
+        uint64_t d = (uint64_t)shape.dims[i];
+        if (d != 0 && row > NPY_MAX_FILE / d)
+            st = bnn_fail(diag, BNN_ERR_INVALID, ".npy shape is absurdly large");
+        row *= d;
+    }
+    if (st == BNN_OK) {
+        rows = (uint64_t)shape.dims[0];
+        char buf[256];
+        if ((row && rows > NPY_MAX_FILE / row) || rows * row != size - at)
+            st = bnn_fail(diag, BNN_ERR_INVALID, ".npy header does not match the data: %s needs "
+                          "%llu bytes, the file has %llu",
+                          bnn_shape_format(&shape, dtype, buf, sizeof buf),
+                          (unsigned long long)(rows * row), (unsigned long long)(size - at));
+    }
+    int64_t n = (int64_t)rows;
+    if (st == BNN_OK && total_rows)
+        *total_rows = n;
+    if (st == BNN_OK && count < 0)
+        count = first <= n ? n - first : 0;
+    if (st == BNN_OK && !list && (first < 0 || first > n || count > n - first))
+        st = bnn_fail(diag, BNN_ERR_INVALID, "rows %lld..%lld asked for, the array has %lld",
+                      (long long)first, (long long)(first + count), (long long)n);
+    for (int64_t i = 0; st == BNN_OK && list && i < count; i++)
+        if (list[i] < 0 || list[i] >= n || (i > 0 && list[i] <= list[i - 1]))
+            st = bnn_fail(diag, BNN_ERR_INVALID, "row %lld asked for (rows must ascend within "
+                          "the array's %lld)", (long long)list[i], (long long)n);
+    if (st == BNN_OK) {
+        shape.dims[0] = count;
+        st = bnn_tensor_alloc(out, dtype, &shape, diag);
+    }
+    size_t want = st == BNN_OK ? (size_t)count * (size_t)row : 0;
+    /* one pread per run of consecutive rows */
+    for (int64_t i = 0; st == BNN_OK && i < count;) {
+        int64_t start = list ? list[i] : first, run = list ? 1 : count;
+        while (list && i + run < count && list[i + run] == start + run)
+            run++;
+        size_t bytes = (size_t)run * (size_t)row, done = 0;
+        char *dst = (char *)out->data + (size_t)i * (size_t)row;
+        while (st == BNN_OK && done < bytes) {
+            ssize_t got = pread(fd, dst + done, bytes - done,
+                                (off_t)(at + (uint64_t)start * row + done));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                st = bnn_fail(diag, BNN_ERR_IO, "read failed: %s", got < 0 ? strerror(errno)
+                                                                           : "the file shrank");
+            else
+                done += (size_t)got;
+        }
+        i += run;
+    }
+    if (st == BNN_OK && dtype == BNN_BOOL) {
+        unsigned char *v = out->data;
+        for (size_t i = 0; i < want; i++)
+            v[i] = v[i] != 0;
+    }
+    free(header);
+    close(fd);
+    if (st != BNN_OK)
+        bnn_tensor_free(out);
+    return st;
+}
+
+bnn_status bnn_npy_read_rows(const char *path, int64_t first, int64_t count, bnn_tensor *out,
+                             int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, NULL, first, count, out, total_rows, diag);
+}
+
+bnn_status bnn_npy_read_row_list(const char *path, const int64_t *rows, int64_t count,
+                                 bnn_tensor *out, int64_t *total_rows, bnn_diag *diag)
+{
+    return read_rows(path, rows, 0, count, out, total_rows, diag);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 static const char *npy_descr(bnn_dtype dtype)

@@ -7,6 +7,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* From S Monte-Carlo samples of class probabilities, probs[s][i][j]
  * (S x n x k, each row summing to 1), per example i:
  *   mean[i][j]        predictive mean (1/S) sum_s probs[s][i][j]
@@ -55,5 +59,8 @@ double bnn_tempered_nll(const float *probs, const int64_t *labels, int64_t sampl
  * mixture need not be convex in T, the grid keeps the search global). */
 double bnn_fit_temperature(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
                            int64_t k);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

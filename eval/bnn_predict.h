@@ -6,6 +6,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* How the predictive distribution is computed (docs/uncertainty.md). */
 typedef enum bnn_predictive {
     BNN_PREDICTIVE_MC = 0,  /* S forward runs with fresh weight samples */
@@ -71,5 +75,9 @@ bnn_status bnn_moments_graph(const bnn_graph *graph, bnn_predictive predictive, 
 bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
                                const bnn_predict_options *options, bool classifier, float *probs,
                                float *mean, float *var, int64_t *width_out, bnn_diag *diag);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A graph input to treat as a constant with the given data (the conformance
  * runner binds integer inputs such as a Reshape's shape this way). */
 typedef struct bnn_onnx_binding {
@@ -62,5 +66,9 @@ typedef struct bnn_onnx_op_support {
     int since_opset, until_opset;
 } bnn_onnx_op_support;
 const bnn_onnx_op_support *bnn_onnx_supported_ops(int *count);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -160,7 +160,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
         bool given = onnx_attr(c, name) != NULL;
         switch (attrs[i].kind) {
         case BNN_ATTR_FLOAT: {
-            float v;
+            float v = 0; /* read as the default even when the attribute is given */
             if (!given && !bnn_op_default_float(op, name, &v))
                 break;
             BNN_TRY(onnx_attr_float(c, name, v, &v));
@@ -168,7 +168,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
             break;
         }
         case BNN_ATTR_INT: {
-            int64_t v;
+            int64_t v = 0; /* read as the default even when the attribute is given */
             if (!given && !bnn_op_default_int(op, name, &v))
                 break;
             BNN_TRY(onnx_attr_int(c, name, v, &v));

@@ -10,6 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum bnn_status {
     BNN_OK = 0,
     BNN_ERR_INVALID,     /* malformed input: a file, a text, an argument */
@@ -55,5 +59,9 @@ const char *bnn_status_name(bnn_status status);
         if (bnn_try_status_ != BNN_OK)       \
             return bnn_try_status_;          \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "bnn_diag.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Reads the regular file at `path` into *data (owned by the caller, free()
  * it; one NUL byte past the end, so text can be read as a string) and its
  * size into *size.  Fails with BNN_ERR_IO "cannot open: ..." / "not a regular
@@ -28,5 +32,9 @@ void bnn_file_umask_mode(int fd);
 /* Whether paths a and b both exist and are the same file (device and inode:
  * also through links and different spellings of the path). */
 bool bnn_same_file(const char *a, const char *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,10 @@
 
 #include "bnn_diag.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define BNN_MAX_RANK 8
 #define BNN_VARIADIC 255
 
@@ -345,5 +349,9 @@ const char *bnn_type_text(const bnn_graph *graph, bnn_dtype dtype, const bnn_sha
 
 /* A label for messages, "node 'conv1' (conv2d)", written into buf (size n). */
 const char *bnn_node_label(const bnn_graph *graph, int node_id, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include "bnn_ir.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct bnn_tensor {
     bnn_dtype dtype;
     bnn_shape shape; /* concrete: every dim >= 0 */
@@ -29,5 +33,9 @@ size_t bnn_tensor_nbytes(const bnn_tensor *t);
 bnn_tensor bnn_tensor_view_param(const bnn_value *param);
 /* Writes "f32[2,3]" into buf. */
 const char *bnn_shape_format(const bnn_shape *shape, bnn_dtype dtype, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -267,7 +267,7 @@ static bnn_status parse_element(parser *p, bnn_value *v, int64_t i)
         memcpy(at, &x, 8);
         return BNN_OK;
     }
-    int64_t x;
+    int64_t x = 0; /* set by token_int; gcc -O3 cannot see it */
     BNN_TRY(token_int(p, &x));
     int64_t lo = INT64_MIN, hi = INT64_MAX;
     switch (v->dtype) {
@@ -400,7 +400,7 @@ static bnn_status parse_list_attr(parser *p, int node, const char *name)
             if (!is_float_token(p))
                 return text_expected(p, "a number in the list");
             BNN_TRY(grow_list(p, count + 1));
-            double x;
+            double x = 0; /* set by token_real; gcc -O3 cannot see it */
             BNN_TRY(token_real(p, true, &x));
             p->floats[count] = (float)x;
             p->ints[count] = 0;

@@ -26,6 +26,10 @@
 
 #include "bnn_ir.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* One option of a pass, as `bnnc passes` shows it. */
 typedef struct bnn_pass_option_info {
     const char *name;          /* as written in a pipeline: `to-bnn{prior_sigma=0.05}` */
@@ -89,5 +93,8 @@ bnn_status bnn_passes_run_text(const char *pipeline_text, bnn_graph *graph, bnn_
  * time and updated in place after that; get reports T (1 when there is none). */
 bnn_status bnn_graph_set_temperature(bnn_graph *graph, double temperature, bnn_diag *diag);
 bnn_status bnn_graph_get_temperature(const bnn_graph *graph, double *temperature);
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -19,6 +19,10 @@
 
 #include "bnn_tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct bnn_session bnn_session;
 
 typedef struct bnn_session_options {
@@ -65,5 +69,9 @@ bnn_status bnn_session_run(bnn_session *session, bnn_diag *diag);
 
 /* Bytes of the planned arena, for reports. */
 size_t bnn_session_arena_bytes(const bnn_session *session);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bnn_comm.h"
 #include "bnn_metrics.h"
 #include "bnn_npy.h"
 #include "bnn_passes.h"
@@ -45,6 +46,8 @@ static void usage(FILE *out)
         "  --seed N            weight samples and noise (default 0)\n"
         "  --threads N         OpenBLAS/OpenMP threads (default: all cores)\n"
         "  --json              one JSON object instead of text\n"
+        "Under `mpirun -np K` each rank reads and predicts its own whole batches of the test\n"
+        "set and rank 0 prints what one process would (docs/distributed.md).\n"
         BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n");
 }
@@ -97,38 +100,65 @@ static bool check_rows(const bnn_graph *g, const bnn_tensor *x, const char *path
     return ok;
 }
 
-/* Labels must be whole numbers that name a class of a k-class model. */
-static bool check_labels(const bnn_tensor *y, int64_t k, const char *path)
+/* Labels must be whole numbers that name a class of a k-class model; y holds
+ * the examples from `first` on. */
+static bool check_labels(const bnn_tensor *y, int64_t first, int64_t k, const char *path)
 {
     const int64_t *labels = y->data;
     for (int64_t i = 0; i < y->shape.dims[0]; i++)
         if (labels[i] < 0 || labels[i] >= k) {
             fprintf(stderr, "bnnc: %s: label %lld of example %lld is not a class of this "
-                    "%lld-class model (0..%lld)\n", path, (long long)labels[i], (long long)i,
+                    "%lld-class model (0..%lld)\n", path, (long long)labels[i], (long long)(first + i),
                     (long long)k, (long long)(k - 1));
             return false;
         }
     return true;
 }
 
+/* x holds examples [first, first + rows) of n (all of them in a job of one):
+ * this rank predicts those, the per-example results of every rank are put
+ * together by an all-reduce (each rank contributes zeros outside its rows, so
+ * the sums are exact), and the metrics are computed over all n examples from
+ * numbers identical to one process's.  labels: all n, or NULL. */
+/* As in cmd_train.c: every rank must have loaded the same model. */
+static bool ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
+{
+    bnn_diag diag;
+    if (bnn_comm_require_same(comm, value, what, &diag) == BNN_OK)
+        return true;
+    if (diag.message[0])
+        bnnc_report(where, &diag);
+    return false;
+}
+
 static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int64_t *labels,
+                          int64_t first, int64_t n, bnn_comm *comm,
                           const bnn_predict_options *po, report *r, bnn_diag *diag)
 {
     memset(r, 0, sizeof *r);
-    int64_t samples, k, n = x->shape.dims[0];
+    int64_t samples, k, rows = x->shape.dims[0];
     BNN_TRY(bnn_predict_classes(graph, x, po, NULL, &samples, &k, diag));
-    float *probs = malloc(sizeof(float) * (size_t)(samples * n * k));
-    float *mean = malloc(sizeof(float) * (size_t)(n * k));
-    r->total = malloc(sizeof(float) * (size_t)n);
-    r->epistemic = malloc(sizeof(float) * (size_t)n);
+    float *probs = malloc(sizeof(float) * (size_t)(samples * rows * k) + 1);
+    float *mean = calloc((size_t)(n * k) + 1, sizeof(float));
+    r->total = calloc((size_t)n + 1, sizeof(float));
+    r->epistemic = calloc((size_t)n + 1, sizeof(float));
     bnn_status st = probs && mean && r->total && r->epistemic
                         ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
-    if (st == BNN_OK)
+    if (st == BNN_OK && rows > 0)
         st = bnn_predict_classes(graph, x, po, probs, &samples, &k, diag);
+    if (st == BNN_OK && rows > 0)
+        bnn_predictive_stats(probs, samples, rows, k, mean + first * k, r->total + first, NULL,
+                             r->epistemic + first);
+    if (st == BNN_OK && bnn_comm_size(comm) > 1) {
+        st = bnn_comm_allreduce_f32(comm, mean, (size_t)(n * k), diag);
+        if (st == BNN_OK)
+            st = bnn_comm_allreduce_f32(comm, r->total, (size_t)n, diag);
+        if (st == BNN_OK)
+            st = bnn_comm_allreduce_f32(comm, r->epistemic, (size_t)n, diag);
+    }
     if (st == BNN_OK) {
         r->n = n;
         r->samples = samples;
-        bnn_predictive_stats(probs, samples, n, k, mean, r->total, NULL, r->epistemic);
         if (labels) {
             r->accuracy = bnn_accuracy(mean, labels, n, k);
             r->nll = bnn_nll(mean, labels, n, k);
@@ -196,12 +226,16 @@ static void print_report_text(const char *name, const report *r)
            (long long)r->samples, r->samples == 1 ? "" : "s");
 }
 
-/* The out-of-distribution inputs, shaped like x (rows may differ). */
-static int load_ood(const char *spec, const bnn_tensor *x, uint64_t seed, bnn_tensor *out)
+/* The out-of-distribution inputs, shaped like x with n rows (noise) or as
+ * their file has them. */
+static int load_ood(const char *spec, const bnn_tensor *x, int64_t n, uint64_t seed,
+                    bnn_tensor *out)
 {
     bnn_diag diag;
     if (strcmp(spec, "noise") == 0) {
-        if (bnn_tensor_alloc(out, BNN_F32, &x->shape, &diag) != BNN_OK)
+        bnn_shape shape = x->shape;
+        shape.dims[0] = n;
+        if (bnn_tensor_alloc(out, BNN_F32, &shape, &diag) != BNN_OK)
             return bnnc_report("--ood noise", &diag);
         bnn_rng_stream s = bnn_rng_stream_make(seed, 0, 3, 0);
         bnn_rng_uniform(&s, 0, (size_t)bnn_tensor_numel(out), out->data);
@@ -290,19 +324,52 @@ int bnnc_cmd_eval(int argc, char **argv)
     report bayes = {0}, mean = {0}, out = {0};
     bool have_mean = false, have_out = false;
     bnn_pipeline *pipeline = NULL;
+    int64_t *all_labels = NULL;
+    bnn_comm *comm = NULL;
+    if (bnn_comm_create(&comm, &diag) != BNN_OK)
+        return bnnc_report(NULL, &diag);
+    int rank = bnn_comm_rank(comm), ranks = bnn_comm_size(comm);
+    /* rank 0 alone prints; the others still report errors on stderr */
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "bnnc: rank %d: cannot silence stdout\n", rank);
+        bnn_comm_abort(comm, BNNC_EXIT_ERROR);
+    }
+    /* This rank's examples [first, first + rows) of n_all: all of them alone
+     * (rows -1: to the end), else its share in whole batches, read from the
+     * files and nothing more. */
+    int64_t first = 0, rows = -1, n_all = 0;
+    if (ranks > 1) {
+        bnn_dataset probe = {0};
+        bnn_tensor none = {0};
+        bnn_status st = data ? bnn_mnist_load_rows(data, BNN_MNIST_TEST, 1.0f / 255, 0, 0, 0,
+                                                   &probe, &n_all, &diag)
+                             : bnn_npy_read_rows(xpath, 0, 0, &none, &n_all, &diag);
+        bnn_dataset_free(&probe);
+        bnn_tensor_free(&none);
+        if (st != BNN_OK) {
+            bnnc_report(data ? NULL : xpath, &diag);
+            goto done;
+        }
+        if (limit && limit < n_all)
+            n_all = limit;
+        bnn_comm_shard(n_all, batch, rank, ranks, &first, &rows);
+    }
 
     if (data) {
-        if (bnn_mnist_load(data, BNN_MNIST_TEST, 1.0f / 255, 0, &test, &diag) != BNN_OK) {
+        if (bnn_mnist_load_rows(data, BNN_MNIST_TEST, 1.0f / 255, 0, first, rows, &test, NULL,
+                                &diag) != BNN_OK) {
             bnnc_report(NULL, &diag);
             goto done;
         }
     } else {
         bnn_tensor rx, ry;
-        if (bnn_npy_read_file(xpath, &rx, &diag) != BNN_OK) {
+        if ((ranks > 1 ? bnn_npy_read_rows(xpath, first, rows, &rx, NULL, &diag)
+                       : bnn_npy_read_file(xpath, &rx, &diag)) != BNN_OK) {
             bnnc_report(xpath, &diag);
             goto done;
         }
-        if (bnn_npy_read_file(ypath, &ry, &diag) != BNN_OK) {
+        if ((ranks > 1 ? bnn_npy_read_rows(ypath, first, rows, &ry, NULL, &diag)
+                       : bnn_npy_read_file(ypath, &ry, &diag)) != BNN_OK) {
             bnn_tensor_free(&rx);
             bnnc_report(ypath, &diag);
             goto done;
@@ -322,7 +389,7 @@ int bnnc_cmd_eval(int argc, char **argv)
             bnn_tensor_free(&rx);
             bnn_tensor_free(&ry);
             fprintf(stderr, "bnnc: %s: the label of example %lld is not a whole number (class "
-                    "labels are integers)\n", ypath, (long long)bad);
+                    "labels are integers)\n", ypath, (long long)(first + bad));
             goto done;
         }
         const char *where = ypath;
@@ -347,6 +414,8 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
     if (limit && limit < test.n)
         test.n = test.x.shape.dims[0] = test.y.shape.dims[0] = limit;
+    if (ranks == 1)
+        n_all = test.n;
     const bnn_tensor *x = &test.x;
     if (shift) {
         if (test.x.shape.rank != 4) {
@@ -368,6 +437,13 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (!graph || !check_rows(graph, x, data ? data : xpath) ||
         !bnnc_bind_input_dims(graph, x, model))
         goto done;
+    uint64_t setup[] = {(uint64_t)n_all, (uint64_t)samples, (uint64_t)batch, (uint64_t)seed,
+                        (uint64_t)predictive, (uint64_t)(shift != NULL), (uint64_t)(ood != NULL)};
+    if (!ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model) ||
+        !ranks_agree(comm, "test data or options",
+                     bnn_comm_hash(bnn_comm_hash(BNN_COMM_HASH_SEED, setup, sizeof setup),
+                                   &rotate, sizeof rotate), data ? data : xpath))
+        goto done;
     bnn_runtime_set_threads((int)threads);
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = samples;
@@ -375,7 +451,8 @@ int bnnc_cmd_eval(int argc, char **argv)
     po.batch = batch;
     po.seed = (uint64_t)seed;
     po.threads = (int)threads;
-    bool terminal = bnnc_stdout_is_terminal() && !json;
+    /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
+    bool terminal = bnnc_stdout_is_terminal() && !json && !bnn_comm_launched(comm);
     if (terminal) {
         po.progress = progress;
         po.context = "Bayesian";
@@ -386,9 +463,29 @@ int bnnc_cmd_eval(int argc, char **argv)
         bnnc_report(model, &diag);
         goto done;
     }
-    if (!check_labels(&test.y, n_classes, data ? data : ypath))
+    if (!check_labels(&test.y, first, n_classes, data ? data : ypath))
         goto done;
-    if (measure(graph, x, test.y.data, &po, &bayes, &diag) != BNN_OK) {
+    /* every rank gets all labels: each adds its own to zeros elsewhere */
+    const int64_t *labels = test.y.data;
+    if (ranks > 1) {
+        double *sum = calloc((size_t)n_all + 1, sizeof *sum);
+        all_labels = malloc(sizeof *all_labels * ((size_t)n_all + 1));
+        bnn_status st = sum && all_labels ? BNN_OK
+                                          : bnn_fail(&diag, BNN_ERR_NOMEM, "out of memory");
+        for (int64_t i = 0; st == BNN_OK && i < test.n; i++)
+            sum[first + i] = (double)labels[i];
+        if (st == BNN_OK)
+            st = bnn_comm_allreduce_f64(comm, sum, (size_t)n_all, &diag);
+        for (int64_t i = 0; st == BNN_OK && i < n_all; i++)
+            all_labels[i] = (int64_t)sum[i];
+        free(sum);
+        if (st != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+        labels = all_labels;
+    }
+    if (measure(graph, x, labels, first, n_all, comm, &po, &bayes, &diag) != BNN_OK) {
         bnnc_report(model, &diag);
         goto done;
     }
@@ -401,7 +498,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         }
         po.context = "posterior mean";
         po.predictive = BNN_PREDICTIVE_MC; /* a deterministic model: one run either way */
-        if (measure(mean_graph, x, test.y.data, &po, &mean, &diag) != BNN_OK) {
+        if (measure(mean_graph, x, labels, first, n_all, comm, &po, &mean, &diag) != BNN_OK) {
             bnnc_report(model, &diag);
             goto done;
         }
@@ -409,12 +506,15 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
     double auroc_entropy = NAN, auroc_mi = NAN;
     if (ood) {
-        if (load_ood(ood, x, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
+        /* Not sharded: every rank measures the whole OOD set (the same
+         * numbers), and rank 0 prints them. */
+        if (load_ood(ood, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
             !check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";
         po.predictive = predictive;
-        if (measure(graph, &ood_x, NULL, &po, &out, &diag) != BNN_OK) {
+        if (measure(graph, &ood_x, NULL, 0, ood_x.shape.dims[0], NULL, &po, &out, &diag) !=
+            BNN_OK) {
             bnnc_report(ood, &diag);
             goto done;
         }
@@ -422,13 +522,13 @@ int bnnc_cmd_eval(int argc, char **argv)
         auroc_entropy = bnn_auroc(out.total, out.n, bayes.total, bayes.n);
         auroc_mi = bnn_auroc(out.epistemic, out.n, bayes.epistemic, bayes.n);
     }
-    if (plot) {
+    if (plot && rank == 0) {
         char subtitle[512], ood_part[256] = "";
         if (have_out)
             snprintf(ood_part, sizeof ood_part, "; OOD %s: AUROC entropy %.3f, MI %.3f", ood,
                      auroc_entropy, auroc_mi);
         snprintf(subtitle, sizeof subtitle, "%lld examples%s%s, %lld sample%s: accuracy %.4f, "
-                 "NLL %.3f, ECE %.3f%s", (long long)test.n, shift ? ", shift " : "",
+                 "NLL %.3f, ECE %.3f%s", (long long)n_all, shift ? ", shift " : "",
                  shift ? shift : "", (long long)bayes.samples, bayes.samples == 1 ? "" : "s", bayes.accuracy, bayes.nll,
                  bayes.ece, ood_part);
         eval_plot p = {
@@ -449,7 +549,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (json) {
         printf("{\"model\": ");
         bnnc_print_json_string(model);
-        printf(", \"examples\": %lld, \"classes\": %lld, ", (long long)test.n,
+        printf(", \"examples\": %lld, \"classes\": %lld, ", (long long)n_all,
                (long long)n_classes);
         if (shift) {
             printf("\"shift\": ");
@@ -478,7 +578,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         }
         printf("}\n");
     } else {
-        printf("%s on %lld examples%s%s:\n", model, (long long)test.n, shift ? ", shift " : "",
+        printf("%s on %lld examples%s%s:\n", model, (long long)n_all, shift ? ", shift " : "",
                shift ? shift : "");
         print_report_text(have_mean ? "Bayesian (mean of S)" : "model", &bayes);
         if (have_mean)
@@ -502,5 +602,13 @@ done:
     bnn_tensor_free(&shifted);
     bnn_tensor_free(&ood_x);
     bnn_dataset_free(&test);
+    free(all_labels);
+    if (status != BNNC_EXIT_OK && ranks > 1) {
+        /* The other ranks may be waiting in a collective call for this one. */
+        fprintf(stderr, "bnnc: rank %d of %d failed; stopping every rank\n", rank, ranks);
+        fflush(stderr);
+        bnn_comm_abort(comm, status);
+    }
+    bnn_comm_destroy(comm);
     return status;
 }

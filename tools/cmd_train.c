@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "bnn_comm.h"
 #include "bnn_metrics.h"
 #include "bnn_npy.h"
 #include "bnn_onnx.h"
@@ -63,6 +64,9 @@ static void usage(FILE *out)
         "                        training ends by fitting the predictive's temperature on\n"
         "                        it (as bnnc calibrate, --samples weight samples); this\n"
         "                        skips that\n"
+        "Under `mpirun -np K` the K ranks train one model data-parallel: --batch is the\n"
+        "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
+        "writes (docs/distributed.md).\n"
         BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n");
 }
@@ -93,16 +97,31 @@ static double now_seconds(void)
 }
 
 /* Loads a pair of .npy arrays as a data set; labels become i64. */
-static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind loss, bnn_dataset *ds)
+/* With rows (not NULL), only examples rows[0..count) (ascending), and *total
+ * gets the files' example count: a data-parallel rank's share. */
+static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind loss,
+                         const int64_t *rows, int64_t count, bnn_dataset *ds, int64_t *total)
 {
     bnn_diag diag;
     bnn_tensor x, y;
-    if (bnn_npy_read_file(xpath, &x, &diag) != BNN_OK)
+    int64_t nx = 0, ny = 0;
+    if ((rows ? bnn_npy_read_row_list(xpath, rows, count, &x, &nx, &diag)
+              : bnn_npy_read_file(xpath, &x, &diag)) != BNN_OK)
         return bnnc_report(xpath, &diag);
-    if (bnn_npy_read_file(ypath, &y, &diag) != BNN_OK) {
+    if ((rows ? bnn_npy_read_row_list(ypath, rows, count, &y, &ny, &diag)
+              : bnn_npy_read_file(ypath, &y, &diag)) != BNN_OK) {
         bnn_tensor_free(&x);
         return bnnc_report(ypath, &diag);
     }
+    if (rows && nx != ny) {
+        fprintf(stderr, "bnnc: %s: %lld examples but %s has %lld\n", xpath, (long long)nx,
+                ypath, (long long)ny);
+        bnn_tensor_free(&x);
+        bnn_tensor_free(&y);
+        return BNNC_EXIT_ERROR;
+    }
+    if (total)
+        *total = nx;
     bnn_dtype ytype = loss == BNN_LOSS_CROSS_ENTROPY ? BNN_I64 : BNN_F32;
     if (bnn_tensor_convert(&x, BNN_F32, &ds->x, &diag) != BNN_OK ||
         bnn_tensor_convert(&y, ytype, &ds->y, &diag) != BNN_OK) {
@@ -143,9 +162,10 @@ static bnn_status split_tail(bnn_dataset *ds, int64_t count, bnn_dataset *tail, 
     return BNN_OK;
 }
 
-/* Accuracy of the mean prediction over `samples` weight samples. */
-static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
-                           double *accuracy, bnn_diag *diag)
+/* How many of val's examples the mean prediction over `samples` weight
+ * samples gets right. */
+static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
+                              double *right, bnn_diag *diag)
 {
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = a->samples;
@@ -161,11 +181,26 @@ static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, const
         st = bnn_predict_classes(graph, &val->x, &po, probs, &samples, &k, diag);
     if (st == BNN_OK) {
         bnn_predictive_stats(probs, samples, val->n, k, mean, NULL, NULL, NULL);
-        *accuracy = bnn_accuracy(mean, val->y.data, val->n, k);
+        *right = (double)llround(bnn_accuracy(mean, val->y.data, val->n, k) * (double)val->n);
     }
     free(probs);
     free(mean);
     return st;
+}
+
+/* Accuracy on the validation set of n examples, of which val holds this
+ * rank's (all of them alone).  Each rank counts its right answers and the
+ * counts are summed; the ranks hold whole batches, so they run the batches one
+ * process runs and the number is the same. */
+static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, int64_t n,
+                           const train_args *a, bnn_comm *comm, double *accuracy, bnn_diag *diag)
+{
+    double right = 0;
+    if (val->n > 0)
+        BNN_TRY(count_right(graph, val, a, &right, diag));
+    BNN_TRY(bnn_comm_allreduce_f64(comm, &right, 1, diag));
+    *accuracy = right / (double)n;
+    return BNN_OK;
 }
 
 /* Checks a data set against the model before training starts, so a wrong
@@ -420,6 +455,163 @@ static const char *schedule_text(const bnn_lr_schedule *s)
     return buf;
 }
 
+/* What the ranks of a data-parallel job must agree on, each compared with
+ * rank 0's; false (a differing rank and rank 0 say so) when any differs.  A
+ * job of one always agrees. */
+static bool ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
+{
+    bnn_diag diag;
+    if (bnn_comm_require_same(comm, value, what, &diag) == BNN_OK)
+        return true;
+    if (diag.message[0])
+        bnnc_report(where, &diag);
+    return false;
+}
+
+/* The data and options every rank must share, hashed for ranks_agree: the
+ * sizes of the sets, one example's shape, and the options. */
+static uint64_t setup_fingerprint(const train_args *a, int64_t n_train, int64_t n_val,
+                                  const bnn_dataset *train)
+{
+    uint64_t h = BNN_COMM_HASH_SEED;
+    h = bnn_comm_hash(h, &n_train, sizeof n_train);
+    h = bnn_comm_hash(h, &n_val, sizeof n_val);
+    for (int d = 1; d < train->x.shape.rank; d++)
+        h = bnn_comm_hash(h, &train->x.shape.dims[d], sizeof train->x.shape.dims[d]);
+    h = bnn_comm_hash(h, &train->x.shape.rank, sizeof train->x.shape.rank);
+    int64_t ints[] = {a->epochs, a->batch, a->samples, a->seed, (int64_t)a->train.loss,
+                      (int64_t)a->train.optimizer.kind, a->schedule.n_milestones};
+    double reals[] = {a->dnn_factor, a->bnn_factor, a->train.optimizer.lr,
+                      a->train.optimizer.momentum, a->train.optimizer.beta1,
+                      a->train.optimizer.beta2, a->train.optimizer.eps,
+                      a->train.optimizer.weight_decay, a->schedule.gamma, a->scale};
+    h = bnn_comm_hash(h, ints, sizeof ints);
+    h = bnn_comm_hash(h, reals, sizeof reals);
+    return bnn_comm_hash(h, a->schedule.milestones,
+                         sizeof(int64_t) * (size_t)a->schedule.n_milestones);
+}
+
+/* ---- data-parallel data: each rank reads its own rows only ---------------- */
+
+static int compare_rows(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* Examples rows[0..count) (ascending) of the training files. */
+static int load_train_rows(const train_args *a, const int64_t *rows, int64_t count,
+                           bnn_dataset *out, int64_t *total)
+{
+    if (!a->data)
+        return load_npy_pair(a->train_x, a->train_y, a->train.loss, rows, count, out, total);
+    bnn_diag diag;
+    if (bnn_mnist_load_row_list(a->data, BNN_MNIST_TRAIN, (float)a->scale, 0, rows, count, out,
+                                total, &diag) != BNN_OK)
+        return bnnc_report(NULL, &diag);
+    return BNNC_EXIT_OK;
+}
+
+/* The start of a data-parallel run: *train gets the first training example
+ * (for the shape checks), *n_train the training examples of the whole job,
+ * *val this rank's whole batches of the validation set and *n_val its size.
+ * The training rows are read epoch by epoch (load_epoch). */
+static int load_shards(const train_args *a, int rank, int ranks, bnn_dataset *train,
+                       int64_t *n_train, bnn_dataset *val, int64_t *n_val)
+{
+    int64_t zero = 0, n = 0;
+    int rc = load_train_rows(a, &zero, 1, train, &n);
+    if (rc)
+        return rc;
+    if (a->limit && a->limit < n)
+        n = a->limit;
+    *n_train = n;
+    *n_val = 0;
+    int64_t first = 0, count = 0;
+    bnn_diag diag;
+    if (a->val_split) {
+        int64_t held = (int64_t)llround(a->val_split * (double)n);
+        if (held < 1 || held >= n) {
+            fprintf(stderr, "bnnc train: --val-split %g leaves no training or no validation "
+                    "examples\n", a->val_split);
+            return BNNC_EXIT_USAGE;
+        }
+        *n_train = n - held;
+        *n_val = held;
+        bnn_comm_shard(held, a->batch, rank, ranks, &first, &count);
+        int64_t *rows = malloc(sizeof *rows * (size_t)(count + 1));
+        if (!rows) {
+            fprintf(stderr, "bnnc: out of memory\n");
+            return BNNC_EXIT_ERROR;
+        }
+        for (int64_t i = 0; i < count; i++)
+            rows[i] = *n_train + first + i;
+        rc = load_train_rows(a, rows, count, val, NULL);
+        free(rows);
+        return rc;
+    }
+    if (a->val_x) {
+        bnn_tensor none;
+        if (bnn_npy_read_rows(a->val_x, 0, 0, &none, n_val, &diag) != BNN_OK)
+            return bnnc_report(a->val_x, &diag);
+        bnn_tensor_free(&none);
+        bnn_comm_shard(*n_val, a->batch, rank, ranks, &first, &count);
+        int64_t *rows = malloc(sizeof *rows * (size_t)(count + 1));
+        if (!rows) {
+            fprintf(stderr, "bnnc: out of memory\n");
+            return BNNC_EXIT_ERROR;
+        }
+        for (int64_t i = 0; i < count; i++)
+            rows[i] = first + i;
+        rc = load_npy_pair(a->val_x, a->val_y, a->train.loss, rows, count, val, NULL);
+        free(rows);
+        return rc;
+    }
+    if (a->data) {
+        bnn_dataset none;
+        if (bnn_mnist_load_rows(a->data, BNN_MNIST_TEST, (float)a->scale, 0, 0, 0, &none, n_val,
+                                &diag) != BNN_OK)
+            return bnnc_report(NULL, &diag);
+        bnn_dataset_free(&none);
+        bnn_comm_shard(*n_val, a->batch, rank, ranks, &first, &count);
+        if (bnn_mnist_load_rows(a->data, BNN_MNIST_TEST, (float)a->scale, 0, first, count, val,
+                                NULL, &diag) != BNN_OK)
+            return bnnc_report(NULL, &diag);
+    }
+    return BNNC_EXIT_OK;
+}
+
+/* The rows this rank takes in an epoch, read in one pass over the files:
+ * its slice of every batch of the shuffled order.  use[] gets them in the
+ * order the steps take them and local[] each one's index in *train (which
+ * holds them in file order). */
+static int load_epoch(const train_args *a, const bnn_graph *graph, int rank, int ranks,
+                      const int64_t *order, int64_t n_train, int64_t batch, int64_t *use,
+                      int64_t *sorted, int64_t *local, bnn_dataset *train)
+{
+    int64_t m = 0;
+    for (int64_t at = 0; at < n_train; at += batch) {
+        int64_t b = n_train - at < batch ? n_train - at : batch, lo, mine;
+        bnn_comm_shard(b, 1, rank, ranks, &lo, &mine);
+        for (int64_t j = 0; j < mine; j++)
+            use[m++] = order[at + lo + j];
+    }
+    memcpy(sorted, use, sizeof *use * (size_t)m);
+    qsort(sorted, (size_t)m, sizeof *sorted, compare_rows);
+    bnn_dataset_free(train);
+    int rc = load_train_rows(a, sorted, m, train, NULL);
+    if (rc)
+        return rc;
+    rc = check_data(graph, train, "training", a->data ? a->data : a->train_x,
+                    a->data ? a->data : a->train_y, a->train.loss);
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t *at = bsearch(&use[i], sorted, (size_t)m, sizeof *sorted, compare_rows);
+        BNN_ASSERT(at);
+        local[i] = at - sorted;
+    }
+    return rc;
+}
+
 int bnnc_cmd_train(int argc, char **argv)
 {
     train_args a = {0};
@@ -428,6 +620,15 @@ int bnnc_cmd_train(int argc, char **argv)
         return rc < 0 ? BNNC_EXIT_OK : rc;
 
     bnn_diag diag = {0};
+    bnn_comm *comm = NULL;
+    if (bnn_comm_create(&comm, &diag) != BNN_OK)
+        return bnnc_report(NULL, &diag);
+    int rank = bnn_comm_rank(comm), ranks = bnn_comm_size(comm);
+    /* rank 0 alone prints; the others still report errors on stderr */
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "bnnc: rank %d: cannot silence stdout\n", rank);
+        bnn_comm_abort(comm, BNNC_EXIT_ERROR);
+    }
     bnn_dataset train = {0}, val = {0};
     bnn_graph *graph = NULL;
     bnn_trainer *trainer = NULL;
@@ -435,8 +636,18 @@ int bnnc_cmd_train(int argc, char **argv)
     int64_t *order = NULL;
     int status = BNNC_EXIT_ERROR;
     train_state state = {0};
+    /* n_train, n_val: the job's examples.  Alone, train and val hold them all;
+     * with several ranks, val holds this rank's batches of it and train this
+     * epoch's rows of this rank (use, sorted, local: see load_epoch). */
+    int64_t n_train = 0, n_val = 0, *use = NULL, *sorted = NULL, *local = NULL;
 
-    if (a.data) {
+    if (ranks > 1) {
+        int lrc = load_shards(&a, rank, ranks, &train, &n_train, &val, &n_val);
+        if (lrc) {
+            status = lrc;
+            goto done;
+        }
+    } else if (a.data) {
         if (bnn_mnist_load(a.data, BNN_MNIST_TRAIN, (float)a.scale, 0, &train, &diag) != BNN_OK) {
             bnnc_report(NULL, &diag);
             goto done;
@@ -446,16 +657,18 @@ int bnnc_cmd_train(int argc, char **argv)
             bnnc_report(NULL, &diag);
             goto done;
         }
-    } else if (load_npy_pair(a.train_x, a.train_y, a.train.loss, &train) != BNNC_EXIT_OK) {
+    } else if (load_npy_pair(a.train_x, a.train_y, a.train.loss, NULL, 0, &train, NULL) !=
+               BNNC_EXIT_OK) {
         goto done;
     }
-    if (a.val_x && load_npy_pair(a.val_x, a.val_y, a.train.loss, &val) != BNNC_EXIT_OK)
+    if (ranks == 1 && a.val_x &&
+        load_npy_pair(a.val_x, a.val_y, a.train.loss, NULL, 0, &val, NULL) != BNNC_EXIT_OK)
         goto done;
-    if (a.limit && a.limit < train.n) {
+    if (ranks == 1 && a.limit && a.limit < train.n) {
         train.n = a.limit;
         train.x.shape.dims[0] = train.y.shape.dims[0] = a.limit;
     }
-    if (a.val_split) {
+    if (ranks == 1 && a.val_split) {
         int64_t held = (int64_t)llround(a.val_split * (double)train.n);
         if (held < 1 || held >= train.n) {
             fprintf(stderr, "bnnc train: --val-split %g leaves no training or no validation examples\n", a.val_split);
@@ -466,6 +679,10 @@ int bnnc_cmd_train(int argc, char **argv)
             bnnc_report(NULL, &diag);
             goto done;
         }
+    }
+    if (ranks == 1) {
+        n_train = train.n;
+        n_val = val.n;
     }
 
     const char *model_path = a.model;
@@ -502,10 +719,15 @@ int bnnc_cmd_train(int argc, char **argv)
     }
     bnn_graph_mark_layer_params_trainable(graph);
     a.train.dnn_factor = a.dnn_factor;
-    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)train.n;
-    a.train.batch = a.batch < train.n ? a.batch : train.n;
+    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)n_train;
+    a.train.batch = a.batch < n_train ? a.batch : n_train;
     a.train.seed = (uint64_t)a.seed;
     a.train.threads = (int)a.threads;
+    a.train.comm = comm;
+    if (!ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model_path) ||
+        !ranks_agree(comm, "training data or options", setup_fingerprint(&a, n_train, n_val, &train),
+                     a.data ? a.data : a.train_x))
+        goto done;
     bnn_runtime_set_threads((int)a.threads);
     if (bnn_trainer_create(graph, &a.train, &trainer, &diag) != BNN_OK) {
         bnnc_report(model_path, &diag);
@@ -519,20 +741,51 @@ int bnnc_cmd_train(int argc, char **argv)
         }
         first_epoch = state.epochs_done;
     }
+    /* every rank starts from rank 0's params, moments and step count */
+    if (bnn_trainer_broadcast(trainer, &diag) != BNN_OK) {
+        bnnc_report(model_path, &diag);
+        goto done;
+    }
 
     bnn_shape xs = train.x.shape, ys = train.y.shape;
     xs.dims[0] = ys.dims[0] = a.train.batch;
-    order = malloc(sizeof(int64_t) * (size_t)train.n);
+    order = malloc(sizeof(int64_t) * (size_t)n_train);
+    if (ranks > 1) {
+        use = malloc(sizeof(int64_t) * (size_t)n_train);
+        sorted = malloc(sizeof(int64_t) * (size_t)n_train);
+        local = malloc(sizeof(int64_t) * (size_t)n_train);
+        if (!use || !sorted || !local) {
+            fprintf(stderr, "bnnc: out of memory for the epoch's row lists\n");
+            goto done;
+        }
+    }
     if (!order || bnn_tensor_alloc(&bx, train.x.dtype, &xs, &diag) != BNN_OK ||
         bnn_tensor_alloc(&by, train.y.dtype, &ys, &diag) != BNN_OK) {
         fprintf(stderr, "bnnc: out of memory for batches\n");
         goto done;
     }
     bool bayesian = bnn_graph_is_bayesian(graph);
-    bool terminal = bnnc_stdout_is_terminal() && !a.json;
+    /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
+    bool terminal = bnnc_stdout_is_terminal() && !a.json && !bnn_comm_launched(comm);
+    if (!a.json && ranks > 1)
+        printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
+               bnn_comm_backend(), ranks);
+    for (int i = 0; ranks > 1 && !a.json && i < graph->n_nodes; i++) {
+        const bnn_node *n = &graph->nodes[i];
+        const char *est = bnn_op_is_bayesian(n->op) && !n->dead
+                              ? bnn_node_string(n, "estimator", "reparam") : "reparam";
+        if (strcmp(est, "reparam") != 0) {
+            /* the kernels key per-example noise by the row's place in its
+             * rank's shard (docs/distributed.md) */
+            printf("note: estimator '%s' draws per-example noise by the row's place in each "
+                   "rank's shard: the result is a statistically equal run, not one process's\n",
+                   est);
+            break;
+        }
+    }
     if (!a.json)
         printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
-               a.model, (long long)train.n, (long long)a.train.batch,
+               a.model, (long long)n_train, (long long)a.train.batch,
                a.train.optimizer.kind == BNN_OPTIM_SGD ? "sgd" :
                a.train.optimizer.kind == BNN_OPTIM_ADAM ? "adam" : "adamw",
                a.train.optimizer.lr, schedule_text(&a.schedule), a.train.dnn_factor, a.train.bnn_factor,
@@ -544,17 +797,32 @@ int bnnc_cmd_train(int argc, char **argv)
         double start = now_seconds();
         float lr = bnn_lr_at_epoch(a.train.optimizer.lr, &a.schedule, epoch);
         bnn_trainer_optimizer(trainer)->config.lr = lr;
-        bnn_shuffle_indices(order, train.n, (uint64_t)a.seed, (uint64_t)epoch);
-        double loss_sum = 0, data_sum = 0, kl_last = 0;
+        bnn_shuffle_indices(order, n_train, (uint64_t)a.seed, (uint64_t)epoch);
+        /* with several ranks, read this epoch's rows of this rank (its slice
+         * of every batch) in one pass over the files */
+        double load_seconds = 0;
+        if (ranks > 1) {
+            if (load_epoch(&a, graph, rank, ranks, order, n_train, a.train.batch, use, sorted,
+                           local, &train) != BNNC_EXIT_OK)
+                goto done;
+            load_seconds = now_seconds() - start;
+            start = now_seconds();
+        }
+        int64_t used = 0; /* rows of local[] the steps took */
+        double loss_sum = 0, data_sum = 0, kl_last = 0, reduce_ms = 0;
         int64_t correct = 0, seen = 0, step_in_epoch = 0;
-        for (int64_t at = 0; at < train.n; at += a.train.batch, step_in_epoch++) {
-            int64_t b = train.n - at < a.train.batch ? train.n - at : a.train.batch;
+        for (int64_t at = 0; at < n_train; at += a.train.batch, step_in_epoch++) {
+            int64_t b = n_train - at < a.train.batch ? n_train - at : a.train.batch;
+            /* this rank's contiguous share of the global batch */
+            int64_t lo, mine;
+            bnn_comm_shard(b, 1, rank, ranks, &lo, &mine);
             bnn_tensor x = bx, y = by;
-            x.shape.dims[0] = y.shape.dims[0] = b;
+            x.shape.dims[0] = y.shape.dims[0] = mine;
             x.owns_data = y.owns_data = false;
-            bnn_dataset_gather(&train, order + at, b, &x, &y);
+            bnn_dataset_gather(&train, ranks > 1 ? local + used : order + at + lo, mine, &x, &y);
+            used += mine;
             bnn_step_result r;
-            if (bnn_trainer_step(trainer, &x, &y, &r, &diag) != BNN_OK) {
+            if (bnn_trainer_step_shard(trainer, &x, &y, b, &r, &diag) != BNN_OK) {
                 fprintf(stderr, "%sbnnc: %s: epoch %lld, step %lld: %s\n", terminal ? "\n" : "",
                         a.model, (long long)epoch + 1, (long long)step_in_epoch + 1, diag.message);
                 if (diag.status == BNN_ERR_NUMERIC && a.checkpoint)
@@ -564,15 +832,16 @@ int bnnc_cmd_train(int argc, char **argv)
             loss_sum += r.loss * (double)b;
             data_sum += r.data_loss * (double)b;
             kl_last = r.kl;
+            reduce_ms += r.reduce_ms;
             correct += r.correct;
             seen += b;
             if (terminal)
-                progress_bar(seen, train.n, now_seconds() - start, loss_sum / (double)seen);
+                progress_bar(seen, n_train, now_seconds() - start, loss_sum / (double)seen);
         }
         double seconds = now_seconds() - start;
         double val_acc = NAN;
-        if (val.n && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
-            validate(graph, &val, &a, &val_acc, &diag) != BNN_OK) {
+        if (n_val && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
+            validate(graph, &val, n_val, &a, comm, &val_acc, &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;
         }
@@ -582,10 +851,14 @@ int bnnc_cmd_train(int argc, char **argv)
         if (a.json) {
             printf("{\"epoch\": %lld, \"loss\": %.9g, \"data_loss\": %.9g, \"kl\": %.9g, "
                    "\"train_accuracy\": %.6f, \"val_accuracy\": %s%.6f, \"seconds\": %.3f, "
-                   "\"examples_per_s\": %.1f, \"lr\": %.9g}\n",
+                   "\"examples_per_s\": %.1f, \"lr\": %.9g",
                    (long long)epoch + 1, loss_sum / (double)seen, data_sum / (double)seen, kl_last,
                    isnan(train_acc) ? -1 : train_acc, "", isnan(val_acc) ? -1 : val_acc, seconds,
                    (double)seen / seconds, lr);
+            if (ranks > 1) /* where a data-parallel epoch went */
+                printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f, \"load_seconds\": %.3f",
+                       ranks, reduce_ms / 1e3, load_seconds);
+            printf("}\n");
         } else {
             printf("epoch %lld/%lld: data loss %.4f, KL %.1f, train acc %.4f, val acc ",
                    (long long)epoch + 1, (long long)a.epochs, data_sum / (double)seen, kl_last,
@@ -600,7 +873,12 @@ int bnnc_cmd_train(int argc, char **argv)
             printf("\n");
         }
         fflush(stdout);
-        if (a.checkpoint) {
+        /* The ranks' params must still be one model; a rank that drifted
+         * (a broken MPI reduction, a bad node) is caught here. */
+        if (ranks > 1 && !ranks_agree(comm, "set of trained parameters",
+                                      bnn_graph_fingerprint(graph), a.model))
+            goto done;
+        if (a.checkpoint && rank == 0) {
             state.epochs_done = epoch + 1;
             if (train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
                 bnnc_report(a.checkpoint, &diag);
@@ -608,8 +886,10 @@ int bnnc_cmd_train(int argc, char **argv)
             }
         }
     }
+    /* Under mpirun each rank holds a shard of the validation set: rank 0 fits T
+     * on its shard (all of it when alone). */
     bool heldout = a.val_split > 0 || a.val_x;
-    if (heldout && !a.no_calibrate && a.train.loss == BNN_LOSS_CROSS_ENTROPY && val.n) {
+    if (rank == 0 && heldout && !a.no_calibrate && a.train.loss == BNN_LOSS_CROSS_ENTROPY && val.n) {
         bnnc_calibration cal = {0};
         if (bnnc_calibrate_temperature(graph, &val.x, val.y.data, a.samples < 32 ? 32 : a.samples,
                                        256, (uint64_t)a.seed, (int)a.threads, BNN_PREDICTIVE_MC, &cal,
@@ -625,22 +905,32 @@ int bnnc_cmd_train(int argc, char **argv)
             printf("calibrated on the %lld held-out examples: temperature %.4g, val NLL %.4f -> "
                    "%.4f (%lld samples; --no-calibrate skips this)\n", (long long)cal.examples,
                    cal.temperature, cal.nll_before, cal.nll_after, (long long)cal.samples);
-    } else if (old_temperature != 1 && !a.json) {
+    } else if (rank == 0 && old_temperature != 1 && !a.json) {
         printf("note: the model's temperature %.4g was reset to 1 for training; calibrate again "
                "on held-out data (bnnc calibrate)\n", old_temperature);
     }
-    if (bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
+    if (rank == 0 && bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
         bnnc_report(a.output, &diag);
         goto done;
     }
     status = BNNC_EXIT_OK;
 done:
     free(order);
+    free(use);
+    free(sorted);
+    free(local);
     bnn_tensor_free(&bx);
     bnn_tensor_free(&by);
     bnn_trainer_destroy(trainer);
     bnn_graph_destroy(graph);
     bnn_dataset_free(&train);
     bnn_dataset_free(&val);
+    if (status != BNNC_EXIT_OK && ranks > 1) {
+        /* The other ranks may be waiting in a collective call for this one. */
+        fprintf(stderr, "bnnc: rank %d of %d failed; stopping every rank\n", rank, ranks);
+        fflush(stderr);
+        bnn_comm_abort(comm, status);
+    }
+    bnn_comm_destroy(comm);
     return status;
 }

@@ -2,6 +2,8 @@
 # needs to build and test, when any is missing.  Uses sudo when not root.
 BNNC_PACKAGES="gcc pkg-config meson ninja-build libprotobuf-c-dev protobuf-c-compiler
 libopenblas-dev libcriterion-dev libonnx-dev libonnx-testdata zlib1g-dev"
+# data-parallel train/eval under mpirun (docs/distributed.md)
+BNNC_PACKAGES="$BNNC_PACKAGES libopenmpi-dev openmpi-bin"
 
 bnnc_install_deps() {
     local missing=()
@@ -23,3 +25,6 @@ bnnc_install_deps() {
 # tools/fuzz also needs clang's libFuzzer and sanitizer runtimes (and its
 # OpenMP, since the runtime library links OpenMP).
 BNNC_FUZZ_PACKAGES="clang libclang-rt-14-dev libomp-14-dev"
+
+# tools/check's build matrix also builds with clang (and its OpenMP).
+BNNC_MATRIX_PACKAGES="clang libomp-dev"

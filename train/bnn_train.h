@@ -4,7 +4,12 @@
 #ifndef BNN_TRAIN_H
 #define BNN_TRAIN_H
 
+#include "bnn_comm.h"
 #include "bnn_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* ---- losses ---------------------------------------------------------------- */
 
@@ -88,6 +93,7 @@ typedef struct bnn_train_options {
     int64_t batch;  /* the planned batch; a smaller final batch gets its own plan */
     uint64_t seed;  /* keys weight samples and dropout */
     int threads;    /* 0 = all cores */
+    bnn_comm *comm; /* not owned; data-parallel ranks (docs/distributed.md); NULL: alone */
 } bnn_train_options;
 
 typedef struct bnn_step_result {
@@ -96,6 +102,7 @@ typedef struct bnn_step_result {
     double kl;        /* summed over the Bayesian layers */
     int64_t correct;  /* classification: rows whose arg-max is the label */
     int64_t count;    /* rows in the batch */
+    double reduce_ms; /* wall time in the all-reduce (data-parallel steps only) */
 } bnn_step_result;
 
 typedef struct bnn_trainer bnn_trainer;
@@ -121,6 +128,26 @@ int bnn_graph_mark_layer_params_trainable(bnn_graph *graph);
 bnn_status bnn_trainer_step(bnn_trainer *trainer, const bnn_tensor *x, const bnn_tensor *y,
                             bnn_step_result *result, bnn_diag *diag);
 
+/* Data-parallel step (docs/distributed.md): x and y hold this rank's rows
+ * (possibly none) of a global batch of global_rows rows, split among the ranks
+ * of options.comm.  Each rank runs forward and backward on its rows with the
+ * data loss scaled by rows / global_rows; the gradients are summed over the
+ * ranks in one all-reduce; the KL gradient is added after it, once; every rank
+ * then takes the same optimizer step.  result describes the global batch (the
+ * same on every rank).  With one rank this is bnn_trainer_step; and
+ * bnn_trainer_step itself never communicates, whatever options.comm. */
+bnn_status bnn_trainer_step_shard(bnn_trainer *trainer, const bnn_tensor *x, const bnn_tensor *y,
+                                  int64_t global_rows, bnn_step_result *result, bnn_diag *diag);
+
+/* Copies rank 0's trainable params, optimizer state and step count to every
+ * rank of options.comm, so that all start from the same place (a model
+ * initialised or resumed on rank 0 alone).  Nothing to do with one rank. */
+bnn_status bnn_trainer_broadcast(bnn_trainer *trainer, bnn_diag *diag);
+
+/* A hash of what ranks must agree on about a graph: its inputs, outputs, ops,
+ * value shapes and every param's bytes.  For bnn_comm_agree. */
+uint64_t bnn_graph_fingerprint(const bnn_graph *graph);
+
 /* The optimizer (its moments and step count, for checkpoints) and the number
  * of trainable floats it covers. */
 bnn_optimizer *bnn_trainer_optimizer(bnn_trainer *trainer);
@@ -142,5 +169,9 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
 /* The permutation of 0..n-1 for an epoch: a pure function of (seed, epoch),
  * so a resumed run shuffles as the uninterrupted one did. */
 void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

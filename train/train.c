@@ -40,6 +40,7 @@ struct bnn_trainer {
     size_t n_trainable;        /* floats */
     bnn_optimizer *optimizer;  /* owned */
     uint64_t steps;
+    int64_t global_rows;       /* rows of the global batch being stepped (0: x's own) */
 };
 
 static void *alloc64(size_t bytes)
@@ -238,6 +239,32 @@ void bnn_trainer_destroy(bnn_trainer *t)
 bnn_optimizer *bnn_trainer_optimizer(bnn_trainer *t) { return t->optimizer; }
 uint64_t bnn_trainer_steps(const bnn_trainer *t) { return t->steps; }
 void bnn_trainer_set_steps(bnn_trainer *t, uint64_t steps) { t->steps = steps; }
+
+bnn_status bnn_trainer_broadcast(bnn_trainer *t, bnn_diag *diag)
+{
+    bnn_comm *comm = t->options.comm;
+    if (bnn_comm_size(comm) == 1)
+        return BNN_OK;
+    /* The params travel packed in the gradient buffer (free between steps):
+     * one broadcast, not one per tensor. */
+    const bnn_graph *g = t->graph;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM && t->needs_grad[v])
+            memcpy(t->param_grads + t->grad_offset[v], g->values[v].data, g->values[v].nbytes);
+    BNN_TRY(bnn_comm_broadcast(comm, t->param_grads, t->n_trainable * sizeof(float), 0, diag));
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM && t->needs_grad[v])
+            memcpy(g->values[v].data, t->param_grads + t->grad_offset[v], g->values[v].nbytes);
+    bnn_optimizer *opt = t->optimizer;
+    uint64_t counters[2] = {t->steps, (uint64_t)opt->step};
+    BNN_TRY(bnn_comm_broadcast(comm, counters, sizeof counters, 0, diag));
+    t->steps = counters[0];
+    opt->step = (int64_t)counters[1];
+    BNN_TRY(bnn_comm_broadcast(comm, opt->m, opt->n * sizeof(float), 0, diag));
+    if (opt->v)
+        BNN_TRY(bnn_comm_broadcast(comm, opt->v, opt->n * sizeof(float), 0, diag));
+    return BNN_OK;
+}
 
 int bnn_graph_mark_layer_params_trainable(bnn_graph *g)
 {
@@ -498,6 +525,10 @@ static size_t first_non_finite(const float *x, size_t n)
     return n;
 }
 
+static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int64_t rows,
+                                   bnn_diag *diag);
+static double now_ms(void);
+
 /* splitmix64: a small, well-mixed hash for the shuffle and the benchmark's inputs. */
 static uint64_t splitmix64(uint64_t *state)
 {
@@ -526,6 +557,10 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     if (x->shape.rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "a batch needs a first (row) dimension");
     int64_t b = x->shape.dims[0];
+    if (b == 0 && t->global_rows > 0)
+        return finish_gradients(t, result, 0, diag); /* a rank with no rows this step */
+    /* this rank's share of the global batch's mean (1 alone) */
+    double share = t->global_rows > 0 ? (double)b / (double)t->global_rows : 1.0;
     train_plan *p = NULL;
     BNN_TRY(plan_for(t, b, &p, diag));
     bnn_session *s = p->session;
@@ -547,7 +582,7 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
             return bnn_fail(diag, BNN_ERR_SHAPE, "cross-entropy needs i64 labels [%lld]",
                             (long long)b);
         int64_t k = out->shape.dims[1];
-        BNN_TRY(bnn_softmax_cross_entropy(out->data, y->data, b, k, (float)o->dnn_factor,
+        BNN_TRY(bnn_softmax_cross_entropy(out->data, y->data, b, k, (float)(o->dnn_factor * share),
                                           &result->data_loss, out_grad, diag));
         const float *logits = out->data;
         const int64_t *labels = y->data;
@@ -563,7 +598,8 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
             return bnn_fail(diag, BNN_ERR_SHAPE, "mean squared error needs f32 targets with "
                             "the output's %lld elements", (long long)bnn_tensor_numel(out));
         int64_t n = bnn_tensor_numel(out);
-        bnn_mse(out->data, y->data, 1, n, (float)o->dnn_factor, &result->data_loss, out_grad);
+        bnn_mse(out->data, y->data, 1, n, (float)(o->dnn_factor * share), &result->data_loss,
+                out_grad);
     }
     result->count = b;
 
@@ -571,6 +607,32 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
         if (!p->wants_backward[k] || s->skip[k])
             continue;
         BNN_TRY(s->kernels[k]->backward(&s->node_args[k], &p->kernel_grads[k], diag));
+    }
+    return finish_gradients(t, result, b, diag);
+}
+
+/* The end of a step's gradient half, after the backward sweep: the data-loss
+ * gradients and statistics summed over the ranks (data parallel only), then
+ * the KL and its gradient, added once, and the checks for non-finite values
+ * (on reduced numbers, so every rank reaches the same verdict). */
+static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int64_t rows,
+                                   bnn_diag *diag)
+{
+    const bnn_train_options *o = &t->options;
+    if (t->global_rows > 0) { /* a data-parallel step (bnn_trainer_step_shard) */
+        if (rows == 0) {
+            memset(t->param_grads, 0, t->n_trainable * sizeof(float));
+            memset(result, 0, sizeof *result);
+        }
+        double t0 = now_ms();
+        /* one fused buffer for every param's gradient, and the batch's sums */
+        double sums[2] = {result->data_loss * (double)rows, (double)result->correct};
+        BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads, t->n_trainable, diag));
+        BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
+        result->reduce_ms = now_ms() - t0;
+        result->count = t->global_rows;
+        result->data_loss = sums[0] / (double)t->global_rows;
+        result->correct = (int64_t)sums[1];
     }
     result->kl = add_kl(t, o->bnn_factor, true);
     result->loss = o->dnn_factor * result->data_loss + o->bnn_factor * result->kl;
@@ -592,6 +654,19 @@ const float *bnn_trainer_param_grad(const bnn_trainer *t, int value_id)
         t->graph->values[value_id].kind != BNN_VALUE_PARAM)
         return NULL;
     return t->param_grads + t->grad_offset[value_id];
+}
+
+bnn_status bnn_trainer_step_shard(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,
+                                  int64_t global_rows, bnn_step_result *result, bnn_diag *diag)
+{
+    if (global_rows < 1 || x->shape.rank < 1 || x->shape.dims[0] > global_rows)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "a shard of %lld rows of a global batch of %lld",
+                        (long long)(x->shape.rank < 1 ? -1 : x->shape.dims[0]),
+                        (long long)global_rows);
+    t->global_rows = bnn_comm_size(t->options.comm) > 1 ? global_rows : 0;
+    bnn_status st = bnn_trainer_step(t, x, y, result, diag);
+    t->global_rows = 0;
+    return st;
 }
 
 bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,

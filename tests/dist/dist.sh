@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# `mpirun -np K bnnc train|eval` (issue 15): K ranks train the same
+# parameters as one process (to 1e-6 relative), including an uneven last
+# batch and a run resumed with a different K; eval over K ranks prints
+# exactly what one process prints; ranks given different models refuse
+# together; a rank that fails or is killed ends the whole job with a message
+# and a non-zero status, within seconds, leaving no output file.
+#
+# usage: dist.sh BNNC PARAM_DIFF   (meson passes both; BNNC_SOURCE_ROOT points
+# at the source tree).  MPI is started here, as root in CI, so every mpirun
+# gets --allow-run-as-root --oversubscribe.  Small data keeps it under a minute.
+set -u
+bnnc=$(realpath "${1:?usage: dist.sh BNNC PARAM_DIFF}")
+param_diff=$(realpath "${2:?usage: dist.sh BNNC PARAM_DIFF}")
+root=${BNNC_SOURCE_ROOT:?BNNC_SOURCE_ROOT is not set}
+mnist=$root/examples/mnist
+digits=$root/examples/digits
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cd "$work" || exit 1
+# OpenMPI's own allocations at start-up are not ours to free.
+export LSAN_OPTIONS="suppressions=$root/tests/dist/lsan.supp:print_suppressions=0"
+export OMPI_MCA_rmaps_base_oversubscribe=1
+mpi() { mpirun --allow-run-as-root --oversubscribe --quiet "$@"; }
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+
+# run NAME WANT_STATUS CMD...: runs CMD, keeps out/err, checks the status.
+run() {
+    local name=$1 want=$2
+    shift 2
+    "$@" >"$name.out" 2>"$name.err"
+    local got=$?
+    if [ "$got" -ne "$want" ]; then
+        bad "$name: exit status $got, expected $want"
+        sed 's/^/     | /' "$name.err" | head -8
+        return 1
+    fi
+    return 0
+}
+# fails NAME CMD...: CMD must exit non-zero.
+fails() {
+    local name=$1
+    shift
+    "$@" >"$name.out" 2>"$name.err"
+    local got=$?
+    if [ "$got" -eq 0 ]; then
+        bad "$name: exited 0, expected a failure"
+        return 1
+    fi
+    return 0
+}
+# has NAME FILE TEXT: FILE contains TEXT literally.
+has() {
+    if grep -qF -- "$3" "$2"; then ok "$1"; else
+        bad "$1: $2 lacks '$3'"
+        sed 's/^/     | /' "$2" | head -8
+    fi
+}
+# same NAME A B: the files are identical.
+same() {
+    if cmp -s "$2" "$3"; then ok "$1"; else
+        bad "$1: $2 and $3 differ"
+        diff "$2" "$3" | head -8 | sed 's/^/     | /'
+    fi
+}
+# close NAME A.onnx B.onnx: params agree to 1e-6 relative.
+close() {
+    if "$param_diff" "$2" "$3" 1e-6 >"$1.diff" 2>&1; then ok "$1 ($(cat "$1.diff"))"; else
+        bad "$1: $(cat "$1.diff")"
+    fi
+}
+# epochs FILE: the epoch lines without their timings.
+epochs() { grep '^epoch' "$1" | sed 's/, [0-9.]* s (.*//'; }
+
+"$bnnc" convert "$root/tests/fixtures/train/mlp_init.onnx" -o mlp.onnx >/dev/null ||
+    { echo "cannot convert the MLP fixture"; exit 1; }
+
+# ---- training: K ranks give one process's parameters ----------------------
+# 290 examples in batches of 64: the last batch has 34 rows, uneven over 3.
+train=(mlp.onnx --data "$mnist" --limit 290 --batch 64 --epochs 2 --threads 1 --samples 2)
+run train_1 0 "$bnnc" train "${train[@]}" -o one.onnx
+for k in 1 2 3; do
+    if run "train_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" -o "np$k.onnx"; then
+        close "np $k trains the parameters of one process" one.onnx "np$k.onnx"
+        epochs train_1.out >a.txt
+        epochs "train_np$k.out" >b.txt
+        same "np $k prints one process's losses and accuracies" a.txt b.txt
+    fi
+done
+# 129 examples: the last batch has 1 row, so 2 of 3 ranks have none in it.
+tiny=(mlp.onnx --data "$mnist" --limit 129 --batch 64 --epochs 1 --threads 1 --samples 2)
+run tiny_1 0 "$bnnc" train "${tiny[@]}" -o tiny1.onnx &&
+    run tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" -o tiny3.onnx &&
+    close "ranks with no rows in a batch still take the step" tiny1.onnx tiny3.onnx
+has "the job says it is data parallel" train_np2.out "data parallel over 2 ranks"
+if [ "$(grep -c '^epoch' train_np3.out)" = 2 ]; then ok "rank 0 alone prints"; else
+    bad "rank 0 alone prints: $(grep -c '^epoch' train_np3.out) epoch lines"; fi
+
+# .npy arrays, read by row lists, with the last quarter held out (and
+# validated in batches of 5 over 3 ranks); then a separate validation array.
+npy=(mlp.onnx --train-x "$digits/batch16.npy" --train-y "$digits/batch16_labels.npy" --batch 5
+     --epochs 2 --threads 1 --samples 2)
+for v in "--val-split 0.25" "--val-x $digits/batch16.npy --val-y $digits/batch16_labels.npy"; do
+    tag=${v%% *}
+    # shellcheck disable=SC2086
+    run "npy$tag" 0 "$bnnc" train "${npy[@]}" $v -o "npy1$tag.onnx" &&
+        run "npy_np3$tag" 0 mpi -np 3 "$bnnc" train "${npy[@]}" $v -o "npy3$tag.onnx" &&
+        close ".npy rows and $tag over 3 ranks train one process's params" "npy1$tag.onnx" \
+            "npy3$tag.onnx"
+    epochs "npy$tag.out" >a.txt
+    epochs "npy_np3$tag.out" >b.txt
+    same ".npy rows and $tag over 3 ranks print one process's accuracies" a.txt b.txt
+done
+
+# Stop after one epoch with 2 ranks, resume with 3: the uninterrupted result.
+run ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --checkpoint ck -o ck1.onnx &&
+    run resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck -o resumed.onnx &&
+    close "resumed with 3 ranks from a 2-rank checkpoint" one.onnx resumed.onnx
+
+# ---- eval: K ranks print exactly one process's numbers --------------------
+ev=(one.onnx --data "$mnist" --samples 3 --batch 300 --threads 1 --json --ood noise)
+run eval_1 0 "$bnnc" eval "${ev[@]}" &&
+    for k in 2 3; do
+        run "eval_np$k" 0 mpi -np $k "$bnnc" eval "${ev[@]}" &&
+            same "eval over $k ranks prints one process's JSON" eval_1.out "eval_np$k.out"
+    done
+# .npy input read by row ranges: 16 examples in batches of 4 over 3 ranks.
+evx=(one.onnx --x "$digits/batch16.npy" --y "$digits/batch16_labels.npy" --samples 4 --batch 4
+     --threads 1)
+run evalx_1 0 "$bnnc" eval "${evx[@]}" &&
+    run evalx_np3 0 mpi -np 3 "$bnnc" eval "${evx[@]}" &&
+    same "eval of .npy rows over 3 ranks prints one process's text" evalx_1.out evalx_np3.out
+
+# ---- faults ----------------------------------------------------------------
+# Rank 1 was given another model.
+"$bnnc" convert "$root/tests/fixtures/train/mlp_init.onnx" --prior-sigma 0.5 -o other.onnx \
+    >/dev/null
+fails mismatch mpi -np 1 "$bnnc" eval "${ev[@]}" : -np 1 "$bnnc" eval other.onnx \
+    --data "$mnist" --samples 3 --batch 300 --threads 1 --json --ood noise &&
+    has "a rank with another model names itself" mismatch.err "rank 1: the model differs from rank 0's"
+fails mismatch_train mpi -np 1 "$bnnc" train "${train[@]}" -o mm.onnx : \
+    -np 1 "$bnnc" train "${train[@]}" --batch 32 -o mm.onnx &&
+    has "ranks given different options refuse to train" mismatch_train.err "training data or options differs"
+[ ! -e mm.onnx ] && ok "no model written by a refused job" || bad "mm.onnx was written"
+
+# The test images promise 2000 rows but hold 1200: rank 1's rows (1024 on in
+# batches of 256) are missing, rank 0's are there.
+mkdir -p short
+cp "$mnist"/t10k-labels-idx1-ubyte.gz short/
+zcat "$mnist/t10k-images-idx3-ubyte.gz" | head -c $((16 + 1200 * 784)) | gzip >short/t10k-images-idx3-ubyte.gz
+start=$(date +%s)
+fails short mpi -np 2 "$bnnc" eval one.onnx --data short --samples 2 --threads 1 --plot short.svg &&
+    has "a rank whose shard is cut short says where" short.err "t10k-images-idx3-ubyte.gz: the file ends inside the rows asked for"
+has "and the job says which rank stopped it" short.err "rank 1 of 2 failed"
+[ ! -e short.svg ] && ok "no plot from a failed job" || bad "short.svg was written"
+[ $(($(date +%s) - start)) -le 30 ] && ok "the failed job ended within 30 s" || bad "it took $(($(date +%s) - start)) s"
+
+# A rank killed mid-training ends the job: no hang, no output, non-zero; the
+# checkpoint it was writing every few steps still resumes.
+mpi -np 2 "$bnnc" train mlp.onnx --data "$mnist" --limit 64 --epochs 100000 --batch 16 \
+    --threads 1 --samples 1 --val-split 0.25 --checkpoint ck2 -o killed.onnx >killed.out \
+    2>killed.err &
+job=$!
+victim=""
+for _ in $(seq 100); do
+    victim=$(pgrep -P "$job" -f "bnnc train" | tail -1)
+    [ -n "$victim" ] && [ -e ck2/state.bin ] && break
+    sleep 0.1
+done
+start=$(date +%s)
+if [ -n "$victim" ]; then
+    kill -9 "$victim"
+    for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$job" 2>/dev/null; then
+        bad "the job still runs 30 s after a rank was killed"
+        kill -- "$job" 2>/dev/null
+    else
+        wait "$job"
+        status=$?
+        [ "$status" -ne 0 ] && ok "a killed rank ends the job (status $status) in $(($(date +%s) - start)) s" ||
+            bad "the job exited 0 after a rank was killed"
+    fi
+    [ ! -e killed.onnx ] && ok "no model from a killed job" || bad "killed.onnx was written"
+    run resume_killed 0 "$bnnc" train mlp.onnx --data "$mnist" --limit 64 --epochs 1 --batch 16 \
+        --threads 1 --samples 1 --val-split 0.25 --resume ck2 -o after.onnx &&
+        ok "the killed job's last checkpoint resumes"
+else
+    bad "could not find a rank to kill"
+    kill -- "$job" 2>/dev/null
+fi
+wait 2>/dev/null
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
