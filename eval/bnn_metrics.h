@@ -59,6 +59,7 @@ double bnn_tempered_nll(const float *probs, const int64_t *labels, int64_t sampl
  * mixture need not be convex in T, the grid keeps the search global). */
 double bnn_fit_temperature(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
                            int64_t k);
+
 #ifdef __cplusplus
 }
 #endif

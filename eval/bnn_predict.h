@@ -21,14 +21,34 @@ typedef enum bnn_predictive {
 bool bnn_predictive_from_name(const char *name, bnn_predictive *out);
 const char *bnn_predictive_name(bnn_predictive predictive);
 
+/* How the moment predictives turn the logits' Gaussian N(m, C) into class
+ * probabilities (docs/moments.md).  C is the full k x k covariance when the
+ * moment graph gives it (the last layer's input variance correlates the
+ * logits), else diagonal. */
+typedef enum bnn_logit_rule {
+    BNN_LOGITS_SIGMA = 0, /* 2k sigma points m +- sqrt(k) L e_j (C = L L^T), equal weights:
+                             deterministic, exact mean and covariance */
+    BNN_LOGITS_DRAWS,     /* S seeded draws m + L eps (S <= 1: probit) */
+    BNN_LOGITS_PROBIT,    /* one point: softmax(m / sqrt(1 + pi/8 diag C)), no mutual
+                             information */
+} bnn_logit_rule;
+
+/* "sigma", "draws", "probit"; false for any other name. */
+bool bnn_logit_rule_from_name(const char *name, bnn_logit_rule *out);
+const char *bnn_logit_rule_name(bnn_logit_rule rule);
+/* Probability vectors per row the rule gives for k classes and S samples. */
+int64_t bnn_moments_rule_points(bnn_logit_rule rule, int64_t k, int64_t samples);
+
 typedef struct bnn_predict_options {
     /* MC: weight samples (forced to 1 for a model with no Bayesian layer).
-     * MOMENTS/GLM: a classifier's probabilities are S draws of the logits
-     * from their Gaussian (one network run; 0 or 1 means the probit
-     * probabilities alone); a regressor gets 2 rows, mean -+ standard
+     * MOMENTS/GLM (one network run): a classifier's probabilities are the
+     * points of `logits` (2k sigma points; S draws, 0 or 1 meaning probit;
+     * or probit), so the effective samples bnn_predict_classes reports are
+     * bnn_moments_rule_points(); a regressor gets 2 rows, mean -+ standard
      * deviation, whose mean and variance (over S) are the predictive's. */
     int64_t samples;
     bnn_predictive predictive;
+    bnn_logit_rule logits; /* MOMENTS/GLM classifiers: from logits to probabilities */
     int64_t batch;     /* rows per run */
     uint64_t seed;
     int threads;       /* 0 = all cores */
@@ -75,6 +95,14 @@ bnn_status bnn_moments_graph(const bnn_graph *graph, bnn_predictive predictive, 
 bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
                                const bnn_predict_options *options, bool classifier, float *probs,
                                float *mean, float *var, int64_t *width_out, bnn_diag *diag);
+
+/* probs[p][i][j], p < bnn_moments_rule_points(rule, k, samples): class
+ * probabilities of n rows from their logits' mean and variance [n x k] and,
+ * when cov is not NULL, covariance [n x k x k] (rows of the moment graph's
+ * outputs 1, 2 and 3).  Draws use seed as bnn_predict_classes does. */
+bnn_status bnn_moments_class_probs(const float *mean, const float *var, const float *cov,
+                                   int64_t n, int64_t k, bnn_logit_rule rule, int64_t samples,
+                                   uint64_t seed, float *probs, bnn_diag *diag);
 
 #ifdef __cplusplus
 }

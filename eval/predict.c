@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "bnn_predict.h"
-#include "plan_impl.h"
+#include "bnn_runtime.h"
 #include "predict_impl.h"
 
 bnn_predict_options bnn_predict_defaults(void)
@@ -86,7 +86,7 @@ static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
         for (int64_t smp = 0; smp < samples && st == BNN_OK; smp++) {
             /* Sample smp draws the same weights for every batch: the whole data
              * set sees one network per sample, as a Bayesian ensemble should. */
-            s->step = (UINT64_C(1) << 63) | (uint64_t)smp; /* apart from training steps */
+            bnn_session_set_step(s, (UINT64_C(1) << 63) | (uint64_t)smp); /* apart from training */
             st = bnn_session_run(s, diag);
             if (st != BNN_OK)
                 break;
@@ -139,6 +139,8 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
         return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' needs at least 2 "
                         "classes, not %lld (a regressor?)", out->name, (long long)k);
     *k_out = k;
+    if (options->predictive != BNN_PREDICTIVE_MC) /* the logit rule's points */
+        samples = bnn_moments_rule_points(options->logits, k, samples);
     *samples_out = samples;
     if (!probs)
         return BNN_OK;

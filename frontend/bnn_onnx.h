@@ -31,11 +31,19 @@ typedef struct bnn_onnx_input_shape {
     const char *symbols[BNN_MAX_RANK];
 } bnn_onnx_input_shape;
 
+/* A model exported with a fixed batch of 1: when every graph input of rank
+ * 2 or more (not bound, no --input-shape given) has a leading dim of 1, that
+ * dim becomes the symbol N (or "batch" when the model names a dim N), so the
+ * model runs, evaluates and trains at any batch.  If the model's own
+ * arithmetic then fails to import (a Reshape to a constant that pins the
+ * batch, say), it is imported again as declared.  keep_fixed_batch turns
+ * this off. */
 typedef struct bnn_onnx_import_options {
     const bnn_onnx_binding *bindings;
     int n_bindings;
     const bnn_onnx_input_shape *input_shapes;
     int n_input_shapes;
+    bool keep_fixed_batch;
 } bnn_onnx_import_options;
 
 /* Parses "NAME=D0,D1,..." (each D a size or a symbol name; NAME may hold '=',

@@ -277,6 +277,274 @@ static bool weight_goes_out_transposed(const bnn_graph *g, int nid)
            bnn_graph_use_count(g, n->inputs[1]) == 1;
 }
 
+/* ---- moment ops (bnn-to-moments) as standard ONNX ------------------------ */
+
+/* One node of a moment op's expansion: op_type(a, b[, c]) into a fresh value
+ * named after the node's output and `what`; returns its name. */
+static const char *mo_op(ex *e, const char *stem, const char *what, const char *type,
+                         const char *a, const char *b, const char *c)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s/%s", stem, what);
+    const char *out = ex_fresh(e, buf);
+    const char *in[3] = {a, b ? b : "", c ? c : ""};
+    ex_node(e, type, "", out, in, c ? 3 : b ? 2 : 1, &out, 1);
+    return out;
+}
+
+static const char *mo_const(ex *e, const char *stem, const char *what, float value)
+{
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s/%s", stem, what);
+    return ex_init(e, buf, BNN_F32, 0, &value, 1);
+}
+
+/* The normal tail Q = Phi(-a) (a >= 0 or any) and density phi(a), by Erf. */
+static void mo_tail_density(ex *e, const char *st, const char *a, const char **tail,
+                            const char **density)
+{
+    const char *abs_a = mo_op(e, st, "abs_a", "Abs", a, NULL, NULL);
+    const char *z = mo_op(e, st, "z", "Mul", abs_a, mo_const(e, st, "inv_sqrt2", 0.70710678f), NULL);
+    const char *erf = mo_op(e, st, "erf", "Erf", z, NULL, NULL);
+    const char *half = mo_const(e, st, "half", 0.5f);
+    const char *one_minus = mo_op(e, st, "erfc", "Sub", mo_const(e, st, "one", 1.0f), erf, NULL);
+    *tail = mo_op(e, st, "tail", "Mul", one_minus, half, NULL);
+    const char *a2 = mo_op(e, st, "a_sq", "Mul", a, a, NULL);
+    const char *ex_arg = mo_op(e, st, "gauss_arg", "Mul", a2, mo_const(e, st, "minus_half", -0.5f),
+                               NULL);
+    const char *gauss = mo_op(e, st, "gauss", "Exp", ex_arg, NULL, NULL);
+    *density = mo_op(e, st, "density", "Mul", gauss,
+                     mo_const(e, st, "inv_sqrt2pi", 0.39894228f), NULL);
+}
+
+/* moments.relu as the kernel computes it (runtime/kernels/moments.c). */
+static void mo_relu(ex *e, const bnn_node *n, const char *m, const char *v, const char *om,
+                    const char *ov)
+{
+    const char *st = om;
+    float alpha = bnn_node_float(n, "alpha", 0.0f);
+    const char *vi = mo_op(e, st, "var_floor", "Max", v, mo_const(e, st, "tiny", 1e-30f), NULL);
+    const char *s = mo_op(e, st, "sd", "Sqrt", vi, NULL, NULL);
+    const char *a_raw = mo_op(e, st, "a_raw", "Div", m, s, NULL);
+    const char *a = mo_op(e, st, "a", "Clip", a_raw, mo_const(e, st, "a_min", -8.0f),
+                          mo_const(e, st, "a_max", 8.0f));
+    const char *q, *pdf;
+    mo_tail_density(e, st, a, &q, &pdf);
+    const char *one = mo_const(e, st, "one_", 1.0f);
+    const char *pos = mo_op(e, st, "positive", "Greater", a, mo_const(e, st, "zero", 0.0f), NULL);
+    const char *cdf = mo_op(e, st, "cdf", "Where", pos, mo_op(e, st, "one_minus_tail", "Sub", one, q,
+                                                              NULL), q);
+    /* mean: m cdf + s pdf above 0, s (a cdf + pdf) below */
+    const char *acdf = mo_op(e, st, "a_cdf", "Mul", a, cdf, NULL);
+    const char *ma = mo_op(e, st, "a_cdf_pdf", "Add", acdf, pdf, NULL);
+    const char *mean_pos = mo_op(e, st, "mean_pos", "Add", mo_op(e, st, "m_cdf", "Mul", m, cdf, NULL),
+                                 mo_op(e, st, "s_pdf", "Mul", s, pdf, NULL), NULL);
+    const char *mean_neg = mo_op(e, st, "mean_neg", "Mul", s, ma, NULL);
+    const char *mean_r = mo_op(e, st, "mean_relu", "Where", pos, mean_pos, mean_neg);
+    /* g_pos = 1 - q + a^2 q (1 - q) - a pdf (1 - 2q) - pdf^2 */
+    const char *a2 = mo_op(e, st, "a2", "Mul", a, a, NULL);
+    const char *omq = mo_op(e, st, "one_minus_q", "Sub", one, q, NULL);
+    const char *t1 = mo_op(e, st, "t1", "Mul", mo_op(e, st, "a2q", "Mul", a2, q, NULL), omq, NULL);
+    const char *o2q = mo_op(e, st, "one_minus_2q", "Sub", omq, q, NULL);
+    const char *t2 = mo_op(e, st, "t2", "Mul", mo_op(e, st, "apdf", "Mul", a, pdf, NULL), o2q, NULL);
+    const char *pdf2 = mo_op(e, st, "pdf2", "Mul", pdf, pdf, NULL);
+    const char *g_pos = mo_op(e, st, "g_pos", "Sub",
+                              mo_op(e, st, "g_pos_b", "Sub", mo_op(e, st, "g_pos_a", "Add", omq, t1,
+                                                                   NULL), t2, NULL), pdf2, NULL);
+    /* g_neg = (1 + a^2) cdf + a pdf - ma^2 */
+    const char *g_neg = mo_op(e, st, "g_neg", "Sub",
+                              mo_op(e, st, "g_neg_b", "Add",
+                                    mo_op(e, st, "g_neg_a", "Mul",
+                                          mo_op(e, st, "one_a2", "Add", one, a2, NULL), cdf, NULL),
+                                    mo_op(e, st, "a_pdf", "Mul", a, pdf, NULL), NULL),
+                              mo_op(e, st, "ma2", "Mul", ma, ma, NULL), NULL);
+    const char *g = mo_op(e, st, "g_clamped", "Max", mo_op(e, st, "g", "Where", pos, g_pos, g_neg),
+                          mo_const(e, st, "zero_", 0.0f), NULL);
+    const char *var_r = mo_op(e, st, "var_relu", "Mul", vi, g, NULL);
+    if (alpha == 0.0f) {
+        const char *in1[1] = {mean_r}, *in2[1] = {var_r};
+        ex_node(e, "Identity", "", om, in1, 1, &om, 1);
+        ex_node(e, "Identity", "", ov, in2, 1, &ov, 1);
+        return;
+    }
+    /* leaky: mean = alpha m + (1-alpha) mean_r; var = alpha^2 v + (1-alpha)^2 var_r
+     * + 2 alpha (1-alpha) v cdf */
+    const char *al = mo_const(e, st, "alpha", alpha), *bl = mo_const(e, st, "beta", 1 - alpha);
+    const char *mean_in[2] = {mo_op(e, st, "alpha_m", "Mul", al, m, NULL),
+                              mo_op(e, st, "beta_mean", "Mul", bl, mean_r, NULL)};
+    ex_node(e, "Add", "", om, mean_in, 2, &om, 1);
+    const char *v1 = mo_op(e, st, "alpha2_v", "Mul", mo_const(e, st, "alpha2", alpha * alpha), vi,
+                           NULL);
+    const char *v2 = mo_op(e, st, "beta2_var", "Mul", mo_const(e, st, "beta2", (1 - alpha) * (1 - alpha)),
+                           var_r, NULL);
+    const char *v3 = mo_op(e, st, "cross", "Mul",
+                           mo_op(e, st, "v_cdf", "Mul", vi, cdf, NULL),
+                           mo_const(e, st, "two_alpha_beta", 2 * alpha * (1 - alpha)), NULL);
+    const char *var_in[2] = {mo_op(e, st, "var_ab", "Add", v1, v2, NULL), v3};
+    ex_node(e, "Add", "", ov, var_in, 2, &ov, 1);
+}
+
+/* One Clark step, larger mean first: (m1, v1) max (m2, v2). */
+static void mo_clark(ex *e, const char *st, const char *m1, const char *v1, const char *m2,
+                     const char *v2, const char **om, const char **ov, const char *om_name,
+                     const char *ov_name)
+{
+    const char *swap = mo_op(e, st, "swap", "Greater", m2, m1, NULL);
+    const char *hm = mo_op(e, st, "high_mean", "Max", m1, m2, NULL);
+    const char *lm = mo_op(e, st, "low_mean", "Min", m1, m2, NULL);
+    const char *hv = mo_op(e, st, "high_var", "Where", swap, v2, v1);
+    const char *lv = mo_op(e, st, "low_var", "Where", swap, v1, v2);
+    const char *th2 = mo_op(e, st, "theta2", "Max", mo_op(e, st, "var_sum", "Add", hv, lv, NULL),
+                            mo_const(e, st, "tiny", 1e-30f), NULL);
+    const char *th = mo_op(e, st, "theta", "Sqrt", th2, NULL, NULL);
+    const char *a = mo_op(e, st, "a", "Min",
+                          mo_op(e, st, "a_raw", "Div",
+                                mo_op(e, st, "gap", "Sub", hm, lm, NULL), th, NULL),
+                          mo_const(e, st, "a_max", 8.0f), NULL);
+    const char *q, *pdf;
+    mo_tail_density(e, st, a, &q, &pdf);
+    const char *t = mo_op(e, st, "t", "Sub", pdf, mo_op(e, st, "aq", "Mul", a, q, NULL), NULL);
+    const char *mean_in[2] = {hm, mo_op(e, st, "theta_t", "Mul", th, t, NULL)};
+    const char *mean = om_name ? om_name : ex_fresh(e, st);
+    ex_node(e, "Add", "", mean, mean_in, 2, &mean, 1);
+    /* var = hv + q (lv - hv) + theta2 (a^2 q - a pdf - t^2) */
+    const char *inner = mo_op(e, st, "inner", "Sub",
+                              mo_op(e, st, "inner_a", "Sub",
+                                    mo_op(e, st, "a2q", "Mul",
+                                          mo_op(e, st, "a2", "Mul", a, a, NULL), q, NULL),
+                                    mo_op(e, st, "apdf", "Mul", a, pdf, NULL), NULL),
+                              mo_op(e, st, "t2", "Mul", t, t, NULL), NULL);
+    const char *var = mo_op(e, st, "var_raw", "Add",
+                            mo_op(e, st, "var_a", "Add", hv,
+                                  mo_op(e, st, "q_gap", "Mul", q,
+                                        mo_op(e, st, "var_gap", "Sub", lv, hv, NULL), NULL), NULL),
+                            mo_op(e, st, "theta2_inner", "Mul", th2, inner, NULL), NULL);
+    const char *vin[2] = {var, mo_const(e, st, "zero", 0.0f)};
+    const char *vout = ov_name ? ov_name : ex_fresh(e, st);
+    ex_node(e, "Max", "", vout, vin, 2, &vout, 1);
+    *om = mean;
+    *ov = vout;
+}
+
+/* moments.max_pool with every window inside the image: per window offset a
+ * strided Slice of mean and variance, then Clark steps in window order. */
+static bnn_status mo_max_pool(ex *e, const bnn_node *n, const char *m, const char *v,
+                              const char *om, const char *ov)
+{
+    const bnn_graph *g = e->g;
+    const bnn_shape *xs = &bnn_graph_value(g, n->inputs[0])->shape;
+    const bnn_shape *ys = &bnn_graph_value(g, n->outputs[0])->shape;
+    const int64_t *ks, *strides = NULL, *pads = NULL, *dil = NULL;
+    int nk = bnn_node_ints(n, "kernel_shape", &ks), ns = bnn_node_ints(n, "strides", &strides);
+    int np = bnn_node_ints(n, "pads", &pads), nd = bnn_node_ints(n, "dilations", &dil);
+    bool ok = xs->rank == 4 && ys->rank == 4 && nk == 2;
+    for (int i = 0; ok && i < np; i++)
+        ok = pads[i] == 0;
+    for (int i = 0; ok && i < nd; i++)
+        ok = dil[i] == 1;
+    for (int i = 0; ok && i < 2; i++)
+        ok = bnn_dim_is_known(xs->dims[2 + i]) && bnn_dim_is_known(ys->dims[2 + i]);
+    if (!ok)
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
+                        "node '%s' (moments.max_pool): only 2-D windows inside the image (no "
+                        "pads, no dilations, fixed spatial size) have a standard ONNX form",
+                        n->name);
+    int64_t s[2] = {ns ? strides[0] : 1, ns ? strides[1] : 1};
+    const char *cm = NULL, *cv = NULL;
+    char st[600];
+    int64_t count = ks[0] * ks[1];
+    for (int64_t off = 0; off < count; off++) {
+        int64_t a = off / ks[1], b = off % ks[1];
+        int64_t starts[2] = {a, b}, ends[2], axes[2] = {2, 3};
+        for (int i = 0; i < 2; i++)
+            ends[i] = starts[i] + (ys->dims[2 + i] - 1) * s[i] + 1;
+        snprintf(st, sizeof st, "%s/window%lld", om, (long long)off);
+        const char *si = ex_init(e, st, BNN_I64, 1, starts, 2);
+        const char *ei = ex_init(e, st, BNN_I64, 1, ends, 2);
+        const char *ai = ex_init(e, st, BNN_I64, 1, axes, 2);
+        const char *pi = ex_init(e, st, BNN_I64, 1, s, 2);
+        const char *sm = ex_fresh(e, st), *sv = ex_fresh(e, st);
+        const char *in_m[5] = {m, si, ei, ai, pi}, *in_v[5] = {v, si, ei, ai, pi};
+        ex_node(e, "Slice", "", sm, in_m, 5, &sm, 1);
+        ex_node(e, "Slice", "", sv, in_v, 5, &sv, 1);
+        if (off == 0) {
+            cm = sm;
+            cv = mo_op(e, st, "var", "Max", sv, mo_const(e, st, "zero", 0.0f), NULL);
+            continue;
+        }
+        bool last = off == count - 1;
+        mo_clark(e, st, cm, cv, sm, sv, &cm, &cv, last ? om : NULL, last ? ov : NULL);
+    }
+    if (count == 1) {
+        const char *in1[1] = {cm}, *in2[1] = {cv};
+        ex_node(e, "Identity", "", om, in1, 1, &om, 1);
+        ex_node(e, "Identity", "", ov, in2, 1, &ov, 1);
+    }
+    return BNN_OK;
+}
+
+/* moments.sigmoid / moments.tanh: the kernel's 16-point Gauss-Hermite rule,
+ * E[f] = sum_i w_i (f(m + c t_i) + f(m - c t_i)) / sqrt(pi), c = sqrt(2v),
+ * and E[f^2] the same way; variance E[f^2] - E[f]^2 (floored at 0). */
+static void mo_smooth(ex *e, const bnn_node *n, const char *m, const char *v, const char *om,
+                      const char *ov)
+{
+    static const double nodes[8] = {
+        0.27348104613815244, 0.8229514491446559, 1.3802585391988809, 1.9517879909162539,
+        2.5462021578474814,  3.176999161979956,  3.8694479048601229, 4.6887389393058188};
+    static const double weights[8] = {
+        0.50792947901661367,    0.28064745852853368,    0.083810041398985832,
+        0.012880311535509989,   0.00093228400862418071, 2.7118600925378892e-05,
+        2.3209808448652032e-07, 2.6548074740111673e-10};
+    const char *st = om, *type = n->op == BNN_OP_MOMENTS_TANH ? "Tanh" : "Sigmoid";
+    const char *vi = mo_op(e, st, "var_floor", "Max", v, mo_const(e, st, "zero", 0.0f), NULL);
+    const char *c = mo_op(e, st, "scale", "Sqrt",
+                          mo_op(e, st, "two_var", "Mul", vi, mo_const(e, st, "two", 2.0f), NULL),
+                          NULL, NULL);
+    const char *s1 = NULL, *s2 = NULL;
+    for (int i = 0; i < 8; i++) {
+        const char *shift = mo_op(e, st, "shift", "Mul", c, mo_const(e, st, "node", (float)nodes[i]),
+                                  NULL);
+        const char *w = mo_const(e, st, "weight", (float)(weights[i] * 0.56418958354775628695));
+        for (int sign = 0; sign < 2; sign++) {
+            const char *x = mo_op(e, st, "point", sign ? "Sub" : "Add", m, shift, NULL);
+            const char *f = mo_op(e, st, "f", type, x, NULL, NULL);
+            const char *wf = mo_op(e, st, "wf", "Mul", f, w, NULL);
+            const char *wf2 = mo_op(e, st, "wf2", "Mul", wf, f, NULL);
+            s1 = s1 ? mo_op(e, st, "sum1", "Add", s1, wf, NULL) : wf;
+            s2 = s2 ? mo_op(e, st, "sum2", "Add", s2, wf2, NULL) : wf2;
+        }
+    }
+    const char *in1[1] = {s1};
+    ex_node(e, "Identity", "", om, in1, 1, &om, 1);
+    const char *var = mo_op(e, st, "var_raw", "Sub", s2, mo_op(e, st, "mean_sq", "Mul", s1, s1, NULL),
+                            NULL);
+    const char *vin[2] = {var, mo_const(e, st, "zero_", 0.0f)};
+    ex_node(e, "Max", "", ov, vin, 2, &ov, 1);
+}
+
+/* The moment ops: each has a standard form. */
+static bnn_status export_moments(ex *e, const bnn_node *n)
+{
+    const char *m = vname(e, n->inputs[0]), *v = vname(e, n->inputs[1]);
+    const char *om = vname(e, n->outputs[0]), *ov = vname(e, n->outputs[1]);
+    if (bnn_node_int(n, "linear", 0))
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
+                        "node '%s' (%s): the linearised (glm) form has no ONNX export; export "
+                        "--mode moments", n->name, bnn_op_get(n->op)->name);
+    switch (n->op) {
+    case BNN_OP_MOMENTS_RELU: mo_relu(e, n, m, v, om, ov); break;
+    case BNN_OP_MOMENTS_MAX_POOL: BNN_TRY(mo_max_pool(e, n, m, v, om, ov)); break;
+    case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH: mo_smooth(e, n, m, v, om, ov); break;
+    default:
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (%s): no standard ONNX form",
+                        n->name, bnn_op_get(n->op)->name);
+    }
+    if (e->oom)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
 static bnn_status export_node(ex *e, int nid)
 {
     const bnn_graph *g = e->g;
@@ -449,6 +717,9 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, NULL);
         break;
     }
+    case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
+    case BNN_OP_MOMENTS_MAX_POOL:
+        return export_moments(e, n);
     case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
         e->bnnc = true;
         on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM ? "DenseReparam" : "ConvReparam", "ai.bnnc",
@@ -461,7 +732,17 @@ static bnn_status export_node(ex *e, int nid)
         if (!bnn_op_get(n->op)->onnx_name)
             return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (%s): no ONNX form", n->name,
                             bnn_op_get(n->op)->name);
-        on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, &out, 1);
+        if (n->n_outputs > 1) { /* lstm, gru, rnn: Y, Y_h (, Y_c) */
+            const char **outs = ex_alloc(e, sizeof(char *) * (size_t)n->n_outputs);
+            if (!outs)
+                return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory exporting node '%s'", n->name);
+            for (int k = 0; k < n->n_outputs; k++)
+                outs[k] = vname(e, n->outputs[k]);
+            on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, outs,
+                         n->n_outputs);
+        } else {
+            on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, n->n_inputs, &out, 1);
+        }
         copy_attrs_except(e, on, n, NULL);
         break;
     }
@@ -469,6 +750,9 @@ static bnn_status export_node(ex *e, int nid)
         return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
     /* Features of later opsets. */
     if (n->op == BNN_OP_RESHAPE && bnn_node_attr(n, "allowzero") && e->opset < 14)
+        e->opset = 14;
+    if ((n->op == BNN_OP_LSTM || n->op == BNN_OP_GRU || n->op == BNN_OP_RNN) &&
+        bnn_node_attr(n, "layout") && e->opset < 14)
         e->opset = 14;
     if (n->op == BNN_OP_SHAPE && (bnn_node_attr(n, "start") || bnn_node_attr(n, "end")) && e->opset < 15)
         e->opset = 15;

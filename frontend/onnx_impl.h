@@ -73,7 +73,7 @@ typedef struct onnx_ctx {
     int64_t bnnc_opset;  /* ai.bnnc, 0 if not imported */
     /* name table (open addressing, power-of-two size) */
     onnx_name_entry *names;
-    size_t cap_names;
+    size_t cap_names, n_names;
     /* per value id */
     onnx_known *known;
     int cap_known;
@@ -88,13 +88,40 @@ typedef struct onnx_ctx {
     /* owned: model-local functions expanded (onnx_function.c); graph then
      * points at its copy of the model's graph */
     struct onnx_inline *inlined;
+    /* control flow (onnx_control_flow.c): the subgraph scope whose nodes are
+     * being lowered (NULL at the top level), and owned copies and names */
+    const struct onnx_scope *scope;
+    struct onnx_cf_store *cf;
+    /* the leading 1 of every input became this symbol (bnn_onnx.h), or 0 */
+    int64_t freed_batch;
+    bool keep_fixed_batch;
+    /* weights derived (transposed, scaled) from a shared param, kept so that
+     * every reader gets the same one: an unrolled loop keeps its weights
+     * tied (onnx_lower_nn.c); malloc */
+    struct onnx_derived_weight *derived;
+    int n_derived, cap_derived;
 } onnx_ctx;
+
+typedef struct onnx_derived_weight {
+    int src, out;
+    bool trans;
+    float alpha;
+} onnx_derived_weight;
 
 /* Failure naming the current node: "node 'NAME' (OpType): ...". */
 bnn_status onnx_node_fail(onnx_ctx *c, bnn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 onnx_name_entry *onnx_name_lookup(onnx_ctx *c, const char *name);
+/* Inserts name (borrowed: it must outlive the import) if new; NULL: no memory. */
+onnx_name_entry *onnx_name_insert(onnx_ctx *c, const char *name);
+/* Binds an ONNX name to an IR value. */
+bnn_status onnx_bind_name(onnx_ctx *c, const char *name, int value_id);
+/* Adds initializer t as a param named `name` (borrowed) and binds it. */
+bnn_status onnx_add_initializer(onnx_ctx *c, const Onnx__TensorProto *t, const char *name);
+/* Lowers c->node (c->node_name set) and checks that every output something
+ * reads is defined. */
+bnn_status onnx_lower_current(onnx_ctx *c);
 /* Value id of the node's input k: -1 when absent (k out of range or ""). */
 int onnx_input(onnx_ctx *c, int k);
 int onnx_n_inputs(const onnx_ctx *c);
@@ -155,6 +182,9 @@ bnn_status onnx_check_input_shapes(onnx_ctx *c, const bnn_onnx_import_options *o
 bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options *opts,
                                      const char *name, bnn_shape *shape);
 
+/* Decides whether the model's fixed batch of 1 is freed (c->freed_batch). */
+bnn_status onnx_free_fixed_batch(onnx_ctx *c, const bnn_onnx_import_options *opts);
+
 /* Fails naming a reshape whose fixed target pins a dim --input-shape freed. */
 bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts);
 
@@ -165,6 +195,34 @@ bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts);
 bnn_status onnx_inline_functions(onnx_ctx *c, const Onnx__ModelProto *m);
 /* Frees what onnx_inline_functions made. */
 void onnx_inline_release(onnx_ctx *c);
+
+/* ---- control flow (onnx_control_flow.c) ----------------------------------- */
+
+/* If, Loop and Scan: a branch whose condition is a constant at import is
+ * inlined, one whose condition is data runs both branches and selects
+ * (same output shapes only); Loop and Scan with a static trip count are
+ * unrolled, up to ONNX_MAX_UNROLLED_NODES body nodes per model. */
+#define ONNX_MAX_UNROLLED_NODES 100000
+bnn_status onnx_lower_if(onnx_ctx *c);
+bnn_status onnx_lower_loop(onnx_ctx *c);
+bnn_status onnx_lower_scan(onnx_ctx *c);
+/* Names node's subgraphs (recursively) mention: sizes the name table. */
+size_t onnx_subgraph_names(const Onnx__NodeProto *node);
+/* Counts every name node's subgraphs read as a use (an over-count for names
+ * local to a subgraph, which is harmless: it only keeps params shared). */
+void onnx_count_subgraph_uses(onnx_ctx *c, const Onnx__NodeProto *node);
+/* Frees the copies and names control flow made. */
+void onnx_control_flow_release(onnx_ctx *c);
+
+/* onnx_lower_rnn.c: LSTM, GRU and RNN (default activations). */
+bnn_status onnx_lower_lstm(onnx_ctx *c);
+bnn_status onnx_lower_gru(onnx_ctx *c);
+bnn_status onnx_lower_rnn(onnx_ctx *c);
+/* Whether every reader of ONNX name `name` still to be lowered is an LSTM,
+ * GRU or RNN reading it as its initial state (inputs 5, 6), which the kernels
+ * share across the batch when its batch is 1: Expand and ConstantOfShape of a
+ * run-time batch then build the state at batch 1 (PyTorch's zero state). */
+bool onnx_feeds_rnn_state_only(onnx_ctx *c, const char *name);
 
 /* Fails with one message listing every op of c->graph the table lacks (with
  * node counts and the model's opset); onnx_support.c. */

@@ -46,20 +46,57 @@ onnx_name_entry *onnx_name_lookup(onnx_ctx *c, const char *name)
     }
 }
 
-/* Inserts name if new; table sized up front so it never fills. */
-static onnx_name_entry *name_insert(onnx_ctx *c, const char *name)
+/* Doubles the table once it is half full (control flow adds names while the
+ * walk runs); entry pointers are not kept across an insertion.  False: no
+ * memory. */
+static bool names_grow(onnx_ctx *c)
 {
+    if (2 * (c->n_names + 1) <= c->cap_names)
+        return true;
+    size_t cap = c->cap_names * 2;
+    onnx_name_entry *grown = calloc(cap, sizeof *grown);
+    if (!grown)
+        return false;
+    for (size_t k = 0; k < c->cap_names; k++) {
+        if (!c->names[k].key)
+            continue;
+        size_t i = hash_str(c->names[k].key) & (cap - 1);
+        while (grown[i].key)
+            i = (i + 1) & (cap - 1);
+        grown[i] = c->names[k];
+    }
+    free(c->names);
+    c->names = grown;
+    c->cap_names = cap;
+    return true;
+}
+
+/* Inserts name if new; NULL only when out of memory. */
+onnx_name_entry *onnx_name_insert(onnx_ctx *c, const char *name)
+{
+    onnx_name_entry *found = onnx_name_lookup(c, name);
+    if (found)
+        return found;
+    if (!names_grow(c))
+        return NULL;
     size_t mask = c->cap_names - 1;
     for (size_t i = hash_str(name) & mask;; i = (i + 1) & mask) {
         onnx_name_entry *e = &c->names[i];
         if (!e->key) {
             e->key = name;
             e->value_id = -1;
+            c->n_names++;
             return e;
         }
-        if (strcmp(e->key, name) == 0)
-            return e;
     }
+}
+
+/* The walk sizes the table for the top-level graph, so this cannot fail there. */
+static onnx_name_entry *name_insert(onnx_ctx *c, const char *name)
+{
+    onnx_name_entry *e = onnx_name_insert(c, name);
+    BNN_ASSERT(e);
+    return e;
 }
 
 const char *onnx_fresh_name(onnx_ctx *c, const char *base, char *buf, size_t n)
@@ -70,11 +107,18 @@ const char *onnx_fresh_name(onnx_ctx *c, const char *base, char *buf, size_t n)
     return buf;
 }
 
-static bnn_status bind_name(onnx_ctx *c, const char *name, int value_id)
+bnn_status onnx_bind_name(onnx_ctx *c, const char *name, int value_id)
 {
-    onnx_name_entry *e = name_insert(c, name);
+    onnx_name_entry *e = onnx_name_insert(c, name);
+    if (!e)
+        return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     e->value_id = value_id;
     return BNN_OK;
+}
+
+static bnn_status bind_name(onnx_ctx *c, const char *name, int value_id)
+{
+    return onnx_bind_name(c, name, value_id);
 }
 
 /* ---- known i64 contents --------------------------------------------------- */
@@ -245,12 +289,18 @@ static bnn_status read_value_info(onnx_ctx *c, const Onnx__ValueInfoProto *vi, c
 
 static bnn_status add_initializer(onnx_ctx *c, const Onnx__TensorProto *t)
 {
-    const char *name = onnx_str(t->name);
+    return onnx_add_initializer(c, t, onnx_str(t->name));
+}
+
+bnn_status onnx_add_initializer(onnx_ctx *c, const Onnx__TensorProto *t, const char *name)
+{
     char what[300];
     snprintf(what, sizeof what, "initializer '%s'", name);
     if (!*name)
         return bnn_fail(c->diag, BNN_ERR_INVALID, "an initializer has no name");
-    onnx_name_entry *e = name_insert(c, name);
+    onnx_name_entry *e = onnx_name_insert(c, name);
+    if (!e)
+        return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     if (e->value_id >= 0)
         return bnn_fail(c->diag, BNN_ERR_INVALID, "%s is defined twice", what);
     onnx_data d;
@@ -283,6 +333,7 @@ static bnn_status add_graph_inputs(onnx_ctx *c, const bnn_onnx_import_options *o
                             opts->bindings[b].name);
     }
     BNN_TRY(onnx_check_input_shapes(c, opts));
+    BNN_TRY(onnx_free_fixed_batch(c, opts));
     for (size_t i = 0; i < gp->n_input; i++) {
         const Onnx__ValueInfoProto *vi = gp->input[i];
         const char *name = onnx_str(vi->name);
@@ -549,6 +600,19 @@ static bnn_status lower_node(onnx_ctx *c)
     return lower(c);
 }
 
+bnn_status onnx_lower_current(onnx_ctx *c)
+{
+    BNN_TRY(lower_node(c));
+    /* Every output something reads must now be defined. */
+    for (size_t k = 0; k < c->node->n_output; k++) {
+        const char *o = onnx_str(c->node->output[k]);
+        onnx_name_entry *e = *o ? onnx_name_lookup(c, o) : NULL;
+        if (e && e->uses > 0 && e->value_id < 0)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "output %zu ('%s') is used but not supported", k, o);
+    }
+    return BNN_OK;
+}
+
 /* Renumbers values as graph inputs, then params (in creation order), then node
  * results (in node order), so that the IR does not depend on where a file
  * lists its initializers or Constant nodes: export then import gives the
@@ -621,7 +685,7 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
     /* Size the name table for every name the graph can mention. */
     size_t names = gp->n_input + gp->n_output + gp->n_initializer + 16;
     for (size_t i = 0; i < gp->n_node; i++)
-        names += gp->node[i]->n_input + gp->node[i]->n_output;
+        names += gp->node[i]->n_input + gp->node[i]->n_output + onnx_subgraph_names(gp->node[i]);
     size_t cap = 64;
     while (cap < 2 * names)
         cap *= 2;
@@ -650,6 +714,8 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
         for (size_t k = 0; k < nd->n_output; k++)
             if (*onnx_str(nd->output[k]))
                 name_insert(c, nd->output[k]);
+        /* What its subgraphs read from this scope counts as read. */
+        onnx_count_subgraph_uses(c, nd);
     }
     for (size_t i = 0; i < gp->n_output; i++) {
         const char *name = onnx_str(gp->output[i]->name);
@@ -670,14 +736,7 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
             name = gen;
         }
         c->node_name = name;
-        BNN_TRY(lower_node(c));
-        /* Every output something reads must now be defined. */
-        for (size_t k = 0; k < c->node->n_output; k++) {
-            const char *o = onnx_str(c->node->output[k]);
-            onnx_name_entry *e = *o ? onnx_name_lookup(c, o) : NULL;
-            if (e && e->uses > 0 && e->value_id < 0)
-                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "output %zu ('%s') is used but not supported", k, o);
-        }
+        BNN_TRY(onnx_lower_current(c));
     }
     bool *listed = calloc(c->cap_names, sizeof *listed); /* per name entry: linear time */
     if (!listed)
@@ -725,16 +784,18 @@ static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *d
     return m;
 }
 
-/* Imports and frees m. */
+/* Imports and frees m; *freed: whether it tried a freed batch of 1. */
 static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
-                               const bnn_onnx_import_options *options, bnn_graph **out,
-                               bnn_diag *diag)
+                               const bnn_onnx_import_options *options, bool keep_fixed_batch,
+                               bnn_graph **out, bnn_diag *diag, bool *freed)
 {
+    *freed = false;
     if (!m->graph) {
         onnx__model_proto__free_unpacked(m, NULL);
         return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (no graph)");
     }
-    onnx_ctx c = { .diag = diag, .base_dir = base_dir, .graph = m->graph };
+    onnx_ctx c = { .diag = diag, .base_dir = base_dir, .graph = m->graph,
+                   .keep_fixed_batch = keep_fixed_batch || (options && options->keep_fixed_batch) };
     c.g = bnn_graph_create(*onnx_str(m->graph->name) ? m->graph->name : "model");
     bnn_status s;
     if (!c.g) {
@@ -755,10 +816,13 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
     for (int i = 0; i < c.cap_known; i++)
         free(c.known[i].v);
     free(c.known);
+    free(c.derived);
     free(c.names);
     free(c.order);
     free(c.fused);
     onnx_inline_release(&c);
+    onnx_control_flow_release(&c);
+    *freed = c.freed_batch != 0;
     onnx__model_proto__free_unpacked(m, NULL);
     if (s != BNN_OK) {
         bnn_graph_destroy(c.g);
@@ -774,7 +838,15 @@ bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *bas
 {
     *out = NULL;
     Onnx__ModelProto *m = unpack_model(data, size, diag);
-    return m ? import_model(m, base_dir, options, out, diag) : diag->status;
+    if (!m)
+        return diag->status;
+    bool freed;
+    bnn_status s = import_model(m, base_dir, options, false, out, diag, &freed);
+    if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) { /* the batch is pinned: as declared */
+        m = unpack_model(data, size, diag);
+        s = m ? import_model(m, base_dir, options, true, out, diag, &freed) : diag->status;
+    }
+    return s;
 }
 
 bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options *options,
@@ -804,7 +876,17 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
     /* The file's bytes go as soon as the message holds them. */
     Onnx__ModelProto *m = unpack_model(buf, size, diag);
     free(buf);
-    bnn_status s = m ? import_model(m, dir, options, out, diag) : diag->status;
+    bool freed = false;
+    bnn_status s = m ? import_model(m, dir, options, false, out, diag, &freed) : diag->status;
+    if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) {
+        /* The model's own arithmetic pins the batch of 1: read it again and
+         * import it as declared. */
+        if (bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag) == BNN_OK) {
+            m = unpack_model(buf, size, diag);
+            free(buf);
+            s = m ? import_model(m, dir, options, true, out, diag, &freed) : diag->status;
+        }
+    }
     free(dir);
     return s;
 }

@@ -60,6 +60,52 @@ bnn_status bnn_onnx_parse_input_shape(char *text, bnn_onnx_input_shape *out, bnn
     return BNN_OK;
 }
 
+/* Whether graph input vi is an initializer's default or bound to data. */
+static bool input_is_data(onnx_ctx *c, const bnn_onnx_import_options *opts, const char *name)
+{
+    onnx_name_entry *e = onnx_name_lookup(c, name);
+    if (e && e->value_id >= 0)
+        return true; /* an initializer */
+    for (int b = 0; opts && b < opts->n_bindings; b++)
+        if (strcmp(opts->bindings[b].name, name) == 0)
+            return true;
+    return false;
+}
+
+bnn_status onnx_free_fixed_batch(onnx_ctx *c, const bnn_onnx_import_options *opts)
+{
+    c->freed_batch = 0;
+    if (c->keep_fixed_batch || (opts && opts->n_input_shapes > 0))
+        return BNN_OK;
+    const Onnx__GraphProto *gp = c->graph;
+    int candidates = 0;
+    bool named_n = false;
+    for (size_t i = 0; i < gp->n_input; i++) {
+        const Onnx__ValueInfoProto *vi = gp->input[i];
+        const Onnx__TypeProto *tp = vi->type;
+        if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE || !tp->tensor_type ||
+            !tp->tensor_type->shape)
+            continue;
+        const Onnx__TensorShapeProto *sp = tp->tensor_type->shape;
+        for (size_t d = 0; d < sp->n_dim; d++)
+            if (sp->dim[d]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+                strcmp(onnx_str(sp->dim[d]->dim_param), "N") == 0)
+                named_n = true;
+        if (sp->n_dim < 2 || input_is_data(c, opts, onnx_str(vi->name)))
+            continue;
+        const Onnx__TensorShapeProto__Dimension *d0 = sp->dim[0];
+        if (d0->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || d0->dim_value != 1)
+            return BNN_OK; /* a batch that is not a fixed 1: nothing to free */
+        candidates++;
+    }
+    if (candidates == 0)
+        return BNN_OK;
+    c->freed_batch = bnn_graph_symbol(c->g, named_n ? "batch" : "N");
+    if (c->freed_batch == BNN_DIM_UNKNOWN)
+        return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
 static const bnn_onnx_input_shape *find_override(const bnn_onnx_import_options *o, const char *name)
 {
     for (int i = 0; o && i < o->n_input_shapes; i++)
@@ -103,8 +149,11 @@ bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options 
                                      const char *name, bnn_shape *shape)
 {
     const bnn_onnx_input_shape *o = find_override(opts, name);
-    if (!o)
+    if (!o) {
+        if (c->freed_batch && shape->rank >= 2 && shape->dims[0] == 1)
+            shape->dims[0] = c->freed_batch;
         return BNN_OK;
+    }
     if (shape->rank >= 0 && shape->rank != o->rank)
         return bnn_fail(c->diag, BNN_ERR_INVALID, "--input-shape gives input '%s' %d dims, but the model's "
                         "input has rank %d", name, o->rank, shape->rank);
@@ -134,7 +183,7 @@ static bool has_symbol(const bnn_shape *s)
  * (N * 4 elements into [1, 2, 2] means N = 1), so the freed dim is not free. */
 bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts)
 {
-    if (!opts || opts->n_input_shapes == 0)
+    if ((!opts || opts->n_input_shapes == 0) && !c->freed_batch)
         return BNN_OK;
     for (int i = 0; i < c->g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(c->g, i);

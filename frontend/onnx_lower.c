@@ -739,14 +739,18 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Gather", 1, MAX, lower_gather, 2, 0, 2) \
     X("", "Gemm", 1, MAX, onnx_lower_gemm, 3, 0, 3) \
     X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
+    X("", "GRU", 1, MAX, onnx_lower_gru, 6, 0, 6) \
     X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
     X("", "Identity", 1, MAX, lower_identity, 1, 0, 1) \
+    X("", "If", 1, MAX, onnx_lower_if, 1, 0, 1) \
     X("", "IsInf", 10, MAX, onnx_lower_is_inf, 1, 0, 1) \
     X("", "IsNaN", 9, MAX, onnx_lower_is_nan, 1, 0, 1) \
     X("", "LayerNormalization", 17, MAX, onnx_lower_layer_norm, 3, 0, 3) \
     X("", "Less", 1, MAX, onnx_lower_less, 2, 0, 2) \
     X("", "LessOrEqual", 12, MAX, onnx_lower_less_or_equal, 2, 0, 2) \
     X("", "LogSoftmax", 1, MAX, lower_log_softmax, 1, 0, 1) \
+    X("", "Loop", 1, MAX, onnx_lower_loop, -1, 0, -1) \
+    X("", "LSTM", 1, MAX, onnx_lower_lstm, 8, 0, 8) \
     X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
     X("", "Max", 1, MAX, onnx_lower_max, -1, 0, -1) \
     X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
@@ -760,6 +764,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, lower_random_normal_like, 1, 0, 1) \
+    X("", "RNN", 1, MAX, onnx_lower_rnn, 6, 0, 6) \
     X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 18, 2) \
     X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 18, 2) \
     X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 18, 2) \
@@ -771,6 +776,7 @@ static bnn_status lower_pad(onnx_ctx *c)
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, lower_reshape, 1, 5, 2) \
+    X("", "Scan", 9, MAX, onnx_lower_scan, -1, 0, -1) \
     X("", "Shape", 1, MAX, lower_shape, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \

@@ -353,7 +353,8 @@ bnn_status onnx_lower_expand(onnx_ctx *c)
             continue;
         /* A symbolic entry equal to the input's dim there broadcasts like 1. */
         int ix = i - (k.n - xs->rank);
-        if (xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i] || onnx_known_unknown(&k, i))
+        if ((xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i] || onnx_known_unknown(&k, i)) &&
+            !onnx_feeds_rnn_state_only(c, onnx_str(c->node->output[0])))
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'shape' holds a dim only known at run time");
         shape[i] = 1;
     }
@@ -439,10 +440,16 @@ bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
 {
     onnx_known k;
     BNN_TRY(const_list(c, 0, "input", BNN_MAX_RANK, &k));
-    if (k.sym)
+    /* A batch-sized zero state of a recurrent layer: batch 1, shared. */
+    bool state = k.sym && onnx_feeds_rnn_state_only(c, onnx_str(c->node->output[0]));
+    if (k.sym && !state)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'input' holds a dim only known at run time");
     bnn_shape s = { .rank = k.n };
     for (int i = 0; i < k.n; i++) {
+        if (k.sym >> i & 1) {
+            s.dims[i] = 1;
+            continue;
+        }
         if (k.v[i] < 0)
             return onnx_node_fail(c, BNN_ERR_INVALID, "input 'input' has a negative dim %lld", (long long)k.v[i]);
         s.dims[i] = k.v[i];

@@ -230,13 +230,36 @@ static bnn_status make_weight(onnx_ctx *c, int b, const char *bname, bool trans,
         *out = b;
         return BNN_OK;
     }
+    /* Inside an unrolled loop, every copy of the body reads one weight (the
+     * loop's own, tied); elsewhere each layer gets its own parameter. */
+    for (int i = 0; c->scope && i < c->n_derived; i++) {
+        const onnx_derived_weight *d = &c->derived[i];
+        if (d->src == b && d->trans == trans && d->alpha == alpha) {
+            free(w);
+            *out = d->out;
+            return BNN_OK;
+        }
+    }
     char buf[300];
     char base[280];
     snprintf(base, sizeof base, "%s.weight", c->node_name);
     *out = bnn_graph_add_param(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_F32, &s, w,
                                sizeof(float) * n, false);
     free(w);
-    return *out < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
+    if (*out < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    if (!c->scope)
+        return BNN_OK;
+    if (c->n_derived == c->cap_derived) {
+        int cap = c->cap_derived ? 2 * c->cap_derived : 16;
+        onnx_derived_weight *grown = realloc(c->derived, sizeof *grown * (size_t)cap);
+        if (!grown)
+            return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+        c->derived = grown;
+        c->cap_derived = cap;
+    }
+    c->derived[c->n_derived++] = (onnx_derived_weight){ b, *out, trans, alpha };
+    return BNN_OK;
 }
 
 /* A bias for `out` outputs from an f32 param that broadcasts along the last

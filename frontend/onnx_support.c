@@ -16,12 +16,29 @@ typedef struct missing_op {
     int needs;                    /* > 0: the op exists from this opset on */
 } missing_op;
 
-bnn_status onnx_check_support(onnx_ctx *c)
+/* Adds the ops of gp and of its subgraphs (If branches, Loop and Scan
+ * bodies) the table lacks to *miss; false: out of memory. */
+static bool collect_missing(onnx_ctx *c, const Onnx__GraphProto *gp, missing_op **miss_p,
+                            size_t *n_miss_p, int depth)
 {
-    const Onnx__GraphProto *gp = c->graph;
-    missing_op *miss = NULL;
-    size_t n_miss = 0;
-    for (size_t i = 0; i < gp->n_node; i++) {
+    missing_op *miss = *miss_p;
+    size_t n_miss = *n_miss_p;
+    bool ok = true;
+    for (size_t i = 0; i < gp->n_node && ok; i++) {
+        const Onnx__NodeProto *sub = gp->node[i];
+        for (size_t a = 0; a < sub->n_attribute && ok && depth < ONNX_MAX_NESTING; a++) {
+            const Onnx__AttributeProto *at = sub->attribute[a];
+            *miss_p = miss;
+            *n_miss_p = n_miss;
+            if (at->g)
+                ok = collect_missing(c, at->g, miss_p, n_miss_p, depth + 1);
+            for (size_t k = 0; k < at->n_graphs && ok; k++)
+                ok = collect_missing(c, at->graphs[k], miss_p, n_miss_p, depth + 1);
+            miss = *miss_p;
+            n_miss = *n_miss_p;
+        }
+    }
+    for (size_t i = 0; i < gp->n_node && ok; i++) {
         const Onnx__NodeProto *nd = gp->node[i];
         const char *dom = onnx_str(nd->domain), *op = onnx_str(nd->op_type);
         if (strcmp(dom, "ai.onnx") == 0)
@@ -42,13 +59,26 @@ bnn_status onnx_check_support(onnx_ctx *c)
         if (k == n_miss) {
             missing_op *grown = realloc(miss, sizeof *miss * (n_miss + 1));
             if (!grown) {
-                free(miss);
-                return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
+                ok = false;
+                break;
             }
             miss = grown;
             miss[n_miss++] = (missing_op){ dom, op, onnx_str(nd->name), 0, needs };
         }
         miss[k].count++;
+    }
+    *miss_p = miss;
+    *n_miss_p = n_miss;
+    return ok;
+}
+
+bnn_status onnx_check_support(onnx_ctx *c)
+{
+    missing_op *miss = NULL;
+    size_t n_miss = 0;
+    if (!collect_missing(c, c->graph, &miss, &n_miss, 0)) {
+        free(miss);
+        return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     }
     if (n_miss == 0)
         return BNN_OK;

@@ -710,7 +710,7 @@ bnn_status bnn_graph_infer_node(bnn_graph *graph, int node_id, bnn_diag *diag)
     for (int k = 0; k < c.node->n_outputs; k++) {
         bnn_value *out = &graph->values[c.node->outputs[k]];
         out->dtype = c.out_dtype;
-        out->shape = c.out;
+        out->shape = k > 0 && k <= c.n_extra ? c.extra[k - 1] : c.out;
     }
     return BNN_OK;
 }

@@ -15,6 +15,10 @@ typedef struct infer_ctx {
     bnn_diag *diag;
     bnn_dtype out_dtype; /* the result, written to the output by the dispatcher */
     bnn_shape out;
+    /* Ops whose outputs differ in shape (the recurrent layers): outputs
+     * 1..n_extra get extra[k-1] instead of out (same dtype). */
+    bnn_shape extra[3];
+    int n_extra;
     char label[300];
     char text[4][160];   /* type texts for one message, reused round robin */
     int next_text;

@@ -20,6 +20,7 @@
 #include "bnn_passes.h"  /* the pass manager and pipelines (to-bnn, ...) */
 #include "bnn_runtime.h" /* sessions: plan and run a graph */
 #include "bnn_train.h"   /* losses, optimizers, the trainer */
+#include "bnn_comm.h"    /* ranks of a data-parallel job (MPI or one process) */
 #include "bnn_predict.h" /* Monte-Carlo and moment predictives */
 #include "bnn_metrics.h" /* accuracy, NLL, Brier, ECE, entropies */
 #include "bnn_data.h"    /* IDX / MNIST data sets, transforms */

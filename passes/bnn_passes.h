@@ -93,6 +93,7 @@ bnn_status bnn_passes_run_text(const char *pipeline_text, bnn_graph *graph, bnn_
  * time and updated in place after that; get reports T (1 when there is none). */
 bnn_status bnn_graph_set_temperature(bnn_graph *graph, double temperature, bnn_diag *diag);
 bnn_status bnn_graph_get_temperature(const bnn_graph *graph, double *temperature);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,6 +13,10 @@
  *   marginal is the same), W ~ N(mu, s^2), b ~ N(bmu, bs^2):
  *     M = layer(M(x), mu, bmu)
  *     V = layer(M(x)^2 + V(x), s^2, bs^2) + layer(V(x), mu^2)
+ *       = layer([M(x)^2 | V(x)], [s^2 | mu^2 + s^2], bs^2)
+ *     the second form (inputs concatenated on axis 1, weights stacked the
+ *     same way) is what is emitted for dense layers and one-group convs: one
+ *     product instead of two and an add
  *   dense / conv1d / conv2d with a fixed W:  M = layer(M(x), W, b),
  *                                            V = layer(V(x), W^2)
  *   relu, leaky_relu, sigmoid, tanh, max_pool:  moments.* ops (runtime/
@@ -43,7 +47,11 @@
  * "<logits>" and "<logits>_var".  Any other output keeps its place as the
  * mean, and its variance "<out>_var" is appended.  So a classifier's moment
  * graph gives (probabilities, logits mean, logits variance), a regressor's
- * (mean, variance).
+ * (mean, variance).  With covariance=1, when a dense layer makes a
+ * classifier's logits from an input with variance, their full covariance
+ * W diag(V(x)) W^T + diag(weight noise) follows as a fourth output
+ * "<logits>_cov" [N, K, K] (eval/predict_moments.c draws sigma points from
+ * it).
  *
  * An op with no rule here fails the pass, naming the node and the op: a
  * silent wrong answer is worse than none.
@@ -62,7 +70,13 @@ typedef struct moments_ctx {
     int *mean;      /* owned: per original value id, its mean's value id */
     int *var;       /* owned: per original value id, its variance's id or NO_VAR */
     int n_original; /* values at the start: the arrays' size */
+    /* Per original value made by a dense layer (else -1), what its output
+     * covariance needs: the layer's weight (means), the input's variance and
+     * the weight noise's variance term (owned arrays, n_original each). */
+    int *dense_weight, *dense_in_var, *dense_noise;
+    int *dense_weight_sq; /* the weight means squared, when made */
     bool glm;
+    bool covariance; /* option covariance=1: also the logits' covariance */
     int node_id;    /* the node being rewritten */
     char layer[300];/* its name, or its output's name when it has none */
 } moments_ctx;
@@ -84,11 +98,17 @@ static bnn_status unsupported(moments_ctx *c, const char *why)
 static int mean_of(const moments_ctx *c, int v) { return v < c->n_original ? c->mean[v] : v; }
 static int var_of(const moments_ctx *c, int v) { return v >= 0 && v < c->n_original ? c->var[v] : NO_VAR; }
 
+static bnn_status emit_with_int(moments_ctx *c, bnn_op op, const int *inputs, int n_inputs,
+                                const char *stem, const char *suffix, const char *name,
+                                int64_t value, int *out);
+
 /* Appends op(inputs) as node "<layer>/<suffix>" producing a fresh value named
  * after `stem` + "_" + suffix; copies the attributes of node `attrs_from`
- * (-1: none) and infers the output's type. */
-static bnn_status emit(moments_ctx *c, bnn_op op, const int *inputs, int n_inputs,
-                       const char *stem, const char *suffix, int attrs_from, int *out)
+ * (-1: none), sets int list attribute `ints_name` (NULL: none) and infers the
+ * output's type. */
+static bnn_status emit_with(moments_ctx *c, bnn_op op, const int *inputs, int n_inputs,
+                            const char *stem, const char *suffix, int attrs_from,
+                            const char *ints_name, const int64_t *ints, int n_ints, int *out)
 {
     char want[700], name[700], node_name[700];
     snprintf(want, sizeof want, "%s_%s", stem, suffix);
@@ -103,8 +123,36 @@ static bnn_status emit(moments_ctx *c, bnn_op op, const int *inputs, int n_input
         return oom(c);
     if (attrs_from >= 0 && bnn_node_copy_attrs(c->g, nid, c->g, attrs_from) != BNN_OK)
         return oom(c);
+    if (ints_name && bnn_node_set_ints(c->g, nid, ints_name, ints, n_ints) != BNN_OK)
+        return oom(c);
     *out = v;
     return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+/* emit() with one int attribute set before shape inference. */
+static bnn_status emit_with_int(moments_ctx *c, bnn_op op, const int *inputs, int n_inputs,
+                                const char *stem, const char *suffix, const char *name,
+                                int64_t value, int *out)
+{
+    char want[700], fresh_name[700], node_name[700];
+    snprintf(want, sizeof want, "%s_%s", stem, suffix);
+    const char *fresh = bnn_pass_unique_name(c->g, want, fresh_name, sizeof fresh_name);
+    snprintf(node_name, sizeof node_name, "%s/%s", c->layer, suffix);
+    bnn_shape unknown = {.rank = -1};
+    int v = bnn_graph_add_value(c->g, fresh, BNN_UNDEFINED, &unknown);
+    if (v < 0)
+        return oom(c);
+    int nid = bnn_graph_add_node(c->g, op, node_name, inputs, n_inputs, &v, 1);
+    if (nid < 0 || bnn_node_set_int(c->g, nid, name, value) != BNN_OK)
+        return oom(c);
+    *out = v;
+    return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+static bnn_status emit(moments_ctx *c, bnn_op op, const int *inputs, int n_inputs,
+                       const char *stem, const char *suffix, int attrs_from, int *out)
+{
+    return emit_with(c, op, inputs, n_inputs, stem, suffix, attrs_from, NULL, NULL, 0, out);
 }
 
 /* A constant param from data (copied), named after base. */
@@ -225,6 +273,29 @@ static bnn_op layer_op(const bnn_graph *g, const bnn_node *n)
     return BNN_OP_CONV;
 }
 
+/* W_cat [rows, 2 * row_len]: row r is [A[r], B[r]] (A, B [rows, row_len]),
+ * a param named after `base`.  For a dense weight [out, in] and a conv weight
+ * [M, C, kh, kw] alike, this is the weight of the layer applied to the
+ * inputs concatenated along axis 1. */
+static bnn_status stacked_weight(moments_ctx *c, const char *base, const bnn_value *like,
+                                 const float *a, const float *b, int *out)
+{
+    int64_t n = bnn_shape_numel(&like->shape), rows = like->shape.dims[0];
+    int64_t len = rows ? n / rows : 0;
+    float *w = malloc(sizeof(float) * (size_t)(2 * n) + 1);
+    if (!w)
+        return oom(c);
+    for (int64_t r = 0; r < rows; r++) {
+        memcpy(w + 2 * r * len, a + r * len, sizeof(float) * (size_t)len);
+        memcpy(w + (2 * r + 1) * len, b + r * len, sizeof(float) * (size_t)len);
+    }
+    bnn_shape shape = like->shape;
+    shape.dims[1] *= 2;
+    bnn_status st = constant(c, base, &shape, w, out);
+    free(w);
+    return st;
+}
+
 static bnn_status bayesian_layer(moments_ctx *c, int *var_out)
 {
     bnn_node *n = bnn_graph_node(c->g, c->node_id);
@@ -233,12 +304,35 @@ static bnn_status bayesian_layer(moments_ctx *c, int *var_out)
     int xm = mean_of(c, x), xv = var_of(c, x);
     if (var_of(c, wmu) != NO_VAR || var_of(c, bmu) != NO_VAR)
         return unsupported(c, "weights computed from random values");
-    int wvar, bvar = -1, wmu2 = -1;
+    if (!bnn_pass_is_f32_param(c->g, wmu))
+        return unsupported(c, "a weight mean that is not a constant float32 param");
+    /* One product for the variance when the inputs stack along axis 1 (every
+     * dense layer, a conv with one group): V = layer([M^2 | V(x)], [s^2 |
+     * mu^2 + s^2]) (GLM: [s^2 | mu^2]), the same GEMM cost as two products
+     * but one pass over the output. */
+    bool stack = xv != NO_VAR && (n->op == BNN_OP_DENSE_REPARAM ||
+                                  bnn_node_int(n, "group", 1) == 1);
+    int wvar, bvar = -1, wmu2 = -1, wcat = -1;
     BNN_TRY(sigma_squared(c, wrho, &wvar));
     if (bmu >= 0 && brho >= 0)
         BNN_TRY(sigma_squared(c, brho, &bvar));
     if (xv != NO_VAR)
         BNN_TRY(square(c, wmu, "sq", &wmu2));
+    if (stack) {
+        const bnn_value *mu = bnn_graph_value(c->g, wmu);
+        const float *s2 = bnn_graph_value(c->g, wvar)->data, *m2 = bnn_graph_value(c->g, wmu2)->data;
+        int64_t count = bnn_shape_numel(&mu->shape);
+        float *second = malloc(sizeof(float) * (size_t)count + 1);
+        if (!second)
+            return oom(c);
+        for (int64_t i = 0; i < count; i++)
+            second[i] = c->glm ? m2[i] : m2[i] + s2[i];
+        char base[600];
+        snprintf(base, sizeof base, "%s_moments", mu->name);
+        bnn_status st = stacked_weight(c, base, bnn_graph_value(c->g, wmu), s2, second, &wcat);
+        free(second);
+        BNN_TRY(st);
+    }
     /* The mean: this node as the deterministic layer at mu. */
     n = bnn_graph_node(c->g, c->node_id);
     n->op = layer_op(c->g, n);
@@ -251,11 +345,23 @@ static bnn_status bayesian_layer(moments_ctx *c, int *var_out)
     if (bmu >= 0)
         n->inputs[2] = bmu;
     bnn_op op = n->op;
+    int y = n->outputs[0];
     const char *stem = out_stem(c);
-    int xm2, u;
+    int xm2;
     int sq[2] = {xm, xm};
     BNN_TRY(emit(c, BNN_OP_MUL, sq, 2, stem, "in_sq", -1, &xm2));
-    u = xm2;
+    if (op == BNN_OP_DENSE && y < c->n_original) {
+        c->dense_weight[y] = wmu;
+        c->dense_weight_sq[y] = wmu2;
+        c->dense_in_var[y] = xv;
+    }
+    if (stack) {
+        int cat = -1, in[2] = {xm2, xv};
+        BNN_TRY(emit_with_int(c, BNN_OP_CONCAT, in, 2, stem, "in_moments", "axis", 1, &cat));
+        int var_in[3] = {cat, wcat, bvar};
+        return emit(c, op, var_in, bvar >= 0 ? 3 : 2, stem, "var", c->node_id, var_out);
+    }
+    int u = xm2;
     if (xv != NO_VAR && !c->glm) {
         int in[2] = {xm2, xv};
         BNN_TRY(emit(c, BNN_OP_ADD, in, 2, stem, "in_second", -1, &u));
@@ -263,6 +369,8 @@ static bnn_status bayesian_layer(moments_ctx *c, int *var_out)
     int a;
     int noise_in[3] = {u, wvar, bvar};
     BNN_TRY(emit(c, op, noise_in, bvar >= 0 ? 3 : 2, stem, "weight_noise_var", c->node_id, &a));
+    if (op == BNN_OP_DENSE && y < c->n_original)
+        c->dense_noise[y] = a;
     if (xv == NO_VAR) {
         *var_out = a;
         return BNN_OK;
@@ -287,6 +395,10 @@ static bnn_status fixed_layer(moments_ctx *c, int *var_out)
     BNN_TRY(square(c, w, "sq", &w2));
     int in[2] = {xv, w2};
     n = bnn_graph_node(c->g, c->node_id);
+    if (n->op == BNN_OP_DENSE && n->outputs[0] < c->n_original) {
+        c->dense_weight[n->outputs[0]] = w;
+        c->dense_in_var[n->outputs[0]] = xv;
+    }
     return emit(c, n->op, in, 2, out_stem(c), "var", c->node_id, var_out);
 }
 
@@ -584,6 +696,79 @@ static bnn_status probit_head(moments_ctx *c, int head, int logits, int *probs_o
     return bnn_graph_infer_node(c->g, nid, c->diag);
 }
 
+/* The logits' full covariance when a dense layer makes them from an input
+ * with variance v (diagonal): C = W diag(v) W^T + diag(noise), with the
+ * weight noise term independent across outputs.  Its diagonal is the
+ * variance the rules give; the off-diagonal is what the input's variance
+ * shares between logits, which the probabilities' spread (the mutual
+ * information) depends on.  Standard ops only: unsqueeze, mul, matmul, add.
+ * *cov_out stays -1 when there is nothing beyond the diagonal. */
+static bnn_status logits_covariance(moments_ctx *c, int logits, int *cov_out)
+{
+    *cov_out = -1;
+    if (logits >= c->n_original || c->dense_weight[logits] < 0 ||
+        c->dense_in_var[logits] == NO_VAR || !bnn_pass_is_f32_param(c->g, c->dense_weight[logits]))
+        return BNN_OK;
+    const bnn_value *w = bnn_graph_value(c->g, c->dense_weight[logits]);
+    const bnn_shape *vs = &bnn_graph_value(c->g, c->dense_in_var[logits])->shape;
+    if (w->shape.rank != 2 || vs->rank != 2)
+        return BNN_OK;
+    int64_t k = w->shape.dims[0], h = w->shape.dims[1];
+    float *wt = malloc(sizeof(float) * (size_t)(k * h) + 1);
+    float *eye = malloc(sizeof(float) * (size_t)(k * k) + 1);
+    if (!wt || !eye) {
+        free(wt);
+        free(eye);
+        return oom(c);
+    }
+    const float *wd = w->data;
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j < h; j++)
+            wt[j * k + i] = wd[i * h + j];
+    for (int64_t i = 0; i < k * k; i++)
+        eye[i] = i % (k + 1) == 0 ? 1.0f : 0.0f;
+    char base[600];
+    snprintf(base, sizeof base, "%s_transposed", w->name);
+    bnn_shape ts = {.rank = 2, .dims = {h, k}}, es = {.rank = 2, .dims = {k, k}};
+    int wt_id, eye_id;
+    bnn_status st = constant(c, base, &ts, wt, &wt_id);
+    if (st == BNN_OK)
+        st = constant(c, "moments.identity", &es, eye, &eye_id);
+    free(wt);
+    free(eye);
+    BNN_TRY(st);
+    const char *stem = vname(c, mean_of(c, logits));
+    int u, scaled, shared;
+    const int64_t axis1[1] = {1}, axis2[1] = {2};
+    BNN_TRY(emit_with(c, BNN_OP_UNSQUEEZE, &c->dense_in_var[logits], 1, stem, "input_var_rows",
+                      -1, "axes", axis1, 1, &u));
+    int m1[2] = {u, c->dense_weight[logits]};
+    BNN_TRY(emit(c, BNN_OP_MUL, m1, 2, stem, "scaled_weight", -1, &scaled));
+    int m2[2] = {scaled, wt_id};
+    bool noisy = c->dense_noise[logits] >= 0 || c->dense_weight_sq[logits] >= 0;
+    BNN_TRY(emit(c, BNN_OP_MATMUL, m2, 2, stem, noisy ? "shared_cov" : "cov", -1, &shared));
+    if (!noisy) {
+        *cov_out = shared;
+        return BNN_OK;
+    }
+    int noise = c->dense_noise[logits];
+    if (noise < 0) {
+        /* the stacked product gave V only: the weight noise's part is V minus
+         * the input variance's diagonal, V(x) (mu^2)^T */
+        int through, prop[2] = {c->dense_in_var[logits], c->dense_weight_sq[logits]};
+        BNN_TRY(emit(c, BNN_OP_DENSE, prop, 2, stem, "shared_var", -1, &through));
+        int diff[2] = {var_of(c, logits), through};
+        BNN_TRY(emit(c, BNN_OP_SUB, diff, 2, stem, "noise_var", -1, &noise));
+    }
+    int col, diag;
+    BNN_TRY(emit_with(c, BNN_OP_UNSQUEEZE, &noise, 1, stem, "noise_var_column", -1, "axes",
+                      axis2, 1, &col));
+    int m3[2] = {col, eye_id};
+    BNN_TRY(emit(c, BNN_OP_MUL, m3, 2, stem, "noise_cov", -1, &diag));
+    int sum[2] = {shared, diag};
+    return emit(c, BNN_OP_ADD, sum, 2, stem, "cov", -1, cov_out);
+}
+
 static bnn_status finish_outputs(moments_ctx *c, const int *heads, int n_heads, bool probit)
 {
     int n_out = c->g->n_outputs;
@@ -603,13 +788,17 @@ static bnn_status finish_outputs(moments_ctx *c, const int *heads, int n_heads, 
         snprintf(c->layer, sizeof c->layer, "%s", vname(c, o));
         if (head >= 0 || (probit && i == 0)) {
             int logits = head >= 0 ? bnn_graph_node(c->g, head)->inputs[0] : o, probs, lv;
+            int cov = -1;
             st = probit_head(c, head, logits, &probs);
             if (st == BNN_OK)
                 st = var_or_zeros(c, logits, &lv);
+            if (st == BNN_OK && i == 0 && c->covariance)
+                st = logits_covariance(c, logits, &cov);
             if (st == BNN_OK) {
                 c->g->outputs[i] = probs;
                 if (bnn_graph_add_output(c->g, mean_of(c, logits)) != BNN_OK ||
-                    bnn_graph_add_output(c->g, lv) != BNN_OK)
+                    bnn_graph_add_output(c->g, lv) != BNN_OK ||
+                    (cov >= 0 && bnn_graph_add_output(c->g, cov) != BNN_OK))
                     st = oom(c);
             }
             continue;
@@ -632,6 +821,10 @@ static bnn_status check_moments(const bnn_pass_args *args, bnn_diag *diag)
     if (strcmp(mode, "moments") != 0 && strcmp(mode, "glm") != 0)
         return bnn_pass_arg_fail(args, "mode", diag, BNN_ERR_INVALID,
                                  "'%s' is not moments or glm", mode);
+    const char *cov = bnn_pass_arg(args, "covariance");
+    if (strcmp(cov, "0") != 0 && strcmp(cov, "1") != 0)
+        return bnn_pass_arg_fail(args, "covariance", diag, BNN_ERR_INVALID, "'%s' is not 0 or 1",
+                                 cov);
     if (strcmp(link, "auto") != 0 && strcmp(link, "probit") != 0)
         return bnn_pass_arg_fail(args, "link", diag, BNN_ERR_INVALID,
                                  "'%s' is not auto or probit", link);
@@ -642,20 +835,27 @@ static bnn_status run_moments(bnn_graph *g, const bnn_pass_args *args, bnn_diag 
 {
     BNN_TRY(check_moments(args, diag));
     moments_ctx c = {.g = g, .diag = diag, .n_original = g->n_values,
-                     .glm = strcmp(bnn_pass_arg(args, "mode"), "glm") == 0};
+                     .glm = strcmp(bnn_pass_arg(args, "mode"), "glm") == 0,
+                     .covariance = strcmp(bnn_pass_arg(args, "covariance"), "1") == 0};
     bool probit = strcmp(bnn_pass_arg(args, "link"), "probit") == 0;
     int n_nodes = g->n_nodes;
     c.mean = malloc(sizeof(int) * (size_t)c.n_original + 1);
     c.var = malloc(sizeof(int) * (size_t)c.n_original + 1);
     int *heads = malloc(sizeof(int) * (size_t)n_nodes + 1);
+    c.dense_weight = malloc(sizeof(int) * (size_t)c.n_original + 1);
+    c.dense_in_var = malloc(sizeof(int) * (size_t)c.n_original + 1);
+    c.dense_noise = malloc(sizeof(int) * (size_t)c.n_original + 1);
+    c.dense_weight_sq = malloc(sizeof(int) * (size_t)c.n_original + 1);
     bnn_status st = BNN_OK;
-    if (!c.mean || !c.var || !heads) {
+    if (!c.mean || !c.var || !heads || !c.dense_weight || !c.dense_in_var || !c.dense_noise ||
+        !c.dense_weight_sq) {
         st = bnn_fail(diag, BNN_ERR_NOMEM, "bnn-to-moments: out of memory");
         goto done;
     }
     for (int v = 0; v < c.n_original; v++) {
         c.mean[v] = v;
         c.var[v] = NO_VAR;
+        c.dense_weight[v] = c.dense_in_var[v] = c.dense_noise[v] = c.dense_weight_sq[v] = -1;
     }
     int n_heads = 0;
     for (int i = 0; i < n_nodes && st == BNN_OK; i++)
@@ -668,6 +868,10 @@ static bnn_status run_moments(bnn_graph *g, const bnn_pass_args *args, bnn_diag 
 done:
     free(c.mean);
     free(c.var);
+    free(c.dense_weight);
+    free(c.dense_in_var);
+    free(c.dense_noise);
+    free(c.dense_weight_sq);
     free(heads);
     return st;
 }
@@ -679,13 +883,16 @@ static const bnn_pass_option_info moments_options[] = {
     {"link", "auto",
      "auto: the probit link for an output made by softmax; probit: also for an output of "
      "logits"},
+    {"covariance", "0",
+     "1: when a dense layer makes the classifier's logits, also output their full covariance "
+     "[N, K, K] (\"<logits>_cov\", after the variance)"},
 };
 
 const bnn_pass_def bnn_pass_bnn_to_moments = {
     .info = {"bnn-to-moments",
              "carry a mean and a variance per activation, for a one-pass (sampling-free) "
              "predictive; outputs (probabilities, logits, logits_var) or (mean, var)",
-             moments_options, 2},
+             moments_options, 3},
     .check = check_moments,
     .run = run_moments,
 };

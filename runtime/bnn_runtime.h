@@ -30,6 +30,14 @@ typedef struct bnn_session_options {
     uint64_t seed;   /* keys every random draw (Bayesian weights, dropout) */
     bool training;   /* keep activations for backward, dropout active */
     size_t max_memory; /* refuse plans needing more bytes (arena, scratch, state); 0: no cap */
+    /* Plan the backward sweep too (implies training): a gradient for every
+     * value on a path from a param that gets one to any output, and the
+     * params' gradients in one flat buffer (bnn_session_param_grads). */
+    bool backward;
+    /* With backward: the params that get gradients, by name, NULL-terminated;
+     * NULL means every trainable f32 param.  A name that is not an f32 param
+     * of the graph fails the creation. */
+    const char *const *grad_params;
 } bnn_session_options;
 
 bnn_session_options bnn_session_defaults(void);
@@ -69,6 +77,76 @@ bnn_status bnn_session_run(bnn_session *session, bnn_diag *diag);
 
 /* Bytes of the planned arena, for reports. */
 size_t bnn_session_arena_bytes(const bnn_session *session);
+/* Every byte the session planned: arena, scratch, per-node state and, with
+ * backward, the activation and param gradients. */
+size_t bnn_session_memory_bytes(const bnn_session *session);
+
+/* ---- values, steps, nodes --------------------------------------------------
+ *
+ * Values are named by their id in bnn_session_graph(), the session's own copy
+ * of the graph with every shape concrete; its ids are those of the graph the
+ * session was made from, so an id found there (bnn_graph_find_value) works
+ * here. */
+
+/* The session's graph: the caller's graph with concrete shapes. */
+const bnn_graph *bnn_session_graph(const bnn_session *session);
+/* The value's tensor as the last run left it (params: the caller's data);
+ * NULL for an id out of range or a value no live node touches.  Without
+ * training, buffers are reused: only inputs and outputs are sure to hold
+ * their values after a run. */
+const bnn_tensor *bnn_session_value(const bnn_session *session, int value_id);
+
+/* The step keys every random draw of the next run (Bayesian weights,
+ * dropout): run N of a session draws with step N unless it is set.  Each run
+ * adds one. */
+uint64_t bnn_session_step(const bnn_session *session);
+void bnn_session_set_step(bnn_session *session, uint64_t step);
+
+/* Nodes in run order, for profiles: position 0 .. n_nodes - 1. */
+int bnn_session_n_nodes(const bnn_session *session);
+typedef struct bnn_session_node {
+    int node_id;                /* in bnn_session_graph() */
+    bool skipped;               /* shares its input's bytes: nothing runs */
+    const bnn_tensor *outputs;  /* the node's outputs (concrete shapes) */
+    int n_outputs;
+} bnn_session_node;
+bnn_session_node bnn_session_node_at(const bnn_session *session, int position);
+/* bnn_session_run that also adds each position's wall time (ms) to
+ * node_ms[position] (bnn_session_n_nodes entries). */
+bnn_status bnn_session_run_timed(bnn_session *session, double *node_ms, bnn_diag *diag);
+
+/* ---- backward (options.backward) --------------------------------------------
+ *
+ *     bnn_session_run(s, &diag);                     // forward, keeps activations
+ *     bnn_session_zero_grads(s);
+ *     bnn_tensor *g = bnn_session_grad(s, loss_input_id);
+ *     ... write d(loss)/d(value) into g->data ...      // the seed
+ *     bnn_session_backward(s, &diag);
+ *     const float *dw = bnn_session_param_grads(s, &n); // flat, see below
+ *
+ * A value read by several nodes gets the sum of their contributions.  The
+ * sweep adds into every gradient buffer, activations' included, so each
+ * backward starts from bnn_session_zero_grads() and a fresh seed; to sum
+ * params' gradients over several batches, add up copies of the flat buffer. */
+
+/* Zeroes every gradient: activations' and params'. */
+void bnn_session_zero_grads(bnn_session *session);
+/* The gradient buffer of a value (f32, the value's shape), or NULL when none
+ * is planned: no backward, an integer value, or a value no param that gets a
+ * gradient flows into.  Params' buffers are views of the flat buffer. */
+bnn_tensor *bnn_session_grad(bnn_session *session, int value_id);
+/* The backward sweep from the gradients seeded since the last zeroing:
+ * every node with a gradient to pass, in reverse run order, with the
+ * activations the last run left.  Fails without a plan for backward, or on
+ * what a kernel cannot handle (naming the node). */
+bnn_status bnn_session_backward(bnn_session *session, bnn_diag *diag);
+/* The params' gradients, one flat buffer: each param that gets a gradient,
+ * in value-id order, row-major, no gaps; *count (may be NULL) gets its
+ * floats.  NULL (and 0) without backward. */
+float *bnn_session_param_grads(bnn_session *session, size_t *count);
+/* Where param value_id's gradient starts in the flat buffer, or -1 when it
+ * gets none. */
+int64_t bnn_session_param_grad_offset(const bnn_session *session, int value_id);
 
 #ifdef __cplusplus
 }

@@ -578,6 +578,8 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
         goto fail;
     }
     s->options = options ? *options : bnn_session_defaults();
+    if (s->options.backward)
+        s->options.training = true; /* backward reads every activation forward made */
     st = bind_symbols(graph, input_shapes, bound, bound_from, diag);
     if (st != BNN_OK)
         goto fail;
@@ -609,6 +611,8 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
     st = plan_lifetimes(s, hooks, diag);
     if (st == BNN_OK)
         st = plan_memory(s, graph, hooks, diag);
+    if (st == BNN_OK && s->options.backward)
+        st = bnn_session_plan_backward(s, diag);
     if (st != BNN_OK)
         goto fail;
     bnn_runtime_set_threads(s->options.threads);
@@ -660,6 +664,7 @@ void bnn_session_destroy(bnn_session *s)
     free(s->arena);
     free(s->scratch);
     free(s->state);
+    bnn_session_free_backward(s);
     free(s);
 }
 
@@ -808,4 +813,34 @@ bnn_status bnn_session_run_timed(bnn_session *s, double *node_ms, bnn_diag *diag
 size_t bnn_session_arena_bytes(const bnn_session *s)
 {
     return s->arena_bytes;
+}
+
+size_t bnn_session_memory_bytes(const bnn_session *s)
+{
+    return s->arena_bytes + s->scratch_bytes + s->state_bytes + s->grad_bytes +
+           s->n_param_grads * sizeof(float);
+}
+
+const bnn_graph *bnn_session_graph(const bnn_session *s) { return s->graph; }
+
+const bnn_tensor *bnn_session_value(const bnn_session *s, int value_id)
+{
+    if (value_id < 0 || value_id >= s->graph->n_values ||
+        s->values[value_id].kind == PLAN_BUF_NONE)
+        return NULL;
+    return &s->tensors[value_id];
+}
+
+uint64_t bnn_session_step(const bnn_session *s) { return s->step; }
+void bnn_session_set_step(bnn_session *s, uint64_t step) { s->step = step; }
+
+int bnn_session_n_nodes(const bnn_session *s) { return s->n_order; }
+
+bnn_session_node bnn_session_node_at(const bnn_session *s, int position)
+{
+    BNN_ASSERT(position >= 0 && position < s->n_order);
+    const bnn_kernel_args *a = &s->node_args[position];
+    bnn_session_node info = {.node_id = s->order[position], .skipped = s->skip[position],
+                             .outputs = a->outputs, .n_outputs = a->n_outputs};
+    return info;
 }

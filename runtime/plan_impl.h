@@ -14,19 +14,12 @@
  * Scratch is one buffer shared by every node (max of scratch_size); state is
  * private per node (state_size) and lives as long as the session.
  *
- * NOTE for training (backward sweep, to be added): with options.training the
- * planner gives every activation its own bytes (no reuse, no aliases), so all
- * forward values are still intact after the forward sweep.  To add backward:
- *   1. give each plan_value a grad_offset into a second arena (same size
- *      rules; grads of params get their own flat buffer for the optimizer),
- *      and a grad tensor next to `tensor` below;
- *   2. build per-node grad_outputs/grad_inputs arrays like node_inputs /
- *      node_outputs (data NULL where no gradient is wanted: params that are
- *      not trainable, integer values);
- *   3. zero the grad arena, seed the loss gradient, then walk `order`
- *      backwards calling kernels[k]->backward with the node's saved args
- *      (node_args[k]: inputs, outputs and state as forward left them).
- * Nothing else in this file needs to change for that.
+ * Training (options.training) gives every activation its own bytes (no
+ * reuse, no aliases), so all forward values are still intact after the
+ * forward sweep; runtime/backward.c then plans the backward sweep when
+ * options.backward asks: a gradient slice per value that needs one in a
+ * second arena (no reuse either), params' gradients in one flat buffer, and
+ * per-position grad_outputs / grad_inputs operands built like node_args.
  */
 #ifndef BNN_PLAN_IMPL_H
 #define BNN_PLAN_IMPL_H
@@ -77,16 +70,30 @@ struct bnn_session {
     unsigned char *state;        /* owned, 64-byte aligned; per-node slices */
     size_t state_bytes;
     uint64_t step;               /* forward passes run so far */
+
+    /* Backward (runtime/backward.c); all NULL without options.backward. */
+    bool *needs_grad;            /* owned, per value id */
+    bnn_tensor *grads;           /* owned, per value id: data NULL where none is planned */
+    unsigned char *grad_arena;   /* owned, 64-byte aligned: activations' gradients */
+    size_t grad_bytes;
+    float *param_grads;          /* owned, 64-byte aligned: params' gradients, flat */
+    size_t n_param_grads;        /* floats */
+    int64_t *param_grad_offset;  /* owned, per value id: into param_grads, or -1 */
+    bnn_tensor *node_grads;      /* owned: grad_outputs then grad_inputs of every position */
+    bnn_kernel_grads *kernel_grads; /* owned, per position */
+    bool *wants_backward;        /* owned, per position: some input wants a gradient */
 };
+
+/* Plans the backward sweep on a session whose forward plan is done
+ * (runtime/backward.c); frees nothing on failure (destroy does). */
+bnn_status bnn_session_plan_backward(bnn_session *session, bnn_diag *diag);
+/* Frees what bnn_session_plan_backward took. */
+void bnn_session_free_backward(bnn_session *session);
 
 bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *input_shapes,
                                      const bnn_session_options *options,
                                      const bnn_plan_hooks *hooks, bnn_session **out,
                                      bnn_diag *diag);
-
-/* bnn_session_run that also adds each position's wall time (ms) to
- * node_ms[position] (n_order entries), for `bnnc bench --profile`. */
-bnn_status bnn_session_run_timed(bnn_session *session, double *node_ms, bnn_diag *diag);
 
 /* Checks the plan's invariants (tests call it on real graphs): arena values
  * lie inside the arena, 64-byte aligned; values alive at the same time share

@@ -14,10 +14,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_predictive.h"
 #include "bnn_runtime.h"
+#include "bench_roofline.h"
 #include "bnn_train.h"
 #include "cli.h"
-#include "plan_impl.h" /* bnn_session_run_timed, for --profile */
 
 static void usage(FILE *out)
 {
@@ -35,9 +36,17 @@ static void usage(FILE *out)
             "  -w, --warmup N    untimed runs first (default 10)\n"
             "  -t, --threads T   OpenBLAS/OpenMP threads (default 0: all cores)\n"
             "      --profile     also time each node and print where the time goes\n"
+            "      --predictive moments|glm  time that sampling-free predictive against\n"
+            "                    Monte-Carlo with --samples S (default 32) in interleaved\n"
+            "                    rounds and print both medians and the speed-up\n"
+            "      --logits sigma|draws|probit  how --predictive turns the logits' Gaussian\n"
+            "                    into probabilities (default sigma)\n"
             "      --json        one JSON object: median_ms, p10_ms, p90_ms,\n"
             "                    samples_per_s (and steps_per_s with --train),\n"
             "                    peak_rss_mib, batch, threads, ...\n"
+            "With --train it also measures the step's roofline: its matrix products as\n"
+            "bare sgemm calls plus its parameter traffic at a measured bandwidth\n"
+            "(roofline_ms, roofline_ratio = median / roofline; docs/runtime.md).\n"
             BNNC_INPUT_SHAPE_USAGE
             "  -h, --help        show this help\n");
 }
@@ -47,6 +56,13 @@ static double now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static double peak_rss_mib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -94,8 +110,9 @@ static void fill_random(const bnn_tensor *t, uint64_t *state)
  * the overall latency): the mean time per node, biggest first. */
 static bnn_status print_profile(bnn_session *s, const char *model, int iters, bnn_diag *diag)
 {
-    double *node_ms = calloc((size_t)s->n_order + 1, sizeof *node_ms);
-    int *order = calloc((size_t)s->n_order + 1, sizeof *order);
+    int n = bnn_session_n_nodes(s);
+    double *node_ms = calloc((size_t)n + 1, sizeof *node_ms);
+    int *order = calloc((size_t)n + 1, sizeof *order);
     if (!node_ms || !order) {
         free(node_ms);
         free(order);
@@ -105,12 +122,12 @@ static bnn_status print_profile(bnn_session *s, const char *model, int iters, bn
     for (int i = 0; i < iters && st == BNN_OK; i++)
         st = bnn_session_run_timed(s, node_ms, diag);
     double total = 0;
-    for (int p = 0; p < s->n_order; p++) {
+    for (int p = 0; p < n; p++) {
         order[p] = p;
         total += node_ms[p];
     }
     /* insertion sort by time, descending: graphs are small */
-    for (int i = 1; i < s->n_order; i++)
+    for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && node_ms[order[j]] > node_ms[order[j - 1]]; j--) {
             int t = order[j];
             order[j] = order[j - 1];
@@ -118,15 +135,16 @@ static bnn_status print_profile(bnn_session *s, const char *model, int iters, bn
         }
     if (st == BNN_OK) {
         printf("%s: time per node (mean of %d runs)\n", model, iters);
-        for (int i = 0; i < s->n_order; i++) {
+        for (int i = 0; i < n; i++) {
             int p = order[i];
-            if (s->skip[p])
+            bnn_session_node node = bnn_session_node_at(s, p);
+            if (node.skipped)
                 continue;
             char label[300], shape[128];
-            const bnn_tensor *y = &s->node_args[p].outputs[0];
+            const bnn_tensor *y = &node.outputs[0];
             printf("  %9.4f ms %5.1f%%  %-40s -> %s\n", node_ms[p] / iters,
                    total > 0 ? 100 * node_ms[p] / total : 0,
-                   bnn_node_label(s->graph, s->order[p], label, sizeof label),
+                   bnn_node_label(bnn_session_graph(s), node.node_id, label, sizeof label),
                    bnn_shape_format(&y->shape, y->dtype, shape, sizeof shape));
         }
     }
@@ -142,11 +160,14 @@ int bnnc_cmd_bench(int argc, char **argv)
         {"warmup", required_argument, NULL, 'w'}, {"threads", required_argument, NULL, 't'},
         {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
         {"profile", no_argument, NULL, 'p'},     {"train", no_argument, NULL, 'T'},
+        {"predictive", required_argument, NULL, 'P'}, {"samples", required_argument, NULL, 'S'},
+        {"logits", required_argument, NULL, 'L'},
         BNNC_INPUT_SHAPE_OPTION,
         {NULL, 0, NULL, 0},
     };
     int64_t batch = 0, iters = 100, warmup = 10, threads = 0;
     bool json = false, profile = false, train = false;
+    bench_predictive_options po = {.predictive = BNN_PREDICTIVE_MC, .samples = 32};
     int c;
     optind = 1;
     opterr = 0;
@@ -175,6 +196,22 @@ int bnnc_cmd_bench(int argc, char **argv)
         case 'j': json = true; break;
         case 'p': profile = true; break;
         case 'T': train = true; break;
+        case 'P':
+            if (!bnn_predictive_from_name(optarg, &po.predictive) ||
+                po.predictive == BNN_PREDICTIVE_MC)
+                return bnnc_usage_error("bench", "--predictive wants moments or glm, not '%s'",
+                                        optarg);
+            break;
+        case 'S':
+            if (!bnnc_parse_int(optarg, 1, 100000, &po.samples))
+                return bnnc_usage_error("bench", "--samples wants a number 1..100000, not '%s'",
+                                        optarg);
+            break;
+        case 'L':
+            if (!bnn_logit_rule_from_name(optarg, &po.rule))
+                return bnnc_usage_error("bench", "--logits wants sigma, draws or probit, not '%s'",
+                                        optarg);
+            break;
         case 'h': usage(stdout); return BNNC_EXIT_OK;
         case ':': return bnnc_usage_error("bench", "option '%s' needs a value", argv[optind - 1]);
         default: return bnnc_usage_error("bench", "unknown option '%s'", argv[optind - 1]);
@@ -187,6 +224,8 @@ int bnnc_cmd_bench(int argc, char **argv)
     const char *model = argv[optind];
     if (!batch)
         batch = train ? 64 : 1;
+    if (train && po.predictive != BNN_PREDICTIVE_MC)
+        return bnnc_usage_error("bench", "--predictive times inference only");
     if (train && profile)
         return bnnc_usage_error("bench", "--profile times inference only");
 
@@ -203,8 +242,20 @@ int bnnc_cmd_bench(int argc, char **argv)
         fprintf(stderr, "bnnc bench: out of memory\n");
         goto done;
     }
+    if (po.predictive != BNN_PREDICTIVE_MC) {
+        po.batch = batch;
+        po.iters = iters;
+        po.warmup = warmup;
+        po.threads = (int)threads;
+        po.json = json;
+        po.profile = profile;
+        rc = bnnc_bench_predictive(model, g, &po);
+        goto done;
+    }
     int64_t planned_batch = batch;
     size_t arena_bytes = 0;
+    bnnc_roofline roofline = {0};
+    double rss_mib = -1;
     if (train) {
         /* An imported plain model has nothing marked trainable yet. */
         bnn_graph_mark_layer_params_trainable(g);
@@ -213,6 +264,11 @@ int bnnc_cmd_bench(int argc, char **argv)
                                 .bnn_factor = 1.0 / 8000, .batch = batch, .seed = 42,
                                 .threads = (int)threads};
         if (bnn_train_bench(g, &to, (int)warmup, (int)iters, ms, &arena_bytes, &diag) != BNN_OK) {
+            bnnc_report(model, &diag);
+            goto done;
+        }
+        rss_mib = peak_rss_mib(); /* before the roofline's own buffers */
+        if (bnnc_roofline_measure(g, batch, true, &roofline, &diag) != BNN_OK) {
             bnnc_report(model, &diag);
             goto done;
         }
@@ -248,9 +304,8 @@ report:
            p90 = percentile(ms, (int)iters, 90), sum = 0;
     for (int64_t i = 0; i < iters; i++)
         sum += ms[i];
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double rss_mib = (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
+    if (rss_mib < 0)
+        rss_mib = peak_rss_mib();
     int used_threads = (int)threads;
     if (used_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -264,11 +319,21 @@ report:
         printf(", \"mode\": \"%s\", \"batch\": %lld, \"threads\": %d, \"iters\": %lld, \"warmup\": %lld, "
                "\"median_ms\": %.6f, \"p10_ms\": %.6f, \"p90_ms\": %.6f, \"mean_ms\": %.6f, "
                "\"min_ms\": %.6f, \"max_ms\": %.6f, \"samples_per_s\": %.3f, "
-               "\"steps_per_s\": %.3f, \"peak_rss_mib\": %.3f, \"arena_mib\": %.3f}\n",
+               "\"steps_per_s\": %.3f, \"peak_rss_mib\": %.3f, \"arena_mib\": %.3f",
                train ? "train" : "inference", (long long)planned_batch, used_threads, (long long)iters, (long long)warmup,
                median, p10, p90, sum / (double)iters, ms[0], ms[iters - 1], per_s,
                median > 0 ? 1e3 / median : 0, rss_mib,
                arena_mib);
+        if (train)
+            printf(", \"roofline_ms\": %.6f, \"roofline_ratio\": %.4f, \"gemm_ms\": %.6f, "
+                   "\"gemm_gflop\": %.6f, \"gemm_products\": %d, \"sgemm_gflops\": %.3f, "
+                   "\"memory_ms\": %.6f, \"param_traffic_mib\": %.3f, \"bandwidth_gbs\": %.3f",
+                   roofline.roofline_ms,
+                   roofline.roofline_ms > 0 ? median / roofline.roofline_ms : 0,
+                   roofline.gemm_ms, roofline.gemm_gflop, roofline.n_products,
+                   roofline.sgemm_gflops, roofline.memory_ms, roofline.param_mib,
+                   roofline.bandwidth_gbs);
+        printf("}\n");
     } else {
         printf("%s: %s, batch %lld, %d thread%s, %lld runs after %lld warm-up\n", model,
                train ? "training steps" : "inference",
@@ -277,6 +342,13 @@ report:
         printf("  latency     median %.4f ms  p10 %.4f ms  p90 %.4f ms\n", median, p10, p90);
         printf("  throughput  %.1f samples/s\n", per_s);
         printf("  memory      peak RSS %.1f MiB, arena %.2f MiB\n", rss_mib, arena_mib);
+        if (train)
+            printf("  roofline    %.4f ms = %d products %.4f ms (%.3f GFLOP at %.1f GFLOP/s)\n"
+                   "              + params %.4f ms (%.1f MiB at %.1f GB/s); step/roofline %.2f\n",
+                   roofline.roofline_ms, roofline.n_products, roofline.gemm_ms,
+                   roofline.gemm_gflop, roofline.sgemm_gflops, roofline.memory_ms,
+                   roofline.param_mib, roofline.bandwidth_gbs,
+                   roofline.roofline_ms > 0 ? median / roofline.roofline_ms : 0);
     }
     rc = BNNC_EXIT_OK;
 done:

@@ -34,9 +34,13 @@ static void usage(FILE *out)
         "  --x F --y F         .npy inputs and integer labels instead\n"
         "  --limit K           the first K examples only\n"
         "  --samples S         weight samples (default 32; 1 for a model with no Bayesian layer);\n"
-        "                      with --predictive moments|glm, draws of the logits (1: probit)\n"
+        "                      with --predictive moments|glm and --logits draws, draws of the\n"
+        "                      logits (1: probit)\n"
         "  --predictive mc|moments|glm  Monte-Carlo over weights (default), one moment-\n"
-        "                      propagation run, or the linearised network (docs/uncertainty.md)\n"
+        "                      propagation run, or the linearised network (docs/moments.md)\n"
+        "  --logits sigma|draws|probit  with moments|glm, the class probabilities from the\n"
+        "                      logits' Gaussian: 2K sigma points (default), S seeded draws,\n"
+        "                      or the probit approximation alone (no mutual information)\n"
         "  --batch B           rows per run (default 256)\n"
         "  --shift rotate:DEG  rotate every image by DEG degrees (bilinear, zero fill)\n"
         "  --ood noise|DIR|X.npy   out-of-distribution inputs: uniform noise images, an\n"
@@ -261,7 +265,7 @@ static int load_ood(const char *spec, const bnn_tensor *x, int64_t n, uint64_t s
 int bnnc_cmd_eval(int argc, char **argv)
 {
     enum { OPT_DATA = 256, OPT_X, OPT_Y, OPT_LIMIT, OPT_SAMPLES, OPT_BATCH, OPT_SHIFT, OPT_OOD,
-           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON, OPT_PREDICTIVE };
+           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON, OPT_PREDICTIVE, OPT_LOGITS };
     static const struct option options[] = {
         {"data", required_argument, NULL, OPT_DATA}, {"x", required_argument, NULL, OPT_X},
         {"y", required_argument, NULL, OPT_Y}, {"limit", required_argument, NULL, OPT_LIMIT},
@@ -273,6 +277,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         BNNC_INPUT_SHAPE_OPTION,
         {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
         {"predictive", required_argument, NULL, OPT_PREDICTIVE},
+        {"logits", required_argument, NULL, OPT_LOGITS},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *xpath = NULL, *ypath = NULL, *shift = NULL, *ood = NULL, *plot = NULL;
@@ -280,6 +285,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     double rotate = 0;
     bool json = false;
     bnn_predictive predictive = BNN_PREDICTIVE_MC;
+    bnn_logit_rule logits = BNN_LOGITS_SIGMA;
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "h", options, NULL)) != -1;) {
         bool ok = true;
@@ -296,6 +302,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         case OPT_PLOT: plot = optarg; break;
         case OPT_JSON: json = true; break;
         case OPT_PREDICTIVE: ok = bnn_predictive_from_name(optarg, &predictive); break;
+        case OPT_LOGITS: ok = bnn_logit_rule_from_name(optarg, &logits); break;
         case OPT_LIMIT: ok = bnnc_parse_int(optarg, 1, INT64_MAX, &limit); break;
         case OPT_SAMPLES: ok = bnnc_parse_int(optarg, 1, 100000, &samples); break;
         case OPT_BATCH: ok = bnnc_parse_int(optarg, 1, 1 << 20, &batch); break;
@@ -308,7 +315,10 @@ int bnnc_cmd_eval(int argc, char **argv)
         default: return bnnc_usage_error("eval", "unknown option");
         }
         if (!ok)
-            return bnnc_usage_error("eval", "bad value '%s'", optarg);
+            return bnnc_usage_error("eval", "bad value '%s'%s", optarg,
+                                    c == OPT_LOGITS ? " (--logits wants sigma, draws or probit)"
+                                    : c == OPT_PREDICTIVE ? " (--predictive wants mc, moments or glm)"
+                                    : "");
     }
     if (argc - optind != 1)
         return bnnc_usage_error("eval", "expected one model file");
@@ -448,6 +458,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = samples;
     po.predictive = predictive;
+    po.logits = logits;
     po.batch = batch;
     po.seed = (uint64_t)seed;
     po.threads = (int)threads;

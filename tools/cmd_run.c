@@ -224,7 +224,7 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
             o->seed = (uint64_t)v;
             break;
         case RUN_OPT_SAMPLES: case RUN_OPT_TASK: case RUN_OPT_UNCERTAINTY: case RUN_OPT_JSON:
-        case RUN_OPT_PREDICTIVE:
+        case RUN_OPT_PREDICTIVE: case RUN_OPT_LOGITS:
             if (!run_samples_option(c, optarg, &o->mc))
                 return BNNC_EXIT_USAGE;
             break;

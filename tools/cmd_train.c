@@ -886,10 +886,15 @@ int bnnc_cmd_train(int argc, char **argv)
             }
         }
     }
-    /* Under mpirun each rank holds a shard of the validation set: rank 0 fits T
-     * on its shard (all of it when alone). */
     bool heldout = a.val_split > 0 || a.val_x;
-    if (rank == 0 && heldout && !a.no_calibrate && a.train.loss == BNN_LOSS_CROSS_ENTROPY && val.n) {
+    /* Calibration needs every held-out example in one place: with several
+     * ranks each holds only its batches of them, so it is left to a later
+     * `bnnc calibrate` (docs/distributed.md). */
+    if (heldout && !a.no_calibrate && ranks > 1) {
+        if (rank == 0 && !a.json)
+            printf("note: not calibrated under mpirun (each rank holds part of the validation "
+                   "set); run bnnc calibrate on the output\n");
+    } else if (heldout && !a.no_calibrate && a.train.loss == BNN_LOSS_CROSS_ENTROPY && val.n) {
         bnnc_calibration cal = {0};
         if (bnnc_calibrate_temperature(graph, &val.x, val.y.data, a.samples < 32 ? 32 : a.samples,
                                        256, (uint64_t)a.seed, (int)a.threads, BNN_PREDICTIVE_MC, &cal,

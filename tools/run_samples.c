@@ -46,6 +46,15 @@ bool run_samples_option(int code, const char *arg, run_samples_options *o)
         o->predictive = (int)p;
         return true;
     }
+    case RUN_OPT_LOGITS: {
+        bnn_logit_rule r;
+        if (!bnn_logit_rule_from_name(arg, &r)) {
+            bnnc_usage_error("run", "--logits wants sigma, draws or probit, not '%s'", arg);
+            return false;
+        }
+        o->logits = (int)r;
+        return true;
+    }
     default: return false;
     }
 }
@@ -265,6 +274,7 @@ int run_samples(const char *model, const bnn_graph *g, const bnn_tensor *x, cons
     bnn_predict_options po = bnn_predict_defaults();
     po.samples = samples;
     po.predictive = (bnn_predictive)o->predictive;
+    po.logits = (bnn_logit_rule)o->logits;
     po.batch = BATCH;
     po.seed = seed;
     po.threads = threads;

@@ -21,6 +21,7 @@ typedef struct run_samples_options {
     int64_t samples;          /* 0: 32 for a Bayesian model, 1 otherwise */
     run_task task;
     int predictive;           /* bnn_predictive: --predictive mc|moments|glm */
+    int logits;               /* bnn_logit_rule: --logits sigma|draws|probit */
     const char *uncertainty;  /* .npy of the per-example measures, or NULL */
     bool json;
     bool given;               /* one of --samples/--task/--uncertainty/--json was given */
@@ -28,13 +29,14 @@ typedef struct run_samples_options {
 
 /* The long options cmd_run.c adds to its table; codes above 0x1000. */
 enum { RUN_OPT_SAMPLES = 0x1001, RUN_OPT_TASK, RUN_OPT_UNCERTAINTY, RUN_OPT_JSON,
-       RUN_OPT_PREDICTIVE };
+       RUN_OPT_PREDICTIVE, RUN_OPT_LOGITS };
 #define RUN_SAMPLES_LONG_OPTIONS                                                \
     {"samples", required_argument, NULL, RUN_OPT_SAMPLES},                      \
     {"task", required_argument, NULL, RUN_OPT_TASK},                            \
     {"uncertainty", required_argument, NULL, RUN_OPT_UNCERTAINTY},              \
     {"json", no_argument, NULL, RUN_OPT_JSON},                                  \
-    {"predictive", required_argument, NULL, RUN_OPT_PREDICTIVE}
+    {"predictive", required_argument, NULL, RUN_OPT_PREDICTIVE},                \
+    {"logits", required_argument, NULL, RUN_OPT_LOGITS}
 /* Help lines for the options above. */
 #define RUN_SAMPLES_USAGE                                                                   \
     "  --samples S                weight samples (default 32 for a Bayesian model, else 1)\n" \
@@ -44,8 +46,10 @@ enum { RUN_OPT_SAMPLES = 0x1001, RUN_OPT_TASK, RUN_OPT_UNCERTAINTY, RUN_OPT_JSON
     "                             the variance of each output for a regressor\n"           \
     "  --json                     print the mean and the measures as one JSON object\n"    \
     "  --predictive mc|moments|glm  Monte-Carlo over weights (default), or one run of the\n" \
-    "                             moment-propagation / linearised graph; --samples then\n"  \
-    "                             counts draws of the logits (1: the probit probabilities)\n"
+    "                             moment-propagation / linearised graph (docs/moments.md)\n" \
+    "  --logits sigma|draws|probit  with moments|glm: 2K sigma points of the logits'\n"    \
+    "                             Gaussian (default), --samples seeded draws of it, or the\n" \
+    "                             probit probabilities alone\n"
 
 /* Handles one of the codes above; false (after printing a usage error) on a
  * bad value. */

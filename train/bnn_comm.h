@@ -19,6 +19,13 @@
 
 #include "bnn_diag.h"
 
+#ifdef __cplusplus
+#define BNN_COMM_NORETURN [[noreturn]]
+extern "C" {
+#else
+#define BNN_COMM_NORETURN _Noreturn
+#endif
+
 typedef struct bnn_comm bnn_comm;
 
 /* Joins the job: under mpirun (the launcher's environment says so) the MPI
@@ -63,7 +70,7 @@ bnn_status bnn_comm_require_same(bnn_comm *comm, uint64_t value, const char *wha
 
 /* Ends every rank of the job now with exit status `status` (MPI_Abort); the
  * caller has printed why.  In a job of one this is exit(status). */
-_Noreturn void bnn_comm_abort(bnn_comm *comm, int status);
+BNN_COMM_NORETURN void bnn_comm_abort(bnn_comm *comm, int status);
 
 /* The rows [*first, *first + *count) of n that rank `rank` of `size` takes
  * when n rows are cut into contiguous shards in whole units of `unit` rows (1,
@@ -77,5 +84,9 @@ void bnn_comm_shard(int64_t n, int64_t unit, int rank, int size, int64_t *first,
  * the fingerprints bnn_comm_agree compares. */
 #define BNN_COMM_HASH_SEED UINT64_C(0xcbf29ce484222325)
 uint64_t bnn_comm_hash(uint64_t hash, const void *bytes, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,30 +1,24 @@
 /* The trainer: forward, loss, backward sweep, KL, optimizer step.
  *
- * A trainer keeps up to two training sessions (the planned batch and one
- * smaller final batch), both reading the caller's graph params in place, and
- * adds to each what backward needs: a gradient buffer for every value on a
- * path from a trainable param to the output (one arena, no reuse), and the
- * per-node gradient operands the kernels' backward takes.  Trainable params'
- * gradients live in one flat buffer whose layout the optimizer shares.
+ * A trainer keeps up to two sessions planned for backward (the planned batch
+ * and one smaller final batch), both reading the caller's graph params in
+ * place.  The engine runs forward and backward and owns the gradients
+ * (bnn_runtime.h); the trainer seeds the loss gradient, adds the KL's, and
+ * steps the optimizer over the session's flat param gradients, whose layout
+ * its moments share.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bnn_runtime.h"
 #include "bnn_train.h"
-#include "plan_impl.h"
 #include "train_impl.h"
 
 typedef struct train_plan {
-    bnn_session *session;      /* owned */
+    bnn_session *session;      /* owned, planned with backward */
     int64_t batch;
-    bnn_tensor *grads;         /* owned, per value id: data NULL where none is wanted */
-    unsigned char *grad_arena; /* owned, 64-byte aligned */
-    size_t grad_bytes;
-    bnn_tensor *node_grads;    /* owned: grad_outputs then grad_inputs of every position */
-    bnn_kernel_grads *kernel_grads; /* owned, per position */
-    bool *wants_backward;      /* owned, per position: some input wants a gradient */
 } train_plan;
 
 struct bnn_trainer {
@@ -34,52 +28,19 @@ struct bnn_trainer {
     int logits;                /* what cross-entropy reads: the output, or the input of a
                                 * softmax that ends the graph (so it is not applied twice) */
     train_plan plans[2];       /* [0] the planned batch, [1] a smaller final batch */
-    bool *needs_grad;          /* owned, per value id */
+    bool *needs_grad;          /* owned, per value id: a param that gets a gradient */
     size_t *grad_offset;       /* owned, per value id: into param_grads (trainable only) */
-    float *param_grads;        /* owned, flat over trainable params */
+    float *param_grads;        /* not owned: the flat param gradients of the plan last used */
     size_t n_trainable;        /* floats */
     bnn_optimizer *optimizer;  /* owned */
     uint64_t steps;
     int64_t global_rows;       /* rows of the global batch being stepped (0: x's own) */
 };
 
-static void *alloc64(size_t bytes)
-{
-    bytes = (bytes + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (p)
-        memset(p, 0, bytes ? bytes : 64);
-    return p;
-}
-
 static void plan_free(train_plan *p)
 {
     bnn_session_destroy(p->session);
-    free(p->grads);
-    free(p->grad_arena);
-    free(p->node_grads);
-    free(p->kernel_grads);
-    free(p->wants_backward);
     memset(p, 0, sizeof *p);
-}
-
-/* Which values need a gradient: trainable params, and whatever a node computes
- * from a value that does (graph order is topological). */
-static void mark_needs_grad(const bnn_graph *g, bool *needs)
-{
-    for (int v = 0; v < g->n_values; v++)
-        needs[v] = g->values[v].kind == BNN_VALUE_PARAM && g->values[v].trainable &&
-                   g->values[v].dtype == BNN_F32;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const bnn_node *n = &g->nodes[i];
-        if (n->dead)
-            continue;
-        bool any = false;
-        for (int k = 0; k < n->n_inputs; k++)
-            any |= n->inputs[k] >= 0 && needs[n->inputs[k]];
-        for (int k = 0; k < n->n_outputs; k++)
-            needs[n->outputs[k]] = any && g->values[n->outputs[k]].dtype == BNN_F32;
-    }
 }
 
 static bnn_status plan_create(bnn_trainer *t, train_plan *p, int64_t batch, bnn_diag *diag)
@@ -87,71 +48,11 @@ static bnn_status plan_create(bnn_trainer *t, train_plan *p, int64_t batch, bnn_
     memset(p, 0, sizeof *p);
     bnn_session_options so = bnn_session_defaults();
     so.training = true;
+    so.backward = true;
     so.seed = t->options.seed;
     so.threads = t->options.threads;
     BNN_TRY(bnn_session_create_batch(t->graph, batch, &so, &p->session, diag));
     p->batch = batch;
-    bnn_session *s = p->session;
-    const bnn_graph *g = s->graph;
-    p->grads = calloc((size_t)g->n_values + 1, sizeof *p->grads);
-    p->wants_backward = calloc((size_t)s->n_order + 1, sizeof(bool));
-    p->kernel_grads = calloc((size_t)s->n_order + 1, sizeof *p->kernel_grads);
-    int n_operands = 0;
-    for (int k = 0; k < s->n_order; k++)
-        n_operands += s->node_args[k].n_inputs + s->node_args[k].n_outputs;
-    p->node_grads = calloc((size_t)n_operands + 1, sizeof *p->node_grads);
-    if (!p->grads || !p->wants_backward || !p->kernel_grads || !p->node_grads)
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory planning backward");
-
-    /* Activation gradients: one slice each, no reuse (training keeps every
-     * activation anyway, and gradients are few beside them). */
-    size_t bytes = 0;
-    for (int v = 0; v < g->n_values; v++)
-        if (t->needs_grad[v] && g->values[v].kind != BNN_VALUE_PARAM)
-            bytes += (s->tensors[v].shape.rank >= 0 ? (bnn_tensor_nbytes(&s->tensors[v]) + 63) & ~(size_t)63 : 0);
-    p->grad_arena = alloc64(bytes);
-    if (!p->grad_arena)
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for %zu bytes of gradients", bytes);
-    p->grad_bytes = bytes;
-    size_t at = 0;
-    for (int v = 0; v < g->n_values; v++) {
-        if (!t->needs_grad[v])
-            continue;
-        p->grads[v].dtype = BNN_F32;
-        p->grads[v].shape = s->tensors[v].shape;
-        if (g->values[v].kind == BNN_VALUE_PARAM) {
-            p->grads[v].data = t->param_grads + t->grad_offset[v];
-        } else {
-            p->grads[v].data = p->grad_arena + at;
-            at += (bnn_tensor_nbytes(&s->tensors[v]) + 63) & ~(size_t)63;
-        }
-    }
-
-    int o = 0;
-    for (int k = 0; k < s->n_order; k++) {
-        const bnn_kernel_args *a = &s->node_args[k];
-        const bnn_node *node = a->node;
-        bnn_kernel_grads *kg = &p->kernel_grads[k];
-        kg->grad_outputs = &p->node_grads[o];
-        for (int i = 0; i < node->n_outputs; i++, o++)
-            p->node_grads[o] = p->grads[node->outputs[i]];
-        kg->grad_inputs = &p->node_grads[o];
-        bool any = false;
-        for (int i = 0; i < node->n_inputs; i++, o++) {
-            int v = node->inputs[i];
-            if (v >= 0 && t->needs_grad[v]) {
-                p->node_grads[o] = p->grads[v];
-                any = true;
-            }
-        }
-        p->wants_backward[k] = any;
-        if (any && !s->kernels[k]->backward) {
-            char label[300];
-            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: no gradient for this op, so it "
-                            "cannot lie between a trainable layer and the loss",
-                            bnn_node_label(g, a->node_id, label, sizeof label));
-        }
-    }
     return BNN_OK;
 }
 
@@ -189,31 +90,27 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
         st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    mark_needs_grad(graph, t->needs_grad);
+    st = plan_create(t, &t->plans[0], options->batch, diag);
+    if (st != BNN_OK)
+        goto fail;
+    /* The session decides which params get gradients and lays them out. */
+    bnn_session *s = t->plans[0].session;
+    t->param_grads = bnn_session_param_grads(s, &t->n_trainable);
     for (int v = 0; v < graph->n_values; v++) {
-        const bnn_value *val = &graph->values[v];
-        if (val->kind == BNN_VALUE_PARAM && t->needs_grad[v]) {
-            t->grad_offset[v] = t->n_trainable;
-            t->n_trainable += val->nbytes / sizeof(float);
-        }
+        int64_t off = bnn_session_param_grad_offset(s, v);
+        t->needs_grad[v] = off >= 0;
+        t->grad_offset[v] = off >= 0 ? (size_t)off : 0;
     }
     if (t->n_trainable == 0) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "the model has no trainable f32 parameters");
         goto fail;
     }
-    if (!t->needs_grad[t->output] || !t->needs_grad[t->logits]) {
+    if (!bnn_session_grad(s, t->output) || !bnn_session_grad(s, t->logits)) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "the output '%s' does not depend on any trainable "
                       "parameter", graph->values[t->output].name);
         goto fail;
     }
-    t->param_grads = alloc64(t->n_trainable * sizeof(float));
-    if (!t->param_grads) {
-        st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for %zu gradients", t->n_trainable);
-        goto fail;
-    }
     st = bnn_optimizer_create(&options->optimizer, t->n_trainable, &t->optimizer, diag);
-    if (st == BNN_OK)
-        st = plan_create(t, &t->plans[0], options->batch, diag);
     if (st != BNN_OK)
         goto fail;
     *out = t;
@@ -231,7 +128,6 @@ void bnn_trainer_destroy(bnn_trainer *t)
     plan_free(&t->plans[1]);
     free(t->needs_grad);
     free(t->grad_offset);
-    free(t->param_grads);
     bnn_optimizer_destroy(t->optimizer);
     free(t);
 }
@@ -303,6 +199,9 @@ static bnn_status plan_for(bnn_trainer *t, int64_t b, train_plan **out, bnn_diag
     if (t->plans[1].batch != b) {
         plan_free(&t->plans[1]);
         BNN_TRY(plan_create(t, &t->plans[1], b, diag));
+        size_t n = 0; /* the same graph: the same params get gradients, laid out alike */
+        bnn_session_param_grads(t->plans[1].session, &n);
+        BNN_ASSERT(n == t->n_trainable);
     }
     *out = &t->plans[1];
     return BNN_OK;
@@ -565,13 +464,14 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     BNN_TRY(plan_for(t, b, &p, diag));
     bnn_session *s = p->session;
     BNN_TRY(bnn_session_set_input(s, NULL, x, diag));
-    s->step = t->steps; /* the random draws follow the global step, whatever the plan */
+    /* the random draws follow the global step, whatever the plan */
+    bnn_session_set_step(s, t->steps);
     BNN_TRY(bnn_session_run(s, diag));
 
-    memset(p->grad_arena, 0, p->grad_bytes);
-    memset(t->param_grads, 0, t->n_trainable * sizeof(float));
-    const bnn_tensor *out = &s->tensors[t->logits]; /* the output unless a softmax ends it */
-    float *out_grad = p->grads[t->logits].data;
+    bnn_session_zero_grads(s);
+    t->param_grads = bnn_session_param_grads(s, NULL); /* this plan's: the KL adds to it */
+    const bnn_tensor *out = bnn_session_value(s, t->logits); /* the output unless a softmax ends it */
+    float *out_grad = bnn_session_grad(s, t->logits)->data;
     const bnn_train_options *o = &t->options;
     if (o->loss == BNN_LOSS_CROSS_ENTROPY) {
         if (out->shape.rank != 2 || out->shape.dims[0] != b)
@@ -603,11 +503,7 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     }
     result->count = b;
 
-    for (int k = s->n_order - 1; k >= 0; k--) {
-        if (!p->wants_backward[k] || s->skip[k])
-            continue;
-        BNN_TRY(s->kernels[k]->backward(&s->node_args[k], &p->kernel_grads[k], diag));
-    }
+    BNN_TRY(bnn_session_backward(s, diag));
     return finish_gradients(t, result, b, diag);
 }
 
@@ -740,10 +636,9 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
         else
             memset(y.data, 0, bnn_tensor_nbytes(&y));
         if (arena_bytes) {
-            const train_plan *p = &t->plans[0];
-            *arena_bytes = p->session->arena_bytes + p->session->scratch_bytes +
-                           p->session->state_bytes + p->grad_bytes +
-                           t->n_trainable * sizeof(float) * (t->optimizer->v ? 3 : 2);
+            /* the session's (gradients included) and the optimizer's moments */
+            *arena_bytes = bnn_session_memory_bytes(t->plans[0].session) +
+                           t->n_trainable * sizeof(float) * (t->optimizer->v ? 2 : 1);
         }
     }
     for (int i = 0; st == BNN_OK && i < warmup + iters; i++) {

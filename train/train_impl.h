@@ -1,5 +1,5 @@
 /* The trainer's inside, for tests: a step split into its gradient half, and
- * the gradients it leaves.  runtime/train.c implements them; only tests and
+ * the gradients it leaves.  train/train.c implements them; only tests and
  * the trainer itself include this. */
 #ifndef BNN_TRAIN_IMPL_H
 #define BNN_TRAIN_IMPL_H

@@ -261,7 +261,8 @@ static size_t dense_reparam_scratch_size(const bnn_kernel_args *args)
     /* the forward product, backward's dx product, then backward's dW and db
      * (after dx is done, so they may share the bytes) */
     size_t size = (size_t)(l.nw + l.nb) * sizeof(float);
-    size_t fwd = gemm_f32_scratch_size(m, out, in), dx = gemm_f32_scratch_size(m, in, out);
+    size_t fwd = nn_gemm_scratch_size(BNN_F32, m, out, in);
+    size_t dx = nn_gemm_scratch_size(BNN_F32, m, in, out);
     size = fwd > size ? fwd : size;
     return dx > size ? dx : size;
 }
@@ -279,8 +280,8 @@ static bnn_status dense_reparam_forward(const bnn_kernel_args *args, bnn_diag *d
     reparam_sample(args, &l);
     float *y = args->outputs[0].data;
     if (m && out && in)
-        gemm_f32(false, true, m, out, in, 1.0f, args->inputs[IN_X].data, in, l.w, in, 0.0f, y, out,
-                 l.has_bias ? l.b : NULL, args->scratch);
+        nn_gemm(BNN_F32, false, true, m, out, in, 1.0f, args->inputs[IN_X].data, in, l.w, in, 0.0f,
+                y, out, l.has_bias ? l.b : NULL, args->scratch);
     else
         for (int64_t r = 0; r < m; r++)
             if (l.has_bias)
@@ -304,13 +305,14 @@ static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
     const float *g = grads->grad_outputs[0].data, *x = args->inputs[IN_X].data;
     float *gx = grads->grad_inputs[IN_X].data;
     if (gx && m && out && in)
-        gemm_f32(false, false, m, in, out, 1.0f, g, out, l.w, in, 1.0f, gx, in, NULL, args->scratch);
+        nn_gemm(BNN_F32, false, false, m, in, out, 1.0f, g, out, l.w, in, 1.0f, gx, in, NULL,
+                args->scratch);
     if (!wants_param_grads(args, grads))
         return BNN_OK;
     float *gw = args->scratch, *gb = gw + l.nw;
     memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
     if (m && out && in)
-        nn_gemm_f32_tiled(true, false, out, in, m, 1.0, g, out, x, in, 0.0, gw, in);
+        nn_gemm(BNN_F32, true, false, out, in, m, 1.0, g, out, x, in, 0.0, gw, in, NULL, NULL);
     if (l.has_bias)
         for (int64_t r = 0; r < m; r++)
             for (int64_t o = 0; o < out; o++)

@@ -125,8 +125,8 @@ static void conv_call_args(const lin_op *op, const float *x, const float *w, con
 static size_t lin_scratch_size(const lin_op *op)
 {
     if (!op->conv) {
-        size_t f = gemm_f32_scratch_size(op->rows, op->cout, op->cin);
-        size_t b = gemm_f32_scratch_size(op->rows, op->cin, op->cout);
+        size_t f = nn_gemm_scratch_size(BNN_F32, op->rows, op->cout, op->cin);
+        size_t b = nn_gemm_scratch_size(BNN_F32, op->rows, op->cin, op->cout);
         return ALIGN64(f > b ? f : b);
     }
     const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
@@ -148,7 +148,7 @@ static bnn_status lin_forward(const lin_op *op, const float *x, const float *w, 
     }
     int64_t m = op->rows, in = op->cin, out = op->cout;
     if (m && out && in) {
-        gemm_f32(false, true, m, out, in, 1.0f, x, in, w, in, 0.0f, y, out, b, op->scratch);
+        nn_gemm(BNN_F32, false, true, m, out, in, 1.0f, x, in, w, in, 0.0f, y, out, b, op->scratch);
         return BNN_OK;
     }
     for (int64_t r = 0; r < m; r++)
@@ -186,9 +186,10 @@ static bnn_status lin_backward(const lin_op *op, const float *x, const float *w,
     }
     int64_t m = op->rows, in = op->cin, out = op->cout;
     if (gx && m && out && in)
-        gemm_f32(false, false, m, in, out, 1.0f, g, out, w, in, 1.0f, gx, in, NULL, op->scratch);
+        nn_gemm(BNN_F32, false, false, m, in, out, 1.0f, g, out, w, in, 1.0f, gx, in, NULL,
+                op->scratch);
     if (gw && m && out && in)
-        nn_gemm_f32_tiled(true, false, out, in, m, 1.0, g, out, x, in, 1.0, gw, in);
+        nn_gemm(BNN_F32, true, false, out, in, m, 1.0, g, out, x, in, 1.0, gw, in, NULL, NULL);
     if (gb)
         for (int64_t r = 0; r < m; r++)
             for (int64_t o = 0; o < out; o++)

@@ -354,12 +354,13 @@ static void forward_chunk(const conv_geom *g, const float *x, const float *w, co
                 beta = 1;
             }
             nn_gemm(BNN_F32, false, false, g->mg, ohw, g->kk, 1.0, wg, g->kk, cols, ohw, beta, yg,
-                    ohw);
+                    ohw, NULL, NULL);
             continue;
         }
         for (int64_t i = 0; i < nb; i++)
             conv_im2col(g, xg + i * xsz, col + i * ohw, ld);
-        nn_gemm(BNN_F32, false, false, g->mg, ld, g->kk, 1.0, wg, g->kk, col, ld, 0.0, product, ld);
+        nn_gemm(BNN_F32, false, false, g->mg, ld, g->kk, 1.0, wg, g->kk, col, ld, 0.0, product, ld,
+                NULL, NULL);
         for (int64_t i = 0; i < nb; i++)
             for (int64_t mi = 0; mi < g->mg; mi++) {
                 const float *src = product + mi * ld + i * ohw;
@@ -389,24 +390,6 @@ static int64_t slot_floats(const conv_geom *g)
     if (g->wide && wide_floats(g) > plain)
         return wide_floats(g);
     return plain;
-}
-
-/* C [m, n] = alpha op(A) op(B) + beta C (f32, A not transposed unless
- * trans_a) in pieces of columns with m * n * k at most CONV_SERIAL_MNK, so
- * that OpenBLAS runs each on the calling thread: these run inside our own
- * parallel loop, or are too small to pay for waking OpenBLAS's threads.
- * Every element of C still comes from one call, summed the same way. */
-static void gemm_serial(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
-                        const float *a, int64_t lda, const float *b, int64_t ldb, double beta,
-                        float *c, int64_t ldc)
-{
-    int64_t work = m * n * k, pieces = (work + CONV_SERIAL_MNK - 1) / CONV_SERIAL_MNK;
-    int64_t piece = pieces > 1 ? conv_round16((n + pieces - 1) / pieces) : n;
-    for (int64_t j0 = 0; j0 < n; j0 += piece) {
-        int64_t nj = n - j0 < piece ? n - j0 : piece;
-        nn_gemm(BNN_F32, trans_a, trans_b, m, nj, k, 1.0, a, lda, trans_b ? b + j0 * ldb : b + j0,
-                ldb, beta, c + j0, ldc);
-    }
 }
 
 /* pad [c, hp, wp] (and the overrun of the last row's spans): image xn with
@@ -454,8 +437,8 @@ static void forward_wide(const conv_geom *g, const float *x, const float *w, con
             memcpy(col + row * cols, pg + c * phw + ki * g->dh * g->wp + kj * g->dw,
                    (size_t)cols * sizeof(float));
         }
-        gemm_serial(false, false, g->mg, cols, g->kk, w + gr * g->mg * g->kk, g->kk, col, cols, 0.0,
-                    product, cols);
+        nn_gemm(BNN_F32, false, false, g->mg, cols, g->kk, 1.0, w + gr * g->mg * g->kk, g->kk, col,
+                cols, 0.0, product, cols, NULL, NULL);
         float *yg = y + (n * g->m + gr * g->mg) * ohw;
         for (int64_t mi = 0; mi < g->mg; mi++) {
             float bv = b ? b[gr * g->mg + mi] : 0.0f;
@@ -586,12 +569,13 @@ static void backward_wide(const conv_geom *g, const float *x, const float *w, co
                 memcpy(col + row * cols, pg + c * phw + ki * g->dh * g->wp + kj * g->dw,
                        (size_t)cols * sizeof(float));
             }
-            gemm_serial(false, true, g->mg, g->kk, cols, dyw, cols, col, cols, 0.0,
-                        gw + gr * g->mg * g->kk, g->kk);
+            nn_gemm(BNN_F32, false, true, g->mg, g->kk, cols, 1.0, dyw, cols, col, cols, 0.0,
+                    gw + gr * g->mg * g->kk, g->kk, NULL, NULL);
         }
         if (gx) {
             /* dcol [kk, cols] = W_g^T dY_wide, then summed into the padded gradient */
-            gemm_serial(true, false, g->kk, cols, g->mg, wg, g->kk, dyw, cols, 0.0, col, cols);
+            nn_gemm(BNN_F32, true, false, g->kk, cols, g->mg, 1.0, wg, g->kk, dyw, cols, 0.0, col,
+                    cols, NULL, NULL);
             float *pg = pad; /* [cg, hp, wp] of this group, plus the overrun */
             int64_t pg_n = g->cg * phw + g->dw * (g->kw - 1);
             for (int64_t i = 0; i < pg_n; i++)
@@ -700,15 +684,16 @@ static bnn_status conv_backward(const bnn_kernel_args *args, const bnn_kernel_gr
                     cols = col;
                 }
                 nn_gemm(BNN_F32, false, true, g.mg, g.kk, ld, 1.0, gyg, ld, cols, ld, 1.0,
-                        gw + gr * g.mg * g.kk, g.kk);
+                        gw + gr * g.mg * g.kk, g.kk, NULL, NULL);
             }
             if (gxg) { /* dcol [kk, ld] = W_g^T . dY, scattered back by col2im */
                 if (g.direct_1x1) {
                     nn_gemm(BNN_F32, true, false, g.kk, ohw, g.mg, 1.0, wg, g.kk, gyg, ohw, 1.0,
-                            gxg, ohw);
+                            gxg, ohw, NULL, NULL);
                     continue;
                 }
-                nn_gemm(BNN_F32, true, false, g.kk, ld, g.mg, 1.0, wg, g.kk, gyg, ld, 0.0, col, ld);
+                nn_gemm(BNN_F32, true, false, g.kk, ld, g.mg, 1.0, wg, g.kk, gyg, ld, 0.0, col, ld,
+                        NULL, NULL);
                 for (int64_t i = 0; i < nb; i++)
                     conv_col2im_add(&g, col + i * ohw, ld, gxg + i * xsz);
             }

@@ -173,8 +173,8 @@ static bnn_status ct_forward(const bnn_kernel_args *args, bnn_diag *diag)
                 xs = xcat;
             }
             /* col [kk, ld] = W_g^T [kk, cg] . x_g [cg, ld] */
-            nn_gemm_f32_tiled(true, false, a->kk, ld, g.cg, 1.0, w + gr * g.cg * a->kk, a->kk, xs,
-                              ld, 0.0, col, ld);
+            nn_gemm(BNN_F32, true, false, a->kk, ld, g.cg, 1.0, w + gr * g.cg * a->kk, a->kk, xs,
+                    ld, 0.0, col, ld, NULL, NULL);
             for (int64_t i = 0; i < nb; i++)
                 conv_col2im_add(a, col + i * hw, ld, y + ((n0 + i) * g.m + gr * a->cg) * ohw);
         }
@@ -222,18 +222,18 @@ static bnn_status ct_backward(const bnn_kernel_args *args, const bnn_kernel_grad
                     gather(&g, x, n0, nb, gr, buf);
                     xs = buf;
                 }
-                nn_gemm_f32_tiled(false, true, g.cg, a->kk, ld, 1.0, xs, ld, col, ld, 1.0,
-                                  gw + gr * g.cg * a->kk, a->kk);
+                nn_gemm(BNN_F32, false, true, g.cg, a->kk, ld, 1.0, xs, ld, col, ld, 1.0,
+                    gw + gr * g.cg * a->kk, a->kk, NULL, NULL);
             }
             if (gx) { /* dX_g [cg, ld] += W_g [cg, kk] . col */
                 float *gxg = gx + (n0 * g.c + gr * g.cg) * hw;
                 if (nb == 1) {
-                    nn_gemm_f32_tiled(false, false, g.cg, hw, a->kk, 1.0, wg, a->kk, col, ld, 1.0,
-                                      gxg, hw);
+                    nn_gemm(BNN_F32, false, false, g.cg, hw, a->kk, 1.0, wg, a->kk, col, ld, 1.0,
+                            gxg, hw, NULL, NULL);
                     continue;
                 }
-                nn_gemm_f32_tiled(false, false, g.cg, ld, a->kk, 1.0, wg, a->kk, col, ld, 0.0, buf,
-                                  ld);
+                nn_gemm(BNN_F32, false, false, g.cg, ld, a->kk, 1.0, wg, a->kk, col, ld, 0.0, buf,
+                        ld, NULL, NULL);
                 for (int64_t i = 0; i < nb; i++)
                     for (int64_t ci = 0; ci < g.cg; ci++) {
                         const float *src = buf + ci * ld + i * hw;

@@ -1,5 +1,5 @@
-/* Matrix products: dense, gemm, matmul, forward and backward, through
- * OpenBLAS and, for f32 products of few rows, gemm_f32's AVX-512 path.
+/* Matrix products: dense, gemm, matmul, forward and backward, all through
+ * nn_gemm (gemm_impl.h), which picks OpenBLAS or its own AVX-512 path.
  * dense is f32 (the hot path of every MLP); gemm and matmul also take f64,
  * which ONNX models use now and then. */
 #include <string.h>
@@ -65,8 +65,8 @@ static bnn_status dense_forward(const bnn_kernel_args *args, bnn_diag *diag)
         }
         return BNN_OK;
     }
-    gemm_f32(false, true, g.rows, g.m, g.k, 1.0f, x, g.k, w, g.k, 0.0f, y, g.m,
-             b ? b->data : NULL, args->scratch);
+    nn_gemm(BNN_F32, false, true, g.rows, g.m, g.k, 1.0f, x, g.k, w, g.k, 0.0f, y, g.m,
+            b ? b->data : NULL, args->scratch);
     return BNN_OK;
 }
 
@@ -76,8 +76,8 @@ static size_t dense_scratch_size(const bnn_kernel_args *args)
     if (dense_geometry(args, &g, NULL) != BNN_OK)
         return 0;
     /* backward's dx product too, when a training plan will run it */
-    size_t forward = gemm_f32_scratch_size(g.rows, g.m, g.k);
-    size_t backward = args->training ? gemm_f32_scratch_size(g.rows, g.k, g.m) : 0;
+    size_t forward = nn_gemm_scratch_size(BNN_F32, g.rows, g.m, g.k);
+    size_t backward = args->training ? nn_gemm_scratch_size(BNN_F32, g.rows, g.k, g.m) : 0;
     return forward > backward ? forward : backward;
 }
 
@@ -89,11 +89,11 @@ static bnn_status dense_backward(const bnn_kernel_args *args, const bnn_kernel_g
     const float *gy = grads->grad_outputs[0].data;
     bnn_tensor *gi = grads->grad_inputs;
     if (gi[0].data) /* dx [rows, K] += dy [rows, M] . W [M, K]; scratch sized for it if training */
-        gemm_f32(false, false, g.rows, g.k, g.m, 1.0f, gy, g.m, args->inputs[1].data, g.k, 1.0f,
-                 gi[0].data, g.k, NULL, args->training ? args->scratch : NULL);
+        nn_gemm(BNN_F32, false, false, g.rows, g.k, g.m, 1.0f, gy, g.m, args->inputs[1].data, g.k,
+                1.0f, gi[0].data, g.k, NULL, args->training ? args->scratch : NULL);
     if (gi[1].data) /* dW [M, K] += dy^T . x */
-        nn_gemm_f32_tiled(true, false, g.m, g.k, g.rows, 1.0, gy, g.m, args->inputs[0].data, g.k,
-                          1.0, gi[1].data, g.k);
+        nn_gemm(BNN_F32, true, false, g.m, g.k, g.rows, 1.0, gy, g.m, args->inputs[0].data, g.k,
+                1.0, gi[1].data, g.k, NULL, NULL);
     if (args->n_inputs > 2 && gi[2].data) {
         float *gb = gi[2].data;
         for (int64_t r = 0; r < g.rows; r++)
@@ -167,12 +167,8 @@ static bnn_status gemm_forward(const bnn_kernel_args *args, bnn_diag *diag)
     }
     const void *a = args->inputs[0].data, *b = args->inputs[1].data;
     int64_t lda = g.trans_a ? g.m : g.k, ldb = g.trans_b ? g.k : g.n;
-    if (g.dtype == BNN_F32)
-        gemm_f32(g.trans_a, g.trans_b, g.m, g.n, g.k, (float)g.alpha, a, lda, b, ldb, (float)beta,
-                 y, g.n, NULL, args->scratch);
-    else
-        nn_gemm(g.dtype, g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, beta, y,
-                g.n);
+    nn_gemm(g.dtype, g.trans_a, g.trans_b, g.m, g.n, g.k, g.alpha, a, lda, b, ldb, beta, y, g.n,
+            NULL, args->scratch);
     return BNN_OK;
 }
 
@@ -181,7 +177,7 @@ static size_t gemm_scratch_size(const bnn_kernel_args *args)
     gemm_geom g = {0};
     if (gemm_geometry(args, &g, NULL) != BNN_OK || g.dtype != BNN_F32)
         return 0;
-    return gemm_f32_scratch_size(g.m, g.n, g.k);
+    return nn_gemm_scratch_size(BNN_F32, g.m, g.n, g.k);
 }
 
 static bnn_status gemm_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
@@ -195,18 +191,18 @@ static bnn_status gemm_backward(const bnn_kernel_args *args, const bnn_kernel_gr
     if (gi[0].data) {
         if (!g.trans_a) /* dA [M, K] = alpha dY op(B)^T */
             nn_gemm(g.dtype, false, !g.trans_b, g.m, g.k, g.n, g.alpha, gy, g.n, b, ldb, 1.0,
-                    gi[0].data, g.k);
+                    gi[0].data, g.k, NULL, NULL);
         else /* A stored [K, M]: dA = alpha op(B) dY^T */
             nn_gemm(g.dtype, g.trans_b, true, g.k, g.m, g.n, g.alpha, b, ldb, gy, g.n, 1.0,
-                    gi[0].data, g.m);
+                    gi[0].data, g.m, NULL, NULL);
     }
     if (gi[1].data) {
         if (!g.trans_b) /* dB [K, N] = alpha op(A)^T dY */
             nn_gemm(g.dtype, !g.trans_a, false, g.k, g.n, g.m, g.alpha, a, lda, gy, g.n, 1.0,
-                    gi[1].data, g.n);
+                    gi[1].data, g.n, NULL, NULL);
         else /* B stored [N, K]: dB = alpha dY^T op(A) */
             nn_gemm(g.dtype, true, g.trans_a, g.n, g.k, g.m, g.alpha, gy, g.n, a, lda, 1.0,
-                    gi[1].data, g.k);
+                    gi[1].data, g.k, NULL, NULL);
     }
     if (args->n_inputs > 2 && gi[2].data && args->inputs[2].data) {
         for (int64_t i = 0; i < g.m; i++)
@@ -294,14 +290,16 @@ static bnn_status matmul_forward(const bnn_kernel_args *args, bnn_diag *diag)
     const char *a = args->inputs[0].data, *b = args->inputs[1].data;
     char *y = args->outputs[0].data;
     if (g.b_unbatched) {
-        nn_gemm(g.dtype, false, false, g.batches * g.m, g.n, g.k, 1.0, a, g.k, b, g.n, 0.0, y, g.n);
+        nn_gemm(g.dtype, false, false, g.batches * g.m, g.n, g.k, 1.0, a, g.k, b, g.n, 0.0, y, g.n,
+                NULL, NULL);
         return BNN_OK;
     }
     for (int64_t t = 0; t < g.batches; t++) {
         int64_t ia, ib;
         matmul_batch(&g, t, &ia, &ib);
         nn_gemm(g.dtype, false, false, g.m, g.n, g.k, 1.0, a + (size_t)(ia * g.m * g.k) * es, g.k,
-                b + (size_t)(ib * g.k * g.n) * es, g.n, 0.0, y + (size_t)(t * g.m * g.n) * es, g.n);
+                b + (size_t)(ib * g.k * g.n) * es, g.n, 0.0, y + (size_t)(t * g.m * g.n) * es, g.n,
+                NULL, NULL);
     }
     return BNN_OK;
 }
@@ -318,9 +316,11 @@ static bnn_status matmul_backward(const bnn_kernel_args *args, const bnn_kernel_
     if (g.b_unbatched) {
         int64_t rows = g.batches * g.m;
         if (ga) /* dA [rows, K] += dY [rows, N] . B^T */
-            nn_gemm(g.dtype, false, true, rows, g.k, g.n, 1.0, gy, g.n, b, g.n, 1.0, ga, g.k);
+            nn_gemm(g.dtype, false, true, rows, g.k, g.n, 1.0, gy, g.n, b, g.n, 1.0, ga, g.k, NULL,
+                    NULL);
         if (gb) /* dB [K, N] += A^T . dY */
-            nn_gemm(g.dtype, true, false, g.k, g.n, rows, 1.0, a, g.k, gy, g.n, 1.0, gb, g.n);
+            nn_gemm(g.dtype, true, false, g.k, g.n, rows, 1.0, a, g.k, gy, g.n, 1.0, gb, g.n, NULL,
+                    NULL);
         return BNN_OK;
     }
     /* Sequential over batches: a broadcast operand sums the gradients of
@@ -332,10 +332,10 @@ static bnn_status matmul_backward(const bnn_kernel_args *args, const bnn_kernel_
         if (ga)
             nn_gemm(g.dtype, false, true, g.m, g.k, g.n, 1.0, gyt, g.n,
                     b + (size_t)(ib * g.k * g.n) * es, g.n, 1.0, ga + (size_t)(ia * g.m * g.k) * es,
-                    g.k);
+                    g.k, NULL, NULL);
         if (gb)
             nn_gemm(g.dtype, true, false, g.k, g.n, g.m, 1.0, a + (size_t)(ia * g.m * g.k) * es,
-                    g.k, gyt, g.n, 1.0, gb + (size_t)(ib * g.k * g.n) * es, g.n);
+                    g.k, gyt, g.n, 1.0, gb + (size_t)(ib * g.k * g.n) * es, g.n, NULL, NULL);
     }
     return BNN_OK;
 }

@@ -1,27 +1,37 @@
-/* The f32 GEMM of dense and gemm (gemm_impl.h).
+/* The one GEMM of the kernels (gemm_impl.h): nn_gemm and its three paths.
  *
- * A dense layer at batch 64 multiplies few rows (the activations) by a large
- * weight.  OpenBLAS packs the whole weight into panels on every call, which
- * costs a read and a write of the largest operand for 64 uses of each element.
- * This path vectorises along M instead: op(A), the small operand, is packed
- * transposed into scratch as [k][rows padded to 16], and each step of k
- * broadcasts one element of NC columns of op(B) straight from the caller's
- * matrix, so the weight is read in place and never packed (nor cached: the
- * plan's weights may change between runs).  The micro-kernel holds MV x NC
- * accumulators (MV vectors of 16 rows, MV * NC = 24) in registers over the
- * whole of k, then transposes them in registers into C's rows, adding alpha,
- * the bias and beta C.
+ * GEMM_PATH_BLAS is one OpenBLAS call.  GEMM_PATH_TILES keeps OpenBLAS's
+ * threads asleep on medium products (a LeNet dense layer at batch 64) and
+ * inside the kernels' own parallel loops: C is cut into tiles of at most
+ * NN_SERIAL_MNK multiply-adds, each one serial sgemm, run on OpenMP's
+ * threads.  Waking OpenBLAS's threads for a 3-MFLOP product costs more than
+ * it gives, and they then spin in sched_yield, taking the cores from the
+ * OpenMP loops of the next kernels (over half of LeNet's batch-64 time); in a
+ * parallel loop they would oversubscribe the cores.
+ *
+ * GEMM_PATH_AVX512: a dense layer at batch 64 multiplies few rows (the
+ * activations) by a large weight.  OpenBLAS packs the whole weight into panels
+ * on every call, which costs a read and a write of the largest operand for 64
+ * uses of each element.  This path vectorises along M instead: op(A), the
+ * small operand, is packed transposed into scratch as [k][rows padded to 16],
+ * and each step of k broadcasts one element of NC columns of op(B) straight
+ * from the caller's matrix, so the weight is read in place and never packed
+ * (nor cached: the plan's weights may change between runs).  The micro-kernel
+ * holds MV x NC accumulators (MV vectors of 16 rows, MV * NC = 24) in
+ * registers over the whole of k, then transposes them in registers into C's
+ * rows, adding alpha, the bias and beta C.
  *
  * Threads split the rows, or for few rows the columns (gemm_thread).  Each
  * element of C is one chain of multiply-adds in the order of k, whichever
  * tile and thread compute it, so the result does not depend on the thread
- * count.  AVX-512 is chosen at run time, so the build needs no -march flag;
- * other CPUs and shapes go to OpenBLAS (nn_gemm_f32_tiled). */
+ * count.  AVX-512 is chosen at run time, so the build needs no -march flag.
+ */
+#include <cblas.h>
+#include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "gemm_impl.h"
-#include "nn_impl.h"
 
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
@@ -67,9 +77,9 @@ static int gemm_copies(int64_t m)
     return m <= GEMM_BLOCK ? GEMM_COPIES : 1;
 }
 
-size_t gemm_f32_scratch_size(int64_t m, int64_t n, int64_t k)
+size_t nn_gemm_scratch_size(bnn_dtype dtype, int64_t m, int64_t n, int64_t k)
 {
-    if (!gemm_own_path(m, n, k))
+    if (dtype != BNN_F32 || !gemm_own_path(m, n, k))
         return 0;
     return (size_t)gemm_copies(m) * (size_t)gemm_copy_floats(m, k) * sizeof(float);
 }
@@ -342,15 +352,108 @@ static void gemm_thread(const gemm_job *shared, int id, int count)
 }
 #endif
 
-void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-              const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c,
-              int64_t ldc, const float *bias, void *scratch)
+/* ---- GEMM_PATH_BLAS and GEMM_PATH_TILES ----------------------------------- */
+
+static void gemm_blas(bnn_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n,
+                      int64_t k, double alpha, const void *a, int64_t lda, const void *b,
+                      int64_t ldb, double beta, void *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) { /* an empty sum: only the beta scaling is left */
+        for (int64_t i = 0; i < m; i++)
+            for (int64_t j = 0; j < n; j++) {
+                if (dtype == BNN_F64) {
+                    double *p = (double *)c + i * ldc + j;
+                    *p = beta == 0 ? 0 : beta * *p;
+                } else {
+                    float *p = (float *)c + i * ldc + j;
+                    *p = beta == 0 ? 0 : (float)(beta * *p);
+                }
+            }
+        return;
+    }
+    enum CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = trans_b ? CblasTrans : CblasNoTrans;
+    if (dtype == BNN_F64)
+        cblas_dgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)k, alpha, a,
+                    (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)m, (blasint)n, (blasint)k, (float)alpha, a,
+                    (blasint)lda, b, (blasint)ldb, (float)beta, c, (blasint)ldc);
+}
+
+/* f32 C in tiles of at most NN_SERIAL_MNK multiply-adds, roughly square,
+ * columns in multiples of 16; the tiling depends only on the shape. */
+static void gemm_tiles(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+                       const float *a, int64_t lda, const float *b, int64_t ldb, double beta,
+                       float *c, int64_t ldc)
+{
+    int64_t work = m * n * k;
+    int64_t tiles = (work + NN_SERIAL_MNK - 1) / NN_SERIAL_MNK;
+    int64_t tn = (int64_t)(sqrt((double)tiles * (double)n / (double)m) + 0.5);
+    /* no more column tiles than tiles: a wide C of few rows is cut in
+     * columns only, as evenly as multiples of 16 allow */
+    int64_t max_tn = (n + 15) / 16 < tiles ? (n + 15) / 16 : tiles;
+    tn = tn < 1 ? 1 : tn > max_tn ? max_tn : tn;
+    int64_t cols = ((n + tn - 1) / tn + 15) / 16 * 16;
+    if (cols > n)
+        cols = n;
+    int64_t rows = m;
+    while (rows > 1 && rows * cols * k > NN_SERIAL_MNK)
+        rows = (rows + 1) / 2;
+    while (cols > 16 && rows * cols * k > NN_SERIAL_MNK)
+        cols = (cols / 2 + 15) / 16 * 16;
+    int64_t n_r = (m + rows - 1) / rows, n_c = (n + cols - 1) / cols, count = n_r * n_c;
+    /* inside a parallel region (even one of one thread) the caller's loop
+     * owns the threads; the same tiles run on the calling thread */
+    int threads = omp_get_level() > 0 ? 1 : omp_get_max_threads();
+    if (threads > count)
+        threads = (int)count;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (int64_t t = 0; t < count; t++) {
+        int64_t i0 = t / n_c * rows, j0 = t % n_c * cols;
+        int64_t mi = m - i0 < rows ? m - i0 : rows, nj = n - j0 < cols ? n - j0 : cols;
+        gemm_blas(BNN_F32, trans_a, trans_b, mi, nj, k, alpha, trans_a ? a + i0 : a + i0 * lda,
+                  lda, trans_b ? b + j0 * ldb : b + j0, ldb, beta, c + i0 * ldc + j0, ldc);
+    }
+}
+
+/* ---- the entry point ------------------------------------------------------- */
+
+static bool have_avx512(void)
 {
 #if GEMM_HAVE_AVX512
-    if (scratch && gemm_own_path(m, n, k) && __builtin_cpu_supports("avx512f")) {
+    return __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+gemm_path nn_gemm_path(bnn_dtype dtype, int64_t m, int64_t n, int64_t k, bool has_scratch)
+{
+    if (dtype != BNN_F32 || m <= 0 || n <= 0 || k <= 0)
+        return GEMM_PATH_BLAS;
+    if (has_scratch && gemm_own_path(m, n, k) && have_avx512())
+        return GEMM_PATH_AVX512;
+    int64_t work = m * n * k;
+    if (work <= NN_SERIAL_MNK)
+        return GEMM_PATH_BLAS;
+    if (work <= NN_TILED_MAX_MNK || omp_get_level() > 0)
+        return GEMM_PATH_TILES;
+    return GEMM_PATH_BLAS;
+}
+
+void nn_gemm(bnn_dtype dtype, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+             double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+             void *c, int64_t ldc, const void *bias, void *scratch)
+{
+    gemm_path path = nn_gemm_path(dtype, m, n, k, scratch != NULL);
+#if GEMM_HAVE_AVX512
+    if (path == GEMM_PATH_AVX512) {
         gemm_job j = {.trans_a = trans_a, .trans_b = trans_b, .m = m, .n = n, .k = k,
-                      .alpha = alpha, .beta = beta, .a = a, .b = b, .lda = lda, .ldb = ldb,
-                      .ldc = ldc, .c = c, .bias = bias, .xt = scratch};
+                      .alpha = (float)alpha, .beta = (float)beta, .a = a, .b = b, .lda = lda,
+                      .ldb = ldb, .ldc = ldc, .c = c, .bias = bias, .xt = scratch};
         bool serial = omp_in_parallel() || m * n * k < GEMM_THREAD_MIN_WORK;
         int threads = serial ? 1 : omp_get_max_threads();
         if (threads <= 1) {
@@ -361,16 +464,24 @@ void gemm_f32(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float
         gemm_thread(&j, omp_get_thread_num(), omp_get_num_threads());
         return;
     }
-#else
-    (void)scratch;
 #endif
     if (m <= 0 || n <= 0)
         return;
     if (bias) { /* start C at beta C + bias so that the product adds onto it */
         for (int64_t i = 0; i < m; i++)
-            for (int64_t jj = 0; jj < n; jj++)
-                c[i * ldc + jj] = (beta == 0 ? 0.0f : beta * c[i * ldc + jj]) + bias[jj];
+            for (int64_t jj = 0; jj < n; jj++) {
+                if (dtype == BNN_F64) {
+                    double *p = (double *)c + i * ldc + jj;
+                    *p = (beta == 0 ? 0.0 : beta * *p) + ((const double *)bias)[jj];
+                } else {
+                    float *p = (float *)c + i * ldc + jj;
+                    *p = (beta == 0 ? 0.0f : (float)beta * *p) + ((const float *)bias)[jj];
+                }
+            }
         beta = 1;
     }
-    nn_gemm_f32_tiled(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (path == GEMM_PATH_TILES)
+        gemm_tiles(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    else
+        gemm_blas(dtype, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -78,6 +78,13 @@ expect 0 bench "$FIX/tiny_classifier.onnx" --batch 4 --iters 5 --warmup 1 --thre
     && has out '"median_ms": ' && has out '"p10_ms": ' && has out '"p90_ms": ' \
     && has out '"samples_per_s": ' && has out '"peak_rss_mib": ' && has out '"batch": 4' \
     && has out '"threads": 1'
+# --train measures the step's roofline: fc's forward and weight-gradient
+# products (its input depends on no trainable param, so no input gradient)
+expect 0 bench "$FIX/tiny_classifier.onnx" --train --batch 4 --iters 2 --warmup 0 --threads 1 \
+    --json && has out '"mode": "train"' && has out '"gemm_products": 2' \
+    && has out '"roofline_ms": ' && has out '"roofline_ratio": ' && has out '"bandwidth_gbs": '
+expect 0 bench "$FIX/tiny_classifier.onnx" --train --batch 4 --iters 2 --warmup 0 \
+    && has out "roofline    " && has out "step/roofline"
 expect 0 bench "$FIX/tiny_classifier.onnx" --iters 3 && has out "latency     median"
 expect 0 bench "$FIX/tiny_classifier.onnx" --iters 2 --warmup 0 --profile \
     && has out "time per node" && has out "node 'fc' (dense)"

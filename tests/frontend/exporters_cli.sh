@@ -1,7 +1,9 @@
 #!/bin/sh
-# The exporter fixtures (tests/fixtures/exporters, tools/make_exporter_fixtures.py)
-# end to end through the command line: each converts with --layers all and
-# samples; each fixed-batch one trains at batch 64 after --input-shape.  Also
+# The exporter fixtures (tests/fixtures/exporters, tools/make_exporter_fixtures.py
+# and tools/make_recurrent_fixtures.py) end to end through the command line:
+# each converts with --layers all and samples; each fixed-batch one trains at
+# batch 64 as it is and after --input-shape; each other one with training rows
+# trains as converted.  Also
 # the --input-shape option's errors.
 #
 # usage: exporters_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
@@ -19,6 +21,7 @@ freed() {
     tf2onnx_nhwc) echo input_1=N,8,8,3 ;;
     torch_cnn_op11|torch_cnn_op17) echo input=N,1,12,12 ;;
     onnx18_ops) echo x=N,4,5 ;;
+    torch_lstm_batch1) echo x=N,7,6 ;;
     esac
 }
 
@@ -32,10 +35,17 @@ for model in "$FIX"/*.onnx; do
     expect 0 convert "$model" --layers all "$@" -o "$TMP/$stem.bnn.onnx" && has out "converted:"
     expect 0 run "$TMP/$stem.bnn.onnx" --input "$FIX/$stem.input.npy" --samples 4 && has out "information"
     if [ -n "$shape" ]; then
-        # Without --input-shape the fixed batch refuses 64 rows ...
-        expect 1 train "$model" --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
+        # The fixed batch of 1 is freed by default: the model trains at
+        # batch 64 as it is, and evaluates on 64 rows ...
+        expect 0 train "$model" --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
+            --batch 64 --epochs 1 -o "$TMP/$stem.auto.onnx" && has out "epoch 1/1"
+        expect 0 eval "$model" --x "$FIX/$stem.train_x.npy" --y "$FIX/$stem.train_y.npy" --samples 2 \
+            && has out "accuracy"
+        # ... a size in --input-shape keeps it at 1, which refuses 64 rows ...
+        expect 1 train "$model" --input-shape "$(echo "$shape" | sed 's/=N,/=1,/')" \
+            --train-x "$FIX/$stem.train_x.npy" --train-y "$FIX/$stem.train_y.npy" \
             --batch 64 --epochs 1 -o "$TMP/$stem.fail.onnx" && has err "expects f32[1,"
-        # ... with it, the plain model and the converted one train at batch 64.
+        # ... and with a symbol, the plain model and the converted one train at batch 64.
         expect 0 train "$model" --input-shape "$shape" --train-x "$FIX/$stem.train_x.npy" \
             --train-y "$FIX/$stem.train_y.npy" --batch 64 --epochs 2 -o "$TMP/$stem.trained.onnx" \
             && has out "epoch 2/2"
@@ -43,9 +53,17 @@ for model in "$FIX"/*.onnx; do
             --train-y "$FIX/$stem.train_y.npy" --batch 64 --epochs 2 -o "$TMP/$stem.bnn.trained.onnx" \
             && has out "epoch 2/2"
         expect 0 run "$TMP/$stem.bnn.trained.onnx" --input "$FIX/$stem.train_x.npy" --samples 2 -q
+    elif [ -f "$FIX/$stem.train_x.npy" ]; then
+        # A model with a batch of its own trains as converted (the nested
+        # control-flow fixture's batch is a fixed 2).
+        batch=64
+        [ "$stem" = onnx_nested_control_flow ] && batch=2
+        expect 0 train "$TMP/$stem.bnn.onnx" --train-x "$FIX/$stem.train_x.npy" \
+            --train-y "$FIX/$stem.train_y.npy" --batch $batch --epochs 2 -o "$TMP/$stem.bnn.trained.onnx" \
+            && has out "epoch 2/2"
     fi
 done
-[ "$models" -ge 7 ] || fail "only $models fixtures in $FIX"
+[ "$models" -ge 10 ] || fail "only $models fixtures in $FIX"
 
 # ---- --input-shape errors -----------------------------------------------------
 M=$FIX/torch_cnn_op11.onnx

@@ -41,7 +41,7 @@ Test(dense, large_layer_forward)
     dense_case(1, 2, 257, 255, 1, 10, 0); /* [1, 3, K]: 3 rows */
 }
 
-/* Batches of 5 to 70 rows against wide layers: gemm_f32's AVX-512 path
+/* Batches of 5 to 70 rows against wide layers: nn_gemm's AVX-512 path
  * where the CPU has it, with shapes off its 16-row and 6-column tiles. */
 Test(dense, few_rows_wide_layers_forward)
 {

@@ -1,8 +1,11 @@
-/* gemm_f32 (runtime/gemm_f32.c) against sums in double: random shapes that
- * are not multiples of its tiles, every transpose, strides wider than the
- * matrices, bias or not, alpha and beta; elements of C outside the product
- * left alone; the same bits on every thread count and run; and dense's
- * backward in a training plan, which uses it for dx. */
+/* nn_gemm, the kernels' one GEMM (runtime/kernels/gemm.c), against sums in
+ * double: each of its paths (checked to be the one taken: OpenBLAS whole,
+ * tiles of serial OpenBLAS calls outside and inside a parallel region, the
+ * AVX-512 kernel, f64), random shapes that are not multiples of its tiles,
+ * every transpose, strides wider than the matrices, bias or not, alpha and
+ * beta; elements of C outside the product left alone; the same bits on every
+ * thread count and run; and dense's backward in a training plan, which uses
+ * it for dx. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
@@ -61,22 +64,22 @@ static void free_data(gdata *d)
     free(d->c0);
 }
 
-/* C after one gemm_f32 call (scratch as the function asks, filled with NaN
+/* C after one nn_gemm call (scratch as the function asks, filled with NaN
  * so that a read of stale scratch shows; or none). Caller frees. */
 static float *run(const gcase *g, const gdata *d, bool with_scratch)
 {
     float *c = malloc((size_t)(g->m * g->ldc) * sizeof(float));
     cr_assert(c);
     memcpy(c, d->c0, (size_t)(g->m * g->ldc) * sizeof(float));
-    size_t bytes = gemm_f32_scratch_size(g->m, g->n, g->k);
+    size_t bytes = nn_gemm_scratch_size(BNN_F32, g->m, g->n, g->k);
     void *scratch = NULL;
     if (with_scratch && bytes) {
         scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
         cr_assert(scratch);
         memset(scratch, 0xff, bytes);
     }
-    gemm_f32(g->ta, g->tb, g->m, g->n, g->k, g->alpha, d->a, g->lda, d->b, g->ldb, g->beta, c,
-             g->ldc, d->bias, scratch);
+    nn_gemm(BNN_F32, g->ta, g->tb, g->m, g->n, g->k, g->alpha, d->a, g->lda, d->b, g->ldb, g->beta,
+            c, g->ldc, d->bias, scratch);
     free(scratch);
     return c;
 }
@@ -162,6 +165,121 @@ Test(gemm_f32, mlp_layers)
     }
 }
 
+static gcase plain_case(int64_t m, int64_t n, int64_t k, bool ta, bool tb, bool bias)
+{
+    gcase g = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = 0.75f, .beta = 1.5f,
+               .bias = bias};
+    g.lda = (ta ? m : k) + 3;
+    g.ldb = (tb ? k : n) + 5;
+    g.ldc = n + 2;
+    return g;
+}
+
+static const char *path_name(gemm_path p)
+{
+    return p == GEMM_PATH_BLAS ? "blas" : p == GEMM_PATH_TILES ? "tiles" : "avx512";
+}
+
+/* Every path, checked to be the one taken, against the reference. */
+Test(gemm_f32, every_path_against_double)
+{
+    struct { gcase g; bool scratch; gemm_path want; } cases[] = {
+        /* at most NN_SERIAL_MNK multiply-adds: one OpenBLAS call */
+        {plain_case(30, 40, 50, false, true, true), false, GEMM_PATH_BLAS},
+        /* medium: tiles of serial calls on OpenMP's threads */
+        {plain_case(120, 700, 90, true, false, true), false, GEMM_PATH_TILES},
+        {plain_case(64, 300, 500, false, true, false), false, GEMM_PATH_TILES},
+        /* above NN_TILED_MAX_MNK: OpenBLAS with its own threads */
+        {plain_case(300, 310, 190, false, false, true), false, GEMM_PATH_BLAS},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const gcase *g = &cases[i].g;
+        gemm_path got = nn_gemm_path(BNN_F32, g->m, g->n, g->k, cases[i].scratch);
+        cr_assert_eq(got, cases[i].want, "case %zu takes %s, not %s", i, path_name(got),
+                     path_name(cases[i].want));
+        check_case(g, 5000 + i, cases[i].scratch);
+    }
+    /* few rows against a large matrix with scratch: the AVX-512 kernel where
+     * the CPU has it, else OpenBLAS (said so, not passed silently) */
+    gcase g = plain_case(40, 900, 300, false, true, true);
+    gemm_path got = nn_gemm_path(BNN_F32, g.m, g.n, g.k, true);
+    if (__builtin_cpu_supports("avx512f"))
+        cr_assert_eq(got, GEMM_PATH_AVX512, "takes %s", path_name(got));
+    else
+        fprintf(stderr, "gemm: this CPU has no AVX-512; its path ran the fallback (%s)\n",
+                path_name(got));
+    check_case(&g, 5100, true);
+}
+
+/* Inside a parallel region (even of one thread) a large product is cut into
+ * serial tiles, never handed whole to OpenBLAS's threads; same bits as the
+ * tiles outside would give only where the tiling is the same, so checked
+ * against the reference, and for every team size against one thread. */
+Test(gemm_f32, inside_parallel_region_takes_tiles)
+{
+    gcase g = plain_case(300, 310, 190, false, false, true);
+    gdata d = make_data(&g, 6000);
+    float *one = NULL;
+    for (int threads = 1; threads <= 2; threads++) {
+        float *c = NULL;
+        gemm_path path = GEMM_PATH_BLAS;
+#pragma omp parallel num_threads(threads)
+        {
+#pragma omp single
+            {
+                path = nn_gemm_path(BNN_F32, g.m, g.n, g.k, false);
+                c = run(&g, &d, false);
+            }
+        }
+        cr_assert_eq(path, GEMM_PATH_TILES, "%d threads: takes %s", threads, path_name(path));
+        if (!one) {
+            one = c;
+            continue;
+        }
+        cr_assert(memcmp(c, one, (size_t)(g.m * g.ldc) * sizeof(float)) == 0,
+                  "%d threads differ from 1", threads);
+        free(c);
+    }
+    free(one);
+    free_data(&d);
+    check_case(&g, 6000, false); /* the same data, outside: OpenBLAS whole */
+    /* and the result inside against the reference */
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+        check_case(&g, 6001, false);
+    }
+}
+
+/* f64 (gemm and matmul of doubles): one cblas_dgemm, bias added. */
+Test(gemm_f32, f64_against_long_double)
+{
+    int64_t m = 7, n = 9, k = 11;
+    double a[7 * 11], b[11 * 9], bias[9], c[7 * 9];
+    for (int i = 0; i < m * k; i++)
+        a[i] = sin(i + 1.0);
+    for (int i = 0; i < k * n; i++)
+        b[i] = cos(i + 2.0);
+    for (int j = 0; j < n; j++)
+        bias[j] = 0.25 * j;
+    for (int i = 0; i < m * n; i++)
+        c[i] = 1.0 / (i + 1);
+    double c0[7 * 9];
+    memcpy(c0, c, sizeof c);
+    cr_assert_eq(nn_gemm_path(BNN_F64, m, n, k, true), GEMM_PATH_BLAS);
+    cr_assert_eq(nn_gemm_scratch_size(BNN_F64, m, n, k), 0);
+    nn_gemm(BNN_F64, false, false, m, n, k, 2.0, a, k, b, n, 0.5, c, n, bias, NULL);
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            long double s = 0;
+            for (int64_t p = 0; p < k; p++)
+                s += (long double)a[i * k + p] * b[p * n + j];
+            double want = (double)(2.0L * s + 0.5L * c0[i * n + j] + bias[j]);
+            cr_assert(fabs(c[i * n + j] - want) <= 1e-12 * (1 + fabs(want)), "C[%lld,%lld] %.17g, "
+                      "want %.17g", (long long)i, (long long)j, c[i * n + j], want);
+        }
+}
+
 /* Each element is one chain of multiply-adds along k whichever thread and
  * tile compute it: 1, 2, 3 and 5 threads and a second run give the same
  * bits.  The shapes take each way of splitting the work: rows; columns with
@@ -202,7 +320,7 @@ Test(gemm_f32, same_bits_on_any_thread_count)
 }
 
 /* dense's backward in a training plan (scratch sized for it) computes dx
- * with gemm_f32: against sums in double. */
+ * with nn_gemm's AVX-512 path where the CPU has it: against sums in double. */
 Test(gemm_f32, dense_backward_in_training)
 {
     extern const bnn_kernel bnn_kernel_dense;
@@ -214,7 +332,7 @@ Test(gemm_f32, dense_backward_in_training)
     cr_assert_eq(kn_backward(c, 6, 0, &diag), BNN_OK, "%s", diag.message);
     c->args.training = true;
     size_t bytes = bnn_kernel_dense.scratch_size(&c->args);
-    cr_assert_geq(bytes, gemm_f32_scratch_size(rows, k, m));
+    cr_assert_geq(bytes, nn_gemm_scratch_size(BNN_F32, rows, k, m));
     void *scratch = aligned_alloc(64, (bytes + 63) / 64 * 64);
     cr_assert(scratch);
     memset(scratch, 0xff, bytes);

@@ -1,0 +1,214 @@
+/* The backward sweep: planning gradients for a session and running the
+ * kernels' backward functions in reverse (bnn_runtime.h, "backward").
+ *
+ * Planning marks the values that need a gradient (the params asked for, then
+ * whatever a node computes from a value that needs one), gives each such
+ * activation its own 64-byte aligned slice of one gradient arena (training
+ * plans keep every activation, and gradients are few beside them, so there
+ * is no reuse), lays the params' gradients out flat in value-id order (the
+ * layout an optimizer's moments share), and prebuilds each position's
+ * grad_outputs / grad_inputs the way plan.c prebuilds node_args.  Kernels'
+ * backward functions accumulate (+=), which sums the contributions of a
+ * value read by several nodes; the sweep therefore starts from zeroed
+ * gradients plus the caller's seed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan_impl.h"
+
+static size_t round64(size_t n)
+{
+    return (n + 63) & ~(size_t)63;
+}
+
+static void *alloc64(size_t bytes)
+{
+    bytes = round64(bytes ? bytes : 1);
+    void *p = aligned_alloc(64, bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+/* The params that get gradients: the names given, or every trainable f32
+ * param. */
+static bnn_status mark_params(bnn_session *s, bnn_diag *diag)
+{
+    const bnn_graph *g = s->graph;
+    const char *const *names = s->options.grad_params;
+    if (!names) {
+        for (int v = 0; v < g->n_values; v++)
+            s->needs_grad[v] = g->values[v].kind == BNN_VALUE_PARAM && g->values[v].trainable &&
+                               g->values[v].dtype == BNN_F32;
+        return BNN_OK;
+    }
+    for (int i = 0; names[i]; i++) {
+        int v = bnn_graph_find_value(g, names[i]);
+        if (v < 0 || g->values[v].kind != BNN_VALUE_PARAM)
+            return bnn_fail(diag, BNN_ERR_INVALID, "grad_params: the graph has no param '%s'",
+                            names[i]);
+        if (g->values[v].dtype != BNN_F32)
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "grad_params: param '%s' is %s; gradients "
+                            "are f32 only", names[i],
+                            bnn_dtype_name(g->values[v].dtype) ? bnn_dtype_name(g->values[v].dtype)
+                                                               : "?");
+        s->needs_grad[v] = true;
+    }
+    return BNN_OK;
+}
+
+bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
+{
+    const bnn_graph *g = s->graph;
+    s->needs_grad = calloc((size_t)g->n_values + 1, sizeof *s->needs_grad);
+    s->grads = calloc((size_t)g->n_values + 1, sizeof *s->grads);
+    s->param_grad_offset = malloc(sizeof *s->param_grad_offset * ((size_t)g->n_values + 1));
+    s->wants_backward = calloc((size_t)s->n_order + 1, sizeof *s->wants_backward);
+    s->kernel_grads = calloc((size_t)s->n_order + 1, sizeof *s->kernel_grads);
+    int n_operands = 0;
+    for (int p = 0; p < s->n_order; p++)
+        n_operands += s->node_args[p].n_inputs + s->node_args[p].n_outputs;
+    s->node_grads = calloc((size_t)n_operands + 1, sizeof *s->node_grads);
+    if (!s->needs_grad || !s->grads || !s->param_grad_offset || !s->wants_backward ||
+        !s->kernel_grads || !s->node_grads)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory planning backward");
+
+    BNN_TRY(mark_params(s, diag));
+    /* Run order is topological: one forward walk propagates the marks. */
+    for (int p = 0; p < s->n_order; p++) {
+        const bnn_node *n = &g->nodes[s->order[p]];
+        bool any = false;
+        for (int k = 0; k < n->n_inputs; k++)
+            any |= n->inputs[k] >= 0 && s->needs_grad[n->inputs[k]];
+        for (int k = 0; k < n->n_outputs; k++)
+            if (n->outputs[k] >= 0)
+                s->needs_grad[n->outputs[k]] = any && g->values[n->outputs[k]].dtype == BNN_F32;
+    }
+
+    size_t bytes = 0;
+    s->n_param_grads = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        s->param_grad_offset[v] = -1;
+        if (!s->needs_grad[v])
+            continue;
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            s->param_grad_offset[v] = (int64_t)s->n_param_grads;
+            s->n_param_grads += g->values[v].nbytes / sizeof(float);
+        } else if (s->tensors[v].shape.rank >= 0) {
+            bytes += round64(bnn_tensor_nbytes(&s->tensors[v]));
+        }
+    }
+    /* The cap covers the whole session: the forward plan passed it alone. */
+    size_t forward = s->arena_bytes + s->scratch_bytes + s->state_bytes;
+    size_t cap = s->options.max_memory;
+    if (cap && (forward > cap || bytes > cap - forward ||
+                s->n_param_grads > (cap - forward - bytes) / sizeof(float)))
+        return bnn_fail(diag, BNN_ERR_NOMEM, "the plan needs %zu bytes with its gradients "
+                        "(%zu for activations' and %zu for params'), more than the memory "
+                        "limit of %zu bytes", forward + bytes + s->n_param_grads * sizeof(float),
+                        bytes, s->n_param_grads * sizeof(float), cap);
+    s->grad_arena = alloc64(bytes);
+    s->param_grads = alloc64(s->n_param_grads * sizeof(float));
+    if (!s->grad_arena || !s->param_grads)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for %zu bytes of gradients",
+                        bytes + s->n_param_grads * sizeof(float));
+    s->grad_bytes = bytes;
+    size_t at = 0;
+    for (int v = 0; v < g->n_values; v++) {
+        if (!s->needs_grad[v])
+            continue;
+        s->grads[v].dtype = BNN_F32;
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            s->grads[v].shape = g->values[v].shape;
+            s->grads[v].data = s->param_grads + s->param_grad_offset[v];
+        } else {
+            s->grads[v].shape = s->tensors[v].shape;
+            s->grads[v].data = s->grad_arena + at;
+            at += round64(bnn_tensor_nbytes(&s->tensors[v]));
+        }
+    }
+
+    int o = 0;
+    for (int p = 0; p < s->n_order; p++) {
+        const bnn_kernel_args *a = &s->node_args[p];
+        const bnn_node *node = a->node;
+        bnn_kernel_grads *kg = &s->kernel_grads[p];
+        kg->grad_outputs = &s->node_grads[o];
+        for (int i = 0; i < node->n_outputs; i++, o++)
+            if (node->outputs[i] >= 0)
+                s->node_grads[o] = s->grads[node->outputs[i]];
+        kg->grad_inputs = &s->node_grads[o];
+        bool any = false;
+        for (int i = 0; i < node->n_inputs; i++, o++) {
+            int v = node->inputs[i];
+            if (v >= 0 && s->needs_grad[v]) {
+                s->node_grads[o] = s->grads[v];
+                any = true;
+            }
+        }
+        s->wants_backward[p] = any;
+        if (any && !s->kernels[p]->backward) {
+            char label[300];
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: no gradient for this op, so it "
+                            "cannot lie between a trainable layer and the loss",
+                            bnn_node_label(g, a->node_id, label, sizeof label));
+        }
+    }
+    return BNN_OK;
+}
+
+void bnn_session_free_backward(bnn_session *s)
+{
+    free(s->needs_grad);
+    free(s->grads);
+    free(s->grad_arena);
+    free(s->param_grads);
+    free(s->param_grad_offset);
+    free(s->node_grads);
+    free(s->kernel_grads);
+    free(s->wants_backward);
+}
+
+void bnn_session_zero_grads(bnn_session *s)
+{
+    if (s->grad_arena)
+        memset(s->grad_arena, 0, s->grad_bytes);
+    if (s->param_grads)
+        memset(s->param_grads, 0, s->n_param_grads * sizeof(float));
+}
+
+bnn_tensor *bnn_session_grad(bnn_session *s, int value_id)
+{
+    if (!s->grads || value_id < 0 || value_id >= s->graph->n_values ||
+        !s->grads[value_id].data)
+        return NULL;
+    return &s->grads[value_id];
+}
+
+bnn_status bnn_session_backward(bnn_session *s, bnn_diag *diag)
+{
+    if (!s->kernel_grads)
+        return bnn_fail(diag, BNN_ERR_INVALID, "the session was not planned for backward "
+                        "(bnn_session_options.backward)");
+    for (int p = s->n_order - 1; p >= 0; p--) {
+        if (!s->wants_backward[p] || s->skip[p])
+            continue;
+        BNN_TRY(s->kernels[p]->backward(&s->node_args[p], &s->kernel_grads[p], diag));
+    }
+    return BNN_OK;
+}
+
+float *bnn_session_param_grads(bnn_session *s, size_t *count)
+{
+    if (count)
+        *count = s->param_grads ? s->n_param_grads : 0;
+    return s->param_grads;
+}
+
+int64_t bnn_session_param_grad_offset(const bnn_session *s, int value_id)
+{
+    if (!s->param_grad_offset || value_id < 0 || value_id >= s->graph->n_values)
+        return -1;
+    return s->param_grad_offset[value_id];
+}

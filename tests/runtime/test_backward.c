@@ -1,0 +1,243 @@
+/* The session's backward sweep through the public API only (bnn_runtime.h):
+ * param gradients against central finite differences, a value read twice
+ * (its gradients sum), the flat layout and the choice of params, repeated
+ * sweeps, the step counter, node iteration and the
+ * errors for a session not planned for backward or an unknown param.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "bnn_runtime.h"
+
+static const char *net =
+    "graph @net(%x: f32[N,4]) -> (%y: f32[N,3]) {\n"
+    "  param %w1: f32[5,4] trainable\n"
+    "  param %b1: f32[5] trainable\n"
+    "  param %w2: f32[3,5] trainable\n"
+    "  param %b2: f32[3]\n"
+    "  %h = dense(%x, %w1, %b1) : f32[N,5] @fc1\n"
+    "  %t = tanh(%h) : f32[N,5] @act\n"
+    "  %d = add(%t, %t) : f32[N,5] @twice\n"
+    "  %y = dense(%d, %w2, %b2) : f32[N,3] @fc2\n"
+    "  return %y\n"
+    "}\n";
+
+#define BATCH 3
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static float uniform(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
+}
+
+static bnn_graph *make_net(void)
+{
+    bnn_graph *g = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_graph_parse(net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = 0.5f * uniform();
+        }
+    return g;
+}
+
+static bnn_session *make_session(bnn_graph *g, bool backward, const char *const *params)
+{
+    bnn_session_options o = bnn_session_defaults();
+    o.threads = 1;
+    o.backward = backward;
+    o.grad_params = params;
+    bnn_session *s = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_session_create_batch(g, BATCH, &o, &s, &diag), BNN_OK, "%s", diag.message);
+    bnn_tensor x = {0};
+    bnn_shape xs = {.rank = 2, .dims = {BATCH, 4}};
+    cr_assert_eq(bnn_tensor_alloc(&x, BNN_F32, &xs, &diag), BNN_OK);
+    for (int i = 0; i < BATCH * 4; i++)
+        ((float *)x.data)[i] = uniform();
+    cr_assert_eq(bnn_session_set_input(s, "x", &x, &diag), BNN_OK, "%s", diag.message);
+    bnn_tensor_free(&x);
+    return s;
+}
+
+static const float seed[BATCH * 3] = {0.3f, -1.2f, 0.7f, 1.1f, 0.2f, -0.4f, -0.9f, 0.5f, 0.8f};
+
+/* sum(seed * y) after a forward run, in double */
+static double objective(bnn_session *s)
+{
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s", diag.message);
+    const float *y = bnn_session_output(s, 0)->data;
+    double sum = 0;
+    for (int i = 0; i < BATCH * 3; i++)
+        sum += (double)seed[i] * y[i];
+    return sum;
+}
+
+static void run_backward(bnn_session *s, const bnn_graph *g, bool zero)
+{
+    bnn_diag diag = {0};
+    objective(s);
+    if (zero)
+        bnn_session_zero_grads(s);
+    bnn_tensor *gy = bnn_session_grad(s, bnn_graph_find_value(g, "y"));
+    cr_assert_not_null(gy);
+    cr_assert_eq(bnn_tensor_numel(gy), BATCH * 3);
+    float *dst = gy->data;
+    for (int i = 0; i < BATCH * 3; i++)
+        dst[i] += seed[i];
+    cr_assert_eq(bnn_session_backward(s, &diag), BNN_OK, "%s", diag.message);
+}
+
+Test(backward, param_gradients_match_finite_differences)
+{
+    bnn_graph *g = make_net();
+    bnn_session *s = make_session(g, true, NULL);
+    run_backward(s, g, true);
+    size_t n = 0;
+    const float *grads = bnn_session_param_grads(s, &n);
+    cr_assert_eq(n, 20 + 5 + 15, "flat gradients of w1, b1, w2 (b2 is constant): %zu", n);
+    const char *names[] = {"w1", "b1", "w2"};
+    int checked = 0;
+    for (int p = 0; p < 3; p++) {
+        int v = bnn_graph_find_value(g, names[p]);
+        int64_t off = bnn_session_param_grad_offset(s, v);
+        cr_assert_geq(off, 0, "%s has no gradient", names[p]);
+        cr_assert_eq(bnn_session_grad(s, v)->data, (void *)(grads + off));
+        float *w = g->values[v].data;
+        for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++) {
+            const float h = 1e-2f;
+            float keep = w[i];
+            w[i] = keep + h;
+            double up = objective(s);
+            w[i] = keep - h;
+            double down = objective(s);
+            w[i] = keep;
+            double fd = (up - down) / (2.0 * h);
+            cr_assert(fabs(fd - grads[off + (int64_t)i]) <= 2e-3 + 2e-3 * fabs(fd),
+                      "d/d %s[%zu]: backward %g, finite differences %g", names[p], i,
+                      grads[off + (int64_t)i], fd);
+            checked++;
+        }
+    }
+    cr_assert_eq(checked, 40);
+    cr_assert_eq(bnn_session_param_grad_offset(s, bnn_graph_find_value(g, "b2")), -1);
+    cr_assert_null(bnn_session_grad(s, bnn_graph_find_value(g, "x")), "an input gets no gradient");
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
+
+/* %t is read twice by add: its gradient is the sum, 2 dy/dd, not dy/dd. */
+Test(backward, value_read_twice_sums_its_gradients)
+{
+    bnn_graph *g = make_net();
+    bnn_session *s = make_session(g, true, NULL);
+    run_backward(s, g, true);
+    const float *gd = bnn_session_grad(s, bnn_graph_find_value(g, "d"))->data;
+    const float *gt = bnn_session_grad(s, bnn_graph_find_value(g, "t"))->data;
+    for (int i = 0; i < BATCH * 5; i++)
+        cr_assert_float_eq(gt[i], 2.0f * gd[i], 1e-6f, "t[%d]: %g against 2 x %g", i, gt[i], gd[i]);
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
+
+/* Zeroing starts over: a second sweep, zeroed and seeded again, leaves the
+ * same bits (and the run before it draws nothing at random here). */
+Test(backward, zeroed_sweeps_repeat_bit_for_bit)
+{
+    bnn_graph *g = make_net();
+    bnn_session *s = make_session(g, true, NULL);
+    size_t n = 0;
+    run_backward(s, g, true);
+    const float *grads = bnn_session_param_grads(s, &n);
+    float once[40];
+    cr_assert_eq(n, 40);
+    memcpy(once, grads, sizeof once);
+    run_backward(s, g, true);
+    cr_assert_arr_eq(grads, once, sizeof once);
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
+
+Test(backward, chosen_params_only)
+{
+    bnn_graph *g = make_net();
+    const char *const only[] = {"w2", "b2", NULL}; /* b2 is not trainable, but asked for */
+    bnn_session *s = make_session(g, true, only);
+    run_backward(s, g, true);
+    size_t n = 0;
+    const float *grads = bnn_session_param_grads(s, &n);
+    cr_assert_eq(n, 15 + 3);
+    cr_assert_eq(bnn_session_param_grad_offset(s, bnn_graph_find_value(g, "w2")), 0);
+    cr_assert_eq(bnn_session_param_grad_offset(s, bnn_graph_find_value(g, "b2")), 15);
+    cr_assert_eq(bnn_session_param_grad_offset(s, bnn_graph_find_value(g, "w1")), -1);
+    cr_assert_null(bnn_session_grad(s, bnn_graph_find_value(g, "h")),
+                   "nothing that gets a gradient flows into fc1");
+    /* d sum(seed * y) / d b2[j] = sum over rows of seed[:, j] */
+    for (int j = 0; j < 3; j++) {
+        float want = seed[j] + seed[3 + j] + seed[6 + j];
+        cr_assert_float_eq(grads[15 + j], want, 1e-6f, "b2[%d]: %g, want %g", j, grads[15 + j],
+                           want);
+    }
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
+
+Test(backward, errors_name_what_is_wrong)
+{
+    bnn_graph *g = make_net();
+    bnn_session *s = make_session(g, false, NULL);
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_session_backward(s, &diag), BNN_ERR_INVALID);
+    cr_assert(strstr(diag.message, "not planned for backward"), "%s", diag.message);
+    cr_assert_null(bnn_session_grad(s, bnn_graph_find_value(g, "y")));
+    size_t n = 1;
+    cr_assert_null(bnn_session_param_grads(s, &n));
+    cr_assert_eq(n, 0);
+    bnn_session_destroy(s);
+
+    bnn_session_options o = bnn_session_defaults();
+    o.backward = true;
+    const char *const bad[] = {"w9", NULL};
+    o.grad_params = bad;
+    s = NULL;
+    cr_assert_eq(bnn_session_create_batch(g, BATCH, &o, &s, &diag), BNN_ERR_INVALID);
+    cr_assert_null(s);
+    cr_assert(strstr(diag.message, "'w9'"), "%s", diag.message);
+    bnn_graph_destroy(g);
+}
+
+Test(backward, steps_and_nodes)
+{
+    bnn_graph *g = make_net();
+    bnn_session *s = make_session(g, false, NULL);
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_session_step(s), 0);
+    bnn_session_set_step(s, 41);
+    cr_assert_eq(bnn_session_run(s, &diag), BNN_OK);
+    cr_assert_eq(bnn_session_step(s), 42, "a run adds one");
+    cr_assert_eq(bnn_session_n_nodes(s), 4);
+    const char *names[] = {"fc1", "act", "twice", "fc2"};
+    double ms[4] = {0, 0, 0, 0};
+    cr_assert_eq(bnn_session_run_timed(s, ms, &diag), BNN_OK, "%s", diag.message);
+    for (int p = 0; p < 4; p++) {
+        bnn_session_node node = bnn_session_node_at(s, p);
+        const bnn_node *n = &bnn_session_graph(s)->nodes[node.node_id];
+        cr_assert_str_eq(n->name, names[p]);
+        cr_assert_eq(node.n_outputs, 1);
+        cr_assert_eq(node.outputs[0].shape.dims[0], BATCH, "concrete shapes");
+        cr_assert_geq(ms[p], 0.0);
+    }
+    const bnn_tensor *y = bnn_session_value(s, bnn_graph_find_value(g, "y"));
+    cr_assert_eq(y, bnn_session_output(s, 0));
+    cr_assert_null(bnn_session_value(s, -1));
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
