@@ -20,7 +20,6 @@
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
 #include "cli.h"
-#include "plan_impl.h" /* bnn_session_run_timed, for --profile */
 
 static double clock_ms(void)
 {
