@@ -511,7 +511,7 @@ bnn_status onnx_lower_if(onnx_ctx *c)
 {
     int cond;
     BNN_TRY(onnx_need_input(c, 0, &cond));
-    const Onnx__GraphProto *then_g, *else_g;
+    const Onnx__GraphProto *then_g = NULL, *else_g = NULL; /* for gcc -O3 */
     BNN_TRY(graph_attr(c, "then_branch", &then_g));
     BNN_TRY(graph_attr(c, "else_branch", &else_g));
     size_t n_out = c->node->n_output;
@@ -628,7 +628,7 @@ static bnn_status stack_output(onnx_ctx *c, int k, const int *vals, int n, int64
 
 bnn_status onnx_lower_loop(onnx_ctx *c)
 {
-    const Onnx__GraphProto *body;
+    const Onnx__GraphProto *body = NULL; /* set by graph_attr (gcc -O3 cannot see it) */
     BNN_TRY(graph_attr(c, "body", &body));
     int n_in = onnx_n_inputs(c);
     if (n_in < 2)
@@ -757,7 +757,7 @@ bnn_status onnx_lower_scan(onnx_ctx *c)
     if (c->opset < 9)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
                               "Scan before opset 9 (batched, with sequence_lens) is not supported");
-    const Onnx__GraphProto *body;
+    const Onnx__GraphProto *body = NULL; /* set by graph_attr (gcc -O3 cannot see it) */
     BNN_TRY(graph_attr(c, "body", &body));
     int64_t n_scan_in;
     BNN_TRY(onnx_attr_int(c, "num_scan_inputs", -1, &n_scan_in));
