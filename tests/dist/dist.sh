@@ -81,7 +81,7 @@ close() {
 # epochs FILE: the epoch lines without their timings.
 epochs() { grep '^epoch' "$1" | sed 's/, [0-9.]* s (.*//'; }
 
-"$bnnc" convert "$root/tests/fixtures/train/mlp_init.onnx" -o mlp.onnx >/dev/null ||
+"$bnnc" convert "$root/tests/fixtures/train/mlp_init.onnx" --prior-sigma 0.1 -o mlp.onnx >/dev/null ||
     { echo "cannot convert the MLP fixture"; exit 1; }
 
 # ---- training: K ranks give one process's parameters ----------------------
