@@ -20,7 +20,6 @@
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
 #include "cli.h"
-#include "plan_impl.h" /* bnn_session_run_timed, for --profile */
 
 static double clock_ms(void)
 {
@@ -133,25 +132,28 @@ static bnn_status moments_round(side *s, bnn_logit_rule rule, int64_t points, in
 /* Per node of the moment graph, the mean time of `iters` runs. */
 static bnn_status profile_moments(bnn_session *s, int64_t iters, bnn_diag *diag)
 {
-    double *node_ms = calloc((size_t)s->n_order + 1, sizeof *node_ms);
+    int n = bnn_session_n_nodes(s);
+    const bnn_graph *g = bnn_session_graph(s);
+    double *node_ms = calloc((size_t)n + 1, sizeof *node_ms);
     if (!node_ms)
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
     bnn_status st = BNN_OK;
     for (int64_t i = 0; i < iters && st == BNN_OK; i++)
         st = bnn_session_run_timed(s, node_ms, diag);
     double total = 0;
-    for (int p = 0; p < s->n_order; p++)
+    for (int p = 0; p < n; p++)
         total += node_ms[p];
     printf("moment graph: time per node (mean of %lld runs), in graph order\n", (long long)iters);
-    for (int p = 0; st == BNN_OK && p < s->n_order; p++) {
-        if (s->skip[p])
+    for (int p = 0; st == BNN_OK && p < n; p++) {
+        bnn_session_node node = bnn_session_node_at(s, p);
+        if (node.skipped)
             continue;
         char label[300], shape[128];
-        const bnn_tensor *y = &s->node_args[p].outputs[0];
+        const bnn_tensor *y = &node.outputs[0];
         printf("  %9.4f ms %5.1f%%  %-12s %-44s -> %s\n", node_ms[p] / (double)iters,
                total > 0 ? 100 * node_ms[p] / total : 0,
-               bnn_op_get(s->graph->nodes[s->order[p]].op)->name,
-               bnn_node_label(s->graph, s->order[p], label, sizeof label),
+               bnn_op_get(g->nodes[node.node_id].op)->name,
+               bnn_node_label(g, node.node_id, label, sizeof label),
                bnn_shape_format(&y->shape, y->dtype, shape, sizeof shape));
     }
     free(node_ms);
