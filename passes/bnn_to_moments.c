@@ -815,6 +815,64 @@ static bnn_status finish_outputs(moments_ctx *c, const int *heads, int n_heads, 
     return st;
 }
 
+/* relu (or leaky relu) whose only use is a max_pool becomes max_pool then
+ * relu: the two commute exactly (max commutes with any nondecreasing
+ * function, and a window never lies wholly in the padding), and the moment
+ * rules like the swapped order better.  Clark's match is then applied to the
+ * convolution's outputs, which are Gaussian (given independent inputs),
+ * rather than to rectified values with a point mass at zero, and the relu
+ * moments run on the pooled map (a quarter of the elements for a 2x2 pool).
+ * Nodes keep their ids; op, attributes and names trade places, and the
+ * middle value takes the pooled shape. */
+static bnn_status pool_before_relu(bnn_graph *g, bnn_diag *diag)
+{
+    int *uses = calloc((size_t)g->n_values + 1, sizeof(int));
+    int *user = malloc(sizeof(int) * (size_t)g->n_values + 1);
+    if (!uses || !user) {
+        free(uses);
+        free(user);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "bnn-to-moments: out of memory");
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = &g->nodes[i];
+        for (int k = 0; !n->dead && k < n->n_inputs; k++)
+            if (n->inputs[k] >= 0) {
+                uses[n->inputs[k]]++;
+                user[n->inputs[k]] = i;
+            }
+    }
+    bnn_status st = BNN_OK;
+    for (int i = 0; i < g->n_nodes && st == BNN_OK; i++) {
+        bnn_node *r = &g->nodes[i];
+        if (r->dead || (r->op != BNN_OP_RELU && r->op != BNN_OP_LEAKY_RELU) ||
+            r->n_outputs != 1)
+            continue;
+        int y = r->outputs[0];
+        if (uses[y] != 1 || bnn_pass_is_graph_output(g, y))
+            continue;
+        bnn_node *p = &g->nodes[user[y]];
+        if (p->op != BNN_OP_MAX_POOL || p->n_inputs != 1 || p->n_outputs != 1 ||
+            p->inputs[0] != y)
+            continue;
+        bnn_node tmp = *r;
+        r->op = p->op;
+        r->name = p->name;
+        r->n_attrs = p->n_attrs;
+        r->attrs = p->attrs;
+        p->op = tmp.op;
+        p->name = tmp.name;
+        p->n_attrs = tmp.n_attrs;
+        p->attrs = tmp.attrs;
+        bnn_graph_value(g, y)->shape.rank = -1; /* re-inferred: the pooled shape */
+        st = bnn_graph_infer_node(g, i, diag);
+        if (st == BNN_OK)
+            st = bnn_graph_infer_node(g, user[y], diag);
+    }
+    free(uses);
+    free(user);
+    return st;
+}
+
 static bnn_status check_moments(const bnn_pass_args *args, bnn_diag *diag)
 {
     const char *mode = bnn_pass_arg(args, "mode"), *link = bnn_pass_arg(args, "link");
@@ -858,6 +916,8 @@ static bnn_status run_moments(bnn_graph *g, const bnn_pass_args *args, bnn_diag 
         c.dense_weight[v] = c.dense_in_var[v] = c.dense_noise[v] = c.dense_weight_sq[v] = -1;
     }
     int n_heads = 0;
+    if (!c.glm)
+        st = pool_before_relu(g, diag);
     for (int i = 0; i < n_nodes && st == BNN_OK; i++)
         if (!g->nodes[i].dead)
             st = rewrite(&c, i, heads, &n_heads);

@@ -517,14 +517,22 @@ int bnnc_cmd_eval(int argc, char **argv)
     }
     double auroc_entropy = NAN, auroc_mi = NAN;
     if (ood) {
-        /* Not sharded: every rank measures the whole OOD set (the same
-         * numbers), and rank 0 prints them. */
+        /* Every rank loads the whole OOD set (noise is drawn for all of it,
+         * so it is the same whatever K) and predicts its whole batches. */
         if (load_ood(ood, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
             !check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";
         po.predictive = predictive;
-        if (measure(graph, &ood_x, NULL, 0, ood_x.shape.dims[0], NULL, &po, &out, &diag) !=
+        int64_t ood_n = ood_x.shape.dims[0], ood_first, ood_rows;
+        bnn_comm_shard(ood_n, batch, rank, ranks, &ood_first, &ood_rows);
+        bnn_tensor ood_view = ood_x;
+        ood_view.owns_data = false;
+        ood_view.shape.dims[0] = ood_rows;
+        if (ood_n > 0)
+            ood_view.data = (char *)ood_x.data + (size_t)ood_first *
+                                                     (bnn_tensor_nbytes(&ood_x) / (size_t)ood_n);
+        if (measure(graph, &ood_view, NULL, ood_first, ood_n, comm, &po, &out, &diag) !=
             BNN_OK) {
             bnnc_report(ood, &diag);
             goto done;

@@ -910,7 +910,7 @@ int bnnc_cmd_train(int argc, char **argv)
             printf("calibrated on the %lld held-out examples: temperature %.4g, val NLL %.4f -> "
                    "%.4f (%lld samples; --no-calibrate skips this)\n", (long long)cal.examples,
                    cal.temperature, cal.nll_before, cal.nll_after, (long long)cal.samples);
-    } else if (old_temperature != 1 && !a.json) {
+    } else if (rank == 0 && old_temperature != 1 && !a.json) {
         printf("note: the model's temperature %.4g was reset to 1 for training; calibrate again "
                "on held-out data (bnnc calibrate)\n", old_temperature);
     }

@@ -39,11 +39,11 @@ for f in bnnc.pc bin/bnnc libbnnc.so libbnnc.a include/bnnc/bnnc.h include/bnnc/
 done
 [ -n "$pc" ] || { echo "FAIL: no bnnc.pc; nothing more to check"; exit 1; }
 
-# The .pc names paths under the real prefix; the sysroot puts them in $root.
-export PKG_CONFIG_PATH="${pc%/*}"
-export PKG_CONFIG_SYSROOT_DIR="$root"
-export PKG_CONFIG_LIBDIR=/usr/lib/x86_64-linux-gnu/pkgconfig:/usr/lib/pkgconfig:/usr/share/pkgconfig
-# pkg-config puts the sysroot in front of variables too.
+# The .pc names paths under the real prefix: a copy whose prefix is moved
+# into $root (only bnnc's; its dependencies' .pc files stay as they are).
+mkdir "$TMP/pc"
+sed "s|^prefix=|prefix=$root|" "$pc" >"$TMP/pc/bnnc.pc"
+export PKG_CONFIG_PATH="$TMP/pc"
 libdir=$(pkg-config --variable=libdir bnnc)
 bindir=$(pkg-config --variable=prefix bnnc)/bin
 # meson test points LD_LIBRARY_PATH at the build tree: only the installed
