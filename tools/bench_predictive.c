@@ -132,21 +132,21 @@ static bnn_status moments_round(side *s, bnn_logit_rule rule, int64_t points, in
 /* Per node of the moment graph, the mean time of `iters` runs. */
 static bnn_status profile_moments(bnn_session *s, int64_t iters, bnn_diag *diag)
 {
-    int n_nodes = bnn_session_n_nodes(s);
-    double *node_ms = calloc((size_t)n_nodes + 1, sizeof *node_ms);
+    int n = bnn_session_n_nodes(s);
+    const bnn_graph *g = bnn_session_graph(s);
+    double *node_ms = calloc((size_t)n + 1, sizeof *node_ms);
     if (!node_ms)
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
     bnn_status st = BNN_OK;
     for (int64_t i = 0; i < iters && st == BNN_OK; i++)
         st = bnn_session_run_timed(s, node_ms, diag);
     double total = 0;
-    for (int p = 0; p < n_nodes; p++)
+    for (int p = 0; p < n; p++)
         total += node_ms[p];
-    const bnn_graph *g = bnn_session_graph(s);
     printf("moment graph: time per node (mean of %lld runs), in graph order\n", (long long)iters);
-    for (int p = 0; st == BNN_OK && p < n_nodes; p++) {
+    for (int p = 0; st == BNN_OK && p < n; p++) {
         bnn_session_node node = bnn_session_node_at(s, p);
-        if (node.skipped || node.n_outputs < 1)
+        if (node.skipped)
             continue;
         char label[300], shape[128];
         const bnn_tensor *y = &node.outputs[0];
