@@ -167,8 +167,10 @@ int bnnc_cmd_calibrate(int argc, char **argv)
 
     bnn_dataset ds = {0};
     int rc = load_heldout(data, split, scale, xpath, ypath, &ds);
-    if (rc != BNNC_EXIT_OK)
+    if (rc != BNNC_EXIT_OK) {
+        bnn_dataset_free(&ds); /* whatever a failed load had already read */
         return rc;
+    }
     const char *where = data ? data : xpath;
     bnn_graph *graph = bnnc_load_model(model);
     bnn_diag diag = {0};
