@@ -53,36 +53,61 @@ typedef enum predict_mode {
     PREDICT_COPY,     /* already probabilities */
 } predict_mode;
 
-/* Runs S samples over x batch by batch into out[s][i][0..width). */
-static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
-                          const bnn_predict_options *options, int64_t samples, int64_t width,
-                          predict_mode mode, float *out, bnn_diag *diag)
+bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, const bnn_tensor *x,
+                                const bnn_predict_options *options, bnn_diag *diag)
 {
+    *pb = (predict_batches){.x = x};
     if (x->shape.rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "inputs need a first (row) dimension");
     if (options->batch < 1)
         return bnn_fail(diag, BNN_ERR_INVALID, "batch must be at least 1");
     int64_t n = x->shape.dims[0];
-    size_t row_bytes = n ? bnn_tensor_nbytes(x) / (size_t)n : 0;
+    pb->n = n;
+    pb->row_bytes = n ? bnn_tensor_nbytes(x) / (size_t)n : 0;
+    pb->size[0] = options->batch < n ? options->batch : n;
+    pb->size[1] = n % options->batch;
+    if (pb->size[1] == pb->size[0])
+        pb->size[1] = 0;
     bnn_session_options so = bnn_session_defaults();
     so.seed = options->seed;
     so.threads = options->threads;
-    bnn_session *sessions[2] = {NULL, NULL};
-    int64_t batches[2] = {options->batch < n ? options->batch : n, n % options->batch};
-    if (batches[1] == batches[0])
-        batches[1] = 0;
-    bnn_status st = BNN_OK;
-    for (int i = 0; i < 2 && st == BNN_OK; i++)
-        if (batches[i] > 0)
-            st = bnn_session_create_batch(graph, batches[i], &so, &sessions[i], diag);
+    for (int i = 0; i < 2; i++)
+        if (pb->size[i] > 0)
+            BNN_TRY(bnn_session_create_batch(graph, pb->size[i], &so, &pb->sessions[i], diag));
+    return BNN_OK;
+}
+
+bnn_status predict_batches_set(predict_batches *pb, int64_t start, int64_t *rows,
+                               bnn_session **session, bnn_diag *diag)
+{
+    *rows = pb->n - start < pb->size[0] ? pb->n - start : pb->size[0];
+    *session = *rows == pb->size[0] ? pb->sessions[0] : pb->sessions[1];
+    bnn_tensor view = *pb->x;
+    view.shape.dims[0] = *rows;
+    view.data = (char *)pb->x->data + (size_t)start * pb->row_bytes;
+    view.owns_data = false;
+    return bnn_session_set_input(*session, NULL, &view, diag);
+}
+
+void predict_batches_close(predict_batches *pb)
+{
+    bnn_session_destroy(pb->sessions[0]);
+    bnn_session_destroy(pb->sessions[1]);
+    pb->sessions[0] = pb->sessions[1] = NULL;
+}
+
+/* Runs S samples over x batch by batch into out[s][i][0..width). */
+static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
+                          const bnn_predict_options *options, int64_t samples, int64_t width,
+                          predict_mode mode, float *out, bnn_diag *diag)
+{
+    predict_batches pb;
+    bnn_status st = predict_batches_open(&pb, graph, x, options, diag);
+    int64_t n = pb.n;
     for (int64_t start = 0; start < n && st == BNN_OK;) {
-        int64_t b = n - start < batches[0] ? n - start : batches[0];
-        bnn_session *s = b == batches[0] ? sessions[0] : sessions[1];
-        bnn_tensor view = *x;
-        view.shape.dims[0] = b;
-        view.data = (char *)x->data + (size_t)start * row_bytes;
-        view.owns_data = false;
-        st = bnn_session_set_input(s, NULL, &view, diag);
+        int64_t b;
+        bnn_session *s;
+        st = predict_batches_set(&pb, start, &b, &s, diag);
         for (int64_t smp = 0; smp < samples && st == BNN_OK; smp++) {
             /* Sample smp draws the same weights for every batch: the whole data
              * set sees one network per sample, as a Bayesian ensemble should. */
@@ -106,8 +131,7 @@ static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
         if (options->progress)
             options->progress(options->context, start, n);
     }
-    bnn_session_destroy(sessions[0]);
-    bnn_session_destroy(sessions[1]);
+    predict_batches_close(&pb);
     return st;
 }
 

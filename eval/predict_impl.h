@@ -4,6 +4,23 @@
 #define BNN_PREDICT_IMPL_H
 
 #include "bnn_predict.h"
+#include "bnn_runtime.h"
+
+/* x run in batches of options->batch rows: one session planned for the batch
+ * and one for the remainder, never one per batch.  predict_batches_set binds
+ * rows [start, start + *rows) of x (a view, no copy) to the session it
+ * returns in *session. */
+typedef struct predict_batches {
+    const bnn_tensor *x;
+    int64_t n, size[2];
+    size_t row_bytes;
+    bnn_session *sessions[2];
+} predict_batches;
+bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, const bnn_tensor *x,
+                                const bnn_predict_options *options, bnn_diag *diag);
+bnn_status predict_batches_set(predict_batches *pb, int64_t start, int64_t *rows,
+                               bnn_session **session, bnn_diag *diag);
+void predict_batches_close(predict_batches *pb);
 
 /* probs[s][i][j] for s < samples: softmax of logits drawn from the moment
  * graph's Gaussian; samples 1: the probit probabilities. */

@@ -78,32 +78,13 @@ static bnn_status run_moments(const bnn_graph *g, const bnn_tensor *x,
                               const bnn_predict_options *options, int first, int count,
                               const int64_t *widths, float *const *dst, bnn_diag *diag)
 {
-    if (x->shape.rank < 1)
-        return bnn_fail(diag, BNN_ERR_SHAPE, "inputs need a first (row) dimension");
-    if (options->batch < 1)
-        return bnn_fail(diag, BNN_ERR_INVALID, "batch must be at least 1");
-    int64_t n = x->shape.dims[0];
-    size_t row_bytes = n ? bnn_tensor_nbytes(x) / (size_t)n : 0;
-    bnn_session_options so = bnn_session_defaults();
-    so.seed = options->seed;
-    so.threads = options->threads;
-    /* Planned once for the batch and once for the remainder, never per batch. */
-    bnn_session *sessions[2] = {NULL, NULL};
-    int64_t batches[2] = {options->batch < n ? options->batch : n, n % options->batch};
-    if (batches[1] == batches[0])
-        batches[1] = 0;
-    bnn_status st = BNN_OK;
-    for (int i = 0; i < 2 && st == BNN_OK; i++)
-        if (batches[i] > 0)
-            st = bnn_session_create_batch(g, batches[i], &so, &sessions[i], diag);
+    predict_batches pb;
+    bnn_status st = predict_batches_open(&pb, g, x, options, diag);
+    int64_t n = pb.n;
     for (int64_t start = 0; start < n && st == BNN_OK;) {
-        int64_t rows = n - start < batches[0] ? n - start : batches[0];
-        bnn_session *s = rows == batches[0] ? sessions[0] : sessions[1];
-        bnn_tensor view = *x;
-        view.shape.dims[0] = rows;
-        view.data = (char *)x->data + (size_t)start * row_bytes;
-        view.owns_data = false;
-        st = bnn_session_set_input(s, NULL, &view, diag);
+        int64_t rows;
+        bnn_session *s;
+        st = predict_batches_set(&pb, start, &rows, &s, diag);
         if (st == BNN_OK)
             st = bnn_session_run(s, diag);
         for (int c = 0; c < count && st == BNN_OK; c++) {
@@ -122,8 +103,7 @@ static bnn_status run_moments(const bnn_graph *g, const bnn_tensor *x,
         if (options->progress)
             options->progress(options->context, start, n);
     }
-    bnn_session_destroy(sessions[0]);
-    bnn_session_destroy(sessions[1]);
+    predict_batches_close(&pb);
     return st;
 }
 
