@@ -68,7 +68,9 @@ def onnx_seeds(d, small_only):
                [helper.make_node("Relu", [f"v{i}"], [f"v{i + 1}"]) for i in range(64)],
                [vi("v0", f32, [1, 4])], [vi("v64", f32, [1, 4])])
     # Copies of the frontend's test models (valid and malformed).
-    for sub in ("tests/frontend/models", "tests/frontend/malformed"):
+    # The exporter fixtures bring control flow (If/Loop/Scan), LSTM/GRU,
+    # opset 18-21 model-local functions and shape arithmetic.
+    for sub in ("tests/frontend/models", "tests/frontend/malformed", "tests/fixtures/exporters"):
         src = os.path.join(ROOT, sub)
         for name in sorted(os.listdir(src)):
             p = os.path.join(src, name)
