@@ -656,6 +656,13 @@ bnn_status onnx_lower_loop(onnx_ctx *c)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "has neither a trip count nor a condition: it never stops");
     if (trips < 0)
         trips = m_id >= 0 ? 0 : MAX_OPEN_ITERATIONS + 1;
+    /* Without a condition every iteration runs: refuse a count that cannot
+     * fit the unrolling budget now rather than after copying up to it. */
+    size_t done = c->cf ? c->cf->unrolled : 0;
+    if (cond_id < 0 && (uint64_t)trips > (ONNX_MAX_UNROLLED_NODES - done) / (body->n_node + 1))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "runs %lld iterations of %zu nodes: unrolling it would copy more than %d body nodes (bnnc unrolls loops at import)",
+                              (long long)trips, body->n_node, ONNX_MAX_UNROLLED_NODES);
     size_t n_body_in = body->n_input;
     const char **actual = calloc(n_body_in, sizeof *actual);
     int *outs = calloc(body->n_output, sizeof *outs);

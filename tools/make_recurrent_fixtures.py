@@ -248,7 +248,8 @@ def nested_control_flow():
 
 def refused():
     """Control flow bnnc cannot unroll, for the error messages: a Loop whose
-    trip count is a graph input, one of 10^9 iterations, an If on data whose
+    trip count is a graph input, one of 10^9 iterations (with and without a
+    condition), an If on data whose
     branches differ in shape, a Scan over a symbolic length."""
     os.makedirs(os.path.join(OUT, "bad"), exist_ok=True)
     body = helper.make_graph(
@@ -268,6 +269,14 @@ def refused():
         [helper.make_tensor_value_info("x", F, ["N", 4])], [helper.make_tensor_value_info("y", F, ["N", 4])],
         [numpy_helper.from_array(np.array(10 ** 9, np.int64), "m")])
     with open(os.path.join(OUT, "bad", "loop_too_long.onnx"), "wb") as f:
+        f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
+    # The same with a condition that stays true: the count alone does not
+    # say how far it runs, so unrolling stops at the budget.
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["m", "keep", "x"], ["y"], body=body, name="long_while")], "loop_while",
+        [helper.make_tensor_value_info("x", F, ["N", 4])], [helper.make_tensor_value_info("y", F, ["N", 4])],
+        [numpy_helper.from_array(np.array(10 ** 9, np.int64), "m"), numpy_helper.from_array(np.array(True), "keep")])
+    with open(os.path.join(OUT, "bad", "loop_while_too_long.onnx"), "wb") as f:
         f.write(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString())
     wide = helper.make_graph([helper.make_node("Identity", ["x"], ["w_out"])], "wide", [],
                              [helper.make_tensor_value_info("w_out", F, None)])
