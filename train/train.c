@@ -3,15 +3,16 @@
  * A trainer keeps up to two sessions planned for backward (the planned batch
  * and one smaller final batch), both reading the caller's graph params in
  * place.  The engine runs forward and backward and owns the gradients
- * (bnn_runtime.h); the trainer seeds the loss gradient, adds the KL's, and
- * steps the optimizer over the session's flat param gradients, whose layout
- * its moments share.
+ * (bnn_runtime.h); the trainer seeds the loss gradient, adds the KL's (each
+ * Bayesian node's, from runtime/kernels/bayes_kl.c), and steps the optimizer
+ * over the session's flat param gradients, whose layout its moments share.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "bayes.h"
 #include "bnn_runtime.h"
 #include "bnn_train.h"
 #include "train_impl.h"
@@ -207,202 +208,25 @@ static bnn_status plan_for(bnn_trainer *t, int64_t b, train_plan **out, bnn_diag
     return BNN_OK;
 }
 
-/* Branch-free float exp and log the compiler can vectorise (glibc's expf,
- * logf and log1pf are scalar calls; they made the KL pass, which touches every
- * weight each step, the biggest part of a Bayesian MLP's step).  Both are
- * within a few ulp of libm over the ranges used here. */
-
-/* GCC keeps FP exceptions exact by default (-ftrapping-math), so it will not
- * turn the selects below into vector blends; nothing here reads the FP
- * exception flags.  (Clang does not trap by default.) */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("no-trapping-math")
-#endif
-
-/* exp(x) for x <= 0 (Cephes' expf polynomial; x below -87 gives ~1e-38, not 0). */
-static inline __attribute__((always_inline)) float exp_nonpositive(float x)
+/* Where the KL adds its gradient for param v: the plan last used. */
+static float *kl_grad_of(void *ctx, int v)
 {
-    x = x < -87.0f ? -87.0f : x;
-    /* round(x / ln 2) by the 1.5 * 2^23 trick: no libm call, vectorises */
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) * (1 << 23);
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    bnn_trainer *t = ctx;
+    return t->needs_grad[v] ? t->param_grads + t->grad_offset[v] : NULL;
 }
 
-/* 2 atanh(s) = log((1 + s) / (1 - s)) for |s| <= 1/3, by its odd series. */
-static inline __attribute__((always_inline)) float two_atanh(float s)
+/* The KL of every Bayesian layer into *kl, its gradient times scale added to
+ * the param gradients; node by node in graph order, so the sum is the same
+ * every step. */
+static bnn_status add_kl(bnn_trainer *t, double scale, double *kl, bnn_diag *diag)
 {
-    float s2 = s * s;
-    float p = 1.0f / 13;
-    p = p * s2 + 1.0f / 11;
-    p = p * s2 + 1.0f / 9;
-    p = p * s2 + 1.0f / 7;
-    p = p * s2 + 1.0f / 5;
-    p = p * s2 + 1.0f / 3;
-    p = p * s2 + 1.0f;
-    return 2.0f * s * p;
-}
-
-/* log(1 + e) for e in [0, 1]: 2 atanh(e / (2 + e)), exact for tiny e. */
-static inline __attribute__((always_inline)) float log1p_unit(float e)
-{
-    return two_atanh(e / (2.0f + e));
-}
-
-/* log(x) for a normal x > 0: x = 2^k m, m in [sqrt(1/2), sqrt(2)). */
-static inline __attribute__((always_inline)) float log_positive(float x)
-{
-    uint32_t b;
-    memcpy(&b, &x, sizeof b);
-    int32_t k = (int32_t)(b >> 23) - 127;
-    b = (b & 0x007fffffu) | 0x3f800000u;
-    float m;
-    memcpy(&m, &b, sizeof m);
-    bool big = m > 1.41421356f;
-    m = big ? 0.5f * m : m;
-    k = big ? k + 1 : k;
-    return (float)k * 0.693147180559945309f + two_atanh((m - 1.0f) / (m + 1.0f));
-}
-
-/* KL(N(mu, sigma^2) || N(prior_mu, prior_sigma^2)) summed over n elements,
- * sigma = softplus(rho), and (where grad_mu / grad_rho are not NULL) scale
- * times its gradient added to them:
- *   KL     = log(prior_sigma / sigma) + (sigma^2 + (mu - prior_mu)^2) / (2 prior_sigma^2) - 1/2
- *   dKL/dmu  = (mu - prior_mu) / prior_sigma^2
- *   dKL/drho = (sigma / prior_sigma^2 - 1 / sigma) * sigmoid(rho)
- * The same sums as bnn_gaussian_kl and bnn_gaussian_kl_backward (runtime/
- * bayes.h), fused into one vectorised pass.  Blocks of KL_BLOCK terms are
- * summed in double in a fixed order, chunks of KL_CHUNK in chunk order, so the
- * total does not depend on the thread count. */
-#define KL_BLOCK 256
-#define KL_CHUNK 16384
-
-/* One block of kl_fused: the KL terms into term[], scale times the gradients
- * added to gm[] and gr[] (never NULL: no branch, so the loop vectorises).
- * Compiled twice below, for the x86-64 baseline and for AVX2+FMA; kl_fused
- * picks one for the CPU (the KL pass was a quarter of a Bayesian MLP's step;
- * 8 lanes instead of 4 halve it). */
-static inline __attribute__((always_inline)) void
-kl_block_body(const float *restrict m, const float *restrict r, size_t len, float prior_mu,
-              float inv_ps2, float log_ps, float scale, float *restrict term,
-              float *restrict gm, float *restrict gr)
-{
-    for (size_t i = 0; i < len; i++) {
-        float ri = r[i];
-        float e = exp_nonpositive(-fabsf(ri));               /* exp(-|rho|) */
-        float sigma = 0.5f * (ri + fabsf(ri)) + log1p_unit(e); /* softplus(rho) */
-        float sig = (ri >= 0 ? 1.0f : e) / (1.0f + e);        /* sigmoid(rho) */
-        /* Below -20, softplus(rho) ~ exp(rho) (and may be denormal): use the
-         * limits.  Both sides are computed and then selected, as the compiler
-         * only vectorises selects between values, not a division or a log
-         * that one side skips. */
-        bool tiny = ri < -20.0f;
-        float safe = tiny ? 1.0f : sigma;
-        float log_safe = log_positive(safe), ratio = sig / safe;
-        float log_sigma = tiny ? ri : log_safe;
-        float sig_over_sigma = tiny ? 1.0f : ratio;
-        float d = m[i] - prior_mu;
-        term[i] = log_ps - log_sigma + 0.5f * (sigma * sigma + d * d) * inv_ps2 - 0.5f;
-        gm[i] += scale * d * inv_ps2;
-        gr[i] += scale * (sigma * sig * inv_ps2 - sig_over_sigma);
+    *kl = 0;
+    for (int i = 0; i < t->graph->n_nodes; i++) {
+        double node_kl;
+        BNN_TRY(bnn_bayes_node_kl(t->graph, i, (float)scale, kl_grad_of, t, &node_kl, diag));
+        *kl += node_kl;
     }
-}
-
-static void kl_block_base(const float *restrict m, const float *restrict r, size_t len,
-                          float prior_mu, float inv_ps2, float log_ps, float scale,
-                          float *restrict term, float *restrict gm, float *restrict gr)
-{
-    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
-}
-
-#if defined(__GNUC__) && defined(__x86_64__)
-#define KL_HAVE_AVX2 1
-__attribute__((target("avx2,fma")))
-static void kl_block_avx2(const float *restrict m, const float *restrict r, size_t len,
-                          float prior_mu, float inv_ps2, float log_ps, float scale,
-                          float *restrict term, float *restrict gm, float *restrict gr)
-{
-    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
-}
-#endif
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
-
-static double kl_fused(const float *mu, const float *rho, size_t n, float prior_mu,
-                       float prior_sigma, float scale, float *grad_mu, float *grad_rho)
-{
-    const float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
-    const float log_ps = logf(prior_sigma);
-    size_t chunks = (n + KL_CHUNK - 1) / KL_CHUNK;
-    double total = 0;
-    void (*kl_block)(const float *restrict, const float *restrict, size_t, float, float, float,
-                     float, float *restrict, float *restrict, float *restrict) = kl_block_base;
-#ifdef KL_HAVE_AVX2
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        kl_block = kl_block_avx2;
-#endif
-    #pragma omp parallel for ordered schedule(static, 1) if (chunks > 1)
-    for (size_t c = 0; c < chunks; c++) {
-        size_t end = (c + 1) * KL_CHUNK < n ? (c + 1) * KL_CHUNK : n;
-        double part = 0;
-        float term[KL_BLOCK], unused_mu[KL_BLOCK], unused_rho[KL_BLOCK];
-        for (size_t lo = c * KL_CHUNK; lo < end; lo += KL_BLOCK) {
-            size_t len = end - lo < KL_BLOCK ? end - lo : KL_BLOCK;
-            kl_block(mu + lo, rho + lo, len, prior_mu, inv_ps2, log_ps, scale, term,
-                     grad_mu ? grad_mu + lo : unused_mu, grad_rho ? grad_rho + lo : unused_rho);
-            double acc[4] = {0, 0, 0, 0};
-            size_t i = 0;
-            for (; i + 4 <= len; i += 4)
-                for (int j = 0; j < 4; j++)
-                    acc[j] += term[i + j];
-            for (; i < len; i++)
-                acc[0] += term[i];
-            part += (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        }
-        /* ordered: the chunk sums add up in chunk order whatever the threads */
-        #pragma omp ordered
-        total += part;
-    }
-    return total;
-}
-
-/* The KL of every Bayesian layer, and (when grads) its gradient times scale
- * added to the param gradients. */
-static double add_kl(bnn_trainer *t, double scale, bool grads)
-{
-    const bnn_graph *g = t->graph;
-    double kl = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        const bnn_node *n = &g->nodes[i];
-        if (n->dead || !bnn_op_is_bayesian(n->op))
-            continue;
-        float prior_mu = bnn_node_float(n, "prior_mu", BNN_PRIOR_MU_DEFAULT);
-        float prior_sigma = bnn_node_float(n, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
-        for (int k = 1; k + 1 < n->n_inputs; k += 2) {
-            int mu = n->inputs[k], rho = n->inputs[k + 1];
-            if (mu < 0 || rho < 0)
-                continue;
-            const bnn_value *vm = &g->values[mu], *vr = &g->values[rho];
-            size_t count = vm->nbytes / sizeof(float);
-            float *gm = grads && t->needs_grad[mu] ? t->param_grads + t->grad_offset[mu] : NULL;
-            float *gr = grads && t->needs_grad[rho] ? t->param_grads + t->grad_offset[rho] : NULL;
-            kl += kl_fused(vm->data, vr->data, count, prior_mu, prior_sigma, (float)scale, gm, gr);
-        }
-    }
-    return kl;
+    return BNN_OK;
 }
 
 /* The index of the first Inf or NaN in x[0..n), or n.  Tests the exponent
@@ -530,7 +354,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
         result->data_loss = sums[0] / (double)t->global_rows;
         result->correct = (int64_t)sums[1];
     }
-    result->kl = add_kl(t, o->bnn_factor, true);
+    BNN_TRY(add_kl(t, o->bnn_factor, &result->kl, diag));
     result->loss = o->dnn_factor * result->data_loss + o->bnn_factor * result->kl;
     if (!isfinite(result->loss))
         return bnn_fail(diag, BNN_ERR_NUMERIC, "the loss is %s (data loss %g, KL %g)",

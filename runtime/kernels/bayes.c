@@ -1,6 +1,6 @@
 /* Bayesian layers (Bayes by Backprop, reparameterisation):
  * bnn.dense_reparam and bnn.conv_reparam with estimator "reparam" (this file;
- * "local" and "flipout" are runtime/k_bayes_estimators.c) sample one weight
+ * "local" and "flipout" are bayes_estimators.c) sample one weight
  * per forward pass,
  * shared by the whole batch, w = mu + softplus(rho) * eps with eps ~ N(0, 1),
  * then run the ordinary layer with w.  They sample in inference too (a
@@ -14,8 +14,9 @@
  *   [w (n_weight) | b (n_bias) | eps_w (n_weight) | eps_b (n_bias)].
  * A bias with bias_mu but no bias_rho is deterministic (eps 0).
  *
- * Gradients: d/dmu = dL/dw, d/drho = dL/dw * eps * sigmoid(rho).  The KL term
- * and its gradient are bnn_gaussian_kl*() (runtime/bayes.h). */
+ * Gradients: d/dmu = dL/dw, d/drho = dL/dw * eps * sigmoid(rho).  softplus
+ * and sigmoid are vecmath.h's, as in the KL term and its gradient (bayes_kl.c,
+ * declared in bayes.h). */
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -26,55 +27,18 @@
 #include "kernel.h"
 #include "nn_impl.h"
 #include "rng.h"
+#include "vecmath.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
 
-#define softplus_fast bayes_softplus
-#define sigmoid_fast bayes_sigmoid
-
 float bnn_softplus(float rho)
 {
-    return softplus_fast(rho);
+    return vecmath_softplus(rho);
 }
 
 float bnn_sigmoid(float x)
 {
-    return sigmoid_fast(x);
-}
-
-static double log_softplus(double rho)
-{
-    /* log(log1p(exp(rho))): for very negative rho, log1p(exp(rho)) ~ exp(rho). */
-    if (rho < -30)
-        return rho;
-    return log(rho > 0 ? rho + log1p(exp(-rho)) : log1p(exp(rho)));
-}
-
-double bnn_gaussian_kl(const float *mu, const float *rho, size_t n, float prior_mu,
-                       float prior_sigma)
-{
-    double ps2 = (double)prior_sigma * prior_sigma, log_ps = log((double)prior_sigma);
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        double sigma = bnn_softplus(rho[i]);
-        double d = (double)mu[i] - prior_mu;
-        sum += log_ps - log_softplus(rho[i]) + (sigma * sigma + d * d) / (2 * ps2) - 0.5;
-    }
-    return sum;
-}
-
-void bnn_gaussian_kl_backward(const float *mu, const float *rho, size_t n, float prior_mu,
-                              float prior_sigma, float scale, float *grad_mu, float *grad_rho)
-{
-    float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
-    for (size_t i = 0; i < n; i++) {
-        if (grad_mu)
-            grad_mu[i] += scale * (mu[i] - prior_mu) * inv_ps2;
-        if (grad_rho) {
-            float sigma = bnn_softplus(rho[i]);
-            grad_rho[i] += scale * (sigma * inv_ps2 - 1.0f / sigma) * sigmoid_fast(rho[i]);
-        }
-    }
+    return vecmath_sigmoid(x);
 }
 
 /* ---- shared by both layers ---------------------------------------------- */
@@ -175,7 +139,7 @@ static void sample_into(const bnn_rng_stream *s, uint64_t first, const float *mu
     bnn_rng_normal(s, first, (size_t)n, eps);
     #pragma omp parallel for schedule(static) if (n >= 32768)
     for (int64_t i = 0; i < n; i++)
-        w[i] = mu[i] + softplus_fast(rho[i]) * eps[i];
+        w[i] = mu[i] + vecmath_softplus(rho[i]) * eps[i];
 }
 
 static void reparam_sample(const bnn_kernel_args *args, const reparam_layout *l)
@@ -203,7 +167,7 @@ static void reparam_param_grads(const float *gw, const float *eps, const float *
     if (grad_rho) {
         #pragma omp parallel for schedule(static) if (n >= 32768)
         for (int64_t i = 0; i < n; i++)
-            grad_rho[i] += gw[i] * eps[i] * sigmoid_fast(rho[i]);
+            grad_rho[i] += gw[i] * eps[i] * vecmath_sigmoid(rho[i]);
     }
 }
 

@@ -1,11 +1,11 @@
 /* The "local" and "flipout" estimators of bnn.dense_reparam and
- * bnn.conv_reparam (runtime/k_bayes.c has "reparam" and dispatches here).
+ * bnn.conv_reparam (bayes.c has "reparam" and dispatches here).
  * Both give every example of a batch its own noise, so the examples of a
  * batch no longer share one weight draw and the gradient's variance falls
  * with the batch size; the output's marginal law per element is the same
  * as reparam's (mean op(x, mu) + mu_b, variance op(x^2, sigma^2) + sigma_b^2).
  * "op" is the layer's product: x . w^T for dense, the convolution (the conv
- * kernel, runtime/k_conv.c, with the node's strides/pads/...) for conv.
+ * kernel, conv.c, with the node's strides/pads/...) for conv.
  *
  * local (Kingma, Salimans and Welling 2015, local reparameterisation):
  *   mean = op(x, mu_w) + mu_b,  var = op(x^2, sigma_w^2) + sigma_b^2,
@@ -45,6 +45,7 @@
 #include "gemm_impl.h"
 #include "nn_impl.h"
 #include "rng.h"
+#include "vecmath.h"
 
 #define ALIGN64(n) (((n) + 63) & ~(size_t)63)
 /* elementwise loops split over threads from this many elements */
@@ -222,7 +223,7 @@ static void sigma_squared(const float *rho, int64_t n, float *sq)
 {
     #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
-        float s = bayes_softplus(rho[i]);
+        float s = vecmath_softplus(rho[i]);
         sq[i] = s * s;
     }
 }
@@ -323,7 +324,7 @@ static bnn_status local_backward(const lin_op *op, const bnn_kernel_grads *grads
         int64_t n = part ? nb : nw;
         #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
         for (int64_t i = 0; i < n; i++)
-            gr[i] += gsq[i] * 2.0f * bayes_softplus(rho[i]) * bayes_sigmoid(rho[i]);
+            gr[i] += gsq[i] * 2.0f * vecmath_softplus(rho[i]) * vecmath_sigmoid(rho[i]);
     }
     return BNN_OK;
 }
@@ -390,12 +391,12 @@ static bnn_status flip_forward(const lin_op *op, bnn_diag *diag)
     bnn_rng_normal(&s, 0, (size_t)nw, fs.eps_w);
     #pragma omp parallel for schedule(static) if (nw >= PAR_MIN)
     for (int64_t i = 0; i < nw; i++)
-        fs.dw[i] = bayes_softplus(rho[i]) * fs.eps_w[i];
+        fs.dw[i] = vecmath_softplus(rho[i]) * fs.eps_w[i];
     if (op->p.bias_random) {
         const float *bmu = in[IN_BMU].data, *brho = in[IN_BRHO].data;
         bnn_rng_normal(&s, (uint64_t)nw, (size_t)nb, fs.eps_b);
         for (int64_t j = 0; j < nb; j++)
-            fs.b[j] = bmu[j] + bayes_softplus(brho[j]) * fs.eps_b[j];
+            fs.b[j] = bmu[j] + vecmath_softplus(brho[j]) * fs.eps_b[j];
     } else if (op->p.has_bias) {
         memcpy(fs.b, in[IN_BMU].data, (size_t)nb * sizeof(float));
         memset(fs.eps_b, 0, (size_t)nb * sizeof(float));
@@ -448,7 +449,7 @@ static bnn_status flip_backward(const lin_op *op, const bnn_kernel_grads *grads,
         const float *brho = in[IN_BRHO].data;
         float *gbr = gi[IN_BRHO].data;
         for (int64_t j = 0; j < nb; j++)
-            gbr[j] += gb[j] * fs.eps_b[j] * bayes_sigmoid(brho[j]);
+            gbr[j] += gb[j] * fs.eps_b[j] * vecmath_sigmoid(brho[j]);
     }
     if (!want_x && !want_wr)
         return BNN_OK;
@@ -478,12 +479,12 @@ static bnn_status flip_backward(const lin_op *op, const bnn_kernel_grads *grads,
         float *gr = gi[IN_WRHO].data;
         #pragma omp parallel for schedule(static) if (nw >= PAR_MIN)
         for (int64_t i = 0; i < nw; i++)
-            gr[i] += gdw[i] * fs.eps_w[i] * bayes_sigmoid(rho[i]);
+            gr[i] += gdw[i] * fs.eps_w[i] * vecmath_sigmoid(rho[i]);
     }
     return BNN_OK;
 }
 
-/* ---- entry points (from runtime/k_bayes.c) ------------------------------ */
+/* ---- entry points (from bayes.c) ------------------------------ */
 
 size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bool conv)
 {

@@ -1,0 +1,222 @@
+/* The KL term of Bayes by Backprop, beside the Bayesian layers it belongs to:
+ * KL(N(mu, sigma^2) || N(prior_mu, prior_sigma^2)) summed over a Bayesian
+ * node's weight and bias, sigma = softplus(rho), and its gradient.  The one
+ * implementation: the trainer calls bnn_bayes_node_kl for each node
+ * (train/train.c); bnn_gaussian_kl and bnn_gaussian_kl_backward are the same
+ * pass over bare arrays.
+ *
+ *   KL       = log(prior_sigma / sigma) + (sigma^2 + (mu - prior_mu)^2) / (2 prior_sigma^2) - 1/2
+ *   dKL/dmu  = (mu - prior_mu) / prior_sigma^2
+ *   dKL/drho = (sigma / prior_sigma^2 - 1 / sigma) * sigmoid(rho)
+ *
+ * One fused pass reads mu and rho once and writes both gradients: it touches
+ * every weight each step, and was the biggest part of a Bayesian MLP's step
+ * when it called libm.  sigma and sigmoid(rho) come from vecmath.h, the
+ * functions the layers sample with, so the KL penalises the sigma the layer
+ * used.  The sum is deterministic: blocks of KL_BLOCK terms are summed in
+ * double in a fixed order, chunks of KL_CHUNK in chunk order, whatever the
+ * thread count or the vector width. */
+#include <math.h>
+#include <string.h>
+
+#include "bayes.h"
+#include "bayes_impl.h"
+#include "vecmath.h"
+
+#define KL_BLOCK 256
+#define KL_CHUNK 16384
+
+/* See vecmath.h: selects as vector blends. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
+/* One element: its KL term, the two gradients (unscaled) and the sigma they
+ * used. */
+typedef struct kl_element {
+    float term, grad_mu, grad_rho, sigma;
+} kl_element;
+
+static inline __attribute__((always_inline)) kl_element
+kl_element_at(float mu, float rho, float prior_mu, float inv_ps2, float log_ps)
+{
+    float sigma = vecmath_softplus(rho);
+    float sig = vecmath_sigmoid(rho);
+    /* Below -20, softplus(rho) ~ exp(rho) (and may be denormal): use the
+     * limits log(sigma) = rho and sigmoid / sigma = 1.  Both sides are
+     * computed and then selected, as the compiler only vectorises selects
+     * between values, not a division or a log that one side skips. */
+    bool tiny = rho < -20.0f;
+    float safe = tiny ? 1.0f : sigma;
+    float log_safe = vecmath_log_positive(safe), ratio = sig / safe;
+    float log_sigma = tiny ? rho : log_safe;
+    float sig_over_sigma = tiny ? 1.0f : ratio;
+    float d = mu - prior_mu;
+    return (kl_element){
+        .term = log_ps - log_sigma + 0.5f * (sigma * sigma + d * d) * inv_ps2 - 0.5f,
+        .grad_mu = d * inv_ps2,
+        .grad_rho = sigma * sig * inv_ps2 - sig_over_sigma,
+        .sigma = sigma,
+    };
+}
+
+/* One block: the KL terms into term[], scale times the gradients added to
+ * gm[] and gr[] (never NULL: no branch, so the loop vectorises). */
+static inline __attribute__((always_inline)) void
+kl_block_body(const float *restrict m, const float *restrict r, size_t len, float prior_mu,
+              float inv_ps2, float log_ps, float scale, float *restrict term,
+              float *restrict gm, float *restrict gr)
+{
+    for (size_t i = 0; i < len; i++) {
+        kl_element e = kl_element_at(m[i], r[i], prior_mu, inv_ps2, log_ps);
+        term[i] = e.term;
+        gm[i] += scale * e.grad_mu;
+        gr[i] += scale * e.grad_rho;
+    }
+}
+
+/* sigma as the KL computes it, for the test that it is the sampling's. */
+static inline __attribute__((always_inline)) void
+kl_sigma_body(const float *restrict r, size_t n, float *restrict sigma)
+{
+    for (size_t i = 0; i < n; i++)
+        sigma[i] = kl_element_at(0.0f, r[i], 0.0f, 1.0f, 0.0f).sigma;
+}
+
+typedef void kl_block_fn(const float *restrict, const float *restrict, size_t, float, float,
+                         float, float, float *restrict, float *restrict, float *restrict);
+
+/* Compiled twice: for the x86-64 baseline and for AVX2 (8 lanes instead of 4
+ * halve the pass); kl_block_for_cpu picks one. */
+static void kl_block_base(const float *restrict m, const float *restrict r, size_t len,
+                          float prior_mu, float inv_ps2, float log_ps, float scale,
+                          float *restrict term, float *restrict gm, float *restrict gr)
+{
+    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
+}
+
+static void kl_sigma_base(const float *restrict r, size_t n, float *restrict sigma)
+{
+    kl_sigma_body(r, n, sigma);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void kl_block_avx2(const float *restrict m, const float *restrict r,
+                                       size_t len, float prior_mu, float inv_ps2, float log_ps,
+                                       float scale, float *restrict term, float *restrict gm,
+                                       float *restrict gr)
+{
+    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
+}
+
+VECMATH_AVX2 static void kl_sigma_avx2(const float *restrict r, size_t n, float *restrict sigma)
+{
+    kl_sigma_body(r, n, sigma);
+}
+#endif
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
+
+static kl_block_fn *kl_block_for_cpu(void)
+{
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        return kl_block_avx2;
+#endif
+    return kl_block_base;
+}
+
+void bayes_kl_sigma(const float *rho, size_t n, float *sigma)
+{
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2()) {
+        kl_sigma_avx2(rho, n, sigma);
+        return;
+    }
+#endif
+    kl_sigma_base(rho, n, sigma);
+}
+
+double bnn_gaussian_kl_pass(const float *mu, const float *rho, size_t n, float prior_mu,
+                            float prior_sigma, float scale, float *grad_mu, float *grad_rho)
+{
+    const float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
+    const float log_ps = logf(prior_sigma);
+    size_t chunks = (n + KL_CHUNK - 1) / KL_CHUNK;
+    kl_block_fn *kl_block = kl_block_for_cpu();
+    double total = 0;
+    #pragma omp parallel for ordered schedule(static, 1) if (chunks > 1)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t end = (c + 1) * KL_CHUNK < n ? (c + 1) * KL_CHUNK : n;
+        double part = 0;
+        float term[KL_BLOCK], unused_mu[KL_BLOCK], unused_rho[KL_BLOCK];
+        for (size_t lo = c * KL_CHUNK; lo < end; lo += KL_BLOCK) {
+            size_t len = end - lo < KL_BLOCK ? end - lo : KL_BLOCK;
+            kl_block(mu + lo, rho + lo, len, prior_mu, inv_ps2, log_ps, scale, term,
+                     grad_mu ? grad_mu + lo : unused_mu, grad_rho ? grad_rho + lo : unused_rho);
+            double acc[4] = {0, 0, 0, 0};
+            size_t i = 0;
+            for (; i + 4 <= len; i += 4)
+                for (int j = 0; j < 4; j++)
+                    acc[j] += term[i + j];
+            for (; i < len; i++)
+                acc[0] += term[i];
+            part += (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        }
+        /* ordered: the chunk sums add up in chunk order whatever the threads */
+        #pragma omp ordered
+        total += part;
+    }
+    return total;
+}
+
+double bnn_gaussian_kl(const float *mu, const float *rho, size_t n, float prior_mu,
+                       float prior_sigma)
+{
+    return bnn_gaussian_kl_pass(mu, rho, n, prior_mu, prior_sigma, 0.0f, NULL, NULL);
+}
+
+void bnn_gaussian_kl_backward(const float *mu, const float *rho, size_t n, float prior_mu,
+                              float prior_sigma, float scale, float *grad_mu, float *grad_rho)
+{
+    if (grad_mu || grad_rho)
+        (void)bnn_gaussian_kl_pass(mu, rho, n, prior_mu, prior_sigma, scale, grad_mu, grad_rho);
+}
+
+bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
+                             bnn_kl_grad_fn *grad_of, void *ctx, double *kl, bnn_diag *diag)
+{
+    *kl = 0;
+    BNN_ASSERT(node_id >= 0 && node_id < g->n_nodes);
+    const bnn_node *n = &g->nodes[node_id];
+    if (n->dead || !bnn_op_is_bayesian(n->op))
+        return BNN_OK;
+    float prior_mu = bnn_node_float(n, "prior_mu", BNN_PRIOR_MU_DEFAULT);
+    float prior_sigma = bnn_node_float(n, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
+    char label[300];
+    if (!(prior_sigma > 0) || !isfinite(prior_sigma))
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: prior_sigma %g is not a positive number",
+                        bnn_node_label(g, node_id, label, sizeof label), prior_sigma);
+    /* the weight's (mu, rho), then the bias's when it has a rho */
+    static const int pairs[2][2] = {{BAYES_IN_WMU, BAYES_IN_WRHO}, {BAYES_IN_BMU, BAYES_IN_BRHO}};
+    for (int p = 0; p < 2; p++) {
+        int k_mu = pairs[p][0], k_rho = pairs[p][1];
+        if (k_rho >= n->n_inputs || n->inputs[k_mu] < 0 || n->inputs[k_rho] < 0)
+            continue;
+        int mu = n->inputs[k_mu], rho = n->inputs[k_rho];
+        const bnn_value *vm = &g->values[mu], *vr = &g->values[rho];
+        if (vm->dtype != BNN_F32 || vr->dtype != BNN_F32 || vm->nbytes != vr->nbytes ||
+            !vm->data || !vr->data)
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: '%s' and '%s' are not f32 params of "
+                            "one shape", bnn_node_label(g, node_id, label, sizeof label),
+                            vm->name, vr->name);
+        float *gm = grad_of ? grad_of(ctx, mu) : NULL;
+        float *gr = grad_of ? grad_of(ctx, rho) : NULL;
+        *kl += bnn_gaussian_kl_pass(vm->data, vr->data, vm->nbytes / sizeof(float), prior_mu,
+                                    prior_sigma, scale, gm, gr);
+    }
+    return BNN_OK;
+}
