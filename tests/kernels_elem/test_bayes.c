@@ -1,6 +1,9 @@
 /* Bayesian layers: bnn.dense_reparam and bnn.conv_reparam forward against a
  * reference with the documented eps stream, sampling statistics, gradients by
- * finite differences, and the closed-form KL and its gradient. */
+ * finite differences, the closed-form KL and its gradient (bayes_kl.c), and
+ * the vector math both use (vecmath.h): against libm, and the same sigma in
+ * sampling and in the KL. */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +12,11 @@
 #include <omp.h>
 
 #include "bayes.h"
+#include "bayes_impl.h"
 #include "harness.h"
 #include "reference.h"
 #include "rng.h"
+#include "vecmath.h"
 
 enum { X, WMU, WRHO, BMU, BRHO };
 
@@ -303,9 +308,10 @@ Test(kernels_elem, gaussian_kl_closed_form)
 
 Test(kernels_elem, gaussian_kl_gradient)
 {
-    enum { N = 6 };
-    float mu[N] = {0.0f, 0.3f, -1.2f, 0.05f, 2.0f, -0.4f};
-    float rho[N] = {-3.0f, -1.0f, 0.5f, -5.0f, 1.5f, -0.2f};
+    enum { N = 8 };
+    float mu[N] = {0.0f, 0.3f, -1.2f, 0.05f, 2.0f, -0.4f, 0.7f, -0.1f};
+    /* -22: below -20 the KL takes log(sigma) = rho */
+    float rho[N] = {-3.0f, -1.0f, 0.5f, -5.0f, 1.5f, -0.2f, -22.0f, 3.0f};
     float gmu[N], grho[N];
     float pm = -0.2f, ps = 0.3f, scale = 0.7f;
     for (int i = 0; i < N; i++)
@@ -315,7 +321,9 @@ Test(kernels_elem, gaussian_kl_gradient)
         for (int which = 0; which < 2; which++) {
             float *p = which ? &rho[i] : &mu[i];
             float saved = *p;
-            double h = 1e-3;
+            /* KL is quadratic in mu, where a wider step loses nothing and
+             * rounds less */
+            double h = which ? 1e-3 : 1e-2;
             *p = (float)(saved + h);
             double hi_x = *p, lp = bnn_gaussian_kl(mu, rho, N, pm, ps);
             *p = (float)(saved - h);
@@ -329,6 +337,309 @@ Test(kernels_elem, gaussian_kl_gradient)
     }
     /* NULL gradients are skipped */
     bnn_gaussian_kl_backward(mu, rho, N, pm, ps, scale, NULL, NULL);
+}
+
+/* The KL in double with libm, one element, and its gradient (rho above -30,
+ * where double's softplus needs no limit). */
+static double kl_reference(double mu, double rho, double pm, double ps, double *gmu, double *grho)
+{
+    double sigma = softplus_d(rho), sig = 1 / (1 + exp(-rho));
+    *gmu = (mu - pm) / (ps * ps);
+    *grho = (sigma / (ps * ps) - 1 / sigma) * sig;
+    return log(ps / sigma) + (sigma * sigma + (mu - pm) * (mu - pm)) / (2 * ps * ps) - 0.5;
+}
+
+Test(kernels_elem, gaussian_kl_matches_double_reference_over_a_wide_range)
+{
+    enum { N = 4001 };
+    float *mu = malloc(N * sizeof *mu), *rho = malloc(N * sizeof *rho);
+    float *gm = calloc(N, sizeof *gm), *gr = calloc(N, sizeof *gr);
+    uint64_t state = 5;
+    for (int i = 0; i < N; i++) {
+        rho[i] = -25.0f + 40.0f * (float)i / (N - 1);
+        mu[i] = (float)ke_rand_uniform(&state, -2, 2);
+    }
+    const float pm = 0.1f, ps = 0.3f, scale = 0.5f;
+    double got = bnn_gaussian_kl_pass(mu, rho, N, pm, ps, scale, gm, gr), want = 0;
+    for (int i = 0; i < N; i++) {
+        double rgm, rgr;
+        double term = kl_reference(mu[i], rho[i], pm, ps, &rgm, &rgr);
+        want += term;
+        double one = bnn_gaussian_kl(&mu[i], &rho[i], 1, pm, ps);
+        /* float terms: a few ulp of the larger of the parts that cancel */
+        double size = fabs(log(ps)) + fabs(rho[i]) + 1 + term;
+        cr_expect(fabs(one - term) <= 2e-6 * size, "KL at rho %g, mu %g: %.9g, reference %.9g",
+                  rho[i], mu[i], one, term);
+        cr_expect(fabs(gm[i] - scale * rgm) <= 1e-6 * (1 + fabs(scale * rgm)),
+                  "dKL/dmu at rho %g: %.9g, reference %.9g", rho[i], gm[i], scale * rgm);
+        cr_expect(fabs(gr[i] - scale * rgr) <= 1e-5 * (1 + fabs(scale * rgr)),
+                  "dKL/drho at rho %g: %.9g, reference %.9g", rho[i], gr[i], scale * rgr);
+    }
+    cr_expect(fabs(got - want) <= 1e-6 * fabs(want), "sum %.12g, reference %.12g", got, want);
+    free(mu);
+    free(rho);
+    free(gm);
+    free(gr);
+}
+
+Test(kernels_elem, gaussian_kl_is_deterministic)
+{
+    /* several chunks, so several threads, and a ragged end */
+    size_t n = 3 * 16384 + 1000 + 3;
+    float *mu = malloc(n * sizeof *mu), *rho = malloc(n * sizeof *rho);
+    float *g[3][2];
+    uint64_t state = 9;
+    for (size_t i = 0; i < n; i++) {
+        mu[i] = (float)ke_rand_uniform(&state, -1, 1);
+        rho[i] = (float)ke_rand_uniform(&state, -8, 2);
+    }
+    double kl[3];
+    int saved = omp_get_max_threads();
+    for (int k = 0; k < 3; k++) {
+        g[k][0] = calloc(n, sizeof(float));
+        g[k][1] = calloc(n, sizeof(float));
+        omp_set_num_threads(k + 1);
+        kl[k] = bnn_gaussian_kl_pass(mu, rho, n, 0.0f, 0.2f, 0.25f, g[k][0], g[k][1]);
+    }
+    omp_set_num_threads(saved);
+    double value_only = bnn_gaussian_kl(mu, rho, n, 0.0f, 0.2f);
+    for (int k = 1; k < 3; k++) {
+        cr_expect(kl[k] == kl[0], "%d threads: %.17g, 1 thread: %.17g", k + 1, kl[k], kl[0]);
+        cr_expect_eq(memcmp(g[k][0], g[0][0], n * sizeof(float)), 0, "dKL/dmu, %d threads", k + 1);
+        cr_expect_eq(memcmp(g[k][1], g[0][1], n * sizeof(float)), 0, "dKL/drho, %d threads", k + 1);
+    }
+    cr_expect(value_only == kl[0], "without gradients %.17g, with %.17g", value_only, kl[0]);
+    for (int k = 0; k < 3; k++) {
+        free(g[k][0]);
+        free(g[k][1]);
+    }
+    free(mu);
+    free(rho);
+}
+
+/* ---- the KL of a graph's Bayesian node ------------------------------------ */
+
+static const char *kl_net =
+    "graph @kl(%x: f32[N,3]) -> (%y: f32[N,2]) {\n"
+    "  param %w.mu: f32[4,3] trainable\n"
+    "  param %w.rho: f32[4,3] trainable\n"
+    "  param %b.mu: f32[4] trainable\n"
+    "  param %b.rho: f32[4] trainable\n"
+    "  param %v.mu: f32[2,4] trainable\n"
+    "  param %v.rho: f32[2,4] trainable\n"
+    "  %h = bnn.dense_reparam(%x, %w.mu, %w.rho, %b.mu, %b.rho) {prior_mu=0.1, "
+    "prior_sigma=0.5} : f32[N,4] @fc1\n"
+    "  %r = relu(%h) : f32[N,4] @relu\n"
+    "  %y = bnn.dense_reparam(%r, %v.mu, %v.rho) : f32[N,2] @fc2\n"
+    "  return %y\n"
+    "}\n";
+
+/* grad_of for the test: a buffer per value id, NULL for w.rho (no gradient
+ * wanted there). */
+typedef struct kl_grads {
+    const bnn_graph *g;
+    float *buf[16];
+    int asked[16];
+} kl_grads;
+
+static float *kl_grads_of(void *ctx, int v)
+{
+    kl_grads *k = ctx;
+    cr_assert(v >= 0 && v < 16);
+    k->asked[v]++;
+    if (strcmp(k->g->values[v].name, "w.rho") == 0)
+        return NULL;
+    if (!k->buf[v])
+        k->buf[v] = calloc(k->g->values[v].nbytes / sizeof(float), sizeof(float));
+    return k->buf[v];
+}
+
+static const float *param_data(const bnn_graph *g, const char *name, size_t *n)
+{
+    int v = bnn_graph_find_value(g, name);
+    cr_assert(v >= 0, "no value %s", name);
+    *n = g->values[v].nbytes / sizeof(float);
+    return g->values[v].data;
+}
+
+Test(kernels_elem, bayes_node_kl_reads_the_node)
+{
+    bnn_graph *g = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_graph_parse(kl_net, "kl_net", &g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_lt(g->n_values, 16);
+    uint64_t state = 3;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            bool rho = strstr(g->values[v].name, "rho") != NULL;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = (float)(rho ? ke_rand_uniform(&state, -6, 1) : ke_rand_uniform(&state, -1, 1));
+        }
+    size_t nw, nb, nv;
+    const float *wmu = param_data(g, "w.mu", &nw), *wrho = param_data(g, "w.rho", &nw);
+    const float *bmu = param_data(g, "b.mu", &nb), *brho = param_data(g, "b.rho", &nb);
+    const float *vmu = param_data(g, "v.mu", &nv), *vrho = param_data(g, "v.rho", &nv);
+    const float scale = 0.3f;
+    /* what the node's operands and prior give, in the documented order */
+    float want_g[6][16] = {{0}};
+    double want[3] = {0, 0, 0};
+    want[0] += bnn_gaussian_kl_pass(wmu, wrho, nw, 0.1f, 0.5f, scale, want_g[0], want_g[1]);
+    want[0] += bnn_gaussian_kl_pass(bmu, brho, nb, 0.1f, 0.5f, scale, want_g[2], want_g[3]);
+    want[2] += bnn_gaussian_kl_pass(vmu, vrho, nv, BNN_PRIOR_MU_DEFAULT, BNN_PRIOR_SIGMA_DEFAULT,
+                                    scale, want_g[4], want_g[5]);
+    kl_grads k = {.g = g};
+    const char *names[6] = {"w.mu", "w.rho", "b.mu", "b.rho", "v.mu", "v.rho"};
+    cr_assert_eq(g->n_nodes, 3);
+    for (int i = 0; i < 3; i++) {
+        double kl = -1;
+        cr_assert_eq(bnn_bayes_node_kl(g, i, scale, kl_grads_of, &k, &kl, &diag), BNN_OK, "%s",
+                     diag.message);
+        cr_expect(kl == want[i], "node %d: KL %.17g, want %.17g", i, kl, want[i]);
+        double value_only = -1;
+        cr_assert_eq(bnn_bayes_node_kl(g, i, scale, NULL, NULL, &value_only, &diag), BNN_OK);
+        cr_expect(value_only == kl, "node %d without gradients: %.17g, with: %.17g", i,
+                  value_only, kl);
+    }
+    cr_expect(want[0] > 0 && want[2] > 0);
+    for (int j = 0; j < 6; j++) {
+        int v = bnn_graph_find_value(g, names[j]);
+        cr_expect_eq(k.asked[v], 1, "%s: asked for its gradient %d times", names[j], k.asked[v]);
+        if (j == 1) {
+            cr_expect_null(k.buf[v], "w.rho wanted no gradient");
+            continue;
+        }
+        cr_assert_not_null(k.buf[v], "%s got no gradient", names[j]);
+        size_t n = g->values[v].nbytes / sizeof(float);
+        cr_expect_eq(memcmp(k.buf[v], want_g[j], n * sizeof(float)), 0, "%s's gradient", names[j]);
+    }
+    /* a prior that is not a distribution fails, naming the node */
+    cr_assert_eq(bnn_node_set_float(g, 2, "prior_sigma", 0.0f), BNN_OK);
+    double kl;
+    cr_expect_eq(bnn_bayes_node_kl(g, 2, scale, NULL, NULL, &kl, &diag), BNN_ERR_INVALID);
+    cr_expect(strstr(diag.message, "fc2") && strstr(diag.message, "prior_sigma"), "%s",
+              diag.message);
+    for (int v = 0; v < 16; v++)
+        free(k.buf[v]);
+    bnn_graph_destroy(g);
+}
+
+/* ---- one vector math for sampling and KL ----------------------------------- */
+
+/* rho where sigma's computation changes regime or overflows: exp's clamp at
+ * -87, the KL's limit below -20, 0, exp(-|rho|) underflowing the log1p, and
+ * rho too large to square. */
+static const float rho_edges[] = {
+    -INFINITY, -FLT_MAX, -1e30f, -1e4f, -100.0f, -88.0f, -87.5f, -87.0f, -86.9f, -60.0f,
+    -30.0f,    -20.001f, -20.0f, -19.999f, -10.0f, -1.0f, -1e-3f, -1e-30f, -0.0f, 0.0f,
+    1e-30f,    1e-3f,    1.0f,   10.0f,   16.0f,  17.0f,  20.0f, 30.0f,  87.0f,  88.0f,
+    100.0f,    1e4f,     1e19f,  1e30f,   FLT_MAX, INFINITY,
+};
+#define N_EDGES (sizeof rho_edges / sizeof rho_edges[0])
+
+static bool same_float(float a, float b)
+{
+    return a == b || (isnan(a) && isnan(b));
+}
+
+Test(kernels_elem, sigma_is_the_same_in_sampling_and_kl)
+{
+    /* Each row of w repeats one rho, so each sigma multiplies several eps; a
+     * sigma one ulp off gives another product for most of them.  7 per row:
+     * the vector loops' ragged ends run too. */
+    enum { REPEAT = 7, SWEEP = 4001 };
+    int64_t rows = (int64_t)N_EDGES + SWEEP;
+    bnn_shape shapes[5] = {KE_SHAPE(1, REPEAT), KE_SHAPE(rows, REPEAT), KE_SHAPE(rows, REPEAT),
+                           ke_absent(), ke_absent()};
+    bnn_shape ys = KE_SHAPE(1, rows);
+    ke_case *c = ke_create1(BNN_OP_DENSE_REPARAM, BNN_F32, 5, shapes, &ys);
+    ke_fill(&c->inputs[X], 1, -1, 1);
+    float *rho = c->inputs[WRHO].data; /* mu stays 0: the sample is sigma * eps */
+    for (int64_t r = 0; r < rows; r++) {
+        float v = r < (int64_t)N_EDGES ? rho_edges[r]
+                                       : -100.0f + 200.0f * (float)(r - (int64_t)N_EDGES) / (SWEEP - 1);
+        for (int j = 0; j < REPEAT; j++)
+            rho[r * REPEAT + j] = v;
+    }
+    c->seed = 21;
+    c->step = 4;
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    int64_t nw = rows * REPEAT;
+    const float *w = c->state, *eps = (const float *)c->state + nw; /* [w | eps_w], no bias */
+    float *sigma = malloc((size_t)nw * sizeof *sigma);
+    bayes_kl_sigma(rho, (size_t)nw, sigma);
+    int bad = 0;
+    for (int64_t i = 0; i < nw && bad < 10; i++) {
+        float sampled = 0.0f + sigma[i] * eps[i]; /* the kernel's mu + sigma * eps */
+        if (!same_float(w[i], sampled)) {
+            cr_expect_fail("rho %g: the layer sampled %.9g = sigma * %.9g, the KL's sigma %.9g "
+                           "gives %.9g", rho[i], w[i], eps[i], sigma[i], sampled);
+            bad++;
+        }
+        if (!same_float(bnn_softplus(rho[i]), sigma[i])) {
+            cr_expect_fail("rho %g: bnn_softplus %.9g, the KL's sigma %.9g", rho[i],
+                           bnn_softplus(rho[i]), sigma[i]);
+            bad++;
+        }
+        if (!(sigma[i] > 0)) {
+            cr_expect_fail("rho %g: sigma %g", rho[i], sigma[i]);
+            bad++;
+        }
+    }
+    free(sigma);
+    ke_destroy(c);
+}
+
+/* The error of got against the exact value in float ulps (of the exact value
+ * rounded to float). */
+static double ulps(float got, double want)
+{
+    float w = fabsf((float)want);
+    double ulp = (double)nextafterf(w, INFINITY) - w;
+    return fabs((double)got - want) / ulp;
+}
+
+Test(kernels_elem, vecmath_matches_libm)
+{
+    /* Tolerances stated in vecmath.h; the worst cases over every float in
+     * range, measured when it was written: exp 0.99 ulp, log1p 2.9, log 2.8,
+     * softplus 3.7, sigmoid 2.4.  Here a dense sample of each range. */
+    double worst[5] = {0};
+    float at[5] = {0};
+    const double tol[5] = {1.5, 3.5, 3.5, 4.5, 3.5};
+    const char *name[5] = {"exp", "log1p", "log", "softplus", "sigmoid"};
+    uint64_t state = 17;
+    for (int i = 0; i <= 400000; i++) {
+        float x = -87.0f * (float)i / 400000;                 /* [-87, 0] */
+        float e = i == 0 ? 0.0f : (float)i / 400000;          /* [0, 1] */
+        float l = (float)exp(ke_rand_uniform(&state, -87, 88)); /* normal floats */
+        float s = -87.0f + 175.0f * (float)i / 400000;        /* [-87, 88] */
+        double sp = s > 0 ? s + log1p(exp(-(double)s)) : log1p(exp((double)s));
+        double err[5] = {
+            ulps(vecmath_exp_nonpositive(x), exp((double)x)),
+            ulps(vecmath_log1p_unit(e), log1p((double)e)),
+            ulps(vecmath_log_positive(l), log((double)l)),
+            ulps(vecmath_softplus(s), sp),
+            ulps(vecmath_sigmoid(s), 1 / (1 + exp(-(double)s))),
+        };
+        float where[5] = {x, e, l, s, s};
+        for (int k = 0; k < 5; k++)
+            if (err[k] > worst[k]) {
+                worst[k] = err[k];
+                at[k] = where[k];
+            }
+    }
+    for (int k = 0; k < 5; k++) {
+        cr_expect(worst[k] <= tol[k], "%s: %.2f ulp at %.9g (tolerance %.1f)", name[k], worst[k],
+                  at[k], tol[k]);
+        cr_log_info("%s: worst %.2f ulp", name[k], worst[k]);
+    }
+    /* outside: exp holds at exp(-87), softplus and sigmoid saturate */
+    cr_expect(vecmath_exp_nonpositive(-100.0f) == vecmath_exp_nonpositive(-87.0f));
+    cr_expect(vecmath_exp_nonpositive(-INFINITY) == vecmath_exp_nonpositive(-87.0f));
+    cr_expect(ulps(vecmath_exp_nonpositive(-87.0f), exp(-87.0)) <= tol[0]);
+    cr_expect(vecmath_softplus(1e30f) == 1e30f && vecmath_softplus(INFINITY) == INFINITY);
+    cr_expect(vecmath_sigmoid(1e30f) == 1.0f && vecmath_sigmoid(-1e30f) < 2e-38f);
 }
 
 Test(kernels_elem, reparam_unknown_estimator)
