@@ -27,8 +27,8 @@ typedef float *bnn_kl_grad_fn(void *ctx, int value_id);
  * grad_of (may be NULL), scale times its gradient is added where grad_of(ctx,
  * value) says.  The sum is the same, bit for bit, for any thread count and
  * whether or not gradients are asked for.  Fails, naming the node, on a
- * prior_sigma that is not positive or mu/rho that are not f32 params of one
- * shape. */
+ * prior_sigma that is not positive, or a mu and rho that are not f32 params
+ * of the same size. */
 bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
                              bnn_kl_grad_fn *grad_of, void *ctx, double *kl, bnn_diag *diag);
 

@@ -32,10 +32,12 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
-/* One element: its KL term, the two gradients (unscaled) and the sigma they
- * used. */
+/* One element's KL term, what its gradients need, and its sigma. */
 typedef struct kl_element {
-    float term, grad_mu, grad_rho, sigma;
+    float term;
+    float d;        /* mu - prior_mu: dKL/dmu = d / prior_sigma^2 */
+    float grad_rho; /* dKL/drho */
+    float sigma;
 } kl_element;
 
 static inline __attribute__((always_inline)) kl_element
@@ -43,8 +45,8 @@ kl_element_at(float mu, float rho, float prior_mu, float inv_ps2, float log_ps)
 {
     float sigma = vecmath_softplus(rho);
     float sig = vecmath_sigmoid(rho);
-    /* Below -20, softplus(rho) ~ exp(rho) (and may be denormal): use the
-     * limits log(sigma) = rho and sigmoid / sigma = 1.  Both sides are
+    /* Below -20, softplus(rho) ~ exp(rho), and below -87 it stays at
+     * exp(-87): use the limits log(sigma) = rho and sigmoid / sigma = 1.  Both sides are
      * computed and then selected, as the compiler only vectorises selects
      * between values, not a division or a log that one side skips. */
     bool tiny = rho < -20.0f;
@@ -55,7 +57,7 @@ kl_element_at(float mu, float rho, float prior_mu, float inv_ps2, float log_ps)
     float d = mu - prior_mu;
     return (kl_element){
         .term = log_ps - log_sigma + 0.5f * (sigma * sigma + d * d) * inv_ps2 - 0.5f,
-        .grad_mu = d * inv_ps2,
+        .d = d,
         .grad_rho = sigma * sig * inv_ps2 - sig_over_sigma,
         .sigma = sigma,
     };
@@ -71,7 +73,7 @@ kl_block_body(const float *restrict m, const float *restrict r, size_t len, floa
     for (size_t i = 0; i < len; i++) {
         kl_element e = kl_element_at(m[i], r[i], prior_mu, inv_ps2, log_ps);
         term[i] = e.term;
-        gm[i] += scale * e.grad_mu;
+        gm[i] += scale * e.d * inv_ps2;
         gr[i] += scale * e.grad_rho;
     }
 }
@@ -210,8 +212,8 @@ bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
         const bnn_value *vm = &g->values[mu], *vr = &g->values[rho];
         if (vm->dtype != BNN_F32 || vr->dtype != BNN_F32 || vm->nbytes != vr->nbytes ||
             !vm->data || !vr->data)
-            return bnn_fail(diag, BNN_ERR_INVALID, "%s: '%s' and '%s' are not f32 params of "
-                            "one shape", bnn_node_label(g, node_id, label, sizeof label),
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: '%s' and '%s' are not f32 params of the "
+                            "same size", bnn_node_label(g, node_id, label, sizeof label),
                             vm->name, vr->name);
         float *gm = grad_of ? grad_of(ctx, mu) : NULL;
         float *gr = grad_of ? grad_of(ctx, rho) : NULL;
