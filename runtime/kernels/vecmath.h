@@ -68,12 +68,12 @@ VECMATH_INLINE float vecmath_select(bool take, float a, float b)
 }
 
 /* exp(x) for x <= 0; below -87 (and at -inf) it returns exp(-87) ~ 1.6e-38,
- * never a denormal or 0.  x = n ln 2 + r, |r| <= ln 2 / 2, with n rounded
- * by adding and subtracting 1.5 * 2^23 (no libm call); exp(r) by Cephes'
- * expf polynomial; 2^n from the exponent bits. */
+ * never a denormal or 0; NaN gives NaN.  x = n ln 2 + r, |r| <= ln 2 / 2,
+ * with n rounded by adding and subtracting 1.5 * 2^23 (no libm call); exp(r)
+ * by Cephes' expf polynomial; 2^n from the exponent bits. */
 VECMATH_INLINE float vecmath_exp_nonpositive(float x)
 {
-    x = vecmath_select(x < -87.0f, -87.0f, x);
+    x = vecmath_select(x < -87.0f, -87.0f, x); /* NaN stays NaN */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f + n * 2.12194440e-4f; /* ln 2 in two parts */
     float p = 1.9875691500e-4f;
@@ -83,7 +83,9 @@ VECMATH_INLINE float vecmath_exp_nonpositive(float x)
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    /* NaN's n would be an undefined conversion to int: 0 there (p is NaN,
+     * so the result still is; a NaN rho must not pass for a tiny sigma) */
+    int32_t bits = ((int32_t)vecmath_select(n == n, n, 0.0f) + 127) * (1 << 23);
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return p * scale;
@@ -125,7 +127,8 @@ VECMATH_INLINE float vecmath_log_positive(float x)
 }
 
 /* softplus(x) = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), without
- * overflow; softplus(inf) = inf, softplus(-inf) = log1p(exp(-87)). */
+ * overflow; softplus(inf) = inf, softplus(-inf) = log1p(exp(-87)), NaN in,
+ * NaN out (as sigmoid). */
 VECMATH_INLINE float vecmath_softplus(float x)
 {
     return (x > 0 ? x : 0.0f) + vecmath_log1p_unit(vecmath_exp_nonpositive(-fabsf(x)));

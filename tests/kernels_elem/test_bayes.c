@@ -533,7 +533,7 @@ static const float rho_edges[] = {
     -INFINITY, -FLT_MAX, -1e30f, -1e4f, -100.0f, -88.0f, -87.5f, -87.0f, -86.9f, -60.0f,
     -30.0f,    -20.001f, -20.0f, -19.999f, -10.0f, -1.0f, -1e-3f, -1e-30f, -0.0f, 0.0f,
     1e-30f,    1e-3f,    1.0f,   10.0f,   16.0f,  17.0f,  20.0f, 30.0f,  87.0f,  88.0f,
-    100.0f,    1e4f,     1e19f,  1e30f,   FLT_MAX, INFINITY,
+    100.0f,    1e4f,     1e19f,  1e30f,   FLT_MAX, INFINITY, NAN,
 };
 #define N_EDGES (sizeof rho_edges / sizeof rho_edges[0])
 
@@ -581,7 +581,7 @@ Test(kernels_elem, sigma_is_the_same_in_sampling_and_kl)
                            bnn_softplus(rho[i]), sigma[i]);
             bad++;
         }
-        if (!(sigma[i] > 0)) {
+        if (!(sigma[i] > 0) != !!isnan(rho[i])) { /* NaN in, NaN out */
             cr_expect_fail("rho %g: sigma %g", rho[i], sigma[i]);
             bad++;
         }
@@ -640,6 +640,12 @@ Test(kernels_elem, vecmath_matches_libm)
     cr_expect(ulps(vecmath_exp_nonpositive(-87.0f), exp(-87.0)) <= tol[0]);
     cr_expect(vecmath_softplus(1e30f) == 1e30f && vecmath_softplus(INFINITY) == INFINITY);
     cr_expect(vecmath_sigmoid(1e30f) == 1.0f && vecmath_sigmoid(-1e30f) < 2e-38f);
+    /* NaN propagates (no undefined conversion on the way: UBSan), so a NaN
+     * rho shows in the KL instead of passing for a tiny sigma */
+    cr_expect(isnan(vecmath_exp_nonpositive(NAN)) && isnan(vecmath_softplus(NAN)) &&
+              isnan(vecmath_sigmoid(NAN)));
+    float mu0 = 0.0f, rho_nan = NAN;
+    cr_expect(isnan(bnn_gaussian_kl(&mu0, &rho_nan, 1, 0.0f, 0.1f)));
 }
 
 Test(kernels_elem, reparam_unknown_estimator)
