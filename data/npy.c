@@ -284,10 +284,13 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     char *header = NULL;
     struct stat info;
     size_t header_len = 0, at = 0;
+    ssize_t got = 0;
     if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))
         st = bnn_fail(diag, BNN_ERR_IO, "not a regular file");
-    else if (pread(fd, pre, sizeof pre, 0) < 10 || memcmp(pre, NPY_MAGIC, 6) != 0)
+    else if ((got = pread(fd, pre, sizeof pre, 0)) < 10 || memcmp(pre, NPY_MAGIC, 6) != 0)
         st = bnn_fail(diag, BNN_ERR_INVALID, "not a .npy file (no \\x93NUMPY magic)");
+    else if ((pre[6] == 2 || pre[6] == 3) && got < 12)
+        st = bnn_fail(diag, BNN_ERR_INVALID, "truncated .npy header");
     else if (pre[6] == 1) {
         header_len = (size_t)pre[8] | (size_t)pre[9] << 8;
         at = 10;
