@@ -158,7 +158,10 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     gzFile f = gzopen(path, "rb");
     if (!f)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open", path);
-    gzbuffer(f, 1 << 17);
+    /* A large buffer pays off on a large file only (zlib allocates three). */
+    struct stat info;
+    if (stat(path, &info) == 0 && info.st_size > (1 << 20))
+        gzbuffer(f, 1 << 17);
     unsigned char head[4 + 4 * BNN_MAX_RANK];
     bnn_status st = gz_read_exact(f, head, 4, path, "the IDX header", diag);
     bnn_dtype dtype = BNN_UNDEFINED;
@@ -215,7 +218,6 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     /* Before allocating what the header promises: can the file hold it?  A
      * plain file holds its size in bytes; deflate expands at most 1032-fold. */
     int64_t last = list ? (count > 0 ? list[count - 1] : -1) : first + count - 1;
-    struct stat info;
     if (st == BNN_OK && last >= 0 && row_bytes > 0 && stat(path, &info) == 0) {
         uint64_t head_bytes = 4 + 4 * (uint64_t)rank;
         uint64_t can = (uint64_t)info.st_size * (gzdirect(f) ? 1 : 1032);
