@@ -92,13 +92,8 @@ static int train_epoch(bnn_graph *graph, const char *dir, int64_t rows)
         return 1;
     }
     bnn_graph_mark_layer_params_trainable(graph);
-    bnn_train_options options = {0};
-    options.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
-    options.loss = BNN_LOSS_CROSS_ENTROPY;
-    options.dnn_factor = 1;
-    options.bnn_factor = 1.0 / (double)data.n;
-    options.batch = 64;
-    options.seed = 1;
+    bnn_train_options options = bnn_train_defaults(); /* Adam, cross-entropy, batch 64 */
+    options.bnn_factor = 1.0 / (double)data.n;         /* the KL once per epoch */
     options.threads = 1;
     bnn_trainer *trainer = NULL;
     int status = 0;
