@@ -3,10 +3,19 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fd_record.h"
+
+bool kn_cpu_path(bool available, const char *feature, const char *path_name, const char *what)
+{
+    if (!available)
+        fprintf(stderr, "%s path not available on this CPU (no %s): %s tested the fallback\n",
+                path_name, feature, what);
+    return available;
+}
 
 uint64_t kn_rng_next(uint64_t *s)
 {
