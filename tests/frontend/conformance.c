@@ -457,7 +457,11 @@ int main(int argc, char **argv)
         printf("expected list %s: %d cases, %d of them did not pass; %d passing cases are not "
                "listed\n", expected_path, n_expected, lost, new_passes);
     int status = failed || lost ? 1 : 0;
-    if (write_path) {
+    if (write_path && n_passes != passed) {
+        fprintf(stderr, "conformance: out of memory listing the passes; %s not written\n",
+                write_path);
+        status = 2;
+    } else if (write_path) {
         FILE *f = fopen(write_path, "w");
         for (int i = 0; f && i < n_passes; i++)
             fprintf(f, "%s\n", passes[i]);

@@ -672,7 +672,11 @@ int main(int argc, char **argv)
         printf("FAIL: %d cases of the expected list did not pass (see the FAIL lines)\n", lost);
     int status = failed || lost ? 1 : 0;
     if (write_path) {
-        if (write_expected(write_path))
+        if (n_passes != passed) {
+            fprintf(stderr, "conformance: out of memory listing the passes; %s not written\n",
+                    write_path);
+            status = 2;
+        } else if (write_expected(write_path))
             printf("wrote %d passing cases to %s\n", n_passes, write_path);
         else
             status = 2;
