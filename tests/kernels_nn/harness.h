@@ -69,8 +69,12 @@ void kn_check_backward(kn_case *c, kn_ref_fn ref, double tol, unsigned skip_mask
  * does not, says so on stderr -- "AVX-512 path not available on this CPU
  * (no avx512f): WHAT tested the fallback" -- so that a pass there is not
  * read as a pass of the path. */
+#if defined(__x86_64__) || defined(__i386__)
 #define KN_CPU_PATH(feature, path_name, what) \
     kn_cpu_path(__builtin_cpu_supports(feature), feature, path_name, what)
+#else
+#define KN_CPU_PATH(feature, path_name, what) kn_cpu_path(false, feature, path_name, what)
+#endif
 bool kn_cpu_path(bool available, const char *feature, const char *path_name, const char *what);
 
 /* Small deterministic random numbers for shapes. */
