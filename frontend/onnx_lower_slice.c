@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "more_ops_impl.h"
+#include "slice_impl.h"
 #include "onnx_impl.h"
 
 /* ---- helpers -------------------------------------------------------------- */

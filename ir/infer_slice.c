@@ -4,7 +4,7 @@
  * in infer.c. */
 
 #include "infer_impl.h"
-#include "more_ops_impl.h"
+#include "slice_impl.h"
 
 /* A start or end at least this large means "to the end" (ONNX writes
  * INT64_MAX); dims never come near it. */

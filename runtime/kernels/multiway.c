@@ -16,7 +16,7 @@
 #include "broadcast.h"
 #include "kernel.h"
 #include "half_impl.h"
-#include "more_ops_impl.h"
+#include "slice_impl.h"
 
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
                              const char *what)
