@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cast_impl.h"
 #include "slice_impl.h"
 #include "onnx_impl.h"
 

@@ -16,6 +16,7 @@
 #include "broadcast.h"
 #include "kernel.h"
 #include "half_impl.h"
+#include "cast_impl.h"
 #include "slice_impl.h"
 
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
