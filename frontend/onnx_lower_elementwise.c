@@ -1,9 +1,11 @@
-/* ONNX op -> IR op, where the ONNX op's history shows: the broadcasting of
- * binary ops before opset 7 (operand B placed at `axis`) and PRelu's
- * per-channel slope then, both turned into numpy broadcasting by appending
- * unit dims; and the opset-13 spelling of a pre-13 softmax (Flatten ->
- * Softmax -> Reshape, which export writes), fused back into one node.
+/* ONNX op -> IR op for the elementwise family (runtime/kernels/elementwise.c):
+ * Add, Sub, Mul and Div (with the broadcasting of opsets before 7: operand B
+ * placed at `axis`, turned into numpy broadcasting by appending unit dims,
+ * and folding of known i64/i32 contents), PRelu (its pre-7 per-channel
+ * slope too), Identity, Dropout and Clip.  The one-input activations map
+ * 1:1 through their ops.def rows.  Registered in the table of onnx_lower.c.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,87 +94,138 @@ bnn_status onnx_lower_prelu(onnx_ctx *c)
     return onnx_infer(c, nid);
 }
 
-/* The one later node reading `name` (which nothing else reads), or -1; *pos
- * gets the input position. */
-static int sole_reader(onnx_ctx *c, const char *name, int *pos)
-{
-    onnx_name_entry *e = onnx_name_lookup(c, name);
-    if (!*name || !e || e->uses != 1)
-        return -1;
-    for (int i = c->cur + 1; i < c->n_order; i++)
-        for (size_t k = 0; k < c->order[i]->n_input; k++)
-            if (strcmp(onnx_str(c->order[i]->input[k]), name) == 0) {
-                *pos = (int)k;
-                return c->fused[i] ? -1 : i;
-            }
-    return -1;
-}
-
-static bool is_plain(const Onnx__NodeProto *nd, const char *op_type, size_t n_in)
-{
-    const char *dom = onnx_str(nd->domain);
-    return strcmp(onnx_str(nd->op_type), op_type) == 0 && (!*dom || strcmp(dom, "ai.onnx") == 0) &&
-           nd->n_input == n_in && nd->n_output == 1;
-}
-
-/* Flatten(x, axis=a) -> [Log]Softmax over the last axis -> Reshape(., Shape(x))
- * is the pre-13 softmax at axis a, which export writes that way at opset 13
- * and up: read back, it is the one softmax node (coerce) it came from.  The
- * Shape must come after the Flatten and feed only the Reshape, so that all
- * four nodes vanish into one.  Returns whether it fused (*st: the status). */
-bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st)
+/* Add, Sub, Mul or Div of two i64 (or two i32) operands whose contents are
+ * known and concrete (a scalar broadcasts): the result becomes a constant,
+ * as PyTorch's chunk and size arithmetic need (Shape -> Gather -> Add -> Div
+ * -> Slice).  Integer semantics as the runtime's: wrapping, division
+ * truncating toward zero; a zero divisor is left to the runtime's error.
+ * Returns whether it folded (*st: the status). */
+bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st)
 {
     *st = BNN_OK;
-    int pos, sm = sole_reader(c, onnx_str(c->node->output[0]), &pos);
-    if (sm < 0 || c->node->n_output != 1)
+    onnx_known a, b;
+    bnn_dtype dt = onnx_val(c, in[0])->dtype;
+    if ((dt != BNN_I64 && dt != BNN_I32) || onnx_val(c, in[1])->dtype != dt ||
+        !onnx_known_get(c, in[0], &a) || a.sym || !onnx_known_get(c, in[1], &b) || b.sym)
         return false;
-    const Onnx__NodeProto *smn = c->order[sm];
-    bool log = is_plain(smn, "LogSoftmax", 1);
-    if (!log && !is_plain(smn, "Softmax", 1))
+    int n = a.n > b.n ? a.n : b.n;
+    if ((a.n != n && a.n != 1) || (b.n != n && b.n != 1))
         return false;
-    for (size_t i = 0; i < smn->n_attribute; i++) {
-        const Onnx__AttributeProto *a = smn->attribute[i];
-        if (strcmp(onnx_str(a->name), "axis") != 0 || !a->has_i || (a->i != 1 && a->i != -1))
-            return false; /* the flattened 2-D tensor's last axis, at any opset */
+    int64_t v[ONNX_KNOWN_MAX];
+    for (int i = 0; i < n; i++) {
+        uint64_t x = (uint64_t)a.v[a.n == 1 ? 0 : i], y = (uint64_t)b.v[b.n == 1 ? 0 : i];
+        switch (op) {
+        case BNN_OP_ADD: v[i] = (int64_t)(x + y); break;
+        case BNN_OP_SUB: v[i] = (int64_t)(x - y); break;
+        case BNN_OP_MUL: v[i] = (int64_t)(x * y); break;
+        case BNN_OP_DIV:
+            if (y == 0)
+                return false;
+            v[i] = (int64_t)y == -1 ? (int64_t)(0 - x) : (int64_t)x / (int64_t)y;
+            break;
+        default: return false;
+        }
+        if (dt == BNN_I32)
+            v[i] = (int32_t)(uint32_t)(uint64_t)v[i];
     }
-    int rs = sole_reader(c, onnx_str(smn->output[0]), &pos);
-    if (rs < 0 || pos != 0 || !is_plain(c->order[rs], "Reshape", 2))
-        return false;
-    const Onnx__NodeProto *rsn = c->order[rs];
-    const char *shp = onnx_str(rsn->input[1]);
-    onnx_name_entry *se = onnx_name_lookup(c, shp);
-    if (!se || se->uses != 1)
-        return false;
-    int sh = -1;
-    for (int i = c->cur + 1; i < c->n_order && sh < 0; i++)
-        if (c->order[i]->n_output > 0 && strcmp(onnx_str(c->order[i]->output[0]), shp) == 0)
-            sh = i;
-    if (sh < 0 || c->fused[sh] || !is_plain(c->order[sh], "Shape", 1) || c->order[sh]->n_attribute ||
-        strcmp(onnx_str(c->order[sh]->input[0]), onnx_str(c->node->input[0])) != 0)
-        return false;
-    /* Named after the softmax node, as the IR node that export wrote was. */
-    char gen[160];
-    const char *name = onnx_str(smn->name);
-    if (!*name) {
-        snprintf(gen, sizeof gen, "%s_%d", onnx_str(smn->op_type), sm);
-        name = gen;
+    int rank = a.rank > b.rank ? a.rank : b.rank;
+    bnn_shape s = { .rank = rank, .dims = { n } };
+    if (dt == BNN_I64) {
+        *st = onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
+    } else {
+        int32_t w[ONNX_KNOWN_MAX];
+        for (int i = 0; i < n; i++)
+            w[i] = (int32_t)v[i];
+        *st = onnx_output_param(c, 0, BNN_I32, &s, w, sizeof(int32_t) * (size_t)n);
     }
-    const char *out = rsn->output[0];
-    int outv = bnn_graph_add_value(c->g, out, BNN_UNDEFINED, NULL);
-    int nid = outv < 0 ? -1 : bnn_graph_add_node(c->g, log ? BNN_OP_LOG_SOFTMAX : BNN_OP_SOFTMAX, name, &x, 1, &outv, 1);
-    if (nid < 0) {
-        *st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
-        return true;
-    }
-    onnx_name_lookup(c, out)->value_id = outv;
-    c->fused[sm] = c->fused[rs] = c->fused[sh] = true;
-    onnx_name_lookup(c, onnx_str(c->node->output[0]))->uses = 0;
-    int rank = onnx_val(c, x)->shape.rank;
-    bool coerce = !(axis == -1 || (rank >= 0 && axis == rank - 1));
-    if ((*st = onnx_set_int(c, nid, "axis", axis)) == BNN_OK && coerce)
-        *st = onnx_set_int(c, nid, "coerce", 1);
-    if (*st == BNN_OK)
-        *st = onnx_infer(c, nid);
     return true;
 }
 
+static bnn_status binary(onnx_ctx *c, bnn_op op)
+{
+    int in[2], nid;
+    BNN_TRY(onnx_need_input(c, 0, &in[0]));
+    BNN_TRY(onnx_need_input(c, 1, &in[1]));
+    if (c->opset < 7)
+        BNN_TRY(onnx_legacy_broadcast(c, in));
+    else if (onnx_attr(c, "broadcast") || onnx_attr(c, "axis"))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attributes 'broadcast'/'axis' belong to opsets before 7");
+    bnn_status folded;
+    if (onnx_fold_binary(c, op, in, &folded))
+        return folded;
+    BNN_TRY(onnx_emit_node(c, op, in, 2, &nid));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_add(onnx_ctx *c) { return binary(c, BNN_OP_ADD); }
+bnn_status onnx_lower_sub(onnx_ctx *c) { return binary(c, BNN_OP_SUB); }
+bnn_status onnx_lower_mul(onnx_ctx *c) { return binary(c, BNN_OP_MUL); }
+bnn_status onnx_lower_div(onnx_ctx *c) { return binary(c, BNN_OP_DIV); }
+
+bnn_status onnx_lower_identity(onnx_ctx *c)
+{
+    int x, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    onnx_known k;
+    bool known = onnx_known_get(c, x, &k);
+    BNN_TRY(onnx_emit_node(c, BNN_OP_IDENTITY, &x, 1, &nid));
+    BNN_TRY(onnx_infer(c, nid));
+    if (known)
+        BNN_TRY(onnx_known_set(c, bnn_graph_node(c->g, nid)->outputs[0], k.rank, k.v, k.n, k.sym));
+    return BNN_OK;
+}
+
+bnn_status onnx_lower_dropout(onnx_ctx *c)
+{
+    int x, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_unused_output(c, 1, "mask"));
+    float ratio = 0.5f;
+    /* Before opset 7 is_test=0 meant training; bnnc imports for inference,
+     * so is_test is not read. */
+    if (c->opset < 12) {
+        BNN_TRY(onnx_attr_float(c, "ratio", 0.5f, &ratio));
+    } else {
+        int r = onnx_input(c, 1), t = onnx_input(c, 2);
+        double d;
+        if (r >= 0) {
+            if (!onnx_param_scalar(c, r, &d))
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'ratio' must be a constant");
+            ratio = (float)d;
+        }
+        if (t >= 0 && (!onnx_param_scalar(c, t, &d) || d != 0))
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "training_mode must be a constant false");
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_DROPOUT, &x, 1, &nid));
+    BNN_TRY(onnx_set_float(c, nid, "ratio", ratio));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_clip(onnx_ctx *c)
+{
+    int x, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    if (c->opset < 11) {
+        const Onnx__AttributeProto *amin = onnx_attr(c, "min"), *amax = onnx_attr(c, "max");
+        float lo, hi;
+        BNN_TRY(onnx_attr_float(c, "min", -INFINITY, &lo));
+        BNN_TRY(onnx_attr_float(c, "max", INFINITY, &hi));
+        BNN_TRY(onnx_emit_node(c, BNN_OP_CLIP, &x, 1, &nid));
+        if (amin)
+            BNN_TRY(onnx_set_float(c, nid, "min", lo));
+        if (amax)
+            BNN_TRY(onnx_set_float(c, nid, "max", hi));
+        return onnx_infer(c, nid);
+    }
+    int lo = onnx_input(c, 1), hi = onnx_input(c, 2);
+    double dlo = 0, dhi = 0;
+    bool clo = lo >= 0 && onnx_param_scalar(c, lo, &dlo), chi = hi >= 0 && onnx_param_scalar(c, hi, &dhi);
+    int in[3] = { x, clo ? -1 : lo, chi ? -1 : hi };
+    int n = in[2] >= 0 ? 3 : in[1] >= 0 ? 2 : 1;
+    BNN_TRY(onnx_emit_node(c, BNN_OP_CLIP, in, n, &nid));
+    if (clo)
+        BNN_TRY(onnx_set_float(c, nid, "min", (float)dlo));
+    if (chi)
+        BNN_TRY(onnx_set_float(c, nid, "max", (float)dhi));
+    return onnx_infer(c, nid);
+}
