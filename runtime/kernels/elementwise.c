@@ -301,6 +301,12 @@ static inline float softplus_f(float x)
     return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
 }
 
+/* v clamped to [0, 1]; NaN stays NaN (ONNX's reference clips with numpy). */
+static inline float hard_sigmoid_f(float v)
+{
+    return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+}
+
 /* The f32 one-input ops, one row each: the op's STEM (ops.def, which also
  * names its kernel bnn_kernel_<stem>), the forward y of x, and the gradient:
  * what dL/dx gains from g = dL/dy.  Both may read x, y (the forward's
@@ -318,6 +324,9 @@ static inline float softplus_f(float x)
     X(tanh, tanhf(x), g * (1.0f - y * y))                                               \
     X(softplus, softplus_f(x), g * sigmoid_f(x))                                        \
     X(softsign, x / (1.0f + fabsf(x)), g / ((1.0f + fabsf(x)) * (1.0f + fabsf(x))))     \
+    X(hard_sigmoid, hard_sigmoid_f(alpha * x + beta), y > 0 && y < 1 ? alpha * g : 0.0f)   \
+    X(hard_swish, x * hard_sigmoid_f(x / 6.0f + 0.5f),                                 \
+      x < -3.0f ? 0.0f : x > 3.0f ? g : g * (x / 3.0f + 0.5f))                          \
     X(exp, expf(x), g * y)                                                              \
     X(log, logf(x), g / x)                                                              \
     X(sqrt, sqrtf(x), g * 0.5f / y)                                                     \
