@@ -1,6 +1,7 @@
 /* Data sets: MNIST's IDX files, plain or gzip'd. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "bnn_data.h"
@@ -14,7 +15,7 @@ static bnn_status read_all(const char *path, unsigned char **out, size_t *size, 
     gzFile f = gzopen(path, "rb");
     if (!f)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open", path);
-    size_t cap = 1 << 20, len = 0;
+    size_t cap = 1 << 16, len = 0;
     unsigned char *buf = malloc(cap);
     if (!buf) {
         gzclose(f);
@@ -157,7 +158,10 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     gzFile f = gzopen(path, "rb");
     if (!f)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open", path);
-    gzbuffer(f, 1 << 17);
+    /* A large buffer pays off on a large file only (zlib allocates three). */
+    struct stat info;
+    if (stat(path, &info) == 0 && info.st_size > (1 << 20))
+        gzbuffer(f, 1 << 17);
     unsigned char head[4 + 4 * BNN_MAX_RANK];
     bnn_status st = gz_read_exact(f, head, 4, path, "the IDX header", diag);
     bnn_dtype dtype = BNN_UNDEFINED;
@@ -186,15 +190,19 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     bnn_shape shape = {.rank = rank};
     uint64_t row_elems = 1;
     size_t elem = dtype == BNN_UNDEFINED ? 1 : bnn_dtype_size(dtype);
+    bool absurd = false; /* rows over 2^40 bytes: refused unless there are none */
     for (int i = 0; st == BNN_OK && i < rank; i++) {
         shape.dims[i] = be32(head + 4 + 4 * i);
-        if (i > 0) {
+        if (i > 0 && !absurd) {
             row_elems *= (uint64_t)shape.dims[i];
-            if (row_elems > ((uint64_t)1 << 40) / elem)
-                st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rows are absurdly large", path);
+            absurd = row_elems > ((uint64_t)1 << 40) / elem;
         }
     }
     int64_t n = st == BNN_OK ? shape.dims[0] : 0;
+    if (st == BNN_OK && absurd && n > 0)
+        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rows are absurdly large", path);
+    if (absurd)
+        row_elems = 0; /* no rows: nothing to read, whatever their size */
     if (st == BNN_OK && total_rows)
         *total_rows = n;
     if (st == BNN_OK && count < 0)
@@ -207,6 +215,17 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
             st = bnn_fail(diag, BNN_ERR_INVALID, "%s: row %lld asked for (rows must ascend "
                           "within the file's %lld)", path, (long long)list[i], (long long)n);
     size_t row_bytes = (size_t)row_elems * elem;
+    /* Before allocating what the header promises: can the file hold it?  A
+     * plain file holds its size in bytes; deflate expands at most 1032-fold. */
+    int64_t last = list ? (count > 0 ? list[count - 1] : -1) : first + count - 1;
+    if (st == BNN_OK && last >= 0 && row_bytes > 0 && stat(path, &info) == 0) {
+        uint64_t head_bytes = 4 + 4 * (uint64_t)rank;
+        uint64_t can = (uint64_t)info.st_size * (gzdirect(f) ? 1 : 1032);
+        if (can < head_bytes || (uint64_t)last + 1 > (can - head_bytes) / row_bytes)
+            st = bnn_fail(diag, BNN_ERR_INVALID,
+                          "%s: the file ends before row %lld (its header promises %lld rows of %zu bytes)",
+                          path, (long long)last, (long long)n, row_bytes);
+    }
     if (st == BNN_OK) {
         shape.dims[0] = count;
         st = bnn_tensor_alloc(out, dtype, &shape, diag);

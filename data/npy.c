@@ -284,10 +284,13 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     char *header = NULL;
     struct stat info;
     size_t header_len = 0, at = 0;
+    ssize_t got = 0;
     if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode))
         st = bnn_fail(diag, BNN_ERR_IO, "not a regular file");
-    else if (pread(fd, pre, sizeof pre, 0) < 10 || memcmp(pre, NPY_MAGIC, 6) != 0)
+    else if ((got = pread(fd, pre, sizeof pre, 0)) < 10 || memcmp(pre, NPY_MAGIC, 6) != 0)
         st = bnn_fail(diag, BNN_ERR_INVALID, "not a .npy file (no \\x93NUMPY magic)");
+    else if ((pre[6] == 2 || pre[6] == 3) && got < 12)
+        st = bnn_fail(diag, BNN_ERR_INVALID, "truncated .npy header");
     else if (pre[6] == 1) {
         header_len = (size_t)pre[8] | (size_t)pre[9] << 8;
         at = 10;
@@ -318,12 +321,16 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     /* The shape must explain exactly the bytes that follow, as when the
      * whole file is read. */
     uint64_t row = st == BNN_OK ? bnn_dtype_size(dtype) : 0, rows = 0;
-    for (int i = 1; st == BNN_OK && i < shape.rank; i++) {
+    bool absurd = false; /* a row over NPY_MAX_FILE: refused unless there are no rows */
+    for (int i = 1; st == BNN_OK && !absurd && i < shape.rank; i++) {
         uint64_t d = (uint64_t)shape.dims[i];
-        if (d != 0 && row > NPY_MAX_FILE / d)
-            st = bnn_fail(diag, BNN_ERR_INVALID, ".npy shape is absurdly large");
+        absurd = d != 0 && row > NPY_MAX_FILE / d;
         row *= d;
     }
+    if (st == BNN_OK && absurd && shape.dims[0] != 0)
+        st = bnn_fail(diag, BNN_ERR_INVALID, ".npy shape is absurdly large");
+    if (absurd)
+        row = 0; /* no rows: nothing to read, whatever their size */
     if (st == BNN_OK) {
         rows = (uint64_t)shape.dims[0];
         char buf[256];

@@ -1,15 +1,17 @@
 /* embed: bnnc used as a library, through <bnnc/bnnc.h> only.
  *
  *     cc embed.c $(pkg-config --cflags --libs bnnc) -o embed
- *     ./embed MODEL.onnx INPUT.npy [SAMPLES]
+ *     ./embed MODEL.onnx INPUT.npy [SAMPLES [MNIST_DIR [ROWS]]]
  *
  * Loads an ONNX classifier, runs it once on a batch read from a .npy file and
  * prints each row's outputs and top class; then converts its Dense and Conv
  * layers into Bayesian ones (the to-bnn pass, posterior means kept at the
- * trained weights) and prints the Monte-Carlo predictive over SAMPLES weight
- * draws (default 8), with each row's uncertainty.  docs/api.md walks through
- * it; tests/install builds it against an installed bnnc and checks what it
- * prints.
+ * trained weights).  Given MNIST_DIR (examples/mnist holds a sample), it
+ * trains the converted model one epoch on the first ROWS (default: all)
+ * training examples there, with Bayes by Backprop.  Last it prints the
+ * Monte-Carlo predictive over SAMPLES weight draws (default 8), with each
+ * row's uncertainty.  docs/api.md walks through it; tests/install builds it
+ * against an installed bnnc and checks what it prints.
  */
 #include <bnnc/bnnc.h>
 
@@ -66,9 +68,66 @@ static int run_once(const bnn_graph *graph, const bnn_tensor *x, const char *mod
     return status;
 }
 
-/* Converts the graph in place and prints the Monte-Carlo predictive. */
-static int run_bayesian(bnn_graph *graph, const bnn_tensor *x, int64_t samples,
-                        const char *model)
+/* Rows [first, first + count) of t, as a view (no copy, not owned). */
+static bnn_tensor rows_view(const bnn_tensor *t, int64_t first, int64_t count)
+{
+    bnn_tensor v = *t;
+    v.owns_data = false;
+    v.shape.dims[0] = count;
+    v.data = (char *)t->data + (size_t)first * (bnn_tensor_nbytes(t) / (size_t)t->shape.dims[0]);
+    return v;
+}
+
+/* One epoch of Bayes by Backprop on the first `rows` MNIST training examples
+ * in dir (all when rows < 0): Adam, batches of 64, the KL weighted 1/N. */
+static int train_epoch(bnn_graph *graph, const char *dir, int64_t rows)
+{
+    bnn_diag diag = {0};
+    bnn_dataset data = {0}; /* owned: bnn_dataset_free */
+    if (bnn_mnist_load_rows(dir, BNN_MNIST_TRAIN, 1.0f / 255, 0, 0, rows, &data, NULL, &diag) != BNN_OK)
+        return fail(dir, &diag);
+    if (data.n < 1) {
+        bnn_dataset_free(&data);
+        fprintf(stderr, "embed: %s: no training examples\n", dir);
+        return 1;
+    }
+    bnn_graph_mark_layer_params_trainable(graph);
+    bnn_train_options options = bnn_train_defaults(); /* Adam, cross-entropy, batch 64 */
+    options.bnn_factor = 1.0 / (double)data.n;         /* the KL once per epoch */
+    options.threads = 1;
+    bnn_trainer *trainer = NULL;
+    int status = 0;
+    if (bnn_trainer_create(graph, &options, &trainer, &diag) != BNN_OK) {
+        status = fail("trainer", &diag);
+    } else {
+        double data_loss = 0, kl = 0;
+        int64_t correct = 0, seen = 0;
+        for (int64_t first = 0; first < data.n && status == 0; first += options.batch) {
+            int64_t count = data.n - first < options.batch ? data.n - first : options.batch;
+            bnn_tensor x = rows_view(&data.x, first, count), y = rows_view(&data.y, first, count);
+            bnn_step_result step;
+            if (bnn_trainer_step(trainer, &x, &y, &step, &diag) != BNN_OK) {
+                status = fail("training step", &diag);
+                break;
+            }
+            data_loss += step.data_loss * (double)step.count;
+            kl = step.kl;
+            correct += step.correct;
+            seen += step.count;
+        }
+        if (status == 0)
+            printf("trained 1 epoch on %lld examples: cross-entropy %.4f  KL %.1f  accuracy %.4f\n",
+                   (long long)seen, data_loss / (double)seen, kl, (double)correct / (double)seen);
+    }
+    bnn_trainer_destroy(trainer);
+    bnn_dataset_free(&data);
+    return status;
+}
+
+/* Converts the graph in place, trains it when mnist is given, and prints the
+ * Monte-Carlo predictive. */
+static int run_bayesian(bnn_graph *graph, const bnn_tensor *x, int64_t samples, const char *mnist,
+                        int64_t rows, const char *model)
 {
     bnn_diag diag = {0};
     if (bnn_passes_run_text("to-bnn{layers=all},dce", graph, &diag) != BNN_OK)
@@ -78,6 +137,8 @@ static int run_bayesian(bnn_graph *graph, const bnn_tensor *x, int64_t samples,
         if (!graph->nodes[i].dead && bnn_op_is_bayesian(graph->nodes[i].op))
             layers++;
     printf("to-bnn: %d Bayesian layers\n", layers);
+    if (mnist && train_epoch(graph, mnist, rows) != 0)
+        return 1;
 
     bnn_predict_options options = bnn_predict_defaults();
     options.samples = samples;
@@ -119,13 +180,19 @@ static int run_bayesian(bnn_graph *graph, const bnn_tensor *x, int64_t samples,
 
 int main(int argc, char **argv)
 {
-    if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: embed MODEL.onnx INPUT.npy [SAMPLES]\n");
+    if (argc < 3 || argc > 6) {
+        fprintf(stderr, "usage: embed MODEL.onnx INPUT.npy [SAMPLES [MNIST_DIR [ROWS]]]\n");
         return 2;
     }
-    int64_t samples = argc == 4 ? strtoll(argv[3], NULL, 10) : 8;
+    int64_t samples = argc >= 4 ? strtoll(argv[3], NULL, 10) : 8;
     if (samples < 1) {
         fprintf(stderr, "embed: SAMPLES must be a positive integer, not '%s'\n", argv[3]);
+        return 2;
+    }
+    const char *mnist = argc >= 5 ? argv[4] : NULL;
+    int64_t rows = argc >= 6 ? strtoll(argv[5], NULL, 10) : -1;
+    if (argc >= 6 && rows < 1) {
+        fprintf(stderr, "embed: ROWS must be a positive integer, not '%s'\n", argv[5]);
         return 2;
     }
     printf("bnnc %s (compiled against %s)\n", bnn_version(), BNNC_VERSION_STRING);
@@ -143,7 +210,7 @@ int main(int argc, char **argv)
     if (x.shape.rank < 1)
         fprintf(stderr, "embed: %s: need a batch of rows, got a scalar\n", argv[2]);
     if (status == 0)
-        status = run_bayesian(graph, &x, samples, argv[1]);
+        status = run_bayesian(graph, &x, samples, mnist, rows, argv[1]);
     bnn_tensor_free(&x);
     bnn_graph_destroy(graph);
     return status;

@@ -68,7 +68,7 @@ static void *own(struct onnx_inline *in, void *p)
 static char *own_str(struct onnx_inline *in, const char *a, const char *b)
 {
     if (!a) {
-        a = b;
+        a = b ? b : "";
         b = NULL;
     }
     size_t la = strlen(a), lb = b ? strlen(b) : 0;
@@ -244,7 +244,7 @@ static bnn_status expand_call(struct onnx_inline *in, const Onnx__ModelProto *m,
     char tag[32];
     snprintf(tag, sizeof tag, "%u", ++in->calls);
     scope inner = { .parent = sc, .fn = f, .call = outer };
-    const char *base = *onnx_str(call->name) ? outer->name : own_str(in, sc->prefix, f->name);
+    const char *base = *onnx_str(call->name) ? outer->name : own_str(in, sc->prefix, onnx_str(f->name));
     inner.prefix = base ? own_str(in, base, tag) : NULL;
     if (!inner.prefix)
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");

@@ -202,7 +202,7 @@ void onnx_inline_release(onnx_ctx *c);
  * inlined, one whose condition is data runs both branches and selects
  * (same output shapes only); Loop and Scan with a static trip count are
  * unrolled, up to ONNX_MAX_UNROLLED_NODES body nodes per model. */
-#define ONNX_MAX_UNROLLED_NODES 20000
+#define ONNX_MAX_UNROLLED_NODES 10000
 bnn_status onnx_lower_if(onnx_ctx *c);
 bnn_status onnx_lower_loop(onnx_ctx *c);
 bnn_status onnx_lower_scan(onnx_ctx *c);

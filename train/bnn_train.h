@@ -96,6 +96,11 @@ typedef struct bnn_train_options {
     bnn_comm *comm; /* not owned; data-parallel ranks (docs/distributed.md); NULL: alone */
 } bnn_train_options;
 
+/* What `bnnc train` starts from: Adam with its defaults, cross-entropy,
+ * dnn_factor 1, bnn_factor 0 (set it to 1/N for N training examples: the
+ * KL once per epoch), batch 64, seed 1, threads 0 (all cores), no comm. */
+bnn_train_options bnn_train_defaults(void);
+
 typedef struct bnn_step_result {
     double loss;      /* dnn_factor * data_loss + bnn_factor * kl */
     double data_loss; /* mean over the batch */

@@ -667,3 +667,15 @@ void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch)
         idx[j] = tmp;
     }
 }
+
+bnn_train_options bnn_train_defaults(void)
+{
+    bnn_train_options o;
+    memset(&o, 0, sizeof o);
+    o.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
+    o.loss = BNN_LOSS_CROSS_ENTROPY;
+    o.dnn_factor = 1;
+    o.batch = 64;
+    o.seed = 1;
+    return o;
+}

@@ -52,8 +52,9 @@ bnn_status bayes_est_backward(const bnn_kernel_args *args, const bnn_kernel_grad
 static inline float bayes_exp_nonpositive(float y)
 {
     /* a clamp to -87 as a bitwise select: the compiler keeps the loop
-     * vectorised (a ?: here stops it), and -inf still gives exp(-87) */
-    uint32_t yb, lb, mask = 0u - (uint32_t)(y < -87.0f);
+     * vectorised (a ?: here stops it), and -inf still gives exp(-87); so
+     * does NaN (its conversion to int below would be undefined) */
+    uint32_t yb, lb, mask = 0u - (uint32_t)!(y >= -87.0f);
     const float lim = -87.0f;
     memcpy(&yb, &y, sizeof yb);
     memcpy(&lb, &lim, sizeof lb);

@@ -46,9 +46,9 @@ expect 0 run "$TMP/cf.bnn.onnx" --input "$C.input.npy" --samples 4 && has out "i
 expect 1 dump "$FIX/bad/loop_data_trip.onnx" \
     && has err "node 'data_loop' (Loop): the trip count is computed from the input data"
 expect 1 dump "$FIX/bad/loop_too_long.onnx" \
-    && has err "node 'long_loop' (Loop): runs 1000000000 iterations of 2 nodes: unrolling it would copy more than 20000 body nodes"
+    && has err "node 'long_loop' (Loop): runs 1000000000 iterations of 2 nodes: unrolling it would copy more than 10000 body nodes"
 expect 1 dump "$FIX/bad/loop_while_too_long.onnx" \
-    && has err "node 'long_while' (Loop): iteration 6666: expanding control flow would copy more than 20000 body nodes"
+    && has err "node 'long_while' (Loop): iteration 3333: expanding control flow would copy more than 10000 body nodes"
 expect 1 dump "$FIX/bad/if_data_shapes.onnx" \
     && has err "node 'data_if' (If): the condition is computed from the input data (by 'positive') and output 0 differs between the branches (f32[N,4], f32[1,1])"
 expect 1 dump "$FIX/bad/scan_symbolic_length.onnx" \

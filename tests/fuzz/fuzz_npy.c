@@ -1,5 +1,6 @@
 /* Fuzz target: the .npy reader, then a write of what it read and a read of
- * that write, which must give the same dtype, shape and bytes. */
+ * that write, which must give the same dtype, shape and bytes; and the row
+ * readers on the same bytes as a file, against the whole read. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bnn_tensor t = {0};
     bnn_status st = bnn_npy_read_buffer(data, size, &t, &diag);
     fuzz_check(st, &diag);
+    const char *path = fuzz_write_file("input.npy", data, size);
+    if (path)
+        fuzz_check_rows(path, data, size, st == BNN_OK, &t, bnn_npy_read_rows, bnn_npy_read_row_list);
     if (st != BNN_OK)
         return 0;
     void *buf = NULL;

@@ -135,6 +135,27 @@ while [ "$i" -lt "$rows" ]; do
     i=$((i + 1))
 done
 
+# The whole round through the public API: the bundled LeNet-5, converted,
+# trained one epoch on 512 of the bundled MNIST examples, then predicted.
+# Training starts from the trained weights: it must stay accurate, and the
+# predictive must keep the deterministic model's classes on most rows.
+check
+if ! LD_LIBRARY_PATH=$libdir "$TMP/embed_shared" "$src/examples/lenet5.onnx" \
+        "$src/examples/digits/batch16.npy" 4 "$src/examples/mnist" 512 >"$TMP/train.out" 2>"$TMP/train.err"; then
+    fail "embed with training failed: $(cat "$TMP/train.err")"
+fi
+cat "$TMP/train.out"
+check
+acc=$(sed -n 's/^trained 1 epoch on 512 examples: cross-entropy [0-9.]*  KL [0-9.]*  accuracy \([0-9.]*\)$/\1/p' \
+    "$TMP/train.out")
+awk -v a="$acc" 'BEGIN { exit !(a != "" && a + 0 >= 0.9) }' ||
+    fail "training accuracy '$acc' (want a 'trained 1 epoch on 512 examples' line with accuracy >= 0.9)"
+check
+same=$(awk '$1 == "row" && $5 == "outputs" { det[$2] = $4 }
+            $1 == "row" && $5 == "p" { if (det[$2] == $4) n++ }
+            END { print n + 0 }' "$TMP/train.out")
+[ "$same" -ge 14 ] || fail "the trained predictive keeps the deterministic class on $same of 16 rows (want >= 14)"
+
 # A bad input is an error with the file's name, not a crash.
 check
 if LD_LIBRARY_PATH=$libdir "$TMP/embed_shared" "$TMP/missing.onnx" "$x" >"$TMP/out" 2>"$TMP/err"; then

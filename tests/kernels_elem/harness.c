@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 
+#include "fd_record.h"
 #include "harness.h"
 
 bnn_shape ke_shape(int rank, const int64_t *dims)
@@ -287,6 +288,7 @@ void ke_check_grad(ke_case *c, unsigned want, double eps, double tol, int max_el
     }
     cr_assert_eq(ke_forward(c), BNN_OK, "forward failed: %s", c->diag.message);
     cr_assert_eq(ke_backward(c, rf, want), BNN_OK, "backward failed: %s", c->diag.message);
+    long long compared = 0;
     for (int k = 0; k < c->n_inputs; k++) {
         if (!(want >> k & 1u) || !c->inputs[k].data)
             continue;
@@ -309,8 +311,10 @@ void ke_check_grad(ke_case *c, unsigned want, double eps, double tol, int max_el
                       "op %s input %d element %lld: backward %.6g, finite differences %.6g",
                       bnn_op_get(bnn_graph_node(c->graph, c->node_id)->op)->name, k,
                       (long long)i, ana, num);
+            compared++;
         }
     }
+    fd_record(bnn_graph_node(c->graph, c->node_id)->op, compared);
     /* Inputs that want no gradient must stay untouched (data NULL). */
     for (int k = 0; k < c->n_inputs; k++)
         if (!(want >> k & 1u))

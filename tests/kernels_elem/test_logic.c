@@ -1,9 +1,10 @@
 /* Comparison, logic and selection kernels (runtime/k_logic.c): forward
  * against slow references (one output element at a time from its
  * coordinates) on random broadcast shapes for every element type the kernels
- * take; where's gradient by finite differences (with broadcast operands);
- * mod's sign rules, sign, is_nan/is_inf, f16; and clean failures on bad
- * operands. */
+ * take; where's gradient by finite differences (with broadcast operands),
+ * and the zero gradients of the comparisons, sign, is_nan and is_inf away
+ * from their jumps; mod's sign rules, sign, is_nan/is_inf, f16; and clean
+ * failures on bad operands. */
 #include <math.h>
 #include <string.h>
 
@@ -448,6 +449,42 @@ Test(kernels_elem, is_nan_is_inf_flags)
     const uint8_t *y = c->output.data;
     cr_expect(y[0] == 1 && y[1] == 0 && y[2] == 1 && y[3] == 0 && y[4] == 0);
     ke_destroy(c);
+}
+
+/* ---- the piecewise-constant ops' gradients ------------------------------------------ */
+
+/* Comparisons, sign, is_nan and is_inf have a backward kernel that adds
+ * nothing (their outputs are flat almost everywhere).  Finite differences
+ * away from the jumps (operands that never tie, no zero, finite values) must
+ * agree: zero, with the gradient buffers left as they were. */
+Test(kernels_elem, piecewise_constant_gradients_finite_differences)
+{
+    uint64_t s = 9;
+    for (int iter = 0; iter < 20; iter++) {
+        bnn_op op = cmp_ops[iter % 5];
+        bnn_shape in[2], out;
+        random_bcast_shapes(&s, 2, in, &out);
+        bnn_dtype dts[2] = {BNN_F32, BNN_F32};
+        ke_case *c = ke_create(op, 2, dts, in, BNN_BOOL, &out);
+        /* a in {0.25, 1.25, 2.25}, b in {0.75, 1.75}: both orders, never a tie */
+        for (int k = 0; k < 2; k++)
+            for (int64_t i = 0; i < bnn_tensor_numel(&c->inputs[k]); i++)
+                ke_put(&c->inputs[k], i, (double)ke_rand_int(&s, 0, 2 - k) + (k ? 0.75 : 0.25));
+        ke_check_grad(c, 3, 1e-3, 1e-2, 64);
+        ke_destroy(c);
+    }
+    static const bnn_op unary[] = {BNN_OP_SIGN, BNN_OP_IS_NAN, BNN_OP_IS_INF};
+    for (size_t u = 0; u < sizeof unary / sizeof *unary; u++) {
+        bnn_shape sh = KE_SHAPE(3, 7);
+        bnn_dtype dt = BNN_F32;
+        ke_case *c = ke_create(unary[u], 1, &dt, &sh,
+                               unary[u] == BNN_OP_SIGN ? BNN_F32 : BNN_BOOL, &sh);
+        /* |x| >= 0.1: no sign change within eps */
+        for (int64_t i = 0; i < 21; i++)
+            ke_put(&c->inputs[0], i, (i % 2 ? -1 : 1) * ke_rand_uniform(&s, 0.1, 3));
+        ke_check_grad(c, 1, 1e-3, 1e-2, 64);
+        ke_destroy(c);
+    }
 }
 
 /* ---- bad operands ------------------------------------------------------------------ */

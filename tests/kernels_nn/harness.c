@@ -3,8 +3,19 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fd_record.h"
+
+bool kn_cpu_path(bool available, const char *feature, const char *path_name, const char *what)
+{
+    if (!available)
+        fprintf(stderr, "%s path not available on this CPU (no %s): %s tested the fallback\n",
+                path_name, feature, what);
+    return available;
+}
 
 uint64_t kn_rng_next(uint64_t *s)
 {
@@ -282,6 +293,7 @@ void kn_check_backward(kn_case *c, kn_ref_fn ref, double tol, unsigned skip_mask
     double *out = calloc((size_t)(n_out ? n_out : 1), sizeof *out);
     cr_assert(out);
     const double eps = 1e-6;
+    long long compared = 0;
     for (int i = 0; i < c->n_inputs; i++) {
         if (!c->inputs[i].data)
             continue;
@@ -306,8 +318,10 @@ void kn_check_backward(kn_case *c, kn_ref_fn ref, double tol, unsigned skip_mask
             cr_assert(fabs(got - want) <= tol * (1 + fabs(want)),
                       "%s: gradient of input %d element %lld is %.8g, finite differences %.8g",
                       bnn_op_get(c->op)->name, i, (long long)j, got, want);
+            compared++;
         }
     }
+    fd_record(c->op, compared);
     free(out);
     free_inputs(in);
 }

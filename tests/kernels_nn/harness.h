@@ -5,6 +5,7 @@
 #ifndef KN_HARNESS_H
 #define KN_HARNESS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kernel.h"
@@ -62,6 +63,19 @@ void kn_check_forward(kn_case *c, kn_ref_fn ref, double tol);
  * gradient, by central differences, for every present input except those in
  * skip_mask (bit i: input i has no gradient and must be left untouched). */
 void kn_check_backward(kn_case *c, kn_ref_fn ref, double tol, unsigned skip_mask);
+
+/* Whether this CPU runs a CPU-specific path the library picks at run time
+ * (FEATURE as __builtin_cpu_supports names it, e.g. "avx512f").  When it
+ * does not, says so on stderr -- "AVX-512 path not available on this CPU
+ * (no avx512f): WHAT tested the fallback" -- so that a pass there is not
+ * read as a pass of the path. */
+#if defined(__x86_64__) || defined(__i386__)
+#define KN_CPU_PATH(feature, path_name, what) \
+    kn_cpu_path(__builtin_cpu_supports(feature), feature, path_name, what)
+#else
+#define KN_CPU_PATH(feature, path_name, what) kn_cpu_path(false, feature, path_name, what)
+#endif
+bool kn_cpu_path(bool available, const char *feature, const char *path_name, const char *what);
 
 /* Small deterministic random numbers for shapes. */
 uint64_t kn_rng_next(uint64_t *s);

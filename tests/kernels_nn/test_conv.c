@@ -261,6 +261,7 @@ Test(conv, wide_path_forward)
  * 1-D, no bias; and just outside it (9 filters, rows of 33). */
 Test(conv, direct_path_forward)
 {
+    KN_CPU_PATH("avx512f", "AVX-512", "conv.direct_path_forward (the direct path)");
     conv_cfg f = {.sd = 2, .group = 1, .s = {1, 1}, .d = {1, 1}};
     const int64_t rows[] = {8, 16, 17, 32, 33};
     int ran = 0;
@@ -294,6 +295,7 @@ Test(conv, direct_path_forward)
  * bias; and batch 5 so that threads split the images. */
 Test(conv, direct16_path_forward)
 {
+    KN_CPU_PATH("avx512f", "AVX-512", "conv.direct16_path_forward (the 16-filter direct path)");
     const conv_cfg cfgs[] = {
         {.sd = 2, .n = 5, .c = 6, .m = 16, .group = 1, .in = {14, 14}, .k = {5, 5}, .s = {1, 1},
          .d = {1, 1}, .bias = 1},

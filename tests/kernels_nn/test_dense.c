@@ -45,6 +45,7 @@ Test(dense, large_layer_forward)
  * where the CPU has it, with shapes off its 16-row and 6-column tiles. */
 Test(dense, few_rows_wide_layers_forward)
 {
+    KN_CPU_PATH("avx512f", "AVX-512", "dense.few_rows_wide_layers_forward");
     uint64_t s = 5;
     for (int t = 0; t < 12; t++)
         dense_case(kn_rand_int(&s, 5, 70), 1, kn_rand_int(&s, 1, 900), kn_rand_int(&s, 1, 1300),

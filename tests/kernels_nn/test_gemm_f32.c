@@ -203,11 +203,10 @@ Test(gemm_f32, every_path_against_double)
      * the CPU has it, else OpenBLAS (said so, not passed silently) */
     gcase g = plain_case(40, 900, 300, false, true, true);
     gemm_path got = nn_gemm_path(BNN_F32, g.m, g.n, g.k, true);
-    if (__builtin_cpu_supports("avx512f"))
+    if (KN_CPU_PATH("avx512f", "AVX-512", "gemm_f32.every_path_against_double (the few-rows case)"))
         cr_assert_eq(got, GEMM_PATH_AVX512, "takes %s", path_name(got));
     else
-        fprintf(stderr, "gemm: this CPU has no AVX-512; its path ran the fallback (%s)\n",
-                path_name(got));
+        fprintf(stderr, "gemm_f32: the few-rows case took the %s path\n", path_name(got));
     check_case(&g, 5100, true);
 }
 
@@ -326,6 +325,8 @@ Test(gemm_f32, dense_backward_in_training)
     extern const bnn_kernel bnn_kernel_dense;
     int64_t rows = 40, k = 700, m = 300;
     bnn_shape in[3] = {KN_SHAPE(rows, k), KN_SHAPE(m, k), KN_SHAPE(m)}, y = KN_SHAPE(rows, m);
+    if (KN_CPU_PATH("avx512f", "AVX-512", "gemm_f32.dense_backward_in_training"))
+        cr_assert_eq(nn_gemm_path(BNN_F32, rows, k, m, true), GEMM_PATH_AVX512); /* dx */
     kn_case *c = kn_create(BNN_OP_DENSE, BNN_F32, 3, in, &y, 5);
     bnn_diag diag = {0};
     cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bnn_tensor.h"
+#include "fd_record.h"
 #include "kernel.h"
 
 #define MAX_IN 8
@@ -317,6 +318,7 @@ static void run(rcase *c)
     bnn_kernel_grads gr = { gout, gin };
     cr_assert(kn->backward(&c->args, &gr, &dg) == BNN_OK, "%s", dg.message);
     const double eps = 1e-5;
+    long long compared = 0;
     for (int k = 0; k < c->n_in; k++) {
         if (!prefill[k])
             continue;
@@ -332,8 +334,10 @@ static void run(rcase *c)
             double got = ((float *)gin[k].data)[i] - prefill[k][i];
             cr_assert(fabs(got - fd) <= 2e-3 * (1 + fabs(fd)), "%s input %d [%lld]: backward %g, differences %g",
                       bnn_op_get(c->op)->name, k, (long long)i, got, fd);
+            compared++;
         }
     }
+    fd_record(c->op, compared);
     for (int k = 0; k < MAX_OUT; k++) {
         bnn_tensor_free(&gout[k]);
         free(goutd[k]);

@@ -48,13 +48,9 @@ int main(int argc, char **argv)
         return 1;
     }
     bnn_graph_mark_layer_params_trainable(g);
-    bnn_train_options o = {0};
-    o.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
-    o.loss = BNN_LOSS_CROSS_ENTROPY;
-    o.dnn_factor = 1;
+    bnn_train_options o = bnn_train_defaults();
     o.bnn_factor = 1.0 / 8000;
     o.batch = batch;
-    o.seed = 1;
     o.threads = threads;
     bnn_runtime_set_threads(threads);
     /* For experiments: OpenBLAS on fewer threads than the OpenMP loops. */

@@ -533,3 +533,19 @@ Test(train, a_final_softmax_is_not_applied_twice)
     bnn_graph_destroy(g[0]);
     bnn_graph_destroy(g[1]);
 }
+
+/* bnn_train_defaults is what docs/api.md and bnn_train.h promise. */
+Test(train, defaults_are_the_documented_ones)
+{
+    bnn_train_options o = bnn_train_defaults();
+    bnn_optimizer_config adam = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
+    cr_assert_eq(o.optimizer.kind, BNN_OPTIM_ADAM);
+    cr_assert_float_eq(o.optimizer.lr, adam.lr, 0);
+    cr_assert_eq(o.loss, BNN_LOSS_CROSS_ENTROPY);
+    cr_assert_float_eq(o.dnn_factor, 1.0, 0);
+    cr_assert_float_eq(o.bnn_factor, 0.0, 0);
+    cr_assert_eq(o.batch, 64);
+    cr_assert_eq(o.seed, 1u);
+    cr_assert_eq(o.threads, 0);
+    cr_assert_null(o.comm);
+}
