@@ -97,7 +97,7 @@ typedef struct onnx_ctx {
     bool keep_fixed_batch;
     /* weights derived (transposed, scaled) from a shared param, kept so that
      * every reader gets the same one: an unrolled loop keeps its weights
-     * tied (onnx_lower_nn.c); malloc */
+     * tied (onnx_lower_dense.c); malloc */
     struct onnx_derived_weight *derived;
     int n_derived, cap_derived;
 } onnx_ctx;
@@ -256,51 +256,118 @@ bnn_status onnx_set_string(onnx_ctx *c, int nid, const char *name, const char *v
 /* onnx_emit with a status: *nid gets the node id. */
 bnn_status onnx_emit_node(onnx_ctx *c, bnn_op op, const int *in, int n, int *nid);
 
-/* Lowering functions of onnx_lower_nn.c. */
-bnn_status onnx_lower_conv(onnx_ctx *c);
-bnn_status onnx_lower_max_pool(onnx_ctx *c);
-bnn_status onnx_lower_avg_pool(onnx_ctx *c);
-bnn_status onnx_lower_batch_norm(onnx_ctx *c);
+/* A one-element numeric param as a double; false for anything else. */
+bool onnx_param_scalar(onnx_ctx *c, int id, double *out);
+/* The known contents of input k (what names it in messages) as a list of at
+ * most `max` entries; fails when they are not known. */
+bnn_status onnx_const_list(onnx_ctx *c, int k, const char *what, int max, onnx_known *out);
+
+/* Each op family's lowerings are in onnx_lower_<family>.c, the family named
+ * as in runtime/kernels/. */
+
+/* onnx_lower_elementwise.c: Add, Sub, Mul, Div (pre-7 broadcasting of the
+ * operands: in[1] may be replaced by an aligned value; Add/Sub/Mul/Div of
+ * known constant i64/i32 contents fold into a constant, returning whether it
+ * did, *st the status), PRelu, Identity, Dropout and Clip. */
+bnn_status onnx_lower_add(onnx_ctx *c);
+bnn_status onnx_lower_sub(onnx_ctx *c);
+bnn_status onnx_lower_mul(onnx_ctx *c);
+bnn_status onnx_lower_div(onnx_ctx *c);
+bnn_status onnx_lower_prelu(onnx_ctx *c);
+bnn_status onnx_lower_identity(onnx_ctx *c);
+bnn_status onnx_lower_dropout(onnx_ctx *c);
+bnn_status onnx_lower_clip(onnx_ctx *c);
+bnn_status onnx_legacy_broadcast(onnx_ctx *c, int *in);
+bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st);
+
+/* onnx_lower_softmax.c: Softmax and LogSoftmax, and the fusion of
+ * Flatten(x, axis) -> Softmax -> Reshape(Shape(x)) into a pre-13 softmax,
+ * tried when lowering a Flatten: returns whether it fused (*st: status). */
+bnn_status onnx_lower_softmax(onnx_ctx *c);
+bnn_status onnx_lower_log_softmax(onnx_ctx *c);
+bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st);
+
+/* onnx_lower_dense.c: Gemm and MatMul (into dense when the weight is
+ * constant). */
 bnn_status onnx_lower_gemm(onnx_ctx *c);
 bnn_status onnx_lower_matmul(onnx_ctx *c);
-bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
-bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
+
+/* onnx_lower_conv.c: Conv, and the window attributes it shares with pooling
+ * and ConvReparam: onnx_read_window reads strides, dilations (when asked),
+ * pads and auto_pad (SAME_* resolved from input x's spatial dims, so
+ * w->nsp and w->kernel must be set); onnx_conv_window sets the kernel from
+ * weight wid and reads group too; onnx_set_window writes them onto node nid
+ * (kernel_shape only when `kernel`). */
+typedef struct onnx_window {
+    int nsp;            /* spatial dims */
+    int64_t kernel[3];  /* kernel extent per spatial dim */
+    int64_t strides[3], dilations[3], pads[6];
+    int64_t ceil_mode;
+} onnx_window;
+bnn_status onnx_read_window(onnx_ctx *c, int x, onnx_window *w, bool dilations);
+bnn_status onnx_conv_window(onnx_ctx *c, int x, int wid, onnx_window *w, int64_t *group);
+bnn_status onnx_set_window(onnx_ctx *c, int nid, const onnx_window *w, bool kernel);
+bnn_status onnx_lower_conv(onnx_ctx *c);
+
 /* onnx_lower_conv_transpose.c: ConvTranspose, auto_pad and output_shape
  * resolved into pads and output_padding. */
 bnn_status onnx_lower_conv_transpose(onnx_ctx *c);
 
-/* onnx_lower_compat.c: pre-7 broadcasting of binary op operands (in[1] may
- * be replaced by an aligned value), PRelu at any opset, and the fusion of
- * Flatten(x, axis) -> Softmax -> Reshape(Shape(x)) into a pre-13 softmax,
- * tried when lowering a Flatten: returns whether it fused (*st: status). */
-bnn_status onnx_legacy_broadcast(onnx_ctx *c, int *in);
-bnn_status onnx_lower_prelu(onnx_ctx *c);
-bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st);
+/* onnx_lower_pool.c: MaxPool and AveragePool. */
+bnn_status onnx_lower_max_pool(onnx_ctx *c);
+bnn_status onnx_lower_avg_pool(onnx_ctx *c);
 
-/* onnx_lower_more.c: Slice, Split (into slices), Expand, Tile, Pow, the
- * variadic Max/Min/Sum/Mean, Cast and CastLike. */
+/* onnx_lower_norm.c: BatchNormalization, and LayerNormalization expanded
+ * into reductions and elementwise ops. */
+bnn_status onnx_lower_batch_norm(onnx_ctx *c);
+bnn_status onnx_lower_layer_norm(onnx_ctx *c);
+
+/* onnx_lower_bayes.c: the ai.bnnc layers DenseReparam and ConvReparam. */
+bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
+bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
+
+/* onnx_lower_layout.c: Shape, Gather, Squeeze, Unsqueeze, Concat, Flatten,
+ * Reshape, Transpose and Pad; shape arithmetic of known contents folds. */
+bnn_status onnx_lower_shape(onnx_ctx *c);
+bnn_status onnx_lower_gather(onnx_ctx *c);
+bnn_status onnx_lower_squeeze(onnx_ctx *c);
+bnn_status onnx_lower_unsqueeze(onnx_ctx *c);
+bnn_status onnx_lower_concat(onnx_ctx *c);
+bnn_status onnx_lower_flatten(onnx_ctx *c);
+bnn_status onnx_lower_reshape(onnx_ctx *c);
+bnn_status onnx_lower_transpose(onnx_ctx *c);
+bnn_status onnx_lower_pad(onnx_ctx *c);
+
+/* onnx_lower_slice.c: Slice, Split (into slices), Expand and Tile. */
 bnn_status onnx_lower_slice(onnx_ctx *c);
 bnn_status onnx_lower_split(onnx_ctx *c);
 bnn_status onnx_lower_expand(onnx_ctx *c);
 bnn_status onnx_lower_tile(onnx_ctx *c);
+
+/* onnx_lower_multiway.c: Pow and the variadic Max, Min, Sum and Mean. */
 bnn_status onnx_lower_pow(onnx_ctx *c);
 bnn_status onnx_lower_max(onnx_ctx *c);
 bnn_status onnx_lower_min(onnx_ctx *c);
 bnn_status onnx_lower_sum(onnx_ctx *c);
 bnn_status onnx_lower_mean(onnx_ctx *c);
+
+/* onnx_lower_cast.c: Cast and CastLike. */
 bnn_status onnx_lower_cast(onnx_ctx *c);
 bnn_status onnx_lower_cast_like(onnx_ctx *c);
-bnn_status onnx_lower_constant_of_shape(onnx_ctx *c); /* constant input only: folds */
-/* Folds Add/Sub/Mul/Div of known constant i64/i32 contents (shape
- * arithmetic) into a constant; returns whether it did (*st: status). */
-bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st);
+
+/* onnx_lower_random.c: RandomNormalLike. */
+bnn_status onnx_lower_random_normal_like(onnx_ctx *c);
+
+/* onnx_lower_constant.c: Constant, and ConstantOfShape of a constant shape
+ * (both fold into params). */
+bnn_status onnx_lower_constant(onnx_ctx *c);
+bnn_status onnx_lower_constant_of_shape(onnx_ctx *c);
 
 /* onnx_lower_reduce.c: ReduceSum, ReduceMean, ReduceMax, ReduceMin,
  * ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,
  * ReduceSumSquare, ArgMax and ArgMin. */
 bnn_status onnx_lower_reduce_sum(onnx_ctx *c);
 bnn_status onnx_lower_size(onnx_ctx *c); /* shape + reduce_prod */
-bnn_status onnx_lower_layer_norm(onnx_ctx *c); /* onnx_lower_layer_norm.c */
 bnn_status onnx_lower_reduce_mean(onnx_ctx *c);
 bnn_status onnx_lower_reduce_max(onnx_ctx *c);
 bnn_status onnx_lower_reduce_min(onnx_ctx *c);

@@ -282,7 +282,7 @@ bnn_status infer_ints_attr(infer_ctx *c, const char *name, int count, int64_t fa
 /* numpy broadcasting of the dims a[0..ra) and b[0..rb), aligned at the end,
  * into out (rank max(ra, rb)).  False, with the clashing pair in clash[], when
  * two known dims differ and neither is 1. */
-static bool broadcast_dims(const int64_t *a, int ra, const int64_t *b, int rb, int64_t *out,
+bool infer_broadcast_dims(const int64_t *a, int ra, const int64_t *b, int rb, int64_t *out,
                            int64_t clash[2])
 {
     int rank = ra > rb ? ra : rb;
@@ -306,7 +306,7 @@ static bool broadcast_dims(const int64_t *a, int ra, const int64_t *b, int rb, i
 }
 
 /* numpy broadcasting of inputs ka and kb into c->out. */
-static bnn_status broadcast(infer_ctx *c, int ka, int kb)
+bnn_status infer_broadcast_pair(infer_ctx *c, int ka, int kb)
 {
     const bnn_shape *a = &infer_input(c, ka)->shape, *b = &infer_input(c, kb)->shape;
     int64_t clash[2];
@@ -315,7 +315,7 @@ static bnn_status broadcast(infer_ctx *c, int ka, int kb)
         return BNN_OK;
     }
     c->out.rank = a->rank > b->rank ? a->rank : b->rank;
-    if (!broadcast_dims(a->dims, a->rank, b->dims, b->rank, c->out.dims, clash))
+    if (!infer_broadcast_dims(a->dims, a->rank, b->dims, b->rank, c->out.dims, clash))
         return infer_fail(c, "inputs '%s' %s and '%s' %s do not broadcast (%lld vs %lld)",
                           infer_name(c, ka), infer_type(c, ka), infer_name(c, kb),
                           infer_type(c, kb), (long long)clash[0], (long long)clash[1]);
@@ -371,7 +371,7 @@ bnn_status infer_broadcast_all(infer_ctx *c)
 }
 
 /* Input k broadcasts one way onto `target` (ONNX unidirectional). */
-static bnn_status broadcast_onto(infer_ctx *c, int k, const bnn_shape *target, const char *what)
+bnn_status infer_broadcast_onto(infer_ctx *c, int k, const bnn_shape *target, const char *what)
 {
     const bnn_shape *s = &infer_input(c, k)->shape;
     if (s->rank < 0 || target->rank < 0)
@@ -390,262 +390,12 @@ static bnn_status broadcast_onto(infer_ctx *c, int k, const bnn_shape *target, c
     return BNN_OK;
 }
 
-/* ---- elementwise ---------------------------------------------------------- */
-
-static bnn_status binary(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_NUMERIC));
-    c->out_dtype = infer_first_dtype(c);
-    return broadcast(c, 0, 1);
-}
+/* ---- shared by the families ---------------------------------------------- */
 
 bnn_status infer_unary(infer_ctx *c, type_class cls)
 {
     BNN_TRY(infer_check_type(c, 0, cls, -1));
     c->out_dtype = infer_input(c, 0)->dtype;
-    c->out = infer_input(c, 0)->shape;
-    return BNN_OK;
-}
-
-bnn_status bnn_infer_add(infer_ctx *c) { return binary(c); }
-bnn_status bnn_infer_sub(infer_ctx *c) { return binary(c); }
-bnn_status bnn_infer_mul(infer_ctx *c) { return binary(c); }
-bnn_status bnn_infer_div(infer_ctx *c) { return binary(c); }
-bnn_status bnn_infer_relu(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
-bnn_status bnn_infer_leaky_relu(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_elu(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_selu(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_sigmoid(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_tanh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_softplus(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_softsign(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_exp(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_log(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_sqrt(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_reciprocal(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
-bnn_status bnn_infer_abs(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
-bnn_status bnn_infer_neg(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
-bnn_status bnn_infer_identity(infer_ctx *c) { return infer_unary(c, TYPES_ANY); }
-
-bnn_status bnn_infer_dropout(infer_ctx *c)
-{
-    float ratio = bnn_node_float(c->node, "ratio", 0.5f);
-    if (!(ratio >= 0.0f && ratio < 1.0f))
-        return infer_fail(c, "attribute 'ratio' is %g, expected a value in [0, 1)", (double)ratio);
-    return infer_unary(c, TYPES_FLOAT);
-}
-
-bnn_status bnn_infer_prelu(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_FLOAT));
-    BNN_TRY(broadcast_onto(c, 1, &infer_input(c, 0)->shape, "input"));
-    return infer_unary(c, TYPES_FLOAT);
-}
-
-bnn_status bnn_infer_clip(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_NUMERIC));
-    for (int k = 1; k < 3; k++)
-        if (infer_input(c, k) && infer_input(c, k)->shape.rank > 0)
-            return infer_fail(c, "bound '%s' has shape %s, expected a scalar", infer_name(c, k),
-                              infer_type(c, k));
-    return infer_unary(c, TYPES_NUMERIC);
-}
-
-static bnn_status softmax_like(infer_ctx *c)
-{
-    bool coerce;
-    BNN_TRY(infer_flag_attr(c, "coerce", 0, &coerce));
-    int rank = infer_input(c, 0)->shape.rank, axis;
-    int64_t a = bnn_node_int(c->node, "axis", -1);
-    if (rank >= 0 && !infer_norm_axis(a, rank, &axis))
-        return infer_fail(c, "axis %lld is out of range for input '%s' %s", (long long)a,
-                          infer_name(c, 0), infer_type(c, 0));
-    return infer_unary(c, TYPES_FLOAT);
-}
-
-bnn_status bnn_infer_softmax(infer_ctx *c) { return softmax_like(c); }
-bnn_status bnn_infer_log_softmax(infer_ctx *c) { return softmax_like(c); }
-
-/* ---- linear layers -------------------------------------------------------- */
-
-/* y = x . W^T + b: x [..., in] (input 0), W [out, in] (input w), b [out]. */
-static bnn_status dense_like(infer_ctx *c, int w, int b)
-{
-    const bnn_shape *x = &infer_input(c, 0)->shape, *ws = &infer_input(c, w)->shape;
-    if (x->rank == 0)
-        return infer_fail(c, "input '%s' %s is a scalar, expected at least 1-D", infer_name(c, 0),
-                          infer_type(c, 0));
-    if (ws->rank >= 0 && ws->rank != 2)
-        return infer_fail(c, "weight '%s' has shape %s, expected 2-D [out, in]", infer_name(c, w),
-                          infer_type(c, w));
-    int64_t out_f = ws->rank == 2 ? ws->dims[0] : BNN_DIM_UNKNOWN;
-    int64_t in_f = ws->rank == 2 ? ws->dims[1] : BNN_DIM_UNKNOWN;
-    if (x->rank > 0 && infer_dims_conflict(x->dims[x->rank - 1], in_f))
-        return infer_fail(c, "input '%s' has shape %s, weight expects %lld features",
-                          infer_name(c, 0), infer_type(c, 0), (long long)in_f);
-    if (infer_input(c, b)) {
-        const bnn_shape *bs = &infer_input(c, b)->shape;
-        if (bs->rank >= 0 && (bs->rank != 1 || infer_dims_conflict(bs->dims[0], out_f)))
-            return infer_fail(c, "bias '%s' has shape %s, weight '%s' %s expects [%lld]",
-                              infer_name(c, b), infer_type(c, b), infer_name(c, w),
-                              infer_type(c, w), (long long)out_f);
-        if (bs->rank == 1)
-            out_f = infer_dim_meet(out_f, bs->dims[0]);
-    }
-    c->out_dtype = infer_first_dtype(c);
-    if (x->rank < 0) {
-        c->out = infer_unknown_shape;
-        return BNN_OK;
-    }
-    c->out = *x;
-    c->out.dims[x->rank - 1] = out_f;
-    return BNN_OK;
-}
-
-bnn_status bnn_infer_dense(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_F32));
-    return dense_like(c, 1, 2);
-}
-
-/* The same shape, for a Bayesian layer's rho beside its mu. */
-static bnn_status same_shape(infer_ctx *c, int k, int like)
-{
-    const bnn_shape *a = &infer_input(c, k)->shape, *b = &infer_input(c, like)->shape;
-    bool bad = a->rank >= 0 && b->rank >= 0 && a->rank != b->rank;
-    for (int i = 0; !bad && a->rank >= 0 && i < a->rank && i < b->rank; i++)
-        bad = infer_dims_conflict(a->dims[i], b->dims[i]);
-    if (bad)
-        return infer_fail(c, "input '%s' has shape %s, expected the shape of '%s' %s",
-                          infer_name(c, k), infer_type(c, k), infer_name(c, like),
-                          infer_type(c, like));
-    return BNN_OK;
-}
-
-/* Inputs x, w_mu, w_rho, b_mu?, b_rho?: rho beside its mu, both biases or none. */
-bnn_status infer_reparam_inputs(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_F32));
-    if (!infer_input(c, 3) != !infer_input(c, 4))
-        return infer_fail(c, "has %s but not %s; a Bayesian bias needs both",
-                          infer_input(c, 3) ? "bias_mu" : "bias_rho",
-                          infer_input(c, 3) ? "bias_rho" : "bias_mu");
-    float sigma = bnn_node_float(c->node, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
-    if (!(sigma > 0.0f))
-        return infer_fail(c, "attribute 'prior_sigma' is %g, expected > 0", (double)sigma);
-    const char *est = bnn_node_string(c->node, "estimator", "reparam");
-    if (strcmp(est, "reparam") && strcmp(est, "flipout") && strcmp(est, "local"))
-        return infer_fail(c, "attribute 'estimator' is \"%s\", expected reparam, flipout or local",
-                          est);
-    BNN_TRY(same_shape(c, 2, 1));
-    if (infer_input(c, 4))
-        BNN_TRY(same_shape(c, 4, 3));
-    return BNN_OK;
-}
-
-bnn_status bnn_infer_dense_reparam(infer_ctx *c)
-{
-    BNN_TRY(infer_reparam_inputs(c));
-    return dense_like(c, 1, 3);
-}
-
-bnn_status bnn_infer_gemm(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_NUMERIC));
-    bool ta, tb;
-    BNN_TRY(infer_flag_attr(c, "trans_a", 0, &ta));
-    BNN_TRY(infer_flag_attr(c, "trans_b", 0, &tb));
-    int64_t m = BNN_DIM_UNKNOWN, ka = BNN_DIM_UNKNOWN, kb = BNN_DIM_UNKNOWN, n = BNN_DIM_UNKNOWN;
-    for (int k = 0; k < 2; k++) {
-        const bnn_shape *s = &infer_input(c, k)->shape;
-        if (s->rank >= 0 && s->rank != 2)
-            return infer_fail(c, "input '%s' has shape %s, expected 2-D", infer_name(c, k),
-                              infer_type(c, k));
-    }
-    const bnn_shape *a = &infer_input(c, 0)->shape, *b = &infer_input(c, 1)->shape;
-    if (a->rank == 2) {
-        m = a->dims[ta ? 1 : 0];
-        ka = a->dims[ta ? 0 : 1];
-    }
-    if (b->rank == 2) {
-        kb = b->dims[tb ? 1 : 0];
-        n = b->dims[tb ? 0 : 1];
-    }
-    if (infer_dims_conflict(ka, kb))
-        return infer_fail(c, "inputs '%s' %s and '%s' %s do not multiply (trans_a=%d, trans_b=%d)",
-                          infer_name(c, 0), infer_type(c, 0), infer_name(c, 1), infer_type(c, 1),
-                          ta, tb);
-    c->out_dtype = infer_first_dtype(c);
-    c->out.rank = 2;
-    c->out.dims[0] = m;
-    c->out.dims[1] = n;
-    if (infer_input(c, 2))
-        BNN_TRY(broadcast_onto(c, 2, &c->out, "the product"));
-    return BNN_OK;
-}
-
-bnn_status bnn_infer_matmul(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_NUMERIC));
-    c->out_dtype = infer_first_dtype(c);
-    bnn_shape a = infer_input(c, 0)->shape, b = infer_input(c, 1)->shape;
-    for (int k = 0; k < 2; k++)
-        if (infer_input(c, k)->shape.rank == 0)
-            return infer_fail(c, "input '%s' %s is a scalar, expected at least 1-D",
-                              infer_name(c, k), infer_type(c, k));
-    if (a.rank < 0 || b.rank < 0) {
-        c->out = infer_unknown_shape;
-        return BNN_OK;
-    }
-    /* numpy: a 1-D a is a row [1, K], a 1-D b a column [K, 1]; those dims go. */
-    bool a_vec = a.rank == 1, b_vec = b.rank == 1;
-    if (a_vec) {
-        a.dims[1] = a.dims[0];
-        a.dims[0] = 1;
-        a.rank = 2;
-    }
-    if (b_vec) {
-        b.dims[1] = 1;
-        b.rank = 2;
-    }
-    if (infer_dims_conflict(a.dims[a.rank - 1], b.dims[b.rank - 2]))
-        return infer_fail(c, "inputs '%s' %s and '%s' %s do not multiply (%lld vs %lld)",
-                          infer_name(c, 0), infer_type(c, 0), infer_name(c, 1), infer_type(c, 1),
-                          (long long)a.dims[a.rank - 1], (long long)b.dims[b.rank - 2]);
-    int64_t clash[2];
-    c->out.rank = (a.rank > b.rank ? a.rank : b.rank) - 2;
-    if (!broadcast_dims(a.dims, a.rank - 2, b.dims, b.rank - 2, c->out.dims, clash))
-        return infer_fail(c,
-                          "inputs '%s' %s and '%s' %s: batch dims do not broadcast (%lld vs %lld)",
-                          infer_name(c, 0), infer_type(c, 0), infer_name(c, 1), infer_type(c, 1),
-                          (long long)clash[0], (long long)clash[1]);
-    if (!a_vec)
-        c->out.dims[c->out.rank++] = a.dims[a.rank - 2];
-    if (!b_vec)
-        c->out.dims[c->out.rank++] = b.dims[b.rank - 1];
-    return BNN_OK;
-}
-
-/* ---- random --------------------------------------------------------------- */
-
-/* The input's shape; the dtype attribute (an ONNX element type, a float one)
- * or else the input's, which must then be a float type. */
-bnn_status bnn_infer_random_normal_like(infer_ctx *c)
-{
-    const bnn_attr *dt = bnn_node_attr(c->node, "dtype");
-    bnn_dtype t = infer_input(c, 0)->dtype;
-    if (dt) {
-        t = (bnn_dtype)dt->i;
-        if (dt->i < 0 || dt->i > BNN_BF16 || !bnn_dtype_name(t) || t == BNN_UNDEFINED ||
-            !infer_type_fits(t, TYPES_FLOAT))
-            return infer_fail(c, "attribute 'dtype' is %lld, expected a float element type",
-                              (long long)dt->i);
-    } else if (!infer_type_fits(t, TYPES_FLOAT)) {
-        return infer_fail(c, "input '%s' has type %s, expected a float type (or a dtype attribute)",
-                          infer_name(c, 0), infer_type(c, 0));
-    }
-    c->out_dtype = t;
     c->out = infer_input(c, 0)->shape;
     return BNN_OK;
 }

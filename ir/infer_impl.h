@@ -1,13 +1,13 @@
-/* Internals shared by shape inference (ir/infer.c, infer_nn.c, infer_layout.c),
- * the verifier (ir/verify.c) and their tests: the ops.def attribute schema,
- * type text for messages, and the context and helpers every bnn_infer_<stem>
- * uses. */
+/* Internals shared by shape inference (ir/infer.c and one ir/infer_<family>.c
+ * per op family, named as in runtime/kernels/), the verifier (ir/verify.c)
+ * and their tests: the ops.def attribute schema, type text for messages, and
+ * the context and helpers every bnn_infer_<stem> uses. */
 #ifndef BNN_INFER_IMPL_H
 #define BNN_INFER_IMPL_H
 
 #include "bnn_ir.h"
 
-/* ---- shape inference internals (infer.c, infer_nn.c, infer_layout.c) ----- */
+/* ---- shape inference internals ------------------------------------------ */
 
 typedef struct infer_ctx {
     const bnn_graph *g;
@@ -58,8 +58,20 @@ bnn_status infer_flag_attr(infer_ctx *c, const char *name, int64_t fallback, boo
 bnn_status infer_ints_attr(infer_ctx *c, const char *name, int count, int64_t fallback,
                            int64_t lo, int64_t hi, int64_t *out);
 bnn_status infer_unary(infer_ctx *c, type_class cls);
-/* numpy broadcasting of every input into c->out (infer.c). */
+/* numpy broadcasting (infer.c): of two dim lists, of inputs ka and kb, of
+ * every input into c->out; input k one way onto a target shape. */
+bool infer_broadcast_dims(const int64_t *a, int ra, const int64_t *b, int rb, int64_t *out,
+                          int64_t clash[2]);
+bnn_status infer_broadcast_pair(infer_ctx *c, int ka, int kb);
 bnn_status infer_broadcast_all(infer_ctx *c);
-bnn_status infer_reparam_inputs(infer_ctx *c);
+bnn_status infer_broadcast_onto(infer_ctx *c, int k, const bnn_shape *target, const char *what);
+
+/* Shared between families (documented at their definitions): the window
+ * arithmetic of conv and pooling (infer_conv.c), and the dense and conv
+ * shapes the Bayesian layers reuse (infer_dense.c, infer_conv.c). */
+bnn_status infer_windows(infer_ctx *c, int spatial, const int64_t *kernel, bool ceil_mode,
+                         const char *what);
+bnn_status infer_conv_like(infer_ctx *c, int spatial, int w, int b);
+bnn_status infer_dense_like(infer_ctx *c, int w, int b);
 
 #endif

@@ -1,4 +1,4 @@
-/* The convolution's direct AVX-512 forward paths (see k_conv.c's header
+/* The convolution's direct AVX-512 forward paths (see conv.c's header
  * comment): LeNet-sized convolutions without im2col or a GEMM.  Chosen at run
  * time by conv_geometry, so the build needs no -march flag. */
 #include "conv_impl.h"

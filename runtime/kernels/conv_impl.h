@@ -1,4 +1,4 @@
-/* What runtime/k_conv.c and runtime/k_conv_direct.c share: the geometry of a
+/* What runtime/kernels/conv.c and conv_direct.c share: the geometry of a
  * convolution call and the helpers of the wide and direct paths. */
 #ifndef BNN_CONV_IMPL_H
 #define BNN_CONV_IMPL_H
@@ -52,8 +52,8 @@ static inline int64_t conv_round16(int64_t n)
     return (n + 15) / 16 * 16;
 }
 
-/* im2col and its adjoint (k_conv.c), also the core of conv_transpose
- * (k_conv_transpose.c), whose forward is this convolution's backward to x.
+/* im2col and its adjoint (conv.c), also the core of conv_transpose
+ * (conv_transpose.c), whose forward is this convolution's backward to x.
  * They read only the fields cg, h, w, kh, kw, kk, oh, ow, sh, sw, ph, pw,
  * dh, dw; pads may be negative.
  * conv_im2col: col [cg*kh*kw, oh*ow] (rows ld apart) from one image-group

@@ -6,7 +6,7 @@
  * that convolution's backward to x, its backward to x is that convolution's
  * forward.  So this file describes the "adjoint convolution" in a conv_geom
  * (its input is our output [M/g, OH, OW], its output our input [H, W], its
- * weight ours) and reuses k_conv.c's im2col and col2im:
+ * weight ours) and reuses conv.c's im2col and col2im:
  *   forward:  col [M/g*kH*kW, HW] = W_g^T . x_g  (one GEMM), then col2im
  *             scatter-adds col into y (which starts at the bias);
  *   dX:       dX_g += W_g . im2col(dY_g);

@@ -287,11 +287,6 @@ const bnn_kernel bnn_kernel_prelu = {.forward = prelu_forward, .backward = prelu
 
 /* ---- one-input ops ------------------------------------------------------ */
 
-typedef enum {
-    U_RELU, U_LEAKY_RELU, U_ELU, U_SELU, U_SIGMOID, U_TANH, U_SOFTPLUS, U_SOFTSIGN,
-    U_EXP, U_LOG, U_SQRT, U_RECIPROCAL, U_ABS, U_NEG, U_IDENTITY,
-} unary_kind;
-
 static inline float sigmoid_f(float x)
 {
     /* exp of a non-positive number only: no overflow. */
@@ -306,21 +301,66 @@ static inline float softplus_f(float x)
     return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
 }
 
+/* v clamped to [0, 1]; NaN stays NaN (ONNX's reference clips with numpy). */
+static inline float hard_sigmoid_f(float v)
+{
+    return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
+}
+
+/* The f32 one-input ops, one row each: the op's STEM (ops.def, which also
+ * names its kernel bnn_kernel_<stem>), the forward y of x, and the gradient:
+ * what dL/dx gains from g = dL/dy.  Both may read x, y (the forward's
+ * output), g, and the attributes alpha, beta and gamma: each is the node's
+ * attribute, else its ops.def default, else 0.  A new activation is one row
+ * here (docs/adding-an-op.md); an ops.def row whose stem has no row (nor a
+ * kernel elsewhere) fails the link of the kernel table (runtime/kernels.c). */
+#define UNARY_OPS(X)                                                                    \
+    X(relu, x > 0 ? x : (x != x ? x : 0.0f), x > 0 ? g : 0.0f)                          \
+    X(leaky_relu, x >= 0 ? x : alpha * x, x >= 0 ? g : alpha * g)                       \
+    X(elu, x >= 0 ? x : alpha * expm1f(x), x >= 0 ? g : g * (y + alpha))                \
+    X(selu, x > 0 ? gamma * x : gamma * alpha * expm1f(x),                              \
+      x > 0 ? gamma * g : g * (y + gamma * alpha))                                      \
+    X(sigmoid, sigmoid_f(x), g * y * (1.0f - y))                                        \
+    X(tanh, tanhf(x), g * (1.0f - y * y))                                               \
+    X(softplus, softplus_f(x), g * sigmoid_f(x))                                        \
+    X(softsign, x / (1.0f + fabsf(x)), g / ((1.0f + fabsf(x)) * (1.0f + fabsf(x))))     \
+    X(hard_sigmoid, hard_sigmoid_f(alpha * x + beta), y > 0 && y < 1 ? alpha * g : 0.0f)   \
+    X(hard_swish, x * hard_sigmoid_f(x / 6.0f + 0.5f),                                 \
+      x < -3.0f ? 0.0f : x > 3.0f ? g : g * (x / 3.0f + 0.5f))                          \
+    X(exp, expf(x), g * y)                                                              \
+    X(log, logf(x), g / x)                                                              \
+    X(sqrt, sqrtf(x), g * 0.5f / y)                                                     \
+    X(reciprocal, 1.0f / x, -g * y * y)                                                 \
+    X(abs, fabsf(x), x > 0 ? g : (x < 0 ? -g : 0.0f))                                   \
+    X(neg, -x, -g)
+
+/* UNARY_IDENTITY is no row: identity's kernel copies any type (below); its
+ * gradient, and dropout's at inference, are this one. */
+typedef enum {
+#define UNARY_ENUM(stem, F, G) UNARY_##stem,
+    UNARY_OPS(UNARY_ENUM)
+#undef UNARY_ENUM
+    UNARY_IDENTITY,
+} unary_kind;
+
 typedef struct unary_params {
-    float alpha, gamma;
+    float alpha, beta, gamma;
 } unary_params;
 
-static unary_params unary_attrs(const bnn_kernel_args *args, unary_kind k)
+/* The node's attribute, else the op's default, else 0. */
+static float unary_attr(const bnn_kernel_args *args, const char *name)
 {
-    unary_params p = {0, 0};
-    switch (k) {
-    case U_LEAKY_RELU: case U_ELU: p.alpha = bnn_node_attr_float(args->node, "alpha"); break;
-    case U_SELU:
-        p.alpha = bnn_node_attr_float(args->node, "alpha");
-        p.gamma = bnn_node_attr_float(args->node, "gamma");
-        break;
-    default: break;
-    }
+    float v = 0.0f;
+    if (bnn_node_attr(args->node, name))
+        return bnn_node_float(args->node, name, 0.0f);
+    bnn_op_default_float(args->node->op, name, &v);
+    return v;
+}
+
+static unary_params unary_attrs(const bnn_kernel_args *args)
+{
+    unary_params p = {unary_attr(args, "alpha"), unary_attr(args, "beta"),
+                      unary_attr(args, "gamma")};
     return p;
 }
 
@@ -335,25 +375,16 @@ static unary_params unary_attrs(const bnn_kernel_args *args, unary_kind k)
 
 static void unary_f32(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
 {
-    float alpha = p.alpha, gamma = p.gamma;
+    float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
     switch (k) {
-    case U_RELU: UNARY_LOOP(x > 0 ? x : (x != x ? x : 0.0f)); break;
-    case U_LEAKY_RELU: UNARY_LOOP(x >= 0 ? x : alpha * x); break;
-    case U_ELU: UNARY_LOOP(x >= 0 ? x : alpha * expm1f(x)); break;
-    case U_SELU: UNARY_LOOP(x > 0 ? gamma * x : gamma * alpha * expm1f(x)); break;
-    case U_SIGMOID: UNARY_LOOP(sigmoid_f(x)); break;
-    case U_TANH: UNARY_LOOP(tanhf(x)); break;
-    case U_SOFTPLUS: UNARY_LOOP(softplus_f(x)); break;
-    case U_SOFTSIGN: UNARY_LOOP(x / (1.0f + fabsf(x))); break;
-    case U_EXP: UNARY_LOOP(expf(x)); break;
-    case U_LOG: UNARY_LOOP(logf(x)); break;
-    case U_SQRT: UNARY_LOOP(sqrtf(x)); break;
-    case U_RECIPROCAL: UNARY_LOOP(1.0f / x); break;
-    case U_ABS: UNARY_LOOP(fabsf(x)); break;
-    case U_NEG: UNARY_LOOP(-x); break;
-    case U_IDENTITY: UNARY_LOOP(x); break;
+#define UNARY_FORWARD(stem, F, G) \
+    case UNARY_##stem: UNARY_LOOP(F); break;
+    UNARY_OPS(UNARY_FORWARD)
+#undef UNARY_FORWARD
+    case UNARY_IDENTITY: UNARY_LOOP(x); break;
     }
     (void)alpha;
+    (void)beta;
     (void)gamma;
 }
 
@@ -426,11 +457,11 @@ static bnn_status unary_forward(const bnn_kernel_args *args, unary_kind k, bnn_d
     bnn_tensor *y = &args->outputs[0];
     int64_t n = bnn_tensor_numel(x);
     if (x->dtype == BNN_F32) {
-        unary_f32(k, unary_attrs(args, k), x->data, y->data, n);
+        unary_f32(k, unary_attrs(args), x->data, y->data, n);
         return BNN_OK;
     }
-    if (k == U_NEG || k == U_ABS) {
-        sign_fn fn = sign_op(x->dtype, k == U_NEG);
+    if (k == UNARY_neg || k == UNARY_abs) {
+        sign_fn fn = sign_op(x->dtype, k == UNARY_neg);
         if (fn) {
             fn(x->data, y->data, n);
             return BNN_OK;
@@ -461,54 +492,34 @@ static bnn_status unary_backward(const bnn_kernel_args *args, const bnn_kernel_g
     const float *xs = args->inputs[0].data, *ys = args->outputs[0].data;
     const float *gs = grads->grad_outputs[0].data;
     int64_t n = bnn_tensor_numel(&args->inputs[0]);
-    unary_params p = unary_attrs(args, k);
-    float alpha = p.alpha, gamma = p.gamma;
+    unary_params p = unary_attrs(args);
+    float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
     switch (k) {
-    case U_RELU: GRAD_LOOP(x > 0 ? g : 0.0f); break;
-    case U_LEAKY_RELU: GRAD_LOOP(x >= 0 ? g : alpha * g); break;
-    case U_ELU: GRAD_LOOP(x >= 0 ? g : g * (y + alpha)); break;
-    case U_SELU: GRAD_LOOP(x > 0 ? gamma * g : g * (y + gamma * alpha)); break;
-    case U_SIGMOID: GRAD_LOOP(g * y * (1.0f - y)); break;
-    case U_TANH: GRAD_LOOP(g * (1.0f - y * y)); break;
-    case U_SOFTPLUS: GRAD_LOOP(g * sigmoid_f(x)); break;
-    case U_SOFTSIGN: GRAD_LOOP(g / ((1.0f + fabsf(x)) * (1.0f + fabsf(x)))); break;
-    case U_EXP: GRAD_LOOP(g * y); break;
-    case U_LOG: GRAD_LOOP(g / x); break;
-    case U_SQRT: GRAD_LOOP(g * 0.5f / y); break;
-    case U_RECIPROCAL: GRAD_LOOP(-g * y * y); break;
-    case U_ABS: GRAD_LOOP(x > 0 ? g : (x < 0 ? -g : 0.0f)); break;
-    case U_NEG: GRAD_LOOP(-g); break;
-    case U_IDENTITY: GRAD_LOOP(g); break;
+#define UNARY_GRADIENT(stem, F, G) \
+    case UNARY_##stem: GRAD_LOOP(G); break;
+    UNARY_OPS(UNARY_GRADIENT)
+#undef UNARY_GRADIENT
+    case UNARY_IDENTITY: GRAD_LOOP(g); break;
     }
+    (void)alpha;
+    (void)beta;
+    (void)gamma;
     return BNN_OK;
 }
 
-#define UNARY_KERNEL(stem, KIND)                                                           \
+#define UNARY_KERNEL(stem, F, G)                                                          \
     static bnn_status stem##_forward(const bnn_kernel_args *args, bnn_diag *diag)         \
     {                                                                                      \
-        return unary_forward(args, KIND, diag);                                            \
+        return unary_forward(args, UNARY_##stem, diag);                                    \
     }                                                                                      \
     static bnn_status stem##_backward(const bnn_kernel_args *args,                         \
                                       const bnn_kernel_grads *grads, bnn_diag *diag)       \
     {                                                                                      \
-        return unary_backward(args, grads, KIND, diag);                                    \
+        return unary_backward(args, grads, UNARY_##stem, diag);                            \
     }                                                                                      \
     const bnn_kernel bnn_kernel_##stem = {.forward = stem##_forward, .backward = stem##_backward};
-
-UNARY_KERNEL(relu, U_RELU)
-UNARY_KERNEL(leaky_relu, U_LEAKY_RELU)
-UNARY_KERNEL(elu, U_ELU)
-UNARY_KERNEL(selu, U_SELU)
-UNARY_KERNEL(sigmoid, U_SIGMOID)
-UNARY_KERNEL(tanh, U_TANH)
-UNARY_KERNEL(softplus, U_SOFTPLUS)
-UNARY_KERNEL(softsign, U_SOFTSIGN)
-UNARY_KERNEL(exp, U_EXP)
-UNARY_KERNEL(log, U_LOG)
-UNARY_KERNEL(sqrt, U_SQRT)
-UNARY_KERNEL(reciprocal, U_RECIPROCAL)
-UNARY_KERNEL(abs, U_ABS)
-UNARY_KERNEL(neg, U_NEG)
+UNARY_OPS(UNARY_KERNEL)
+#undef UNARY_KERNEL
 
 /* ---- identity: any type ------------------------------------------------- */
 
@@ -523,7 +534,7 @@ static bnn_status copy_forward(const bnn_kernel_args *args, bnn_diag *diag)
 static bnn_status identity_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
                                     bnn_diag *diag)
 {
-    return unary_backward(args, grads, U_IDENTITY, diag);
+    return unary_backward(args, grads, UNARY_IDENTITY, diag);
 }
 
 const bnn_kernel bnn_kernel_identity = {.forward = copy_forward, .backward = identity_backward};
@@ -704,7 +715,7 @@ static bnn_status dropout_backward(const bnn_kernel_args *args, const bnn_kernel
                                    bnn_diag *diag)
 {
     if (!dropout_active(args))
-        return unary_backward(args, grads, U_IDENTITY, diag);
+        return unary_backward(args, grads, UNARY_IDENTITY, diag);
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;

@@ -1,5 +1,5 @@
-/* IEEE half-precision <-> float for the kernels that take f16 (multiway,
- * logic): exact to float, round to nearest even back; subnormals, infinities
+/* IEEE half-precision <-> float for the kernels that take f16 (cast,
+ * multiway, logic): exact to float, round to nearest even back; subnormals, infinities
  * and NaN kept.  Internal to runtime/. */
 #ifndef BNN_HALF_IMPL_H
 #define BNN_HALF_IMPL_H

@@ -1,4 +1,4 @@
-/* The strided copy the layout kernels share (runtime/k_layout.c): transpose,
+/* The strided copy the layout kernels share (runtime/kernels/layout.c): transpose,
  * slice and expand all copy a strided view of their input into a contiguous
  * output.  Internal to runtime/. */
 #ifndef BNN_LAYOUT_IMPL_H

@@ -1,5 +1,5 @@
 /* Elementwise ops over several inputs with numpy broadcasting: pow, and the
- * variadic max, min, sum and mean; and cast between element types.
+ * variadic max, min, sum and mean.
  *
  * The variadic ops copy input 0, broadcast, into the output and fold every
  * further input into it, so any number of inputs costs one pass each.  max and
@@ -7,16 +7,17 @@
  * f32: a max or min element's gradient goes to the first input (lowest index)
  * holding the winning value, so ties do not double it; mean divides by the
  * number of inputs.  pow's gradient follows PyTorch: d/dx = p * x^(p-1) (0
- * where p is 0), d/dp = x^p * log(x) (0 where x is 0 and p >= 0).  cast's
- * gradient is the identity from f32 to f32; any other cast carries none (its
- * output is not an f32 value the planner gives a gradient). */
+ * where p is 0), d/dp = x^p * log(x) (0 where x is 0 and p >= 0).  pow's
+ * operands of mixed types go through the element conversion of
+ * convert_impl.h. */
 #include <math.h>
 #include <string.h>
 
 #include "broadcast.h"
-#include "kernel.h"
+#include "cast_impl.h"
+#include "convert_impl.h"
 #include "half_impl.h"
-#include "more_ops_impl.h"
+#include "kernel.h"
 
 static bnn_status fail_dtype(const bnn_kernel_args *args, bnn_diag *diag, bnn_dtype dt,
                              const char *what)
@@ -58,82 +59,6 @@ static bnn_status bcast_onto(const bnn_kernel_args *args, const bnn_shape *x, bn
             }                                                                  \
         }                                                                      \
     } while (0)
-
-/* ---- element conversion ------------------------------------------------- */
-
-/* One element in the widest form of its kind. */
-typedef struct num {
-    enum { NUM_FLOAT, NUM_SIGNED, NUM_UNSIGNED } kind;
-    double f;
-    int64_t i;
-    uint64_t u;
-} num;
-
-static num load(bnn_dtype t, const void *p, int64_t k)
-{
-    num v = {0};
-    switch (t) {
-    case BNN_F32: v.kind = NUM_FLOAT; v.f = ((const float *)p)[k]; break;
-    case BNN_F64: v.kind = NUM_FLOAT; v.f = ((const double *)p)[k]; break;
-    case BNN_F16: v.kind = NUM_FLOAT; v.f = half_to_float(((const uint16_t *)p)[k]); break;
-    case BNN_I8: v.kind = NUM_SIGNED; v.i = ((const int8_t *)p)[k]; break;
-    case BNN_I16: v.kind = NUM_SIGNED; v.i = ((const int16_t *)p)[k]; break;
-    case BNN_I32: v.kind = NUM_SIGNED; v.i = ((const int32_t *)p)[k]; break;
-    case BNN_I64: v.kind = NUM_SIGNED; v.i = ((const int64_t *)p)[k]; break;
-    case BNN_U8: case BNN_BOOL: v.kind = NUM_UNSIGNED; v.u = ((const uint8_t *)p)[k]; break;
-    case BNN_U16: v.kind = NUM_UNSIGNED; v.u = ((const uint16_t *)p)[k]; break;
-    case BNN_U32: v.kind = NUM_UNSIGNED; v.u = ((const uint32_t *)p)[k]; break;
-    case BNN_U64: v.kind = NUM_UNSIGNED; v.u = ((const uint64_t *)p)[k]; break;
-    default: break;
-    }
-    return v;
-}
-
-/* The integer bits of v: floats truncate toward zero and saturate to the
- * 64-bit range (NaN gives 0), so no conversion is undefined; narrower targets
- * then keep the low bits (two's complement), as integers do. */
-static uint64_t int_bits(num v, bool to_unsigned)
-{
-    if (v.kind == NUM_SIGNED)
-        return (uint64_t)v.i;
-    if (v.kind == NUM_UNSIGNED)
-        return v.u;
-    double f = trunc(v.f);
-    if (f != f)
-        return 0;
-    if (to_unsigned && f >= 0x1p63)
-        return f >= 0x1p64 ? UINT64_MAX : (uint64_t)f;
-    if (f >= 0x1p63)
-        return (uint64_t)INT64_MAX;
-    if (f < -0x1p63)
-        return (uint64_t)INT64_MIN;
-    return (uint64_t)(int64_t)f;
-}
-
-/* Integer to float with one rounding (not through double for 64-bit). */
-static double as_double(num v) { return v.kind == NUM_FLOAT ? v.f : v.kind == NUM_SIGNED ? (double)v.i : (double)v.u; }
-static float as_float(num v) { return v.kind == NUM_FLOAT ? (float)v.f : v.kind == NUM_SIGNED ? (float)v.i : (float)v.u; }
-
-static void store(bnn_dtype t, void *p, int64_t k, num v)
-{
-    switch (t) {
-    case BNN_F32: ((float *)p)[k] = as_float(v); break;
-    case BNN_F64: ((double *)p)[k] = as_double(v); break;
-    case BNN_F16: ((uint16_t *)p)[k] = float_to_half(as_float(v)); break;
-    case BNN_BOOL:
-        ((uint8_t *)p)[k] = v.kind == NUM_FLOAT ? v.f != 0 : v.kind == NUM_SIGNED ? v.i != 0 : v.u != 0;
-        break;
-    case BNN_I8: ((uint8_t *)p)[k] = (uint8_t)int_bits(v, false); break;
-    case BNN_U8: ((uint8_t *)p)[k] = (uint8_t)int_bits(v, true); break;
-    case BNN_I16: ((uint16_t *)p)[k] = (uint16_t)int_bits(v, false); break;
-    case BNN_U16: ((uint16_t *)p)[k] = (uint16_t)int_bits(v, true); break;
-    case BNN_I32: ((uint32_t *)p)[k] = (uint32_t)int_bits(v, false); break;
-    case BNN_U32: ((uint32_t *)p)[k] = (uint32_t)int_bits(v, true); break;
-    case BNN_I64: ((uint64_t *)p)[k] = int_bits(v, false); break;
-    case BNN_U64: ((uint64_t *)p)[k] = int_bits(v, true); break;
-    default: break;
-    }
-}
 
 /* ---- max, min, sum, mean ------------------------------------------------ */
 
@@ -317,55 +242,6 @@ const bnn_kernel bnn_kernel_min = {.forward = min_forward, .backward = extreme_b
                                    .scratch_size = extreme_scratch};
 const bnn_kernel bnn_kernel_sum = {.forward = sum_forward, .backward = sum_grad};
 const bnn_kernel bnn_kernel_mean = {.forward = mean_forward, .backward = mean_grad};
-
-/* ---- cast --------------------------------------------------------------- */
-
-static bnn_status cast_forward(const bnn_kernel_args *args, bnn_diag *diag)
-{
-    const bnn_tensor *x = &args->inputs[0];
-    bnn_tensor *y = &args->outputs[0];
-    if (!bnn_cast_type_ok(x->dtype))
-        return fail_dtype(args, diag, x->dtype, "input");
-    if (!bnn_cast_type_ok(y->dtype))
-        return fail_dtype(args, diag, y->dtype, "output");
-    if (!bnn_shape_equal(&x->shape, &y->shape))
-        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output shape differs from the input's");
-    int64_t n = bnn_tensor_numel(x);
-    if (x->dtype == y->dtype) {
-        if (n)
-            memcpy(y->data, x->data, bnn_tensor_nbytes(x));
-    } else if (x->dtype == BNN_F32 && y->dtype == BNN_F64) {
-        const float *s = x->data;
-        double *d = y->data;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = s[i];
-    } else if (x->dtype == BNN_F64 && y->dtype == BNN_F32) {
-        const double *s = x->data;
-        float *d = y->data;
-        for (int64_t i = 0; i < n; i++)
-            d[i] = (float)s[i];
-    } else {
-        for (int64_t i = 0; i < n; i++)
-            store(y->dtype, y->data, i, load(x->dtype, x->data, i));
-    }
-    return BNN_OK;
-}
-
-static bnn_status cast_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
-                                bnn_diag *diag)
-{
-    (void)diag;
-    float *gx = grads->grad_inputs[0].data;
-    const float *g = grads->grad_outputs[0].data;
-    if (!gx || !g || args->inputs[0].dtype != BNN_F32 || args->outputs[0].dtype != BNN_F32)
-        return BNN_OK;
-    int64_t n = bnn_tensor_numel(&args->inputs[0]);
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += g[i];
-    return BNN_OK;
-}
-
-const bnn_kernel bnn_kernel_cast = {.forward = cast_forward, .backward = cast_backward};
 
 /* ---- pow ---------------------------------------------------------------- */
 

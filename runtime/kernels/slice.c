@@ -6,7 +6,7 @@
 
 #include "kernel.h"
 #include "layout_impl.h"
-#include "more_ops_impl.h"
+#include "slice_impl.h"
 
 #define PAR_MIN 65536 /* elements below which threads cost more than they give */
 

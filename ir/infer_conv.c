@@ -1,6 +1,6 @@
-/* Shape inference for the neural-network layers: convolutions, pooling and
- * batch normalisation (the sliding-window arithmetic is theirs alone).
- * Dispatch and the shared helpers are in infer.c. */
+/* Shape inference for conv (runtime/kernels/conv.c), and the sliding-window
+ * arithmetic it shares with pooling (infer_pool.c) and with the Bayesian conv
+ * layer (infer_bayes.c).  Dispatch and the shared helpers are in infer.c. */
 
 #include "infer_impl.h"
 
@@ -29,7 +29,7 @@ static bool window_out(int64_t in_dim, int64_t k, int64_t stride, int64_t dil, i
 
 /* The output dims of the spatial part, into c->out.dims[2..]. kernel from
  * the weight or the kernel_shape attribute. */
-static bnn_status windows(infer_ctx *c, int spatial, const int64_t *kernel, bool ceil_mode,
+bnn_status infer_windows(infer_ctx *c, int spatial, const int64_t *kernel, bool ceil_mode,
                           const char *what)
 {
     int64_t strides[3], dil[3], pads[6];
@@ -52,7 +52,7 @@ static bnn_status windows(infer_ctx *c, int spatial, const int64_t *kernel, bool
 
 /* Convolution: x [N, C, S...], w [M, C/group, k...], b [M]. spatial is the
  * op's count of spatial dims, 0 to take it from the operands. */
-static bnn_status conv_like(infer_ctx *c, int spatial, int w, int b)
+bnn_status infer_conv_like(infer_ctx *c, int spatial, int w, int b)
 {
     const bnn_shape *x = &infer_input(c, 0)->shape, *ws = &infer_input(c, w)->shape;
     if (spatial == 0) {
@@ -112,7 +112,7 @@ static bnn_status conv_like(infer_ctx *c, int spatial, int w, int b)
     c->out.rank = 2 + spatial;
     c->out.dims[0] = x->rank >= 0 ? x->dims[0] : BNN_DIM_UNKNOWN;
     c->out.dims[1] = m;
-    return windows(c, spatial, kernel, false, "kernel");
+    return infer_windows(c, spatial, kernel, false, "kernel");
 }
 
 bnn_status bnn_infer_conv(infer_ctx *c)
@@ -125,73 +125,5 @@ bnn_status bnn_infer_conv(infer_ctx *c)
     if (r >= 0 && r != 3 && r != 4)
         return infer_fail(c, "input '%s' has shape %s, expected 3-D or 4-D (1-D or 2-D convolution)",
                           infer_name(c, 0), infer_type(c, 0));
-    return conv_like(c, 0, 1, 2);
-}
-
-bnn_status bnn_infer_conv_reparam(infer_ctx *c)
-{
-    BNN_TRY(infer_reparam_inputs(c));
-    return conv_like(c, 0, 1, 3);
-}
-
-static bnn_status pool(infer_ctx *c)
-{
-    BNN_TRY(infer_check_type(c, 0, TYPES_FLOAT, -1));
-    const int64_t *kernel;
-    int spatial = bnn_node_ints(c->node, "kernel_shape", &kernel);
-    int rank = infer_input(c, 0)->shape.rank;
-    if (!bnn_node_attr(c->node, "kernel_shape"))
-        return infer_fail(c, "attribute 'kernel_shape' is required");
-    if (spatial < 1 || spatial > 3)
-        return infer_fail(c, "attribute 'kernel_shape' has %d values, expected 1 to 3", spatial);
-    if (rank >= 0 && rank != spatial + 2)
-        return infer_fail(c, "input '%s' has shape %s, kernel_shape expects %d-D", infer_name(c, 0),
-                          infer_type(c, 0), spatial + 2);
-    for (int i = 0; i < spatial; i++)
-        if (kernel[i] < 1 || kernel[i] > ATTR_MAX)
-            return infer_fail(c, "attribute 'kernel_shape' has %lld at position %d, expected >= 1",
-                              (long long)kernel[i], i);
-    bool ceil_mode, include_pad;
-    BNN_TRY(infer_flag_attr(c, "ceil_mode", 0, &ceil_mode));
-    BNN_TRY(infer_flag_attr(c, "count_include_pad", 0, &include_pad));
-    c->out_dtype = infer_input(c, 0)->dtype;
-    c->out.rank = 2 + spatial;
-    for (int i = 0; i < 2; i++)
-        c->out.dims[i] = rank >= 0 ? infer_input(c, 0)->shape.dims[i] : BNN_DIM_UNKNOWN;
-    return windows(c, spatial, kernel, ceil_mode, "window");
-}
-
-bnn_status bnn_infer_max_pool(infer_ctx *c) { return pool(c); }
-bnn_status bnn_infer_avg_pool(infer_ctx *c) { return pool(c); }
-
-static bnn_status global_pool(infer_ctx *c)
-{
-    BNN_TRY(infer_unary(c, TYPES_FLOAT));
-    if (c->out.rank >= 0 && c->out.rank < 3)
-        return infer_fail(c, "input '%s' has shape %s, expected [N, C, spatial...]",
-                          infer_name(c, 0), infer_type(c, 0));
-    for (int i = 2; i < c->out.rank; i++)
-        c->out.dims[i] = 1;
-    return BNN_OK;
-}
-
-bnn_status bnn_infer_global_avg_pool(infer_ctx *c) { return global_pool(c); }
-bnn_status bnn_infer_global_max_pool(infer_ctx *c) { return global_pool(c); }
-
-bnn_status bnn_infer_batch_norm(infer_ctx *c)
-{
-    BNN_TRY(infer_check_types_alike(c, TYPES_FLOAT));
-    const bnn_shape *x = &infer_input(c, 0)->shape;
-    if (x->rank >= 0 && x->rank < 2)
-        return infer_fail(c, "input '%s' has shape %s, expected [N, C, ...]", infer_name(c, 0),
-                          infer_type(c, 0));
-    int64_t ch = x->rank >= 0 ? x->dims[1] : BNN_DIM_UNKNOWN;
-    for (int k = 1; k < 5; k++) {
-        const bnn_shape *s = &infer_input(c, k)->shape;
-        if (s->rank >= 0 && (s->rank != 1 || infer_dims_conflict(s->dims[0], ch)))
-            return infer_fail(c, "input '%s' has shape %s, expected [%lld] for input '%s' %s",
-                              infer_name(c, k), infer_type(c, k), (long long)ch, infer_name(c, 0),
-                              infer_type(c, 0));
-    }
-    return infer_unary(c, TYPES_FLOAT);
+    return infer_conv_like(c, 0, 1, 2);
 }

@@ -1,4 +1,6 @@
-/* LayerNormalization (opset 17) lowered onto ops the IR has, so it runs,
+/* ONNX op -> IR op for normalisation (runtime/kernels/norm.c):
+ * BatchNormalization (inference form, frozen statistics) onto batch_norm, and
+ * LayerNormalization (opset 17) lowered onto ops the IR has, so it runs,
  * trains and exports with no kernel of its own:
  *
  *   mean = reduce_mean(x, axes)          d   = x - mean
@@ -102,4 +104,35 @@ bnn_status onnx_lower_layer_norm(onnx_ctx *c)
     int scaled;
     BNN_TRY(op2(c, BNN_OP_MUL, "scaled", n, scale, -1, &scaled));
     return op2(c, BNN_OP_ADD, "y", scaled, bias, 0, &y);
+}
+
+bnn_status onnx_lower_batch_norm(onnx_ctx *c)
+{
+    int in[5], nid;
+    for (int i = 0; i < 5; i++)
+        BNN_TRY(onnx_need_input(c, i, &in[i]));
+    int64_t training = 0, spatial = 1;
+    if (c->opset >= 14)
+        BNN_TRY(onnx_attr_int(c, "training_mode", 0, &training));
+    if (c->opset < 9)
+        BNN_TRY(onnx_attr_int(c, "spatial", 1, &spatial));
+    /* Before opset 7, is_test=0 asked for batch statistics; ONNX's own
+     * version converter refuses an explicit 0 but takes the attribute's
+     * absence as inference (what exporters meant). */
+    int64_t is_test = 1;
+    if (c->opset < 7 && onnx_attr(c, "is_test"))
+        BNN_TRY(onnx_attr_int(c, "is_test", 1, &is_test));
+    if (!is_test)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "is_test=0 (training mode) is not supported (inference only)");
+    if (training)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "training_mode=1 is not supported (inference only)");
+    if (!spatial)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "spatial=0 is not supported");
+    for (int k = 1; k < 5; k++)
+        BNN_TRY(onnx_unused_output(c, k, "training statistics"));
+    float eps;
+    BNN_TRY(onnx_attr_float(c, "epsilon", 1e-5f, &eps));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_BATCH_NORM, in, 5, &nid));
+    BNN_TRY(onnx_set_float(c, nid, "epsilon", eps));
+    return onnx_infer(c, nid);
 }

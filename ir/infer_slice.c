@@ -1,44 +1,18 @@
-/* Shape inference for the ops PyTorch exports beside the layers: pow and the
- * many-input elementwise ops (max, min, sum, mean: numpy broadcasting over all
- * inputs), slice, expand, tile and cast.  Dispatch and the shared helpers are
- * in infer.c. */
+/* Shape inference for slice, expand and tile (runtime/kernels/slice.c).
+ * bnn_slice_count (slice_impl.h) is the one rule for clamping slice bounds,
+ * which the importer's folding and the kernel use too.  Dispatch and the
+ * shared helpers are in infer.c. */
 
 #include "infer_impl.h"
-#include "more_ops_impl.h"
+#include "slice_impl.h"
 
 /* A start or end at least this large means "to the end" (ONNX writes
  * INT64_MAX); dims never come near it. */
 #define SLICE_FAR ((int64_t)1 << 62)
 
-/* ---- elementwise ---------------------------------------------------------- */
-
-/* y = x ^ p: the exponent may be of another numeric type; y has x's. */
-bnn_status bnn_infer_pow(infer_ctx *c)
-{
-    BNN_TRY(infer_check_type(c, 0, TYPES_NUMERIC, -1));
-    BNN_TRY(infer_check_type(c, 1, TYPES_NUMERIC, -1));
-    c->out_dtype = infer_input(c, 0)->dtype;
-    return infer_broadcast_all(c);
-}
-
-static bnn_status many(infer_ctx *c, type_class cls)
-{
-    for (int k = 0; k < c->node->n_inputs; k++)
-        if (!infer_input(c, k))
-            return infer_fail(c, "input %d is absent", k);
-    BNN_TRY(infer_check_types_alike(c, cls));
-    c->out_dtype = infer_first_dtype(c);
-    return infer_broadcast_all(c);
-}
-
-bnn_status bnn_infer_max(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
-bnn_status bnn_infer_min(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
-bnn_status bnn_infer_sum(infer_ctx *c) { return many(c, TYPES_NUMERIC); }
-bnn_status bnn_infer_mean(infer_ctx *c) { return many(c, TYPES_FLOAT); }
-
 /* ---- slice ---------------------------------------------------------------- */
 
-/* Declared in more_ops_impl.h. */
+/* Declared in slice_impl.h. */
 int64_t bnn_slice_count(int64_t dim, int64_t start, int64_t end, int64_t step, int64_t *first)
 {
     if (start < 0)
@@ -175,39 +149,5 @@ bnn_status bnn_infer_tile(infer_ctx *c)
         else
             c->out.dims[i] = d * rep[i];
     }
-    return BNN_OK;
-}
-
-/* ---- cast ----------------------------------------------------------------- */
-
-bool bnn_cast_type_ok(bnn_dtype t)
-{
-    switch (t) {
-    case BNN_F32: case BNN_F64: case BNN_F16: case BNN_BOOL:
-    case BNN_I8: case BNN_I16: case BNN_I32: case BNN_I64:
-    case BNN_U8: case BNN_U16: case BNN_U32: case BNN_U64:
-        return true;
-    default:
-        return false;
-    }
-}
-
-bnn_status bnn_infer_cast(infer_ctx *c)
-{
-    const bnn_attr *to = bnn_node_attr(c->node, "to");
-    if (!to)
-        return infer_fail(c, "attribute 'to' is required");
-    bnn_dtype t = (bnn_dtype)to->i;
-    if (to->i < 0 || to->i > BNN_BF16 || !bnn_cast_type_ok(t)) {
-        const char *name = to->i >= 0 && to->i <= BNN_BF16 ? bnn_dtype_name(t) : NULL;
-        return infer_fail(c, "attribute 'to' is %lld (%s), expected a numeric, bool or f16 type",
-                          (long long)to->i, name ? name : "unknown");
-    }
-    bnn_dtype from = infer_input(c, 0)->dtype;
-    if (from != BNN_UNDEFINED && !bnn_cast_type_ok(from))
-        return infer_fail(c, "input '%s' has type %s, which cast does not convert",
-                          infer_name(c, 0), infer_type(c, 0));
-    c->out_dtype = t;
-    c->out = infer_input(c, 0)->shape;
     return BNN_OK;
 }

@@ -1,37 +1,21 @@
-/* ONNX op -> IR op for what PyTorch exports beside the layers: Slice, Split
- * (one IR slice per part), Expand, Tile, Pow, the variadic Max/Min/Sum/Mean,
- * Cast and CastLike.  Registered in the table of onnx_lower.c.
+/* ONNX op -> IR op for the slice family (runtime/kernels/slice.c): Slice,
+ * Split (one IR slice per part), Expand and Tile.  Registered in the table
+ * of onnx_lower.c.
  *
  * Shape-like operands (starts, ends, axes, steps, split, shape, repeats) must
  * be constants, or shape arithmetic the importer knows; they become
- * attributes.  Slice and Cast of known i64 contents (shape arithmetic) fold
- * like Gather and Concat do in onnx_lower.c, so Shape -> Slice -> Concat ->
+ * attributes.  Slice of known i64 contents (shape arithmetic) folds like
+ * Gather and Concat do (onnx_lower_layout.c), so Shape -> Slice -> Concat ->
  * Reshape still ends in a constant shape.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "more_ops_impl.h"
+#include "slice_impl.h"
 #include "onnx_impl.h"
 
 /* ---- helpers -------------------------------------------------------------- */
-
-/* The known contents of input k as a constant list: every entry concrete, or
- * a symbolic entry that resolve() (when given) can turn into a number. */
-static bnn_status const_list(onnx_ctx *c, int k, const char *what, int max, onnx_known *out)
-{
-    int id = onnx_input(c, k);
-    if (id < 0)
-        return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' is missing", what);
-    if (!onnx_known_get(c, id, out) || out->rank > 1)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' must be a constant 1-D integer tensor "
-                              "(bnnc does not compute it at run time)", what);
-    if (out->n > max)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' has %d entries, more than %d", what, out->n,
-                              max);
-    return BNN_OK;
-}
 
 /* A result made of known i64 contents: a constant when every entry is
  * concrete, else node `op` on `in` (attributes set by the caller through
@@ -50,55 +34,6 @@ static bnn_status known_result(onnx_ctx *c, int rank, const int64_t *v, int n, u
 static bnn_status record_known(onnx_ctx *c, int nid, int rank, const int64_t *v, int n, uint64_t sym)
 {
     return onnx_known_set(c, bnn_graph_node(c->g, nid)->outputs[0], rank, v, n, sym);
-}
-
-/* ---- arithmetic on known contents ---------------------------------------- */
-
-/* Add, Sub, Mul or Div of two i64 (or two i32) operands whose contents are
- * known and concrete (a scalar broadcasts): the result becomes a constant,
- * as PyTorch's chunk and size arithmetic need (Shape -> Gather -> Add -> Div
- * -> Slice).  Integer semantics as the runtime's: wrapping, division
- * truncating toward zero; a zero divisor is left to the runtime's error.
- * Returns whether it folded (*st: the status). */
-bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st)
-{
-    *st = BNN_OK;
-    onnx_known a, b;
-    bnn_dtype dt = onnx_val(c, in[0])->dtype;
-    if ((dt != BNN_I64 && dt != BNN_I32) || onnx_val(c, in[1])->dtype != dt ||
-        !onnx_known_get(c, in[0], &a) || a.sym || !onnx_known_get(c, in[1], &b) || b.sym)
-        return false;
-    int n = a.n > b.n ? a.n : b.n;
-    if ((a.n != n && a.n != 1) || (b.n != n && b.n != 1))
-        return false;
-    int64_t v[ONNX_KNOWN_MAX];
-    for (int i = 0; i < n; i++) {
-        uint64_t x = (uint64_t)a.v[a.n == 1 ? 0 : i], y = (uint64_t)b.v[b.n == 1 ? 0 : i];
-        switch (op) {
-        case BNN_OP_ADD: v[i] = (int64_t)(x + y); break;
-        case BNN_OP_SUB: v[i] = (int64_t)(x - y); break;
-        case BNN_OP_MUL: v[i] = (int64_t)(x * y); break;
-        case BNN_OP_DIV:
-            if (y == 0)
-                return false;
-            v[i] = (int64_t)y == -1 ? (int64_t)(0 - x) : (int64_t)x / (int64_t)y;
-            break;
-        default: return false;
-        }
-        if (dt == BNN_I32)
-            v[i] = (int32_t)(uint32_t)(uint64_t)v[i];
-    }
-    int rank = a.rank > b.rank ? a.rank : b.rank;
-    bnn_shape s = { .rank = rank, .dims = { n } };
-    if (dt == BNN_I64) {
-        *st = onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
-    } else {
-        int32_t w[ONNX_KNOWN_MAX];
-        for (int i = 0; i < n; i++)
-            w[i] = (int32_t)v[i];
-        *st = onnx_output_param(c, 0, BNN_I32, &s, w, sizeof(int32_t) * (size_t)n);
-    }
-    return true;
 }
 
 /* ---- slice ---------------------------------------------------------------- */
@@ -155,21 +90,21 @@ static bnn_status read_slice_args(onnx_ctx *c, const bnn_shape *xs, slice_args *
         return BNN_OK;
     }
     onnx_known ks, ke, ka, kp;
-    BNN_TRY(const_list(c, 1, "starts", BNN_MAX_RANK, &ks));
-    BNN_TRY(const_list(c, 2, "ends", BNN_MAX_RANK, &ke));
+    BNN_TRY(onnx_const_list(c, 1, "starts", BNN_MAX_RANK, &ks));
+    BNN_TRY(onnx_const_list(c, 2, "ends", BNN_MAX_RANK, &ke));
     a->n = ks.n;
     if (ke.n != ks.n)
         return onnx_node_fail(c, BNN_ERR_INVALID, "inputs 'starts' and 'ends' differ in length (%d, %d)", ks.n,
                               ke.n);
     if (onnx_input(c, 3) >= 0) {
-        BNN_TRY(const_list(c, 3, "axes", BNN_MAX_RANK, &ka));
+        BNN_TRY(onnx_const_list(c, 3, "axes", BNN_MAX_RANK, &ka));
         if (ka.sym || ka.n != ks.n)
             return onnx_node_fail(c, BNN_ERR_INVALID, "input 'axes' must hold %d constants", ks.n);
         a->has_axes = true;
         memcpy(a->axes, ka.v, sizeof(int64_t) * (size_t)ka.n);
     }
     if (onnx_input(c, 4) >= 0) {
-        BNN_TRY(const_list(c, 4, "steps", BNN_MAX_RANK, &kp));
+        BNN_TRY(onnx_const_list(c, 4, "steps", BNN_MAX_RANK, &kp));
         if (kp.sym || kp.n != ks.n)
             return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' must hold %d constants", ks.n);
         a->has_steps = true;
@@ -262,7 +197,7 @@ bnn_status onnx_lower_split(onnx_ctx *c)
     int n_sizes = -1;
     onnx_known k;
     if ((c->opset >= 13 || c->opset < 2) && onnx_input(c, 1) >= 0) {
-        BNN_TRY(const_list(c, 1, "split", ONNX_KNOWN_MAX, &k));
+        BNN_TRY(onnx_const_list(c, 1, "split", ONNX_KNOWN_MAX, &k));
         if (k.sym)
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'split' holds a size only known at run time");
         sizes = k.v;
@@ -344,7 +279,7 @@ bnn_status onnx_lower_expand(onnx_ctx *c)
     int x, nid;
     BNN_TRY(onnx_need_input(c, 0, &x));
     onnx_known k;
-    BNN_TRY(const_list(c, 1, "shape", BNN_MAX_RANK, &k));
+    BNN_TRY(onnx_const_list(c, 1, "shape", BNN_MAX_RANK, &k));
     const bnn_shape *xs = &onnx_val(c, x)->shape;
     int64_t shape[BNN_MAX_RANK];
     for (int i = 0; i < k.n; i++) {
@@ -373,8 +308,8 @@ bnn_status onnx_lower_tile(onnx_ctx *c)
     if (c->opset < 6) {
         /* Tile-1: `tiles` copies along `axis`, both scalar inputs. */
         onnx_known kt, ka;
-        BNN_TRY(const_list(c, 1, "tiles", 1, &kt));
-        BNN_TRY(const_list(c, 2, "axis", 1, &ka));
+        BNN_TRY(onnx_const_list(c, 1, "tiles", 1, &kt));
+        BNN_TRY(onnx_const_list(c, 2, "axis", 1, &ka));
         int rank = onnx_val(c, x)->shape.rank;
         if (kt.sym || ka.sym || kt.n != 1 || ka.n != 1 || rank < 0)
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "needs constant scalar 'tiles' and 'axis' and a known rank");
@@ -385,7 +320,7 @@ bnn_status onnx_lower_tile(onnx_ctx *c)
         for (int i = 0; i < n; i++)
             rep[i] = i == axis ? kt.v[0] : 1;
     } else {
-        BNN_TRY(const_list(c, 1, "repeats", BNN_MAX_RANK, &k));
+        BNN_TRY(onnx_const_list(c, 1, "repeats", BNN_MAX_RANK, &k));
         if (k.sym)
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'repeats' holds a count only known at run time");
         n = k.n;
@@ -394,187 +329,4 @@ bnn_status onnx_lower_tile(onnx_ctx *c)
     BNN_TRY(onnx_emit_node(c, BNN_OP_TILE, &x, 1, &nid));
     BNN_TRY(onnx_set_ints(c, nid, "repeats", rep, n));
     return onnx_infer(c, nid);
-}
-
-/* ---- pow and the variadic ops --------------------------------------------- */
-
-bnn_status onnx_lower_pow(onnx_ctx *c)
-{
-    int in[2], nid;
-    BNN_TRY(onnx_need_input(c, 0, &in[0]));
-    BNN_TRY(onnx_need_input(c, 1, &in[1]));
-    if (c->opset < 7)
-        BNN_TRY(onnx_legacy_broadcast(c, in));
-    BNN_TRY(onnx_emit_node(c, BNN_OP_POW, in, 2, &nid));
-    return onnx_infer(c, nid);
-}
-
-static bnn_status variadic(onnx_ctx *c, bnn_op op)
-{
-    int n = onnx_n_inputs(c);
-    if (n < 1)
-        return onnx_node_fail(c, BNN_ERR_INVALID, "has no inputs");
-    int *in = malloc(sizeof(int) * (size_t)n), nid;
-    if (!in)
-        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
-    bnn_status st = BNN_OK;
-    for (int i = 0; i < n && st == BNN_OK; i++) {
-        st = onnx_need_input(c, i, &in[i]);
-        if (st == BNN_OK && onnx_val(c, in[i])->dtype == BNN_BF16)
-            st = onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "bf16 inputs are not supported");
-    }
-    if (st == BNN_OK)
-        st = onnx_emit_node(c, op, in, n, &nid);
-    free(in);
-    return st == BNN_OK ? onnx_infer(c, nid) : st;
-}
-
-bnn_status onnx_lower_max(onnx_ctx *c) { return variadic(c, BNN_OP_MAX); }
-bnn_status onnx_lower_min(onnx_ctx *c) { return variadic(c, BNN_OP_MIN); }
-bnn_status onnx_lower_sum(onnx_ctx *c) { return variadic(c, BNN_OP_SUM); }
-bnn_status onnx_lower_mean(onnx_ctx *c) { return variadic(c, BNN_OP_MEAN); }
-
-/* ConstantOfShape of a constant shape folds into a constant (PyTorch's
- * repeat writes it before Expand and Tile); bnnc has no run-time form. */
-bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
-{
-    onnx_known k;
-    BNN_TRY(const_list(c, 0, "input", BNN_MAX_RANK, &k));
-    /* A batch-sized zero state of a recurrent layer: batch 1, shared. */
-    bool state = k.sym && onnx_feeds_rnn_state_only(c, onnx_str(c->node->output[0]));
-    if (k.sym && !state)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'input' holds a dim only known at run time");
-    bnn_shape s = { .rank = k.n };
-    for (int i = 0; i < k.n; i++) {
-        if (k.sym >> i & 1) {
-            s.dims[i] = 1;
-            continue;
-        }
-        if (k.v[i] < 0)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'input' has a negative dim %lld", (long long)k.v[i]);
-        s.dims[i] = k.v[i];
-    }
-    int64_t numel = bnn_shape_numel(&s);
-    onnx_data d = { .dtype = BNN_F32, .shape = { .rank = 1, .dims = { 1 } } };
-    unsigned char zero[8] = { 0 };
-    const void *one = zero;
-    const Onnx__AttributeProto *a = onnx_attr(c, "value");
-    if (a) {
-        char what[300];
-        snprintf(what, sizeof what, "node '%s' (ConstantOfShape): attribute 'value'", c->node_name);
-        if (!a->t)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' is not a tensor");
-        BNN_TRY(bnn_onnx_decode_tensor(a->t, NULL, what, &d, c->diag));
-        if (bnn_shape_numel(&d.shape) != 1 || bnn_dtype_size(d.dtype) == 0) {
-            onnx_data_release(&d);
-            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' must hold one number");
-        }
-        one = d.data;
-    }
-    size_t es = bnn_dtype_size(d.dtype);
-    if (numel < 0 || (uint64_t)numel > ((uint64_t)1 << 30) / es) {
-        onnx_data_release(&d);
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the constant would be too large");
-    }
-    unsigned char *buf = malloc((size_t)numel * es + 1);
-    bnn_status st = BNN_OK;
-    if (!buf) {
-        st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
-    } else {
-        for (int64_t i = 0; i < numel; i++)
-            memcpy(buf + (size_t)i * es, one, es);
-        st = onnx_output_param(c, 0, d.dtype, &s, buf, (size_t)numel * es);
-    }
-    free(buf);
-    if (a)
-        onnx_data_release(&d);
-    return st;
-}
-
-/* ---- cast ----------------------------------------------------------------- */
-
-/* The element type the model declares for input k when it is a graph input,
- * else its value's: a bound graph input (the conformance data stores bf16 as
- * u16) must not pass for another type. */
-static bnn_dtype declared_dtype(onnx_ctx *c, int k)
-{
-    const char *name = onnx_str(c->node->input[k]);
-    for (size_t i = 0; i < c->graph->n_input; i++) {
-        const Onnx__ValueInfoProto *vi = c->graph->input[i];
-        if (strcmp(onnx_str(vi->name), name) == 0 && vi->type && vi->type->tensor_type &&
-            vi->type->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
-            return (bnn_dtype)vi->type->tensor_type->elem_type;
-    }
-    return onnx_val(c, onnx_input(c, k))->dtype;
-}
-
-/* Casts to i64 or i32 of known contents stay known (shape arithmetic). */
-static bnn_status cast_to(onnx_ctx *c, int x, int64_t to)
-{
-    int nid;
-    if (to < 0 || to > BNN_BF16 || !bnn_cast_type_ok((bnn_dtype)to))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "casting to %s is not supported",
-                              bnn_onnx_type_name((int32_t)to));
-    bnn_dtype from = declared_dtype(c, 0);
-    if (from != BNN_UNDEFINED && !bnn_cast_type_ok(from))
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "casting from %s is not supported",
-                              bnn_onnx_type_name((int32_t)from));
-    onnx_known k;
-    if ((to == BNN_I64 || to == BNN_I32) && onnx_known_get(c, x, &k)) {
-        /* Symbolic entries stay known through int32 too (paddle2onnx's
-         * Shape -> Cast(int32) -> Slice -> Cast(int64)); a size past int32
-         * is left to the runtime. */
-        bool fits = true;
-        for (int i = 0; i < k.n && to == BNN_I32; i++)
-            fits = fits && ((k.sym >> i & 1) || (k.v[i] >= INT32_MIN && k.v[i] <= INT32_MAX));
-        if (fits && !k.sym)
-            return onnx_known_param(c, (bnn_dtype)to, k.rank, k.v, k.n);
-        if (fits) {
-            BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));
-            BNN_TRY(onnx_set_int(c, nid, "to", to));
-            BNN_TRY(onnx_infer(c, nid));
-            return record_known(c, nid, k.rank, k.v, k.n, k.sym);
-        }
-    }
-    BNN_TRY(onnx_emit_node(c, BNN_OP_CAST, &x, 1, &nid));
-    BNN_TRY(onnx_set_int(c, nid, "to", to));
-    return onnx_infer(c, nid);
-}
-
-bnn_status onnx_lower_cast(onnx_ctx *c)
-{
-    int x;
-    BNN_TRY(onnx_need_input(c, 0, &x));
-    if (!onnx_attr(c, "to"))
-        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'to' is missing");
-    if (onnx_attr(c, "saturate") && c->opset < 19)
-        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'saturate' belongs to opset 19 on");
-    int64_t to = 0;
-    if (c->opset < 6) {
-        /* Cast-1 named the type: "FLOAT", "INT64", ... */
-        const char *name;
-        BNN_TRY(onnx_attr_string(c, "to", "", &name));
-        to = -1;
-        for (int t = 0; t <= BNN_BF16 && to < 0; t++)
-            if (strcmp(bnn_onnx_type_name(t), name) == 0)
-                to = t;
-        if (to < 0)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'to' names no type ('%s')", name);
-    } else {
-        BNN_TRY(onnx_attr_int(c, "to", 0, &to));
-    }
-    return cast_to(c, x, to);
-}
-
-bnn_status onnx_lower_cast_like(onnx_ctx *c)
-{
-    int x, like;
-    BNN_TRY(onnx_need_input(c, 0, &x));
-    BNN_TRY(onnx_need_input(c, 1, &like));
-    if (onnx_attr(c, "saturate") && c->opset < 19)
-        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'saturate' belongs to opset 19 on");
-    bnn_dtype to = declared_dtype(c, 1);
-    if (to == BNN_UNDEFINED)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the type of input 'target_type' is not known");
-    return cast_to(c, x, to);
 }

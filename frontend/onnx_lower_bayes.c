@@ -1,0 +1,45 @@
+/* ONNX op -> IR op for the Bayesian layers of domain ai.bnnc
+ * (runtime/kernels/bayes.c): DenseReparam and ConvReparam, whose mu and rho
+ * initializers become trainable params; ConvReparam reads Conv's window
+ * attributes (onnx_lower_conv.c).  Registered in the table of onnx_lower.c.
+ */
+#include "onnx_impl.h"
+
+static bnn_status reparam(onnx_ctx *c, bool conv)
+{
+    int in[5], nid;
+    BNN_TRY(onnx_need_input(c, 0, &in[0]));
+    BNN_TRY(onnx_need_input(c, 1, &in[1]));
+    BNN_TRY(onnx_need_input(c, 2, &in[2]));
+    in[3] = onnx_input(c, 3);
+    in[4] = onnx_input(c, 4);
+    if ((in[3] < 0) != (in[4] < 0))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "bias_mu and bias_rho must come together");
+    for (int i = 1; i < 5; i++) {
+        if (in[i] < 0)
+            continue;
+        if (!onnx_is_param(c, in[i]))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input %d must be an initializer", i);
+        bnn_graph_value(c->g, in[i])->trainable = true;
+    }
+    float pmu, psig;
+    const char *est;
+    BNN_TRY(onnx_attr_float(c, "prior_mu", 0.0f, &pmu));
+    BNN_TRY(onnx_attr_float(c, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT, &psig));
+    BNN_TRY(onnx_attr_string(c, "estimator", "reparam", &est));
+    onnx_window w = { 0 };
+    int64_t group = 1;
+    if (conv)
+        BNN_TRY(onnx_conv_window(c, in[0], in[1], &w, &group));
+    BNN_TRY(onnx_emit_node(c, conv ? BNN_OP_CONV_REPARAM : BNN_OP_DENSE_REPARAM, in, in[3] >= 0 ? 5 : 3, &nid));
+    if (conv) {
+        BNN_TRY(onnx_set_window(c, nid, &w, false));
+        BNN_TRY(onnx_set_int(c, nid, "group", group));
+    }
+    BNN_TRY(onnx_set_float(c, nid, "prior_mu", pmu));
+    BNN_TRY(onnx_set_float(c, nid, "prior_sigma", psig));
+    BNN_TRY(onnx_set_string(c, nid, "estimator", est));
+    return onnx_infer(c, nid);
+}
+bnn_status onnx_lower_dense_reparam(onnx_ctx *c) { return reparam(c, false); }
+bnn_status onnx_lower_conv_reparam(onnx_ctx *c) { return reparam(c, true); }

@@ -1,0 +1,115 @@
+/* ONNX ops that become constants (params) at import, never IR nodes:
+ * Constant, and ConstantOfShape of a constant shape (PyTorch's repeat writes
+ * it before Expand and Tile).  No runtime kernel runs them.  Registered in
+ * the table of onnx_lower.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "onnx_impl.h"
+
+bnn_status onnx_lower_constant(onnx_ctx *c)
+{
+    const char *unsupported[] = { "sparse_value", "value_string", "value_strings" };
+    for (int i = 0; i < 3; i++)
+        if (onnx_attr(c, unsupported[i]))
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute '%s' is not supported", unsupported[i]);
+    if (c->node->n_output < 1 || !*onnx_str(c->node->output[0]))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has no output");
+    const Onnx__AttributeProto *a;
+    if ((a = onnx_attr(c, "value"))) {
+        if (!a->t)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' has type %s, expected TENSOR",
+                                  a->has_type && a->type == ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT ? "INT" : "other");
+        char what[300];
+        snprintf(what, sizeof what, "node '%s' (Constant): attribute 'value'", c->node_name);
+        onnx_data d;
+        BNN_TRY(bnn_onnx_view_tensor(a->t, c->base_dir, what, &d, c->diag));
+        bnn_status s = onnx_output_param(c, 0, d.dtype, &d.shape, d.data, d.nbytes);
+        onnx_data_release(&d);
+        return s;
+    }
+    bnn_shape scalar = { .rank = 0 };
+    if (onnx_attr(c, "value_float")) {
+        float f;
+        BNN_TRY(onnx_attr_float(c, "value_float", 0, &f));
+        return onnx_output_param(c, 0, BNN_F32, &scalar, &f, sizeof f);
+    }
+    if (onnx_attr(c, "value_int")) {
+        int64_t i;
+        BNN_TRY(onnx_attr_int(c, "value_int", 0, &i));
+        return onnx_output_param(c, 0, BNN_I64, &scalar, &i, sizeof i);
+    }
+    int n;
+    if (onnx_attr(c, "value_floats")) {
+        const float *f;
+        BNN_TRY(onnx_attr_floats(c, "value_floats", &f, &n));
+        bnn_shape s = { .rank = 1, .dims = { n } };
+        return onnx_output_param(c, 0, BNN_F32, &s, f, sizeof(float) * (size_t)n);
+    }
+    if (onnx_attr(c, "value_ints")) {
+        const int64_t *v;
+        BNN_TRY(onnx_attr_ints(c, "value_ints", &v, &n));
+        bnn_shape s = { .rank = 1, .dims = { n } };
+        return onnx_output_param(c, 0, BNN_I64, &s, v, sizeof(int64_t) * (size_t)n);
+    }
+    return onnx_node_fail(c, BNN_ERR_INVALID, "has no value attribute");
+}
+
+/* ConstantOfShape of a constant shape folds into a constant (PyTorch's
+ * repeat writes it before Expand and Tile); bnnc has no run-time form. */
+bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
+{
+    onnx_known k;
+    BNN_TRY(onnx_const_list(c, 0, "input", BNN_MAX_RANK, &k));
+    /* A batch-sized zero state of a recurrent layer: batch 1, shared. */
+    bool state = k.sym && onnx_feeds_rnn_state_only(c, onnx_str(c->node->output[0]));
+    if (k.sym && !state)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'input' holds a dim only known at run time");
+    bnn_shape s = { .rank = k.n };
+    for (int i = 0; i < k.n; i++) {
+        if (k.sym >> i & 1) {
+            s.dims[i] = 1;
+            continue;
+        }
+        if (k.v[i] < 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'input' has a negative dim %lld", (long long)k.v[i]);
+        s.dims[i] = k.v[i];
+    }
+    int64_t numel = bnn_shape_numel(&s);
+    onnx_data d = { .dtype = BNN_F32, .shape = { .rank = 1, .dims = { 1 } } };
+    unsigned char zero[8] = { 0 };
+    const void *one = zero;
+    const Onnx__AttributeProto *a = onnx_attr(c, "value");
+    if (a) {
+        char what[300];
+        snprintf(what, sizeof what, "node '%s' (ConstantOfShape): attribute 'value'", c->node_name);
+        if (!a->t)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' is not a tensor");
+        BNN_TRY(bnn_onnx_decode_tensor(a->t, NULL, what, &d, c->diag));
+        if (bnn_shape_numel(&d.shape) != 1 || bnn_dtype_size(d.dtype) == 0) {
+            onnx_data_release(&d);
+            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' must hold one number");
+        }
+        one = d.data;
+    }
+    size_t es = bnn_dtype_size(d.dtype);
+    if (numel < 0 || (uint64_t)numel > ((uint64_t)1 << 30) / es) {
+        onnx_data_release(&d);
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the constant would be too large");
+    }
+    unsigned char *buf = malloc((size_t)numel * es + 1);
+    bnn_status st = BNN_OK;
+    if (!buf) {
+        st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    } else {
+        for (int64_t i = 0; i < numel; i++)
+            memcpy(buf + (size_t)i * es, one, es);
+        st = onnx_output_param(c, 0, d.dtype, &s, buf, (size_t)numel * es);
+    }
+    free(buf);
+    if (a)
+        onnx_data_release(&d);
+    return st;
+}

@@ -1,0 +1,216 @@
+/* The table-driven check behind docs/adding-an-op.md: every op that takes one
+ * f32 input and keeps its shape (found by asking shape inference, not by a
+ * list) must have a plain reference here, in refs[], or name the test that
+ * covers it, in tested_elsewhere[].  So an activation added to ops.def with
+ * its inference and kernel but no reference fails this test, naming the op.
+ *
+ * Each reference is checked against the kernel forward (ONNX's default
+ * attributes, then other values), and the kernel's backward against finite
+ * differences away from the reference's kinks. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+/* ---- the references ------------------------------------------------------ */
+
+typedef double (*ref_fn)(double x, double alpha, double beta, double gamma);
+
+typedef struct activation_ref {
+    bnn_op op;
+    ref_fn ref;
+    double lo, hi;                   /* input range */
+    double alpha, beta, gamma;       /* ONNX's defaults (0 where the op has none) */
+    double alpha2, beta2, gamma2;    /* other values to set (NAN: not an attribute) */
+} activation_ref;
+
+/* ONNX HardSigmoid: max(0, min(1, alpha * x + beta)). */
+static double ref_hard_sigmoid(double x, double alpha, double beta, double gamma)
+{
+    (void)gamma;
+    double v = alpha * x + beta;
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/* ONNX HardSwish: x * max(0, min(1, x / 6 + 0.5)). */
+static double ref_hard_swish(double x, double alpha, double beta, double gamma)
+{
+    (void)alpha;
+    (void)beta;
+    (void)gamma;
+    double v = x / 6 + 0.5;
+    return x * (v < 0 ? 0 : v > 1 ? 1 : v);
+}
+
+static const activation_ref refs[] = {
+    {BNN_OP_HARD_SIGMOID, ref_hard_sigmoid, -6, 6, 0.2, 0.5, 0, 0.35, -0.25, NAN},
+    {BNN_OP_HARD_SWISH, ref_hard_swish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
+};
+#define N_REFS (sizeof refs / sizeof refs[0])
+
+/* One-input, shape-keeping ops whose kernels other tests check. */
+static const struct {
+    bnn_op op;
+    const char *where;
+} tested_elsewhere[] = {
+    {BNN_OP_RELU, "test_unary.c"},       {BNN_OP_LEAKY_RELU, "test_unary.c"},
+    {BNN_OP_ELU, "test_unary.c"},        {BNN_OP_SELU, "test_unary.c"},
+    {BNN_OP_SIGMOID, "test_unary.c"},    {BNN_OP_TANH, "test_unary.c"},
+    {BNN_OP_SOFTPLUS, "test_unary.c"},   {BNN_OP_SOFTSIGN, "test_unary.c"},
+    {BNN_OP_EXP, "test_unary.c"},        {BNN_OP_LOG, "test_unary.c"},
+    {BNN_OP_SQRT, "test_unary.c"},       {BNN_OP_RECIPROCAL, "test_unary.c"},
+    {BNN_OP_ABS, "test_unary.c"},        {BNN_OP_NEG, "test_unary.c"},
+    {BNN_OP_IDENTITY, "test_unary.c"},   {BNN_OP_DROPOUT, "test_unary.c"},
+    {BNN_OP_CLIP, "test_unary.c"},       {BNN_OP_SOFTMAX, "test_softmax.c"},
+    {BNN_OP_LOG_SOFTMAX, "test_softmax.c"}, {BNN_OP_FLATTEN, "test_layout.c"},
+    {BNN_OP_SQUEEZE, "test_layout.c"},   {BNN_OP_RANDOM_NORMAL_LIKE, "test_random.c"},
+    {BNN_OP_SIGN, "test_logic.c"},       {BNN_OP_MAX, "test_multiway.c"},
+    {BNN_OP_MIN, "test_multiway.c"},     {BNN_OP_SUM, "test_multiway.c"},
+    {BNN_OP_MEAN, "test_multiway.c"},
+};
+#define N_ELSEWHERE (sizeof tested_elsewhere / sizeof tested_elsewhere[0])
+
+/* ---- which ops need one -------------------------------------------------- */
+
+/* Whether shape inference takes a node of op with one input x: f32[2,3] and
+ * no attributes, and gives one output f32[2,3]: the ops an activation table
+ * must cover. */
+static bool keeps_one_f32_input(bnn_op op)
+{
+    const bnn_op_info *info = bnn_op_get(op);
+    if (info->min_inputs != 1 || info->n_outputs != 1)
+        return false;
+    bnn_graph *g = bnn_graph_create("probe");
+    cr_assert_not_null(g);
+    bnn_shape s = {.rank = 2, .dims = {2, 3}};
+    int x = bnn_graph_add_value(g, "x", BNN_F32, &s);
+    int y = bnn_graph_add_value(g, "y", BNN_UNDEFINED, &(bnn_shape){.rank = -1});
+    cr_assert_eq(bnn_graph_add_input(g, x), BNN_OK);
+    cr_assert_geq(bnn_graph_add_node(g, op, "n", &x, 1, &y, 1), 0);
+    bnn_diag diag = {0};
+    bool keeps = bnn_graph_infer(g, &diag) == BNN_OK && g->values[y].dtype == BNN_F32 &&
+                 bnn_shape_equal(&g->values[y].shape, &s);
+    bnn_graph_destroy(g);
+    return keeps;
+}
+
+static const activation_ref *ref_of(bnn_op op)
+{
+    for (size_t i = 0; i < N_REFS; i++)
+        if (refs[i].op == op)
+            return &refs[i];
+    return NULL;
+}
+
+static const char *tested_in(bnn_op op)
+{
+    for (size_t i = 0; i < N_ELSEWHERE; i++)
+        if (tested_elsewhere[i].op == op)
+            return tested_elsewhere[i].where;
+    return NULL;
+}
+
+Test(activation_table, every_shape_keeping_one_input_op_has_a_reference)
+{
+    int probed = 0;
+    for (int op = 0; op < BNN_OP_COUNT; op++) {
+        if (!keeps_one_f32_input((bnn_op)op))
+            continue;
+        probed++;
+        cr_expect(ref_of((bnn_op)op) || tested_in((bnn_op)op),
+                  "op '%s' takes one f32 input and keeps its shape, but has no reference: add a "
+                  "row to refs[] in tests/kernels_elem/test_activation_table.c "
+                  "(docs/adding-an-op.md)",
+                  bnn_op_get((bnn_op)op)->name);
+    }
+    /* the probe itself works: relu is found, and so is every reference */
+    cr_assert(keeps_one_f32_input(BNN_OP_RELU));
+    cr_assert_not(keeps_one_f32_input(BNN_OP_TRANSPOSE));
+    for (size_t i = 0; i < N_REFS; i++)
+        cr_expect(keeps_one_f32_input(refs[i].op), "%s", bnn_op_get(refs[i].op)->name);
+    cr_assert_geq(probed, (int)N_REFS);
+}
+
+Test(activation_table, no_op_is_listed_twice)
+{
+    for (size_t i = 0; i < N_REFS; i++)
+        cr_expect_null(tested_in(refs[i].op), "%s", bnn_op_get(refs[i].op)->name);
+}
+
+/* ---- forward and backward against the references ------------------------- */
+
+static void set_if(ke_case *c, const char *name, double v)
+{
+    if (!isnan(v))
+        ke_set_float(c, name, (float)v);
+}
+
+static void check_forward(const activation_ref *r, const bnn_shape *shape, uint64_t seed,
+                          bool set_attrs)
+{
+    ke_case *c = ke_create1(r->op, BNN_F32, 1, shape, shape);
+    ke_fill(&c->inputs[0], seed, r->lo, r->hi);
+    double alpha = r->alpha, beta = r->beta, gamma = r->gamma;
+    if (set_attrs) {
+        set_if(c, "alpha", r->alpha2);
+        set_if(c, "beta", r->beta2);
+        set_if(c, "gamma", r->gamma2);
+        alpha = isnan(r->alpha2) ? alpha : r->alpha2;
+        beta = isnan(r->beta2) ? beta : r->beta2;
+        gamma = isnan(r->gamma2) ? gamma : r->gamma2;
+    }
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    int64_t n = bnn_tensor_numel(&c->inputs[0]);
+    for (int64_t i = 0; i < n; i++) {
+        double x = ke_get(&c->inputs[0], i);
+        double want = r->ref(x, alpha, beta, gamma), got = ke_get(&c->output, i);
+        if (!(fabs(got - want) <= 2e-6 * (1 + fabs(want)))) {
+            cr_expect_fail("%s(%g)%s: got %.9g, want %.9g", bnn_op_get(r->op)->name, x,
+                           set_attrs ? " with attributes set" : "", got, want);
+            break;
+        }
+    }
+    ke_destroy(c);
+}
+
+Test(activation_table, forward_matches_the_reference)
+{
+    bnn_shape shapes[] = {KE_SCALAR, KE_SHAPE(7), KE_SHAPE(3, 5, 2), KE_SHAPE(0, 4),
+                          KE_SHAPE(1100, 1000) /* threaded */};
+    for (size_t k = 0; k < N_REFS; k++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            check_forward(&refs[k], &shapes[s], k * 10 + s, false);
+            check_forward(&refs[k], &shapes[s], k * 10 + s, true);
+        }
+}
+
+/* Whether the reference bends sharply near x (a kink such as hard_sigmoid's
+ * ends): finite differences there say nothing about the gradient. */
+static bool near_kink(const activation_ref *r, double x, double alpha, double beta, double gamma)
+{
+    const double d = 0.02;
+    double left = (r->ref(x, alpha, beta, gamma) - r->ref(x - d, alpha, beta, gamma)) / d;
+    double right = (r->ref(x + d, alpha, beta, gamma) - r->ref(x, alpha, beta, gamma)) / d;
+    return fabs(right - left) > 0.05 * (1 + fabs(left));
+}
+
+Test(activation_table, gradients_match_finite_differences)
+{
+    bnn_shape s = KE_SHAPE(4, 9);
+    for (size_t k = 0; k < N_REFS; k++) {
+        const activation_ref *r = &refs[k];
+        if (!bnn_kernel_get(r->op)->backward)
+            continue;
+        ke_case *c = ke_create1(r->op, BNN_F32, 1, &s, &s);
+        ke_fill(&c->inputs[0], k + 1, r->lo, r->hi);
+        float *x = c->inputs[0].data;
+        for (int i = 0; i < 36; i++)
+            while (near_kink(r, x[i], r->alpha, r->beta, r->gamma))
+                x[i] += 0.05f;
+        ke_check_grad(c, 1, 1e-3, 1e-2, 100);
+        ke_destroy(c);
+    }
+}
