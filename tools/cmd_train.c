@@ -847,6 +847,13 @@ int bnnc_cmd_train(int argc, char **argv)
         }
         first_epoch = state.epochs_done;
         skip_steps = state.epoch_steps; /* a checkpoint written when stopped mid-epoch */
+        int64_t per_epoch = (n_train + a.train.batch - 1) / a.train.batch;
+        if (skip_steps >= per_epoch) {
+            fprintf(stderr, "bnnc: %s: the checkpoint was stopped after step %lld of an epoch; "
+                    "this run's epochs have %lld steps (resume with the data and --batch it "
+                    "was made with)\n", a.resume, (long long)skip_steps, (long long)per_epoch);
+            goto done;
+        }
     }
     /* every rank starts from rank 0's params, moments and step count */
     if (bnn_trainer_broadcast(trainer, &diag) != BNN_OK) {

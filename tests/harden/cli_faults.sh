@@ -145,6 +145,11 @@ if limited fsize_export $tiny 1 export bayes.onnx --mode mean -o eout.onnx; then
     one_line "export: one line on stderr" fsize_export.err
 fi
 same "export: the previous output is intact" prev.txt eout.onnx
+cp prev.txt rout.npy
+if limited fsize_run 100 1 run "$mlp" --input "$cli/x8.npy" --output rout.npy; then
+    expect "run --output: the message names the output" fsize_run.err '^bnnc: rout\.npy: cannot write: File too large$'
+fi
+same "run --output: the previous output is intact" prev.txt rout.npy
 cp prev.txt tout.onnx
 if limited fsize_train $tiny 1 train bayes.onnx "${small[@]}" --epochs 1 -o tout.onnx; then
     expect "train: the message names the output" fsize_train.err '^bnnc: tout\.onnx: cannot write: File too large$'
@@ -302,6 +307,11 @@ if [ -e ick/state.bin ]; then
     run short 1 train bayes.onnx "${long[@]}" --resume short -o t.onnx &&
         expect "a state cut inside its header is refused, named" short.err 'short/state\.bin: '
     check "no output after refused checkpoints" '[ ! -e t.onnx ]'
+fi
+# A checkpoint stopped mid-epoch resumes only with the batches it counted.
+if grep -q 'after step' sigint.err; then
+    run other_batch 1 train bayes.onnx "${long[@]}" --batch 2048 --resume ick.first -o t.onnx &&
+        expect "a mid-epoch checkpoint with another --batch is refused" other_batch.err '^bnnc: ick\.first: the checkpoint was stopped after step [0-9]+ of an epoch; this run.s epochs have 1 steps'
 fi
 
 # ---- 5. hostile training data: refused before the first step -----------------
