@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -398,6 +399,29 @@ static bool parse_milestones(const char *text, bnn_lr_schedule *s)
     return s->n_milestones > 0;
 }
 
+/* Whether output names one of the files of checkpoint directory dir (which
+ * need not exist yet): the checkpoint's own files would be replaced by the
+ * output, and the pair no longer resume. */
+static bool output_in_checkpoint(const char *output, const char *dir)
+{
+    static const char *const names[] = {"model.onnx", "state.bin", "model.next.onnx",
+                                        "model.prev.onnx"};
+    char *copy = strdup(output), *copy2 = strdup(output);
+    bool inside = false;
+    if (copy && copy2) {
+        const char *base = basename(copy), *parent = dirname(copy2);
+        struct stat sp, sd;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            inside |= strcmp(base, names[i]) == 0;
+        inside = inside && (strcmp(parent, dir) == 0 ||
+                            (stat(parent, &sp) == 0 && stat(dir, &sd) == 0 &&
+                             sp.st_dev == sd.st_dev && sp.st_ino == sd.st_ino));
+    }
+    free(copy);
+    free(copy2);
+    return inside;
+}
+
 static int parse_args(int argc, char **argv, train_args *a)
 {
     static const struct option options[] = {
@@ -539,6 +563,14 @@ static int parse_args(int argc, char **argv, train_args *a)
     const char *inputs[] = {a->model, a->train_x, a->train_y, a->val_x, a->val_y};
     if (bnnc_output_is_input("train", a->output, inputs, 5))
         return BNNC_EXIT_ERROR;
+    for (int i = 0; i < 2; i++) {
+        const char *dir = i ? a->resume : a->checkpoint;
+        if (dir && output_in_checkpoint(a->output, dir)) {
+            fprintf(stderr, "bnnc train: refusing to write %s: it is a file of the checkpoint "
+                    "%s\n", a->output, dir);
+            return BNNC_EXIT_ERROR;
+        }
+    }
     return 0;
 }
 
@@ -811,7 +843,7 @@ int bnnc_cmd_train(int argc, char **argv)
     }
     if (check_data(graph, &train, "training", a.data ? a.data : a.train_x,
                    a.data ? a.data : a.train_y, a.train.loss) != BNNC_EXIT_OK ||
-        ((val.n || a.val_x) && check_data(graph, &val, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
+        ((val.n || (a.val_x && n_val == 0)) && check_data(graph, &val, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
                              a.val_y ? a.val_y : a.data ? a.data : a.train_y,
                              a.train.loss) != BNNC_EXIT_OK))
         goto done;
