@@ -85,9 +85,11 @@ static bnn_status read_header(const char *path, state_header *h, bnn_diag *diag)
     size_t want = got >= sizeof h->magic ? header_size(h->magic) : 0;
     if (want == HEADER_V3_SIZE)
         h->epoch_steps = 0; /* the first floats of m were read into it */
-    return want && got >= want ? BNN_OK
-                               : bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state",
-                                          path);
+    if (want && got < want)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: the file is truncated (%zu bytes, inside "
+                        "its header)", path, got);
+    return want ? BNN_OK
+                : bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
 }
 
 /* Whether the file at path is the model h was saved with. */
