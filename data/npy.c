@@ -472,48 +472,9 @@ bnn_status bnn_npy_write_file(const char *path, const bnn_tensor *t, bnn_diag *d
     void *data;
     size_t size;
     BNN_TRY(bnn_npy_write_buffer(t, &data, &size, diag));
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) {
-        free(data);
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
-    }
-    /* The temporary file sits beside path so that rename() is atomic. */
-    snprintf(tmp, n + 16, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        free(data);
-        return bnn_fail(diag, BNN_ERR_IO, "cannot create a file beside it: %s", strerror(e));
-    }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
-    const unsigned char *p = data;
-    size_t done = 0;
-    int err = 0;
-    while (done < size) {
-        ssize_t w = write(fd, p + done, size - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            err = errno;
-            break;
-        }
-        done += (size_t)w;
-    }
-    if (close(fd) != 0 && !err)
-        err = errno;
-    if (!err && rename(tmp, path) != 0)
-        err = errno;
-    if (err)
-        unlink(tmp);
-    free(tmp);
+    bnn_status st = bnn_write_file(path, data, size, diag);
     free(data);
-    if (err)
-        return bnn_fail(diag, BNN_ERR_IO, "cannot write: %s", strerror(err));
-    return BNN_OK;
+    return st;
 }
 
 /* ---- conversion --------------------------------------------------------- */

@@ -899,45 +899,6 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
     return BNN_OK;
 }
 
-static bnn_status write_atomically(const char *path, const uint8_t *buf, size_t len, bnn_diag *diag)
-{
-    size_t plen = strlen(path) + 16;
-    char *tmp = malloc(plen);
-    if (!tmp)
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
-    snprintf(tmp, plen, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        bnn_status s = bnn_fail(diag, BNN_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
-        free(tmp);
-        return s;
-    }
-    bnn_file_umask_mode(fd);
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, buf + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    bool ok = done == len && fsync(fd) == 0;
-    int err = errno;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
-        ok = false;
-        err = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return bnn_fail(diag, BNN_ERR_IO, "cannot write: %s", strerror(err));
-    }
-    free(tmp);
-    return BNN_OK;
-}
-
 bnn_status bnn_onnx_export_file(const bnn_graph *graph, const char *path, bnn_diag *diag)
 {
     ex e = { .g = graph, .diag = diag };
@@ -951,7 +912,7 @@ bnn_status bnn_onnx_export_file(const bnn_graph *graph, const char *path, bnn_di
             s = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for %zu bytes", len);
         } else {
             onnx__model_proto__pack(&m, buf);
-            s = write_atomically(path, buf, len, diag);
+            s = bnn_write_file(path, buf, len, diag);
             free(buf);
         }
     }

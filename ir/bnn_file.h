@@ -23,6 +23,23 @@ extern "C" {
 bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size_t *size,
                          bnn_diag *diag);
 
+/* Writes size bytes to path atomically: to a temporary file beside it
+ * (PATH.tmp-XXXXXX, mode 0666 less the umask), fsync'd, then renamed over
+ * path.  On any failure (a full disk, a file size limit: EFBIG; bnnc ignores
+ * SIGXFSZ so that write() reports it) the temporary file is removed and a
+ * file already at path is left as it was.  Fails with BNN_ERR_IO "cannot
+ * write: REASON" or "cannot create a temporary file beside it: REASON"
+ * (without the path: callers prefix it), or BNN_ERR_NOMEM. */
+bnn_status bnn_write_file(const char *path, const void *data, size_t size, bnn_diag *diag);
+
+/* bnn_write_file of the concatenation of parts[0..n_parts). */
+typedef struct bnn_file_part {
+    const void *data;
+    size_t size;
+} bnn_file_part;
+bnn_status bnn_write_file_parts(const char *path, const bnn_file_part *parts, int n_parts,
+                                bnn_diag *diag);
+
 /* Output files are written to a temporary file beside the target (mkstemp,
  * mode 0600) and renamed into place.  This gives the temporary file the mode a
  * newly created file would get, 0666 less the umask, so outputs are as

@@ -1,6 +1,7 @@
 /* bnnc: turn ordinary neural networks into Bayesian ones.
  * The entry point only dispatches to a subcommand (tools/cmd_*.c). */
 #include <errno.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -155,6 +156,10 @@ static bool take_max_memory(int *argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Past a file size limit (ulimit -f) write() must fail with EFBIG, so the
+     * output's writer reports it and removes its temporary file, rather than
+     * SIGXFSZ ending the process with the temporary file left behind. */
+    signal(SIGXFSZ, SIG_IGN);
     prefer_short_waits(argc, argv);
     if (!take_max_memory(&argc, argv))
         return BNNC_EXIT_USAGE;

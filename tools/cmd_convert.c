@@ -147,36 +147,23 @@ static bool print_ir_stdout(const bnn_graph *graph)
     return true;
 }
 
-/* Writes the IR text to a temporary file beside path, then renames it into
- * place, as the ONNX writer does: path is never half-written. */
+/* Prints the IR text into memory, then writes it as the ONNX writer does
+ * (bnn_write_file): path is never half-written. */
 static bool print_ir_file(const bnn_graph *graph, const char *path)
 {
-    size_t len = strlen(path);
-    char *tmp = malloc(len + sizeof ".tmpXXXXXX");
-    if (!tmp) {
-        fprintf(stderr, "bnnc: out of memory\n");
-        return false;
-    }
-    memcpy(tmp, path, len);
-    strcpy(tmp + len, ".tmpXXXXXX");
-    errno = 0;
-    int fd = mkstemp(tmp);
-    if (fd >= 0)
-        bnn_file_umask_mode(fd);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    bool ok = f && bnn_graph_print(graph, f) == BNN_OK && fflush(f) == 0 &&
-              fsync(fileno(f)) == 0;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    bool printed = f && bnn_graph_print(graph, f) == BNN_OK;
     if (f)
-        ok = fclose(f) == 0 && ok;
-    else if (fd >= 0)
-        close(fd);
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        fprintf(stderr, "bnnc: %s: %s\n", path, errno ? strerror(errno) : "write failed");
-        if (fd >= 0)
-            unlink(tmp);
-    }
-    free(tmp);
+        printed = fclose(f) == 0 && printed;
+    bnn_diag diag = {0};
+    bool ok = printed && bnn_write_file(path, text, len, &diag) == BNN_OK;
+    if (!printed)
+        fprintf(stderr, "bnnc: %s: out of memory printing the IR\n", path);
+    else if (!ok)
+        bnnc_report(path, &diag);
+    free(text);
     return ok;
 }
 

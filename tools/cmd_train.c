@@ -2,9 +2,11 @@
  * Bayesian layers) on MNIST IDX files or .npy arrays. */
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -56,7 +58,8 @@ static void usage(FILE *out)
         "  --threads N           OpenBLAS/OpenMP threads (default: all cores)\n"
         "output:\n"
         "  -o, --output FILE     the trained model (ONNX), written atomically\n"
-        "  --checkpoint DIR      after each epoch write DIR/model.onnx and DIR/state.bin\n"
+        "  --checkpoint DIR      after each epoch (and when stopped by SIGINT or SIGTERM)\n"
+        "                        write DIR/model.onnx and DIR/state.bin\n"
         "  --resume DIR          continue from a checkpoint: same result, bit for bit, as\n"
         "                        an uninterrupted run with the same options\n"
         "  --json                one JSON object per epoch instead of text lines\n"
@@ -68,7 +71,13 @@ static void usage(FILE *out)
         "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
         "writes (docs/distributed.md).\n"
         BNNC_INPUT_SHAPE_USAGE
-        "  -h, --help\n");
+        "  -h, --help\n\n"
+        "exit status: 0 trained and written; 1 an error (nothing half-written: the output\n"
+        "and the checkpoint are each the previous file or the new one); 2 a usage error;\n"
+        "130 and 143 stopped by SIGINT or SIGTERM: the step under way is finished and,\n"
+        "with --checkpoint, a checkpoint written there (mid-epoch too) from which\n"
+        "--resume continues to the uninterrupted run's result; no output model.\n"
+        "A second signal ends the process at once (the last checkpoint stays whole).\n");
 }
 
 enum {
@@ -94,6 +103,65 @@ static double now_seconds(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* SIGINT or SIGTERM, once caught: the training loop checks it between steps,
+ * so the step under way finishes and a checkpoint can be written. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* SA_RESETHAND: a second signal finds the default action and ends the
+ * process at once (the checkpoint pair on disk is always a whole one). */
+static void catch_stop_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal";
+}
+
+/* Where training stopped, for the message: "after epoch 2", "in epoch 3
+ * after step 17", "before the first step". */
+static const char *stop_place(int64_t epochs_done, int64_t steps, char *buf, size_t size)
+{
+    if (steps > 0)
+        snprintf(buf, size, "in epoch %lld after step %lld", (long long)epochs_done + 1,
+                 (long long)steps);
+    else if (epochs_done > 0)
+        snprintf(buf, size, "after epoch %lld", (long long)epochs_done);
+    else
+        snprintf(buf, size, "before the first step");
+    return buf;
+}
+
+/* Labels for cross-entropy given as floats must be whole class numbers: the
+ * conversion to i64 would make 2.5 class 2 and NaN class 0 unseen. */
+static int check_float_labels(const bnn_tensor *y, const char *path)
+{
+    if (y->dtype != BNN_F32 && y->dtype != BNN_F64)
+        return BNNC_EXIT_OK;
+    int64_t n = bnn_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++) {
+        double v = y->dtype == BNN_F32 ? ((const float *)y->data)[i] : ((const double *)y->data)[i];
+        if (!isfinite(v) || v != floor(v)) {
+            fprintf(stderr, "bnnc: %s: label of example %lld is %g, not a class number "
+                    "(cross-entropy needs integer labels)\n", path, (long long)i, v);
+            return BNNC_EXIT_ERROR;
+        }
+    }
+    return BNNC_EXIT_OK;
 }
 
 /* Loads a pair of .npy arrays as a data set; labels become i64. */
@@ -122,6 +190,11 @@ static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind los
     }
     if (total)
         *total = nx;
+    if (loss == BNN_LOSS_CROSS_ENTROPY && check_float_labels(&y, ypath) != BNNC_EXIT_OK) {
+        bnn_tensor_free(&x);
+        bnn_tensor_free(&y);
+        return BNNC_EXIT_ERROR;
+    }
     bnn_dtype ytype = loss == BNN_LOSS_CROSS_ENTROPY ? BNN_I64 : BNN_F32;
     if (bnn_tensor_convert(&x, BNN_F32, &ds->x, &diag) != BNN_OK ||
         bnn_tensor_convert(&y, ytype, &ds->y, &diag) != BNN_OK) {
@@ -203,6 +276,25 @@ static bnn_status validate(const bnn_graph *graph, const bnn_dataset *val, int64
     return BNN_OK;
 }
 
+/* True (after a message naming the file and the example) when the f32
+ * tensor t of n examples holds a NaN or an infinity. */
+static bool first_nonfinite(const bnn_tensor *t, int64_t n, const char *path, const char *what,
+                            const char *kind)
+{
+    if (t->dtype != BNN_F32 || n <= 0)
+        return false;
+    int64_t total = bnn_tensor_numel(t), per = total / n;
+    const float *v = t->data;
+    for (int64_t i = 0; i < total; i++)
+        if (!isfinite(v[i])) {
+            fprintf(stderr, "bnnc: %s: %s %s: example %lld holds %s (value %lld of %lld)\n",
+                    path, what, kind, (long long)(i / per), isnan(v[i]) ? "NaN" : "an infinity",
+                    (long long)(i % per), (long long)per);
+            return true;
+        }
+    return false;
+}
+
 /* Checks a data set against the model before training starts, so a wrong
  * shape is reported once, naming the file, rather than at the first step:
  * x must be [n, ...the model input's dims after the batch], and labels i64 [n]
@@ -214,6 +306,10 @@ static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char 
     const bnn_value *in = &graph->values[graph->inputs[0]];
     const bnn_value *out = &graph->values[graph->outputs[0]];
     char want[256], got[256];
+    if (ds->n == 0) {
+        fprintf(stderr, "bnnc: %s: no %s examples\n", xname, what);
+        return BNNC_EXIT_ERROR;
+    }
     bool fits = in->shape.rank == ds->x.shape.rank && in->shape.rank >= 1;
     for (int d = 1; fits && d < in->shape.rank; d++)
         fits = !bnn_dim_is_known(in->shape.dims[d]) || in->shape.dims[d] == ds->x.shape.dims[d];
@@ -230,6 +326,11 @@ static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char 
                 in->name, bnn_shape_format(&ie, in->dtype, want, sizeof want));
         return BNNC_EXIT_ERROR;
     }
+    /* One NaN or Inf (a float64 too large for f32 included) would make every
+     * parameter NaN at the first step: refuse it now, naming the example. */
+    if (first_nonfinite(&ds->x, ds->n, xname, what, "examples") ||
+        (loss != BNN_LOSS_CROSS_ENTROPY && first_nonfinite(&ds->y, ds->n, yname, what, "targets")))
+        return BNNC_EXIT_ERROR;
     if (loss == BNN_LOSS_CROSS_ENTROPY) {
         int64_t k = out->shape.rank == 2 && bnn_dim_is_known(out->shape.dims[1])
                         ? out->shape.dims[1] : -1;
@@ -296,6 +397,29 @@ static bool parse_milestones(const char *text, bnn_lr_schedule *s)
         s->milestones[s->n_milestones++] = e;
     }
     return s->n_milestones > 0;
+}
+
+/* Whether output names one of the files of checkpoint directory dir (which
+ * need not exist yet): the checkpoint's own files would be replaced by the
+ * output, and the pair no longer resume. */
+static bool output_in_checkpoint(const char *output, const char *dir)
+{
+    static const char *const names[] = {"model.onnx", "state.bin", "model.next.onnx",
+                                        "model.prev.onnx"};
+    char *copy = strdup(output), *copy2 = strdup(output);
+    bool inside = false;
+    if (copy && copy2) {
+        const char *base = basename(copy), *parent = dirname(copy2);
+        struct stat sp, sd;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            inside |= strcmp(base, names[i]) == 0;
+        inside = inside && (strcmp(parent, dir) == 0 ||
+                            (stat(parent, &sp) == 0 && stat(dir, &sd) == 0 &&
+                             sp.st_dev == sd.st_dev && sp.st_ino == sd.st_ino));
+    }
+    free(copy);
+    free(copy2);
+    return inside;
 }
 
 static int parse_args(int argc, char **argv, train_args *a)
@@ -439,6 +563,14 @@ static int parse_args(int argc, char **argv, train_args *a)
     const char *inputs[] = {a->model, a->train_x, a->train_y, a->val_x, a->val_y};
     if (bnnc_output_is_input("train", a->output, inputs, 5))
         return BNNC_EXIT_ERROR;
+    for (int i = 0; i < 2; i++) {
+        const char *dir = i ? a->resume : a->checkpoint;
+        if (dir && output_in_checkpoint(a->output, dir)) {
+            fprintf(stderr, "bnnc train: refusing to write %s: it is a file of the checkpoint "
+                    "%s\n", a->output, dir);
+            return BNNC_EXIT_ERROR;
+        }
+    }
     return 0;
 }
 
@@ -693,6 +825,12 @@ int bnnc_cmd_train(int argc, char **argv)
             goto done;
         }
         model_path = resume_model;
+        /* -o must not replace the checkpoint being resumed from either */
+        char resume_state[4200];
+        snprintf(resume_state, sizeof resume_state, "%s/state.bin", a.resume);
+        const char *ck_files[] = {resume_model, resume_state};
+        if (bnnc_output_is_input("train", a.output, ck_files, 2))
+            goto done;
     }
     graph = bnnc_load_model(model_path);
     if (!graph)
@@ -705,7 +843,7 @@ int bnnc_cmd_train(int argc, char **argv)
     }
     if (check_data(graph, &train, "training", a.data ? a.data : a.train_x,
                    a.data ? a.data : a.train_y, a.train.loss) != BNNC_EXIT_OK ||
-        (val.n && check_data(graph, &val, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
+        ((val.n || (a.val_x && n_val == 0)) && check_data(graph, &val, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
                              a.val_y ? a.val_y : a.data ? a.data : a.train_y,
                              a.train.loss) != BNNC_EXIT_OK))
         goto done;
@@ -733,13 +871,21 @@ int bnnc_cmd_train(int argc, char **argv)
         bnnc_report(model_path, &diag);
         goto done;
     }
-    int64_t first_epoch = 0;
+    int64_t first_epoch = 0, skip_steps = 0;
     if (a.resume) {
         if (train_state_read(a.resume, trainer, &state, &diag) != BNN_OK) {
-            bnnc_report(a.resume, &diag);
+            bnnc_report(NULL, &diag);
             goto done;
         }
         first_epoch = state.epochs_done;
+        skip_steps = state.epoch_steps; /* a checkpoint written when stopped mid-epoch */
+        int64_t per_epoch = (n_train + a.train.batch - 1) / a.train.batch;
+        if (skip_steps >= per_epoch) {
+            fprintf(stderr, "bnnc: %s: the checkpoint was stopped after step %lld of an epoch; "
+                    "this run's epochs have %lld steps (resume with the data and --batch it "
+                    "was made with)\n", a.resume, (long long)skip_steps, (long long)per_epoch);
+            goto done;
+        }
     }
     /* every rank starts from rank 0's params, moments and step count */
     if (bnn_trainer_broadcast(trainer, &diag) != BNN_OK) {
@@ -783,6 +929,11 @@ int bnnc_cmd_train(int argc, char **argv)
             break;
         }
     }
+    /* From here a signal stops at the next step.  Under mpirun the launcher
+     * forwards signals to every rank, which would have to agree on the step
+     * to stop at: there the default action stays. */
+    if (ranks == 1)
+        catch_stop_signals();
     if (!a.json)
         printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
                a.model, (long long)n_train, (long long)a.train.batch,
@@ -793,7 +944,8 @@ int bnnc_cmd_train(int argc, char **argv)
                bayesian ? "" : "; no Bayesian layers: plain fine-tuning");
     fflush(stdout);
 
-    for (int64_t epoch = first_epoch; epoch < a.epochs; epoch++) {
+    int64_t stop_epoch = -1, stop_step = 0;
+    for (int64_t epoch = first_epoch; epoch < a.epochs && stop_epoch < 0; epoch++) {
         double start = now_seconds();
         float lr = bnn_lr_at_epoch(a.train.optimizer.lr, &a.schedule, epoch);
         bnn_trainer_optimizer(trainer)->config.lr = lr;
@@ -816,6 +968,15 @@ int bnnc_cmd_train(int argc, char **argv)
             /* this rank's contiguous share of the global batch */
             int64_t lo, mine;
             bnn_comm_shard(b, 1, rank, ranks, &lo, &mine);
+            if (epoch == first_epoch && step_in_epoch < skip_steps) {
+                used += mine; /* taken before the checkpoint this run resumed from */
+                continue;
+            }
+            if (stop_signal) {
+                stop_epoch = epoch;
+                stop_step = step_in_epoch;
+                break;
+            }
             bnn_tensor x = bx, y = by;
             x.shape.dims[0] = y.shape.dims[0] = mine;
             x.owns_data = y.owns_data = false;
@@ -838,6 +999,8 @@ int bnnc_cmd_train(int argc, char **argv)
             if (terminal)
                 progress_bar(seen, n_train, now_seconds() - start, loss_sum / (double)seen);
         }
+        if (stop_epoch >= 0)
+            break;
         double seconds = now_seconds() - start;
         double val_acc = NAN;
         if (n_val && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
@@ -880,11 +1043,42 @@ int bnnc_cmd_train(int argc, char **argv)
             goto done;
         if (a.checkpoint && rank == 0) {
             state.epochs_done = epoch + 1;
+            state.epoch_steps = 0;
             if (train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
-                bnnc_report(a.checkpoint, &diag);
+                bnnc_report(NULL, &diag);
                 goto done;
             }
         }
+    }
+    if (stop_signal) {
+        int sig = stop_signal;
+        if (stop_epoch < 0) { /* caught during the last epoch's end: it is complete */
+            stop_epoch = a.epochs;
+            stop_step = 0;
+        }
+        if (terminal)
+            printf("\n");
+        fflush(stdout);
+        char place[96];
+        stop_place(stop_epoch, stop_step, place, sizeof place);
+        if (a.checkpoint) {
+            /* The checkpoint of an epoch's end is on disk already. */
+            bool epoch_end = stop_step == 0 && stop_epoch > first_epoch;
+            state.epochs_done = stop_epoch;
+            state.epoch_steps = stop_step;
+            if (!epoch_end && train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
+                bnnc_report(NULL, &diag);
+                fprintf(stderr, "bnnc: stopped by %s; no new checkpoint\n", signal_name(sig));
+            } else {
+                fprintf(stderr, "bnnc: stopped by %s %s: checkpoint written to %s (continue "
+                        "with --resume %s)\n", signal_name(sig), place, a.checkpoint, a.checkpoint);
+            }
+        } else {
+            fprintf(stderr, "bnnc: stopped by %s %s: no output and no checkpoint written "
+                    "(--checkpoint DIR keeps one)\n", signal_name(sig), place);
+        }
+        status = 128 + sig;
+        goto done;
     }
     bool heldout = a.val_split > 0 || a.val_x;
     /* Calibration needs every held-out example in one place: with several

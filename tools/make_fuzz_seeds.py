@@ -134,14 +134,19 @@ def idx_seeds(d):
 
 
 def checkpoint_seeds(d):
-    # The format of tools/train_state.c, version 3.
-    def state(n, arrays, kind, epochs=1):
-        h = b"BNNCKPT3" + struct.pack("<QQQQIIII", epochs, 10 * epochs, 10 * epochs, n,
-                                      1234, 0xDEADBEEF, kind, arrays)
+    # The format of tools/train_state.c: version 4 (epoch_steps after the
+    # header of version 3), and version 3, which is still read.
+    def state(n, arrays, kind, epochs=1, epoch_steps=None):
+        h = b"BNNCKPT3" if epoch_steps is None else b"BNNCKPT4"
+        h += struct.pack("<QQQQIIII", epochs, 10 * epochs, 10 * epochs, n,
+                         1234, 0xDEADBEEF, kind, arrays)
+        if epoch_steps is not None:
+            h += struct.pack("<Q", epoch_steps)
         body = h + np.arange(n * arrays, dtype="<f4").tobytes()
         return body + struct.pack("<I", zlib.crc32(body))
     for name, b in [("adam.bin", state(6, 2, 1)), ("sgd.bin", state(5, 1, 0)),
-                    ("empty.bin", state(0, 1, 0)), ("v2.bin", b"BNNCKPT2" + bytes(48))]:
+                    ("empty.bin", state(0, 1, 0)), ("v2.bin", b"BNNCKPT2" + bytes(48)),
+                    ("adam4.bin", state(6, 2, 1, 2, 3)), ("sgd4.bin", state(5, 1, 0, 1, 0))]:
         with open(os.path.join(d, name), "wb") as f:
             f.write(b)
 

@@ -1,11 +1,16 @@
 /* Training checkpoints (see train_state.h). The state file is little-endian:
- *   "BNNCKPT3", u64 epochs_done, u64 trainer steps, u64 optimizer step,
+ *   "BNNCKPT4", u64 epochs_done, u64 trainer steps, u64 optimizer step,
  *   u64 optimizer floats n, u32 model size, u32 model crc32, u32 optimizer
- *   kind (bnn_optimizer_kind), u32 moment arrays (1 or 2), then m[n] and, for
- *   Adam(W), v[n] as f32, then the CRC-32 of every byte before it.
+ *   kind (bnn_optimizer_kind), u32 moment arrays (1 or 2), u64 epoch_steps
+ *   (batches of the next epoch already taken), then m[n] and, for Adam(W),
+ *   v[n] as f32, then the CRC-32 of every byte before it.
  *   (Version 1 had no optimizer kind, so SGD could load Adam's state;
- *   version 2 had no checksum of its own, so a flipped bit went unseen.) */
+ *   version 2 had no checksum of its own, so a flipped bit went unseen;
+ *   version 3, still read, had no epoch_steps: it was only written at an
+ *   epoch's end, before SIGINT and SIGTERM wrote checkpoints mid-epoch.) */
+#include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +22,8 @@
 #include "bnn_onnx.h"
 #include "train_state.h"
 
-static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '3'};
+static const char magic[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '4'};
+static const char magic_v3[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '3'};
 static const char magic_v2[8] = {'B', 'N', 'N', 'C', 'K', 'P', 'T', '2'};
 
 typedef struct state_header {
@@ -25,7 +31,22 @@ typedef struct state_header {
     uint64_t epochs_done, steps, optimizer_step, n;
     uint32_t model_size, model_crc;
     uint32_t optimizer_kind, arrays;
+    uint64_t epoch_steps; /* version 4 on */
 } state_header;
+
+/* A version 3 header: all of version 4's fields but epoch_steps. */
+#define HEADER_V3_SIZE offsetof(state_header, epoch_steps)
+
+/* The header's size in a file starting with magic m, or 0 when m is not a
+ * bnnc checkpoint's that this version reads. */
+static size_t header_size(const char m[8])
+{
+    if (memcmp(m, magic, sizeof magic) == 0)
+        return sizeof(state_header);
+    if (memcmp(m, magic_v3, sizeof magic_v3) == 0)
+        return HEADER_V3_SIZE;
+    return 0;
+}
 
 /* Size and CRC-32 of a file. */
 static bnn_status file_crc(const char *path, uint32_t *size, uint32_t *crc, bnn_diag *diag)
@@ -55,13 +76,20 @@ static bnn_status read_header(const char *path, state_header *h, bnn_diag *diag)
     FILE *f = fopen(path, "rb");
     if (!f)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    bool ok = fread(h, sizeof *h, 1, f) == 1;
+    memset(h, 0, sizeof *h);
+    size_t got = fread(h, 1, sizeof *h, f);
     fclose(f);
-    if (ok && memcmp(h->magic, magic_v2, sizeof magic_v2) == 0)
+    if (got >= sizeof h->magic && memcmp(h->magic, magic_v2, sizeof magic_v2) == 0)
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: a checkpoint of an older bnnc (version 2, "
                         "without a checksum): train again to make a new one", path);
-    ok = ok && memcmp(h->magic, magic, sizeof magic) == 0;
-    return ok ? BNN_OK : bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
+    size_t want = got >= sizeof h->magic ? header_size(h->magic) : 0;
+    if (want == HEADER_V3_SIZE)
+        h->epoch_steps = 0; /* the first floats of m were read into it */
+    if (want && got < want)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: the file is truncated (%zu bytes, inside "
+                        "its header)", path, got);
+    return want ? BNN_OK
+                : bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
 }
 
 /* Whether the file at path is the model h was saved with. */
@@ -92,17 +120,35 @@ bnn_status train_state_model_path(const char *dir, char *path, bnn_diag *diag)
                     dir);
 }
 
+/* Temporary files a killed run left in DIR (an interrupted atomic write of
+ * state.bin or model.next.onnx): nothing reads them, so they go. */
+static void remove_stale_temporaries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char path[4200];
+    for (struct dirent *e; (e = readdir(d));)
+        if (strncmp(e->d_name, "state.bin.tmp-", 14) == 0 ||
+            strncmp(e->d_name, "model.next.onnx.tmp-", 20) == 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+}
+
 bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_trainer *trainer,
                              const train_state *state, bnn_diag *diag)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return bnn_fail(diag, BNN_ERR_IO, "cannot create the checkpoint directory: %s",
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create the checkpoint directory: %s", dir,
                         strerror(errno));
     char model[4096], next[4096], prev[4096], path[4096], tmp[4200];
     snprintf(model, sizeof model, "%s/model.onnx", dir);
     snprintf(next, sizeof next, "%s/model.next.onnx", dir);
     snprintf(prev, sizeof prev, "%s/model.prev.onnx", dir);
     snprintf(path, sizeof path, "%s/state.bin", dir);
+    remove_stale_temporaries(dir);
 
     /* A crash in an earlier run may have left state.bin matching
      * model.prev.onnx: make that the pair again first, so the rotation below
@@ -120,50 +166,57 @@ bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_traine
         }
     }
 
-    BNN_TRY(bnn_onnx_export_file(graph, next, diag));
+    if (bnn_onnx_export_file(graph, next, diag) != BNN_OK)
+        return bnn_diag_prefix(diag, "%s", next);
     const bnn_optimizer *opt = bnn_trainer_optimizer(trainer);
     state_header h = {.epochs_done = (uint64_t)state->epochs_done,
                       .steps = bnn_trainer_steps(trainer),
                       .optimizer_step = (uint64_t)opt->step,
                       .n = opt->n,
                       .optimizer_kind = (uint32_t)opt->config.kind,
-                      .arrays = opt->v ? 2 : 1};
+                      .arrays = opt->v ? 2 : 1,
+                      .epoch_steps = (uint64_t)state->epoch_steps};
     memcpy(h.magic, magic, sizeof magic);
-    BNN_TRY(file_crc(next, &h.model_size, &h.model_crc, diag));
+    if (file_crc(next, &h.model_size, &h.model_crc, diag) != BNN_OK) {
+        unlink(next);
+        return diag->status;
+    }
 
-    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create a temporary file: %s", path,
-                        strerror(errno));
-    bnn_file_umask_mode(fd);
-    FILE *f = fdopen(fd, "wb");
     uLong crc = crc32(0, NULL, 0);
     crc = crc32_z(crc, (const Bytef *)&h, sizeof h);
     crc = crc32_z(crc, (const Bytef *)opt->m, sizeof(float) * opt->n);
     if (opt->v)
         crc = crc32_z(crc, (const Bytef *)opt->v, sizeof(float) * opt->n);
     uint32_t crc32le = (uint32_t)crc;
-    bool ok = f && fwrite(&h, sizeof h, 1, f) == 1 &&
-              fwrite(opt->m, sizeof(float), opt->n, f) == opt->n &&
-              (!opt->v || fwrite(opt->v, sizeof(float), opt->n, f) == opt->n) &&
-              fwrite(&crc32le, sizeof crc32le, 1, f) == 1;
-    ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-    if (f)
-        ok = fclose(f) == 0 && ok;
-    else
-        close(fd);
-    if (!ok) {
+    /* Written as state.bin.tmp-XXXXXX and kept there until the models are
+     * rotated: state.bin itself is replaced last. */
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        unlink(next);
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create a temporary file beside it: %s",
+                        path, strerror(e));
+    }
+    close(fd);
+    bnn_file_part parts[] = {{&h, sizeof h},
+                             {opt->m, sizeof(float) * opt->n},
+                             {opt->v, opt->v ? sizeof(float) * opt->n : 0},
+                             {&crc32le, sizeof crc32le}};
+    if (bnn_write_file_parts(tmp, parts, 4, diag) != BNN_OK) {
+        /* The old pair is untouched: model.onnx and state.bin still match. */
         unlink(tmp);
-        return bnn_fail(diag, BNN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        unlink(next);
+        return bnn_diag_prefix(diag, "%s", path);
     }
     /* The old pair stays whole (state.bin with model.onnx, then with
      * model.prev.onnx) until state.bin is replaced. */
     if ((rename(model, prev) != 0 && errno != ENOENT) || rename(next, model) != 0 ||
         rename(tmp, path) != 0) {
+        int e = errno;
         unlink(tmp);
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot put the checkpoint in place: %s", dir,
-                        strerror(errno));
+                        strerror(e));
     }
     unlink(prev);
     return BNN_OK;
@@ -183,24 +236,25 @@ bnn_status train_state_parse(const void *data, size_t size, const char *path,
                              train_state_file *out, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
-    state_header h;
-    if (size < sizeof h + 4)
-        return bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state (%zu bytes, "
-                        "truncated?)", path, size);
-    memcpy(&h, data, sizeof h);
-    if (memcmp(h.magic, magic_v2, sizeof magic_v2) == 0)
+    state_header h = {0};
+    if (size >= sizeof magic_v2 && memcmp(data, magic_v2, sizeof magic_v2) == 0)
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: a checkpoint of an older bnnc (version 2, "
                         "without a checksum): train again to make a new one", path);
-    if (memcmp(h.magic, magic, sizeof magic) != 0)
+    size_t hsize = size >= sizeof magic ? header_size(data) : 0;
+    if (!hsize)
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: not a bnnc checkpoint state", path);
+    if (size < hsize + 4)
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: checksum mismatch: the file is truncated "
+                        "(%zu bytes)", path, size);
+    memcpy(&h, data, hsize);
     uint32_t stored;
     memcpy(&stored, (const char *)data + size - 4, 4);
     uint32_t crc = (uint32_t)crc32_z(crc32(0, NULL, 0), data, size - 4);
     if (crc != stored)
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: checksum mismatch: the file is truncated "
                         "or damaged", path);
-    if ((h.arrays != 1 && h.arrays != 2) || h.n > (size - sizeof h - 4) / 4 / h.arrays ||
-        sizeof h + 4 + (size_t)h.n * 4 * h.arrays != size)
+    if ((h.arrays != 1 && h.arrays != 2) || h.n > (size - hsize - 4) / 4 / h.arrays ||
+        hsize + 4 + (size_t)h.n * 4 * h.arrays != size)
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: the header does not match the file's size",
                         path);
     out->epochs_done = h.epochs_done;
@@ -210,8 +264,9 @@ bnn_status train_state_parse(const void *data, size_t size, const char *path,
     out->model_size = h.model_size;
     out->model_crc = h.model_crc;
     out->optimizer_kind = h.optimizer_kind;
-    out->m = (const char *)data + sizeof h;
-    out->v = h.arrays == 2 ? (const char *)data + sizeof h + (size_t)h.n * 4 : NULL;
+    out->epoch_steps = h.epoch_steps;
+    out->m = (const char *)data + hsize;
+    out->v = h.arrays == 2 ? (const char *)data + hsize + (size_t)h.n * 4 : NULL;
     return BNN_OK;
 }
 
@@ -252,6 +307,7 @@ bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *
         opt->step = (int64_t)s.optimizer_step;
         bnn_trainer_set_steps(trainer, s.steps);
         state->epochs_done = (int64_t)s.epochs_done;
+        state->epoch_steps = (int64_t)s.epoch_steps;
     }
     free(buf);
     return st;

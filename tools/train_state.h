@@ -6,7 +6,8 @@
  * resumes: the new model is written as model.next.onnx, the old one is moved
  * to model.prev.onnx, then the new model and state are renamed into place and
  * model.prev.onnx is removed.  Until state.bin is replaced it still matches
- * model.prev.onnx, and train_state_model_path finds it there. */
+ * model.prev.onnx, and train_state_model_path finds it there.  A failed write
+ * (a full disk) leaves the previous pair as it was. */
 #ifndef BNNC_TRAIN_STATE_H
 #define BNNC_TRAIN_STATE_H
 
@@ -14,6 +15,7 @@
 
 typedef struct train_state {
     int64_t epochs_done;
+    int64_t epoch_steps; /* batches of epoch epochs_done + 1 taken (a stop mid-epoch) */
 } train_state;
 
 /* Writes both files atomically (each to a temporary name, then renamed),
@@ -33,6 +35,7 @@ bnn_status train_state_read(const char *dir, bnn_trainer *trainer, train_state *
 /* DIR/state.bin's contents as read (m and v point into the buffer parsed). */
 typedef struct train_state_file {
     uint64_t epochs_done, steps, optimizer_step;
+    uint64_t epoch_steps;     /* 0 in version 3 files */
     size_t n;                 /* floats in each moment array */
     uint32_t model_size, model_crc, optimizer_kind;
     const void *m, *v;        /* f32[n] each, little-endian; v NULL for SGD */
