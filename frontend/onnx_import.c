@@ -238,6 +238,10 @@ bnn_status onnx_infer(onnx_ctx *c, int node_id)
 bnn_status onnx_output_param(onnx_ctx *c, int k, bnn_dtype dtype, const bnn_shape *shape,
                              const void *data, size_t nbytes)
 {
+    if (k < 0 || (size_t)k >= c->node->n_output)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has no output %d to hold its value", k);
+    if (!*onnx_str(c->node->output[k]))
+        return BNN_OK; /* an unnamed output: nothing can read it */
     const char *name = c->node->output[k];
     int id = bnn_graph_add_param(c->g, name, dtype, shape, data, nbytes, false);
     if (id < 0)

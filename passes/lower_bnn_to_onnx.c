@@ -10,7 +10,7 @@
  *                             rank) keeping strides/pads/dilations/group
  *
  * This is the reparameterisation the runtime's Bayesian kernels compute
- * (runtime/k_bayes.c): one weight sample per forward pass, shared by the
+ * (runtime/kernels/bayes.c): one weight sample per forward pass, shared by the
  * batch, eps ~ N(0, 1).  A layer with estimator=local samples its output
  * instead (see lower_local: "fc.weight_sigma", "fc.weight_var" and, after
  * the output value %y, "y_x2", "y_mean", "y_var", "y_std", "y_eps",
@@ -140,7 +140,7 @@ static bnn_status variance(lower_ctx *c, int mu, int rho, const char *what, int 
 /* estimator=local: the layer's output is sampled, not its weights:
  *   mean = layer(x, Wmu, bmu),  var = layer(x*x, softplus(Wrho)^2, softplus(brho)^2)
  *   y = mean + sqrt(var) * random_normal_like(mean)
- * (runtime/k_bayes_estimators.c).  The Bayesian node itself becomes the final
+ * (runtime/kernels/bayes_estimators.c).  The Bayesian node itself becomes the final
  * add, keeping its name and output. */
 static bnn_status lower_local(lower_ctx *c, int x, int wmu, int wrho, int bmu, int brho)
 {

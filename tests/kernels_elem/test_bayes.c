@@ -49,7 +49,7 @@ static ke_case *dense_case(const bnn_shape *xs, int64_t in, int64_t out, int bia
 }
 
 /* The weight the layer should have sampled: mu + softplus(rho) * eps with eps
- * from the stream documented in rng.h / k_bayes.c. */
+ * from the stream documented in rng.h / runtime/kernels/bayes.c. */
 static void expected_weights(const ke_case *c, float *w, float *b)
 {
     int64_t nw = bnn_tensor_numel(&c->inputs[WMU]);
@@ -196,7 +196,7 @@ Test(kernels_elem, dense_reparam_shape_error)
     ke_destroy(c);
 }
 
-/* ---- conv_reparam (needs the conv kernel, runtime/k_conv.c) ------------- */
+/* ---- conv_reparam (needs the conv kernel, runtime/kernels/conv.c) ------------- */
 
 static ke_case *conv_case(uint64_t seed, int64_t group, bool bias)
 {
@@ -223,22 +223,12 @@ static ke_case *conv_case(uint64_t seed, int64_t group, bool bias)
     return c;
 }
 
-/* Skips (visibly) while runtime/k_conv.c is a stub; runs once it lands. */
-static void require_conv(ke_case *c, bnn_status st)
-{
-    if (st == BNN_ERR_UNSUPPORTED && strstr(c->diag.message, "not written")) {
-        ke_destroy(c);
-        cr_skip_test("conv kernel not written yet: %s", c->diag.message);
-    }
-}
-
 Test(kernels_elem, conv_reparam_matches_reference)
 {
     for (int variant = 0; variant < 3; variant++) {
         int64_t group = variant == 1 ? 2 : 1;
         ke_case *c = conv_case((uint64_t)variant, group, variant != 2);
         bnn_status st = ke_forward(c);
-        require_conv(c, st);
         cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
         int64_t nw = bnn_tensor_numel(&c->inputs[WMU]);
         float *w = malloc((size_t)nw * sizeof *w), b[6];
@@ -260,7 +250,6 @@ Test(kernels_elem, conv_reparam_gradients)
     for (int variant = 0; variant < 2; variant++) {
         ke_case *c = conv_case(10 + (uint64_t)variant, variant ? 2 : 1, true);
         bnn_status st = ke_forward(c);
-        require_conv(c, st);
         cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
         c->training = true;
         ke_check_grad(c, 0x1f, 1e-3, 1e-2, 30);
@@ -673,7 +662,6 @@ Test(kernels_elem, conv_reparam_1d)
                 k == WRHO || k == BRHO ? 0 : 1);
     c->step = 9;
     bnn_status st = ke_forward(c);
-    require_conv(c, st);
     cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
     float w[36], b[4];
     expected_weights(c, w, b);

@@ -1,5 +1,5 @@
 /* The local and flipout estimators of bnn.dense_reparam and bnn.conv_reparam
- * (runtime/k_bayes_estimators.c): forward against a double reference with
+ * (runtime/kernels/bayes_estimators.c): forward against a double reference with
  * the documented streams, gradients of every input by finite differences
  * (the draws are fixed by seed and step), the output's marginal mean and
  * variance against reparam's closed form, independence of the noise across
@@ -137,7 +137,7 @@ static double *doubles(int64_t n)
 }
 
 /* What the layer should output for c's seed and step (rng.h streams and the
- * layouts documented in runtime/k_bayes_estimators.c). */
+ * layouts documented in runtime/kernels/bayes_estimators.c). */
 static void expected_output(const ke_case *c, bool local, double *y)
 {
     dims d = dims_of(c);
@@ -541,7 +541,7 @@ Test(kernels_elem, local_zero_variance)
 {
     /* A zero row of x and a bias without rho: var is exactly 0 there, the
      * output is the bias, and the noise path passes gradient 0 (the
-     * subgradient of sqrt at 0; runtime/k_bayes_estimators.c), so dx of
+     * subgradient of sqrt at 0; runtime/kernels/bayes_estimators.c), so dx of
      * that row is the mean path's alone: g . mu. */
     bnn_shape xs = KE_SHAPE(3, 5);
     ke_case *c = dense_case("local", &xs, 5, 4, 1, -2, 0, 8);

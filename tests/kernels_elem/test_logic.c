@@ -1,4 +1,4 @@
-/* Comparison, logic and selection kernels (runtime/k_logic.c): forward
+/* Comparison, logic and selection kernels (runtime/kernels/logic.c): forward
  * against slow references (one output element at a time from its
  * coordinates) on random broadcast shapes for every element type the kernels
  * take; where's gradient by finite differences (with broadcast operands),
