@@ -203,6 +203,10 @@ void onnx_inline_release(onnx_ctx *c);
  * (same output shapes only); Loop and Scan with a static trip count are
  * unrolled, up to ONNX_MAX_UNROLLED_NODES body nodes per model. */
 #define ONNX_MAX_UNROLLED_NODES 10000
+/* The largest constant the importer makes itself (ConstantOfShape of a
+ * constant shape): a model's own tensors come from its file, and a few bytes
+ * of shape must not turn into gigabytes at import. */
+#define ONNX_MAX_FOLDED_BYTES ((uint64_t)16 << 20)
 bnn_status onnx_lower_if(onnx_ctx *c);
 bnn_status onnx_lower_loop(onnx_ctx *c);
 bnn_status onnx_lower_scan(onnx_ctx *c);

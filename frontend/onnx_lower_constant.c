@@ -95,9 +95,11 @@ bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
         one = d.data;
     }
     size_t es = bnn_dtype_size(d.dtype);
-    if (numel < 0 || (uint64_t)numel > ((uint64_t)1 << 30) / es) {
+    if (numel < 0 || (uint64_t)numel > ONNX_MAX_FOLDED_BYTES / es) {
         onnx_data_release(&d);
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the constant would be too large");
+        char buf[256];
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the constant it makes, %s, would be over %d MiB",
+                              bnn_shape_format(&s, d.dtype, buf, sizeof buf), (int)(ONNX_MAX_FOLDED_BYTES >> 20));
     }
     unsigned char *buf = malloc((size_t)numel * es + 1);
     bnn_status st = BNN_OK;
