@@ -1,6 +1,7 @@
 /* The graph's arena: a list of blocks freed all at once with the graph.
  * Large requests get a block of their own so that param data does not waste
  * the tail of a shared block. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,9 +36,12 @@ void bnn_arena_destroy(bnn_arena *arena)
     free(arena);
 }
 
-static bnn_arena_block *new_block(size_t size)
+/* calloc for the big blocks: their zero pages come from the system untouched,
+ * so a large zero-filled param costs nothing until it is written. */
+static bnn_arena_block *new_block(size_t size, bool zeroed)
 {
-    bnn_arena_block *b = malloc(sizeof(bnn_arena_block) + size);
+    bnn_arena_block *b = zeroed ? calloc(1, sizeof(bnn_arena_block) + size)
+                                : malloc(sizeof(bnn_arena_block) + size);
     if (!b)
         return NULL;
     b->next = NULL;
@@ -71,7 +75,7 @@ void *bnn_arena_alloc(bnn_arena *arena, size_t size, size_t align)
     }
     if (size > BLOCK_SIZE / 4) {
         /* A big request: its own block, linked behind the current one. */
-        bnn_arena_block *big = new_block(size + align);
+        bnn_arena_block *big = new_block(size + align, true);
         if (!big)
             return NULL;
         size_t at = aligned_offset(big, 0, align);
@@ -83,9 +87,9 @@ void *bnn_arena_alloc(bnn_arena *arena, size_t size, size_t align)
             arena->head = big;
         }
         arena->total += size;
-        return memset(big->data + at, 0, size);
+        return big->data + at; /* zeroed by calloc */
     }
-    bnn_arena_block *fresh = new_block(BLOCK_SIZE + align);
+    bnn_arena_block *fresh = new_block(BLOCK_SIZE + align, false);
     if (!fresh)
         return NULL;
     fresh->next = b;

@@ -338,7 +338,15 @@ static bnn_status parse_param(parser *p)
     bool trainable = text_is_ident(p, "trainable");
     if (trainable)
         BNN_TRY(text_next(p));
-    int id = bnn_graph_add_param(p->g, name, dtype, &shape, NULL, (size_t)numel * size, trainable);
+    size_t bytes = (size_t)numel * size;
+    if (!text_is_punct(p, '=')) {
+        if (bytes > MAX_ZERO_PARAM_BYTES - p->zero_bytes)
+            return text_error_at(p, type_at,
+                                 "params without inline data (zero-filled) would take more than %zu MiB in all",
+                                 MAX_ZERO_PARAM_BYTES >> 20);
+        p->zero_bytes += bytes;
+    }
+    int id = bnn_graph_add_param(p->g, name, dtype, &shape, NULL, bytes, trainable);
     if (id < 0)
         return text_out_of_memory(p);
     BNN_TRY(remember(p, id));

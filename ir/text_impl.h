@@ -110,7 +110,11 @@ enum {
     MAX_ATTRS = 1 << 12,  /* attributes of one node */
     MAX_NUMBER_LEN = 400, /* characters of one number */
 };
-#define MAX_PARAM_BYTES ((size_t)1 << 30) /* data of one param, zero-filled if absent */
+#define MAX_PARAM_BYTES ((size_t)1 << 30) /* data of one param */
+/* Params without inline data are zero-filled: the printer leaves out the data
+ * of large params, so such a text is the model's structure only.  Their bytes
+ * together are capped, so a few lines cannot ask for gigabytes. */
+#define MAX_ZERO_PARAM_BYTES ((size_t)128 << 20)
 
 typedef enum tok_kind {
     T_EOF,
@@ -155,6 +159,7 @@ typedef struct parser {
     int cap_list;
     pending_output *outs; /* owned: the header's outputs */
     int n_outs;
+    size_t zero_bytes; /* of params without inline data, so far */
 } parser;
 
 /* Errors: the first one sticks in p->status and p->diag, "FILE:LINE:COL: what". */

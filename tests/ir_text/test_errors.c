@@ -70,6 +70,9 @@ static const bad_case cases[] = {
     {H "  param %p: f32[N]\n", "2:13: a param's shape must be sizes only"},
     {H "  param %p: ?[2]\n", "2:13: a param needs an element type"},
     {H "  param %p: f32[100000,100000,100000]\n", "2:13: param larger than 1073741824 bytes"},
+    /* 96 MiB and 48 MiB without data: the second passes the 128 MiB budget. */
+    {H "  param %a: f32[1024,1024,24]\n  param %b: f32[1024,1024,12]\n",
+     "3:13: params without inline data (zero-filled) would take more than 128 MiB in all"},
     {H "  param %p: string[1] = [1]\n", "2:9: a string param has no inline data"},
     {H "  param %x: f32[1]\n", "2:9: value %x is defined twice"},
     {H "  param %p: f32[1] = 1.0\n", "2:22: expected '[' and the param's values, found '1.0'"},
