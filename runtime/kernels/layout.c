@@ -85,7 +85,7 @@ void layout_strided_gather(size_t es, int rank, const int64_t *dims, const int64
         }
         unsigned char *out = dst + (size_t)(row * inner) * es;
         if (sl == 1) {
-            memcpy(out, src + (size_t)off * es, (size_t)inner * es);
+            memcpy(out, src + off * (int64_t)es, (size_t)inner * es); /* off may be < 0: signed */
             continue;
         }
         switch (es) {
@@ -105,7 +105,7 @@ void layout_strided_gather(size_t es, int rank, const int64_t *dims, const int64
         }
         default:
             for (int64_t i = 0; i < inner; i++)
-                memcpy(out + (size_t)i * es, src + (size_t)(off + i * sl) * es, es);
+                memcpy(out + (size_t)i * es, src + (off + i * sl) * (int64_t)es, es);
         }
     }
 }

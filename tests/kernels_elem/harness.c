@@ -154,13 +154,13 @@ void ke_put(bnn_tensor *t, int64_t i, double v)
     case BNN_F32: ((float *)t->data)[i] = (float)v; break;
     case BNN_F64: ((double *)t->data)[i] = v; break;
     case BNN_I8: ((int8_t *)t->data)[i] = (int8_t)v; break;
-    case BNN_U8: ((uint8_t *)t->data)[i] = (uint8_t)v; break;
+    case BNN_U8: ((uint8_t *)t->data)[i] = (uint8_t)(int64_t)v; break; /* wraps, as intended */
     case BNN_I16: ((int16_t *)t->data)[i] = (int16_t)v; break;
-    case BNN_U16: ((uint16_t *)t->data)[i] = (uint16_t)v; break;
+    case BNN_U16: ((uint16_t *)t->data)[i] = (uint16_t)(int64_t)v; break; /* wraps, as intended */
     case BNN_I32: ((int32_t *)t->data)[i] = (int32_t)v; break;
-    case BNN_U32: ((uint32_t *)t->data)[i] = (uint32_t)v; break;
+    case BNN_U32: ((uint32_t *)t->data)[i] = (uint32_t)(int64_t)v; break; /* wraps, as intended */
     case BNN_I64: ((int64_t *)t->data)[i] = (int64_t)v; break;
-    case BNN_U64: ((uint64_t *)t->data)[i] = (uint64_t)v; break;
+    case BNN_U64: ((uint64_t *)t->data)[i] = (uint64_t)(int64_t)v; break; /* wraps, as intended */
     case BNN_BOOL: ((uint8_t *)t->data)[i] = v != 0; break;
     default: cr_assert_fail("ke_put: unsupported type");
     }
