@@ -28,50 +28,8 @@ export OMPI_MCA_mca_base_component_disable_dlclose=1
 export OMPI_MCA_rmaps_base_oversubscribe=1
 mpi() { mpirun --allow-run-as-root --oversubscribe --quiet "$@"; }
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
+. "$root/tests/named.sh"
 
-# run NAME WANT_STATUS CMD...: runs CMD, keeps out/err, checks the status.
-run() {
-    local name=$1 want=$2
-    shift 2
-    "$@" >"$name.out" 2>"$name.err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$name: exit status $got, expected $want"
-        sed 's/^/     | /' "$name.err" | head -8
-        return 1
-    fi
-    return 0
-}
-# fails NAME CMD...: CMD must exit non-zero.
-fails() {
-    local name=$1
-    shift
-    "$@" >"$name.out" 2>"$name.err"
-    local got=$?
-    if [ "$got" -eq 0 ]; then
-        bad "$name: exited 0, expected a failure"
-        return 1
-    fi
-    return 0
-}
-# has NAME FILE TEXT: FILE contains TEXT literally.
-has() {
-    if grep -qF -- "$3" "$2"; then ok "$1"; else
-        bad "$1: $2 lacks '$3'"
-        sed 's/^/     | /' "$2" | head -8
-    fi
-}
-# same NAME A B: the files are identical.
-same() {
-    if cmp -s "$2" "$3"; then ok "$1"; else
-        bad "$1: $2 and $3 differ"
-        diff "$2" "$3" | head -8 | sed 's/^/     | /'
-    fi
-}
 # close NAME A.onnx B.onnx: params agree to 1e-6 relative.
 close() {
     if "$param_diff" "$2" "$3" 1e-6 >"$1.diff" 2>&1; then ok "$1 ($(cat "$1.diff"))"; else
@@ -87,9 +45,9 @@ epochs() { grep '^epoch' "$1" | sed 's/, [0-9.]* s (.*//'; }
 # ---- training: K ranks give one process's parameters ----------------------
 # 290 examples in batches of 64: the last batch has 34 rows, uneven over 3.
 train=(mlp.onnx --data "$mnist" --limit 290 --batch 64 --epochs 2 --threads 1 --samples 2)
-run train_1 0 "$bnnc" train "${train[@]}" -o one.onnx
+run train_1 0 train "${train[@]}" -o one.onnx
 for k in 1 2 3; do
-    if run "train_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" -o "np$k.onnx"; then
+    if run_cmd "train_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" -o "np$k.onnx"; then
         close "np $k trains the parameters of one process" one.onnx "np$k.onnx"
         epochs train_1.out >a.txt
         epochs "train_np$k.out" >b.txt
@@ -102,8 +60,8 @@ done
 # gradient that nearly cancels (see docs/distributed.md).
 tiny=(mlp.onnx --data "$mnist" --limit 129 --batch 64 --epochs 1 --threads 1 --samples 2
       --optimizer sgd --lr 0.01)
-run tiny_1 0 "$bnnc" train "${tiny[@]}" -o tiny1.onnx &&
-    run tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" -o tiny3.onnx &&
+run tiny_1 0 train "${tiny[@]}" -o tiny1.onnx &&
+    run_cmd tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" -o tiny3.onnx &&
     close "ranks with no rows in a batch still take the step" tiny1.onnx tiny3.onnx
 has "the job says it is data parallel" train_np2.out "data parallel over 2 ranks"
 if [ "$(grep -c '^epoch' train_np3.out)" = 2 ]; then ok "rank 0 alone prints"; else
@@ -118,8 +76,8 @@ npy=(mlp.onnx --train-x "$digits/batch16.npy" --train-y "$digits/batch16_labels.
 for v in "--val-split 0.25" "--val-x $digits/batch16.npy --val-y $digits/batch16_labels.npy"; do
     tag=${v%% *}
     # shellcheck disable=SC2086
-    run "npy$tag" 0 "$bnnc" train "${npy[@]}" $v -o "npy1$tag.onnx" &&
-        run "npy_np3$tag" 0 mpi -np 3 "$bnnc" train "${npy[@]}" $v -o "npy3$tag.onnx" &&
+    run "npy$tag" 0 train "${npy[@]}" $v -o "npy1$tag.onnx" &&
+        run_cmd "npy_np3$tag" 0 mpi -np 3 "$bnnc" train "${npy[@]}" $v -o "npy3$tag.onnx" &&
         close ".npy rows and $tag over 3 ranks train one process's params" "npy1$tag.onnx" \
             "npy3$tag.onnx"
     epochs "npy$tag.out" >a.txt
@@ -128,26 +86,26 @@ for v in "--val-split 0.25" "--val-x $digits/batch16.npy --val-y $digits/batch16
 done
 
 # shellcheck disable=SC2086
-run npy_np2_cal 0 mpi -np 2 "$bnnc" train "${npy[@]::${#npy[@]}-1}" --val-split 0.25 -o npy_cal.onnx &&
+run_cmd npy_np2_cal 0 mpi -np 2 "$bnnc" train "${npy[@]::${#npy[@]}-1}" --val-split 0.25 -o npy_cal.onnx &&
     has "K ranks say they leave calibration to bnnc calibrate" npy_np2_cal.out "run bnnc calibrate"
 
 # Stop after one epoch with 2 ranks, resume with 3: the uninterrupted result.
-run ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --checkpoint ck -o ck1.onnx &&
-    run resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck -o resumed.onnx &&
+run_cmd ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --checkpoint ck -o ck1.onnx &&
+    run_cmd resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck -o resumed.onnx &&
     close "resumed with 3 ranks from a 2-rank checkpoint" one.onnx resumed.onnx
 
 # ---- eval: K ranks print exactly one process's numbers --------------------
 ev=(one.onnx --data "$mnist" --samples 3 --batch 300 --threads 1 --json --ood noise)
-run eval_1 0 "$bnnc" eval "${ev[@]}" &&
+run eval_1 0 eval "${ev[@]}" &&
     for k in 2 3; do
-        run "eval_np$k" 0 mpi -np $k "$bnnc" eval "${ev[@]}" &&
+        run_cmd "eval_np$k" 0 mpi -np $k "$bnnc" eval "${ev[@]}" &&
             same "eval over $k ranks prints one process's JSON" eval_1.out "eval_np$k.out"
     done
 # .npy input read by row ranges: 16 examples in batches of 4 over 3 ranks.
 evx=(one.onnx --x "$digits/batch16.npy" --y "$digits/batch16_labels.npy" --samples 4 --batch 4
      --threads 1)
-run evalx_1 0 "$bnnc" eval "${evx[@]}" &&
-    run evalx_np3 0 mpi -np 3 "$bnnc" eval "${evx[@]}" &&
+run evalx_1 0 eval "${evx[@]}" &&
+    run_cmd evalx_np3 0 mpi -np 3 "$bnnc" eval "${evx[@]}" &&
     same "eval of .npy rows over 3 ranks prints one process's text" evalx_1.out evalx_np3.out
 
 # ---- faults ----------------------------------------------------------------
@@ -200,7 +158,7 @@ if [ -n "$victim" ]; then
             bad "the job exited 0 after a rank was killed"
     fi
     [ ! -e killed.onnx ] && ok "no model from a killed job" || bad "killed.onnx was written"
-    run resume_killed 0 "$bnnc" train mlp.onnx --data "$mnist" --limit 64 --epochs 1 --batch 16 \
+    run resume_killed 0 train mlp.onnx --data "$mnist" --limit 64 --epochs 1 --batch 16 \
         --threads 1 --samples 1 --val-split 0.25 --resume ck2 -o after.onnx &&
         ok "the killed job's last checkpoint resumes"
 else
@@ -209,5 +167,4 @@ else
 fi
 wait 2>/dev/null
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish dist

@@ -19,10 +19,9 @@
 set -u
 bnnc=$(realpath "${1:?usage: cli_faults.sh BNNC}")
 root=${BNNC_SOURCE_ROOT:?BNNC_SOURCE_ROOT is not set}
-fix=$root/tests/fixtures/train
-cli=$fix/cli
 mnist=$root/examples/mnist
-mlp=$fix/mlp_init.onnx
+mlp=$root/tests/fixtures/train/mlp_init.onnx
+cli=$root/tests/fixtures/train/cli  # small .npy inputs and labels
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -32,49 +31,15 @@ cleanup() {
 trap cleanup EXIT
 cd "$work" || exit 1
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1 [$2]"; fi; }
+. "$root/tests/named.sh"
 
-# run NAME WANT_STATUS ARGS...: runs bnnc with ARGS, keeps out/err, checks the status.
-run() {
-    local name=$1 want=$2
-    shift 2
-    "$bnnc" "$@" >"$name.out" 2>"$name.err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$name: exit status $got, expected $want"
-        sed 's/^/     | /' "$name.err" | head -5
-        return 1
-    fi
-    return 0
-}
-# limited NAME BYTES WANT ARGS...: run under a file size limit of BYTES.
+# limited NAME BYTES WANT ARGS...: runs bnnc under a file size limit of BYTES.
 limited() {
     local name=$1 bytes=$2 want=$3
     shift 3
-    prlimit --fsize="$bytes" "$bnnc" "$@" >"$name.out" 2>"$name.err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$name: exit status $got under --fsize=$bytes, expected $want"
-        sed 's/^/     | /' "$name.err" | head -5
-        return 1
-    fi
-    return 0
+    run_cmd "$name" "$want" prlimit --fsize="$bytes" "$bnnc" "$@"
 }
-# expect NAME FILE REGEX: FILE must match REGEX (grep -E).
-expect() {
-    if grep -Eq -- "$3" "$2"; then
-        ok "$1"
-    else
-        bad "$1: $2 does not match /$3/"
-        sed 's/^/     | /' "$2" | head -5
-    fi
-}
-same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 differ"; fi; }
-one_line() { [ "$(wc -l <"$2")" -eq 1 ] && ok "$1" || { bad "$1: $2 has $(wc -l <"$2") lines"; sed 's/^/     | /' "$2" | head -5; }; }
+one_line() { [ "$(wc -l <"$2")" -eq 1 ] && ok "$1" || { bad "$1: $2 has $(wc -l <"$2") lines"; show "$2"; }; }
 # no_temporaries NAME DIR: nothing named *.tmp* in DIR.
 no_temporaries() {
     local left
@@ -424,5 +389,4 @@ if run space_convert 0 convert "$mlp" --layers all -o "$d/modèle ü.onnx"; then
     fi
 fi
 
-echo "cli_faults: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli_faults

@@ -17,38 +17,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 1
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; }
-
-# run NAME WANT_STATUS ARGS...: runs bnnc with ARGS, keeps out/err, checks the status.
-run() {
-    local name=$1 want=$2
-    shift 2
-    "$bnnc" "$@" >"$name.out" 2>"$name.err"
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        bad "$name: exit status $got, expected $want"
-        sed 's/^/     | /' "$name.err" | head -5
-        return 1
-    fi
-    return 0
-}
-
-# expect NAME FILE REGEX: FILE must match REGEX (grep -E).
-expect() {
-    if grep -Eq -- "$3" "$2"; then
-        ok "$1"
-    else
-        bad "$1: $2 does not match /$3/"
-        sed 's/^/     | /' "$2" | head -5
-    fi
-}
-
-# same NAME A B / differ NAME A B: byte comparison of two files.
-same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 differ"; fi; }
-differ() { if [ -f "$2" ] && [ -f "$3" ] && ! cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 are the same (or missing)"; fi; }
+. "$root/tests/named.sh"
 
 small=(--data "$mnist" --limit 300 --batch 64 --threads 2 --samples 2)
 
@@ -217,5 +186,4 @@ for est in local flipout; do
     fi
 done
 
-echo "train_cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish train_cli
