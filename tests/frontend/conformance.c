@@ -14,8 +14,8 @@
  * pass, "dir/case" one a line, sorted bytewise.  A listed case that is
  * skipped, fails or is missing fails the run, by name; a passing case not
  * listed is printed as NEW PASS.  --write-expected FILE writes the cases
- * that pass now.  (tests/runtime/conformance.c keeps its own list the same
- * way; docs/runtime.md, "Conformance".)
+ * that pass now (tests/expected_list.c, shared with tests/runtime/conformance.c;
+ * docs/runtime.md, "Conformance").
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bnn_onnx.h"
+#include "expected_list.h"
 #include "graph_compare.h"
 #include "onnx_impl.h"
 
@@ -269,104 +270,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The expected list, and every passing case in walk order (sorted: the
- * directories and their cases are walked in strcmp order). */
-static char **expected, **passes;
-static bool *expected_passed, *expected_ran;
-static int n_expected, n_passes;
-
-static bool read_expected(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "conformance: cannot open the expected list %s\n", path);
-        return false;
-    }
-    char line[1300];
-    int lineno = 0;
-    bool ok = true;
-    while (ok && fgets(line, sizeof line, f)) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = 0;
-        if (!line[0])
-            continue;
-        if (n_expected > 0 && strcmp(expected[n_expected - 1], line) >= 0) {
-            fprintf(stderr, "conformance: %s:%d: '%s' is repeated or out of order; the list "
-                    "is sorted, one case a line (rewrite it with --write-expected)\n", path,
-                    lineno, line);
-            ok = false;
-            break;
-        }
-        char **grown = realloc(expected, sizeof *expected * (size_t)(n_expected + 1));
-        ok = grown != NULL;
-        if (ok) {
-            expected = grown;
-            expected[n_expected] = strdup(line);
-            ok = expected[n_expected] != NULL;
-            n_expected += ok;
-        }
-    }
-    fclose(f);
-    expected_passed = calloc((size_t)n_expected + 1, sizeof *expected_passed);
-    expected_ran = calloc((size_t)n_expected + 1, sizeof *expected_ran);
-    return ok && expected_passed && expected_ran;
-}
-
-static int find_expected(const char *label)
-{
-    int lo = 0, hi = n_expected - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(expected[mid], label);
-        if (c == 0)
-            return mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
-static int new_passes;
-
-/* After run_case: a listed case that did not pass is named with its skip
- * reason (run_case printed a failure's), a pass not listed is named too. */
-static void note_outcome(const char *label, bool pass, bool was_skipped, bool listing)
-{
-    int e = find_expected(label);
-    if (e >= 0) {
-        expected_ran[e] = true;
-        expected_passed[e] = pass;
-        if (was_skipped)
-            printf("FAIL %s: expected to pass, skipped: %s\n", label, last_skip);
-    }
-    if (!pass)
-        return;
-    if (e < 0 && listing) {
-        printf("NEW PASS %s (not in the expected list)\n", label);
-        new_passes++;
-    }
-    char **grown = realloc(passes, sizeof *passes * (size_t)(n_passes + 1));
-    if (grown) {
-        passes = grown;
-        passes[n_passes] = strdup(label);
-        n_passes += passes[n_passes] != NULL;
-    }
-}
-
-static void free_lists(void)
-{
-    for (int i = 0; i < n_expected; i++)
-        free(expected[i]);
-    for (int i = 0; i < n_passes; i++)
-        free(passes[i]);
-    free(expected);
-    free(expected_passed);
-    free(expected_ran);
-    free(passes);
-}
-
-static bool listing;
+static expected_list *list;
 
 static bool walk(const char *root, const char *sub)
 {
@@ -394,7 +298,8 @@ static bool walk(const char *root, const char *sub)
         snprintf(label, sizeof label, "%s/%s", sub, names[i]);
         int passed_before = passed, skipped_before = skipped;
         run_case(cdir, label);
-        note_outcome(label, passed > passed_before, skipped > skipped_before, listing);
+        expected_list_note(list, label, passed > passed_before,
+                           skipped > skipped_before ? last_skip : NULL);
         free(names[i]);
     }
     free(names);
@@ -420,23 +325,21 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (expected_path && !read_expected(expected_path)) {
-        free_lists();
+    list = expected_list_read(expected_path);
+    if (!list)
         return 2;
-    }
-    listing = expected_path != NULL;
     const char *root = getenv("BNNC_ONNX_TESTDATA");
     struct stat st;
     if (!root || !*root || stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "conformance: ONNX backend test data not found at '%s'; install Debian's "
                         "libonnx-testdata or configure with -Donnx_testdata=DIR (env BNNC_ONNX_TESTDATA)\n",
                 root ? root : "");
-        free_lists();
+        expected_list_free(list);
         return 1;
     }
     if (!walk(root, "node") || !walk(root, "pytorch-converted") || !walk(root, "pytorch-operator") ||
         !walk(root, "simple")) {
-        free_lists();
+        expected_list_free(list);
         return 1;
     }
     qsort(reasons, (size_t)n_reasons, sizeof *reasons, cmp_reason);
@@ -444,34 +347,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_reasons; i++)
         printf("  %4d  %s (e.g. %s)\n", reasons[i].count, reasons[i].text, reasons[i].example);
     printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    int lost = 0;
-    for (int i = 0; i < n_expected; i++)
-        if (!expected_passed[i]) {
-            if (!expected_ran[i])
-                printf("FAIL %s: expected to pass, not found in %s\n", expected[i], root);
-            lost++;
-        }
-    if (lost)
-        printf("FAIL: %d cases of the expected list did not pass (see the FAIL lines)\n", lost);
-    if (expected_path)
-        printf("expected list %s: %d cases, %d of them did not pass; %d passing cases are not "
-               "listed\n", expected_path, n_expected, lost, new_passes);
+    int lost = expected_list_finish(list, root, NULL);
     int status = failed || lost ? 1 : 0;
-    if (write_path && n_passes != passed) {
-        fprintf(stderr, "conformance: out of memory listing the passes; %s not written\n",
-                write_path);
+    if (write_path && !expected_list_write(list, write_path))
         status = 2;
-    } else if (write_path) {
-        FILE *f = fopen(write_path, "w");
-        for (int i = 0; f && i < n_passes; i++)
-            fprintf(f, "%s\n", passes[i]);
-        if (!f || fclose(f) != 0) {
-            fprintf(stderr, "conformance: cannot write %s\n", write_path);
-            status = 2;
-        } else {
-            printf("wrote %d passing cases to %s\n", n_passes, write_path);
-        }
-    }
-    free_lists();
+    expected_list_free(list);
     return status;
 }

@@ -34,6 +34,7 @@
 
 #include "bnn_onnx.h"
 #include "bnn_runtime.h"
+#include "expected_list.h"
 #include "onnx.pb-c.h"
 #include "plan_impl.h" /* bnn_session_check_plan */
 
@@ -432,102 +433,6 @@ typedef struct skip_group {
 static skip_group *groups;
 static struct dirent **cases;
 
-/* The cases that must pass, "suite/case", sorted (--expected). */
-typedef struct expected_case {
-    char *name; /* owned */
-    bool ran;   /* the case was found and run (the SUBSTRING filter may leave it out) */
-    bool passed;
-} expected_case;
-
-static expected_case *expected;
-static int n_expected;
-
-/* Every case that passed, "suite/case" in run order, for --write-expected
- * (the suites and their cases are run sorted, so the order is sorted). */
-static char **passes;
-static int n_passes;
-
-static int find_expected(const char *name)
-{
-    int lo = 0, hi = n_expected - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(expected[mid].name, name);
-        if (c == 0)
-            return mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid - 1;
-    }
-    return -1;
-}
-
-/* Reads the list; a line out of order or repeated is an error, so the file
- * stays what --write-expected writes and merges stay clean. */
-static bool read_expected(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "conformance: cannot open the expected list %s\n", path);
-        return false;
-    }
-    char line[600];
-    int cap = 0, lineno = 0;
-    bool ok = true;
-    while (ok && fgets(line, sizeof line, f)) {
-        lineno++;
-        line[strcspn(line, "\r\n")] = 0;
-        if (!line[0])
-            continue;
-        if (n_expected > 0 && strcmp(expected[n_expected - 1].name, line) >= 0) {
-            fprintf(stderr, "conformance: %s:%d: '%s' is %s; the list is sorted, one case a "
-                    "line (rewrite it with --write-expected)\n", path, lineno, line,
-                    strcmp(expected[n_expected - 1].name, line) == 0 ? "repeated" : "out of order");
-            ok = false;
-            break;
-        }
-        if (n_expected == cap) {
-            cap = cap ? 2 * cap : 1024;
-            expected_case *grown = realloc(expected, (size_t)cap * sizeof *expected);
-            if (!grown) {
-                ok = false;
-                break;
-            }
-            expected = grown;
-        }
-        expected[n_expected].name = strdup(line);
-        expected[n_expected].ran = expected[n_expected].passed = false;
-        if (!expected[n_expected].name)
-            ok = false;
-        else
-            n_expected++;
-    }
-    fclose(f);
-    return ok;
-}
-
-static bool write_expected(const char *path)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, "conformance: cannot write %s\n", path);
-        return false;
-    }
-    for (int i = 0; i < n_passes; i++)
-        fprintf(f, "%s\n", passes[i]);
-    return fclose(f) == 0;
-}
-
-static void free_lists(void)
-{
-    for (int i = 0; i < n_expected; i++)
-        free(expected[i].name);
-    free(expected);
-    for (int i = 0; i < n_passes; i++)
-        free(passes[i]);
-    free(passes);
-}
-
 static int filter_dirs(const struct dirent *d)
 {
     return d->d_name[0] != '.';
@@ -557,15 +462,14 @@ int main(int argc, char **argv)
                 "no SUBSTRING\n");
         return 2;
     }
-    if (expected_path && !read_expected(expected_path)) {
-        free_lists();
+    expected_list *list = expected_list_read(expected_path);
+    if (!list)
         return 2;
-    }
     static const char *const suites[] = {"node", "pytorch-converted"};
-    int passed = 0, failed = 0, skipped = 0, n_groups = 0, unexpected = 0;
+    int passed = 0, failed = 0, skipped = 0, n_groups = 0;
     groups = calloc(1000, sizeof *groups);
     if (!groups) {
-        free_lists();
+        expected_list_free(list);
         return 2;
     }
     for (size_t su = 0; su < 2; su++) {
@@ -575,7 +479,7 @@ int main(int argc, char **argv)
         if (n_cases < 0) {
             fprintf(stderr, "conformance: cannot read %s\n", dir);
             free(groups);
-            free_lists();
+            expected_list_free(list);
             return 2;
         }
         int suite_counts[3] = {0, 0, 0};
@@ -592,31 +496,14 @@ int main(int argc, char **argv)
             suite_counts[o]++;
             char full[300];
             snprintf(full, sizeof full, "%s/%s", suites[su], name);
-            int e = find_expected(full);
-            if (e >= 0) {
-                expected[e].ran = true;
-                expected[e].passed = o == CASE_PASS;
-            }
+            expected_list_note(list, full, o == CASE_PASS, o == CASE_SKIP ? msg : NULL);
             if (o == CASE_PASS) {
                 passed++;
-                char **grown = realloc(passes, (size_t)(n_passes + 1) * sizeof *passes);
-                if (grown) {
-                    passes = grown;
-                    passes[n_passes] = strdup(full);
-                    if (passes[n_passes])
-                        n_passes++;
-                }
-                if (expected_path && e < 0) {
-                    unexpected++;
-                    printf("NEW PASS %s (not in the expected list)\n", full);
-                }
             } else if (o == CASE_FAIL) {
                 failed++;
                 printf("FAIL %s/%s: %s\n", suites[su], name, msg);
             } else {
                 skipped++;
-                if (e >= 0)
-                    printf("FAIL %s: expected to pass, skipped: %s\n", full, msg);
                 char key[600];
                 reason_key(msg, key, sizeof key);
                 int gi = 0;
@@ -647,40 +534,10 @@ int main(int argc, char **argv)
 
     /* The expected list: each listed case that was in reach of this run must
      * have passed (a failure was already printed above as FAIL). */
-    int lost = 0;
-    for (int i = 0; i < n_expected; i++) {
-        const char *slash = strchr(expected[i].name, '/');
-        const char *case_name = slash ? slash + 1 : expected[i].name;
-        if (only && !strstr(case_name, only))
-            continue;
-        if (!expected[i].ran) {
-            printf("FAIL %s: expected to pass, not found in %s\n", expected[i].name, root);
-            lost++;
-        } else if (!expected[i].passed) {
-            lost++;
-        }
-    }
-    if (expected_path) {
-        printf("expected list %s: %d cases, %d of them did not pass", expected_path, n_expected,
-               lost);
-        if (unexpected)
-            printf("; %d passing cases are not listed (add them: conformance --write-expected "
-                   "FILE)", unexpected);
-        printf("\n");
-    }
-    if (lost)
-        printf("FAIL: %d cases of the expected list did not pass (see the FAIL lines)\n", lost);
+    int lost = expected_list_finish(list, root, only);
     int status = failed || lost ? 1 : 0;
-    if (write_path) {
-        if (n_passes != passed) {
-            fprintf(stderr, "conformance: out of memory listing the passes; %s not written\n",
-                    write_path);
-            status = 2;
-        } else if (write_expected(write_path))
-            printf("wrote %d passing cases to %s\n", n_passes, write_path);
-        else
-            status = 2;
-    }
-    free_lists();
+    if (write_path && !expected_list_write(list, write_path))
+        status = 2;
+    expected_list_free(list);
     return status;
 }
