@@ -5,15 +5,14 @@
  * The fixed-batch ones, imported with their batch freed (--input-shape's
  * import option), plan at batch 64 and give ONNX Runtime's row at batch 1. */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bnn_npy.h"
 #include "bnn_onnx.h"
 #include "bnn_runtime.h"
+#include "model_fixtures.h"
 
 #define RTOL 1e-4
 
@@ -40,18 +39,8 @@ static void compare(const char *stem, const char *what, const bnn_tensor *y, con
 static void run_once(const char *stem, const char *what, bnn_graph *g, const bnn_tensor *x,
                      const bnn_tensor *want)
 {
-    bnn_diag diag = {0};
-    bnn_session *s;
-    cr_assert_eq(bnn_session_create(g, &x->shape, NULL, &s, &diag), BNN_OK, "%s (%s): %s", stem, what,
-                 diag.message);
-    cr_assert_eq(bnn_session_set_input(s, NULL, x, &diag), BNN_OK, "%s: %s", stem, diag.message);
-    cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s: %s", stem, diag.message);
-    const bnn_tensor *y = bnn_session_output(s, 0);
-    char a[128], b[128];
-    cr_assert(y->dtype == want->dtype && bnn_shape_equal(&y->shape, &want->shape),
-              "%s (%s): output %s, ONNX Runtime gave %s", stem, what,
-              bnn_shape_format(&y->shape, y->dtype, a, 128), bnn_shape_format(&want->shape, want->dtype, b, 128));
-    compare(stem, what, y, want, bnn_tensor_numel(want));
+    bnn_session *s = fixture_run(stem, what, "ONNX Runtime", g, x, want);
+    compare(stem, what, bnn_session_output(s, 0), want, bnn_tensor_numel(want));
     bnn_session_destroy(s);
 }
 
@@ -85,17 +74,10 @@ static void check_freed_batch(const char *path, const char *stem, const bnn_tens
 
 static void check_model(const char *dir, const char *stem)
 {
-    char path[1024], model[1024];
-    bnn_diag diag = {0};
+    char model[1024];
     bnn_graph *g;
     bnn_tensor x, want;
-    snprintf(model, sizeof model, "%s/%s.onnx", dir, stem);
-    cr_assert_eq(bnn_onnx_import_file(model, NULL, &g, &diag), BNN_OK, "%s: %s", stem, diag.message);
-    snprintf(path, sizeof path, "%s/%s.input.npy", dir, stem);
-    cr_assert_eq(bnn_npy_read_file(path, &x, &diag), BNN_OK, "%s: %s", path, diag.message);
-    snprintf(path, sizeof path, "%s/%s.output.npy", dir, stem);
-    cr_assert_eq(bnn_npy_read_file(path, &want, &diag), BNN_OK, "%s: %s", path, diag.message);
-    cr_assert_eq(g->n_inputs, 1, "%s", stem);
+    fixture_load(dir, stem, model, sizeof model, &g, &x, &want);
     run_once(stem, "as exported", g, &x, &want);
     /* Shape arithmetic that folded away leaves no integer node behind. */
     for (int i = 0; i < g->n_nodes; i++) {
@@ -118,21 +100,7 @@ Test(exporters, match_onnx_runtime)
     cr_assert_not_null(root);
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/tests/fixtures/exporters", root);
-    struct dirent **names;
-    int n = scandir(dir, &names, NULL, alphasort);
-    cr_assert_geq(n, 0, "%s is missing (tools/make_exporter_fixtures.py makes it)", dir);
-    int models = 0;
-    for (int i = 0; i < n; i++) {
-        size_t len = strlen(names[i]->d_name);
-        if (len > 5 && strcmp(names[i]->d_name + len - 5, ".onnx") == 0) {
-            char stem[256];
-            snprintf(stem, sizeof stem, "%.*s", (int)(len - 5), names[i]->d_name);
-            check_model(dir, stem);
-            models++;
-        }
-        free(names[i]);
-    }
-    free(names);
+    int models = fixture_for_each(dir, "tools/make_exporter_fixtures.py", check_model);
     cr_assert_geq(models, 7, "only %d models in %s", models, dir);
 }
 
