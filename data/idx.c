@@ -62,6 +62,22 @@ static uint32_t be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
+/* The element type of an IDX file's type byte (0x08 u8 ... 0x0E f64), or a
+ * message naming PATH and the byte. */
+static bnn_status idx_dtype(unsigned code, const char *path, bnn_dtype *out, bnn_diag *diag)
+{
+    switch (code) {
+    case 0x08: *out = BNN_U8; return BNN_OK;
+    case 0x09: *out = BNN_I8; return BNN_OK;
+    case 0x0B: *out = BNN_I16; return BNN_OK;
+    case 0x0C: *out = BNN_I32; return BNN_OK;
+    case 0x0D: *out = BNN_F32; return BNN_OK;
+    case 0x0E: *out = BNN_F64; return BNN_OK;
+    default:
+        return bnn_fail(diag, BNN_ERR_INVALID, "%s: unknown IDX element type 0x%02x", path, code);
+    }
+}
+
 bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag)
 {
     memset(out, 0, sizeof *out);
@@ -73,18 +89,10 @@ bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag)
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not an IDX file (bad magic)", path);
         goto done;
     }
-    bnn_dtype dtype;
-    switch (buf[2]) {
-    case 0x08: dtype = BNN_U8; break;
-    case 0x09: dtype = BNN_I8; break;
-    case 0x0B: dtype = BNN_I16; break;
-    case 0x0C: dtype = BNN_I32; break;
-    case 0x0D: dtype = BNN_F32; break;
-    case 0x0E: dtype = BNN_F64; break;
-    default:
-        st = bnn_fail(diag, BNN_ERR_INVALID, "%s: unknown IDX element type 0x%02x", path, buf[2]);
+    bnn_dtype dtype = BNN_UNDEFINED;
+    st = idx_dtype(buf[2], path, &dtype, diag);
+    if (st != BNN_OK)
         goto done;
-    }
     int rank = buf[3];
     if (rank < 1 || rank > BNN_MAX_RANK) {
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rank %d is outside 1..%d", path, rank,
@@ -169,17 +177,7 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     if (st == BNN_OK && (head[0] != 0 || head[1] != 0))
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: not an IDX file (bad magic)", path);
     if (st == BNN_OK) {
-        switch (head[2]) {
-        case 0x08: dtype = BNN_U8; break;
-        case 0x09: dtype = BNN_I8; break;
-        case 0x0B: dtype = BNN_I16; break;
-        case 0x0C: dtype = BNN_I32; break;
-        case 0x0D: dtype = BNN_F32; break;
-        case 0x0E: dtype = BNN_F64; break;
-        default:
-            st = bnn_fail(diag, BNN_ERR_INVALID, "%s: unknown IDX element type 0x%02x", path,
-                          head[2]);
-        }
+        st = idx_dtype(head[2], path, &dtype, diag);
         rank = head[3];
     }
     if (st == BNN_OK && (rank < 1 || rank > BNN_MAX_RANK))
