@@ -21,6 +21,16 @@ int bnnc_report(const char *where, const bnn_diag *diag)
     return BNNC_EXIT_ERROR;
 }
 
+bool bnnc_ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
+{
+    bnn_diag diag;
+    if (bnn_comm_require_same(comm, value, what, &diag) == BNN_OK)
+        return true;
+    if (diag.message[0])
+        bnnc_report(where, &diag);
+    return false;
+}
+
 int bnnc_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;

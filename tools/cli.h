@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bnn_comm.h"
 #include "bnn_diag.h"
 #include "bnn_ir.h"
 #include "bnn_tensor.h"
@@ -62,6 +63,12 @@ bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *whe
  * skipped), prints "bnnc CMD: refusing to write OUTPUT: it is the input
  * INPUT" and returns true: an output never replaces what it was made from. */
 bool bnnc_output_is_input(const char *cmd, const char *output, const char *const *inputs, int n);
+
+/* What the ranks of a data-parallel job must agree on (the model, the data
+ * and options), each VALUE compared with rank 0's; false when any differs, a
+ * differing rank and rank 0 then say so ("bnnc: WHERE: ...").  A job of one
+ * always agrees. */
+bool bnnc_ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where);
 
 /* True when stdout is a terminal (progress bars, colours). */
 bool bnnc_stdout_is_terminal(void);

@@ -124,17 +124,6 @@ static bool check_labels(const bnn_tensor *y, int64_t first, int64_t k, const ch
  * together by an all-reduce (each rank contributes zeros outside its rows, so
  * the sums are exact), and the metrics are computed over all n examples from
  * numbers identical to one process's.  labels: all n, or NULL. */
-/* As in cmd_train.c: every rank must have loaded the same model. */
-static bool ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
-{
-    bnn_diag diag;
-    if (bnn_comm_require_same(comm, value, what, &diag) == BNN_OK)
-        return true;
-    if (diag.message[0])
-        bnnc_report(where, &diag);
-    return false;
-}
-
 static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int64_t *labels,
                           int64_t first, int64_t n, bnn_comm *comm,
                           const bnn_predict_options *po, report *r, bnn_diag *diag)
@@ -449,8 +438,8 @@ int bnnc_cmd_eval(int argc, char **argv)
         goto done;
     uint64_t setup[] = {(uint64_t)n_all, (uint64_t)samples, (uint64_t)batch, (uint64_t)seed,
                         (uint64_t)predictive, (uint64_t)(shift != NULL), (uint64_t)(ood != NULL)};
-    if (!ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model) ||
-        !ranks_agree(comm, "test data or options",
+    if (!bnnc_ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model) ||
+        !bnnc_ranks_agree(comm, "test data or options",
                      bnn_comm_hash(bnn_comm_hash(BNN_COMM_HASH_SEED, setup, sizeof setup),
                                    &rotate, sizeof rotate), data ? data : xpath))
         goto done;

@@ -587,20 +587,7 @@ static const char *schedule_text(const bnn_lr_schedule *s)
     return buf;
 }
 
-/* What the ranks of a data-parallel job must agree on, each compared with
- * rank 0's; false (a differing rank and rank 0 say so) when any differs.  A
- * job of one always agrees. */
-static bool ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
-{
-    bnn_diag diag;
-    if (bnn_comm_require_same(comm, value, what, &diag) == BNN_OK)
-        return true;
-    if (diag.message[0])
-        bnnc_report(where, &diag);
-    return false;
-}
-
-/* The data and options every rank must share, hashed for ranks_agree: the
+/* The data and options every rank must share, hashed for bnnc_ranks_agree: the
  * sizes of the sets, one example's shape, and the options. */
 static uint64_t setup_fingerprint(const train_args *a, int64_t n_train, int64_t n_val,
                                   const bnn_dataset *train)
@@ -862,8 +849,8 @@ int bnnc_cmd_train(int argc, char **argv)
     a.train.seed = (uint64_t)a.seed;
     a.train.threads = (int)a.threads;
     a.train.comm = comm;
-    if (!ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model_path) ||
-        !ranks_agree(comm, "training data or options", setup_fingerprint(&a, n_train, n_val, &train),
+    if (!bnnc_ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model_path) ||
+        !bnnc_ranks_agree(comm, "training data or options", setup_fingerprint(&a, n_train, n_val, &train),
                      a.data ? a.data : a.train_x))
         goto done;
     bnn_runtime_set_threads((int)a.threads);
@@ -1038,7 +1025,7 @@ int bnnc_cmd_train(int argc, char **argv)
         fflush(stdout);
         /* The ranks' params must still be one model; a rank that drifted
          * (a broken MPI reduction, a bad node) is caught here. */
-        if (ranks > 1 && !ranks_agree(comm, "set of trained parameters",
+        if (ranks > 1 && !bnnc_ranks_agree(comm, "set of trained parameters",
                                       bnn_graph_fingerprint(graph), a.model))
             goto done;
         if (a.checkpoint && rank == 0) {
