@@ -21,6 +21,22 @@ int bnnc_report(const char *where, const bnn_diag *diag)
     return BNNC_EXIT_ERROR;
 }
 
+bnn_comm *bnnc_comm_start(void)
+{
+    bnn_diag diag = {0};
+    bnn_comm *comm = NULL;
+    if (bnn_comm_create(&comm, &diag) != BNN_OK) {
+        bnnc_report(NULL, &diag);
+        return NULL;
+    }
+    int rank = bnn_comm_rank(comm);
+    if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "bnnc: rank %d: cannot silence stdout\n", rank);
+        bnn_comm_abort(comm, BNNC_EXIT_ERROR);
+    }
+    return comm;
+}
+
 bool bnnc_ranks_agree(bnn_comm *comm, const char *what, uint64_t value, const char *where)
 {
     bnn_diag diag;

@@ -64,6 +64,11 @@ bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *whe
  * INPUT" and returns true: an output never replaces what it was made from. */
 bool bnnc_output_is_input(const char *cmd, const char *output, const char *const *inputs, int n);
 
+/* Starts the communicator of `bnnc train` and `bnnc eval` (one rank when
+ * not under mpirun); ranks past 0 print nothing on stdout, their errors still
+ * go to stderr.  NULL after reporting why it could not. */
+bnn_comm *bnnc_comm_start(void);
+
 /* What the ranks of a data-parallel job must agree on (the model, the data
  * and options), each VALUE compared with rank 0's; false when any differs, a
  * differing rank and rank 0 then say so ("bnnc: WHERE: ...").  A job of one

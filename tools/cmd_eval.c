@@ -324,15 +324,10 @@ int bnnc_cmd_eval(int argc, char **argv)
     bool have_mean = false, have_out = false;
     bnn_pipeline *pipeline = NULL;
     int64_t *all_labels = NULL;
-    bnn_comm *comm = NULL;
-    if (bnn_comm_create(&comm, &diag) != BNN_OK)
-        return bnnc_report(NULL, &diag);
+    bnn_comm *comm = bnnc_comm_start(); /* rank 0 alone prints */
+    if (!comm)
+        return BNNC_EXIT_ERROR;
     int rank = bnn_comm_rank(comm), ranks = bnn_comm_size(comm);
-    /* rank 0 alone prints; the others still report errors on stderr */
-    if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
-        fprintf(stderr, "bnnc: rank %d: cannot silence stdout\n", rank);
-        bnn_comm_abort(comm, BNNC_EXIT_ERROR);
-    }
     /* This rank's examples [first, first + rows) of n_all: all of them alone
      * (rows -1: to the end), else its share in whole batches, read from the
      * files and nothing more. */

@@ -739,15 +739,10 @@ int bnnc_cmd_train(int argc, char **argv)
         return rc < 0 ? BNNC_EXIT_OK : rc;
 
     bnn_diag diag = {0};
-    bnn_comm *comm = NULL;
-    if (bnn_comm_create(&comm, &diag) != BNN_OK)
-        return bnnc_report(NULL, &diag);
+    bnn_comm *comm = bnnc_comm_start(); /* rank 0 alone prints */
+    if (!comm)
+        return BNNC_EXIT_ERROR;
     int rank = bnn_comm_rank(comm), ranks = bnn_comm_size(comm);
-    /* rank 0 alone prints; the others still report errors on stderr */
-    if (rank > 0 && !freopen("/dev/null", "w", stdout)) {
-        fprintf(stderr, "bnnc: rank %d: cannot silence stdout\n", rank);
-        bnn_comm_abort(comm, BNNC_EXIT_ERROR);
-    }
     bnn_dataset train = {0}, val = {0};
     bnn_graph *graph = NULL;
     bnn_trainer *trainer = NULL;

@@ -29,16 +29,25 @@ static void refused(const wire *m, const char *want)
     cr_assert(strstr(diag.message, want), "%s (expected '%s')", diag.message, want);
 }
 
+/* A chain of N relus (listed last first when REVERSED), imported. */
+static bnn_graph *import_chain(int n, int reversed)
+{
+    wire m = {0};
+    wire_relu_chain(&m, n, reversed);
+    bnn_graph *g = NULL;
+    bnn_diag diag;
+    cr_assert_eq(import(&m, NULL, &g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(g->n_nodes, n);
+    wire_free(&m);
+    return g;
+}
+
 /* The 100,000-node chain of the hostile corpus: import, verify, convert and
  * plan all work (the time is a benchmark's business: bench_import_chain). */
 Test(limits, relu_chain_100k_imports_converts_and_runs)
 {
-    wire m = {0};
-    wire_relu_chain(&m, 100000, 0);
-    bnn_graph *g = NULL;
+    bnn_graph *g = import_chain(100000, 0);
     bnn_diag diag;
-    cr_assert_eq(import(&m, NULL, &g, &diag), BNN_OK, "%s", diag.message);
-    cr_assert_eq(g->n_nodes, 100000);
     cr_assert_eq(bnn_graph_verify(g, &diag), BNN_OK, "%s", diag.message);
     cr_assert_eq(bnn_passes_run_text("canonicalize,to-bnn,dce", g, &diag), BNN_OK, "%s",
                  diag.message);
@@ -53,22 +62,15 @@ Test(limits, relu_chain_100k_imports_converts_and_runs)
     cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s", diag.message);
     bnn_session_destroy(s);
     bnn_graph_destroy(g);
-    wire_free(&m);
 }
 
 /* Nodes listed last first: ordering them is linear too, and gives the chain. */
 Test(limits, reversed_chain_is_ordered)
 {
-    wire m = {0};
-    wire_relu_chain(&m, 50000, 1);
-    bnn_graph *g = NULL;
-    bnn_diag diag;
-    cr_assert_eq(import(&m, NULL, &g, &diag), BNN_OK, "%s", diag.message);
-    cr_assert_eq(g->n_nodes, 50000);
+    bnn_graph *g = import_chain(50000, 1);
     for (int i = 1; i < g->n_nodes; i++)
         cr_assert_eq(g->nodes[i].inputs[0], g->nodes[i - 1].outputs[0]);
     bnn_graph_destroy(g);
-    wire_free(&m);
 }
 
 /* A graph with no inputs, outputs or nodes: once a UBSan report (memcpy from
