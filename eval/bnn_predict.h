@@ -51,6 +51,10 @@ typedef struct bnn_predict_options {
     bnn_logit_rule logits; /* MOMENTS/GLM classifiers: from logits to probabilities */
     int64_t batch;     /* rows per run */
     uint64_t seed;
+    /* The place of x's first row in a larger set (a data-parallel rank's
+     * share): per-row draws (the local and flipout estimators, logit draws)
+     * are those of the row there, so K ranks predict what one process does. */
+    int64_t first_row;
     int threads;       /* 0 = all cores */
     /* -1: detect (an output made by softmax holds probabilities, anything
      * else logits); 0: logits; 1: probabilities */
@@ -99,10 +103,11 @@ bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
 /* probs[p][i][j], p < bnn_moments_rule_points(rule, k, samples): class
  * probabilities of n rows from their logits' mean and variance [n x k] and,
  * when cov is not NULL, covariance [n x k x k] (rows of the moment graph's
- * outputs 1, 2 and 3).  Draws use seed as bnn_predict_classes does. */
+ * outputs 1, 2 and 3).  Draws use seed as bnn_predict_classes does, row i
+ * drawing as row first_row + i of a larger set (bnn_predict_options). */
 bnn_status bnn_moments_class_probs(const float *mean, const float *var, const float *cov,
-                                   int64_t n, int64_t k, bnn_logit_rule rule, int64_t samples,
-                                   uint64_t seed, float *probs, bnn_diag *diag);
+                                   int64_t n, int64_t first_row, int64_t k, bnn_logit_rule rule,
+                                   int64_t samples, uint64_t seed, float *probs, bnn_diag *diag);
 
 #ifdef __cplusplus
 }

@@ -112,6 +112,8 @@ static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
             /* Sample smp draws the same weights for every batch: the whole data
              * set sees one network per sample, as a Bayesian ensemble should. */
             bnn_session_set_step(s, (UINT64_C(1) << 63) | (uint64_t)smp); /* apart from training */
+            /* per-row draws follow the row's place in the whole set */
+            bnn_session_set_example_offset(s, options->first_row + start);
             st = bnn_session_run(s, diag);
             if (st != BNN_OK)
                 break;

@@ -168,7 +168,7 @@ bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
                           "the moment predictive of a regressor handles one output");
     }
     if (st == BNN_OK && probs)
-        st = bnn_moments_class_probs(m, v, NULL, x->shape.dims[0], width, BNN_LOGITS_PROBIT, 1,
+        st = bnn_moments_class_probs(m, v, NULL, x->shape.dims[0], 0, width, BNN_LOGITS_PROBIT, 1,
                                      0, probs, diag);
     if (m != mean)
         free(m);
@@ -258,8 +258,8 @@ static void sigma_points(const float *m, const double *l, int64_t i, int64_t n, 
 }
 
 bnn_status bnn_moments_class_probs(const float *mean, const float *var, const float *cov,
-                                   int64_t n, int64_t k, bnn_logit_rule rule, int64_t samples,
-                                   uint64_t seed, float *probs, bnn_diag *diag)
+                                   int64_t n, int64_t first_row, int64_t k, bnn_logit_rule rule,
+                                   int64_t samples, uint64_t seed, float *probs, bnn_diag *diag)
 {
     int64_t points = bnn_moments_rule_points(rule, k, samples);
     if (points == 1) {
@@ -288,12 +288,14 @@ bnn_status bnn_moments_class_probs(const float *mean, const float *var, const fl
             sigma_points(mean + i * k, l, i, n, k, z, probs);
         }
     } else {
-        /* Draw s of row i, class j uses normal number (i*k + j) of stream
-         * step s: results do not depend on the batch size or thread count. */
+        /* Draw s of row i, class j uses normal number ((first_row + i)*k + j)
+         * of stream step s: results do not depend on the batch size, the
+         * thread count or how rows are shared among ranks. */
         for (int64_t s = 0; s < points; s++) {
             bnn_rng_stream stream = bnn_rng_stream_make(seed, 1, BNN_RNG_PURPOSE_DATA,
                                                         (uint64_t)s);
-            bnn_rng_normal(&stream, 0, (size_t)(n * k), eps);
+            bnn_rng_normal(&stream, (uint64_t)(first_row > 0 ? first_row : 0) * (uint64_t)k,
+                           (size_t)(n * k), eps);
             for (int64_t i = 0; i < n; i++) {
                 const float *e = eps + i * k, *v = var + i * k, *m = mean + i * k;
                 if (cov)
@@ -341,8 +343,8 @@ bnn_status bnn_predict_moments_classes(const bnn_graph *graph, const bnn_tensor 
         st = run_moments(g, x, options, 1, full ? 3 : 2, widths, dst, diag);
     }
     if (st == BNN_OK)
-        st = bnn_moments_class_probs(m, v, c, n, k, options->logits, samples, options->seed,
-                                     probs, diag);
+        st = bnn_moments_class_probs(m, v, c, n, options->first_row, k, options->logits, samples,
+                                     options->seed, probs, diag);
     free(m);
     free(v);
     free(c);

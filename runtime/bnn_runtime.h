@@ -102,6 +102,15 @@ const bnn_tensor *bnn_session_value(const bnn_session *session, int value_id);
 uint64_t bnn_session_step(const bnn_session *session);
 void bnn_session_set_step(bnn_session *session, uint64_t step);
 
+/* Where the examples of the next runs sit in a larger batch: a data-parallel
+ * rank that runs rows FIRST .. FIRST + b - 1 of a global batch sets FIRST
+ * here, and every per-example draw (dropout masks, the "local" and "flipout"
+ * estimators' noise and signs) is then the one that row gets when the whole
+ * batch runs in one session.  0 (the default) for a whole batch; a negative
+ * FIRST counts as 0. */
+int64_t bnn_session_example_offset(const bnn_session *session);
+void bnn_session_set_example_offset(bnn_session *session, int64_t first);
+
 /* Nodes in run order, for profiles: position 0 .. n_nodes - 1. */
 int bnn_session_n_nodes(const bnn_session *session);
 typedef struct bnn_session_node {

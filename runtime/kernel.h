@@ -35,7 +35,22 @@ typedef struct bnn_kernel_args {
     bool training;            /* dropout drops, Bayesian layers sample */
     uint64_t seed;            /* the session's seed */
     uint64_t step;            /* forward passes so far: keys the random stream */
+    int64_t example_offset;   /* the run's first example in a larger batch (a data-parallel
+                               * shard): per-example draws start there (bnn_kernel_draw_first) */
 } bnn_kernel_args;
+
+/* The stream element where a draw of COUNT numbers for the examples of T
+ * (T's first dim counts them; COUNT is a multiple of it) starts, so that an
+ * example draws the same numbers whichever shard of the batch it is run in:
+ * example_offset times COUNT per example. */
+static inline uint64_t bnn_kernel_draw_first(const bnn_kernel_args *args, int64_t count,
+                                             const bnn_tensor *t)
+{
+    int64_t examples = t->shape.rank >= 1 ? t->shape.dims[0] : 1;
+    if (args->example_offset <= 0 || examples <= 0)
+        return 0;
+    return (uint64_t)args->example_offset * (uint64_t)(count / examples);
+}
 
 typedef struct bnn_kernel_grads {
     const bnn_tensor *grad_outputs; /* n_outputs, same shapes as outputs */

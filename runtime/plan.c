@@ -735,6 +735,7 @@ bnn_status bnn_session_run(bnn_session *s, bnn_diag *diag)
         bnn_kernel_args *a = &s->node_args[p];
         a->seed = s->options.seed;
         a->step = s->step;
+        a->example_offset = s->example_offset;
         bnn_status st = s->kernels[p]->forward(a, diag);
         if (st != BNN_OK) {
             s->step++;
@@ -802,6 +803,7 @@ bnn_status bnn_session_run_timed(bnn_session *s, double *node_ms, bnn_diag *diag
         bnn_kernel_args *a = &s->node_args[p];
         a->seed = s->options.seed;
         a->step = s->step;
+        a->example_offset = s->example_offset;
         double t0 = now_ms();
         st = s->kernels[p]->forward(a, diag);
         node_ms[p] += now_ms() - t0;
@@ -833,6 +835,11 @@ const bnn_tensor *bnn_session_value(const bnn_session *s, int value_id)
 
 uint64_t bnn_session_step(const bnn_session *s) { return s->step; }
 void bnn_session_set_step(bnn_session *s, uint64_t step) { s->step = step; }
+int64_t bnn_session_example_offset(const bnn_session *s) { return s->example_offset; }
+void bnn_session_set_example_offset(bnn_session *s, int64_t first)
+{
+    s->example_offset = first > 0 ? first : 0;
+}
 
 int bnn_session_n_nodes(const bnn_session *s) { return s->n_order; }
 

@@ -70,6 +70,7 @@ struct bnn_session {
     unsigned char *state;        /* owned, 64-byte aligned; per-node slices */
     size_t state_bytes;
     uint64_t step;               /* forward passes run so far */
+    int64_t example_offset;      /* bnn_session_set_example_offset */
 
     /* Backward (runtime/backward.c); all NULL without options.backward. */
     bool *needs_grad;            /* owned, per value id */

@@ -40,7 +40,8 @@ enum {
     BNN_RNG_PURPOSE_DATA = 3,    /* outside the graph (tools: noise inputs; node id 0) */
     BNN_RNG_PURPOSE_LOWERED = 4, /* random_normal_like (sampling written as ONNX ops) */
     BNN_RNG_PURPOSE_LOCAL = 5,   /* Bayesian layers, estimator=local: output noise */
-    BNN_RNG_PURPOSE_FLIPOUT = 6, /* Bayesian layers, estimator=flipout: the random signs */
+    BNN_RNG_PURPOSE_FLIPOUT = 6, /* Bayesian layers, estimator=flipout: the input signs */
+    BNN_RNG_PURPOSE_FLIPOUT_OUT = 7, /* estimator=flipout: the output signs */
 };
 
 /* The raw block function: out = Philox4x32-10(ctr, key). */

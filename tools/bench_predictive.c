@@ -124,7 +124,7 @@ static bnn_status moments_round(side *s, bnn_logit_rule rule, int64_t points, in
     const float *v = bnn_session_output(s->session, 2)->data;
     const float *cov = bnn_session_n_outputs(s->session) > 3
                            ? bnn_session_output(s->session, 3)->data : NULL;
-    BNN_TRY(bnn_moments_class_probs(m, v, cov, n, k, rule, points, 0, s->probs, diag));
+    BNN_TRY(bnn_moments_class_probs(m, v, cov, n, 0, k, rule, points, 0, s->probs, diag));
     bnn_predictive_stats(s->probs, points, n, k, s->mean, s->total, NULL, s->epistemic);
     return BNN_OK;
 }

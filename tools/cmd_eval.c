@@ -129,6 +129,9 @@ static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int
                           const bnn_predict_options *po, report *r, bnn_diag *diag)
 {
     memset(r, 0, sizeof *r);
+    bnn_predict_options o = *po; /* this rank's rows draw as in the whole set */
+    o.first_row = first;
+    po = &o;
     int64_t samples, k, rows = x->shape.dims[0];
     BNN_TRY(bnn_predict_classes(graph, x, po, NULL, &samples, &k, diag));
     float *probs = malloc(sizeof(float) * (size_t)(samples * rows * k) + 1);

@@ -898,19 +898,6 @@ int bnnc_cmd_train(int argc, char **argv)
     if (!a.json && ranks > 1)
         printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
                bnn_comm_backend(), ranks);
-    for (int i = 0; ranks > 1 && !a.json && i < graph->n_nodes; i++) {
-        const bnn_node *n = &graph->nodes[i];
-        const char *est = bnn_op_is_bayesian(n->op) && !n->dead
-                              ? bnn_node_string(n, "estimator", "reparam") : "reparam";
-        if (strcmp(est, "reparam") != 0) {
-            /* the kernels key per-example noise by the row's place in its
-             * rank's shard (docs/distributed.md) */
-            printf("note: estimator '%s' draws per-example noise by the row's place in each "
-                   "rank's shard: the result is a statistically equal run, not one process's\n",
-                   est);
-            break;
-        }
-    }
     /* From here a signal stops at the next step.  Under mpirun the launcher
      * forwards signals to every rank, which would have to agree on the step
      * to stop at: there the default action stays. */
@@ -965,7 +952,7 @@ int bnnc_cmd_train(int argc, char **argv)
             bnn_dataset_gather(&train, ranks > 1 ? local + used : order + at + lo, mine, &x, &y);
             used += mine;
             bnn_step_result r;
-            if (bnn_trainer_step_shard(trainer, &x, &y, b, &r, &diag) != BNN_OK) {
+            if (bnn_trainer_step_shard(trainer, &x, &y, lo, b, &r, &diag) != BNN_OK) {
                 fprintf(stderr, "%sbnnc: %s: epoch %lld, step %lld: %s\n", terminal ? "\n" : "",
                         a.model, (long long)epoch + 1, (long long)step_in_epoch + 1, diag.message);
                 if (diag.status == BNN_ERR_NUMERIC && a.checkpoint)

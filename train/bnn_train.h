@@ -134,15 +134,18 @@ bnn_status bnn_trainer_step(bnn_trainer *trainer, const bnn_tensor *x, const bnn
                             bnn_step_result *result, bnn_diag *diag);
 
 /* Data-parallel step (docs/distributed.md): x and y hold this rank's rows
- * (possibly none) of a global batch of global_rows rows, split among the ranks
- * of options.comm.  Each rank runs forward and backward on its rows with the
+ * (possibly none), rows first_row .. first_row + b - 1 of a global batch of
+ * global_rows rows split among the ranks of options.comm.  Per-example draws
+ * (dropout, the local and flipout estimators) are those of the row's place in
+ * the global batch, so K ranks train what one process trains.  Each rank runs forward and backward on its rows with the
  * data loss scaled by rows / global_rows; the gradients are summed over the
  * ranks in one all-reduce; the KL gradient is added after it, once; every rank
  * then takes the same optimizer step.  result describes the global batch (the
  * same on every rank).  With one rank this is bnn_trainer_step; and
  * bnn_trainer_step itself never communicates, whatever options.comm. */
 bnn_status bnn_trainer_step_shard(bnn_trainer *trainer, const bnn_tensor *x, const bnn_tensor *y,
-                                  int64_t global_rows, bnn_step_result *result, bnn_diag *diag);
+                                  int64_t first_row, int64_t global_rows,
+                                  bnn_step_result *result, bnn_diag *diag);
 
 /* Copies rank 0's trainable params, optimizer state and step count to every
  * rank of options.comm, so that all start from the same place (a model

@@ -36,6 +36,7 @@ struct bnn_trainer {
     bnn_optimizer *optimizer;  /* owned */
     uint64_t steps;
     int64_t global_rows;       /* rows of the global batch being stepped (0: x's own) */
+    int64_t first_row;         /* where x's rows start in it (per-example draws) */
 };
 
 static void plan_free(train_plan *p)
@@ -290,6 +291,8 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     BNN_TRY(bnn_session_set_input(s, NULL, x, diag));
     /* the random draws follow the global step, whatever the plan */
     bnn_session_set_step(s, t->steps);
+    /* and per-example draws follow the row's place in the global batch */
+    bnn_session_set_example_offset(s, t->global_rows > 0 ? t->first_row : 0);
     BNN_TRY(bnn_session_run(s, diag));
 
     bnn_session_zero_grads(s);
@@ -377,15 +380,19 @@ const float *bnn_trainer_param_grad(const bnn_trainer *t, int value_id)
 }
 
 bnn_status bnn_trainer_step_shard(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,
-                                  int64_t global_rows, bnn_step_result *result, bnn_diag *diag)
+                                  int64_t first_row, int64_t global_rows,
+                                  bnn_step_result *result, bnn_diag *diag)
 {
-    if (global_rows < 1 || x->shape.rank < 1 || x->shape.dims[0] > global_rows)
-        return bnn_fail(diag, BNN_ERR_SHAPE, "a shard of %lld rows of a global batch of %lld",
+    if (global_rows < 1 || x->shape.rank < 1 || first_row < 0 ||
+        x->shape.dims[0] > global_rows - first_row)
+        return bnn_fail(diag, BNN_ERR_SHAPE,
+                        "a shard of %lld rows from row %lld of a global batch of %lld",
                         (long long)(x->shape.rank < 1 ? -1 : x->shape.dims[0]),
-                        (long long)global_rows);
+                        (long long)first_row, (long long)global_rows);
     t->global_rows = bnn_comm_size(t->options.comm) > 1 ? global_rows : 0;
+    t->first_row = first_row;
     bnn_status st = bnn_trainer_step(t, x, y, result, diag);
-    t->global_rows = 0;
+    t->global_rows = t->first_row = 0;
     return st;
 }
 

@@ -10,7 +10,9 @@
  * local (Kingma, Salimans and Welling 2015, local reparameterisation):
  *   mean = op(x, mu_w) + mu_b,  var = op(x^2, sigma_w^2) + sigma_b^2,
  *   y = mean + sqrt(var) * eps,  eps ~ N(0, 1) of y's shape, element i being
- *   element i of the stream (seed, node, BNN_RNG_PURPOSE_LOCAL, step).
+ *   element i of the stream (seed, node, BNN_RNG_PURPOSE_LOCAL, step), counted
+ *   from the batch's first example (bnn_kernel_draw_first: a data-parallel
+ *   shard draws what its rows draw in the whole batch).
  *   state: [eps (ny) | std = sqrt(var) (ny)].
  *   sqrt at 0: var is a sum of non-negative terms x_i^2 sigma_i^2, so
  *   var == 0 means every term is 0 and every first derivative of var
@@ -27,8 +29,10 @@
  *   y  = op(x, mu_w) + b + op(x * s_in, dW) * s_out
  *   s_in, s_out = +-1 per example and input (output) channel, broadcast over
  *   space for conv (dense: per row of x seen as [m, in]); from the stream
- *   (seed, node, BNN_RNG_PURPOSE_FLIPOUT, step), element r*cin + c for s_in
- *   and m*cin + r*cout + c for s_out, -1 where the uniform is < 1/2.
+ *   streams (seed, node, BNN_RNG_PURPOSE_FLIPOUT, step), element r*cin + c,
+ *   for s_in and (seed, node, BNN_RNG_PURPOSE_FLIPOUT_OUT, step), element
+ *   r*cout + c, for s_out (rows r counted from the batch's first example, as
+ *   for local), -1 where the uniform is < 1/2.
  *   b = mu_b + sigma_b * eps_b, one draw shared by the batch (eps_b as
  *   reparam's: stream element nw + j), as TFP does: flipout decorrelates the
  *   weight noise only.
@@ -265,7 +269,7 @@ static bnn_status local_forward(const lin_op *op, bnn_diag *diag)
         sigma_squared(in[IN_BRHO].data, op->p.nb, s2 + nw);
     BNN_TRY(lin_forward(op, x2, s2, op->p.bias_random ? s2 + nw : NULL, sd, diag));
     bnn_rng_stream s = bnn_rng_stream_make(a->seed, a->node_id, BNN_RNG_PURPOSE_LOCAL, a->step);
-    bnn_rng_normal(&s, 0, (size_t)ny, eps);
+    bnn_rng_normal(&s, bnn_kernel_draw_first(a, ny, &a->outputs[0]), (size_t)ny, eps);
     #pragma omp parallel for schedule(static) if (ny >= PAR_MIN)
     for (int64_t i = 0; i < ny; i++) {
         float v = sd[i] > 0.0f ? sd[i] : 0.0f; /* a sum of squares; no rounding below 0 */
@@ -401,8 +405,11 @@ static bnn_status flip_forward(const lin_op *op, bnn_diag *diag)
         memcpy(fs.b, in[IN_BMU].data, (size_t)nb * sizeof(float));
         memset(fs.eps_b, 0, (size_t)nb * sizeof(float));
     }
-    bnn_rng_stream ss = bnn_rng_stream_make(a->seed, a->node_id, BNN_RNG_PURPOSE_FLIPOUT, a->step);
-    bnn_rng_uniform(&ss, 0, (size_t)(nin + nout), fs.s_in); /* s_out follows s_in */
+    bnn_rng_stream si = bnn_rng_stream_make(a->seed, a->node_id, BNN_RNG_PURPOSE_FLIPOUT, a->step);
+    bnn_rng_uniform(&si, bnn_kernel_draw_first(a, nin, &in[IN_X]), (size_t)nin, fs.s_in);
+    bnn_rng_stream so =
+        bnn_rng_stream_make(a->seed, a->node_id, BNN_RNG_PURPOSE_FLIPOUT_OUT, a->step);
+    bnn_rng_uniform(&so, bnn_kernel_draw_first(a, nout, &in[IN_X]), (size_t)nout, fs.s_out);
     for (int64_t i = 0; i < nin + nout; i++)
         fs.s_in[i] = fs.s_in[i] < 0.5f ? -1.0f : 1.0f;
     float *y = a->outputs[0].data;

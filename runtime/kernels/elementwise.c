@@ -695,13 +695,14 @@ static bnn_status dropout_forward(const bnn_kernel_args *args, bnn_diag *diag)
     int64_t n = bnn_tensor_numel(&args->inputs[0]);
     bnn_rng_stream s = bnn_rng_stream_make(args->seed, args->node_id, BNN_RNG_PURPOSE_DROPOUT,
                                            args->step);
+    uint64_t first = bnn_kernel_draw_first(args, n, &args->inputs[0]);
     int64_t chunks = (n + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;
     #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int64_t c = 0; c < chunks; c++) {
         float u[DROPOUT_CHUNK];
         int64_t begin = c * DROPOUT_CHUNK;
         int64_t len = n - begin < DROPOUT_CHUNK ? n - begin : DROPOUT_CHUNK;
-        bnn_rng_uniform(&s, (uint64_t)begin, (size_t)len, u);
+        bnn_rng_uniform(&s, first + (uint64_t)begin, (size_t)len, u);
         for (int64_t i = 0; i < len; i++) {
             uint8_t keep = u[i] >= ratio;
             mask[begin + i] = keep;

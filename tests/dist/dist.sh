@@ -54,6 +54,24 @@ for k in 1 2 3; do
         same "np $k prints one process's losses and accuracies" a.txt b.txt
     fi
 done
+# Per-example draws follow the row's place in the global batch: the local and
+# flipout estimators, whose noise differs per example, train one process's
+# model too (with an uneven last batch: 290 = 4 x 64 + 34).  SGD, as below:
+# with Adam, flipout's sign-flipped gradients leave elements near 0 whose
+# reduction rounding Adam's division magnifies to ~1e-5.
+for est in local flipout; do
+    "$bnnc" convert "$root/tests/fixtures/train/mlp_init.onnx" --prior-sigma 0.1 \
+        --estimator "$est" -o "mlp_$est.onnx" >/dev/null || bad "convert --estimator $est"
+    e=("mlp_$est.onnx" "${train[@]:1}" --epochs 1 --optimizer sgd --lr 0.01)
+    run "${est}_1" 0 train "${e[@]}" -o "${est}1.onnx" &&
+        run_cmd "${est}_np3" 0 mpi -np 3 "$bnnc" train "${e[@]}" -o "${est}3.onnx" &&
+        close "np 3 with estimator $est trains the parameters of one process" "${est}1.onnx" \
+            "${est}3.onnx"
+done
+! grep -q 'statistically equal' local_np3.out flipout_np3.out &&
+    ok "no note that local and flipout differ from one process" ||
+    bad "train still says local or flipout differ over ranks"
+
 # 129 examples: the last batch has 1 row, so 2 of 3 ranks have none in it.
 # SGD: its step is linear in the gradient, so the reduction's rounding stays
 # at rounding size; Adam divides by sqrt(v) and can blow up the rounding of a
@@ -102,6 +120,18 @@ run eval_1 0 eval "${ev[@]}" &&
             same "eval over $k ranks prints one process's JSON" eval_1.out "eval_np$k.out"
     done
 # .npy input read by row ranges: 16 examples in batches of 4 over 3 ranks.
+# Per-row draws keyed by the row's place in the whole set: the moment
+# predictive's logit draws, and Monte-Carlo over a local-estimator model.
+for mode in "one.onnx --predictive moments --logits draws --samples 8" \
+    "local1.onnx --samples 3"; do
+    tag=$(echo "$mode" | cut -d' ' -f1,3 | tr -c 'a-z0-9\n' _)
+    # shellcheck disable=SC2086
+    run "evald_$tag" 0 eval $mode --data "$mnist" --limit 500 --batch 100 --threads 1 --json &&
+        run_cmd "evald3_$tag" 0 mpi -np 3 "$bnnc" eval $mode --data "$mnist" --limit 500 \
+            --batch 100 --threads 1 --json &&
+        same "eval ($mode) over 3 ranks prints one process's JSON" "evald_$tag.out" \
+            "evald3_$tag.out"
+done
 evx=(one.onnx --x "$digits/batch16.npy" --y "$digits/batch16_labels.npy" --samples 4 --batch 4
      --threads 1)
 run evalx_1 0 eval "${evx[@]}" &&

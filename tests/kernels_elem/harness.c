@@ -192,6 +192,7 @@ static bnn_kernel_args make_args(ke_case *c, bool with_data)
     a.training = c->training;
     a.seed = c->seed;
     a.step = c->step;
+    a.example_offset = c->example_offset;
     if (with_data) {
         a.scratch = c->scratch;
         a.state = c->state;

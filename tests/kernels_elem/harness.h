@@ -24,6 +24,7 @@ typedef struct ke_case {
     size_t scratch_size, state_size;
     bool training;
     uint64_t seed, step;
+    int64_t example_offset; /* bnn_kernel_args.example_offset */
     bnn_kernel_args args; /* as last passed to the kernel */
     bnn_diag diag;
 } ke_case;

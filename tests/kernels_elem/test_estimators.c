@@ -54,9 +54,9 @@ static ke_case *dense_case(const char *est, const bnn_shape *xs, int64_t in, int
  * dilations 1,2. */
 static const int64_t CONV_STRIDES[2] = {2, 1}, CONV_PADS[4] = {1, 0, 1, 1}, CONV_DIL[2] = {1, 2};
 
-static ke_case *conv_case(const char *est, uint64_t seed, int64_t group, bool bias)
+static ke_case *conv_case_n(const char *est, uint64_t seed, int64_t group, bool bias, int64_t n)
 {
-    int64_t n = 2, cin = 4, h = 6, w = 5, m = 6, kh = 3, kw = 2;
+    int64_t cin = 4, h = 6, w = 5, m = 6, kh = 3, kw = 2;
     int64_t oh = (h + 2 - 2 - 1) / 2 + 1, ow = (w + 1 - 2 - 1) / 1 + 1;
     bnn_shape shapes[5] = {KE_SHAPE(n, cin, h, w), KE_SHAPE(m, cin / group, kh, kw),
                            KE_SHAPE(m, cin / group, kh, kw), KE_SHAPE(m), KE_SHAPE(m)};
@@ -76,6 +76,11 @@ static ke_case *conv_case(const char *est, uint64_t seed, int64_t group, bool bi
     c->seed = 77;
     c->step = 2;
     return c;
+}
+
+static ke_case *conv_case(const char *est, uint64_t seed, int64_t group, bool bias)
+{
+    return conv_case_n(est, seed, group, bias, 2);
 }
 
 /* ---- the reference ------------------------------------------------------ */
@@ -164,8 +169,11 @@ static void expected_output(const ke_case *c, bool local, double *y)
         float *eps = floats(d.nw + d.nb), *sg = floats(d.rows * (d.cin + d.cout));
         bnn_rng_stream s = bnn_rng_stream_make(c->seed, c->node_id, BNN_RNG_PURPOSE_WEIGHTS, c->step);
         bnn_rng_normal(&s, 0, (size_t)(d.nw + d.nb), eps);
-        bnn_rng_stream ss = bnn_rng_stream_make(c->seed, c->node_id, BNN_RNG_PURPOSE_FLIPOUT, c->step);
-        bnn_rng_uniform(&ss, 0, (size_t)(d.rows * (d.cin + d.cout)), sg);
+        bnn_rng_stream si = bnn_rng_stream_make(c->seed, c->node_id, BNN_RNG_PURPOSE_FLIPOUT, c->step);
+        bnn_rng_uniform(&si, 0, (size_t)(d.rows * d.cin), sg);
+        bnn_rng_stream so =
+            bnn_rng_stream_make(c->seed, c->node_id, BNN_RNG_PURPOSE_FLIPOUT_OUT, c->step);
+        bnn_rng_uniform(&so, 0, (size_t)(d.rows * d.cout), sg + d.rows * d.cin);
         const float *s_in = sg, *s_out = sg + d.rows * d.cin;
         for (int64_t j = 0; j < d.nb; j++)
             ba[j] = brho ? (float)(bmu[j] + softplus_d(brho[j]) * eps[d.nw + j]) : bmu[j];
@@ -246,6 +254,59 @@ Test(kernels_elem, estimators_same_step_same_draw)
         cr_assert_eq(ke_forward(c), BNN_OK);
         cr_expect_neq(memcmp(first, c->output.data, sizeof first), 0, "%s", ESTIMATORS[e]);
         ke_destroy(c);
+    }
+}
+
+/* A shard of a batch (examples FIRST.. of WHOLE, in PART), run with its first
+ * example as the offset, draws what those examples draw in the whole batch:
+ * what makes K data-parallel ranks train one process's model. */
+static void expect_shard_draws_as_whole(ke_case *whole, ke_case *part, int64_t first,
+                                        const char *what)
+{
+    size_t x_row = bnn_tensor_nbytes(&whole->inputs[X]) / (size_t)whole->inputs[X].shape.dims[0];
+    memcpy(part->inputs[X].data, (char *)whole->inputs[X].data + (size_t)first * x_row,
+           bnn_tensor_nbytes(&part->inputs[X]));
+    for (int k = WMU; k <= BRHO; k++)
+        if (whole->inputs[k].data)
+            memcpy(part->inputs[k].data, whole->inputs[k].data, bnn_tensor_nbytes(&whole->inputs[k]));
+    part->seed = whole->seed;
+    part->step = whole->step;
+    part->training = whole->training = true;
+    part->example_offset = first;
+    cr_assert_eq(ke_forward(whole), BNN_OK, "%s: %s", what, whole->diag.message);
+    cr_assert_eq(ke_forward(part), BNN_OK, "%s: %s", what, part->diag.message);
+    int64_t per = bnn_tensor_numel(&whole->output) / whole->output.shape.dims[0];
+    const float *want = (const float *)whole->output.data + first * per, *got = part->output.data;
+    for (int64_t i = 0; i < bnn_tensor_numel(&part->output); i++)
+        if (!(fabsf(got[i] - want[i]) <= 1e-5f * (1 + fabsf(want[i])))) {
+            cr_expect_fail("%s: element %lld of the shard at %lld is %.7g, the whole batch has "
+                           "%.7g", what, (long long)i, (long long)first, got[i], want[i]);
+            return;
+        }
+    /* and without the offset, the shard draws the batch's first examples' noise */
+    part->example_offset = 0;
+    cr_assert_eq(ke_forward(part), BNN_OK);
+    bool differs = false;
+    for (int64_t i = 0; i < bnn_tensor_numel(&part->output); i++)
+        differs = differs || got[i] != want[i];
+    cr_expect(differs, "%s: the offset changes nothing", what);
+}
+
+Test(kernels_elem, estimators_shard_draws_as_whole_batch)
+{
+    for (int e = 0; e < 2; e++) {
+        /* dense on [5, 3, 6]: 3 rows of the product per example */
+        bnn_shape xs = KE_SHAPE(5, 3, 6), ps = KE_SHAPE(2, 3, 6);
+        ke_case *whole = dense_case(ESTIMATORS[e], &xs, 6, 4, 2, -2, -1, 13);
+        ke_case *part = dense_case(ESTIMATORS[e], &ps, 6, 4, 2, -2, -1, 13);
+        expect_shard_draws_as_whole(whole, part, 3, ESTIMATORS[e]);
+        ke_destroy(whole);
+        ke_destroy(part);
+        whole = conv_case_n(ESTIMATORS[e], 5, 2, true, 3);
+        part = conv_case_n(ESTIMATORS[e], 5, 2, true, 1);
+        expect_shard_draws_as_whole(whole, part, 2, ESTIMATORS[e]);
+        ke_destroy(whole);
+        ke_destroy(part);
     }
 }
 

@@ -293,6 +293,35 @@ Test(kernels_elem, dropout_training)
     ke_destroy(c);
 }
 
+/* Rows 3.. of a batch, run alone with example offset 3, drop what they drop
+ * in the whole batch (data-parallel shards, bnn_session_set_example_offset). */
+Test(kernels_elem, dropout_shard_drops_as_whole_batch)
+{
+    bnn_shape ws = KE_SHAPE(5, 7, 3), ps = KE_SHAPE(2, 7, 3);
+    ke_case *whole = ke_create1(BNN_OP_DROPOUT, BNN_F32, 1, &ws, &ws);
+    ke_case *part = ke_create1(BNN_OP_DROPOUT, BNN_F32, 1, &ps, &ps);
+    ke_fill(&whole->inputs[0], 3, 0.5, 1.5);
+    memcpy(part->inputs[0].data, (float *)whole->inputs[0].data + 3 * 21, 2 * 21 * sizeof(float));
+    ke_case *both[2] = {whole, part};
+    for (int k = 0; k < 2; k++) {
+        both[k]->training = true;
+        both[k]->seed = 9;
+        both[k]->step = 4;
+        ke_set_float(both[k], "ratio", 0.5f);
+    }
+    part->example_offset = 3;
+    cr_assert_eq(ke_forward(whole), BNN_OK, "%s", whole->diag.message);
+    cr_assert_eq(ke_forward(part), BNN_OK, "%s", part->diag.message);
+    cr_expect_eq(memcmp(part->output.data, (float *)whole->output.data + 3 * 21,
+                        2 * 21 * sizeof(float)), 0, "the shard drops other elements");
+    part->example_offset = 0;
+    cr_assert_eq(ke_forward(part), BNN_OK);
+    cr_expect_neq(memcmp(part->output.data, (float *)whole->output.data + 3 * 21,
+                         2 * 21 * sizeof(float)), 0, "the offset changes nothing");
+    ke_destroy(whole);
+    ke_destroy(part);
+}
+
 Test(kernels_elem, dropout_gradient)
 {
     bnn_shape s = KE_SHAPE(4, 8);
