@@ -11,10 +11,16 @@
  * backward functions accumulate (+=), which sums the contributions of a
  * value read by several nodes; the sweep therefore starts from zeroed
  * gradients plus the caller's seed.
+ *
+ * With options.derive_rho_grads the rho gradients of reparam layers are left
+ * to bnn_session_derive_param_grads: their kernels get no rho gradient to
+ * write, and they are laid out after every other param's, so a data-parallel
+ * trainer sums only the floats before them over its ranks.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/bayes_impl.h"
 #include "plan_impl.h"
 
 static size_t round64(size_t n)
@@ -58,6 +64,38 @@ static bnn_status mark_params(bnn_session *s, bnn_diag *diag)
     return BNN_OK;
 }
 
+/* With options.derive_rho_grads: the rho params whose gradient is derived
+ * from the mu gradient (bayes_rho_derivable), when the layer alone reads its
+ * mu and its rho and both get gradients. */
+static bnn_status mark_derived(bnn_session *s, bnn_diag *diag)
+{
+    const bnn_graph *g = s->graph;
+    s->rho_derived = calloc((size_t)g->n_values + 1, sizeof *s->rho_derived);
+    if (!s->rho_derived)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory planning backward");
+    if (!s->options.derive_rho_grads)
+        return BNN_OK;
+    int *uses = bnn_graph_use_counts(g);
+    if (!uses)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory planning backward");
+    static const int pairs[2][2] = {{BAYES_IN_WMU, BAYES_IN_WRHO}, {BAYES_IN_BMU, BAYES_IN_BRHO}};
+    for (int p = 0; p < s->n_order; p++) {
+        const bnn_kernel_args *a = &s->node_args[p];
+        if (s->skip[p] || !bayes_rho_derivable(a))
+            continue;
+        for (int k = 0; k < 2; k++) {
+            int mu = pairs[k][0] < a->node->n_inputs ? a->node->inputs[pairs[k][0]] : -1;
+            int rho = pairs[k][1] < a->node->n_inputs ? a->node->inputs[pairs[k][1]] : -1;
+            if (mu >= 0 && rho >= 0 && uses[mu] == 1 && uses[rho] == 1 && mu != rho &&
+                s->needs_grad[mu] && s->needs_grad[rho] &&
+                g->values[mu].kind == BNN_VALUE_PARAM && g->values[rho].kind == BNN_VALUE_PARAM)
+                s->rho_derived[rho] = true;
+        }
+    }
+    free(uses);
+    return BNN_OK;
+}
+
 bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
 {
     const bnn_graph *g = s->graph;
@@ -86,6 +124,7 @@ bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
                 s->needs_grad[n->outputs[k]] = any && g->values[n->outputs[k]].dtype == BNN_F32;
     }
 
+    BNN_TRY(mark_derived(s, diag));
     size_t bytes = 0;
     s->n_param_grads = 0;
     for (int v = 0; v < g->n_values; v++) {
@@ -93,12 +132,20 @@ bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
         if (!s->needs_grad[v])
             continue;
         if (g->values[v].kind == BNN_VALUE_PARAM) {
+            if (s->rho_derived[v])
+                continue; /* laid out below, after every computed one */
             s->param_grad_offset[v] = (int64_t)s->n_param_grads;
             s->n_param_grads += g->values[v].nbytes / sizeof(float);
         } else if (s->tensors[v].shape.rank >= 0) {
             bytes += round64(bnn_tensor_nbytes(&s->tensors[v]));
         }
     }
+    s->n_param_grads_reduced = s->n_param_grads;
+    for (int v = 0; v < g->n_values; v++)
+        if (s->rho_derived[v]) {
+            s->param_grad_offset[v] = (int64_t)s->n_param_grads;
+            s->n_param_grads += g->values[v].nbytes / sizeof(float);
+        }
     /* The cap covers the whole session: the forward plan passed it alone. */
     size_t forward = s->arena_bytes + s->scratch_bytes + s->state_bytes;
     size_t cap = s->options.max_memory;
@@ -144,6 +191,8 @@ bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
             int v = node->inputs[i];
             if (v >= 0 && s->needs_grad[v]) {
                 s->node_grads[o] = s->grads[v];
+                if (s->rho_derived[v])
+                    s->node_grads[o].data = NULL; /* derived after the sweep */
                 any = true;
             }
         }
@@ -165,6 +214,7 @@ void bnn_session_free_backward(bnn_session *s)
     free(s->grad_arena);
     free(s->param_grads);
     free(s->param_grad_offset);
+    free(s->rho_derived);
     free(s->node_grads);
     free(s->kernel_grads);
     free(s->wants_backward);
@@ -204,6 +254,36 @@ float *bnn_session_param_grads(bnn_session *s, size_t *count)
     if (count)
         *count = s->param_grads ? s->n_param_grads : 0;
     return s->param_grads;
+}
+
+size_t bnn_session_param_grads_reduced(const bnn_session *s)
+{
+    return s->param_grads ? s->n_param_grads_reduced : 0;
+}
+
+bnn_status bnn_session_derive_param_grads(bnn_session *s, const uint64_t *redraw_step,
+                                          bnn_diag *diag)
+{
+    if (!s->rho_derived || !s->param_grads || s->n_param_grads_reduced == s->n_param_grads)
+        return BNN_OK;
+    for (int p = 0; p < s->n_order; p++) {
+        bnn_kernel_args a = s->node_args[p];
+        const bnn_node *n = a.node;
+        if (s->skip[p] || !bnn_op_is_bayesian(n->op))
+            continue;
+        int wr = n->inputs[BAYES_IN_WRHO];
+        int br = BAYES_IN_BRHO < n->n_inputs ? n->inputs[BAYES_IN_BRHO] : -1;
+        bool w = wr >= 0 && s->rho_derived[wr], b = br >= 0 && s->rho_derived[br];
+        if (!w && !b)
+            continue;
+        a.seed = s->options.seed; /* as a run sets it: this node may not have run yet */
+        BNN_TRY(bayes_derive_rho_grads(&a, redraw_step,
+                                       w ? s->grads[n->inputs[BAYES_IN_WMU]].data : NULL,
+                                       w ? s->grads[wr].data : NULL,
+                                       b ? s->grads[n->inputs[BAYES_IN_BMU]].data : NULL,
+                                       b ? s->grads[br].data : NULL, diag));
+    }
+    return BNN_OK;
 }
 
 int64_t bnn_session_param_grad_offset(const bnn_session *s, int value_id)

@@ -38,6 +38,15 @@ typedef struct bnn_session_options {
      * NULL means every trainable f32 param.  A name that is not an f32 param
      * of the graph fails the creation. */
     const char *const *grad_params;
+    /* With backward, for data-parallel training: the rho gradients of
+     * reparam Bayesian layers (estimator reparam, mu and rho used by that
+     * layer alone) are not computed by the backward sweep but derived from
+     * the mu gradients by bnn_session_derive_param_grads, since
+     * dL/drho = dL/dmu * eps * sigmoid(rho) with the draw eps of the forward
+     * run.  They are laid out last in the flat buffer, so that only its first
+     * bnn_session_param_grads_reduced() floats need summing over the ranks:
+     * half the traffic for a model whose layers are all Bayesian. */
+    bool derive_rho_grads;
 } bnn_session_options;
 
 bnn_session_options bnn_session_defaults(void);
@@ -156,6 +165,19 @@ float *bnn_session_param_grads(bnn_session *session, size_t *count);
 /* Where param value_id's gradient starts in the flat buffer, or -1 when it
  * gets none. */
 int64_t bnn_session_param_grad_offset(const bnn_session *session, int value_id);
+
+/* With options.derive_rho_grads: the floats at the start of the flat buffer
+ * that the backward sweep computes (all of them without the option); the
+ * derived rho gradients follow.  Sum these over the ranks, then call
+ * bnn_session_derive_param_grads. */
+size_t bnn_session_param_grads_reduced(const bnn_session *session);
+/* Sets each derived rho gradient to dL/dmu * eps * sigmoid(rho) from the
+ * layer's (reduced) mu gradient, before anything else (the KL) is added to
+ * either.  eps is the last forward run's draw; with REDRAW_STEP not NULL it
+ * is drawn again for that step instead (a rank that had no rows this step
+ * ran no forward).  Nothing to do without the option. */
+bnn_status bnn_session_derive_param_grads(bnn_session *session, const uint64_t *redraw_step,
+                                          bnn_diag *diag);
 
 #ifdef __cplusplus
 }

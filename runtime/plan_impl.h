@@ -79,6 +79,8 @@ struct bnn_session {
     size_t grad_bytes;
     float *param_grads;          /* owned, 64-byte aligned: params' gradients, flat */
     size_t n_param_grads;        /* floats */
+    size_t n_param_grads_reduced; /* the leading floats the sweep computes (derive_rho_grads) */
+    bool *rho_derived;           /* owned, per value id: a rho gradient derived after the sweep */
     int64_t *param_grad_offset;  /* owned, per value id: into param_grads, or -1 */
     bnn_tensor *node_grads;      /* owned: grad_outputs then grad_inputs of every position */
     bnn_kernel_grads *kernel_grads; /* owned, per position */

@@ -32,6 +32,7 @@ struct bnn_trainer {
     bool *needs_grad;          /* owned, per value id: a param that gets a gradient */
     size_t *grad_offset;       /* owned, per value id: into param_grads (trainable only) */
     float *param_grads;        /* not owned: the flat param gradients of the plan last used */
+    bnn_session *grads_session; /* not owned: that plan's session */
     size_t n_trainable;        /* floats */
     bnn_optimizer *optimizer;  /* owned */
     uint64_t steps;
@@ -53,6 +54,9 @@ static bnn_status plan_create(bnn_trainer *t, train_plan *p, int64_t batch, bnn_
     so.backward = true;
     so.seed = t->options.seed;
     so.threads = t->options.threads;
+    /* Over ranks, reparam layers' rho gradients are derived after the
+     * reduction, which then carries half the floats (bnn_runtime.h). */
+    so.derive_rho_grads = bnn_comm_size(t->options.comm) > 1;
     BNN_TRY(bnn_session_create_batch(t->graph, batch, &so, &p->session, diag));
     p->batch = batch;
     return BNN_OK;
@@ -98,6 +102,7 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
     /* The session decides which params get gradients and lays them out. */
     bnn_session *s = t->plans[0].session;
     t->param_grads = bnn_session_param_grads(s, &t->n_trainable);
+    t->grads_session = s;
     for (int v = 0; v < graph->n_values; v++) {
         int64_t off = bnn_session_param_grad_offset(s, v);
         t->needs_grad[v] = off >= 0;
@@ -297,6 +302,7 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
 
     bnn_session_zero_grads(s);
     t->param_grads = bnn_session_param_grads(s, NULL); /* this plan's: the KL adds to it */
+    t->grads_session = s;
     const bnn_tensor *out = bnn_session_value(s, t->logits); /* the output unless a softmax ends it */
     float *out_grad = bnn_session_grad(s, t->logits)->data;
     const bnn_train_options *o = &t->options;
@@ -350,9 +356,13 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
         double t0 = now_ms();
         /* one fused buffer for every param's gradient, and the batch's sums */
         double sums[2] = {result->data_loss * (double)rows, (double)result->correct};
-        BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads, t->n_trainable, diag));
+        /* the gradients the sweep computed; the rest are derived from them */
+        BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads,
+                                       bnn_session_param_grads_reduced(t->grads_session), diag));
         BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
         result->reduce_ms = now_ms() - t0;
+        uint64_t step = t->steps; /* a rank with no rows ran no forward: draw again */
+        BNN_TRY(bnn_session_derive_param_grads(t->grads_session, rows == 0 ? &step : NULL, diag));
         result->count = t->global_rows;
         result->data_loss = sums[0] / (double)t->global_rows;
         result->correct = (int64_t)sums[1];

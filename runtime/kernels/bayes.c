@@ -19,6 +19,7 @@
  * declared in bayes.h). */
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bayes.h"
@@ -155,6 +156,51 @@ static void reparam_sample(const bnn_kernel_args *args, const reparam_layout *l)
         memcpy(l->b, args->inputs[IN_BMU].data, (size_t)l->nb * sizeof(float));
         memset(l->eps_b, 0, (size_t)l->nb * sizeof(float));
     }
+}
+
+bool bayes_rho_derivable(const bnn_kernel_args *args)
+{
+    return bnn_op_is_bayesian(args->node->op) && estimator_of(args) == BAYES_REPARAM &&
+           input_present(args, IN_WRHO);
+}
+
+/* grad_rho = grad_mu * eps * sigmoid(rho) over n elements. */
+static void derive_rho(const float *grad_mu, const float *eps, const float *rho, int64_t n,
+                       float *grad_rho)
+{
+    #pragma omp parallel for schedule(static) if (n >= 32768)
+    for (int64_t i = 0; i < n; i++)
+        grad_rho[i] = grad_mu[i] * eps[i] * vecmath_sigmoid(rho[i]);
+}
+
+bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
+                                  const float *grad_mu_w, float *grad_rho_w,
+                                  const float *grad_mu_b, float *grad_rho_b, bnn_diag *diag)
+{
+    reparam_layout l;
+    BNN_TRY(reparam_layout_get(args, &l, diag));
+    const float *eps_w = l.eps_w, *eps_b = l.eps_b;
+    float *drawn = NULL;
+    if (redraw_step || !eps_w) { /* the draws of reparam_sample, again */
+        drawn = malloc((size_t)(l.nw + l.nb + 1) * sizeof(float));
+        if (!drawn)
+            return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory drawing %lld weights",
+                            (long long)(l.nw + l.nb));
+        bnn_rng_stream s = bnn_rng_stream_make(args->seed, args->node_id,
+                                               BNN_RNG_PURPOSE_WEIGHTS,
+                                               redraw_step ? *redraw_step : args->step);
+        bnn_rng_normal(&s, 0, (size_t)l.nw, drawn);
+        if (l.bias_random)
+            bnn_rng_normal(&s, (uint64_t)l.nw, (size_t)l.nb, drawn + l.nw);
+        eps_w = drawn;
+        eps_b = drawn + l.nw;
+    }
+    if (grad_mu_w && grad_rho_w)
+        derive_rho(grad_mu_w, eps_w, args->inputs[IN_WRHO].data, l.nw, grad_rho_w);
+    if (l.bias_random && grad_mu_b && grad_rho_b)
+        derive_rho(grad_mu_b, eps_b, args->inputs[IN_BRHO].data, l.nb, grad_rho_b);
+    free(drawn);
+    return BNN_OK;
 }
 
 /* grad_mu += gw; grad_rho += gw * eps * sigmoid(rho). */

@@ -39,6 +39,16 @@ bnn_status bayes_dense_dims(const bnn_kernel_args *args, int64_t *m, int64_t *in
 
 bool bayes_input_present(const bnn_kernel_args *args, int k);
 
+/* Whether the node's rho gradients are a function of its mu gradients
+ * (estimator reparam: dL/drho = dL/dmu * eps * sigmoid(rho)). */
+bool bayes_rho_derivable(const bnn_kernel_args *args);
+/* Sets grad_rho_w (and grad_rho_b when the bias has a rho; either may be
+ * NULL) to grad_mu * eps * sigmoid(rho), eps the draw in the node's state, or
+ * drawn again for step *redraw_step when that is not NULL. */
+bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
+                                  const float *grad_mu_w, float *grad_rho_w,
+                                  const float *grad_mu_b, float *grad_rho_b, bnn_diag *diag);
+
 /* The local and flipout estimators of both layers (conv: bnn.conv_reparam). */
 size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bool conv);
 size_t bayes_est_scratch_size(const bnn_kernel_args *args, bayes_estimator est, bool conv);

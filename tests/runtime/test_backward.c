@@ -1,8 +1,9 @@
 /* The session's backward sweep through the public API only (bnn_runtime.h):
  * param gradients against central finite differences, a value read twice
  * (its gradients sum), the flat layout and the choice of params, repeated
- * sweeps, the step counter, node iteration and the
- * errors for a session not planned for backward or an unknown param.
+ * sweeps, the step counter, node iteration, rho gradients derived after the
+ * sweep (derive_rho_grads) and the errors for a session not planned for
+ * backward or an unknown param.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -239,5 +240,102 @@ Test(backward, steps_and_nodes)
     cr_assert_eq(y, bnn_session_output(s, 0));
     cr_assert_null(bnn_session_value(s, -1));
     bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
+
+/* A Bayesian net: fc1's mu and rho are its own, fc2 shares its weight mu with
+ * a second reader (so its rho gradient stays the sweep's), conv-free. */
+static const char *bayes_net =
+    "graph @bnet(%x: f32[N,4]) -> (%y: f32[N,3]) {\n"
+    "  param %w.mu: f32[5,4] trainable\n"
+    "  param %w.rho: f32[5,4] trainable\n"
+    "  param %b.mu: f32[5] trainable\n"
+    "  param %b.rho: f32[5] trainable\n"
+    "  param %v.mu: f32[3,5] trainable\n"
+    "  param %v.rho: f32[3,5] trainable\n"
+    "  %h = bnn.dense_reparam(%x, %w.mu, %w.rho, %b.mu, %b.rho) : f32[N,5] @fc1\n"
+    "  %t = tanh(%h) : f32[N,5] @act\n"
+    "  %y0 = bnn.dense_reparam(%t, %v.mu, %v.rho) : f32[N,3] @fc2\n"
+    "  %u = dense(%t, %v.mu) : f32[N,3] @shared\n"
+    "  %y = add(%y0, %u) : f32[N,3] @sum\n"
+    "  return %y\n"
+    "}\n";
+
+static bnn_session *bayes_session(bnn_graph *g, bool derive)
+{
+    bnn_session_options o = bnn_session_defaults();
+    o.threads = 1;
+    o.backward = true;
+    o.seed = 5;
+    o.derive_rho_grads = derive;
+    bnn_session *s = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_session_create_batch(g, BATCH, &o, &s, &diag), BNN_OK, "%s", diag.message);
+    bnn_tensor *x = (bnn_tensor *)bnn_session_input(s, 0);
+    rng_state = 99;
+    for (int i = 0; i < BATCH * 4; i++)
+        ((float *)x->data)[i] = uniform();
+    return s;
+}
+
+/* Derived rho gradients (options.derive_rho_grads, for data-parallel
+ * training) are laid out last, left out of the sweep, and equal the sweep's
+ * own bit for bit once derived, from the forward's draw or drawn again. */
+Test(backward, derived_rho_gradients)
+{
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_graph_parse(bayes_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    rng_state = 7;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
+        }
+    bnn_session *plain = bayes_session(g, false), *derived = bayes_session(g, true);
+    size_t n_plain = 0, n_derived = 0;
+    const float *gp = bnn_session_param_grads(plain, &n_plain);
+    float *gd = bnn_session_param_grads(derived, &n_derived);
+    cr_assert_eq(n_plain, n_derived);
+    cr_assert_eq(bnn_session_param_grads_reduced(plain), n_plain);
+    /* w.rho (20) and b.rho (5) are derived; v.mu has a second reader */
+    cr_assert_eq(bnn_session_param_grads_reduced(derived), n_derived - 25);
+    int w_rho = bnn_graph_find_value(g, "w.rho"), v_rho = bnn_graph_find_value(g, "v.rho");
+    cr_assert_geq(bnn_session_param_grad_offset(derived, w_rho),
+                  (int64_t)bnn_session_param_grads_reduced(derived));
+    cr_assert_lt(bnn_session_param_grad_offset(derived, v_rho),
+                 (int64_t)bnn_session_param_grads_reduced(derived));
+    run_backward(plain, g, true);
+    run_backward(derived, g, true);
+    /* before deriving, the sweep left the derived rho gradients at zero */
+    const float *wr = bnn_session_grad(derived, w_rho)->data;
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(wr[i], 0.0f);
+    uint64_t step = bnn_session_step(derived) - 1;
+    for (int redraw = 0; redraw < 2; redraw++) {
+        cr_assert_eq(bnn_session_derive_param_grads(derived, redraw ? &step : NULL, &diag), BNN_OK,
+                     "%s", diag.message);
+        for (int v = 0; v < g->n_values; v++) {
+            if (g->values[v].kind != BNN_VALUE_PARAM)
+                continue;
+            const float *a = gp + bnn_session_param_grad_offset(plain, v);
+            const float *b = gd + bnn_session_param_grad_offset(derived, v);
+            size_t n = g->values[v].nbytes / sizeof(float);
+            cr_assert_eq(memcmp(a, b, n * sizeof(float)), 0, "%s (redraw %d)",
+                         g->values[v].name, redraw);
+        }
+        bool nonzero = false;
+        for (int i = 0; i < 20; i++)
+            nonzero = nonzero || wr[i] != 0.0f;
+        cr_assert(nonzero, "w.rho's gradient is all zero");
+    }
+    /* a draw for another step gives other gradients */
+    step += 1;
+    cr_assert_eq(bnn_session_derive_param_grads(derived, &step, &diag), BNN_OK);
+    cr_assert_neq(memcmp(gp + bnn_session_param_grad_offset(plain, w_rho), wr, 20 * sizeof(float)),
+                  0);
+    bnn_session_destroy(plain);
+    bnn_session_destroy(derived);
     bnn_graph_destroy(g);
 }
