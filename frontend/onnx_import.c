@@ -594,6 +594,10 @@ static bnn_status lower_node(onnx_ctx *c)
     if (opset < e->since_opset || opset > e->until_opset)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "opset %lld is outside the supported range %d to %d",
                               (long long)opset, e->since_opset, e->until_opset);
+    /* Every ONNX op has an output 0, and lowerings read its name (to find
+     * the nodes it feeds) before they emit anything. */
+    if (nd->n_output < 1)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has no output");
     /* Trailing "" inputs mean "absent" and do not count. */
     int n_in = (int)nd->n_input, max_in = onnx_op_max_inputs(e, opset);
     while (n_in > 0 && !*onnx_str(nd->input[n_in - 1]))
