@@ -108,15 +108,20 @@ bnn_status bnn_idx_read(const char *path, bnn_tensor *out, bnn_diag *diag)
     uint64_t count = 1;
     size_t elem = bnn_dtype_size(dtype);
     uint64_t have = (size - header) / elem;
-    bool too_big = false;
+    bool too_big = false, empty = false;
     for (int i = 0; i < rank; i++) {
         shape.dims[i] = be32(buf + 4 + 4 * i);
+        empty = empty || shape.dims[i] == 0;
+    }
+    for (int i = 0; i < rank && !empty && !too_big; i++) {
         uint64_t d = (uint64_t)shape.dims[i];
-        if (d && count > have / d)
+        if (count > have / d)
             too_big = true; /* more than the file holds; stop before it overflows */
         else
             count *= d;
     }
+    if (empty)
+        count = 0; /* a zero dim: no elements, however large the others */
     if (too_big || count * elem != size - header) {
         st = bnn_fail(diag, BNN_ERR_INVALID,
                       "%s: IDX header promises more or less data than the file holds (%zu bytes after the header)",
@@ -189,13 +194,17 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
     uint64_t row_elems = 1;
     size_t elem = dtype == BNN_UNDEFINED ? 1 : bnn_dtype_size(dtype);
     bool absurd = false; /* rows over 2^40 bytes: refused unless there are none */
-    for (int i = 0; st == BNN_OK && i < rank; i++) {
+    for (int i = 0; st == BNN_OK && i < rank; i++)
         shape.dims[i] = be32(head + 4 + 4 * i);
-        if (i > 0 && !absurd) {
-            row_elems *= (uint64_t)shape.dims[i];
-            absurd = row_elems > ((uint64_t)1 << 40) / elem;
-        }
+    bool empty = false; /* a zero dim past the first: rows of no bytes, however large the rest */
+    for (int i = 1; st == BNN_OK && i < rank; i++)
+        empty = empty || shape.dims[i] == 0;
+    for (int i = 1; st == BNN_OK && !empty && !absurd && i < rank; i++) {
+        row_elems *= (uint64_t)shape.dims[i];
+        absurd = row_elems > ((uint64_t)1 << 40) / elem;
     }
+    if (empty)
+        row_elems = 0;
     int64_t n = st == BNN_OK ? shape.dims[0] : 0;
     if (st == BNN_OK && absurd && n > 0)
         st = bnn_fail(diag, BNN_ERR_INVALID, "%s: IDX rows are absurdly large", path);

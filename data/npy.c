@@ -322,11 +322,16 @@ static bnn_status read_rows(const char *path, const int64_t *list, int64_t first
      * whole file is read. */
     uint64_t row = st == BNN_OK ? bnn_dtype_size(dtype) : 0, rows = 0;
     bool absurd = false; /* a row over NPY_MAX_FILE: refused unless there are no rows */
-    for (int i = 1; st == BNN_OK && !absurd && i < shape.rank; i++) {
+    bool empty = false;  /* a zero dim past the first: rows of no bytes, however large the rest */
+    for (int i = 1; st == BNN_OK && i < shape.rank; i++)
+        empty = empty || shape.dims[i] == 0;
+    for (int i = 1; st == BNN_OK && !empty && !absurd && i < shape.rank; i++) {
         uint64_t d = (uint64_t)shape.dims[i];
-        absurd = d != 0 && row > NPY_MAX_FILE / d;
+        absurd = row > NPY_MAX_FILE / d;
         row *= d;
     }
+    if (empty)
+        row = 0;
     if (st == BNN_OK && absurd && shape.dims[0] != 0)
         st = bnn_fail(diag, BNN_ERR_INVALID, ".npy shape is absurdly large");
     if (absurd)
