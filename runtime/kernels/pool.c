@@ -91,6 +91,22 @@ static bool pool_worth_threads(const pool_geom *g)
     return g->planes > 1 && g->planes * g->out_size * g->k[0] * g->k[1] * g->k[2] > NN_OMP_MIN_WORK;
 }
 
+/* The taps [*c_lo, *c_hi) of the W window that fall inside the input for
+ * some output of the block [o0, o1): tap c reads position ow*s + c*d - pb.
+ * The others read padding only, so a window far wider than the input (a
+ * hostile model's kernel of 20 million) costs what its in-bounds part does. */
+static void pool_w_taps(const pool_geom *g, int64_t o0, int64_t o1, int64_t *c_lo,
+                        int64_t *c_hi)
+{
+    int64_t s = g->s[2], d = g->d[2], pb = g->pb[2];
+    int64_t first = pb - (o1 - 1) * s;        /* c*d at least this */
+    int64_t last = g->in[2] - 1 + pb - o0 * s; /* and at most this */
+    int64_t lo = first <= 0 ? 0 : (first + d - 1) / d;
+    int64_t hi = last < 0 ? 0 : last / d + 1;
+    *c_hi = hi < g->k[2] ? hi : g->k[2];
+    *c_lo = lo < *c_hi ? lo : *c_hi;
+}
+
 /* Outputs along W are done in blocks of this many, so per-output work
  * (running max, sum, argmax) lives on the stack. */
 #define POOL_BLOCK 128
@@ -105,13 +121,15 @@ typedef enum pool_kind { POOL_MAX, POOL_AVG } pool_kind;
 #define POOL_VISIT_ROW(g, od, oh, o0, o1, BODY)                                                \
     do {                                                                                       \
         int64_t sd_, ld_, hd_, cd_, sh_, lh_, hh_, ch_;                                        \
+        int64_t c0_, c1_;                                                                      \
         dim_window(g, 0, od, &sd_, &ld_, &hd_, &cd_);                                          \
         dim_window(g, 1, oh, &sh_, &lh_, &hh_, &ch_);                                          \
+        pool_w_taps(g, o0, o1, &c0_, &c1_);                                                    \
         for (int64_t a_ = ld_; a_ < hd_; a_++)                                                 \
             for (int64_t b_ = lh_; b_ < hh_; b_++) {                                           \
                 int64_t row_ = ((sd_ + a_ * (g)->d[0]) * (g)->in[1] + sh_ + b_ * (g)->d[1]) *  \
                                (g)->in[2];                                                     \
-                for (int64_t c_ = 0; c_ < (g)->k[2]; c_++) {                                   \
+                for (int64_t c_ = c0_; c_ < c1_; c_++) {                                       \
                     int64_t lo_, hi_, off_ = c_ * (g)->d[2] - (g)->pb[2];                      \
                     nn_valid_range((g)->pb[2], c_ * (g)->d[2], (g)->s[2], (g)->in[2],          \
                                    (g)->out[2], &lo_, &hi_);                                   \
