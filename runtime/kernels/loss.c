@@ -5,7 +5,8 @@
  * The scores are seen as [N, C, inner] (inner: the product of d1..dk) and the
  * targets as [N, inner]; the class of element (n, d) is read at stride inner.
  * softmax_cross_entropy_loss writes log_softmax over C into its second output
- * and then takes nll_loss of it, so both share one reduction.  Sums are kept in double; every target is checked against
+ * and then takes nll_loss of it, so both share one reduction and one
+ * gradient.  Sums are kept in double; every target is checked against
  * [0, C) before anything is written, so a bad label fails naming the node
  * instead of reading outside the scores. */
 #include <math.h>
@@ -134,6 +135,53 @@ static void nll_forward_from(const loss_layout *l, const float *lp, float *out)
     }
 }
 
+/* The gradient of the loss w.r.t. lp (the scores of nll_loss, the log_prob
+ * of softmax_cross_entropy_loss), handed element by element to `visit`
+ * through (offset of the target's score, its gradient), and added into gw.
+ * mean: L = S / W, so dL/dlp = -w[t] / W and dL/dw[c] = (sum over targets c
+ * of -lp - L) / W.  W = 0 (every target ignored or weighing 0) has no
+ * gradient: the loss is NaN there. */
+typedef struct loss_grad {
+    double scale;  /* g for sum and mean (over W for mean) */
+    double mean;   /* L for mean, else 0 */
+    bool skip;     /* no gradient at all */
+} loss_grad;
+
+static loss_grad loss_grad_setup(const loss_layout *l, const float *lp, const float *g)
+{
+    loss_grad r = {1, 0, false};
+    if (l->reduction == LOSS_NONE)
+        return r;
+    r.scale = g[0];
+    if (l->reduction == LOSS_MEAN) {
+        double s, ws;
+        loss_totals(l, lp, &s, &ws);
+        r.skip = ws == 0;
+        r.scale = r.skip ? 0 : g[0] / ws;
+        r.mean = r.skip ? 0 : s / ws;
+    }
+    return r;
+}
+
+/* Element i's factor: the gradient of the loss w.r.t. its own (unweighted)
+ * loss term -lp. */
+static double element_scale(const loss_layout *l, const loss_grad *r, const float *g, int64_t i)
+{
+    return l->reduction == LOSS_NONE ? g[i] : r->scale;
+}
+
+static void weight_grad(const loss_layout *l, const loss_grad *r, const float *lp, const float *g,
+                        float *gw)
+{
+    int64_t count = l->batch * l->inner;
+    for (int64_t i = 0; i < count; i++) {
+        int64_t c = target_at(l->target, i);
+        if (ignored(l, c))
+            continue;
+        gw[c] += (float)(element_scale(l, r, g, i) * (-(double)lp[class_offset(l, i, c)] - r->mean));
+    }
+}
+
 /* ---- nll_loss ------------------------------------------------------------- */
 
 static bnn_status nll_forward(const bnn_kernel_args *args, bnn_diag *diag)
@@ -141,6 +189,32 @@ static bnn_status nll_forward(const bnn_kernel_args *args, bnn_diag *diag)
     loss_layout l;
     BNN_TRY(loss_setup(args, &l, diag));
     nll_forward_from(&l, args->inputs[0].data, args->outputs[0].data);
+    return BNN_OK;
+}
+
+static bnn_status nll_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                               bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    float *gw = args->n_inputs > 2 ? grads->grad_inputs[2].data : NULL;
+    if (!gx && !gw)
+        return BNN_OK;
+    loss_layout l;
+    BNN_TRY(loss_setup(args, &l, diag));
+    const float *x = args->inputs[0].data, *g = grads->grad_outputs[0].data;
+    loss_grad r = loss_grad_setup(&l, x, g);
+    if (r.skip)
+        return BNN_OK;
+    if (gx) {
+        int64_t count = l.batch * l.inner;
+        for (int64_t i = 0; i < count; i++) {
+            int64_t c = target_at(l.target, i);
+            if (!ignored(&l, c))
+                gx[class_offset(&l, i, c)] += (float)(-weight_of(&l, c) * element_scale(&l, &r, g, i));
+        }
+    }
+    if (gw && l.weight)
+        weight_grad(&l, &r, x, g, gw);
     return BNN_OK;
 }
 
@@ -171,5 +245,42 @@ static bnn_status sce_forward(const bnn_kernel_args *args, bnn_diag *diag)
     return BNN_OK;
 }
 
-const bnn_kernel bnn_kernel_nll_loss = {.forward = nll_forward};
-const bnn_kernel bnn_kernel_softmax_cross_entropy_loss = {.forward = sce_forward};
+/* Per line (n, d): G[c] = the log_prob gradient plus the loss's at the
+ * target; through log_softmax, gx[c] += G[c] - softmax[c] * sum(G). */
+static bnn_status sce_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                               bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    float *gw = args->n_inputs > 2 ? grads->grad_inputs[2].data : NULL;
+    if (!gx && !gw)
+        return BNN_OK;
+    loss_layout l;
+    BNN_TRY(loss_setup(args, &l, diag));
+    const float *lp = args->outputs[1].data, *g = grads->grad_outputs[0].data;
+    const float *gp = args->n_outputs > 1 ? grads->grad_outputs[1].data : NULL; /* NULL: zeros */
+    loss_grad r = loss_grad_setup(&l, lp, g);
+    if (gx) {
+        int64_t lines = l.batch * l.inner, len = l.classes, inner = l.inner;
+        for (int64_t line = 0; line < lines; line++) {
+            int64_t base = class_offset(&l, line, 0);
+            int64_t c = target_at(l.target, line);
+            double at_target = ignored(&l, c) || r.skip ? 0 : -weight_of(&l, c) * element_scale(&l, &r, g, line);
+            double total = gp ? 0 : at_target;
+            if (gp)
+                for (int64_t k = 0; k < len; k++)
+                    total += gp[base + k * inner] + (k == c ? at_target : 0);
+            for (int64_t k = 0; k < len; k++) {
+                int64_t i = base + k * inner;
+                double gk = (gp ? gp[i] : 0) + (k == c ? at_target : 0);
+                gx[i] += (float)(gk - exp((double)lp[i]) * total);
+            }
+        }
+    }
+    if (gw && l.weight && !r.skip)
+        weight_grad(&l, &r, lp, g, gw);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_nll_loss = {.forward = nll_forward, .backward = nll_backward};
+const bnn_kernel bnn_kernel_softmax_cross_entropy_loss = {.forward = sce_forward,
+                                                         .backward = sce_backward};

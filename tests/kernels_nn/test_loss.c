@@ -3,8 +3,9 @@
  * NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (one element at a
  * time, nothing shared with the kernel): every reduction, with and without
  * weights and ignore_index (negative, past C, and a real class), i32 and i64
- * targets, 2-D to 5-D scores; and out-of-range targets, which must fail
- * naming the node.
+ * targets, 2-D to 5-D scores; backward by central differences of that
+ * reference for the scores and the weights; and out-of-range targets, which
+ * must fail naming the node.
  * The harness of harness.c takes inputs of one type and one output; these
  * ops have integer targets and (softmax_cross_entropy_loss) two outputs, so
  * the case is built here. */
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "bnn_tensor.h"
+#include "fd_record.h"
 #include "kernel.h"
 
 enum { NO_IGNORE = 0, IGNORE_NEGATIVE, IGNORE_HIGH, IGNORE_CLASS };
@@ -238,6 +240,77 @@ static void check_forward(lcase *c)
     free(w);
 }
 
+/* Backward with random output gradients r (log_prob's too, unless
+ * log_prob_grad is false: then its gradient is absent, data NULL) against
+ * central differences of sum(r * reference) in double. */
+static void check_backward(lcase *c, bool log_prob_grad)
+{
+    char what[200];
+    describe(c, what, sizeof what);
+    bnn_diag d = {0};
+    cr_assert_eq(forward(c, &d), BNN_OK, "%s: %s", what, d.message);
+    bnn_tensor gout[2] = {0}, gin[3] = {0};
+    for (int k = 0; k < 2; k++) {
+        cr_assert_eq(bnn_tensor_alloc(&gout[k], BNN_F32, &c->out[k].shape, &d), BNN_OK);
+        for (int64_t i = 0; i < bnn_tensor_numel(&gout[k]); i++)
+            ((float *)gout[k].data)[i] = (float)urand(-1, 1);
+    }
+    if (c->n_out == 2 && !log_prob_grad)
+        bnn_tensor_free(&gout[1]); /* data NULL: no gradient from log_prob */
+    for (int k = 0; k < 3; k++) {
+        gin[k].dtype = BNN_F32;
+        gin[k].shape = c->in[k].shape;
+        if (k == 1 || !c->in[k].data)
+            continue; /* the targets have no gradient */
+        cr_assert_eq(bnn_tensor_alloc(&gin[k], BNN_F32, &c->in[k].shape, &d), BNN_OK);
+        for (int64_t i = 0; i < bnn_tensor_numel(&gin[k]); i++)
+            ((float *)gin[k].data)[i] = 0.25f; /* backward adds to it */
+    }
+    bnn_kernel_grads grads = {.grad_outputs = gout, .grad_inputs = gin};
+    cr_assert_eq(bnn_kernel_get(c->op)->backward(&c->args, &grads, &d), BNN_OK, "%s: %s", what, d.message);
+
+    double *x = as_double(&c->in[0]), *w = c->weighted ? as_double(&c->in[2]) : NULL;
+    int64_t n_loss = bnn_tensor_numel(&c->out[0]), n_lp = bnn_tensor_numel(&c->out[1]);
+    double *loss = calloc((size_t)n_loss, sizeof *loss), *lp = calloc((size_t)n_lp, sizeof *lp);
+    cr_assert(loss && lp);
+    long long compared = 0;
+    for (int k = 0; k < 3; k += 2) {
+        double *v = k == 0 ? x : w;
+        if (!v)
+            continue;
+        for (int64_t j = 0; j < bnn_tensor_numel(&c->in[k]); j++) {
+            double keep = v[j], side[2];
+            for (int s = 0; s < 2; s++) {
+                v[j] = keep + (s ? -1e-6 : 1e-6);
+                reference(c, x, w, loss, lp);
+                double o = 0;
+                for (int64_t i = 0; i < n_loss; i++)
+                    o += ((float *)gout[0].data)[i] * loss[i];
+                if (gout[1].data && c->n_out == 2)
+                    for (int64_t i = 0; i < n_lp; i++)
+                        o += ((float *)gout[1].data)[i] * lp[i];
+                side[s] = o;
+            }
+            v[j] = keep;
+            double want = (side[0] - side[1]) / 2e-6;
+            double got = ((float *)gin[k].data)[j] - 0.25;
+            cr_assert(fabs(got - want) <= 1e-3 * (1 + fabs(want)),
+                      "%s: gradient of input %d element %lld is %.8g, finite differences %.8g", what, k,
+                      (long long)j, got, want);
+            compared++;
+        }
+    }
+    fd_record(c->op, compared);
+    free(loss);
+    free(lp);
+    free(x);
+    free(w);
+    for (int k = 0; k < 2; k++)
+        bnn_tensor_free(&gout[k]);
+    for (int k = 0; k < 3; k++)
+        bnn_tensor_free(&gin[k]);
+}
+
 /* ---- the cases ------------------------------------------------------------ */
 
 static const int64_t shapes[3][6] = {{4, 5}, {3, 4, 2}, {2, 3, 2, 1, 3}};
@@ -263,9 +336,18 @@ static void each_case(bnn_op op, void (*fn)(lcase *))
 }
 
 static void forward_case(lcase *c) { check_forward(c); }
+static void backward_case(lcase *c) { check_backward(c, true); }
+static void backward_without_log_prob_case(lcase *c) { check_backward(c, false); }
 
 Test(nll_loss, forward) { each_case(BNN_OP_NLL_LOSS, forward_case); }
 Test(softmax_cross_entropy_loss, forward) { each_case(BNN_OP_SOFTMAX_CROSS_ENTROPY_LOSS, forward_case); }
+Test(nll_loss, gradients) { each_case(BNN_OP_NLL_LOSS, backward_case); }
+Test(softmax_cross_entropy_loss, gradients)
+{
+    each_case(BNN_OP_SOFTMAX_CROSS_ENTROPY_LOSS, backward_case);
+    each_case(BNN_OP_SOFTMAX_CROSS_ENTROPY_LOSS, backward_without_log_prob_case);
+}
+
 /* A target outside [0, C) that is not ignore_index fails naming the node,
  * before anything is read through it; ignore_index itself passes. */
 static void bad_target(bnn_op op, int64_t bad, int ignore_kind, bool fails)
@@ -300,7 +382,8 @@ Test(loss, out_of_range_targets_fail_naming_the_node)
     }
 }
 
-/* mean over targets that are all ignored is 0/0, NaN as in ONNX's reference. */
+/* mean over targets that are all ignored is 0/0, NaN as in ONNX's reference,
+ * and backward adds nothing. */
 Test(loss, mean_with_every_target_ignored_is_nan)
 {
     lcase c = {.op = BNN_OP_NLL_LOSS, .rank = 2, .dims = {3, 4}, .target_type = BNN_I32,
@@ -312,5 +395,16 @@ Test(loss, mean_with_every_target_ignored_is_nan)
     bnn_diag d = {0};
     cr_assert_eq(forward(&c, &d), BNN_OK, "%s", d.message);
     cr_assert(isnan(((float *)c.out[0].data)[0]));
+    bnn_tensor gout[2] = {0}, gin[3] = {0};
+    cr_assert_eq(bnn_tensor_alloc(&gout[0], BNN_F32, &c.out[0].shape, &d), BNN_OK);
+    cr_assert_eq(bnn_tensor_alloc(&gin[0], BNN_F32, &c.in[0].shape, &d), BNN_OK);
+    ((float *)gout[0].data)[0] = 1;
+    bnn_kernel_grads grads = {.grad_outputs = gout, .grad_inputs = gin};
+    cr_assert_eq(bnn_kernel_get(c.op)->backward(&c.args, &grads, &d), BNN_OK, "%s", d.message);
+    for (int64_t i = 0; i < 12; i++)
+        cr_assert(((float *)gin[0].data)[i] == 0, "element %lld got %g", (long long)i,
+                  (double)((float *)gin[0].data)[i]);
+    bnn_tensor_free(&gout[0]);
+    bnn_tensor_free(&gin[0]);
     destroy(&c);
 }
