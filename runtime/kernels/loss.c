@@ -135,14 +135,15 @@ static void nll_forward_from(const loss_layout *l, const float *lp, float *out)
     }
 }
 
-/* The gradient of the loss w.r.t. lp (the scores of nll_loss, the log_prob
- * of softmax_cross_entropy_loss), handed element by element to `visit`
- * through (offset of the target's score, its gradient), and added into gw.
- * mean: L = S / W, so dL/dlp = -w[t] / W and dL/dw[c] = (sum over targets c
- * of -lp - L) / W.  W = 0 (every target ignored or weighing 0) has no
+/* What the backward of either op needs to know of the reduction, with lp
+ * the log-probabilities (nll_loss's scores, softmax_cross_entropy_loss's
+ * log_prob).  Element i's loss term -lp[t] * w[t] gets the factor
+ * element_scale: g[i] for none, g for sum, g / W for mean.  For mean,
+ * L = S / W, so dL/dlp[t] = -w[t] g / W and dL/dw[c] = g (sum over targets c
+ * of -lp[c] - L) / W.  W = 0 (every target ignored or weighing 0) has no
  * gradient: the loss is NaN there. */
 typedef struct loss_grad {
-    double scale;  /* g for sum and mean (over W for mean) */
+    double scale;  /* g for sum, g / W for mean (unused for none) */
     double mean;   /* L for mean, else 0 */
     bool skip;     /* no gradient at all */
 } loss_grad;
@@ -163,8 +164,8 @@ static loss_grad loss_grad_setup(const loss_layout *l, const float *lp, const fl
     return r;
 }
 
-/* Element i's factor: the gradient of the loss w.r.t. its own (unweighted)
- * loss term -lp. */
+/* Element i's factor: the output gradient times the derivative of the
+ * output by element i's loss (W held fixed). */
 static double element_scale(const loss_layout *l, const loss_grad *r, const float *g, int64_t i)
 {
     return l->reduction == LOSS_NONE ? g[i] : r->scale;
