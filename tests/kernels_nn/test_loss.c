@@ -348,6 +348,61 @@ Test(softmax_cross_entropy_loss, gradients)
     each_case(BNN_OP_SOFTMAX_CROSS_ENTROPY_LOSS, backward_without_log_prob_case);
 }
 
+/* Backward with the gradients of the inputs in `want` (bit 0 scores, bit 2
+ * weights) into fresh zeroed tensors; the others data NULL. */
+static void partial_backward(lcase *c, unsigned want, bnn_tensor gin[3])
+{
+    bnn_diag d = {0};
+    cr_assert_eq(forward(c, &d), BNN_OK, "%s", d.message);
+    bnn_tensor gout[2] = {0};
+    uint64_t keep = rng;
+    rng = 77; /* the same output gradients every call */
+    for (int k = 0; k < c->n_out; k++) {
+        cr_assert_eq(bnn_tensor_alloc(&gout[k], BNN_F32, &c->out[k].shape, &d), BNN_OK);
+        for (int64_t i = 0; i < bnn_tensor_numel(&gout[k]); i++)
+            ((float *)gout[k].data)[i] = (float)urand(-1, 1);
+    }
+    rng = keep;
+    for (int k = 0; k < 3; k++) {
+        memset(&gin[k], 0, sizeof gin[k]);
+        gin[k].dtype = BNN_F32;
+        gin[k].shape = c->in[k].shape;
+        if (want >> k & 1u)
+            cr_assert_eq(bnn_tensor_alloc(&gin[k], BNN_F32, &c->in[k].shape, &d), BNN_OK);
+    }
+    bnn_kernel_grads grads = {.grad_outputs = gout, .grad_inputs = gin};
+    cr_assert_eq(bnn_kernel_get(c->op)->backward(&c->args, &grads, &d), BNN_OK, "%s", d.message);
+    for (int k = 0; k < 2; k++)
+        bnn_tensor_free(&gout[k]);
+}
+
+/* Asking for the scores' or the weights' gradient alone gives exactly what
+ * asking for both gives. */
+Test(loss, one_gradient_alone_matches_both)
+{
+    bnn_op ops[2] = {BNN_OP_NLL_LOSS, BNN_OP_SOFTMAX_CROSS_ENTROPY_LOSS};
+    for (int k = 0; k < 2; k++)
+        for (int r = 0; r < 4; r++) {
+            lcase c = {.op = ops[k], .rank = 3, .dims = {3, 4, 2}, .target_type = BNN_I32,
+                       .weighted = true, .reduction = reductions[r], .ignore_kind = IGNORE_CLASS};
+            rng = (uint64_t)(k * 4 + r + 1);
+            build(&c);
+            bnn_tensor both[3], alone[3];
+            partial_backward(&c, 1u | 4u, both);
+            for (int input = 0; input < 3; input += 2) {
+                partial_backward(&c, 1u << input, alone);
+                cr_assert_eq(memcmp(alone[input].data, both[input].data, bnn_tensor_nbytes(&both[input])), 0,
+                             "%s reduction %s: gradient of input %d differs when asked alone",
+                             bnn_op_get(c.op)->name, reductions[r] ? reductions[r] : "(absent)", input);
+                for (int j = 0; j < 3; j++)
+                    bnn_tensor_free(&alone[j]);
+            }
+            for (int j = 0; j < 3; j++)
+                bnn_tensor_free(&both[j]);
+            destroy(&c);
+        }
+}
+
 /* A target outside [0, C) that is not ignore_index fails naming the node,
  * before anything is read through it; ignore_index itself passes. */
 static void bad_target(bnn_op op, int64_t bad, int ignore_kind, bool fails)
