@@ -253,6 +253,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
     X("", "Slice", 1, MAX, onnx_lower_slice, 1, 10, 5) \
     X("", "Softmax", 1, MAX, onnx_lower_softmax, 1, 0, 1) \
+    X("", "SoftmaxCrossEntropyLoss", 12, MAX, onnx_lower_softmax_cross_entropy_loss, 3, 0, 3) \
     X("", "Split", 1, MAX, onnx_lower_split, 2, 0, 2) \
     X("", "Squeeze", 1, MAX, onnx_lower_squeeze, 1, 13, 2) \
     X("", "Sub", 1, MAX, onnx_lower_sub, 2, 0, 2) \

@@ -1,4 +1,4 @@
-/* Shape inference of convolution, pooling and normalisation ops. */
+/* Shape inference of convolution, pooling, normalisation and loss ops. */
 #include <criterion/criterion.h>
 
 #include "helpers.h"
@@ -219,4 +219,58 @@ Test(infer_nn, batch_norm)
     t_infer_fails(g, T_NODE(g, BNN_OP_BATCH_NORM, "bnbad", x, s, bad, s, s), "input 'bad'");
     int i = t_param(g, "i", BNN_I64, "3");
     t_infer_fails(g, T_NODE(g, BNN_OP_BATCH_NORM, "bnint", x, s, s, i, s), "input 'i'");
+}
+
+/* nll_loss: the targets' shape for reduction "none", else a scalar; symbolic
+ * dims meet between scores and targets. */
+Test(infer_nn, nll_loss_shapes_by_reduction)
+{
+    int x = t_input(g, "x", BNN_F32, "N,5,6,?");
+    int t = t_input(g, "t", BNN_I64, "?,6,7");
+    int w = t_param(g, "w", BNN_F32, "5");
+    int none = T_NODE(g, BNN_OP_NLL_LOSS, "none", x, t, w);
+    cr_assert_eq(bnn_node_set_string(g, none, "reduction", "none"), BNN_OK);
+    cr_assert_str_eq(t_infer(g, none), "f32[N,6,7]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_NLL_LOSS, "mean", x, t)), "f32[]");
+    int sum = T_NODE(g, BNN_OP_NLL_LOSS, "sum", x, t, w);
+    cr_assert_eq(bnn_node_set_string(g, sum, "reduction", "sum"), BNN_OK);
+    cr_assert_str_eq(t_infer(g, sum), "f32[]");
+    int t32 = t_input(g, "t32", BNN_I32, "N");
+    int x2 = t_input(g, "x2", BNN_F32, "N,3");
+    int none2 = T_NODE(g, BNN_OP_NLL_LOSS, "none2", x2, t32);
+    cr_assert_eq(bnn_node_set_string(g, none2, "reduction", "none"), BNN_OK);
+    cr_assert_str_eq(t_infer(g, none2), "f32[N]");
+}
+
+Test(infer_nn, nll_loss_errors_name_what_does_not_fit)
+{
+    int x = t_input(g, "x", BNN_F32, "4,5,6");
+    t_infer_fails(g, T_NODE(g, BNN_OP_NLL_LOSS, "rank", x, t_input(g, "t1", BNN_I64, "4")),
+                  "expected rank 2");
+    t_infer_fails(g, T_NODE(g, BNN_OP_NLL_LOSS, "dims", x, t_input(g, "t2", BNN_I64, "4,7")),
+                  "dims other than C");
+    int t = t_input(g, "t", BNN_I64, "4,6");
+    t_infer_fails(g, T_NODE(g, BNN_OP_NLL_LOSS, "float_target", x, t_input(g, "tf", BNN_F32, "4,6")),
+                  "expected i32 or i64");
+    t_infer_fails(g, T_NODE(g, BNN_OP_NLL_LOSS, "weight", x, t, t_param(g, "w4", BNN_F32, "4")),
+                  "one weight per class");
+    t_infer_fails(g, T_NODE(g, BNN_OP_NLL_LOSS, "vector", t_input(g, "v", BNN_F32, "5"), t),
+                  "expected rank 2 or more");
+    int bad = T_NODE(g, BNN_OP_NLL_LOSS, "reduction", x, t);
+    cr_assert_eq(bnn_node_set_string(g, bad, "reduction", "max"), BNN_OK);
+    t_infer_fails(g, bad, "not none, sum or mean");
+}
+
+/* softmax_cross_entropy_loss: the loss as nll_loss's, log_prob the scores'. */
+Test(infer_nn, softmax_cross_entropy_loss_has_log_prob_shaped_like_the_scores)
+{
+    int in[2] = {t_input(g, "x", BNN_F32, "N,5,3"), t_input(g, "t", BNN_I32, "N,3")};
+    bnn_shape unknown = {.rank = -1};
+    int out[2] = {bnn_graph_add_value(g, "loss", BNN_UNDEFINED, &unknown),
+                  bnn_graph_add_value(g, "log_prob", BNN_UNDEFINED, &unknown)};
+    int n = bnn_graph_add_node(g, BNN_OP_SOFTMAX_CROSS_ENTROPY_LOSS, "sce", in, 2, out, 2);
+    cr_assert_geq(n, 0);
+    cr_assert_eq(bnn_node_set_string(g, n, "reduction", "none"), BNN_OK);
+    cr_assert_str_eq(t_infer(g, n), "f32[N,3]");
+    cr_assert_str_eq(t_type(g, out[1]), "f32[N,5,3]");
 }
