@@ -32,6 +32,12 @@ bnn_status bnn_infer_sqrt(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_reciprocal(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_abs(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
 bnn_status bnn_infer_neg(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
+bnn_status bnn_infer_cos(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_sin(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_tan(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_acos(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_asin(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_atan(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_identity(infer_ctx *c) { return infer_unary(c, TYPES_ANY); }
 
 bnn_status bnn_infer_dropout(infer_ctx *c)

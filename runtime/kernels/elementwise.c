@@ -332,7 +332,13 @@ static inline float hard_sigmoid_f(float v)
     X(sqrt, sqrtf(x), g * 0.5f / y)                                                     \
     X(reciprocal, 1.0f / x, -g * y * y)                                                 \
     X(abs, fabsf(x), x > 0 ? g : (x < 0 ? -g : 0.0f))                                   \
-    X(neg, -x, -g)
+    X(neg, -x, -g)                                                                      \
+    X(cos, cosf(x), -g * sinf(x))                                                       \
+    X(sin, sinf(x), g * cosf(x))                                                        \
+    X(tan, tanf(x), g * (1.0f + y * y))                                                 \
+    X(acos, acosf(x), -g / sqrtf(1.0f - x * x))                                         \
+    X(asin, asinf(x), g / sqrtf(1.0f - x * x))                                          \
+    X(atan, atanf(x), g / (1.0f + x * x))
 
 /* UNARY_IDENTITY is no row: identity's kernel copies any type (below); its
  * gradient, and dropout's at inference, are this one. */

@@ -45,9 +45,35 @@ static double ref_hard_swish(double x, double alpha, double beta, double gamma)
     return x * (v < 0 ? 0 : v > 1 ? 1 : v);
 }
 
+/* The math functions without attributes: ONNX defines them as the functions
+ * of the same name (radians; the hyperbolic ones as usual). */
+#define PLAIN_REF(name)                                                            \
+    static double ref_##name(double x, double alpha, double beta, double gamma)   \
+    {                                                                              \
+        (void)alpha;                                                               \
+        (void)beta;                                                                \
+        (void)gamma;                                                               \
+        return name(x);                                                            \
+    }
+PLAIN_REF(cos)
+PLAIN_REF(sin)
+PLAIN_REF(tan)
+PLAIN_REF(acos)
+PLAIN_REF(asin)
+PLAIN_REF(atan)
+
+/* The input ranges keep to each function's domain (acos, asin: [-1, 1]) and
+ * away from its poles (tan: pi/2), where near_kink would take the steep
+ * slope for a kink and step out of the range. */
 static const activation_ref refs[] = {
     {BNN_OP_HARD_SIGMOID, ref_hard_sigmoid, -6, 6, 0.2, 0.5, 0, 0.35, -0.25, NAN},
     {BNN_OP_HARD_SWISH, ref_hard_swish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_COS, ref_cos, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_SIN, ref_sin, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_TAN, ref_tan, -0.9, 0.9, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ACOS, ref_acos, -0.8, 0.8, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ASIN, ref_asin, -0.8, 0.8, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ATAN, ref_atan, -5, 5, 0, 0, 0, NAN, NAN, NAN},
 };
 #define N_REFS (sizeof refs / sizeof refs[0])
 
