@@ -38,6 +38,11 @@ bnn_status bnn_infer_tan(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_acos(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_asin(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_atan(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_cosh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_sinh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_acosh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_asinh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_atanh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_identity(infer_ctx *c) { return infer_unary(c, TYPES_ANY); }
 
 bnn_status bnn_infer_dropout(infer_ctx *c)

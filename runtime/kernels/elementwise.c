@@ -336,9 +336,14 @@ static inline float hard_sigmoid_f(float v)
     X(cos, cosf(x), -g * sinf(x))                                                       \
     X(sin, sinf(x), g * cosf(x))                                                        \
     X(tan, tanf(x), g * (1.0f + y * y))                                                 \
-    X(acos, acosf(x), -g / sqrtf(1.0f - x * x))                                         \
-    X(asin, asinf(x), g / sqrtf(1.0f - x * x))                                          \
-    X(atan, atanf(x), g / (1.0f + x * x))
+    X(acos, acosf(x), -g / sqrtf((1.0f - x) * (1.0f + x)))                              \
+    X(asin, asinf(x), g / sqrtf((1.0f - x) * (1.0f + x)))                               \
+    X(atan, atanf(x), g / (1.0f + x * x))                                               \
+    X(cosh, coshf(x), g * sinhf(x))                                                     \
+    X(sinh, sinhf(x), g * coshf(x))                                                     \
+    X(acosh, acoshf(x), g / sqrtf((x - 1.0f) * (x + 1.0f)))                             \
+    X(asinh, asinhf(x), g / hypotf(x, 1.0f))                                            \
+    X(atanh, atanhf(x), g / ((1.0f - x) * (1.0f + x)))
 
 /* UNARY_IDENTITY is no row: identity's kernel copies any type (below); its
  * gradient, and dropout's at inference, are this one. */

@@ -61,10 +61,16 @@ PLAIN_REF(tan)
 PLAIN_REF(acos)
 PLAIN_REF(asin)
 PLAIN_REF(atan)
+PLAIN_REF(cosh)
+PLAIN_REF(sinh)
+PLAIN_REF(acosh)
+PLAIN_REF(asinh)
+PLAIN_REF(atanh)
 
-/* The input ranges keep to each function's domain (acos, asin: [-1, 1]) and
- * away from its poles (tan: pi/2), where near_kink would take the steep
- * slope for a kink and step out of the range. */
+/* The input ranges keep to each function's domain (acos, asin: [-1, 1];
+ * acosh: [1, inf); atanh: (-1, 1)) and away from its poles (tan: pi/2) and
+ * ends, where near_kink would take the steep slope for a kink and step out
+ * of the range. */
 static const activation_ref refs[] = {
     {BNN_OP_HARD_SIGMOID, ref_hard_sigmoid, -6, 6, 0.2, 0.5, 0, 0.35, -0.25, NAN},
     {BNN_OP_HARD_SWISH, ref_hard_swish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
@@ -74,6 +80,11 @@ static const activation_ref refs[] = {
     {BNN_OP_ACOS, ref_acos, -0.8, 0.8, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ASIN, ref_asin, -0.8, 0.8, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ATAN, ref_atan, -5, 5, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_COSH, ref_cosh, -3, 3, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_SINH, ref_sinh, -3, 3, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ACOSH, ref_acosh, 1.25, 6, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ASINH, ref_asinh, -5, 5, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ATANH, ref_atanh, -0.7, 0.7, 0, 0, 0, NAN, NAN, NAN},
 };
 #define N_REFS (sizeof refs / sizeof refs[0])
 
