@@ -327,6 +327,8 @@ static inline float hard_sigmoid_f(float v)
     X(hard_sigmoid, hard_sigmoid_f(alpha * x + beta), y > 0 && y < 1 ? alpha * g : 0.0f)   \
     X(hard_swish, x * hard_sigmoid_f(x / 6.0f + 0.5f),                                 \
       x < -3.0f ? 0.0f : x > 3.0f ? g : g * (x / 3.0f + 0.5f))                          \
+    X(thresholded_relu, x > alpha ? x : 0.0f, x > alpha ? g : 0.0f)                    \
+    X(celu, x > 0 ? x : alpha * expm1f(x / alpha), x > 0 ? g : g * expf(x / alpha))     \
     X(exp, expf(x), g * y)                                                              \
     X(log, logf(x), g / x)                                                              \
     X(sqrt, sqrtf(x), g * 0.5f / y)                                                     \

@@ -45,6 +45,22 @@ static double ref_hard_swish(double x, double alpha, double beta, double gamma)
     return x * (v < 0 ? 0 : v > 1 ? 1 : v);
 }
 
+/* ONNX ThresholdedRelu: y = x for x > alpha, y = 0 otherwise. */
+static double ref_thresholded_relu(double x, double alpha, double beta, double gamma)
+{
+    (void)beta;
+    (void)gamma;
+    return x > alpha ? x : 0;
+}
+
+/* ONNX Celu: max(0, x) + min(0, alpha * (exp(x / alpha) - 1)). */
+static double ref_celu(double x, double alpha, double beta, double gamma)
+{
+    (void)beta;
+    (void)gamma;
+    return fmax(0, x) + fmin(0, alpha * (exp(x / alpha) - 1));
+}
+
 /* The math functions without attributes: ONNX defines them as the functions
  * of the same name (radians; the hyperbolic ones as usual). */
 #define PLAIN_REF(name)                                                            \
@@ -74,6 +90,8 @@ PLAIN_REF(atanh)
 static const activation_ref refs[] = {
     {BNN_OP_HARD_SIGMOID, ref_hard_sigmoid, -6, 6, 0.2, 0.5, 0, 0.35, -0.25, NAN},
     {BNN_OP_HARD_SWISH, ref_hard_swish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_THRESHOLDED_RELU, ref_thresholded_relu, -3, 3, 1, 0, 0, -0.5, NAN, NAN},
+    {BNN_OP_CELU, ref_celu, -4, 4, 1, 0, 0, 0.4, NAN, NAN},
     {BNN_OP_COS, ref_cos, -4, 4, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_SIN, ref_sin, -4, 4, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_TAN, ref_tan, -0.9, 0.9, 0, 0, 0, NAN, NAN, NAN},
