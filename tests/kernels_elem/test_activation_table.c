@@ -82,6 +82,22 @@ PLAIN_REF(sinh)
 PLAIN_REF(acosh)
 PLAIN_REF(asinh)
 PLAIN_REF(atanh)
+PLAIN_REF(ceil)
+PLAIN_REF(floor)
+
+/* ONNX Round: the nearest integer, a half to the even one of its two. */
+static double ref_round(double x, double alpha, double beta, double gamma)
+{
+    (void)alpha;
+    (void)beta;
+    (void)gamma;
+    double below = floor(x), frac = x - below;
+    if (frac < 0.5)
+        return below;
+    if (frac > 0.5)
+        return below + 1;
+    return fmod(below, 2) == 0 ? below : below + 1;
+}
 
 /* The input ranges keep to each function's domain (acos, asin: [-1, 1];
  * acosh: [1, inf); atanh: (-1, 1)) and away from its poles (tan: pi/2) and
@@ -103,6 +119,9 @@ static const activation_ref refs[] = {
     {BNN_OP_ACOSH, ref_acosh, 1.25, 6, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ASINH, ref_asinh, -5, 5, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ATANH, ref_atanh, -0.7, 0.7, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_CEIL, ref_ceil, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_FLOOR, ref_floor, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ROUND, ref_round, -4, 4, 0, 0, 0, NAN, NAN, NAN},
 };
 #define N_REFS (sizeof refs / sizeof refs[0])
 
@@ -240,6 +259,48 @@ Test(activation_table, forward_matches_the_reference)
             check_forward(&refs[k], &shapes[s], k * 10 + s, false);
             check_forward(&refs[k], &shapes[s], k * 10 + s, true);
         }
+}
+
+/* Random inputs never land on a half or an integer: ceil, floor and round
+ * at the values where they differ from each other and from C's roundf, and
+ * at those they must return unchanged (the sign of zero included).  The
+ * references are checked on the same values. */
+Test(activation_table, rounding_at_halves_integers_and_special_values)
+{
+    static const struct {
+        float x, ceil, floor, round;
+    } cases[] = {
+        {0.5f, 1, 0, 0},         {1.5f, 2, 1, 2},          {2.5f, 3, 2, 2},
+        {-0.5f, -0.0f, -1, -0.0f}, {-1.5f, -1, -2, -2},    {-2.5f, -2, -3, -2},
+        {-4.5f, -4, -5, -4},     {2.3f, 3, 2, 2},          {0.9f, 1, 0, 1},
+        {-0.2f, -0.0f, -1, -0.0f}, {3, 3, 3, 3},           {-7, -7, -7, -7},
+        {0.0f, 0.0f, 0.0f, 0.0f}, {-0.0f, -0.0f, -0.0f, -0.0f},
+        {8388609.0f, 8388609.0f, 8388609.0f, 8388609.0f}, /* 2^23 + 1 */
+        {8388607.5f, 8388608.0f, 8388607.0f, 8388608.0f}, /* the last float half */
+        {INFINITY, INFINITY, INFINITY, INFINITY}, {-INFINITY, -INFINITY, -INFINITY, -INFINITY},
+        {NAN, NAN, NAN, NAN},
+    };
+    const int n = (int)(sizeof cases / sizeof cases[0]);
+    const bnn_op ops[] = {BNN_OP_CEIL, BNN_OP_FLOOR, BNN_OP_ROUND};
+    bnn_shape s = KE_SHAPE(n);
+    for (int k = 0; k < 3; k++) {
+        const activation_ref *r = ref_of(ops[k]);
+        cr_assert_not_null(r);
+        ke_case *c = ke_create1(ops[k], BNN_F32, 1, &s, &s);
+        for (int i = 0; i < n; i++)
+            ke_put(&c->inputs[0], i, cases[i].x);
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        for (int i = 0; i < n; i++) {
+            double want = k == 0 ? cases[i].ceil : k == 1 ? cases[i].floor : cases[i].round;
+            double got = ke_get(&c->output, i), ref = r->ref(cases[i].x, 0, 0, 0);
+            bool same = isnan(want) ? isnan(got) : got == want && !signbit(got) == !signbit(want);
+            cr_expect(same, "%s(%g): got %g, want %g", bnn_op_get(ops[k])->name,
+                      (double)cases[i].x, got, want);
+            cr_expect(isnan(want) ? isnan(ref) : ref == want, "the reference of %s(%g) is %g, want %g",
+                      bnn_op_get(ops[k])->name, (double)cases[i].x, ref, want);
+        }
+        ke_destroy(c);
+    }
 }
 
 /* Whether the reference bends sharply near x (a kink such as hard_sigmoid's
