@@ -3,6 +3,8 @@
  * and math functions, identity, dropout, prelu and clip.  Dispatch and the
  * shared helpers are in infer.c. */
 
+#include <math.h>
+
 #include "infer_impl.h"
 
 static bnn_status binary(infer_ctx *c)
@@ -26,12 +28,37 @@ bnn_status bnn_infer_softplus(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT)
 bnn_status bnn_infer_softsign(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_hard_sigmoid(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_hard_swish(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_thresholded_relu(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+
+/* Celu divides by alpha: 0 (or inf, NaN) would make every output NaN. */
+bnn_status bnn_infer_celu(infer_ctx *c)
+{
+    float alpha = bnn_node_float(c->node, "alpha", 1.0f);
+    if (!(isfinite(alpha) && alpha != 0.0f))
+        return infer_fail(c, "attribute 'alpha' is %g, expected a finite nonzero value",
+                          (double)alpha);
+    return infer_unary(c, TYPES_FLOAT);
+}
 bnn_status bnn_infer_exp(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_log(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_sqrt(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_reciprocal(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_abs(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
 bnn_status bnn_infer_neg(infer_ctx *c) { return infer_unary(c, TYPES_NUMERIC); }
+bnn_status bnn_infer_cos(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_sin(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_tan(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_acos(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_asin(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_atan(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_cosh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_sinh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_acosh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_asinh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_atanh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_ceil(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_floor(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_round(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_identity(infer_ctx *c) { return infer_unary(c, TYPES_ANY); }
 
 bnn_status bnn_infer_dropout(infer_ctx *c)

@@ -307,6 +307,18 @@ static inline float hard_sigmoid_f(float v)
     return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
 }
 
+/* x rounded to the nearest integer, halves to the even one (ONNX Round),
+ * whatever the rounding mode; NaN, infinities and +-0 stay as they are.
+ * roundf takes halves away from zero; at a half n + 0.5, x / 2 is exact and
+ * rounding it and doubling gives whichever of n, n + 1 is even. */
+static inline float round_half_even_f(float x)
+{
+    float r = roundf(x);
+    if (fabsf(r - x) == 0.5f)
+        r = 2.0f * roundf(x * 0.5f);
+    return r;
+}
+
 /* The f32 one-input ops, one row each: the op's STEM (ops.def, which also
  * names its kernel bnn_kernel_<stem>), the forward y of x, and the gradient:
  * what dL/dx gains from g = dL/dy.  Both may read x, y (the forward's
@@ -327,12 +339,28 @@ static inline float hard_sigmoid_f(float v)
     X(hard_sigmoid, hard_sigmoid_f(alpha * x + beta), y > 0 && y < 1 ? alpha * g : 0.0f)   \
     X(hard_swish, x * hard_sigmoid_f(x / 6.0f + 0.5f),                                 \
       x < -3.0f ? 0.0f : x > 3.0f ? g : g * (x / 3.0f + 0.5f))                          \
+    X(thresholded_relu, x > alpha ? x : 0.0f, x > alpha ? g : 0.0f)                    \
+    X(celu, x > 0 ? x : alpha * expm1f(x / alpha), x > 0 ? g : g * expf(x / alpha))     \
     X(exp, expf(x), g * y)                                                              \
     X(log, logf(x), g / x)                                                              \
     X(sqrt, sqrtf(x), g * 0.5f / y)                                                     \
     X(reciprocal, 1.0f / x, -g * y * y)                                                 \
     X(abs, fabsf(x), x > 0 ? g : (x < 0 ? -g : 0.0f))                                   \
-    X(neg, -x, -g)
+    X(neg, -x, -g)                                                                      \
+    X(cos, cosf(x), -g * sinf(x))                                                       \
+    X(sin, sinf(x), g * cosf(x))                                                        \
+    X(tan, tanf(x), g * (1.0f + y * y))                                                 \
+    X(acos, acosf(x), -g / sqrtf((1.0f - x) * (1.0f + x)))                              \
+    X(asin, asinf(x), g / sqrtf((1.0f - x) * (1.0f + x)))                               \
+    X(atan, atanf(x), g / (1.0f + x * x))                                               \
+    X(cosh, coshf(x), g * sinhf(x))                                                     \
+    X(sinh, sinhf(x), g * coshf(x))                                                     \
+    X(acosh, acoshf(x), g / sqrtf((x - 1.0f) * (x + 1.0f)))                             \
+    X(asinh, asinhf(x), g / hypotf(x, 1.0f))                                            \
+    X(atanh, atanhf(x), g / ((1.0f - x) * (1.0f + x)))                                  \
+    X(ceil, ceilf(x), 0.0f)                                                             \
+    X(floor, floorf(x), 0.0f)                                                           \
+    X(round, round_half_even_f(x), 0.0f)
 
 /* UNARY_IDENTITY is no row: identity's kernel copies any type (below); its
  * gradient, and dropout's at inference, are this one. */
@@ -478,6 +506,7 @@ static bnn_status unary_forward(const bnn_kernel_args *args, unary_kind k, bnn_d
             gx[i] += (EXPR);                                               \
             (void)x;                                                       \
             (void)y;                                                       \
+            (void)g;                                                       \
         }                                                                  \
     } while (0)
 

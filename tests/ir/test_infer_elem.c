@@ -1,5 +1,6 @@
 /* Shape inference of elementwise, activation and linear ops. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -110,6 +111,19 @@ Test(infer_elem, dropout_ratio_out_of_range_fails)
     int n = T_NODE(g, BNN_OP_DROPOUT, "drop", x);
     cr_assert_eq(bnn_node_set_float(g, n, "ratio", 1.5f), BNN_OK);
     t_infer_fails(g, n, "ratio");
+}
+
+Test(infer_elem, celu_alpha_zero_fails)
+{
+    int x = t_input(g, "x", BNN_F32, "4");
+    int n = T_NODE(g, BNN_OP_CELU, "celu", x);
+    cr_assert_str_eq(t_infer(g, n), "f32[4]");
+    cr_assert_eq(bnn_node_set_float(g, n, "alpha", -0.5f), BNN_OK);
+    cr_assert_str_eq(t_infer(g, n), "f32[4]");
+    cr_assert_eq(bnn_node_set_float(g, n, "alpha", 0.0f), BNN_OK);
+    t_infer_fails(g, n, "attribute 'alpha' is 0, expected a finite nonzero value");
+    cr_assert_eq(bnn_node_set_float(g, n, "alpha", INFINITY), BNN_OK);
+    t_infer_fails(g, n, "attribute 'alpha' is inf");
 }
 
 Test(infer_elem, prelu_slope_broadcasts_onto_x)

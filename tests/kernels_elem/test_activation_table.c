@@ -45,9 +45,83 @@ static double ref_hard_swish(double x, double alpha, double beta, double gamma)
     return x * (v < 0 ? 0 : v > 1 ? 1 : v);
 }
 
+/* ONNX ThresholdedRelu: y = x for x > alpha, y = 0 otherwise. */
+static double ref_thresholded_relu(double x, double alpha, double beta, double gamma)
+{
+    (void)beta;
+    (void)gamma;
+    return x > alpha ? x : 0;
+}
+
+/* ONNX Celu: max(0, x) + min(0, alpha * (exp(x / alpha) - 1)). */
+static double ref_celu(double x, double alpha, double beta, double gamma)
+{
+    (void)beta;
+    (void)gamma;
+    return fmax(0, x) + fmin(0, alpha * (exp(x / alpha) - 1));
+}
+
+/* The math functions without attributes: ONNX defines them as the functions
+ * of the same name (radians; the hyperbolic ones as usual). */
+#define PLAIN_REF(name)                                                            \
+    static double ref_##name(double x, double alpha, double beta, double gamma)   \
+    {                                                                              \
+        (void)alpha;                                                               \
+        (void)beta;                                                                \
+        (void)gamma;                                                               \
+        return name(x);                                                            \
+    }
+PLAIN_REF(cos)
+PLAIN_REF(sin)
+PLAIN_REF(tan)
+PLAIN_REF(acos)
+PLAIN_REF(asin)
+PLAIN_REF(atan)
+PLAIN_REF(cosh)
+PLAIN_REF(sinh)
+PLAIN_REF(acosh)
+PLAIN_REF(asinh)
+PLAIN_REF(atanh)
+PLAIN_REF(ceil)
+PLAIN_REF(floor)
+
+/* ONNX Round: the nearest integer, a half to the even one of its two. */
+static double ref_round(double x, double alpha, double beta, double gamma)
+{
+    (void)alpha;
+    (void)beta;
+    (void)gamma;
+    double below = floor(x), frac = x - below;
+    if (frac < 0.5)
+        return below;
+    if (frac > 0.5)
+        return below + 1;
+    return fmod(below, 2) == 0 ? below : below + 1;
+}
+
+/* The input ranges keep to each function's domain (acos, asin: [-1, 1];
+ * acosh: [1, inf); atanh: (-1, 1)) and away from its poles (tan: pi/2) and
+ * ends, where near_kink would take the steep slope for a kink and step out
+ * of the range. */
 static const activation_ref refs[] = {
     {BNN_OP_HARD_SIGMOID, ref_hard_sigmoid, -6, 6, 0.2, 0.5, 0, 0.35, -0.25, NAN},
     {BNN_OP_HARD_SWISH, ref_hard_swish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_THRESHOLDED_RELU, ref_thresholded_relu, -3, 3, 1, 0, 0, -0.5, NAN, NAN},
+    {BNN_OP_CELU, ref_celu, -4, 4, 1, 0, 0, 0.4, NAN, NAN},
+    {BNN_OP_COS, ref_cos, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_SIN, ref_sin, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_TAN, ref_tan, -0.9, 0.9, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ACOS, ref_acos, -0.8, 0.8, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ASIN, ref_asin, -0.8, 0.8, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ATAN, ref_atan, -5, 5, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_COSH, ref_cosh, -3, 3, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_SINH, ref_sinh, -3, 3, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ACOSH, ref_acosh, 1.25, 6, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ASINH, ref_asinh, -5, 5, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ATANH, ref_atanh, -0.7, 0.7, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_CEIL, ref_ceil, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_FLOOR, ref_floor, -4, 4, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ROUND, ref_round, -4, 4, 0, 0, 0, NAN, NAN, NAN},
 };
 #define N_REFS (sizeof refs / sizeof refs[0])
 
@@ -187,6 +261,48 @@ Test(activation_table, forward_matches_the_reference)
         }
 }
 
+/* Random inputs never land on a half or an integer: ceil, floor and round
+ * at the values where they differ from each other and from C's roundf, and
+ * at those they must return unchanged (the sign of zero included).  The
+ * references are checked on the same values. */
+Test(activation_table, rounding_at_halves_integers_and_special_values)
+{
+    static const struct {
+        float x, ceil, floor, round;
+    } cases[] = {
+        {0.5f, 1, 0, 0},         {1.5f, 2, 1, 2},          {2.5f, 3, 2, 2},
+        {-0.5f, -0.0f, -1, -0.0f}, {-1.5f, -1, -2, -2},    {-2.5f, -2, -3, -2},
+        {-4.5f, -4, -5, -4},     {2.3f, 3, 2, 2},          {0.9f, 1, 0, 1},
+        {-0.2f, -0.0f, -1, -0.0f}, {3, 3, 3, 3},           {-7, -7, -7, -7},
+        {0.0f, 0.0f, 0.0f, 0.0f}, {-0.0f, -0.0f, -0.0f, -0.0f},
+        {8388609.0f, 8388609.0f, 8388609.0f, 8388609.0f}, /* 2^23 + 1 */
+        {8388607.5f, 8388608.0f, 8388607.0f, 8388608.0f}, /* the last float half */
+        {INFINITY, INFINITY, INFINITY, INFINITY}, {-INFINITY, -INFINITY, -INFINITY, -INFINITY},
+        {NAN, NAN, NAN, NAN},
+    };
+    const int n = (int)(sizeof cases / sizeof cases[0]);
+    const bnn_op ops[] = {BNN_OP_CEIL, BNN_OP_FLOOR, BNN_OP_ROUND};
+    bnn_shape s = KE_SHAPE(n);
+    for (int k = 0; k < 3; k++) {
+        const activation_ref *r = ref_of(ops[k]);
+        cr_assert_not_null(r);
+        ke_case *c = ke_create1(ops[k], BNN_F32, 1, &s, &s);
+        for (int i = 0; i < n; i++)
+            ke_put(&c->inputs[0], i, cases[i].x);
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        for (int i = 0; i < n; i++) {
+            double want = k == 0 ? cases[i].ceil : k == 1 ? cases[i].floor : cases[i].round;
+            double got = ke_get(&c->output, i), ref = r->ref(cases[i].x, 0, 0, 0);
+            bool same = isnan(want) ? isnan(got) : got == want && !signbit(got) == !signbit(want);
+            cr_expect(same, "%s(%g): got %g, want %g", bnn_op_get(ops[k])->name,
+                      (double)cases[i].x, got, want);
+            cr_expect(isnan(want) ? isnan(ref) : ref == want, "the reference of %s(%g) is %g, want %g",
+                      bnn_op_get(ops[k])->name, (double)cases[i].x, ref, want);
+        }
+        ke_destroy(c);
+    }
+}
+
 /* Whether the reference bends sharply near x (a kink such as hard_sigmoid's
  * ends): finite differences there say nothing about the gradient. */
 static bool near_kink(const activation_ref *r, double x, double alpha, double beta, double gamma)
@@ -197,20 +313,39 @@ static bool near_kink(const activation_ref *r, double x, double alpha, double be
     return fabs(right - left) > 0.05 * (1 + fabs(left));
 }
 
-Test(activation_table, gradients_match_finite_differences)
+/* At ONNX's defaults, then with the other attribute values set: a gradient
+ * that ignores an attribute is wrong only away from its default (celu's
+ * alpha = 1). */
+static void check_gradient(const activation_ref *r, uint64_t seed, bool set_attrs)
 {
     bnn_shape s = KE_SHAPE(4, 9);
+    ke_case *c = ke_create1(r->op, BNN_F32, 1, &s, &s);
+    ke_fill(&c->inputs[0], seed, r->lo, r->hi);
+    double alpha = r->alpha, beta = r->beta, gamma = r->gamma;
+    if (set_attrs) {
+        set_if(c, "alpha", r->alpha2);
+        set_if(c, "beta", r->beta2);
+        set_if(c, "gamma", r->gamma2);
+        alpha = isnan(r->alpha2) ? alpha : r->alpha2;
+        beta = isnan(r->beta2) ? beta : r->beta2;
+        gamma = isnan(r->gamma2) ? gamma : r->gamma2;
+    }
+    float *x = c->inputs[0].data;
+    for (int i = 0; i < 36; i++)
+        while (near_kink(r, x[i], alpha, beta, gamma))
+            x[i] += 0.05f;
+    ke_check_grad(c, 1, 1e-3, 1e-2, 100);
+    ke_destroy(c);
+}
+
+Test(activation_table, gradients_match_finite_differences)
+{
     for (size_t k = 0; k < N_REFS; k++) {
         const activation_ref *r = &refs[k];
         if (!bnn_kernel_get(r->op)->backward)
             continue;
-        ke_case *c = ke_create1(r->op, BNN_F32, 1, &s, &s);
-        ke_fill(&c->inputs[0], k + 1, r->lo, r->hi);
-        float *x = c->inputs[0].data;
-        for (int i = 0; i < 36; i++)
-            while (near_kink(r, x[i], r->alpha, r->beta, r->gamma))
-                x[i] += 0.05f;
-        ke_check_grad(c, 1, 1e-3, 1e-2, 100);
-        ke_destroy(c);
+        check_gradient(r, k + 1, false);
+        if (!isnan(r->alpha2) || !isnan(r->beta2) || !isnan(r->gamma2))
+            check_gradient(r, k + 1, true);
     }
 }
