@@ -236,6 +236,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, onnx_lower_random_normal_like, 1, 0, 1) \
     X("", "RNN", 1, MAX, onnx_lower_rnn, 6, 0, 6) \
+    X("", "Range", 11, MAX, onnx_lower_range, 3, 0, 3) \
     X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 18, 2) \
     X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 18, 2) \
     X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 18, 2) \
