@@ -717,6 +717,15 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, NULL);
         break;
     }
+    case BNN_OP_ONE_HOT: {
+        /* depth goes back to being an input, an i64 scalar */
+        int64_t depth = bnn_node_int(n, "depth", 0);
+        const char *oh_in[3] = { in[0], "", in[1] };
+        oh_in[1] = ex_init(e, base_name(n, out, "depth", buf, sizeof buf), BNN_I64, 0, &depth, 1);
+        on = ex_node(e, "OneHot", "", n->name, oh_in, 3, &out, 1);
+        copy_attrs_except(e, on, n, " depth ");
+        break;
+    }
     case BNN_OP_SCATTER_ELEMENTS: {
         /* reduction arrived in opset 16 (add, mul) and 18 (max, min); "none"
          * is what its absence means, so it is left out for older readers. */

@@ -230,6 +230,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, onnx_lower_mul, 2, 0, 2) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
+    X("", "OneHot", 9, MAX, onnx_lower_one_hot, 3, 0, 3) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
     X("", "Pad", 1, MAX, onnx_lower_pad, 1, 11, 4) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \

@@ -74,3 +74,36 @@ bnn_status bnn_infer_scatter_elements(infer_ctx *c)
     c->out = infer_input(c, 0)->shape;
     return BNN_OK;
 }
+
+bnn_status bnn_infer_one_hot(infer_ctx *c)
+{
+    BNN_TRY(infer_check_type(c, 0, TYPES_NUMERIC, -1));
+    const bnn_value *idx = infer_input(c, 0), *vals = infer_input(c, 1);
+    if (vals->shape.rank >= 0 && infer_dim_product(vals->shape.dims, vals->shape.rank) >= 0 &&
+        (vals->shape.rank > 1 || infer_dim_product(vals->shape.dims, vals->shape.rank) != 2))
+        return infer_fail(c, "values '%s' %s must hold two elements (off, on)", infer_name(c, 1),
+                          infer_type(c, 1));
+    const bnn_attr *depth = bnn_node_attr(c->node, "depth");
+    if (!depth)
+        return infer_fail(c, "attribute 'depth' is required");
+    if (depth->i < 0 || depth->i > ATTR_MAX)
+        return infer_fail(c, "attribute 'depth' is %lld, expected 0 to %lld", (long long)depth->i,
+                          (long long)ATTR_MAX);
+    c->out_dtype = vals->dtype;
+    if (idx->shape.rank < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    if (idx->shape.rank + 1 > BNN_MAX_RANK)
+        return infer_fail(c, "output rank %d exceeds %d", idx->shape.rank + 1, BNN_MAX_RANK);
+    int64_t axis = bnn_node_int(c->node, "axis", -1);
+    int a;
+    if (!infer_norm_axis(axis, idx->shape.rank + 1, &a))
+        return infer_fail(c, "axis %lld is out of range for indices '%s' %s", (long long)axis,
+                          infer_name(c, 0), infer_type(c, 0));
+    c->out.rank = 0;
+    for (int d = 0; d <= idx->shape.rank; d++)
+        c->out.dims[c->out.rank++] =
+            d == a ? depth->i : idx->shape.dims[d < a ? d : d - 1];
+    return BNN_OK;
+}

@@ -1,9 +1,12 @@
-/* Indexing element by element: gather_elements and scatter_elements.
- * gather_elements moves bytes (every element type); scatter_elements too
- * with reduction "none", and computes in the element type for add, mul, max
- * and min (f32, f64, i32, i64).  Every index is checked before anything is
- * written: one out of [-n, n-1] fails naming the node, the index and where it
- * is.  gather_elements' gradient (f32) scatter-adds into data. */
+/* Indexing element by element: gather_elements, scatter_elements and
+ * one_hot.  gather_elements moves bytes (every element type);
+ * scatter_elements too with reduction "none", and computes in the element
+ * type for add, mul, max and min (f32, f64, i32, i64).  Every index of those
+ * two is checked before anything is written: one out of [-n, n-1] fails
+ * naming the node, the index and where it is.  one_hot writes values' bytes
+ * (every type) and, as ONNX defines it, turns an index out of range into a
+ * line of "off".  gather_elements' gradient (f32) scatter-adds into data. */
+#include <math.h>
 #include <string.h>
 
 #include "kernel.h"
@@ -184,3 +187,73 @@ static bnn_status scatter_elements_forward(const bnn_kernel_args *args, bnn_diag
 }
 
 const bnn_kernel bnn_kernel_scatter_elements = {.forward = scatter_elements_forward};
+
+/* ---- one_hot ------------------------------------------------------------ */
+
+/* Index k of a numeric tensor as an integer: float types truncate toward
+ * zero (ONNX casts them to int64); NaN and values past int64 give -1 - depth,
+ * which is out of range whatever the depth. */
+static int64_t one_hot_index(const bnn_tensor *t, int64_t k, int64_t depth)
+{
+    double f;
+    switch (t->dtype) {
+    case BNN_I64: return ((const int64_t *)t->data)[k];
+    case BNN_I32: return ((const int32_t *)t->data)[k];
+    case BNN_I16: return ((const int16_t *)t->data)[k];
+    case BNN_I8: return ((const int8_t *)t->data)[k];
+    case BNN_U8: return ((const uint8_t *)t->data)[k];
+    case BNN_U16: return ((const uint16_t *)t->data)[k];
+    case BNN_U32: return ((const uint32_t *)t->data)[k];
+    case BNN_U64: {
+        uint64_t u = ((const uint64_t *)t->data)[k];
+        return u > (uint64_t)INT64_MAX ? -1 - depth : (int64_t)u;
+    }
+    case BNN_F32: f = ((const float *)t->data)[k]; break;
+    case BNN_F64: f = ((const double *)t->data)[k]; break;
+    default: return -1 - depth;
+    }
+    if (!(f > -9.2e18 && f < 9.2e18))
+        return -1 - depth;
+    return (int64_t)trunc(f);
+}
+
+static bnn_status one_hot_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    const bnn_tensor *idx = &args->inputs[0], *vals = &args->inputs[1];
+    bnn_tensor *y = &args->outputs[0];
+    int r = idx->shape.rank;
+    int64_t depth = bnn_node_int(args->node, "depth", -1);
+    int64_t axis = bnn_node_int(args->node, "axis", -1);
+    if (axis < -r - 1 || axis > r || depth < 0)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "axis %lld or depth %lld is out of range for indices of rank %d",
+                               (long long)axis, (long long)depth, r);
+    if (axis < 0)
+        axis += r + 1;
+    if (bnn_tensor_numel(vals) != 2 || vals->dtype != y->dtype || bnn_dtype_size(y->dtype) == 0)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "values must hold two elements of the output's type");
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < r; d++) {
+        if (d < axis) outer *= idx->shape.dims[d];
+        else inner *= idx->shape.dims[d];
+    }
+    if (bnn_tensor_numel(y) != outer * depth * inner || y->shape.rank != r + 1)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "output is not indices' shape with depth %lld inserted at %lld",
+                               (long long)depth, (long long)axis);
+    size_t es = bnn_dtype_size(y->dtype);
+    const unsigned char *off = vals->data, *on = off + es;
+    unsigned char *dst = y->data;
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            int64_t k = one_hot_index(idx, o * inner + i, depth);
+            if (k < 0)
+                k += depth;
+            for (int64_t d = 0; d < depth; d++)
+                memcpy(dst + (size_t)((o * depth + d) * inner + i) * es, d == k ? on : off, es);
+        }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_one_hot = {.forward = one_hot_forward};

@@ -1,5 +1,5 @@
-/* Ops that fold into constants at import when their operands are known:
- * Range.  The models are made here with protobuf-c (one node, scalar graph
+/* Operands that fold at import when they are known: Range becomes a
+ * constant, OneHot's depth an attribute.  The models are made here with protobuf-c (one node, scalar graph
  * inputs the import binds, as a runtime binding the case's data would), and
  * the folded constant is checked against ONNX's definition written plainly:
  * start + i * delta for i = 0 .. max(ceil((limit - start) / delta), 0) - 1. */
@@ -8,48 +8,76 @@
 #include <string.h>
 
 #include "bnn_onnx.h"
+#include "helpers.h"
 #include "onnx.pb-c.h"
 
-/* A model: Range(start, limit, delta) -> y, the three scalar graph inputs of
- * element type dt, opset 11.  Returns malloc'd bytes. */
-static uint8_t *range_model(bnn_dtype dt, size_t *len)
+/* A one-node model: op_type on graph inputs names[0..n) (element types
+ * dts, shapes given as dim lists of ranks ranks[k], at most 4 dims) giving
+ * "y" (element type out_dt), with an int attribute when attr is not NULL.
+ * Returns malloc'd bytes. */
+static uint8_t *one_node_model(const char *op_type, int n, const char *const *names,
+                               const bnn_dtype *dts, const int *ranks, const int64_t (*dims)[4],
+                               bnn_dtype out_dt, int64_t opset_version, const char *attr,
+                               int64_t attr_value, size_t *len)
 {
-    static const char *const names[3] = {"start", "limit", "delta"};
-    Onnx__TypeProto__Tensor tt[4];
-    Onnx__TypeProto tp[4];
-    Onnx__TensorShapeProto shape;
-    Onnx__ValueInfoProto vi[4], *ins[3], *outs[1];
-    onnx__tensor_shape_proto__init(&shape);
-    for (int k = 0; k < 4; k++) {
+    Onnx__TypeProto__Tensor tt[5];
+    Onnx__TypeProto tp[5];
+    Onnx__TensorShapeProto shape[5];
+    Onnx__TensorShapeProto__Dimension dim[5][4], *dimp[5][4];
+    Onnx__ValueInfoProto vi[5], *ins[4], *outs[1];
+    cr_assert(n <= 4);
+    for (int k = 0; k <= n; k++) {
+        onnx__tensor_shape_proto__init(&shape[k]);
+        if (k < n) {
+            for (int d = 0; d < ranks[k]; d++) {
+                onnx__tensor_shape_proto__dimension__init(&dim[k][d]);
+                dim[k][d].value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+                dim[k][d].dim_value = dims[k][d];
+                dimp[k][d] = &dim[k][d];
+            }
+            shape[k].n_dim = (size_t)ranks[k];
+            shape[k].dim = dimp[k];
+        }
         onnx__type_proto__tensor__init(&tt[k]);
         tt[k].has_elem_type = true;
-        tt[k].elem_type = (int32_t)dt;
-        tt[k].shape = k < 3 ? &shape : NULL;
+        tt[k].elem_type = (int32_t)(k < n ? dts[k] : out_dt);
+        tt[k].shape = k < n ? &shape[k] : NULL;
         onnx__type_proto__init(&tp[k]);
         tp[k].value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
         tp[k].tensor_type = &tt[k];
         onnx__value_info_proto__init(&vi[k]);
-        vi[k].name = (char *)(k < 3 ? names[k] : "y");
+        vi[k].name = (char *)(k < n ? names[k] : "y");
         vi[k].type = &tp[k];
-        if (k < 3)
+        if (k < n)
             ins[k] = &vi[k];
     }
-    outs[0] = &vi[3];
+    outs[0] = &vi[n];
+    Onnx__AttributeProto at, *ats[1] = {&at};
+    onnx__attribute_proto__init(&at);
+    at.name = (char *)attr;
+    at.has_type = true;
+    at.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    at.has_i = true;
+    at.i = attr_value;
     Onnx__NodeProto node, *nodes[1] = {&node};
     onnx__node_proto__init(&node);
-    node.op_type = "Range";
+    node.op_type = (char *)op_type;
     node.name = "r";
-    node.n_input = 3;
+    node.n_input = (size_t)n;
     node.input = (char **)names;
     char *out_name = "y";
     node.n_output = 1;
     node.output = &out_name;
+    if (attr) {
+        node.n_attribute = 1;
+        node.attribute = ats;
+    }
     Onnx__GraphProto graph;
     onnx__graph_proto__init(&graph);
-    graph.name = "range";
+    graph.name = "g";
     graph.n_node = 1;
     graph.node = nodes;
-    graph.n_input = 3;
+    graph.n_input = (size_t)n;
     graph.input = ins;
     graph.n_output = 1;
     graph.output = outs;
@@ -57,7 +85,7 @@ static uint8_t *range_model(bnn_dtype dt, size_t *len)
     onnx__operator_set_id_proto__init(&opset);
     opset.domain = "";
     opset.has_version = true;
-    opset.version = 11;
+    opset.version = opset_version;
     Onnx__ModelProto m;
     onnx__model_proto__init(&m);
     m.has_ir_version = true;
@@ -70,6 +98,16 @@ static uint8_t *range_model(bnn_dtype dt, size_t *len)
     cr_assert_not_null(buf);
     onnx__model_proto__pack(&m, buf);
     return buf;
+}
+
+/* Range(start, limit, delta) -> y on three scalar graph inputs of type dt. */
+static uint8_t *range_model(bnn_dtype dt, size_t *len)
+{
+    static const char *const names[3] = {"start", "limit", "delta"};
+    bnn_dtype dts[3] = {dt, dt, dt};
+    int ranks[3] = {0, 0, 0};
+    int64_t dims[3][4] = {{0}};
+    return one_node_model("Range", 3, names, dts, ranks, dims, dt, 11, NULL, 0, len);
 }
 
 static void put(bnn_tensor *t, double v)
@@ -162,5 +200,46 @@ Test(fold, range_with_zero_delta_or_unknown_bounds_is_refused)
     cr_expect_eq(bnn_onnx_import_buffer(model, len, NULL, NULL, &g, &diag), BNN_ERR_UNSUPPORTED);
     cr_expect(strstr(diag.message, "'r'") && strstr(diag.message, "constant scalar"), "%s",
               diag.message);
+    free(model);
+}
+
+/* OneHot's depth (a float scalar here, as ONNX's backend cases have it) is
+ * bound and becomes the one_hot node's attribute; export writes it back as
+ * an input and the re-import gives the same IR. */
+Test(fold, one_hot_depth_becomes_an_attribute_and_round_trips)
+{
+    static const char *const names[3] = {"indices", "depth", "values"};
+    bnn_dtype dts[3] = {BNN_F32, BNN_F32, BNN_I32};
+    int ranks[3] = {2, 0, 1};
+    int64_t dims[3][4] = {{2, 3}, {0}, {2}};
+    size_t len;
+    uint8_t *model = one_node_model("OneHot", 3, names, dts, ranks, dims, BNN_I32, 11, "axis", -2,
+                                    &len);
+    bnn_diag diag = {0};
+    bnn_tensor depth;
+    bnn_shape scalar = {.rank = 0};
+    cr_assert_eq(bnn_tensor_alloc(&depth, BNN_F32, &scalar, &diag), BNN_OK);
+    *(float *)depth.data = 5.9f; /* truncated to 5, as ONNX casts to int64 */
+    bnn_onnx_binding b = {"depth", &depth};
+    bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                 diag.message);
+    const bnn_node *n = fe_producer(g, "y");
+    cr_assert_eq(n->op, BNN_OP_ONE_HOT);
+    cr_expect_eq(bnn_node_int(n, "depth", -1), 5);
+    cr_expect_eq(bnn_node_int(n, "axis", 0), -2);
+    const bnn_value *y = bnn_graph_value(g, n->outputs[0]);
+    cr_expect_eq(y->dtype, BNN_I32);
+    cr_assert_eq(y->shape.rank, 3);
+    cr_expect(y->shape.dims[0] == 2 && y->shape.dims[1] == 5 && y->shape.dims[2] == 3);
+    fe_expect_roundtrip(g);
+    bnn_graph_destroy(g);
+    /* unbound, the depth is not known at import */
+    g = NULL;
+    diag = (bnn_diag){0};
+    cr_expect_eq(bnn_onnx_import_buffer(model, len, NULL, NULL, &g, &diag), BNN_ERR_UNSUPPORTED);
+    cr_expect(strstr(diag.message, "'r'") && strstr(diag.message, "depth"), "%s", diag.message);
+    bnn_tensor_free(&depth);
     free(model);
 }

@@ -219,3 +219,85 @@ Test(kernels_elem, index_ops_out_of_range_name_the_node)
             ke_destroy(c);
         }
 }
+
+/* ONNX OneHot: output coordinate c (indices' coordinates with one more, d,
+ * at axis) is on when d equals the index there (negative from depth), else
+ * off; an index out of [-depth, depth-1] matches no d. */
+static void ref_one_hot(const bnn_tensor *idx, const bnn_tensor *vals, int64_t depth, int axis,
+                        bnn_tensor *y)
+{
+    int64_t c[BNN_MAX_RANK], ci[BNN_MAX_RANK];
+    for (int64_t e = 0; e < bnn_tensor_numel(y); e++) {
+        ref_unravel(e, &y->shape, c);
+        for (int d = 0, k = 0; d < y->shape.rank; d++)
+            if (d != axis)
+                ci[k++] = c[d];
+        double f = ke_get(idx, ref_ravel(ci, &idx->shape));
+        int64_t i = (int64_t)trunc(f);
+        bool hit = i >= -depth && i < depth && (i < 0 ? i + depth : i) == c[axis];
+        ke_put(y, e, ke_get(vals, hit ? 1 : 0));
+    }
+}
+
+Test(kernels_elem, one_hot_matches_reference)
+{
+    static const bnn_dtype itypes[] = {BNN_I64, BNN_I32, BNN_F32, BNN_F64, BNN_U8};
+    static const bnn_dtype vtypes[] = {BNN_F32, BNN_I32, BNN_I64, BNN_F64, BNN_U8, BNN_BOOL};
+    uint64_t s = 23;
+    for (int iter = 0; iter < 150; iter++) {
+        bnn_shape is = ke_shape(0, NULL);
+        is.rank = (int)ke_rand_int(&s, 0, 3);
+        for (int d = 0; d < is.rank; d++)
+            is.dims[d] = ke_rand_int(&s, 1, 4);
+        int64_t depth = ke_rand_int(&s, 0, 6);
+        int64_t axis = ke_rand_int(&s, -is.rank - 1, is.rank);
+        int ax = (int)(axis < 0 ? axis + is.rank + 1 : axis);
+        bnn_shape ys = ke_shape(0, NULL);
+        for (int d = 0; d <= is.rank; d++)
+            ys.dims[ys.rank++] = d == ax ? depth : is.dims[d < ax ? d : d - 1];
+        bnn_dtype it = itypes[iter % 5], vt = vtypes[(iter / 5) % 6];
+        bnn_shape ins[2] = {is, KE_SHAPE(2)};
+        bnn_dtype dts[2] = {it, vt};
+        ke_case *c = ke_create(BNN_OP_ONE_HOT, 2, dts, ins, vt, &ys);
+        ke_set_int(c, "depth", depth);
+        if (axis != -1 || iter % 2)
+            ke_set_int(c, "axis", axis);
+        /* in range, negative, out of range both ways; fractions for floats */
+        ke_fill(&c->inputs[0], (uint64_t)iter, it == BNN_U8 ? 0 : -depth - 2, depth + 2);
+        if (it == BNN_F32 || it == BNN_F64)
+            for (int64_t e = 0; e < bnn_tensor_numel(&c->inputs[0]); e++)
+                ke_put(&c->inputs[0], e, ke_get(&c->inputs[0], e) * 0.7);
+        ke_put(&c->inputs[1], 0, vt == BNN_BOOL ? 0 : 3);
+        ke_put(&c->inputs[1], 1, vt == BNN_BOOL ? 1 : 7);
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        bnn_tensor want = alloc_like(vt, &ys);
+        ref_one_hot(&c->inputs[0], &c->inputs[1], depth, ax, &want);
+        cr_expect_eq(memcmp(want.data, c->output.data, bnn_tensor_nbytes(&want)), 0,
+                     "iter %d: one_hot differs", iter);
+        bnn_tensor_free(&want);
+        ke_destroy(c);
+    }
+}
+
+Test(kernels_elem, one_hot_onnx_example)
+{
+    /* indices [0, -7, -8], depth 10, values [1, 3], axis 1 (ONNX's negative
+     * indices case): -7 is 3, -8 is 2 */
+    bnn_shape ins[2] = {KE_SHAPE(3), KE_SHAPE(2)};
+    bnn_dtype dts[2] = {BNN_I64, BNN_F32};
+    bnn_shape ys = KE_SHAPE(3, 10);
+    ke_case *c = ke_create(BNN_OP_ONE_HOT, 2, dts, ins, BNN_F32, &ys);
+    ke_set_int(c, "depth", 10);
+    ke_set_int(c, "axis", 1);
+    int64_t idx[3] = {0, -7, -8};
+    float v[2] = {1, 3};
+    memcpy(c->inputs[0].data, idx, sizeof idx);
+    memcpy(c->inputs[1].data, v, sizeof v);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    int64_t hot[3] = {0, 3, 2};
+    for (int r = 0; r < 3; r++)
+        for (int d = 0; d < 10; d++)
+            cr_expect_eq(((float *)c->output.data)[r * 10 + d], d == hot[r] ? 3.0f : 1.0f,
+                         "row %d, %d", r, d);
+    ke_destroy(c);
+}
