@@ -139,6 +139,18 @@ typedef enum { SC_NONE, SC_ADD, SC_MUL, SC_MAX, SC_MIN } scatter_reduction;
         }                                                            \
     } while (0)
 
+#define COMBINE_INT(T, U, r, dst, src)                               \
+    do {                                                             \
+        T a_ = (dst), b_ = (src);                                    \
+        switch (r) {                                                 \
+        case SC_ADD: (dst) = (T)((U)a_ + (U)b_); break;              \
+        case SC_MUL: (dst) = (T)((U)a_ * (U)b_); break;              \
+        case SC_MAX: (dst) = b_ > a_ ? b_ : a_; break;               \
+        case SC_MIN: (dst) = b_ < a_ ? b_ : a_; break;               \
+        default: (dst) = b_; break;                                  \
+        }                                                            \
+    } while (0)
+
 static bnn_status scatter_elements_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
     elem_walk w;
@@ -180,8 +192,9 @@ static bnn_status scatter_elements_forward(const bnn_kernel_args *args, bnn_diag
     switch (x->dtype) {
     case BNN_F32: WALK(&w, idx, COMBINE(float, r, ((float *)y->data)[off], ((const float *)u->data)[k])); break;
     case BNN_F64: WALK(&w, idx, COMBINE(double, r, ((double *)y->data)[off], ((const double *)u->data)[k])); break;
-    case BNN_I32: WALK(&w, idx, COMBINE(int32_t, r, ((int32_t *)y->data)[off], ((const int32_t *)u->data)[k])); break;
-    default: WALK(&w, idx, COMBINE(int64_t, r, ((int64_t *)y->data)[off], ((const int64_t *)u->data)[k])); break;
+    /* integers wrap on add and mul (two's complement, as numpy's do) */
+    case BNN_I32: WALK(&w, idx, COMBINE_INT(int32_t, uint32_t, r, ((int32_t *)y->data)[off], ((const int32_t *)u->data)[k])); break;
+    default: WALK(&w, idx, COMBINE_INT(int64_t, uint64_t, r, ((int64_t *)y->data)[off], ((const int64_t *)u->data)[k])); break;
     }
     return BNN_OK;
 }
