@@ -5,7 +5,10 @@
  * two is checked before anything is written: one out of [-n, n-1] fails
  * naming the node, the index and where it is.  one_hot writes values' bytes
  * (every type) and, as ONNX defines it, turns an index out of range into a
- * line of "off".  gather_elements' gradient (f32) scatter-adds into data. */
+ * line of "off".  gather_elements' gradient (f32) scatter-adds into data;
+ * scatter_elements' (f32, reductions none and add) goes to data where no
+ * update landed (none) or everywhere (add), and to each update from its
+ * place (none: only the update the output holds). */
 #include <math.h>
 #include <string.h>
 
@@ -199,7 +202,58 @@ static bnn_status scatter_elements_forward(const bnn_kernel_args *args, bnn_diag
     return BNN_OK;
 }
 
-const bnn_kernel bnn_kernel_scatter_elements = {.forward = scatter_elements_forward};
+/* Per data element, the update that landed there last (backward). */
+static size_t scatter_elements_scratch(const bnn_kernel_args *args)
+{
+    return (size_t)bnn_tensor_numel(&args->inputs[0]) * sizeof(int64_t) + 1;
+}
+
+/* Gradients (f32) for reduction none and add.  none: the update that landed
+ * last at a place (the one the output holds) takes its gradient, data keeps
+ * the gradient where nothing landed; add: data keeps all of it and each
+ * update takes its place's.  mul, max and min have none here. */
+static bnn_status scatter_elements_backward(const bnn_kernel_args *args,
+                                            const bnn_kernel_grads *grads, bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data, *gu = grads->grad_inputs[2].data;
+    if (!gx && !gu)
+        return BNN_OK;
+    const char *name = bnn_node_string(args->node, "reduction", "none");
+    bool add = strcmp(name, "add") == 0;
+    if (!add && strcmp(name, "none") != 0)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                               "gradients of reduction '%s' are not supported", name);
+    if (args->inputs[0].dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                               "gradients of element type %s are not supported",
+                               bnn_dtype_name(args->inputs[0].dtype));
+    elem_walk w;
+    BNN_TRY(walk_setup(args, &w, diag));
+    const float *g = grads->grad_outputs[0].data;
+    const bnn_tensor *idx = &args->inputs[1];
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    if (add) {
+        for (int64_t e = 0; gx && e < n; e++)
+            gx[e] += g[e];
+        if (gu)
+            WALK(&w, idx, gu[k] += g[off]);
+        return BNN_OK;
+    }
+    int64_t *last = args->scratch;
+    for (int64_t e = 0; e < n; e++)
+        last[e] = -1;
+    WALK(&w, idx, last[off] = k);
+    for (int64_t e = 0; gx && e < n; e++)
+        if (last[e] < 0)
+            gx[e] += g[e];
+    if (gu)
+        WALK(&w, idx, if (last[off] == k) gu[k] += g[off]);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_scatter_elements = {.forward = scatter_elements_forward,
+                                                .backward = scatter_elements_backward,
+                                                .scratch_size = scatter_elements_scratch};
 
 /* ---- one_hot ------------------------------------------------------------ */
 

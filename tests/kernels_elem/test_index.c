@@ -1,7 +1,8 @@
 /* Indexing element by element: gather_elements and scatter_elements against
  * references written from ONNX's definitions (one element at a time from its
  * coordinates), every reduction, negative and out-of-range indices, and the
- * gradient of gather_elements by finite differences. */
+ * gradients of gather_elements and scatter_elements (none, add) by finite
+ * differences. */
 #include <math.h>
 #include <string.h>
 
@@ -173,6 +174,9 @@ Test(kernels_elem, scatter_elements_random_every_reduction)
             cr_expect_float_eq(ke_get(&c->output, i), ke_get(&want, i), 1e-5 * (1 + fabs(ke_get(&want, i))),
                                "iter %d (%s): element %lld", iter, red, (long long)i);
         bnn_tensor_free(&want);
+        /* data and updates both get gradients for none and add */
+        if (dt == BNN_F32 && (none || iter % 5 == 1))
+            ke_check_grad(c, 1u | 4u, 1e-3, 1e-2, 100);
         ke_destroy(c);
     }
 }
@@ -299,5 +303,33 @@ Test(kernels_elem, one_hot_onnx_example)
         for (int d = 0; d < 10; d++)
             cr_expect_eq(((float *)c->output.data)[r * 10 + d], d == hot[r] ? 3.0f : 1.0f,
                          "row %d, %d", r, d);
+    ke_destroy(c);
+}
+
+/* With duplicate targets and reduction none the output holds the last
+ * update: only it gets the gradient, and data none there. */
+Test(kernels_elem, scatter_elements_gradient_goes_to_the_winning_update)
+{
+    bnn_shape ins[3] = {KE_SHAPE(4), KE_SHAPE(3), KE_SHAPE(3)};
+    bnn_dtype dts[3] = {BNN_F32, BNN_I64, BNN_F32};
+    ke_case *c = ke_create(BNN_OP_SCATTER_ELEMENTS, 3, dts, ins, BNN_F32, &ins[0]);
+    int64_t idx[3] = {2, 0, -2};
+    memcpy(c->inputs[1].data, idx, sizeof idx);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    float g[4] = {1, 2, 3, 4};
+    cr_assert_eq(ke_backward(c, g, 1u | 4u), BNN_OK, "%s", c->diag.message);
+    double gx[4] = {0, 2, 0, 4}, gu[3] = {0, 1, 3};
+    for (int i = 0; i < 4; i++)
+        cr_expect_float_eq(ke_grad(c, 0, i), gx[i], 1e-6, "data %d", i);
+    for (int i = 0; i < 3; i++)
+        cr_expect_float_eq(ke_grad(c, 2, i), gu[i], 1e-6, "update %d", i);
+    ke_destroy(c);
+    /* mul has no gradient here: it says so, naming the node */
+    c = ke_create(BNN_OP_SCATTER_ELEMENTS, 3, dts, ins, BNN_F32, &ins[0]);
+    ke_set_string(c, "reduction", "mul");
+    memcpy(c->inputs[1].data, idx, sizeof idx);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    cr_expect_eq(ke_backward(c, NULL, 1u), BNN_ERR_UNSUPPORTED);
+    cr_expect(strstr(c->diag.message, "node 'n0' (scatter_elements)"), "%s", c->diag.message);
     ke_destroy(c);
 }
