@@ -687,7 +687,8 @@ static bnn_status eye_like_forward(const bnn_kernel_args *args, bnn_diag *diag)
     unsigned char *dst = y->data;
     if (rows > 0 && cols > 0)
         memset(dst, 0, (size_t)(rows * cols) * es);
-    for (int64_t i = 0; i < rows; i++) {
+    /* k beyond the matrix leaves it all zero (and i + k cannot overflow) */
+    for (int64_t i = 0; i < rows && k > -rows && k < cols; i++) {
         int64_t j = i + k;
         if (j >= 0 && j < cols)
             memcpy(dst + (size_t)(i * cols + j) * es, one, es);
