@@ -717,6 +717,23 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, NULL);
         break;
     }
+    case BNN_OP_ONE_HOT: {
+        /* depth goes back to being an input, an i64 scalar */
+        int64_t depth = bnn_node_int(n, "depth", 0);
+        const char *oh_in[3] = { in[0], "", in[1] };
+        oh_in[1] = ex_init(e, base_name(n, out, "depth", buf, sizeof buf), BNN_I64, 0, &depth, 1);
+        on = ex_node(e, "OneHot", "", n->name, oh_in, 3, &out, 1);
+        copy_attrs_except(e, on, n, " depth ");
+        break;
+    }
+    case BNN_OP_SCATTER_ELEMENTS: {
+        /* reduction arrived in opset 16 (add, mul) and 18 (max, min); "none"
+         * is what its absence means, so it is left out for older readers. */
+        bool none = strcmp(bnn_node_string(n, "reduction", "none"), "none") == 0;
+        on = ex_node(e, "ScatterElements", "", n->name, in, 3, &out, 1);
+        copy_attrs_except(e, on, n, none ? " reduction " : NULL);
+        break;
+    }
     case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
     case BNN_OP_MOMENTS_MAX_POOL:
         return export_moments(e, n);
@@ -811,6 +828,19 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
 {
     const bnn_graph *g = e->g;
     e->opset = g->onnx_opset >= 13 ? g->onnx_opset : 13;
+    /* Features of later opsets that change how other nodes are written
+     * (reductions take axes as an input from 18): decided before any node. */
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = bnn_graph_node(g, i);
+        if (n->dead || n->op != BNN_OP_SCATTER_ELEMENTS)
+            continue;
+        const char *r = bnn_node_string(n, "reduction", "none");
+        int64_t need = strcmp(r, "add") == 0 || strcmp(r, "mul") == 0 ? 16
+                       : strcmp(r, "none") == 0                         ? 0
+                                                                        : 18;
+        if (e->opset < need)
+            e->opset = need;
+    }
     bool *transposed = calloc((size_t)g->n_values + 1, sizeof(bool));
     if (!transposed)
         return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");

@@ -352,6 +352,9 @@ bnn_status onnx_lower_split(onnx_ctx *c);
 bnn_status onnx_lower_expand(onnx_ctx *c);
 bnn_status onnx_lower_tile(onnx_ctx *c);
 
+/* onnx_lower_index.c: OneHot (its depth folded into an attribute). */
+bnn_status onnx_lower_one_hot(onnx_ctx *c);
+
 /* onnx_lower_multiway.c: Pow and the variadic Max, Min, Sum and Mean. */
 bnn_status onnx_lower_pow(onnx_ctx *c);
 bnn_status onnx_lower_max(onnx_ctx *c);
@@ -366,10 +369,11 @@ bnn_status onnx_lower_cast_like(onnx_ctx *c);
 /* onnx_lower_random.c: RandomNormalLike. */
 bnn_status onnx_lower_random_normal_like(onnx_ctx *c);
 
-/* onnx_lower_constant.c: Constant, and ConstantOfShape of a constant shape
- * (both fold into params). */
+/* onnx_lower_constant.c: Constant, ConstantOfShape of a constant shape and
+ * Range of constant scalars (all fold into params). */
 bnn_status onnx_lower_constant(onnx_ctx *c);
 bnn_status onnx_lower_constant_of_shape(onnx_ctx *c);
+bnn_status onnx_lower_range(onnx_ctx *c);
 
 /* onnx_lower_reduce.c: ReduceSum, ReduceMean, ReduceMax, ReduceMin,
  * ReduceProd, ReduceL1, ReduceL2, ReduceLogSum, ReduceLogSumExp,

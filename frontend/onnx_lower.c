@@ -230,12 +230,14 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, onnx_lower_mul, 2, 0, 2) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
+    X("", "OneHot", 9, MAX, onnx_lower_one_hot, 3, 0, 3) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
     X("", "Pad", 1, MAX, onnx_lower_pad, 1, 11, 4) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
     X("", "RandomNormalLike", 1, MAX, onnx_lower_random_normal_like, 1, 0, 1) \
     X("", "RNN", 1, MAX, onnx_lower_rnn, 6, 0, 6) \
+    X("", "Range", 11, MAX, onnx_lower_range, 3, 0, 3) \
     X("", "ReduceL1", 1, MAX, onnx_lower_reduce_l1, 1, 18, 2) \
     X("", "ReduceL2", 1, MAX, onnx_lower_reduce_l2, 1, 18, 2) \
     X("", "ReduceLogSum", 1, MAX, onnx_lower_reduce_log_sum, 1, 18, 2) \

@@ -1,8 +1,12 @@
 /* ONNX ops that become constants (params) at import, never IR nodes:
- * Constant, and ConstantOfShape of a constant shape (PyTorch's repeat writes
- * it before Expand and Tile).  No runtime kernel runs them.  Registered in
+ * Constant, ConstantOfShape of a constant shape (PyTorch's repeat writes
+ * it before Expand and Tile), and Range of known bounds (the size of its
+ * output is a function of their values, which a plan made from input shapes
+ * cannot know).  No runtime kernel runs them.  Registered in
  * the table of onnx_lower.c.
  */
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,5 +117,95 @@ bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
     free(buf);
     if (a)
         onnx_data_release(&d);
+    return st;
+}
+
+/* One scalar input of Range, known at import, as int64 (integer types) or
+ * double (float types). */
+static bnn_status range_operand(onnx_ctx *c, int k, const char *what, bnn_dtype dtype,
+                                int64_t *iv, double *fv)
+{
+    int id = onnx_input(c, k);
+    if (id < 0)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' is missing", what);
+    const bnn_value *v = onnx_val(c, id);
+    if (v->dtype != dtype)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' has type %s, input 'start' %s", what,
+                              bnn_dtype_name(v->dtype), bnn_dtype_name(dtype));
+    if (dtype == BNN_I64 || dtype == BNN_I32) {
+        onnx_known kn;
+        if (onnx_known_get(c, id, &kn) && kn.n == 1 && !kn.sym) {
+            *iv = kn.v[0];
+            return BNN_OK;
+        }
+    } else if (onnx_param_scalar(c, id, fv)) {
+        return BNN_OK;
+    }
+    return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                          "input '%s' must be a constant scalar: the output's size depends on "
+                          "the values, and bnnc plans sizes before it sees data",
+                          what);
+}
+
+/* Range(start, limit, delta) of known scalars folds into the constant
+ * start, start + delta, ... short of limit: max(ceil((limit - start) /
+ * delta), 0) elements, computed exactly for integers and in the element
+ * type for floats, as ONNX defines it. */
+bnn_status onnx_lower_range(onnx_ctx *c)
+{
+    int id = onnx_input(c, 0);
+    if (id < 0)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input 'start' is missing");
+    bnn_dtype dt = onnx_val(c, id)->dtype;
+    if (dt != BNN_F32 && dt != BNN_F64 && dt != BNN_I32 && dt != BNN_I64)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "element type %s is not supported",
+                              bnn_dtype_name(dt) ? bnn_dtype_name(dt) : "?");
+    bool integer = dt == BNN_I32 || dt == BNN_I64;
+    int64_t is = 0, il = 0, id_ = 0;
+    double fs = 0, fl = 0, fd = 0;
+    BNN_TRY(range_operand(c, 0, "start", dt, &is, &fs));
+    BNN_TRY(range_operand(c, 1, "limit", dt, &il, &fl));
+    BNN_TRY(range_operand(c, 2, "delta", dt, &id_, &fd));
+    size_t es = bnn_dtype_size(dt);
+    int64_t n;
+    if (integer) {
+        if (id_ == 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "delta is 0");
+        /* ceil of a quotient of two exact integers, without overflow for
+         * bounds within int64 (the span is taken as a magnitude) */
+        bool up = id_ > 0;
+        if (up ? il <= is : il >= is) {
+            n = 0;
+        } else {
+            uint64_t span = up ? (uint64_t)il - (uint64_t)is : (uint64_t)is - (uint64_t)il;
+            uint64_t step = up ? (uint64_t)id_ : 0 - (uint64_t)id_;
+            uint64_t q = span / step + (span % step != 0);
+            n = q > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)q;
+        }
+    } else {
+        if (fd == 0 || isnan(fs) || isnan(fl) || isnan(fd) || isinf(fs) || isinf(fl))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "start %g, limit %g and delta %g give no "
+                                  "finite range", fs, fl, fd);
+        double q = dt == BNN_F32 ? (double)ceilf(((float)fl - (float)fs) / (float)fd)
+                                 : ceil((fl - fs) / fd);
+        n = q <= 0 ? 0 : q >= (double)INT64_MAX ? INT64_MAX : (int64_t)q;
+    }
+    if ((uint64_t)n > ONNX_MAX_FOLDED_BYTES / es)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "its %lld elements would be over %d MiB",
+                              (long long)n, (int)(ONNX_MAX_FOLDED_BYTES >> 20));
+    unsigned char *buf = malloc((size_t)n * es + 1);
+    if (!buf)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) {
+        switch (dt) {
+        case BNN_I64: ((int64_t *)(void *)buf)[i] = (int64_t)((uint64_t)is + (uint64_t)i * (uint64_t)id_); break;
+        case BNN_I32: ((int32_t *)(void *)buf)[i] = (int32_t)(is + i * id_); break;
+        case BNN_F32: ((float *)(void *)buf)[i] = (float)fs + (float)i * (float)fd; break;
+        default: ((double *)(void *)buf)[i] = fs + (double)i * fd; break;
+        }
+    }
+    bnn_shape s = { .rank = 1, .dims = { n } };
+    bnn_status st = onnx_output_param(c, 0, dt, &s, buf, (size_t)n * es);
+    free(buf);
     return st;
 }

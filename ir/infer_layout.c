@@ -414,3 +414,57 @@ bnn_status bnn_infer_gather(infer_ctx *c)
         c->out.dims[c->out.rank++] = x->dims[i];
     return BNN_OK;
 }
+
+/* An integer scalar (or one-element) input k, if present. */
+static bnn_status check_scalar_int(infer_ctx *c, int k, const char *what)
+{
+    const bnn_value *v = infer_input(c, k);
+    if (!v)
+        return BNN_OK;
+    if (v->dtype != BNN_UNDEFINED && v->dtype != BNN_I32 && v->dtype != BNN_I64)
+        return infer_fail(c, "%s '%s' has type %s, expected i32 or i64", what, infer_name(c, k),
+                          infer_type(c, k));
+    if (v->shape.rank >= 0 && infer_dim_product(v->shape.dims, v->shape.rank) > 1)
+        return infer_fail(c, "%s '%s' %s must hold one value", what, infer_name(c, k),
+                          infer_type(c, k));
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_trilu(infer_ctx *c)
+{
+    bool upper;
+    BNN_TRY(infer_flag_attr(c, "upper", 1, &upper));
+    BNN_TRY(check_scalar_int(c, 1, "k"));
+    const bnn_value *x = infer_input(c, 0);
+    if (x->shape.rank >= 0 && x->shape.rank < 2)
+        return infer_fail(c, "input '%s' %s has rank %d, expected at least 2", infer_name(c, 0),
+                          infer_type(c, 0), x->shape.rank);
+    c->out_dtype = x->dtype;
+    c->out = x->shape;
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_eye_like(infer_ctx *c)
+{
+    const bnn_value *x = infer_input(c, 0);
+    if (x->shape.rank >= 0 && x->shape.rank != 2)
+        return infer_fail(c, "input '%s' %s has rank %d, expected 2", infer_name(c, 0),
+                          infer_type(c, 0), x->shape.rank);
+    const bnn_attr *dt = bnn_node_attr(c->node, "dtype");
+    c->out_dtype = x->dtype;
+    if (dt) {
+        const char *name = dt->i > 0 && dt->i <= BNN_BF16 ? bnn_dtype_name((bnn_dtype)dt->i) : NULL;
+        if (!name || dt->i == BNN_STRING)
+            return infer_fail(c, "attribute 'dtype' is %lld, expected a numeric or bool type",
+                              (long long)dt->i);
+        c->out_dtype = (bnn_dtype)dt->i;
+    }
+    if (c->out_dtype == BNN_STRING)
+        return infer_fail(c, "input '%s' has type %s: eye_like needs 'dtype' for it",
+                          infer_name(c, 0), infer_type(c, 0));
+    int64_t k = bnn_node_int(c->node, "k", 0);
+    if (k < -ATTR_MAX || k > ATTR_MAX)
+        return infer_fail(c, "attribute 'k' is %lld, out of range", (long long)k);
+    c->out = x->shape;
+    return BNN_OK;
+}

@@ -81,3 +81,31 @@ bnn_status bnn_infer_arg_reduce(infer_ctx *c)
     }
     return BNN_OK;
 }
+
+bnn_status bnn_infer_cum_sum(infer_ctx *c)
+{
+    BNN_TRY(infer_check_type(c, 0, TYPES_NUMERIC, -1));
+    bool flag;
+    BNN_TRY(infer_flag_attr(c, "exclusive", 0, &flag));
+    BNN_TRY(infer_flag_attr(c, "reverse", 0, &flag));
+    const bnn_value *x = infer_input(c, 0), *a = infer_input(c, 1);
+    if (a->dtype != BNN_UNDEFINED && a->dtype != BNN_I32 && a->dtype != BNN_I64)
+        return infer_fail(c, "axis '%s' has type %s, expected i32 or i64", infer_name(c, 1),
+                          infer_type(c, 1));
+    if (a->shape.rank > 1 || (a->shape.rank == 1 && infer_dims_conflict(a->shape.dims[0], 1)))
+        return infer_fail(c, "axis '%s' %s must be a scalar", infer_name(c, 1), infer_type(c, 1));
+    if (x->shape.rank == 0)
+        return infer_fail(c, "input '%s' %s is a scalar: there is no axis to sum along",
+                          infer_name(c, 0), infer_type(c, 0));
+    /* A constant axis is checked now; a computed one by the kernel. */
+    if (a->kind == BNN_VALUE_PARAM && a->data && x->shape.rank > 0) {
+        int64_t axis = a->dtype == BNN_I64 ? *(const int64_t *)a->data : *(const int32_t *)a->data;
+        int d;
+        if (!infer_norm_axis(axis, x->shape.rank, &d))
+            return infer_fail(c, "axis %lld is out of range for input '%s' %s", (long long)axis,
+                              infer_name(c, 0), infer_type(c, 0));
+    }
+    c->out_dtype = x->dtype;
+    c->out = x->shape;
+    return BNN_OK;
+}

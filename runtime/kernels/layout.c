@@ -1,6 +1,6 @@
 /* Layout ops, for every element type (they move bytes): flatten, reshape,
  * squeeze and unsqueeze (a copy: the plan resolved the output shape), transpose,
- * concat, pad, shape and gather.  Gradients are f32. */
+ * concat, pad, shape, gather, trilu and eye_like.  Gradients are f32. */
 #include <string.h>
 
 #include "kernel.h"
@@ -596,3 +596,104 @@ static bnn_status gather_backward(const bnn_kernel_args *args, const bnn_kernel_
 }
 
 const bnn_kernel bnn_kernel_gather = {.forward = gather_forward, .backward = gather_backward};
+
+/* ---- trilu -------------------------------------------------------------- */
+
+/* The diagonal offset k (input 1, default 0). */
+static bnn_status trilu_setup(const bnn_kernel_args *args, int64_t *k, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *y = &args->outputs[0];
+    if (x->shape.rank < 2 || y->dtype != x->dtype || bnn_tensor_numel(y) != bnn_tensor_numel(x))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "needs an input of rank 2 or more and an output like it");
+    *k = 0;
+    if (args->n_inputs > 1 && args->inputs[1].data) {
+        const bnn_tensor *t = &args->inputs[1];
+        if ((t->dtype != BNN_I64 && t->dtype != BNN_I32) || bnn_tensor_numel(t) != 1)
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "k must be one i32 or i64 value");
+        *k = t->dtype == BNN_I64 ? *(const int64_t *)t->data : *(const int32_t *)t->data;
+    }
+    return BNN_OK;
+}
+
+/* Whether element (i, j) of a matrix is kept. */
+static bool trilu_keeps(bool upper, int64_t k, int64_t i, int64_t j)
+{
+    return upper ? j - i >= k : j - i <= k;
+}
+
+static bnn_status trilu_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    int64_t k;
+    BNN_TRY(trilu_setup(args, &k, diag));
+    const bnn_tensor *x = &args->inputs[0];
+    bool upper = bnn_node_int(args->node, "upper", 1) != 0;
+    int rank = x->shape.rank;
+    int64_t rows = x->shape.dims[rank - 2], cols = x->shape.dims[rank - 1];
+    int64_t n = bnn_tensor_numel(x);
+    size_t es = bnn_dtype_size(x->dtype);
+    const unsigned char *src = x->data;
+    unsigned char *dst = args->outputs[0].data;
+    for (int64_t e = 0; e < n; e++) {
+        int64_t j = e % cols, i = (e / cols) % rows;
+        if (trilu_keeps(upper, k, i, j))
+            memcpy(dst + (size_t)e * es, src + (size_t)e * es, es);
+        else
+            memset(dst + (size_t)e * es, 0, es);
+    }
+    return BNN_OK;
+}
+
+static bnn_status trilu_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                 bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    if (!gx)
+        return BNN_OK;
+    if (args->inputs[0].dtype != BNN_F32)
+        return fail_f32_only(args, args->inputs[0].dtype, diag);
+    int64_t k;
+    BNN_TRY(trilu_setup(args, &k, diag));
+    const bnn_tensor *x = &args->inputs[0];
+    bool upper = bnn_node_int(args->node, "upper", 1) != 0;
+    int rank = x->shape.rank;
+    int64_t rows = x->shape.dims[rank - 2], cols = x->shape.dims[rank - 1];
+    int64_t n = bnn_tensor_numel(x);
+    const float *g = grads->grad_outputs[0].data;
+    for (int64_t e = 0; e < n; e++)
+        if (trilu_keeps(upper, k, (e / cols) % rows, e % cols))
+            gx[e] += g[e];
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_trilu = {.forward = trilu_forward, .backward = trilu_backward};
+
+/* ---- eye_like ----------------------------------------------------------- */
+
+static bnn_status eye_like_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    bnn_tensor *y = &args->outputs[0];
+    size_t es = bnn_dtype_size(y->dtype);
+    if (y->shape.rank != 2 || es == 0)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "needs a 2-D numeric or bool output");
+    unsigned char one[8];
+    switch (y->dtype) {
+    case BNN_F16: { uint16_t h = 0x3c00; memset(one, 0, 8); memcpy(one, &h, 2); break; }
+    case BNN_BF16: { uint16_t h = 0x3f80; memset(one, 0, 8); memcpy(one, &h, 2); break; }
+    default: pad_value_bytes(y->dtype, 1.0, one); break;
+    }
+    int64_t k = bnn_node_int(args->node, "k", 0);
+    int64_t rows = y->shape.dims[0], cols = y->shape.dims[1];
+    unsigned char *dst = y->data;
+    if (rows > 0 && cols > 0)
+        memset(dst, 0, (size_t)(rows * cols) * es);
+    /* k beyond the matrix leaves it all zero (and i + k cannot overflow) */
+    for (int64_t i = 0; i < rows && k > -rows && k < cols; i++) {
+        int64_t j = i + k;
+        if (j >= 0 && j < cols)
+            memcpy(dst + (size_t)(i * cols + j) * es, one, es);
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_eye_like = {.forward = eye_like_forward};

@@ -495,3 +495,125 @@ static bnn_status arg_forward(const bnn_kernel_args *args, bnn_diag *diag)
 
 /* No backward: the output is an index. */
 const bnn_kernel bnn_kernel_arg_reduce = {.forward = arg_forward};
+
+/* ---- cum_sum ------------------------------------------------------------ */
+
+/* x as [outer, n, inner] around the axis input 1 names. */
+static bnn_status cum_sum_setup(const bnn_kernel_args *args, int64_t *outer, int64_t *n,
+                                int64_t *inner, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *a = &args->inputs[1], *y = &args->outputs[0];
+    if ((a->dtype != BNN_I64 && a->dtype != BNN_I32) || bnn_tensor_numel(a) != 1)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "axis must be one i32 or i64 value");
+    int64_t axis = a->dtype == BNN_I64 ? *(const int64_t *)a->data : *(const int32_t *)a->data;
+    int rank = x->shape.rank;
+    if (axis < -rank || axis >= rank)
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID,
+                               "axis %lld is out of range for rank %d", (long long)axis, rank);
+    if (axis < 0)
+        axis += rank;
+    if (y->dtype != x->dtype || bnn_tensor_numel(y) != bnn_tensor_numel(x))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output is not shaped like the input");
+    *outer = 1;
+    *inner = 1;
+    *n = x->shape.dims[axis];
+    for (int d = 0; d < rank; d++) {
+        if (d < axis) *outer *= x->shape.dims[d];
+        if (d > axis) *inner *= x->shape.dims[d];
+    }
+    return BNN_OK;
+}
+
+/* y[t] = sum of x over the run before t (exclusive) or up to t, walking
+ * each line of n elements forward or from its end. */
+#define CUM_SUM_LINES(T, ACC, x, y, outer, n, inner, exclusive, reverse)               \
+    for (int64_t o_ = 0; o_ < (outer); o_++)                                           \
+        for (int64_t j_ = 0; j_ < (inner); j_++) {                                     \
+            ACC acc_ = 0;                                                              \
+            for (int64_t s_ = 0; s_ < (n); s_++) {                                     \
+                int64_t t_ = (reverse) ? (n) - 1 - s_ : s_;                            \
+                int64_t e_ = (o_ * (n) + t_) * (inner) + j_;                           \
+                ACC v_ = (ACC)(x)[e_];                                                 \
+                if (!(exclusive))                                                      \
+                    acc_ += v_;                                                        \
+                (y)[e_] = (T)acc_;                                                     \
+                if (exclusive)                                                         \
+                    acc_ += v_;                                                        \
+            }                                                                          \
+        }
+
+static bnn_status cum_sum_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    int64_t outer, n, inner;
+    BNN_TRY(cum_sum_setup(args, &outer, &n, &inner, diag));
+    bool exclusive = bnn_node_int(args->node, "exclusive", 0) != 0;
+    bool reverse = bnn_node_int(args->node, "reverse", 0) != 0;
+    const void *xv = args->inputs[0].data;
+    void *yv = args->outputs[0].data;
+    switch (args->inputs[0].dtype) {
+    case BNN_F32: {
+        const float *x = xv;
+        float *y = yv;
+        CUM_SUM_LINES(float, double, x, y, outer, n, inner, exclusive, reverse);
+        break;
+    }
+    case BNN_F64: {
+        const double *x = xv;
+        double *y = yv;
+        CUM_SUM_LINES(double, double, x, y, outer, n, inner, exclusive, reverse);
+        break;
+    }
+    case BNN_I32: {
+        const int32_t *x = xv;
+        int32_t *y = yv;
+        CUM_SUM_LINES(int32_t, uint64_t, x, y, outer, n, inner, exclusive, reverse);
+        break;
+    }
+    case BNN_I64: {
+        const int64_t *x = xv;
+        int64_t *y = yv;
+        CUM_SUM_LINES(int64_t, uint64_t, x, y, outer, n, inner, exclusive, reverse);
+        break;
+    }
+    default:
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "element type %s is not supported",
+                               bnn_dtype_name(args->inputs[0].dtype));
+    }
+    return BNN_OK;
+}
+
+/* dx is the running sum of dy the other way round, with the same
+ * exclusive: x[s] reaches exactly the outputs the reversed walk sums. */
+static bnn_status cum_sum_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                   bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    if (!gx)
+        return BNN_OK;
+    if (args->inputs[0].dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                               "gradients of element type %s are not supported",
+                               bnn_dtype_name(args->inputs[0].dtype));
+    int64_t outer, n, inner;
+    BNN_TRY(cum_sum_setup(args, &outer, &n, &inner, diag));
+    bool exclusive = bnn_node_int(args->node, "exclusive", 0) != 0;
+    bool reverse = bnn_node_int(args->node, "reverse", 0) == 0;
+    const float *g = grads->grad_outputs[0].data;
+    /* accumulate: gx += the reversed running sum, kept in double per line */
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t j = 0; j < inner; j++) {
+            double acc = 0;
+            for (int64_t s = 0; s < n; s++) {
+                int64_t t = reverse ? n - 1 - s : s;
+                int64_t e = (o * n + t) * inner + j;
+                if (!exclusive)
+                    acc += g[e];
+                gx[e] += (float)acc;
+                if (exclusive)
+                    acc += g[e];
+            }
+        }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_cum_sum = {.forward = cum_sum_forward, .backward = cum_sum_backward};

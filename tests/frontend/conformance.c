@@ -4,7 +4,9 @@
  * any such model fails to import, verify, or come back identical through
  * export and re-import.  Models with an op outside the list are skipped and
  * listed by reason.  Integer graph inputs (a Reshape's shape, a Gather's
- * indices...) are bound to the case's test data, as a runtime would see them.
+ * indices...) are bound to the case's test data, as a runtime would see them,
+ * and so are inputs of any type whose value decides an output's size
+ * (Range's bounds, OneHot's depth).
  *
  * usage: conformance_import [--expected FILE | --write-expected FILE]
  *
@@ -121,7 +123,23 @@ typedef struct bound {
     int n;
 } bound;
 
-/* Binds the case's integer inputs (input_K.pb of test_data_set_0). */
+/* Whether a node of g reads `name` as an operand whose value decides the
+ * size of its output (every input of Range, OneHot's depth). */
+static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *nd = g->node[i];
+        const char *op = onnx_str(nd->op_type);
+        bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
+        for (size_t k = 0; k < nd->n_input && (range || one_hot); k++)
+            if ((range || k == 1) && strcmp(onnx_str(nd->input[k]), name) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Binds the case's integer inputs, and those of any type whose value
+ * decides an output's size (input_K.pb of test_data_set_0). */
 static bool bind_int_inputs(const char *dir, const Onnx__ModelProto *m, bound *bd)
 {
     bd->n = 0;
@@ -135,7 +153,7 @@ static bool bind_int_inputs(const char *dir, const Onnx__ModelProto *m, bound *b
             continue;
         int et = vi->type->tensor_type->elem_type;
         int idx = k++;
-        if (et != BNN_I64 && et != BNN_I32)
+        if (et != BNN_I64 && et != BNN_I32 && !decides_a_size(m->graph, onnx_str(vi->name)))
             continue;
         char path[1200];
         snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, idx);

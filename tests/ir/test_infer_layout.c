@@ -1,5 +1,6 @@
 /* Shape inference of layout ops: flatten, reshape, transpose, concat,
- * squeeze, unsqueeze, pad, shape, gather. */
+ * squeeze, unsqueeze, pad, shape, gather; trilu, eye_like, and the index
+ * family: gather_elements, scatter_elements, one_hot. */
 #include <criterion/criterion.h>
 
 #include "helpers.h"
@@ -232,4 +233,68 @@ Test(infer_layout, gather)
     cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_GATHER, "gm", x, i), "axis", -1)), "f32[5,4,2]");
     t_infer_fails(g, T_NODE(g, BNN_OP_GATHER, "gf", x, f), "expected i32 or i64");
     t_infer_fails(g, with_int(T_NODE(g, BNN_OP_GATHER, "ga", x, i), "axis", 3), "out of range");
+}
+
+Test(infer_layout, trilu_and_eye_like)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,4");
+    int v = t_input(g, "v", BNN_F32, "4");
+    int k = t_param(g, "k", BNN_I64, "");
+    int kf = t_param(g, "kf", BNN_F32, "");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_TRILU, "t", x)), "f32[N,3,4]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_TRILU, "tk", x, k), "upper", 0)),
+                     "f32[N,3,4]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_TRILU, "t1", v), "expected at least 2");
+    t_infer_fails(g, T_NODE(g, BNN_OP_TRILU, "tf", x, kf), "expected i32 or i64");
+    int m = t_input(g, "m", BNN_I32, "3,5");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_EYE_LIKE, "e", m)), "i32[3,5]");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_EYE_LIKE, "ed", m), "dtype", BNN_F64)),
+                     "f64[3,5]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_EYE_LIKE, "e3", x), "expected 2");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_EYE_LIKE, "es", m), "dtype", BNN_STRING),
+                  "attribute 'dtype'");
+}
+
+Test(infer_layout, gather_and_scatter_elements)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3,4");
+    int i = t_input(g, "i", BNN_I64, "N,5,2");
+    int u = t_input(g, "u", BNN_F32, "N,5,2");
+    int i2 = t_input(g, "i2", BNN_I32, "5,2");
+    int fi = t_input(g, "fi", BNN_F32, "N,5,2");
+    int big = t_input(g, "big", BNN_I64, "N,2,5");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_GATHER_ELEMENTS, "ge", x, i), "axis", 1)),
+                     "f32[N,5,2]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_GATHER_ELEMENTS, "gr", x, i2), "have rank 2");
+    t_infer_fails(g, T_NODE(g, BNN_OP_GATHER_ELEMENTS, "gt", x, fi), "expected i32 or i64");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_GATHER_ELEMENTS, "gb", x, big), "axis", 1),
+                  "larger than input 'x' f32[N,3,4] at dim 2");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_GATHER_ELEMENTS, "ga", x, i), "axis", 3),
+                  "axis 3 is out of range");
+    cr_assert_str_eq(
+        t_infer(g, with_int(T_NODE(g, BNN_OP_SCATTER_ELEMENTS, "se", x, i, u), "axis", -2)),
+        "f32[N,3,4]");
+    int bad_u = t_input(g, "bu", BNN_F32, "N,5,3");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_SCATTER_ELEMENTS, "su", x, i, bad_u), "axis", 1),
+                  "not shaped like indices");
+    int sr = with_int(T_NODE(g, BNN_OP_SCATTER_ELEMENTS, "sr", x, i, u), "axis", 1);
+    cr_assert_eq(bnn_node_set_string(g, sr, "reduction", "mean"), BNN_OK);
+    t_infer_fails(g, sr, "reduction 'mean'");
+}
+
+Test(infer_layout, one_hot_inserts_depth_at_axis)
+{
+    int i = t_input(g, "i", BNN_F32, "N,3");
+    int v = t_input(g, "v", BNN_I32, "2");
+    int v3 = t_input(g, "v3", BNN_I32, "3");
+    cr_assert_str_eq(t_infer(g, with_int(T_NODE(g, BNN_OP_ONE_HOT, "o", i, v), "depth", 7)),
+                     "i32[N,3,7]");
+    int a = with_int(T_NODE(g, BNN_OP_ONE_HOT, "oa", i, v), "depth", 7);
+    with_int(a, "axis", -3);
+    cr_assert_str_eq(t_infer(g, a), "i32[7,N,3]");
+    int b = with_int(T_NODE(g, BNN_OP_ONE_HOT, "ob", i, v), "depth", 7);
+    with_int(b, "axis", 3);
+    t_infer_fails(g, b, "axis 3 is out of range");
+    t_infer_fails(g, T_NODE(g, BNN_OP_ONE_HOT, "od", i, v), "attribute 'depth' is required");
+    t_infer_fails(g, with_int(T_NODE(g, BNN_OP_ONE_HOT, "ov", i, v3), "depth", 2), "two elements");
 }

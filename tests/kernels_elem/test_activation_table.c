@@ -143,7 +143,8 @@ static const struct {
     {BNN_OP_SQUEEZE, "test_layout.c"},   {BNN_OP_RANDOM_NORMAL_LIKE, "test_random.c"},
     {BNN_OP_SIGN, "test_logic.c"},       {BNN_OP_MAX, "test_multiway.c"},
     {BNN_OP_MIN, "test_multiway.c"},     {BNN_OP_SUM, "test_multiway.c"},
-    {BNN_OP_MEAN, "test_multiway.c"},
+    {BNN_OP_MEAN, "test_multiway.c"},     {BNN_OP_TRILU, "test_layout.c"},
+    {BNN_OP_EYE_LIKE, "test_layout.c"},
 };
 #define N_ELSEWHERE (sizeof tested_elsewhere / sizeof tested_elsewhere[0])
 

@@ -1,5 +1,5 @@
 /* Layout ops for every element size: flatten, reshape, squeeze, unsqueeze,
- * transpose, concat, pad, shape, gather; forward against the reference,
+ * transpose, concat, pad, shape, gather, trilu, eye_like; forward against the reference,
  * gradients by finite differences. */
 #include <math.h>
 #include <string.h>
@@ -379,4 +379,97 @@ Test(kernels_elem, gather_out_of_range_names_node_and_index)
     cr_expect(strstr(c->diag.message, "node 'n0' (gather)") && strstr(c->diag.message, "-4"),
               "%s", c->diag.message);
     ke_destroy(c);
+}
+
+/* ---- trilu, eye_like ------------------------------------------------------ */
+
+/* ONNX Trilu: element (.., i, j) stays when j - i >= k (upper) or <= k
+ * (lower), else it is 0. */
+static void ref_trilu(const bnn_tensor *x, int64_t k, bool upper, bnn_tensor *y)
+{
+    int r = x->shape.rank;
+    int64_t c[BNN_MAX_RANK];
+    for (int64_t e = 0; e < bnn_tensor_numel(x); e++) {
+        ref_unravel(e, &x->shape, c);
+        int64_t i = c[r - 2], j = c[r - 1];
+        bool keep = upper ? j - i >= k : j - i <= k;
+        ke_put(y, e, keep ? ke_get(x, e) : 0);
+    }
+}
+
+Test(kernels_elem, trilu_matches_reference)
+{
+    uint64_t s = 5;
+    for (int iter = 0; iter < 120; iter++) {
+        bnn_shape xs = ke_shape(0, NULL);
+        xs.rank = (int)ke_rand_int(&s, 2, 4);
+        for (int d = 0; d < xs.rank; d++)
+            xs.dims[d] = ke_rand_int(&s, d >= xs.rank - 2 ? 0 : 1, 5);
+        bool upper = iter % 2, with_k = iter % 3 != 0;
+        int64_t k = with_k ? ke_rand_int(&s, -6, 6) : 0;
+        bnn_dtype dt = dtypes[(iter / 2) % N_DT], kt = iter % 4 < 2 ? BNN_I64 : BNN_I32;
+        bnn_shape ins[2] = {xs, KE_SCALAR};
+        bnn_dtype dts[2] = {dt, kt};
+        ke_case *c = ke_create(BNN_OP_TRILU, with_k ? 2 : 1, dts, ins, dt, &xs);
+        if (iter % 5)
+            ke_set_int(c, "upper", upper);
+        else
+            upper = true; /* the default */
+        if (with_k)
+            ke_put(&c->inputs[1], 0, (double)k);
+        ke_fill(&c->inputs[0], (uint64_t)iter, 1, 9); /* never 0: a kept 0 would hide a miss */
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        bnn_tensor want = alloc_like(dt, &xs);
+        ref_trilu(&c->inputs[0], k, upper, &want);
+        expect_same(&want, &c->output, "trilu");
+        bnn_tensor_free(&want);
+        if (dt == BNN_F32 && bnn_shape_numel(&xs) > 0)
+            ke_check_grad(c, 1, 1e-3, 1e-2, 100);
+        ke_destroy(c);
+    }
+}
+
+Test(kernels_elem, trilu_onnx_example)
+{
+    /* ONNX's triu with k = 1 on a 4x5 matrix keeps j >= i + 1 */
+    bnn_shape ins[2] = {KE_SHAPE(4, 5), KE_SCALAR};
+    bnn_dtype dts[2] = {BNN_I64, BNN_I64};
+    ke_case *c = ke_create(BNN_OP_TRILU, 2, dts, ins, BNN_I64, &ins[0]);
+    for (int e = 0; e < 20; e++)
+        ke_put(&c->inputs[0], e, e + 1);
+    ke_put(&c->inputs[1], 0, 1);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    for (int e = 0; e < 20; e++)
+        cr_expect_eq(ke_get(&c->output, e), e % 5 >= e / 5 + 1 ? e + 1 : 0, "element %d", e);
+    ke_destroy(c);
+}
+
+Test(kernels_elem, eye_like_every_type_and_diagonal)
+{
+    bnn_dtype types[] = {BNN_F32, BNN_F64, BNN_I32, BNN_I64, BNN_U8, BNN_BOOL, BNN_F16};
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (int64_t step = -4; step <= 6; step++) {
+            /* the last, far off the matrix: all zero, and no overflow */
+            int64_t k = step == 6 ? INT64_MAX : step;
+            bnn_shape xs = KE_SHAPE(3, 4);
+            bnn_dtype in_dt[1] = {BNN_I32};
+            ke_case *c = ke_create(BNN_OP_EYE_LIKE, 1, in_dt, &xs, types[t], &xs);
+            ke_set_int(c, "dtype", types[t]);
+            if (k)
+                ke_set_int(c, "k", k);
+            memset(c->output.data, 0x5a, bnn_tensor_nbytes(&c->output)); /* zeroes are written */
+            cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+            for (int64_t e = 0; e < 12; e++) {
+                int64_t i = e / 4, j = e % 4;
+                double want = j - i == k ? 1 : 0;
+                if (types[t] == BNN_F16) {
+                    uint16_t h = ((uint16_t *)c->output.data)[e];
+                    cr_expect_eq(h, want ? 0x3c00 : 0, "f16 k %lld element %lld", (long long)k, (long long)e);
+                } else {
+                    cr_expect_eq(ke_get(&c->output, e), want, "%s k %lld element %lld",
+                                 bnn_dtype_name(types[t]), (long long)k, (long long)e);
+                }
+            }
+            ke_destroy(c);
+        }
 }

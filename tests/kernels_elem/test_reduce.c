@@ -3,6 +3,7 @@
  * (negative, empty = all, keepdims 0/1), empty inputs, NaN and infinities,
  * ties, bad attributes and types, and finite-difference gradients. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -501,4 +502,75 @@ Test(kernels_elem, reduce_shape_inference)
     cr_expect_eq(infer_one(BNN_OP_ARG_MAX, BNN_F32, &scalar, NULL, 0, 0, 1, &t, &out, &d),
                  BNN_ERR_SHAPE);
     cr_expect(strstr(d.message, "is a scalar") != NULL, "%s", d.message);
+}
+
+/* ---- cum_sum ------------------------------------------------------------ */
+
+/* ONNX CumSum, one output element at a time: the sum of the elements of its
+ * line before it (exclusive) or up to it, counted from the end when reverse. */
+static void ref_cum_sum(const bnn_tensor *x, int axis, bool exclusive, bool reverse, double *y)
+{
+    int64_t c[BNN_MAX_RANK], cc[BNN_MAX_RANK];
+    int64_t n = x->shape.dims[axis];
+    for (int64_t e = 0; e < bnn_tensor_numel(x); e++) {
+        ref_unravel(e, &x->shape, c);
+        memcpy(cc, c, sizeof c);
+        double s = 0;
+        for (int64_t t = 0; t < n; t++) {
+            bool in = reverse ? (exclusive ? t > c[axis] : t >= c[axis])
+                              : (exclusive ? t < c[axis] : t <= c[axis]);
+            cc[axis] = t;
+            if (in)
+                s += ke_get(x, ref_ravel(cc, &x->shape));
+        }
+        y[e] = s;
+    }
+}
+
+Test(kernels_elem, cum_sum_matches_reference)
+{
+    static const bnn_dtype types[] = {BNN_F32, BNN_F64, BNN_I32, BNN_I64};
+    uint64_t s = 17;
+    for (int iter = 0; iter < 160; iter++) {
+        bnn_shape xs = ke_shape(0, NULL);
+        xs.rank = (int)ke_rand_int(&s, 1, 4);
+        for (int d = 0; d < xs.rank; d++)
+            xs.dims[d] = ke_rand_int(&s, 0, 5);
+        int64_t axis = ke_rand_int(&s, -xs.rank, xs.rank - 1);
+        bool exclusive = iter & 1, reverse = iter & 2;
+        bnn_dtype dt = types[(iter / 4) % 4];
+        bnn_shape ins[2] = {xs, iter % 3 ? KE_SCALAR : KE_SHAPE(1)};
+        bnn_dtype dts[2] = {dt, iter % 5 < 2 ? BNN_I32 : BNN_I64};
+        ke_case *c = ke_create(BNN_OP_CUM_SUM, 2, dts, ins, dt, &xs);
+        if (exclusive)
+            ke_set_int(c, "exclusive", 1);
+        if (reverse)
+            ke_set_int(c, "reverse", 1);
+        ke_put(&c->inputs[1], 0, (double)axis);
+        ke_fill(&c->inputs[0], (uint64_t)iter, -9, 9);
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        int64_t n = bnn_shape_numel(&xs);
+        double *want = malloc(sizeof(double) * (size_t)(n ? n : 1));
+        ref_cum_sum(&c->inputs[0], (int)(axis < 0 ? axis + xs.rank : axis), exclusive, reverse, want);
+        for (int64_t e = 0; e < n; e++)
+            cr_expect_float_eq(ke_get(&c->output, e), want[e], 1e-4 * (1 + fabs(want[e])),
+                               "iter %d (exclusive %d reverse %d): element %lld", iter, exclusive,
+                               reverse, (long long)e);
+        free(want);
+        if (dt == BNN_F32 && n > 0)
+            ke_check_grad(c, 1, 1e-3, 1e-2, 60);
+        ke_destroy(c);
+    }
+}
+
+Test(kernels_elem, cum_sum_rejects_a_bad_axis)
+{
+    bnn_shape ins[2] = {KE_SHAPE(2, 3), KE_SCALAR};
+    bnn_dtype dts[2] = {BNN_F32, BNN_I64};
+    ke_case *c = ke_create(BNN_OP_CUM_SUM, 2, dts, ins, BNN_F32, &ins[0]);
+    ke_put(&c->inputs[1], 0, 2);
+    cr_expect_eq(ke_forward(c), BNN_ERR_INVALID);
+    cr_expect(strstr(c->diag.message, "node 'n0' (cum_sum)") && strstr(c->diag.message, "axis 2"),
+              "%s", c->diag.message);
+    ke_destroy(c);
 }

@@ -5,7 +5,9 @@
  *        (DATA_DIR default $BNNC_ONNX_TESTDATA)
  *
  * For each case and each test_data_set_*: integer-typed inputs are bound as
- * constants at import (so shape operands are static), the model is imported
+ * constants at import (so shape operands are static), and so are inputs of
+ * any type whose value decides an output's size (Range's bounds, OneHot's
+ * depth: a plan fixes sizes before it sees data), the model is imported
  * (an unsupported op or type skips the case, with the reason), a session is
  * planned for the input shapes, run, and each output_K.pb is compared with
  * ONNX's default backend tolerance |a - b| <= atol + rtol * |b| (rtol 1e-3,
@@ -159,8 +161,25 @@ static bool compare(const char *what, const bnn_tensor *got, const bnn_tensor *w
     return false;
 }
 
-/* Names of the model's real inputs (not initializers), in order. */
-static int model_inputs(const char *path, char names[MAX_IO][256], char *msg, size_t n)
+/* Whether a node of g reads `name` as an operand whose value decides the
+ * size of its output (every input of Range, OneHot's depth). */
+static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
+{
+    for (size_t i = 0; i < g->n_node; i++) {
+        const Onnx__NodeProto *nd = g->node[i];
+        const char *op = nd->op_type ? nd->op_type : "";
+        bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
+        for (size_t k = 0; k < nd->n_input && (range || one_hot); k++)
+            if ((range || k == 1) && nd->input[k] && strcmp(nd->input[k], name) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Names of the model's real inputs (not initializers), in order; sized[k]
+ * says whether input k decides an output's size (decides_a_size). */
+static int model_inputs(const char *path, char names[MAX_IO][256], bool sized[MAX_IO], char *msg,
+                        size_t n)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -201,8 +220,10 @@ static int model_inputs(const char *path, char names[MAX_IO][256], char *msg, si
         for (size_t k = 0; k < m->graph->n_initializer; k++)
             if (m->graph->initializer[k]->name && strcmp(m->graph->initializer[k]->name, name) == 0)
                 init = true;
-        if (!init)
+        if (!init) {
+            sized[count] = decides_a_size(m->graph, name);
             snprintf(names[count++], 256, "%s", name);
+        }
     }
     onnx__model_proto__free_unpacked(m, NULL);
     return count;
@@ -234,7 +255,8 @@ static outcome run_data_set(const char *case_dir, const char *case_name, const c
     char model[4096], path[4096];
     char names[MAX_IO][256];
     snprintf(model, sizeof model, "%s/model.onnx", case_dir);
-    int n_model_inputs = model_inputs(model, names, msg, n);
+    bool sized[MAX_IO] = {false};
+    int n_model_inputs = model_inputs(model, names, sized, msg, n);
     if (n_model_inputs < 0)
         return n_model_inputs == -2 ? CASE_SKIP : CASE_FAIL;
     int n_in = count_files(set_dir, "input"), n_out = count_files(set_dir, "output");
@@ -252,7 +274,7 @@ static outcome run_data_set(const char *case_dir, const char *case_name, const c
             result = diag.status == BNN_ERR_UNSUPPORTED ? CASE_SKIP : CASE_FAIL;
             goto done;
         }
-        if (!is_float(inputs[i].dtype) && i < n_model_inputs)
+        if (i < n_model_inputs && (!is_float(inputs[i].dtype) || sized[i]))
             bindings[n_bindings++] = (bnn_onnx_binding){names[i], &inputs[i]};
     }
     for (int i = 0; i < n_out; i++) {
