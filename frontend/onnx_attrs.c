@@ -83,13 +83,13 @@ bnn_status onnx_attr_string(onnx_ctx *c, const char *name, const char *fallback,
     *out = fallback;
     if (!a)
         return BNN_OK;
-    /* Strings are bytes in ONNX; IR strings are NUL-terminated. */
-    if (memchr(a->s.data, 0, a->s.len))
-        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute '%s' holds a NUL byte", name);
-    if (a->s.len == 0) {
+    if (a->s.len == 0) { /* protobuf-c gives an empty string no data pointer */
         *out = "";
         return BNN_OK;
     }
+    /* Strings are bytes in ONNX; IR strings are NUL-terminated. */
+    if (memchr(a->s.data, 0, a->s.len))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute '%s' holds a NUL byte", name);
     /* protobuf-c does not terminate bytes; copy into the graph's arena. */
     char *s = bnn_arena_alloc(c->g->arena, a->s.len + 1, 1);
     if (!s)

@@ -240,7 +240,8 @@ static bnn_status decode(const Onnx__TensorProto *t, const char *base_dir, const
         if (s == BNN_OK)
             swap_to_host(out->data, nbytes, esize);
     } else if (t->has_raw_data) {
-        memcpy(out->data, t->raw_data.data, nbytes);
+        if (nbytes) /* empty raw_data has no data pointer */
+            memcpy(out->data, t->raw_data.data, nbytes);
         swap_to_host(out->data, nbytes, esize);
     } else {
         size_t n = (size_t)numel;
