@@ -56,6 +56,7 @@ bnn_status bnn_infer_sinh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_acosh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_asinh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_atanh(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_erf(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_ceil(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_floor(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_round(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }

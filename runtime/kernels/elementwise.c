@@ -358,6 +358,7 @@ static inline float round_half_even_f(float x)
     X(acosh, acoshf(x), g / sqrtf((x - 1.0f) * (x + 1.0f)))                             \
     X(asinh, asinhf(x), g / hypotf(x, 1.0f))                                            \
     X(atanh, atanhf(x), g / ((1.0f - x) * (1.0f + x)))                                  \
+    X(erf, erff(x), g * 1.12837916709551257f * expf(-x * x)) /* 2/sqrt(pi) */           \
     X(ceil, ceilf(x), 0.0f)                                                             \
     X(floor, floorf(x), 0.0f)                                                           \
     X(round, round_half_even_f(x), 0.0f)

@@ -82,6 +82,7 @@ PLAIN_REF(sinh)
 PLAIN_REF(acosh)
 PLAIN_REF(asinh)
 PLAIN_REF(atanh)
+PLAIN_REF(erf)
 PLAIN_REF(ceil)
 PLAIN_REF(floor)
 
@@ -119,6 +120,7 @@ static const activation_ref refs[] = {
     {BNN_OP_ACOSH, ref_acosh, 1.25, 6, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ASINH, ref_asinh, -5, 5, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ATANH, ref_atanh, -0.7, 0.7, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_ERF, ref_erf, -3, 3, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_CEIL, ref_ceil, -4, 4, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_FLOOR, ref_floor, -4, 4, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_ROUND, ref_round, -4, 4, 0, 0, 0, NAN, NAN, NAN},
