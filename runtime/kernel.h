@@ -75,6 +75,11 @@ typedef struct bnn_kernel {
 bnn_status bnn_kernel_fail(const bnn_kernel_args *args, bnn_diag *diag, bnn_status status,
                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* BNN_OK when DT is f32, else the failure of a backward kernel that has
+ * gradients for f32 only: "gradients of element type T are not supported",
+ * naming the node. */
+bnn_status bnn_kernel_need_f32_grad(const bnn_kernel_args *args, bnn_dtype dt, bnn_diag *diag);
+
 /* The kernel of an op (runtime/kernels.c). */
 const bnn_kernel *bnn_kernel_get(bnn_op op);
 

@@ -29,3 +29,12 @@ bnn_status bnn_kernel_fail(const bnn_kernel_args *args, bnn_diag *diag, bnn_stat
     return bnn_fail(diag, status, "%s: %s",
                     bnn_node_label(args->graph, args->node_id, label, sizeof label), what);
 }
+
+bnn_status bnn_kernel_need_f32_grad(const bnn_kernel_args *args, bnn_dtype dt, bnn_diag *diag)
+{
+    if (dt == BNN_F32)
+        return BNN_OK;
+    const char *name = bnn_dtype_name(dt);
+    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                           "gradients of element type %s are not supported", name ? name : "?");
+}

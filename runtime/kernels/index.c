@@ -112,10 +112,7 @@ static bnn_status gather_elements_backward(const bnn_kernel_args *args,
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
-                               "gradients of element type %s are not supported",
-                               bnn_dtype_name(args->inputs[0].dtype));
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     elem_walk w;
     BNN_TRY(walk_setup(args, &w, diag));
     const float *g = grads->grad_outputs[0].data;
@@ -223,10 +220,7 @@ static bnn_status scatter_elements_backward(const bnn_kernel_args *args,
     if (!add && strcmp(name, "none") != 0)
         return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
                                "gradients of reduction '%s' are not supported", name);
-    if (args->inputs[0].dtype != BNN_F32)
-        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
-                               "gradients of element type %s are not supported",
-                               bnn_dtype_name(args->inputs[0].dtype));
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     elem_walk w;
     BNN_TRY(walk_setup(args, &w, diag));
     const float *g = grads->grad_outputs[0].data;

@@ -590,10 +590,7 @@ static bnn_status cum_sum_backward(const bnn_kernel_args *args, const bnn_kernel
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
-                               "gradients of element type %s are not supported",
-                               bnn_dtype_name(args->inputs[0].dtype));
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     int64_t outer, n, inner;
     BNN_TRY(cum_sum_setup(args, &outer, &n, &inner, diag));
     bool exclusive = bnn_node_int(args->node, "exclusive", 0) != 0;

@@ -10,15 +10,6 @@
 
 #define PAR_MIN 65536 /* elements below which threads cost more than they give */
 
-static bnn_status need_f32(const bnn_kernel_args *args, bnn_diag *diag)
-{
-    if (args->inputs[0].dtype == BNN_F32)
-        return BNN_OK;
-    const char *name = bnn_dtype_name(args->inputs[0].dtype);
-    return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
-                           "gradients of element type %s are not supported", name ? name : "?");
-}
-
 /* ---- a strided walk: y (contiguous, dims) reads x at base + sum i_d*str_d -- */
 
 typedef struct walk {
@@ -122,7 +113,7 @@ static bnn_status walk_backward(const bnn_kernel_args *args, const bnn_kernel_gr
     float *gx = grads->grad_inputs[0].data;
     if (!gx || !grads->grad_outputs[0].data)
         return BNN_OK;
-    BNN_TRY(need_f32(args, diag));
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     walk w;
     BNN_TRY(setup(args, &w, diag));
     walk_scatter_add(&w, gx, grads->grad_outputs[0].data);
@@ -299,7 +290,7 @@ static bnn_status tile_backward(const bnn_kernel_args *args, const bnn_kernel_gr
     const float *g = grads->grad_outputs[0].data;
     if (!gx || !g)
         return BNN_OK;
-    BNN_TRY(need_f32(args, diag));
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     BNN_TRY(tile_setup(args, diag));
     const bnn_shape *xs = &args->inputs[0].shape, *ys = &args->outputs[0].shape;
     int64_t n = bnn_shape_numel(ys);
