@@ -11,14 +11,6 @@ static const char *label_of(const bnn_kernel_args *args, char *buf, size_t n)
     return bnn_node_label(args->graph, args->node_id, buf, n);
 }
 
-static bnn_status fail_f32_only(const bnn_kernel_args *args, bnn_dtype dt, bnn_diag *diag)
-{
-    char label[300];
-    const char *name = bnn_dtype_name(dt);
-    return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: gradients of element type %s are not supported",
-                    label_of(args, label, sizeof label), name ? name : "?");
-}
-
 static void add_f32(float *dst, const float *src, int64_t n)
 {
     #pragma omp parallel for schedule(static) if (n >= 32768)
@@ -50,8 +42,7 @@ static bnn_status copy_backward(const bnn_kernel_args *args, const bnn_kernel_gr
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return fail_f32_only(args, args->inputs[0].dtype, diag);
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     add_f32(gx, grads->grad_outputs[0].data, bnn_tensor_numel(&args->inputs[0]));
     return BNN_OK;
 }
@@ -202,8 +193,7 @@ static bnn_status transpose_backward(const bnn_kernel_args *args, const bnn_kern
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return fail_f32_only(args, args->inputs[0].dtype, diag);
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     int64_t dims[BNN_MAX_RANK], strides[BNN_MAX_RANK];
     BNN_TRY(transpose_setup(args, dims, strides, diag));
     strided_scatter_add(args->inputs[0].shape.rank, dims, strides, gx,
@@ -282,8 +272,7 @@ static bnn_status concat_backward(const bnn_kernel_args *args, const bnn_kernel_
     int axis;
     int64_t outer, inner;
     BNN_TRY(concat_setup(args, &axis, &outer, &inner, diag));
-    if (args->outputs[0].dtype != BNN_F32)
-        return fail_f32_only(args, args->outputs[0].dtype, diag);
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->outputs[0].dtype, diag));
     int64_t row = args->outputs[0].shape.dims[axis] * inner;
     const float *g = grads->grad_outputs[0].data;
     int64_t at = 0;
@@ -466,8 +455,7 @@ static bnn_status pad_backward(const bnn_kernel_args *args, const bnn_kernel_gra
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return fail_f32_only(args, args->inputs[0].dtype, diag);
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     pad_spec p;
     BNN_TRY(pad_setup(args, &p, diag));
     const float *g = grads->grad_outputs[0].data;
@@ -577,8 +565,7 @@ static bnn_status gather_backward(const bnn_kernel_args *args, const bnn_kernel_
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return fail_f32_only(args, args->inputs[0].dtype, diag);
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
     gather_spec g;
     BNN_TRY(gather_setup(args, &g, diag));
     const float *gy = grads->grad_outputs[0].data;
@@ -599,44 +586,50 @@ const bnn_kernel bnn_kernel_gather = {.forward = gather_forward, .backward = gat
 
 /* ---- trilu -------------------------------------------------------------- */
 
-/* The diagonal offset k (input 1, default 0). */
-static bnn_status trilu_setup(const bnn_kernel_args *args, int64_t *k, bnn_diag *diag)
+/* Which triangle is kept: the diagonal offset k (input 1, default 0), the
+ * attribute upper, and the matrices' rows and columns (the last two dims). */
+typedef struct trilu_spec {
+    int64_t k, rows, cols;
+    bool upper;
+} trilu_spec;
+
+static bnn_status trilu_setup(const bnn_kernel_args *args, trilu_spec *t, bnn_diag *diag)
 {
     const bnn_tensor *x = &args->inputs[0], *y = &args->outputs[0];
     if (x->shape.rank < 2 || y->dtype != x->dtype || bnn_tensor_numel(y) != bnn_tensor_numel(x))
         return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
                                "needs an input of rank 2 or more and an output like it");
-    *k = 0;
+    t->k = 0;
     if (args->n_inputs > 1 && args->inputs[1].data) {
-        const bnn_tensor *t = &args->inputs[1];
-        if ((t->dtype != BNN_I64 && t->dtype != BNN_I32) || bnn_tensor_numel(t) != 1)
+        const bnn_tensor *kt = &args->inputs[1];
+        if ((kt->dtype != BNN_I64 && kt->dtype != BNN_I32) || bnn_tensor_numel(kt) != 1)
             return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "k must be one i32 or i64 value");
-        *k = t->dtype == BNN_I64 ? *(const int64_t *)t->data : *(const int32_t *)t->data;
+        t->k = kt->dtype == BNN_I64 ? *(const int64_t *)kt->data : *(const int32_t *)kt->data;
     }
+    t->upper = bnn_node_int(args->node, "upper", 1) != 0;
+    t->rows = x->shape.dims[x->shape.rank - 2];
+    t->cols = x->shape.dims[x->shape.rank - 1];
     return BNN_OK;
 }
 
-/* Whether element (i, j) of a matrix is kept. */
-static bool trilu_keeps(bool upper, int64_t k, int64_t i, int64_t j)
+/* Whether flat element e (row i, column j of its matrix) is kept. */
+static bool trilu_keeps(const trilu_spec *t, int64_t e)
 {
-    return upper ? j - i >= k : j - i <= k;
+    int64_t j = e % t->cols, i = (e / t->cols) % t->rows;
+    return t->upper ? j - i >= t->k : j - i <= t->k;
 }
 
 static bnn_status trilu_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
-    int64_t k;
-    BNN_TRY(trilu_setup(args, &k, diag));
+    trilu_spec t;
+    BNN_TRY(trilu_setup(args, &t, diag));
     const bnn_tensor *x = &args->inputs[0];
-    bool upper = bnn_node_int(args->node, "upper", 1) != 0;
-    int rank = x->shape.rank;
-    int64_t rows = x->shape.dims[rank - 2], cols = x->shape.dims[rank - 1];
     int64_t n = bnn_tensor_numel(x);
     size_t es = bnn_dtype_size(x->dtype);
     const unsigned char *src = x->data;
     unsigned char *dst = args->outputs[0].data;
     for (int64_t e = 0; e < n; e++) {
-        int64_t j = e % cols, i = (e / cols) % rows;
-        if (trilu_keeps(upper, k, i, j))
+        if (trilu_keeps(&t, e))
             memcpy(dst + (size_t)e * es, src + (size_t)e * es, es);
         else
             memset(dst + (size_t)e * es, 0, es);
@@ -650,18 +643,13 @@ static bnn_status trilu_backward(const bnn_kernel_args *args, const bnn_kernel_g
     float *gx = grads->grad_inputs[0].data;
     if (!gx)
         return BNN_OK;
-    if (args->inputs[0].dtype != BNN_F32)
-        return fail_f32_only(args, args->inputs[0].dtype, diag);
-    int64_t k;
-    BNN_TRY(trilu_setup(args, &k, diag));
-    const bnn_tensor *x = &args->inputs[0];
-    bool upper = bnn_node_int(args->node, "upper", 1) != 0;
-    int rank = x->shape.rank;
-    int64_t rows = x->shape.dims[rank - 2], cols = x->shape.dims[rank - 1];
-    int64_t n = bnn_tensor_numel(x);
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
+    trilu_spec t;
+    BNN_TRY(trilu_setup(args, &t, diag));
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
     const float *g = grads->grad_outputs[0].data;
     for (int64_t e = 0; e < n; e++)
-        if (trilu_keeps(upper, k, (e / cols) % rows, e % cols))
+        if (trilu_keeps(&t, e))
             gx[e] += g[e];
     return BNN_OK;
 }
