@@ -225,20 +225,31 @@ static void set_if(ke_case *c, const char *name, double v)
         ke_set_float(c, name, (float)v);
 }
 
+/* The attributes the reference uses: ONNX's defaults, or with SET the
+ * row's other values, which are then set on the node too. */
+static void use_attrs(ke_case *c, const activation_ref *r, bool set, double *alpha,
+                      double *beta, double *gamma)
+{
+    *alpha = r->alpha;
+    *beta = r->beta;
+    *gamma = r->gamma;
+    if (!set)
+        return;
+    set_if(c, "alpha", r->alpha2);
+    set_if(c, "beta", r->beta2);
+    set_if(c, "gamma", r->gamma2);
+    *alpha = isnan(r->alpha2) ? *alpha : r->alpha2;
+    *beta = isnan(r->beta2) ? *beta : r->beta2;
+    *gamma = isnan(r->gamma2) ? *gamma : r->gamma2;
+}
+
 static void check_forward(const activation_ref *r, const bnn_shape *shape, uint64_t seed,
                           bool set_attrs)
 {
     ke_case *c = ke_create1(r->op, BNN_F32, 1, shape, shape);
     ke_fill(&c->inputs[0], seed, r->lo, r->hi);
-    double alpha = r->alpha, beta = r->beta, gamma = r->gamma;
-    if (set_attrs) {
-        set_if(c, "alpha", r->alpha2);
-        set_if(c, "beta", r->beta2);
-        set_if(c, "gamma", r->gamma2);
-        alpha = isnan(r->alpha2) ? alpha : r->alpha2;
-        beta = isnan(r->beta2) ? beta : r->beta2;
-        gamma = isnan(r->gamma2) ? gamma : r->gamma2;
-    }
+    double alpha, beta, gamma;
+    use_attrs(c, r, set_attrs, &alpha, &beta, &gamma);
     cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
     int64_t n = bnn_tensor_numel(&c->inputs[0]);
     for (int64_t i = 0; i < n; i++) {
@@ -324,15 +335,8 @@ static void check_gradient(const activation_ref *r, uint64_t seed, bool set_attr
     bnn_shape s = KE_SHAPE(4, 9);
     ke_case *c = ke_create1(r->op, BNN_F32, 1, &s, &s);
     ke_fill(&c->inputs[0], seed, r->lo, r->hi);
-    double alpha = r->alpha, beta = r->beta, gamma = r->gamma;
-    if (set_attrs) {
-        set_if(c, "alpha", r->alpha2);
-        set_if(c, "beta", r->beta2);
-        set_if(c, "gamma", r->gamma2);
-        alpha = isnan(r->alpha2) ? alpha : r->alpha2;
-        beta = isnan(r->beta2) ? beta : r->beta2;
-        gamma = isnan(r->gamma2) ? gamma : r->gamma2;
-    }
+    double alpha, beta, gamma;
+    use_attrs(c, r, set_attrs, &alpha, &beta, &gamma);
     float *x = c->inputs[0].data;
     for (int i = 0; i < 36; i++)
         while (near_kink(r, x[i], alpha, beta, gamma))
