@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "softmax_impl.h"
 
 typedef enum loss_reduction { LOSS_NONE, LOSS_SUM, LOSS_MEAN } loss_reduction;
 
@@ -227,21 +228,7 @@ static bnn_status sce_forward(const bnn_kernel_args *args, bnn_diag *diag)
     BNN_TRY(loss_setup(args, &l, diag));
     const float *x = args->inputs[0].data;
     float *lp = args->outputs[1].data;
-    int64_t lines = l.batch * l.inner, len = l.classes, inner = l.inner;
-    for (int64_t line = 0; line < lines; line++) {
-        int64_t base = class_offset(&l, line, 0);
-        float m = -INFINITY;
-        for (int64_t k = 0; k < len; k++)
-            m = x[base + k * inner] > m ? x[base + k * inner] : m;
-        if (m == -INFINITY)
-            m = 0; /* every score -inf: NaN from the sum, not inf - inf */
-        double sum = 0;
-        for (int64_t k = 0; k < len; k++)
-            sum += exp((double)x[base + k * inner] - m);
-        double lse = m + log(sum);
-        for (int64_t k = 0; k < len; k++)
-            lp[base + k * inner] = (float)((double)x[base + k * inner] - lse);
-    }
+    bnn_softmax_lines(l.batch, l.classes, l.inner, x, lp, true); /* log_prob */
     nll_forward_from(&l, lp, args->outputs[0].data);
     return BNN_OK;
 }

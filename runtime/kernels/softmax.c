@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "kernel.h"
+#include "softmax_impl.h"
 
 typedef struct sm_layout {
     int64_t outer, len, inner;
@@ -47,9 +48,10 @@ static bnn_status sm_setup(const bnn_kernel_args *args, sm_layout *l, bnn_diag *
     return BNN_OK;
 }
 
-static void softmax_lines(const sm_layout *l, const float *x, float *y, bool log_form)
+void bnn_softmax_lines(int64_t outer, int64_t len, int64_t inner, const float *x, float *y,
+                       bool log_form)
 {
-    int64_t lines = l->outer * l->inner, len = l->len, inner = l->inner;
+    int64_t lines = outer * inner;
     #pragma omp parallel for schedule(static) if (lines * len >= 32768 && lines > 1)
     for (int64_t line = 0; line < lines; line++) {
         int64_t o = line / inner, in = line % inner;
@@ -83,7 +85,8 @@ static bnn_status sm_forward(const bnn_kernel_args *args, bool log_form, bnn_dia
 {
     sm_layout l = {0, 0, 0};
     BNN_TRY(sm_setup(args, &l, diag));
-    softmax_lines(&l, args->inputs[0].data, args->outputs[0].data, log_form);
+    bnn_softmax_lines(l.outer, l.len, l.inner, args->inputs[0].data, args->outputs[0].data,
+                      log_form);
     return BNN_OK;
 }
 
