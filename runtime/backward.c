@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/bayes.h"
 #include "kernels/bayes_impl.h"
 #include "plan_impl.h"
 
@@ -261,29 +262,72 @@ size_t bnn_session_param_grads_reduced(const bnn_session *s)
     return s->param_grads ? s->n_param_grads_reduced : 0;
 }
 
-bnn_status bnn_session_derive_param_grads(bnn_session *s, const uint64_t *redraw_step,
-                                          bnn_diag *diag)
+/* Where the KL adds its gradient for param v: the session's, or none. */
+static float *session_grad_of(void *ctx, int v)
 {
-    if (!s->rho_derived || !s->param_grads || s->n_param_grads_reduced == s->n_param_grads)
+    bnn_session *s = ctx;
+    return s->needs_grad[v] && s->graph->values[v].kind == BNN_VALUE_PARAM ? s->grads[v].data
+                                                                           : NULL;
+}
+
+/* The derived rho gradients, and with kl not NULL every Bayesian node's KL
+ * (in plan order, the same for every plan of a graph) fused into the same
+ * pass where the node's rho gradients are derived. */
+static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step,
+                                     float kl_scale, double *kl, bnn_diag *diag)
+{
+    if (kl)
+        *kl = 0;
+    bool derived = s->rho_derived && s->param_grads &&
+                   s->n_param_grads_reduced != s->n_param_grads;
+    if (!derived && !kl)
         return BNN_OK;
     for (int p = 0; p < s->n_order; p++) {
         bnn_kernel_args a = s->node_args[p];
         const bnn_node *n = a.node;
         if (s->skip[p] || !bnn_op_is_bayesian(n->op))
             continue;
-        int wr = n->inputs[BAYES_IN_WRHO];
+        int wm = n->inputs[BAYES_IN_WMU], wr = n->inputs[BAYES_IN_WRHO];
+        int bm = BAYES_IN_BMU < n->n_inputs ? n->inputs[BAYES_IN_BMU] : -1;
         int br = BAYES_IN_BRHO < n->n_inputs ? n->inputs[BAYES_IN_BRHO] : -1;
-        bool w = wr >= 0 && s->rho_derived[wr], b = br >= 0 && s->rho_derived[br];
-        if (!w && !b)
-            continue;
-        a.seed = s->options.seed; /* as a run sets it: this node may not have run yet */
-        BNN_TRY(bayes_derive_rho_grads(&a, redraw_step,
-                                       w ? s->grads[n->inputs[BAYES_IN_WMU]].data : NULL,
-                                       w ? s->grads[wr].data : NULL,
-                                       b ? s->grads[n->inputs[BAYES_IN_BMU]].data : NULL,
-                                       b ? s->grads[br].data : NULL, diag));
+        bool w = derived && wr >= 0 && s->rho_derived[wr];
+        bool b = derived && br >= 0 && s->rho_derived[br];
+        double node_kl = 0;
+        if (!w && !b) {
+            if (kl)
+                BNN_TRY(bnn_bayes_node_kl(s->graph, a.node_id, kl_scale, session_grad_of, s,
+                                          &node_kl, diag));
+        } else {
+            a.seed = s->options.seed; /* as a run sets it: this node may not have run yet */
+            bayes_grads g = {
+                .mu_w = wm >= 0 ? session_grad_of(s, wm) : NULL,
+                .rho_w = wr >= 0 ? session_grad_of(s, wr) : NULL,
+                .mu_b = bm >= 0 ? session_grad_of(s, bm) : NULL,
+                .rho_b = br >= 0 ? session_grad_of(s, br) : NULL,
+                .derive_w = w,
+                .derive_b = b,
+            };
+            BNN_TRY(bayes_derive_rho_grads(&a, redraw_step, &g, kl_scale, kl ? &node_kl : NULL,
+                                           diag));
+        }
+        if (kl)
+            *kl += node_kl;
     }
     return BNN_OK;
+}
+
+bnn_status bnn_session_derive_param_grads(bnn_session *s, const uint64_t *redraw_step,
+                                          bnn_diag *diag)
+{
+    return finish_param_grads(s, redraw_step, 0.0f, NULL, diag);
+}
+
+bnn_status bnn_session_finish_param_grads(bnn_session *s, const uint64_t *redraw_step,
+                                          float kl_scale, double *kl, bnn_diag *diag)
+{
+    if (!s->param_grads)
+        return bnn_fail(diag, BNN_ERR_INVALID, "the session was planned without backward");
+    return finish_param_grads(s, redraw_step, kl_scale, kl, diag);
 }
 
 int64_t bnn_session_param_grad_offset(const bnn_session *s, int value_id)

@@ -178,6 +178,14 @@ size_t bnn_session_param_grads_reduced(const bnn_session *session);
  * ran no forward).  Nothing to do without the option. */
 bnn_status bnn_session_derive_param_grads(bnn_session *session, const uint64_t *redraw_step,
                                           bnn_diag *diag);
+/* bnn_session_derive_param_grads, and the KL term of Bayes by Backprop
+ * (bnn_bayes_node_kl for every Bayesian layer, summed in plan order) into
+ * *kl with kl_scale times its gradient added to the param gradients: one
+ * pass over each reparam layer's mu, rho and eps computes its sigma and
+ * sigmoid once for both.  What the trainer calls after the backward sweep
+ * (and the all-reduce); the same numbers as deriving, then adding the KL. */
+bnn_status bnn_session_finish_param_grads(bnn_session *session, const uint64_t *redraw_step,
+                                          float kl_scale, double *kl, bnn_diag *diag);
 
 #ifdef __cplusplus
 }

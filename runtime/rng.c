@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "kernels/vecmath.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -43,9 +44,15 @@ void bnn_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 
 enum { BATCH = 64 }; /* blocks per batch: 256 values */
 
+/* The batch functions are inlined into both group functions below: one
+ * compiled for the x86-64 baseline, one for AVX2 (twice the lanes for the
+ * rounds' 32x32->64-bit products and the polynomials); the same integer and
+ * float operations in the same order, so the same bits either way. */
+#define RNG_INLINE static inline __attribute__((always_inline))
+
 /* Blocks b0 .. b0+BATCH-1 of the stream; x[k][j] is lane k of block b0+j,
  * identical to bnn_philox4x32_10 on that block's counter. */
-static void philox_batch(const bnn_rng_stream *s, uint64_t b0, uint32_t x[4][BATCH])
+RNG_INLINE void philox_batch(const bnn_rng_stream *s, uint64_t b0, uint32_t x[4][BATCH])
 {
     uint32_t *c0 = x[0], *c1 = x[1], *c2 = x[2], *c3 = x[3];
     for (int j = 0; j < BATCH; j++) {
@@ -130,7 +137,7 @@ static inline void sincos_unit(uint32_t x, float *s_out, float *c_out)
 
 /* sqrt of each element, correctly rounded (so the same bits either way);
  * SSE2 where available because sqrtf's errno handling stops vectorisation. */
-static void sqrt_array(float *a, int n)
+RNG_INLINE void sqrt_array(float *a, int n)
 {
 #ifdef __SSE2__
     int j = 0;
@@ -144,7 +151,7 @@ static void sqrt_array(float *a, int n)
 #endif
 }
 
-static void normal_batch(const uint32_t x[4][BATCH], float v[4 * BATCH])
+RNG_INLINE void normal_batch(const uint32_t x[4][BATCH], float v[4 * BATCH])
 {
     float r[2 * BATCH], sn[2 * BATCH], cs[2 * BATCH];
     for (int j = 0; j < BATCH; j++) {
@@ -164,7 +171,7 @@ static void normal_batch(const uint32_t x[4][BATCH], float v[4 * BATCH])
     }
 }
 
-static void uniform_batch(const uint32_t x[4][BATCH], float v[4 * BATCH])
+RNG_INLINE void uniform_batch(const uint32_t x[4][BATCH], float v[4 * BATCH])
 {
     /* Odd multiples of 2^-24: exact in float, never 0 or 1. */
     for (int j = 0; j < BATCH; j++)
@@ -172,35 +179,82 @@ static void uniform_batch(const uint32_t x[4][BATCH], float v[4 * BATCH])
             v[4 * j + k] = (float)(int32_t)((x[k][j] >> 8) | 1u) * (1.0f / 16777216.0f);
 }
 
-/* Elements first .. first+n-1, a batch of blocks at a time; batches are
+/* One group (BATCH blocks, 4 * BATCH values) of the stream, converted. */
+typedef void group_fn(const bnn_rng_stream *s, uint64_t g, float v[4 * BATCH]);
+
+static void normal_group_base(const bnn_rng_stream *s, uint64_t g, float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    normal_batch(x, v);
+}
+
+static void uniform_group_base(const bnn_rng_stream *s, uint64_t g, float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    uniform_batch(x, v);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void normal_group_avx2(const bnn_rng_stream *s, uint64_t g,
+                                           float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    normal_batch(x, v);
+}
+
+VECMATH_AVX2 static void uniform_group_avx2(const bnn_rng_stream *s, uint64_t g,
+                                            float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    uniform_batch(x, v);
+}
+#endif
+
+static group_fn *group_for_cpu(bool normal)
+{
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        return normal ? normal_group_avx2 : uniform_group_avx2;
+#endif
+    return normal ? normal_group_base : uniform_group_base;
+}
+
+/* Elements first .. first+n-1, a group of blocks at a time; groups are
  * independent, so any split over threads gives the same values. */
 static void stream_fill(const bnn_rng_stream *s, uint64_t first, size_t n, float *out,
-                        void (*convert)(const uint32_t x[4][BATCH], float v[4 * BATCH]))
+                        bool normal)
 {
     if (n == 0)
         return;
+    group_fn *group = group_for_cpu(normal);
     const uint64_t per = 4 * BATCH;
     uint64_t g0 = first / per, g1 = (first + n - 1) / per;
     int64_t groups = (int64_t)(g1 - g0 + 1);
     #pragma omp parallel for schedule(static) if (groups > 64)
     for (int64_t k = 0; k < groups; k++) {
-        uint32_t x[4][BATCH];
-        float v[4 * BATCH];
         uint64_t g = g0 + (uint64_t)k, base = g * per;
-        philox_batch(s, g * BATCH, x);
-        convert(x, v);
         uint64_t lo = base > first ? base : first;
         uint64_t hi = base + per < first + n ? base + per : first + n;
+        if (lo == base && hi == base + per) { /* a whole group: straight into out */
+            group(s, g, out + (lo - first));
+            continue;
+        }
+        float v[4 * BATCH];
+        group(s, g, v);
         memcpy(out + (lo - first), v + (lo - base), (size_t)(hi - lo) * sizeof(float));
     }
 }
 
 void bnn_rng_uniform(const bnn_rng_stream *s, uint64_t first, size_t n, float *out)
 {
-    stream_fill(s, first, n, out, uniform_batch);
+    stream_fill(s, first, n, out, false);
 }
 
 void bnn_rng_normal(const bnn_rng_stream *s, uint64_t first, size_t n, float *out)
 {
-    stream_fill(s, first, n, out, normal_batch);
+    stream_fill(s, first, n, out, true);
 }

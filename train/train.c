@@ -3,16 +3,17 @@
  * A trainer keeps up to two sessions planned for backward (the planned batch
  * and one smaller final batch), both reading the caller's graph params in
  * place.  The engine runs forward and backward and owns the gradients
- * (bnn_runtime.h); the trainer seeds the loss gradient, adds the KL's (each
- * Bayesian node's, from runtime/kernels/bayes_kl.c), and steps the optimizer
- * over the session's flat param gradients, whose layout its moments share.
+ * (bnn_runtime.h); the trainer seeds the loss gradient, has the session
+ * derive the reparam layers' rho gradients and add the KL's in one pass
+ * (bnn_session_finish_param_grads, after the all-reduce over ranks), and
+ * steps the optimizer over the session's flat param gradients, whose layout
+ * its moments share.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "bayes.h"
 #include "bnn_runtime.h"
 #include "bnn_train.h"
 #include "train_impl.h"
@@ -54,9 +55,10 @@ static bnn_status plan_create(bnn_trainer *t, train_plan *p, int64_t batch, bnn_
     so.backward = true;
     so.seed = t->options.seed;
     so.threads = t->options.threads;
-    /* Over ranks, reparam layers' rho gradients are derived after the
-     * reduction, which then carries half the floats (bnn_runtime.h). */
-    so.derive_rho_grads = bnn_comm_size(t->options.comm) > 1;
+    /* Reparam layers' rho gradients are derived after the sweep, in the
+     * KL's pass over the same arrays (bnn_session_finish_param_grads); over
+     * ranks the reduction then carries half the floats (bnn_runtime.h). */
+    so.derive_rho_grads = true;
     BNN_TRY(bnn_session_create_batch(t->graph, batch, &so, &p->session, diag));
     p->batch = batch;
     return BNN_OK;
@@ -214,27 +216,6 @@ static bnn_status plan_for(bnn_trainer *t, int64_t b, train_plan **out, bnn_diag
     return BNN_OK;
 }
 
-/* Where the KL adds its gradient for param v: the plan last used. */
-static float *kl_grad_of(void *ctx, int v)
-{
-    bnn_trainer *t = ctx;
-    return t->needs_grad[v] ? t->param_grads + t->grad_offset[v] : NULL;
-}
-
-/* The KL of every Bayesian layer into *kl, its gradient times scale added to
- * the param gradients; node by node in graph order, so the sum is the same
- * every step. */
-static bnn_status add_kl(bnn_trainer *t, double scale, double *kl, bnn_diag *diag)
-{
-    *kl = 0;
-    for (int i = 0; i < t->graph->n_nodes; i++) {
-        double node_kl;
-        BNN_TRY(bnn_bayes_node_kl(t->graph, i, (float)scale, kl_grad_of, t, &node_kl, diag));
-        *kl += node_kl;
-    }
-    return BNN_OK;
-}
-
 /* The index of the first Inf or NaN in x[0..n), or n.  Tests the exponent
  * bits with integer ops so the loop vectorises; the common all-finite case
  * reads the buffer once. */
@@ -361,13 +342,16 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
                                        bnn_session_param_grads_reduced(t->grads_session), diag));
         BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
         result->reduce_ms = now_ms() - t0;
-        uint64_t step = t->steps; /* a rank with no rows ran no forward: draw again */
-        BNN_TRY(bnn_session_derive_param_grads(t->grads_session, rows == 0 ? &step : NULL, diag));
         result->count = t->global_rows;
         result->data_loss = sums[0] / (double)t->global_rows;
         result->correct = (int64_t)sums[1];
     }
-    BNN_TRY(add_kl(t, o->bnn_factor, &result->kl, diag));
+    /* the derived rho gradients and the KL with its gradient, in one pass;
+     * a rank with no rows this step ran no forward: it draws again */
+    uint64_t step = t->steps;
+    BNN_TRY(bnn_session_finish_param_grads(t->grads_session,
+                                           t->global_rows > 0 && rows == 0 ? &step : NULL,
+                                           (float)o->bnn_factor, &result->kl, diag));
     result->loss = o->dnn_factor * result->data_loss + o->bnn_factor * result->kl;
     if (!isfinite(result->loss))
         return bnn_fail(diag, BNN_ERR_NUMERIC, "the loss is %s (data loss %g, KL %g)",

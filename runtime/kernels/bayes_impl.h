@@ -44,10 +44,24 @@ bool bayes_input_present(const bnn_kernel_args *args, int k);
 bool bayes_rho_derivable(const bnn_kernel_args *args);
 /* Sets grad_rho_w (and grad_rho_b when the bias has a rho; either may be
  * NULL) to grad_mu * eps * sigmoid(rho), eps the draw in the node's state, or
- * drawn again for step *redraw_step when that is not NULL. */
+ * drawn again for step *redraw_step when that is not NULL.  With kl not NULL
+ * the node's KL goes into *kl and kl_scale times its gradient is added to
+ * the mu and rho gradients in the same pass (a pair whose rho gradient is not
+ * derived gets the KL pass alone, into whichever of its gradients is not
+ * NULL: grad_mu_w and grad_rho_w are then the other pair's, see backward.c). */
+typedef struct bayes_grads {
+    float *mu_w, *rho_w, *mu_b, *rho_b; /* NULL: no gradient */
+    bool derive_w, derive_b;           /* the rho gradient is derived */
+} bayes_grads;
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
-                                  const float *grad_mu_w, float *grad_rho_w,
-                                  const float *grad_mu_b, float *grad_rho_b, bnn_diag *diag);
+                                  const bayes_grads *g, float kl_scale, double *kl,
+                                  bnn_diag *diag);
+/* bnn_gaussian_kl_pass fused with the derived rho gradient: grad_mu holds
+ * dL/dmu on entry; grad_rho is set to dL/dmu * eps * sigmoid(rho) plus
+ * scale * dKL/drho, grad_mu gets scale * dKL/dmu added. */
+double bayes_kl_derive_pass(const float *mu, const float *rho, const float *eps, size_t n,
+                            float prior_mu, float prior_sigma, float scale, float *grad_mu,
+                            float *grad_rho);
 
 /* The local and flipout estimators of both layers (conv: bnn.conv_reparam). */
 size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bool conv);

@@ -38,6 +38,7 @@ typedef struct kl_element {
     float d;        /* mu - prior_mu: dKL/dmu = d / prior_sigma^2 */
     float grad_rho; /* dKL/drho */
     float sigma;
+    float sig;      /* sigmoid(rho) = dsigma/drho */
 } kl_element;
 
 static inline __attribute__((always_inline)) kl_element
@@ -60,21 +61,32 @@ kl_element_at(float mu, float rho, float prior_mu, float inv_ps2, float log_ps)
         .d = d,
         .grad_rho = sigma * sig * inv_ps2 - sig_over_sigma,
         .sigma = sigma,
+        .sig = sig,
     };
 }
 
 /* One block: the KL terms into term[], scale times the gradients added to
- * gm[] and gr[] (never NULL: no branch, so the loop vectorises). */
+ * gm[] and gr[] (never NULL: no branch, so the loop vectorises).  With
+ * derive (a constant in each caller), gm[] holds dL/dmu of a reparam layer
+ * on entry and gr[] is set, not added to: dL/drho = dL/dmu * eps * sigmoid(rho)
+ * (bnn_session_derive_param_grads) and the KL's in the same pass, the
+ * same float operations in the same order as the two passes apart. */
 static inline __attribute__((always_inline)) void
-kl_block_body(const float *restrict m, const float *restrict r, size_t len, float prior_mu,
-              float inv_ps2, float log_ps, float scale, float *restrict term,
-              float *restrict gm, float *restrict gr)
+kl_block_body(const float *restrict m, const float *restrict r, const float *restrict eps,
+              size_t len, float prior_mu, float inv_ps2, float log_ps, float scale,
+              float *restrict term, float *restrict gm, float *restrict gr, bool derive)
 {
     for (size_t i = 0; i < len; i++) {
         kl_element e = kl_element_at(m[i], r[i], prior_mu, inv_ps2, log_ps);
         term[i] = e.term;
-        gm[i] += scale * e.d * inv_ps2;
-        gr[i] += scale * e.grad_rho;
+        if (derive) {
+            float data = gm[i] * eps[i] * e.sig;
+            gm[i] += scale * e.d * inv_ps2;
+            gr[i] = data + scale * e.grad_rho;
+        } else {
+            gm[i] += scale * e.d * inv_ps2;
+            gr[i] += scale * e.grad_rho;
+        }
     }
 }
 
@@ -86,17 +98,21 @@ kl_sigma_body(const float *restrict r, size_t n, float *restrict sigma)
         sigma[i] = kl_element_at(0.0f, r[i], 0.0f, 1.0f, 0.0f).sigma;
 }
 
-typedef void kl_block_fn(const float *restrict, const float *restrict, size_t, float, float,
-                         float, float, float *restrict, float *restrict, float *restrict);
+typedef void kl_block_fn(const float *restrict, const float *restrict, const float *restrict,
+                         size_t, float, float, float, float, float *restrict, float *restrict,
+                         float *restrict);
 
-/* Compiled twice: for the x86-64 baseline and for AVX2 (8 lanes instead of 4
- * halve the pass); kl_block_for_cpu picks one. */
-static void kl_block_base(const float *restrict m, const float *restrict r, size_t len,
-                          float prior_mu, float inv_ps2, float log_ps, float scale,
-                          float *restrict term, float *restrict gm, float *restrict gr)
-{
-    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
-}
+/* Compiled for the x86-64 baseline and for AVX2 (8 lanes instead of 4 halve
+ * the pass), each without and with the derived rho gradient;
+ * kl_block_for_cpu picks one. */
+#define KL_BLOCK_ARGS const float *restrict m, const float *restrict r, \
+    const float *restrict eps, size_t len, float prior_mu, float inv_ps2, float log_ps, \
+    float scale, float *restrict term, float *restrict gm, float *restrict gr
+#define KL_BLOCK_CALL(derive) \
+    kl_block_body(m, r, eps, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr, derive)
+
+static void kl_block_base(KL_BLOCK_ARGS) { KL_BLOCK_CALL(false); }
+static void kl_derive_block_base(KL_BLOCK_ARGS) { KL_BLOCK_CALL(true); }
 
 static void kl_sigma_base(const float *restrict r, size_t n, float *restrict sigma)
 {
@@ -104,13 +120,8 @@ static void kl_sigma_base(const float *restrict r, size_t n, float *restrict sig
 }
 
 #ifdef VECMATH_HAVE_AVX2
-VECMATH_AVX2 static void kl_block_avx2(const float *restrict m, const float *restrict r,
-                                       size_t len, float prior_mu, float inv_ps2, float log_ps,
-                                       float scale, float *restrict term, float *restrict gm,
-                                       float *restrict gr)
-{
-    kl_block_body(m, r, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr);
-}
+VECMATH_AVX2 static void kl_block_avx2(KL_BLOCK_ARGS) { KL_BLOCK_CALL(false); }
+VECMATH_AVX2 static void kl_derive_block_avx2(KL_BLOCK_ARGS) { KL_BLOCK_CALL(true); }
 
 VECMATH_AVX2 static void kl_sigma_avx2(const float *restrict r, size_t n, float *restrict sigma)
 {
@@ -122,13 +133,13 @@ VECMATH_AVX2 static void kl_sigma_avx2(const float *restrict r, size_t n, float 
 #pragma GCC pop_options
 #endif
 
-static kl_block_fn *kl_block_for_cpu(void)
+static kl_block_fn *kl_block_for_cpu(bool derive)
 {
 #ifdef VECMATH_HAVE_AVX2
     if (vecmath_have_avx2())
-        return kl_block_avx2;
+        return derive ? kl_derive_block_avx2 : kl_block_avx2;
 #endif
-    return kl_block_base;
+    return derive ? kl_derive_block_base : kl_block_base;
 }
 
 void bayes_kl_sigma(const float *rho, size_t n, float *sigma)
@@ -142,13 +153,16 @@ void bayes_kl_sigma(const float *rho, size_t n, float *sigma)
     kl_sigma_base(rho, n, sigma);
 }
 
-double bnn_gaussian_kl_pass(const float *mu, const float *rho, size_t n, float prior_mu,
-                            float prior_sigma, float scale, float *grad_mu, float *grad_rho)
+/* The pass behind bnn_gaussian_kl_pass and bayes_kl_derive_pass: eps not
+ * NULL derives the rho gradient (kl_block_body). */
+static double kl_pass(const float *mu, const float *rho, const float *eps, size_t n,
+                      float prior_mu, float prior_sigma, float scale, float *grad_mu,
+                      float *grad_rho)
 {
     const float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
     const float log_ps = logf(prior_sigma);
     size_t chunks = (n + KL_CHUNK - 1) / KL_CHUNK;
-    kl_block_fn *kl_block = kl_block_for_cpu();
+    kl_block_fn *kl_block = kl_block_for_cpu(eps != NULL);
     double total = 0;
     #pragma omp parallel for ordered schedule(static, 1) if (chunks > 1)
     for (size_t c = 0; c < chunks; c++) {
@@ -157,8 +171,9 @@ double bnn_gaussian_kl_pass(const float *mu, const float *rho, size_t n, float p
         float term[KL_BLOCK], unused_mu[KL_BLOCK], unused_rho[KL_BLOCK];
         for (size_t lo = c * KL_CHUNK; lo < end; lo += KL_BLOCK) {
             size_t len = end - lo < KL_BLOCK ? end - lo : KL_BLOCK;
-            kl_block(mu + lo, rho + lo, len, prior_mu, inv_ps2, log_ps, scale, term,
-                     grad_mu ? grad_mu + lo : unused_mu, grad_rho ? grad_rho + lo : unused_rho);
+            kl_block(mu + lo, rho + lo, eps ? eps + lo : NULL, len, prior_mu, inv_ps2, log_ps,
+                     scale, term, grad_mu ? grad_mu + lo : unused_mu,
+                     grad_rho ? grad_rho + lo : unused_rho);
             double acc[4] = {0, 0, 0, 0};
             size_t i = 0;
             for (; i + 4 <= len; i += 4)
@@ -173,6 +188,20 @@ double bnn_gaussian_kl_pass(const float *mu, const float *rho, size_t n, float p
         total += part;
     }
     return total;
+}
+
+double bnn_gaussian_kl_pass(const float *mu, const float *rho, size_t n, float prior_mu,
+                            float prior_sigma, float scale, float *grad_mu, float *grad_rho)
+{
+    return kl_pass(mu, rho, NULL, n, prior_mu, prior_sigma, scale, grad_mu, grad_rho);
+}
+
+double bayes_kl_derive_pass(const float *mu, const float *rho, const float *eps, size_t n,
+                            float prior_mu, float prior_sigma, float scale, float *grad_mu,
+                            float *grad_rho)
+{
+    BNN_ASSERT(eps && grad_mu && grad_rho);
+    return kl_pass(mu, rho, eps, n, prior_mu, prior_sigma, scale, grad_mu, grad_rho);
 }
 
 double bnn_gaussian_kl(const float *mu, const float *rho, size_t n, float prior_mu,

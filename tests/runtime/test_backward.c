@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "bayes.h"
 #include "bnn_runtime.h"
 
 static const char *net =
@@ -335,6 +336,67 @@ Test(backward, derived_rho_gradients)
     cr_assert_eq(bnn_session_derive_param_grads(derived, &step, &diag), BNN_OK);
     cr_assert_neq(memcmp(gp + bnn_session_param_grad_offset(plain, w_rho), wr, 20 * sizeof(float)),
                   0);
+    bnn_session_destroy(plain);
+    bnn_session_destroy(derived);
+    bnn_graph_destroy(g);
+}
+
+/* Adds scale times node i's KL gradient to the plain session's param grads. */
+static float *plain_grad_of(void *ctx, int v)
+{
+    bnn_session *s = ctx;
+    int64_t off = bnn_session_param_grad_offset(s, v);
+    return off >= 0 ? bnn_session_param_grads(s, NULL) + off : NULL;
+}
+
+/* bnn_session_finish_param_grads (what the trainer calls) derives the rho
+ * gradients and adds the KL's in one pass: the same bits as the sweep's own
+ * gradients plus each node's bnn_bayes_node_kl, and the same KL, for a layer
+ * whose rho is derived (fc1) and one whose rho is not (fc2). */
+Test(backward, finish_param_grads_fuses_the_kl)
+{
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_graph_parse(bayes_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    rng_state = 11;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
+        }
+    bnn_session *plain = bayes_session(g, false), *derived = bayes_session(g, true);
+    run_backward(plain, g, true);
+    run_backward(derived, g, true);
+    const float scale = 0.37f;
+    double kl_plain = 0, kl_fused = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        double node_kl = 0;
+        cr_assert_eq(bnn_bayes_node_kl(g, i, scale, plain_grad_of, plain, &node_kl, &diag), BNN_OK,
+                     "%s", diag.message);
+        kl_plain += node_kl;
+    }
+    cr_assert_eq(bnn_session_finish_param_grads(derived, NULL, scale, &kl_fused, &diag), BNN_OK,
+                 "%s", diag.message);
+    cr_assert_gt(kl_plain, 0.0);
+    cr_assert_eq(kl_fused, kl_plain, "KL %.17g, apart %.17g", kl_fused, kl_plain);
+    const float *gp = bnn_session_param_grads(plain, NULL);
+    const float *gd = bnn_session_param_grads(derived, NULL);
+    for (int v = 0; v < g->n_values; v++) {
+        if (g->values[v].kind != BNN_VALUE_PARAM)
+            continue;
+        size_t n = g->values[v].nbytes / sizeof(float);
+        cr_assert_eq(memcmp(gp + bnn_session_param_grad_offset(plain, v),
+                            gd + bnn_session_param_grad_offset(derived, v), n * sizeof(float)),
+                     0, "%s", g->values[v].name);
+    }
+    /* a session planned without backward has no gradients to finish */
+    bnn_session_options o = bnn_session_defaults();
+    bnn_session *fwd = NULL;
+    cr_assert_eq(bnn_session_create_batch(g, BATCH, &o, &fwd, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(bnn_session_finish_param_grads(fwd, NULL, scale, &kl_fused, &diag),
+                 BNN_ERR_INVALID);
+    bnn_session_destroy(fwd);
     bnn_session_destroy(plain);
     bnn_session_destroy(derived);
     bnn_graph_destroy(g);
