@@ -91,14 +91,64 @@ static int64_t count_params(const bnn_graph *g, bool trainable_only)
     return total;
 }
 
+/* Live node ids of a graph sorted by name, for matching nodes by name in
+ * O(n log n) (a model of 100,000 nodes: one lookup per node). */
+typedef struct named_node {
+    const char *name;
+    int id;
+} named_node;
+
+static int named_node_cmp(const void *a, const void *b)
+{
+    const named_node *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->id > y->id) - (x->id < y->id); /* the first of equal names first */
+}
+
+/* was[i]: the node of `before` named as node i of `after` (the first such),
+ * or -1; NULL when out of memory. */
+static int *match_nodes(const bnn_graph *before, const bnn_graph *after)
+{
+    named_node *sorted = malloc(sizeof *sorted * ((size_t)before->n_nodes + 1));
+    int *was = malloc(sizeof *was * ((size_t)after->n_nodes + 1));
+    if (!sorted || !was) {
+        free(sorted);
+        free(was);
+        return NULL;
+    }
+    int n = 0;
+    for (int i = 0; i < before->n_nodes; i++)
+        if (!before->nodes[i].dead)
+            sorted[n++] = (named_node){before->nodes[i].name, i};
+    qsort(sorted, (size_t)n, sizeof *sorted, named_node_cmp);
+    for (int i = 0; i < after->n_nodes; i++) {
+        int lo = 0, hi = n; /* the first entry whose name is not below */
+        while (lo < hi) {
+            int mid = lo + (hi - lo) / 2;
+            if (strcmp(sorted[mid].name, after->nodes[i].name) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        was[i] = lo < n && strcmp(sorted[lo].name, after->nodes[i].name) == 0 ? sorted[lo].id : -1;
+    }
+    free(sorted);
+    return was;
+}
+
 /* Prints the layers that became Bayesian: nodes Bayesian in `after` that were
  * not in `before` (matched by node name). */
 static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *after)
 {
+    int *was_of = match_nodes(before, after);
+    if (!was_of) {
+        fprintf(out, "converted:  (no summary: out of memory)\n");
+        return;
+    }
     int total = 0;
     for (int i = 0; i < after->n_nodes; i++) {
         const bnn_node *n = &after->nodes[i];
-        int was = bnn_graph_find_node(before, n->name);
+        int was = was_of[i];
         total += bnn_op_is_bayesian(n->op) && !(was >= 0 && before->nodes[was].op == n->op);
     }
     fprintf(out, "converted:  %d layer%s\n", total, total == 1 ? "" : "s");
@@ -110,14 +160,14 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
         int count = 0;
         for (int i = 0; i < after->n_nodes; i++) {
             const bnn_node *n = &after->nodes[i];
-            int was = bnn_graph_find_node(before, n->name);
+            int was = was_of[i];
             count += n->op == (bnn_op)op && !(was >= 0 && before->nodes[was].op == n->op);
         }
         fprintf(out, "  %-6s %3d%s", label, count, count ? "  " : "");
         int printed = 0;
         for (int i = 0; i < after->n_nodes; i++) {
             const bnn_node *n = &after->nodes[i];
-            int was = bnn_graph_find_node(before, n->name);
+            int was = was_of[i];
             if (n->op == (bnn_op)op && !(was >= 0 && before->nodes[was].op == n->op)) {
                 fprintf(out, "%s%s", printed++ ? ", " : "", *n->name ? n->name : "(unnamed)");
                 /* The layer name only= and exclude= also accept: "fc1" for "fc1.weight". */
@@ -136,6 +186,7 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
     fprintf(out, "parameters: %lld before, %lld after (%lld trainable)\n",
             (long long)count_params(before, false), (long long)count_params(after, false),
             (long long)count_params(after, true));
+    free(was_of);
 }
 
 static bool print_ir_stdout(const bnn_graph *graph)
