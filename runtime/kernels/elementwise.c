@@ -12,6 +12,7 @@
 #include "broadcast.h"
 #include "kernel.h"
 #include "rng.h"
+#include "vecmath.h"
 
 #define PAR_MIN 1048576 /* elements below which threads cost more than they give */
 
@@ -287,22 +288,8 @@ const bnn_kernel bnn_kernel_prelu = {.forward = prelu_forward, .backward = prelu
 
 /* ---- one-input ops ------------------------------------------------------ */
 
-static inline float sigmoid_f(float x)
-{
-    /* exp of a non-positive number only: no overflow. */
-    if (x >= 0)
-        return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
-}
-
-static inline float softplus_f(float x)
-{
-    return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x));
-}
-
 /* v clamped to [0, 1]; NaN stays NaN (ONNX's reference clips with numpy). */
-static inline float hard_sigmoid_f(float v)
+static inline __attribute__((always_inline)) float hard_sigmoid_f(float v)
 {
     return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
 }
@@ -311,7 +298,7 @@ static inline float hard_sigmoid_f(float v)
  * whatever the rounding mode; NaN, infinities and +-0 stay as they are.
  * roundf takes halves away from zero; at a half n + 0.5, x / 2 is exact and
  * rounding it and doubling gives whichever of n, n + 1 is even. */
-static inline float round_half_even_f(float x)
+static inline __attribute__((always_inline)) float round_half_even_f(float x)
 {
     float r = roundf(x);
     if (fabsf(r - x) == 0.5f)
@@ -328,18 +315,20 @@ static inline float round_half_even_f(float x)
  * kernel elsewhere) fails the link of the kernel table (runtime/kernels.c). */
 #define UNARY_OPS(X)                                                                    \
     X(relu, x > 0 ? x : (x != x ? x : 0.0f), x > 0 ? g : 0.0f)                          \
-    X(leaky_relu, x >= 0 ? x : alpha * x, x >= 0 ? g : alpha * g)                       \
-    X(elu, x >= 0 ? x : alpha * expm1f(x), x >= 0 ? g : g * (y + alpha))                \
-    X(selu, x > 0 ? gamma * x : gamma * alpha * expm1f(x),                              \
-      x > 0 ? gamma * g : g * (y + gamma * alpha))                                      \
-    X(sigmoid, sigmoid_f(x), g * y * (1.0f - y))                                        \
-    X(tanh, tanhf(x), g * (1.0f - y * y))                                               \
-    X(softplus, softplus_f(x), g * sigmoid_f(x))                                        \
+    X(leaky_relu, vecmath_select(x >= 0, x, alpha * x), vecmath_select(x >= 0, g, alpha * g)) \
+    X(elu, vecmath_select(x >= 0, x, alpha * vecmath_expm1_nonpositive(x)),            \
+      vecmath_select(x >= 0, g, g * (y + alpha)))                                      \
+    X(selu, vecmath_select(x > 0, gamma * x, gamma * alpha * vecmath_expm1_nonpositive(x)), \
+      vecmath_select(x > 0, gamma * g, g * (y + gamma * alpha)))                        \
+    X(sigmoid, vecmath_sigmoid(x), g * y * (1.0f - y))                                  \
+    X(tanh, vecmath_tanh(x), g * (1.0f - y * y))                                        \
+    X(softplus, vecmath_softplus(x), g * vecmath_sigmoid(x))                            \
     X(softsign, x / (1.0f + fabsf(x)), g / ((1.0f + fabsf(x)) * (1.0f + fabsf(x))))     \
-    X(hard_sigmoid, hard_sigmoid_f(alpha * x + beta), y > 0 && y < 1 ? alpha * g : 0.0f)   \
+    X(hard_sigmoid, hard_sigmoid_f(alpha * x + beta),                                  \
+      vecmath_select((y > 0) & (y < 1), alpha * g, 0.0f))                              \
     X(hard_swish, x * hard_sigmoid_f(x / 6.0f + 0.5f),                                 \
-      x < -3.0f ? 0.0f : x > 3.0f ? g : g * (x / 3.0f + 0.5f))                          \
-    X(thresholded_relu, x > alpha ? x : 0.0f, x > alpha ? g : 0.0f)                    \
+      vecmath_select(x < -3.0f, 0.0f, vecmath_select(x > 3.0f, g, g * (x / 3.0f + 0.5f)))) \
+    X(thresholded_relu, vecmath_select(x > alpha, x, 0.0f), vecmath_select(x > alpha, g, 0.0f)) \
     X(celu, x > 0 ? x : alpha * expm1f(x / alpha), x > 0 ? g : g * expf(x / alpha))     \
     X(exp, expf(x), g * y)                                                              \
     X(log, logf(x), g / x)                                                              \
@@ -393,16 +382,24 @@ static unary_params unary_attrs(const bnn_kernel_args *args)
     return p;
 }
 
+/* The loops below vectorise with the rows' selects as vector blends, which
+ * GCC allows only without -ftrapping-math (nothing here reads the FP
+ * exception flags): branch-free, so inputs of mixed sign cost what others do. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #define UNARY_LOOP(EXPR)                                                   \
     do {                                                                   \
-        _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")     \
         for (int64_t i = 0; i < n; i++) {                                  \
             float x = xs[i];                                               \
             ys[i] = (EXPR);                                                \
         }                                                                  \
     } while (0)
 
-static void unary_f32(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
+static inline __attribute__((always_inline)) void
+unary_f32_body(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
 {
     float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
     switch (k) {
@@ -415,6 +412,42 @@ static void unary_f32(unary_kind k, unary_params p, const float *xs, float *ys, 
     (void)alpha;
     (void)beta;
     (void)gamma;
+}
+
+/* For the x86-64 baseline and for AVX2 (twice the lanes for the
+ * polynomial activations), picked at run time. */
+static void unary_f32_base(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
+{
+    unary_f32_body(k, p, xs, ys, n);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void unary_f32_avx2(unary_kind k, unary_params p, const float *xs,
+                                        float *ys, int64_t n)
+{
+    unary_f32_body(k, p, xs, ys, n);
+}
+#endif
+
+typedef void unary_f32_fn(unary_kind, unary_params, const float *, float *, int64_t);
+
+/* Chunks of UNARY_CHUNK elements over the threads (big tensors only), each
+ * through the vectorised loop of the CPU's kind: elementwise, so the same
+ * values for any split. */
+#define UNARY_CHUNK 65536
+static void unary_f32(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
+{
+    unary_f32_fn *fn = unary_f32_base;
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        fn = unary_f32_avx2;
+#endif
+    int64_t chunks = (n + UNARY_CHUNK - 1) / UNARY_CHUNK;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * UNARY_CHUNK, len = n - lo < UNARY_CHUNK ? n - lo : UNARY_CHUNK;
+        fn(k, p, xs + lo, ys + lo, len);
+    }
 }
 
 /* neg and abs of every integer type and f64; wrapping as ONNX does for the
@@ -501,7 +534,6 @@ static bnn_status unary_forward(const bnn_kernel_args *args, unary_kind k, bnn_d
 
 #define GRAD_LOOP(EXPR)                                                    \
     do {                                                                   \
-        _Pragma("omp parallel for schedule(static) if (n >= PAR_MIN)")     \
         for (int64_t i = 0; i < n; i++) {                                  \
             float x = xs[i], y = ys[i], g = gs[i];                         \
             gx[i] += (EXPR);                                               \
@@ -510,6 +542,41 @@ static bnn_status unary_forward(const bnn_kernel_args *args, unary_kind k, bnn_d
             (void)g;                                                       \
         }                                                                  \
     } while (0)
+
+/* gx += the gradient of kind k over n elements: for the baseline and AVX2. */
+static inline __attribute__((always_inline)) void
+unary_grad_body(unary_kind k, unary_params p, const float *xs, const float *ys,
+                const float *gs, float *gx, int64_t n)
+{
+    float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
+    switch (k) {
+#define UNARY_GRADIENT(stem, F, G) \
+    case UNARY_##stem: GRAD_LOOP(G); break;
+    UNARY_OPS(UNARY_GRADIENT)
+#undef UNARY_GRADIENT
+    case UNARY_IDENTITY: GRAD_LOOP(g); break;
+    }
+    (void)alpha;
+    (void)beta;
+    (void)gamma;
+}
+
+typedef void unary_grad_fn(unary_kind, unary_params, const float *, const float *,
+                           const float *, float *, int64_t);
+
+static void unary_grad_base(unary_kind k, unary_params p, const float *xs, const float *ys,
+                            const float *gs, float *gx, int64_t n)
+{
+    unary_grad_body(k, p, xs, ys, gs, gx, n);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void unary_grad_avx2(unary_kind k, unary_params p, const float *xs,
+                                         const float *ys, const float *gs, float *gx, int64_t n)
+{
+    unary_grad_body(k, p, xs, ys, gs, gx, n);
+}
+#endif
 
 static bnn_status unary_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
                                  unary_kind k, bnn_diag *diag)
@@ -523,19 +590,23 @@ static bnn_status unary_backward(const bnn_kernel_args *args, const bnn_kernel_g
     const float *gs = grads->grad_outputs[0].data;
     int64_t n = bnn_tensor_numel(&args->inputs[0]);
     unary_params p = unary_attrs(args);
-    float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
-    switch (k) {
-#define UNARY_GRADIENT(stem, F, G) \
-    case UNARY_##stem: GRAD_LOOP(G); break;
-    UNARY_OPS(UNARY_GRADIENT)
-#undef UNARY_GRADIENT
-    case UNARY_IDENTITY: GRAD_LOOP(g); break;
+    unary_grad_fn *fn = unary_grad_base;
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        fn = unary_grad_avx2;
+#endif
+    int64_t chunks = (n + UNARY_CHUNK - 1) / UNARY_CHUNK;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * UNARY_CHUNK, len = n - lo < UNARY_CHUNK ? n - lo : UNARY_CHUNK;
+        fn(k, p, xs + lo, ys + lo, gs + lo, gx + lo, len);
     }
-    (void)alpha;
-    (void)beta;
-    (void)gamma;
     return BNN_OK;
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 #define UNARY_KERNEL(stem, F, G)                                                          \
     static bnn_status stem##_forward(const bnn_kernel_args *args, bnn_diag *diag)         \

@@ -142,6 +142,44 @@ VECMATH_INLINE float vecmath_sigmoid(float x)
     return vecmath_select(x >= 0, 1.0f, e) / (1.0f + e);
 }
 
+/* exp(x) - 1 for x <= 0 (a positive x is taken as 0), without the
+ * cancellation of exp(x) - 1 near 0: above -0.5 by its Taylor series to x^9
+ * (the rest below 2e-9 of the result), else from vecmath_exp_nonpositive. */
+VECMATH_INLINE float vecmath_expm1_nonpositive(float x)
+{
+    x = vecmath_select(x > 0, 0.0f, x);
+    float p = 1.0f / 362880;
+    p = p * x + 1.0f / 40320;
+    p = p * x + 1.0f / 5040;
+    p = p * x + 1.0f / 720;
+    p = p * x + 1.0f / 120;
+    p = p * x + 1.0f / 24;
+    p = p * x + 1.0f / 6;
+    p = p * x + 0.5f;
+    float series = x + x * x * p;
+    float far = vecmath_exp_nonpositive(x) - 1.0f;
+    return vecmath_select(x > -0.5f, series, far);
+}
+
+/* tanh(x): for |x| < 0.625 Cephes' odd polynomial, x + x^3 P(x^2); above,
+ * (1 - e) / (1 + e) with e = exp(-2|x|), never overflowing; the sign put
+ * back.  NaN in, NaN out. */
+VECMATH_INLINE float vecmath_tanh(float x)
+{
+    float a = fabsf(x);
+    float z = a * a;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = a + a * z * p;
+    float e = vecmath_exp_nonpositive(-2.0f * a);
+    float large = (1.0f - e) / (1.0f + e);
+    float t = vecmath_select(a < 0.625f, small, large);
+    return copysignf(t, x);
+}
+
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC pop_options
 #endif
