@@ -10,6 +10,7 @@
 
 #include "bnn_file.h"
 #include "bnn_onnx.h"
+#include "bnn_passes.h"
 #include "cli.h"
 
 int bnnc_report(const char *where, const bnn_diag *diag)
@@ -118,6 +119,20 @@ bnn_graph *bnnc_load_model(const char *path)
             snprintf(diag.message + len, sizeof diag.message - len,
                      " (after --input-shape: the model's own shape arithmetic fixes this dim)");
         bnnc_report(path, &diag);
+        return NULL;
+    }
+    return graph;
+}
+
+bnn_graph *bnnc_load_model_for_inference(const char *path)
+{
+    bnn_graph *graph = bnnc_load_model(path);
+    if (!graph)
+        return NULL;
+    bnn_diag diag = {0};
+    if (bnn_passes_run_text("fold-batchnorm,dce", graph, &diag) != BNN_OK) {
+        bnnc_report(path, &diag);
+        bnn_graph_destroy(graph);
         return NULL;
     }
     return graph;

@@ -42,6 +42,11 @@ bool bnnc_parse_float(const char *text, double *out);
 /* Imports an ONNX model (with the --input-shape overrides given so far); on
  * failure reports "bnnc: PATH: ..." and returns NULL. */
 bnn_graph *bnnc_load_model(const char *path);
+/* bnnc_load_model for inference (run, eval, bench without --train): batch
+ * norms after a conv or dense layer are folded into its weights
+ * (fold-batchnorm, then dce), one layer less to run and the same numbers to
+ * float rounding.  Training keeps them (they may be trainable). */
+bnn_graph *bnnc_load_model_for_inference(const char *path);
 
 /* --input-shape NAME=DIMS, shared by every command that loads a model: add
  * BNNC_INPUT_SHAPE_OPTION to the getopt table and call bnnc_add_input_shape

@@ -229,7 +229,8 @@ int bnnc_cmd_bench(int argc, char **argv)
     if (train && profile)
         return bnnc_usage_error("bench", "--profile times inference only");
 
-    bnn_graph *g = bnnc_load_model(model);
+    /* training keeps batch norms (they may be trainable); inference folds them */
+    bnn_graph *g = train ? bnnc_load_model(model) : bnnc_load_model_for_inference(model);
     if (!g)
         return BNNC_EXIT_ERROR;
     int rc = BNNC_EXIT_ERROR;

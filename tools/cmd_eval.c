@@ -430,7 +430,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         x = &shifted;
     }
 
-    graph = bnnc_load_model(model);
+    graph = bnnc_load_model_for_inference(model);
     if (!graph || !check_rows(graph, x, data ? data : xpath) ||
         !bnnc_bind_input_dims(graph, x, model))
         goto done;

@@ -254,7 +254,7 @@ int bnnc_cmd_run(int argc, char **argv)
     if (rc != BNNC_EXIT_OK)
         return rc;
 
-    bnn_graph *g = bnnc_load_model(o.model);
+    bnn_graph *g = bnnc_load_model_for_inference(o.model);
     if (!g)
         return BNNC_EXIT_ERROR;
     bnn_tensor *tensors = calloc((size_t)g->n_inputs + 1, sizeof *tensors);

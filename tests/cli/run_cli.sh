@@ -70,6 +70,33 @@ else
     done
 fi
 
+# ---- batch norms folded for inference ---------------------------------------
+# run, eval and bench (not --train) fold a batch norm after a conv into its
+# weights: the profile has no batch_norm node left, dump (the model as it is)
+# still shows both, and run matches PyTorch's eval-mode output
+# (tools/make_fold_fixture.py) to float rounding.
+expect 0 dump "$FIX/conv_bn.onnx" && has out "batch_norm(%c1" && has out "batch_norm(%c2"
+expect 0 bench "$FIX/conv_bn.onnx" --iters 2 --warmup 0 --profile \
+    && has out "node 'conv1' (conv)" && has out "node 'conv2' (conv)"
+checks=$((checks + 1))
+grep -q "(batch_norm)" "$TMP/out" && fail "bench --profile still runs a batch_norm"
+expect 0 run "$FIX/conv_bn.onnx" --input "$FIX/conv_bn_x.npy" --output "$TMP/bn_y.npy" --quiet
+checks=$((checks + 1))
+# max |bnnc - PyTorch| relative to max |PyTorch|, from the two .npy files (f32, C order)
+/usr/bin/python3 - "$TMP/bn_y.npy" "$FIX/conv_bn_y.npy" >"$TMP/diff" 2>&1 <<'PY' ||
+import struct, sys
+def load(path):
+    data = open(path, "rb").read()
+    n = struct.unpack("<H", data[8:10])[0]
+    body = data[10 + n:]
+    return struct.unpack("<%df" % (len(body) // 4), body)
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert len(a) == len(b) == 96, (len(a), len(b))
+print(max(abs(x - y) for x, y in zip(a, b)) / max(abs(y) for y in b))
+PY
+    fail "could not compare the folded output: $(cat "$TMP/diff")"
+awk '{ exit !($1 < 1e-6) }' "$TMP/diff" || fail "folded output off by $(cat "$TMP/diff") (relative)"
+
 # ---- bnnc bench -------------------------------------------------------------
 expect 0 bench --help && has out "usage: bnnc bench MODEL.onnx"
 expect 2 bench && has err "no model given"
