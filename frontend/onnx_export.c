@@ -109,8 +109,10 @@ static const char *ex_fresh(ex *e, const char *base)
     return s;
 }
 
+/* An initializer of data: copied, or with alias (a graph param's bytes,
+ * which outlive the export) pointed at, so a large model is not held twice. */
 static Onnx__TensorProto *ex_tensor(ex *e, const char *name, bnn_dtype dt, const bnn_shape *s,
-                                    const void *data, size_t nbytes)
+                                    const void *data, size_t nbytes, bool alias)
 {
     Onnx__TensorProto *t = ex_alloc(e, sizeof *t);
     if (!t)
@@ -126,6 +128,10 @@ static Onnx__TensorProto *ex_tensor(ex *e, const char *name, bnn_dtype dt, const
             t->dims[i] = s->dims[i];
     t->has_raw_data = true;
     t->raw_data.len = nbytes;
+    if (alias) {
+        t->raw_data.data = (uint8_t *)data; /* only read: packed, never freed here */
+        return t;
+    }
     t->raw_data.data = ex_alloc(e, nbytes);
     if (t->raw_data.data && nbytes)
         memcpy(t->raw_data.data, data, nbytes);
@@ -138,7 +144,8 @@ static const char *ex_init(ex *e, const char *base, bnn_dtype dt, int rank, cons
     const char *name = ex_fresh(e, base);
     bnn_shape s = { .rank = rank, .dims = { n } };
     size_t nb = bnn_dtype_size(dt) * (size_t)n;
-    push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits, ex_tensor(e, name, dt, &s, data, nb));
+    push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits,
+         ex_tensor(e, name, dt, &s, data, nb, false));
     return name;
 }
 
@@ -853,7 +860,7 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
             continue;
         if (!transposed[v]) {
             push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits,
-                 ex_tensor(e, val->name, val->dtype, &val->shape, val->data, val->nbytes));
+                 ex_tensor(e, val->name, val->dtype, &val->shape, val->data, val->nbytes, true));
             continue;
         }
         int64_t rows = val->shape.dims[0], cols = val->shape.dims[1];
@@ -866,7 +873,7 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
                 wt[j * rows + i] = src[i * cols + j];
         bnn_shape ts = { .rank = 2, .dims = { cols, rows } };
         push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits,
-             ex_tensor(e, val->name, BNN_F32, &ts, wt, val->nbytes));
+             ex_tensor(e, val->name, BNN_F32, &ts, wt, val->nbytes, true));
     }
     free(transposed);
     for (int i = 0; i < g->n_nodes; i++)
@@ -929,6 +936,17 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
     return BNN_OK;
 }
 
+/* protobuf-c's output buffer, appending to a file writer. */
+typedef struct file_buffer {
+    ProtobufCBuffer base;
+    bnn_file_writer *writer;
+} file_buffer;
+
+static void file_buffer_append(ProtobufCBuffer *buffer, size_t len, const uint8_t *data)
+{
+    bnn_file_writer_append(((file_buffer *)buffer)->writer, data, len);
+}
+
 bnn_status bnn_onnx_export_file(const bnn_graph *graph, const char *path, bnn_diag *diag)
 {
     ex e = { .g = graph, .diag = diag };
@@ -936,14 +954,12 @@ bnn_status bnn_onnx_export_file(const bnn_graph *graph, const char *path, bnn_di
     Onnx__GraphProto gp;
     bnn_status s = build_model(&e, &m, &gp);
     if (s == BNN_OK) {
-        size_t len = onnx__model_proto__get_packed_size(&m);
-        uint8_t *buf = malloc(len ? len : 1);
-        if (!buf) {
-            s = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory for %zu bytes", len);
-        } else {
-            onnx__model_proto__pack(&m, buf);
-            s = bnn_write_file(path, buf, len, diag);
-            free(buf);
+        /* packed straight into the file: no second copy of the weights */
+        file_buffer out = {.base = {.append = file_buffer_append}};
+        s = bnn_file_writer_open(path, &out.writer, diag);
+        if (s == BNN_OK) {
+            onnx__model_proto__pack_to_buffer(&m, &out.base);
+            s = bnn_file_writer_commit(out.writer, diag);
         }
     }
     for (int i = 0; i < e.n_ptrs; i++)

@@ -40,6 +40,18 @@ typedef struct bnn_file_part {
 bnn_status bnn_write_file_parts(const char *path, const bnn_file_part *parts, int n_parts,
                                 bnn_diag *diag);
 
+/* The same, streamed: open creates the temporary file; append adds bytes
+ * (buffered; the first failure is kept and later appends do nothing);
+ * commit writes out, fsyncs and renames into place, or on any failure
+ * removes the temporary file and fails as bnn_write_file; abort removes it.
+ * Commit and abort free the writer.  For outputs too big to hold twice
+ * (bnnc convert of a large model packs straight into the file). */
+typedef struct bnn_file_writer bnn_file_writer;
+bnn_status bnn_file_writer_open(const char *path, bnn_file_writer **out, bnn_diag *diag);
+void bnn_file_writer_append(bnn_file_writer *w, const void *data, size_t size);
+bnn_status bnn_file_writer_commit(bnn_file_writer *w, bnn_diag *diag);
+void bnn_file_writer_abort(bnn_file_writer *w);
+
 /* Output files are written to a temporary file beside the target (mkstemp,
  * mode 0600) and renamed into place.  This gives the temporary file the mode a
  * newly created file would get, 0666 less the umask, so outputs are as

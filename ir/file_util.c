@@ -73,51 +73,123 @@ static void sync_parent(const char *path)
     free(dir);
 }
 
-bnn_status bnn_write_file_parts(const char *path, const bnn_file_part *parts, int n_parts,
-                                bnn_diag *diag)
+struct bnn_file_writer {
+    char *path, *tmp;
+    int fd;
+    int err;          /* the first errno, 0 while all is well */
+    size_t used;      /* bytes in buf not yet written */
+    char buf[1 << 20];
+};
+
+bnn_status bnn_file_writer_open(const char *path, bnn_file_writer **out, bnn_diag *diag)
 {
+    *out = NULL;
     size_t len = strlen(path);
+    bnn_file_writer *w = malloc(sizeof *w);
     char *tmp = malloc(len + sizeof ".tmp-XXXXXX");
-    if (!tmp)
+    char *copy = malloc(len + 1);
+    if (!w || !tmp || !copy) {
+        free(w);
+        free(tmp);
+        free(copy);
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    }
+    memcpy(copy, path, len + 1);
     memcpy(tmp, path, len);
     memcpy(tmp + len, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int e = errno;
+        free(w);
         free(tmp);
+        free(copy);
         return bnn_fail(diag, BNN_ERR_IO, "cannot create a temporary file beside it: %s",
                         strerror(e));
     }
     bnn_file_umask_mode(fd);
-    int err = 0;
-    for (int i = 0; i < n_parts && !err; i++) {
-        const char *p = parts[i].data;
-        size_t done = 0;
-        while (done < parts[i].size) {
-            ssize_t w = write(fd, p + done, parts[i].size - done);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0) {
-                err = w < 0 ? errno : EIO;
-                break;
-            }
-            done += (size_t)w;
-        }
+    w->path = copy;
+    w->tmp = tmp;
+    w->fd = fd;
+    w->err = 0;
+    w->used = 0;
+    *out = w;
+    return BNN_OK;
+}
+
+static void writer_write(bnn_file_writer *w, const char *p, size_t size)
+{
+    size_t done = 0;
+    while (!w->err && done < size) {
+        ssize_t n = write(w->fd, p + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            w->err = n < 0 ? errno : EIO;
+        else
+            done += (size_t)n;
     }
-    if (!err && fsync(fd) != 0)
+}
+
+void bnn_file_writer_append(bnn_file_writer *w, const void *data, size_t size)
+{
+    if (w->err || size == 0)
+        return;
+    if (w->used + size > sizeof w->buf) {
+        writer_write(w, w->buf, w->used);
+        w->used = 0;
+    }
+    if (size >= sizeof w->buf) { /* big pieces go straight out */
+        writer_write(w, data, size);
+        return;
+    }
+    memcpy(w->buf + w->used, data, size);
+    w->used += size;
+}
+
+static void writer_free(bnn_file_writer *w)
+{
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+void bnn_file_writer_abort(bnn_file_writer *w)
+{
+    if (!w)
+        return;
+    close(w->fd);
+    unlink(w->tmp);
+    writer_free(w);
+}
+
+bnn_status bnn_file_writer_commit(bnn_file_writer *w, bnn_diag *diag)
+{
+    writer_write(w, w->buf, w->used);
+    int err = w->err;
+    if (!err && fsync(w->fd) != 0)
         err = errno;
-    if (close(fd) != 0 && !err)
+    if (close(w->fd) != 0 && !err)
         err = errno;
-    if (!err && rename(tmp, path) != 0)
+    if (!err && rename(w->tmp, w->path) != 0)
         err = errno;
     if (err)
-        unlink(tmp);
-    free(tmp);
+        unlink(w->tmp);
+    else
+        sync_parent(w->path);
+    writer_free(w);
     if (err)
         return bnn_fail(diag, BNN_ERR_IO, "cannot write: %s", strerror(err));
-    sync_parent(path);
     return BNN_OK;
+}
+
+bnn_status bnn_write_file_parts(const char *path, const bnn_file_part *parts, int n_parts,
+                                bnn_diag *diag)
+{
+    bnn_file_writer *w = NULL;
+    BNN_TRY(bnn_file_writer_open(path, &w, diag));
+    for (int i = 0; i < n_parts; i++)
+        bnn_file_writer_append(w, parts[i].data, parts[i].size);
+    return bnn_file_writer_commit(w, diag);
 }
 
 bnn_status bnn_write_file(const char *path, const void *data, size_t size, bnn_diag *diag)

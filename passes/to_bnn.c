@@ -206,46 +206,43 @@ static bnn_status check_names(const bnn_graph *g, const to_bnn_config *c,
     return BNN_OK;
 }
 
-/* Adds the mu and rho params for `src` (a weight or bias param).  */
+/* Adds the mu and rho params for `src` (a weight or bias param), written in
+ * place in the graph's arena (no staging copies: a large model's weights are
+ * held once more, not three times).  */
 static bnn_status add_posterior(bnn_graph *g, const to_bnn_config *c, int src, const char *prefix,
                                 const char *what, int *mu_id, int *rho_id)
 {
-    const bnn_value *v = bnn_graph_value(g, src);
-    bnn_shape shape = v->shape;
-    size_t n = (size_t)bnn_shape_numel(&shape);
-    float *mu = malloc(sizeof(float) * n + 1);
-    float *rho = malloc(sizeof(float) * n + 1);
-    if (!mu || !rho) {
-        free(mu);
-        free(rho);
-        return BNN_ERR_NOMEM;
-    }
+    bnn_shape shape = bnn_graph_value(g, src)->shape;
+    const float *w = bnn_graph_value(g, src)->data; /* arena bytes: stay put as values grow */
+    int64_t n = bnn_shape_numel(&shape);
     char mu_name[600], rho_name[600], mu_base[600], rho_base[600];
     snprintf(mu_base, sizeof mu_base, "%s.%s_mu", prefix, what);
     snprintf(rho_base, sizeof rho_base, "%s.%s_rho", prefix, what);
     bnn_pass_unique_name(g, mu_base, mu_name, sizeof mu_name);
     bnn_pass_unique_name(g, rho_base, rho_name, sizeof rho_name);
+    *mu_id = bnn_pass_add_param(g, mu_name, &shape, NULL, true);
+    *rho_id = *mu_id >= 0 ? bnn_pass_add_param(g, rho_name, &shape, NULL, true) : -1;
+    if (*mu_id < 0 || *rho_id < 0)
+        return BNN_ERR_NOMEM;
+    float *mu = bnn_graph_value(g, *mu_id)->data, *rho = bnn_graph_value(g, *rho_id)->data;
     if (c->init_random) {
         bnn_pass_rng rng;
         bnn_pass_rng_seed(&rng, c->seed, mu_name);
         float r = (float)c->rho_init;
-        for (size_t i = 0; i < n; i++) {
+        for (int64_t i = 0; i < n; i++) {
             mu[i] = (float)(RANDOM_MU_STD * bnn_pass_rng_normal(&rng));
             rho[i] = r;
         }
     } else {
-        const float *w = v->data;
-        memcpy(mu, w, sizeof(float) * n);
-        for (size_t i = 0; i < n; i++) {
+        memcpy(mu, w, sizeof(float) * (size_t)n);
+        /* elementwise, so any split over threads gives the same bits */
+        #pragma omp parallel for schedule(static) if (n >= 65536)
+        for (int64_t i = 0; i < n; i++) {
             double sigma = c->delta * fabs((double)w[i]);
             rho[i] = (float)rho_from_sigma(sigma > SIGMA_FLOOR ? sigma : SIGMA_FLOOR);
         }
     }
-    *mu_id = bnn_pass_add_param(g, mu_name, &shape, mu, true);
-    *rho_id = *mu_id >= 0 ? bnn_pass_add_param(g, rho_name, &shape, rho, true) : -1;
-    free(mu);
-    free(rho);
-    return *mu_id >= 0 && *rho_id >= 0 ? BNN_OK : BNN_ERR_NOMEM;
+    return BNN_OK;
 }
 
 static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)

@@ -357,7 +357,12 @@ int bnnc_cmd_convert(int argc, char **argv)
         return BNNC_EXIT_ERROR;
     }
     bnn_graph *graph = bnnc_load_model(in);
-    bnn_graph *before = graph ? bnn_graph_clone(graph) : NULL;
+    /* The summary needs the model's names, ops and shapes before the passes,
+     * not its weights: a borrowing clone, cut loose from the data the passes
+     * will replace, so a large model is not held twice. */
+    bnn_graph *before = graph ? bnn_graph_clone_borrowing(graph) : NULL;
+    for (int v = 0; before && v < before->n_values; v++)
+        before->values[v].data = NULL;
     int status = BNNC_EXIT_ERROR;
     if (!graph || !before || (!output && !emit_ir)) {
         if (graph && !before)
