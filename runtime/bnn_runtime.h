@@ -27,6 +27,11 @@ typedef struct bnn_session bnn_session;
 
 typedef struct bnn_session_options {
     int threads;     /* OpenBLAS and OpenMP threads; 0 = all cores */
+    /* Without it, a session of more than one thread times its runs and
+     * falls back to one thread while that is faster (a loaded machine;
+     * docs/runtime.md "Threads"); results are the same bits either way.
+     * With it, every run uses `threads`. */
+    bool fixed_threads;
     uint64_t seed;   /* keys every random draw (Bayesian weights, dropout) */
     bool training;   /* keep activations for backward, dropout active */
     size_t max_memory; /* refuse plans needing more bytes (arena, scratch, state); 0: no cap */

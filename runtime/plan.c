@@ -31,12 +31,21 @@ bnn_session_options bnn_session_defaults(void)
     return o;
 }
 
-void bnn_runtime_set_threads(int threads)
+static int resolve_threads(int threads)
 {
     if (threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
+    return threads;
+}
+
+void bnn_runtime_set_threads(int threads)
+{
+    threads = resolve_threads(threads);
+    /* a run with the count already set costs nothing */
+    if (omp_get_max_threads() == threads && openblas_get_num_threads() == threads)
+        return;
     openblas_set_num_threads(threads);
     omp_set_num_threads(threads);
 }
@@ -615,6 +624,8 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
         st = bnn_session_plan_backward(s, diag);
     if (st != BNN_OK)
         goto fail;
+    thread_governor_init(&s->governor, s->options.fixed_threads
+                                           ? 1 : resolve_threads(s->options.threads));
     bnn_runtime_set_threads(s->options.threads);
     free(bound);
     free(bound_from);
@@ -729,6 +740,8 @@ bnn_status bnn_session_set_input(bnn_session *s, const char *name, const bnn_ten
 
 bnn_status bnn_session_run(bnn_session *s, bnn_diag *diag)
 {
+    if (!s->options.fixed_threads)
+        bnn_runtime_set_threads(thread_governor_next(&s->governor));
     for (int p = 0; p < s->n_order; p++) {
         if (s->skip[p])
             continue;

@@ -26,6 +26,7 @@
 
 #include "bnn_runtime.h"
 #include "kernel.h"
+#include "threads.h"
 
 typedef enum plan_buf_kind {
     PLAN_BUF_NONE = 0, /* not used by any live node */
@@ -53,6 +54,7 @@ typedef struct bnn_plan_hooks {
 
 struct bnn_session {
     bnn_graph *graph;            /* owned: the clone with concrete shapes */
+    thread_governor governor;    /* the thread count each run uses (threads.h) */
     bnn_session_options options;
     int n_order;
     int *order;                  /* owned: live node ids in run order */
