@@ -50,6 +50,7 @@ static void usage(FILE *out)
         "  --lr-gamma F          (default 0.1)\n"
         "  --momentum F (sgd, 0.9)  --beta1 F (0.9)  --beta2 F (0.999)  --eps F (1e-8)\n"
         "  --weight-decay F      (0; adamw 0.01)\n"
+        "  --rho-lr-scale F      the lr of Bayesian layers' rho params, times F (default 1)\n"
         "  --loss ce|mse         (default ce: softmax cross-entropy on integer labels)\n"
         "  --dnn-factor F        (default 1)\n"
         "  --bnn-factor F        (default 1/N, N = training examples)\n"
@@ -83,7 +84,7 @@ static void usage(FILE *out)
 enum {
     OPT_DATA = 256, OPT_TRAIN_X, OPT_TRAIN_Y, OPT_VAL_X, OPT_VAL_Y, OPT_VAL_SPLIT, OPT_LIMIT,
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
-    OPT_BETA2, OPT_EPS, OPT_WD, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
+    OPT_BETA2, OPT_EPS, OPT_WD, OPT_RHO_LR, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
     OPT_NO_CALIBRATE,
 };
@@ -444,6 +445,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"beta2", required_argument, NULL, OPT_BETA2},
         {"eps", required_argument, NULL, OPT_EPS},
         {"weight-decay", required_argument, NULL, OPT_WD},
+        {"rho-lr-scale", required_argument, NULL, OPT_RHO_LR},
         {"loss", required_argument, NULL, OPT_LOSS},
         {"dnn-factor", required_argument, NULL, OPT_DNN},
         {"bnn-factor", required_argument, NULL, OPT_BNN},
@@ -466,6 +468,7 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->dnn_factor = 1;
     a->train.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
     a->train.loss = BNN_LOSS_CROSS_ENTROPY;
+    a->train.rho_lr_scale = 1;
     a->schedule.gamma = 0.1;
     bool gamma_set = false;
     double lr = -1, momentum = -1, beta1 = -1, beta2 = -1, eps = -1, wd = -1;
@@ -529,6 +532,11 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_BETA2: ok = bnnc_parse_float(optarg, &beta2) && beta2 >= 0 && beta2 < 1; name = "--beta2"; break;
         case OPT_EPS: ok = bnnc_parse_float(optarg, &eps) && eps > 0; name = "--eps"; break;
         case OPT_WD: ok = bnnc_parse_float(optarg, &wd) && wd >= 0; name = "--weight-decay"; break;
+        case OPT_RHO_LR:
+            ok = bnnc_parse_float(optarg, &f) && f > 0 && f <= 1e4;
+            a->train.rho_lr_scale = (float)f;
+            name = "--rho-lr-scale";
+            break;
         case OPT_DNN: ok = bnnc_parse_float(optarg, &a->dnn_factor) && a->dnn_factor >= 0; name = "--dnn-factor"; break;
         case OPT_BNN:
             ok = bnnc_parse_float(optarg, &f) && f >= 0;

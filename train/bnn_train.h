@@ -94,6 +94,11 @@ typedef struct bnn_train_options {
     uint64_t seed;  /* keys weight samples and dropout */
     int threads;    /* 0 = all cores */
     bnn_comm *comm; /* not owned; data-parallel ranks (docs/distributed.md); NULL: alone */
+    /* The learning rate of Bayesian layers' rho params is the optimizer's
+     * times this (0 counts as 1): with Adam's step bounded by the lr, rho
+     * (and so the posterior's width) otherwise moves too little in a short
+     * fine-tune to be learned from the data (docs/uncertainty.md). */
+    float rho_lr_scale;
 } bnn_train_options;
 
 /* What `bnnc train` starts from: Adam with its defaults, cross-entropy,

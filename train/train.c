@@ -31,6 +31,7 @@ struct bnn_trainer {
                                 * softmax that ends the graph (so it is not applied twice) */
     train_plan plans[2];       /* [0] the planned batch, [1] a smaller final batch */
     bool *needs_grad;          /* owned, per value id: a param that gets a gradient */
+    bool *is_rho;              /* owned, per value id: a Bayesian layer's rho param */
     size_t *grad_offset;       /* owned, per value id: into param_grads (trainable only) */
     float *param_grads;        /* not owned: the flat param gradients of the plan last used */
     bnn_session *grads_session; /* not owned: that plan's session */
@@ -92,11 +93,21 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
             t->logits = graph->nodes[producer].inputs[0];
     }
     t->needs_grad = calloc((size_t)graph->n_values + 1, sizeof(bool));
+    t->is_rho = calloc((size_t)graph->n_values + 1, sizeof(bool));
     t->grad_offset = calloc((size_t)graph->n_values + 1, sizeof(size_t));
     bnn_status st = BNN_OK;
-    if (!t->needs_grad || !t->grad_offset) {
+    if (!t->needs_grad || !t->grad_offset || !t->is_rho) {
         st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
         goto fail;
+    }
+    /* the operands x, w_mu, w_rho, b_mu, b_rho of every Bayesian layer */
+    for (int i = 0; i < graph->n_nodes; i++) {
+        const bnn_node *n = &graph->nodes[i];
+        if (n->dead || !bnn_op_is_bayesian(n->op))
+            continue;
+        for (int k = 2; k <= 4; k += 2)
+            if (k < n->n_inputs && n->inputs[k] >= 0)
+                t->is_rho[n->inputs[k]] = true;
     }
     st = plan_create(t, &t->plans[0], options->batch, diag);
     if (st != BNN_OK)
@@ -136,6 +147,7 @@ void bnn_trainer_destroy(bnn_trainer *t)
     plan_free(&t->plans[0]);
     plan_free(&t->plans[1]);
     free(t->needs_grad);
+    free(t->is_rho);
     free(t->grad_offset);
     bnn_optimizer_destroy(t->optimizer);
     free(t);
@@ -395,6 +407,8 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
 {
     BNN_TRY(bnn_trainer_gradients(t, x, y, result, diag));
     bnn_optimizer_begin_step(t->optimizer);
+    const float base_lr = t->optimizer->config.lr;
+    const float rho_lr = base_lr * (t->options.rho_lr_scale > 0 ? t->options.rho_lr_scale : 1.0f);
     enum { OPT_CHUNK = 32768 };
     for (int v = 0; v < t->graph->n_values; v++) {
         bnn_value *val = &t->graph->values[v];
@@ -404,6 +418,7 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
          * threads with bit-identical results. */
         size_t n = val->nbytes / sizeof(float), off = t->grad_offset[v];
         size_t chunks = (n + OPT_CHUNK - 1) / OPT_CHUNK;
+        t->optimizer->config.lr = t->is_rho[v] ? rho_lr : base_lr;
         float *params = val->data;
         #pragma omp parallel for schedule(static) if (chunks > 2)
         for (size_t c = 0; c < chunks; c++) {
@@ -412,6 +427,7 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
                                  t->param_grads + off + lo, len);
         }
     }
+    t->optimizer->config.lr = base_lr;
     t->steps++;
     return BNN_OK;
 }
@@ -502,5 +518,6 @@ bnn_train_options bnn_train_defaults(void)
     o.dnn_factor = 1;
     o.batch = 64;
     o.seed = 1;
+    o.rho_lr_scale = 1;
     return o;
 }

@@ -549,3 +549,51 @@ Test(train, defaults_are_the_documented_ones)
     cr_assert_eq(o.threads, 0);
     cr_assert_null(o.comm);
 }
+
+/* rho_lr_scale: Adam's first step moves every param with a nonzero gradient
+ * by its lr (m_hat / sqrt(v_hat) = +-1), so the rho params move scale times
+ * as far as with scale 1 and the mu params exactly as far. */
+static void first_step_moves(float scale, double *mu_move, double *rho_move)
+{
+    bnn_graph *g = make_bayes_net();
+    bnn_train_options o = options_for(BNN_LOSS_CROSS_ENTROPY, 2);
+    o.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
+    o.optimizer.lr = 1e-3f;
+    o.bnn_factor = 0.1;
+    o.rho_lr_scale = scale;
+    float *before_mu = malloc(90 * sizeof(float)), *before_rho = malloc(90 * sizeof(float));
+    int vm = bnn_graph_find_value(g, "f1.wmu"), vr = bnn_graph_find_value(g, "f1.wrho");
+    memcpy(before_mu, g->values[vm].data, 90 * sizeof(float));
+    memcpy(before_rho, g->values[vr].data, 90 * sizeof(float));
+    bnn_trainer *t = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_trainer_create(g, &o, &t, &diag), BNN_OK, "%s", diag.message);
+    bnn_tensor x = make_tensor(BNN_F32, 4, (int64_t[]){2, 1, 6, 6});
+    bnn_tensor y = make_tensor(BNN_I64, 1, (int64_t[]){2});
+    fill_batch(&x, &y, BNN_LOSS_CROSS_ENTROPY);
+    bnn_step_result r;
+    cr_assert_eq(bnn_trainer_step(t, &x, &y, &r, &diag), BNN_OK, "%s", diag.message);
+    *mu_move = *rho_move = 0;
+    const float *mu = g->values[vm].data, *rho = g->values[vr].data;
+    for (int i = 0; i < 90; i++) {
+        *mu_move = fmax(*mu_move, fabs((double)mu[i] - before_mu[i]));
+        *rho_move = fmax(*rho_move, fabs((double)rho[i] - before_rho[i]));
+    }
+    cr_assert_float_eq(bnn_trainer_optimizer(t)->config.lr, 1e-3f, 0, "the lr is restored after the step");
+    free(before_mu);
+    free(before_rho);
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+    bnn_trainer_destroy(t);
+    bnn_graph_destroy(g);
+}
+
+Test(train, rho_lr_scale_scales_the_rho_steps_only)
+{
+    double mu1, rho1, mu10, rho10;
+    first_step_moves(1.0f, &mu1, &rho1);
+    first_step_moves(10.0f, &mu10, &rho10);
+    cr_assert_float_eq(rho1, 1e-3, 1e-5, "rho moved %g", rho1);
+    cr_assert_float_eq(rho10, 1e-2, 1e-4, "rho moved %g", rho10);
+    cr_assert_float_eq(mu10, mu1, 1e-7, "mu moved %g, %g", mu1, mu10);
+}
