@@ -238,16 +238,109 @@ static size_t conv_scratch_size(const bnn_kernel_args *args)
 
 /* ---- depthwise: one filter per channel ------------------------------------ */
 
+/* One plane (image n, channel c) of a depthwise convolution, output row by
+ * output row, so the row being summed stays in L1: the bias, then each tap
+ * (ki, kj) in order times its input row, as separate multiply and add (the
+ * same float operations in the same order on every path).  With a stride
+ * above 1 each input row is first split into its stride phases (phase q
+ * holds columns q, q + s, ...), so every tap reads contiguous floats and
+ * the loop vectorises; tmp holds them (at least w + sw floats). */
+/* The taps of one kernel column kj: which outputs j of a row read inside the
+ * input row, and where (phase q of the split row, shifted by `shift`). */
+typedef struct depthwise_tap {
+    int64_t lo, hi, q, shift;
+} depthwise_tap;
+
+#define DEPTHWISE_MAX_KW 16
+
+static inline __attribute__((always_inline)) void
+depthwise_plane_body(const conv_geom *g, const float *restrict xp, const float *restrict wc,
+                     float bias, float *restrict yp, float *restrict tmp)
+{
+    int64_t sw = g->sw, per = (g->w + sw - 1) / sw; /* floats per phase */
+    depthwise_tap taps[DEPTHWISE_MAX_KW];
+    for (int64_t kj = 0; kj < g->kw; kj++) {
+        int64_t off = kj * g->dw - g->pw;
+        nn_valid_range(g->pw, kj * g->dw, sw, g->w, g->ow, &taps[kj].lo, &taps[kj].hi);
+        /* output j reads column j * sw + off: phase q, index j + (off - q) / sw */
+        taps[kj].q = ((off % sw) + sw) % sw;
+        taps[kj].shift = sw == 1 ? off : (off - taps[kj].q) / sw;
+    }
+    for (int64_t i = 0; i < g->oh; i++) {
+        float *restrict yr = yp + i * g->ow;
+        for (int64_t j = 0; j < g->ow; j++)
+            yr[j] = bias;
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            int64_t ih = i * g->sh - g->ph + ki * g->dh;
+            if (ih < 0 || ih >= g->h)
+                continue;
+            const float *xr = xp + ih * g->w;
+            if (sw > 1)
+                for (int64_t q = 0; q < sw; q++)
+                    for (int64_t t = 0; q + t * sw < g->w; t++)
+                        tmp[q * per + t] = xr[q + t * sw];
+            const float *base = sw == 1 ? xr : tmp;
+            const float *wr = wc + ki * g->kw;
+            for (int64_t kj = 0; kj < g->kw; kj++) {
+                const depthwise_tap *tp = &taps[kj];
+                const float *restrict src = base + tp->q * per + tp->shift;
+                float wv = wr[kj];
+                for (int64_t j = tp->lo; j < tp->hi; j++)
+                    yr[j] += wv * src[j];
+            }
+        }
+    }
+}
+
+typedef void depthwise_plane_fn(const conv_geom *, const float *, const float *, float, float *,
+                                float *);
+
+static void depthwise_plane_base(const conv_geom *g, const float *xp, const float *wc,
+                                 float bias, float *yp, float *tmp)
+{
+    depthwise_plane_body(g, xp, wc, bias, yp, tmp);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static void
+depthwise_plane_avx2(const conv_geom *g, const float *xp, const float *wc, float bias, float *yp,
+                     float *tmp)
+{
+    depthwise_plane_body(g, xp, wc, bias, yp, tmp);
+}
+#endif
+
+/* Rows this long or shorter split into phases on the stack; longer strided
+ * rows take the baseline's direct loop. */
+#define DEPTHWISE_MAX_ROW 8192
+#define DEPTHWISE_MIN_ROW 24
+
 static void depthwise_forward(const conv_geom *g, const float *x, const float *w, const float *b,
                               float *y)
 {
     int64_t planes = g->n * g->c, ohw = g->oh * g->ow;
+    depthwise_plane_fn *plane = depthwise_plane_base;
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        plane = depthwise_plane_avx2;
+#endif
+    /* rows shorter than DEPTHWISE_MIN_ROW outputs: mostly loop tails, where
+     * the plane-at-a-time loop below does better (a 14x14 map: 0.32 ms
+     * against 0.45 for 576 channels) */
+    if ((g->sw > 1 && g->w + g->sw > DEPTHWISE_MAX_ROW) || g->kw > DEPTHWISE_MAX_KW ||
+        g->ow < DEPTHWISE_MIN_ROW)
+        plane = NULL;
 #pragma omp parallel for schedule(static) if (planes * ohw * g->kh * g->kw > NN_OMP_MIN_WORK)
     for (int64_t p = 0; p < planes; p++) {
         int64_t c = p % g->c;
         const float *xp = x + p * g->h * g->w, *wc = w + c * g->kh * g->kw;
         float *yp = y + p * ohw;
         float bias = b ? b[c] : 0.0f;
+        if (plane) {
+            float tmp[g->sw > 1 ? DEPTHWISE_MAX_ROW : 1];
+            plane(g, xp, wc, bias, yp, tmp);
+            continue;
+        }
         for (int64_t i = 0; i < ohw; i++)
             yp[i] = bias;
         for (int64_t ki = 0; ki < g->kh; ki++)
@@ -261,12 +354,8 @@ static void depthwise_forward(const conv_geom *g, const float *x, const float *w
                         continue;
                     const float *xr = xp + ih * g->w + off;
                     float *yr = yp + i * g->ow;
-                    if (g->sw == 1)
-                        for (int64_t j = lo; j < hi; j++)
-                            yr[j] += wv * xr[j];
-                    else
-                        for (int64_t j = lo; j < hi; j++)
-                            yr[j] += wv * xr[j * g->sw];
+                    for (int64_t j = lo; j < hi; j++)
+                        yr[j] += wv * xr[j * g->sw];
                 }
             }
     }

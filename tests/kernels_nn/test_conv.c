@@ -144,6 +144,26 @@ static const conv_cfg short_last_chunk = {.sd = 2, .n = 3, .c = 2, .m = 3, .grou
 static const conv_cfg conv1d_long = {.sd = 1, .n = 2, .c = 1, .m = 2, .group = 1, .in = {1500},
                                      .k = {3}, .s = {1}, .pb = {1}, .pe = {1}, .d = {1}};
 
+/* depthwise on rows of >= 24 outputs: the row-at-a-time path (stride
+ * phases split, taps hoisted), with stride 1, 2 and 3, uneven padding,
+ * dilation and a 5-wide kernel */
+static const conv_cfg depthwise_rows[] = {
+    {.sd = 2, .n = 2, .c = 3, .m = 3, .group = 3, .in = {30, 40}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {31, 57}, .k = {3, 3}, .s = {2, 2},
+     .pb = {1, 1}, .pe = {0, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {20, 90}, .k = {5, 5}, .s = {1, 3},
+     .pb = {2, 2}, .pe = {2, 1}, .d = {1, 2}},
+    {.sd = 1, .n = 2, .c = 4, .m = 4, .group = 4, .in = {70}, .k = {4}, .s = {2}, .pb = {3},
+     .pe = {0}, .d = {1}, .bias = 1},
+};
+
+Test(conv, depthwise_rows_forward)
+{
+    for (size_t i = 0; i < sizeof depthwise_rows / sizeof depthwise_rows[0]; i++)
+        cr_assert(run_conv(&depthwise_rows[i], 40 + (int)i, 0, 1e-4), "case %zu", i);
+}
+
 Test(conv, special_paths_forward)
 {
     cr_assert(run_conv(&pointwise_large, 7, 0, 1e-4));
