@@ -262,6 +262,22 @@ static const char *bayes_net =
     "  return %y\n"
     "}\n";
 
+/* bayes_net with its params drawn from seed: mu in [0, 0.5), rho in [-3, -2.5). */
+static bnn_graph *bayes_graph(uint64_t seed)
+{
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_graph_parse(bayes_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    rng_state = seed;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
+        }
+    return g;
+}
+
 static bnn_session *bayes_session(bnn_graph *g, bool derive)
 {
     bnn_session_options o = bnn_session_defaults();
@@ -285,15 +301,7 @@ static bnn_session *bayes_session(bnn_graph *g, bool derive)
 Test(backward, derived_rho_gradients)
 {
     bnn_diag diag = {0};
-    bnn_graph *g = NULL;
-    cr_assert_eq(bnn_graph_parse(bayes_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
-    rng_state = 7;
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].kind == BNN_VALUE_PARAM) {
-            float *d = g->values[v].data;
-            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
-                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
-        }
+    bnn_graph *g = bayes_graph(7);
     bnn_session *plain = bayes_session(g, false), *derived = bayes_session(g, true);
     size_t n_plain = 0, n_derived = 0;
     const float *gp = bnn_session_param_grads(plain, &n_plain);
@@ -356,15 +364,7 @@ static float *plain_grad_of(void *ctx, int v)
 Test(backward, finish_param_grads_fuses_the_kl)
 {
     bnn_diag diag = {0};
-    bnn_graph *g = NULL;
-    cr_assert_eq(bnn_graph_parse(bayes_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
-    rng_state = 11;
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].kind == BNN_VALUE_PARAM) {
-            float *d = g->values[v].data;
-            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
-                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
-        }
+    bnn_graph *g = bayes_graph(11);
     bnn_session *plain = bayes_session(g, false), *derived = bayes_session(g, true);
     run_backward(plain, g, true);
     run_backward(derived, g, true);

@@ -235,6 +235,20 @@ Test(train, gradients_of_a_partial_batch_match_finite_differences)
     gradient_case(BNN_LOSS_CROSS_ENTROPY, 4, 3, 2);
 }
 
+/* A trainer of g with options o, and a filled batch of two rows for
+ * bayes_net's input (x [2, 1, 6, 6], labels y [2]). */
+static bnn_trainer *trainer_with_batch(bnn_graph *g, const bnn_train_options *o, bnn_tensor *x,
+                                       bnn_tensor *y)
+{
+    bnn_trainer *t = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_trainer_create(g, o, &t, &diag), BNN_OK, "%s", diag.message);
+    *x = make_tensor(BNN_F32, 4, (int64_t[]){2, 1, 6, 6});
+    *y = make_tensor(BNN_I64, 1, (int64_t[]){2});
+    fill_batch(x, y, BNN_LOSS_CROSS_ENTROPY);
+    return t;
+}
+
 /* The KL term alone: with dnn_factor 0 the gradient is bnn_factor times the
  * closed form, whatever the data. */
 Test(train, kl_gradient_is_the_closed_form)
@@ -243,12 +257,9 @@ Test(train, kl_gradient_is_the_closed_form)
     bnn_train_options o = options_for(BNN_LOSS_CROSS_ENTROPY, 2);
     o.dnn_factor = 0;
     o.bnn_factor = 0.25;
-    bnn_trainer *t = NULL;
     bnn_diag diag = {0};
-    cr_assert_eq(bnn_trainer_create(g, &o, &t, &diag), BNN_OK, "%s", diag.message);
-    bnn_tensor x = make_tensor(BNN_F32, 4, (int64_t[]){2, 1, 6, 6});
-    bnn_tensor y = make_tensor(BNN_I64, 1, (int64_t[]){2});
-    fill_batch(&x, &y, BNN_LOSS_CROSS_ENTROPY);
+    bnn_tensor x, y;
+    bnn_trainer *t = trainer_with_batch(g, &o, &x, &y);
     bnn_step_result r;
     cr_assert_eq(bnn_trainer_gradients(t, &x, &y, &r, &diag), BNN_OK, "%s", diag.message);
     /* f1: prior N(0.1, 0.5^2) */
@@ -296,12 +307,9 @@ Test(train, kl_pass_matches_the_reference_over_a_wide_range)
     bnn_train_options o = options_for(BNN_LOSS_CROSS_ENTROPY, 2);
     o.dnn_factor = 0;
     o.bnn_factor = 0.5;
-    bnn_trainer *t = NULL;
     bnn_diag diag = {0};
-    cr_assert_eq(bnn_trainer_create(g, &o, &t, &diag), BNN_OK, "%s", diag.message);
-    bnn_tensor x = make_tensor(BNN_F32, 4, (int64_t[]){2, 1, 6, 6});
-    bnn_tensor y = make_tensor(BNN_I64, 1, (int64_t[]){2});
-    fill_batch(&x, &y, BNN_LOSS_CROSS_ENTROPY);
+    bnn_tensor x, y;
+    bnn_trainer *t = trainer_with_batch(g, &o, &x, &y);
     bnn_step_result r;
     cr_assert_eq(bnn_trainer_gradients(t, &x, &y, &r, &diag), BNN_OK, "%s", diag.message);
     double kl = 0;
@@ -459,12 +467,9 @@ Test(train, non_finite_loss_stops_before_the_update)
     for (int i = 0; i < 4; i++)
         fill_param(g, tiny_params[i], -0.5f, 0.5f);
     bnn_train_options o = options_for(BNN_LOSS_CROSS_ENTROPY, 2);
-    bnn_trainer *t = NULL;
     bnn_diag diag = {0};
-    cr_assert_eq(bnn_trainer_create(g, &o, &t, &diag), BNN_OK, "%s", diag.message);
-    bnn_tensor x = make_tensor(BNN_F32, 4, (int64_t[]){2, 1, 6, 6});
-    bnn_tensor y = make_tensor(BNN_I64, 1, (int64_t[]){2});
-    fill_batch(&x, &y, BNN_LOSS_CROSS_ENTROPY);
+    bnn_tensor x, y;
+    bnn_trainer *t = trainer_with_batch(g, &o, &x, &y);
     ((float *)x.data)[7] = NAN;
     int v = bnn_graph_find_value(g, "fc.weight");
     float before[54];
@@ -565,12 +570,9 @@ static void first_step_moves(float scale, double *mu_move, double *rho_move)
     int vm = bnn_graph_find_value(g, "f1.wmu"), vr = bnn_graph_find_value(g, "f1.wrho");
     memcpy(before_mu, g->values[vm].data, 90 * sizeof(float));
     memcpy(before_rho, g->values[vr].data, 90 * sizeof(float));
-    bnn_trainer *t = NULL;
     bnn_diag diag = {0};
-    cr_assert_eq(bnn_trainer_create(g, &o, &t, &diag), BNN_OK, "%s", diag.message);
-    bnn_tensor x = make_tensor(BNN_F32, 4, (int64_t[]){2, 1, 6, 6});
-    bnn_tensor y = make_tensor(BNN_I64, 1, (int64_t[]){2});
-    fill_batch(&x, &y, BNN_LOSS_CROSS_ENTROPY);
+    bnn_tensor x, y;
+    bnn_trainer *t = trainer_with_batch(g, &o, &x, &y);
     bnn_step_result r;
     cr_assert_eq(bnn_trainer_step(t, &x, &y, &r, &diag), BNN_OK, "%s", diag.message);
     *mu_move = *rho_move = 0;
