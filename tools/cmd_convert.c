@@ -5,6 +5,7 @@
  * pass, except the prior's scale for init=weights, below); --passes replaces it
  * whole.  Prints a summary of what changed. */
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,11 @@
 
 #include "bnn_file.h"
 #include "bnn_onnx.h"
+#include "bnn_data.h"
+#include "bnn_npy.h"
 #include "bnn_passes.h"
+#include "bnn_predict.h"
+#include "bnn_train.h"
 #include "cli.h"
 
 static void usage(FILE *out)
@@ -35,8 +40,13 @@ static void usage(FILE *out)
             "      --prior-mu F         prior mean (default 0)\n"
             "      --prior-sigma F      prior standard deviation (default 0.3 with\n"
             "                           init=weights, 0.1 with init=random)\n"
-            "      --init weights|random  posterior init (default weights: mu = the trained\n"
-            "                           weights, sigma = max(delta*|w|, 1e-5))\n"
+            "      --init weights|random|laplace  posterior init (default weights: mu = the\n"
+            "                           trained weights, sigma = max(delta*|w|, 1e-5); laplace:\n"
+            "                           mu = the weights, sigma from a diagonal Laplace fit on\n"
+            "                           --data or --x, and the prior its marginal likelihood picks)\n"
+            "      --data DIR           init=laplace: MNIST IDX files, the training split\n"
+            "      --x FILE             init=laplace: .npy examples (f32, a row each)\n"
+            "      --limit K            init=laplace: the first K examples only\n"
             "      --delta F            init=weights: sigma = delta*|w| (default 0.1)\n"
             "      --rho-init F         init=random: initial rho (default -3)\n"
             "      --seed N             init=random: seed of the mu draws (default 0)\n"
@@ -55,7 +65,7 @@ static void usage(FILE *out)
 enum {
     OPT_LAYERS = 256, OPT_ONLY, OPT_EXCLUDE, OPT_PRIOR_MU, OPT_PRIOR_SIGMA, OPT_INIT,
     OPT_RHO_INIT, OPT_DELTA, OPT_SEED, OPT_ESTIMATOR, OPT_PASSES, OPT_PRINT_ALL,
-    OPT_PRINT_AFTER, OPT_EMIT,
+    OPT_PRINT_AFTER, OPT_EMIT, OPT_DATA, OPT_X, OPT_LIMIT,
 };
 
 /* The to-bnn option each flag sets, in the order they are written. */
@@ -232,6 +242,132 @@ static char *default_output(const char *in, const char *suffix)
     return out;
 }
 
+/* Multiplies every Bayesian layer's sigma by f (rho through softplus). */
+static void scale_sigmas(bnn_graph *g, double f)
+{
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = &g->nodes[i];
+        if (n->dead || !bnn_op_is_bayesian(n->op))
+            continue;
+        for (int k = 2; k <= 4 && k < n->n_inputs; k += 2) {
+            if (n->inputs[k] < 0)
+                continue;
+            bnn_value *v = &g->values[n->inputs[k]];
+            float *rho = v->data;
+            for (size_t j = 0; j < v->nbytes / sizeof(float); j++) {
+                double sigma = f * (rho[j] > 20 ? rho[j] : log1p(exp(rho[j])));
+                rho[j] = (float)(sigma > 20 ? sigma + log1p(-exp(-sigma)) : log(expm1(sigma)));
+            }
+        }
+    }
+}
+
+/* The share of rows whose arg-max of the mean predictive over `samples`
+ * weight draws is the label (labels NULL: the arg-max of one draw at sigma
+ * ~ 0, the trained weights' answer); -1 on failure. */
+static double predictive_accuracy(bnn_graph *g, const bnn_tensor *x, const int64_t *labels,
+                                  const int64_t *reference, int64_t samples, int64_t **argmax_out)
+{
+    bnn_predict_options o = bnn_predict_defaults();
+    o.samples = samples;
+    o.batch = 256;
+    int64_t s = 0, k = 0, n = x->shape.dims[0];
+    bnn_diag diag = {0};
+    if (bnn_predict_classes(g, x, &o, NULL, &s, &k, &diag) != BNN_OK || k < 1)
+        return -1;
+    float *probs = malloc(sizeof(float) * (size_t)(s * n * k) + 1);
+    int64_t *argmax = malloc(sizeof(int64_t) * (size_t)n + 1);
+    double acc = -1;
+    if (probs && argmax && bnn_predict_classes(g, x, &o, probs, &s, &k, &diag) == BNN_OK) {
+        int64_t right = 0;
+        for (int64_t i = 0; i < n; i++) {
+            int64_t best = 0;
+            double best_p = -1;
+            for (int64_t c = 0; c < k; c++) {
+                double p = 0;
+                for (int64_t t = 0; t < s; t++)
+                    p += probs[(t * n + i) * k + c];
+                if (p > best_p) {
+                    best_p = p;
+                    best = c;
+                }
+            }
+            argmax[i] = best;
+            right += best == (labels ? labels[i] : reference ? reference[i] : best);
+        }
+        acc = (double)right / (double)n;
+    }
+    free(probs);
+    if (argmax_out && acc >= 0)
+        *argmax_out = argmax;
+    else
+        free(argmax);
+    return acc;
+}
+
+/* --init laplace: sigma and the prior from a Laplace fit on the examples
+ * (train/laplace.c), with a note of what it chose; then the issue's guard:
+ * the mean predictive of 16 draws may not lose more than half a point of
+ * accuracy against the trained weights on the last (up to) 1,000 examples,
+ * or every sigma is halved until it does not (at most 12 times). */
+static int fit_laplace(bnn_graph *graph, const char *data, const char *xpath, int64_t limit)
+{
+    bnn_dataset ds = {0};
+    bnn_diag diag = {0};
+    const char *where = data ? data : xpath;
+    if (data ? bnn_mnist_load(data, BNN_MNIST_TRAIN, 1.0f / 255, 0, &ds, &diag)
+             : bnn_npy_read_file(xpath, &ds.x, &diag))
+        return bnnc_report(where, &diag);
+    bnn_tensor x = {0};
+    int rc = BNNC_EXIT_OK;
+    bnn_laplace_result r;
+    bnn_laplace_options o = {.max_examples = limit, .seed = 0, .threads = 0};
+    if (bnn_tensor_convert(&ds.x, BNN_F32, &x, &diag) != BNN_OK ||
+        bnn_laplace_init(graph, &x, &o, &r, &diag) != BNN_OK) {
+        rc = bnnc_report(where, &diag);
+        goto done;
+    }
+    fprintf(stderr, "laplace:    %lld examples, %lld weights: prior N(0, %.4g^2) (precision "
+            "%.4g, by marginal likelihood), mean sigma %.4g\n", (long long)r.examples,
+            (long long)r.params, r.prior_sigma, r.prior_precision, r.mean_sigma);
+    /* the guard, on the last rows (the first r.examples fitted the curvature) */
+    int64_t n = x.shape.dims[0], m = n < 1000 ? n : 1000;
+    bnn_tensor tail = x;
+    tail.owns_data = false;
+    tail.shape.dims[0] = m;
+    tail.data = (char *)x.data + (size_t)(n - m) * (bnn_tensor_nbytes(&x) / (size_t)n);
+    const int64_t *labels = data ? (const int64_t *)ds.y.data + (n - m) : NULL;
+    int64_t *trained = NULL;
+    scale_sigmas(graph, 1e-12);
+    double base = predictive_accuracy(graph, &tail, labels, NULL, 1, &trained);
+    scale_sigmas(graph, 1e12);
+    double acc = base < 0 ? -1 : predictive_accuracy(graph, &tail, labels, trained, 16, NULL);
+    int halvings = 0;
+    while (acc >= 0 && acc < base - 0.005 && halvings < 12) {
+        scale_sigmas(graph, 0.5);
+        halvings++;
+        acc = predictive_accuracy(graph, &tail, labels, trained, 16, NULL);
+    }
+    free(trained);
+    if (acc < 0 || base < 0) {
+        fprintf(stderr, "bnnc: %s: the accuracy check of the Laplace fit failed\n", where);
+        rc = BNNC_EXIT_ERROR;
+    } else if (halvings) {
+        fprintf(stderr, "laplace:    sigma halved %d time%s (x %.4g): the 16-draw predictive's "
+                "%s on the last %lld examples is now %.4f against %.4f at the trained weights\n",
+                halvings, halvings == 1 ? "" : "s", pow(0.5, halvings),
+                labels ? "accuracy" : "agreement", (long long)m, acc, base);
+    } else {
+        fprintf(stderr, "laplace:    the 16-draw predictive's %s on the last %lld examples: "
+                "%.4f against %.4f at the trained weights\n", labels ? "accuracy" : "agreement",
+                (long long)m, acc, base);
+    }
+done:
+    bnn_tensor_free(&x);
+    bnn_dataset_free(&ds);
+    return rc;
+}
+
 int bnnc_cmd_convert(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -250,11 +386,15 @@ int bnnc_cmd_convert(int argc, char **argv)
         {"print-ir-after-all", no_argument, NULL, OPT_PRINT_ALL},
         {"print-ir-after", required_argument, NULL, OPT_PRINT_AFTER},
         {"emit", required_argument, NULL, OPT_EMIT},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"x", required_argument, NULL, OPT_X},
+        {"limit", required_argument, NULL, OPT_LIMIT},
         BNNC_INPUT_SHAPE_OPTION,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *output = NULL, *passes = NULL, *emit = "onnx";
+    const char *output = NULL, *passes = NULL, *emit = "onnx", *data = NULL, *xpath = NULL;
+    int64_t limit = 0;
     const char *values[N_FLAGS] = {0};
     bnn_pipeline_run_options run = bnn_pipeline_run_defaults();
     optind = 1;
@@ -278,6 +418,13 @@ int bnnc_cmd_convert(int argc, char **argv)
                 return BNNC_EXIT_USAGE;
             break;
         case OPT_PASSES: passes = optarg; break;
+        case OPT_DATA: data = optarg; break;
+        case OPT_X: xpath = optarg; break;
+        case OPT_LIMIT:
+            if (!bnnc_parse_int(optarg, 1, INT64_MAX, &limit))
+                return bnnc_usage_error("convert", "--limit wants a positive integer, not '%s'",
+                                        optarg);
+            break;
         case OPT_PRINT_ALL: run.print_after_all = true; break;
         case OPT_PRINT_AFTER: run.print_after = optarg; break;
         case OPT_EMIT:
@@ -299,6 +446,16 @@ int bnnc_cmd_convert(int argc, char **argv)
             prior_k = k;
         if (to_bnn_flags[k].opt == OPT_INIT)
             init_k = k;
+    }
+    /* laplace: to-bnn starts from the weights, then the fit sets sigma and the prior */
+    bool laplace = values[init_k] && strcmp(values[init_k], "laplace") == 0;
+    if (laplace) {
+        values[init_k] = "weights";
+        if (!data == !xpath)
+            return bnnc_usage_error("convert", "--init laplace needs the training examples: "
+                                    "--data DIR or --x FILE");
+    } else if (data || xpath || limit) {
+        return bnnc_usage_error("convert", "--data, --x and --limit are for --init laplace");
     }
     if (!passes && !values[prior_k] && (!values[init_k] || strcmp(values[init_k], "weights") == 0))
         values[prior_k] = CONVERT_PRIOR_SIGMA_WEIGHTS;
@@ -374,6 +531,8 @@ int bnnc_cmd_convert(int argc, char **argv)
         bnnc_report(in, &diag);
         goto done;
     }
+    if (laplace && fit_laplace(graph, data, xpath, limit) != BNNC_EXIT_OK)
+        goto done;
     /* The IR may go to stdout; the summary then goes to stderr. */
     FILE *summary = stdout;
     if (emit_ir) {

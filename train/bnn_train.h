@@ -179,6 +179,33 @@ void bnn_trainer_set_steps(bnn_trainer *trainer, uint64_t steps);
 bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, int warmup,
                            int iters, double *step_ms, size_t *arena_bytes, bnn_diag *diag);
 
+/* ---- Laplace posterior (train/laplace.c) --------------------------------- */
+
+typedef struct bnn_laplace_options {
+    int64_t max_examples; /* the first this many rows of x; 0: all */
+    uint64_t seed;        /* the labels drawn from the model's predictive */
+    int threads;          /* 0: all cores */
+} bnn_laplace_options;
+
+typedef struct bnn_laplace_result {
+    double prior_precision; /* lambda, chosen by the Laplace marginal likelihood */
+    double prior_sigma;     /* 1 / sqrt(lambda), set on every Bayesian layer */
+    int64_t examples;       /* rows the curvature was summed over */
+    int64_t params;         /* weights and biases given a sigma */
+    double mean_sigma;
+} bnn_laplace_result;
+
+/* Sets every Bayesian layer's sigma (rho) from a diagonal Laplace
+ * approximation at its means: sigma_i = 1 / sqrt(F_i + lambda), F the
+ * diagonal of the data loss's generalised Gauss-Newton matrix summed over
+ * the rows of x (one label drawn per row from the model's own softmax), and
+ * the prior N(0, 1/lambda) (written to each layer's prior_mu / prior_sigma)
+ * with lambda maximising the Laplace marginal likelihood.  The model needs
+ * one input and one [N, K] logits output (or a softmax of them).  On
+ * failure the rho are left as they were. */
+bnn_status bnn_laplace_init(bnn_graph *graph, const bnn_tensor *x, const bnn_laplace_options *o,
+                            bnn_laplace_result *result, bnn_diag *diag);
+
 /* The permutation of 0..n-1 for an epoch: a pure function of (seed, epoch),
  * so a resumed run shuffles as the uninterrupted one did. */
 void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch);

@@ -61,6 +61,10 @@ if [ "$MODE" = basic ]; then
     expect 0 "$BNNC" export --help
     has out 'lower-bnn-to-onnx'
     expect 2 "$BNNC" export a.onnx --mode median
+    expect 2 "$BNNC" convert a.onnx --init laplace
+    has err 'needs the training examples'
+    expect 2 "$BNNC" convert a.onnx --data somewhere
+    has err 'are for --init laplace'
     echo "basic: ok"
     exit 0
 fi
@@ -120,6 +124,20 @@ has err 'is not a layer of the selected types'
 [ ! -e "$TMP/e.onnx" ] || fail "a failed convert left its output"
 
 # Default output name, and --print-ir-after.
+# --init laplace: sigmas from the curvature on 300 digits, the prior it picks
+# written to every layer, the accuracy guard's note
+if [ -d "$ROOT/examples/mnist" ]; then
+    expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/lap.onnx" --init laplace \
+        --data "$ROOT/examples/mnist" --limit 300
+    has err 'laplace: *300 examples, 61706 weights: prior N(0, '
+    has err "16-draw predictive's accuracy on the last 1000 examples"
+    expect 0 "$BNNC" dump "$TMP/lap.onnx"
+    [ "$(grep -c 'prior_sigma=0\.3[^0-9]' "$TMP/out")" = 0 ] || fail "the fitted prior was not written"
+    expect 1 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/lap2.onnx" --init laplace \
+        --x "$TMP/missing.npy"
+    has err 'missing.npy'
+    [ ! -e "$TMP/lap2.onnx" ] || fail "a failed fit wrote its output"
+fi
 expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --print-ir-after to-bnn
 [ -f "$TMP/lenet5.bnn.onnx" ] || fail "no default output lenet5.bnn.onnx"
 has err '^// ----- IR dump after to-bnn -----$'
