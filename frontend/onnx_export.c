@@ -703,7 +703,7 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, sum || na == 0 ? " axes " : NULL);
         break;
     }
-    case BNN_OP_CONV_TRANSPOSE: {
+    case BNN_OP_CONV_TRANSPOSE: case BNN_OP_CONV_TRANSPOSE_REPARAM: {
         /* import leaves only begin pads negative (output_shape larger than
          * the natural size); ONNX's pads are non-negative */
         const int64_t *p;
@@ -711,9 +711,12 @@ static bnn_status export_node(ex *e, int nid)
         for (int i = 0; i < np; i++)
             if (p[i] < 0)
                 return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
-                                "node '%s' (conv_transpose): negative pads have no ONNX form",
-                                n->name);
-        on = ex_node(e, "ConvTranspose", "", n->name, in, n->n_inputs, &out, 1);
+                                "node '%s' (%s): negative pads have no ONNX form", n->name,
+                                bnn_op_get(n->op)->name);
+        bool bayes = n->op == BNN_OP_CONV_TRANSPOSE_REPARAM;
+        e->bnnc |= bayes;
+        on = ex_node(e, bayes ? "ConvTransposeReparam" : "ConvTranspose", bayes ? "ai.bnnc" : "",
+                     n->name, in, n->n_inputs, &out, 1);
         copy_attrs_except(e, on, n, NULL);
         break;
     }

@@ -1,6 +1,7 @@
 /* Shape inference for the Bayesian layers (runtime/kernels/bayes.c):
- * bnn.dense_reparam and bnn.conv_reparam take their deterministic layer's
- * shapes (infer_dense_like, infer_conv_like) once the posterior operands
+ * bnn.dense_reparam, bnn.conv_reparam and bnn.conv_transpose_reparam take
+ * their deterministic layer's shapes (infer_dense_like, infer_conv_like,
+ * infer_conv_transpose_like) once the posterior operands
  * agree: each rho shaped like its mu, both biases or none, a positive prior
  * sigma and a known estimator.  Dispatch and the shared helpers are in
  * infer.c. */
@@ -53,4 +54,10 @@ bnn_status bnn_infer_conv_reparam(infer_ctx *c)
 {
     BNN_TRY(reparam_inputs(c));
     return infer_conv_like(c, 0, 1, 3);
+}
+
+bnn_status bnn_infer_conv_transpose_reparam(infer_ctx *c)
+{
+    BNN_TRY(reparam_inputs(c));
+    return infer_conv_transpose_like(c, 3);
 }

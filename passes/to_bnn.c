@@ -1,8 +1,16 @@
-/* to-bnn: replace dense and conv layers by Bayesian ones.
+/* to-bnn: replace dense, conv and conv_transpose layers by Bayesian ones.
  *
  *   dense(x, W, b)          -> bnn.dense_reparam(x, P.weight_mu, P.weight_rho, P.bias_mu, P.bias_rho)
  *   conv1d/conv2d(x, W, b)  -> bnn.conv_reparam(...same...), keeping strides, pads,
  *                              dilations and group
+ *   conv_transpose(x, W, b) -> bnn.conv_transpose_reparam(...same...), keeping
+ *                              output_padding too (1-D and 2-D)
+ *
+ * The layer types are the ops whose ops.def row names a Bayesian PAIR.  ONNX
+ * MatMul and Gemm with a constant 2-D weight are dense layers once
+ * canonicalize has run (bnnc convert's pipeline starts with it); LSTM, GRU
+ * and RNN (layers=recurrent) are refused: their kernels take no sampled
+ * weights yet.
  *
  * with attributes prior_mu, prior_sigma and estimator (reparam, flipout or
  * local: how the runtime's kernel draws the noise, runtime/k_bayes*.c; the
@@ -32,7 +40,7 @@
 #define RANDOM_MU_STD 0.1
 
 static const bnn_pass_option_info to_bnn_options[] = {
-    {"layers", "all", "layer types to convert: dense, conv, all, or a comma list"},
+    {"layers", "all", "layer types to convert: dense, conv, conv_transpose, all, or a comma list"},
     {"only", "", "convert only these layers (comma list of node names, or fc1 for fc1.weight)"},
     {"exclude", "", "never convert these layers (names as for only)"},
     {"prior_mu", "0", "mean of the Gaussian prior N(prior_mu, prior_sigma^2)"},
@@ -103,6 +111,18 @@ static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag
                 c->layer[op] = true;
                 known = true;
             }
+        }
+        /* named so a user who asks gets told why, not "unknown" */
+        bool recurrent = strcmp(t, "recurrent") == 0 || strcmp(t, "lstm") == 0 ||
+                         strcmp(t, "gru") == 0 || strcmp(t, "rnn") == 0;
+        if (recurrent) {
+            bnn_status st = bnn_pass_arg_fail(a, "layers", diag, BNN_ERR_UNSUPPORTED,
+                                              "'%s': recurrent layers (LSTM, GRU, RNN) cannot be "
+                                              "made Bayesian yet; convert the others with "
+                                              "layers=all and keep the recurrent weights "
+                                              "deterministic", t);
+            bnn_name_list_free(&layers);
+            return st;
         }
         if (!known) {
             char types[256];
@@ -310,16 +330,28 @@ static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *dia
             st = bnn_fail(diag, st, "%s: out of memory", label);
         converted++;
     }
-    if (st == BNN_OK && converted == 0)
-        st = bnn_fail(diag, BNN_ERR_INVALID,
-                      "no layer matched (layers=%s only=%s exclude=%s)", c.layers_text,
-                      bnn_pass_arg(a, "only"), bnn_pass_arg(a, "exclude"));
+    if (st == BNN_OK && converted == 0) {
+        /* MatMul/Gemm with a constant weight are dense layers only after
+         * canonicalize: say so when that is why nothing matched */
+        bool unfolded = false;
+        for (int i = 0; i < g->n_nodes && !unfolded && c.layer[BNN_OP_DENSE]; i++) {
+            const bnn_node *n = bnn_graph_node(g, i);
+            unfolded = !n->dead && (n->op == BNN_OP_MATMUL || n->op == BNN_OP_GEMM) &&
+                       n->n_inputs > 1 && bnn_pass_is_f32_param(g, n->inputs[1]);
+        }
+        st = bnn_fail(diag, BNN_ERR_INVALID, "no layer matched (layers=%s only=%s exclude=%s)%s",
+                      c.layers_text, bnn_pass_arg(a, "only"), bnn_pass_arg(a, "exclude"),
+                      unfolded ? "; matmul/gemm nodes with constant weights become dense layers "
+                                 "when canonicalize runs first"
+                               : "");
+    }
     config_free(&c);
     return st;
 }
 
 const bnn_pass_def bnn_pass_to_bnn = {
-    .info = {"to-bnn", "replace dense and conv layers by Bayesian ones (bnn.*_reparam)",
+    .info = {"to-bnn",
+             "replace dense, conv and conv_transpose layers by Bayesian ones (bnn.*_reparam)",
              to_bnn_options, N_OPTIONS},
     .check = check_to_bnn,
     .run = run_to_bnn,

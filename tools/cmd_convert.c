@@ -20,15 +20,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bnnc convert IN.onnx [-o OUT.onnx] [options]\n\n"
-            "Replaces the dense and conv layers of a trained model by Bayesian layers\n"
-            "(bnn.dense_reparam, bnn.conv_reparam: weights w ~ N(mu, softplus(rho)^2)) and\n"
-            "writes the result as ONNX (Bayesian layers in domain ai.bnnc).  Runs the\n"
+            "Replaces the dense (Gemm, MatMul with a constant weight), conv and\n"
+            "conv_transpose layers of a trained model by Bayesian layers\n"
+            "(bnn.dense_reparam, bnn.conv_reparam, bnn.conv_transpose_reparam: weights\n"
+            "w ~ N(mu, softplus(rho)^2)) and writes the result as ONNX (Bayesian layers in\n"
+            "domain ai.bnnc).  Runs the\n"
             "pipeline canonicalize,to-bnn{...},dce built from the options below; see\n"
             "'bnnc passes' for the passes and docs/passes.md for the details.\n\n"
             "options:\n"
             "  -o, --output FILE        output file (default: IN.bnn.onnx; with --emit ir,\n"
             "                           stdout)\n"
-            "      --layers L           dense, conv, all, or a comma list (default all)\n"
+            "      --layers L           dense, conv, conv_transpose, all, or a comma list\n"
+            "                           (default all; recurrent is refused: LSTM/GRU/RNN\n"
+            "                           weights stay deterministic)\n"
             "      --only N,..          convert only these layers, by ONNX node name or by\n"
             "                           weight name (fc1 for fc1.weight)\n"
             "      --exclude N,..       never convert these layers (names as for --only)\n"
@@ -113,7 +117,7 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
             int was = bnn_graph_find_node(before, n->name);
             count += n->op == (bnn_op)op && !(was >= 0 && before->nodes[was].op == n->op);
         }
-        fprintf(out, "  %-6s %3d%s", label, count, count ? "  " : "");
+        fprintf(out, "  %-14s %3d%s", label, count, count ? "  " : "");
         int printed = 0;
         for (int i = 0; i < after->n_nodes; i++) {
             const bnn_node *n = &after->nodes[i];

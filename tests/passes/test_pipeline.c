@@ -102,8 +102,12 @@ Test(pipeline, errors_name_the_column_the_pass_and_the_option)
     parse_fails("to-bnn{init=zeros}",
                 "pipeline column 13: to-bnn option init: 'zeros' is not weights or random");
     parse_fails("to-bnn{layers=dense,lstm}",
-                "pipeline column 15: to-bnn option layers: unknown layer type 'lstm' (expected "
-                "dense, conv or all)");
+                "pipeline column 15: to-bnn option layers: 'lstm': recurrent layers (LSTM, "
+                "GRU, RNN) cannot be made Bayesian yet; convert the others with layers=all and "
+                "keep the recurrent weights deterministic");
+    parse_fails("to-bnn{layers=dense,lstmx}",
+                "pipeline column 15: to-bnn option layers: unknown layer type 'lstmx' (expected "
+                "dense, conv, conv_transpose or all)");
     parse_fails("to-bnn{layers=}",
                 "pipeline column 15: to-bnn option layers: empty (expected dense, conv, all or "
                 "a comma list)");
