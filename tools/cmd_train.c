@@ -50,7 +50,10 @@ static void usage(FILE *out)
         "  --lr-gamma F          (default 0.1)\n"
         "  --momentum F (sgd, 0.9)  --beta1 F (0.9)  --beta2 F (0.999)  --eps F (1e-8)\n"
         "  --weight-decay F      (0; adamw 0.01)\n"
-        "  --loss ce|mse         (default ce: softmax cross-entropy on integer labels)\n"
+        "  --loss ce|mse|bce     (default ce: softmax cross-entropy on integer labels;\n"
+        "                        bce: binary cross-entropy of a [batch, 1] or [batch]\n"
+        "                        probability (a final sigmoid's logits are used) against\n"
+        "                        targets in [0, 1], one per example)\n"
         "  --dnn-factor F        (default 1)\n"
         "  --bnn-factor F        (default 1/N, N = training examples)\n"
         "  --samples S           weight samples for validation accuracy (default 10)\n"
@@ -356,6 +359,25 @@ static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char 
                 return BNNC_EXIT_ERROR;
             }
     } else {
+        if (loss == BNN_LOSS_BCE) {
+            bnn_shape one = out->shape;
+            if (one.rank > 0)
+                one.dims[0] = 1;
+            if (one.rank < 1 || one.rank > 2 || bnn_shape_numel(&one) != 1) {
+                fprintf(stderr, "bnnc: the model's output '%s' is %s; --loss bce needs one "
+                        "probability per example, [batch, 1] or [batch]\n", out->name,
+                        bnn_shape_format(&out->shape, out->dtype, want, sizeof want));
+                return BNNC_EXIT_ERROR;
+            }
+            const float *t = ds->y.data;
+            for (int64_t i = 0; i < bnn_tensor_numel(&ds->y); i++)
+                if (!(t[i] >= 0 && t[i] <= 1)) {
+                    fprintf(stderr, "bnnc: %s: %s target %g of example %lld is not in [0, 1] "
+                            "(binary cross-entropy wants 0/1 labels or probabilities)\n",
+                            yname, what, (double)t[i], (long long)i);
+                    return BNNC_EXIT_ERROR;
+                }
+        }
         bnn_shape one = out->shape; /* one example's worth of the output */
         if (one.rank > 0)
             one.dims[0] = 1;
@@ -510,9 +532,12 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         }
         case OPT_LOSS:
-            ok = strcmp(optarg, "ce") == 0 || strcmp(optarg, "mse") == 0;
-            a->train.loss = strcmp(optarg, "mse") == 0 ? BNN_LOSS_MSE : BNN_LOSS_CROSS_ENTROPY;
-            name = "--loss (ce or mse)";
+            ok = strcmp(optarg, "ce") == 0 || strcmp(optarg, "mse") == 0 ||
+                 strcmp(optarg, "bce") == 0;
+            a->train.loss = strcmp(optarg, "mse") == 0   ? BNN_LOSS_MSE
+                            : strcmp(optarg, "bce") == 0 ? BNN_LOSS_BCE
+                                                         : BNN_LOSS_CROSS_ENTROPY;
+            name = "--loss (ce, mse or bce)";
             break;
         case OPT_LR: ok = bnnc_parse_float(optarg, &lr) && lr > 0; name = "--lr"; break;
         case OPT_LR_MILESTONES:
@@ -977,7 +1002,7 @@ int bnnc_cmd_train(int argc, char **argv)
             bnnc_report(a.model, &diag);
             goto done;
         }
-        double train_acc = a.train.loss == BNN_LOSS_CROSS_ENTROPY ? (double)correct / (double)seen : NAN;
+        double train_acc = a.train.loss != BNN_LOSS_MSE ? (double)correct / (double)seen : NAN;
         if (terminal)
             printf("\r%*s\r", 79, "");
         if (a.json) {
