@@ -92,14 +92,14 @@ assert max(e['mutual_information'] for e in d['examples']) > 0"
 py "binary eval = metrics of the predictive" "e = json.load(open(T + '/eval.json'))
 p = np.load(T + '/bp.npy')[:, 1].astype(np.float64); y = np.load(F + '/binary.y.npy')
 assert e['task'] == 'binary' and e['classes'] == 2
-acc = ((p >= 0.5) == (y == 1)).mean()
+acc = ((p > 0.5) == (y == 1)).mean()
 assert abs(e['accuracy'] - acc) < 1e-6, (e['accuracy'], acc)
 nll = -np.mean(np.log(np.maximum(np.where(y == 1, p, 1 - p), 1e-12)))
 assert abs(e['nll'] - nll) < 1e-4 * (1 + nll), (e['nll'], nll)
 pos, neg = p[y == 1], p[y == 0]
 auroc = np.mean([(a > b) + 0.5 * (a == b) for a in pos for b in neg])
 assert abs(e['auroc'] - auroc) < 1e-6, (e['auroc'], auroc)
-conf = np.maximum(p, 1 - p); right = (p >= 0.5) == (y == 1)
+conf = np.maximum(p, 1 - p); right = (p > 0.5) == (y == 1)
 ece = 0
 for b in range(15):
     m = (conf > b / 15) & (conf <= (b + 1) / 15) if b else (conf <= 1 / 15)
