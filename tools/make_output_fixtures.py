@@ -18,14 +18,20 @@ NAME.output.npy):
               NAME.y.npy holds [N, 5] labels (int64)
 
 Each is exported by torch.onnx (opset 13, dynamic batch).  PyTorch's own
-output is the reference (no op here needs ONNX Runtime's).
+output is the reference (no op here needs ONNX Runtime's).  And, built with
+python3-onnx's helper, a ConvTranspose and an ai.bnnc ConvTransposeReparam
+with the same output_shape and auto_pad attributes (ct_output_shape.onnx,
+ct_reparam_output_shape.onnx; their Bayesian node must import with the
+pads and output_padding of the plain one).
 
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_output_fixtures.py
 """
 import os
 
 import numpy as np
+import onnx
 import torch
+from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -94,6 +100,36 @@ def main():
     export(steps, xt, "per_step", {"x": batch, "y": batch})
     np.save(os.path.join(OUT, "per_step.x.npy"), x)
     np.save(os.path.join(OUT, "per_step.y.npy"), labels)
+
+    conv_transpose_attribute_models()
+
+
+def conv_transpose_attribute_models():
+    """A ConvTranspose and its ai.bnnc form with output_shape (2-D) and
+    auto_pad=SAME_UPPER (1-D)."""
+    w = np.linspace(-1, 1, 2 * 3 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 3)
+    w1 = np.linspace(-1, 1, 3 * 2 * 4, dtype=np.float32).reshape(3, 2, 4)
+    for bayes in (False, True):
+        def node(x, w_name, y, name, **attrs):
+            if not bayes:
+                return helper.make_node("ConvTranspose", [x, w_name], [y], name=name, **attrs)
+            return helper.make_node("ConvTransposeReparam", [x, w_name, w_name + "_rho"], [y],
+                                    name=name, domain="ai.bnnc", prior_sigma=0.2, **attrs)
+        nodes = [node("x", "w", "h", "up", strides=[2, 2], output_shape=[10, 8]),
+                 helper.make_node("ReduceMean", ["h"], ["m"], name="mean", axes=[2], keepdims=0),
+                 node("m", "w1", "y", "up1d", strides=[2], auto_pad="SAME_UPPER")]
+        inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(w1, "w1")]
+        if bayes:
+            inits += [numpy_helper.from_array(np.full_like(w, -3), "w_rho"),
+                      numpy_helper.from_array(np.full_like(w1, -3), "w1_rho")]
+        graph = helper.make_graph(
+            nodes, "ct", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+        opsets = [helper.make_opsetid("", 13)] + ([helper.make_opsetid("ai.bnnc", 1)] if bayes else [])
+        model = helper.make_model(graph, opset_imports=opsets, producer_name="make_output_fixtures")
+        model.ir_version = 7
+        onnx.save(model, os.path.join(OUT, "ct_reparam_output_shape.onnx" if bayes
+                                      else "ct_output_shape.onnx"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Command-line tests of issue 11's layer types and output kinds on the models
 # of tools/make_output_fixtures.py (tests/fixtures/outputs):
+# - ct_output_shape / ct_reparam_output_shape: the ai.bnnc form imports
+#   output_shape and auto_pad into the pads and output_padding ConvTranspose
+#   gets;
 # - upsampler (ConvTranspose 2-D and 1-D, a MatMul with a constant weight):
 #   convert --layers conv_transpose / dense / all, the ai.bnnc file reads back
 #   to the same IR, export --mode mean gives PyTorch's output, --mode
@@ -70,6 +73,15 @@ assert np.abs(a - b).max() <= 0.1 * np.abs(b).max() and np.abs(a - b).max() > 0,
 done
 expect 1 export "$TMP/flipout.onnx" --mode standard -o "$TMP/x.onnx" \
     && has err "estimator 'flipout' cannot be lowered"
+# ConvTransposeReparam reads output_shape and auto_pad as ConvTranspose does
+expect 0 dump "$F/ct_output_shape.onnx"
+sed -n 's/.*conv_transpose(\([^,]*\).*\({strides=[^}]*\)}.*/\1 \2/p' "$TMP/out" > "$TMP/plain.attrs"
+expect 0 dump "$F/ct_reparam_output_shape.onnx"
+sed -n 's/.*bnn.conv_transpose_reparam(\([^,]*\).*\({strides=[^}]*\), prior_mu=.*/\1 \2/p' \
+    "$TMP/out" > "$TMP/bayes.attrs"
+[ "$(wc -l < "$TMP/plain.attrs")" = 2 ] && cmp -s "$TMP/plain.attrs" "$TMP/bayes.attrs" \
+    || fail "ConvTransposeReparam attributes: $(cat "$TMP/bayes.attrs") vs $(cat "$TMP/plain.attrs")"
+checks=$((checks + 1))
 expect 2 convert "$U.onnx" --layers recurrent \
     && has err "recurrent layers (LSTM, GRU, RNN) cannot be made Bayesian yet"
 
