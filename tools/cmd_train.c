@@ -239,7 +239,7 @@ static bnn_status split_tail(bnn_dataset *ds, int64_t count, bnn_dataset *tail, 
 }
 
 /* How many of val's examples the mean prediction over `samples` weight
- * samples gets right. */
+ * samples gets right (binary cross-entropy's f32 targets: class 1 at >= 1/2). */
 static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
                               double *right, bnn_diag *diag)
 {
@@ -252,13 +252,20 @@ static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, co
     BNN_TRY(bnn_predict_classes(graph, &val->x, &po, NULL, &samples, &k, diag));
     float *probs = malloc(sizeof(float) * (size_t)(samples * val->n * k));
     float *mean = malloc(sizeof(float) * (size_t)(val->n * k));
-    bnn_status st = probs && mean ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    bool targets = val->y.dtype == BNN_F32;
+    int64_t *labels = targets ? malloc(sizeof(int64_t) * (size_t)val->n + 1) : NULL;
+    bnn_status st = probs && mean && (labels || !targets)
+                        ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; st == BNN_OK && targets && i < val->n; i++)
+        labels[i] = ((const float *)val->y.data)[i] >= 0.5f;
     if (st == BNN_OK)
         st = bnn_predict_classes(graph, &val->x, &po, probs, &samples, &k, diag);
     if (st == BNN_OK) {
         bnn_predictive_stats(probs, samples, val->n, k, mean, NULL, NULL, NULL);
-        *right = (double)llround(bnn_accuracy(mean, val->y.data, val->n, k) * (double)val->n);
+        *right = (double)llround(bnn_accuracy(mean, targets ? labels : val->y.data, val->n, k) *
+                                 (double)val->n);
     }
+    free(labels);
     free(probs);
     free(mean);
     return st;
@@ -997,7 +1004,7 @@ int bnnc_cmd_train(int argc, char **argv)
             break;
         double seconds = now_seconds() - start;
         double val_acc = NAN;
-        if (n_val && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
+        if (n_val && a.train.loss != BNN_LOSS_MSE &&
             validate(graph, &val, n_val, &a, comm, &val_acc, &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;

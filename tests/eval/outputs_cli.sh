@@ -121,6 +121,11 @@ expect 0 run "$B.onnx" --input "$B.x.npy" --task classify --json
 py "task classify" "assert d['task'] == 'binary' and len(d['examples']) == 64"
 expect 0 train "$TMP/b.onnx" --train-x "$B.x.npy" --train-y "$B.y.npy" --loss bce --epochs 2 \
     --batch 16 -o "$TMP/bt.onnx" && has out "train acc"
+expect 0 train "$TMP/b.onnx" --train-x "$B.x.npy" --train-y "$B.y.npy" --loss bce --epochs 1 \
+    --batch 16 --val-split 0.25 -o "$TMP/bv.onnx"
+checks=$((checks + 1))
+grep -q "epoch 1/1: .*train acc [01]\.[0-9]*, val acc [01]\.[0-9]*," "$TMP/out" \
+    || fail "bce with --val-split reports no validation accuracy"
 expect 0 eval "$TMP/bt.onnx" --x "$B.x.npy" --y "$B.y.npy" --json
 py "trained binary" "assert d['accuracy'] >= 0.9, d"
 expect 1 train "$F/per_step.onnx" --train-x "$F/per_step.x.npy" --train-y "$F/per_step.y.npy" \
