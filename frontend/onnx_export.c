@@ -740,10 +740,12 @@ static bnn_status export_node(ex *e, int nid)
     case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
     case BNN_OP_MOMENTS_MAX_POOL:
         return export_moments(e, n);
-    case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
+    case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM: case BNN_OP_WEIGHT_REPARAM:
         e->bnnc = true;
-        on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM ? "DenseReparam" : "ConvReparam", "ai.bnnc",
-                     n->name, in, n->n_inputs, &out, 1);
+        on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM  ? "DenseReparam"
+                        : n->op == BNN_OP_CONV_REPARAM ? "ConvReparam"
+                                                       : "WeightReparam",
+                     "ai.bnnc", n->name, in, n->n_inputs, &out, 1);
         copy_attrs_except(e, on, n, NULL);
         break;
     default:

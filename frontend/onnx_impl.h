@@ -341,10 +341,11 @@ bnn_status onnx_lower_batch_norm(onnx_ctx *c);
 bnn_status onnx_lower_layer_norm(onnx_ctx *c);
 
 /* onnx_lower_bayes.c: the ai.bnnc layers DenseReparam, ConvReparam and
- * ConvTransposeReparam. */
+ * ConvTransposeReparam, and WeightReparam (a weight on its own). */
 bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
 bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
 bnn_status onnx_lower_conv_transpose_reparam(onnx_ctx *c);
+bnn_status onnx_lower_weight_reparam(onnx_ctx *c);
 
 /* onnx_lower_layout.c: Shape, Gather, Squeeze, Unsqueeze, Concat, Flatten,
  * Reshape, Transpose and Pad; shape arithmetic of known contents folds. */

@@ -1,7 +1,8 @@
 /* ONNX op -> IR op for the Bayesian layers of domain ai.bnnc
  * (runtime/kernels/bayes.c): DenseReparam, ConvReparam and
  * ConvTransposeReparam, whose mu and rho initializers become trainable
- * params; ConvReparam reads Conv's window attributes (onnx_lower_conv.c),
+ * params, and WeightReparam(mu, rho), a weight sampled on its own (an LSTM's
+ * W, R or B); ConvReparam reads Conv's window attributes (onnx_lower_conv.c),
  * ConvTransposeReparam ConvTranspose's (onnx_lower_conv_transpose.c).
  * Registered in the table of onnx_lower.c.
  */
@@ -53,4 +54,25 @@ bnn_status onnx_lower_conv_reparam(onnx_ctx *c) { return reparam(c, BNN_OP_CONV_
 bnn_status onnx_lower_conv_transpose_reparam(onnx_ctx *c)
 {
     return reparam(c, BNN_OP_CONV_TRANSPOSE_REPARAM);
+}
+
+bnn_status onnx_lower_weight_reparam(onnx_ctx *c)
+{
+    int in[2], nid;
+    for (int k = 0; k < 2; k++) {
+        BNN_TRY(onnx_need_input(c, k, &in[k]));
+        if (!onnx_is_param(c, in[k]))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input %d must be an initializer", k);
+        bnn_graph_value(c->g, in[k])->trainable = true;
+    }
+    float pmu, psig;
+    const char *est;
+    BNN_TRY(onnx_attr_float(c, "prior_mu", 0.0f, &pmu));
+    BNN_TRY(onnx_attr_float(c, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT, &psig));
+    BNN_TRY(onnx_attr_string(c, "estimator", "reparam", &est));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_WEIGHT_REPARAM, in, 2, &nid));
+    BNN_TRY(onnx_set_float(c, nid, "prior_mu", pmu));
+    BNN_TRY(onnx_set_float(c, nid, "prior_sigma", psig));
+    BNN_TRY(onnx_set_string(c, nid, "estimator", est));
+    return onnx_infer(c, nid);
 }

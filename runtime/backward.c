@@ -269,7 +269,8 @@ bnn_status bnn_session_derive_param_grads(bnn_session *s, const uint64_t *redraw
     for (int p = 0; p < s->n_order; p++) {
         bnn_kernel_args a = s->node_args[p];
         const bnn_node *n = a.node;
-        if (s->skip[p] || !bnn_op_is_bayesian(n->op))
+        /* bnn.weight_reparam (mu, rho only) is never derived: bayes_rho_derivable */
+        if (s->skip[p] || !bnn_op_is_bayesian(n->op) || n->n_inputs <= BAYES_IN_WRHO)
             continue;
         int wr = n->inputs[BAYES_IN_WRHO];
         int br = BAYES_IN_BRHO < n->n_inputs ? n->inputs[BAYES_IN_BRHO] : -1;

@@ -30,9 +30,9 @@ static void usage(FILE *out)
             "options:\n"
             "  -o, --output FILE        output file (default: IN.bnn.onnx; with --emit ir,\n"
             "                           stdout)\n"
-            "      --layers L           dense, conv, conv_transpose, all, or a comma list\n"
-            "                           (default all; recurrent is refused: LSTM/GRU/RNN\n"
-            "                           weights stay deterministic)\n"
+            "      --layers L           dense, conv, conv_transpose, all (those three; the\n"
+            "                           default), recurrent (lstm, gru, rnn: their W, R, B\n"
+            "                           sampled by bnn.weight_reparam), or a comma list\n"
             "      --only N,..          convert only these layers, by ONNX node name or by\n"
             "                           weight name (fc1 for fc1.weight)\n"
             "      --exclude N,..       never convert these layers (names as for --only)\n"
@@ -99,12 +99,22 @@ static int64_t count_params(const bnn_graph *g, bool trainable_only)
  * not in `before` (matched by node name). */
 static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *after)
 {
-    int total = 0;
+    /* a recurrent layer stays itself and reads its weights from
+     * bnn.weight_reparam nodes: it is counted, they are not */
+    int total = 0, recurrent = 0;
     for (int i = 0; i < after->n_nodes; i++) {
         const bnn_node *n = &after->nodes[i];
         int was = bnn_graph_find_node(before, n->name);
-        total += bnn_op_is_bayesian(n->op) && !(was >= 0 && before->nodes[was].op == n->op);
+        total += bnn_op_is_bayesian(n->op) && n->op != BNN_OP_WEIGHT_REPARAM &&
+                 !(was >= 0 && before->nodes[was].op == n->op);
+        bool sampled = false;
+        for (int k = 1; !n->dead && k < n->n_inputs && k <= 3; k++) {
+            int v = n->inputs[k], p = v >= 0 ? after->values[v].producer : -1;
+            sampled |= p >= 0 && after->nodes[p].op == BNN_OP_WEIGHT_REPARAM;
+        }
+        recurrent += sampled && (n->op == BNN_OP_LSTM || n->op == BNN_OP_GRU || n->op == BNN_OP_RNN);
     }
+    total += recurrent;
     fprintf(out, "converted:  %d layer%s\n", total, total == 1 ? "" : "s");
     /* one line per Bayesian op, labelled with its layer's name (ops.def PAIR) */
     for (int op = 0; op < BNN_OP_COUNT; op++) {
@@ -136,6 +146,21 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
             }
         }
         fprintf(out, "\n");
+    }
+    if (recurrent) {
+        fprintf(out, "  %-14s %3d  ", "recurrent", recurrent);
+        int printed = 0;
+        for (int i = 0; i < after->n_nodes; i++) {
+            const bnn_node *n = &after->nodes[i];
+            bool sampled = false;
+            for (int k = 1; !n->dead && k < n->n_inputs && k <= 3; k++) {
+                int v = n->inputs[k], p = v >= 0 ? after->values[v].producer : -1;
+                sampled |= p >= 0 && after->nodes[p].op == BNN_OP_WEIGHT_REPARAM;
+            }
+            if (sampled)
+                fprintf(out, "%s%s", printed++ ? ", " : "", *n->name ? n->name : "(unnamed)");
+        }
+        fprintf(out, " (weights W, R, B sampled by bnn.weight_reparam)\n");
     }
     fprintf(out, "parameters: %lld before, %lld after (%lld trainable)\n",
             (long long)count_params(before, false), (long long)count_params(after, false),

@@ -12,7 +12,9 @@
 #   to those computed here from `run --output`'s probabilities; run gives
 #   Bernoulli entropies; train --loss bce; --task classify;
 # - per_step (Softmax [N, T, C]): eval's per-step accuracy/NLL and the
-#   per-sequence uncertainty against `run`'s arrays.
+#   per-sequence uncertainty against `run`'s arrays;
+# - tests/fixtures/exporters' GRU and LSTM with --layers recurrent: read back,
+#   the mean model is ONNX Runtime's, samples spread, standard export, train.
 #
 # usage: outputs_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
 set -u
@@ -82,8 +84,32 @@ sed -n 's/.*bnn.conv_transpose_reparam(\([^,]*\).*\({strides=[^}]*\), prior_mu=.
 [ "$(wc -l < "$TMP/plain.attrs")" = 2 ] && cmp -s "$TMP/plain.attrs" "$TMP/bayes.attrs" \
     || fail "ConvTransposeReparam attributes: $(cat "$TMP/bayes.attrs") vs $(cat "$TMP/plain.attrs")"
 checks=$((checks + 1))
-expect 2 convert "$U.onnx" --layers recurrent \
-    && has err "recurrent layers (LSTM, GRU, RNN) cannot be made Bayesian yet"
+expect 1 convert "$U.onnx" --layers recurrent -o "$TMP/x.onnx" && has err "no layer matched"
+
+# ---- recurrent layers: W, R, B through bnn.weight_reparam ---------------------
+E=$ROOT/tests/fixtures/exporters
+for m in torch_gru_bidir torch_lstm2_dynamic; do
+    expect 0 convert "$E/$m.onnx" --layers recurrent -o "$TMP/$m.onnx" && has out "  recurrent  "
+    expect 0 convert "$E/$m.onnx" --layers recurrent --emit ir -o "$TMP/$m.ir"
+    expect 0 dump "$TMP/$m.onnx"
+    cmp -s "$TMP/out" "$TMP/$m.ir" || fail "$m: WeightReparam does not read back as written"
+    has out "bnn.weight_reparam("
+    expect 0 export "$TMP/$m.onnx" --mode mean -o "$TMP/$m.mean.onnx"
+    expect 0 run "$TMP/$m.mean.onnx" --input "$E/$m.input.npy" --output "$TMP/$m.mean.npy"
+    py "$m mean = ONNX Runtime" "a = np.load(T + '/$m.mean.npy'); b = np.load('$E/$m.output.npy')
+assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max(), np.abs(a - b).max()"
+    expect 0 run "$TMP/$m.onnx" --input "$E/$m.input.npy" --samples 16 --task regress \
+        --output "$TMP/$m.mc.npy"
+    py "$m samples" "a = np.load(T + '/$m.mc.npy'); b = np.load('$E/$m.output.npy')
+d = np.abs(a - b).max(); assert 0 < d <= 0.25 * np.abs(b).max() + 0.05, d"
+    expect 0 export "$TMP/$m.onnx" --mode standard -o "$TMP/$m.std.onnx"
+    expect 0 dump "$TMP/$m.std.onnx" && has out "random_normal_like("
+    expect 0 run "$TMP/$m.std.onnx" --input "$E/$m.input.npy" --output "$TMP/$m.std.npy"
+    expect 0 train "$TMP/$m.onnx" --train-x "$E/$m.train_x.npy" --train-y "$E/$m.train_y.npy" \
+        --epochs 2 --batch 16 -o "$TMP/$m.trained.onnx" && has out "epoch 2/2"
+done
+expect 0 convert "$E/torch_lstm2_dynamic.onnx" --layers all,recurrent -o "$TMP/both.onnx" \
+    && has out "converted:  3 layers" && has out "dense            1"
 
 # ---- a binary classifier: Sigmoid [N, 1] -------------------------------------
 B=$F/binary

@@ -4,7 +4,9 @@
  * convolution with the documented streams for each estimator (reparam,
  * local, flipout), 1-D and 2-D, groups, no bias, a negative begin pad;
  * gradients of every input by finite differences; the output's marginal
- * mean and variance over many steps against the closed form; and errors. */
+ * mean and variance over many steps against the closed form; and errors.
+ * Also bnn.weight_reparam, the weight sampled on its own for recurrent
+ * layers: its draw and its gradients. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,4 +325,36 @@ Test(kernels_elem, conv_transpose_reparam_errors)
                   c->diag.message);
         ke_destroy(c);
     }
+}
+
+/* ---- bnn.weight_reparam (runtime/kernels/bayes_weight.c) --------------------- */
+
+Test(kernels_elem, weight_reparam_samples_and_gradients)
+{
+    bnn_shape shapes[2] = {KE_SHAPE(3, 4), KE_SHAPE(3, 4)};
+    bnn_shape ys = KE_SHAPE(3, 4);
+    ke_case *c = ke_create1(BNN_OP_WEIGHT_REPARAM, BNN_F32, 2, shapes, &ys);
+    ke_fill(&c->inputs[0], 1, -1, 1);
+    ke_fill(&c->inputs[1], 2, -3, 0);
+    c->seed = 5;
+    c->step = 7;
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    /* w = mu + softplus(rho) * eps, eps the stream of rng.h, as the layers draw */
+    float eps[12];
+    bnn_rng_stream s = bnn_rng_stream_make(c->seed, c->node_id, BNN_RNG_PURPOSE_WEIGHTS, c->step);
+    bnn_rng_normal(&s, 0, 12, eps);
+    const float *mu = c->inputs[0].data, *rho = c->inputs[1].data, *w = c->output.data;
+    for (int i = 0; i < 12; i++)
+        cr_expect(fabs(w[i] - (mu[i] + softplus_d(rho[i]) * eps[i])) <= 1e-6 * (1 + fabs(w[i])),
+                  "element %d: %g", i, w[i]);
+    c->training = true;
+    ke_check_grad(c, 0x3, 1e-3, 1e-2, 12);
+    ke_destroy(c);
+    /* only reparam: local and flipout need a layer's product */
+    c = ke_create1(BNN_OP_WEIGHT_REPARAM, BNN_F32, 2, shapes, &ys);
+    ke_set_string(c, "estimator", "local");
+    cr_expect_eq(ke_forward(c), BNN_ERR_UNSUPPORTED);
+    cr_expect(strstr(c->diag.message, "bnn.weight_reparam") && strstr(c->diag.message, "local"),
+              "%s", c->diag.message);
+    ke_destroy(c);
 }

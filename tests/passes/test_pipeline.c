@@ -101,13 +101,9 @@ Test(pipeline, errors_name_the_column_the_pass_and_the_option)
                 "pipeline column 18: to-bnn option estimator: 'mc' is not reparam, flipout or local");
     parse_fails("to-bnn{init=zeros}",
                 "pipeline column 13: to-bnn option init: 'zeros' is not weights or random");
-    parse_fails("to-bnn{layers=dense,lstm}",
-                "pipeline column 15: to-bnn option layers: 'lstm': recurrent layers (LSTM, "
-                "GRU, RNN) cannot be made Bayesian yet; convert the others with layers=all and "
-                "keep the recurrent weights deterministic");
     parse_fails("to-bnn{layers=dense,lstmx}",
                 "pipeline column 15: to-bnn option layers: unknown layer type 'lstmx' (expected "
-                "dense, conv, conv_transpose or all)");
+                "dense, conv, conv_transpose, lstm, gru, rnn, recurrent or all)");
     parse_fails("to-bnn{layers=}",
                 "pipeline column 15: to-bnn option layers: empty (expected dense, conv, all or "
                 "a comma list)");
