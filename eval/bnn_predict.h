@@ -59,6 +59,11 @@ typedef struct bnn_predict_options {
     /* -1: detect (an output made by softmax holds probabilities, anything
      * else logits); 0: logits; 1: probabilities */
     int outputs_probabilities;
+    /* Accept a per-step classifier, an output [n, T, C] (C >= 2 classes, or
+     * C = 1 for a binary one): each example is then T rows of
+     * bnn_predict_classes' output (see bnn_predict_class_layout).  Off by
+     * default so a caller that allocates n x k floats never gets n x T x k. */
+    bool per_step;
     /* Called after each batch with rows done so far (progress); may be NULL. */
     void (*progress)(void *context, int64_t done, int64_t total);
     void *context;
@@ -71,10 +76,25 @@ bool bnn_graph_is_bayesian(const bnn_graph *graph);
 /* True when the graph's first output is made by a softmax. */
 bool bnn_graph_outputs_probabilities(const bnn_graph *graph);
 
+/* How the graph's first output reads as a classifier:
+ *   [n, K] (K >= 2): K classes, logits (softmax applied) or, made by a
+ *     softmax, probabilities;
+ *   [n, 1] or [n]: a binary classifier, k = 2: made by a sigmoid it holds
+ *     p(class 1), else a logit (the sigmoid applied); each sample gives the
+ *     Bernoulli pair (1 - p, p), so entropies and mutual information are the
+ *     Bernoulli ones;
+ *   [n, T, C] with options->per_step: T steps per example, each a classifier
+ *     as above over its last dim (C = 1: binary), rows i*T + t.
+ * *steps is T (1 unless per-step), *k the classes per row, *binary whether
+ * rows are Bernoulli pairs.  Fails naming the output otherwise. */
+bnn_status bnn_predict_class_layout(const bnn_graph *graph, const bnn_predict_options *options,
+                                    int64_t *steps, int64_t *k, bool *binary, bnn_diag *diag);
+
 /* x: [n, ...] matching the graph's one input. Writes probs[s][i][j]
  * (samples x n x k floats, which the caller allocates: see *k_out from
  * bnn_predict_classes) — call with probs NULL first to learn k and the
- * effective number of samples. */
+ * effective number of samples.  For a per-step classifier (options->per_step)
+ * i runs over n x T rows. */
 bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
                                const bnn_predict_options *options, float *probs,
                                int64_t *samples_out, int64_t *k_out, bnn_diag *diag);

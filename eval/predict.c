@@ -51,7 +51,56 @@ typedef enum predict_mode {
     PREDICT_RAW,      /* the first output as it is (regression) */
     PREDICT_SOFTMAX,  /* softmax of logits */
     PREDICT_COPY,     /* already probabilities */
+    PREDICT_BINARY_PROB,  /* p(class 1) -> (1 - p, p) */
+    PREDICT_BINARY_LOGIT, /* logit z -> (1 - sigmoid(z), sigmoid(z)) */
 } predict_mode;
+
+static float sigmoid(float z)
+{
+    double e = exp(-fabs((double)z)), s = 1 / (1 + e);
+    return (float)(z >= 0 ? s : 1 - s);
+}
+
+bnn_status bnn_predict_class_layout(const bnn_graph *graph, const bnn_predict_options *options,
+                                    int64_t *steps, int64_t *k, bool *binary, bnn_diag *diag)
+{
+    if (graph->n_outputs < 1)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "the model has no output");
+    const bnn_value *out = &graph->values[graph->outputs[0]];
+    const bnn_shape *s = &out->shape;
+    for (int d = 1; d < s->rank; d++)
+        if (!bnn_dim_is_known(s->dims[d]))
+            return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' needs fixed dims "
+                            "after the batch", out->name);
+    *steps = 1;
+    int64_t last = s->rank >= 2 ? s->dims[s->rank - 1] : 1;
+    bool fits = s->rank == 1 || s->rank == 2 || (s->rank == 3 && options->per_step);
+    if (s->rank == 3 && !options->per_step)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' is [batch, steps, classes], a "
+                        "per-step classifier, which this caller does not handle", out->name);
+    if (!fits || last < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' must be [batch, "
+                        "classes], [batch, 1] or [batch] (binary), or [batch, steps, classes]",
+                        out->name);
+    if (s->rank == 3)
+        *steps = s->dims[1];
+    *binary = last == 1;
+    *k = *binary ? 2 : last;
+    return BNN_OK;
+}
+
+static predict_mode class_mode(const bnn_graph *g, const bnn_predict_options *o, bool binary)
+{
+    int producer = g->values[g->outputs[0]].producer;
+    bnn_op op = producer >= 0 ? g->nodes[producer].op : BNN_OP_NONE;
+    if (binary) {
+        bool probs = o->outputs_probabilities < 0 ? op == BNN_OP_SIGMOID
+                                                  : o->outputs_probabilities == 1;
+        return probs ? PREDICT_BINARY_PROB : PREDICT_BINARY_LOGIT;
+    }
+    bool probs = o->outputs_probabilities < 0 ? op == BNN_OP_SOFTMAX : o->outputs_probabilities == 1;
+    return probs ? PREDICT_COPY : PREDICT_SOFTMAX;
+}
 
 bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, const bnn_tensor *x,
                                 const bnn_predict_options *options, bnn_diag *diag)
@@ -96,11 +145,15 @@ void predict_batches_close(predict_batches *pb)
     pb->sessions[0] = pb->sessions[1] = NULL;
 }
 
-/* Runs S samples over x batch by batch into out[s][i][0..width). */
+/* Runs S samples over x batch by batch into out[s][i][0..width) (width
+ * values of the model per example; the binary modes write two floats for
+ * each, and softmax normalises groups of k). */
 static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
                           const bnn_predict_options *options, int64_t samples, int64_t width,
-                          predict_mode mode, float *out, bnn_diag *diag)
+                          int64_t k, predict_mode mode, float *out, bnn_diag *diag)
 {
+    bool binary = mode == PREDICT_BINARY_PROB || mode == PREDICT_BINARY_LOGIT;
+    int64_t dst_width = binary ? 2 * width : width;
     predict_batches pb;
     bnn_status st = predict_batches_open(&pb, graph, x, options, diag);
     int64_t n = pb.n;
@@ -123,11 +176,20 @@ static bnn_status predict(const bnn_graph *graph, const bnn_tensor *x,
                               bnn_session_output_name(s, 0), (long long)width);
                 break;
             }
-            float *dst = out + ((size_t)smp * (size_t)n + (size_t)start) * (size_t)width;
-            if (mode == PREDICT_SOFTMAX)
-                softmax_rows(y->data, dst, b, width);
-            else
-                memcpy(dst, y->data, sizeof(float) * (size_t)(b * width));
+            float *dst = out + ((size_t)smp * (size_t)n + (size_t)start) * (size_t)dst_width;
+            const float *src = y->data;
+            if (mode == PREDICT_SOFTMAX) {
+                softmax_rows(src, dst, b * (width / k), k);
+            } else if (binary) {
+                for (int64_t i = 0; i < b * width; i++) {
+                    float p = mode == PREDICT_BINARY_LOGIT ? sigmoid(src[i]) : src[i];
+                    p = p < 0 ? 0 : p > 1 ? 1 : p; /* NaN stays NaN */
+                    dst[2 * i] = 1 - p;
+                    dst[2 * i + 1] = p;
+                }
+            } else {
+                memcpy(dst, src, sizeof(float) * (size_t)(b * width));
+            }
         }
         start += b;
         if (options->progress)
@@ -157,13 +219,14 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
     int64_t samples = 0;
     BNN_TRY(check_samples(graph, options, &samples, diag));
     const bnn_value *out = &graph->values[graph->outputs[0]];
-    if (out->shape.rank != 2 || !bnn_dim_is_known(out->shape.dims[1]))
-        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' must be [batch, classes]",
-                        out->name);
-    int64_t k = out->shape.dims[1];
-    if (k < 2)
-        return bnn_fail(diag, BNN_ERR_SHAPE, "a classifier's output '%s' needs at least 2 "
-                        "classes, not %lld (a regressor?)", out->name, (long long)k);
+    int64_t steps, k;
+    bool binary;
+    BNN_TRY(bnn_predict_class_layout(graph, options, &steps, &k, &binary, diag));
+    if ((binary || steps > 1 || out->shape.rank != 2) && options->predictive != BNN_PREDICTIVE_MC)
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "the %s predictive handles [batch, classes] "
+                        "softmax classifiers; output '%s' is a %s classifier (use mc)",
+                        bnn_predictive_name(options->predictive), out->name,
+                        steps > 1 ? "per-step" : "binary");
     *k_out = k;
     if (options->predictive != BNN_PREDICTIVE_MC) /* the logit rule's points */
         samples = bnn_moments_rule_points(options->logits, k, samples);
@@ -172,9 +235,8 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
         return BNN_OK;
     if (options->predictive != BNN_PREDICTIVE_MC)
         return bnn_predict_moments_classes(graph, x, options, samples, k, probs, diag);
-    bool are_probs = options->outputs_probabilities < 0 ? bnn_graph_outputs_probabilities(graph)
-                                                        : options->outputs_probabilities == 1;
-    return predict(graph, x, options, samples, k, are_probs ? PREDICT_COPY : PREDICT_SOFTMAX,
+    predict_mode mode = class_mode(graph, options, binary);
+    return predict(graph, x, options, samples, steps * (binary ? 1 : k), binary ? 1 : k, mode,
                    probs, diag);
 }
 
@@ -202,5 +264,5 @@ bnn_status bnn_predict_outputs(const bnn_graph *graph, const bnn_tensor *x,
         return BNN_OK;
     if (options->predictive != BNN_PREDICTIVE_MC)
         return bnn_predict_moments_outputs(graph, x, options, width, outputs, diag);
-    return predict(graph, x, options, samples, width, PREDICT_RAW, outputs, diag);
+    return predict(graph, x, options, samples, width, 1, PREDICT_RAW, outputs, diag);
 }

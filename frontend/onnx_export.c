@@ -710,7 +710,7 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, sum || na == 0 ? " axes " : NULL);
         break;
     }
-    case BNN_OP_CONV_TRANSPOSE: {
+    case BNN_OP_CONV_TRANSPOSE: case BNN_OP_CONV_TRANSPOSE_REPARAM: {
         /* import leaves only begin pads negative (output_shape larger than
          * the natural size); ONNX's pads are non-negative */
         const int64_t *p;
@@ -718,9 +718,12 @@ static bnn_status export_node(ex *e, int nid)
         for (int i = 0; i < np; i++)
             if (p[i] < 0)
                 return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
-                                "node '%s' (conv_transpose): negative pads have no ONNX form",
-                                n->name);
-        on = ex_node(e, "ConvTranspose", "", n->name, in, n->n_inputs, &out, 1);
+                                "node '%s' (%s): negative pads have no ONNX form", n->name,
+                                bnn_op_get(n->op)->name);
+        bool bayes = n->op == BNN_OP_CONV_TRANSPOSE_REPARAM;
+        e->bnnc |= bayes;
+        on = ex_node(e, bayes ? "ConvTransposeReparam" : "ConvTranspose", bayes ? "ai.bnnc" : "",
+                     n->name, in, n->n_inputs, &out, 1);
         copy_attrs_except(e, on, n, NULL);
         break;
     }
@@ -744,10 +747,12 @@ static bnn_status export_node(ex *e, int nid)
     case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
     case BNN_OP_MOMENTS_MAX_POOL:
         return export_moments(e, n);
-    case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM:
+    case BNN_OP_DENSE_REPARAM: case BNN_OP_CONV_REPARAM: case BNN_OP_WEIGHT_REPARAM:
         e->bnnc = true;
-        on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM ? "DenseReparam" : "ConvReparam", "ai.bnnc",
-                     n->name, in, n->n_inputs, &out, 1);
+        on = ex_node(e, n->op == BNN_OP_DENSE_REPARAM  ? "DenseReparam"
+                        : n->op == BNN_OP_CONV_REPARAM ? "ConvReparam"
+                                                       : "WeightReparam",
+                     "ai.bnnc", n->name, in, n->n_inputs, &out, 1);
         copy_attrs_except(e, on, n, NULL);
         break;
     default:

@@ -318,7 +318,17 @@ bnn_status onnx_set_window(onnx_ctx *c, int nid, const onnx_window *w, bool kern
 bnn_status onnx_lower_conv(onnx_ctx *c);
 
 /* onnx_lower_conv_transpose.c: ConvTranspose, auto_pad and output_shape
- * resolved into pads and output_padding. */
+ * resolved into pads and output_padding.  onnx_conv_transpose_window reads
+ * the attributes of the node (x input x, weight input w) the way
+ * ConvTranspose has them; onnx_set_conv_transpose_window writes them onto
+ * node nid. */
+typedef struct onnx_ct_window {
+    int nsp; /* spatial dims: 1 or 2 */
+    int64_t strides[2], dilations[2], pads[4], output_padding[2];
+    int64_t group;
+} onnx_ct_window;
+bnn_status onnx_conv_transpose_window(onnx_ctx *c, int x, int w, onnx_ct_window *win);
+bnn_status onnx_set_conv_transpose_window(onnx_ctx *c, int nid, const onnx_ct_window *w);
 bnn_status onnx_lower_conv_transpose(onnx_ctx *c);
 
 /* onnx_lower_pool.c: MaxPool and AveragePool. */
@@ -330,9 +340,12 @@ bnn_status onnx_lower_avg_pool(onnx_ctx *c);
 bnn_status onnx_lower_batch_norm(onnx_ctx *c);
 bnn_status onnx_lower_layer_norm(onnx_ctx *c);
 
-/* onnx_lower_bayes.c: the ai.bnnc layers DenseReparam and ConvReparam. */
+/* onnx_lower_bayes.c: the ai.bnnc layers DenseReparam, ConvReparam and
+ * ConvTransposeReparam, and WeightReparam (a weight on its own). */
 bnn_status onnx_lower_dense_reparam(onnx_ctx *c);
 bnn_status onnx_lower_conv_reparam(onnx_ctx *c);
+bnn_status onnx_lower_conv_transpose_reparam(onnx_ctx *c);
+bnn_status onnx_lower_weight_reparam(onnx_ctx *c);
 
 /* onnx_lower_layout.c: Shape, Gather, Squeeze, Unsqueeze, Concat, Flatten,
  * Reshape, Transpose and Pad; shape arithmetic of known contents folds. */

@@ -1,11 +1,14 @@
 /* ONNX op -> IR op for the Bayesian layers of domain ai.bnnc
- * (runtime/kernels/bayes.c): DenseReparam and ConvReparam, whose mu and rho
- * initializers become trainable params; ConvReparam reads Conv's window
- * attributes (onnx_lower_conv.c).  Registered in the table of onnx_lower.c.
+ * (runtime/kernels/bayes.c): DenseReparam, ConvReparam and
+ * ConvTransposeReparam, whose mu and rho initializers become trainable
+ * params, and WeightReparam(mu, rho), a weight sampled on its own (an LSTM's
+ * W, R or B); ConvReparam reads Conv's window attributes (onnx_lower_conv.c),
+ * ConvTransposeReparam ConvTranspose's (onnx_lower_conv_transpose.c).
+ * Registered in the table of onnx_lower.c.
  */
 #include "onnx_impl.h"
 
-static bnn_status reparam(onnx_ctx *c, bool conv)
+static bnn_status reparam(onnx_ctx *c, bnn_op op)
 {
     int in[5], nid;
     BNN_TRY(onnx_need_input(c, 0, &in[0]));
@@ -28,18 +31,48 @@ static bnn_status reparam(onnx_ctx *c, bool conv)
     BNN_TRY(onnx_attr_float(c, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT, &psig));
     BNN_TRY(onnx_attr_string(c, "estimator", "reparam", &est));
     onnx_window w = { 0 };
+    onnx_ct_window ct = { 0 };
     int64_t group = 1;
-    if (conv)
+    if (op == BNN_OP_CONV_REPARAM)
         BNN_TRY(onnx_conv_window(c, in[0], in[1], &w, &group));
-    BNN_TRY(onnx_emit_node(c, conv ? BNN_OP_CONV_REPARAM : BNN_OP_DENSE_REPARAM, in, in[3] >= 0 ? 5 : 3, &nid));
-    if (conv) {
+    else if (op == BNN_OP_CONV_TRANSPOSE_REPARAM)
+        BNN_TRY(onnx_conv_transpose_window(c, in[0], in[1], &ct));
+    BNN_TRY(onnx_emit_node(c, op, in, in[3] >= 0 ? 5 : 3, &nid));
+    if (op == BNN_OP_CONV_REPARAM) {
         BNN_TRY(onnx_set_window(c, nid, &w, false));
         BNN_TRY(onnx_set_int(c, nid, "group", group));
+    } else if (op == BNN_OP_CONV_TRANSPOSE_REPARAM) {
+        BNN_TRY(onnx_set_conv_transpose_window(c, nid, &ct));
     }
     BNN_TRY(onnx_set_float(c, nid, "prior_mu", pmu));
     BNN_TRY(onnx_set_float(c, nid, "prior_sigma", psig));
     BNN_TRY(onnx_set_string(c, nid, "estimator", est));
     return onnx_infer(c, nid);
 }
-bnn_status onnx_lower_dense_reparam(onnx_ctx *c) { return reparam(c, false); }
-bnn_status onnx_lower_conv_reparam(onnx_ctx *c) { return reparam(c, true); }
+bnn_status onnx_lower_dense_reparam(onnx_ctx *c) { return reparam(c, BNN_OP_DENSE_REPARAM); }
+bnn_status onnx_lower_conv_reparam(onnx_ctx *c) { return reparam(c, BNN_OP_CONV_REPARAM); }
+bnn_status onnx_lower_conv_transpose_reparam(onnx_ctx *c)
+{
+    return reparam(c, BNN_OP_CONV_TRANSPOSE_REPARAM);
+}
+
+bnn_status onnx_lower_weight_reparam(onnx_ctx *c)
+{
+    int in[2], nid;
+    for (int k = 0; k < 2; k++) {
+        BNN_TRY(onnx_need_input(c, k, &in[k]));
+        if (!onnx_is_param(c, in[k]))
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input %d must be an initializer", k);
+        bnn_graph_value(c->g, in[k])->trainable = true;
+    }
+    float pmu, psig;
+    const char *est;
+    BNN_TRY(onnx_attr_float(c, "prior_mu", 0.0f, &pmu));
+    BNN_TRY(onnx_attr_float(c, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT, &psig));
+    BNN_TRY(onnx_attr_string(c, "estimator", "reparam", &est));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_WEIGHT_REPARAM, in, 2, &nid));
+    BNN_TRY(onnx_set_float(c, nid, "prior_mu", pmu));
+    BNN_TRY(onnx_set_float(c, nid, "prior_sigma", psig));
+    BNN_TRY(onnx_set_string(c, nid, "estimator", est));
+    return onnx_infer(c, nid);
+}

@@ -1,4 +1,6 @@
-/* ONNX ConvTranspose (opsets 1-17) -> the IR's conv_transpose.
+/* ONNX ConvTranspose (opsets 1-17) -> the IR's conv_transpose; its
+ * attributes are read the same way for ai.bnnc ConvTransposeReparam
+ * (onnx_lower_bayes.c).
  *
  * The IR keeps only explicit attributes: auto_pad and output_shape are
  * resolved here into pads and output_padding, from the input's spatial dims
@@ -39,13 +41,9 @@ static bnn_status read_ints(onnx_ctx *c, const char *name, int want, int64_t fil
     return BNN_OK;
 }
 
-bnn_status onnx_lower_conv_transpose(onnx_ctx *c)
+bnn_status onnx_conv_transpose_window(onnx_ctx *c, int x, int w, onnx_ct_window *win)
 {
-    int in[3], nid;
-    BNN_TRY(onnx_need_input(c, 0, &in[0]));
-    BNN_TRY(onnx_need_input(c, 1, &in[1]));
-    in[2] = onnx_input(c, 2);
-    const bnn_shape *xs = &onnx_val(c, in[0])->shape, *ws = &onnx_val(c, in[1])->shape;
+    const bnn_shape *xs = &onnx_val(c, x)->shape, *ws = &onnx_val(c, w)->shape;
     const int64_t *ks;
     int nks;
     BNN_TRY(onnx_attr_ints(c, "kernel_shape", &ks, &nks));
@@ -69,7 +67,10 @@ bnn_status onnx_lower_conv_transpose(onnx_ctx *c)
     BNN_TRY(onnx_attr_int(c, "group", 1, &group));
     if (group < 1)
         return onnx_node_fail(c, BNN_ERR_INVALID, "group %lld is not positive", (long long)group);
-    int64_t strides[2], dil[2], pads[4], opad[2];
+    int64_t *strides = win->strides, *dil = win->dilations, *pads = win->pads;
+    int64_t *opad = win->output_padding;
+    win->nsp = sp;
+    win->group = group;
     bool have_pads;
     BNN_TRY(read_ints(c, "strides", sp, 1, 1, strides, NULL));
     BNN_TRY(read_ints(c, "dilations", sp, 1, 1, dil, NULL));
@@ -127,11 +128,27 @@ bnn_status onnx_lower_conv_transpose(onnx_ctx *c)
             opad[i] -= pads[sp + i];
             pads[sp + i] = 0;
         }
+    return BNN_OK;
+}
+
+bnn_status onnx_set_conv_transpose_window(onnx_ctx *c, int nid, const onnx_ct_window *w)
+{
+    BNN_TRY(onnx_set_ints(c, nid, "strides", w->strides, w->nsp));
+    BNN_TRY(onnx_set_ints(c, nid, "pads", w->pads, 2 * w->nsp));
+    BNN_TRY(onnx_set_ints(c, nid, "dilations", w->dilations, w->nsp));
+    BNN_TRY(onnx_set_int(c, nid, "group", w->group));
+    return onnx_set_ints(c, nid, "output_padding", w->output_padding, w->nsp);
+}
+
+bnn_status onnx_lower_conv_transpose(onnx_ctx *c)
+{
+    int in[3], nid;
+    BNN_TRY(onnx_need_input(c, 0, &in[0]));
+    BNN_TRY(onnx_need_input(c, 1, &in[1]));
+    in[2] = onnx_input(c, 2);
+    onnx_ct_window w;
+    BNN_TRY(onnx_conv_transpose_window(c, in[0], in[1], &w));
     BNN_TRY(onnx_emit_node(c, BNN_OP_CONV_TRANSPOSE, in, in[2] >= 0 ? 3 : 2, &nid));
-    BNN_TRY(onnx_set_ints(c, nid, "strides", strides, sp));
-    BNN_TRY(onnx_set_ints(c, nid, "pads", pads, 2 * sp));
-    BNN_TRY(onnx_set_ints(c, nid, "dilations", dil, sp));
-    BNN_TRY(onnx_set_int(c, nid, "group", group));
-    BNN_TRY(onnx_set_ints(c, nid, "output_padding", opad, sp));
+    BNN_TRY(onnx_set_conv_transpose_window(c, nid, &w));
     return onnx_infer(c, nid);
 }

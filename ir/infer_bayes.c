@@ -1,6 +1,7 @@
 /* Shape inference for the Bayesian layers (runtime/kernels/bayes.c):
- * bnn.dense_reparam and bnn.conv_reparam take their deterministic layer's
- * shapes (infer_dense_like, infer_conv_like) once the posterior operands
+ * bnn.dense_reparam, bnn.conv_reparam and bnn.conv_transpose_reparam take
+ * their deterministic layer's shapes (infer_dense_like, infer_conv_like,
+ * infer_conv_transpose_like) once the posterior operands
  * agree: each rho shaped like its mu, both biases or none, a positive prior
  * sigma and a known estimator.  Dispatch and the shared helpers are in
  * infer.c. */
@@ -53,4 +54,28 @@ bnn_status bnn_infer_conv_reparam(infer_ctx *c)
 {
     BNN_TRY(reparam_inputs(c));
     return infer_conv_like(c, 0, 1, 3);
+}
+
+bnn_status bnn_infer_conv_transpose_reparam(infer_ctx *c)
+{
+    BNN_TRY(reparam_inputs(c));
+    return infer_conv_transpose_like(c, 3);
+}
+
+/* mu, rho alike (f32, one shape); the output is mu's.  Only the reparam
+ * estimator: local and flipout need the layer's product. */
+bnn_status bnn_infer_weight_reparam(infer_ctx *c)
+{
+    BNN_TRY(infer_check_types_alike(c, TYPES_F32));
+    float sigma = bnn_node_float(c->node, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
+    if (!(sigma > 0.0f))
+        return infer_fail(c, "attribute 'prior_sigma' is %g, expected > 0", (double)sigma);
+    const char *est = bnn_node_string(c->node, "estimator", "reparam");
+    if (strcmp(est, "reparam") != 0)
+        return infer_fail(c, "attribute 'estimator' is \"%s\"; a weight on its own is sampled "
+                          "with reparam only", est);
+    BNN_TRY(same_shape(c, 1, 0));
+    c->out_dtype = infer_first_dtype(c);
+    c->out = infer_input(c, 0)->shape;
+    return BNN_OK;
 }

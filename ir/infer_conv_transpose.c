@@ -33,6 +33,13 @@ static bool transpose_out(int64_t in, int64_t k, int64_t s, int64_t d, int64_t o
 bnn_status bnn_infer_conv_transpose(infer_ctx *c)
 {
     BNN_TRY(infer_check_types_alike(c, TYPES_F32));
+    return infer_conv_transpose_like(c, 2);
+}
+
+/* x is input 0, the weight input 1, the bias (when present) input b:
+ * conv_transpose and bnn.conv_transpose_reparam (infer_bayes.c). */
+bnn_status infer_conv_transpose_like(infer_ctx *c, int b)
+{
     const bnn_shape *x = &infer_input(c, 0)->shape, *ws = &infer_input(c, 1)->shape;
     int rank = x->rank >= 0 ? x->rank : ws->rank;
     c->out_dtype = infer_first_dtype(c);
@@ -68,11 +75,11 @@ bnn_status bnn_infer_conv_transpose(infer_ctx *c)
     if (mg >= 0 && __builtin_mul_overflow(mg, group, &m))
         return infer_fail(c, "weight '%s' %s with group %lld has too many output channels",
                           infer_name(c, 1), infer_type(c, 1), (long long)group);
-    if (infer_input(c, 2)) {
-        const bnn_shape *bs = &infer_input(c, 2)->shape;
+    if (infer_input(c, b)) {
+        const bnn_shape *bs = &infer_input(c, b)->shape;
         if (bs->rank >= 0 && (bs->rank != 1 || infer_dims_conflict(bs->dims[0], m)))
             return infer_fail(c, "bias '%s' has shape %s, weight '%s' %s with group %lld expects [%lld]",
-                              infer_name(c, 2), infer_type(c, 2), infer_name(c, 1),
+                              infer_name(c, b), infer_type(c, b), infer_name(c, 1),
                               infer_type(c, 1), (long long)group, (long long)m);
         if (bs->rank == 1)
             m = infer_dim_meet(m, bs->dims[0]);

@@ -73,5 +73,7 @@ bnn_status infer_windows(infer_ctx *c, int spatial, const int64_t *kernel, bool 
                          const char *what);
 bnn_status infer_conv_like(infer_ctx *c, int spatial, int w, int b);
 bnn_status infer_dense_like(infer_ctx *c, int w, int b);
+/* conv_transpose's shapes (infer_conv_transpose.c), the bias at input b. */
+bnn_status infer_conv_transpose_like(infer_ctx *c, int b);
 
 #endif

@@ -6,6 +6,9 @@
  *   bnn.conv_reparam(...)                        -> conv1d or conv2d (by the
  *                                                   weight's rank), keeping
  *                                                   strides/pads/dilations/group
+ *   bnn.conv_transpose_reparam(...)              -> conv_transpose, likewise
+ *   bnn.weight_reparam(mu, rho)                  -> gone: its readers (an
+ *                                                   lstm's W, ...) read mu
  *
  * A mu param read only by this layer is renamed in place ("fc1.weight_mu" ->
  * "fc1.weight", when that name is free) and made constant; a shared one is
@@ -45,6 +48,26 @@ static int mean_param(bnn_graph *g, int mu)
 static bnn_status to_mean(bnn_graph *g, int node_id)
 {
     const bnn_node *n = bnn_graph_node(g, node_id);
+    if (n->op == BNN_OP_WEIGHT_REPARAM) {
+        int out = n->outputs[0];
+        if (bnn_pass_is_graph_output(g, out)) { /* keep the name: an identity of mu */
+            int w = mean_param(g, n->inputs[0]);
+            if (w < 0)
+                return BNN_ERR_NOMEM;
+            bnn_node *m = bnn_graph_node(g, node_id);
+            m->op = BNN_OP_IDENTITY;
+            BNN_TRY(bnn_pass_drop_prior_attrs(g, node_id));
+            BNN_TRY(bnn_pass_resize_inputs(g, node_id, 1));
+            bnn_graph_node(g, node_id)->inputs[0] = w;
+            return BNN_OK;
+        }
+        int w = mean_param(g, n->inputs[0]); /* renamed in place when we alone read it */
+        if (w < 0)
+            return BNN_ERR_NOMEM;
+        bnn_graph_node(g, node_id)->dead = true;
+        bnn_graph_replace_uses(g, out, w);
+        return BNN_OK;
+    }
     bool has_bias = n->n_inputs > 3 && n->inputs[3] >= 0;
     int x = n->inputs[0], wmu = n->inputs[1], bmu = has_bias ? n->inputs[3] : -1;
     int w = mean_param(g, wmu);

@@ -267,10 +267,8 @@ static bnn_status same_op(moments_ctx *c, int x, const char *suffix, int *out)
 
 static bnn_op layer_op(const bnn_graph *g, const bnn_node *n)
 {
-    if (n->op == BNN_OP_DENSE_REPARAM)
-        return BNN_OP_DENSE;
     (void)g;
-    return BNN_OP_CONV;
+    return bnn_op_get(n->op)->pair; /* dense, conv or conv_transpose */
 }
 
 /* W_cat [rows, 2 * row_len]: row r is [A[r], B[r]] (A, B [rows, row_len]),
@@ -311,7 +309,8 @@ static bnn_status bayesian_layer(moments_ctx *c, int *var_out)
      * mu^2 + s^2]) (GLM: [s^2 | mu^2]), the same GEMM cost as two products
      * but one pass over the output. */
     bool stack = xv != NO_VAR && (n->op == BNN_OP_DENSE_REPARAM ||
-                                  bnn_node_int(n, "group", 1) == 1);
+                                  (n->op == BNN_OP_CONV_REPARAM &&
+                                   bnn_node_int(n, "group", 1) == 1));
     int wvar, bvar = -1, wmu2 = -1, wcat = -1;
     BNN_TRY(sigma_squared(c, wrho, &wvar));
     if (bmu >= 0 && brho >= 0)
@@ -618,9 +617,11 @@ static bnn_status rewrite(moments_ctx *c, int node_id, int *softmax_heads, int *
     int v = NO_VAR;
     switch (n->op) {
     case BNN_OP_DENSE_REPARAM:
-    case BNN_OP_CONV_REPARAM: BNN_TRY(bayesian_layer(c, &v)); break;
+    case BNN_OP_CONV_REPARAM:
+    case BNN_OP_CONV_TRANSPOSE_REPARAM: BNN_TRY(bayesian_layer(c, &v)); break;
     case BNN_OP_DENSE:
-    case BNN_OP_CONV: BNN_TRY(fixed_layer(c, &v)); break;
+    case BNN_OP_CONV:
+    case BNN_OP_CONV_TRANSPOSE: BNN_TRY(fixed_layer(c, &v)); break;
     case BNN_OP_RELU: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_RELU, &v)); break;
     case BNN_OP_LEAKY_RELU: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_RELU, &v)); break;
     case BNN_OP_SIGMOID: BNN_TRY(nonlinear(c, BNN_OP_MOMENTS_SIGMOID, &v)); break;

@@ -8,6 +8,10 @@
  *         dense(x, W, b)
  *   bnn.conv_reparam(...)  -> the same, then conv1d or conv2d (by the weight's
  *                             rank) keeping strides/pads/dilations/group
+ *   bnn.conv_transpose_reparam(...) -> the same, then conv_transpose
+ *   bnn.weight_reparam(mu, rho) -> add(mu, mul(softplus(rho),
+ *                             random_normal_like(mu))), the add keeping the
+ *                             node's name and output (an lstm's W, ...)
  *
  * This is the reparameterisation the runtime's Bayesian kernels compute
  * (runtime/kernels/bayes.c): one weight sample per forward pass, shared by the
@@ -177,6 +181,30 @@ static bnn_status lower_layer(bnn_graph *g, int node_id, bnn_diag *diag)
 {
     char label[300];
     const bnn_node *n = bnn_graph_node(g, node_id);
+    if (n->op == BNN_OP_WEIGHT_REPARAM) {
+        /* the node itself becomes the final add, keeping its output:
+         * mu + softplus(rho) * random_normal_like(mu) */
+        lower_ctx c = {.g = g, .diag = diag, .node_id = node_id, .layer = n->name,
+                       .fallback = *n->name ? n->name : bnn_graph_value(g, n->outputs[0])->name};
+        int mu = n->inputs[0], rho = n->inputs[1], eps, sigma, noise;
+        char stem[512];
+        const char *mu_name = bnn_graph_value(g, mu)->name;
+        size_t len = strlen(mu_name);
+        snprintf(stem, sizeof stem, "%.*s", (int)(len > 3 && !strcmp(mu_name + len - 3, "_mu")
+                                                      ? len - 3 : len), mu_name);
+        BNN_TRY(emit(&c, BNN_OP_RANDOM_NORMAL_LIKE, &mu, 1, stem, "weight", "eps", &eps));
+        BNN_TRY(emit(&c, BNN_OP_SOFTPLUS, &rho, 1, stem, "weight", "sigma", &sigma));
+        int mul_in[2] = {sigma, eps};
+        BNN_TRY(emit(&c, BNN_OP_MUL, mul_in, 2, stem, "weight", "noise", &noise));
+        bnn_node *m = bnn_graph_node(g, node_id);
+        m->op = BNN_OP_ADD;
+        m->n_attrs = 0; /* arena memory: nothing to free */
+        m->attrs = NULL;
+        m = bnn_graph_node(g, node_id);
+        m->inputs[0] = mu;
+        m->inputs[1] = noise;
+        return BNN_OK;
+    }
     const char *estimator = bnn_node_string(n, "estimator", "reparam");
     bool local = strcmp(estimator, "local") == 0;
     if (strcmp(estimator, "reparam") != 0 && !local)

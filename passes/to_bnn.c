@@ -1,8 +1,24 @@
-/* to-bnn: replace dense and conv layers by Bayesian ones.
+/* to-bnn: replace dense, conv and conv_transpose layers by Bayesian ones.
  *
  *   dense(x, W, b)          -> bnn.dense_reparam(x, P.weight_mu, P.weight_rho, P.bias_mu, P.bias_rho)
  *   conv1d/conv2d(x, W, b)  -> bnn.conv_reparam(...same...), keeping strides, pads,
  *                              dilations and group
+ *   conv_transpose(x, W, b) -> bnn.conv_transpose_reparam(...same...), keeping
+ *                              output_padding too (1-D and 2-D)
+ *
+ *   lstm/gru/rnn(x, W, R, B, ...) -> the same node reading
+ *                              bnn.weight_reparam(P.W_mu, P.W_rho) for W, and
+ *                              likewise for R and B (layers=recurrent, or
+ *                              lstm, gru, rnn; never part of "all")
+ *
+ * The layer types are the ops whose ops.def row names a Bayesian PAIR.  ONNX
+ * MatMul and Gemm with a constant 2-D weight are dense layers once
+ * canonicalize has run (bnnc convert's pipeline starts with it).  A
+ * recurrent layer keeps its node, its kernel and its attributes; each of its
+ * constant f32 weights (W, R, B) goes through its own bnn.weight_reparam
+ * node, named "NODE/W_sample" (its value P.W_sample, P the node's name, else
+ * its first output's), which samples with estimator reparam whatever the
+ * estimator option (local and flipout need the layer's product).
  *
  * with attributes prior_mu, prior_sigma and estimator (reparam, flipout or
  * local: how the runtime's kernel draws the noise, runtime/k_bayes*.c; the
@@ -32,7 +48,9 @@
 #define RANDOM_MU_STD 0.1
 
 static const bnn_pass_option_info to_bnn_options[] = {
-    {"layers", "all", "layer types to convert: dense, conv, all, or a comma list"},
+    {"layers", "all",
+     "layer types to convert: dense, conv, conv_transpose, all (those three), recurrent (lstm, "
+     "gru, rnn), or a comma list"},
     {"only", "", "convert only these layers (comma list of node names, or fc1 for fc1.weight)"},
     {"exclude", "", "never convert these layers (names as for only)"},
     {"prior_mu", "0", "mean of the Gaussian prior N(prior_mu, prior_sigma^2)"},
@@ -50,7 +68,8 @@ static const bnn_pass_option_info to_bnn_options[] = {
 #define N_OPTIONS ((int)(sizeof to_bnn_options / sizeof to_bnn_options[0]))
 
 typedef struct to_bnn_config {
-    bool layer[BNN_OP_COUNT]; /* convert nodes of this op (one with a Bayesian pair) */
+    bool layer[BNN_OP_COUNT]; /* convert nodes of this op (one with a Bayesian pair, or a
+                                 recurrent one: its weights through bnn.weight_reparam) */
     bnn_name_list only, exclude;
     double prior_mu, prior_sigma, delta, rho_init;
     bool init_random;
@@ -72,15 +91,22 @@ static bool is_layer_op(bnn_op op)
            bnn_op_get(op)->pair != BNN_OP_NONE;
 }
 
-/* "dense, conv": the layer types, for messages. */
+static bool is_recurrent_op(bnn_op op)
+{
+    return op == BNN_OP_LSTM || op == BNN_OP_GRU || op == BNN_OP_RNN;
+}
+
+/* "dense, conv, ...": the layer types, for messages. */
 static void layer_types(char *buf, size_t n)
 {
     size_t len = 0;
     buf[0] = '\0';
     for (int op = 0; op < BNN_OP_COUNT; op++)
-        if (is_layer_op((bnn_op)op) && len < n)
+        if ((is_layer_op((bnn_op)op) || is_recurrent_op((bnn_op)op)) && len < n)
             len += (size_t)snprintf(buf + len, n - len, "%s%s", len ? ", " : "",
                                     bnn_op_get((bnn_op)op)->name);
+    if (len < n)
+        snprintf(buf + len, n - len, ", recurrent");
 }
 
 static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag *diag)
@@ -96,10 +122,15 @@ static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag
     for (int i = 0; i < layers.count; i++) {
         const char *t = layers.items[i];
         bool all = strcmp(t, "all") == 0, known = all;
+        bool recurrent = strcmp(t, "recurrent") == 0;
         for (int op = 0; op < BNN_OP_COUNT; op++) {
-            if (!is_layer_op((bnn_op)op))
+            /* "all" is every layer with a Bayesian form; recurrent layers
+             * (their weights sampled on their own) only when named */
+            bool layer = is_layer_op((bnn_op)op), rec = is_recurrent_op((bnn_op)op);
+            if (!layer && !rec)
                 continue;
-            if (all || strcmp(t, bnn_op_get((bnn_op)op)->name) == 0) {
+            if ((all && layer) || (recurrent && rec) ||
+                strcmp(t, bnn_op_get((bnn_op)op)->name) == 0) {
                 c->layer[op] = true;
                 known = true;
             }
@@ -276,6 +307,45 @@ static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)
     return BNN_OK;
 }
 
+/* A recurrent layer: each constant f32 weight among W, R and B (inputs 1-3)
+ * read through a new bnn.weight_reparam(mu, rho) node; *count gets how many. */
+static bnn_status convert_recurrent(bnn_graph *g, const to_bnn_config *c, int node_id,
+                                    int *count, bnn_diag *diag)
+{
+    static const char *const what[] = {"", "W", "R", "B"};
+    char prefix[512], layer[512];
+    const bnn_node *n = bnn_graph_node(g, node_id);
+    snprintf(layer, sizeof layer, "%s", *n->name ? n->name : bnn_graph_value(g, n->outputs[0])->name);
+    snprintf(prefix, sizeof prefix, "%s", layer);
+    *count = 0;
+    for (int k = 1; k <= 3; k++) {
+        n = bnn_graph_node(g, node_id);
+        int src = k < n->n_inputs ? n->inputs[k] : -1;
+        if (src < 0 || !bnn_pass_is_f32_param(g, src))
+            continue;
+        int mu, rho;
+        BNN_TRY(add_posterior(g, c, src, prefix, what[k], &mu, &rho));
+        char want[600], name[600], node_name[600];
+        snprintf(want, sizeof want, "%s.%s_sample", prefix, what[k]);
+        const char *fresh = bnn_pass_unique_name(g, want, name, sizeof name);
+        bnn_shape unknown = {.rank = -1};
+        int v = bnn_graph_add_value(g, fresh, BNN_UNDEFINED, &unknown);
+        snprintf(node_name, sizeof node_name, "%s/%s_sample", layer, what[k]);
+        int in[2] = {mu, rho};
+        int nid = v >= 0 ? bnn_graph_add_node(g, BNN_OP_WEIGHT_REPARAM, node_name, in, 2, &v, 1)
+                         : -1;
+        if (nid < 0)
+            return BNN_ERR_NOMEM;
+        BNN_TRY(bnn_node_set_float(g, nid, "prior_mu", (float)c->prior_mu));
+        BNN_TRY(bnn_node_set_float(g, nid, "prior_sigma", (float)c->prior_sigma));
+        BNN_TRY(bnn_node_set_string(g, nid, "estimator", "reparam"));
+        BNN_TRY(bnn_graph_infer_node(g, nid, diag));
+        bnn_graph_node(g, node_id)->inputs[k] = v;
+        ++*count;
+    }
+    return BNN_OK;
+}
+
 static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *diag)
 {
     to_bnn_config c;
@@ -283,8 +353,9 @@ static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *dia
     bnn_status st = check_names(g, &c, &c.only, "only", diag);
     if (st == BNN_OK)
         st = check_names(g, &c, &c.exclude, "exclude", diag);
-    int converted = 0;
-    for (int i = 0; i < g->n_nodes && st == BNN_OK; i++) {
+    int converted = 0, recurrent = 0;
+    int n_nodes = g->n_nodes; /* the weight nodes added here are not layers */
+    for (int i = 0; i < n_nodes && st == BNN_OK; i++) {
         const bnn_node *n = bnn_graph_node(g, i);
         if (n->dead || !c.layer[n->op])
             continue;
@@ -292,6 +363,18 @@ static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *dia
             continue;
         char label[300];
         bnn_node_label(g, i, label, sizeof label);
+        if (is_recurrent_op(n->op)) {
+            int sampled = 0;
+            st = convert_recurrent(g, &c, i, &sampled, diag);
+            if (st == BNN_ERR_NOMEM)
+                st = bnn_fail(diag, st, "%s: out of memory", label);
+            else if (st == BNN_OK && sampled == 0 && c.only.count)
+                st = bnn_fail(diag, BNN_ERR_UNSUPPORTED,
+                              "%s: none of its weights W, R, B is a constant f32 param", label);
+            converted += sampled > 0;
+            recurrent += sampled > 0;
+            continue;
+        }
         bool ok = bnn_pass_is_f32_param(g, n->inputs[1]) &&
                   (n->n_inputs < 3 || n->inputs[2] < 0 || bnn_pass_is_f32_param(g, n->inputs[2]));
         if (!ok) {
@@ -307,16 +390,31 @@ static bnn_status run_to_bnn(bnn_graph *g, const bnn_pass_args *a, bnn_diag *dia
             st = bnn_fail(diag, st, "%s: out of memory", label);
         converted++;
     }
-    if (st == BNN_OK && converted == 0)
-        st = bnn_fail(diag, BNN_ERR_INVALID,
-                      "no layer matched (layers=%s only=%s exclude=%s)", c.layers_text,
-                      bnn_pass_arg(a, "only"), bnn_pass_arg(a, "exclude"));
+    /* the weight nodes were appended after the layers that read them */
+    if (st == BNN_OK && recurrent > 0)
+        st = bnn_graph_sort(g, diag);
+    if (st == BNN_OK && converted == 0) {
+        /* MatMul/Gemm with a constant weight are dense layers only after
+         * canonicalize: say so when that is why nothing matched */
+        bool unfolded = false;
+        for (int i = 0; i < g->n_nodes && !unfolded && c.layer[BNN_OP_DENSE]; i++) {
+            const bnn_node *n = bnn_graph_node(g, i);
+            unfolded = !n->dead && (n->op == BNN_OP_MATMUL || n->op == BNN_OP_GEMM) &&
+                       n->n_inputs > 1 && bnn_pass_is_f32_param(g, n->inputs[1]);
+        }
+        st = bnn_fail(diag, BNN_ERR_INVALID, "no layer matched (layers=%s only=%s exclude=%s)%s",
+                      c.layers_text, bnn_pass_arg(a, "only"), bnn_pass_arg(a, "exclude"),
+                      unfolded ? "; matmul/gemm nodes with constant weights become dense layers "
+                                 "when canonicalize runs first"
+                               : "");
+    }
     config_free(&c);
     return st;
 }
 
 const bnn_pass_def bnn_pass_to_bnn = {
-    .info = {"to-bnn", "replace dense and conv layers by Bayesian ones (bnn.*_reparam)",
+    .info = {"to-bnn",
+             "replace dense, conv and conv_transpose layers by Bayesian ones (bnn.*_reparam)",
              to_bnn_options, N_OPTIONS},
     .check = check_to_bnn,
     .run = run_to_bnn,

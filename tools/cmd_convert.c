@@ -25,15 +25,19 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: bnnc convert IN.onnx [-o OUT.onnx] [options]\n\n"
-            "Replaces the dense and conv layers of a trained model by Bayesian layers\n"
-            "(bnn.dense_reparam, bnn.conv_reparam: weights w ~ N(mu, softplus(rho)^2)) and\n"
-            "writes the result as ONNX (Bayesian layers in domain ai.bnnc).  Runs the\n"
+            "Replaces the dense (Gemm, MatMul with a constant weight), conv and\n"
+            "conv_transpose layers of a trained model by Bayesian layers\n"
+            "(bnn.dense_reparam, bnn.conv_reparam, bnn.conv_transpose_reparam: weights\n"
+            "w ~ N(mu, softplus(rho)^2)) and writes the result as ONNX (Bayesian layers in\n"
+            "domain ai.bnnc).  Runs the\n"
             "pipeline canonicalize,to-bnn{...},dce built from the options below; see\n"
             "'bnnc passes' for the passes and docs/passes.md for the details.\n\n"
             "options:\n"
             "  -o, --output FILE        output file (default: IN.bnn.onnx; with --emit ir,\n"
             "                           stdout)\n"
-            "      --layers L           dense, conv, all, or a comma list (default all)\n"
+            "      --layers L           dense, conv, conv_transpose, all (those three; the\n"
+            "                           default), recurrent (lstm, gru, rnn: their W, R, B\n"
+            "                           sampled by bnn.weight_reparam), or a comma list\n"
             "      --only N,..          convert only these layers, by ONNX node name or by\n"
             "                           weight name (fc1 for fc1.weight)\n"
             "      --exclude N,..       never convert these layers (names as for --only)\n"
@@ -155,12 +159,22 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
         fprintf(out, "converted:  (no summary: out of memory)\n");
         return;
     }
-    int total = 0;
+    /* a recurrent layer stays itself and reads its weights from
+     * bnn.weight_reparam nodes: it is counted, they are not */
+    int total = 0, recurrent = 0;
     for (int i = 0; i < after->n_nodes; i++) {
         const bnn_node *n = &after->nodes[i];
         int was = was_of[i];
-        total += bnn_op_is_bayesian(n->op) && !(was >= 0 && before->nodes[was].op == n->op);
+        total += bnn_op_is_bayesian(n->op) && n->op != BNN_OP_WEIGHT_REPARAM &&
+                 !(was >= 0 && before->nodes[was].op == n->op);
+        bool sampled = false;
+        for (int k = 1; !n->dead && k < n->n_inputs && k <= 3; k++) {
+            int v = n->inputs[k], p = v >= 0 ? after->values[v].producer : -1;
+            sampled |= p >= 0 && after->nodes[p].op == BNN_OP_WEIGHT_REPARAM;
+        }
+        recurrent += sampled && (n->op == BNN_OP_LSTM || n->op == BNN_OP_GRU || n->op == BNN_OP_RNN);
     }
+    total += recurrent;
     fprintf(out, "converted:  %d layer%s\n", total, total == 1 ? "" : "s");
     /* one line per Bayesian op, labelled with its layer's name (ops.def PAIR) */
     for (int op = 0; op < BNN_OP_COUNT; op++) {
@@ -173,7 +187,7 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
             int was = was_of[i];
             count += n->op == (bnn_op)op && !(was >= 0 && before->nodes[was].op == n->op);
         }
-        fprintf(out, "  %-6s %3d%s", label, count, count ? "  " : "");
+        fprintf(out, "  %-14s %3d%s", label, count, count ? "  " : "");
         int printed = 0;
         for (int i = 0; i < after->n_nodes; i++) {
             const bnn_node *n = &after->nodes[i];
@@ -192,6 +206,21 @@ static void print_summary(FILE *out, const bnn_graph *before, const bnn_graph *a
             }
         }
         fprintf(out, "\n");
+    }
+    if (recurrent) {
+        fprintf(out, "  %-14s %3d  ", "recurrent", recurrent);
+        int printed = 0;
+        for (int i = 0; i < after->n_nodes; i++) {
+            const bnn_node *n = &after->nodes[i];
+            bool sampled = false;
+            for (int k = 1; !n->dead && k < n->n_inputs && k <= 3; k++) {
+                int v = n->inputs[k], p = v >= 0 ? after->values[v].producer : -1;
+                sampled |= p >= 0 && after->nodes[p].op == BNN_OP_WEIGHT_REPARAM;
+            }
+            if (sampled)
+                fprintf(out, "%s%s", printed++ ? ", " : "", *n->name ? n->name : "(unnamed)");
+        }
+        fprintf(out, " (weights W, R, B sampled by bnn.weight_reparam)\n");
     }
     fprintf(out, "parameters: %lld before, %lld after (%lld trainable)\n",
             (long long)count_params(before, false), (long long)count_params(after, false),
@@ -249,7 +278,8 @@ static void scale_sigmas(bnn_graph *g, double f)
         const bnn_node *n = &g->nodes[i];
         if (n->dead || !bnn_op_is_bayesian(n->op))
             continue;
-        for (int k = 2; k <= 4 && k < n->n_inputs; k += 2) {
+        bool alone = n->op == BNN_OP_WEIGHT_REPARAM; /* its rho is input 1 */
+        for (int k = alone ? 1 : 2; k <= (alone ? 1 : 4) && k < n->n_inputs; k += 2) {
             if (n->inputs[k] < 0)
                 continue;
             bnn_value *v = &g->values[n->inputs[k]];

@@ -28,7 +28,11 @@ static void usage(FILE *out)
         "Runs a classifier with S weight samples over a test set and reports accuracy,\n"
         "negative log-likelihood, Brier score, expected calibration error (15 equal-width\n"
         "bins) and the mean predictive entropy of right and wrong predictions, for the\n"
-        "Bayesian predictive mean and for the posterior-mean (deterministic) model.\n\n"
+        "Bayesian predictive mean and for the posterior-mean (deterministic) model.\n"
+        "Outputs: [n, K] logits or softmax; [n, 1] or [n] from a Sigmoid, a binary\n"
+        "classifier (labels 0/1; AUROC of p(class 1) too); [n, T, K], a per-step\n"
+        "classifier (labels [n, T]; metrics per step, uncertainty per sequence as the\n"
+        "mean over its steps).\n\n"
         "options:\n"
         "  --data DIR          MNIST IDX files; the t10k (test) split is evaluated\n"
         "  --x F --y F         .npy inputs and integer labels instead\n"
@@ -59,6 +63,10 @@ static void usage(FILE *out)
 /* Everything measured for one model over one set. */
 typedef struct report {
     double accuracy, nll, brier, ece;
+    double auroc; /* a binary classifier's: p(class 1) ranking 1s above 0s; else NaN */
+    /* per example (a sequence of `steps` rows for a per-step classifier): the
+     * mean over its rows of predictive entropy and mutual information */
+    float *seq_total, *seq_epistemic; /* owned, n */
     double entropy_right, entropy_wrong;
     int64_t bins_count[ECE_BINS];
     double bins_accuracy[ECE_BINS], bins_confidence[ECE_BINS];
@@ -70,7 +78,9 @@ static void report_free(report *r)
 {
     free(r->total);
     free(r->epistemic);
-    r->total = r->epistemic = NULL;
+    free(r->seq_total);
+    free(r->seq_epistemic);
+    r->total = r->epistemic = r->seq_total = r->seq_epistemic = NULL;
 }
 
 /* x's rows against the model's input: "X.npy: rows are f32[784], the model's
@@ -109,7 +119,7 @@ static bool check_rows(const bnn_graph *g, const bnn_tensor *x, const char *path
 static bool check_labels(const bnn_tensor *y, int64_t first, int64_t k, const char *path)
 {
     const int64_t *labels = y->data;
-    for (int64_t i = 0; i < y->shape.dims[0]; i++)
+    for (int64_t i = 0; i < bnn_tensor_numel(y); i++)
         if (labels[i] < 0 || labels[i] >= k) {
             fprintf(stderr, "bnnc: %s: label %lld of example %lld is not a class of this "
                     "%lld-class model (0..%lld)\n", path, (long long)labels[i], (long long)(first + i),
@@ -123,17 +133,36 @@ static bool check_labels(const bnn_tensor *y, int64_t first, int64_t k, const ch
  * this rank predicts those, the per-example results of every rank are put
  * together by an all-reduce (each rank contributes zeros outside its rows, so
  * the sums are exact), and the metrics are computed over all n examples from
- * numbers identical to one process's.  labels: all n, or NULL. */
+ * numbers identical to one process's.  labels: all n, or NULL.
+ * A per-step classifier's example is `steps` rows (labels n x steps): the
+ * metrics are per step, seq_total and seq_epistemic per example. */
 static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int64_t *labels,
                           int64_t first, int64_t n, bnn_comm *comm,
                           const bnn_predict_options *po, report *r, bnn_diag *diag)
 {
     memset(r, 0, sizeof *r);
+    r->auroc = NAN;
     bnn_predict_options o = *po; /* this rank's rows draw as in the whole set */
     o.first_row = first;
     po = &o;
-    int64_t samples, k, rows = x->shape.dims[0];
-    BNN_TRY(bnn_predict_classes(graph, x, po, NULL, &samples, &k, diag));
+    int64_t samples, k, rows = x->shape.dims[0], steps;
+    bool binary;
+    BNN_TRY(bnn_predict_class_layout(graph, po, &steps, &k, &binary, diag));
+    int64_t n_examples = n;
+    r->seq_total = calloc((size_t)n + 1, sizeof(float));
+    r->seq_epistemic = calloc((size_t)n + 1, sizeof(float));
+    if (!r->seq_total || !r->seq_epistemic) {
+        report_free(r);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    }
+    rows *= steps;
+    first *= steps;
+    n *= steps;
+    bnn_status st0 = bnn_predict_classes(graph, x, po, NULL, &samples, &k, diag);
+    if (st0 != BNN_OK) {
+        report_free(r);
+        return st0;
+    }
     float *probs = malloc(sizeof(float) * (size_t)(samples * rows * k) + 1);
     float *mean = calloc((size_t)(n * k) + 1, sizeof(float));
     r->total = calloc((size_t)n + 1, sizeof(float));
@@ -151,6 +180,33 @@ static bnn_status measure(const bnn_graph *graph, const bnn_tensor *x, const int
             st = bnn_comm_allreduce_f32(comm, r->total, (size_t)n, diag);
         if (st == BNN_OK)
             st = bnn_comm_allreduce_f32(comm, r->epistemic, (size_t)n, diag);
+    }
+    for (int64_t e = 0; st == BNN_OK && e < n_examples; e++) {
+        double t = 0, m = 0;
+        for (int64_t j = 0; j < steps; j++) {
+            t += r->total[e * steps + j];
+            m += r->epistemic[e * steps + j];
+        }
+        r->seq_total[e] = (float)(t / (double)steps);
+        r->seq_epistemic[e] = (float)(m / (double)steps);
+    }
+    if (st == BNN_OK && binary && labels) {
+        /* AUROC of p(class 1): the 1s should score above the 0s */
+        float *pos = malloc(sizeof(float) * (size_t)n + 1), *neg = malloc(sizeof(float) * (size_t)n + 1);
+        int64_t np = 0, nn = 0;
+        if (pos && neg) {
+            for (int64_t i = 0; i < n; i++) {
+                if (labels[i] == 1)
+                    pos[np++] = mean[2 * i + 1];
+                else
+                    neg[nn++] = mean[2 * i + 1];
+            }
+            r->auroc = np && nn ? bnn_auroc(pos, np, neg, nn) : NAN;
+        } else {
+            st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+        }
+        free(pos);
+        free(neg);
     }
     if (st == BNN_OK) {
         r->n = n;
@@ -211,6 +267,8 @@ static void print_report_json(const char *name, const report *r, bool comma)
     print_json_number("ece", r->ece, true);
     print_json_number("entropy_correct", r->entropy_right, true);
     print_json_number("entropy_wrong", r->entropy_wrong, true);
+    if (isfinite(r->auroc))
+        print_json_number("auroc", r->auroc, true);
     printf("\"samples\": %lld}%s", (long long)r->samples, comma ? ", " : "");
 }
 
@@ -220,6 +278,8 @@ static void print_report_text(const char *name, const report *r)
            "  (%lld sample%s)\n",
            name, r->accuracy, r->nll, r->brier, r->ece, r->entropy_right, r->entropy_wrong,
            (long long)r->samples, r->samples == 1 ? "" : "s");
+    if (isfinite(r->auroc))
+        printf("%-22s AUROC of p(class 1) %.4f\n", "", r->auroc);
 }
 
 /* The out-of-distribution inputs, shaped like x with n rows (noise) or as
@@ -402,9 +462,10 @@ int bnnc_cmd_eval(int argc, char **argv)
             bnnc_report(where, &diag);
             goto done;
         }
-        if (test.x.shape.rank < 1 || test.y.shape.rank != 1 ||
+        if (test.x.shape.rank < 1 || test.y.shape.rank < 1 || test.y.shape.rank > 2 ||
             test.x.shape.dims[0] != test.y.shape.dims[0]) {
-            fprintf(stderr, "bnnc: %s: labels must be [n] for the n rows of %s\n", ypath, xpath);
+            fprintf(stderr, "bnnc: %s: labels must be [n] for the n rows of %s ([n, steps] for "
+                    "a per-step classifier)\n", ypath, xpath);
             goto done;
         }
         test.n = test.x.shape.dims[0];
@@ -455,26 +516,50 @@ int bnnc_cmd_eval(int argc, char **argv)
         po.progress = progress;
         po.context = "Bayesian";
     }
-    int64_t n_classes = 0, effective_samples = 0;
-    if (bnn_predict_classes(graph, x, &po, NULL, &effective_samples, &n_classes, &diag) !=
-        BNN_OK) {
+    po.per_step = true; /* [n, T, C]: T steps per example */
+    int64_t n_classes = 0, effective_samples = 0, steps = 1;
+    bool binary = false;
+    if (bnn_predict_class_layout(graph, &po, &steps, &n_classes, &binary, &diag) != BNN_OK ||
+        bnn_predict_classes(graph, x, &po, NULL, &effective_samples, &n_classes, &diag) !=
+            BNN_OK) {
         bnnc_report(model, &diag);
         goto done;
     }
-    if (!check_labels(&test.y, first, n_classes, data ? data : ypath))
+    {
+        const bnn_value *out_v = &graph->values[graph->outputs[0]];
+        int producer = out_v->producer;
+        if (binary && !(producer >= 0 && graph->nodes[producer].op == BNN_OP_SIGMOID)) {
+            char buf[128];
+            fprintf(stderr, "bnnc: %s: output '%s' %s is one value per %s but not made by a "
+                    "Sigmoid: a regressor? (a binary classifier ends with Sigmoid; its p(class 1) "
+                    "is then evaluated; a classifier needs at least 2 classes)\n", model,
+                    out_v->name, bnn_shape_format(&out_v->shape, out_v->dtype, buf, sizeof buf),
+                    steps > 1 ? "step" : "example");
+            goto done;
+        }
+    }
+    if ((steps > 1) != (test.y.shape.rank == 2) ||
+        (steps > 1 && test.y.shape.dims[1] != steps)) {
+        fprintf(stderr, "bnnc: %s: labels must be %s for this model's output (%s)\n",
+                data ? data : ypath, steps > 1 ? "[n, steps], one class per step" : "[n]",
+                steps > 1 ? "a per-step classifier [n, steps, classes]" : "one class per example");
+        goto done;
+    }
+    if (!check_labels(&test.y, first * steps, n_classes, data ? data : ypath))
         goto done;
     /* every rank gets all labels: each adds its own to zeros elsewhere */
     const int64_t *labels = test.y.data;
     if (ranks > 1) {
-        double *sum = calloc((size_t)n_all + 1, sizeof *sum);
-        all_labels = malloc(sizeof *all_labels * ((size_t)n_all + 1));
+        int64_t count = n_all * steps;
+        double *sum = calloc((size_t)count + 1, sizeof *sum);
+        all_labels = malloc(sizeof *all_labels * ((size_t)count + 1));
         bnn_status st = sum && all_labels ? BNN_OK
                                           : bnn_fail(&diag, BNN_ERR_NOMEM, "out of memory");
-        for (int64_t i = 0; st == BNN_OK && i < test.n; i++)
-            sum[first + i] = (double)labels[i];
+        for (int64_t i = 0; st == BNN_OK && i < test.n * steps; i++)
+            sum[first * steps + i] = (double)labels[i];
         if (st == BNN_OK)
-            st = bnn_comm_allreduce_f64(comm, sum, (size_t)n_all, &diag);
-        for (int64_t i = 0; st == BNN_OK && i < n_all; i++)
+            st = bnn_comm_allreduce_f64(comm, sum, (size_t)count, &diag);
+        for (int64_t i = 0; st == BNN_OK && i < count; i++)
             all_labels[i] = (int64_t)sum[i];
         free(sum);
         if (st != BNN_OK) {
@@ -525,8 +610,10 @@ int bnnc_cmd_eval(int argc, char **argv)
             goto done;
         }
         have_out = true;
-        auroc_entropy = bnn_auroc(out.total, out.n, bayes.total, bayes.n);
-        auroc_mi = bnn_auroc(out.epistemic, out.n, bayes.epistemic, bayes.n);
+        /* per example: a per-step classifier's sequences by their mean */
+        auroc_entropy = bnn_auroc(out.seq_total, out.n / steps, bayes.seq_total, bayes.n / steps);
+        auroc_mi = bnn_auroc(out.seq_epistemic, out.n / steps, bayes.seq_epistemic,
+                             bayes.n / steps);
     }
     if (plot && rank == 0) {
         char subtitle[512], ood_part[256] = "";
@@ -555,8 +642,21 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (json) {
         printf("{\"model\": ");
         bnnc_print_json_string(model);
-        printf(", \"examples\": %lld, \"classes\": %lld, ", (long long)n_all,
-               (long long)n_classes);
+        printf(", \"examples\": %lld, \"classes\": %lld, \"task\": \"%s\", ", (long long)n_all,
+               (long long)n_classes, steps > 1 ? "per_step" : binary ? "binary" : "classify");
+        if (steps > 1) {
+            double t = 0, m = 0;
+            for (int64_t e = 0; e < n_all; e++) {
+                t += bayes.seq_total[e];
+                m += bayes.seq_epistemic[e];
+            }
+            printf("\"steps\": %lld, ", (long long)steps);
+            print_json_number("sequence_entropy", n_all ? t / (double)n_all : NAN, true);
+            print_json_number("sequence_mutual_information", n_all ? m / (double)n_all : NAN,
+                              true);
+        }
+        if (isfinite(bayes.auroc))
+            print_json_number("auroc", bayes.auroc, true);
         if (shift) {
             printf("\"shift\": ");
             bnnc_print_json_string(shift);
@@ -584,9 +684,20 @@ int bnnc_cmd_eval(int argc, char **argv)
         }
         printf("}\n");
     } else {
-        printf("%s on %lld examples%s%s:\n", model, (long long)n_all, shift ? ", shift " : "",
-               shift ? shift : "");
+        printf("%s on %lld examples%s%s%s:\n", model, (long long)n_all, shift ? ", shift " : "",
+               shift ? shift : "", steps > 1 ? " (per-step classifier: metrics over every step)"
+                                   : binary ? " (binary classifier)" : "");
         print_report_text(have_mean ? "Bayesian (mean of S)" : "model", &bayes);
+        if (steps > 1) {
+            double t = 0, m = 0;
+            for (int64_t e = 0; e < n_all; e++) {
+                t += bayes.seq_total[e];
+                m += bayes.seq_epistemic[e];
+            }
+            printf("%-22s per sequence (mean over %lld steps): predictive entropy %.4f, mutual "
+                   "information %.4f\n", "", (long long)steps, n_all ? t / (double)n_all : NAN,
+                   n_all ? m / (double)n_all : NAN);
+        }
         if (have_mean)
             print_report_text("posterior-mean model", &mean);
         if (have_out)

@@ -51,7 +51,10 @@ static void usage(FILE *out)
         "  --momentum F (sgd, 0.9)  --beta1 F (0.9)  --beta2 F (0.999)  --eps F (1e-8)\n"
         "  --weight-decay F      (0; adamw 0.01)\n"
         "  --rho-lr-scale F      the lr of Bayesian layers' rho params, times F (default 1)\n"
-        "  --loss ce|mse         (default ce: softmax cross-entropy on integer labels)\n"
+        "  --loss ce|mse|bce     (default ce: softmax cross-entropy on integer labels;\n"
+        "                        bce: binary cross-entropy of a [batch, 1] or [batch]\n"
+        "                        probability (a final sigmoid's logits are used) against\n"
+        "                        targets in [0, 1], one per example)\n"
         "  --dnn-factor F        (default 1)\n"
         "  --bnn-factor F        (default 1/N, N = training examples)\n"
         "  --samples S           weight samples for validation accuracy (default 10)\n"
@@ -237,7 +240,7 @@ static bnn_status split_tail(bnn_dataset *ds, int64_t count, bnn_dataset *tail, 
 }
 
 /* How many of val's examples the mean prediction over `samples` weight
- * samples gets right. */
+ * samples gets right (binary cross-entropy's f32 targets: class 1 at >= 1/2). */
 static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, const train_args *a,
                               double *right, bnn_diag *diag)
 {
@@ -250,13 +253,20 @@ static bnn_status count_right(const bnn_graph *graph, const bnn_dataset *val, co
     BNN_TRY(bnn_predict_classes(graph, &val->x, &po, NULL, &samples, &k, diag));
     float *probs = malloc(sizeof(float) * (size_t)(samples * val->n * k));
     float *mean = malloc(sizeof(float) * (size_t)(val->n * k));
-    bnn_status st = probs && mean ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    bool targets = val->y.dtype == BNN_F32;
+    int64_t *labels = targets ? malloc(sizeof(int64_t) * (size_t)val->n + 1) : NULL;
+    bnn_status st = probs && mean && (labels || !targets)
+                        ? BNN_OK : bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; st == BNN_OK && targets && i < val->n; i++)
+        labels[i] = ((const float *)val->y.data)[i] >= 0.5f;
     if (st == BNN_OK)
         st = bnn_predict_classes(graph, &val->x, &po, probs, &samples, &k, diag);
     if (st == BNN_OK) {
         bnn_predictive_stats(probs, samples, val->n, k, mean, NULL, NULL, NULL);
-        *right = (double)llround(bnn_accuracy(mean, val->y.data, val->n, k) * (double)val->n);
+        *right = (double)llround(bnn_accuracy(mean, targets ? labels : val->y.data, val->n, k) *
+                                 (double)val->n);
     }
+    free(labels);
     free(probs);
     free(mean);
     return st;
@@ -357,6 +367,25 @@ static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char 
                 return BNNC_EXIT_ERROR;
             }
     } else {
+        if (loss == BNN_LOSS_BCE) {
+            bnn_shape one = out->shape;
+            if (one.rank > 0)
+                one.dims[0] = 1;
+            if (one.rank < 1 || one.rank > 2 || bnn_shape_numel(&one) != 1) {
+                fprintf(stderr, "bnnc: the model's output '%s' is %s; --loss bce needs one "
+                        "probability per example, [batch, 1] or [batch]\n", out->name,
+                        bnn_shape_format(&out->shape, out->dtype, want, sizeof want));
+                return BNNC_EXIT_ERROR;
+            }
+            const float *t = ds->y.data;
+            for (int64_t i = 0; i < bnn_tensor_numel(&ds->y); i++)
+                if (!(t[i] >= 0 && t[i] <= 1)) {
+                    fprintf(stderr, "bnnc: %s: %s target %g of example %lld is not in [0, 1] "
+                            "(binary cross-entropy wants 0/1 labels or probabilities)\n",
+                            yname, what, (double)t[i], (long long)i);
+                    return BNNC_EXIT_ERROR;
+                }
+        }
         bnn_shape one = out->shape; /* one example's worth of the output */
         if (one.rank > 0)
             one.dims[0] = 1;
@@ -513,9 +542,12 @@ static int parse_args(int argc, char **argv, train_args *a)
             break;
         }
         case OPT_LOSS:
-            ok = strcmp(optarg, "ce") == 0 || strcmp(optarg, "mse") == 0;
-            a->train.loss = strcmp(optarg, "mse") == 0 ? BNN_LOSS_MSE : BNN_LOSS_CROSS_ENTROPY;
-            name = "--loss (ce or mse)";
+            ok = strcmp(optarg, "ce") == 0 || strcmp(optarg, "mse") == 0 ||
+                 strcmp(optarg, "bce") == 0;
+            a->train.loss = strcmp(optarg, "mse") == 0   ? BNN_LOSS_MSE
+                            : strcmp(optarg, "bce") == 0 ? BNN_LOSS_BCE
+                                                         : BNN_LOSS_CROSS_ENTROPY;
+            name = "--loss (ce, mse or bce)";
             break;
         case OPT_LR: ok = bnnc_parse_float(optarg, &lr) && lr > 0; name = "--lr"; break;
         case OPT_LR_MILESTONES:
@@ -980,12 +1012,12 @@ int bnnc_cmd_train(int argc, char **argv)
             break;
         double seconds = now_seconds() - start;
         double val_acc = NAN;
-        if (n_val && a.train.loss == BNN_LOSS_CROSS_ENTROPY &&
+        if (n_val && a.train.loss != BNN_LOSS_MSE &&
             validate(graph, &val, n_val, &a, comm, &val_acc, &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;
         }
-        double train_acc = a.train.loss == BNN_LOSS_CROSS_ENTROPY ? (double)correct / (double)seen : NAN;
+        double train_acc = a.train.loss != BNN_LOSS_MSE ? (double)correct / (double)seen : NAN;
         if (terminal)
             printf("\r%*s\r", 79, "");
         if (a.json) {

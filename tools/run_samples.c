@@ -64,17 +64,20 @@ bool run_samples_wanted(const bnn_graph *graph, const run_samples_options *o)
     return o->given || bnn_graph_is_bayesian(graph);
 }
 
-/* A classifier's output is [N, K >= 2] or comes out of a (log-)softmax;
- * anything else is taken for a regressor. */
+/* A classifier's output is [N, K >= 2], comes out of a (log-)softmax
+ * ([N, T, K] too: a per-step classifier), or is [N, 1] or [N] out of a
+ * sigmoid (a binary classifier); anything else is taken for a regressor. */
 static bool is_classifier(const bnn_graph *g)
 {
     const bnn_value *out = &g->values[g->outputs[0]];
     int producer = out->producer;
-    if (producer >= 0 && (g->nodes[producer].op == BNN_OP_SOFTMAX ||
-                          g->nodes[producer].op == BNN_OP_LOG_SOFTMAX))
+    bnn_op op = producer >= 0 ? g->nodes[producer].op : BNN_OP_NONE;
+    const bnn_shape *s = &out->shape;
+    if (op == BNN_OP_SOFTMAX || op == BNN_OP_LOG_SOFTMAX)
+        return s->rank == 2 || s->rank == 3;
+    if (op == BNN_OP_SIGMOID && (s->rank == 1 || (s->rank == 2 && s->dims[1] == 1)))
         return true;
-    return out->shape.rank == 2 && bnn_dim_is_known(out->shape.dims[1]) &&
-           out->shape.dims[1] >= 2;
+    return s->rank == 2 && bnn_dim_is_known(s->dims[1]) && s->dims[1] >= 2;
 }
 
 /* Writes n x width floats as .npy with the given shape (dim 0 = n). */
@@ -100,9 +103,16 @@ static int classify(const char *model, const bnn_graph *g, const bnn_tensor *x,
                     const run_samples_options *o)
 {
     bnn_diag diag;
-    int64_t samples, k, n = x->shape.dims[0];
-    if (bnn_predict_classes(g, x, po, NULL, &samples, &k, &diag) != BNN_OK)
+    int64_t samples, k, n = x->shape.dims[0], steps = 1;
+    bool binary;
+    bnn_predict_options step_po = *po;
+    step_po.per_step = true; /* [N, T, C]: each example is T rows */
+    po = &step_po;
+    if (bnn_predict_class_layout(g, po, &steps, &k, &binary, &diag) != BNN_OK ||
+        bnn_predict_classes(g, x, po, NULL, &samples, &k, &diag) != BNN_OK)
         return bnnc_report(model, &diag);
+    int64_t seqs = n; /* examples; below n counts rows (steps of each example) */
+    n *= steps;
     float *probs = malloc(sizeof(float) * (size_t)(samples * n * k) + 1);
     float *mean = malloc(sizeof(float) * (size_t)(n * k) + 1);
     float *measures = malloc(sizeof(float) * (size_t)(n * 3) + 1);
@@ -125,20 +135,40 @@ static int classify(const char *model, const bnn_graph *g, const bnn_tensor *x,
         measures[3 * i + 1] = aleatoric[i];
         measures[3 * i + 2] = epistemic[i];
     }
-    bnn_shape shape = {.rank = 2, .dims = {n, k}};
+    /* a per-step classifier's arrays are [N, T, ...]; its examples' measures
+     * below are the means over their steps */
+    bnn_shape shape = steps > 1 ? (bnn_shape){.rank = 3, .dims = {seqs, steps, k}}
+                                : (bnn_shape){.rank = 2, .dims = {n, k}};
     if (output && (rc = write_npy(output, mean, &shape)) != BNNC_EXIT_OK)
         goto done;
-    shape.dims[1] = 3;
+    shape.dims[shape.rank - 1] = 3;
     if (o->uncertainty && (rc = write_npy(o->uncertainty, measures, &shape)) != BNNC_EXIT_OK)
         goto done;
+    if (steps > 1) {
+        for (int64_t e = 0; e < seqs; e++) {
+            double t = 0, a = 0, m = 0;
+            for (int64_t j = 0; j < steps; j++) {
+                t += total[e * steps + j];
+                a += aleatoric[e * steps + j];
+                m += epistemic[e * steps + j];
+            }
+            total[e] = (float)(t / (double)steps);
+            aleatoric[e] = (float)(a / (double)steps);
+            epistemic[e] = (float)(m / (double)steps);
+        }
+    }
     rc = BNNC_EXIT_OK;
     if (o->json) {
         printf("{\"model\": ");
         bnnc_print_json_string(model);
-        printf(", \"task\": \"classify\", \"samples\": %lld, \"classes\": %lld, \"examples\": [",
-               (long long)samples, (long long)k);
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = mean + i * k;
+        printf(", \"task\": \"%s\", \"samples\": %lld, \"classes\": %lld, ",
+               steps > 1 ? "per_step" : binary ? "binary" : "classify", (long long)samples,
+               (long long)k);
+        if (steps > 1) /* per sequence: the step with the most mass, the means over steps */
+            printf("\"steps\": %lld, ", (long long)steps);
+        printf("\"examples\": [");
+        for (int64_t i = 0; i < seqs; i++) {
+            const float *p = mean + i * k * steps;
             int64_t best = 0;
             for (int64_t j = 1; j < k; j++)
                 best = p[j] > p[best] ? j : best;
@@ -147,18 +177,37 @@ static int classify(const char *model, const bnn_graph *g, const bnn_tensor *x,
                    i ? "," : "", (long long)best, (double)p[best], (double)total[i],
                    (double)aleatoric[i], (double)epistemic[i]);
             print_floats(p, k);
+            if (steps > 1) {
+                printf(", \"step_classes\": [");
+                for (int64_t j = 0; j < steps; j++) {
+                    const float *q = mean + (i * steps + j) * k;
+                    int64_t b = 0;
+                    for (int64_t c = 1; c < k; c++)
+                        b = q[c] > q[b] ? c : b;
+                    printf("%s%lld", j ? ", " : "", (long long)b);
+                }
+                printf("], \"step_entropy\": [");
+                for (int64_t j = 0; j < steps; j++)
+                    printf("%s%.6g", j ? ", " : "", (double)measures[3 * (i * steps + j)]);
+                printf("], \"step_mutual_information\": [");
+                for (int64_t j = 0; j < steps; j++)
+                    printf("%s%.6g", j ? ", " : "", (double)measures[3 * (i * steps + j) + 2]);
+                putchar(']');
+            }
             putchar('}');
         }
         printf("\n]}\n");
     } else if (!quiet && !output) {
-        printf("%s: %lld example%s, %lld weight sample%s (classifier; entropies in nats)\n",
-               model, (long long)n, n == 1 ? "" : "s", (long long)samples,
-               samples == 1 ? "" : "s");
+        printf("%s: %lld example%s, %lld weight sample%s (%s; entropies in nats)\n",
+               model, (long long)seqs, seqs == 1 ? "" : "s", (long long)samples,
+               samples == 1 ? "" : "s",
+               steps > 1 ? "per-step classifier: step 0's class, means over the steps"
+               : binary ? "binary classifier, Bernoulli entropies" : "classifier");
         printf("%6s %6s %9s %11s %11s %11s\n", "row", "class", "p(class)", "predictive",
                "expected", "mutual");
         printf("%6s %6s %9s %11s %11s %11s\n", "", "", "", "entropy", "entropy", "information");
-        for (int64_t i = 0; i < n; i++) {
-            const float *p = mean + i * k;
+        for (int64_t i = 0; i < seqs; i++) {
+            const float *p = mean + i * k * steps;
             int64_t best = 0;
             for (int64_t j = 1; j < k; j++)
                 best = p[j] > p[best] ? j : best;

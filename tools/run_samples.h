@@ -40,10 +40,14 @@ enum { RUN_OPT_SAMPLES = 0x1001, RUN_OPT_TASK, RUN_OPT_UNCERTAINTY, RUN_OPT_JSON
 /* Help lines for the options above. */
 #define RUN_SAMPLES_USAGE                                                                   \
     "  --samples S                weight samples (default 32 for a Bayesian model, else 1)\n" \
-    "  --task classify|regress    what the output is (default: detected from the graph)\n"   \
+    "  --task classify|regress    what the output is (default: detected from the graph;\n" \
+    "                             [n,1] or [n] from a Sigmoid is a binary classifier, with\n" \
+    "                             classify any [n,1] is read as a logit; [n,T,C] from a\n"  \
+    "                             Softmax a per-step classifier)\n"                        \
     "  --uncertainty FILE         per-example measures as .npy: [n,3] (predictive entropy,\n" \
-    "                             expected entropy, mutual information) for a classifier,\n" \
-    "                             the variance of each output for a regressor\n"           \
+    "                             expected entropy, mutual information) for a classifier\n" \
+    "                             ([n,T,3] per step), the variance of each output for a\n"  \
+    "                             regressor\n"                                             \
     "  --json                     print the mean and the measures as one JSON object\n"    \
     "  --predictive mc|moments|glm  Monte-Carlo over weights (default), or one run of the\n" \
     "                             moment-propagation / linearised graph (docs/moments.md)\n" \

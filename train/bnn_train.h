@@ -22,6 +22,16 @@ bnn_status bnn_softmax_cross_entropy(const float *logits, const int64_t *labels,
 /* Mean over all n*k elements of (pred - target)^2; grad as above. */
 void bnn_mse(const float *pred, const float *target, int64_t n, int64_t k, float scale,
              double *loss, float *grad);
+/* Binary cross-entropy, the mean over n elements of
+ *   -(t log p + (1 - t) log(1 - p))
+ * with targets t in [0, 1] (a target outside fails naming the element).
+ * With from_logits, in holds z and p = sigmoid(z): the loss is computed as
+ * max(z, 0) - z t + log1p(exp(-|z|)) and its gradient (sigmoid(z) - t) / n,
+ * exact for any z.  Else in holds p, clamped to [1e-7, 1 - 1e-7] (the
+ * gradient is 0 where the clamp bites).  grad as above. */
+bnn_status bnn_binary_cross_entropy(const float *in, const float *target, int64_t n,
+                                    bool from_logits, float scale, double *loss, float *grad,
+                                    bnn_diag *diag);
 
 /* ---- optimizers ------------------------------------------------------------ */
 
@@ -81,6 +91,8 @@ void bnn_optimizer_update(bnn_optimizer *opt, size_t offset, float *params, cons
 typedef enum bnn_loss_kind {
     BNN_LOSS_CROSS_ENTROPY, /* logits [n, k] against integer labels */
     BNN_LOSS_MSE,           /* outputs against f32 targets of the same shape */
+    BNN_LOSS_BCE,           /* probabilities [n] or [n, 1] (a sigmoid's: its logits are
+                               used) against f32 targets in [0, 1] of the same shape */
 } bnn_loss_kind;
 
 typedef struct bnn_train_options {

@@ -23,7 +23,8 @@
 #include "bnn_runtime.h"
 #include "bnn_train.h"
 
-/* The mu (inputs 1 and 3) and rho (2 and 4) params of every live Bayesian node. */
+/* The mu (inputs 1 and 3) and rho (2 and 4) params of every live Bayesian
+ * node (a bnn.weight_reparam's: inputs 0 and 1). */
 typedef struct posterior_pair {
     int mu, rho;
 } posterior_pair;
@@ -35,7 +36,8 @@ static int collect_pairs(const bnn_graph *g, posterior_pair *pairs)
         const bnn_node *node = &g->nodes[i];
         if (node->dead || !bnn_op_is_bayesian(node->op))
             continue;
-        for (int k = 1; k + 1 < node->n_inputs && k <= 3; k += 2) {
+        bool alone = node->op == BNN_OP_WEIGHT_REPARAM; /* (mu, rho) at 0 and 1 */
+        for (int k = alone ? 0 : 1; k + 1 < node->n_inputs && k <= (alone ? 0 : 3); k += 2) {
             int mu = node->inputs[k], rho = node->inputs[k + 1];
             if (mu < 0 || rho < 0 || g->values[mu].kind != BNN_VALUE_PARAM ||
                 g->values[rho].kind != BNN_VALUE_PARAM || g->values[mu].dtype != BNN_F32 ||

@@ -28,7 +28,9 @@ struct bnn_trainer {
     bnn_train_options options;
     int input, output;         /* value ids */
     int logits;                /* what cross-entropy reads: the output, or the input of a
-                                * softmax that ends the graph (so it is not applied twice) */
+                                * softmax that ends the graph (so it is not applied twice),
+                                * or of a sigmoid for binary cross-entropy */
+    bool bce_from_logits;      /* BNN_LOSS_BCE reads the logits of a final sigmoid */
     train_plan plans[2];       /* [0] the planned batch, [1] a smaller final batch */
     bool *needs_grad;          /* owned, per value id: a param that gets a gradient */
     bool *is_rho;              /* owned, per value id: a Bayesian layer's rho param */
@@ -92,6 +94,13 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
         if (axis == 1 || axis == -1)
             t->logits = graph->nodes[producer].inputs[0];
     }
+    if (options->loss == BNN_LOSS_BCE && producer >= 0 &&
+        graph->nodes[producer].op == BNN_OP_SIGMOID) {
+        /* A sigmoid's probabilities: binary cross-entropy of its logits, which
+         * is exact where log(p) underflows. */
+        t->logits = graph->nodes[producer].inputs[0];
+        t->bce_from_logits = true;
+    }
     t->needs_grad = calloc((size_t)graph->n_values + 1, sizeof(bool));
     t->is_rho = calloc((size_t)graph->n_values + 1, sizeof(bool));
     t->grad_offset = calloc((size_t)graph->n_values + 1, sizeof(size_t));
@@ -100,12 +109,14 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
         st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    /* the operands x, w_mu, w_rho, b_mu, b_rho of every Bayesian layer */
+    /* the operands x, w_mu, w_rho, b_mu, b_rho of every Bayesian layer, and
+     * the (mu, rho) of a bnn.weight_reparam */
     for (int i = 0; i < graph->n_nodes; i++) {
         const bnn_node *n = &graph->nodes[i];
         if (n->dead || !bnn_op_is_bayesian(n->op))
             continue;
-        for (int k = 2; k <= 4; k += 2)
+        bool alone = n->op == BNN_OP_WEIGHT_REPARAM;
+        for (int k = alone ? 1 : 2; k <= (alone ? 1 : 4); k += 2)
             if (k < n->n_inputs && n->inputs[k] >= 0)
                 t->is_rho[n->inputs[k]] = true;
     }
@@ -319,6 +330,23 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
                     best = j;
             result->correct += best == labels[i];
         }
+    } else if (o->loss == BNN_LOSS_BCE) {
+        int64_t n = bnn_tensor_numel(out);
+        if (out->shape.rank < 1 || out->shape.dims[0] != b || n != b)
+            return bnn_fail(diag, BNN_ERR_SHAPE, "binary cross-entropy needs one probability "
+                            "per example ([batch] or [batch, 1]); the output '%s' has %lld "
+                            "values for %lld examples", t->graph->values[t->output].name,
+                            (long long)n, (long long)b);
+        if (y->dtype != BNN_F32 || bnn_tensor_numel(y) != n)
+            return bnn_fail(diag, BNN_ERR_SHAPE, "binary cross-entropy needs f32 targets, one "
+                            "per example");
+        BNN_TRY(bnn_binary_cross_entropy(out->data, y->data, n, t->bce_from_logits,
+                                         (float)(o->dnn_factor * share), &result->data_loss,
+                                         out_grad, diag));
+        const float *v = out->data, *target = y->data;
+        float threshold = t->bce_from_logits ? 0.0f : 0.5f; /* p >= 1/2 <=> z >= 0 */
+        for (int64_t i = 0; i < n; i++)
+            result->correct += (v[i] >= threshold) == (target[i] >= 0.5f);
     } else {
         if (y->dtype != BNN_F32 || bnn_tensor_numel(y) != bnn_tensor_numel(out))
             return bnn_fail(diag, BNN_ERR_SHAPE, "mean squared error needs f32 targets with "

@@ -1,7 +1,7 @@
 /* Bayesian layers (Bayes by Backprop, reparameterisation):
- * bnn.dense_reparam and bnn.conv_reparam with estimator "reparam" (this file;
- * "local" and "flipout" are bayes_estimators.c) sample one weight
- * per forward pass,
+ * bnn.dense_reparam, bnn.conv_reparam and bnn.conv_transpose_reparam with
+ * estimator "reparam" (this file; "local" and "flipout" are
+ * bayes_estimators.c) sample one weight per forward pass,
  * shared by the whole batch, w = mu + softplus(rho) * eps with eps ~ N(0, 1),
  * then run the ordinary layer with w.  They sample in inference too (a
  * Monte-Carlo prediction); the caller draws different samples by changing
@@ -414,11 +414,19 @@ const bnn_kernel bnn_kernel_dense_reparam = {
     .state_size = dense_reparam_state_size,
 };
 
-/* ---- bnn.conv_reparam: sample, then the conv kernel --------------------- */
+/* ---- bnn.conv_reparam, bnn.conv_transpose_reparam: sample, then the layer's
+ * own kernel (conv.c, conv_transpose.c) ---------------------------------- */
 
-/* Args for the conv kernel: the same node (its strides, pads, dilations and
- * group attributes have conv's names), x, and the sampled weight and bias in
- * place of mu and rho.  The conv's scratch comes first in ours. */
+/* The deterministic layer's kernel (ops.def PAIR: conv or conv_transpose). */
+static const bnn_kernel *layer_kernel(const bnn_kernel_args *args)
+{
+    return bnn_kernel_get(bnn_op_get(args->node->op)->pair);
+}
+
+/* Args for the layer's kernel: the same node (its strides, pads, dilations,
+ * group and output_padding attributes have the layer's names), x, and the
+ * sampled weight and bias in place of mu and rho.  The layer's scratch comes
+ * first in ours. */
 static void conv_args(const bnn_kernel_args *args, const reparam_layout *l, bnn_tensor tin[3],
                       bnn_kernel_args *cargs)
 {
@@ -437,7 +445,7 @@ static void conv_args(const bnn_kernel_args *args, const reparam_layout *l, bnn_
 
 static size_t conv_scratch(const bnn_kernel_args *cargs)
 {
-    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
+    const bnn_kernel *conv = layer_kernel(cargs);
     return conv->scratch_size ? ALIGN64(conv->scratch_size(cargs)) : 0;
 }
 
@@ -467,7 +475,7 @@ static bnn_status conv_reparam_forward(const bnn_kernel_args *args, bnn_diag *di
     bnn_tensor tin[3];
     bnn_kernel_args cargs;
     conv_args(args, &l, tin, &cargs);
-    return bnn_kernel_get(BNN_OP_CONV)->forward(&cargs, diag);
+    return layer_kernel(args)->forward(&cargs, diag);
 }
 
 static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
@@ -482,10 +490,10 @@ static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
     bnn_tensor tin[3];
     bnn_kernel_args cargs;
     conv_args(args, &l, tin, &cargs);
-    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
+    const bnn_kernel *conv = layer_kernel(args);
     char label[300];
     if (!conv->backward)
-        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the conv kernel has no backward",
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the layer's kernel has no backward",
                         bnn_node_label(args->graph, args->node_id, label, sizeof label));
     bool params = wants_param_grads(args, grads);
     float *gw = (float *)((unsigned char *)args->scratch + conv_scratch(&cargs));
@@ -513,6 +521,14 @@ static size_t conv_reparam_state_size(const bnn_kernel_args *args)
 }
 
 const bnn_kernel bnn_kernel_conv_reparam = {
+    .forward = conv_reparam_forward,
+    .backward = conv_reparam_backward,
+    .scratch_size = conv_reparam_scratch_size,
+    .state_size = conv_reparam_state_size,
+};
+
+/* The same code: conv_args hands the node to conv_transpose.c's kernel. */
+const bnn_kernel bnn_kernel_conv_transpose_reparam = {
     .forward = conv_reparam_forward,
     .backward = conv_reparam_backward,
     .scratch_size = conv_reparam_scratch_size,

@@ -1,11 +1,14 @@
-/* The "local" and "flipout" estimators of bnn.dense_reparam and
- * bnn.conv_reparam (bayes.c has "reparam" and dispatches here).
+/* The "local" and "flipout" estimators of bnn.dense_reparam,
+ * bnn.conv_reparam and bnn.conv_transpose_reparam (bayes.c has "reparam" and
+ * dispatches here).
  * Both give every example of a batch its own noise, so the examples of a
  * batch no longer share one weight draw and the gradient's variance falls
  * with the batch size; the output's marginal law per element is the same
  * as reparam's (mean op(x, mu) + mu_b, variance op(x^2, sigma^2) + sigma_b^2).
  * "op" is the layer's product: x . w^T for dense, the convolution (the conv
- * kernel, conv.c, with the node's strides/pads/...) for conv.
+ * kernel, conv.c, with the node's strides/pads/...) for conv, the transposed
+ * convolution (conv_transpose.c) for conv_transpose; "conv" below means
+ * either of the last two (the layer's kernel is the op row's PAIR).
  *
  * local (Kingma, Salimans and Welling 2015, local reparameterisation):
  *   mean = op(x, mu_w) + mu_b,  var = op(x^2, sigma_w^2) + sigma_b^2,
@@ -85,10 +88,14 @@ static bnn_status lin_get(const bnn_kernel_args *args, bool conv, lin_op *op, bn
     }
     char label[300];
     const bnn_tensor *w = &args->inputs[IN_WMU];
+    /* conv: w [M, C/group, k...]; conv_transpose: w [C, M/group, k...] */
+    bool transpose = bnn_op_get(args->node->op)->pair == BNN_OP_CONV_TRANSPOSE;
+    int64_t m = w->shape.rank >= 2 ? w->shape.dims[transpose ? 1 : 0] : -1;
+    if (transpose && m >= 0 && __builtin_mul_overflow(m, bnn_node_int(args->node, "group", 1), &m))
+        m = -1;
     if (x->shape.rank < 3 || y->shape.rank != x->shape.rank || w->shape.rank != x->shape.rank ||
-        x->dtype != BNN_F32 || y->shape.dims[0] != x->shape.dims[0] ||
-        y->shape.dims[1] != w->shape.dims[0] ||
-        (op->p.has_bias && op->p.nb != w->shape.dims[0]))
+        x->dtype != BNN_F32 || y->shape.dims[0] != x->shape.dims[0] || m < 0 ||
+        y->shape.dims[1] != m || (op->p.has_bias && op->p.nb != m))
         return bnn_fail(diag, BNN_ERR_SHAPE,
                         "%s: input, weight, bias and output do not fit a convolution",
                         bnn_node_label(args->graph, args->node_id, label, sizeof label));
@@ -99,6 +106,12 @@ static bnn_status lin_get(const bnn_kernel_args *args, bool conv, lin_op *op, bn
     op->sp_in = in_planes > 0 ? op->nx / in_planes : 0;
     op->sp_out = out_planes > 0 ? op->ny / out_planes : 0;
     return BNN_OK;
+}
+
+/* The kernel of the node's deterministic layer (ops.def PAIR). */
+static const bnn_kernel *layer_kernel(const lin_op *op)
+{
+    return bnn_kernel_get(bnn_op_get(op->args->node->op)->pair);
 }
 
 /* Conv kernel args on our node: x, w and (when b or want_b) a bias. */
@@ -134,7 +147,7 @@ static size_t lin_scratch_size(const lin_op *op)
         size_t b = nn_gemm_scratch_size(BNN_F32, op->rows, op->cin, op->cout);
         return ALIGN64(f > b ? f : b);
     }
-    const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
+    const bnn_kernel *conv = layer_kernel(op);
     bnn_tensor tin[3], tout;
     bnn_kernel_args cargs;
     conv_call_args(op, NULL, NULL, NULL, op->p.has_bias, NULL, tin, &tout, &cargs);
@@ -149,7 +162,7 @@ static bnn_status lin_forward(const lin_op *op, const float *x, const float *w, 
         bnn_tensor tin[3], tout;
         bnn_kernel_args cargs;
         conv_call_args(op, x, w, b, b != NULL, y, tin, &tout, &cargs);
-        return bnn_kernel_get(BNN_OP_CONV)->forward(&cargs, diag);
+        return layer_kernel(op)->forward(&cargs, diag);
     }
     int64_t m = op->rows, in = op->cin, out = op->cout;
     if (m && out && in) {
@@ -168,10 +181,10 @@ static bnn_status lin_backward(const lin_op *op, const float *x, const float *w,
                                float *gx, float *gw, float *gb, bnn_diag *diag)
 {
     if (op->conv) {
-        const bnn_kernel *conv = bnn_kernel_get(BNN_OP_CONV);
+        const bnn_kernel *conv = layer_kernel(op);
         char label[300];
         if (!conv->backward)
-            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the conv kernel has no backward",
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the layer's kernel has no backward",
                             bnn_node_label(op->args->graph, op->args->node_id, label,
                                            sizeof label));
         bnn_tensor tin[3], tout, gin[3], gout;

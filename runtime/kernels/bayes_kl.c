@@ -231,10 +231,13 @@ bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
     if (!(prior_sigma > 0) || !isfinite(prior_sigma))
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: prior_sigma %g is not a positive number",
                         bnn_node_label(g, node_id, label, sizeof label), prior_sigma);
-    /* the weight's (mu, rho), then the bias's when it has a rho */
+    /* the weight's (mu, rho), then the bias's when it has a rho;
+     * bnn.weight_reparam's are its two operands */
     static const int pairs[2][2] = {{BAYES_IN_WMU, BAYES_IN_WRHO}, {BAYES_IN_BMU, BAYES_IN_BRHO}};
-    for (int p = 0; p < 2; p++) {
-        int k_mu = pairs[p][0], k_rho = pairs[p][1];
+    static const int alone[1][2] = {{0, 1}};
+    bool weight = n->op == BNN_OP_WEIGHT_REPARAM;
+    for (int p = 0; p < (weight ? 1 : 2); p++) {
+        int k_mu = weight ? alone[p][0] : pairs[p][0], k_rho = weight ? alone[p][1] : pairs[p][1];
         if (k_rho >= n->n_inputs || n->inputs[k_mu] < 0 || n->inputs[k_rho] < 0)
             continue;
         int mu = n->inputs[k_mu], rho = n->inputs[k_rho];

@@ -115,7 +115,7 @@ expect 1 eval "$LENET" --x "$X16" --y "$Y16" --ood "$TMP/ood_bad.npy" \
     && has err "bnnc: $TMP/ood_bad.npy: rows are f32[3,3]"
 expect 1 eval "$LENET" --x "$X16" --y "$Y16" --ood "$TMP/nowhere" && has err "no t10k-images"
 expect 1 eval "$FIX/tiny_scalar_regressor.onnx" --x "$FIX/tiny_regressor_x.npy" --y "$TMP/y5.npy" \
-    && has err "needs at least 2 classes, not 1 (a regressor?)"
+    && has err "but not made by a Sigmoid: a regressor?"
 expect 1 eval "$LENET" --x "$X16" --y "$Y16" --plot "$TMP/nowhere/p.svg" \
     && has err "bnnc: $TMP/nowhere/p.svg: cannot create a temporary file"
 # whole-number float labels are fine

@@ -127,6 +127,32 @@ Test(infer_nn, conv_reparam_errors)
     t_infer_fails(g, T_NODE(g, BNN_OP_CONV_REPARAM, "flat", x2, mu2, mu2), "expected 3-D to 5-D");
 }
 
+Test(infer_nn, conv_transpose_reparam_like_conv_transpose)
+{
+    int x = t_input(g, "x", BNN_F32, "N,4,3,3");
+    int mu = t_param(g, "mu", BNN_F32, "4,3,2,2");
+    int bmu = t_param(g, "bmu", BNN_F32, "6");
+    int n = T_NODE(g, BNN_OP_CONV_TRANSPOSE_REPARAM, "up", x, mu, mu, bmu, bmu);
+    T_INTS(g, n, "strides", 2, 2);
+    T_INTS(g, n, "output_padding", 1, 0);
+    bnn_node_set_int(g, n, "group", 2);
+    /* 2*(3-1) + 2 + output_padding: 7 and 6; M = 3 * group */
+    cr_assert_str_eq(t_infer(g, n), "f32[N,6,7,6]");
+    int x1 = t_input(g, "x1", BNN_F32, "N,2,5");
+    int mu1 = t_param(g, "mu1", BNN_F32, "2,3,3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONV_TRANSPOSE_REPARAM, "u1", x1, mu1, mu1)),
+                     "f32[N,3,7]");
+    /* the bias is input 3, checked against M like conv_transpose's */
+    int b4 = t_param(g, "b4", BNN_F32, "4");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV_TRANSPOSE_REPARAM, "badbias", x1, mu1, mu1, b4, b4),
+                  "bias 'b4'");
+    int rho = t_param(g, "rho", BNN_F32, "2,3,2");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV_TRANSPOSE_REPARAM, "rhoshape", x1, mu1, rho),
+                  "expected the shape");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONV_TRANSPOSE_REPARAM, "halfbias", x1, mu1, mu1, -1, b4),
+                  "needs both");
+}
+
 /* ---- pools ---- */
 
 Test(infer_nn, max_pool_basic_and_symbolic)

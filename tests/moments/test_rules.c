@@ -272,6 +272,17 @@ int main(void)
                          "  %r = reshape(%z) {shape=[-1, 2, 4, 4]} : f32[N,2,4,4]\n"
                          "  %y = bnn.conv_reparam(%r, %c_mu, %c_rho, %cb_mu, %cb_rho) {pads=[1, 1, 1, 1], estimator=\"local\"} : f32[N,3,4,4]\n"
                          "  return %y\n}\n", "exact"},
+        {"conv_transpose_reparam", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,9,7]) {\n" SRC(32)
+                                   "  param %t_mu: f32[2,2,3,2]\n  param %t_rho: f32[2,2,3,2]\n"
+                                   "  param %tb_mu: f32[4]\n  param %tb_rho: f32[4]\n"
+                                   "  %r = reshape(%z) {shape=[-1, 2, 4, 4]} : f32[N,2,4,4]\n"
+                                   "  %y = bnn.conv_transpose_reparam(%r, %t_mu, %t_rho, %tb_mu, %tb_rho) {strides=[2, 2], pads=[1, 0, 0, 1], group=2, output_padding=[1, 0], estimator=\"local\"} : f32[N,4,9,7]\n"
+                                   "  return %y\n}\n", "exact"},
+        {"conv_transpose (fixed weights)", "graph @t(%one: f32[N,1]) -> (%y: f32[N,3,5,7]) {\n" SRC(32)
+                                           "  param %w: f32[2,3,2,3]\n  param %b: f32[3]\n"
+                                           "  %r = reshape(%z) {shape=[-1, 2, 4, 4]} : f32[N,2,4,4]\n"
+                                           "  %y = conv_transpose(%r, %w, %b) {pads=[0, 1, 0, 0], dilations=[1, 2]} : f32[N,3,5,7]\n"
+                                           "  return %y\n}\n", "exact"},
         {"add (residual)", "graph @t(%one: f32[N,1]) -> (%y: f32[N,32]) {\n" SRC(32) SRC2(32)
                            "  %y = add(%z, %z2) : f32[N,32]\n  return %y\n}\n", "exact"},
         {"sub constant", "graph @t(%one: f32[N,1]) -> (%y: f32[N,32]) {\n" SRC(32)

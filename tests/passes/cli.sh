@@ -44,8 +44,8 @@ if [ "$MODE" = basic ]; then
     has err "'bayes' is not reparam, flipout or local"
     expect 2 "$BNNC" convert a.onnx --prior-sigma -1
     has err 'prior_sigma: -1 must be positive'
-    expect 2 "$BNNC" convert a.onnx --layers lstm
-    has err "unknown layer type 'lstm'"
+    expect 2 "$BNNC" convert a.onnx --layers lstmx
+    has err "unknown layer type 'lstmx' (expected dense, conv, conv_transpose, lstm, gru, rnn, recurrent or all)"
     expect 2 "$BNNC" convert a.onnx --only 'a b'
     expect 2 "$BNNC" convert a.onnx --emit svg
     expect 2 "$BNNC" convert a.onnx --print-ir-after fold-batchnorm

@@ -101,9 +101,9 @@ Test(pipeline, errors_name_the_column_the_pass_and_the_option)
                 "pipeline column 18: to-bnn option estimator: 'mc' is not reparam, flipout or local");
     parse_fails("to-bnn{init=zeros}",
                 "pipeline column 13: to-bnn option init: 'zeros' is not weights or random");
-    parse_fails("to-bnn{layers=dense,lstm}",
-                "pipeline column 15: to-bnn option layers: unknown layer type 'lstm' (expected "
-                "dense, conv or all)");
+    parse_fails("to-bnn{layers=dense,lstmx}",
+                "pipeline column 15: to-bnn option layers: unknown layer type 'lstmx' (expected "
+                "dense, conv, conv_transpose, lstm, gru, rnn, recurrent or all)");
     parse_fails("to-bnn{layers=}",
                 "pipeline column 15: to-bnn option layers: empty (expected dense, conv, all or "
                 "a comma list)");

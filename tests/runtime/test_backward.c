@@ -401,3 +401,51 @@ Test(backward, finish_param_grads_fuses_the_kl)
     bnn_session_destroy(derived);
     bnn_graph_destroy(g);
 }
+
+/* A bnn.weight_reparam (the recurrent layers' sampled weights: mu and rho
+ * its only operands) is never derived, but its KL and the KL's gradient are
+ * in bnn_session_finish_param_grads's sum as in bnn_bayes_node_kl's. */
+Test(backward, finish_param_grads_counts_weight_reparam)
+{
+    static const char *text =
+        "graph @w(%x: f32[N,4]) -> (%y: f32[N,3]) {\n"
+        "  param %w.mu: f32[3,4] trainable\n"
+        "  param %w.rho: f32[3,4] trainable\n"
+        "  %w = bnn.weight_reparam(%w.mu, %w.rho) {prior_sigma=0.5} : f32[3,4] @wr\n"
+        "  %y = dense(%x, %w) : f32[N,3] @fc\n"
+        "  return %y\n"
+        "}\n";
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_graph_parse(text, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    rng_state = 5;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
+        }
+    bnn_session *plain = bayes_session(g, false), *derived = bayes_session(g, true);
+    run_backward(plain, g, true);
+    run_backward(derived, g, true);
+    double want = 0, got = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        double node_kl = 0;
+        cr_assert_eq(bnn_bayes_node_kl(g, i, 0.25f, plain_grad_of, plain, &node_kl, &diag), BNN_OK,
+                     "%s", diag.message);
+        want += node_kl;
+    }
+    cr_assert_eq(bnn_session_finish_param_grads(derived, NULL, 0.25f, &got, &diag), BNN_OK, "%s",
+                 diag.message);
+    cr_assert_gt(want, 0.0);
+    cr_assert_eq(got, want, "KL %.17g, want %.17g", got, want);
+    int rho = bnn_graph_find_value(g, "w.rho");
+    cr_assert_eq(memcmp(bnn_session_param_grads(plain, NULL) + bnn_session_param_grad_offset(plain, rho),
+                        bnn_session_param_grads(derived, NULL) +
+                            bnn_session_param_grad_offset(derived, rho),
+                        12 * sizeof(float)),
+                 0);
+    bnn_session_destroy(plain);
+    bnn_session_destroy(derived);
+    bnn_graph_destroy(g);
+}
