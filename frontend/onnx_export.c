@@ -587,8 +587,9 @@ static bnn_status export_node(ex *e, int nid)
         on = ex_node(e, "Clip", "", n->name, in, 3, &out, 1);
         break;
     }
-    case BNN_OP_SOFTMAX: case BNN_OP_LOG_SOFTMAX: {
-        const char *type = n->op == BNN_OP_SOFTMAX ? "Softmax" : "LogSoftmax";
+    case BNN_OP_SOFTMAX: case BNN_OP_LOG_SOFTMAX: case BNN_OP_HARDMAX: {
+        const char *type = n->op == BNN_OP_SOFTMAX ? "Softmax"
+                         : n->op == BNN_OP_HARDMAX ? "Hardmax" : "LogSoftmax";
         if (!bnn_node_int(n, "coerce", 0)) {
             on = ex_node(e, type, "", n->name, in, 1, &out, 1);
             copy_attrs_except(e, on, n, " coerce ");
@@ -724,6 +725,15 @@ static bnn_status export_node(ex *e, int nid)
         oh_in[1] = ex_init(e, base_name(n, out, "depth", buf, sizeof buf), BNN_I64, 0, &depth, 1);
         on = ex_node(e, "OneHot", "", n->name, oh_in, 3, &out, 1);
         copy_attrs_except(e, on, n, " depth ");
+        break;
+    }
+    case BNN_OP_TOP_K: {
+        /* k goes back to being an input (opset 10 on), a 1-D i64 */
+        int64_t k = bnn_node_int(n, "k", 0);
+        const char *outs[2] = { out, vname(e, n->outputs[1]) };
+        in[1] = ex_init(e, base_name(n, out, "k", buf, sizeof buf), BNN_I64, 1, &k, 1);
+        on = ex_node(e, "TopK", "", n->name, in, 2, outs, 2);
+        copy_attrs_except(e, on, n, " k ");
         break;
     }
     case BNN_OP_SCATTER_ELEMENTS: {

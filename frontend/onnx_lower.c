@@ -212,6 +212,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
     X("", "GRU", 1, MAX, onnx_lower_gru, 6, 0, 6) \
     X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
+    X("", "Hardmax", 1, MAX, onnx_lower_hardmax, 1, 0, 1) \
     X("", "Identity", 1, MAX, onnx_lower_identity, 1, 0, 1) \
     X("", "If", 1, MAX, onnx_lower_if, 1, 0, 1) \
     X("", "IsInf", 10, MAX, onnx_lower_is_inf, 1, 0, 1) \
@@ -261,6 +262,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Sub", 1, MAX, onnx_lower_sub, 2, 0, 2) \
     X("", "Sum", 1, MAX, onnx_lower_sum, -1, 0, -1) \
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
+    X("", "TopK", 1, MAX, onnx_lower_top_k, 1, 10, 2) \
     X("", "Transpose", 1, MAX, onnx_lower_transpose, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, onnx_lower_unsqueeze, 1, 13, 2) \
     X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \

@@ -176,7 +176,7 @@ static const struct {
     {BNN_OP_SIGN, "test_logic.c"},       {BNN_OP_MAX, "test_multiway.c"},
     {BNN_OP_MIN, "test_multiway.c"},     {BNN_OP_SUM, "test_multiway.c"},
     {BNN_OP_MEAN, "test_multiway.c"},     {BNN_OP_TRILU, "test_layout.c"},
-    {BNN_OP_EYE_LIKE, "test_layout.c"},
+    {BNN_OP_EYE_LIKE, "test_layout.c"}, {BNN_OP_HARDMAX, "test_select.c"},
 };
 #define N_ELSEWHERE (sizeof tested_elsewhere / sizeof tested_elsewhere[0])
 
