@@ -736,11 +736,11 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, " k ");
         break;
     }
-    case BNN_OP_SCATTER_ELEMENTS: {
+    case BNN_OP_SCATTER_ELEMENTS: case BNN_OP_SCATTER_ND: {
         /* reduction arrived in opset 16 (add, mul) and 18 (max, min); "none"
          * is what its absence means, so it is left out for older readers. */
         bool none = strcmp(bnn_node_string(n, "reduction", "none"), "none") == 0;
-        on = ex_node(e, "ScatterElements", "", n->name, in, 3, &out, 1);
+        on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, 3, &out, 1);
         copy_attrs_except(e, on, n, none ? " reduction " : NULL);
         break;
     }
@@ -842,7 +842,7 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
      * (reductions take axes as an input from 18): decided before any node. */
     for (int i = 0; i < g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(g, i);
-        if (n->dead || n->op != BNN_OP_SCATTER_ELEMENTS)
+        if (n->dead || (n->op != BNN_OP_SCATTER_ELEMENTS && n->op != BNN_OP_SCATTER_ND))
             continue;
         const char *r = bnn_node_string(n, "reduction", "none");
         int64_t need = strcmp(r, "add") == 0 || strcmp(r, "mul") == 0 ? 16

@@ -251,6 +251,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, onnx_lower_reshape, 1, 5, 2) \
     X("", "Scan", 9, MAX, onnx_lower_scan, -1, 0, -1) \
+    X("", "Scatter", 9, 10, onnx_lower_scatter, 3, 0, 3) \
     X("", "Shape", 1, MAX, onnx_lower_shape, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
