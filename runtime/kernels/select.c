@@ -1,11 +1,12 @@
-/* Selection along one axis: top_k and hardmax.  Both see the input as lines
+/* Selection along one axis: top_k, hardmax and reverse_sequence.  Both see the input as lines
  * [outer, len, inner] (len: the axis' dim, or for hardmax's coerce=1 every
  * dim from the axis on).  top_k sorts each line's positions with a stable
  * merge sort in scratch (so equal values keep the lower position first) and
  * keeps the first k; values of every numeric type, NaN as the largest.
  * Its gradient (f32) adds each value's gradient at the position it came
  * from, read back from the indices output.  hardmax (f32, f64) puts 1 at
- * the first maximum of each line. */
+ * the first maximum of each line.  reverse_sequence moves bytes (every
+ * type) after checking every length; its gradient (f32) moves back. */
 #include <math.h>
 #include <string.h>
 
@@ -218,3 +219,81 @@ static bnn_status hardmax_forward(const bnn_kernel_args *args, bnn_diag *diag)
 }
 
 const bnn_kernel bnn_kernel_hardmax = {.forward = hardmax_forward};
+
+/* ---- reverse_sequence ---------------------------------------------------- */
+
+typedef struct seq_layout {
+    int64_t d0, d1, inner;   /* x as [d0, d1, inner] */
+    bool batch_first;        /* batch_axis 0 */
+} seq_layout;
+
+static bnn_status seq_setup(const bnn_kernel_args *args, seq_layout *l, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *lens = &args->inputs[1];
+    if (x->shape.rank < 2 || (lens->dtype != BNN_I32 && lens->dtype != BNN_I64))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "expected x of rank 2 or more and i32 or i64 sequence_lens");
+    l->batch_first = bnn_node_int(args->node, "batch_axis", 1) == 0;
+    l->d0 = x->shape.dims[0];
+    l->d1 = x->shape.dims[1];
+    l->inner = 1;
+    for (int d = 2; d < x->shape.rank; d++)
+        l->inner *= x->shape.dims[d];
+    int64_t batch = l->batch_first ? l->d0 : l->d1, steps = l->batch_first ? l->d1 : l->d0;
+    if (bnn_tensor_numel(lens) != batch)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "sequence_lens has %lld entries, batch %lld",
+                               (long long)bnn_tensor_numel(lens), (long long)batch);
+    for (int64_t b = 0; b < batch; b++) {
+        int64_t n = lens->dtype == BNN_I64 ? ((const int64_t *)lens->data)[b]
+                                           : ((const int32_t *)lens->data)[b];
+        if (n < 0 || n > steps)
+            return bnn_kernel_fail(args, diag, BNN_ERR_INVALID,
+                                   "sequence length %lld (batch %lld) is outside [0, %lld]",
+                                   (long long)n, (long long)b, (long long)steps);
+    }
+    return BNN_OK;
+}
+
+/* Calls BODY with dst and src (element offsets of a row of `inner`). */
+#define SEQ_WALK(l, lens, BODY)                                                         \
+    for (int64_t i0 = 0; i0 < (l)->d0; i0++)                                            \
+        for (int64_t i1 = 0; i1 < (l)->d1; i1++) {                                      \
+            int64_t b = (l)->batch_first ? i0 : i1, t = (l)->batch_first ? i1 : i0;      \
+            int64_t n = (lens)->dtype == BNN_I64 ? ((const int64_t *)(lens)->data)[b]    \
+                                                 : ((const int32_t *)(lens)->data)[b];   \
+            int64_t st = t < n ? n - 1 - t : t;                                         \
+            int64_t dst = (i0 * (l)->d1 + i1) * (l)->inner;                              \
+            int64_t src = ((l)->batch_first ? i0 * (l)->d1 + st : st * (l)->d1 + i1) *   \
+                          (l)->inner;                                                   \
+            BODY;                                                                       \
+        }
+
+static bnn_status reverse_sequence_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    seq_layout l = {0, 0, 0, false};
+    BNN_TRY(seq_setup(args, &l, diag));
+    const bnn_tensor *x = &args->inputs[0];
+    size_t es = bnn_dtype_size(x->dtype);
+    unsigned char *y = args->outputs[0].data;
+    const unsigned char *xs = x->data;
+    SEQ_WALK(&l, &args->inputs[1],
+             memcpy(y + (size_t)dst * es, xs + (size_t)src * es, (size_t)l.inner * es))
+    return BNN_OK;
+}
+
+static bnn_status reverse_sequence_backward(const bnn_kernel_args *args,
+                                            const bnn_kernel_grads *grads, bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    if (!gx)
+        return BNN_OK;
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
+    seq_layout l = {0, 0, 0, false};
+    BNN_TRY(seq_setup(args, &l, diag));
+    const float *g = grads->grad_outputs[0].data;
+    SEQ_WALK(&l, &args->inputs[1], for (int64_t i = 0; i < l.inner; i++) gx[src + i] += g[dst + i])
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_reverse_sequence = {.forward = reverse_sequence_forward,
+                                                .backward = reverse_sequence_backward};

@@ -180,3 +180,38 @@ Test(select, hardmax_matches_the_reference)
         ke_destroy(c);
     }
 }
+
+/* ONNX: y[t, b] = x[len_b - 1 - t, b] for t < len_b, else x[t, b]. */
+Test(select, reverse_sequence_matches_the_reference_and_its_gradient)
+{
+    for (int batch_first = 0; batch_first < 2; batch_first++)
+        for (int dt = 0; dt < 2; dt++) {
+            const int64_t T = 5, B = 4, inner = 3;
+            bnn_shape xs = batch_first ? KE_SHAPE(B, T, inner) : KE_SHAPE(T, B, inner),
+                      ls = KE_SHAPE(B), shapes[2] = {xs, ls};
+            bnn_dtype dts[2] = {dt ? BNN_I32 : BNN_F32, dt ? BNN_I32 : BNN_I64};
+            ke_case *c = ke_create(BNN_OP_REVERSE_SEQUENCE, 2, dts, shapes, dts[0], &xs);
+            ke_fill(&c->inputs[0], 3 + (uint64_t)dt, -50, 50);
+            const int64_t lens[4] = {5, 0, 3, 1};
+            for (int b = 0; b < 4; b++)
+                ke_put(&c->inputs[1], b, (double)lens[b]);
+            ke_set_int(c, "batch_axis", batch_first ? 0 : 1);
+            ke_set_int(c, "time_axis", batch_first ? 1 : 0);
+            cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t i = 0; i < inner; i++) {
+                        int64_t st = t < lens[b] ? lens[b] - 1 - t : t;
+                        int64_t at = (batch_first ? b * T + t : t * B + b) * inner + i;
+                        int64_t from = (batch_first ? b * T + st : st * B + b) * inner + i;
+                        cr_expect_eq(ke_get(&c->output, at), ke_get(&c->inputs[0], from),
+                                     "t %lld b %lld", (long long)t, (long long)b);
+                    }
+            if (!dt)
+                ke_check_grad(c, 1, 1e-3, 1e-3, 60);
+            ke_put(&c->inputs[1], 2, 6); /* longer than T */
+            cr_assert_eq(ke_forward(c), BNN_ERR_INVALID);
+            cr_expect(strstr(c->diag.message, "sequence length 6"), "%s", c->diag.message);
+            ke_destroy(c);
+        }
+}
