@@ -193,6 +193,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ArgMax", 1, MAX, onnx_lower_arg_max, 1, 0, 1) \
     X("", "ArgMin", 1, MAX, onnx_lower_arg_min, 1, 0, 1) \
     X("", "AveragePool", 1, MAX, onnx_lower_avg_pool, 1, 0, 1) \
+    X("", "BlackmanWindow", 17, MAX, onnx_lower_blackman_window, 1, 0, 1) \
     X("", "BatchNormalization", 1, MAX, onnx_lower_batch_norm, 5, 0, 5) \
     X("", "Cast", 1, MAX, onnx_lower_cast, 1, 0, 1) \
     X("", "CastLike", 1, MAX, onnx_lower_cast_like, 2, 0, 2) \
@@ -212,6 +213,8 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
     X("", "GRU", 1, MAX, onnx_lower_gru, 6, 0, 6) \
     X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
+    X("", "HammingWindow", 17, MAX, onnx_lower_hamming_window, 1, 0, 1) \
+    X("", "HannWindow", 17, MAX, onnx_lower_hann_window, 1, 0, 1) \
     X("", "Hardmax", 1, MAX, onnx_lower_hardmax, 1, 0, 1) \
     X("", "Identity", 1, MAX, onnx_lower_identity, 1, 0, 1) \
     X("", "If", 1, MAX, onnx_lower_if, 1, 0, 1) \

@@ -243,3 +243,60 @@ Test(fold, one_hot_depth_becomes_an_attribute_and_round_trips)
     bnn_tensor_free(&depth);
     free(model);
 }
+
+/* The window functions of a bound size fold into constants: ONNX's
+ * definitions written plainly, periodic (2 pi n / N) and symmetric
+ * (2 pi n / (N - 1)); an unbound size and a bad output_datatype are
+ * refused naming the node. */
+Test(fold, windows_of_known_size_are_constants)
+{
+    static const char *const ops[3] = {"HannWindow", "HammingWindow", "BlackmanWindow"};
+    static const char *const names[1] = {"size"};
+    for (int op = 0; op < 3; op++)
+        for (int periodic = 0; periodic < 2; periodic++)
+            for (int64_t n = 1; n <= 9; n += 4) {
+                bnn_dtype dts[1] = {BNN_I64};
+                int ranks[1] = {0};
+                int64_t dims[1][4] = {{0}};
+                size_t len;
+                uint8_t *model = one_node_model(ops[op], 1, names, dts, ranks, dims, BNN_F32, 17,
+                                                "periodic", periodic, &len);
+                bnn_tensor t;
+                bnn_diag diag = {0};
+                bnn_shape scalar = {.rank = 0};
+                cr_assert_eq(bnn_tensor_alloc(&t, BNN_I64, &scalar, &diag), BNN_OK);
+                *(int64_t *)t.data = n;
+                bnn_onnx_binding b = {"size", &t};
+                bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+                bnn_graph *g = NULL;
+                cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK,
+                             "%s: %s", ops[op], diag.message);
+                const bnn_value *v = bnn_graph_value(g, bnn_graph_find_value(g, "y"));
+                cr_assert_eq(v->kind, BNN_VALUE_PARAM);
+                cr_assert_eq(v->shape.rank, 1);
+                cr_assert_eq(v->shape.dims[0], n);
+                double d = periodic ? (double)n : (double)(n - 1);
+                for (int64_t i = 0; i < n; i++) {
+                    double x = d > 0 ? 2 * M_PI * (double)i / d : 0, want;
+                    if (op == 0)
+                        want = 0.5 - 0.5 * cos(x);
+                    else if (op == 1)
+                        want = 25.0 / 46 - 21.0 / 46 * cos(x);
+                    else
+                        want = 0.42 - 0.5 * cos(x) + 0.08 * cos(2 * x);
+                    cr_expect_float_eq(get(v, i), want, 1e-6, "%s periodic=%d n=%lld at %lld",
+                                       ops[op], periodic, (long long)n, (long long)i);
+                }
+                bnn_graph_destroy(g);
+                /* unbound: refused */
+                g = NULL;
+                diag = (bnn_diag){0};
+                cr_expect_eq(bnn_onnx_import_buffer(model, len, NULL, NULL, &g, &diag),
+                             BNN_ERR_UNSUPPORTED);
+                cr_expect(strstr(diag.message, "'r'") && strstr(diag.message, "size"), "%s",
+                          diag.message);
+                cr_expect_null(g);
+                bnn_tensor_free(&t);
+                free(model);
+            }
+}
