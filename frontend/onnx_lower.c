@@ -198,6 +198,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Cast", 1, MAX, onnx_lower_cast, 1, 0, 1) \
     X("", "CastLike", 1, MAX, onnx_lower_cast_like, 2, 0, 2) \
     X("", "Clip", 1, MAX, onnx_lower_clip, 1, 11, 3) \
+    X("", "Compress", 9, MAX, onnx_lower_compress, 2, 0, 2) \
     X("", "Concat", 1, MAX, onnx_lower_concat, -1, 0, -1) \
     X("", "Constant", 1, MAX, onnx_lower_constant, 0, 0, 0) \
     X("", "ConstantOfShape", 1, MAX, onnx_lower_constant_of_shape, 1, 0, 1) \
@@ -233,6 +234,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, onnx_lower_mul, 2, 0, 2) \
+    X("", "NonZero", 9, MAX, onnx_lower_non_zero, 1, 0, 1) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
     X("", "OneHot", 9, MAX, onnx_lower_one_hot, 3, 0, 3) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \

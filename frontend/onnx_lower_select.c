@@ -3,9 +3,14 @@
  * it must be known at import; it becomes the top_k node's attribute.
  * largest and sorted arrived in opset 11 (absent: 1).  Hardmax: the axis
  * default and pre-13 meaning as Softmax's (onnx_lower_softmax.c).
- * Registered in the table of onnx_lower.c. */
+ * Compress and NonZero whose size-deciding input is a constant (the
+ * condition; NonZero's only input) fold: Compress into a gather of known
+ * places, NonZero into a constant.  Registered in the table of
+ * onnx_lower.c. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "onnx_impl.h"
 
@@ -76,4 +81,132 @@ bnn_status onnx_lower_hardmax(onnx_ctx *c)
     if (coerce)
         BNN_TRY(onnx_set_int(c, nid, "coerce", 1));
     return onnx_infer(c, nid);
+}
+
+/* Whether element i of a param of any numeric or bool type is nonzero. */
+static bool param_nonzero(const bnn_value *v, int64_t i)
+{
+    const unsigned char *p = (const unsigned char *)v->data + (size_t)i * bnn_dtype_size(v->dtype);
+    switch (v->dtype) {
+    case BNN_F32: { float f; memcpy(&f, p, sizeof f); return f != 0; }
+    case BNN_F64: { double f; memcpy(&f, p, sizeof f); return f != 0; }
+    default:
+        for (size_t b = 0; b < bnn_dtype_size(v->dtype); b++)
+            if (p[b])
+                return true;
+        return false;
+    }
+}
+
+/* Compress(input, condition) with a constant condition: the places it
+ * keeps are known, so it becomes gather(input, those places) along axis,
+ * or along the flattened input (a reshape to [-1] first) when there is no
+ * axis.  A condition shorter than the dim keeps nothing past its end, as
+ * ONNX says; a true entry past the dim is an error. */
+bnn_status onnx_lower_compress(onnx_ctx *c)
+{
+    int x, cond;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_need_input(c, 1, &cond));
+    const bnn_value *cv = onnx_val(c, cond);
+    if (!onnx_is_param(c, cond) || bnn_dtype_size(cv->dtype) == 0)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "input 'condition' must be a constant: it decides the output's "
+                              "size, and bnnc plans sizes before it sees data");
+    if (cv->shape.rank != 1)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "condition must be 1-D, not of rank %d",
+                              cv->shape.rank);
+    bool flat = !onnx_attr(c, "axis");
+    int64_t axis = 0;
+    BNN_TRY(onnx_attr_int(c, "axis", 0, &axis));
+    const bnn_shape *xs = &onnx_val(c, x)->shape;
+    int64_t dim = -1;
+    if (!flat) {
+        if (xs->rank < 1 || axis < -xs->rank || axis >= xs->rank)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "axis %lld is out of range for rank %d",
+                                  (long long)axis, xs->rank);
+        dim = xs->dims[axis < 0 ? axis + xs->rank : axis];
+    } else if (xs->rank >= 0) {
+        dim = bnn_shape_numel(xs);
+    }
+    int64_t n = cv->shape.dims[0], kept = 0;
+    int64_t *places = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    if (!places)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++)
+        if (param_nonzero(cv, i))
+            places[kept++] = i;
+    if (kept > 0 && (dim < 0 || places[kept - 1] >= dim)) {
+        int64_t last = places[kept - 1];
+        free(places);
+        return onnx_node_fail(c, BNN_ERR_INVALID,
+                              dim < 0 ? "the input's size along the axis is not known"
+                                      : "condition keeps place %lld, past the dim of %lld",
+                              (long long)last, (long long)dim);
+    }
+    char base[300], buf[320];
+    snprintf(base, sizeof base, "%s_places", c->node_name);
+    bnn_shape ps = {.rank = 1, .dims = {kept}};
+    int pid = bnn_graph_add_param(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_I64, &ps,
+                                  places, (size_t)kept * sizeof(int64_t), false);
+    free(places);
+    if (pid < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    int src = x, nid;
+    if (flat) {
+        snprintf(base, sizeof base, "%s_flat", c->node_name);
+        int fv = bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf),
+                                     BNN_UNDEFINED, NULL);
+        int rid = fv < 0 ? -1 : bnn_graph_add_node(c->g, BNN_OP_RESHAPE, buf, &x, 1, &fv, 1);
+        if (rid < 0)
+            return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+        int64_t minus_one = -1;
+        BNN_TRY(onnx_set_ints(c, rid, "shape", &minus_one, 1));
+        BNN_TRY(onnx_infer(c, rid));
+        src = fv;
+    }
+    int in[2] = {src, pid};
+    BNN_TRY(onnx_emit_node(c, BNN_OP_GATHER, in, 2, &nid));
+    BNN_TRY(onnx_set_int(c, nid, "axis", flat ? 0 : axis));
+    return onnx_infer(c, nid);
+}
+
+/* NonZero of a constant folds: the i64 [rank, count] coordinates of its
+ * nonzero elements, row-major order. */
+bnn_status onnx_lower_non_zero(onnx_ctx *c)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    const bnn_value *v = onnx_val(c, x);
+    if (!onnx_is_param(c, x) || bnn_dtype_size(v->dtype) == 0)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "input must be a constant: it decides the output's size, and bnnc "
+                              "plans sizes before it sees data");
+    if (v->shape.rank < 1)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a scalar input is not supported");
+    int64_t total = bnn_shape_numel(&v->shape), count = 0;
+    for (int64_t i = 0; i < total; i++)
+        count += param_nonzero(v, i);
+    int r = v->shape.rank;
+    if ((uint64_t)count * (uint64_t)r > ONNX_MAX_FOLDED_BYTES / sizeof(int64_t))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the result would be over %d MiB",
+                              (int)(ONNX_MAX_FOLDED_BYTES >> 20));
+    int64_t *out = malloc(sizeof(int64_t) * (size_t)(count * r + 1));
+    if (!out)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    int64_t j = 0;
+    for (int64_t i = 0; i < total; i++) {
+        if (!param_nonzero(v, i))
+            continue;
+        int64_t rem = i;
+        for (int d = r - 1; d >= 0; d--) {
+            out[d * count + j] = rem % v->shape.dims[d];
+            rem /= v->shape.dims[d];
+        }
+        j++;
+    }
+    bnn_shape s = {.rank = 2, .dims = {r, count}};
+    bnn_status st = onnx_output_param(c, 0, BNN_I64, &s, out, (size_t)(count * r) * sizeof(int64_t));
+    free(out);
+    return st;
 }

@@ -300,3 +300,74 @@ Test(fold, windows_of_known_size_are_constants)
                 free(model);
             }
 }
+
+/* NonZero of a bound input folds into its coordinates; Compress with a
+ * bound condition becomes a gather of the kept places (along the axis, or
+ * of the flattened input); unbound, both are refused naming the node. */
+Test(fold, non_zero_and_compress_of_known_inputs)
+{
+    static const char *const nz_names[1] = {"x"};
+    bnn_dtype nz_dt[1] = {BNN_I64};
+    int nz_rank[1] = {2};
+    int64_t nz_dims[1][4] = {{2, 3}};
+    size_t len;
+    uint8_t *model = one_node_model("NonZero", 1, nz_names, nz_dt, nz_rank, nz_dims, BNN_I64, 13,
+                                    NULL, 0, &len);
+    bnn_diag diag = {0};
+    bnn_tensor t;
+    bnn_shape s23 = {.rank = 2, .dims = {2, 3}};
+    cr_assert_eq(bnn_tensor_alloc(&t, BNN_I64, &s23, &diag), BNN_OK);
+    const int64_t x[6] = {0, 7, 0, -1, 0, 2};
+    memcpy(t.data, x, sizeof x);
+    bnn_onnx_binding b = {"x", &t};
+    bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                 diag.message);
+    const bnn_value *v = bnn_graph_value(g, bnn_graph_find_value(g, "y"));
+    cr_assert_eq(v->kind, BNN_VALUE_PARAM);
+    cr_assert(v->shape.rank == 2 && v->shape.dims[0] == 2 && v->shape.dims[1] == 3);
+    const int64_t want[6] = {0, 1, 1, /* rows */ 1, 0, 2 /* cols */};
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(((const int64_t *)v->data)[i], want[i], "at %d", i);
+    bnn_graph_destroy(g);
+    g = NULL;
+    diag = (bnn_diag){0};
+    cr_expect_eq(bnn_onnx_import_buffer(model, len, NULL, NULL, &g, &diag), BNN_ERR_UNSUPPORTED);
+    cr_expect(strstr(diag.message, "'r'"), "%s", diag.message);
+    bnn_tensor_free(&t);
+    free(model);
+
+    static const char *const c_names[2] = {"x", "cond"};
+    bnn_dtype c_dt[2] = {BNN_F32, BNN_BOOL};
+    int c_rank[2] = {2, 1};
+    int64_t c_dims[2][4] = {{3, 2}, {3}};
+    for (int flat = 0; flat < 2; flat++) {
+        model = one_node_model("Compress", 2, c_names, c_dt, c_rank, c_dims, BNN_F32, 11,
+                               flat ? NULL : "axis", 0, &len);
+        bnn_shape s3 = {.rank = 1, .dims = {3}};
+        cr_assert_eq(bnn_tensor_alloc(&t, BNN_BOOL, &s3, &diag), BNN_OK);
+        const uint8_t cond[3] = {1, 0, 1};
+        memcpy(t.data, cond, sizeof cond);
+        b = (bnn_onnx_binding){"cond", &t};
+        g = NULL;
+        cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                     diag.message);
+        const bnn_node *n = fe_producer(g, "y");
+        cr_assert_eq(n->op, BNN_OP_GATHER);
+        const bnn_value *places = bnn_graph_value(g, n->inputs[1]);
+        cr_assert_eq(places->kind, BNN_VALUE_PARAM);
+        cr_assert_eq(places->shape.dims[0], 2);
+        cr_expect_eq(((const int64_t *)places->data)[0], 0);
+        cr_expect_eq(((const int64_t *)places->data)[1], 2);
+        const bnn_value *y = bnn_graph_value(g, n->outputs[0]);
+        cr_expect_eq(y->shape.rank, flat ? 1 : 2);
+        cr_expect_eq(y->shape.dims[0], 2);
+        if (flat)
+            cr_expect_eq(bnn_graph_node(g, bnn_graph_value(g, n->inputs[0])->producer)->op,
+                         BNN_OP_RESHAPE);
+        bnn_graph_destroy(g);
+        bnn_tensor_free(&t);
+        free(model);
+    }
+}
