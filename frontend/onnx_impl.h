@@ -364,6 +364,7 @@ bnn_status onnx_lower_top_k(onnx_ctx *c);
 bnn_status onnx_lower_hardmax(onnx_ctx *c);
 bnn_status onnx_lower_compress(onnx_ctx *c);
 bnn_status onnx_lower_non_zero(onnx_ctx *c);
+bnn_status onnx_lower_unique(onnx_ctx *c);
 
 /* onnx_lower_multiway.c: Pow and the variadic Max, Min, Sum and Mean. */
 bnn_status onnx_lower_pow(onnx_ctx *c);

@@ -270,6 +270,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
     X("", "TopK", 1, MAX, onnx_lower_top_k, 1, 10, 2) \
     X("", "Transpose", 1, MAX, onnx_lower_transpose, 1, 0, 1) \
+    X("", "Unique", 11, MAX, onnx_lower_unique, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, onnx_lower_unsqueeze, 1, 13, 2) \
     X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \
     X("", "Xor", 1, MAX, onnx_lower_xor, 2, 0, 2) \

@@ -210,3 +210,171 @@ bnn_status onnx_lower_non_zero(onnx_ctx *c)
     free(out);
     return st;
 }
+
+/* ---- Unique of a constant ------------------------------------------------ */
+
+/* The input seen as `count` slices of `len` elements each (slice i's element
+ * j at base(i) + j's place), values as doubles (exact for these types). */
+typedef struct slices {
+    const bnn_value *v;
+    int64_t count, len, inner; /* x as [outer, count, inner]; len = outer * inner */
+} slices;
+
+static double slice_elem(const slices *s, int64_t i, int64_t j)
+{
+    int64_t o = j / s->inner, in = j % s->inner;
+    int64_t at = (o * s->count + i) * s->inner + in;
+    const void *p = s->v->data;
+    switch (s->v->dtype) {
+    case BNN_F32: return ((const float *)p)[at];
+    case BNN_F64: return ((const double *)p)[at];
+    case BNN_I8: return ((const int8_t *)p)[at];
+    case BNN_U8: return ((const uint8_t *)p)[at];
+    case BNN_I16: return ((const int16_t *)p)[at];
+    case BNN_U16: return ((const uint16_t *)p)[at];
+    default: return ((const int32_t *)p)[at];
+    }
+}
+
+/* Lexicographic order of slices a and b; NaN above every number, equal to
+ * NaN. */
+static int slice_cmp(const slices *s, int64_t a, int64_t b)
+{
+    for (int64_t j = 0; j < s->len; j++) {
+        double x = slice_elem(s, a, j), y = slice_elem(s, b, j);
+        if (isnan(x) || isnan(y)) {
+            if (isnan(x) != isnan(y))
+                return isnan(x) ? 1 : -1;
+            continue;
+        }
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return 0;
+}
+
+/* Stable merge sort of ids by key: slice order (s) or, with s NULL, by
+ * first[id]. */
+static void sort_ids(int64_t *ids, int64_t *tmp, int64_t n, const slices *s, const int64_t *first)
+{
+    for (int64_t w = 1; w < n; w *= 2) {
+        for (int64_t lo = 0; lo < n; lo += 2 * w) {
+            int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            int64_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi) {
+                bool right = s ? slice_cmp(s, ids[j], ids[i]) < 0 : first[ids[j]] < first[ids[i]];
+                tmp[o++] = right ? ids[j++] : ids[i++];
+            }
+            while (i < mid)
+                tmp[o++] = ids[i++];
+            while (j < hi)
+                tmp[o++] = ids[j++];
+        }
+        memcpy(ids, tmp, (size_t)n * sizeof *ids);
+    }
+}
+
+/* Unique of a constant folds into its four outputs: the unique elements (or
+ * slices along axis), sorted or in order of first appearance, each's first
+ * place, every element's unique position, and the counts. */
+bnn_status onnx_lower_unique(onnx_ctx *c)
+{
+    int x;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    const bnn_value *v = onnx_val(c, x);
+    if (!onnx_is_param(c, x))
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "input must be a constant: it decides the outputs' size, and bnnc "
+                              "plans sizes before it sees data");
+    switch (v->dtype) {
+    case BNN_F32: case BNN_F64: case BNN_I8: case BNN_U8: case BNN_I16: case BNN_U16:
+    case BNN_I32: break;
+    default:
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "element type %s is not supported",
+                              bnn_dtype_name(v->dtype) ? bnn_dtype_name(v->dtype) : "?");
+    }
+    int64_t sorted;
+    BNN_TRY(onnx_attr_int(c, "sorted", 1, &sorted));
+    bool flat = !onnx_attr(c, "axis");
+    int64_t axis = 0;
+    BNN_TRY(onnx_attr_int(c, "axis", 0, &axis));
+    int r = v->shape.rank;
+    slices s = {.v = v, .count = bnn_shape_numel(&v->shape), .len = 1, .inner = 1};
+    if (!flat) {
+        if (r < 1 || axis < -r || axis >= r)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "axis %lld is out of range for rank %d",
+                                  (long long)axis, r);
+        if (axis < 0)
+            axis += r;
+        s.count = v->shape.dims[axis];
+        for (int d = 0; d < r; d++)
+            if (d < axis)
+                s.len *= v->shape.dims[d];
+            else if (d > axis)
+                s.inner *= v->shape.dims[d];
+        s.len *= s.inner;
+    }
+    int64_t n = s.count;
+    int64_t *buf = malloc(sizeof(int64_t) * (size_t)(6 * n + 1));
+    if (!buf)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    int64_t *ids = buf, *tmp = buf + n, *group_of = buf + 2 * n, *first = buf + 3 * n,
+            *counts = buf + 4 * n, *order = buf + 5 * n;
+    for (int64_t i = 0; i < n; i++)
+        ids[i] = i;
+    sort_ids(ids, tmp, n, &s, NULL);
+    int64_t u = 0;
+    for (int64_t k = 0; k < n; k++) {
+        if (k == 0 || slice_cmp(&s, ids[k - 1], ids[k]) != 0) {
+            first[u] = ids[k]; /* stable: the lowest place of the group */
+            counts[u++] = 0;
+        }
+        group_of[ids[k]] = u - 1;
+        counts[u - 1]++;
+    }
+    for (int64_t g = 0; g < u; g++)
+        order[g] = g;
+    if (!sorted)
+        sort_ids(order, tmp, u, NULL, first);
+    /* rank[g]: where group g lands in the output (tmp reused) */
+    for (int64_t k = 0; k < u; k++)
+        tmp[order[k]] = k;
+    size_t es = bnn_dtype_size(v->dtype);
+    bnn_shape ys = v->shape;
+    if (flat) {
+        ys.rank = 1;
+        ys.dims[0] = u;
+    } else {
+        ys.dims[axis] = u;
+    }
+    unsigned char *y = malloc((size_t)(u * s.len) * es + 1);
+    int64_t *idx = malloc(sizeof(int64_t) * (size_t)(2 * u + n + 1));
+    bnn_status st = BNN_OK;
+    if (!y || !idx) {
+        st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    } else {
+        int64_t outer = s.len / s.inner;
+        for (int64_t k = 0; k < u; k++) {
+            int64_t grp = order[k], src = first[grp];
+            for (int64_t o = 0; o < outer; o++)
+                memcpy(y + (size_t)((o * u + k) * s.inner) * es,
+                       (const unsigned char *)v->data + (size_t)((o * n + src) * s.inner) * es,
+                       (size_t)s.inner * es);
+            idx[k] = src;
+            idx[u + n + k] = counts[grp];
+        }
+        for (int64_t i = 0; i < n; i++)
+            idx[u + i] = tmp[group_of[i]];
+        bnn_shape us = {.rank = 1, .dims = {u}}, ns = {.rank = 1, .dims = {n}};
+        st = onnx_output_param(c, 0, v->dtype, &ys, y, (size_t)(u * s.len) * es);
+        for (int k = 1; st == BNN_OK && k < 4; k++)
+            if ((size_t)k < c->node->n_output && *onnx_str(c->node->output[k]))
+                st = onnx_output_param(c, k, BNN_I64, k == 2 ? &ns : &us,
+                                       idx + (k == 1 ? 0 : k == 2 ? u : u + n),
+                                       (size_t)(k == 2 ? n : u) * sizeof(int64_t));
+    }
+    free(y);
+    free(idx);
+    free(buf);
+    return st;
+}

@@ -125,7 +125,7 @@ typedef struct bound {
 
 /* Whether a node of g reads `name` as an operand whose value decides the
  * size of its output (every input of Range, OneHot's depth, Compress's
- * condition, NonZero's input). */
+ * condition, NonZero's and Unique's input). */
 static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
 {
     for (size_t i = 0; i < g->n_node; i++) {
@@ -133,8 +133,10 @@ static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
         const char *op = onnx_str(nd->op_type);
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
         bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
-        for (size_t k = 0; k < nd->n_input && (range || one_hot || compress || non_zero); k++)
-            if ((range || non_zero || k == 1) && strcmp(onnx_str(nd->input[k]), name) == 0)
+        bool unique = strcmp(op, "Unique") == 0;
+        for (size_t k = 0; k < nd->n_input && (range || one_hot || compress || non_zero || unique);
+             k++)
+            if ((range || non_zero || unique || k == 1) && strcmp(onnx_str(nd->input[k]), name) == 0)
                 return true;
     }
     return false;

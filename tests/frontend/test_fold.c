@@ -371,3 +371,37 @@ Test(fold, non_zero_and_compress_of_known_inputs)
         free(model);
     }
 }
+
+/* Unique of a bound input folds: sorted, or in order of first appearance. */
+Test(fold, unique_of_a_known_input)
+{
+    static const char *const names[1] = {"x"};
+    bnn_dtype dt[1] = {BNN_F32};
+    int rank[1] = {1};
+    int64_t dims[1][4] = {{6}};
+    const float x[6] = {2, 1, 1, 3, 4, 3};
+    const float want[2][4] = {{2, 1, 3, 4}, {1, 2, 3, 4}};
+    for (int sorted = 0; sorted < 2; sorted++) {
+        size_t len;
+        uint8_t *model = one_node_model("Unique", 1, names, dt, rank, dims, BNN_F32, 11, "sorted",
+                                        sorted, &len);
+        bnn_diag diag = {0};
+        bnn_tensor t;
+        bnn_shape s6 = {.rank = 1, .dims = {6}};
+        cr_assert_eq(bnn_tensor_alloc(&t, BNN_F32, &s6, &diag), BNN_OK);
+        memcpy(t.data, x, sizeof x);
+        bnn_onnx_binding b = {"x", &t};
+        bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+        bnn_graph *g = NULL;
+        cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                     diag.message);
+        const bnn_value *v = bnn_graph_value(g, bnn_graph_find_value(g, "y"));
+        cr_assert_eq(v->kind, BNN_VALUE_PARAM);
+        cr_assert_eq(v->shape.dims[0], 4);
+        for (int i = 0; i < 4; i++)
+            cr_expect_eq(((const float *)v->data)[i], want[sorted][i], "sorted=%d at %d", sorted, i);
+        bnn_graph_destroy(g);
+        bnn_tensor_free(&t);
+        free(model);
+    }
+}
