@@ -174,5 +174,17 @@ bool bnn_einsum_sizes(const bnn_einsum *e, const bnn_shape *shapes, int64_t *siz
                 return false;
             }
         }
+    int64_t work = 1;
+    for (int l = 0; l < e->n_labels; l++) {
+        if (size[l] == 0)
+            return true; /* nothing to walk */
+        if (size[l] > 0)
+            work = size[l] > BNN_EINSUM_MAX_WORK / work ? BNN_EINSUM_MAX_WORK + 1 : work * size[l];
+    }
+    if (work > BNN_EINSUM_MAX_WORK) {
+        snprintf(why, wn, "its labels take more than 2^32 combinations, more than the loop "
+                          "evaluator walks");
+        return false;
+    }
     return true;
 }

@@ -23,6 +23,11 @@ typedef struct bnn_einsum {
     int n_labels;                               /* labels are 0 .. n_labels-1 */
 } bnn_einsum;
 
+/* The most label combinations the loop evaluator walks (product of every
+ * label's size); a larger equation is refused rather than left to run for
+ * minutes. */
+#define BNN_EINSUM_MAX_WORK ((int64_t)1 << 32)
+
 /* Parses `equation` for n_in operands of the given ranks.  On failure
  * returns false with a reason in why (n bytes). */
 bool bnn_einsum_parse(const char *equation, int n_in, const int *ranks, bnn_einsum *e, char *why,

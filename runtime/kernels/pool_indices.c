@@ -29,6 +29,19 @@ static void store_at(bnn_tensor *t, int64_t i, double v)
     }
 }
 
+/* The taps [*lo, *hi) of a window starting at `start` (stride and pad
+ * applied) with k taps d apart that land inside [0, n): only these are
+ * walked, so a huge kernel over padding costs nothing. */
+static void real_taps(int64_t start, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi)
+{
+    *lo = start >= 0 ? 0 : (-start + d - 1) / d;
+    *hi = start > n - 1 ? 0 : (n - 1 - start) / d + 1;
+    if (*hi > k)
+        *hi = k;
+    if (*lo > *hi)
+        *lo = *hi;
+}
+
 static bnn_status max_pool_indices_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
     const bnn_tensor *x = &args->inputs[0];
@@ -69,18 +82,17 @@ static bnn_status max_pool_indices_forward(const bnn_kernel_args *args, bnn_diag
                 for (int64_t o2 = 0; o2 < out[2]; o2++, at++) {
                     int64_t best = -1, best_pos = 0;
                     double bv = 0;
-                    for (int64_t a = 0; a < k[0]; a++) {
-                        int64_t i0 = o0 * s[0] - pb[0] + a * d[0];
-                        if (i0 < 0 || i0 >= in[0])
-                            continue;
-                        for (int64_t b = 0; b < k[1]; b++) {
-                            int64_t i1 = o1 * s[1] - pb[1] + b * d[1];
-                            if (i1 < 0 || i1 >= in[1])
-                                continue;
-                            for (int64_t c = 0; c < k[2]; c++) {
-                                int64_t i2 = o2 * s[2] - pb[2] + c * d[2];
-                                if (i2 < 0 || i2 >= in[2])
-                                    continue;
+                    int64_t st0 = o0 * s[0] - pb[0], st1 = o1 * s[1] - pb[1],
+                            st2 = o2 * s[2] - pb[2], lo[3], hi[3];
+                    real_taps(st0, k[0], d[0], in[0], &lo[0], &hi[0]);
+                    real_taps(st1, k[1], d[1], in[1], &lo[1], &hi[1]);
+                    real_taps(st2, k[2], d[2], in[2], &lo[2], &hi[2]);
+                    for (int64_t a = lo[0]; a < hi[0]; a++) {
+                        int64_t i0 = st0 + a * d[0];
+                        for (int64_t b = lo[1]; b < hi[1]; b++) {
+                            int64_t i1 = st1 + b * d[1];
+                            for (int64_t c = lo[2]; c < hi[2]; c++) {
+                                int64_t i2 = st2 + c * d[2];
                                 int64_t off = p * in_size + (i0 * in[1] + i1) * in[2] + i2;
                                 double v = value_at(x, off);
                                 if (best < 0 || v > bv || (isnan(v) && !isnan(bv))) {

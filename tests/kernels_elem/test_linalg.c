@@ -197,3 +197,16 @@ Test(linalg, det_matches_the_leibniz_formula)
             ke_destroy(c);
         }
 }
+
+/* Four unrelated labels of 300 each are 8.1e9 combinations: refused by
+ * name rather than walked for minutes. */
+Test(linalg, einsum_refuses_more_work_than_it_walks)
+{
+    bnn_shape in[4] = {KE_SHAPE(300), KE_SHAPE(300), KE_SHAPE(300), KE_SHAPE(300)},
+              out = KE_SCALAR;
+    ke_case *c = einsum_case("a,b,c,d->", 4, in, &out, 1);
+    cr_assert_eq(ke_forward(c), BNN_ERR_INVALID);
+    cr_expect(strstr(c->diag.message, "node 'n0'") && strstr(c->diag.message, "2^32"), "%s",
+              c->diag.message);
+    ke_destroy(c);
+}
