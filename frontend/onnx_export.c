@@ -594,8 +594,9 @@ static bnn_status export_node(ex *e, int nid)
         on = ex_node(e, "Clip", "", n->name, in, 3, &out, 1);
         break;
     }
-    case BNN_OP_SOFTMAX: case BNN_OP_LOG_SOFTMAX: {
-        const char *type = n->op == BNN_OP_SOFTMAX ? "Softmax" : "LogSoftmax";
+    case BNN_OP_SOFTMAX: case BNN_OP_LOG_SOFTMAX: case BNN_OP_HARDMAX: {
+        const char *type = n->op == BNN_OP_SOFTMAX ? "Softmax"
+                         : n->op == BNN_OP_HARDMAX ? "Hardmax" : "LogSoftmax";
         if (!bnn_node_int(n, "coerce", 0)) {
             on = ex_node(e, type, "", n->name, in, 1, &out, 1);
             copy_attrs_except(e, on, n, " coerce ");
@@ -736,11 +737,20 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, " depth ");
         break;
     }
-    case BNN_OP_SCATTER_ELEMENTS: {
+    case BNN_OP_TOP_K: {
+        /* k goes back to being an input (opset 10 on), a 1-D i64 */
+        int64_t k = bnn_node_int(n, "k", 0);
+        const char *outs[2] = { out, vname(e, n->outputs[1]) };
+        in[1] = ex_init(e, base_name(n, out, "k", buf, sizeof buf), BNN_I64, 1, &k, 1);
+        on = ex_node(e, "TopK", "", n->name, in, 2, outs, 2);
+        copy_attrs_except(e, on, n, " k ");
+        break;
+    }
+    case BNN_OP_SCATTER_ELEMENTS: case BNN_OP_SCATTER_ND: {
         /* reduction arrived in opset 16 (add, mul) and 18 (max, min); "none"
          * is what its absence means, so it is left out for older readers. */
         bool none = strcmp(bnn_node_string(n, "reduction", "none"), "none") == 0;
-        on = ex_node(e, "ScatterElements", "", n->name, in, 3, &out, 1);
+        on = ex_node(e, bnn_op_get(n->op)->onnx_name, "", n->name, in, 3, &out, 1);
         copy_attrs_except(e, on, n, none ? " reduction " : NULL);
         break;
     }
@@ -844,7 +854,7 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
      * (reductions take axes as an input from 18): decided before any node. */
     for (int i = 0; i < g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(g, i);
-        if (n->dead || n->op != BNN_OP_SCATTER_ELEMENTS)
+        if (n->dead || (n->op != BNN_OP_SCATTER_ELEMENTS && n->op != BNN_OP_SCATTER_ND))
             continue;
         const char *r = bnn_node_string(n, "reduction", "none");
         int64_t need = strcmp(r, "add") == 0 || strcmp(r, "mul") == 0 ? 16

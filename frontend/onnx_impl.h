@@ -367,6 +367,17 @@ bnn_status onnx_lower_tile(onnx_ctx *c);
 
 /* onnx_lower_index.c: OneHot (its depth folded into an attribute). */
 bnn_status onnx_lower_one_hot(onnx_ctx *c);
+bnn_status onnx_lower_scatter(onnx_ctx *c);
+/* onnx_lower_window.c: the window functions of a known size, folded. */
+bnn_status onnx_lower_hann_window(onnx_ctx *c);
+bnn_status onnx_lower_hamming_window(onnx_ctx *c);
+bnn_status onnx_lower_blackman_window(onnx_ctx *c);
+/* onnx_lower_select.c: TopK (k known at import) and Hardmax. */
+bnn_status onnx_lower_top_k(onnx_ctx *c);
+bnn_status onnx_lower_hardmax(onnx_ctx *c);
+bnn_status onnx_lower_compress(onnx_ctx *c);
+bnn_status onnx_lower_non_zero(onnx_ctx *c);
+bnn_status onnx_lower_unique(onnx_ctx *c);
 
 /* onnx_lower_multiway.c: Pow and the variadic Max, Min, Sum and Mean. */
 bnn_status onnx_lower_pow(onnx_ctx *c);

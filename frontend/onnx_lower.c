@@ -193,10 +193,12 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ArgMax", 1, MAX, onnx_lower_arg_max, 1, 0, 1) \
     X("", "ArgMin", 1, MAX, onnx_lower_arg_min, 1, 0, 1) \
     X("", "AveragePool", 1, MAX, onnx_lower_avg_pool, 1, 0, 1) \
+    X("", "BlackmanWindow", 17, MAX, onnx_lower_blackman_window, 1, 0, 1) \
     X("", "BatchNormalization", 1, MAX, onnx_lower_batch_norm, 5, 0, 5) \
     X("", "Cast", 1, MAX, onnx_lower_cast, 1, 0, 1) \
     X("", "CastLike", 1, MAX, onnx_lower_cast_like, 2, 0, 2) \
     X("", "Clip", 1, MAX, onnx_lower_clip, 1, 11, 3) \
+    X("", "Compress", 9, MAX, onnx_lower_compress, 2, 0, 2) \
     X("", "Concat", 1, MAX, onnx_lower_concat, -1, 0, -1) \
     X("", "Constant", 1, MAX, onnx_lower_constant, 0, 0, 0) \
     X("", "ConstantOfShape", 1, MAX, onnx_lower_constant_of_shape, 1, 0, 1) \
@@ -212,6 +214,9 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Greater", 1, MAX, onnx_lower_greater, 2, 0, 2) \
     X("", "GRU", 1, MAX, onnx_lower_gru, 6, 0, 6) \
     X("", "GreaterOrEqual", 12, MAX, onnx_lower_greater_or_equal, 2, 0, 2) \
+    X("", "HammingWindow", 17, MAX, onnx_lower_hamming_window, 1, 0, 1) \
+    X("", "HannWindow", 17, MAX, onnx_lower_hann_window, 1, 0, 1) \
+    X("", "Hardmax", 1, MAX, onnx_lower_hardmax, 1, 0, 1) \
     X("", "Identity", 1, MAX, onnx_lower_identity, 1, 0, 1) \
     X("", "If", 1, MAX, onnx_lower_if, 1, 0, 1) \
     X("", "IsInf", 10, MAX, onnx_lower_is_inf, 1, 0, 1) \
@@ -229,6 +234,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, onnx_lower_mul, 2, 0, 2) \
+    X("", "NonZero", 9, MAX, onnx_lower_non_zero, 1, 0, 1) \
     X("", "Not", 1, MAX, onnx_lower_not, 1, 0, 1) \
     X("", "OneHot", 9, MAX, onnx_lower_one_hot, 3, 0, 3) \
     X("", "Or", 1, MAX, onnx_lower_or, 2, 0, 2) \
@@ -250,6 +256,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, onnx_lower_reshape, 1, 5, 2) \
     X("", "Scan", 9, MAX, onnx_lower_scan, -1, 0, -1) \
+    X("", "Scatter", 9, 10, onnx_lower_scatter, 3, 0, 3) \
     X("", "Shape", 1, MAX, onnx_lower_shape, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
     X("", "Size", 1, MAX, onnx_lower_size, 1, 0, 1) \
@@ -261,7 +268,9 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Sub", 1, MAX, onnx_lower_sub, 2, 0, 2) \
     X("", "Sum", 1, MAX, onnx_lower_sum, -1, 0, -1) \
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
+    X("", "TopK", 1, MAX, onnx_lower_top_k, 1, 10, 2) \
     X("", "Transpose", 1, MAX, onnx_lower_transpose, 1, 0, 1) \
+    X("", "Unique", 11, MAX, onnx_lower_unique, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, onnx_lower_unsqueeze, 1, 13, 2) \
     X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \
     X("", "Xor", 1, MAX, onnx_lower_xor, 2, 0, 2) \

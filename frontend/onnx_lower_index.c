@@ -2,7 +2,8 @@
  * lowering: OneHot, whose depth decides the output's size and so must be
  * known at import (a constant, a bound input or folded shape arithmetic,
  * of any numeric type); it becomes the one_hot node's attribute.
- * GatherElements and ScatterElements map 1:1 from their ops.def rows. */
+ * GatherElements and ScatterElements map 1:1 from their ops.def rows;
+ * Scatter (opsets 9 and 10) is ScatterElements' old name. */
 #include <math.h>
 
 #include "onnx_impl.h"
@@ -34,5 +35,19 @@ bnn_status onnx_lower_one_hot(onnx_ctx *c)
     BNN_TRY(onnx_emit_node(c, BNN_OP_ONE_HOT, ops, 2, &nid));
     BNN_TRY(onnx_set_int(c, nid, "depth", depth));
     BNN_TRY(onnx_set_int(c, nid, "axis", axis));
+    return onnx_infer(c, nid);
+}
+
+/* Scatter (opsets 9-10): ScatterElements under its old name, no reduction. */
+bnn_status onnx_lower_scatter(onnx_ctx *c)
+{
+    int in[3], nid;
+    for (int k = 0; k < 3; k++)
+        BNN_TRY(onnx_need_input(c, k, &in[k]));
+    int64_t axis;
+    BNN_TRY(onnx_attr_int(c, "axis", 0, &axis));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_SCATTER_ELEMENTS, in, 3, &nid));
+    BNN_TRY(onnx_set_int(c, nid, "axis", axis));
+    BNN_TRY(onnx_set_string(c, nid, "reduction", "none"));
     return onnx_infer(c, nid);
 }

@@ -4,6 +4,7 @@
  * shared helpers are in infer.c. */
 
 #include <math.h>
+#include <string.h>
 
 #include "infer_impl.h"
 
@@ -39,6 +40,16 @@ bnn_status bnn_infer_celu(infer_ctx *c)
                           (double)alpha);
     return infer_unary(c, TYPES_FLOAT);
 }
+/* Gelu's two forms; another value would silently pick one of them. */
+bnn_status bnn_infer_gelu(infer_ctx *c)
+{
+    const char *mode = bnn_node_string(c->node, "approximate", "none");
+    if (strcmp(mode, "none") != 0 && strcmp(mode, "tanh") != 0)
+        return infer_fail(c, "attribute 'approximate' is '%s', expected 'none' or 'tanh'", mode);
+    return infer_unary(c, TYPES_FLOAT);
+}
+bnn_status bnn_infer_mish(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
+bnn_status bnn_infer_shrink(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_exp(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_log(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }
 bnn_status bnn_infer_sqrt(infer_ctx *c) { return infer_unary(c, TYPES_FLOAT); }

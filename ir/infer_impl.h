@@ -19,6 +19,7 @@ typedef struct infer_ctx {
      * 1..n_extra get extra[k-1] instead of out (same dtype). */
     bnn_shape extra[3];
     int n_extra;
+    bnn_dtype extra_dtype[3]; /* their types; BNN_UNDEFINED (as zeroed): out_dtype */
     char label[300];
     char text[4][160];   /* type texts for one message, reused round robin */
     int next_text;

@@ -3,6 +3,8 @@
  * xor, not (bool in and out), where (3-way broadcasting), sign, mod, is_nan
  * and is_inf.  Dispatch and the shared helpers are in infer.c. */
 
+#include <string.h>
+
 #include "infer_impl.h"
 
 /* Input k has type `want` (when known). */
@@ -94,6 +96,23 @@ bnn_status bnn_infer_sign(infer_ctx *c)
 /* fmod=0 (the default) takes the divisor's sign, as Python's %; fmod=1 the
  * dividend's, as C's fmod.  Floats with fmod=0 are computed too (ONNX asks
  * for fmod=1 there, onnxruntime computes the floored remainder). */
+/* Unsigned operands of one type; direction LEFT or RIGHT. */
+bnn_status bnn_infer_bit_shift(infer_ctx *c)
+{
+    const char *dir = bnn_node_string(c->node, "direction", "");
+    if (strcmp(dir, "LEFT") != 0 && strcmp(dir, "RIGHT") != 0)
+        return infer_fail(c, "attribute 'direction' is '%s', expected 'LEFT' or 'RIGHT'", dir);
+    for (int k = 0; k < 2; k++) {
+        bnn_dtype t = infer_input(c, k)->dtype;
+        if (t != BNN_UNDEFINED && t != BNN_U8 && t != BNN_U16 && t != BNN_U32 && t != BNN_U64)
+            return infer_fail(c, "input '%s' %s is not of an unsigned integer type",
+                              infer_name(c, k), infer_type(c, k));
+        BNN_TRY(infer_check_type(c, k, TYPES_NUMERIC, 0));
+    }
+    c->out_dtype = infer_first_dtype(c);
+    return infer_broadcast_all(c);
+}
+
 bnn_status bnn_infer_mod(infer_ctx *c)
 {
     for (int k = 0; k < 2; k++) {

@@ -7,7 +7,19 @@
 
 static bnn_status pool(infer_ctx *c)
 {
-    BNN_TRY(infer_check_type(c, 0, TYPES_FLOAT, -1));
+    bool indices = c->node->op == BNN_OP_MAX_POOL_INDICES;
+    if (indices) {
+        bnn_dtype t = infer_input(c, 0)->dtype;
+        if (t != BNN_UNDEFINED && t != BNN_F32 && t != BNN_F64 && t != BNN_I8 && t != BNN_U8)
+            return infer_fail(c, "input '%s' %s: max_pool_indices takes f32, f64, i8 or u8",
+                              infer_name(c, 0), infer_type(c, 0));
+        bool column_major;
+        BNN_TRY(infer_flag_attr(c, "storage_order", 0, &column_major));
+        c->extra_dtype[0] = BNN_I64;
+        c->n_extra = 1;
+    } else {
+        BNN_TRY(infer_check_type(c, 0, TYPES_FLOAT, -1));
+    }
     const int64_t *kernel;
     int spatial = bnn_node_ints(c->node, "kernel_shape", &kernel);
     int rank = infer_input(c, 0)->shape.rank;
@@ -29,11 +41,14 @@ static bnn_status pool(infer_ctx *c)
     c->out.rank = 2 + spatial;
     for (int i = 0; i < 2; i++)
         c->out.dims[i] = rank >= 0 ? infer_input(c, 0)->shape.dims[i] : BNN_DIM_UNKNOWN;
-    return infer_windows(c, spatial, kernel, ceil_mode, "window");
+    BNN_TRY(infer_windows(c, spatial, kernel, ceil_mode, "window"));
+    c->extra[0] = c->out;
+    return BNN_OK;
 }
 
 bnn_status bnn_infer_max_pool(infer_ctx *c) { return pool(c); }
 bnn_status bnn_infer_avg_pool(infer_ctx *c) { return pool(c); }
+bnn_status bnn_infer_max_pool_indices(infer_ctx *c) { return pool(c); }
 
 static bnn_status global_pool(infer_ctx *c)
 {

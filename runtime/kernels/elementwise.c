@@ -294,6 +294,36 @@ static inline __attribute__((always_inline)) float hard_sigmoid_f(float v)
     return v < 0.0f ? 0.0f : v > 1.0f ? 1.0f : v;
 }
 
+/* Gelu, x * Phi(x): exact with erf, or (tanh_form) with ONNX's tanh
+ * approximation of Phi; and its derivative Phi(x) + x * Phi'(x). */
+#define GELU_TANH_C 0.7978845608028654f /* sqrt(2 / pi) */
+#define GELU_TANH_K 0.044715f
+static inline __attribute__((always_inline)) float gelu_f(float x, bool tanh_form)
+{
+    if (tanh_form)
+        return 0.5f * x * (1.0f + tanhf(GELU_TANH_C * (x + GELU_TANH_K * x * x * x)));
+    return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+}
+
+static inline __attribute__((always_inline)) float gelu_grad_f(float x, bool tanh_form)
+{
+    if (tanh_form) {
+        float t = tanhf(GELU_TANH_C * (x + GELU_TANH_K * x * x * x));
+        float du = GELU_TANH_C * (1.0f + 3.0f * GELU_TANH_K * x * x);
+        return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du;
+    }
+    /* Phi(x) + x * exp(-x^2 / 2) / sqrt(2 pi) */
+    return 0.5f * (1.0f + erff(x * 0.70710678118654752f)) +
+           x * 0.3989422804014327f * expf(-0.5f * x * x);
+}
+
+/* Mish, x * tanh(softplus(x)); d/dx = t + x * (1 - t^2) * sigmoid(x). */
+static inline __attribute__((always_inline)) float mish_grad_f(float x)
+{
+    float t = vecmath_tanh(vecmath_softplus(x));
+    return t + x * (1.0f - t * t) * vecmath_sigmoid(x);
+}
+
 /* x rounded to the nearest integer, halves to the even one (ONNX Round),
  * whatever the rounding mode; NaN, infinities and +-0 stay as they are.
  * roundf takes halves away from zero; at a half n + 0.5, x / 2 is exact and
@@ -309,8 +339,9 @@ static inline __attribute__((always_inline)) float round_half_even_f(float x)
 /* The f32 one-input ops, one row each: the op's STEM (ops.def, which also
  * names its kernel bnn_kernel_<stem>), the forward y of x, and the gradient:
  * what dL/dx gains from g = dL/dy.  Both may read x, y (the forward's
- * output), g, and the attributes alpha, beta and gamma: each is the node's
- * attribute, else its ops.def default, else 0.  A new activation is one row
+ * output), g, and the attributes alpha, beta, gamma, lambd and bias: each is
+ * the node's attribute, else its ops.def default, else 0; and tanh_form,
+ * whether gelu's approximate is "tanh".  A new activation is one row
  * here (docs/adding-an-op.md); an ops.def row whose stem has no row (nor a
  * kernel elsewhere) fails the link of the kernel table (runtime/kernels.c). */
 #define UNARY_OPS(X)                                                                    \
@@ -330,6 +361,10 @@ static inline __attribute__((always_inline)) float round_half_even_f(float x)
       vecmath_select(x < -3.0f, 0.0f, vecmath_select(x > 3.0f, g, g * (x / 3.0f + 0.5f)))) \
     X(thresholded_relu, vecmath_select(x > alpha, x, 0.0f), vecmath_select(x > alpha, g, 0.0f)) \
     X(celu, x > 0 ? x : alpha * expm1f(x / alpha), x > 0 ? g : g * expf(x / alpha))     \
+    X(gelu, gelu_f(x, tanh_form), g * gelu_grad_f(x, tanh_form))                       \
+    X(mish, x * vecmath_tanh(vecmath_softplus(x)), g * mish_grad_f(x))                 \
+    X(shrink, x < -lambd ? x + bias : x > lambd ? x - bias : 0.0f,                     \
+      x < -lambd || x > lambd ? g : 0.0f)                                               \
     X(exp, expf(x), g * y)                                                              \
     X(log, logf(x), g / x)                                                              \
     X(sqrt, sqrtf(x), g * 0.5f / y)                                                     \
@@ -362,7 +397,8 @@ typedef enum {
 } unary_kind;
 
 typedef struct unary_params {
-    float alpha, beta, gamma;
+    float alpha, beta, gamma, lambd, bias;
+    bool tanh_form;
 } unary_params;
 
 /* The node's attribute, else the op's default, else 0. */
@@ -378,7 +414,9 @@ static float unary_attr(const bnn_kernel_args *args, const char *name)
 static unary_params unary_attrs(const bnn_kernel_args *args)
 {
     unary_params p = {unary_attr(args, "alpha"), unary_attr(args, "beta"),
-                      unary_attr(args, "gamma")};
+                      unary_attr(args, "gamma"), unary_attr(args, "lambd"),
+                      unary_attr(args, "bias"),
+                      strcmp(bnn_node_string(args->node, "approximate", "none"), "tanh") == 0};
     return p;
 }
 
@@ -401,7 +439,8 @@ static unary_params unary_attrs(const bnn_kernel_args *args)
 static inline __attribute__((always_inline)) void
 unary_f32_body(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
 {
-    float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
+    float alpha = p.alpha, beta = p.beta, gamma = p.gamma, lambd = p.lambd, bias = p.bias;
+    bool tanh_form = p.tanh_form;
     switch (k) {
 #define UNARY_FORWARD(stem, F, G) \
     case UNARY_##stem: UNARY_LOOP(F); break;
@@ -412,6 +451,9 @@ unary_f32_body(unary_kind k, unary_params p, const float *xs, float *ys, int64_t
     (void)alpha;
     (void)beta;
     (void)gamma;
+    (void)lambd;
+    (void)bias;
+    (void)tanh_form;
 }
 
 /* For the x86-64 baseline and for AVX2 (twice the lanes for the
@@ -548,7 +590,8 @@ static inline __attribute__((always_inline)) void
 unary_grad_body(unary_kind k, unary_params p, const float *xs, const float *ys,
                 const float *gs, float *gx, int64_t n)
 {
-    float alpha = p.alpha, beta = p.beta, gamma = p.gamma;
+    float alpha = p.alpha, beta = p.beta, gamma = p.gamma, lambd = p.lambd, bias = p.bias;
+    bool tanh_form = p.tanh_form;
     switch (k) {
 #define UNARY_GRADIENT(stem, F, G) \
     case UNARY_##stem: GRAD_LOOP(G); break;
@@ -559,6 +602,9 @@ unary_grad_body(unary_kind k, unary_params p, const float *xs, const float *ys,
     (void)alpha;
     (void)beta;
     (void)gamma;
+    (void)lambd;
+    (void)bias;
+    (void)tanh_form;
 }
 
 typedef void unary_grad_fn(unary_kind, unary_params, const float *, const float *,

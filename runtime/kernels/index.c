@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "index_impl.h"
 #include "kernel.h"
 
 /* The common walk: indices of shape `is` over data of shape `ds` (same
@@ -125,32 +126,6 @@ const bnn_kernel bnn_kernel_gather_elements = {.forward = gather_elements_forwar
 
 /* ---- scatter_elements --------------------------------------------------- */
 
-typedef enum { SC_NONE, SC_ADD, SC_MUL, SC_MAX, SC_MIN } scatter_reduction;
-
-#define COMBINE(T, r, dst, src)                                      \
-    do {                                                             \
-        T a_ = (dst), b_ = (src);                                    \
-        switch (r) {                                                 \
-        case SC_ADD: (dst) = (T)(a_ + b_); break;                    \
-        case SC_MUL: (dst) = (T)(a_ * b_); break;                    \
-        case SC_MAX: (dst) = b_ > a_ ? b_ : a_; break;               \
-        case SC_MIN: (dst) = b_ < a_ ? b_ : a_; break;               \
-        default: (dst) = b_; break;                                  \
-        }                                                            \
-    } while (0)
-
-#define COMBINE_INT(T, U, r, dst, src)                               \
-    do {                                                             \
-        T a_ = (dst), b_ = (src);                                    \
-        switch (r) {                                                 \
-        case SC_ADD: (dst) = (T)((U)a_ + (U)b_); break;              \
-        case SC_MUL: (dst) = (T)((U)a_ * (U)b_); break;              \
-        case SC_MAX: (dst) = b_ > a_ ? b_ : a_; break;               \
-        case SC_MIN: (dst) = b_ < a_ ? b_ : a_; break;               \
-        default: (dst) = b_; break;                                  \
-        }                                                            \
-    } while (0)
-
 static bnn_status scatter_elements_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
     elem_walk w;
@@ -166,15 +141,8 @@ static bnn_status scatter_elements_forward(const bnn_kernel_args *args, bnn_diag
     if (y->dtype != x->dtype || bnn_tensor_numel(y) != bnn_tensor_numel(x))
         return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output is not shaped like data");
     const char *name = bnn_node_string(args->node, "reduction", "none");
-    scatter_reduction r;
-    if (strcmp(name, "none") == 0) r = SC_NONE;
-    else if (strcmp(name, "add") == 0) r = SC_ADD;
-    else if (strcmp(name, "mul") == 0) r = SC_MUL;
-    else if (strcmp(name, "max") == 0) r = SC_MAX;
-    else if (strcmp(name, "min") == 0) r = SC_MIN;
-    else
-        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "reduction '%s' is not supported",
-                               name);
+    scatter_reduction r = SC_NONE;
+    BNN_TRY(bnn_scatter_reduction(args, name, &r, diag));
     size_t es = bnn_dtype_size(x->dtype);
     if (r != SC_NONE && x->dtype != BNN_F32 && x->dtype != BNN_F64 && x->dtype != BNN_I32 &&
         x->dtype != BNN_I64)

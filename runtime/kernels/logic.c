@@ -452,6 +452,40 @@ static bnn_status mod_forward(const bnn_kernel_args *args, bnn_diag *diag)
 
 const bnn_kernel bnn_kernel_mod = {.forward = mod_forward};
 
+/* ---- bit_shift ---------------------------------------------------------------- */
+
+#define SHIFT(T, BITS)                                                                   \
+    {                                                                                    \
+        const T *a = args->inputs[0].data, *b = args->inputs[1].data;                    \
+        T *y = args->outputs[0].data;                                                    \
+        WALK(&w, y[oy] = b[o1] >= (BITS) ? (T)0                                          \
+                         : left ? (T)(a[o0] << b[o1]) : (T)(a[o0] >> b[o1]));            \
+        break;                                                                           \
+    }
+
+static bnn_status bit_shift_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    bnn_dtype dt = args->inputs[0].dtype;
+    BNN_TRY(check_binary(args, dt, diag));
+    const char *dir = bnn_node_string(args->node, "direction", "");
+    bool left = strcmp(dir, "LEFT") == 0;
+    if (!left && strcmp(dir, "RIGHT") != 0)
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID,
+                               "attribute 'direction' is '%s', expected 'LEFT' or 'RIGHT'", dir);
+    walk w;
+    BNN_TRY(walk_node(args, 2, &w, diag));
+    switch (dt) {
+    case BNN_U8: SHIFT(uint8_t, 8)
+    case BNN_U16: SHIFT(uint16_t, 16)
+    case BNN_U32: SHIFT(uint32_t, 32)
+    case BNN_U64: SHIFT(uint64_t, 64)
+    default: return fail_dtype(args, diag, dt, "inputs");
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_bit_shift = {.forward = bit_shift_forward};
+
 /* ---- is_nan, is_inf ------------------------------------------------------------- */
 
 #define TEST_LOOP(LOAD, T)                                                     \

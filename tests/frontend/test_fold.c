@@ -243,3 +243,165 @@ Test(fold, one_hot_depth_becomes_an_attribute_and_round_trips)
     bnn_tensor_free(&depth);
     free(model);
 }
+
+/* The window functions of a bound size fold into constants: ONNX's
+ * definitions written plainly, periodic (2 pi n / N) and symmetric
+ * (2 pi n / (N - 1)); an unbound size and a bad output_datatype are
+ * refused naming the node. */
+Test(fold, windows_of_known_size_are_constants)
+{
+    static const char *const ops[3] = {"HannWindow", "HammingWindow", "BlackmanWindow"};
+    static const char *const names[1] = {"size"};
+    for (int op = 0; op < 3; op++)
+        for (int periodic = 0; periodic < 2; periodic++)
+            for (int64_t n = 1; n <= 9; n += 4) {
+                bnn_dtype dts[1] = {BNN_I64};
+                int ranks[1] = {0};
+                int64_t dims[1][4] = {{0}};
+                size_t len;
+                uint8_t *model = one_node_model(ops[op], 1, names, dts, ranks, dims, BNN_F32, 17,
+                                                "periodic", periodic, &len);
+                bnn_tensor t;
+                bnn_diag diag = {0};
+                bnn_shape scalar = {.rank = 0};
+                cr_assert_eq(bnn_tensor_alloc(&t, BNN_I64, &scalar, &diag), BNN_OK);
+                *(int64_t *)t.data = n;
+                bnn_onnx_binding b = {"size", &t};
+                bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+                bnn_graph *g = NULL;
+                cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK,
+                             "%s: %s", ops[op], diag.message);
+                const bnn_value *v = bnn_graph_value(g, bnn_graph_find_value(g, "y"));
+                cr_assert_eq(v->kind, BNN_VALUE_PARAM);
+                cr_assert_eq(v->shape.rank, 1);
+                cr_assert_eq(v->shape.dims[0], n);
+                double d = periodic ? (double)n : (double)(n - 1);
+                for (int64_t i = 0; i < n; i++) {
+                    double x = d > 0 ? 2 * M_PI * (double)i / d : 0, want;
+                    if (op == 0)
+                        want = 0.5 - 0.5 * cos(x);
+                    else if (op == 1)
+                        want = 25.0 / 46 - 21.0 / 46 * cos(x);
+                    else
+                        want = 0.42 - 0.5 * cos(x) + 0.08 * cos(2 * x);
+                    cr_expect_float_eq(get(v, i), want, 1e-6, "%s periodic=%d n=%lld at %lld",
+                                       ops[op], periodic, (long long)n, (long long)i);
+                }
+                bnn_graph_destroy(g);
+                /* unbound: refused */
+                g = NULL;
+                diag = (bnn_diag){0};
+                cr_expect_eq(bnn_onnx_import_buffer(model, len, NULL, NULL, &g, &diag),
+                             BNN_ERR_UNSUPPORTED);
+                cr_expect(strstr(diag.message, "'r'") && strstr(diag.message, "size"), "%s",
+                          diag.message);
+                cr_expect_null(g);
+                bnn_tensor_free(&t);
+                free(model);
+            }
+}
+
+/* NonZero of a bound input folds into its coordinates; Compress with a
+ * bound condition becomes a gather of the kept places (along the axis, or
+ * of the flattened input); unbound, both are refused naming the node. */
+Test(fold, non_zero_and_compress_of_known_inputs)
+{
+    static const char *const nz_names[1] = {"x"};
+    bnn_dtype nz_dt[1] = {BNN_I64};
+    int nz_rank[1] = {2};
+    int64_t nz_dims[1][4] = {{2, 3}};
+    size_t len;
+    uint8_t *model = one_node_model("NonZero", 1, nz_names, nz_dt, nz_rank, nz_dims, BNN_I64, 13,
+                                    NULL, 0, &len);
+    bnn_diag diag = {0};
+    bnn_tensor t;
+    bnn_shape s23 = {.rank = 2, .dims = {2, 3}};
+    cr_assert_eq(bnn_tensor_alloc(&t, BNN_I64, &s23, &diag), BNN_OK);
+    const int64_t x[6] = {0, 7, 0, -1, 0, 2};
+    memcpy(t.data, x, sizeof x);
+    bnn_onnx_binding b = {"x", &t};
+    bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                 diag.message);
+    const bnn_value *v = bnn_graph_value(g, bnn_graph_find_value(g, "y"));
+    cr_assert_eq(v->kind, BNN_VALUE_PARAM);
+    cr_assert(v->shape.rank == 2 && v->shape.dims[0] == 2 && v->shape.dims[1] == 3);
+    const int64_t want[6] = {0, 1, 1, /* rows */ 1, 0, 2 /* cols */};
+    for (int i = 0; i < 6; i++)
+        cr_expect_eq(((const int64_t *)v->data)[i], want[i], "at %d", i);
+    bnn_graph_destroy(g);
+    g = NULL;
+    diag = (bnn_diag){0};
+    cr_expect_eq(bnn_onnx_import_buffer(model, len, NULL, NULL, &g, &diag), BNN_ERR_UNSUPPORTED);
+    cr_expect(strstr(diag.message, "'r'"), "%s", diag.message);
+    bnn_tensor_free(&t);
+    free(model);
+
+    static const char *const c_names[2] = {"x", "cond"};
+    bnn_dtype c_dt[2] = {BNN_F32, BNN_BOOL};
+    int c_rank[2] = {2, 1};
+    int64_t c_dims[2][4] = {{3, 2}, {3}};
+    for (int flat = 0; flat < 2; flat++) {
+        model = one_node_model("Compress", 2, c_names, c_dt, c_rank, c_dims, BNN_F32, 11,
+                               flat ? NULL : "axis", 0, &len);
+        bnn_shape s3 = {.rank = 1, .dims = {3}};
+        cr_assert_eq(bnn_tensor_alloc(&t, BNN_BOOL, &s3, &diag), BNN_OK);
+        const uint8_t cond[3] = {1, 0, 1};
+        memcpy(t.data, cond, sizeof cond);
+        b = (bnn_onnx_binding){"cond", &t};
+        g = NULL;
+        cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                     diag.message);
+        const bnn_node *n = fe_producer(g, "y");
+        cr_assert_eq(n->op, BNN_OP_GATHER);
+        const bnn_value *places = bnn_graph_value(g, n->inputs[1]);
+        cr_assert_eq(places->kind, BNN_VALUE_PARAM);
+        cr_assert_eq(places->shape.dims[0], 2);
+        cr_expect_eq(((const int64_t *)places->data)[0], 0);
+        cr_expect_eq(((const int64_t *)places->data)[1], 2);
+        const bnn_value *y = bnn_graph_value(g, n->outputs[0]);
+        cr_expect_eq(y->shape.rank, flat ? 1 : 2);
+        cr_expect_eq(y->shape.dims[0], 2);
+        if (flat)
+            cr_expect_eq(bnn_graph_node(g, bnn_graph_value(g, n->inputs[0])->producer)->op,
+                         BNN_OP_RESHAPE);
+        bnn_graph_destroy(g);
+        bnn_tensor_free(&t);
+        free(model);
+    }
+}
+
+/* Unique of a bound input folds: sorted, or in order of first appearance. */
+Test(fold, unique_of_a_known_input)
+{
+    static const char *const names[1] = {"x"};
+    bnn_dtype dt[1] = {BNN_F32};
+    int rank[1] = {1};
+    int64_t dims[1][4] = {{6}};
+    const float x[6] = {2, 1, 1, 3, 4, 3};
+    const float want[2][4] = {{2, 1, 3, 4}, {1, 2, 3, 4}};
+    for (int sorted = 0; sorted < 2; sorted++) {
+        size_t len;
+        uint8_t *model = one_node_model("Unique", 1, names, dt, rank, dims, BNN_F32, 11, "sorted",
+                                        sorted, &len);
+        bnn_diag diag = {0};
+        bnn_tensor t;
+        bnn_shape s6 = {.rank = 1, .dims = {6}};
+        cr_assert_eq(bnn_tensor_alloc(&t, BNN_F32, &s6, &diag), BNN_OK);
+        memcpy(t.data, x, sizeof x);
+        bnn_onnx_binding b = {"x", &t};
+        bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1};
+        bnn_graph *g = NULL;
+        cr_assert_eq(bnn_onnx_import_buffer(model, len, NULL, &opt, &g, &diag), BNN_OK, "%s",
+                     diag.message);
+        const bnn_value *v = bnn_graph_value(g, bnn_graph_find_value(g, "y"));
+        cr_assert_eq(v->kind, BNN_VALUE_PARAM);
+        cr_assert_eq(v->shape.dims[0], 4);
+        for (int i = 0; i < 4; i++)
+            cr_expect_eq(((const float *)v->data)[i], want[sorted][i], "sorted=%d at %d", sorted, i);
+        bnn_graph_destroy(g);
+        bnn_tensor_free(&t);
+        free(model);
+    }
+}

@@ -195,12 +195,23 @@ Test(lower, pools_with_ceil_mode_and_same_padding)
     fe_expect_roundtrip(g);
 }
 
-Test(lower, maxpool_indices_output_is_unsupported)
+/* A MaxPool whose Indices output is read becomes max_pool_indices: y and
+ * the i64 indices of the same shape, storage_order written (0), and it
+ * exports back to the same IR. */
+Test(lower, maxpool_indices_output_becomes_max_pool_indices)
 {
-    bnn_status s;
-    const char *m = fe_import_error("models", "maxpool_indices.onnx", &s);
-    cr_expect_eq(s, BNN_ERR_UNSUPPORTED);
-    cr_expect_str_eq(m, "node 'mp' (MaxPool): output 1 (Indices) is used; only inference is supported");
+    g = fe_import("maxpool_indices.onnx", NULL);
+    const bnn_node *mp = fe_producer(g, "idx");
+    cr_assert_eq(mp->op, BNN_OP_MAX_POOL_INDICES);
+    cr_expect_eq(fe_producer(g, "y"), mp);
+    const bnn_value *y = bnn_graph_value(g, mp->outputs[0]), *idx = bnn_graph_value(g, mp->outputs[1]);
+    cr_expect_eq(y->dtype, BNN_F32);
+    cr_expect_eq(idx->dtype, BNN_I64);
+    cr_expect(bnn_shape_equal(&y->shape, &idx->shape));
+    cr_expect_eq(idx->shape.rank, 4);
+    cr_expect_eq(idx->shape.dims[3], 3);
+    cr_expect_eq(bnn_node_int(mp, "storage_order", 9), 0);
+    fe_expect_roundtrip(g);
 }
 
 Test(lower, softmax_before_13_flattens_unless_axis_is_last)

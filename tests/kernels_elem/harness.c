@@ -82,11 +82,18 @@ void ke_destroy(ke_case *c)
         bnn_tensor_free(&c->grad_inputs[i]);
     }
     bnn_tensor_free(&c->output);
+    bnn_tensor_free(&c->output2);
     bnn_tensor_free(&c->grad_output);
     free(c->scratch);
     free(c->state);
     bnn_graph_destroy(c->graph);
     free(c);
+}
+
+void ke_add_output(ke_case *c, bnn_dtype dtype, const bnn_shape *shape)
+{
+    bnn_diag d;
+    must(bnn_tensor_alloc(&c->output2, dtype, shape, &d), &d);
 }
 
 void ke_set_int(ke_case *c, const char *name, int64_t v)
@@ -189,6 +196,12 @@ static bnn_kernel_args make_args(ke_case *c, bool with_data)
     a.n_inputs = c->n_inputs;
     a.outputs = &c->output;
     a.n_outputs = 1;
+    if (c->output2.dtype != BNN_UNDEFINED) {
+        c->outs[0] = c->output;
+        c->outs[1] = c->output2;
+        a.outputs = c->outs;
+        a.n_outputs = 2;
+    }
     a.training = c->training;
     a.seed = c->seed;
     a.step = c->step;
@@ -211,15 +224,15 @@ bnn_status ke_forward(ke_case *c)
 {
     if (!c->scratch) {
         /* Sizes are asked with no data at all, as the planner does. */
-        bnn_tensor in_nodata[KE_MAX_IN], out_nodata = c->output;
+        bnn_tensor in_nodata[KE_MAX_IN], out_nodata[2] = {c->output, c->output2};
         for (int i = 0; i < KE_MAX_IN; i++) {
             in_nodata[i] = c->inputs[i];
             in_nodata[i].data = NULL;
         }
-        out_nodata.data = NULL;
+        out_nodata[0].data = out_nodata[1].data = NULL;
         bnn_kernel_args a = make_args(c, false);
         a.inputs = in_nodata;
-        a.outputs = &out_nodata;
+        a.outputs = out_nodata;
         c->scratch_size = c->kernel->scratch_size ? c->kernel->scratch_size(&a) : 0;
         c->state_size = c->kernel->state_size ? c->kernel->state_size(&a) : 0;
         c->scratch = alloc64(c->scratch_size);

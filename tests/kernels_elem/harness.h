@@ -18,6 +18,8 @@ typedef struct ke_case {
     int n_inputs;
     bnn_tensor inputs[KE_MAX_IN];      /* owned, zero-filled; absent: data NULL */
     bnn_tensor output;                 /* owned */
+    bnn_tensor output2;                /* owned: a second output (ke_add_output), else empty */
+    bnn_tensor outs[2];                /* output and output2 side by side for the kernel */
     bnn_tensor grad_inputs[KE_MAX_IN]; /* owned after ke_backward; data NULL if not wanted */
     bnn_tensor grad_output;            /* owned after ke_backward */
     void *scratch, *state;             /* owned, allocated by the first forward */
@@ -43,6 +45,8 @@ ke_case *ke_create(bnn_op op, int n_inputs, const bnn_dtype *dtypes, const bnn_s
 ke_case *ke_create1(bnn_op op, bnn_dtype dtype, int n_inputs, const bnn_shape *shapes,
                     const bnn_shape *out_shape);
 void ke_destroy(ke_case *c);
+/* Gives the op a second output (top_k's indices), passed after `output`. */
+void ke_add_output(ke_case *c, bnn_dtype dtype, const bnn_shape *shape);
 
 void ke_set_int(ke_case *c, const char *name, int64_t v);
 void ke_set_float(ke_case *c, const char *name, float v);

@@ -61,6 +61,33 @@ static double ref_celu(double x, double alpha, double beta, double gamma)
     return fmax(0, x) + fmin(0, alpha * (exp(x / alpha) - 1));
 }
 
+/* ONNX Gelu, x * Phi(x): exactly (gamma 0, approximate "none"), or with
+ * the tanh form of Phi (gamma 1, approximate "tanh"). */
+static double ref_gelu(double x, double alpha, double beta, double gamma)
+{
+    (void)alpha;
+    (void)beta;
+    if (gamma != 0)
+        return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    return 0.5 * x * erfc(-x / sqrt(2));
+}
+
+/* ONNX Mish: x * tanh(softplus(x)). */
+static double ref_mish(double x, double alpha, double beta, double gamma)
+{
+    (void)alpha;
+    (void)beta;
+    (void)gamma;
+    return x * tanh(log1p(exp(x)));
+}
+
+/* ONNX Shrink with lambd in alpha and bias in beta. */
+static double ref_shrink(double x, double lambd, double bias, double gamma)
+{
+    (void)gamma;
+    return x < -lambd ? x + bias : x > lambd ? x - bias : 0;
+}
+
 /* The math functions without attributes: ONNX defines them as the functions
  * of the same name (radians; the hyperbolic ones as usual). */
 #define PLAIN_REF(name)                                                            \
@@ -109,6 +136,9 @@ static const activation_ref refs[] = {
     {BNN_OP_HARD_SWISH, ref_hard_swish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_THRESHOLDED_RELU, ref_thresholded_relu, -3, 3, 1, 0, 0, -0.5, NAN, NAN},
     {BNN_OP_CELU, ref_celu, -4, 4, 1, 0, 0, 0.4, NAN, NAN},
+    {BNN_OP_GELU, ref_gelu, -5, 5, 0, 0, 0, NAN, NAN, 1},
+    {BNN_OP_MISH, ref_mish, -6, 6, 0, 0, 0, NAN, NAN, NAN},
+    {BNN_OP_SHRINK, ref_shrink, -4, 4, 0.5, 0, 0, 1.5, 0.75, NAN},
     {BNN_OP_COS, ref_cos, -4, 4, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_SIN, ref_sin, -4, 4, 0, 0, 0, NAN, NAN, NAN},
     {BNN_OP_TAN, ref_tan, -0.9, 0.9, 0, 0, 0, NAN, NAN, NAN},
@@ -146,7 +176,7 @@ static const struct {
     {BNN_OP_SIGN, "test_logic.c"},       {BNN_OP_MAX, "test_multiway.c"},
     {BNN_OP_MIN, "test_multiway.c"},     {BNN_OP_SUM, "test_multiway.c"},
     {BNN_OP_MEAN, "test_multiway.c"},     {BNN_OP_TRILU, "test_layout.c"},
-    {BNN_OP_EYE_LIKE, "test_layout.c"},
+    {BNN_OP_EYE_LIKE, "test_layout.c"}, {BNN_OP_HARDMAX, "test_select.c"},
 };
 #define N_ELSEWHERE (sizeof tested_elsewhere / sizeof tested_elsewhere[0])
 
@@ -219,9 +249,32 @@ Test(activation_table, no_op_is_listed_twice)
 
 /* ---- forward and backward against the references ------------------------- */
 
-static void set_if(ke_case *c, const char *name, double v)
+/* The ops whose attributes are not called alpha, beta, gamma: the names of
+ * the three slots, and for a string attribute in gamma's slot, the value
+ * its 1 stands for ("none" for 0). */
+static const struct {
+    bnn_op op;
+    const char *names[3];
+    const char *gamma_string;
+} renamed[] = {
+    {BNN_OP_GELU, {"alpha", "beta", "approximate"}, "tanh"},
+    {BNN_OP_SHRINK, {"lambd", "bias", "gamma"}, NULL},
+};
+
+static void set_if(ke_case *c, const activation_ref *r, int slot, double v)
 {
-    if (!isnan(v))
+    static const char *const plain[3] = {"alpha", "beta", "gamma"};
+    const char *name = plain[slot], *string = NULL;
+    for (size_t i = 0; i < sizeof renamed / sizeof renamed[0]; i++)
+        if (renamed[i].op == r->op) {
+            name = renamed[i].names[slot];
+            string = slot == 2 ? renamed[i].gamma_string : NULL;
+        }
+    if (isnan(v))
+        return;
+    if (string)
+        ke_set_string(c, name, v != 0 ? string : "none");
+    else
         ke_set_float(c, name, (float)v);
 }
 
@@ -235,9 +288,9 @@ static void use_attrs(ke_case *c, const activation_ref *r, bool set, double *alp
     *gamma = r->gamma;
     if (!set)
         return;
-    set_if(c, "alpha", r->alpha2);
-    set_if(c, "beta", r->beta2);
-    set_if(c, "gamma", r->gamma2);
+    set_if(c, r, 0, r->alpha2);
+    set_if(c, r, 1, r->beta2);
+    set_if(c, r, 2, r->gamma2);
     *alpha = isnan(r->alpha2) ? *alpha : r->alpha2;
     *beta = isnan(r->beta2) ? *beta : r->beta2;
     *gamma = isnan(r->gamma2) ? *gamma : r->gamma2;

@@ -514,3 +514,48 @@ Test(kernels_elem, logic_bad_operands_fail_cleanly)
     cr_assert_neq(ke_forward(c), BNN_OK);
     ke_destroy(c);
 }
+
+/* BitShift on every unsigned type with broadcasting: x * 2^y (left, modulo
+ * 2^bits) or floor(x / 2^y) (right), computed in 128 bits; shifts of the
+ * width or more give 0. */
+Test(kernels_elem, bit_shift_every_unsigned_type)
+{
+    uint64_t s = 4242;
+    const bnn_dtype types[] = {BNN_U8, BNN_U16, BNN_U32, BNN_U64};
+    const int bits[] = {8, 16, 32, 64};
+    for (int iter = 0; iter < 80; iter++) {
+        int t = iter % 4;
+        bool left = (iter / 4) % 2;
+        bnn_shape in[2], out;
+        random_bcast_shapes(&s, 2, in, &out);
+        ke_case *c = ke_create1(BNN_OP_BIT_SHIFT, types[t], 2, in, &out);
+        ke_set_string(c, "direction", left ? "LEFT" : "RIGHT");
+        ke_fill(&c->inputs[0], (uint64_t)iter, 0, 255);
+        ke_fill(&c->inputs[1], (uint64_t)iter + 500, 0, bits[t] + 2);
+        cr_assert_eq(ke_forward(c), BNN_OK, "%d: %s", iter, c->diag.message);
+        int64_t coords[BNN_MAX_RANK];
+        for (int64_t i = 0; i < bnn_tensor_numel(&c->output); i++) {
+            ref_unravel(i, &out, coords);
+            uint64_t a = (uint64_t)ke_get(&c->inputs[0], bcast_at(&in[0], coords, out.rank));
+            uint64_t b = (uint64_t)ke_get(&c->inputs[1], bcast_at(&in[1], coords, out.rank));
+            unsigned __int128 mod = (unsigned __int128)1 << bits[t], want;
+            if (b >= (uint64_t)bits[t])
+                want = 0;
+            else
+                want = left ? ((unsigned __int128)a << b) % mod : a >> b;
+            uint64_t got = 0;
+            memcpy(&got, (char *)c->output.data + i * (int64_t)bnn_dtype_size(types[t]),
+                   bnn_dtype_size(types[t]));
+            cr_assert_eq(got, (uint64_t)want, "%s %s %d: %llu by %llu: got %llu",
+                         bnn_dtype_name(types[t]), left ? "LEFT" : "RIGHT", iter,
+                         (unsigned long long)a, (unsigned long long)b, (unsigned long long)got);
+        }
+        ke_destroy(c);
+    }
+    bnn_shape sh[2] = {KE_SHAPE(2), KE_SHAPE(2)};
+    ke_case *c = ke_create1(BNN_OP_BIT_SHIFT, BNN_U8, 2, sh, &sh[0]);
+    ke_set_string(c, "direction", "UP");
+    cr_assert_eq(ke_forward(c), BNN_ERR_INVALID);
+    cr_expect(strstr(c->diag.message, "'UP'"), "%s", c->diag.message);
+    ke_destroy(c);
+}

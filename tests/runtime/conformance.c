@@ -162,15 +162,19 @@ static bool compare(const char *what, const bnn_tensor *got, const bnn_tensor *w
 }
 
 /* Whether a node of g reads `name` as an operand whose value decides the
- * size of its output (every input of Range, OneHot's depth). */
+ * size of its output (every input of Range, OneHot's depth, Compress's
+ * condition, NonZero's and Unique's input). */
 static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
 {
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *nd = g->node[i];
         const char *op = nd->op_type ? nd->op_type : "";
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
-        for (size_t k = 0; k < nd->n_input && (range || one_hot); k++)
-            if ((range || k == 1) && nd->input[k] && strcmp(nd->input[k], name) == 0)
+        bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
+        bool unique = strcmp(op, "Unique") == 0;
+        for (size_t k = 0; k < nd->n_input && (range || one_hot || compress || non_zero || unique);
+             k++)
+            if ((range || non_zero || unique || k == 1) && nd->input[k] && strcmp(nd->input[k], name) == 0)
                 return true;
     }
     return false;
