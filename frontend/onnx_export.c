@@ -16,6 +16,7 @@
 
 #include "bnn_file.h"
 #include "onnx_impl.h"
+#include "resample_impl.h"
 
 typedef struct ex {
     const bnn_graph *g;
@@ -545,6 +546,76 @@ static bnn_status export_moments(ex *e, const bnn_node *n)
     return BNN_OK;
 }
 
+/* resize: scales or sizes (and roi) become Resize's inputs again.  Axes
+ * whose sizes entry keeps the input's dim (-1: a dim only known at run time)
+ * are left out through opset 18's `axes`. */
+static bnn_status export_resize(ex *e, const bnn_node *n, const char **in, const char *out)
+{
+    char buf[600], err[300];
+    const bnn_shape *xs = &bnn_graph_value(e->g, n->inputs[0])->shape;
+    bnn_resize_spec s;
+    if (!bnn_resize_read(n, xs->rank, &s, err, sizeof err))
+        return bnn_fail(e->diag, BNN_ERR_INVALID, "node '%s' (resize): %s", n->name, err);
+    if (s.coord == BNN_COORD_TF_HALF_PIXEL_FOR_NN)
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (resize): tf_half_pixel_for_nn "
+                        "has no ONNX form after opset 11", n->name);
+    if (s.has_scales && s.has_sizes)
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (resize): scales and sizes "
+                        "together (keep_aspect_ratio_policy's result) have no ONNX form bnnc writes",
+                        n->name);
+    int rank = xs->rank, na = 0;
+    int64_t axes[BNN_MAX_RANK], sizes[BNN_MAX_RANK];
+    float scales[BNN_MAX_RANK], roi[2 * BNN_MAX_RANK];
+    for (int i = 0; i < rank; i++) {
+        if (s.has_sizes && s.sizes[i] < 0) {
+            if (s.coord == BNN_COORD_TF_CROP_AND_RESIZE && (s.roi_start[i] != 0 || s.roi_end[i] != 1))
+                return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (resize): axis %d crops "
+                                "a dim only known at run time", n->name, i);
+            continue;
+        }
+        axes[na] = i;
+        sizes[na] = s.has_sizes ? s.sizes[i] : 0;
+        scales[na++] = (float)s.scales[i];
+    }
+    for (int j = 0; j < na; j++) {
+        roi[j] = (float)s.roi_start[axes[j]];
+        roi[na + j] = (float)s.roi_end[axes[j]];
+    }
+    if (s.coord == BNN_COORD_TF_CROP_AND_RESIZE)
+        in[1] = ex_init(e, base_name(n, out, "roi", buf, sizeof buf), BNN_F32, 1, roi, 2 * na);
+    if (s.has_sizes)
+        in[3] = ex_init(e, base_name(n, out, "sizes", buf, sizeof buf), BNN_I64, 1, sizes, na);
+    else
+        in[2] = ex_init(e, base_name(n, out, "scales", buf, sizeof buf), BNN_F32, 1, scales, na);
+    Onnx__NodeProto *on = ex_node(e, "Resize", "", n->name, in, 4, &out, 1);
+    copy_attrs_except(e, on, n, " scales sizes roi ");
+    if (na < rank) {
+        Onnx__AttributeProto *a = ex_attr(e, on, "axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+        if (a && (a->ints = ex_alloc(e, sizeof(int64_t) * (size_t)(na + 1)))) {
+            a->n_ints = (size_t)na;
+            memcpy(a->ints, axes, sizeof(int64_t) * (size_t)na);
+        }
+    }
+    if (e->oom || !on)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
+/* The ONNX opset a resize needs: 18 for antialias and for `axes` (sizes
+ * that keep a dim), 19 for half_pixel_symmetric. */
+static int64_t resize_opset(const bnn_graph *g, const bnn_node *n)
+{
+    bnn_resize_spec s;
+    char err[8];
+    if (!bnn_resize_read(n, bnn_graph_value(g, n->inputs[0])->shape.rank, &s, err, sizeof err))
+        return 0;
+    int64_t need = s.antialias ? 18 : 0;
+    for (int i = 0; s.has_sizes && i < s.rank; i++)
+        if (s.sizes[i] < 0)
+            need = 18;
+    return s.coord == BNN_COORD_HALF_PIXEL_SYMMETRIC ? 19 : need;
+}
+
 static bnn_status export_node(ex *e, int nid)
 {
     const bnn_graph *g = e->g;
@@ -734,6 +805,9 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, none ? " reduction " : NULL);
         break;
     }
+    case BNN_OP_RESIZE:
+        BNN_TRY(export_resize(e, n, in, out));
+        return BNN_OK;
     case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
     case BNN_OP_MOMENTS_MAX_POOL:
         return export_moments(e, n);
@@ -832,6 +906,8 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
      * (reductions take axes as an input from 18): decided before any node. */
     for (int i = 0; i < g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(g, i);
+        if (!n->dead && n->op == BNN_OP_RESIZE && e->opset < resize_opset(g, n))
+            e->opset = resize_opset(g, n);
         if (n->dead || n->op != BNN_OP_SCATTER_ELEMENTS)
             continue;
         const char *r = bnn_node_string(n, "reduction", "none");

@@ -249,6 +249,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, onnx_lower_reshape, 1, 5, 2) \
+    X("", "Resize", 10, MAX, onnx_lower_resize, 2, 11, 4) \
     X("", "Scan", 9, MAX, onnx_lower_scan, -1, 0, -1) \
     X("", "Shape", 1, MAX, onnx_lower_shape, 1, 0, 1) \
     X("", "Sign", 9, MAX, onnx_lower_sign, 1, 0, 1) \
@@ -263,6 +264,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
     X("", "Transpose", 1, MAX, onnx_lower_transpose, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, onnx_lower_unsqueeze, 1, 13, 2) \
+    X("", "Upsample", 7, 9, onnx_lower_upsample, 1, 9, 2) \
     X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \
     X("", "Xor", 1, MAX, onnx_lower_xor, 2, 0, 2) \
     X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 5, 0, 5) \

@@ -131,8 +131,11 @@ static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
         const Onnx__NodeProto *nd = g->node[i];
         const char *op = onnx_str(nd->op_type);
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
-        for (size_t k = 0; k < nd->n_input && (range || one_hot); k++)
-            if ((range || k == 1) && strcmp(onnx_str(nd->input[k]), name) == 0)
+        /* Resize's roi and scales (Upsample's scales) are float inputs that
+         * decide the output's size; bnnc resolves them at import */
+        bool resample = strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0;
+        for (size_t k = 0; k < nd->n_input && (range || one_hot || resample); k++)
+            if ((range || k == 1 || (resample && k >= 1)) && strcmp(onnx_str(nd->input[k]), name) == 0)
                 return true;
     }
     return false;

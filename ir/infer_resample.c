@@ -1,0 +1,194 @@
+/* Shape inference for the resampling ops (runtime/kernels/resample.c):
+ * resize (ONNX Resize and Upsample), depth_to_space and space_to_depth.
+ * bnn_resize_read (resample_impl.h) is the one reading of resize's
+ * attributes, which the kernel and the exporter use too. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "infer_impl.h"
+#include "resample_impl.h"
+
+/* ---- resize --------------------------------------------------------------- */
+
+static int pick(const char *v, const char *const *names, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (strcmp(v, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+bool bnn_resize_read(const bnn_node *node, int rank, bnn_resize_spec *s, char *err, size_t n)
+{
+    static const char *const modes[] = { "nearest", "linear", "cubic" };
+    static const char *const coords[] = { "half_pixel", "pytorch_half_pixel", "align_corners",
+                                          "asymmetric", "tf_crop_and_resize",
+                                          "half_pixel_symmetric", "tf_half_pixel_for_nn" };
+    static const char *const rounds[] = { "round_prefer_floor", "round_prefer_ceil", "floor",
+                                          "ceil" };
+    memset(s, 0, sizeof *s);
+    s->rank = rank;
+    const char *mode = bnn_node_string(node, "mode", "nearest");
+    const char *coord = bnn_node_string(node, "coordinate_transformation_mode", "half_pixel");
+    const char *round = bnn_node_string(node, "nearest_mode", "round_prefer_floor");
+    int m = pick(mode, modes, 3), c = pick(coord, coords, 7), r = pick(round, rounds, 4);
+    if (m < 0) {
+        snprintf(err, n, "mode '%s' is not one of nearest, linear, cubic", mode);
+        return false;
+    }
+    if (c < 0) {
+        snprintf(err, n, "coordinate_transformation_mode '%s' is not one of half_pixel, "
+                 "pytorch_half_pixel, align_corners, asymmetric, tf_crop_and_resize, "
+                 "half_pixel_symmetric, tf_half_pixel_for_nn", coord);
+        return false;
+    }
+    if (r < 0) {
+        snprintf(err, n, "nearest_mode '%s' is not one of round_prefer_floor, round_prefer_ceil, "
+                 "floor, ceil", round);
+        return false;
+    }
+    s->mode = (bnn_resize_mode)m;
+    s->coord = (bnn_resize_coord)c;
+    s->round = (bnn_resize_round)r;
+    s->cubic_a = bnn_node_float(node, "cubic_coeff_a", -0.75f);
+    s->extrapolation = bnn_node_float(node, "extrapolation_value", 0.0f);
+    int64_t excl = bnn_node_int(node, "exclude_outside", 0), aa = bnn_node_int(node, "antialias", 0);
+    if ((excl != 0 && excl != 1) || (aa != 0 && aa != 1)) {
+        snprintf(err, n, "attributes 'exclude_outside' and 'antialias' must be 0 or 1");
+        return false;
+    }
+    s->exclude_outside = excl;
+    s->antialias = aa;
+    if (s->antialias && s->mode == BNN_RESIZE_NEAREST) {
+        snprintf(err, n, "antialias applies to linear and cubic modes, not nearest");
+        return false;
+    }
+    if (!isfinite(s->cubic_a)) {
+        snprintf(err, n, "attribute 'cubic_coeff_a' is not finite");
+        return false;
+    }
+    const bnn_attr *sc = bnn_node_attr(node, "scales"), *sz = bnn_node_attr(node, "sizes"),
+                   *roi = bnn_node_attr(node, "roi");
+    if (!sc && !sz) {
+        snprintf(err, n, "needs attribute 'scales' or 'sizes'");
+        return false;
+    }
+    if (rank < 0)
+        return true; /* the counts are checked once the rank is known */
+    if (rank == 0) {
+        snprintf(err, n, "cannot resize a scalar");
+        return false;
+    }
+    if (sc) {
+        if (sc->count != rank) {
+            snprintf(err, n, "attribute 'scales' has %d values for an input of rank %d", sc->count,
+                     rank);
+            return false;
+        }
+        for (int i = 0; i < rank; i++) {
+            if (!(sc->floats[i] > 0) || !isfinite(sc->floats[i])) {
+                snprintf(err, n, "attribute 'scales' has %g at position %d, expected a positive "
+                         "finite number", (double)sc->floats[i], i);
+                return false;
+            }
+            s->scales[i] = sc->floats[i];
+        }
+        s->has_scales = true;
+    }
+    if (sz) {
+        if (sz->count != rank) {
+            snprintf(err, n, "attribute 'sizes' has %d values for an input of rank %d", sz->count,
+                     rank);
+            return false;
+        }
+        for (int i = 0; i < rank; i++) {
+            if (sz->ints[i] < -1 || sz->ints[i] > ATTR_MAX) {
+                snprintf(err, n, "attribute 'sizes' has %lld at position %d, expected -1 (the "
+                         "input's dim) or 0..2^31", (long long)sz->ints[i], i);
+                return false;
+            }
+            s->sizes[i] = sz->ints[i];
+        }
+        s->has_sizes = true;
+    }
+    for (int i = 0; i < rank; i++) {
+        s->roi_start[i] = 0;
+        s->roi_end[i] = 1;
+    }
+    if (roi) {
+        if (roi->count != 2 * rank) {
+            snprintf(err, n, "attribute 'roi' has %d values, expected %d (starts then ends)",
+                     roi->count, 2 * rank);
+            return false;
+        }
+        for (int i = 0; i < 2 * rank; i++)
+            if (!isfinite(roi->floats[i])) {
+                snprintf(err, n, "attribute 'roi' has a value that is not finite");
+                return false;
+            }
+        for (int i = 0; i < rank; i++) {
+            s->roi_start[i] = roi->floats[i];
+            s->roi_end[i] = roi->floats[rank + i];
+        }
+    }
+    return true;
+}
+
+int64_t bnn_resize_out_dim(const bnn_resize_spec *s, int axis, int64_t in)
+{
+    if (s->has_sizes)
+        return s->sizes[axis] >= 0 ? s->sizes[axis] : in;
+    if (s->scales[axis] == 1.0)
+        return in;
+    if (in < 0)
+        return BNN_DIM_UNKNOWN;
+    /* As ONNX's reference and ONNX Runtime: floor(scale * in), the region of
+     * interest left out. */
+    double d = floor(s->scales[axis] * (double)in);
+    return d > (double)ATTR_MAX ? INT64_MIN : (int64_t)d;
+}
+
+double bnn_resize_scale(const bnn_resize_spec *s, int axis, int64_t in, int64_t out)
+{
+    if (s->has_scales)
+        return s->scales[axis];
+    if (s->sizes[axis] < 0 || in <= 0)
+        return 1.0;
+    return (double)out / (double)in;
+}
+
+bool bnn_resize_axis_identity(const bnn_resize_spec *s, int axis, int64_t in, int64_t out)
+{
+    if (in != out || bnn_resize_scale(s, axis, in, out) != 1.0)
+        return false;
+    return s->coord != BNN_COORD_TF_CROP_AND_RESIZE ||
+           (s->roi_start[axis] == 0.0 && s->roi_end[axis] == 1.0);
+}
+
+bnn_status bnn_infer_resize(infer_ctx *c)
+{
+    const bnn_value *x = infer_input(c, 0);
+    bnn_resize_spec s;
+    char err[300];
+    if (!bnn_resize_read(c->node, x->shape.rank, &s, err, sizeof err))
+        return infer_fail(c, "%s", err);
+    BNN_TRY(infer_check_type(c, 0, s.mode == BNN_RESIZE_NEAREST ? TYPES_ANY : TYPES_F32, -1));
+    c->out_dtype = x->dtype;
+    if (x->shape.rank < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    c->out = x->shape;
+    for (int i = 0; i < x->shape.rank; i++) {
+        int64_t d = bnn_resize_out_dim(&s, i, x->shape.dims[i]);
+        if (d == INT64_MIN)
+            return infer_fail(c, "axis %d of input '%s' %s grows past 2^31", i, infer_name(c, 0),
+                              infer_type(c, 0));
+        if (d > 0 && x->shape.dims[i] == 0)
+            return infer_fail(c, "axis %d of input '%s' %s is empty: nothing to resize from", i,
+                              infer_name(c, 0), infer_type(c, 0));
+        c->out.dims[i] = d;
+    }
+    return BNN_OK;
+}

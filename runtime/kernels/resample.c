@@ -1,0 +1,358 @@
+/* Resampling kernels: resize (ONNX Resize and Upsample), depth_to_space and
+ * space_to_depth.
+ *
+ * resize is separable: each axis that changes gets, for every output
+ * coordinate, a short list of (input index, weight) taps, computed once per
+ * call into scratch; an output element is the sum over the product of its
+ * axes' taps.  Taps past an edge are clamped onto it (ONNX pads with the
+ * edge), so the gradient, which scatters each output gradient back through
+ * the same taps, lands on the edge too. */
+#include <math.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "resample_impl.h"
+
+#define PAR_MIN 16384 /* output elements below which threads cost more than they give */
+
+/* ---- resize: per-axis taps ------------------------------------------------ */
+
+typedef struct resize_geom {
+    bnn_resize_spec s;
+    int rank;
+    int64_t in[BNN_MAX_RANK], out[BNN_MAX_RANK], stride[BNN_MAX_RANK];
+    double scale[BNN_MAX_RANK];
+    int n_active;             /* axes that change, in order */
+    int active[BNN_MAX_RANK];
+    int taps[BNN_MAX_RANK];   /* per active axis j */
+    int64_t *idx[BNN_MAX_RANK];        /* out * taps, scratch */
+    float *w[BNN_MAX_RANK];            /* out * taps, scratch */
+    unsigned char *outside[BNN_MAX_RANK]; /* out flags (tf_crop_and_resize), scratch */
+} resize_geom;
+
+/* The most taps one call may hold: antialias at a tiny scale widens the
+ * kernel to about 4/scale taps per output coordinate. */
+#define MAX_TAPS ((int64_t)1 << 26)
+
+static int64_t taps_per_point(const bnn_resize_spec *s, double scale)
+{
+    bool wide = s->antialias && scale < 1.0;
+    switch (s->mode) {
+    case BNN_RESIZE_NEAREST: return 1;
+    case BNN_RESIZE_LINEAR: {
+        if (!wide)
+            return 2;
+        double start = floor(-1.0 / scale) + 1.0;
+        return 2.0 - 2.0 * start > (double)MAX_TAPS ? MAX_TAPS + 1 : (int64_t)(2.0 - 2.0 * start);
+    }
+    case BNN_RESIZE_CUBIC: {
+        if (!wide)
+            return 4;
+        double start = floor(-2.0 / scale) + 1.0;
+        return 2.0 - 2.0 * start > (double)MAX_TAPS ? MAX_TAPS + 1 : (int64_t)(2.0 - 2.0 * start);
+    }
+    }
+    return 1;
+}
+
+/* Reads the node against the call's shapes; no scratch yet. */
+static bnn_status resize_read(const bnn_kernel_args *args, resize_geom *g, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *y = &args->outputs[0];
+    char err[300];
+    memset(g, 0, sizeof *g);
+    if (!bnn_resize_read(args->node, x->shape.rank, &g->s, err, sizeof err))
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "%s", err);
+    if (g->s.mode != BNN_RESIZE_NEAREST && x->dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                               "%s mode needs f32 data, not %s",
+                               g->s.mode == BNN_RESIZE_LINEAR ? "linear" : "cubic",
+                               bnn_dtype_name(x->dtype) ? bnn_dtype_name(x->dtype) : "?");
+    if (g->s.coord == BNN_COORD_TF_CROP_AND_RESIZE && x->dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                               "tf_crop_and_resize needs f32 data (its extrapolation value is a float)");
+    if (y->dtype != x->dtype || y->shape.rank != x->shape.rank)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output does not match the input's type and rank");
+    g->rank = x->shape.rank;
+    int64_t total = 0;
+    for (int d = g->rank - 1; d >= 0; d--) {
+        g->in[d] = x->shape.dims[d];
+        g->out[d] = y->shape.dims[d];
+        g->stride[d] = d == g->rank - 1 ? 1 : g->stride[d + 1] * g->in[d + 1];
+        if (bnn_resize_out_dim(&g->s, d, g->in[d]) != g->out[d])
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                                   "output dim %d is %lld, but the attributes give %lld", d,
+                                   (long long)g->out[d],
+                                   (long long)bnn_resize_out_dim(&g->s, d, g->in[d]));
+        if (g->in[d] == 0 && g->out[d] > 0)
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "axis %d of the input is empty", d);
+        g->scale[d] = bnn_resize_scale(&g->s, d, g->in[d], g->out[d]);
+    }
+    for (int d = 0; d < g->rank; d++) {
+        if (bnn_resize_axis_identity(&g->s, d, g->in[d], g->out[d]))
+            continue;
+        int64_t n = taps_per_point(&g->s, g->scale[d]);
+        total += n * g->out[d];
+        if (n > MAX_TAPS || total > MAX_TAPS)
+            return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                                   "axis %d needs more than 2^26 interpolation taps "
+                                   "(antialias at scale %g)", d, g->scale[d]);
+        g->taps[g->n_active] = (int)n;
+        g->active[g->n_active++] = d;
+    }
+    return BNN_OK;
+}
+
+static size_t align8(size_t n) { return (n + 7) & ~(size_t)7; }
+
+static size_t geom_bytes(const resize_geom *g)
+{
+    size_t bytes = 0;
+    for (int j = 0; j < g->n_active; j++) {
+        size_t pts = (size_t)g->out[g->active[j]], n = (size_t)g->taps[j];
+        bytes += pts * n * sizeof(int64_t) + align8(pts * n * sizeof(float)) + align8(pts);
+    }
+    return bytes;
+}
+
+static size_t resize_scratch_size(const bnn_kernel_args *args)
+{
+    resize_geom g;
+    bnn_diag quiet = {0};
+    if (resize_read(args, &g, &quiet) != BNN_OK)
+        return 0; /* forward reports it */
+    return geom_bytes(&g);
+}
+
+/* Where output coordinate y of an axis of `in` elements falls in the input,
+ * by ONNX's coordinate_transformation_mode; *outside when tf_crop_and_resize
+ * puts it past the input. */
+static double source_coord(const bnn_resize_spec *s, int axis, double y, int64_t in,
+                           int64_t out, double scale, bool *outside)
+{
+    double out_len = scale * (double)in; /* ONNX's unrounded output length */
+    double last = (double)(in - 1);
+    *outside = false;
+    switch (s->coord) {
+    case BNN_COORD_ALIGN_CORNERS: return out_len == 1.0 ? 0.0 : y * last / (out_len - 1.0);
+    case BNN_COORD_ASYMMETRIC: return y / scale;
+    case BNN_COORD_TF_CROP_AND_RESIZE: {
+        double a = s->roi_start[axis], b = s->roi_end[axis];
+        double x = out_len == 1.0 ? (b - a) * last / 2.0 : y * (b - a) * last / (out_len - 1.0);
+        x += a * last;
+        *outside = x < 0.0 || x > last;
+        return x;
+    }
+    case BNN_COORD_PYTORCH_HALF_PIXEL: return out_len == 1.0 ? -0.5 : (y + 0.5) / scale - 0.5;
+    case BNN_COORD_HALF_PIXEL: return (y + 0.5) / scale - 0.5;
+    case BNN_COORD_HALF_PIXEL_SYMMETRIC: {
+        double offset = (double)in / 2.0 * (1.0 - (double)out / out_len);
+        return offset + (y + 0.5) / scale - 0.5;
+    }
+    case BNN_COORD_TF_HALF_PIXEL_FOR_NN: return (y + 0.5) / scale;
+    }
+    return y;
+}
+
+/* The interpolation kernel at distance t (in input pixels, already scaled
+ * by the antialias factor). */
+static double kernel_at(const bnn_resize_spec *s, double t)
+{
+    t = fabs(t);
+    if (s->mode == BNN_RESIZE_LINEAR)
+        return t < 1.0 ? 1.0 - t : 0.0;
+    double a = s->cubic_a;
+    if (t <= 1.0)
+        return ((a + 2.0) * t - (a + 3.0)) * t * t + 1.0;
+    if (t < 2.0)
+        return ((a * t - 5.0 * a) * t + 8.0 * a) * t - 4.0 * a;
+    return 0.0;
+}
+
+static int64_t clamp_index(int64_t i, int64_t in) { return i < 0 ? 0 : i >= in ? in - 1 : i; }
+
+/* The taps of one output coordinate whose source is x. */
+static void point_taps(const bnn_resize_spec *s, double x, double scale, int n, int64_t in,
+                       int64_t *idx, float *w)
+{
+    /* Far outside, every tap lands on the edge anyway; keeps the casts safe. */
+    double lim = (double)in + (double)n + 2.0;
+    x = x < -lim ? -lim : x > lim ? lim : x;
+    double f = floor(x);
+    int64_t p = (int64_t)f;
+    if (s->mode == BNN_RESIZE_NEAREST) {
+        if (x != f) {
+            double r = x - f;
+            bool up = s->round == BNN_ROUND_PREFER_FLOOR  ? r > 0.5
+                      : s->round == BNN_ROUND_PREFER_CEIL ? r >= 0.5
+                                                          : s->round == BNN_ROUND_CEIL;
+            p += up;
+        }
+        idx[0] = clamp_index(p, in);
+        w[0] = 1.0f;
+        return;
+    }
+    /* The n input indices nearest x, ties to the smaller: an integral x sits
+     * right of the window's middle (weight 0 on the far left tap). */
+    int64_t start = x == f ? p - n / 2 : p - n / 2 + 1;
+    double aa = s->antialias && scale < 1.0 ? scale : 1.0, sum = 0.0;
+    for (int k = 0; k < n; k++) {
+        int64_t j = start + k;
+        double v = kernel_at(s, ((double)j - x) * aa);
+        if (s->exclude_outside && (j < 0 || j >= in))
+            v = 0.0;
+        sum += v;
+    }
+    bool normalise = (s->antialias || s->exclude_outside) && sum != 0.0;
+    for (int k = 0; k < n; k++) {
+        int64_t j = start + k;
+        double v = kernel_at(s, ((double)j - x) * aa);
+        if (s->exclude_outside && (j < 0 || j >= in))
+            v = 0.0;
+        w[k] = (float)(normalise ? v / sum : v);
+        idx[k] = clamp_index(j, in);
+    }
+}
+
+/* resize_read, then the taps into scratch. */
+static bnn_status resize_setup(const bnn_kernel_args *args, resize_geom *g, bnn_diag *diag)
+{
+    BNN_TRY(resize_read(args, g, diag));
+    unsigned char *p = args->scratch;
+    for (int j = 0; j < g->n_active; j++) {
+        int d = g->active[j], n = g->taps[j];
+        int64_t pts = g->out[d];
+        g->idx[j] = (int64_t *)(void *)p;
+        p += (size_t)(pts * n) * sizeof(int64_t);
+        g->w[j] = (float *)(void *)p;
+        p += align8((size_t)(pts * n) * sizeof(float));
+        g->outside[j] = p;
+        p += align8((size_t)pts);
+        for (int64_t y = 0; y < pts; y++) {
+            bool out;
+            double x = source_coord(&g->s, d, (double)y, g->in[d], g->out[d], g->scale[d], &out);
+            g->outside[j][y] = out;
+            point_taps(&g->s, x, g->scale[d], n, g->in[d], g->idx[j] + y * n, g->w[j] + y * n);
+        }
+    }
+    return BNN_OK;
+}
+
+/* The input offset of output element o along the axes kept as they are, its
+ * coordinate along each active axis into pos[], and whether any of them is
+ * outside the crop. */
+static int64_t split_output(const resize_geom *g, int64_t o, int64_t *pos, bool *outside)
+{
+    int64_t coord[BNN_MAX_RANK], base = 0;
+    for (int d = g->rank - 1; d >= 0; d--) {
+        coord[d] = o % g->out[d];
+        o /= g->out[d];
+    }
+    int j = 0;
+    *outside = false;
+    for (int d = 0; d < g->rank; d++) {
+        if (j < g->n_active && g->active[j] == d) {
+            pos[j] = coord[d];
+            *outside |= g->outside[j][coord[d]] != 0;
+            j++;
+        } else {
+            base += coord[d] * g->stride[d];
+        }
+    }
+    return base;
+}
+
+/* Visits every tap combination of output element o: FN(offset, weight). */
+#define FOR_EACH_TAP(g, base, pos, OFF, W, BODY)                                              \
+    do {                                                                                      \
+        int t_[BNN_MAX_RANK] = {0};                                                           \
+        for (;;) {                                                                            \
+            int64_t OFF = (base);                                                             \
+            float W = 1.0f;                                                                   \
+            for (int j_ = 0; j_ < (g)->n_active; j_++) {                                      \
+                int64_t k_ = (pos)[j_] * (g)->taps[j_] + t_[j_];                              \
+                OFF += (g)->idx[j_][k_] * (g)->stride[(g)->active[j_]];                       \
+                W *= (g)->w[j_][k_];                                                          \
+            }                                                                                 \
+            BODY;                                                                             \
+            int j_ = (g)->n_active - 1;                                                       \
+            while (j_ >= 0 && ++t_[j_] == (g)->taps[j_])                                      \
+                t_[j_--] = 0;                                                                 \
+            if (j_ < 0)                                                                       \
+                break;                                                                        \
+        }                                                                                     \
+    } while (0)
+
+static bnn_status resize_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    resize_geom g;
+    BNN_TRY(resize_setup(args, &g, diag));
+    const bnn_tensor *x = &args->inputs[0];
+    bnn_tensor *y = &args->outputs[0];
+    int64_t n = bnn_tensor_numel(y);
+    if (n == 0)
+        return BNN_OK;
+    if (g.s.mode == BNN_RESIZE_NEAREST && g.s.coord != BNN_COORD_TF_CROP_AND_RESIZE) {
+        /* One tap per axis: a gather of whole elements, any type. */
+        size_t es = bnn_dtype_size(x->dtype);
+        const unsigned char *src = x->data;
+        unsigned char *dst = y->data;
+        #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+        for (int64_t o = 0; o < n; o++) {
+            int64_t pos[BNN_MAX_RANK];
+            bool out;
+            int64_t off = split_output(&g, o, pos, &out);
+            for (int j = 0; j < g.n_active; j++)
+                off += g.idx[j][pos[j]] * g.stride[g.active[j]];
+            memcpy(dst + (size_t)o * es, src + (size_t)off * es, es);
+        }
+        return BNN_OK;
+    }
+    const float *xs = x->data;
+    float *ys = y->data;
+    float extrapolation = g.s.extrapolation;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t o = 0; o < n; o++) {
+        int64_t pos[BNN_MAX_RANK];
+        bool out;
+        int64_t base = split_output(&g, o, pos, &out);
+        if (out) {
+            ys[o] = extrapolation;
+            continue;
+        }
+        float acc = 0.0f;
+        FOR_EACH_TAP(&g, base, pos, off, w, acc += w * xs[off]);
+        ys[o] = acc;
+    }
+    return BNN_OK;
+}
+
+static bnn_status resize_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                  bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    const float *gy = grads->grad_outputs[0].data;
+    if (!gx || !gy)
+        return BNN_OK;
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
+    resize_geom g;
+    BNN_TRY(resize_setup(args, &g, diag));
+    int64_t n = bnn_tensor_numel(&args->outputs[0]);
+    /* Taps of different outputs meet on one input: a serial scatter. */
+    for (int64_t o = 0; o < n; o++) {
+        int64_t pos[BNN_MAX_RANK];
+        bool out;
+        int64_t base = split_output(&g, o, pos, &out);
+        if (out) /* the extrapolation value does not depend on x */
+            continue;
+        float go = gy[o];
+        FOR_EACH_TAP(&g, base, pos, off, w, gx[off] += w * go);
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_resize = {
+    .forward = resize_forward,
+    .backward = resize_backward,
+    .scratch_size = resize_scratch_size,
+};
