@@ -192,3 +192,61 @@ bnn_status bnn_infer_resize(infer_ctx *c)
     }
     return BNN_OK;
 }
+
+/* ---- depth_to_space, space_to_depth ---------------------------------------- */
+
+/* A dim times (or divided by) b, unknown when the dim is not known. */
+static int64_t scaled_dim(int64_t d, int64_t mul, int64_t div)
+{
+    return d < 0 ? BNN_DIM_UNKNOWN : d * mul / div;
+}
+
+static bnn_status infer_block(infer_ctx *c, bool to_space)
+{
+    const bnn_value *x = infer_input(c, 0);
+    c->out_dtype = x->dtype;
+    if (!bnn_node_attr(c->node, "blocksize"))
+        return infer_fail(c, "attribute 'blocksize' is required");
+    int64_t b = bnn_node_int(c->node, "blocksize", 0);
+    if (b < 1 || b > 4096)
+        return infer_fail(c, "attribute 'blocksize' is %lld, expected 1..4096", (long long)b);
+    if (to_space) {
+        const char *mode = bnn_node_string(c->node, "mode", "DCR");
+        if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
+            return infer_fail(c, "mode '%s' is not DCR or CRD", mode);
+    }
+    if (x->shape.rank < 0) {
+        c->out = infer_unknown_shape;
+        c->out.rank = 4;
+        for (int i = 0; i < 4; i++)
+            c->out.dims[i] = BNN_DIM_UNKNOWN;
+        return BNN_OK;
+    }
+    if (x->shape.rank != 4)
+        return infer_fail(c, "input '%s' %s is not 4-D [N, C, H, W]", infer_name(c, 0), infer_type(c, 0));
+    const int64_t *d = x->shape.dims;
+    c->out = x->shape;
+    if (to_space) {
+        if (d[1] >= 0 && d[1] % (b * b) != 0)
+            return infer_fail(c, "input '%s' %s has %lld channels, not a multiple of blocksize^2 = %lld",
+                              infer_name(c, 0), infer_type(c, 0), (long long)d[1], (long long)(b * b));
+        c->out.dims[1] = scaled_dim(d[1], 1, b * b);
+        c->out.dims[2] = scaled_dim(d[2], b, 1);
+        c->out.dims[3] = scaled_dim(d[3], b, 1);
+    } else {
+        for (int i = 2; i < 4; i++)
+            if (d[i] >= 0 && d[i] % b != 0)
+                return infer_fail(c, "input '%s' %s: dim %d (%lld) is not a multiple of blocksize %lld",
+                                  infer_name(c, 0), infer_type(c, 0), i, (long long)d[i], (long long)b);
+        c->out.dims[1] = scaled_dim(d[1], b * b, 1);
+        c->out.dims[2] = scaled_dim(d[2], 1, b);
+        c->out.dims[3] = scaled_dim(d[3], 1, b);
+    }
+    for (int i = 1; i < 4; i++)
+        if (c->out.dims[i] > ATTR_MAX)
+            return infer_fail(c, "output dim %d grows past 2^31", i);
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_depth_to_space(infer_ctx *c) { return infer_block(c, true); }
+bnn_status bnn_infer_space_to_depth(infer_ctx *c) { return infer_block(c, false); }

@@ -356,3 +356,107 @@ const bnn_kernel bnn_kernel_resize = {
     .backward = resize_backward,
     .scratch_size = resize_scratch_size,
 };
+
+/* ---- depth_to_space, space_to_depth ---------------------------------------- */
+
+/* Both are one permutation between a [N, C, H, W] tensor in "depth" form
+ * (d: C*b*b channels at H, W) and one in "space" form (s: C channels at
+ * H*b, W*b); block_source gives, for element e of the space form, the
+ * element of the depth form it corresponds to. */
+typedef struct block_geom {
+    int64_t n, c, h, w, b; /* the space form's channels, the depth form's H, W */
+    bool crd;
+} block_geom;
+
+static bnn_status block_read(const bnn_kernel_args *args, bool to_space, block_geom *g,
+                             bnn_diag *diag)
+{
+    const bnn_shape *x = &args->inputs[0].shape, *y = &args->outputs[0].shape;
+    const bnn_shape *depth = to_space ? x : y, *space = to_space ? y : x;
+    int64_t b = bnn_node_int(args->node, "blocksize", 0);
+    if (x->rank != 4 || y->rank != 4 || b < 1)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "needs 4-D tensors and a positive blocksize");
+    if (args->inputs[0].dtype != args->outputs[0].dtype)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "output type differs from the input's");
+    *g = (block_geom){ .n = space->dims[0], .c = space->dims[1], .h = depth->dims[2],
+                       .w = depth->dims[3], .b = b };
+    if (depth->dims[0] != g->n || depth->dims[1] != g->c * b * b || space->dims[2] != g->h * b ||
+        space->dims[3] != g->w * b)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "input and output shapes do not match blocksize %lld",
+                               (long long)b);
+    g->crd = to_space && strcmp(bnn_node_string(args->node, "mode", "DCR"), "CRD") == 0;
+    return BNN_OK;
+}
+
+static int64_t block_source(const block_geom *g, int64_t e)
+{
+    int64_t sw = g->w * g->b, sh = g->h * g->b;
+    int64_t x = e % sw, y = e / sw % sh, c = e / (sw * sh) % g->c, n = e / (sw * sh * g->c);
+    int64_t i = y % g->b, j = x % g->b;
+    int64_t dc = g->crd ? (c * g->b + i) * g->b + j : (i * g->b + j) * g->c + c;
+    return ((n * g->c * g->b * g->b + dc) * g->h + y / g->b) * g->w + x / g->b;
+}
+
+static bnn_status block_forward(const bnn_kernel_args *args, bool to_space, bnn_diag *diag)
+{
+    block_geom g;
+    BNN_TRY(block_read(args, to_space, &g, diag));
+    size_t es = bnn_dtype_size(args->inputs[0].dtype);
+    const unsigned char *src = args->inputs[0].data;
+    unsigned char *dst = args->outputs[0].data;
+    int64_t total = bnn_tensor_numel(&args->outputs[0]);
+    #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+    for (int64_t e = 0; e < total; e++) {
+        int64_t d = block_source(&g, e);
+        if (to_space)
+            memcpy(dst + (size_t)e * es, src + (size_t)d * es, es);
+        else
+            memcpy(dst + (size_t)d * es, src + (size_t)e * es, es);
+    }
+    return BNN_OK;
+}
+
+static bnn_status block_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                 bool to_space, bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    const float *gy = grads->grad_outputs[0].data;
+    if (!gx || !gy)
+        return BNN_OK;
+    BNN_TRY(bnn_kernel_need_f32_grad(args, args->inputs[0].dtype, diag));
+    block_geom g;
+    BNN_TRY(block_read(args, to_space, &g, diag));
+    int64_t total = bnn_tensor_numel(&args->outputs[0]);
+    /* a permutation: no two elements meet, so threads may share it */
+    #pragma omp parallel for schedule(static) if (total >= PAR_MIN)
+    for (int64_t e = 0; e < total; e++) {
+        int64_t d = block_source(&g, e);
+        if (to_space)
+            gx[d] += gy[e];
+        else
+            gx[e] += gy[d];
+    }
+    return BNN_OK;
+}
+
+static bnn_status d2s_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    return block_forward(args, true, diag);
+}
+static bnn_status d2s_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                               bnn_diag *diag)
+{
+    return block_backward(args, grads, true, diag);
+}
+static bnn_status s2d_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    return block_forward(args, false, diag);
+}
+static bnn_status s2d_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                               bnn_diag *diag)
+{
+    return block_backward(args, grads, false, diag);
+}
+
+const bnn_kernel bnn_kernel_depth_to_space = {.forward = d2s_forward, .backward = d2s_backward};
+const bnn_kernel bnn_kernel_space_to_depth = {.forward = s2d_forward, .backward = s2d_backward};

@@ -374,3 +374,106 @@ Test(resize, bad_attributes_and_types_name_the_node)
     cr_assert(strstr(diag.message, "n0"), "%s", diag.message);
     kn_destroy(c);
 }
+
+/* ---- depth_to_space, space_to_depth ----------------------------------------- */
+
+/* ONNX's definition as written: a reshape to 6-D, a transpose, a reshape. */
+static void ref_block(const kn_case *c, const double *const *in, double *out)
+{
+    const bnn_node *n = bnn_graph_node(c->graph, c->node_id);
+    const int64_t *x = c->inputs[0].shape.dims;
+    int64_t b = bnn_node_int(n, "blocksize", 0);
+    bool to_space = c->op == BNN_OP_DEPTH_TO_SPACE;
+    bool crd = to_space && strcmp(bnn_node_string(n, "mode", "DCR"), "CRD") == 0;
+    int64_t N = x[0], C = x[1], H = x[2], W = x[3];
+    int64_t t[6], perm[6];
+    if (to_space && !crd) { /* [N, b, b, C/b^2, H, W] -> 0 3 4 1 5 2 */
+        int64_t s[6] = { N, b, b, C / (b * b), H, W }, p[6] = { 0, 3, 4, 1, 5, 2 };
+        memcpy(t, s, sizeof s), memcpy(perm, p, sizeof p);
+    } else if (to_space) { /* [N, C/b^2, b, b, H, W] -> 0 1 4 2 5 3 */
+        int64_t s[6] = { N, C / (b * b), b, b, H, W }, p[6] = { 0, 1, 4, 2, 5, 3 };
+        memcpy(t, s, sizeof s), memcpy(perm, p, sizeof p);
+    } else { /* [N, C, H/b, b, W/b, b] -> 0 3 5 1 2 4 */
+        int64_t s[6] = { N, C, H / b, b, W / b, b }, p[6] = { 0, 3, 5, 1, 2, 4 };
+        memcpy(t, s, sizeof s), memcpy(perm, p, sizeof p);
+    }
+    int64_t od[6], total = 1;
+    for (int k = 0; k < 6; k++) {
+        od[k] = t[perm[k]];
+        total *= t[k];
+    }
+    for (int64_t e = 0; e < total; e++) {
+        int64_t oi[6], ii[6], r = e;
+        for (int k = 5; k >= 0; k--) {
+            oi[k] = r % od[k];
+            r /= od[k];
+        }
+        for (int k = 0; k < 6; k++)
+            ii[perm[k]] = oi[k];
+        int64_t src = 0;
+        for (int k = 0; k < 6; k++)
+            src = src * t[k] + ii[k];
+        out[e] = in[0][src];
+    }
+}
+
+static kn_case *block_case(bnn_op op, int64_t b, const char *mode, const bnn_shape *x, uint64_t seed)
+{
+    bnn_shape y = *x;
+    if (op == BNN_OP_DEPTH_TO_SPACE) {
+        y.dims[1] /= b * b, y.dims[2] *= b, y.dims[3] *= b;
+    } else {
+        y.dims[1] *= b * b, y.dims[2] /= b, y.dims[3] /= b;
+    }
+    kn_case *c = kn_create(op, BNN_F32, 1, x, &y, seed);
+    kn_set_int(c, "blocksize", b);
+    if (mode)
+        cr_assert_eq(bnn_node_set_string(c->graph, c->node_id, "mode", mode), BNN_OK);
+    return c;
+}
+
+Test(depth_space, forward_and_gradients_match_the_reshape_transpose_definition)
+{
+    bnn_shape d = KN_SHAPE(2, 8, 3, 2), s = KN_SHAPE(2, 3, 4, 6), big = KN_SHAPE(1, 36, 9, 8);
+    const char *modes[] = { NULL, "DCR", "CRD" };
+    for (int m = 0; m < 3; m++) {
+        kn_case *c = block_case(BNN_OP_DEPTH_TO_SPACE, 2, modes[m], &d, 40 + (uint64_t)m);
+        kn_check_forward(c, ref_block, 0);
+        kn_destroy(c);
+        c = block_case(BNN_OP_DEPTH_TO_SPACE, 3, modes[m], &big, 43 + (uint64_t)m);
+        kn_check_forward(c, ref_block, 0);
+        kn_destroy(c);
+        c = block_case(BNN_OP_DEPTH_TO_SPACE, 2, modes[m], &d, 46 + (uint64_t)m);
+        kn_check_backward(c, ref_block, 1e-4, 0);
+        kn_destroy(c);
+    }
+    kn_case *c = block_case(BNN_OP_SPACE_TO_DEPTH, 2, NULL, &s, 50);
+    kn_check_forward(c, ref_block, 0);
+    kn_destroy(c);
+    c = block_case(BNN_OP_SPACE_TO_DEPTH, 3, NULL, &(bnn_shape){ .rank = 4, .dims = { 1, 2, 9, 6 } }, 51);
+    kn_check_forward(c, ref_block, 0);
+    kn_destroy(c);
+    c = block_case(BNN_OP_SPACE_TO_DEPTH, 2, NULL, &s, 52);
+    kn_check_backward(c, ref_block, 1e-4, 0);
+    kn_destroy(c);
+}
+
+/* space_to_depth undoes depth_to_space (DCR), on any element type. */
+Test(depth_space, space_to_depth_inverts_depth_to_space)
+{
+    bnn_shape d = KN_SHAPE(1, 12, 2, 3), s = KN_SHAPE(1, 3, 4, 6);
+    kn_case *a = kn_create(BNN_OP_DEPTH_TO_SPACE, BNN_I64, 1, &d, &s, 1);
+    kn_case *b = kn_create(BNN_OP_SPACE_TO_DEPTH, BNN_I64, 1, &s, &d, 2);
+    kn_set_int(a, "blocksize", 2);
+    kn_set_int(b, "blocksize", 2);
+    int64_t *x = a->inputs[0].data;
+    for (int i = 0; i < 72; i++)
+        x[i] = 1000 + i;
+    bnn_diag diag = {0};
+    cr_assert_eq(kn_forward(a, &diag), BNN_OK, "%s", diag.message);
+    memcpy(b->inputs[0].data, a->output.data, 72 * sizeof(int64_t));
+    cr_assert_eq(kn_forward(b, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(memcmp(b->output.data, x, 72 * sizeof(int64_t)), 0);
+    kn_destroy(a);
+    kn_destroy(b);
+}
