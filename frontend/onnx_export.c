@@ -616,6 +616,14 @@ static int64_t resize_opset(const bnn_graph *g, const bnn_node *n)
     return s.coord == BNN_COORD_HALF_PIXEL_SYMMETRIC ? 19 : need;
 }
 
+/* GroupNormalization's scale and bias are per group in opset 18 and per
+ * channel from 21: which one a group_norm node holds. */
+static bool group_norm_per_channel(const bnn_graph *g, const bnn_node *n)
+{
+    int64_t groups = bnn_node_int(n, "num_groups", 0);
+    return bnn_shape_numel(&bnn_graph_value(g, n->inputs[1])->shape) != groups;
+}
+
 static bnn_status export_node(ex *e, int nid)
 {
     const bnn_graph *g = e->g;
@@ -808,6 +816,17 @@ static bnn_status export_node(ex *e, int nid)
     case BNN_OP_RESIZE:
         BNN_TRY(export_resize(e, n, in, out));
         return BNN_OK;
+    case BNN_OP_GROUP_NORM: {
+        const bnn_shape *xs = &bnn_graph_value(g, n->inputs[0])->shape;
+        if (!group_norm_per_channel(g, n) && e->opset >= 21 && xs->rank >= 2 &&
+            xs->dims[1] != bnn_node_int(n, "num_groups", 0))
+            return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (group_norm): per-group scale "
+                            "and bias have no ONNX form at opset %lld (21 made them per channel)",
+                            n->name, (long long)e->opset);
+        on = ex_node(e, "GroupNormalization", "", n->name, in, 3, &out, 1);
+        copy_attrs_except(e, on, n, e->opset >= 21 ? NULL : " stash_type ");
+        break;
+    }
     case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
     case BNN_OP_MOMENTS_MAX_POOL:
         return export_moments(e, n);
@@ -908,6 +927,8 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
         const bnn_node *n = bnn_graph_node(g, i);
         if (!n->dead && n->op == BNN_OP_RESIZE && e->opset < resize_opset(g, n))
             e->opset = resize_opset(g, n);
+        if (!n->dead && n->op == BNN_OP_GROUP_NORM && group_norm_per_channel(g, n) && e->opset < 21)
+            e->opset = 21;
         if (n->dead || n->op != BNN_OP_SCATTER_ELEMENTS)
             continue;
         const char *r = bnn_node_string(n, "reduction", "none");
