@@ -250,3 +250,37 @@ static bnn_status infer_block(infer_ctx *c, bool to_space)
 
 bnn_status bnn_infer_depth_to_space(infer_ctx *c) { return infer_block(c, true); }
 bnn_status bnn_infer_space_to_depth(infer_ctx *c) { return infer_block(c, false); }
+
+/* ---- grid_sample ------------------------------------------------------------ */
+
+bnn_status bnn_infer_grid_sample(infer_ctx *c)
+{
+    BNN_TRY(infer_check_types_alike(c, TYPES_F32));
+    const char *mode = bnn_node_string(c->node, "mode", "bilinear");
+    const char *pad = bnn_node_string(c->node, "padding_mode", "zeros");
+    static const char *const modes[] = { "bilinear", "linear", "nearest", "bicubic", "cubic" };
+    static const char *const pads[] = { "zeros", "border", "reflection" };
+    if (pick(mode, modes, 5) < 0)
+        return infer_fail(c, "mode '%s' is not one of bilinear (linear), nearest, bicubic (cubic)", mode);
+    if (pick(pad, pads, 3) < 0)
+        return infer_fail(c, "padding_mode '%s' is not one of zeros, border, reflection", pad);
+    bool ac;
+    BNN_TRY(infer_flag_attr(c, "align_corners", 0, &ac));
+    const bnn_shape *x = &infer_input(c, 0)->shape, *g = &infer_input(c, 1)->shape;
+    c->out_dtype = infer_input(c, 0)->dtype;
+    if ((x->rank >= 0 && x->rank != 4) || (g->rank >= 0 && g->rank != 4))
+        return infer_fail(c, "input '%s' %s and grid '%s' %s must be 4-D (bnnc samples 2-D images)",
+                          infer_name(c, 0), infer_type(c, 0), infer_name(c, 1), infer_type(c, 1));
+    if (g->rank == 4 && g->dims[3] >= 0 && g->dims[3] != 2)
+        return infer_fail(c, "grid '%s' %s must end in 2 (x, y)", infer_name(c, 1), infer_type(c, 1));
+    if (x->rank == 4 && g->rank == 4 && infer_dims_conflict(x->dims[0], g->dims[0]))
+        return infer_fail(c, "input '%s' %s and grid '%s' %s differ in batch", infer_name(c, 0),
+                          infer_type(c, 0), infer_name(c, 1), infer_type(c, 1));
+    c->out.rank = 4;
+    c->out.dims[0] = x->rank == 4 ? (g->rank == 4 ? infer_dim_meet(x->dims[0], g->dims[0]) : x->dims[0])
+                                  : g->rank == 4 ? g->dims[0] : BNN_DIM_UNKNOWN;
+    c->out.dims[1] = x->rank == 4 ? x->dims[1] : BNN_DIM_UNKNOWN;
+    c->out.dims[2] = g->rank == 4 ? g->dims[1] : BNN_DIM_UNKNOWN;
+    c->out.dims[3] = g->rank == 4 ? g->dims[2] : BNN_DIM_UNKNOWN;
+    return BNN_OK;
+}

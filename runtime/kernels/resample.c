@@ -460,3 +460,121 @@ static bnn_status s2d_backward(const bnn_kernel_args *args, const bnn_kernel_gra
 
 const bnn_kernel bnn_kernel_depth_to_space = {.forward = d2s_forward, .backward = d2s_backward};
 const bnn_kernel bnn_kernel_space_to_depth = {.forward = s2d_forward, .backward = s2d_backward};
+
+/* ---- grid_sample ------------------------------------------------------------ */
+
+typedef enum gs_pad { GS_ZEROS, GS_BORDER, GS_REFLECTION } gs_pad;
+
+typedef struct gs_axis {
+    int64_t len;
+    double lo, hi; /* the borders reflection mirrors at */
+} gs_axis;
+
+/* Mirrors x at lo and hi until it lies between them. */
+static double gs_reflect(double x, double lo, double hi)
+{
+    double range = hi - lo;
+    if (!(range > 0))
+        return lo;
+    if (x < lo) {
+        double d = lo - x, k = floor(d / range), r = d - k * range;
+        return fmod(k, 2.0) == 0 ? lo + r : hi - r;
+    }
+    if (x > hi) {
+        double d = x - hi, k = floor(d / range), r = d - k * range;
+        return fmod(k, 2.0) == 0 ? hi - r : lo + r;
+    }
+    return x;
+}
+
+/* The index to read for integer coordinate i, or -1 for a zero. */
+static int64_t gs_index(double i, const gs_axis *a, gs_pad pad)
+{
+    if (pad == GS_REFLECTION)
+        i = trunc(gs_reflect(i, a->lo, a->hi));
+    if (i >= 0 && i < (double)a->len)
+        return (int64_t)i;
+    if (pad == GS_ZEROS)
+        return -1;
+    return i < 0 ? 0 : a->len - 1;
+}
+
+static double gs_cubic(double t, int k)
+{
+    const double A = -0.75;
+    double d = k == 0 ? t + 1 : k == 1 ? t : k == 2 ? 1 - t : 2 - t;
+    return d <= 1 ? ((A + 2) * d - (A + 3)) * d * d + 1 : ((A * d - 5 * A) * d + 8 * A) * d - 4 * A;
+}
+
+static bnn_status grid_sample_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *grid = &args->inputs[1];
+    bnn_tensor *y = &args->outputs[0];
+    if (x->dtype != BNN_F32 || grid->dtype != BNN_F32 || y->dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "needs f32 input and grid");
+    if (x->shape.rank != 4 || grid->shape.rank != 4 || grid->shape.dims[3] != 2 ||
+        grid->shape.dims[0] != x->shape.dims[0] || y->shape.rank != 4 ||
+        y->shape.dims[0] != x->shape.dims[0] || y->shape.dims[1] != x->shape.dims[1] ||
+        y->shape.dims[2] != grid->shape.dims[1] || y->shape.dims[3] != grid->shape.dims[2])
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "shapes do not fit x [N, C, H, W], grid [N, Ho, Wo, 2]");
+    const char *mode = bnn_node_string(args->node, "mode", "bilinear");
+    const char *pads = bnn_node_string(args->node, "padding_mode", "zeros");
+    int taps = strcmp(mode, "nearest") == 0 ? 0 : strncmp(mode, "bi", 2) == 0 ? (mode[2] == 'l' ? 2 : 4)
+                                                                           : (mode[0] == 'l' ? 2 : 4);
+    gs_pad pad = strcmp(pads, "border") == 0 ? GS_BORDER : strcmp(pads, "reflection") == 0 ? GS_REFLECTION
+                                                                                             : GS_ZEROS;
+    bool ac = bnn_node_int(args->node, "align_corners", 0) != 0;
+    int64_t N = x->shape.dims[0], C = x->shape.dims[1], H = x->shape.dims[2], W = x->shape.dims[3];
+    int64_t Ho = y->shape.dims[2], Wo = y->shape.dims[3];
+    gs_axis ax[2] = { { H, ac ? 0 : -0.5, ac ? (double)H - 1 : (double)H - 0.5 },
+                      { W, ac ? 0 : -0.5, ac ? (double)W - 1 : (double)W - 0.5 } };
+    const float *xs = x->data, *gs = grid->data;
+    float *ys = y->data;
+    int64_t points = N * Ho * Wo;
+    #pragma omp parallel for schedule(static) if (points * C >= PAR_MIN)
+    for (int64_t p = 0; p < points; p++) {
+        int64_t n = p / (Ho * Wo), o = p % (Ho * Wo);
+        double pos[2];
+        for (int d = 0; d < 2; d++) {
+            double v = gs[p * 2 + 1 - d], len = (double)ax[d].len; /* grid holds (x, y) */
+            /* ONNX's reference keeps the unnormalised coordinate in f32 */
+            pos[d] = (float)(ac ? (v + 1) / 2.0 * (len - 1) : ((v + 1) * len - 1) / 2.0);
+            if (taps == 0)
+                pos[d] = nearbyint(pos[d]);
+            if (pos[d] < ax[d].lo || pos[d] > ax[d].hi) {
+                if (pad == GS_BORDER)
+                    pos[d] = pos[d] < 0 ? 0 : pos[d] > len - 1 ? len - 1 : pos[d];
+                else if (pad == GS_REFLECTION)
+                    pos[d] = gs_reflect(pos[d], ax[d].lo, ax[d].hi);
+            }
+        }
+        int64_t idx[2][4];
+        double w[2][4];
+        int n_taps = taps ? taps : 1;
+        for (int d = 0; d < 2; d++) {
+            if (taps == 0) {
+                idx[d][0] = gs_index(trunc(pos[d]), &ax[d], pad);
+                w[d][0] = 1;
+                continue;
+            }
+            double f = floor(pos[d]), t = pos[d] - f;
+            for (int k = 0; k < taps; k++) {
+                double i = taps == 2 ? f + k : f - 1 + k;
+                idx[d][k] = gs_index(i, &ax[d], pad);
+                w[d][k] = taps == 2 ? (k ? t : 1 - t) : gs_cubic(t, k);
+            }
+        }
+        for (int64_t ch = 0; ch < C; ch++) {
+            const float *plane = xs + (n * C + ch) * H * W;
+            double acc = 0;
+            for (int a = 0; a < n_taps; a++)
+                for (int b = 0; b < n_taps; b++)
+                    if (idx[0][a] >= 0 && idx[1][b] >= 0)
+                        acc += w[0][a] * w[1][b] * plane[idx[0][a] * W + idx[1][b]];
+            ys[(n * C + ch) * Ho * Wo + o] = (float)acc;
+        }
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_grid_sample = {.forward = grid_sample_forward};

@@ -477,3 +477,116 @@ Test(depth_space, space_to_depth_inverts_depth_to_space)
     kn_destroy(a);
     kn_destroy(b);
 }
+
+/* ---- grid_sample -------------------------------------------------------------- */
+
+/* ONNX's GridSample written per sample: unnormalise, round (nearest), pull
+ * an outside coordinate in (border, reflection), then read each tap with
+ * the padding rule. */
+static double gs_ref_reflect(double x, double lo, double hi)
+{
+    double r = hi - lo;
+    while (x < lo || x > hi) /* one mirror at a time */
+        x = x < lo ? 2 * lo - x : 2 * hi - x;
+    return r > 0 ? x : lo;
+}
+
+static double gs_ref_pixel(const double *plane, int64_t H, int64_t W, double yi, double xi,
+                           const char *pad, const double *lo, const double *hi)
+{
+    double at[2] = { yi, xi };
+    int64_t len[2] = { H, W };
+    for (int d = 0; d < 2; d++) {
+        if (strcmp(pad, "reflection") == 0)
+            at[d] = trunc(gs_ref_reflect(at[d], lo[d], hi[d]));
+        if (at[d] < 0 || at[d] >= (double)len[d]) {
+            if (strcmp(pad, "zeros") == 0)
+                return 0;
+            at[d] = at[d] < 0 ? 0 : (double)len[d] - 1;
+        }
+    }
+    return plane[(int64_t)at[0] * W + (int64_t)at[1]];
+}
+
+static double gs_ref_cubic(double d)
+{
+    double A = -0.75;
+    d = fabs(d);
+    return d <= 1 ? (A + 2) * d * d * d - (A + 3) * d * d + 1
+           : d < 2 ? A * d * d * d - 5 * A * d * d + 8 * A * d - 4 * A
+                   : 0;
+}
+
+static void ref_grid_sample(const kn_case *c, const double *const *in, double *out)
+{
+    const bnn_node *nd = bnn_graph_node(c->graph, c->node_id);
+    const char *mode = bnn_node_string(nd, "mode", "bilinear");
+    const char *pad = bnn_node_string(nd, "padding_mode", "zeros");
+    bool ac = bnn_node_int(nd, "align_corners", 0);
+    const int64_t *xd = c->inputs[0].shape.dims, *gd = c->inputs[1].shape.dims;
+    int64_t N = xd[0], C = xd[1], H = xd[2], W = xd[3], Ho = gd[1], Wo = gd[2];
+    double len[2] = { (double)H, (double)W };
+    double lo[2], hi[2];
+    for (int d = 0; d < 2; d++) {
+        lo[d] = ac ? 0 : -0.5;
+        hi[d] = ac ? len[d] - 1 : len[d] - 0.5;
+    }
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                const double *g = in[1] + ((n * Ho + i) * Wo + j) * 2;
+                double pos[2];
+                for (int d = 0; d < 2; d++) {
+                    double v = g[1 - d];
+                    pos[d] = (float)(ac ? (v + 1) / 2 * (len[d] - 1) : ((v + 1) * len[d] - 1) / 2);
+                    if (strcmp(mode, "nearest") == 0)
+                        pos[d] = nearbyint(pos[d]);
+                    if (pos[d] < lo[d] || pos[d] > hi[d]) {
+                        if (strcmp(pad, "border") == 0)
+                            pos[d] = fmin(fmax(pos[d], 0), len[d] - 1);
+                        else if (strcmp(pad, "reflection") == 0)
+                            pos[d] = gs_ref_reflect(pos[d], lo[d], hi[d]);
+                    }
+                }
+                for (int64_t ch = 0; ch < C; ch++) {
+                    const double *plane = in[0] + (n * C + ch) * H * W;
+                    double v = 0;
+                    if (strcmp(mode, "nearest") == 0) {
+                        v = gs_ref_pixel(plane, H, W, trunc(pos[0]), trunc(pos[1]), pad, lo, hi);
+                    } else {
+                        bool lin = strcmp(mode, "bilinear") == 0 || strcmp(mode, "linear") == 0;
+                        double fy = floor(pos[0]), fx = floor(pos[1]);
+                        int first = lin ? 0 : -1, last = lin ? 1 : 2;
+                        for (int a = first; a <= last; a++)
+                            for (int b = first; b <= last; b++) {
+                                double wy = lin ? 1 - fabs(pos[0] - (fy + a)) : gs_ref_cubic(pos[0] - (fy + a));
+                                double wx = lin ? 1 - fabs(pos[1] - (fx + b)) : gs_ref_cubic(pos[1] - (fx + b));
+                                v += wy * wx * gs_ref_pixel(plane, H, W, fy + a, fx + b, pad, lo, hi);
+                            }
+                    }
+                    out[((n * C + ch) * Ho + i) * Wo + j] = v;
+                }
+            }
+}
+
+Test(grid_sample, every_mode_padding_and_alignment)
+{
+    static const char *const modes[] = { "bilinear", "nearest", "bicubic", "linear", "cubic" };
+    static const char *const pads[] = { "zeros", "border", "reflection" };
+    uint64_t seed = 60;
+    for (int m = 0; m < 5; m++)
+        for (int p = 0; p < 3; p++)
+            for (int ac = 0; ac < 2; ac++) {
+                bnn_shape in[2] = { KN_SHAPE(2, 3, 4, 5), KN_SHAPE(2, 3, 6, 2) };
+                bnn_shape y = KN_SHAPE(2, 3, 3, 6);
+                kn_case *c = kn_create(BNN_OP_GRID_SAMPLE, BNN_F32, 2, in, &y, seed++);
+                float *g = c->inputs[1].data; /* reach past the edges, up to 2.5x */
+                for (int i = 0; i < 72; i++)
+                    g[i] *= 2.5f;
+                cr_assert_eq(bnn_node_set_string(c->graph, c->node_id, "mode", modes[m]), BNN_OK);
+                cr_assert_eq(bnn_node_set_string(c->graph, c->node_id, "padding_mode", pads[p]), BNN_OK);
+                kn_set_int(c, "align_corners", ac);
+                kn_check_forward(c, ref_grid_sample, 1e-5);
+                kn_destroy(c);
+            }
+}
