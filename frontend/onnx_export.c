@@ -546,6 +546,63 @@ static bnn_status export_moments(ex *e, const bnn_node *n)
     return BNN_OK;
 }
 
+static void attr_ints(ex *e, Onnx__NodeProto *n, const char *name, const int64_t *v, int count)
+{
+    Onnx__AttributeProto *a = ex_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    if (a && (a->ints = ex_alloc(e, sizeof(int64_t) * (size_t)(count + 1)))) {
+        a->n_ints = (size_t)count;
+        memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+    }
+}
+
+/* max_unpool: the unpooled size goes out through kernel_shape at stride 1
+ * (or an end pad when it is smaller than the input): (in - 1) + kernel -
+ * pad_end; the indices alone decide where values land.  A larger output
+ * becomes output_shape, x's N and C read with Shape so a symbolic batch
+ * stays one. */
+static bnn_status export_max_unpool(ex *e, const bnn_node *n, const char **in, const char *out)
+{
+    char buf[600];
+    const bnn_shape *xs = &bnn_graph_value(e->g, n->inputs[0])->shape;
+    const int64_t *os, *is;
+    int nsp = bnn_node_ints(n, "output_shape", &os);
+    if (bnn_node_ints(n, "index_shape", &is) != nsp)
+        is = os;
+    int64_t kernel[BNN_MAX_RANK], pads[2 * BNN_MAX_RANK] = {0};
+    bool larger = false;
+    for (int i = 0; i < nsp; i++) {
+        int64_t d = xs->dims[2 + i];
+        if (d < 1)
+            return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (max_unpool): spatial dim %d of its "
+                            "input is not known; ONNX's MaxUnpool needs it", n->name, i);
+        kernel[i] = is[i] >= d ? is[i] - d + 1 : 1;
+        pads[nsp + i] = is[i] >= d ? 0 : d - is[i];
+        larger |= os[i] != is[i];
+    }
+    if (larger) {
+        const char *shp = ex_fresh(e, base_name(n, out, "x_shape", buf, sizeof buf));
+        ex_node(e, "Shape", "", shp, in, 1, &shp, 1);
+        int64_t lo = 0, hi = 2;
+        const char *sl_in[3] = { shp, NULL, NULL };
+        sl_in[1] = ex_init(e, base_name(n, out, "nc_start", buf, sizeof buf), BNN_I64, 1, &lo, 1);
+        sl_in[2] = ex_init(e, base_name(n, out, "nc_end", buf, sizeof buf), BNN_I64, 1, &hi, 1);
+        const char *nc = ex_fresh(e, base_name(n, out, "nc", buf, sizeof buf));
+        ex_node(e, "Slice", "", nc, sl_in, 3, &nc, 1);
+        const char *cat_in[2] = { nc, NULL };
+        cat_in[1] = ex_init(e, base_name(n, out, "spatial", buf, sizeof buf), BNN_I64, 1, os, nsp);
+        const char *full = ex_fresh(e, base_name(n, out, "output_shape", buf, sizeof buf));
+        Onnx__NodeProto *cat = ex_node(e, "Concat", "", full, cat_in, 2, &full, 1);
+        attr_int(e, cat, "axis", 0);
+        in[2] = full;
+    }
+    Onnx__NodeProto *on = ex_node(e, "MaxUnpool", "", n->name, in, larger ? 3 : 2, &out, 1);
+    attr_ints(e, on, "kernel_shape", kernel, nsp);
+    attr_ints(e, on, "pads", pads, 2 * nsp);
+    if (e->oom || !on)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
 /* resize: scales or sizes (and roi) become Resize's inputs again.  Axes
  * whose sizes entry keeps the input's dim (-1: a dim only known at run time)
  * are left out through opset 18's `axes`. */
@@ -815,6 +872,9 @@ static bnn_status export_node(ex *e, int nid)
     }
     case BNN_OP_RESIZE:
         BNN_TRY(export_resize(e, n, in, out));
+        return BNN_OK;
+    case BNN_OP_MAX_UNPOOL:
+        BNN_TRY(export_max_unpool(e, n, in, out));
         return BNN_OK;
     case BNN_OP_GROUP_NORM: {
         const bnn_shape *xs = &bnn_graph_value(g, n->inputs[0])->shape;

@@ -225,6 +225,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
     X("", "Max", 1, MAX, onnx_lower_max, -1, 0, -1) \
     X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
+    X("", "MaxUnpool", 9, MAX, onnx_lower_max_unpool, 3, 0, 3) \
     X("", "Mean", 1, MAX, onnx_lower_mean, -1, 0, -1) \
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \

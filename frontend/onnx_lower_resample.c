@@ -333,3 +333,63 @@ bnn_status onnx_lower_upsample(onnx_ctx *c)
     BNN_TRY(legacy_round(c, &r));
     return emit_resize(c, x, &r, false);
 }
+
+/* MaxUnpool: the unpooled size from kernel_shape, strides and pads,
+ * (in - 1) * stride + kernel - pad_begin - pad_end, and the output's from
+ * output_shape (input 2, whose N and C must be x's) when given. */
+bnn_status onnx_lower_max_unpool(onnx_ctx *c)
+{
+    int in[2], nid;
+    BNN_TRY(onnx_need_input(c, 0, &in[0]));
+    BNN_TRY(onnx_need_input(c, 1, &in[1]));
+    const bnn_shape *xs = &onnx_val(c, in[0])->shape;
+    int nsp = xs->rank - 2;
+    if (xs->rank < 3)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "needs an input of known rank 3 or more");
+    int64_t idx[BNN_MAX_RANK], out[BNN_MAX_RANK];
+    const int64_t *kernel, *strides, *pads;
+    int nk, ns, np;
+    BNN_TRY(onnx_attr_ints(c, "kernel_shape", &kernel, &nk));
+    BNN_TRY(onnx_attr_ints(c, "strides", &strides, &ns));
+    BNN_TRY(onnx_attr_ints(c, "pads", &pads, &np));
+    if (nk != nsp || (ns >= 0 && ns != nsp) || (np >= 0 && np != 2 * nsp))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "kernel_shape, strides and pads must give %d, %d "
+                              "and %d values", nsp, nsp, 2 * nsp);
+    for (int i = 0; i < nsp; i++) {
+        int64_t s = ns >= 0 ? strides[i] : 1, pb = np >= 0 ? pads[i] : 0, pe = np >= 0 ? pads[nsp + i] : 0;
+        if (xs->dims[2 + i] < 0)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "spatial dim %d of the input is only known at run time", i);
+        if (s < 1 || s > (1 << 20) || kernel[i] < 1 || kernel[i] > (1 << 20) || pb < 0 || pe < 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "kernel_shape, strides or pads out of range");
+        idx[i] = out[i] = (xs->dims[2 + i] - 1) * s + kernel[i] - pb - pe;
+        if (idx[i] < 0)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "kernel_shape, strides and pads give no output "
+                                  "along spatial dim %d", i);
+    }
+    bool given = onnx_input(c, 2) >= 0;
+    if (given) {
+        onnx_known k;
+        BNN_TRY(onnx_const_list(c, 2, "output_shape", BNN_MAX_RANK, &k));
+        if (k.n != xs->rank)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'output_shape' has %d entries for rank %d",
+                                  k.n, xs->rank);
+        for (int i = 0; i < k.n; i++) {
+            bool sym = k.sym >> i & 1;
+            bool fits = i < 2 ? (sym ? k.v[i] == xs->dims[i] && !onnx_known_unknown(&k, i)
+                                     : k.v[i] == xs->dims[i] ||
+                                           (i == 0 && c->freed_batch && xs->dims[0] == c->freed_batch && k.v[0] == 1))
+                              : !sym && k.v[i] >= idx[i - 2];
+            if (!fits)
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'output_shape' entry %d does not fit: N "
+                                      "and C must be the input's, the spatial dims known and no smaller than "
+                                      "the unpooled size", i);
+            if (i >= 2)
+                out[i - 2] = k.v[i];
+        }
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_MAX_UNPOOL, in, 2, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "output_shape", out, nsp));
+    if (memcmp(idx, out, sizeof(int64_t) * (size_t)nsp) != 0)
+        BNN_TRY(onnx_set_ints(c, nid, "index_shape", idx, nsp));
+    return onnx_infer(c, nid);
+}

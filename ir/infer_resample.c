@@ -284,3 +284,49 @@ bnn_status bnn_infer_grid_sample(infer_ctx *c)
     c->out.dims[3] = g->rank == 4 ? g->dims[2] : BNN_DIM_UNKNOWN;
     return BNN_OK;
 }
+
+/* ---- max_unpool --------------------------------------------------------------- */
+
+bnn_status bnn_infer_max_unpool(infer_ctx *c)
+{
+    BNN_TRY(infer_check_type(c, 0, TYPES_F32, -1));
+    const bnn_value *x = infer_input(c, 0), *ind = infer_input(c, 1);
+    if (ind->dtype != BNN_I64 && ind->dtype != BNN_I32 && ind->dtype != BNN_UNDEFINED)
+        return infer_fail(c, "indices '%s' have type %s, expected i64 or i32", infer_name(c, 1),
+                          infer_type(c, 1));
+    const int64_t *os;
+    int n = bnn_node_ints(c->node, "output_shape", &os);
+    if (!bnn_node_attr(c->node, "output_shape"))
+        return infer_fail(c, "attribute 'output_shape' (the spatial dims) is required");
+    for (int i = 0; i < n; i++)
+        if (os[i] < 0 || os[i] > ATTR_MAX)
+            return infer_fail(c, "attribute 'output_shape' has %lld at position %d", (long long)os[i], i);
+    const int64_t *is;
+    int ni = bnn_node_ints(c->node, "index_shape", &is);
+    if (bnn_node_attr(c->node, "index_shape")) {
+        if (ni != n)
+            return infer_fail(c, "attribute 'index_shape' has %d values, 'output_shape' %d", ni, n);
+        for (int i = 0; i < n; i++)
+            if (is[i] < 0 || is[i] > os[i])
+                return infer_fail(c, "attribute 'index_shape' has %lld at position %d, expected 0..%lld "
+                                  "(output_shape's)", (long long)is[i], i, (long long)os[i]);
+    }
+    c->out_dtype = x->dtype;
+    if (x->shape.rank >= 0 && (x->shape.rank < 3 || n != x->shape.rank - 2))
+        return infer_fail(c, "input '%s' %s needs rank 3 or more and %d output_shape values, not %d",
+                          infer_name(c, 0), infer_type(c, 0), x->shape.rank - 2, n);
+    if (x->shape.rank >= 0 && ind->shape.rank >= 0) {
+        bool same = x->shape.rank == ind->shape.rank;
+        for (int i = 0; same && i < x->shape.rank; i++)
+            same = !infer_dims_conflict(x->shape.dims[i], ind->shape.dims[i]);
+        if (!same)
+            return infer_fail(c, "indices '%s' %s are not shaped like input '%s' %s", infer_name(c, 1),
+                              infer_type(c, 1), infer_name(c, 0), infer_type(c, 0));
+    }
+    c->out.rank = n + 2;
+    c->out.dims[0] = x->shape.rank >= 0 ? x->shape.dims[0] : BNN_DIM_UNKNOWN;
+    c->out.dims[1] = x->shape.rank >= 0 ? x->shape.dims[1] : BNN_DIM_UNKNOWN;
+    for (int i = 0; i < n; i++)
+        c->out.dims[2 + i] = os[i];
+    return BNN_OK;
+}

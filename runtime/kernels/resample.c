@@ -578,3 +578,113 @@ static bnn_status grid_sample_forward(const bnn_kernel_args *args, bnn_diag *dia
 }
 
 const bnn_kernel bnn_kernel_grid_sample = {.forward = grid_sample_forward};
+
+/* ---- max_unpool ---------------------------------------------------------------- */
+
+/* Where index i (flat over [N, C, index_shape...]) lands in the output
+ * [N, C, output_shape...]: the same coordinates. */
+typedef struct unpool_geom {
+    int nsp;
+    int64_t nc, idx_dims[BNN_MAX_RANK], out_dims[BNN_MAX_RANK], idx_total;
+    bool same;
+} unpool_geom;
+
+static int64_t unpool_at(const bnn_tensor *ind, int64_t e)
+{
+    return ind->dtype == BNN_I64 ? ((const int64_t *)ind->data)[e] : ((const int32_t *)ind->data)[e];
+}
+
+static int64_t unpool_place(const unpool_geom *g, int64_t i)
+{
+    if (g->same)
+        return i;
+    int64_t coord[BNN_MAX_RANK], off = 0;
+    for (int d = g->nsp - 1; d >= 0; d--) {
+        coord[d] = i % g->idx_dims[d];
+        i /= g->idx_dims[d];
+    }
+    off = i; /* n * C + c */
+    for (int d = 0; d < g->nsp; d++)
+        off = off * g->out_dims[d] + coord[d];
+    return off;
+}
+
+static bnn_status unpool_check(const bnn_kernel_args *args, unpool_geom *g, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *ind = &args->inputs[1], *y = &args->outputs[0];
+    if (x->dtype != BNN_F32 || y->dtype != BNN_F32 || (ind->dtype != BNN_I64 && ind->dtype != BNN_I32))
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "needs f32 data and i64 or i32 indices");
+    if (!bnn_shape_equal(&x->shape, &ind->shape) || x->shape.rank < 3 || y->shape.rank != x->shape.rank ||
+        y->shape.dims[0] != x->shape.dims[0] || y->shape.dims[1] != x->shape.dims[1])
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "indices, input and output shapes do not fit");
+    const int64_t *is;
+    int ni = bnn_node_ints(args->node, "index_shape", &is);
+    g->nsp = x->shape.rank - 2;
+    g->nc = x->shape.dims[0] * x->shape.dims[1];
+    g->idx_total = g->nc;
+    g->same = true;
+    for (int d = 0; d < g->nsp; d++) {
+        g->out_dims[d] = y->shape.dims[2 + d];
+        g->idx_dims[d] = ni == g->nsp ? is[d] : g->out_dims[d];
+        if (g->idx_dims[d] > g->out_dims[d])
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "index_shape exceeds the output");
+        g->same &= g->idx_dims[d] == g->out_dims[d];
+        g->idx_total *= g->idx_dims[d];
+    }
+    int64_t n = bnn_tensor_numel(x);
+    for (int64_t e = 0; e < n; e++) {
+        int64_t i = unpool_at(ind, e);
+        if (i < 0 || i >= g->idx_total)
+            return bnn_kernel_fail(args, diag, BNN_ERR_INVALID,
+                                   "index %lld at element %lld is outside the unpooled %lld elements",
+                                   (long long)i, (long long)e, (long long)g->idx_total);
+    }
+    return BNN_OK;
+}
+
+static bnn_status max_unpool_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    unpool_geom g;
+    BNN_TRY(unpool_check(args, &g, diag));
+    const float *x = args->inputs[0].data;
+    float *y = args->outputs[0].data;
+    memset(y, 0, bnn_tensor_nbytes(&args->outputs[0]));
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    for (int64_t e = 0; e < n; e++) /* in order: a repeated index keeps the last */
+        y[unpool_place(&g, unpool_at(&args->inputs[1], e))] = x[e];
+    return BNN_OK;
+}
+
+static bnn_status max_unpool_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                      bnn_diag *diag)
+{
+    float *gx = grads->grad_inputs[0].data;
+    const float *gy = grads->grad_outputs[0].data;
+    if (!gx || !gy)
+        return BNN_OK;
+    unpool_geom g;
+    BNN_TRY(unpool_check(args, &g, diag));
+    const bnn_tensor *ind = &args->inputs[1];
+    int64_t n = bnn_tensor_numel(&args->inputs[0]);
+    /* only the last writer of a place is seen in y */
+    int64_t *owner = args->scratch;
+    for (int64_t e = 0; e < n; e++)
+        owner[unpool_at(ind, e)] = e;
+    for (int64_t e = 0; e < n; e++) {
+        int64_t i = unpool_at(ind, e);
+        if (owner[i] == e)
+            gx[e] += gy[unpool_place(&g, i)];
+    }
+    return BNN_OK;
+}
+
+static size_t max_unpool_scratch_size(const bnn_kernel_args *args)
+{
+    return (size_t)bnn_shape_numel(&args->outputs[0].shape) * sizeof(int64_t);
+}
+
+const bnn_kernel bnn_kernel_max_unpool = {
+    .forward = max_unpool_forward,
+    .backward = max_unpool_backward,
+    .scratch_size = max_unpool_scratch_size,
+};
