@@ -634,25 +634,29 @@ static bnn_status export_resize(ex *e, const bnn_node *n, const char **in, const
         sizes[na] = s.has_sizes ? s.sizes[i] : 0;
         scales[na++] = (float)s.scales[i];
     }
+    bool as_scales = !s.has_sizes;
+    if (s.has_sizes && na == 0) { /* every dim kept: scales of 1 say the same */
+        for (int i = 0; i < rank; i++) {
+            axes[i] = i;
+            scales[i] = 1.0f;
+        }
+        na = rank;
+        as_scales = true;
+    }
     for (int j = 0; j < na; j++) {
         roi[j] = (float)s.roi_start[axes[j]];
         roi[na + j] = (float)s.roi_end[axes[j]];
     }
     if (s.coord == BNN_COORD_TF_CROP_AND_RESIZE)
         in[1] = ex_init(e, base_name(n, out, "roi", buf, sizeof buf), BNN_F32, 1, roi, 2 * na);
-    if (s.has_sizes)
-        in[3] = ex_init(e, base_name(n, out, "sizes", buf, sizeof buf), BNN_I64, 1, sizes, na);
-    else
+    if (as_scales)
         in[2] = ex_init(e, base_name(n, out, "scales", buf, sizeof buf), BNN_F32, 1, scales, na);
+    else
+        in[3] = ex_init(e, base_name(n, out, "sizes", buf, sizeof buf), BNN_I64, 1, sizes, na);
     Onnx__NodeProto *on = ex_node(e, "Resize", "", n->name, in, 4, &out, 1);
     copy_attrs_except(e, on, n, " scales sizes roi ");
-    if (na < rank) {
-        Onnx__AttributeProto *a = ex_attr(e, on, "axes", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
-        if (a && (a->ints = ex_alloc(e, sizeof(int64_t) * (size_t)(na + 1)))) {
-            a->n_ints = (size_t)na;
-            memcpy(a->ints, axes, sizeof(int64_t) * (size_t)na);
-        }
-    }
+    if (na < rank)
+        attr_ints(e, on, "axes", axes, na);
     if (e->oom || !on)
         return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
     return BNN_OK;

@@ -177,7 +177,7 @@ static void point_taps(const bnn_resize_spec *s, double x, double scale, int n, 
 {
     /* Far outside, every tap lands on the edge anyway; keeps the casts safe. */
     double lim = (double)in + (double)n + 2.0;
-    x = x < -lim ? -lim : x > lim ? lim : x;
+    x = isnan(x) ? 0.0 : x < -lim ? -lim : x > lim ? lim : x;
     double f = floor(x);
     int64_t p = (int64_t)f;
     if (s->mode == BNN_RESIZE_NEAREST) {
