@@ -293,18 +293,34 @@ static bnn_status resize_forward(const bnn_kernel_args *args, bnn_diag *diag)
     if (n == 0)
         return BNN_OK;
     if (g.s.mode == BNN_RESIZE_NEAREST && g.s.coord != BNN_COORD_TF_CROP_AND_RESIZE) {
-        /* One tap per axis: a gather of whole elements, any type. */
+        /* One tap per axis: a gather of whole elements, any type, a row
+         * (the last axis) at a time. */
         size_t es = bnn_dtype_size(x->dtype);
         const unsigned char *src = x->data;
         unsigned char *dst = y->data;
+        int last = g.rank - 1;
+        int64_t width = g.out[last], rows = n / width;
+        const int64_t *col = g.n_active && g.active[g.n_active - 1] == last ? g.idx[g.n_active - 1] : NULL;
         #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (int64_t o = 0; o < n; o++) {
+        for (int64_t r = 0; r < rows; r++) {
             int64_t pos[BNN_MAX_RANK];
             bool out;
-            int64_t off = split_output(&g, o, pos, &out);
+            int64_t base = split_output(&g, r * width, pos, &out);
             for (int j = 0; j < g.n_active; j++)
-                off += g.idx[j][pos[j]] * g.stride[g.active[j]];
-            memcpy(dst + (size_t)o * es, src + (size_t)off * es, es);
+                if (g.active[j] != last)
+                    base += g.idx[j][pos[j]] * g.stride[g.active[j]];
+            unsigned char *o = dst + (size_t)(r * width) * es;
+            if (!col) {
+                memcpy(o, src + (size_t)base * es, (size_t)width * es);
+            } else if (es == 4) {
+                const uint32_t *s4 = (const uint32_t *)(const void *)src + base;
+                uint32_t *o4 = (uint32_t *)(void *)o;
+                for (int64_t k = 0; k < width; k++)
+                    o4[k] = s4[col[k]];
+            } else {
+                for (int64_t k = 0; k < width; k++)
+                    memcpy(o + (size_t)k * es, src + (size_t)(base + col[k]) * es, es);
+            }
         }
         return BNN_OK;
     }
