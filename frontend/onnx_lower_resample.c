@@ -75,7 +75,9 @@ static bnn_status legacy_round(onnx_ctx *c, resize_args *r)
 
 /* sizes (known i64 contents, one per axis in r->on) into r->sizes: a dim
  * the model computes from x's own (a symbol, or the batch of 1 freed at
- * import) keeps x's dim, written -1. */
+ * import) keeps x's dim, written -1; a fixed size over a spatial dim known
+ * only at run time stays fixed (its scale, size / dim, is taken then), over
+ * a batch or channel dim it is refused (it would pin the batch). */
 static bnn_status read_sizes(onnx_ctx *c, int k, resize_args *r)
 {
     onnx_known kn;
@@ -98,13 +100,13 @@ static bnn_status read_sizes(onnx_ctx *c, int k, resize_args *r)
             r->sizes[i] = -1;
         } else if (v < 0) {
             return onnx_node_fail(c, BNN_ERR_INVALID, "input 'sizes' has %lld for axis %d", (long long)v, i);
-        } else if (in >= 0) {
-            r->sizes[i] = v;
-        } else if (in == c->freed_batch && in != 0 && v == 1) {
-            r->sizes[i] = -1;
-        } else {
+        } else if (in < 0 && in == c->freed_batch && v == 1) {
+            r->sizes[i] = -1; /* the batch of 1 the import freed stays the batch */
+        } else if (in < 0 && i < 2) {
             return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'sizes' fixes axis %d to %lld, but "
                                   "the input's dim there is only known at run time", i, (long long)v);
+        } else {
+            r->sizes[i] = v; /* a spatial dim known at run time only: scale v / in then */
         }
     }
     r->has_sizes = true;

@@ -338,3 +338,44 @@ Test(resample_import, group_normalization_18_and_21)
         free(m);
     }
 }
+
+/* Fixed sizes over spatial dims known only at run time are kept (their scale
+ * is size / dim then); over a batch the user made symbolic they would pin
+ * it, and are refused naming the node. */
+Test(resample_import, fixed_sizes_over_run_time_dims)
+{
+    int64_t dims[4][4] = {{1, 1, 4, 6}, {0}, {0}, {4}};
+    size_t len;
+    uint8_t *m = model_of("Resize", 13, 4, resize_in, resize_dts, resize_ranks, dims, NULL, 0, &len);
+    static const int64_t sz[4] = {1, 1, 6, 6};
+    static const char *const specs[2] = {"x=1,1,H,W", "x=N,1,H,W"};
+    for (int k = 0; k < 2; k++) {
+        char text[32];
+        snprintf(text, sizeof text, "%s", specs[k]);
+        bnn_onnx_input_shape is;
+        bnn_diag diag = {0};
+        cr_assert_eq(bnn_onnx_parse_input_shape(text, &is, &diag), BNN_OK, "%s", diag.message);
+        bnn_tensor t;
+        bnn_shape s4 = {.rank = 1, .dims = {4}};
+        cr_assert_eq(bnn_tensor_alloc(&t, BNN_I64, &s4, &diag), BNN_OK);
+        memcpy(t.data, sz, sizeof sz);
+        bnn_onnx_binding b = {"sizes", &t};
+        bnn_onnx_import_options opt = {.bindings = &b, .n_bindings = 1, .input_shapes = &is,
+                                       .n_input_shapes = 1};
+        bnn_graph *g = NULL;
+        bnn_status st = bnn_onnx_import_buffer(m, len, NULL, &opt, &g, &diag);
+        if (k == 0) {
+            cr_assert_eq(st, BNN_OK, "%s", diag.message);
+            const bnn_node *n = only_node(g);
+            fe_expect_ints(n, "sizes", sz, 4);
+            const bnn_shape *y = &bnn_graph_value(g, n->outputs[0])->shape;
+            cr_expect(y->dims[2] == 6 && y->dims[3] == 6);
+            bnn_graph_destroy(g);
+        } else {
+            cr_expect_eq(st, BNN_ERR_UNSUPPORTED);
+            cr_expect(strstr(diag.message, "'r'") && strstr(diag.message, "axis 0"), "%s", diag.message);
+        }
+        bnn_tensor_free(&t);
+    }
+    free(m);
+}
