@@ -522,10 +522,34 @@ static double gs_cubic(double t, int k)
     return d <= 1 ? ((A + 2) * d - (A + 3)) * d * d + 1 : ((A * d - 5 * A) * d + 8 * A) * d - 4 * A;
 }
 
-static bnn_status grid_sample_forward(const bnn_kernel_args *args, bnn_diag *diag)
+/* dK/dd of Keys' kernel at distance d >= 0 (a = -0.75). */
+static double gs_cubic_slope(double d)
 {
-    const bnn_tensor *x = &args->inputs[0], *grid = &args->inputs[1];
-    bnn_tensor *y = &args->outputs[0];
+    const double A = -0.75;
+    return d <= 1 ? (3 * (A + 2) * d - 2 * (A + 3)) * d : (3 * A * d - 10 * A) * d + 8 * A;
+}
+
+typedef struct gs_geom {
+    int taps; /* 0 nearest, 2 bilinear, 4 bicubic */
+    gs_pad pad;
+    bool ac;
+    int64_t N, C, H, W, Ho, Wo;
+    gs_axis ax[2]; /* y (H), then x (W) */
+} gs_geom;
+
+/* One sample point's taps along y and x: input indices (-1: a zero), their
+ * weights, the weights' derivatives by the coordinate, and the
+ * coordinate's derivative by the grid value (0 where border clamps it,
+ * negated where reflection mirrors it an odd number of times). */
+typedef struct gs_point {
+    int n;
+    int64_t idx[2][4];
+    double w[2][4], dw[2][4], slope[2];
+} gs_point;
+
+static bnn_status gs_read(const bnn_kernel_args *args, gs_geom *g, bnn_diag *diag)
+{
+    const bnn_tensor *x = &args->inputs[0], *grid = &args->inputs[1], *y = &args->outputs[0];
     if (x->dtype != BNN_F32 || grid->dtype != BNN_F32 || y->dtype != BNN_F32)
         return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "needs f32 input and grid");
     if (x->shape.rank != 4 || grid->shape.rank != 4 || grid->shape.dims[3] != 2 ||
@@ -535,65 +559,131 @@ static bnn_status grid_sample_forward(const bnn_kernel_args *args, bnn_diag *dia
         return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "shapes do not fit x [N, C, H, W], grid [N, Ho, Wo, 2]");
     const char *mode = bnn_node_string(args->node, "mode", "bilinear");
     const char *pads = bnn_node_string(args->node, "padding_mode", "zeros");
-    int taps = strcmp(mode, "nearest") == 0 ? 0 : strncmp(mode, "bi", 2) == 0 ? (mode[2] == 'l' ? 2 : 4)
-                                                                           : (mode[0] == 'l' ? 2 : 4);
-    gs_pad pad = strcmp(pads, "border") == 0 ? GS_BORDER : strcmp(pads, "reflection") == 0 ? GS_REFLECTION
-                                                                                             : GS_ZEROS;
-    bool ac = bnn_node_int(args->node, "align_corners", 0) != 0;
-    int64_t N = x->shape.dims[0], C = x->shape.dims[1], H = x->shape.dims[2], W = x->shape.dims[3];
-    int64_t Ho = y->shape.dims[2], Wo = y->shape.dims[3];
-    gs_axis ax[2] = { { H, ac ? 0 : -0.5, ac ? (double)H - 1 : (double)H - 0.5 },
-                      { W, ac ? 0 : -0.5, ac ? (double)W - 1 : (double)W - 0.5 } };
-    const float *xs = x->data, *gs = grid->data;
-    float *ys = y->data;
-    int64_t points = N * Ho * Wo;
-    #pragma omp parallel for schedule(static) if (points * C >= PAR_MIN)
+    g->taps = strcmp(mode, "nearest") == 0 ? 0
+              : strcmp(mode, "bilinear") == 0 || strcmp(mode, "linear") == 0 ? 2
+                                                                              : 4;
+    g->pad = strcmp(pads, "border") == 0 ? GS_BORDER : strcmp(pads, "reflection") == 0 ? GS_REFLECTION
+                                                                                        : GS_ZEROS;
+    g->ac = bnn_node_int(args->node, "align_corners", 0) != 0;
+    g->N = x->shape.dims[0], g->C = x->shape.dims[1], g->H = x->shape.dims[2], g->W = x->shape.dims[3];
+    g->Ho = y->shape.dims[2], g->Wo = y->shape.dims[3];
+    int64_t len[2] = { g->H, g->W };
+    for (int d = 0; d < 2; d++)
+        g->ax[d] = (gs_axis){ len[d], g->ac ? 0 : -0.5, g->ac ? (double)len[d] - 1 : (double)len[d] - 0.5 };
+    return BNN_OK;
+}
+
+/* gv: the point's two grid values (x, y). */
+static void gs_point_taps(const gs_geom *g, const float *gv, gs_point *pt)
+{
+    pt->n = g->taps ? g->taps : 1;
+    for (int d = 0; d < 2; d++) {
+        const gs_axis *a = &g->ax[d];
+        double v = gv[1 - d], len = (double)a->len;
+        /* ONNX's reference keeps the unnormalised coordinate in f32 */
+        double pos = (float)(g->ac ? (v + 1) / 2.0 * (len - 1) : ((v + 1) * len - 1) / 2.0);
+        pt->slope[d] = g->ac ? (len - 1) / 2.0 : len / 2.0;
+        if (g->taps == 0)
+            pos = nearbyint(pos);
+        if (pos < a->lo || pos > a->hi) {
+            if (g->pad == GS_BORDER) {
+                pos = pos < 0 ? 0 : pos > len - 1 ? len - 1 : pos;
+                pt->slope[d] = 0;
+            } else if (g->pad == GS_REFLECTION) {
+                double range = a->hi - a->lo, dist = pos < a->lo ? a->lo - pos : pos - a->hi;
+                double k = range > 0 ? floor(dist / range) : 0;
+                pt->slope[d] *= fmod(k, 2.0) == 0 ? -1 : 1;
+                pos = gs_reflect(pos, a->lo, a->hi);
+            }
+        }
+        if (g->taps == 0) {
+            pt->idx[d][0] = gs_index(trunc(pos), a, g->pad);
+            pt->w[d][0] = 1;
+            pt->dw[d][0] = 0;
+            continue;
+        }
+        double f = floor(pos), t = pos - f;
+        for (int k = 0; k < g->taps; k++) {
+            pt->idx[d][k] = gs_index(g->taps == 2 ? f + k : f - 1 + k, a, g->pad);
+            if (g->taps == 2) {
+                pt->w[d][k] = k ? t : 1 - t;
+                pt->dw[d][k] = k ? 1 : -1;
+            } else {
+                double dist = k == 0 ? t + 1 : k == 1 ? t : k == 2 ? 1 - t : 2 - t;
+                pt->w[d][k] = gs_cubic(t, k);
+                pt->dw[d][k] = gs_cubic_slope(dist) * (k < 2 ? 1 : -1);
+            }
+        }
+    }
+}
+
+static bnn_status grid_sample_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    gs_geom g;
+    BNN_TRY(gs_read(args, &g, diag));
+    const float *xs = args->inputs[0].data, *gs = args->inputs[1].data;
+    float *ys = args->outputs[0].data;
+    int64_t points = g.N * g.Ho * g.Wo;
+    #pragma omp parallel for schedule(static) if (points * g.C >= PAR_MIN)
     for (int64_t p = 0; p < points; p++) {
-        int64_t n = p / (Ho * Wo), o = p % (Ho * Wo);
-        double pos[2];
-        for (int d = 0; d < 2; d++) {
-            double v = gs[p * 2 + 1 - d], len = (double)ax[d].len; /* grid holds (x, y) */
-            /* ONNX's reference keeps the unnormalised coordinate in f32 */
-            pos[d] = (float)(ac ? (v + 1) / 2.0 * (len - 1) : ((v + 1) * len - 1) / 2.0);
-            if (taps == 0)
-                pos[d] = nearbyint(pos[d]);
-            if (pos[d] < ax[d].lo || pos[d] > ax[d].hi) {
-                if (pad == GS_BORDER)
-                    pos[d] = pos[d] < 0 ? 0 : pos[d] > len - 1 ? len - 1 : pos[d];
-                else if (pad == GS_REFLECTION)
-                    pos[d] = gs_reflect(pos[d], ax[d].lo, ax[d].hi);
-            }
-        }
-        int64_t idx[2][4];
-        double w[2][4];
-        int n_taps = taps ? taps : 1;
-        for (int d = 0; d < 2; d++) {
-            if (taps == 0) {
-                idx[d][0] = gs_index(trunc(pos[d]), &ax[d], pad);
-                w[d][0] = 1;
-                continue;
-            }
-            double f = floor(pos[d]), t = pos[d] - f;
-            for (int k = 0; k < taps; k++) {
-                double i = taps == 2 ? f + k : f - 1 + k;
-                idx[d][k] = gs_index(i, &ax[d], pad);
-                w[d][k] = taps == 2 ? (k ? t : 1 - t) : gs_cubic(t, k);
-            }
-        }
-        for (int64_t ch = 0; ch < C; ch++) {
-            const float *plane = xs + (n * C + ch) * H * W;
+        int64_t n = p / (g.Ho * g.Wo), o = p % (g.Ho * g.Wo);
+        gs_point pt;
+        gs_point_taps(&g, gs + p * 2, &pt);
+        for (int64_t ch = 0; ch < g.C; ch++) {
+            const float *plane = xs + (n * g.C + ch) * g.H * g.W;
             double acc = 0;
-            for (int a = 0; a < n_taps; a++)
-                for (int b = 0; b < n_taps; b++)
-                    if (idx[0][a] >= 0 && idx[1][b] >= 0)
-                        acc += w[0][a] * w[1][b] * plane[idx[0][a] * W + idx[1][b]];
-            ys[(n * C + ch) * Ho * Wo + o] = (float)acc;
+            for (int a = 0; a < pt.n; a++)
+                for (int b = 0; b < pt.n; b++)
+                    if (pt.idx[0][a] >= 0 && pt.idx[1][b] >= 0)
+                        acc += pt.w[0][a] * pt.w[1][b] * plane[pt.idx[0][a] * g.W + pt.idx[1][b]];
+            ys[(n * g.C + ch) * g.Ho * g.Wo + o] = (float)acc;
         }
     }
     return BNN_OK;
 }
 
-const bnn_kernel bnn_kernel_grid_sample = {.forward = grid_sample_forward};
+/* To x: each output gradient through the same taps.  To the grid: the
+ * weights' slopes times the pixels, times the coordinate's slope (nearest's
+ * is zero: its output is piecewise constant in the grid). */
+static bnn_status grid_sample_backward(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                                       bnn_diag *diag)
+{
+    const float *gy = grads->grad_outputs[0].data;
+    float *gx = grads->grad_inputs[0].data, *gg = grads->grad_inputs[1].data;
+    if (!gy || (!gx && !gg))
+        return BNN_OK;
+    gs_geom g;
+    BNN_TRY(gs_read(args, &g, diag));
+    const float *xs = args->inputs[0].data, *gs = args->inputs[1].data;
+    int64_t points = g.N * g.Ho * g.Wo;
+    for (int64_t p = 0; p < points; p++) {
+        int64_t n = p / (g.Ho * g.Wo), o = p % (g.Ho * g.Wo);
+        gs_point pt;
+        gs_point_taps(&g, gs + p * 2, &pt);
+        double dpos[2] = { 0, 0 };
+        for (int64_t ch = 0; ch < g.C; ch++) {
+            double go = gy[(n * g.C + ch) * g.Ho * g.Wo + o];
+            const float *plane = xs + (n * g.C + ch) * g.H * g.W;
+            for (int a = 0; a < pt.n; a++)
+                for (int b = 0; b < pt.n; b++) {
+                    if (pt.idx[0][a] < 0 || pt.idx[1][b] < 0)
+                        continue;
+                    int64_t at = pt.idx[0][a] * g.W + pt.idx[1][b];
+                    if (gx)
+                        gx[(n * g.C + ch) * g.H * g.W + at] += (float)(go * pt.w[0][a] * pt.w[1][b]);
+                    dpos[0] += go * pt.dw[0][a] * pt.w[1][b] * plane[at];
+                    dpos[1] += go * pt.w[0][a] * pt.dw[1][b] * plane[at];
+                }
+        }
+        if (gg) { /* grid holds (x, y) */
+            gg[p * 2] += (float)(dpos[1] * pt.slope[1]);
+            gg[p * 2 + 1] += (float)(dpos[0] * pt.slope[0]);
+        }
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_grid_sample = {.forward = grid_sample_forward, .backward = grid_sample_backward};
 
 /* ---- max_unpool ---------------------------------------------------------------- */
 

@@ -517,6 +517,9 @@ static double gs_ref_cubic(double d)
                    : 0;
 }
 
+/* Finite differences want the coordinate unrounded (ONNX keeps it in f32). */
+static bool gs_ref_exact;
+
 static void ref_grid_sample(const kn_case *c, const double *const *in, double *out)
 {
     const bnn_node *nd = bnn_graph_node(c->graph, c->node_id);
@@ -538,7 +541,9 @@ static void ref_grid_sample(const kn_case *c, const double *const *in, double *o
                 double pos[2];
                 for (int d = 0; d < 2; d++) {
                     double v = g[1 - d];
-                    pos[d] = (float)(ac ? (v + 1) / 2 * (len[d] - 1) : ((v + 1) * len[d] - 1) / 2);
+                    pos[d] = ac ? (v + 1) / 2 * (len[d] - 1) : ((v + 1) * len[d] - 1) / 2;
+                    if (!gs_ref_exact)
+                        pos[d] = (float)pos[d];
                     if (strcmp(mode, "nearest") == 0)
                         pos[d] = nearbyint(pos[d]);
                     if (pos[d] < lo[d] || pos[d] > hi[d]) {
@@ -589,4 +594,28 @@ Test(grid_sample, every_mode_padding_and_alignment)
                 kn_check_forward(c, ref_grid_sample, 1e-5);
                 kn_destroy(c);
             }
+}
+
+/* Gradients to x and to the grid (nearest's grid gradient is zero). */
+Test(grid_sample, gradients)
+{
+    static const char *const modes[] = { "bilinear", "bicubic", "nearest" };
+    static const char *const pads[] = { "zeros", "border", "reflection" };
+    uint64_t seed = 90;
+    gs_ref_exact = true;
+    for (int m = 0; m < 3; m++)
+        for (int p = 0; p < 3; p++) {
+            bnn_shape in[2] = { KN_SHAPE(1, 2, 4, 3), KN_SHAPE(1, 2, 3, 2) };
+            bnn_shape y = KN_SHAPE(1, 2, 2, 3);
+            kn_case *c = kn_create(BNN_OP_GRID_SAMPLE, BNN_F32, 2, in, &y, seed++);
+            float *g = c->inputs[1].data;
+            for (int i = 0; i < 12; i++)
+                g[i] *= 2.0f;
+            cr_assert_eq(bnn_node_set_string(c->graph, c->node_id, "mode", modes[m]), BNN_OK);
+            cr_assert_eq(bnn_node_set_string(c->graph, c->node_id, "padding_mode", pads[p]), BNN_OK);
+            kn_set_int(c, "align_corners", p == 1);
+            kn_check_backward(c, ref_grid_sample, 1e-3, 0);
+            kn_destroy(c);
+        }
+    gs_ref_exact = false;
 }
