@@ -16,6 +16,7 @@
 
 #include "bnn_file.h"
 #include "onnx_impl.h"
+#include "resample_impl.h"
 
 typedef struct ex {
     const bnn_graph *g;
@@ -552,6 +553,145 @@ static bnn_status export_moments(ex *e, const bnn_node *n)
     return BNN_OK;
 }
 
+static void attr_ints(ex *e, Onnx__NodeProto *n, const char *name, const int64_t *v, int count)
+{
+    Onnx__AttributeProto *a = ex_attr(e, n, name, ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS);
+    if (a && (a->ints = ex_alloc(e, sizeof(int64_t) * (size_t)(count + 1)))) {
+        a->n_ints = (size_t)count;
+        memcpy(a->ints, v, sizeof(int64_t) * (size_t)count);
+    }
+}
+
+/* max_unpool: the unpooled size goes out through kernel_shape at stride 1
+ * (or an end pad when it is smaller than the input): (in - 1) + kernel -
+ * pad_end; the indices alone decide where values land.  A larger output
+ * becomes output_shape, x's N and C read with Shape so a symbolic batch
+ * stays one. */
+static bnn_status export_max_unpool(ex *e, const bnn_node *n, const char **in, const char *out)
+{
+    char buf[600];
+    const bnn_shape *xs = &bnn_graph_value(e->g, n->inputs[0])->shape;
+    const int64_t *os, *is;
+    int nsp = bnn_node_ints(n, "output_shape", &os);
+    if (bnn_node_ints(n, "index_shape", &is) != nsp)
+        is = os;
+    int64_t kernel[BNN_MAX_RANK], pads[2 * BNN_MAX_RANK] = {0};
+    bool larger = false;
+    for (int i = 0; i < nsp; i++) {
+        int64_t d = xs->dims[2 + i];
+        if (d < 1)
+            return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (max_unpool): spatial dim %d of its "
+                            "input is not known; ONNX's MaxUnpool needs it", n->name, i);
+        kernel[i] = is[i] >= d ? is[i] - d + 1 : 1;
+        pads[nsp + i] = is[i] >= d ? 0 : d - is[i];
+        larger |= os[i] != is[i];
+    }
+    if (larger) {
+        const char *shp = ex_fresh(e, base_name(n, out, "x_shape", buf, sizeof buf));
+        ex_node(e, "Shape", "", shp, in, 1, &shp, 1);
+        int64_t lo = 0, hi = 2;
+        const char *sl_in[3] = { shp, NULL, NULL };
+        sl_in[1] = ex_init(e, base_name(n, out, "nc_start", buf, sizeof buf), BNN_I64, 1, &lo, 1);
+        sl_in[2] = ex_init(e, base_name(n, out, "nc_end", buf, sizeof buf), BNN_I64, 1, &hi, 1);
+        const char *nc = ex_fresh(e, base_name(n, out, "nc", buf, sizeof buf));
+        ex_node(e, "Slice", "", nc, sl_in, 3, &nc, 1);
+        const char *cat_in[2] = { nc, NULL };
+        cat_in[1] = ex_init(e, base_name(n, out, "spatial", buf, sizeof buf), BNN_I64, 1, os, nsp);
+        const char *full = ex_fresh(e, base_name(n, out, "output_shape", buf, sizeof buf));
+        Onnx__NodeProto *cat = ex_node(e, "Concat", "", full, cat_in, 2, &full, 1);
+        attr_int(e, cat, "axis", 0);
+        in[2] = full;
+    }
+    Onnx__NodeProto *on = ex_node(e, "MaxUnpool", "", n->name, in, larger ? 3 : 2, &out, 1);
+    attr_ints(e, on, "kernel_shape", kernel, nsp);
+    attr_ints(e, on, "pads", pads, 2 * nsp);
+    if (e->oom || !on)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
+/* resize: scales or sizes (and roi) become Resize's inputs again.  Axes
+ * whose sizes entry keeps the input's dim (-1: a dim only known at run time)
+ * are left out through opset 18's `axes`. */
+static bnn_status export_resize(ex *e, const bnn_node *n, const char **in, const char *out)
+{
+    char buf[600], err[300];
+    const bnn_shape *xs = &bnn_graph_value(e->g, n->inputs[0])->shape;
+    bnn_resize_spec s;
+    if (!bnn_resize_read(n, xs->rank, &s, err, sizeof err))
+        return bnn_fail(e->diag, BNN_ERR_INVALID, "node '%s' (resize): %s", n->name, err);
+    if (s.coord == BNN_COORD_TF_HALF_PIXEL_FOR_NN)
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (resize): tf_half_pixel_for_nn "
+                        "has no ONNX form after opset 11", n->name);
+    if (s.has_scales && s.has_sizes)
+        return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (resize): scales and sizes "
+                        "together (keep_aspect_ratio_policy's result) have no ONNX form bnnc writes",
+                        n->name);
+    int rank = xs->rank, na = 0;
+    int64_t axes[BNN_MAX_RANK], sizes[BNN_MAX_RANK];
+    float scales[BNN_MAX_RANK], roi[2 * BNN_MAX_RANK];
+    for (int i = 0; i < rank; i++) {
+        if (s.has_sizes && s.sizes[i] < 0) {
+            if (s.coord == BNN_COORD_TF_CROP_AND_RESIZE && (s.roi_start[i] != 0 || s.roi_end[i] != 1))
+                return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (resize): axis %d crops "
+                                "a dim only known at run time", n->name, i);
+            continue;
+        }
+        axes[na] = i;
+        sizes[na] = s.has_sizes ? s.sizes[i] : 0;
+        scales[na++] = (float)s.scales[i];
+    }
+    bool as_scales = !s.has_sizes;
+    if (s.has_sizes && na == 0) { /* every dim kept: scales of 1 say the same */
+        for (int i = 0; i < rank; i++) {
+            axes[i] = i;
+            scales[i] = 1.0f;
+        }
+        na = rank;
+        as_scales = true;
+    }
+    for (int j = 0; j < na; j++) {
+        roi[j] = (float)s.roi_start[axes[j]];
+        roi[na + j] = (float)s.roi_end[axes[j]];
+    }
+    if (s.coord == BNN_COORD_TF_CROP_AND_RESIZE)
+        in[1] = ex_init(e, base_name(n, out, "roi", buf, sizeof buf), BNN_F32, 1, roi, 2 * na);
+    if (as_scales)
+        in[2] = ex_init(e, base_name(n, out, "scales", buf, sizeof buf), BNN_F32, 1, scales, na);
+    else
+        in[3] = ex_init(e, base_name(n, out, "sizes", buf, sizeof buf), BNN_I64, 1, sizes, na);
+    Onnx__NodeProto *on = ex_node(e, "Resize", "", n->name, in, 4, &out, 1);
+    copy_attrs_except(e, on, n, " scales sizes roi ");
+    if (na < rank)
+        attr_ints(e, on, "axes", axes, na);
+    if (e->oom || !on)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    return BNN_OK;
+}
+
+/* The ONNX opset a resize needs: 18 for antialias and for `axes` (sizes
+ * that keep a dim), 19 for half_pixel_symmetric. */
+static int64_t resize_opset(const bnn_graph *g, const bnn_node *n)
+{
+    bnn_resize_spec s;
+    char err[8];
+    if (!bnn_resize_read(n, bnn_graph_value(g, n->inputs[0])->shape.rank, &s, err, sizeof err))
+        return 0;
+    int64_t need = s.antialias ? 18 : 0;
+    for (int i = 0; s.has_sizes && i < s.rank; i++)
+        if (s.sizes[i] < 0)
+            need = 18;
+    return s.coord == BNN_COORD_HALF_PIXEL_SYMMETRIC ? 19 : need;
+}
+
+/* GroupNormalization's scale and bias are per group in opset 18 and per
+ * channel from 21: which one a group_norm node holds. */
+static bool group_norm_per_channel(const bnn_graph *g, const bnn_node *n)
+{
+    int64_t groups = bnn_node_int(n, "num_groups", 0);
+    return bnn_shape_numel(&bnn_graph_value(g, n->inputs[1])->shape) != groups;
+}
+
 static bnn_status export_node(ex *e, int nid)
 {
     const bnn_graph *g = e->g;
@@ -754,6 +894,23 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, none ? " reduction " : NULL);
         break;
     }
+    case BNN_OP_RESIZE:
+        BNN_TRY(export_resize(e, n, in, out));
+        return BNN_OK;
+    case BNN_OP_MAX_UNPOOL:
+        BNN_TRY(export_max_unpool(e, n, in, out));
+        return BNN_OK;
+    case BNN_OP_GROUP_NORM: {
+        const bnn_shape *xs = &bnn_graph_value(g, n->inputs[0])->shape;
+        if (!group_norm_per_channel(g, n) && e->opset >= 21 && xs->rank >= 2 &&
+            xs->dims[1] != bnn_node_int(n, "num_groups", 0))
+            return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED, "node '%s' (group_norm): per-group scale "
+                            "and bias have no ONNX form at opset %lld (21 made them per channel)",
+                            n->name, (long long)e->opset);
+        on = ex_node(e, "GroupNormalization", "", n->name, in, 3, &out, 1);
+        copy_attrs_except(e, on, n, e->opset >= 21 ? NULL : " stash_type ");
+        break;
+    }
     case BNN_OP_MOMENTS_RELU: case BNN_OP_MOMENTS_SIGMOID: case BNN_OP_MOMENTS_TANH:
     case BNN_OP_MOMENTS_MAX_POOL:
         return export_moments(e, n);
@@ -854,6 +1011,10 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
      * (reductions take axes as an input from 18): decided before any node. */
     for (int i = 0; i < g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(g, i);
+        if (!n->dead && n->op == BNN_OP_RESIZE && e->opset < resize_opset(g, n))
+            e->opset = resize_opset(g, n);
+        if (!n->dead && n->op == BNN_OP_GROUP_NORM && group_norm_per_channel(g, n) && e->opset < 21)
+            e->opset = 21;
         if (n->dead || (n->op != BNN_OP_SCATTER_ELEMENTS && n->op != BNN_OP_SCATTER_ND))
             continue;
         const char *r = bnn_node_string(n, "reduction", "none");

@@ -335,6 +335,13 @@ bnn_status onnx_lower_conv_transpose(onnx_ctx *c);
 bnn_status onnx_lower_max_pool(onnx_ctx *c);
 bnn_status onnx_lower_avg_pool(onnx_ctx *c);
 
+/* onnx_lower_resample.c: Resize and Upsample into resize, their roi, scales
+ * and sizes inputs resolved (they must be constants at import). */
+bnn_status onnx_lower_resize(onnx_ctx *c);
+bnn_status onnx_lower_upsample(onnx_ctx *c);
+/* and MaxUnpool, its output size resolved into the spatial output_shape */
+bnn_status onnx_lower_max_unpool(onnx_ctx *c);
+
 /* onnx_lower_norm.c: BatchNormalization, and LayerNormalization expanded
  * into reductions and elementwise ops. */
 bnn_status onnx_lower_batch_norm(onnx_ctx *c);

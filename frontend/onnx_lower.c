@@ -230,6 +230,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "MatMul", 1, MAX, onnx_lower_matmul, 2, 0, 2) \
     X("", "Max", 1, MAX, onnx_lower_max, -1, 0, -1) \
     X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
+    X("", "MaxUnpool", 9, MAX, onnx_lower_max_unpool, 3, 0, 3) \
     X("", "Mean", 1, MAX, onnx_lower_mean, -1, 0, -1) \
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
@@ -255,6 +256,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ReduceSum", 1, MAX, onnx_lower_reduce_sum, 1, 13, 2) \
     X("", "ReduceSumSquare", 1, MAX, onnx_lower_reduce_sum_square, 1, 18, 2) \
     X("", "Reshape", 1, MAX, onnx_lower_reshape, 1, 5, 2) \
+    X("", "Resize", 10, MAX, onnx_lower_resize, 2, 11, 4) \
     X("", "Scan", 9, MAX, onnx_lower_scan, -1, 0, -1) \
     X("", "Scatter", 9, 10, onnx_lower_scatter, 3, 0, 3) \
     X("", "Shape", 1, MAX, onnx_lower_shape, 1, 0, 1) \
@@ -272,6 +274,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Transpose", 1, MAX, onnx_lower_transpose, 1, 0, 1) \
     X("", "Unique", 11, MAX, onnx_lower_unique, 1, 0, 1) \
     X("", "Unsqueeze", 1, MAX, onnx_lower_unsqueeze, 1, 13, 2) \
+    X("", "Upsample", 7, 9, onnx_lower_upsample, 1, 9, 2) \
     X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \
     X("", "Xor", 1, MAX, onnx_lower_xor, 2, 0, 2) \
     X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 5, 0, 5) \

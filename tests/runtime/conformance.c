@@ -172,9 +172,14 @@ static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
         bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
         bool unique = strcmp(op, "Unique") == 0;
-        for (size_t k = 0; k < nd->n_input && (range || one_hot || compress || non_zero || unique);
+        /* Resize's roi and scales (Upsample's scales) are float inputs that
+         * decide the output's size; bnnc resolves them at import */
+        bool resample = strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0;
+        for (size_t k = 0; k < nd->n_input &&
+                           (range || one_hot || compress || non_zero || unique || resample);
              k++)
-            if ((range || non_zero || unique || k == 1) && nd->input[k] && strcmp(nd->input[k], name) == 0)
+            if ((range || non_zero || unique || k == 1 || (resample && k >= 1)) &&
+                nd->input[k] && strcmp(nd->input[k], name) == 0)
                 return true;
     }
     return false;
