@@ -572,10 +572,11 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, e->opset >= 19 ? NULL : " dilations ");
         break;
     }
-    case BNN_OP_DROPOUT: {
+    case BNN_OP_DROPOUT: case BNN_OP_DROPOUT_MASKED: {
         float ratio = bnn_node_float(n, "ratio", 0.5f);
         in[1] = ex_init(e, base_name(n, out, "ratio", buf, sizeof buf), BNN_F32, 0, &ratio, 1);
-        on = ex_node(e, "Dropout", "", n->name, in, 2, &out, 1);
+        const char *outs[2] = { out, n->n_outputs > 1 ? vname(e, n->outputs[1]) : "" };
+        on = ex_node(e, "Dropout", "", n->name, in, 2, outs, n->n_outputs);
         break;
     }
     case BNN_OP_CLIP: {

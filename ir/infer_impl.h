@@ -19,6 +19,9 @@ typedef struct infer_ctx {
      * 1..n_extra get extra[k-1] instead of out (same dtype). */
     bnn_shape extra[3];
     int n_extra;
+    /* Outputs 1..3 of another element type than out_dtype (Dropout's mask,
+     * QuantizeLinear's scale): BNN_UNDEFINED (as zeroed) means out_dtype. */
+    bnn_dtype extra_dtype[3];
     char label[300];
     char text[4][160];   /* type texts for one message, reused round robin */
     int next_text;

@@ -6,7 +6,8 @@
  * listed by reason.  Integer graph inputs (a Reshape's shape, a Gather's
  * indices...) are bound to the case's test data, as a runtime would see them,
  * and so are inputs of any type whose value decides an output's size
- * (Range's bounds, OneHot's depth).
+ * (Range's bounds, OneHot's depth) or what an op is (Dropout's ratio and
+ * training_mode).
  *
  * usage: conformance_import [--expected FILE | --write-expected FILE]
  *
@@ -124,15 +125,17 @@ typedef struct bound {
 } bound;
 
 /* Whether a node of g reads `name` as an operand whose value decides the
- * size of its output (every input of Range, OneHot's depth). */
+ * size of its output (every input of Range, OneHot's depth) or what the op
+ * is (Dropout's ratio and training_mode): the importer must know them. */
 static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
 {
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *nd = g->node[i];
         const char *op = onnx_str(nd->op_type);
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
-        for (size_t k = 0; k < nd->n_input && (range || one_hot); k++)
-            if ((range || k == 1) && strcmp(onnx_str(nd->input[k]), name) == 0)
+        bool dropout = strcmp(op, "Dropout") == 0;
+        for (size_t k = dropout ? 1 : 0; k < nd->n_input && (range || one_hot || dropout); k++)
+            if ((range || dropout || k == 1) && strcmp(onnx_str(nd->input[k]), name) == 0)
                 return true;
     }
     return false;
