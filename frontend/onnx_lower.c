@@ -227,6 +227,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ConvTranspose", 1, MAX, onnx_lower_conv_transpose, 3, 0, 3) \
     X("", "Div", 1, MAX, onnx_lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, onnx_lower_dropout, 1, 12, 3) \
+    X("", "DynamicQuantizeLinear", 11, MAX, onnx_lower_dynamic_quantize_linear, 1, 0, 1) \
     X("", "Equal", 1, MAX, onnx_lower_equal, 2, 0, 2) \
     X("", "Expand", 1, MAX, onnx_lower_expand, 2, 0, 2) \
     X("", "Flatten", 1, MAX, onnx_lower_flatten, 1, 0, 1) \
