@@ -76,5 +76,6 @@ bnn_status infer_windows(infer_ctx *c, int spatial, const int64_t *kernel, bool 
                          const char *what);
 bnn_status infer_conv_like(infer_ctx *c, int spatial, int w, int b);
 bnn_status infer_dense_like(infer_ctx *c, int w, int b);
+bnn_status infer_matmul_shape(infer_ctx *c, int ka, int kb);
 
 #endif

@@ -89,3 +89,55 @@ bnn_status bnn_infer_dynamic_quantize_linear(infer_ctx *c)
     c->extra_dtype[0] = BNN_F32;
     return BNN_OK;
 }
+
+/* Integer matmul operand k: u8 or i8 (i16, u16 too), at least 2-D; its zero
+ * point z (optional) of its type, with one element or `per` of them. */
+static bnn_status int_operand(infer_ctx *c, int k, int z, int64_t per)
+{
+    const bnn_value *v = infer_input(c, k), *zv = z >= 0 ? infer_input(c, z) : NULL;
+    if (v->dtype != BNN_UNDEFINED && !quant_type(v->dtype))
+        return infer_fail(c, "input '%s' has type %s; supported: u8, i8, u16, i16", v->name, infer_type(c, k));
+    if (v->shape.rank >= 0 && v->shape.rank < 2)
+        return infer_fail(c, "input '%s' %s: operands of fewer than 2 dims are not supported", v->name,
+                          infer_type(c, k));
+    if (!zv)
+        return BNN_OK;
+    if (zv->dtype != BNN_UNDEFINED && v->dtype != BNN_UNDEFINED && zv->dtype != v->dtype)
+        return infer_fail(c, "zero point '%s' has type %s but input '%s' has %s", zv->name,
+                          infer_type(c, z), v->name, infer_type(c, k));
+    int64_t n = bnn_shape_numel(&zv->shape);
+    if (zv->shape.rank > 1 || (bnn_shape_is_concrete(&zv->shape) && n != 1 && (per < 0 || n != per)))
+        return infer_fail(c, "zero point '%s' %s must hold one element%s", zv->name, infer_type(c, z),
+                          per >= 0 ? " or one per row (a) or column (b)" : "");
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_matmul_integer(infer_ctx *c)
+{
+    const bnn_shape *a = &infer_input(c, 0)->shape, *b = &infer_input(c, 1)->shape;
+    BNN_TRY(int_operand(c, 0, infer_input(c, 2) ? 2 : -1, a->rank >= 2 ? a->dims[a->rank - 2] : -1));
+    BNN_TRY(int_operand(c, 1, infer_input(c, 3) ? 3 : -1, b->rank >= 2 ? b->dims[b->rank - 1] : -1));
+    c->out_dtype = BNN_I32;
+    return infer_matmul_shape(c, 0, 1);
+}
+
+bnn_status bnn_infer_qlinear_matmul(infer_ctx *c)
+{
+    BNN_TRY(int_operand(c, 0, 2, -1));
+    BNN_TRY(int_operand(c, 3, 5, -1));
+    const int scales[3] = { 1, 4, 6 };
+    for (int i = 0; i < 3; i++) {
+        const bnn_value *s = infer_input(c, scales[i]);
+        if ((s->dtype != BNN_UNDEFINED && s->dtype != BNN_F32) ||
+            (bnn_shape_is_concrete(&s->shape) && bnn_shape_numel(&s->shape) != 1))
+            return infer_fail(c, "scale '%s' %s must be one f32 (per-tensor)", s->name, infer_type(c, scales[i]));
+    }
+    const bnn_value *yz = infer_input(c, 7);
+    if (yz->dtype != BNN_UNDEFINED && !quant_type(yz->dtype))
+        return infer_fail(c, "zero point '%s' has type %s; supported: u8, i8, u16, i16", yz->name,
+                          infer_type(c, 7));
+    if (bnn_shape_is_concrete(&yz->shape) && bnn_shape_numel(&yz->shape) != 1)
+        return infer_fail(c, "zero point '%s' %s must be one element (per-tensor)", yz->name, infer_type(c, 7));
+    c->out_dtype = yz->dtype;
+    return infer_matmul_shape(c, 0, 3);
+}

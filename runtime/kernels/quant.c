@@ -170,3 +170,106 @@ static bnn_status dynamic_quantize_linear_forward(const bnn_kernel_args *args, b
 }
 
 const bnn_kernel bnn_kernel_dynamic_quantize_linear = {.forward = dynamic_quantize_linear_forward};
+
+/* ---- integer matmul ----------------------------------------------------- */
+
+/* Element offsets of a's and b's matrices for output matrix `batch`, under
+ * numpy's broadcasting of the leading dims. */
+static void batch_offsets(const bnn_shape *y, const bnn_shape *a, const bnn_shape *b, int64_t batch,
+                          int64_t *oa, int64_t *ob)
+{
+    int yb = y->rank - 2;
+    int64_t ia = 0, ib = 0, sa = a->dims[a->rank - 2] * a->dims[a->rank - 1],
+            sb = b->dims[b->rank - 2] * b->dims[b->rank - 1];
+    for (int d = yb - 1; d >= 0; d--) {
+        int64_t coord = batch % y->dims[d];
+        batch /= y->dims[d];
+        int da = d - (yb - (a->rank - 2)), db = d - (yb - (b->rank - 2));
+        if (da >= 0) {
+            ia += (a->dims[da] == 1 ? 0 : coord) * sa;
+            sa *= a->dims[da];
+        }
+        if (db >= 0) {
+            ib += (b->dims[db] == 1 ? 0 : coord) * sb;
+            sb *= b->dims[db];
+        }
+    }
+    *oa = ia;
+    *ob = ib;
+}
+
+/* acc[m, n] = sum_k (a - za) (b - zb) for every output matrix, in i32 as
+ * ONNX's accumulator (wrapping); za one or per row, zb one or per column. */
+static bnn_status integer_product(const bnn_kernel_args *args, bnn_diag *diag, const bnn_tensor *a,
+                                  const bnn_tensor *za, const bnn_tensor *b, const bnn_tensor *zb,
+                                  bnn_tensor *y, int32_t *acc)
+{
+    qrange r;
+    if (!range_of(a->dtype, &r) || !range_of(b->dtype, &r) || a->shape.rank < 2 || b->shape.rank < 2 ||
+        y->shape.rank < 2)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "needs u8, i8, u16 or i16 operands of at least 2 dims");
+    int64_t m = a->shape.dims[a->shape.rank - 2], k = a->shape.dims[a->shape.rank - 1];
+    int64_t n = b->shape.dims[b->shape.rank - 1];
+    int64_t nza = za ? bnn_tensor_numel(za) : 0, nzb = zb ? bnn_tensor_numel(zb) : 0;
+    if (b->shape.dims[b->shape.rank - 2] != k || (za && nza != 1 && nza != m) || (zb && nzb != 1 && nzb != n))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "operands or zero points do not fit");
+    int64_t batches = bnn_tensor_numel(y) / (m * n > 0 ? m * n : 1);
+    for (int64_t t = 0; t < batches && m * n > 0; t++) {
+        int64_t oa, ob;
+        batch_offsets(&y->shape, &a->shape, &b->shape, t, &oa, &ob);
+        for (int64_t i = 0; i < m; i++) {
+            int32_t zai = za ? (int32_t)get_int(za, nza == 1 ? 0 : i) : 0;
+            for (int64_t j = 0; j < n; j++) {
+                int32_t zbj = zb ? (int32_t)get_int(zb, nzb == 1 ? 0 : j) : 0;
+                uint32_t sum = 0;
+                for (int64_t p = 0; p < k; p++) {
+                    int32_t av = (int32_t)get_int(a, oa + i * k + p) - zai;
+                    int32_t bv = (int32_t)get_int(b, ob + p * n + j) - zbj;
+                    sum += (uint32_t)((int64_t)av * bv);
+                }
+                acc[t * m * n + i * n + j] = (int32_t)sum;
+            }
+        }
+    }
+    return BNN_OK;
+}
+
+static bnn_status matmul_integer_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    bnn_tensor *y = &args->outputs[0];
+    if (y->dtype != BNN_I32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "output must be i32");
+    const bnn_tensor *za = args->n_inputs > 2 && args->inputs[2].data ? &args->inputs[2] : NULL;
+    const bnn_tensor *zb = args->n_inputs > 3 && args->inputs[3].data ? &args->inputs[3] : NULL;
+    return integer_product(args, diag, &args->inputs[0], za, &args->inputs[1], zb, y, y->data);
+}
+
+const bnn_kernel bnn_kernel_matmul_integer = {.forward = matmul_integer_forward};
+
+static size_t qlinear_matmul_scratch(const bnn_kernel_args *args)
+{
+    int64_t n = bnn_tensor_numel(&args->outputs[0]);
+    return n > 0 ? (size_t)n * sizeof(int32_t) : 0;
+}
+
+/* y = clamp(round_half_even(acc * (a_scale * b_scale / y_scale)) + y_zero_point), the
+ * multiplier in f32 as ONNX's reference computes it. */
+static bnn_status qlinear_matmul_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    const bnn_tensor *in = args->inputs;
+    bnn_tensor *y = &args->outputs[0];
+    qrange r;
+    if (!range_of(y->dtype, &r) || in[1].dtype != BNN_F32 || in[4].dtype != BNN_F32 || in[6].dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "needs f32 scales and a u8, i8, u16 or i16 output");
+    int32_t *acc = args->scratch;
+    BNN_TRY(integer_product(args, diag, &in[0], &in[2], &in[3], &in[5], y, acc));
+    float mult = *(const float *)in[1].data * *(const float *)in[4].data / *(const float *)in[6].data;
+    float zero = get_int(&in[7], 0);
+    int64_t n = bnn_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++)
+        put_int(y, i, quantize_one((float)acc[i] * mult, 1.0f, zero, r));
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_qlinear_matmul = {.forward = qlinear_matmul_forward,
+                                              .scratch_size = qlinear_matmul_scratch};

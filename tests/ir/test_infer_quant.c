@@ -65,3 +65,26 @@ Test(infer_quant, dequantize_and_dynamic)
     t_infer_fails(g, bnn_graph_add_node(g, BNN_OP_DYNAMIC_QUANTIZE_LINEAR, "dqq", &q, 1, outs, 3),
                   "expected");
 }
+
+Test(infer_quant, integer_matmuls)
+{
+    int a = t_input(g, "a", BNN_U8, "N,1,3,4");
+    int b = t_input(g, "b", BNN_I8, "5,4,2");
+    int a1 = t_input(g, "a1", BNN_U8, "4");
+    int bf = t_input(g, "bf", BNN_F32, "4,2");
+    int za = t_param(g, "za", BNN_U8, "3");
+    int zb = t_param(g, "zb", BNN_I8, "2");
+    int zb3 = t_param(g, "zb3", BNN_I8, "3");
+    int s = t_param(g, "s", BNN_F32, "");
+    int s2 = t_param(g, "s2", BNN_F32, "2");
+    int zu = t_param(g, "zu", BNN_U8, "");
+    int zi = t_param(g, "zi", BNN_I8, "");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_MATMUL_INTEGER, "m", a, b, za, zb)), "i32[N,5,3,2]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_MATMUL_INTEGER, "m2", a, b)), "i32[N,5,3,2]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_MATMUL_INTEGER, "mz", a, b, za, zb3), "one per row");
+    t_infer_fails(g, T_NODE(g, BNN_OP_MATMUL_INTEGER, "m1", a1, b), "fewer than 2 dims");
+    t_infer_fails(g, T_NODE(g, BNN_OP_MATMUL_INTEGER, "mf", a, bf), "supported: u8");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_QLINEAR_MATMUL, "q", a, s, zu, b, s, zi, s, zi)),
+                     "i8[N,5,3,2]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_QLINEAR_MATMUL, "qs", a, s, zu, b, s2, zi, s, zi), "per-tensor");
+}

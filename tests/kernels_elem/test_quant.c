@@ -155,3 +155,58 @@ Test(quant, mismatched_scale_fails_naming_the_node)
     cr_expect(strstr(q->diag.message, "n0") && strstr(q->diag.message, "axis"), "%s", q->diag.message);
     ke_destroy(q);
 }
+
+/* a [2,1,3,4] times b [3,4,2] (batch dims broadcast to [2,3]), a's zero
+ * point per row, b's per column, against an int64 reference; then the same
+ * product requantized by qlinear_matmul. */
+Test(quant, integer_matmuls_match_reference)
+{
+    bnn_shape as = KE_SHAPE(2, 1, 3, 4), bs = KE_SHAPE(3, 4, 2), ys = KE_SHAPE(2, 3, 3, 2);
+    bnn_shape zas = KE_SHAPE(3), zbs = KE_SHAPE(2);
+    bnn_shape ins[4] = {as, bs, zas, zbs};
+    bnn_dtype dts[4] = {BNN_U8, BNN_I8, BNN_U8, BNN_I8};
+    ke_case *c = ke_create(BNN_OP_MATMUL_INTEGER, 4, dts, ins, BNN_I32, &ys);
+    ke_fill(&c->inputs[0], 1, 0, 255);
+    ke_fill(&c->inputs[1], 2, -128, 127);
+    ke_fill(&c->inputs[2], 3, 0, 255);
+    ke_fill(&c->inputs[3], 4, -128, 127);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    for (int64_t i0 = 0; i0 < 2; i0++)
+        for (int64_t i1 = 0; i1 < 3; i1++)
+            for (int64_t m = 0; m < 3; m++)
+                for (int64_t n = 0; n < 2; n++) {
+                    int64_t s = 0;
+                    for (int64_t k = 0; k < 4; k++)
+                        s += ((int64_t)ke_get(&c->inputs[0], ((i0 * 3) + m) * 4 + k) -
+                              (int64_t)ke_get(&c->inputs[2], m)) *
+                             ((int64_t)ke_get(&c->inputs[1], (i1 * 4 + k) * 2 + n) -
+                              (int64_t)ke_get(&c->inputs[3], n));
+                    int64_t at = ((i0 * 3 + i1) * 3 + m) * 2 + n;
+                    cr_expect_eq(ke_get(&c->output, at), (double)s, "element %lld", (long long)at);
+                }
+    bnn_shape one = KE_SCALAR;
+    bnn_shape qins[8] = {as, one, one, bs, one, one, one, one};
+    bnn_dtype qdts[8] = {BNN_U8, BNN_F32, BNN_U8, BNN_I8, BNN_F32, BNN_I8, BNN_F32, BNN_I8};
+    ke_case *q = ke_create(BNN_OP_QLINEAR_MATMUL, 8, qdts, qins, BNN_I8, &ys);
+    memcpy(q->inputs[0].data, c->inputs[0].data, 24);
+    memcpy(q->inputs[3].data, c->inputs[1].data, 24);
+    ke_put(&q->inputs[1], 0, 0.02);
+    ke_put(&q->inputs[2], 0, 100);
+    ke_put(&q->inputs[4], 0, 0.05);
+    ke_put(&q->inputs[5], 0, -3);
+    ke_put(&q->inputs[6], 0, 0.5);
+    ke_put(&q->inputs[7], 0, 4);
+    cr_assert_eq(ke_forward(q), BNN_OK, "%s", q->diag.message);
+    float mult = 0.02f * 0.05f / 0.5f;
+    for (int64_t at = 0; at < 36; at++) {
+        int64_t i0 = at / 18, m = at / 2 % 3, n = at % 2, i1 = at / 6 % 3;
+        int64_t s = 0;
+        for (int64_t k = 0; k < 4; k++)
+            s += ((int64_t)ke_get(&q->inputs[0], (i0 * 3 + m) * 4 + k) - 100) *
+                 ((int64_t)ke_get(&q->inputs[3], (i1 * 4 + k) * 2 + n) + 3);
+        double y = clampd(ref_round((double)((float)s * mult)) + 4, -128, 127);
+        cr_expect_eq(ke_get(&q->output, at), y, "qlinear element %lld", (long long)at);
+    }
+    ke_destroy(q);
+    ke_destroy(c);
+}
