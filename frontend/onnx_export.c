@@ -664,7 +664,8 @@ static bnn_status export_node(ex *e, int nid)
         if (n->n_inputs < 2 || n->inputs[1] < 0)
             in[1] = ex_init(e, base_name(n, out, "pads", buf, sizeof buf), BNN_I64, 1, pads, np);
         float value = bnn_node_float(n, "value", 0);
-        in[2] = ex_init(e, base_name(n, out, "value", buf, sizeof buf), BNN_F32, 0, &value, 1);
+        if (n->n_inputs < 3 || n->inputs[2] < 0)
+            in[2] = ex_init(e, base_name(n, out, "value", buf, sizeof buf), BNN_F32, 0, &value, 1);
         on = ex_node(e, "Pad", "", n->name, in, 3, &out, 1);
         copy_attrs_except(e, on, n, " pads value ");
         break;

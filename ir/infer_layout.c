@@ -318,6 +318,11 @@ bnn_status bnn_infer_pad(infer_ctx *c)
     int n = bnn_node_ints(c->node, "pads", &pads);
     bool has_attr = bnn_node_attr(c->node, "pads") != NULL;
     c->out_dtype = infer_input(c, 0)->dtype;
+    const bnn_value *cv = infer_input(c, 2);
+    if (cv && ((cv->dtype != BNN_UNDEFINED && c->out_dtype != BNN_UNDEFINED && cv->dtype != c->out_dtype) ||
+               (bnn_shape_is_concrete(&cv->shape) && bnn_shape_numel(&cv->shape) != 1)))
+        return infer_fail(c, "constant value '%s' %s must be one element of input '%s' %s's type",
+                          infer_name(c, 2), infer_type(c, 2), infer_name(c, 0), infer_type(c, 0));
     if (infer_input(c, 1)) {
         if (has_attr)
             return infer_fail(c, "has both attribute 'pads' and a pads input '%s'",

@@ -231,7 +231,8 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
         }
         n = &g->nodes[i];
         n->inputs[1] = -1;
-        n->n_inputs = 1;
+        if (n->n_inputs == 2) /* a pad's constant (input 2) stays */
+            n->n_inputs = 1;
         st = bnn_graph_infer_node(g, i, diag);
     }
 out:

@@ -387,7 +387,14 @@ static bnn_status pad_setup(const bnn_kernel_args *args, pad_spec *p, bnn_diag *
             return bnn_fail(diag, BNN_ERR_SHAPE, "%s: cannot %s-pad an empty dim",
                             label_of(args, label, sizeof label), mode);
     }
-    pad_value_bytes(x->dtype, (double)bnn_node_float(args->node, "value", 0.0f), p->value);
+    const bnn_tensor *cv = args->n_inputs > 2 && args->inputs[2].data ? &args->inputs[2] : NULL;
+    if (cv && (cv->dtype != x->dtype || bnn_tensor_numel(cv) != 1 || bnn_dtype_size(x->dtype) > sizeof p->value))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: the constant value must be one element of the input's type",
+                        label_of(args, label, sizeof label));
+    if (cv)
+        memcpy(p->value, cv->data, bnn_dtype_size(x->dtype));
+    else
+        pad_value_bytes(x->dtype, (double)bnn_node_float(args->node, "value", 0.0f), p->value);
     return BNN_OK;
 }
 

@@ -255,6 +255,23 @@ Test(infer_layout, trilu_and_eye_like)
                   "attribute 'dtype'");
 }
 
+Test(infer_layout, pad_constant_input)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3");
+    int v = t_input(g, "v", BNN_F32, "");
+    int vi = t_input(g, "vi", BNN_I64, "");
+    int v2 = t_input(g, "v2", BNN_F32, "2");
+    int p = T_NODE(g, BNN_OP_PAD, "p", x, -1, v);
+    cr_assert_eq(bnn_node_set_ints(g, p, "pads", (int64_t[]){0, 1, 0, 2}, 4), BNN_OK);
+    cr_assert_str_eq(t_infer(g, p), "f32[N,6]");
+    int pi = T_NODE(g, BNN_OP_PAD, "pi", x, -1, vi);
+    cr_assert_eq(bnn_node_set_ints(g, pi, "pads", (int64_t[]){0, 1, 0, 2}, 4), BNN_OK);
+    t_infer_fails(g, pi, "must be one element of input 'x'");
+    int p2 = T_NODE(g, BNN_OP_PAD, "p2", x, -1, v2);
+    cr_assert_eq(bnn_node_set_ints(g, p2, "pads", (int64_t[]){0, 1, 0, 2}, 4), BNN_OK);
+    t_infer_fails(g, p2, "must be one element");
+}
+
 Test(infer_layout, constant_of_shape)
 {
     int v = t_param(g, "v", BNN_I64, "");

@@ -504,3 +504,26 @@ Test(kernels_elem, constant_of_shape_fills_every_type)
     cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
     ke_destroy(c);
 }
+
+/* pad's constant as its third input (the model computes it): that value,
+ * of the input's type, fills the padding; the attribute is not read. */
+Test(kernels_elem, pad_constant_from_an_input)
+{
+    bnn_shape xs = KE_SHAPE(2, 3), ys = KE_SHAPE(3, 6), ins[3] = {xs, ke_absent(), KE_SCALAR};
+    bnn_dtype dts[3] = {BNN_I64, BNN_I64, BNN_I64};
+    ke_case *c = ke_create(BNN_OP_PAD, 3, dts, ins, BNN_I64, &ys);
+    KE_SET_INTS(c, "pads", 1, 1, 0, 2);
+    ke_set_float(c, "value", -1);
+    for (int e = 0; e < 6; e++)
+        ke_put(&c->inputs[0], e, e + 1);
+    ((int64_t *)c->inputs[2].data)[0] = 9007199254740993LL; /* 2^53 + 1: no float holds it */
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    const int64_t *y = c->output.data;
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 6; k++) {
+            bool inside = r >= 1 && k >= 1 && k < 4;
+            int64_t want = inside ? (r - 1) * 3 + (k - 1) + 1 : 9007199254740993LL;
+            cr_expect_eq(y[r * 6 + k], want, "row %d col %d", r, k);
+        }
+    ke_destroy(c);
+}
