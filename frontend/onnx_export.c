@@ -719,10 +719,11 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, e->opset >= 19 ? NULL : " dilations ");
         break;
     }
-    case BNN_OP_DROPOUT: {
+    case BNN_OP_DROPOUT: case BNN_OP_DROPOUT_MASKED: {
         float ratio = bnn_node_float(n, "ratio", 0.5f);
         in[1] = ex_init(e, base_name(n, out, "ratio", buf, sizeof buf), BNN_F32, 0, &ratio, 1);
-        on = ex_node(e, "Dropout", "", n->name, in, 2, &out, 1);
+        const char *outs[2] = { out, n->n_outputs > 1 ? vname(e, n->outputs[1]) : "" };
+        on = ex_node(e, "Dropout", "", n->name, in, 2, outs, n->n_outputs);
         break;
     }
     case BNN_OP_CLIP: {
@@ -811,7 +812,8 @@ static bnn_status export_node(ex *e, int nid)
         if (n->n_inputs < 2 || n->inputs[1] < 0)
             in[1] = ex_init(e, base_name(n, out, "pads", buf, sizeof buf), BNN_I64, 1, pads, np);
         float value = bnn_node_float(n, "value", 0);
-        in[2] = ex_init(e, base_name(n, out, "value", buf, sizeof buf), BNN_F32, 0, &value, 1);
+        if (n->n_inputs < 3 || n->inputs[2] < 0)
+            in[2] = ex_init(e, base_name(n, out, "value", buf, sizeof buf), BNN_F32, 0, &value, 1);
         on = ex_node(e, "Pad", "", n->name, in, 3, &out, 1);
         copy_attrs_except(e, on, n, " pads value ");
         break;
@@ -884,6 +886,26 @@ static bnn_status export_node(ex *e, int nid)
         in[1] = ex_init(e, base_name(n, out, "k", buf, sizeof buf), BNN_I64, 1, &k, 1);
         on = ex_node(e, "TopK", "", n->name, in, 2, outs, 2);
         copy_attrs_except(e, on, n, " k ");
+        break;
+    }
+    case BNN_OP_CONSTANT_OF_SHAPE: {
+        /* the fill value goes back to being attribute 'value', the shape to
+         * being input 0 (an initializer once a session evaluated it) */
+        const bnn_value *v = bnn_graph_value(g, n->inputs[0]);
+        if (v->kind != BNN_VALUE_PARAM || bnn_shape_numel(&v->shape) != 1)
+            return bnn_fail(e->diag, BNN_ERR_UNSUPPORTED,
+                            "node '%s' (constant_of_shape): the fill value is not a constant", n->name);
+        const char *shape_in = n->n_inputs > 1 && n->inputs[1] >= 0 ? in[1] : NULL;
+        if (!shape_in) {
+            const int64_t *dims;
+            int nd = bnn_node_ints(n, "shape", &dims);
+            shape_in = ex_init(e, base_name(n, out, "shape", buf, sizeof buf), BNN_I64, 1, dims, nd);
+        }
+        on = ex_node(e, "ConstantOfShape", "", n->name, &shape_in, 1, &out, 1);
+        Onnx__AttributeProto *a = ex_attr(e, on, "value", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR);
+        bnn_shape one = { .rank = 1, .dims = { 1 } };
+        if (a)
+            a->t = ex_tensor(e, "value", v->dtype, &one, v->data, bnn_dtype_size(v->dtype), false);
         break;
     }
     case BNN_OP_SCATTER_ELEMENTS: case BNN_OP_SCATTER_ND: {
@@ -1027,12 +1049,23 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
     bool *transposed = calloc((size_t)g->n_values + 1, sizeof(bool));
     if (!transposed)
         return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < g->n_nodes; i++)
+    /* constant_of_shape's fill value goes out as the node's attribute: a
+     * param nothing else reads is no initializer (import makes it again) */
+    bool *in_node = calloc((size_t)g->n_values + 1, sizeof(bool));
+    if (!in_node) {
+        free(transposed);
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = bnn_graph_node(g, i);
         if (weight_goes_out_transposed(g, i))
-            transposed[bnn_graph_node(g, i)->inputs[1]] = true;
+            transposed[n->inputs[1]] = true;
+        if (!n->dead && n->op == BNN_OP_CONSTANT_OF_SHAPE && bnn_graph_use_count(g, n->inputs[0]) == 1)
+            in_node[n->inputs[0]] = true;
+    }
     for (int v = 0; v < g->n_values; v++) {
         const bnn_value *val = bnn_graph_value(g, v);
-        if (val->kind != BNN_VALUE_PARAM)
+        if (val->kind != BNN_VALUE_PARAM || in_node[v])
             continue;
         if (!transposed[v]) {
             push(e, (void ***)&e->inits, &e->n_inits, &e->cap_inits,
@@ -1052,6 +1085,7 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
              ex_tensor(e, val->name, BNN_F32, &ts, wt, val->nbytes, true));
     }
     free(transposed);
+    free(in_node);
     for (int i = 0; i < g->n_nodes; i++)
         if (!bnn_graph_node(g, i)->dead)
             BNN_TRY(export_node(e, i));

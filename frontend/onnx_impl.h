@@ -259,6 +259,9 @@ bnn_status onnx_set_float(onnx_ctx *c, int nid, const char *name, float v);
 bnn_status onnx_set_string(onnx_ctx *c, int nid, const char *name, const char *v);
 /* onnx_emit with a status: *nid gets the node id. */
 bnn_status onnx_emit_node(onnx_ctx *c, bnn_op op, const int *in, int n, int *nid);
+/* The same for an op of n_out outputs (at most 8): the ONNX node's named
+ * outputs, fresh values for the ones it leaves out. */
+bnn_status onnx_emit_outputs(onnx_ctx *c, bnn_op op, const int *in, int n_in, int n_out, int *nid);
 
 /* A one-element numeric param as a double; false for anything else. */
 bool onnx_param_scalar(onnx_ctx *c, int id, double *out);
@@ -290,6 +293,9 @@ bool onnx_fold_binary(onnx_ctx *c, bnn_op op, const int *in, bnn_status *st);
 bnn_status onnx_lower_softmax(onnx_ctx *c);
 bnn_status onnx_lower_log_softmax(onnx_ctx *c);
 bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st);
+
+/* onnx_lower_quant.c: DynamicQuantizeLinear (three outputs). */
+bnn_status onnx_lower_dynamic_quantize_linear(onnx_ctx *c);
 
 /* onnx_lower_loss.c: SoftmaxCrossEntropyLoss (its log_prob output is always
  * an IR output; NegativeLogLikelihoodLoss maps 1:1 from its ops.def row). */

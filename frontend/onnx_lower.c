@@ -7,6 +7,7 @@
  * (attributes that became inputs, changed defaults), folds constant operands
  * into attributes and emits IR nodes.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "onnx_impl.h"
@@ -108,6 +109,28 @@ bnn_status onnx_emit_node(onnx_ctx *c, bnn_op op, const int *in, int n, int *nid
     return *nid < 0 ? c->diag->status : BNN_OK;
 }
 
+bnn_status onnx_emit_outputs(onnx_ctx *c, bnn_op op, const int *in, int n_in, int n_out, int *nid)
+{
+    int outs[8];
+    BNN_ASSERT(n_out >= 1 && n_out <= 8);
+    if (c->node->n_output < 1 || !*onnx_str(c->node->output[0]))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "has no output");
+    for (int k = 0; k < n_out; k++) {
+        if ((size_t)k < c->node->n_output && *onnx_str(c->node->output[k])) {
+            if ((outs[k] = onnx_define_output(c, k)) < 0)
+                return c->diag->status;
+            continue;
+        }
+        char base[300], buf[320];
+        snprintf(base, sizeof base, "%s_out%d", c->node_name, k);
+        outs[k] = bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_UNDEFINED, NULL);
+        if (outs[k] < 0)
+            return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    }
+    *nid = bnn_graph_add_node(c->g, op, c->node_name, in, n_in, outs, n_out);
+    return *nid < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
+}
+
 /* An op whose ops.def row says ONNX("Type", SINCE): the inputs as they are,
  * each schema attribute read under its own name (of the schema's kind), an
  * absent one written with the schema's default so the IR says what runs. */
@@ -206,6 +229,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "ConvTranspose", 1, MAX, onnx_lower_conv_transpose, 3, 0, 3) \
     X("", "Div", 1, MAX, onnx_lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, onnx_lower_dropout, 1, 12, 3) \
+    X("", "DynamicQuantizeLinear", 11, MAX, onnx_lower_dynamic_quantize_linear, 1, 0, 1) \
     X("", "Equal", 1, MAX, onnx_lower_equal, 2, 0, 2) \
     X("", "Expand", 1, MAX, onnx_lower_expand, 2, 0, 2) \
     X("", "Flatten", 1, MAX, onnx_lower_flatten, 1, 0, 1) \

@@ -1,9 +1,10 @@
-/* ONNX ops that become constants (params) at import, never IR nodes:
- * Constant, ConstantOfShape of a constant shape (PyTorch's repeat writes
- * it before Expand and Tile), and Range of known bounds (the size of its
- * output is a function of their values, which a plan made from input shapes
- * cannot know).  No runtime kernel runs them.  Registered in
- * the table of onnx_lower.c.
+/* ONNX ops that become constants (params) at import: Constant,
+ * ConstantOfShape of a constant shape (PyTorch's repeat writes it before
+ * Expand and Tile), and Range of known bounds (the size of its output is a
+ * function of their values, which a plan made from input shapes cannot
+ * know).  The one exception is ConstantOfShape of a shape computed from the
+ * inputs: a constant_of_shape node whose shape a session evaluates once the
+ * inputs are bound.  Registered in the table of onnx_lower.c.
  */
 #include <math.h>
 #include <stdint.h>
@@ -61,16 +62,75 @@ bnn_status onnx_lower_constant(onnx_ctx *c)
     return onnx_node_fail(c, BNN_ERR_INVALID, "has no value attribute");
 }
 
+/* The one element ConstantOfShape fills with: attribute 'value' (a
+ * one-element tensor) or a float 0.  d->data points at it; release d when
+ * *decoded. */
+static bnn_status fill_value(onnx_ctx *c, onnx_data *d, bool *decoded)
+{
+    static const unsigned char zero[8];
+    *d = (onnx_data){ .dtype = BNN_F32, .shape = { .rank = 1, .dims = { 1 } }, .data = (void *)zero,
+                      .nbytes = sizeof(float) };
+    *decoded = false;
+    const Onnx__AttributeProto *a = onnx_attr(c, "value");
+    if (!a)
+        return BNN_OK;
+    char what[300];
+    snprintf(what, sizeof what, "node '%s' (ConstantOfShape): attribute 'value'", c->node_name);
+    if (!a->t)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' is not a tensor");
+    BNN_TRY(bnn_onnx_decode_tensor(a->t, NULL, what, d, c->diag));
+    *decoded = true;
+    if (bnn_shape_numel(&d->shape) != 1 || bnn_dtype_size(d->dtype) == 0) {
+        onnx_data_release(d);
+        *decoded = false;
+        return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' must hold one number");
+    }
+    return BNN_OK;
+}
+
+/* ConstantOfShape whose shape input is computed from data: a
+ * constant_of_shape node reading the fill value (a one-element param) and
+ * the shape, which a session evaluates once its inputs are bound. */
+static bnn_status constant_of_shape_node(onnx_ctx *c, int shape)
+{
+    const bnn_value *sv = onnx_val(c, shape);
+    if (sv->dtype != BNN_I64 || sv->shape.rank != 1)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input 'input' is %s, expected a 1-D i64 tensor",
+                              bnn_dtype_name(sv->dtype) ? bnn_dtype_name(sv->dtype) : "?");
+    onnx_data d;
+    bool decoded;
+    BNN_TRY(fill_value(c, &d, &decoded));
+    char buf[300], base[300];
+    snprintf(base, sizeof base, "%s.value", onnx_str(c->node->output[0]));
+    bnn_shape one = { .rank = 0 };
+    int in[2] = { bnn_graph_add_param(c->g, onnx_fresh_name(c, base, buf, sizeof buf), d.dtype, &one,
+                                      d.data, bnn_dtype_size(d.dtype), false),
+                  shape };
+    if (decoded)
+        onnx_data_release(&d);
+    if (in[0] < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    int nid;
+    BNN_TRY(onnx_emit_node(c, BNN_OP_CONSTANT_OF_SHAPE, in, 2, &nid));
+    return onnx_infer(c, nid);
+}
+
 /* ConstantOfShape of a constant shape folds into a constant (PyTorch's
- * repeat writes it before Expand and Tile); bnnc has no run-time form. */
+ * repeat writes it before Expand and Tile); one computed from data becomes a
+ * constant_of_shape node. */
 bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
 {
     onnx_known k;
+    int shape = onnx_input(c, 0);
+    if (shape < 0)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input 'input' is missing");
+    if (!onnx_known_get(c, shape, &k))
+        return constant_of_shape_node(c, shape);
     BNN_TRY(onnx_const_list(c, 0, "input", BNN_MAX_RANK, &k));
     /* A batch-sized zero state of a recurrent layer: batch 1, shared. */
     bool state = k.sym && onnx_feeds_rnn_state_only(c, onnx_str(c->node->output[0]));
     if (k.sym && !state)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'input' holds a dim only known at run time");
+        return constant_of_shape_node(c, shape);
     bnn_shape s = { .rank = k.n };
     for (int i = 0; i < k.n; i++) {
         if (k.sym >> i & 1) {
@@ -82,25 +142,14 @@ bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
         s.dims[i] = k.v[i];
     }
     int64_t numel = bnn_shape_numel(&s);
-    onnx_data d = { .dtype = BNN_F32, .shape = { .rank = 1, .dims = { 1 } } };
-    unsigned char zero[8] = { 0 };
-    const void *one = zero;
-    const Onnx__AttributeProto *a = onnx_attr(c, "value");
-    if (a) {
-        char what[300];
-        snprintf(what, sizeof what, "node '%s' (ConstantOfShape): attribute 'value'", c->node_name);
-        if (!a->t)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' is not a tensor");
-        BNN_TRY(bnn_onnx_decode_tensor(a->t, NULL, what, &d, c->diag));
-        if (bnn_shape_numel(&d.shape) != 1 || bnn_dtype_size(d.dtype) == 0) {
-            onnx_data_release(&d);
-            return onnx_node_fail(c, BNN_ERR_INVALID, "attribute 'value' must hold one number");
-        }
-        one = d.data;
-    }
+    onnx_data d;
+    bool decoded;
+    BNN_TRY(fill_value(c, &d, &decoded));
+    const void *one = d.data;
     size_t es = bnn_dtype_size(d.dtype);
     if (numel < 0 || (uint64_t)numel > ONNX_MAX_FOLDED_BYTES / es) {
-        onnx_data_release(&d);
+        if (decoded)
+            onnx_data_release(&d);
         char buf[256];
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the constant it makes, %s, would be over %d MiB",
                               bnn_shape_format(&s, d.dtype, buf, sizeof buf), (int)(ONNX_MAX_FOLDED_BYTES >> 20));
@@ -115,7 +164,7 @@ bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
         st = onnx_output_param(c, 0, d.dtype, &s, buf, (size_t)numel * es);
     }
     free(buf);
-    if (a)
+    if (decoded)
         onnx_data_release(&d);
     return st;
 }

@@ -175,11 +175,17 @@ bnn_status onnx_lower_identity(onnx_ctx *c)
     return BNN_OK;
 }
 
+/* Dropout for inference and bnnc's training: it drops only while bnnc
+ * trains.  ratio and training_mode (inputs from opset 12) must be known at
+ * import (initializers, constants or bound inputs).  training_mode true with
+ * ratio 0 keeps everything, so it is the same op; with a ratio above 0 the
+ * model asks for random drops at inference, which bnnc does not do (and its
+ * generator could not reproduce another runtime's draws anyway): refused.
+ * A read mask makes it dropout_masked. */
 bnn_status onnx_lower_dropout(onnx_ctx *c)
 {
     int x, nid;
     BNN_TRY(onnx_need_input(c, 0, &x));
-    BNN_TRY(onnx_unused_output(c, 1, "mask"));
     float ratio = 0.5f;
     /* Before opset 7 is_test=0 meant training; bnnc imports for inference,
      * so is_test is not read. */
@@ -187,16 +193,25 @@ bnn_status onnx_lower_dropout(onnx_ctx *c)
         BNN_TRY(onnx_attr_float(c, "ratio", 0.5f, &ratio));
     } else {
         int r = onnx_input(c, 1), t = onnx_input(c, 2);
-        double d;
+        double d, train = 0;
         if (r >= 0) {
             if (!onnx_param_scalar(c, r, &d))
-                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'ratio' must be a constant");
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'ratio' must be known at import "
+                                      "(an initializer, a constant or a bound input)");
             ratio = (float)d;
         }
-        if (t >= 0 && (!onnx_param_scalar(c, t, &d) || d != 0))
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "training_mode must be a constant false");
+        if (t >= 0 && !onnx_param_scalar(c, t, &train))
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'training_mode' must be known at "
+                                  "import (an initializer, a constant or a bound input)");
+        if (train != 0 && ratio != 0)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "training_mode is true with ratio %g: "
+                                  "random drops at inference are not supported (bnnc drops only "
+                                  "while it trains, from its own generator)", (double)ratio);
     }
-    BNN_TRY(onnx_emit_node(c, BNN_OP_DROPOUT, &x, 1, &nid));
+    if (onnx_output_used(c, 1))
+        BNN_TRY(onnx_emit_outputs(c, BNN_OP_DROPOUT_MASKED, &x, 1, 2, &nid));
+    else
+        BNN_TRY(onnx_emit_node(c, BNN_OP_DROPOUT, &x, 1, &nid));
     BNN_TRY(onnx_set_float(c, nid, "ratio", ratio));
     return onnx_infer(c, nid);
 }

@@ -314,7 +314,7 @@ bnn_status onnx_lower_pad(onnx_ctx *c)
     if (strcmp(mode, "constant") && strcmp(mode, "reflect") && strcmp(mode, "edge"))
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "mode '%s' is not supported", mode);
     float value = 0;
-    int in[2] = { x, -1 };
+    int in[3] = { x, -1, -1 };
     const int64_t *pads = NULL;
     int64_t full[2 * BNN_MAX_RANK];
     int npads = -1;
@@ -336,11 +336,12 @@ bnn_status onnx_lower_pad(onnx_ctx *c)
             in[1] = p;
         }
         double d;
-        if (cv >= 0) {
-            if (!onnx_param_scalar(c, cv, &d))
-                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'constant_value' must be a constant");
+        /* a constant value becomes the attribute; one the model computes
+         * (or takes as an input) stays the third input */
+        if (cv >= 0 && onnx_param_scalar(c, cv, &d))
             value = (float)d;
-        }
+        else if (cv >= 0)
+            in[2] = cv;
         if (onnx_input(c, 3) >= 0) {
             /* Opset 18: pads name only these axes (begins, then ends). */
             onnx_known ka;
@@ -365,7 +366,7 @@ bnn_status onnx_lower_pad(onnx_ctx *c)
             npads = 2 * rank;
         }
     }
-    BNN_TRY(onnx_emit_node(c, BNN_OP_PAD, in, in[1] >= 0 ? 2 : 1, &nid));
+    BNN_TRY(onnx_emit_node(c, BNN_OP_PAD, in, in[2] >= 0 ? 3 : in[1] >= 0 ? 2 : 1, &nid));
     if (npads >= 0)
         BNN_TRY(onnx_set_ints(c, nid, "pads", pads, npads));
     BNN_TRY(onnx_set_string(c, nid, "mode", mode));

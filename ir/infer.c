@@ -459,10 +459,9 @@ bnn_status bnn_graph_infer_node(bnn_graph *graph, int node_id, bnn_diag *diag)
     BNN_TRY(infer_table[c.node->op](&c));
     for (int k = 0; k < c.node->n_outputs; k++) {
         bnn_value *out = &graph->values[c.node->outputs[k]];
-        bool extra = k > 0 && k <= c.n_extra;
-        out->dtype = extra && c.extra_dtype[k - 1] != BNN_UNDEFINED ? c.extra_dtype[k - 1]
-                                                                     : c.out_dtype;
-        out->shape = extra ? c.extra[k - 1] : c.out;
+        out->dtype = k > 0 && k <= 3 && c.extra_dtype[k - 1] != BNN_UNDEFINED ? c.extra_dtype[k - 1]
+                                                                             : c.out_dtype;
+        out->shape = k > 0 && k <= c.n_extra ? c.extra[k - 1] : c.out;
     }
     return BNN_OK;
 }

@@ -83,11 +83,18 @@ bnn_status bnn_infer_matmul(infer_ctx *c)
 {
     BNN_TRY(infer_check_types_alike(c, TYPES_NUMERIC));
     c->out_dtype = infer_first_dtype(c);
-    bnn_shape a = infer_input(c, 0)->shape, b = infer_input(c, 1)->shape;
-    for (int k = 0; k < 2; k++)
-        if (infer_input(c, k)->shape.rank == 0)
+    return infer_matmul_shape(c, 0, 1);
+}
+
+/* numpy matmul's shape of inputs ka and kb into c->out. */
+bnn_status infer_matmul_shape(infer_ctx *c, int ka, int kb)
+{
+    bnn_shape a = infer_input(c, ka)->shape, b = infer_input(c, kb)->shape;
+    const int operands[2] = { ka, kb };
+    for (int i = 0; i < 2; i++)
+        if (infer_input(c, operands[i])->shape.rank == 0)
             return infer_fail(c, "input '%s' %s is a scalar, expected at least 1-D",
-                              infer_name(c, k), infer_type(c, k));
+                              infer_name(c, operands[i]), infer_type(c, operands[i]));
     if (a.rank < 0 || b.rank < 0) {
         c->out = infer_unknown_shape;
         return BNN_OK;
@@ -105,14 +112,14 @@ bnn_status bnn_infer_matmul(infer_ctx *c)
     }
     if (infer_dims_conflict(a.dims[a.rank - 1], b.dims[b.rank - 2]))
         return infer_fail(c, "inputs '%s' %s and '%s' %s do not multiply (%lld vs %lld)",
-                          infer_name(c, 0), infer_type(c, 0), infer_name(c, 1), infer_type(c, 1),
+                          infer_name(c, ka), infer_type(c, ka), infer_name(c, kb), infer_type(c, kb),
                           (long long)a.dims[a.rank - 1], (long long)b.dims[b.rank - 2]);
     int64_t clash[2];
     c->out.rank = (a.rank > b.rank ? a.rank : b.rank) - 2;
     if (!infer_broadcast_dims(a.dims, a.rank - 2, b.dims, b.rank - 2, c->out.dims, clash))
         return infer_fail(c,
                           "inputs '%s' %s and '%s' %s: batch dims do not broadcast (%lld vs %lld)",
-                          infer_name(c, 0), infer_type(c, 0), infer_name(c, 1), infer_type(c, 1),
+                          infer_name(c, ka), infer_type(c, ka), infer_name(c, kb), infer_type(c, kb),
                           (long long)clash[0], (long long)clash[1]);
     if (!a_vec)
         c->out.dims[c->out.rank++] = a.dims[a.rank - 2];

@@ -81,6 +81,13 @@ bnn_status bnn_infer_dropout(infer_ctx *c)
     return infer_unary(c, TYPES_FLOAT);
 }
 
+bnn_status bnn_infer_dropout_masked(infer_ctx *c)
+{
+    BNN_TRY(bnn_infer_dropout(c));
+    c->extra_dtype[0] = BNN_BOOL;
+    return BNN_OK;
+}
+
 bnn_status bnn_infer_prelu(infer_ctx *c)
 {
     BNN_TRY(infer_check_types_alike(c, TYPES_FLOAT));

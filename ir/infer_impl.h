@@ -19,7 +19,10 @@ typedef struct infer_ctx {
      * 1..n_extra get extra[k-1] instead of out (same dtype). */
     bnn_shape extra[3];
     int n_extra;
-    bnn_dtype extra_dtype[3]; /* their types; BNN_UNDEFINED (as zeroed): out_dtype */
+    /* Outputs 1..3 of another element type than out_dtype (Dropout's mask,
+     * QuantizeLinear's scale, TopK's indices): BNN_UNDEFINED (as zeroed)
+     * means out_dtype. */
+    bnn_dtype extra_dtype[3];
     char label[300];
     char text[4][160];   /* type texts for one message, reused round robin */
     int next_text;
@@ -76,5 +79,6 @@ bnn_status infer_conv_like(infer_ctx *c, int spatial, int w, int b);
 bnn_status infer_dense_like(infer_ctx *c, int w, int b);
 /* conv_transpose's shapes (infer_conv_transpose.c), the bias at input b. */
 bnn_status infer_conv_transpose_like(infer_ctx *c, int b);
+bnn_status infer_matmul_shape(infer_ctx *c, int ka, int kb);
 
 #endif

@@ -318,6 +318,11 @@ bnn_status bnn_infer_pad(infer_ctx *c)
     int n = bnn_node_ints(c->node, "pads", &pads);
     bool has_attr = bnn_node_attr(c->node, "pads") != NULL;
     c->out_dtype = infer_input(c, 0)->dtype;
+    const bnn_value *cv = infer_input(c, 2);
+    if (cv && ((cv->dtype != BNN_UNDEFINED && c->out_dtype != BNN_UNDEFINED && cv->dtype != c->out_dtype) ||
+               (bnn_shape_is_concrete(&cv->shape) && bnn_shape_numel(&cv->shape) != 1)))
+        return infer_fail(c, "constant value '%s' %s must be one element of input '%s' %s's type",
+                          infer_name(c, 2), infer_type(c, 2), infer_name(c, 0), infer_type(c, 0));
     if (infer_input(c, 1)) {
         if (has_attr)
             return infer_fail(c, "has both attribute 'pads' and a pads input '%s'",
@@ -380,6 +385,44 @@ bnn_status bnn_infer_shape(infer_ctx *c)
     start = start < 0 ? 0 : start > rank ? rank : start;
     end = end < 0 ? 0 : end > rank ? rank : end;
     c->out.dims[0] = end > start ? end - start : 0;
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_constant_of_shape(infer_ctx *c)
+{
+    const bnn_value *v = infer_input(c, 0);
+    int64_t numel = bnn_shape_numel(&v->shape);
+    if (v->shape.rank >= 0 && bnn_shape_is_concrete(&v->shape) && numel != 1)
+        return infer_fail(c, "value '%s' %s must hold one element", infer_name(c, 0), infer_type(c, 0));
+    c->out_dtype = v->dtype;
+    bool has_attr = bnn_node_attr(c->node, "shape") != NULL;
+    if (infer_input(c, 1)) {
+        if (has_attr)
+            return infer_fail(c, "has both attribute 'shape' and a shape input '%s'",
+                              infer_name(c, 1));
+        int64_t len;
+        BNN_TRY(shape_operand(c, 1, &len));
+        if (len > BNN_MAX_RANK)
+            return infer_fail(c, "shape input '%s' %s gives rank %lld, more than %d",
+                              infer_name(c, 1), infer_type(c, 1), (long long)len, BNN_MAX_RANK);
+        c->out.rank = (int)len;
+        for (int i = 0; i < c->out.rank; i++)
+            c->out.dims[i] = BNN_DIM_UNKNOWN;
+        return BNN_OK;
+    }
+    if (!has_attr)
+        return infer_fail(c, "needs attribute 'shape' or a shape input");
+    const int64_t *dims;
+    int n = bnn_node_ints(c->node, "shape", &dims);
+    if (n > BNN_MAX_RANK)
+        return infer_fail(c, "attribute 'shape' has %d dims, more than %d", n, BNN_MAX_RANK);
+    c->out.rank = n;
+    for (int i = 0; i < n; i++) {
+        if (dims[i] < 0 || dims[i] > ATTR_MAX)
+            return infer_fail(c, "attribute 'shape' has dim %lld, outside [0, %lld]", (long long)dims[i],
+                              (long long)ATTR_MAX);
+        c->out.dims[i] = dims[i];
+    }
     return BNN_OK;
 }
 

@@ -5,11 +5,12 @@
  * second input: Shape -> Gather -> Concat -> ...).  Inference never reads
  * data, so such an output stays unknown and the plan would fail.  When a
  * session is created, after the input shapes are bound on its clone of the
- * graph, this walks the nodes in order: each is re-inferred, and a reshape or
- * pad whose second input is still computed gets that input evaluated (shape
- * nodes from the now concrete shapes, the rest by running their kernels on
- * small integer tensors) and turned into its attribute, so everything after
- * it infers concrete shapes.  The nodes that computed it stay in the graph
+ * graph, this walks the nodes in order: each is re-inferred, and a reshape,
+ * pad or constant_of_shape whose second input is still computed gets that
+ * input evaluated (shape nodes from the now concrete shapes, the rest by
+ * running their kernels on small integer tensors, constant_of_shape's among
+ * them) and turned into its attribute, so everything after it infers
+ * concrete shapes.  The nodes that computed it stay in the graph
  * and run as before (a few integer ops).
  */
 #include <stdlib.h>
@@ -165,17 +166,34 @@ static bool read_ints(eval_ctx *e, int v, int64_t *out, int max, int *n)
     return true;
 }
 
-static bool wants_eval(const bnn_node *n)
+/* The ops whose second input, while the model computes it, is a shape-like
+ * attribute: which one, and how many entries it may have. */
+static const struct {
+    bnn_op op;
+    const char *attr;
+    int max;
+} computed_attrs[] = {
+    { BNN_OP_RESHAPE, "shape", BNN_MAX_RANK },
+    { BNN_OP_PAD, "pads", 2 * BNN_MAX_RANK },
+    { BNN_OP_CONSTANT_OF_SHAPE, "shape", BNN_MAX_RANK },
+};
+
+/* The computed_attrs row node n needs evaluated, or -1. */
+static int wants_eval(const bnn_node *n)
 {
-    return !n->dead && (n->op == BNN_OP_RESHAPE || n->op == BNN_OP_PAD) && n->n_inputs >= 2 &&
-           n->inputs[1] >= 0;
+    if (n->dead || n->n_inputs < 2 || n->inputs[1] < 0)
+        return -1;
+    for (int i = 0; i < (int)(sizeof computed_attrs / sizeof *computed_attrs); i++)
+        if (computed_attrs[i].op == n->op)
+            return i;
+    return -1;
 }
 
 bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
 {
     bool any = false;
     for (int i = 0; i < g->n_nodes && !any; i++)
-        any = wants_eval(&g->nodes[i]);
+        any = wants_eval(&g->nodes[i]) >= 0;
     if (!any)
         return BNN_OK;
     eval_ctx e = { .g = g };
@@ -200,20 +218,21 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
             continue;
         if ((st = bnn_graph_infer_node(g, i, diag)) != BNN_OK)
             break;
-        if (!wants_eval(n))
+        int row = wants_eval(n);
+        if (row < 0)
             continue;
         int64_t v[2 * BNN_MAX_RANK];
         int count;
-        if (!read_ints(&e, n->inputs[1], v, n->op == BNN_OP_RESHAPE ? BNN_MAX_RANK : 2 * BNN_MAX_RANK,
-                       &count))
+        if (!read_ints(&e, n->inputs[1], v, computed_attrs[row].max, &count))
             continue; /* the planner names the value whose shape stays open */
-        if (bnn_node_set_ints(g, i, n->op == BNN_OP_RESHAPE ? "shape" : "pads", v, count) != BNN_OK) {
+        if (bnn_node_set_ints(g, i, computed_attrs[row].attr, v, count) != BNN_OK) {
             st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory evaluating shapes");
             break;
         }
         n = &g->nodes[i];
         n->inputs[1] = -1;
-        n->n_inputs = 1;
+        if (n->n_inputs == 2) /* a pad's constant (input 2) stays */
+            n->n_inputs = 1;
         st = bnn_graph_infer_node(g, i, diag);
     }
 out:

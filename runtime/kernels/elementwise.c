@@ -881,3 +881,20 @@ static bnn_status dropout_backward(const bnn_kernel_args *args, const bnn_kernel
 const bnn_kernel bnn_kernel_dropout = {.forward = dropout_forward,
                                        .backward = dropout_backward,
                                        .state_size = dropout_state_size};
+
+/* The same, and the mask as output 1: the kept elements of the draw while
+ * training, else all true. */
+static bnn_status dropout_masked_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    BNN_TRY(dropout_forward(args, diag));
+    int64_t n = bnn_tensor_numel(&args->outputs[1]);
+    if (n > 0 && dropout_active(args))
+        memcpy(args->outputs[1].data, args->state, (size_t)n);
+    else if (n > 0)
+        memset(args->outputs[1].data, 1, (size_t)n);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_dropout_masked = {.forward = dropout_masked_forward,
+                                              .backward = dropout_backward,
+                                              .state_size = dropout_state_size};

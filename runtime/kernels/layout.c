@@ -1,6 +1,7 @@
 /* Layout ops, for every element type (they move bytes): flatten, reshape,
  * squeeze and unsqueeze (a copy: the plan resolved the output shape), transpose,
- * concat, pad, shape, gather, trilu and eye_like.  Gradients are f32. */
+ * concat, pad, shape, gather, trilu, eye_like and
+ * constant_of_shape.  Gradients are f32. */
 #include <string.h>
 
 #include "kernel.h"
@@ -386,7 +387,14 @@ static bnn_status pad_setup(const bnn_kernel_args *args, pad_spec *p, bnn_diag *
             return bnn_fail(diag, BNN_ERR_SHAPE, "%s: cannot %s-pad an empty dim",
                             label_of(args, label, sizeof label), mode);
     }
-    pad_value_bytes(x->dtype, (double)bnn_node_float(args->node, "value", 0.0f), p->value);
+    const bnn_tensor *cv = args->n_inputs > 2 && args->inputs[2].data ? &args->inputs[2] : NULL;
+    if (cv && (cv->dtype != x->dtype || bnn_tensor_numel(cv) != 1 || bnn_dtype_size(x->dtype) > sizeof p->value))
+        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: the constant value must be one element of the input's type",
+                        label_of(args, label, sizeof label));
+    if (cv)
+        memcpy(p->value, cv->data, bnn_dtype_size(x->dtype));
+    else
+        pad_value_bytes(x->dtype, (double)bnn_node_float(args->node, "value", 0.0f), p->value);
     return BNN_OK;
 }
 
@@ -685,3 +693,21 @@ static bnn_status eye_like_forward(const bnn_kernel_args *args, bnn_diag *diag)
 }
 
 const bnn_kernel bnn_kernel_eye_like = {.forward = eye_like_forward};
+
+/* ---- constant_of_shape -------------------------------------------------- */
+
+static bnn_status constant_of_shape_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    const bnn_tensor *v = &args->inputs[0];
+    bnn_tensor *y = &args->outputs[0];
+    size_t es = bnn_dtype_size(y->dtype);
+    if (bnn_tensor_numel(v) != 1 || v->dtype != y->dtype || es == 0)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "value must be one element of the output's type");
+    unsigned char *dst = y->data;
+    int64_t n = bnn_tensor_numel(y);
+    for (int64_t i = 0; i < n; i++)
+        memcpy(dst + (size_t)i * es, v->data, es);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_constant_of_shape = {.forward = constant_of_shape_forward};

@@ -6,7 +6,8 @@
  * listed by reason.  Integer graph inputs (a Reshape's shape, a Gather's
  * indices...) are bound to the case's test data, as a runtime would see them,
  * and so are inputs of any type whose value decides an output's size
- * (Range's bounds, OneHot's depth).
+ * (Range's bounds, OneHot's depth) or what an op is (Dropout's ratio and
+ * training_mode).
  *
  * usage: conformance_import [--expected FILE | --write-expected FILE]
  *
@@ -125,7 +126,8 @@ typedef struct bound {
 
 /* Whether a node of g reads `name` as an operand whose value decides the
  * size of its output (every input of Range, OneHot's depth, Compress's
- * condition, NonZero's and Unique's input). */
+ * condition, NonZero's and Unique's input, Resize's roi and scales) or what
+ * the op is (Dropout's ratio and training_mode): the importer must know them. */
 static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
 {
     for (size_t i = 0; i < g->n_node; i++) {
@@ -133,14 +135,13 @@ static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
         const char *op = onnx_str(nd->op_type);
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
         bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
-        bool unique = strcmp(op, "Unique") == 0;
+        bool unique = strcmp(op, "Unique") == 0, dropout = strcmp(op, "Dropout") == 0;
         /* Resize's roi and scales (Upsample's scales) are float inputs that
          * decide the output's size; bnnc resolves them at import */
         bool resample = strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0;
-        for (size_t k = 0; k < nd->n_input &&
-                           (range || one_hot || compress || non_zero || unique || resample);
-             k++)
-            if ((range || non_zero || unique || k == 1 || (resample && k >= 1)) &&
+        bool any = range || one_hot || compress || non_zero || unique || resample || dropout;
+        for (size_t k = dropout ? 1 : 0; k < nd->n_input && any; k++)
+            if ((range || non_zero || unique || dropout || k == 1 || (resample && k >= 1)) &&
                 strcmp(onnx_str(nd->input[k]), name) == 0)
                 return true;
     }

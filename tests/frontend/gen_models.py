@@ -152,6 +152,12 @@ def valid_models():
                [init("axes", np.array([0], dtype=np.int64)), init("pads", np.array([0, 1, 0, 2], dtype=np.int64)),
                 init("cv", np.array(0.0, dtype=np.float32)), init("ratio", np.array(0.25, dtype=np.float32))],
                opset=13), MODELS, "layout_opset13.onnx")
+    # Dropout's mask read, training_mode true: ratio 0 imports, 0.5 is refused.
+    for ratio, fname in ((0.0, "dropout_mask_training.onnx"), (0.5, "dropout_training_ratio.onnx")):
+        save(model([helper.make_node("Dropout", ["x", "ratio", "t"], ["y", "mask"], name="d")],
+                   [vi("x", [2, 3])], [vi("y", None), vi("mask", None, TensorProto.BOOL)],
+                   [init("ratio", np.array(ratio, dtype=np.float32)), init("t", np.array(True))],
+                   opset=13), MODELS, fname)
     # BatchNormalization (inference), Flatten, Transpose, Concat, activations.
     c = 3
     save(model([helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["bn"], name="bn", epsilon=1e-3),

@@ -302,6 +302,26 @@ Test(lower, opset6_batchnorm_in_training_mode_is_unsupported)
     cr_expect_str_eq(m, "node 'bn' (BatchNormalization): is_test=0 (training mode) is not supported (inference only)");
 }
 
+Test(lower, dropout_mask_and_training_mode)
+{
+    /* training_mode true with ratio 0 keeps everything; the read mask makes
+     * it dropout_masked, whose mask is bool */
+    g = fe_import("dropout_mask_training.onnx", NULL);
+    const bnn_node *d = fe_producer(g, "y");
+    cr_assert_eq(d->op, BNN_OP_DROPOUT_MASKED);
+    cr_expect_float_eq(bnn_node_float(d, "ratio", 1), 0.0f, 0);
+    cr_assert_eq(d->n_outputs, 2);
+    const bnn_value *mask = bnn_graph_value(g, d->outputs[1]);
+    cr_expect_str_eq(mask->name, "mask");
+    cr_expect_eq(mask->dtype, BNN_BOOL);
+    cr_expect_eq(mask->shape.dims[1], 3);
+    fe_expect_roundtrip(g);
+    bnn_status s;
+    const char *m = fe_import_error("models", "dropout_training_ratio.onnx", &s);
+    cr_expect_eq(s, BNN_ERR_UNSUPPORTED);
+    cr_expect(strstr(m, "node 'd' (Dropout): training_mode is true with ratio 0.5"), "%s", m);
+}
+
 Test(lower, opset1_concat_default_axis_reshape_and_pad_attributes)
 {
     g = fe_import("legacy_opset1.onnx", NULL);

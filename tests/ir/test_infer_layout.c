@@ -1,6 +1,6 @@
 /* Shape inference of layout ops: flatten, reshape, transpose, concat,
- * squeeze, unsqueeze, pad, shape, gather; trilu, eye_like, and the index
- * family: gather_elements, scatter_elements, one_hot. */
+ * squeeze, unsqueeze, pad, shape, gather; trilu, eye_like, constant_of_shape,
+ * and the index family: gather_elements, scatter_elements, one_hot. */
 #include <criterion/criterion.h>
 
 #include "helpers.h"
@@ -253,6 +253,44 @@ Test(infer_layout, trilu_and_eye_like)
     t_infer_fails(g, T_NODE(g, BNN_OP_EYE_LIKE, "e3", x), "expected 2");
     t_infer_fails(g, with_int(T_NODE(g, BNN_OP_EYE_LIKE, "es", m), "dtype", BNN_STRING),
                   "attribute 'dtype'");
+}
+
+Test(infer_layout, pad_constant_input)
+{
+    int x = t_input(g, "x", BNN_F32, "N,3");
+    int v = t_input(g, "v", BNN_F32, "");
+    int vi = t_input(g, "vi", BNN_I64, "");
+    int v2 = t_input(g, "v2", BNN_F32, "2");
+    int p = T_NODE(g, BNN_OP_PAD, "p", x, -1, v);
+    cr_assert_eq(bnn_node_set_ints(g, p, "pads", (int64_t[]){0, 1, 0, 2}, 4), BNN_OK);
+    cr_assert_str_eq(t_infer(g, p), "f32[N,6]");
+    int pi = T_NODE(g, BNN_OP_PAD, "pi", x, -1, vi);
+    cr_assert_eq(bnn_node_set_ints(g, pi, "pads", (int64_t[]){0, 1, 0, 2}, 4), BNN_OK);
+    t_infer_fails(g, pi, "must be one element of input 'x'");
+    int p2 = T_NODE(g, BNN_OP_PAD, "p2", x, -1, v2);
+    cr_assert_eq(bnn_node_set_ints(g, p2, "pads", (int64_t[]){0, 1, 0, 2}, 4), BNN_OK);
+    t_infer_fails(g, p2, "must be one element");
+}
+
+Test(infer_layout, constant_of_shape)
+{
+    int v = t_param(g, "v", BNN_I64, "");
+    int vf = t_param(g, "vf", BNN_F32, "1");
+    int two = t_param(g, "two", BNN_F32, "2");
+    int s = t_input(g, "s", BNN_I64, "3");
+    int sf = t_input(g, "sf", BNN_F32, "3");
+    int s2 = t_input(g, "s2", BNN_I64, "2,2");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "c", v, s)), "i64[?,?,?]");
+    int a = T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "ca", vf);
+    cr_assert_eq(bnn_node_set_ints(g, a, "shape", (int64_t[]){2, 0, 5}, 3), BNN_OK);
+    cr_assert_str_eq(t_infer(g, a), "f32[2,0,5]");
+    int neg = T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "cn", vf);
+    cr_assert_eq(bnn_node_set_ints(g, neg, "shape", (int64_t[]){2, -1}, 2), BNN_OK);
+    t_infer_fails(g, neg, "has dim -1");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "c2", two, s), "must hold one element");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "cf", v, sf), "expected i64");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "cr", v, s2), "expected 1-D");
+    t_infer_fails(g, T_NODE(g, BNN_OP_CONSTANT_OF_SHAPE, "cnone", v), "needs attribute 'shape'");
 }
 
 Test(infer_layout, gather_and_scatter_elements)

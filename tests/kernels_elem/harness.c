@@ -35,7 +35,13 @@ static void must(bnn_status st, const bnn_diag *d)
 ke_case *ke_create(bnn_op op, int n_inputs, const bnn_dtype *dtypes, const bnn_shape *shapes,
                    bnn_dtype out_dtype, const bnn_shape *out_shape)
 {
-    cr_assert(n_inputs <= KE_MAX_IN);
+    return ke_create_outputs(op, n_inputs, dtypes, shapes, 1, &out_dtype, out_shape);
+}
+
+ke_case *ke_create_outputs(bnn_op op, int n_inputs, const bnn_dtype *dtypes, const bnn_shape *shapes,
+                           int n_out, const bnn_dtype *out_dtypes, const bnn_shape *out_shapes)
+{
+    cr_assert(n_inputs <= KE_MAX_IN && n_out >= 1 && n_out <= 4);
     ke_case *c = calloc(1, sizeof *c);
     cr_assert(c);
     c->graph = bnn_graph_create("kernel_test");
@@ -56,11 +62,18 @@ ke_case *ke_create(bnn_op op, int n_inputs, const bnn_dtype *dtypes, const bnn_s
         cr_assert(ids[i] >= 0);
         must(bnn_tensor_alloc(&c->inputs[i], dtypes[i], &shapes[i], &d), &d);
     }
-    int out = bnn_graph_add_value(c->graph, "out", out_dtype, out_shape);
-    cr_assert(out >= 0);
-    c->node_id = bnn_graph_add_node(c->graph, op, "n0", ids, n_inputs, &out, 1);
+    int outs[4];
+    for (int k = 0; k < n_out; k++) {
+        char name[16];
+        snprintf(name, sizeof name, k ? "out%d" : "out", k);
+        outs[k] = bnn_graph_add_value(c->graph, name, out_dtypes[k], &out_shapes[k]);
+        cr_assert(outs[k] >= 0);
+        must(bnn_tensor_alloc(k ? &c->extra_outputs[k - 1] : &c->output, out_dtypes[k], &out_shapes[k], &d),
+             &d);
+    }
+    c->n_outputs = n_out;
+    c->node_id = bnn_graph_add_node(c->graph, op, "n0", ids, n_inputs, outs, n_out);
     cr_assert(c->node_id >= 0);
-    must(bnn_tensor_alloc(&c->output, out_dtype, out_shape, &d), &d);
     return c;
 }
 
@@ -82,7 +95,8 @@ void ke_destroy(ke_case *c)
         bnn_tensor_free(&c->grad_inputs[i]);
     }
     bnn_tensor_free(&c->output);
-    bnn_tensor_free(&c->output2);
+    for (int k = 0; k < 3; k++)
+        bnn_tensor_free(&c->extra_outputs[k]);
     bnn_tensor_free(&c->grad_output);
     free(c->scratch);
     free(c->state);
@@ -93,7 +107,9 @@ void ke_destroy(ke_case *c)
 void ke_add_output(ke_case *c, bnn_dtype dtype, const bnn_shape *shape)
 {
     bnn_diag d;
-    must(bnn_tensor_alloc(&c->output2, dtype, shape, &d), &d);
+    cr_assert(c->n_outputs < 4);
+    must(bnn_tensor_alloc(&c->extra_outputs[c->n_outputs - 1], dtype, shape, &d), &d);
+    c->n_outputs++;
 }
 
 void ke_set_int(ke_case *c, const char *name, int64_t v)
@@ -194,14 +210,13 @@ static bnn_kernel_args make_args(ke_case *c, bool with_data)
     a.node_id = c->node_id;
     a.inputs = c->inputs;
     a.n_inputs = c->n_inputs;
-    a.outputs = &c->output;
-    a.n_outputs = 1;
-    if (c->output2.dtype != BNN_UNDEFINED) {
-        c->outs[0] = c->output;
-        c->outs[1] = c->output2;
-        a.outputs = c->outs;
-        a.n_outputs = 2;
-    }
+    c->all_outputs[0] = c->output;
+    for (int k = 1; k < c->n_outputs; k++)
+        c->all_outputs[k] = c->extra_outputs[k - 1];
+    for (int k = 0; k < c->n_outputs; k++)
+        c->all_outputs[k].owns_data = false;
+    a.outputs = c->all_outputs;
+    a.n_outputs = c->n_outputs;
     a.training = c->training;
     a.seed = c->seed;
     a.step = c->step;
@@ -224,13 +239,16 @@ bnn_status ke_forward(ke_case *c)
 {
     if (!c->scratch) {
         /* Sizes are asked with no data at all, as the planner does. */
-        bnn_tensor in_nodata[KE_MAX_IN], out_nodata[2] = {c->output, c->output2};
+        bnn_tensor in_nodata[KE_MAX_IN], out_nodata[4];
         for (int i = 0; i < KE_MAX_IN; i++) {
             in_nodata[i] = c->inputs[i];
             in_nodata[i].data = NULL;
         }
-        out_nodata[0].data = out_nodata[1].data = NULL;
         bnn_kernel_args a = make_args(c, false);
+        for (int k = 0; k < c->n_outputs; k++) {
+            out_nodata[k] = c->all_outputs[k];
+            out_nodata[k].data = NULL;
+        }
         a.inputs = in_nodata;
         a.outputs = out_nodata;
         c->scratch_size = c->kernel->scratch_size ? c->kernel->scratch_size(&a) : 0;

@@ -9,7 +9,7 @@
 
 #include "kernel.h"
 
-#define KE_MAX_IN 6
+#define KE_MAX_IN 8
 
 typedef struct ke_case {
     bnn_graph *graph; /* owned */
@@ -18,8 +18,9 @@ typedef struct ke_case {
     int n_inputs;
     bnn_tensor inputs[KE_MAX_IN];      /* owned, zero-filled; absent: data NULL */
     bnn_tensor output;                 /* owned */
-    bnn_tensor output2;                /* owned: a second output (ke_add_output), else empty */
-    bnn_tensor outs[2];                /* output and output2 side by side for the kernel */
+    int n_outputs;                     /* 1, or more from ke_create_outputs */
+    bnn_tensor extra_outputs[3];       /* owned: outputs 1.. */
+    bnn_tensor all_outputs[4];         /* views of output and extra_outputs for the kernel */
     bnn_tensor grad_inputs[KE_MAX_IN]; /* owned after ke_backward; data NULL if not wanted */
     bnn_tensor grad_output;            /* owned after ke_backward */
     void *scratch, *state;             /* owned, allocated by the first forward */
@@ -41,6 +42,10 @@ bnn_shape ke_absent(void);
 /* Input shapes with rank -1 are absent.  Aborts on allocation failure. */
 ke_case *ke_create(bnn_op op, int n_inputs, const bnn_dtype *dtypes, const bnn_shape *shapes,
                    bnn_dtype out_dtype, const bnn_shape *out_shape);
+/* The same for an op of n_out outputs (at most 4): output is the first,
+ * extra_outputs the others. */
+ke_case *ke_create_outputs(bnn_op op, int n_inputs, const bnn_dtype *dtypes, const bnn_shape *shapes,
+                           int n_out, const bnn_dtype *out_dtypes, const bnn_shape *out_shapes);
 /* All inputs of one type. */
 ke_case *ke_create1(bnn_op op, bnn_dtype dtype, int n_inputs, const bnn_shape *shapes,
                     const bnn_shape *out_shape);

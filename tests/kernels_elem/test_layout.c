@@ -1,6 +1,6 @@
 /* Layout ops for every element size: flatten, reshape, squeeze, unsqueeze,
- * transpose, concat, pad, shape, gather, trilu, eye_like; forward against the reference,
- * gradients by finite differences. */
+ * transpose, concat, pad, shape, gather, trilu, eye_like, constant_of_shape;
+ * forward against the reference, gradients by finite differences. */
 #include <math.h>
 #include <string.h>
 
@@ -472,4 +472,58 @@ Test(kernels_elem, eye_like_every_type_and_diagonal)
             }
             ke_destroy(c);
         }
+}
+
+/* ---- constant_of_shape --------------------------------------------------- */
+
+Test(kernels_elem, constant_of_shape_fills_every_type)
+{
+    for (size_t t = 0; t < N_DT; t++) {
+        bnn_shape ys = KE_SHAPE(2, 3, 2), vs = KE_SCALAR;
+        bnn_dtype dt[1] = {dtypes[t]};
+        ke_case *c = ke_create(BNN_OP_CONSTANT_OF_SHAPE, 1, dt, &vs, dtypes[t], &ys);
+        KE_SET_INTS(c, "shape", 2, 3, 2);
+        ke_put(&c->inputs[0], 0, dtypes[t] == BNN_BOOL ? 1 : 5);
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        for (int64_t e = 0; e < 12; e++)
+            cr_expect_eq(ke_get(&c->output, e), dtypes[t] == BNN_BOOL ? 1 : 5, "%s element %lld",
+                         bnn_dtype_name(dtypes[t]), (long long)e);
+        ke_destroy(c);
+    }
+    /* an empty shape is a scalar; a zero dim, nothing to write */
+    bnn_dtype f[1] = {BNN_F64};
+    bnn_shape vs = KE_SCALAR, empty = KE_SHAPE(0, 4);
+    ke_case *c = ke_create(BNN_OP_CONSTANT_OF_SHAPE, 1, f, &vs, BNN_F64, &vs);
+    ke_set_ints(c, "shape", NULL, 0);
+    ke_put(&c->inputs[0], 0, -1.5);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    cr_expect_eq(ke_get(&c->output, 0), -1.5);
+    ke_destroy(c);
+    c = ke_create(BNN_OP_CONSTANT_OF_SHAPE, 1, f, &vs, BNN_F64, &empty);
+    KE_SET_INTS(c, "shape", 0, 4);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    ke_destroy(c);
+}
+
+/* pad's constant as its third input (the model computes it): that value,
+ * of the input's type, fills the padding; the attribute is not read. */
+Test(kernels_elem, pad_constant_from_an_input)
+{
+    bnn_shape xs = KE_SHAPE(2, 3), ys = KE_SHAPE(3, 6), ins[3] = {xs, ke_absent(), KE_SCALAR};
+    bnn_dtype dts[3] = {BNN_I64, BNN_I64, BNN_I64};
+    ke_case *c = ke_create(BNN_OP_PAD, 3, dts, ins, BNN_I64, &ys);
+    KE_SET_INTS(c, "pads", 1, 1, 0, 2);
+    ke_set_float(c, "value", -1);
+    for (int e = 0; e < 6; e++)
+        ke_put(&c->inputs[0], e, e + 1);
+    ((int64_t *)c->inputs[2].data)[0] = 9007199254740993LL; /* 2^53 + 1: no float holds it */
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    const int64_t *y = c->output.data;
+    for (int r = 0; r < 3; r++)
+        for (int k = 0; k < 6; k++) {
+            bool inside = r >= 1 && k >= 1 && k < 4;
+            int64_t want = inside ? (r - 1) * 3 + (k - 1) + 1 : 9007199254740993LL;
+            cr_expect_eq(y[r * 6 + k], want, "row %d col %d", r, k);
+        }
+    ke_destroy(c);
 }

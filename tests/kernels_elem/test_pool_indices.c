@@ -76,8 +76,8 @@ Test(pool_indices, matches_the_reference)
             }
             cr_assert_geq(best_at, 0);
             cr_expect_eq(ke_get(&c->output, i), best, "%d: value %lld", t, (long long)i);
-            cr_expect_eq(((int64_t *)c->output2.data)[i], best_pos, "%d: index %lld: got %lld, want %lld",
-                         t, (long long)i, (long long)((int64_t *)c->output2.data)[i],
+            cr_expect_eq(((int64_t *)c->extra_outputs[0].data)[i], best_pos, "%d: index %lld: got %lld, want %lld",
+                         t, (long long)i, (long long)((int64_t *)c->extra_outputs[0].data)[i],
                          (long long)best_pos);
         }
         ke_destroy(c);

@@ -64,9 +64,9 @@ static void check_top_k(bnn_dtype dt, const bnn_shape *xs, int axis, int64_t k, 
                 double got = ke_get(&c->output, at);
                 cr_expect(got == want || (isnan(got) && isnan(want)),
                           "value %lld: got %g, want %g", (long long)at, got, want);
-                cr_expect_eq(((int64_t *)c->output2.data)[at], rank[j],
+                cr_expect_eq(((int64_t *)c->extra_outputs[0].data)[at], rank[j],
                              "index %lld: got %lld, want %lld", (long long)at,
-                             (long long)((int64_t *)c->output2.data)[at], (long long)rank[j]);
+                             (long long)((int64_t *)c->extra_outputs[0].data)[at], (long long)rank[j]);
             }
         }
     ke_destroy(c);
@@ -102,7 +102,7 @@ Test(select, top_k_ties_and_nan)
         ke_set_int(c, "k", 4);
         ke_set_int(c, "largest", largest);
         cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
-        const int64_t *got = c->output2.data, *want = largest ? want_large : want_small;
+        const int64_t *got = c->extra_outputs[0].data, *want = largest ? want_large : want_small;
         for (int j = 0; j < 4; j++)
             cr_expect_eq(got[j], want[j], "largest=%d, %d: got %lld, want %lld", largest, j,
                          (long long)got[j], (long long)want[j]);

@@ -367,6 +367,65 @@ Test(kernels_elem, dropout_gradient)
     ke_destroy(c);
 }
 
+/* dropout_masked: dropout's y, and its mask as a second (bool) output. */
+static ke_case *masked_case(int64_t n)
+{
+    bnn_shape s = ke_shape(1, &n), outs[2] = {s, s};
+    bnn_dtype in_dt[1] = {BNN_F32}, out_dt[2] = {BNN_F32, BNN_BOOL};
+    ke_case *c = ke_create_outputs(BNN_OP_DROPOUT_MASKED, 1, in_dt, &s, 2, out_dt, outs);
+    ke_fill(&c->inputs[0], 5, 0.5, 1.5); /* no zeros in x */
+    return c;
+}
+
+Test(kernels_elem, dropout_masked_inference_keeps_all)
+{
+    ke_case *c = masked_case(64);
+    ke_set_float(c, "ratio", 0.9f);
+    memset(c->extra_outputs[0].data, 0, 64);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    cr_expect_eq(memcmp(c->inputs[0].data, c->output.data, 64 * sizeof(float)), 0);
+    for (int i = 0; i < 64; i++)
+        cr_expect_eq(((const uint8_t *)c->extra_outputs[0].data)[i], 1, "mask %d", i);
+    ke_destroy(c);
+}
+
+Test(kernels_elem, dropout_masked_training_mask_matches_drops)
+{
+    int64_t n = 5000;
+    ke_case *c = masked_case(n);
+    c->training = true;
+    c->seed = 7;
+    ke_set_float(c, "ratio", 0.4f);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    const float *x = c->inputs[0].data, *y = c->output.data;
+    const uint8_t *m = c->extra_outputs[0].data;
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; i++) {
+        cr_assert(m[i] == 0 || m[i] == 1);
+        kept += m[i];
+        double want = m[i] ? x[i] / (1 - 0.4) : 0;
+        if (fabs(y[i] - want) > 1e-5 * (1 + fabs(want))) {
+            cr_expect_fail("element %lld: y %g, mask %d, x %g", (long long)i, y[i], m[i], x[i]);
+            break;
+        }
+    }
+    /* Binomial(5000, 0.6): sd 35; allow 5 sd. */
+    cr_expect(llabs(kept - 3000) < 5 * 35, "kept %lld of %lld", (long long)kept, (long long)n);
+    /* the same draws as dropout's own kernel */
+    bnn_shape s = ke_shape(1, &n);
+    ke_case *d = ke_create1(BNN_OP_DROPOUT, BNN_F32, 1, &s, &s);
+    memcpy(d->inputs[0].data, x, (size_t)n * sizeof(float));
+    d->training = true;
+    d->seed = 7;
+    d->node_id = c->node_id;
+    ke_set_float(d, "ratio", 0.4f);
+    cr_assert_eq(ke_forward(d), BNN_OK, "%s", d->diag.message);
+    cr_expect_eq(memcmp(d->output.data, y, (size_t)n * sizeof(float)), 0);
+    ke_destroy(d);
+    ke_check_grad(c, 1, 1e-3, 1e-2, 100);
+    ke_destroy(c);
+}
+
 Test(kernels_elem, clip_gradient_to_bound_inputs)
 {
     bnn_shape s = KE_SHAPE(4, 5);

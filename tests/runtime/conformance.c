@@ -7,7 +7,8 @@
  * For each case and each test_data_set_*: integer-typed inputs are bound as
  * constants at import (so shape operands are static), and so are inputs of
  * any type whose value decides an output's size (Range's bounds, OneHot's
- * depth: a plan fixes sizes before it sees data), the model is imported
+ * depth: a plan fixes sizes before it sees data) or what an op is
+ * (Dropout's ratio and training_mode), the model is imported
  * (an unsupported op or type skips the case, with the reason), a session is
  * planned for the input shapes, run, and each output_K.pb is compared with
  * ONNX's default backend tolerance |a - b| <= atol + rtol * |b| (rtol 1e-3,
@@ -163,7 +164,8 @@ static bool compare(const char *what, const bnn_tensor *got, const bnn_tensor *w
 
 /* Whether a node of g reads `name` as an operand whose value decides the
  * size of its output (every input of Range, OneHot's depth, Compress's
- * condition, NonZero's and Unique's input). */
+ * condition, NonZero's and Unique's input, Resize's roi and scales) or what
+ * the op is (Dropout's ratio and training_mode): the importer must know them. */
 static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
 {
     for (size_t i = 0; i < g->n_node; i++) {
@@ -171,14 +173,13 @@ static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
         const char *op = nd->op_type ? nd->op_type : "";
         bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
         bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
-        bool unique = strcmp(op, "Unique") == 0;
+        bool unique = strcmp(op, "Unique") == 0, dropout = strcmp(op, "Dropout") == 0;
         /* Resize's roi and scales (Upsample's scales) are float inputs that
          * decide the output's size; bnnc resolves them at import */
         bool resample = strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0;
-        for (size_t k = 0; k < nd->n_input &&
-                           (range || one_hot || compress || non_zero || unique || resample);
-             k++)
-            if ((range || non_zero || unique || k == 1 || (resample && k >= 1)) &&
+        bool any = range || one_hot || compress || non_zero || unique || resample || dropout;
+        for (size_t k = dropout ? 1 : 0; k < nd->n_input && any; k++)
+            if ((range || non_zero || unique || dropout || k == 1 || (resample && k >= 1)) &&
                 nd->input[k] && strcmp(nd->input[k], name) == 0)
                 return true;
     }

@@ -1,0 +1,101 @@
+/* Shape arithmetic evaluated when a session binds its inputs
+ * (runtime/shape_eval.c): a constant_of_shape whose shape is computed from
+ * the input's shape, through integer kernels (neg, concat), gets its
+ * attribute once the batch is known, and what follows plans and runs. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "bnn_runtime.h"
+
+static int add_value(bnn_graph *g, const char *name, bnn_dtype dt, int rank, const int64_t *dims)
+{
+    bnn_shape s = { .rank = rank };
+    for (int i = 0; i < rank; i++)
+        s.dims[i] = dims[i];
+    int id = bnn_graph_add_value(g, name, dt, &s);
+    cr_assert(id >= 0);
+    return id;
+}
+
+static int add_node(bnn_graph *g, bnn_op op, const char *name, const int *in, int n_in)
+{
+    int out = bnn_graph_add_value(g, NULL, BNN_UNDEFINED, NULL);
+    cr_assert(out >= 0);
+    cr_assert(bnn_graph_add_node(g, op, name, in, n_in, &out, 1) >= 0);
+    return out;
+}
+
+/* x: f32[N,3];  y = x + constant_of_shape(2.5, shape(x)) (f32[N,3]) and
+ * z = constant_of_shape(7 as i64, concat(shape(x)[0..1], neg(k))) with k
+ * the i64 param [-2]: z is i64[N,2] of 7s. */
+static bnn_graph *model(int64_t k_value)
+{
+    bnn_graph *g = bnn_graph_create("shape_eval");
+    int64_t xd[2] = { bnn_graph_symbol(g, "N"), 3 };
+    int x = add_value(g, "x", BNN_F32, 2, xd);
+    bnn_graph_add_input(g, x);
+    bnn_shape scalar = { .rank = 0 }, one = { .rank = 1, .dims = { 1 } };
+    float fill = 2.5f;
+    int64_t seven = 7, k = k_value;
+    int vf = bnn_graph_add_param(g, "fill", BNN_F32, &scalar, &fill, sizeof fill, false);
+    int vi = bnn_graph_add_param(g, "seven", BNN_I64, &scalar, &seven, sizeof seven, false);
+    int kp = bnn_graph_add_param(g, "k", BNN_I64, &one, &k, sizeof k, false);
+    int s = add_node(g, BNN_OP_SHAPE, "shape", &x, 1);
+    int c_in[2] = { vf, s };
+    int c = add_node(g, BNN_OP_CONSTANT_OF_SHAPE, "fill_like_x", c_in, 2);
+    int sum_in[2] = { x, c };
+    int y = add_node(g, BNN_OP_ADD, "sum", sum_in, 2);
+    int s0 = add_node(g, BNN_OP_SHAPE, "batch", &x, 1);
+    bnn_node_set_int(g, g->n_nodes - 1, "end", 1);
+    int nk = add_node(g, BNN_OP_NEG, "neg", &kp, 1);
+    int cat_in[2] = { s0, nk };
+    int cat = add_node(g, BNN_OP_CONCAT, "cat", cat_in, 2);
+    bnn_node_set_int(g, g->n_nodes - 1, "axis", 0);
+    int z_in[2] = { vi, cat };
+    int z = add_node(g, BNN_OP_CONSTANT_OF_SHAPE, "sevens", z_in, 2);
+    bnn_graph_add_output(g, y);
+    bnn_graph_add_output(g, z);
+    bnn_diag diag = { 0 };
+    cr_assert_eq(bnn_graph_infer(g, &diag), BNN_OK, "%s", diag.message);
+    return g;
+}
+
+Test(shape_eval, constant_of_shape_of_a_computed_shape_runs_at_any_batch)
+{
+    bnn_graph *g = model(-2);
+    /* before binding, the computed shapes are open */
+    const bnn_value *z = &g->values[g->outputs[1]];
+    cr_assert_eq(z->shape.rank, 2);
+    cr_assert_eq(z->shape.dims[1], BNN_DIM_UNKNOWN);
+    for (int64_t batch = 1; batch <= 4; batch += 3) {
+        bnn_session *s;
+        bnn_diag diag = { 0 };
+        cr_assert_eq(bnn_session_create_batch(g, batch, NULL, &s, &diag), BNN_OK, "%s", diag.message);
+        float *x = bnn_session_input(s, 0)->data;
+        for (int64_t i = 0; i < batch * 3; i++)
+            x[i] = (float)i - 1.0f;
+        cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s", diag.message);
+        const bnn_tensor *y = bnn_session_output(s, 0), *t = bnn_session_output(s, 1);
+        bnn_shape want_y = { 2, { batch, 3 } }, want_z = { 2, { batch, 2 } };
+        cr_assert(bnn_shape_equal(&y->shape, &want_y));
+        cr_assert(bnn_shape_equal(&t->shape, &want_z));
+        cr_assert_eq(t->dtype, BNN_I64);
+        for (int64_t i = 0; i < batch * 3; i++)
+            cr_assert_float_eq(((const float *)y->data)[i], (float)i - 1.0f + 2.5f, 0);
+        for (int64_t i = 0; i < batch * 2; i++)
+            cr_assert_eq(((const int64_t *)t->data)[i], 7);
+        bnn_session_destroy(s);
+    }
+    bnn_graph_destroy(g);
+}
+
+Test(shape_eval, a_negative_computed_dim_names_the_node)
+{
+    bnn_graph *g = model(3); /* neg gives -3 */
+    bnn_session *s = NULL;
+    bnn_diag diag = { 0 };
+    cr_assert_neq(bnn_session_create_batch(g, 2, NULL, &s, &diag), BNN_OK);
+    cr_assert(strstr(diag.message, "sevens") && strstr(diag.message, "-3"), "%s", diag.message);
+    cr_assert_null(s);
+    bnn_graph_destroy(g);
+}
