@@ -127,6 +127,29 @@ static bnn_status shape_operand(infer_ctx *c, int k, int64_t *len)
     return BNN_OK;
 }
 
+/* A target shape given as input 1 rather than attribute 'shape': its values
+ * are known only when a session binds the inputs, so the output gets the
+ * input's length as its rank and every dim unknown.  *given says whether
+ * input 1 is there (the attribute's case is the caller's). */
+static bnn_status shape_from_input(infer_ctx *c, bool has_attr, bool *given)
+{
+    *given = infer_input(c, 1) != NULL;
+    if (!*given)
+        return BNN_OK;
+    if (has_attr)
+        return infer_fail(c, "has both attribute 'shape' and a shape input '%s'",
+                          infer_name(c, 1));
+    int64_t len;
+    BNN_TRY(shape_operand(c, 1, &len));
+    if (len > BNN_MAX_RANK)
+        return infer_fail(c, "shape input '%s' %s gives rank %lld, more than %d",
+                          infer_name(c, 1), infer_type(c, 1), (long long)len, BNN_MAX_RANK);
+    c->out.rank = (int)len;
+    for (int i = 0; i < c->out.rank; i++)
+        c->out.dims[i] = BNN_DIM_UNKNOWN;
+    return BNN_OK;
+}
+
 bnn_status bnn_infer_reshape(infer_ctx *c)
 {
     bool allowzero;
@@ -135,20 +158,10 @@ bnn_status bnn_infer_reshape(infer_ctx *c)
     int n = bnn_node_ints(c->node, "shape", &target);
     bool has_attr = bnn_node_attr(c->node, "shape") != NULL;
     c->out_dtype = infer_input(c, 0)->dtype;
-    if (infer_input(c, 1)) {
-        if (has_attr)
-            return infer_fail(c, "has both attribute 'shape' and a shape input '%s'",
-                              infer_name(c, 1));
-        int64_t len;
-        BNN_TRY(shape_operand(c, 1, &len));
-        if (len > BNN_MAX_RANK)
-            return infer_fail(c, "shape input '%s' %s gives rank %lld, more than %d",
-                              infer_name(c, 1), infer_type(c, 1), (long long)len, BNN_MAX_RANK);
-        c->out.rank = (int)len;
-        for (int i = 0; i < c->out.rank; i++)
-            c->out.dims[i] = BNN_DIM_UNKNOWN;
+    bool given;
+    BNN_TRY(shape_from_input(c, has_attr, &given));
+    if (given)
         return BNN_OK;
-    }
     if (!has_attr)
         return infer_fail(c, "needs attribute 'shape' or a shape input");
     if (n > BNN_MAX_RANK)
@@ -396,20 +409,10 @@ bnn_status bnn_infer_constant_of_shape(infer_ctx *c)
         return infer_fail(c, "value '%s' %s must hold one element", infer_name(c, 0), infer_type(c, 0));
     c->out_dtype = v->dtype;
     bool has_attr = bnn_node_attr(c->node, "shape") != NULL;
-    if (infer_input(c, 1)) {
-        if (has_attr)
-            return infer_fail(c, "has both attribute 'shape' and a shape input '%s'",
-                              infer_name(c, 1));
-        int64_t len;
-        BNN_TRY(shape_operand(c, 1, &len));
-        if (len > BNN_MAX_RANK)
-            return infer_fail(c, "shape input '%s' %s gives rank %lld, more than %d",
-                              infer_name(c, 1), infer_type(c, 1), (long long)len, BNN_MAX_RANK);
-        c->out.rank = (int)len;
-        for (int i = 0; i < c->out.rank; i++)
-            c->out.dims[i] = BNN_DIM_UNKNOWN;
+    bool given;
+    BNN_TRY(shape_from_input(c, has_attr, &given));
+    if (given)
         return BNN_OK;
-    }
     if (!has_attr)
         return infer_fail(c, "needs attribute 'shape' or a shape input");
     const int64_t *dims;

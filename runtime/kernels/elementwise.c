@@ -428,6 +428,14 @@ static unary_params unary_attrs(const bnn_kernel_args *args)
 #pragma GCC optimize("no-trapping-math")
 #endif
 
+/* The attributes a row's expressions may read, as locals (each row reads
+ * only its own: the others are marked used). */
+#define UNARY_PARAMS_IN_SCOPE(p)                                                          \
+    float alpha = (p).alpha, beta = (p).beta, gamma = (p).gamma, lambd = (p).lambd,       \
+          bias = (p).bias;                                                                \
+    bool tanh_form = (p).tanh_form;                                                       \
+    (void)alpha, (void)beta, (void)gamma, (void)lambd, (void)bias, (void)tanh_form
+
 #define UNARY_LOOP(EXPR)                                                   \
     do {                                                                   \
         for (int64_t i = 0; i < n; i++) {                                  \
@@ -439,8 +447,7 @@ static unary_params unary_attrs(const bnn_kernel_args *args)
 static inline __attribute__((always_inline)) void
 unary_f32_body(unary_kind k, unary_params p, const float *xs, float *ys, int64_t n)
 {
-    float alpha = p.alpha, beta = p.beta, gamma = p.gamma, lambd = p.lambd, bias = p.bias;
-    bool tanh_form = p.tanh_form;
+    UNARY_PARAMS_IN_SCOPE(p);
     switch (k) {
 #define UNARY_FORWARD(stem, F, G) \
     case UNARY_##stem: UNARY_LOOP(F); break;
@@ -448,12 +455,6 @@ unary_f32_body(unary_kind k, unary_params p, const float *xs, float *ys, int64_t
 #undef UNARY_FORWARD
     case UNARY_IDENTITY: UNARY_LOOP(x); break;
     }
-    (void)alpha;
-    (void)beta;
-    (void)gamma;
-    (void)lambd;
-    (void)bias;
-    (void)tanh_form;
 }
 
 /* For the x86-64 baseline and for AVX2 (twice the lanes for the
@@ -590,8 +591,7 @@ static inline __attribute__((always_inline)) void
 unary_grad_body(unary_kind k, unary_params p, const float *xs, const float *ys,
                 const float *gs, float *gx, int64_t n)
 {
-    float alpha = p.alpha, beta = p.beta, gamma = p.gamma, lambd = p.lambd, bias = p.bias;
-    bool tanh_form = p.tanh_form;
+    UNARY_PARAMS_IN_SCOPE(p);
     switch (k) {
 #define UNARY_GRADIENT(stem, F, G) \
     case UNARY_##stem: GRAD_LOOP(G); break;
@@ -599,12 +599,6 @@ unary_grad_body(unary_kind k, unary_params p, const float *xs, const float *ys,
 #undef UNARY_GRADIENT
     case UNARY_IDENTITY: GRAD_LOOP(g); break;
     }
-    (void)alpha;
-    (void)beta;
-    (void)gamma;
-    (void)lambd;
-    (void)bias;
-    (void)tanh_form;
 }
 
 typedef void unary_grad_fn(unary_kind, unary_params, const float *, const float *,
