@@ -463,4 +463,9 @@ bnn_status onnx_lower_is_inf(onnx_ctx *c);
 #define ONNX_MAX_FIELDS 50000000
 bnn_status onnx_check_limits(const uint8_t *data, size_t size, bnn_diag *diag);
 
+/* Softmax, LogSoftmax and Hardmax: one input, `axis` (default 1 before
+ * opset 13, -1 from it), and before 13 the 2-D flattening at axis, kept as
+ * `coerce` unless axis is the last one (onnx_lower_softmax.c). */
+bnn_status onnx_lower_softmax_like(onnx_ctx *c, bnn_op op);
+
 #endif

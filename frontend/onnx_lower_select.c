@@ -68,19 +68,7 @@ bnn_status onnx_lower_top_k(onnx_ctx *c)
 
 bnn_status onnx_lower_hardmax(onnx_ctx *c)
 {
-    int x, nid;
-    BNN_TRY(onnx_need_input(c, 0, &x));
-    int64_t axis;
-    BNN_TRY(onnx_attr_int(c, "axis", c->opset < 13 ? 1 : -1, &axis));
-    int rank = onnx_val(c, x)->shape.rank;
-    /* Before 13 the op flattens to 2-D at axis: the 13+ meaning only when
-     * axis is the last one. */
-    bool coerce = c->opset < 13 && !(axis == -1 || (rank >= 0 && axis == rank - 1));
-    BNN_TRY(onnx_emit_node(c, BNN_OP_HARDMAX, &x, 1, &nid));
-    BNN_TRY(onnx_set_int(c, nid, "axis", axis));
-    if (coerce)
-        BNN_TRY(onnx_set_int(c, nid, "coerce", 1));
-    return onnx_infer(c, nid);
+    return onnx_lower_softmax_like(c, BNN_OP_HARDMAX); /* the same axis rules */
 }
 
 /* Whether element i of a param of any numeric or bool type is nonzero. */

@@ -10,7 +10,7 @@
 
 #include "onnx_impl.h"
 
-static bnn_status softmax_like(onnx_ctx *c, bnn_op op)
+bnn_status onnx_lower_softmax_like(onnx_ctx *c, bnn_op op)
 {
     int x, nid;
     BNN_TRY(onnx_need_input(c, 0, &x));
@@ -26,8 +26,8 @@ static bnn_status softmax_like(onnx_ctx *c, bnn_op op)
         BNN_TRY(onnx_set_int(c, nid, "coerce", 1));
     return onnx_infer(c, nid);
 }
-bnn_status onnx_lower_softmax(onnx_ctx *c) { return softmax_like(c, BNN_OP_SOFTMAX); }
-bnn_status onnx_lower_log_softmax(onnx_ctx *c) { return softmax_like(c, BNN_OP_LOG_SOFTMAX); }
+bnn_status onnx_lower_softmax(onnx_ctx *c) { return onnx_lower_softmax_like(c, BNN_OP_SOFTMAX); }
+bnn_status onnx_lower_log_softmax(onnx_ctx *c) { return onnx_lower_softmax_like(c, BNN_OP_LOG_SOFTMAX); }
 
 /* The one later node reading `name` (which nothing else reads), or -1; *pos
  * gets the input position. */
