@@ -80,6 +80,17 @@ bnn_status bnn_kernel_fail(const bnn_kernel_args *args, bnn_diag *diag, bnn_stat
  * naming the node. */
 bnn_status bnn_kernel_need_f32_grad(const bnn_kernel_args *args, bnn_dtype dt, bnn_diag *diag);
 
+/* x seen as lines along `axis` (negative counts from the end; a scalar is
+ * one line): [outer, len, inner], len the axis' dim, or with coerce (ONNX's
+ * pre-13 softmax and hardmax) every dim from the axis on.  An axis out of
+ * range fails naming the node.  Softmax, hardmax, top_k and
+ * reverse_sequence walk their tensors this way. */
+typedef struct bnn_axis_lines {
+    int64_t outer, len, inner;
+} bnn_axis_lines;
+bnn_status bnn_kernel_axis_lines(const bnn_kernel_args *args, const bnn_tensor *x, int64_t axis,
+                                 bool coerce, bnn_axis_lines *l, bnn_diag *diag);
+
 /* The kernel of an op (runtime/kernels.c). */
 const bnn_kernel *bnn_kernel_get(bnn_op op);
 

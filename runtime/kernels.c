@@ -30,6 +30,28 @@ bnn_status bnn_kernel_fail(const bnn_kernel_args *args, bnn_diag *diag, bnn_stat
                     bnn_node_label(args->graph, args->node_id, label, sizeof label), what);
 }
 
+bnn_status bnn_kernel_axis_lines(const bnn_kernel_args *args, const bnn_tensor *x, int64_t axis,
+                                 bool coerce, bnn_axis_lines *l, bnn_diag *diag)
+{
+    int rank = x->shape.rank, r = rank > 0 ? rank : 1;
+    if (axis < -r || axis >= r)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "axis %lld is out of range for rank %d",
+                               (long long)axis, rank);
+    if (axis < 0)
+        axis += r;
+    l->outer = l->len = l->inner = 1;
+    for (int d = 0; d < rank; d++) {
+        int64_t n = x->shape.dims[d];
+        if (d < axis)
+            l->outer *= n;
+        else if (d == axis || coerce)
+            l->len *= n;
+        else
+            l->inner *= n;
+    }
+    return BNN_OK;
+}
+
 bnn_status bnn_kernel_need_f32_grad(const bnn_kernel_args *args, bnn_dtype dt, bnn_diag *diag)
 {
     if (dt == BNN_F32)

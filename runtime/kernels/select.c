@@ -12,31 +12,13 @@
 
 #include "kernel.h"
 
-typedef struct line_layout {
-    int64_t outer, len, inner;
-} line_layout;
+typedef bnn_axis_lines line_layout;
 
 /* The lines of x around `axis` (coerce: the dims from axis on are one). */
 static bnn_status lines_of(const bnn_kernel_args *args, const bnn_tensor *x, int64_t axis,
                            bool coerce, line_layout *l, bnn_diag *diag)
 {
-    int rank = x->shape.rank, r = rank > 0 ? rank : 1;
-    if (axis < -r || axis >= r)
-        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "axis %lld is out of range for rank %d",
-                               (long long)axis, rank);
-    if (axis < 0)
-        axis += r;
-    l->outer = l->len = l->inner = 1;
-    for (int d = 0; d < rank; d++) {
-        int64_t n = x->shape.dims[d];
-        if (d < axis)
-            l->outer *= n;
-        else if (d == axis || coerce)
-            l->len *= n;
-        else
-            l->inner *= n;
-    }
-    return BNN_OK;
+    return bnn_kernel_axis_lines(args, x, axis, coerce, l, diag);
 }
 
 /* >0 when element a of data is larger than element b, <0 smaller, 0 equal;

@@ -11,41 +11,17 @@
 #include "kernel.h"
 #include "softmax_impl.h"
 
-typedef struct sm_layout {
-    int64_t outer, len, inner;
-} sm_layout;
+typedef bnn_axis_lines sm_layout;
 
 static bnn_status sm_setup(const bnn_kernel_args *args, sm_layout *l, bnn_diag *diag)
 {
     const bnn_tensor *x = &args->inputs[0];
-    char label[300];
     if (x->dtype != BNN_F32)
-        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: element type %s is not supported",
-                        bnn_node_label(args->graph, args->node_id, label, sizeof label),
-                        bnn_dtype_name(x->dtype) ? bnn_dtype_name(x->dtype) : "?");
-    int rank = x->shape.rank;
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "element type %s is not supported",
+                               bnn_dtype_name(x->dtype) ? bnn_dtype_name(x->dtype) : "?");
     bool coerce = bnn_node_int(args->node, "coerce", 0) != 0;
     int64_t axis = bnn_node_int(args->node, "axis", coerce ? 1 : -1);
-    int r = rank > 0 ? rank : 1; /* a scalar normalises over itself */
-    if (axis < -r || axis >= r)
-        return bnn_fail(diag, BNN_ERR_SHAPE, "%s: axis %lld is out of range for rank %d",
-                        bnn_node_label(args->graph, args->node_id, label, sizeof label),
-                        (long long)axis, rank);
-    if (axis < 0)
-        axis += r;
-    l->outer = 1;
-    l->len = 1;
-    l->inner = 1;
-    for (int d = 0; d < rank; d++) {
-        int64_t n = x->shape.dims[d];
-        if (d < axis)
-            l->outer *= n;
-        else if (d == axis || coerce)
-            l->len *= n;
-        else
-            l->inner *= n;
-    }
-    return BNN_OK;
+    return bnn_kernel_axis_lines(args, x, axis, coerce, l, diag);
 }
 
 void bnn_softmax_lines(int64_t outer, int64_t len, int64_t inner, const float *x, float *y,
