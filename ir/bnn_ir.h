@@ -13,6 +13,7 @@
 #ifndef BNN_IR_H
 #define BNN_IR_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -173,6 +174,16 @@ const char *bnn_attr_kind_name(bnn_attr_kind kind);
 #define BNN_PRIOR_MU_DEFAULT 0.0f
 #define BNN_PRIOR_SIGMA_DEFAULT 0.1f
 #define BNN_PRIOR_SIGMA_DEFAULT_TEXT "0.1"
+/* A Bayesian layer's sigma = softplus(rho), and back, in double and without
+ * overflow: what to-bnn, the Laplace fit and convert write rho with. */
+static inline double bnn_sigma_of_rho(double rho)
+{
+    return rho > 20 ? rho : log1p(exp(rho));
+}
+static inline double bnn_rho_of_sigma(double sigma)
+{
+    return sigma > 20 ? sigma + log1p(-exp(-sigma)) : log(expm1(sigma));
+}
 
 /* ---- values and nodes --------------------------------------------------- */
 

@@ -185,15 +185,6 @@ static bnn_status check_to_bnn(const bnn_pass_args *a, bnn_diag *diag)
     return BNN_OK;
 }
 
-/* rho with softplus(rho) = sigma, without overflow for large sigma and
- * without losing precision for small sigma. */
-static double rho_from_sigma(double sigma)
-{
-    if (sigma > 20.0)
-        return sigma + log1p(-exp(-sigma));
-    return log(expm1(sigma));
-}
-
 /* A layer answers to its node name and, when its weight is called
  * "<layer>.weight" (PyTorch's exports: "fc1.weight" on node "/fc1/Gemm"), to
  * "<layer>" too, so only=fc1 works on models straight from torch.onnx. */
@@ -270,7 +261,7 @@ static bnn_status add_posterior(bnn_graph *g, const to_bnn_config *c, int src, c
         #pragma omp parallel for schedule(static) if (n >= 65536)
         for (int64_t i = 0; i < n; i++) {
             double sigma = c->delta * fabs((double)w[i]);
-            rho[i] = (float)rho_from_sigma(sigma > SIGMA_FLOOR ? sigma : SIGMA_FLOOR);
+            rho[i] = (float)bnn_rho_of_sigma(sigma > SIGMA_FLOOR ? sigma : SIGMA_FLOOR);
         }
     }
     return BNN_OK;

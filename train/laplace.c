@@ -22,6 +22,7 @@
 
 #include "bnn_runtime.h"
 #include "bnn_train.h"
+#include "train_impl.h"
 
 /* The mu (inputs 1 and 3) and rho (2 and 4) params of every live Bayesian
  * node (a bnn.weight_reparam's: inputs 0 and 1). */
@@ -49,14 +50,6 @@ static int collect_pairs(const bnn_graph *g, posterior_pair *pairs)
         }
     }
     return n;
-}
-
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
 }
 
 /* The lambda maximising log Z over the grid, from the sums it needs. */
@@ -163,7 +156,7 @@ bnn_status bnn_laplace_init(bnn_graph *g, const bnn_tensor *x, const bnn_laplace
             break;
         }
         /* a label drawn from the model's own predictive */
-        double u = (double)(splitmix64(&rng) >> 11) * (1.0 / 9007199254740992.0), acc = 0;
+        double u = (double)(bnn_splitmix64(&rng) >> 11) * (1.0 / 9007199254740992.0), acc = 0;
         int64_t label = k - 1;
         for (int64_t c = 0; c < k; c++) {
             acc += exp(zd[c] - zmax) / zsum;
@@ -205,8 +198,7 @@ bnn_status bnn_laplace_init(bnn_graph *g, const bnn_tensor *x, const bnn_laplace
         for (size_t i = 0; i < n; i++) {
             double sigma = 1 / sqrt(fisher[offset[p] + i] + lambda);
             sigma_sum += sigma;
-            /* softplus^-1, without overflow for large sigma */
-            rho[i] = (float)(sigma > 20 ? sigma + log1p(-exp(-sigma)) : log(expm1(sigma)));
+            rho[i] = (float)bnn_rho_of_sigma(sigma);
         }
         free(saved[p]);
         saved[p] = NULL; /* the fitted rho stays */

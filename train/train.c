@@ -262,15 +262,6 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
                                    bnn_diag *diag);
 static double now_ms(void);
 
-/* splitmix64: a small, well-mixed hash for the shuffle and the benchmark's inputs. */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* The name of the trainable param holding flat gradient index i. */
 static const char *param_at(const bnn_trainer *t, size_t i)
 {
@@ -498,7 +489,7 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
         uint64_t state = options->seed;
         float *xd = x.data;
         for (int64_t i = 0; i < bnn_tensor_numel(&x); i++)
-            xd[i] = (float)((splitmix64(&state) >> 40) * (1.0 / (1 << 24)));
+            xd[i] = (float)((bnn_splitmix64(&state) >> 40) * (1.0 / (1 << 24)));
         if (ce)
             for (int64_t i = 0; i < options->batch; i++)
                 ((int64_t *)y.data)[i] = i % classes;
@@ -530,7 +521,7 @@ void bnn_shuffle_indices(int64_t *idx, int64_t n, uint64_t seed, uint64_t epoch)
         idx[i] = i;
     for (int64_t i = n - 1; i > 0; i--) {
         /* Lemire's multiply-shift maps 64 random bits onto [0, i]. */
-        int64_t j = (int64_t)(((unsigned __int128)splitmix64(&state) * (uint64_t)(i + 1)) >> 64);
+        int64_t j = (int64_t)(((unsigned __int128)bnn_splitmix64(&state) * (uint64_t)(i + 1)) >> 64);
         int64_t tmp = idx[i];
         idx[i] = idx[j];
         idx[j] = tmp;

@@ -1,6 +1,6 @@
 /* The trainer's inside, for tests: a step split into its gradient half, and
- * the gradients it leaves.  train/train.c implements them; only tests and
- * the trainer itself include this. */
+ * the gradients it leaves (train/train.c implements them), and a hash the
+ * training library's files share; only tests and train/ include this. */
 #ifndef BNN_TRAIN_IMPL_H
 #define BNN_TRAIN_IMPL_H
 
@@ -18,5 +18,15 @@ bnn_status bnn_trainer_gradients(bnn_trainer *trainer, const bnn_tensor *x, cons
  * the last bnn_trainer_gradients or bnn_trainer_step left it (param's shape,
  * row-major); NULL for a value that is not a trainable param. */
 const float *bnn_trainer_param_grad(const bnn_trainer *trainer, int value_id);
+
+/* splitmix64: a small, well-mixed hash (the shuffle, the benchmark's
+ * inputs, the Laplace fit's label draws). */
+static inline uint64_t bnn_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
 
 #endif
