@@ -271,25 +271,53 @@ static char *default_output(const char *in, const char *suffix)
     return out;
 }
 
-/* Multiplies every Bayesian layer's sigma by f (rho through softplus). */
-static void scale_sigmas(bnn_graph *g, double f)
+/* What each_rho does to one rho array of n floats. */
+typedef void rho_fn(float *rho, size_t n, void *ctx);
+
+/* Calls fn on every Bayesian layer's rho params, in node order (a
+ * bnn.weight_reparam's rho is its input 1). */
+static void each_rho(bnn_graph *g, rho_fn *fn, void *ctx)
 {
     for (int i = 0; i < g->n_nodes; i++) {
         const bnn_node *n = &g->nodes[i];
         if (n->dead || !bnn_op_is_bayesian(n->op))
             continue;
-        bool alone = n->op == BNN_OP_WEIGHT_REPARAM; /* its rho is input 1 */
-        for (int k = alone ? 1 : 2; k <= (alone ? 1 : 4) && k < n->n_inputs; k += 2) {
-            if (n->inputs[k] < 0)
-                continue;
-            bnn_value *v = &g->values[n->inputs[k]];
-            float *rho = v->data;
-            for (size_t j = 0; j < v->nbytes / sizeof(float); j++) {
-                double sigma = f * (rho[j] > 20 ? rho[j] : log1p(exp(rho[j])));
-                rho[j] = (float)(sigma > 20 ? sigma + log1p(-exp(-sigma)) : log(expm1(sigma)));
-            }
-        }
+        bool alone = n->op == BNN_OP_WEIGHT_REPARAM;
+        for (int k = alone ? 1 : 2; k <= (alone ? 1 : 4) && k < n->n_inputs; k += 2)
+            if (n->inputs[k] >= 0)
+                fn(g->values[n->inputs[k]].data,
+                   g->values[n->inputs[k]].nbytes / sizeof(float), ctx);
     }
+}
+
+/* Every sigma times *(double *)ctx (rho through softplus). */
+static void scale_rho(float *rho, size_t n, void *ctx)
+{
+    double f = *(const double *)ctx;
+    for (size_t j = 0; j < n; j++)
+        rho[j] = (float)bnn_rho_of_sigma(f * bnn_sigma_of_rho(rho[j]));
+}
+
+static void scale_sigmas(bnn_graph *g, double f)
+{
+    each_rho(g, scale_rho, &f);
+}
+
+/* rho copied out, or back with `back`, through one flat buffer (buf NULL: counts). */
+typedef struct rho_copy {
+    float *buf;
+    size_t at;
+    bool back;
+} rho_copy;
+
+static void copy_rho(float *rho, size_t n, void *ctx)
+{
+    rho_copy *c = ctx;
+    if (c->buf && c->back)
+        memcpy(rho, c->buf + c->at, n * sizeof(float));
+    else if (c->buf)
+        memcpy(c->buf + c->at, rho, n * sizeof(float));
+    c->at += n;
 }
 
 /* The share of rows whose arg-max of the mean predictive over `samples`
@@ -367,10 +395,23 @@ static int fit_laplace(bnn_graph *graph, const char *data, const char *xpath, in
     tail.shape.dims[0] = m;
     tail.data = (char *)x.data + (size_t)(n - m) * (bnn_tensor_nbytes(&x) / (size_t)n);
     const int64_t *labels = data ? (const int64_t *)ds.y.data + (n - m) : NULL;
+    /* the trained weights' answers: every sigma ~0 for one run, the fitted
+     * rho put back exactly afterwards */
     int64_t *trained = NULL;
-    scale_sigmas(graph, 1e-12);
-    double base = predictive_accuracy(graph, &tail, labels, NULL, 1, &trained);
-    scale_sigmas(graph, 1e12);
+    rho_copy saved = {0};
+    each_rho(graph, copy_rho, &saved); /* counts */
+    saved.buf = malloc(sizeof(float) * saved.at + 1);
+    double base = -1;
+    if (saved.buf) {
+        saved.at = 0;
+        each_rho(graph, copy_rho, &saved);
+        scale_sigmas(graph, 1e-12);
+        base = predictive_accuracy(graph, &tail, labels, NULL, 1, &trained);
+        saved.at = 0;
+        saved.back = true;
+        each_rho(graph, copy_rho, &saved);
+        free(saved.buf);
+    }
     double acc = base < 0 ? -1 : predictive_accuracy(graph, &tail, labels, trained, 16, NULL);
     int halvings = 0;
     while (acc >= 0 && acc < base - 0.005 && halvings < 12) {
