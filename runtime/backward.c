@@ -287,18 +287,10 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
         const bnn_node *n = a.node;
         if (s->skip[p] || !bnn_op_is_bayesian(n->op))
             continue;
-        /* bnn.weight_reparam (mu, rho only) is never derived (bayes_rho_derivable):
-         * the KL alone */
-        if (n->n_inputs <= BAYES_IN_WRHO) {
-            double node_kl = 0;
-            if (kl) {
-                BNN_TRY(bnn_bayes_node_kl(s->graph, a.node_id, kl_scale, session_grad_of, s,
-                                          &node_kl, diag));
-                *kl += node_kl;
-            }
-            continue;
-        }
-        int wm = n->inputs[BAYES_IN_WMU], wr = n->inputs[BAYES_IN_WRHO];
+        /* a bnn.weight_reparam (mu, rho only) is never derived
+         * (bayes_rho_derivable): it gets the KL alone, below */
+        int wm = BAYES_IN_WMU < n->n_inputs ? n->inputs[BAYES_IN_WMU] : -1;
+        int wr = BAYES_IN_WRHO < n->n_inputs ? n->inputs[BAYES_IN_WRHO] : -1;
         int bm = BAYES_IN_BMU < n->n_inputs ? n->inputs[BAYES_IN_BMU] : -1;
         int br = BAYES_IN_BRHO < n->n_inputs ? n->inputs[BAYES_IN_BRHO] : -1;
         bool w = derived && wr >= 0 && s->rho_derived[wr];
