@@ -301,10 +301,10 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Upsample", 7, 9, onnx_lower_upsample, 1, 9, 2) \
     X("", "Where", 9, MAX, onnx_lower_where, 3, 0, 3) \
     X("", "Xor", 1, MAX, onnx_lower_xor, 2, 0, 2) \
-    X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 5, 0, 5) \
-    X("ai.bnnc", "ConvTransposeReparam", 1, 1, onnx_lower_conv_transpose_reparam, 5, 0, 5) \
-    X("ai.bnnc", "DenseReparam", 1, 1, onnx_lower_dense_reparam, 5, 0, 5) \
-    X("ai.bnnc", "WeightReparam", 1, 1, onnx_lower_weight_reparam, 2, 0, 2)
+    X("ai.bnnc", "ConvReparam", 1, 1, onnx_lower_conv_reparam, 7, 0, 7) \
+    X("ai.bnnc", "ConvTransposeReparam", 1, 1, onnx_lower_conv_transpose_reparam, 7, 0, 7) \
+    X("ai.bnnc", "DenseReparam", 1, 1, onnx_lower_dense_reparam, 7, 0, 7) \
+    X("ai.bnnc", "WeightReparam", 1, 1, onnx_lower_weight_reparam, 3, 0, 3)
 
 #define AS_SUPPORT(dom, op, since, until, fn, old, at, new) { dom, op, since, until },
 #define AS_FN(dom, op, since, until, fn, old, at, new) fn,

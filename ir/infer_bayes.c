@@ -2,8 +2,8 @@
  * bnn.dense_reparam, bnn.conv_reparam and bnn.conv_transpose_reparam take
  * their deterministic layer's shapes (infer_dense_like, infer_conv_like,
  * infer_conv_transpose_like) once the posterior operands
- * agree: each rho shaped like its mu, both biases or none, a positive prior
- * sigma and a known estimator.  Dispatch and the shared helpers are in
+ * agree: each rho (and prior mean, when given) shaped like its mu, both
+ * biases or none, a positive prior sigma and a known estimator.  Dispatch and the shared helpers are in
  * infer.c. */
 #include <string.h>
 
@@ -41,6 +41,14 @@ static bnn_status reparam_inputs(infer_ctx *c)
     BNN_TRY(same_shape(c, 2, 1));
     if (infer_input(c, 4))
         BNN_TRY(same_shape(c, 4, 3));
+    /* the prior's means (to-bnn{prior_mu=weights}): each like its mu */
+    if (infer_input(c, 5))
+        BNN_TRY(same_shape(c, 5, 1));
+    if (infer_input(c, 6)) {
+        if (!infer_input(c, 3))
+            return infer_fail(c, "has bias_prior but no bias");
+        BNN_TRY(same_shape(c, 6, 3));
+    }
     return BNN_OK;
 }
 
@@ -75,6 +83,8 @@ bnn_status bnn_infer_weight_reparam(infer_ctx *c)
         return infer_fail(c, "attribute 'estimator' is \"%s\"; a weight on its own is sampled "
                           "with reparam only", est);
     BNN_TRY(same_shape(c, 1, 0));
+    if (infer_input(c, 2))
+        BNN_TRY(same_shape(c, 2, 0));
     c->out_dtype = infer_first_dtype(c);
     c->out = infer_input(c, 0)->shape;
     return BNN_OK;

@@ -53,7 +53,9 @@ static const bnn_pass_option_info to_bnn_options[] = {
      "gru, rnn), or a comma list"},
     {"only", "", "convert only these layers (comma list of node names, or fc1 for fc1.weight)"},
     {"exclude", "", "never convert these layers (names as for only)"},
-    {"prior_mu", "0", "mean of the Gaussian prior N(prior_mu, prior_sigma^2)"},
+    {"prior_mu", "0",
+     "mean of the Gaussian prior N(prior_mu, prior_sigma^2): a number, or weights (each "
+     "element's prior centred on its trained value, kept as the layer's prior input)"},
     {"prior_sigma", BNN_PRIOR_SIGMA_DEFAULT_TEXT, "standard deviation of the prior (> 0)"},
     {"init", "weights",
      "posterior init: weights (mu = trained weight, sigma = max(delta*|w|, 1e-5)) "
@@ -73,6 +75,7 @@ typedef struct to_bnn_config {
     bnn_name_list only, exclude;
     double prior_mu, prior_sigma, delta, rho_init;
     bool init_random;
+    bool prior_weights; /* prior_mu=weights: the trained weights are the prior's means */
     uint64_t seed;
     const char *layers_text;
     const char *estimator; /* the option's text: reparam, flipout or local */
@@ -159,7 +162,9 @@ static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag
         return bnn_pass_arg_fail(a, "estimator", diag, BNN_ERR_INVALID,
                                  "'%s' is not reparam, flipout or local", est);
 
-    BNN_TRY(bnn_pass_arg_float(a, "prior_mu", &c->prior_mu, diag));
+    c->prior_weights = strcmp(bnn_pass_arg(a, "prior_mu"), "weights") == 0;
+    if (!c->prior_weights)
+        BNN_TRY(bnn_pass_arg_float(a, "prior_mu", &c->prior_mu, diag));
     BNN_TRY(bnn_pass_arg_float(a, "prior_sigma", &c->prior_sigma, diag));
     if (!(c->prior_sigma > 0.0) || (float)c->prior_sigma <= 0.0f)
         return bnn_pass_arg_fail(a, "prior_sigma", diag, BNN_ERR_INVALID,
@@ -283,14 +288,21 @@ static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)
     BNN_TRY(add_posterior(g, c, w, prefix, "weight", &wmu, &wrho));
     if (b >= 0)
         BNN_TRY(add_posterior(g, c, b, prefix, "bias", &bmu, &brho));
-    BNN_TRY(bnn_pass_resize_inputs(g, node_id, b >= 0 ? 5 : 3));
+    int count = c->prior_weights ? (b >= 0 ? 7 : 6) : (b >= 0 ? 5 : 3);
+    BNN_TRY(bnn_pass_resize_inputs(g, node_id, count));
     bnn_node *m = bnn_graph_node(g, node_id);
     m->op = bnn_op_get(m->op)->pair;
     m->inputs[1] = wmu;
     m->inputs[2] = wrho;
-    if (b >= 0) {
-        m->inputs[3] = bmu;
-        m->inputs[4] = brho;
+    m->inputs[3] = bmu; /* -1 without a bias */
+    m->inputs[4] = brho;
+    if (c->prior_weights) { /* the trained params stay, as the prior's means */
+        m->inputs[5] = w;
+        bnn_graph_value(g, w)->trainable = false;
+        if (b >= 0) {
+            m->inputs[6] = b;
+            bnn_graph_value(g, b)->trainable = false;
+        }
     }
     BNN_TRY(bnn_node_set_float(g, node_id, "prior_mu", (float)c->prior_mu));
     BNN_TRY(bnn_node_set_float(g, node_id, "prior_sigma", (float)c->prior_sigma));
@@ -322,8 +334,11 @@ static bnn_status convert_recurrent(bnn_graph *g, const to_bnn_config *c, int no
         bnn_shape unknown = {.rank = -1};
         int v = bnn_graph_add_value(g, fresh, BNN_UNDEFINED, &unknown);
         snprintf(node_name, sizeof node_name, "%s/%s_sample", layer, what[k]);
-        int in[2] = {mu, rho};
-        int nid = v >= 0 ? bnn_graph_add_node(g, BNN_OP_WEIGHT_REPARAM, node_name, in, 2, &v, 1)
+        int in[3] = {mu, rho, src};
+        if (c->prior_weights)
+            bnn_graph_value(g, src)->trainable = false;
+        int nid = v >= 0 ? bnn_graph_add_node(g, BNN_OP_WEIGHT_REPARAM, node_name, in,
+                                              c->prior_weights ? 3 : 2, &v, 1)
                          : -1;
         if (nid < 0)
             return BNN_ERR_NOMEM;

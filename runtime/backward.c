@@ -287,12 +287,13 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
         const bnn_node *n = a.node;
         if (s->skip[p] || !bnn_op_is_bayesian(n->op))
             continue;
-        /* a bnn.weight_reparam (mu, rho only) is never derived
+        /* a bnn.weight_reparam (mu, rho, prior?) is never derived
          * (bayes_rho_derivable): it gets the KL alone, below */
-        int wm = BAYES_IN_WMU < n->n_inputs ? n->inputs[BAYES_IN_WMU] : -1;
-        int wr = BAYES_IN_WRHO < n->n_inputs ? n->inputs[BAYES_IN_WRHO] : -1;
-        int bm = BAYES_IN_BMU < n->n_inputs ? n->inputs[BAYES_IN_BMU] : -1;
-        int br = BAYES_IN_BRHO < n->n_inputs ? n->inputs[BAYES_IN_BRHO] : -1;
+        bool layer = n->op != BNN_OP_WEIGHT_REPARAM;
+        int wm = layer && BAYES_IN_WMU < n->n_inputs ? n->inputs[BAYES_IN_WMU] : -1;
+        int wr = layer && BAYES_IN_WRHO < n->n_inputs ? n->inputs[BAYES_IN_WRHO] : -1;
+        int bm = layer && BAYES_IN_BMU < n->n_inputs ? n->inputs[BAYES_IN_BMU] : -1;
+        int br = layer && BAYES_IN_BRHO < n->n_inputs ? n->inputs[BAYES_IN_BRHO] : -1;
         bool w = derived && wr >= 0 && s->rho_derived[wr];
         bool b = derived && br >= 0 && s->rho_derived[br];
         double node_kl = 0;

@@ -44,7 +44,7 @@ float bnn_sigmoid(float x)
 
 /* ---- shared by both layers ---------------------------------------------- */
 
-enum { IN_X = BAYES_IN_X, IN_WMU, IN_WRHO, IN_BMU, IN_BRHO };
+enum { IN_X = BAYES_IN_X, IN_WMU, IN_WRHO, IN_BMU, IN_BRHO, IN_WPRIOR, IN_BPRIOR };
 
 bool bayes_input_present(const bnn_kernel_args *args, int k)
 {
@@ -194,7 +194,8 @@ static void reparam_sample(const bnn_kernel_args *args, const reparam_layout *l)
 
 bool bayes_rho_derivable(const bnn_kernel_args *args)
 {
-    return bnn_op_is_bayesian(args->node->op) && estimator_of(args) == BAYES_REPARAM &&
+    return bnn_op_is_bayesian(args->node->op) && args->node->op != BNN_OP_WEIGHT_REPARAM &&
+           estimator_of(args) == BAYES_REPARAM &&
            input_present(args, IN_WRHO);
 }
 
@@ -242,31 +243,29 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
     }
     /* the weight's pair, then the bias's when it has a rho */
     struct {
-        const float *mu, *rho, *eps;
+        const float *mu, *rho, *eps, *prior;
         float *grad_mu, *grad_rho;
         bool derive;
         int64_t n;
     } pairs[2] = {
-        {args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, eps_w, g->mu_w, g->rho_w,
-         g->derive_w, l.nw},
+        {args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, eps_w,
+         input_present(args, IN_WPRIOR) ? args->inputs[IN_WPRIOR].data : NULL, g->mu_w,
+         g->rho_w, g->derive_w, l.nw},
         {l.bias_random ? args->inputs[IN_BMU].data : NULL,
-         l.bias_random ? args->inputs[IN_BRHO].data : NULL, eps_b, g->mu_b, g->rho_b,
-         g->derive_b && l.bias_random, l.nb},
+         l.bias_random ? args->inputs[IN_BRHO].data : NULL, eps_b,
+         input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL, g->mu_b,
+         g->rho_b, g->derive_b && l.bias_random, l.nb},
     };
     for (int k = 0; k < 2; k++) {
         if (!pairs[k].rho)
             continue;
-        if (pairs[k].derive && kl)
-            *kl += bayes_kl_derive_pass(pairs[k].mu, pairs[k].rho, pairs[k].eps,
-                                        (size_t)pairs[k].n, prior_mu, prior_sigma, kl_scale,
-                                        pairs[k].grad_mu, pairs[k].grad_rho);
+        if (kl)
+            *kl += bayes_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].derive ? pairs[k].eps : NULL,
+                                 pairs[k].prior, (size_t)pairs[k].n, prior_mu, prior_sigma,
+                                 kl_scale, pairs[k].grad_mu, pairs[k].grad_rho);
         else if (pairs[k].derive)
             derive_rho(pairs[k].grad_mu, pairs[k].eps, pairs[k].rho, pairs[k].n,
                        pairs[k].grad_rho);
-        else if (kl)
-            *kl += bnn_gaussian_kl_pass(pairs[k].mu, pairs[k].rho, (size_t)pairs[k].n, prior_mu,
-                                        prior_sigma, kl_scale, pairs[k].grad_mu,
-                                        pairs[k].grad_rho);
     }
     free(drawn);
     return BNN_OK;

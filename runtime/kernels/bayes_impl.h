@@ -13,7 +13,8 @@
 #include "kernel.h"
 
 /* The operands of bnn.dense_reparam and bnn.conv_reparam. */
-enum { BAYES_IN_X, BAYES_IN_WMU, BAYES_IN_WRHO, BAYES_IN_BMU, BAYES_IN_BRHO };
+enum { BAYES_IN_X, BAYES_IN_WMU, BAYES_IN_WRHO, BAYES_IN_BMU, BAYES_IN_BRHO, BAYES_IN_WPRIOR,
+       BAYES_IN_BPRIOR };
 
 /* The node's `estimator` attribute. */
 typedef enum bayes_estimator {
@@ -56,12 +57,16 @@ typedef struct bayes_grads {
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
                                   const bayes_grads *g, float kl_scale, double *kl,
                                   bnn_diag *diag);
-/* bnn_gaussian_kl_pass fused with the derived rho gradient: grad_mu holds
- * dL/dmu on entry; grad_rho is set to dL/dmu * eps * sigmoid(rho) plus
- * scale * dKL/drho, grad_mu gets scale * dKL/dmu added. */
-double bayes_kl_derive_pass(const float *mu, const float *rho, const float *eps, size_t n,
-                            float prior_mu, float prior_sigma, float scale, float *grad_mu,
-                            float *grad_rho);
+/* KL(N(mu, sigma^2) || N(prior mean, prior_sigma^2)) summed over n elements,
+ * scale times its gradient added to grad_mu and grad_rho (each may be NULL
+ * without eps), as bnn_gaussian_kl_pass; prior_means not NULL gives each
+ * element's prior mean (prior_mu is then unused).  eps not NULL fuses the
+ * derived rho gradient: grad_mu holds dL/dmu on entry; grad_rho is set to
+ * dL/dmu * eps * sigmoid(rho) plus scale * dKL/drho, grad_mu gets scale *
+ * dKL/dmu added. */
+double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
+                     const float *prior_means, size_t n, float prior_mu, float prior_sigma,
+                     float scale, float *grad_mu, float *grad_rho);
 
 /* The local and flipout estimators of both layers (conv: bnn.conv_reparam). */
 size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bool conv);

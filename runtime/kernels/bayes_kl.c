@@ -73,11 +73,12 @@ kl_element_at(float mu, float rho, float prior_mu, float inv_ps2, float log_ps)
  * same float operations in the same order as the two passes apart. */
 static inline __attribute__((always_inline)) void
 kl_block_body(const float *restrict m, const float *restrict r, const float *restrict eps,
-              size_t len, float prior_mu, float inv_ps2, float log_ps, float scale,
-              float *restrict term, float *restrict gm, float *restrict gr, bool derive)
+              const float *restrict pm, size_t len, float prior_mu, float inv_ps2,
+              float log_ps, float scale, float *restrict term, float *restrict gm,
+              float *restrict gr, bool derive, bool means)
 {
     for (size_t i = 0; i < len; i++) {
-        kl_element e = kl_element_at(m[i], r[i], prior_mu, inv_ps2, log_ps);
+        kl_element e = kl_element_at(m[i], r[i], means ? pm[i] : prior_mu, inv_ps2, log_ps);
         term[i] = e.term;
         if (derive) {
             float data = gm[i] * eps[i] * e.sig;
@@ -99,20 +100,29 @@ kl_sigma_body(const float *restrict r, size_t n, float *restrict sigma)
 }
 
 typedef void kl_block_fn(const float *restrict, const float *restrict, const float *restrict,
-                         size_t, float, float, float, float, float *restrict, float *restrict,
-                         float *restrict);
+                         const float *restrict, size_t, float, float, float, float,
+                         float *restrict, float *restrict, float *restrict);
 
 /* Compiled for the x86-64 baseline and for AVX2 (8 lanes instead of 4 halve
- * the pass), each without and with the derived rho gradient;
- * kl_block_for_cpu picks one. */
+ * the pass), each without and with the derived rho gradient, and with the
+ * prior's mean one number or one per element; kl_block_for_cpu picks one. */
 #define KL_BLOCK_ARGS const float *restrict m, const float *restrict r, \
-    const float *restrict eps, size_t len, float prior_mu, float inv_ps2, float log_ps, \
-    float scale, float *restrict term, float *restrict gm, float *restrict gr
-#define KL_BLOCK_CALL(derive) \
-    kl_block_body(m, r, eps, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr, derive)
+    const float *restrict eps, const float *restrict pm, size_t len, float prior_mu, \
+    float inv_ps2, float log_ps, float scale, float *restrict term, float *restrict gm, \
+    float *restrict gr
+#define KL_BLOCK_CALL(derive, means) \
+    kl_block_body(m, r, eps, pm, len, prior_mu, inv_ps2, log_ps, scale, term, gm, gr, derive, \
+                  means)
+#define KL_BLOCKS(target, suffix) \
+    target static void kl_block_##suffix(KL_BLOCK_ARGS) { KL_BLOCK_CALL(false, false); } \
+    target static void kl_derive_block_##suffix(KL_BLOCK_ARGS) { KL_BLOCK_CALL(true, false); } \
+    target static void kl_means_block_##suffix(KL_BLOCK_ARGS) { KL_BLOCK_CALL(false, true); } \
+    target static void kl_means_derive_block_##suffix(KL_BLOCK_ARGS) \
+    { \
+        KL_BLOCK_CALL(true, true); \
+    }
 
-static void kl_block_base(KL_BLOCK_ARGS) { KL_BLOCK_CALL(false); }
-static void kl_derive_block_base(KL_BLOCK_ARGS) { KL_BLOCK_CALL(true); }
+KL_BLOCKS(, base)
 
 static void kl_sigma_base(const float *restrict r, size_t n, float *restrict sigma)
 {
@@ -120,8 +130,7 @@ static void kl_sigma_base(const float *restrict r, size_t n, float *restrict sig
 }
 
 #ifdef VECMATH_HAVE_AVX2
-VECMATH_AVX2 static void kl_block_avx2(KL_BLOCK_ARGS) { KL_BLOCK_CALL(false); }
-VECMATH_AVX2 static void kl_derive_block_avx2(KL_BLOCK_ARGS) { KL_BLOCK_CALL(true); }
+KL_BLOCKS(VECMATH_AVX2, avx2)
 
 VECMATH_AVX2 static void kl_sigma_avx2(const float *restrict r, size_t n, float *restrict sigma)
 {
@@ -133,13 +142,15 @@ VECMATH_AVX2 static void kl_sigma_avx2(const float *restrict r, size_t n, float 
 #pragma GCC pop_options
 #endif
 
-static kl_block_fn *kl_block_for_cpu(bool derive)
+static kl_block_fn *kl_block_for_cpu(bool derive, bool means)
 {
 #ifdef VECMATH_HAVE_AVX2
     if (vecmath_have_avx2())
-        return derive ? kl_derive_block_avx2 : kl_block_avx2;
+        return means ? (derive ? kl_means_derive_block_avx2 : kl_means_block_avx2)
+                     : (derive ? kl_derive_block_avx2 : kl_block_avx2);
 #endif
-    return derive ? kl_derive_block_base : kl_block_base;
+    return means ? (derive ? kl_means_derive_block_base : kl_means_block_base)
+                 : (derive ? kl_derive_block_base : kl_block_base);
 }
 
 void bayes_kl_sigma(const float *rho, size_t n, float *sigma)
@@ -153,16 +164,18 @@ void bayes_kl_sigma(const float *rho, size_t n, float *sigma)
     kl_sigma_base(rho, n, sigma);
 }
 
-/* The pass behind bnn_gaussian_kl_pass and bayes_kl_derive_pass: eps not
- * NULL derives the rho gradient (kl_block_body). */
-static double kl_pass(const float *mu, const float *rho, const float *eps, size_t n,
-                      float prior_mu, float prior_sigma, float scale, float *grad_mu,
-                      float *grad_rho)
+/* The pass behind bnn_gaussian_kl_pass and the derived one: eps not
+ * NULL derives the rho gradient (kl_block_body); prior_means not NULL holds
+ * the prior's mean of each element (prior_mu is then unused). */
+double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
+                     const float *prior_means, size_t n, float prior_mu, float prior_sigma,
+                     float scale, float *grad_mu, float *grad_rho)
 {
     const float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
     const float log_ps = logf(prior_sigma);
     size_t chunks = (n + KL_CHUNK - 1) / KL_CHUNK;
-    kl_block_fn *kl_block = kl_block_for_cpu(eps != NULL);
+    kl_block_fn *kl_block = kl_block_for_cpu(eps != NULL, prior_means != NULL);
+    BNN_ASSERT(!eps || (grad_mu && grad_rho));
     double total = 0;
     #pragma omp parallel for ordered schedule(static, 1) if (chunks > 1)
     for (size_t c = 0; c < chunks; c++) {
@@ -171,7 +184,8 @@ static double kl_pass(const float *mu, const float *rho, const float *eps, size_
         float term[KL_BLOCK], unused_mu[KL_BLOCK], unused_rho[KL_BLOCK];
         for (size_t lo = c * KL_CHUNK; lo < end; lo += KL_BLOCK) {
             size_t len = end - lo < KL_BLOCK ? end - lo : KL_BLOCK;
-            kl_block(mu + lo, rho + lo, eps ? eps + lo : NULL, len, prior_mu, inv_ps2, log_ps,
+            kl_block(mu + lo, rho + lo, eps ? eps + lo : NULL,
+                     prior_means ? prior_means + lo : NULL, len, prior_mu, inv_ps2, log_ps,
                      scale, term, grad_mu ? grad_mu + lo : unused_mu,
                      grad_rho ? grad_rho + lo : unused_rho);
             double acc[4] = {0, 0, 0, 0};
@@ -193,15 +207,8 @@ static double kl_pass(const float *mu, const float *rho, const float *eps, size_
 double bnn_gaussian_kl_pass(const float *mu, const float *rho, size_t n, float prior_mu,
                             float prior_sigma, float scale, float *grad_mu, float *grad_rho)
 {
-    return kl_pass(mu, rho, NULL, n, prior_mu, prior_sigma, scale, grad_mu, grad_rho);
-}
-
-double bayes_kl_derive_pass(const float *mu, const float *rho, const float *eps, size_t n,
-                            float prior_mu, float prior_sigma, float scale, float *grad_mu,
-                            float *grad_rho)
-{
-    BNN_ASSERT(eps && grad_mu && grad_rho);
-    return kl_pass(mu, rho, eps, n, prior_mu, prior_sigma, scale, grad_mu, grad_rho);
+    return bayes_kl_pass(mu, rho, NULL, NULL, n, prior_mu, prior_sigma, scale, grad_mu,
+                         grad_rho);
 }
 
 double bnn_gaussian_kl(const float *mu, const float *rho, size_t n, float prior_mu,
@@ -233,24 +240,28 @@ bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
                         bnn_node_label(g, node_id, label, sizeof label), prior_sigma);
     /* the weight's (mu, rho), then the bias's when it has a rho;
      * bnn.weight_reparam's are its two operands */
-    static const int pairs[2][2] = {{BAYES_IN_WMU, BAYES_IN_WRHO}, {BAYES_IN_BMU, BAYES_IN_BRHO}};
-    static const int alone[1][2] = {{0, 1}};
+    static const int pairs[2][3] = {{BAYES_IN_WMU, BAYES_IN_WRHO, BAYES_IN_WPRIOR},
+                                    {BAYES_IN_BMU, BAYES_IN_BRHO, BAYES_IN_BPRIOR}};
+    static const int alone[1][3] = {{0, 1, 2}};
     bool weight = n->op == BNN_OP_WEIGHT_REPARAM;
     for (int p = 0; p < (weight ? 1 : 2); p++) {
-        int k_mu = weight ? alone[p][0] : pairs[p][0], k_rho = weight ? alone[p][1] : pairs[p][1];
-        if (k_rho >= n->n_inputs || n->inputs[k_mu] < 0 || n->inputs[k_rho] < 0)
+        const int *k = weight ? alone[p] : pairs[p];
+        if (k[1] >= n->n_inputs || n->inputs[k[0]] < 0 || n->inputs[k[1]] < 0)
             continue;
-        int mu = n->inputs[k_mu], rho = n->inputs[k_rho];
+        int mu = n->inputs[k[0]], rho = n->inputs[k[1]];
+        int prior = k[2] < n->n_inputs ? n->inputs[k[2]] : -1;
         const bnn_value *vm = &g->values[mu], *vr = &g->values[rho];
+        const bnn_value *vp = prior >= 0 ? &g->values[prior] : NULL;
         if (vm->dtype != BNN_F32 || vr->dtype != BNN_F32 || vm->nbytes != vr->nbytes ||
-            !vm->data || !vr->data)
-            return bnn_fail(diag, BNN_ERR_INVALID, "%s: '%s' and '%s' are not f32 params of the "
+            !vm->data || !vr->data ||
+            (vp && (vp->dtype != BNN_F32 || vp->nbytes != vm->nbytes || !vp->data)))
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: '%s', '%s'%s%s are not f32 params of the "
                             "same size", bnn_node_label(g, node_id, label, sizeof label),
-                            vm->name, vr->name);
+                            vm->name, vr->name, vp ? " and " : "", vp ? vp->name : "");
         float *gm = grad_of ? grad_of(ctx, mu) : NULL;
         float *gr = grad_of ? grad_of(ctx, rho) : NULL;
-        *kl += bnn_gaussian_kl_pass(vm->data, vr->data, vm->nbytes / sizeof(float), prior_mu,
-                                    prior_sigma, scale, gm, gr);
+        *kl += bayes_kl_pass(vm->data, vr->data, NULL, vp ? vp->data : NULL,
+                             vm->nbytes / sizeof(float), prior_mu, prior_sigma, scale, gm, gr);
     }
     return BNN_OK;
 }

@@ -20,7 +20,7 @@ enum { IN_MU, IN_RHO };
 static bnn_status check(const bnn_kernel_args *args, int64_t *n, bnn_diag *diag)
 {
     const bnn_tensor *mu = &args->inputs[IN_MU], *rho = &args->inputs[IN_RHO];
-    if (args->n_inputs != 2 || mu->dtype != BNN_F32 || rho->dtype != BNN_F32 ||
+    if (args->n_inputs < 2 || args->n_inputs > 3 || mu->dtype != BNN_F32 || rho->dtype != BNN_F32 ||
         args->outputs[0].dtype != BNN_F32)
         return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "mu and rho must be f32");
     if (!bnn_shape_equal(&mu->shape, &rho->shape) ||

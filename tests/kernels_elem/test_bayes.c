@@ -696,3 +696,117 @@ Test(kernels_elem, softplus_and_sigmoid_accuracy)
     cr_expect(bnn_sigmoid(-INFINITY) >= 0 && bnn_sigmoid(-INFINITY) < 1e-30);
     cr_expect(bnn_sigmoid(INFINITY) == 1.0f);
 }
+
+/* ---- the prior's mean per element (to-bnn{prior_mu=weights}) -------------- */
+
+/* Each element's KL and gradient against N(prior_means[i], ps^2) are the
+ * scalar-prior pass's for that element alone, with and without the derived
+ * rho gradient, whichever vector width runs. */
+Test(kernels_elem, gaussian_kl_with_prior_means_is_per_element)
+{
+    enum { N = 1000 };
+    float *mu = malloc(N * sizeof *mu), *rho = malloc(N * sizeof *rho);
+    float *pm = malloc(N * sizeof *pm), *eps = malloc(N * sizeof *eps);
+    float *gm = malloc(N * sizeof *gm), *gr = malloc(N * sizeof *gr);
+    uint64_t state = 11;
+    for (int i = 0; i < N; i++) {
+        mu[i] = (float)ke_rand_uniform(&state, -1, 1);
+        rho[i] = (float)ke_rand_uniform(&state, -8, 1);
+        pm[i] = (float)ke_rand_uniform(&state, -1, 1);
+        eps[i] = (float)ke_rand_uniform(&state, -2, 2);
+    }
+    const float ps = 0.3f, scale = 0.25f;
+    for (int derive = 0; derive < 2; derive++) {
+        for (int i = 0; i < N; i++) {
+            gm[i] = derive ? (float)(i % 7) - 3.0f : 0.5f;
+            gr[i] = derive ? 123.0f : -0.25f; /* derive sets it, otherwise it adds */
+        }
+        double got = bayes_kl_pass(mu, rho, derive ? eps : NULL, pm, N, 99.0f, ps, scale, gm, gr);
+        double want = 0;
+        for (int i = 0; i < N; i++) {
+            float m1 = derive ? (float)(i % 7) - 3.0f : 0.5f, r1 = derive ? 123.0f : -0.25f;
+            double one = bayes_kl_pass(&mu[i], &rho[i], derive ? &eps[i] : NULL, NULL, 1, pm[i],
+                                       ps, scale, &m1, &r1);
+            want += one;
+            cr_expect(gm[i] == m1 && gr[i] == r1,
+                      "derive %d, element %d: gradients %.9g %.9g, alone %.9g %.9g", derive, i,
+                      gm[i], gr[i], m1, r1);
+            if (i < 5) /* a prior centred on mu leaves only the width's part */
+                cr_expect(fabs(one - kl_numeric(mu[i], softplus_d(rho[i]), pm[i], ps)) <
+                          1e-5 * (1 + fabs(one)));
+        }
+        cr_expect(fabs(got - want) <= 1e-9 * fabs(want) + 1e-9, "derive %d: %.12g, alone %.12g",
+                  derive, got, want);
+    }
+    free(mu);
+    free(rho);
+    free(pm);
+    free(eps);
+    free(gm);
+    free(gr);
+}
+
+static const char *prior_net =
+    "graph @prior(%x: f32[N,3]) -> (%y: f32[N,4]) {\n"
+    "  param %w.mu: f32[4,3] trainable\n"
+    "  param %w.rho: f32[4,3] trainable\n"
+    "  param %b.mu: f32[4] trainable\n"
+    "  param %b.rho: f32[4] trainable\n"
+    "  param %w: f32[4,3]\n"
+    "  param %b: f32[4]\n"
+    "  %y = bnn.dense_reparam(%x, %w.mu, %w.rho, %b.mu, %b.rho, %w, %b) {prior_mu=7.0, "
+    "prior_sigma=0.5} : f32[N,4] @fc\n"
+    "  return %y\n"
+    "}\n";
+
+/* The node's KL reads its prior inputs: against N(w, 0.5^2) and N(b, 0.5^2),
+ * not N(7, 0.5^2), and asks no gradient of them. */
+Test(kernels_elem, bayes_node_kl_reads_the_prior_inputs)
+{
+    bnn_graph *g = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_graph_parse(prior_net, "prior_net", &g, &diag), BNN_OK, "%s", diag.message);
+    uint64_t state = 9;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            bool rho = strstr(g->values[v].name, "rho") != NULL;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = (float)(rho ? ke_rand_uniform(&state, -6, 1) : ke_rand_uniform(&state, -1, 1));
+        }
+    size_t nw, nb;
+    const float *wmu = param_data(g, "w.mu", &nw), *wrho = param_data(g, "w.rho", &nw);
+    const float *bmu = param_data(g, "b.mu", &nb), *brho = param_data(g, "b.rho", &nb);
+    const float *w = param_data(g, "w", &nw), *b = param_data(g, "b", &nb);
+    double want = 0;
+    for (size_t i = 0; i < nw; i++)
+        want += kl_numeric(wmu[i], softplus_d(wrho[i]), w[i], 0.5);
+    for (size_t i = 0; i < nb; i++)
+        want += kl_numeric(bmu[i], softplus_d(brho[i]), b[i], 0.5);
+    kl_grads k = {.g = g};
+    double kl = -1;
+    cr_assert_eq(bnn_bayes_node_kl(g, 0, 1.0f, kl_grads_of, &k, &kl, &diag), BNN_OK, "%s",
+                 diag.message);
+    cr_expect(fabs(kl - want) < 1e-5 * (1 + fabs(want)), "KL %.9g, want %.9g", kl, want);
+    cr_expect_eq(k.asked[bnn_graph_find_value(g, "w")], 0);
+    cr_expect_eq(k.asked[bnn_graph_find_value(g, "b")], 0);
+    /* dKL/dmu = (mu - w) / 0.5^2 */
+    const float *gw = k.buf[bnn_graph_find_value(g, "w.mu")];
+    for (size_t i = 0; i < nw; i++)
+        cr_expect(fabs(gw[i] - (wmu[i] - w[i]) / 0.25f) < 1e-5f, "dKL/dmu[%zu] %g", i, gw[i]);
+    for (int v = 0; v < 16; v++)
+        free(k.buf[v]);
+    bnn_graph_destroy(g);
+    /* a prior shaped unlike its mu is refused by shape inference */
+    char bad[2048];
+    snprintf(bad, sizeof bad, "%s", prior_net);
+    char *at = strstr(bad, "param %w: f32[4,3]");
+    cr_assert(at);
+    memcpy(at, "param %w: f32[3,4]", strlen("param %w: f32[3,4]"));
+    bnn_graph *h = NULL;
+    bnn_diag d2 = {0};
+    cr_assert_eq(bnn_graph_parse(bad, "prior_bad", &h, &d2), BNN_OK, "%s", d2.message);
+    cr_expect_neq(bnn_graph_infer(h, &d2), BNN_OK);
+    cr_expect(strstr(d2.message, "'w'") != NULL, "%s", d2.message);
+    bnn_graph_destroy(h);
+}

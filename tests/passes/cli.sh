@@ -138,6 +138,33 @@ if [ -d "$ROOT/examples/mnist" ]; then
     has err 'missing.npy'
     [ ! -e "$TMP/lap2.onnx" ] || fail "a failed fit wrote its output"
 fi
+# --prior-mu weights: each layer's trained weight and bias stay as its prior
+# inputs (5 and 6); training moves the mus, never the priors; the file reads
+# back, samples, runs the moment graph, and exports to the mean and standard
+# forms without them.
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/pw.onnx" --prior-mu weights
+expect 0 "$BNNC" dump "$TMP/pw.onnx"
+has out 'bnn.conv_reparam(%input, %conv1.weight_mu, %conv1.weight_rho, %conv1.bias_mu, %conv1.bias_rho, %conv1.weight, %conv1.bias)'
+[ "$(grep -c '^  param %fc3.bias: ' "$TMP/out")" = 1 ] || fail "the prior fc3.bias is not kept"
+grep '^  param %fc3.bias\(_mu\)\?: ' "$TMP/out" | sed 's/_mu:/:/' >"$TMP/pw_before"
+if [ -d "$ROOT/examples/mnist" ]; then
+    expect 0 "$BNNC" train "$TMP/pw.onnx" --data "$ROOT/examples/mnist" --limit 256 --epochs 1 \
+        --threads 1 -o "$TMP/pwt.onnx"
+    expect 0 "$BNNC" dump "$TMP/pwt.onnx"
+    grep '^  param %fc3.bias\(_mu\)\?: ' "$TMP/out" | sed 's/_mu:/:/' >"$TMP/pw_after"
+    # line 1 the prior (unchanged), line 2 the mu (trained away from it)
+    [ "$(sed -n 1p "$TMP/pw_before")" = "$(sed -n 1p "$TMP/pw_after")" ] || fail "training moved the prior"
+    [ "$(sed -n 2p "$TMP/pw_before")" != "$(sed -n 2p "$TMP/pw_after")" ] || fail "training did not move the mu"
+    expect 0 "$BNNC" run "$TMP/pwt.onnx" --input "$ROOT/examples/digits/batch16.npy" --samples 4 --threads 1
+    expect 0 "$BNNC" run "$TMP/pwt.onnx" --input "$ROOT/examples/digits/batch16.npy" --predictive moments --threads 1
+fi
+for mode in mean standard; do
+    expect 0 "$BNNC" export "$TMP/pw.onnx" --mode $mode -o "$TMP/pw_$mode.onnx"
+    expect 0 "$BNNC" dump "$TMP/pw_$mode.onnx"
+    grep -q 'bnn\.' "$TMP/out" && fail "--mode $mode kept a Bayesian op"
+done
+expect 2 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/pw2.onnx" --prior-mu wat
+has err "prior_mu: 'wat' is not a finite number"
 expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --print-ir-after to-bnn
 [ -f "$TMP/lenet5.bnn.onnx" ] || fail "no default output lenet5.bnn.onnx"
 has err '^// ----- IR dump after to-bnn -----$'
