@@ -5,6 +5,7 @@
 #ifndef BNN_METRICS_H
 #define BNN_METRICS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -59,6 +60,42 @@ double bnn_tempered_nll(const float *probs, const int64_t *labels, int64_t sampl
  * mixture need not be convex in T, the grid keeps the search global). */
 double bnn_fit_temperature(const float *probs, const int64_t *labels, int64_t samples, int64_t n,
                            int64_t k);
+
+/* ---- regression ----------------------------------------------------------
+ * From S samples of a regressor's outputs, outputs[s][i][j] (S x n x k), the
+ * targets y[i][j] and the noise scale sigma[j] (k values, or NULL for a model
+ * without one), per element: the predictive mean m = (1/S) sum_s f_s, the
+ * epistemic variance (1/S) sum_s (f_s - m)^2, the aleatoric variance sigma^2,
+ * and whether y lies in the central 90% and 95% intervals of N(m, total
+ * variance).  The log-likelihood of example i is, with mixture and a sigma,
+ * that of the S-sample mixture,
+ *   log (1/S) sum_s prod_j N(y_ij; f_sij, sigma_j^2)   (by log-sum-exp),
+ * else that of the Gaussian N(m, epistemic + aleatoric) of each output,
+ * summed over j (a moment predictive's, or a model without a noise scale,
+ * whose sample mixture has no density).  An example whose variance is 0 has
+ * no finite log-likelihood: it is counted in `degenerate`.  The sums
+ * accumulate (start from zeros), so ranks or batches add theirs. */
+typedef struct bnn_regression_sums {
+    double squared_error;     /* sum over elements of (y - m)^2 */
+    double log_likelihood;    /* sum over examples of the finite ones */
+    double aleatoric, epistemic; /* sums over elements */
+    double inside90, inside95;   /* elements inside the central intervals */
+    double examples, elements, degenerate;
+} bnn_regression_sums;
+
+typedef struct bnn_regression_metrics {
+    double rmse;              /* sqrt of the mean squared error of m, over elements */
+    double log_likelihood;    /* mean per example (NaN when any is degenerate) */
+    double aleatoric, epistemic; /* mean variances per element */
+    double coverage90, coverage95;
+} bnn_regression_metrics;
+
+/* Adds n examples to acc; epistemic_out (may be NULL) gets each example's
+ * epistemic variance summed over its k outputs. */
+void bnn_regression_add(const float *outputs, int64_t samples, int64_t n, int64_t k,
+                        const float *targets, const double *sigma, bool mixture,
+                        float *epistemic_out, bnn_regression_sums *acc);
+bnn_regression_metrics bnn_regression_finish(const bnn_regression_sums *acc);
 
 #ifdef __cplusplus
 }

@@ -315,7 +315,11 @@ int *bnn_graph_use_counts(const bnn_graph *graph);
 /* Reorders live nodes topologically (stable where already ordered). Fails on a
  * cycle, naming a node on it. */
 bnn_status bnn_graph_sort(bnn_graph *graph, bnn_diag *diag);
-/* Drops dead nodes and values nothing refers to, renumbering ids. */
+/* Drops dead nodes and values nothing refers to, renumbering ids.  Params
+ * whose name starts with BNN_RESERVED_PARAM_PREFIX stay even when no node
+ * reads them: they carry settings of the model in its file (a regressor's
+ * learned noise scale, "bnnc.noise_log_sigma": docs/uncertainty.md). */
+#define BNN_RESERVED_PARAM_PREFIX "bnnc."
 bnn_status bnn_graph_compact(bnn_graph *graph);
 /* Drops dead nodes and the values only they produced, renumbering ids; keeps
  * params and every other value, in order (dropping unused params is

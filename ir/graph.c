@@ -669,9 +669,15 @@ static bnn_status drop_dead(bnn_graph *g, bool keep_unused)
         free(value_map); free(used);
         return BNN_ERR_NOMEM;
     }
-    if (keep_unused)
-        for (int v = 0; v < g->n_values; v++)
-            used[v] = g->values[v].kind != BNN_VALUE_NODE;
+    for (int v = 0; v < g->n_values; v++) {
+        const bnn_value *val = &g->values[v];
+        /* params named bnnc.* are the model's own settings that no node reads
+         * (the noise scale of a regressor): they stay */
+        used[v] = keep_unused ? val->kind != BNN_VALUE_NODE
+                              : val->kind == BNN_VALUE_PARAM && val->name &&
+                                    strncmp(val->name, BNN_RESERVED_PARAM_PREFIX,
+                                            sizeof BNN_RESERVED_PARAM_PREFIX - 1) == 0;
+    }
     for (int i = 0; i < g->n_inputs; i++)
         used[g->inputs[i]] = true;
     for (int i = 0; i < g->n_outputs; i++)

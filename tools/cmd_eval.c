@@ -17,6 +17,7 @@
 #include "bnn_train.h"
 #include "cli.h"
 #include "eval_plot.h"
+#include "eval_regress.h"
 #include "rng.h"
 
 enum { ECE_BINS = 15 };
@@ -25,6 +26,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
         "usage: bnnc eval MODEL.onnx (--data DIR | --x X.npy --y Y.npy) [options]\n\n"
+        "A regressor (a model with a noise scale, bnnc.noise_log_sigma, as train --loss\n"
+        "gaussian leaves it, or --task regress) is evaluated against real-valued targets\n"
+        "--y [n, outputs]: RMSE of the predictive mean, the test log-likelihood per example\n"
+        "(the S-sample mixture of N(f_s, sigma^2)), the mean aleatoric (sigma^2) and\n"
+        "epistemic (variance over samples) variances, and how often the target falls in\n"
+        "the central 90%% and 95%% intervals of N(mean, their sum); --ood X.npy adds the\n"
+        "epistemic variance there and its AUROC (docs/uncertainty.md, Regression).\n\n"
+        "A classifier:\n"
         "Runs a classifier with S weight samples over a test set and reports accuracy,\n"
         "negative log-likelihood, Brier score, expected calibration error (15 equal-width\n"
         "bins) and the mean predictive entropy of right and wrong predictions, for the\n"
@@ -51,6 +60,8 @@ static void usage(FILE *out)
         "                      MNIST-format directory's test split, or an array; reports\n"
         "                      AUROC of predictive entropy and of mutual information\n"
         "  --plot FILE.svg     reliability diagram and entropy histograms\n"
+        "  --task classify|regress  what the output is (default: regress for a model with\n"
+        "                      a noise scale, else classify)\n"
         "  --seed N            weight samples and noise (default 0)\n"
         "  --threads N         OpenBLAS/OpenMP threads (default: all cores)\n"
         "  --json              one JSON object instead of text\n"
@@ -85,7 +96,7 @@ static void report_free(report *r)
 
 /* x's rows against the model's input: "X.npy: rows are f32[784], the model's
  * input 'input' takes f32[1,28,28]" rather than a planner error. */
-static bool check_rows(const bnn_graph *g, const bnn_tensor *x, const char *path)
+bool eval_check_rows(const bnn_graph *g, const bnn_tensor *x, const char *path)
 {
     if (g->n_inputs != 1) {
         fprintf(stderr, "bnnc: eval needs a model with one input, not %d\n", g->n_inputs);
@@ -317,7 +328,7 @@ static int load_ood(const char *spec, const bnn_tensor *x, int64_t n, uint64_t s
 int bnnc_cmd_eval(int argc, char **argv)
 {
     enum { OPT_DATA = 256, OPT_X, OPT_Y, OPT_LIMIT, OPT_SAMPLES, OPT_BATCH, OPT_SHIFT, OPT_OOD,
-           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON, OPT_PREDICTIVE, OPT_LOGITS };
+           OPT_PLOT, OPT_SEED, OPT_THREADS, OPT_JSON, OPT_PREDICTIVE, OPT_LOGITS, OPT_TASK };
     static const struct option options[] = {
         {"data", required_argument, NULL, OPT_DATA}, {"x", required_argument, NULL, OPT_X},
         {"y", required_argument, NULL, OPT_Y}, {"limit", required_argument, NULL, OPT_LIMIT},
@@ -330,12 +341,14 @@ int bnnc_cmd_eval(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'},
         {"predictive", required_argument, NULL, OPT_PREDICTIVE},
         {"logits", required_argument, NULL, OPT_LOGITS},
+        {"task", required_argument, NULL, OPT_TASK},
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *xpath = NULL, *ypath = NULL, *shift = NULL, *ood = NULL, *plot = NULL;
     int64_t limit = 0, samples = 32, batch = 256, seed = 0, threads = 0;
     double rotate = 0;
     bool json = false;
+    int task = 0; /* 0: detect, 1: classify, 2: regress */
     bnn_predictive predictive = BNN_PREDICTIVE_MC;
     bnn_logit_rule logits = BNN_LOGITS_SIGMA;
     optind = 1;
@@ -355,6 +368,10 @@ int bnnc_cmd_eval(int argc, char **argv)
         case OPT_JSON: json = true; break;
         case OPT_PREDICTIVE: ok = bnn_predictive_from_name(optarg, &predictive); break;
         case OPT_LOGITS: ok = bnn_logit_rule_from_name(optarg, &logits); break;
+        case OPT_TASK:
+            ok = strcmp(optarg, "classify") == 0 || strcmp(optarg, "regress") == 0;
+            task = ok ? (optarg[0] == 'c' ? 1 : 2) : 0;
+            break;
         case OPT_LIMIT: ok = bnnc_parse_int(optarg, 1, INT64_MAX, &limit); break;
         case OPT_SAMPLES: ok = bnnc_parse_int(optarg, 1, 100000, &samples); break;
         case OPT_BATCH: ok = bnnc_parse_int(optarg, 1, 1 << 20, &batch); break;
@@ -370,6 +387,7 @@ int bnnc_cmd_eval(int argc, char **argv)
             return bnnc_usage_error("eval", "bad value '%s'%s", optarg,
                                     c == OPT_LOGITS ? " (--logits wants sigma, draws or probit)"
                                     : c == OPT_PREDICTIVE ? " (--predictive wants mc, moments or glm)"
+                                    : c == OPT_TASK ? " (--task wants classify or regress)"
                                     : "");
     }
     if (argc - optind != 1)
@@ -377,6 +395,9 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (!data == !(xpath && ypath))
         return bnnc_usage_error("eval", "give either --data DIR or both --x and --y");
     const char *model = argv[optind];
+    if (task == 2 && data)
+        return bnnc_usage_error("eval", "--task regress takes --x and --y (real-valued "
+                                "targets), not --data");
 
     int status = BNNC_EXIT_ERROR;
     bnn_diag diag = {0};
@@ -391,6 +412,31 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (!comm)
         return BNNC_EXIT_ERROR;
     int rank = bnn_comm_rank(comm), ranks = bnn_comm_size(comm);
+    if (task != 1 && !data) {
+        /* a regressor: --task regress, or a model with a noise scale */
+        graph = bnnc_load_model_for_inference(model);
+        if (!graph)
+            goto done;
+        if (task == 2 || bnn_graph_noise_param(graph) >= 0) {
+            if (shift || plot) {
+                fprintf(stderr, "bnnc eval: %s is a regressor: --%s is for classifiers\n", model,
+                        shift ? "shift" : "plot");
+                status = BNNC_EXIT_USAGE;
+                goto done;
+            }
+            bnn_predict_options po = bnn_predict_defaults();
+            po.samples = samples;
+            po.predictive = predictive;
+            po.batch = batch;
+            po.seed = (uint64_t)seed;
+            po.threads = (int)threads;
+            bnn_runtime_set_threads((int)threads);
+            eval_regress_args ra = {.model = model, .xpath = xpath, .ypath = ypath, .ood = ood,
+                                    .limit = limit, .json = json, .predict = po};
+            status = eval_regress(graph, &ra, comm);
+            goto done;
+        }
+    }
     /* This rank's examples [first, first + rows) of n_all: all of them alone
      * (rows -1: to the end), else its share in whole batches, read from the
      * files and nothing more. */
@@ -491,8 +537,9 @@ int bnnc_cmd_eval(int argc, char **argv)
         x = &shifted;
     }
 
-    graph = bnnc_load_model_for_inference(model);
-    if (!graph || !check_rows(graph, x, data ? data : xpath) ||
+    if (!graph) /* not loaded above to look for a noise scale */
+        graph = bnnc_load_model_for_inference(model);
+    if (!graph || !eval_check_rows(graph, x, data ? data : xpath) ||
         !bnnc_bind_input_dims(graph, x, model))
         goto done;
     uint64_t setup[] = {(uint64_t)n_all, (uint64_t)samples, (uint64_t)batch, (uint64_t)seed,
@@ -531,8 +578,8 @@ int bnnc_cmd_eval(int argc, char **argv)
         if (binary && !(producer >= 0 && graph->nodes[producer].op == BNN_OP_SIGMOID)) {
             char buf[128];
             fprintf(stderr, "bnnc: %s: output '%s' %s is one value per %s but not made by a "
-                    "Sigmoid: a regressor? (a binary classifier ends with Sigmoid; its p(class 1) "
-                    "is then evaluated; a classifier needs at least 2 classes)\n", model,
+                    "Sigmoid: a regressor? (evaluate one with --task regress; a binary "
+                    "classifier ends with Sigmoid; a classifier needs at least 2 classes)\n", model,
                     out_v->name, bnn_shape_format(&out_v->shape, out_v->dtype, buf, sizeof buf),
                     steps > 1 ? "step" : "example");
             goto done;
@@ -592,7 +639,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         /* Every rank loads the whole OOD set (noise is drawn for all of it,
          * so it is the same whatever K) and predicts its whole batches. */
         if (load_ood(ood, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
-            !check_rows(graph, &ood_x, ood))
+            !eval_check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";
         po.predictive = predictive;

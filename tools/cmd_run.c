@@ -43,7 +43,7 @@ static void usage(FILE *out)
             "usage: bnnc run MODEL.onnx --input X.npy [--input NAME=Y.npy ...]\n"
             "                [--output OUT.npy | --output NAME=OUT.npy ...] [--quiet]\n"
             "                [--threads N] [--seed N] [--samples S] [--task classify|regress]\n"
-            "                [--uncertainty U.npy] [--json]\n\n"
+            "                [--uncertainty U.npy] [--draws D.npy] [--json]\n\n"
             "Runs the model once on the given inputs.  The batch size is the first\n"
             "dimension of the input.  Inputs given without NAME= fill the model's\n"
             "inputs in order.  Without --output or --quiet, prints each output's shape\n"
@@ -224,7 +224,7 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
             o->seed = (uint64_t)v;
             break;
         case RUN_OPT_SAMPLES: case RUN_OPT_TASK: case RUN_OPT_UNCERTAINTY: case RUN_OPT_JSON:
-        case RUN_OPT_PREDICTIVE: case RUN_OPT_LOGITS:
+        case RUN_OPT_PREDICTIVE: case RUN_OPT_LOGITS: case RUN_OPT_DRAWS:
             if (!run_samples_option(c, optarg, &o->mc))
                 return BNNC_EXIT_USAGE;
             break;

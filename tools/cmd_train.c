@@ -51,10 +51,15 @@ static void usage(FILE *out)
         "  --momentum F (sgd, 0.9)  --beta1 F (0.9)  --beta2 F (0.999)  --eps F (1e-8)\n"
         "  --weight-decay F      (0; adamw 0.01)\n"
         "  --rho-lr-scale F      the lr of Bayesian layers' rho params, times F (default 1)\n"
-        "  --loss ce|mse|bce     (default ce: softmax cross-entropy on integer labels;\n"
-        "                        bce: binary cross-entropy of a [batch, 1] or [batch]\n"
-        "                        probability (a final sigmoid's logits are used) against\n"
-        "                        targets in [0, 1], one per example)\n"
+        "  --loss ce|mse|bce|gaussian  (default ce: softmax cross-entropy on integer\n"
+        "                        labels; bce: binary cross-entropy of a [batch, 1] or\n"
+        "                        [batch] probability (a final sigmoid's logits are used)\n"
+        "                        against targets in [0, 1], one per example; gaussian: a\n"
+        "                        regressor's Gaussian likelihood with a learned noise scale\n"
+        "                        per output, kept in the model as bnnc.noise_log_sigma)\n"
+        "  --noise-sigma F       gaussian: the noise scale to start from (default: the\n"
+        "                        model's own, else the RMS residual of each output on the\n"
+        "                        first batch of training examples; 1 under mpirun)\n"
         "  --dnn-factor F        (default 1)\n"
         "  --bnn-factor F        (default 1/N, N = training examples)\n"
         "  --samples S           weight samples for validation accuracy (default 10)\n"
@@ -89,13 +94,13 @@ enum {
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_RHO_LR, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
-    OPT_NO_CALIBRATE,
+    OPT_NO_CALIBRATE, OPT_NOISE_SIGMA,
 };
 
 typedef struct train_args {
     const char *model, *output, *data, *train_x, *train_y, *val_x, *val_y;
     const char *checkpoint, *resume;
-    double val_split, scale, dnn_factor, bnn_factor;
+    double val_split, scale, dnn_factor, bnn_factor, noise_sigma;
     int64_t limit, epochs, batch, samples, seed, threads;
     bool json, bnn_factor_set, no_calibrate;
     bnn_train_options train;
@@ -367,6 +372,18 @@ static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char 
                 return BNNC_EXIT_ERROR;
             }
     } else {
+        int producer = out->producer;
+        bnn_op op = producer >= 0 ? graph->nodes[producer].op : BNN_OP_NONE;
+        if (loss == BNN_LOSS_GAUSSIAN &&
+            (op == BNN_OP_SOFTMAX || op == BNN_OP_LOG_SOFTMAX || op == BNN_OP_SIGMOID)) {
+            fprintf(stderr, "bnnc: the model's output '%s' comes out of a %s: a classifier's "
+                    "probabilities, not a regressor's real values (--loss gaussian is for "
+                    "regressors; use --loss %s)\n", out->name,
+                    op == BNN_OP_SIGMOID ? "Sigmoid" : op == BNN_OP_SOFTMAX ? "Softmax"
+                                                                            : "LogSoftmax",
+                    op == BNN_OP_SIGMOID ? "bce" : "ce");
+            return BNNC_EXIT_ERROR;
+        }
         if (loss == BNN_LOSS_BCE) {
             bnn_shape one = out->shape;
             if (one.rank > 0)
@@ -486,6 +503,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"resume", required_argument, NULL, OPT_RESUME},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-calibrate", no_argument, NULL, OPT_NO_CALIBRATE},
+        {"noise-sigma", required_argument, NULL, OPT_NOISE_SIGMA},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -543,11 +561,17 @@ static int parse_args(int argc, char **argv, train_args *a)
         }
         case OPT_LOSS:
             ok = strcmp(optarg, "ce") == 0 || strcmp(optarg, "mse") == 0 ||
-                 strcmp(optarg, "bce") == 0;
-            a->train.loss = strcmp(optarg, "mse") == 0   ? BNN_LOSS_MSE
-                            : strcmp(optarg, "bce") == 0 ? BNN_LOSS_BCE
-                                                         : BNN_LOSS_CROSS_ENTROPY;
-            name = "--loss (ce, mse or bce)";
+                 strcmp(optarg, "bce") == 0 || strcmp(optarg, "gaussian") == 0;
+            a->train.loss = strcmp(optarg, "mse") == 0        ? BNN_LOSS_MSE
+                            : strcmp(optarg, "bce") == 0      ? BNN_LOSS_BCE
+                            : strcmp(optarg, "gaussian") == 0 ? BNN_LOSS_GAUSSIAN
+                                                              : BNN_LOSS_CROSS_ENTROPY;
+            name = "--loss (ce, mse, bce or gaussian)";
+            break;
+        case OPT_NOISE_SIGMA:
+            ok = bnnc_parse_float(optarg, &a->noise_sigma) && a->noise_sigma > 0 &&
+                 isfinite(a->noise_sigma);
+            name = "--noise-sigma (a scale above 0)";
             break;
         case OPT_LR: ok = bnnc_parse_float(optarg, &lr) && lr > 0; name = "--lr"; break;
         case OPT_LR_MILESTONES:
@@ -591,6 +615,8 @@ static int parse_args(int argc, char **argv, train_args *a)
     if (wd >= 0) oc->weight_decay = (float)wd;
     if (gamma_set && !a->schedule.n_milestones)
         return bnnc_usage_error("train", "--lr-gamma needs --lr-milestones");
+    if (a->noise_sigma > 0 && a->train.loss != BNN_LOSS_GAUSSIAN)
+        return bnnc_usage_error("train", "--noise-sigma goes with --loss gaussian");
     if (argc - optind != 1)
         return bnnc_usage_error("train", "expected one model file");
     a->model = argv[optind];
@@ -600,6 +626,9 @@ static int parse_args(int argc, char **argv, train_args *a)
         return bnnc_usage_error("train", "give either --data DIR or both --train-x and --train-y");
     if (!a->val_x != !a->val_y)
         return bnnc_usage_error("train", "--val-x and --val-y go together");
+    if (a->noise_sigma > 0 && a->resume)
+        return bnnc_usage_error("train", "--noise-sigma cannot change a resumed run's noise "
+                                "scale (the checkpoint's model holds it)");
     const char *inputs[] = {a->model, a->train_x, a->train_y, a->val_x, a->val_y};
     if (bnnc_output_is_input("train", a->output, inputs, 5))
         return BNNC_EXIT_ERROR;
@@ -771,6 +800,128 @@ static int load_epoch(const train_args *a, const bnn_graph *graph, int rank, int
     return rc;
 }
 
+/* The outputs per example of the model's (only) output, or -1 when unknown. */
+static int64_t outputs_per_example(const bnn_graph *graph)
+{
+    bnn_shape one = graph->values[graph->outputs[0]].shape;
+    if (one.rank < 1)
+        return -1;
+    one.dims[0] = 1;
+    return bnn_shape_numel(&one);
+}
+
+/* --loss gaussian: the noise scale the model starts from.  --noise-sigma F
+ * sets every output's to F; else a model that has one keeps it; else each
+ * output's is the RMS residual of one weight sample's prediction on the first
+ * batch of training examples (in file order), or 1 where that is 0 or not
+ * finite, and with several ranks (which hold different rows) 1. */
+static int start_noise_scale(bnn_graph *graph, const bnn_dataset *train, const train_args *a,
+                             int ranks, const char *model_path)
+{
+    bnn_diag diag;
+    int64_t k = outputs_per_example(graph);
+    if (k < 1) {
+        fprintf(stderr, "bnnc: %s: the output's size per example is not known; --loss gaussian "
+                "needs it (give --input-shape)\n", model_path);
+        return BNNC_EXIT_ERROR;
+    }
+    if (a->noise_sigma <= 0 && bnn_graph_noise_param(graph) >= 0) {
+        double *have = malloc(sizeof(double) * (size_t)k);
+        bnn_status st = have ? bnn_graph_noise_sigmas(graph, k, have, &diag)
+                             : bnn_fail(&diag, BNN_ERR_NOMEM, "out of memory");
+        free(have);
+        return st == BNN_OK ? BNNC_EXIT_OK : bnnc_report(model_path, &diag);
+    }
+    double *sigma = calloc((size_t)k, sizeof(double));
+    float *ys = NULL;
+    bnn_tensor head = train->x;
+    int rc = BNNC_EXIT_ERROR;
+    if (!sigma) {
+        fprintf(stderr, "bnnc: out of memory\n");
+        goto done;
+    }
+    const char *how = "--noise-sigma";
+    if (a->noise_sigma > 0 || ranks > 1) {
+        for (int64_t j = 0; j < k; j++)
+            sigma[j] = a->noise_sigma > 0 ? a->noise_sigma : 1.0;
+        how = a->noise_sigma > 0 ? "--noise-sigma" : "1 (several ranks)";
+    } else {
+        int64_t rows = train->n < a->batch ? train->n : a->batch, samples, width;
+        head.owns_data = false;
+        head.shape.dims[0] = rows;
+        bnn_predict_options po = bnn_predict_defaults();
+        po.samples = 1;
+        po.batch = rows;
+        po.seed = (uint64_t)a->seed;
+        po.threads = (int)a->threads;
+        if (bnn_predict_outputs(graph, &head, &po, NULL, &samples, &width, &diag) != BNN_OK ||
+            (width != k && bnn_fail(&diag, BNN_ERR_SHAPE, "%lld outputs per example, expected "
+                                    "%lld", (long long)width, (long long)k)) ||
+            !(ys = malloc(sizeof(float) * (size_t)(samples * rows * width))) ||
+            bnn_predict_outputs(graph, &head, &po, ys, &samples, &width, &diag) != BNN_OK) {
+            if (!ys)
+                fprintf(stderr, "bnnc: out of memory\n");
+            else
+                bnnc_report(model_path, &diag);
+            goto done;
+        }
+        const float *t = train->y.data;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < k; j++) {
+                double d = (double)t[i * k + j] - ys[i * k + j];
+                sigma[j] += d * d / (double)rows;
+            }
+        for (int64_t j = 0; j < k; j++) {
+            sigma[j] = sqrt(sigma[j]);
+            if (!(sigma[j] > 1e-6) || !isfinite(sigma[j]))
+                sigma[j] = 1;
+        }
+        how = "the RMS residual on the first batch";
+    }
+    if (bnn_graph_set_noise_sigmas(graph, sigma, k, &diag) != BNN_OK) {
+        bnnc_report(model_path, &diag);
+        goto done;
+    }
+    if (!a->json && bnn_comm_rank(a->train.comm) == 0) {
+        printf("noise scale %s: sigma ", BNN_NOISE_PARAM);
+        for (int64_t j = 0; j < k && j < 4; j++)
+            printf("%s%.4g", j ? ", " : "", sigma[j]);
+        printf("%s (from %s)\n", k > 4 ? ", ..." : "", how);
+    }
+    rc = BNNC_EXIT_OK;
+done:
+    free(sigma);
+    free(ys);
+    return rc;
+}
+
+/* The noise scale's sigmas for the epoch line: ", noise sigma 0.1, 0.2" (the
+ * first four, then the mean) or "" without one. */
+static void print_noise(const bnn_graph *graph, bool json)
+{
+    int v = bnn_graph_noise_param(graph);
+    if (v < 0)
+        return;
+    const bnn_value *val = &graph->values[v];
+    int64_t n = bnn_shape_numel(&val->shape);
+    const float *r = val->data;
+    if (json) {
+        printf(", \"noise_sigma\": [");
+        for (int64_t j = 0; j < n; j++)
+            printf("%s%.6g", j ? ", " : "", exp((double)r[j]));
+        printf("]");
+        return;
+    }
+    double mean = 0;
+    for (int64_t j = 0; j < n; j++)
+        mean += exp((double)r[j]) / (double)n;
+    printf(", noise sigma ");
+    for (int64_t j = 0; j < n && j < 4; j++)
+        printf("%s%.4g", j ? ", " : "", exp((double)r[j]));
+    if (n > 4)
+        printf(", ... (mean %.4g)", mean);
+}
+
 int bnnc_cmd_train(int argc, char **argv)
 {
     train_args a = {0};
@@ -884,6 +1035,9 @@ int bnnc_cmd_train(int argc, char **argv)
     a.train.seed = (uint64_t)a.seed;
     a.train.threads = (int)a.threads;
     a.train.comm = comm;
+    if (a.train.loss == BNN_LOSS_GAUSSIAN &&
+        start_noise_scale(graph, &train, &a, ranks, model_path) != BNNC_EXIT_OK)
+        goto done;
     if (!bnnc_ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model_path) ||
         !bnnc_ranks_agree(comm, "training data or options", setup_fingerprint(&a, n_train, n_val, &train),
                      a.data ? a.data : a.train_x))
@@ -1012,12 +1166,13 @@ int bnnc_cmd_train(int argc, char **argv)
             break;
         double seconds = now_seconds() - start;
         double val_acc = NAN;
-        if (n_val && a.train.loss != BNN_LOSS_MSE &&
+        bool classifies = a.train.loss == BNN_LOSS_CROSS_ENTROPY || a.train.loss == BNN_LOSS_BCE;
+        if (n_val && classifies &&
             validate(graph, &val, n_val, &a, comm, &val_acc, &diag) != BNN_OK) {
             bnnc_report(a.model, &diag);
             goto done;
         }
-        double train_acc = a.train.loss != BNN_LOSS_MSE ? (double)correct / (double)seen : NAN;
+        double train_acc = classifies ? (double)correct / (double)seen : NAN;
         if (terminal)
             printf("\r%*s\r", 79, "");
         if (a.json) {
@@ -1030,6 +1185,8 @@ int bnnc_cmd_train(int argc, char **argv)
             if (ranks > 1) /* where a data-parallel epoch went */
                 printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f, \"load_seconds\": %.3f",
                        ranks, reduce_ms / 1e3, load_seconds);
+            if (a.train.loss == BNN_LOSS_GAUSSIAN)
+                print_noise(graph, true);
             printf("}\n");
         } else {
             printf("epoch %lld/%lld: data loss %.4f, KL %.1f, train acc %.4f, val acc ",
@@ -1042,6 +1199,8 @@ int bnnc_cmd_train(int argc, char **argv)
             printf(", %.1f s (%.0f examples/s)", seconds, (double)seen / seconds);
             if (a.schedule.n_milestones)
                 printf(", lr %g", lr);
+            if (a.train.loss == BNN_LOSS_GAUSSIAN)
+                print_noise(graph, false);
             printf("\n");
         }
         fflush(stdout);

@@ -10,6 +10,7 @@
 #include "bnn_npy.h"
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
+#include "bnn_train.h"
 #include "cli.h"
 #include "run_samples.h"
 
@@ -36,6 +37,7 @@ bool run_samples_option(int code, const char *arg, run_samples_options *o)
         }
         return true;
     case RUN_OPT_UNCERTAINTY: o->uncertainty = arg; return true;
+    case RUN_OPT_DRAWS: o->draws = arg; return true;
     case RUN_OPT_JSON: o->json = true; return true;
     case RUN_OPT_PREDICTIVE: {
         bnn_predictive p;
@@ -69,6 +71,8 @@ bool run_samples_wanted(const bnn_graph *graph, const run_samples_options *o)
  * sigmoid (a binary classifier); anything else is taken for a regressor. */
 static bool is_classifier(const bnn_graph *g)
 {
+    if (bnn_graph_noise_param(g) >= 0) /* a noise scale: train --loss gaussian's regressor */
+        return false;
     const bnn_value *out = &g->values[g->outputs[0]];
     int producer = out->producer;
     bnn_op op = producer >= 0 ? g->nodes[producer].op : BNN_OP_NONE;
@@ -236,11 +240,17 @@ static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
         return bnnc_report(model, &diag);
     float *ys = malloc(sizeof(float) * (size_t)(samples * n * width) + 1);
     float *mean = malloc(sizeof(float) * (size_t)(n * width) + 1);
-    float *variance = malloc(sizeof(float) * (size_t)(n * width) + 1);
+    float *split = malloc(sizeof(float) * (size_t)(n * width) * 3 + 1);
+    double *sigma = malloc(sizeof(double) * (size_t)width + 1);
+    bool noise = bnn_graph_noise_param(g) >= 0;
     int rc = BNNC_EXIT_ERROR;
-    if (!ys || !mean || !variance) {
+    if (!ys || !mean || !split || !sigma) {
         fprintf(stderr, "bnnc: %s: out of memory for %lld x %lld x %lld outputs\n", model,
                 (long long)samples, (long long)n, (long long)width);
+        goto done;
+    }
+    if (noise && bnn_graph_noise_sigmas(g, width, sigma, &diag) != BNN_OK) {
+        bnnc_report(model, &diag);
         goto done;
     }
     if (bnn_predict_outputs(g, x, po, ys, &samples, &width, &diag) != BNN_OK) {
@@ -248,7 +258,9 @@ static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
         goto done;
     }
     /* Mean and variance over the samples (divided by S: the spread of the
-     * Monte-Carlo predictive distribution itself), two passes for accuracy. */
+     * Monte-Carlo predictive distribution itself), two passes for accuracy:
+     * the epistemic variance; the noise scale's sigma^2 the aleatoric one
+     * (0 without one); split[e] = (total, aleatoric, epistemic). */
     for (int64_t e = 0; e < n * width; e++) {
         double sum = 0, sq = 0;
         for (int64_t s = 0; s < samples; s++)
@@ -258,46 +270,85 @@ static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
             double d = ys[s * n * width + e] - m;
             sq += d * d;
         }
+        double epi = sq / (double)samples, alea = noise ? sigma[e % width] * sigma[e % width] : 0;
         mean[e] = (float)m;
-        variance[e] = (float)(sq / (double)samples);
+        split[3 * e] = (float)(epi + alea);
+        split[3 * e + 1] = (float)alea;
+        split[3 * e + 2] = (float)epi;
     }
     bnn_shape shape = g->values[g->outputs[0]].shape;
     shape.dims[0] = n;
+    if (shape.rank >= BNN_MAX_RANK && (o->draws || o->uncertainty)) {
+        fprintf(stderr, "bnnc: %s: the output has rank %d: --draws and --uncertainty add a "
+                "dimension, and arrays have at most %d\n", model, shape.rank, BNN_MAX_RANK);
+        goto done;
+    }
     if (output && (rc = write_npy(output, mean, &shape)) != BNNC_EXIT_OK)
         goto done;
-    if (o->uncertainty && (rc = write_npy(o->uncertainty, variance, &shape)) != BNNC_EXIT_OK)
+    if (o->draws) {
+        bnn_shape all = {.rank = shape.rank + 1, .dims = {samples}};
+        memcpy(all.dims + 1, shape.dims, sizeof(int64_t) * (size_t)shape.rank);
+        if ((rc = write_npy(o->draws, ys, &all)) != BNNC_EXIT_OK)
+            goto done;
+    }
+    bnn_shape three = shape;
+    three.dims[three.rank++] = 3;
+    if (o->uncertainty && (rc = write_npy(o->uncertainty, split, &three)) != BNNC_EXIT_OK)
         goto done;
     rc = BNNC_EXIT_OK;
     if (o->json) {
         printf("{\"model\": ");
         bnnc_print_json_string(model);
-        printf(", \"task\": \"regress\", \"samples\": %lld, \"outputs\": %lld, \"examples\": [",
+        printf(", \"task\": \"regress\", \"samples\": %lld, \"outputs\": %lld, \"noise_sigma\": ",
                (long long)samples, (long long)width);
-        for (int64_t i = 0; i < n; i++) {
+        if (noise) {
+            putchar('[');
+            for (int64_t j = 0; j < width; j++)
+                printf("%s%.6g", j ? ", " : "", sigma[j]);
+            putchar(']');
+        } else {
+            printf("null");
+        }
+        printf(", \"examples\": [");
+        float *v = malloc(sizeof(float) * (size_t)width + 1);
+        for (int64_t i = 0; v && i < n; i++) {
             printf("%s\n  {\"mean\": ", i ? "," : "");
             print_floats(mean + i * width, width);
-            printf(", \"variance\": ");
-            print_floats(variance + i * width, width);
+            static const char *const names[3] = {"variance", "aleatoric_variance",
+                                                 "epistemic_variance"};
+            for (int part = 0; part < 3; part++) {
+                for (int64_t j = 0; j < width; j++)
+                    v[j] = split[3 * (i * width + j) + part];
+                printf(", \"%s\": ", names[part]);
+                print_floats(v, width);
+            }
             putchar('}');
         }
+        free(v);
         printf("\n]}\n");
     } else if (!quiet && !output) {
         printf("%s: %lld example%s, %lld weight sample%s (regressor: mean +- standard "
-               "deviation per output)\n", model, (long long)n, n == 1 ? "" : "s",
-               (long long)samples, samples == 1 ? "" : "s");
+               "deviation per output%s)\n", model, (long long)n, n == 1 ? "" : "s",
+               (long long)samples, samples == 1 ? "" : "s",
+               noise ? ", then its aleatoric (noise scale) and epistemic (over samples) parts"
+                     : "; no noise scale: epistemic only");
         enum { SHOWN = 6 };
         for (int64_t i = 0; i < n; i++) {
             printf("%6lld:", (long long)i);
-            for (int64_t j = 0; j < width && j < SHOWN; j++)
-                printf("  %.4g +- %.3g", (double)mean[i * width + j],
-                       sqrt((double)variance[i * width + j]));
+            for (int64_t j = 0; j < width && j < SHOWN; j++) {
+                const float *e = split + 3 * (i * width + j);
+                printf("  %.4g +- %.3g", (double)mean[i * width + j], sqrt((double)e[0]));
+                if (noise)
+                    printf(" (%.3g, %.3g)", sqrt((double)e[1]), sqrt((double)e[2]));
+            }
             printf(width > SHOWN ? "  ... (%lld outputs)\n" : "\n", (long long)width);
         }
     }
 done:
     free(ys);
     free(mean);
-    free(variance);
+    free(split);
+    free(sigma);
     return rc;
 }
 

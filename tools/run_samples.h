@@ -23,31 +23,36 @@ typedef struct run_samples_options {
     int predictive;           /* bnn_predictive: --predictive mc|moments|glm */
     int logits;               /* bnn_logit_rule: --logits sigma|draws|probit */
     const char *uncertainty;  /* .npy of the per-example measures, or NULL */
+    const char *draws;        /* regressor: .npy of every sample's outputs [S, n, ...], or NULL */
     bool json;
     bool given;               /* one of --samples/--task/--uncertainty/--json was given */
 } run_samples_options;
 
 /* The long options cmd_run.c adds to its table; codes above 0x1000. */
 enum { RUN_OPT_SAMPLES = 0x1001, RUN_OPT_TASK, RUN_OPT_UNCERTAINTY, RUN_OPT_JSON,
-       RUN_OPT_PREDICTIVE, RUN_OPT_LOGITS };
+       RUN_OPT_PREDICTIVE, RUN_OPT_LOGITS, RUN_OPT_DRAWS };
 #define RUN_SAMPLES_LONG_OPTIONS                                                \
     {"samples", required_argument, NULL, RUN_OPT_SAMPLES},                      \
     {"task", required_argument, NULL, RUN_OPT_TASK},                            \
     {"uncertainty", required_argument, NULL, RUN_OPT_UNCERTAINTY},              \
     {"json", no_argument, NULL, RUN_OPT_JSON},                                  \
     {"predictive", required_argument, NULL, RUN_OPT_PREDICTIVE},                \
-    {"logits", required_argument, NULL, RUN_OPT_LOGITS}
+    {"logits", required_argument, NULL, RUN_OPT_LOGITS},                        \
+    {"draws", required_argument, NULL, RUN_OPT_DRAWS}
 /* Help lines for the options above. */
 #define RUN_SAMPLES_USAGE                                                                   \
     "  --samples S                weight samples (default 32 for a Bayesian model, else 1)\n" \
     "  --task classify|regress    what the output is (default: detected from the graph;\n" \
-    "                             [n,1] or [n] from a Sigmoid is a binary classifier, with\n" \
-    "                             classify any [n,1] is read as a logit; [n,T,C] from a\n"  \
-    "                             Softmax a per-step classifier)\n"                        \
+    "                             a model with a noise scale is a regressor; [n,1] or [n]\n" \
+    "                             from a Sigmoid is a binary classifier, with classify\n" \
+    "                             any [n,1] is read as a logit; [n,T,C] from a Softmax a\n" \
+    "                             per-step classifier)\n"                                 \
     "  --uncertainty FILE         per-example measures as .npy: [n,3] (predictive entropy,\n" \
     "                             expected entropy, mutual information) for a classifier\n" \
-    "                             ([n,T,3] per step), the variance of each output for a\n"  \
-    "                             regressor\n"                                             \
+    "                             ([n,T,3] per step); for a regressor the output's shape\n" \
+    "                             and 3: the variance of each output (total, aleatoric =\n" \
+    "                             the noise scale's sigma^2, epistemic = over samples)\n" \
+    "  --draws FILE               regressor: every sample's outputs as .npy [S, n, ...]\n" \
     "  --json                     print the mean and the measures as one JSON object\n"    \
     "  --predictive mc|moments|glm  Monte-Carlo over weights (default), or one run of the\n" \
     "                             moment-propagation / linearised graph (docs/moments.md)\n" \

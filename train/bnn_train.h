@@ -33,6 +33,35 @@ bnn_status bnn_binary_cross_entropy(const float *in, const float *target, int64_
                                     bool from_logits, float scale, double *loss, float *grad,
                                     bnn_diag *diag);
 
+/* The Gaussian likelihood of a regressor with a learned homoscedastic noise
+ * scale s (train/loss_gaussian.c): the mean over the n rows of
+ *   0.5 * sum_j ((t_ij - f_ij)^2 / s_j^2 + log(2 pi s_j^2)),
+ * pred and target [n, k], s_j = exp(log_sigma[j]) with n_sigma = k (one per
+ * output) or 1 (shared).  When not NULL, grad gets d(scale * loss)/d pred
+ * ([n, k]) and log_sigma_grad d(scale * loss)/d log_sigma ([n_sigma],
+ * overwritten).  A non-finite target fails naming it; n_sigma neither 1 nor
+ * k fails. */
+bnn_status bnn_gaussian_nll(const float *pred, const float *target, int64_t n, int64_t k,
+                            const float *log_sigma, int64_t n_sigma, float scale, double *loss,
+                            float *grad, double *log_sigma_grad, bnn_diag *diag);
+
+/* A regressor's noise scale lives in its model file as this param, f32 [k]
+ * (one log sigma per output) or [1] (shared), read by no node; graph
+ * compaction keeps it (BNN_RESERVED_PARAM_PREFIX) and ONNX export writes it
+ * as an initializer of that name. */
+#define BNN_NOISE_PARAM "bnnc.noise_log_sigma"
+/* The param's value id, or -1 when the model has none. */
+int bnn_graph_noise_param(const bnn_graph *graph);
+/* sigma[0..k) for a model with k outputs per example (a shared scale repeated);
+ * fails when there is no param, or it is neither [1] nor [k]. */
+bnn_status bnn_graph_noise_sigmas(const bnn_graph *graph, int64_t k, double *sigma,
+                                  bnn_diag *diag);
+/* Sets the param to log sigma[0..n), creating it (not trainable: the trainer
+ * steps it itself) when the model has none; an existing one must have n
+ * values. */
+bnn_status bnn_graph_set_noise_sigmas(bnn_graph *graph, const double *sigma, int64_t n,
+                                      bnn_diag *diag);
+
 /* ---- optimizers ------------------------------------------------------------ */
 
 typedef enum bnn_optimizer_kind {
@@ -93,6 +122,11 @@ typedef enum bnn_loss_kind {
     BNN_LOSS_MSE,           /* outputs against f32 targets of the same shape */
     BNN_LOSS_BCE,           /* probabilities [n] or [n, 1] (a sigmoid's: its logits are
                                used) against f32 targets in [0, 1] of the same shape */
+    BNN_LOSS_GAUSSIAN,      /* outputs against f32 targets of the same shape, the
+                               Gaussian likelihood with the noise scale of the graph's
+                               BNN_NOISE_PARAM, which the trainer steps with the other
+                               params (its Adam moments follow theirs in the optimizer's
+                               flat state, so checkpoints carry them) */
 } bnn_loss_kind;
 
 typedef struct bnn_train_options {

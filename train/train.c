@@ -42,6 +42,12 @@ struct bnn_trainer {
     uint64_t steps;
     int64_t global_rows;       /* rows of the global batch being stepped (0: x's own) */
     int64_t first_row;         /* where x's rows start in it (per-example draws) */
+    /* BNN_LOSS_GAUSSIAN: the graph's noise-scale param (BNN_NOISE_PARAM), no
+     * node's operand, so the trainer keeps its gradient and steps it in the
+     * optimizer's segment [n_trainable, n_trainable + noise_n) */
+    int noise;                 /* value id, or -1 */
+    int64_t noise_n;           /* its floats: 1 or the output's per-example size */
+    float *noise_grad;         /* owned, noise_n */
 };
 
 static void plan_free(train_plan *p)
@@ -85,6 +91,22 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
     t->input = graph->inputs[0];
     t->output = graph->outputs[0];
     t->logits = t->output;
+    t->noise = -1;
+    if (options->loss == BNN_LOSS_GAUSSIAN) {
+        t->noise = bnn_graph_noise_param(graph);
+        const bnn_value *nv = t->noise >= 0 ? &graph->values[t->noise] : NULL;
+        if (!nv || nv->dtype != BNN_F32 || nv->shape.rank != 1 || nv->shape.dims[0] < 1) {
+            free(t);
+            return bnn_fail(diag, BNN_ERR_INVALID, "the Gaussian loss needs the model's noise "
+                            "scale, an f32 [1] or [outputs] param '%s'", BNN_NOISE_PARAM);
+        }
+        t->noise_n = nv->shape.dims[0];
+        t->noise_grad = calloc((size_t)t->noise_n, sizeof(float));
+        if (!t->noise_grad) {
+            free(t);
+            return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+        }
+    }
     int producer = graph->values[t->output].producer;
     if (options->loss == BNN_LOSS_CROSS_ENTROPY && producer >= 0 &&
         graph->nodes[producer].op == BNN_OP_SOFTMAX && graph->values[t->output].shape.rank == 2) {
@@ -141,7 +163,8 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
                       "parameter", graph->values[t->output].name);
         goto fail;
     }
-    st = bnn_optimizer_create(&options->optimizer, t->n_trainable, &t->optimizer, diag);
+    st = bnn_optimizer_create(&options->optimizer, t->n_trainable + (size_t)t->noise_n,
+                              &t->optimizer, diag);
     if (st != BNN_OK)
         goto fail;
     *out = t;
@@ -160,6 +183,7 @@ void bnn_trainer_destroy(bnn_trainer *t)
     free(t->needs_grad);
     free(t->is_rho);
     free(t->grad_offset);
+    free(t->noise_grad);
     bnn_optimizer_destroy(t->optimizer);
     free(t);
 }
@@ -180,6 +204,9 @@ bnn_status bnn_trainer_broadcast(bnn_trainer *t, bnn_diag *diag)
         if (g->values[v].kind == BNN_VALUE_PARAM && t->needs_grad[v])
             memcpy(t->param_grads + t->grad_offset[v], g->values[v].data, g->values[v].nbytes);
     BNN_TRY(bnn_comm_broadcast(comm, t->param_grads, t->n_trainable * sizeof(float), 0, diag));
+    if (t->noise >= 0)
+        BNN_TRY(bnn_comm_broadcast(comm, g->values[t->noise].data,
+                                   g->values[t->noise].nbytes, 0, diag));
     for (int v = 0; v < g->n_values; v++)
         if (g->values[v].kind == BNN_VALUE_PARAM && t->needs_grad[v])
             memcpy(g->values[v].data, t->param_grads + t->grad_offset[v], g->values[v].nbytes);
@@ -338,6 +365,28 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
         float threshold = t->bce_from_logits ? 0.0f : 0.5f; /* p >= 1/2 <=> z >= 0 */
         for (int64_t i = 0; i < n; i++)
             result->correct += (v[i] >= threshold) == (target[i] >= 0.5f);
+    } else if (o->loss == BNN_LOSS_GAUSSIAN) {
+        int64_t n = bnn_tensor_numel(out), k = b ? n / b : 0;
+        if (y->dtype != BNN_F32 || bnn_tensor_numel(y) != n)
+            return bnn_fail(diag, BNN_ERR_SHAPE, "the Gaussian loss needs f32 targets with "
+                            "the output's %lld elements", (long long)n);
+        if (t->noise_n != 1 && t->noise_n != k)
+            return bnn_fail(diag, BNN_ERR_SHAPE, "the noise scale '%s' has %lld values; the "
+                            "output '%s' has %lld per example (give one, or one per output)",
+                            BNN_NOISE_PARAM, (long long)t->noise_n,
+                            t->graph->values[t->output].name, (long long)k);
+        double g[64], *lg = t->noise_n <= 64 ? g : malloc(sizeof(double) * (size_t)t->noise_n);
+        if (!lg)
+            return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+        bnn_status st = bnn_gaussian_nll(out->data, y->data, b, k,
+                                         t->graph->values[t->noise].data, t->noise_n,
+                                         (float)(o->dnn_factor * share), &result->data_loss,
+                                         out_grad, lg, diag);
+        for (int64_t j = 0; st == BNN_OK && j < t->noise_n; j++)
+            t->noise_grad[j] = (float)lg[j];
+        if (lg != g)
+            free(lg);
+        BNN_TRY(st);
     } else {
         if (y->dtype != BNN_F32 || bnn_tensor_numel(y) != bnn_tensor_numel(out))
             return bnn_fail(diag, BNN_ERR_SHAPE, "mean squared error needs f32 targets with "
@@ -364,6 +413,8 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
         if (rows == 0) {
             memset(t->param_grads, 0, t->n_trainable * sizeof(float));
             memset(result, 0, sizeof *result);
+            if (t->noise >= 0)
+                memset(t->noise_grad, 0, sizeof(float) * (size_t)t->noise_n);
         }
         double t0 = now_ms();
         /* one fused buffer for every param's gradient, and the batch's sums */
@@ -372,6 +423,8 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
         BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads,
                                        bnn_session_param_grads_reduced(t->grads_session), diag));
         BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
+        if (t->noise >= 0) /* the noise scale's gradient, no session's */
+            BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->noise_grad, (size_t)t->noise_n, diag));
         result->reduce_ms = now_ms() - t0;
         result->count = t->global_rows;
         result->data_loss = sums[0] / (double)t->global_rows;
@@ -393,11 +446,16 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
     if (bad < t->n_trainable)
         return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
                         param_at(t, bad), result->loss);
+    if (t->noise >= 0 && first_non_finite(t->noise_grad, (size_t)t->noise_n) < (size_t)t->noise_n)
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
+                        BNN_NOISE_PARAM, result->loss);
     return BNN_OK;
 }
 
 const float *bnn_trainer_param_grad(const bnn_trainer *t, int value_id)
 {
+    if (value_id >= 0 && value_id == t->noise)
+        return t->noise_grad;
     if (value_id < 0 || value_id >= t->graph->n_values || !t->needs_grad[value_id] ||
         t->graph->values[value_id].kind != BNN_VALUE_PARAM)
         return NULL;
@@ -447,6 +505,15 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
         }
     }
     t->optimizer->config.lr = base_lr;
+    if (t->noise >= 0) {
+        /* the noise scale's segment follows the session's params; it is the
+         * likelihood's, not a weight: no weight decay pulls it toward s = 1 */
+        float decay = t->optimizer->config.weight_decay;
+        t->optimizer->config.weight_decay = 0;
+        bnn_optimizer_update(t->optimizer, t->n_trainable, t->graph->values[t->noise].data,
+                             t->noise_grad, (size_t)t->noise_n);
+        t->optimizer->config.weight_decay = decay;
+    }
     t->steps++;
     return BNN_OK;
 }

@@ -279,10 +279,15 @@ assert d["task"] == "regress" and d["samples"] == 400 and d["outputs"] == 2
 shape, m = np_load(tmp + "/rm.npy")
 vshape, v = np_load(tmp + "/rv.npy")
 _, want = np_load("'"$FIX"'/tiny_regressor_y.npy")
-assert shape == vshape == (5, 2)
+# --uncertainty: the output shape and (total, aleatoric, epistemic); no noise
+# scale, so aleatoric 0 and total = epistemic
+assert shape == (5, 2) and vshape == (5, 2, 3) and d["noise_sigma"] is None
+v = [v[3 * e + 2] for e in range(10)] if all(v[3 * e + 1] == 0 and v[3 * e] == v[3 * e + 2] for e in range(10)) else None
+assert v is not None
 for i, e in enumerate(d["examples"]):
     for j in range(2):
         assert abs(e["mean"][j] - m[2 * i + j]) < 1e-5 and abs(e["variance"][j] - v[2 * i + j]) < 1e-6
+        assert e["epistemic_variance"][j] == e["variance"][j] and e["aleatoric_variance"][j] == 0
         # MOPED: sigma = 0.1 |w|, so the spread is small and centred on the plain output
         assert 0 < v[2 * i + j] < 0.2, v
         assert abs(m[2 * i + j] - want[2 * i + j]) < 4 * math.sqrt(v[2 * i + j] / 400) + 0.05'

@@ -160,7 +160,7 @@ expect 1 train "$F/per_step.onnx" --train-x "$F/per_step.x.npy" --train-y "$F/pe
 expect 1 train "$B.onnx" --train-x "$B.x.npy" --train-y "$TMP/y3.npy" --loss bce -o "$TMP/x.onnx" \
     && has err "target 2 of example 2 is not in [0, 1]"
 expect 2 train "$B.onnx" --train-x "$B.x.npy" --train-y "$B.y.npy" --loss hinge -o "$TMP/x.onnx" \
-    && has err "--loss (ce, mse or bce)"
+    && has err "--loss (ce, mse, bce or gaussian)"
 
 # ---- a per-step classifier: Softmax [N, T, C] --------------------------------
 P=$F/per_step
