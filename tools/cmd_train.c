@@ -1,5 +1,6 @@
 /* bnnc train: fit a model's trainable parameters (Bayes by Backprop for the
  * Bayesian layers) on MNIST IDX files or .npy arrays. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
@@ -62,6 +63,14 @@ static void usage(FILE *out)
         "                        first batch of training examples; 1 under mpirun)\n"
         "  --dnn-factor F        (default 1)\n"
         "  --bnn-factor F        (default 1/N, N = training examples)\n"
+        "  --kl-scale F          bnn_factor = F/N (default 1): the KL's weight, a posterior\n"
+        "                        temperature\n"
+        "  --prior-sigma F       set every Bayesian layer's prior standard deviation to F\n"
+        "                        (its prior mean stays; default: the model's)\n"
+        "  --select              with held-out data (--val-split or --val-x): train once per\n"
+        "                        --kl-scale 1, 0.3, 0.1 and --prior-sigma 0.1, 0.3, 1 (9\n"
+        "                        runs), keep the run whose calibrated held-out NLL is\n"
+        "                        lowest, print the table (docs/uncertainty.md)\n"
         "  --samples S           weight samples for validation accuracy (default 10)\n"
         "  --seed N              shuffling and weight samples (default 0)\n"
         "  --threads N           OpenBLAS/OpenMP threads (default: all cores)\n"
@@ -94,15 +103,15 @@ enum {
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_RHO_LR, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
-    OPT_NO_CALIBRATE, OPT_NOISE_SIGMA,
+    OPT_NO_CALIBRATE, OPT_NOISE_SIGMA, OPT_KL_SCALE, OPT_PRIOR_SIGMA, OPT_SELECT,
 };
 
 typedef struct train_args {
     const char *model, *output, *data, *train_x, *train_y, *val_x, *val_y;
     const char *checkpoint, *resume;
-    double val_split, scale, dnn_factor, bnn_factor, noise_sigma;
+    double val_split, scale, dnn_factor, bnn_factor, noise_sigma, kl_scale, prior_sigma;
     int64_t limit, epochs, batch, samples, seed, threads;
-    bool json, bnn_factor_set, no_calibrate;
+    bool json, bnn_factor_set, no_calibrate, select;
     bnn_train_options train;
     bnn_lr_schedule schedule;
 } train_args;
@@ -504,6 +513,9 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"json", no_argument, NULL, OPT_JSON},
         {"no-calibrate", no_argument, NULL, OPT_NO_CALIBRATE},
         {"noise-sigma", required_argument, NULL, OPT_NOISE_SIGMA},
+        {"kl-scale", required_argument, NULL, OPT_KL_SCALE},
+        {"prior-sigma", required_argument, NULL, OPT_PRIOR_SIGMA},
+        {"select", no_argument, NULL, OPT_SELECT},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -513,6 +525,7 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->samples = 10;
     a->scale = 1.0 / 255;
     a->dnn_factor = 1;
+    a->kl_scale = -1; /* unset: 1 */
     a->train.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
     a->train.loss = BNN_LOSS_CROSS_ENTROPY;
     a->train.rho_lr_scale = 1;
@@ -594,6 +607,17 @@ static int parse_args(int argc, char **argv, train_args *a)
             name = "--rho-lr-scale";
             break;
         case OPT_DNN: ok = bnnc_parse_float(optarg, &a->dnn_factor) && a->dnn_factor >= 0; name = "--dnn-factor"; break;
+        case OPT_KL_SCALE:
+            ok = bnnc_parse_float(optarg, &a->kl_scale) && a->kl_scale >= 0 &&
+                 isfinite(a->kl_scale);
+            name = "--kl-scale";
+            break;
+        case OPT_PRIOR_SIGMA:
+            ok = bnnc_parse_float(optarg, &a->prior_sigma) && a->prior_sigma > 0 &&
+                 isfinite(a->prior_sigma) && (float)a->prior_sigma > 0;
+            name = "--prior-sigma (a number above 0)";
+            break;
+        case OPT_SELECT: a->select = true; break;
         case OPT_BNN:
             ok = bnnc_parse_float(optarg, &f) && f >= 0;
             a->bnn_factor = f;
@@ -617,6 +641,20 @@ static int parse_args(int argc, char **argv, train_args *a)
         return bnnc_usage_error("train", "--lr-gamma needs --lr-milestones");
     if (a->noise_sigma > 0 && a->train.loss != BNN_LOSS_GAUSSIAN)
         return bnnc_usage_error("train", "--noise-sigma goes with --loss gaussian");
+    if (a->kl_scale >= 0 && a->bnn_factor_set)
+        return bnnc_usage_error("train", "--kl-scale and --bnn-factor both set the KL's weight: "
+                                "give one");
+    if (a->select && (a->kl_scale >= 0 || a->bnn_factor_set || a->prior_sigma > 0))
+        return bnnc_usage_error("train", "--select chooses --kl-scale and --prior-sigma itself: "
+                                "give neither (nor --bnn-factor)");
+    if (a->select && (!(a->val_split > 0) && !a->val_x))
+        return bnnc_usage_error("train", "--select needs held-out data: --val-split F or "
+                                "--val-x/--val-y");
+    if (a->select && (a->no_calibrate || a->train.loss != BNN_LOSS_CROSS_ENTROPY))
+        return bnnc_usage_error("train", "--select compares calibrated held-out NLL: it needs "
+                                "--loss ce and no --no-calibrate");
+    if (a->select && (a->resume || a->checkpoint))
+        return bnnc_usage_error("train", "--select does not take --resume or --checkpoint");
     if (argc - optind != 1)
         return bnnc_usage_error("train", "expected one model file");
     a->model = argv[optind];
@@ -669,7 +707,8 @@ static uint64_t setup_fingerprint(const train_args *a, int64_t n_train, int64_t 
     h = bnn_comm_hash(h, &train->x.shape.rank, sizeof train->x.shape.rank);
     int64_t ints[] = {a->epochs, a->batch, a->samples, a->seed, (int64_t)a->train.loss,
                       (int64_t)a->train.optimizer.kind, a->schedule.n_milestones};
-    double reals[] = {a->dnn_factor, a->bnn_factor, a->train.optimizer.lr,
+    double reals[] = {a->dnn_factor, a->bnn_factor, a->kl_scale, a->prior_sigma,
+                      a->train.optimizer.lr,
                       a->train.optimizer.momentum, a->train.optimizer.beta1,
                       a->train.optimizer.beta2, a->train.optimizer.eps,
                       a->train.optimizer.weight_decay, a->schedule.gamma, a->scale};
@@ -922,12 +961,16 @@ static void print_noise(const bnn_graph *graph, bool json)
         printf(", ... (mean %.4g)", mean);
 }
 
-int bnnc_cmd_train(int argc, char **argv)
+/* One training run; *val_nll (when not NULL) gets the calibrated held-out
+ * NLL, or NAN when the run did not calibrate. */
+static int train_run(int argc, char **argv, double *val_nll)
 {
     train_args a = {0};
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? BNNC_EXIT_OK : rc;
+    if (val_nll)
+        *val_nll = NAN;
 
     bnn_diag diag = {0};
     bnn_comm *comm = bnnc_comm_start(); /* rank 0 alone prints */
@@ -1028,9 +1071,24 @@ int bnnc_cmd_train(int argc, char **argv)
         bnnc_report(model_path, &diag);
         goto done;
     }
+    if (a.prior_sigma > 0) { /* --prior-sigma: every Bayesian layer's prior scale */
+        int layers = 0;
+        for (int i = 0; i < graph->n_nodes; i++)
+            if (!graph->nodes[i].dead && bnn_op_is_bayesian(graph->nodes[i].op)) {
+                if (bnn_node_set_float(graph, i, "prior_sigma", (float)a.prior_sigma) != BNN_OK) {
+                    fprintf(stderr, "bnnc: out of memory setting the prior\n");
+                    goto done;
+                }
+                layers++;
+            }
+        if (!layers && rank == 0)
+            fprintf(stderr, "bnnc train: note: --prior-sigma: %s has no Bayesian layer\n",
+                    model_path);
+    }
     bnn_graph_mark_layer_params_trainable(graph);
     a.train.dnn_factor = a.dnn_factor;
-    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor : 1.0 / (double)n_train;
+    a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor
+                                          : (a.kl_scale >= 0 ? a.kl_scale : 1.0) / (double)n_train;
     a.train.batch = a.batch < n_train ? a.batch : n_train;
     a.train.seed = (uint64_t)a.seed;
     a.train.threads = (int)a.threads;
@@ -1103,7 +1161,7 @@ int bnnc_cmd_train(int argc, char **argv)
                a.train.optimizer.kind == BNN_OPTIM_SGD ? "sgd" :
                a.train.optimizer.kind == BNN_OPTIM_ADAM ? "adam" : "adamw",
                a.train.optimizer.lr, schedule_text(&a.schedule), a.train.dnn_factor, a.train.bnn_factor,
-               a.bnn_factor_set ? "" : " (1/N)",
+               a.bnn_factor_set ? "" : a.kl_scale >= 0 && a.kl_scale != 1 ? " (kl-scale/N)" : " (1/N)",
                bayesian ? "" : "; no Bayesian layers: plain fine-tuning");
     fflush(stdout);
 
@@ -1272,6 +1330,8 @@ int bnnc_cmd_train(int argc, char **argv)
             printf("calibrated on the %lld held-out examples: temperature %.4g, val NLL %.4f -> "
                    "%.4f (%lld samples; --no-calibrate skips this)\n", (long long)cal.examples,
                    cal.temperature, cal.nll_before, cal.nll_after, (long long)cal.samples);
+        if (val_nll)
+            *val_nll = cal.nll_after;
     } else if (rank == 0 && old_temperature != 1 && !a.json) {
         printf("note: the model's temperature %.4g was reset to 1 for training; calibrate again "
                "on held-out data (bnnc calibrate)\n", old_temperature);
@@ -1299,5 +1359,105 @@ done:
         bnn_comm_abort(comm, status);
     }
     bnn_comm_destroy(comm);
+    return status;
+}
+
+/* ---- --select: the KL's weight and the prior's scale, chosen on held-out NLL */
+
+static const double select_kl_scales[] = {1, 0.3, 0.1};
+static const double select_prior_sigmas[] = {0.1, 0.3, 1};
+
+int bnnc_cmd_train(int argc, char **argv)
+{
+    train_args a = {0};
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc < 0 ? BNNC_EXIT_OK : rc;
+    if (!a.select)
+        return train_run(argc, argv, NULL);
+    bnn_comm *comm = bnnc_comm_start();
+    if (!comm)
+        return BNNC_EXIT_ERROR;
+    int ranks = bnn_comm_size(comm);
+    bnn_comm_destroy(comm);
+    if (ranks > 1) {
+        fprintf(stderr, "bnnc train: --select runs alone, not under mpirun (its runs would "
+                "each need every held-out example)\n");
+        return BNNC_EXIT_USAGE;
+    }
+    enum { NK = sizeof select_kl_scales / sizeof *select_kl_scales,
+           NP = sizeof select_prior_sigmas / sizeof *select_prior_sigmas, N = NK * NP };
+    /* each run: the arguments less --select, then its own -o, --kl-scale and
+     * --prior-sigma (getopt keeps the last -o) */
+    char **args = calloc((size_t)argc + 6, sizeof *args);
+    char paths[N][4200], kl_text[32], prior_text[32];
+    double nll[N];
+    if (!args) {
+        fprintf(stderr, "bnnc train: out of memory\n");
+        return BNNC_EXIT_ERROR;
+    }
+    int n_args = 0;
+    int best = -1, status = BNNC_EXIT_OK, done = 0;
+    double t0 = now_seconds();
+    for (int k = 0; k < N && status == BNNC_EXIT_OK; k++) {
+        double kl = select_kl_scales[k / NP], prior = select_prior_sigmas[k % NP];
+        snprintf(paths[k], sizeof paths[k], "%s.select-%d.tmp", a.output, k);
+        snprintf(kl_text, sizeof kl_text, "%g", kl);
+        snprintf(prior_text, sizeof prior_text, "%g", prior);
+        char *extra[] = {"-o", paths[k], "--kl-scale", kl_text, "--prior-sigma", prior_text};
+        n_args = 0; /* afresh: getopt permutes the array it is given */
+        for (int i = 0; i < argc; i++)
+            if (strcmp(argv[i], "--select") != 0)
+                args[n_args++] = argv[i];
+        for (int j = 0; j < 6; j++)
+            args[n_args + j] = extra[j];
+        args[n_args + 6] = NULL;
+        if (!a.json)
+            printf("select: run %d of %d: --kl-scale %g --prior-sigma %g\n", k + 1, N, kl, prior);
+        fflush(stdout);
+        optind = 0; /* getopt from the start again, its state reset (glibc) */
+        status = train_run(n_args + 6, args, &nll[k]);
+        done = k + 1;
+        if (status == BNNC_EXIT_OK && !isfinite(nll[k])) {
+            fprintf(stderr, "bnnc train: --select: run %d was not calibrated\n", k + 1);
+            status = BNNC_EXIT_ERROR;
+        }
+        if (status == BNNC_EXIT_OK && (best < 0 || nll[k] < nll[best]))
+            best = k;
+    }
+    if (status == BNNC_EXIT_OK && rename(paths[best], a.output) != 0) {
+        fprintf(stderr, "bnnc train: cannot rename %s to %s: %s\n", paths[best], a.output,
+                strerror(errno));
+        status = BNNC_EXIT_ERROR;
+    }
+    for (int k = 0; k < done; k++)
+        if (status != BNNC_EXIT_OK || k != best)
+            remove(paths[k]); /* a failed run may have written none */
+    if (status == BNNC_EXIT_OK) {
+        if (a.json) {
+            printf("{\"select\": [");
+            for (int k = 0; k < N; k++)
+                printf("%s{\"kl_scale\": %g, \"prior_sigma\": %g, \"val_nll\": %.6f}",
+                       k ? ", " : "", select_kl_scales[k / NP], select_prior_sigmas[k % NP],
+                       nll[k]);
+            printf("], \"chosen\": {\"kl_scale\": %g, \"prior_sigma\": %g, \"val_nll\": %.6f}, "
+                   "\"seconds\": %.1f}\n", select_kl_scales[best / NP],
+                   select_prior_sigmas[best % NP], nll[best], now_seconds() - t0);
+        } else {
+            printf("select: calibrated held-out NLL by --kl-scale (rows) and --prior-sigma "
+                   "(columns):\n%10s", "");
+            for (int p = 0; p < NP; p++)
+                printf(" %8g ", select_prior_sigmas[p]);
+            for (int k = 0; k < N; k++) {
+                if (k % NP == 0)
+                    printf("\n%10g", select_kl_scales[k / NP]);
+                printf(" %8.4f%s", nll[k], k == best ? "*" : " ");
+            }
+            printf("\nselect: chose --kl-scale %g --prior-sigma %g (held-out NLL %.4f) in %.1f s; "
+                   "written to %s\n", select_kl_scales[best / NP], select_prior_sigmas[best % NP],
+                   nll[best], now_seconds() - t0, a.output);
+        }
+    }
+    free(args);
     return status;
 }

@@ -66,4 +66,35 @@ json "d['kl'] > 1e4 and abs(d['loss'] - (d['data_loss'] + d['kl'] / 64)) < 1e-5 
 expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 64 --batch 64 --epochs 1 --samples 1 \
     --threads 1 --json --bnn-factor 0.001 --dnn-factor 2 -o "$TMP/k.onnx"
 json "abs(d['loss'] - (2 * d['data_loss'] + 0.001 * d['kl'])) < 1e-5 * d['loss']"
+# --kl-scale F is bnn_factor F/N; --prior-sigma sets every layer's prior scale
+# (the KL of the same step changes with it).
+expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 64 --batch 64 --epochs 1 --samples 1 \
+    --threads 1 --json --kl-scale 0.25 -o "$TMP/k.onnx"
+json "abs(d['loss'] - (d['data_loss'] + 0.25 * d['kl'] / 64)) < 1e-5 * d['loss']"
+kl_default=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['kl'])" "$TMP/out")
+expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 64 --batch 64 --epochs 1 --samples 1 \
+    --threads 1 --json --prior-sigma 1 -o "$TMP/k.onnx"
+json "abs(d['kl'] - $kl_default) > 0.1 * $kl_default"
+expect 0 dump "$TMP/k.onnx" && has out "prior_sigma=1.0,"
+expect 2 train "$TMP/bnn.onnx" --data "$MNIST" --kl-scale 1 --bnn-factor 0.1 -o "$TMP/k2.onnx" &&
+    has err "give one"
+expect 2 train "$TMP/bnn.onnx" --data "$MNIST" --prior-sigma 0 -o "$TMP/k2.onnx" &&
+    has err "prior-sigma"
+
+# --select: nine runs, the one with the lowest calibrated held-out NLL kept,
+# no temporary file left; refused without held-out data or with its knobs set.
+expect 2 train "$TMP/bnn.onnx" --data "$MNIST" --select -o "$TMP/s.onnx" && has err "held-out"
+expect 2 train "$TMP/bnn.onnx" --data "$MNIST" --val-split 0.25 --select --kl-scale 1 \
+    -o "$TMP/s.onnx" && has err "chooses"
+expect 2 train "$TMP/bnn.onnx" --data "$MNIST" --val-split 0.25 --select --no-calibrate \
+    -o "$TMP/s.onnx" && has err "calibrated"
+[ ! -e "$TMP/s.onnx" ] || fail "a refused --select wrote its output"
+expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 400 --val-split 0.25 --epochs 1 \
+    --samples 4 --threads 1 --seed 1 --select --json -o "$TMP/s.onnx"
+json "len(d['select']) == 9 and d['chosen']['val_nll'] == min(r['val_nll'] for r in d['select'])"
+json "len(set(round(r['val_nll'], 6) for r in d['select'])) > 1"
+checks=$((checks + 1))
+[ -z "$(ls "$TMP" | grep select)" ] || fail "--select left temporary files: $(ls "$TMP")"
+chosen=$("$PY" -c "import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])['chosen']['prior_sigma'])" "$TMP/out")
+expect 0 dump "$TMP/s.onnx" && has out "prior_sigma=$chosen"
 finish
