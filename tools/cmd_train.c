@@ -1183,6 +1183,8 @@ static int train_run(int argc, char **argv, double *val_nll)
         }
         int64_t used = 0; /* rows of local[] the steps took */
         double loss_sum = 0, data_sum = 0, kl_last = 0, reduce_ms = 0;
+        double phase_ms[4] = {0}; /* forward, backward, finish, update */
+        double reduce_wait_ms = 0;
         int64_t correct = 0, seen = 0, step_in_epoch = 0;
         for (int64_t at = 0; at < n_train; at += a.train.batch, step_in_epoch++) {
             int64_t b = n_train - at < a.train.batch ? n_train - at : a.train.batch;
@@ -1215,6 +1217,11 @@ static int train_run(int argc, char **argv, double *val_nll)
             data_sum += r.data_loss * (double)b;
             kl_last = r.kl;
             reduce_ms += r.reduce_ms;
+            reduce_wait_ms += r.reduce_wait_ms;
+            phase_ms[0] += r.forward_ms;
+            phase_ms[1] += r.backward_ms;
+            phase_ms[2] += r.finish_ms;
+            phase_ms[3] += r.update_ms;
             correct += r.correct;
             seen += b;
             if (terminal)
@@ -1241,8 +1248,13 @@ static int train_run(int argc, char **argv, double *val_nll)
                    isnan(train_acc) ? -1 : train_acc, "", isnan(val_acc) ? -1 : val_acc, seconds,
                    (double)seen / seconds, lr);
             if (ranks > 1) /* where a data-parallel epoch went */
-                printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f, \"load_seconds\": %.3f",
-                       ranks, reduce_ms / 1e3, load_seconds);
+                printf(", \"ranks\": %d, \"allreduce_seconds\": %.3f, "
+                       "\"allreduce_wait_seconds\": %.3f, \"load_seconds\": %.3f",
+                       ranks, reduce_ms / 1e3, reduce_wait_ms / 1e3, load_seconds);
+            /* where the steps went (the all-reduce's part is allreduce_seconds) */
+            printf(", \"phase_seconds\": {\"forward\": %.3f, \"backward\": %.3f, \"finish\": %.3f, "
+                   "\"update\": %.3f}", phase_ms[0] / 1e3, phase_ms[1] / 1e3, phase_ms[2] / 1e3,
+                   phase_ms[3] / 1e3);
             if (a.train.loss == BNN_LOSS_GAUSSIAN)
                 print_noise(graph, true);
             printf("}\n");

@@ -159,6 +159,11 @@ typedef struct bnn_step_result {
     int64_t correct;  /* classification: rows whose arg-max is the label */
     int64_t count;    /* rows in the batch */
     double reduce_ms; /* wall time in the all-reduce (data-parallel steps only) */
+    double reduce_wait_ms; /* the part of it spent waiting for the slowest rank */
+    /* where the step's wall time went, for profiles: forward run, loss and
+     * backward sweep (less what it spent on the all-reduce), the derived rho
+     * gradients with the KL, the optimizer update */
+    double forward_ms, backward_ms, finish_ms, update_ms;
 } bnn_step_result;
 
 typedef struct bnn_trainer bnn_trainer;

@@ -320,7 +320,10 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     bnn_session_set_step(s, t->steps);
     /* and per-example draws follow the row's place in the global batch */
     bnn_session_set_example_offset(s, t->global_rows > 0 ? t->first_row : 0);
+    double t0 = now_ms();
     BNN_TRY(bnn_session_run(s, diag));
+    double t1 = now_ms();
+    result->forward_ms = t1 - t0;
 
     bnn_session_zero_grads(s);
     t->param_grads = bnn_session_param_grads(s, NULL); /* this plan's: the KL adds to it */
@@ -398,6 +401,7 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     result->count = b;
 
     BNN_TRY(bnn_session_backward(s, diag));
+    result->backward_ms = now_ms() - t1;
     return finish_gradients(t, result, b, diag);
 }
 
@@ -416,16 +420,21 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
             if (t->noise >= 0)
                 memset(t->noise_grad, 0, sizeof(float) * (size_t)t->noise_n);
         }
+        /* The batch's sums first: 16 bytes, so the time they take is the
+         * wait for the slowest rank to end its backward sweep; what the
+         * gradients take after them is the transfer itself. */
         double t0 = now_ms();
-        /* one fused buffer for every param's gradient, and the batch's sums */
         double sums[2] = {result->data_loss * (double)rows, (double)result->correct};
-        /* the gradients the sweep computed; the rest are derived from them */
+        BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
+        double t1 = now_ms();
+        /* one fused buffer: the gradients the sweep computed (the rest are
+         * derived from them) */
         BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads,
                                        bnn_session_param_grads_reduced(t->grads_session), diag));
-        BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
         if (t->noise >= 0) /* the noise scale's gradient, no session's */
             BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->noise_grad, (size_t)t->noise_n, diag));
         result->reduce_ms = now_ms() - t0;
+        result->reduce_wait_ms = t1 - t0;
         result->count = t->global_rows;
         result->data_loss = sums[0] / (double)t->global_rows;
         result->correct = (int64_t)sums[1];
@@ -433,6 +442,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
     /* the derived rho gradients and the KL with its gradient, in one pass;
      * a rank with no rows this step ran no forward: it draws again */
     uint64_t step = t->steps;
+    double t1 = now_ms();
     BNN_TRY(bnn_session_finish_param_grads(t->grads_session,
                                            t->global_rows > 0 && rows == 0 ? &step : NULL,
                                            (float)o->bnn_factor, &result->kl, diag));
@@ -449,6 +459,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
     if (t->noise >= 0 && first_non_finite(t->noise_grad, (size_t)t->noise_n) < (size_t)t->noise_n)
         return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
                         BNN_NOISE_PARAM, result->loss);
+    result->finish_ms = now_ms() - t1;
     return BNN_OK;
 }
 
@@ -483,6 +494,7 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
                             bnn_step_result *result, bnn_diag *diag)
 {
     BNN_TRY(bnn_trainer_gradients(t, x, y, result, diag));
+    double t0 = now_ms();
     bnn_optimizer_begin_step(t->optimizer);
     const float base_lr = t->optimizer->config.lr;
     const float rho_lr = base_lr * (t->options.rho_lr_scale > 0 ? t->options.rho_lr_scale : 1.0f);
@@ -515,6 +527,7 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
         t->optimizer->config.weight_decay = decay;
     }
     t->steps++;
+    result->update_ms = now_ms() - t0;
     return BNN_OK;
 }
 

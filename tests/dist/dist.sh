@@ -54,6 +54,26 @@ for k in 1 2 3; do
         same "np $k prints one process's losses and accuracies" a.txt b.txt
     fi
 done
+# --json says where a data-parallel epoch went: the phases of the steps, the
+# all-reduce and, within it, the wait for the slowest rank; the parts fit in
+# the epoch's seconds.
+if run_cmd json_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --json -o json2.onnx; then
+    if python3 - json_np2.out >json_np2.check 2>&1 <<'EOF'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"epoch"')]
+assert len(objs) == 2, f"{len(objs)} epoch objects"
+for o in objs:
+    p = o["phase_seconds"]
+    assert set(p) == {"forward", "backward", "finish", "update"}, p
+    assert all(v >= 0 for v in p.values()), p
+    assert o["ranks"] == 2
+    assert 0 <= o["allreduce_wait_seconds"] <= o["allreduce_seconds"], o
+    parts = sum(p.values()) + o["allreduce_seconds"]
+    assert parts <= o["seconds"] + 0.002, f"phases and all-reduce {parts} s > {o['seconds']} s"
+EOF
+    then ok "np 2 --json: phase_seconds and the all-reduce's wait fit in the epoch"; else
+        bad "np 2 --json timings: $(tail -1 json_np2.check)"; fi
+fi
 # Per-example draws follow the row's place in the global batch: the local and
 # flipout estimators, whose noise differs per example, train one process's
 # model too (with an uneven last batch: 290 = 4 x 64 + 34).  SGD, as below:

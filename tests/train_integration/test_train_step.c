@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bayes.h"
 #include "bnn_ir.h"
@@ -598,4 +599,43 @@ Test(train, rho_lr_scale_scales_the_rho_steps_only)
     cr_assert_float_eq(rho1, 1e-3, 1e-5, "rho moved %g", rho1);
     cr_assert_float_eq(rho10, 1e-2, 1e-4, "rho moved %g", rho10);
     cr_assert_float_eq(mu10, mu1, 1e-7, "mu moved %g, %g", mu1, mu10);
+}
+
+/* A step says where its time went: forward, backward, the KL pass and the
+ * update, each a part of the step's wall time, and no all-reduce in one
+ * process (docs/distributed.md, "phase_seconds"). */
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+Test(train, a_step_reports_where_its_time_went)
+{
+    bnn_graph *g = make_bayes_net();
+    bnn_train_options o = options_for(BNN_LOSS_CROSS_ENTROPY, 2);
+    o.bnn_factor = 0.1;
+    bnn_diag diag = {0};
+    bnn_tensor x, y;
+    bnn_trainer *t = trainer_with_batch(g, &o, &x, &y);
+    for (int i = 0; i < 3; i++) {
+        bnn_step_result r;
+        double t0 = wall_ms();
+        bnn_status st = i < 2 ? bnn_trainer_step(t, &x, &y, &r, &diag)
+                              : bnn_trainer_step_shard(t, &x, &y, 0, x.shape.dims[0], &r, &diag);
+        double wall = wall_ms() - t0;
+        cr_assert_eq(st, BNN_OK, "%s", diag.message);
+        cr_assert(r.forward_ms > 0 && r.backward_ms > 0, "forward %g, backward %g ms",
+                  r.forward_ms, r.backward_ms);
+        cr_assert(r.finish_ms >= 0 && r.update_ms >= 0);
+        double parts = r.forward_ms + r.backward_ms + r.finish_ms + r.update_ms;
+        cr_assert(parts <= wall, "the phases (%g ms) exceed the step (%g ms)", parts, wall);
+        cr_assert_eq(r.reduce_ms, 0.0, "one process reduces nothing");
+        cr_assert_eq(r.reduce_wait_ms, 0.0);
+    }
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+    bnn_trainer_destroy(t);
+    bnn_graph_destroy(g);
 }

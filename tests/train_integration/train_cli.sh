@@ -77,6 +77,10 @@ assert [o["epoch"] for o in objs] == [1, 2], objs
 for o in objs:
     for k in ("loss", "data_loss", "kl", "train_accuracy", "val_accuracy", "seconds", "examples_per_s"):
         assert k in o, k
+    p = o["phase_seconds"]
+    assert set(p) == {"forward", "backward", "finish", "update"}, p
+    assert 0 <= sum(p.values()) <= o["seconds"] + 0.002, (p, o["seconds"])
+    assert "allreduce_seconds" not in o, "one process reports no all-reduce"
 EOF
     then ok "--json: one JSON object per epoch, nothing else"; else bad "--json output is not one object per epoch"; fi
     same "--json does not change the trained model" plain.onnx json.onnx
