@@ -961,6 +961,66 @@ static void print_noise(const bnn_graph *graph, bool json)
         printf(", ... (mean %.4g)", mean);
 }
 
+/* ---- how far training moved the posterior's widths ---------------------- */
+
+/* Each Bayesian layer's weight rho as the run starts (NULL for other nodes),
+ * for width_report. */
+static float **snapshot_rho(const bnn_graph *g)
+{
+    float **rho = calloc((size_t)g->n_nodes + 1, sizeof *rho);
+    for (int i = 0; rho && i < g->n_nodes; i++) {
+        const bnn_node *n = &g->nodes[i];
+        int k = n->op == BNN_OP_WEIGHT_REPARAM ? 1 : 2;
+        if (n->dead || !bnn_op_is_bayesian(n->op) || k >= n->n_inputs || n->inputs[k] < 0)
+            continue;
+        const bnn_value *v = &g->values[n->inputs[k]];
+        if (v->dtype != BNN_F32 || !v->data || !v->nbytes)
+            continue;
+        rho[i] = malloc(v->nbytes);
+        if (rho[i])
+            memcpy(rho[i], v->data, v->nbytes);
+    }
+    return rho;
+}
+
+static int compare_doubles(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+/* Prints, per Bayesian layer, the 10%, 50% and 90% quantiles of sigma over
+ * its value when the run started (issue 12 item 3: is the width learned, or
+ * left where the conversion put it?). */
+static void width_report(const bnn_graph *g, float **start)
+{
+    if (!start)
+        return;
+    bool first = true;
+    for (int i = 0; i < g->n_nodes; i++) {
+        if (!start[i])
+            continue;
+        const bnn_node *n = &g->nodes[i];
+        const bnn_value *v = &g->values[n->inputs[n->op == BNN_OP_WEIGHT_REPARAM ? 1 : 2]];
+        size_t count = v->nbytes / sizeof(float);
+        double *r = malloc(count * sizeof *r);
+        if (r) {
+            const float *now = v->data;
+            for (size_t j = 0; j < count; j++)
+                r[j] = bnn_sigma_of_rho(now[j]) / bnn_sigma_of_rho(start[i][j]);
+            qsort(r, count, sizeof *r, compare_doubles);
+            double q[3] = {r[count / 10], r[count / 2], r[(count * 9) / 10]};
+            const char *name = *n->name ? n->name : v->name;
+            printf("%s%s %.3g (%.3g-%.3g)", first ? "posterior width, sigma / its start "
+                       "(median, 10%-90%): " : ", ", name, q[1], q[0], q[2]);
+            first = false;
+            free(r);
+        }
+    }
+    if (!first)
+        printf("\n");
+}
+
 /* One training run; *val_nll (when not NULL) gets the calibrated held-out
  * NLL, or NAN when the run did not calibrate. */
 static int train_run(int argc, char **argv, double *val_nll)
@@ -984,6 +1044,7 @@ static int train_run(int argc, char **argv, double *val_nll)
     int64_t *order = NULL;
     int status = BNNC_EXIT_ERROR;
     train_state state = {0};
+    float **widths = NULL; /* the rho at the start, for width_report */
     /* n_train, n_val: the job's examples.  Alone, train and val hold them all;
      * with several ranks, val holds this rank's batches of it and train this
      * epoch's rows of this rank (use, sorted, local: see load_epoch). */
@@ -1086,6 +1147,7 @@ static int train_run(int argc, char **argv, double *val_nll)
                     model_path);
     }
     bnn_graph_mark_layer_params_trainable(graph);
+    widths = rank == 0 ? snapshot_rho(graph) : NULL;
     a.train.dnn_factor = a.dnn_factor;
     a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor
                                           : (a.kl_scale >= 0 ? a.kl_scale : 1.0) / (double)n_train;
@@ -1348,12 +1410,21 @@ static int train_run(int argc, char **argv, double *val_nll)
         printf("note: the model's temperature %.4g was reset to 1 for training; calibrate again "
                "on held-out data (bnnc calibrate)\n", old_temperature);
     }
+    if (!a.json) /* --json's last line stays the epoch's (or calibration's) object */
+        width_report(graph, widths);
+    for (int i = 0; widths && i < graph->n_nodes; i++)
+        free(widths[i]);
+    free(widths);
+    widths = NULL;
     if (rank == 0 && bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
         bnnc_report(a.output, &diag);
         goto done;
     }
     status = BNNC_EXIT_OK;
 done:
+    for (int i = 0; widths && graph && i < graph->n_nodes; i++)
+        free(widths[i]);
+    free(widths);
     free(order);
     free(use);
     free(sorted);

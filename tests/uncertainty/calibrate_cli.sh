@@ -50,6 +50,10 @@ checks=$((checks + 1))
 # train: held-out validation -> calibrated at the end; the t10k split -> not.
 expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 600 --val-split 0.25 --epochs 1 \
     --samples 4 --threads 1 --seed 1 -o "$TMP/t.onnx" && has out "calibrated on the 150 held-out"
+# the widths' change per layer (issue 12 item 3), one entry per Bayesian layer
+has out "posterior width, sigma / its start (median, 10%-90%): /conv1/Conv "
+checks=$((checks + 1))
+[ "$(grep -o 'Gemm [0-9.]* (' "$TMP/out" | wc -l)" = 3 ] || fail "three dense layers' widths expected"
 expect 0 dump "$TMP/t.onnx" && has out "@bnnc.temperature"
 expect 0 train "$TMP/bnn.onnx" --data "$MNIST" --limit 600 --val-split 0.25 --epochs 1 \
     --samples 4 --threads 1 --seed 1 --no-calibrate -o "$TMP/t2.onnx"
