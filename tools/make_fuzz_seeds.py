@@ -29,9 +29,10 @@ def target_dir(name):
     return d
 
 
-def save_model(path, nodes, inputs, outputs, inits=(), opset=17):
+def save_model(path, nodes, inputs, outputs, inits=(), opset=17, bnnc=False):
     g = helper.make_graph(nodes, "seed", inputs, outputs, list(inits))
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    ops = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("ai.bnnc", 1)] if bnnc else [])
+    m = helper.make_model(g, opset_imports=ops)
     m.ir_version = 8
     with open(path, "wb") as f:
         f.write(m.SerializeToString())
@@ -62,6 +63,21 @@ def onnx_seeds(d, small_only):
                 helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0]),
                 helper.make_node("ReduceMean", ["t"], ["y"], axes=[0], keepdims=0)],
                [vi("x", f32, [2, 3, 4])], [vi("y", f32, [2])], [shape])
+    # A Bayesian layer with its prior's means as inputs 5 and 6
+    # (convert --prior-mu weights), one without a bias but with a weight prior.
+    arrays = {"wm": rng.standard_normal((4, 3)), "wr": np.full((4, 3), -4.0),
+              "bm": rng.standard_normal(4), "br": np.full(4, -4.0),
+              "w0": rng.standard_normal((4, 3)), "b0": rng.standard_normal(4),
+              "wm2": rng.standard_normal((3, 4)), "wr2": np.full((3, 4), -3.0),
+              "w02": rng.standard_normal((3, 4))}
+    save_model(os.path.join(d, "bayes_prior.onnx"),
+               [helper.make_node("DenseReparam", ["x", "wm", "wr", "bm", "br", "w0", "b0"], ["h"],
+                                 domain="ai.bnnc", name="fc1", prior_sigma=0.3),
+                helper.make_node("DenseReparam", ["h", "wm2", "wr2", "", "", "w02"], ["y"],
+                                 domain="ai.bnnc", name="fc2")],
+               [vi("x", f32, ["N", 3])], [vi("y", f32, ["N", 3])],
+               [numpy_helper.from_array(a.astype(np.float32), n) for n, a in arrays.items()],
+               bnnc=True)
     # The empty graph (no inputs, outputs or nodes): once a UBSan report.
     save_model(os.path.join(d, "empty_graph.onnx"), [], [], [])
     save_model(os.path.join(d, "chain.onnx"),
@@ -90,7 +106,9 @@ def pipeline_seeds(d):
              "to-bnn{layers=all delta=0.3}", "to-bnn{layers=dense,conv only=fc1 exclude=fc2}",
              "to-bnn{init=random rho_init=-4 seed=7 estimator=flipout}",
              "canonicalize{keep_dropout=true},to-bnn{prior_mu=0 prior_sigma=0.2},dce",
-             "lower-bnn-to-onnx,dce", "to-bnn{", "to-bnn{layers=}", "dce,,dce"]
+             "lower-bnn-to-onnx,dce", "to-bnn{", "to-bnn{layers=}", "dce,,dce",
+             "to-bnn{prior_mu=weights},bnn-to-mean,dce",
+             "to-bnn{prior_mu=weights layers=all},lower-bnn-to-onnx,dce"]
     for i, s in enumerate(seeds):
         with open(os.path.join(d, f"p{i:02d}.txt"), "w") as f:
             f.write(s)
