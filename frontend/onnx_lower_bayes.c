@@ -9,6 +9,19 @@
  */
 #include "onnx_impl.h"
 
+/* The scale-mixture prior's prior_pi and prior_sigma2, when given. */
+static bnn_status mixture_attrs(onnx_ctx *c, int nid)
+{
+    float pi, sigma2;
+    BNN_TRY(onnx_attr_float(c, "prior_pi", -1.0f, &pi));
+    BNN_TRY(onnx_attr_float(c, "prior_sigma2", -1.0f, &sigma2));
+    if (pi != -1.0f)
+        BNN_TRY(onnx_set_float(c, nid, "prior_pi", pi));
+    if (sigma2 != -1.0f)
+        BNN_TRY(onnx_set_float(c, nid, "prior_sigma2", sigma2));
+    return BNN_OK;
+}
+
 static bnn_status reparam(onnx_ctx *c, bnn_op op)
 {
     int in[7], nid;
@@ -50,6 +63,7 @@ static bnn_status reparam(onnx_ctx *c, bnn_op op)
     }
     BNN_TRY(onnx_set_float(c, nid, "prior_mu", pmu));
     BNN_TRY(onnx_set_float(c, nid, "prior_sigma", psig));
+    BNN_TRY(mixture_attrs(c, nid));
     BNN_TRY(onnx_set_string(c, nid, "estimator", est));
     return onnx_infer(c, nid);
 }
@@ -80,6 +94,7 @@ bnn_status onnx_lower_weight_reparam(onnx_ctx *c)
     BNN_TRY(onnx_emit_node(c, BNN_OP_WEIGHT_REPARAM, in, in[2] >= 0 ? 3 : 2, &nid));
     BNN_TRY(onnx_set_float(c, nid, "prior_mu", pmu));
     BNN_TRY(onnx_set_float(c, nid, "prior_sigma", psig));
+    BNN_TRY(mixture_attrs(c, nid));
     BNN_TRY(onnx_set_string(c, nid, "estimator", est));
     return onnx_infer(c, nid);
 }

@@ -5,6 +5,7 @@
  * agree: each rho (and prior mean, when given) shaped like its mu, both
  * biases or none, a positive prior sigma and a known estimator.  Dispatch and the shared helpers are in
  * infer.c. */
+#include <math.h>
 #include <string.h>
 
 #include "infer_impl.h"
@@ -23,6 +24,23 @@ static bnn_status same_shape(infer_ctx *c, int k, int like)
     return BNN_OK;
 }
 
+/* The scale-mixture prior (prior_pi given): its numbers, and the reparam
+ * estimator, whose weight draw its sampled KL is taken at. */
+static bnn_status mixture(infer_ctx *c, const char *est)
+{
+    if (!bnn_node_attr(c->node, "prior_pi"))
+        return BNN_OK;
+    float pi = bnn_node_float(c->node, "prior_pi", 0.5f);
+    float s2 = bnn_node_float(c->node, "prior_sigma2", 1.0f);
+    if (!(pi > 0.0f && pi < 1.0f) || !(s2 > 0.0f) || !isfinite(s2))
+        return infer_fail(c, "scale-mixture prior: prior_pi %g must be in (0, 1) and "
+                          "prior_sigma2 %g positive", (double)pi, (double)s2);
+    if (strcmp(est, "reparam") != 0 || c->node->op == BNN_OP_WEIGHT_REPARAM)
+        return infer_fail(c, "the scale-mixture prior (prior_pi) needs a layer with the reparam "
+                          "estimator (its KL is sampled at the layer's weight draw)");
+    return BNN_OK;
+}
+
 /* Inputs x, w_mu, w_rho, b_mu?, b_rho?: rho beside its mu, both biases or none. */
 static bnn_status reparam_inputs(infer_ctx *c)
 {
@@ -38,6 +56,7 @@ static bnn_status reparam_inputs(infer_ctx *c)
     if (strcmp(est, "reparam") && strcmp(est, "flipout") && strcmp(est, "local"))
         return infer_fail(c, "attribute 'estimator' is \"%s\", expected reparam, flipout or local",
                           est);
+    BNN_TRY(mixture(c, est));
     BNN_TRY(same_shape(c, 2, 1));
     if (infer_input(c, 4))
         BNN_TRY(same_shape(c, 4, 3));
@@ -82,6 +101,7 @@ bnn_status bnn_infer_weight_reparam(infer_ctx *c)
     if (strcmp(est, "reparam") != 0)
         return infer_fail(c, "attribute 'estimator' is \"%s\"; a weight on its own is sampled "
                           "with reparam only", est);
+    BNN_TRY(mixture(c, est));
     BNN_TRY(same_shape(c, 1, 0));
     if (infer_input(c, 2))
         BNN_TRY(same_shape(c, 2, 0));

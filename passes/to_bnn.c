@@ -57,6 +57,10 @@ static const bnn_pass_option_info to_bnn_options[] = {
      "mean of the Gaussian prior N(prior_mu, prior_sigma^2): a number, or weights (each "
      "element's prior centred on its trained value, kept as the layer's prior input)"},
     {"prior_sigma", BNN_PRIOR_SIGMA_DEFAULT_TEXT, "standard deviation of the prior (> 0)"},
+    {"prior_pi", "0",
+     "a scale-mixture prior prior_pi N(prior_mu, prior_sigma^2) + (1 - prior_pi) "
+     "N(prior_mu, prior_sigma2^2), KL sampled at the weight draw (reparam only); 0: Gaussian"},
+    {"prior_sigma2", "0.0025", "the scale mixture's second standard deviation (> 0)"},
     {"init", "weights",
      "posterior init: weights (mu = trained weight, sigma = max(delta*|w|, 1e-5)) "
      "or random (mu ~ N(0, 0.1), rho = rho_init)"},
@@ -73,7 +77,7 @@ typedef struct to_bnn_config {
     bool layer[BNN_OP_COUNT]; /* convert nodes of this op (one with a Bayesian pair, or a
                                  recurrent one: its weights through bnn.weight_reparam) */
     bnn_name_list only, exclude;
-    double prior_mu, prior_sigma, delta, rho_init;
+    double prior_mu, prior_sigma, delta, rho_init, prior_pi, prior_sigma2;
     bool init_random;
     bool prior_weights; /* prior_mu=weights: the trained weights are the prior's means */
     uint64_t seed;
@@ -169,6 +173,18 @@ static bnn_status read_config(const bnn_pass_args *a, to_bnn_config *c, bnn_diag
     if (!(c->prior_sigma > 0.0) || (float)c->prior_sigma <= 0.0f)
         return bnn_pass_arg_fail(a, "prior_sigma", diag, BNN_ERR_INVALID,
                                  "%s must be positive", bnn_pass_arg(a, "prior_sigma"));
+    BNN_TRY(bnn_pass_arg_float(a, "prior_pi", &c->prior_pi, diag));
+    BNN_TRY(bnn_pass_arg_float(a, "prior_sigma2", &c->prior_sigma2, diag));
+    if (!(c->prior_pi >= 0.0 && c->prior_pi < 1.0))
+        return bnn_pass_arg_fail(a, "prior_pi", diag, BNN_ERR_INVALID,
+                                 "%s must be in [0, 1) (0: one Gaussian)", bnn_pass_arg(a, "prior_pi"));
+    if (!(c->prior_sigma2 > 0.0) || (float)c->prior_sigma2 <= 0.0f)
+        return bnn_pass_arg_fail(a, "prior_sigma2", diag, BNN_ERR_INVALID,
+                                 "%s must be positive", bnn_pass_arg(a, "prior_sigma2"));
+    if (c->prior_pi > 0 && strcmp(c->estimator, "reparam") != 0)
+        return bnn_pass_arg_fail(a, "prior_pi", diag, BNN_ERR_INVALID,
+                                 "the scale-mixture prior needs estimator=reparam (its KL is "
+                                 "sampled at the layer's weight draw)");
     BNN_TRY(bnn_pass_arg_float(a, "delta", &c->delta, diag));
     if (c->delta < 0.0)
         return bnn_pass_arg_fail(a, "delta", diag, BNN_ERR_INVALID, "%s must not be negative",
@@ -306,6 +322,10 @@ static bnn_status convert(bnn_graph *g, const to_bnn_config *c, int node_id)
     }
     BNN_TRY(bnn_node_set_float(g, node_id, "prior_mu", (float)c->prior_mu));
     BNN_TRY(bnn_node_set_float(g, node_id, "prior_sigma", (float)c->prior_sigma));
+    if (c->prior_pi > 0) {
+        BNN_TRY(bnn_node_set_float(g, node_id, "prior_pi", (float)c->prior_pi));
+        BNN_TRY(bnn_node_set_float(g, node_id, "prior_sigma2", (float)c->prior_sigma2));
+    }
     BNN_TRY(bnn_node_set_string(g, node_id, "estimator", c->estimator));
     return BNN_OK;
 }

@@ -91,6 +91,13 @@ static bnn_onnx_input_shape input_shapes[MAX_INPUT_SHAPES];
 static char *input_shape_text[MAX_INPUT_SHAPES];
 static int n_input_shapes;
 
+void bnnc_clear_input_shapes(void)
+{
+    for (int i = 0; i < n_input_shapes; i++)
+        free(input_shape_text[i]);
+    n_input_shapes = 0;
+}
+
 bool bnnc_add_input_shape(const char *cmd, const char *spec)
 {
     if (n_input_shapes == MAX_INPUT_SHAPES) {

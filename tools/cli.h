@@ -57,6 +57,9 @@ enum { BNNC_OPT_INPUT_SHAPE = 1000 };
     "  --input-shape NAME=DIMS    replace input NAME's declared shape before import\n" \
     "                             (DIMS: sizes or symbols, e.g. x=N,3,48,320)\n"
 bool bnnc_add_input_shape(const char *cmd, const char *spec);
+/* Forgets the overrides given so far (a command that parses its arguments
+ * again, as train --select does for each of its runs). */
+void bnnc_clear_input_shapes(void);
 
 /* `run` and `eval` take their shapes from the data: every symbolic dim of
  * input 0 past the batch is bound to x's size there, in the whole graph, and

@@ -43,6 +43,10 @@ static void usage(FILE *out)
             "      --exclude N,..       never convert these layers (names as for --only)\n"
             "      --prior-mu F|weights prior mean (default 0); weights: each element's\n"
             "                           prior centred on its trained value (kept in the file)\n"
+            "      --prior-pi F         a scale-mixture prior (Blundell et al. 2015): F N(mu,\n"
+            "                           sigma^2) + (1-F) N(mu, sigma2^2), its KL sampled at\n"
+            "                           each weight draw (reparam only; default 0: Gaussian)\n"
+            "      --prior-sigma2 F     the mixture's second standard deviation (0.0025)\n"
             "      --prior-sigma F      prior standard deviation (default 0.3 with\n"
             "                           init=weights, 0.1 with init=random)\n"
             "      --init weights|random|laplace  posterior init (default weights: mu = the\n"
@@ -70,7 +74,7 @@ static void usage(FILE *out)
 enum {
     OPT_LAYERS = 256, OPT_ONLY, OPT_EXCLUDE, OPT_PRIOR_MU, OPT_PRIOR_SIGMA, OPT_INIT,
     OPT_RHO_INIT, OPT_DELTA, OPT_SEED, OPT_ESTIMATOR, OPT_PASSES, OPT_PRINT_ALL,
-    OPT_PRINT_AFTER, OPT_EMIT, OPT_DATA, OPT_X, OPT_LIMIT,
+    OPT_PRINT_AFTER, OPT_EMIT, OPT_DATA, OPT_X, OPT_LIMIT, OPT_PRIOR_PI, OPT_PRIOR_SIGMA2,
 };
 
 /* The to-bnn option each flag sets, in the order they are written. */
@@ -83,6 +87,7 @@ static const struct {
     {OPT_PRIOR_SIGMA, "--prior-sigma", "prior_sigma"}, {OPT_INIT, "--init", "init"},
     {OPT_DELTA, "--delta", "delta"},             {OPT_RHO_INIT, "--rho-init", "rho_init"},
     {OPT_SEED, "--seed", "seed"},                {OPT_ESTIMATOR, "--estimator", "estimator"},
+    {OPT_PRIOR_PI, "--prior-pi", "prior_pi"},    {OPT_PRIOR_SIGMA2, "--prior-sigma2", "prior_sigma2"},
 };
 #define N_FLAGS (sizeof to_bnn_flags / sizeof to_bnn_flags[0])
 
@@ -449,6 +454,8 @@ int bnnc_cmd_convert(int argc, char **argv)
         {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"prior-mu", required_argument, NULL, OPT_PRIOR_MU},
         {"prior-sigma", required_argument, NULL, OPT_PRIOR_SIGMA},
+        {"prior-pi", required_argument, NULL, OPT_PRIOR_PI},
+        {"prior-sigma2", required_argument, NULL, OPT_PRIOR_SIGMA2},
         {"init", required_argument, NULL, OPT_INIT},
         {"rho-init", required_argument, NULL, OPT_RHO_INIT},
         {"delta", required_argument, NULL, OPT_DELTA},

@@ -1026,6 +1026,7 @@ static void width_report(const bnn_graph *g, float **start)
 static int train_run(int argc, char **argv, double *val_nll)
 {
     train_args a = {0};
+    bnnc_clear_input_shapes(); /* parse_args adds them again */
     int rc = parse_args(argc, argv, &a);
     if (rc)
         return rc < 0 ? BNNC_EXIT_OK : rc;
@@ -1498,7 +1499,6 @@ int bnnc_cmd_train(int argc, char **argv)
         if (!a.json)
             printf("select: run %d of %d: --kl-scale %g --prior-sigma %g\n", k + 1, N, kl, prior);
         fflush(stdout);
-        optind = 0; /* getopt from the start again, its state reset (glibc) */
         status = train_run(n_args + 6, args, &nll[k]);
         done = k + 1;
         if (status == BNNC_EXIT_OK && !isfinite(nll[k])) {

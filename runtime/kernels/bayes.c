@@ -256,10 +256,26 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
          input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL, g->mu_b,
          g->rho_b, g->derive_b && l.bias_random, l.nb},
     };
+    bayes_mixture mix;
+    bool mixture = false;
+    if (kl) {
+        bnn_status st = bayes_mixture_of(args->node, &mix, &mixture, diag);
+        if (st != BNN_OK) {
+            free(drawn);
+            return st;
+        }
+    }
     for (int k = 0; k < 2; k++) {
         if (!pairs[k].rho)
             continue;
-        if (kl)
+        if (mixture) { /* the data's rho gradient, then the sampled KL's */
+            if (pairs[k].derive)
+                derive_rho(pairs[k].grad_mu, pairs[k].eps, pairs[k].rho, pairs[k].n,
+                           pairs[k].grad_rho);
+            *kl += bayes_mixture_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].eps, pairs[k].prior,
+                                         (size_t)pairs[k].n, &mix, kl_scale, pairs[k].grad_mu,
+                                         pairs[k].grad_rho);
+        } else if (kl)
             *kl += bayes_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].derive ? pairs[k].eps : NULL,
                                  pairs[k].prior, (size_t)pairs[k].n, prior_mu, prior_sigma,
                                  kl_scale, pairs[k].grad_mu, pairs[k].grad_rho);

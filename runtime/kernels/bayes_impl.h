@@ -68,6 +68,20 @@ double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
                      const float *prior_means, size_t n, float prior_mu, float prior_sigma,
                      float scale, float *grad_mu, float *grad_rho);
 
+/* The scale-mixture prior pi N(m, sigma1^2) + (1 - pi) N(m, sigma2^2) of a
+ * node with a prior_pi attribute (bayes_kl.c). */
+typedef struct bayes_mixture {
+    float pi, mu, sigma1, sigma2;
+} bayes_mixture;
+/* *has: the node has a prior_pi attribute; then *mix is read and checked. */
+bnn_status bayes_mixture_of(const bnn_node *node, bayes_mixture *mix, bool *has, bnn_diag *diag);
+/* The one-sample Monte-Carlo KL against the mixture at w = mu + sigma eps
+ * (prior_means per element, else mix->mu), scale times its gradient added to
+ * grad_mu and grad_rho (each may be NULL); returns the summed estimate. */
+double bayes_mixture_kl_pass(const float *mu, const float *rho, const float *eps,
+                             const float *prior_means, size_t n, const bayes_mixture *mix,
+                             float scale, float *grad_mu, float *grad_rho);
+
 /* The local and flipout estimators of both layers (conv: bnn.conv_reparam). */
 size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bool conv);
 size_t bayes_est_scratch_size(const bnn_kernel_args *args, bayes_estimator est, bool conv);

@@ -235,6 +235,11 @@ bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
     float prior_mu = bnn_node_float(n, "prior_mu", BNN_PRIOR_MU_DEFAULT);
     float prior_sigma = bnn_node_float(n, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
     char label[300];
+    if (bnn_node_attr(n, "prior_pi"))
+        return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the scale-mixture prior's KL is sampled "
+                        "at the layer's weight draw, which only the reparam estimator of a "
+                        "layer (not flipout, local or a weight on its own) keeps",
+                        bnn_node_label(g, node_id, label, sizeof label));
     if (!(prior_sigma > 0) || !isfinite(prior_sigma))
         return bnn_fail(diag, BNN_ERR_INVALID, "%s: prior_sigma %g is not a positive number",
                         bnn_node_label(g, node_id, label, sizeof label), prior_sigma);
@@ -263,5 +268,67 @@ bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
         *kl += bayes_kl_pass(vm->data, vr->data, NULL, vp ? vp->data : NULL,
                              vm->nbytes / sizeof(float), prior_mu, prior_sigma, scale, gm, gr);
     }
+    return BNN_OK;
+}
+
+/* ---- the scale-mixture prior (Blundell et al. 2015) ----------------------
+ *
+ * p(w) = pi N(w; m, s1^2) + (1 - pi) N(w; m, s2^2) has no closed-form KL
+ * against a Gaussian, so the KL is the one-sample Monte-Carlo estimate at
+ * the weight the layer drew, w = mu + sigma eps:
+ *
+ *   KL ~ log q(w) - log p(w),  log q(w) = -log sigma - eps^2/2 - log(2 pi)/2
+ *
+ * and its gradient through w (eps held): with d = w - m and r the
+ * posterior responsibility of the first component,
+ *
+ *   dlog p/dw = -d (r / s1^2 + (1 - r) / s2^2)
+ *   dKL/dmu   = -dlog p/dw
+ *   dKL/drho  = (-1/sigma - dlog p/dw * eps) * sigmoid(rho)
+ *
+ * Computed in double, element by element: it runs where a model asks for
+ * it, not on the fast path. */
+double bayes_mixture_kl_pass(const float *mu, const float *rho, const float *eps,
+                             const float *prior_means, size_t n, const bayes_mixture *mix,
+                             float scale, float *grad_mu, float *grad_rho)
+{
+    const double half_log_2pi = 0.91893853320467274178;
+    const double pi = mix->pi, s1 = mix->sigma1, s2 = mix->sigma2;
+    const double log_a = log(pi) - log(s1), log_b = log1p(-pi) - log(s2);
+    double total = 0;
+    for (size_t i = 0; i < n; i++) {
+        double sigma = bnn_sigma_of_rho(rho[i]), e = eps[i];
+        double m = prior_means ? prior_means[i] : mix->mu;
+        double d = (double)mu[i] + sigma * e - m;
+        double la = log_a - 0.5 * d * d / (s1 * s1), lb = log_b - 0.5 * d * d / (s2 * s2);
+        double top = la > lb ? la : lb;
+        double log_p = top + log(exp(la - top) + exp(lb - top)) - half_log_2pi;
+        double r = 1 / (1 + exp(lb - la)); /* the first component's share */
+        double log_q = -log(sigma) - 0.5 * e * e - half_log_2pi;
+        total += log_q - log_p;
+        double dlogp = -d * (r / (s1 * s1) + (1 - r) / (s2 * s2));
+        double sig = 1 / (1 + exp(-(double)rho[i]));
+        if (grad_mu)
+            grad_mu[i] += (float)(scale * -dlogp);
+        if (grad_rho)
+            grad_rho[i] += (float)(scale * (-1 / sigma - dlogp * e) * sig);
+    }
+    return total;
+}
+
+bnn_status bayes_mixture_of(const bnn_node *node, bayes_mixture *mix, bool *has, bnn_diag *diag)
+{
+    *has = bnn_node_attr(node, "prior_pi") != NULL;
+    if (!*has)
+        return BNN_OK;
+    mix->pi = bnn_node_float(node, "prior_pi", 0.5f);
+    mix->mu = bnn_node_float(node, "prior_mu", BNN_PRIOR_MU_DEFAULT);
+    mix->sigma1 = bnn_node_float(node, "prior_sigma", BNN_PRIOR_SIGMA_DEFAULT);
+    mix->sigma2 = bnn_node_float(node, "prior_sigma2", mix->sigma1);
+    if (!(mix->pi > 0 && mix->pi < 1) || !(mix->sigma1 > 0) || !(mix->sigma2 > 0) ||
+        !isfinite(mix->sigma1) || !isfinite(mix->sigma2))
+        return bnn_fail(diag, BNN_ERR_INVALID, "node '%s': the scale-mixture prior needs 0 < "
+                        "prior_pi < 1 and positive prior_sigma, prior_sigma2 (got %g, %g, %g)",
+                        node->name, mix->pi, mix->sigma1, mix->sigma2);
     return BNN_OK;
 }

@@ -810,3 +810,95 @@ Test(kernels_elem, bayes_node_kl_reads_the_prior_inputs)
     cr_expect(strstr(d2.message, "'w'") != NULL, "%s", d2.message);
     bnn_graph_destroy(h);
 }
+
+/* ---- the scale-mixture prior: a KL sampled at the weight draw ------------- */
+
+static double mixture_kl_reference(double mu, double rho, double eps, double m, double pi,
+                                   double s1, double s2)
+{
+    double sigma = log1p(exp(rho)), w = mu + sigma * eps, d = w - m;
+    double p = pi * exp(-0.5 * d * d / (s1 * s1)) / (s1 * sqrt(2 * M_PI)) +
+               (1 - pi) * exp(-0.5 * d * d / (s2 * s2)) / (s2 * sqrt(2 * M_PI));
+    double q = exp(-0.5 * eps * eps) / (sigma * sqrt(2 * M_PI));
+    return log(q) - log(p);
+}
+
+Test(kernels_elem, mixture_kl_value_and_gradient)
+{
+    enum { N = 64 };
+    float mu[N], rho[N], eps[N], pm[N], gm[N], gr[N];
+    uint64_t state = 21;
+    for (int i = 0; i < N; i++) {
+        mu[i] = (float)ke_rand_uniform(&state, -0.3, 0.3);
+        rho[i] = (float)ke_rand_uniform(&state, -7, -1);
+        eps[i] = (float)ke_rand_uniform(&state, -2.5, 2.5);
+        pm[i] = (float)ke_rand_uniform(&state, -0.2, 0.2);
+        gm[i] = gr[i] = 0.5f; /* added to */
+    }
+    bayes_mixture mix = {.pi = 0.4f, .mu = 0.05f, .sigma1 = 0.7f, .sigma2 = 0.01f};
+    const float scale = 0.5f;
+    for (int means = 0; means < 2; means++) {
+        double got = bayes_mixture_kl_pass(mu, rho, eps, means ? pm : NULL, N, &mix, scale, gm,
+                                           gr);
+        double want = 0;
+        for (int i = 0; i < N; i++) {
+            double m = means ? pm[i] : mix.mu;
+            want += mixture_kl_reference(mu[i], rho[i], eps[i], m, mix.pi, mix.sigma1,
+                                         mix.sigma2);
+            /* the gradient with eps held, by central differences in double */
+            double h = 1e-5;
+            double dmu = (mixture_kl_reference(mu[i] + h, rho[i], eps[i], m, mix.pi, mix.sigma1,
+                                               mix.sigma2) -
+                          mixture_kl_reference(mu[i] - h, rho[i], eps[i], m, mix.pi, mix.sigma1,
+                                               mix.sigma2)) / (2 * h);
+            double drho = (mixture_kl_reference(mu[i], rho[i] + h, eps[i], m, mix.pi, mix.sigma1,
+                                                mix.sigma2) -
+                           mixture_kl_reference(mu[i], rho[i] - h, eps[i], m, mix.pi, mix.sigma1,
+                                                mix.sigma2)) / (2 * h);
+            cr_expect(fabs(gm[i] - 0.5f - scale * dmu) <= 1e-3 * (1 + fabs(scale * dmu)),
+                      "means %d, dKL/dmu[%d] %.7g, differences %.7g", means, i, gm[i] - 0.5f,
+                      scale * dmu);
+            cr_expect(fabs(gr[i] - 0.5f - scale * drho) <= 1e-3 * (1 + fabs(scale * drho)),
+                      "means %d, dKL/drho[%d] %.7g, differences %.7g", means, i, gr[i] - 0.5f,
+                      scale * drho);
+            gm[i] = gr[i] = 0.5f;
+        }
+        cr_expect(fabs(got - want) <= 1e-6 * (1 + fabs(want)), "means %d: KL %.12g, want %.12g",
+                  means, got, want);
+    }
+    /* far in the narrow component's tail the log-sum-exp stays finite */
+    float far_mu = 5.0f, far_rho = -3.0f, far_eps = 0.0f, g1 = 0, g2 = 0;
+    double far = bayes_mixture_kl_pass(&far_mu, &far_rho, &far_eps, NULL, 1, &mix, 1.0f, &g1, &g2);
+    cr_expect(isfinite(far) && isfinite(g1) && isfinite(g2), "%g %g %g", far, g1, g2);
+}
+
+static const char *mixture_net =
+    "graph @mix(%x: f32[N,3]) -> (%y: f32[N,4]) {\n"
+    "  param %w.mu: f32[4,3] trainable\n"
+    "  param %w.rho: f32[4,3] trainable\n"
+    "  %y = bnn.dense_reparam(%x, %w.mu, %w.rho) {prior_sigma=1.0, prior_pi=0.5, "
+    "prior_sigma2=0.01, estimator=\"ESTIMATOR\"} : f32[N,4] @fc\n"
+    "  return %y\n"
+    "}\n";
+
+/* Refused where no weight draw is kept (flipout, local) and with numbers
+ * out of range, by shape inference; the draw-less KL path refuses it too. */
+Test(kernels_elem, mixture_prior_needs_reparam)
+{
+    const char *cases[][2] = {{"flipout", "reparam estimator"}, {"local", "reparam estimator"}};
+    for (int k = 0; k < 2; k++) {
+        char text[1024];
+        const char *at = strstr(mixture_net, "ESTIMATOR");
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - mixture_net), mixture_net,
+                 cases[k][0], at + strlen("ESTIMATOR"));
+        bnn_graph *g = NULL;
+        bnn_diag diag = {0};
+        cr_assert_eq(bnn_graph_parse(text, "mix", &g, &diag), BNN_OK, "%s", diag.message);
+        cr_expect_neq(bnn_graph_infer(g, &diag), BNN_OK, "%s accepted", cases[k][0]);
+        cr_expect(strstr(diag.message, cases[k][1]) != NULL, "%s", diag.message);
+        double kl = 0;
+        cr_expect_eq(bnn_bayes_node_kl(g, 0, 1.0f, NULL, NULL, &kl, &diag), BNN_ERR_UNSUPPORTED);
+        cr_expect(strstr(diag.message, "scale-mixture") != NULL, "%s", diag.message);
+        bnn_graph_destroy(g);
+    }
+}

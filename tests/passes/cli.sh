@@ -163,6 +163,25 @@ for mode in mean standard; do
     expect 0 "$BNNC" dump "$TMP/pw_$mode.onnx"
     grep -q 'bnn\.' "$TMP/out" && fail "--mode $mode kept a Bayesian op"
 done
+# --prior-pi: the scale-mixture prior (reparam only), written to every layer,
+# read back, trained (its KL sampled at each draw).
+expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/mx.onnx" --prior-pi 0.5 --prior-sigma 1 \
+    --prior-sigma2 0.0025
+expect 0 "$BNNC" dump "$TMP/mx.onnx"
+[ "$(grep -c 'prior_sigma=1.0, prior_pi=0.5, prior_sigma2=0.0025' "$TMP/out")" = 5 ] ||
+    fail "the mixture prior is not on the 5 layers"
+if [ -d "$ROOT/examples/mnist" ]; then
+    expect 0 "$BNNC" train "$TMP/mx.onnx" --data "$ROOT/examples/mnist" --limit 256 --epochs 1 \
+        --threads 1 -o "$TMP/mxt.onnx"
+    has out 'KL '
+    expect 0 "$BNNC" dump "$TMP/mxt.onnx"
+    has out 'prior_pi=0.5'
+fi
+expect 2 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/mx2.onnx" --prior-pi 0.5 --estimator local
+has err 'needs estimator=reparam'
+expect 2 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/mx2.onnx" --prior-pi 1
+has err 'prior_pi: 1 must be in'
+[ ! -e "$TMP/mx2.onnx" ] || fail "a refused convert wrote its output"
 expect 2 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/pw2.onnx" --prior-mu wat
 has err "prior_mu: 'wat' is not a finite number"
 expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --print-ir-after to-bnn

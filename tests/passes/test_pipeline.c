@@ -25,11 +25,12 @@ Test(pipeline, the_table_lists_every_pass_with_documented_options)
     cr_assert_eq(bnn_pass_find("lower-bnn-to-onnx")->n_options, 0);
     const bnn_pass_info *t = bnn_pass_find("to-bnn");
     const char *expect[][2] = {{"layers", "all"}, {"only", ""}, {"exclude", ""},
-                               {"prior_mu", "0"}, {"prior_sigma", "0.1"}, {"init", "weights"},
+                               {"prior_mu", "0"}, {"prior_sigma", "0.1"}, {"prior_pi", "0"},
+                               {"prior_sigma2", "0.0025"}, {"init", "weights"},
                                {"delta", "0.1"}, {"rho_init", "-3"}, {"seed", "0"},
                                {"estimator", "reparam"}};
-    cr_assert_eq(t->n_options, 10);
-    for (int k = 0; k < 10; k++) {
+    cr_assert_eq(t->n_options, 12);
+    for (int k = 0; k < 12; k++) {
         cr_assert_str_eq(t->options[k].name, expect[k][0]);
         cr_assert_str_eq(t->options[k].default_value, expect[k][1]);
     }
@@ -52,12 +53,14 @@ Test(pipeline, parses_mlir_style_text)
     parse_ok(" dce , fold-batchnorm,dce ", "dce,fold-batchnorm,dce");
     parse_ok("canonicalize", "canonicalize{keep_dropout=false}");
     parse_ok("to-bnn{layers=dense,conv exclude=fc3}",
-             "to-bnn{layers=dense,conv only= exclude=fc3 prior_mu=0 prior_sigma=0.1 init=weights "
+             "to-bnn{layers=dense,conv only= exclude=fc3 prior_mu=0 prior_sigma=0.1 prior_pi=0 "
+             "prior_sigma2=0.0025 init=weights "
              "delta=0.1 rho_init=-3 seed=0 estimator=reparam}");
     parse_ok("fold-batchnorm,to-bnn{ init=random  seed=18446744073709551615 rho_init=-5.5 },dce",
-             "fold-batchnorm,to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 "
-             "init=random delta=0.1 rho_init=-5.5 seed=18446744073709551615 estimator=reparam},dce");
-    parse_ok("to-bnn{}", "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 init=weights "
+             "fold-batchnorm,to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 prior_pi=0 "
+             "prior_sigma2=0.0025 init=random delta=0.1 rho_init=-5.5 seed=18446744073709551615 estimator=reparam},dce");
+    parse_ok("to-bnn{}", "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 prior_pi=0 "
+                         "prior_sigma2=0.0025 init=weights "
                          "delta=0.1 rho_init=-3 seed=0 estimator=reparam}");
     bnn_pipeline *p;
     bnn_diag diag = {0};
@@ -81,7 +84,8 @@ Test(pipeline, errors_name_the_column_the_pass_and_the_option)
     parse_fails("dce,foo", "pipeline column 5: unknown pass 'foo' (see 'bnnc passes')");
     parse_fails("to-bnn{layer=dense}",
                 "pipeline column 8: pass 'to-bnn' has no option 'layer' (options: layers, only, "
-                "exclude, prior_mu, prior_sigma, init, delta, rho_init, seed, estimator)");
+                "exclude, prior_mu, prior_sigma, prior_pi, prior_sigma2, init, delta, rho_init, seed, "
+                "estimator)");
     parse_fails("dce{x=1}", "pipeline column 5: pass 'dce' has no option 'x' (options: none)");
     parse_fails("to-bnn{prior_sigma=abc}",
                 "pipeline column 20: to-bnn option prior_sigma: 'abc' is not a finite number");
@@ -92,10 +96,12 @@ Test(pipeline, errors_name_the_column_the_pass_and_the_option)
     parse_fails("to-bnn{prior_mu=nan}",
                 "pipeline column 17: to-bnn option prior_mu: 'nan' is not a finite number");
     parse_ok("to-bnn{estimator=flipout}",
-             "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 init=weights "
+             "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 prior_pi=0 "
+             "prior_sigma2=0.0025 init=weights "
              "delta=0.1 rho_init=-3 seed=0 estimator=flipout}");
     parse_ok("to-bnn{estimator=local}",
-             "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 init=weights "
+             "to-bnn{layers=all only= exclude= prior_mu=0 prior_sigma=0.1 prior_pi=0 "
+             "prior_sigma2=0.0025 init=weights "
              "delta=0.1 rho_init=-3 seed=0 estimator=local}");
     parse_fails("to-bnn{estimator=mc}",
                 "pipeline column 18: to-bnn option estimator: 'mc' is not reparam, flipout or local");
