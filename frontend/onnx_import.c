@@ -894,9 +894,12 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
                                 bnn_graph **out, bnn_diag *diag)
 {
     *out = NULL;
-    void *buf;
+    /* mapped, not read: the weights are copied once, from the page cache
+     * into the graph (through the skeleton's lifted raw_data) */
+    const void *buf;
     size_t size;
-    bnn_status rs = bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag);
+    bool mapped;
+    bnn_status rs = bnn_map_file(path, MAX_MODEL_BYTES, &buf, &size, &mapped, diag);
     if (rs == BNN_ERR_INVALID) /* over the cap */
         return bnn_diag_prefix(diag, "not a valid ONNX model");
     if (rs != BNN_OK)
@@ -904,7 +907,7 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
     /* External data lives next to the model. */
     char *dir = strdup(path);
     if (!dir) {
-        free(buf);
+        bnn_unmap_file(buf, size, mapped);
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
     }
     char *slash = strrchr(dir, '/');
@@ -914,23 +917,19 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
         *slash = 0;
     else
         strcpy(dir, ".");
-    /* The message's large raw_data point into the file's bytes (copied
-     * once, into the graph): they go when the import is done. */
+    /* The message's large raw_data point into the file's bytes: they go
+     * when the import is done. */
     Onnx__ModelProto *m = unpack_model(buf, size, diag);
     bool freed = false;
     bnn_status s = m ? import_model(m, buf, size, dir, options, false, out, diag, &freed)
                      : diag->status;
-    free(buf);
     if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) {
-        /* The model's own arithmetic pins the batch of 1: read it again and
-         * import it as declared. */
-        if (bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag) == BNN_OK) {
-            m = unpack_model(buf, size, diag);
-            s = m ? import_model(m, buf, size, dir, options, true, out, diag, &freed)
-                  : diag->status;
-            free(buf);
-        }
+        /* The model's own arithmetic pins the batch of 1: import it again,
+         * as declared. */
+        m = unpack_model(buf, size, diag);
+        s = m ? import_model(m, buf, size, dir, options, true, out, diag, &freed) : diag->status;
     }
+    bnn_unmap_file(buf, size, mapped);
     free(dir);
     return s;
 }
