@@ -96,10 +96,11 @@ double bnn_pass_rng_normal(bnn_pass_rng *rng);
 
 /* rho[i] = (float)bnn_rho_of_sigma(max(delta |w[i]|, floor)) for i < n, bit
  * for bit, by a vectorised form with a scalar fallback where the two could
- * round apart (to_bnn_rho.c); threads over large n.  Returns how many took
- * the scalar path.  bnn_pass_rho_fast_error: the vectorised form's double
- * minus libm's at sigma in (0, 1], for the tests. */
-int64_t bnn_pass_rho_of_weights(const float *w, float *rho, int64_t n, double delta,
+ * round apart (to_bnn_rho.c), and mu[i] = w[i] when mu is not NULL; threads
+ * over large n.  Returns how many took the scalar path.
+ * bnn_pass_rho_fast_error: the vectorised form's double minus libm's at
+ * sigma in (0, 1], for the tests. */
+int64_t bnn_pass_rho_of_weights(const float *w, float *mu, float *rho, int64_t n, double delta,
                                 double floor);
 double bnn_pass_rho_fast_error(double sigma);
 

@@ -256,9 +256,8 @@ static bnn_status add_posterior(bnn_graph *g, const to_bnn_config *c, int src, c
             rho[i] = r;
         }
     } else {
-        memcpy(mu, w, sizeof(float) * (size_t)n);
-        /* rho = bnn_rho_of_sigma(max(delta |w|, SIGMA_FLOOR)), vectorised */
-        bnn_pass_rho_of_weights(w, rho, n, c->delta, SIGMA_FLOOR);
+        /* mu = w, rho = bnn_rho_of_sigma(max(delta |w|, SIGMA_FLOOR)): vectorised */
+        bnn_pass_rho_of_weights(w, mu, rho, n, c->delta, SIGMA_FLOOR);
     }
     return BNN_OK;
 }

@@ -103,10 +103,13 @@ static inline double sigma_of(float w, double delta, double floor)
 #else
 #define RHO_CLONES
 #endif
-RHO_CLONES static int block_fast(const float *restrict w, float *restrict rho, int n,
-                                 double delta, double floor, int *restrict slow)
+RHO_CLONES static int block_fast(const float *restrict w, float *restrict mu,
+                                 float *restrict rho, int n, double delta, double floor,
+                                 int *restrict slow)
 {
     int ok[BLOCK];
+    if (mu)
+        memcpy(mu, w, sizeof(float) * (size_t)n);
     for (int i = 0; i < n; i++) {
         double s = sigma_of(w[i], delta, floor);
         double y = fast_rho(s);
@@ -122,13 +125,14 @@ RHO_CLONES static int block_fast(const float *restrict w, float *restrict rho, i
     return n_slow;
 }
 
-static int64_t rho_range(const float *w, float *rho, int64_t n, double delta, double floor)
+static int64_t rho_range(const float *w, float *mu, float *rho, int64_t n, double delta,
+                         double floor)
 {
     int slow[BLOCK];
     int64_t scalar = 0;
     for (int64_t at = 0; at < n; at += BLOCK) {
         int len = n - at < BLOCK ? (int)(n - at) : BLOCK;
-        int n_slow = block_fast(w + at, rho + at, len, delta, floor, slow);
+        int n_slow = block_fast(w + at, mu ? mu + at : NULL, rho + at, len, delta, floor, slow);
         for (int j = 0; j < n_slow; j++) {
             int64_t i = at + slow[j];
             rho[i] = (float)bnn_rho_of_sigma(sigma_of(w[i], delta, floor));
@@ -138,14 +142,17 @@ static int64_t rho_range(const float *w, float *rho, int64_t n, double delta, do
     return scalar;
 }
 
-int64_t bnn_pass_rho_of_weights(const float *w, float *rho, int64_t n, double delta, double floor)
+int64_t bnn_pass_rho_of_weights(const float *w, float *mu, float *rho, int64_t n, double delta,
+                                double floor)
 {
     int64_t scalar = 0;
-    /* elementwise, so any split over threads gives the same bits */
+    /* elementwise, so any split over threads gives the same bits; mu is
+     * copied in the same sweep, so both new arrays are first written (and
+     * their pages faulted in) by every thread at once */
     #pragma omp parallel for schedule(static) reduction(+ : scalar) if (n >= (int64_t)1 << 18)
     for (int64_t c = 0; c < (n + (1 << 16) - 1) >> 16; c++) {
         int64_t at = c << 16, len = n - at < (1 << 16) ? n - at : (1 << 16);
-        scalar += rho_range(w + at, rho + at, len, delta, floor);
+        scalar += rho_range(w + at, mu ? mu + at : NULL, rho + at, len, delta, floor);
     }
     return scalar;
 }

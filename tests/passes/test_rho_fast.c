@@ -35,14 +35,16 @@ static uint64_t next(uint64_t *s) /* splitmix64 */
 /* n weights through the fast path, each compared with the reference */
 static int64_t check_all(const float *w, int64_t n, double delta, double floor)
 {
-    float *rho = malloc(sizeof(float) * (size_t)n);
-    cr_assert(rho);
-    int64_t scalar = bnn_pass_rho_of_weights(w, rho, n, delta, floor);
+    float *rho = malloc(sizeof(float) * (size_t)n), *mu = malloc(sizeof(float) * (size_t)n);
+    cr_assert(rho && mu);
+    int64_t scalar = bnn_pass_rho_of_weights(w, mu, rho, n, delta, floor);
+    cr_assert(memcmp(mu, w, sizeof(float) * (size_t)n) == 0, "mu is not a copy of w");
     for (int64_t i = 0; i < n; i++)
         cr_assert_eq(bits(rho[i]), bits(reference(w[i], delta, floor)),
                      "w = %.9g (delta %g): %.9g, the plain loop %.9g", (double)w[i], delta,
                      (double)rho[i], (double)reference(w[i], delta, floor));
     free(rho);
+    free(mu);
     return scalar;
 }
 
