@@ -99,7 +99,7 @@ static inline double sigma_of(float w, double delta, double floor)
 /* Fills rho[0..n) and returns how many need the scalar path, their indices
  * in slow[]. */
 #if defined(__GNUC__) && defined(__x86_64__)
-#define RHO_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), noinline))
+#define RHO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define RHO_CLONES
 #endif
