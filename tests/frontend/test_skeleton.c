@@ -5,8 +5,10 @@
  * model cut anywhere inside a payload behave as protobuf-c makes them. */
 #include <criterion/criterion.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "onnx_impl.h"
 
@@ -257,4 +259,120 @@ Test(skeleton, a_model_cut_anywhere_fails_cleanly)
         free(copy);
     }
     free(bytes);
+}
+
+/* A file whose arithmetic pins the batch of 1 (a Reshape to the constant
+ * [1, 64]): the importer tries it with a free batch, fails, and imports it
+ * again from the same mapped bytes as declared; the lifted weight survives
+ * both tries. */
+Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
+{
+    enum { N = 64 };
+    Onnx__ModelProto m = ONNX__MODEL_PROTO__INIT;
+    Onnx__GraphProto g = ONNX__GRAPH_PROTO__INIT;
+    Onnx__OperatorSetIdProto op = ONNX__OPERATOR_SET_ID_PROTO__INIT, *ops[1] = {&op};
+    op.domain = "";
+    op.has_version = true;
+    op.version = 13;
+    m.has_ir_version = true;
+    m.ir_version = 8;
+    m.n_opset_import = 1;
+    m.opset_import = ops;
+    m.graph = &g;
+    g.name = "pinned";
+    static float w[N * N];
+    for (int i = 0; i < N * N; i++)
+        w[i] = weight(1, i);
+    int64_t wdims[2] = {N, N}, sdims[1] = {2}, shape_data[2] = {1, N};
+    Onnx__TensorProto tw = ONNX__TENSOR_PROTO__INIT, ts = ONNX__TENSOR_PROTO__INIT;
+    Onnx__TensorProto *inits[2] = {&tw, &ts};
+    tw.name = "w";
+    tw.has_data_type = true;
+    tw.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tw.n_dims = 2;
+    tw.dims = wdims;
+    tw.has_raw_data = true;
+    tw.raw_data.len = sizeof w; /* 16 KiB: lifted */
+    tw.raw_data.data = (uint8_t *)w;
+    ts.name = "shape";
+    ts.has_data_type = true;
+    ts.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    ts.n_dims = 1;
+    ts.dims = sdims;
+    ts.n_int64_data = 2;
+    ts.int64_data = shape_data;
+    g.n_initializer = 2;
+    g.initializer = inits;
+    Onnx__AttributeProto trans = ONNX__ATTRIBUTE_PROTO__INIT, *attrs[1] = {&trans};
+    trans.name = "transB";
+    trans.has_type = true;
+    trans.type = ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INT;
+    trans.has_i = true;
+    trans.i = 1;
+    Onnx__NodeProto gemm = ONNX__NODE_PROTO__INIT, reshape = ONNX__NODE_PROTO__INIT;
+    Onnx__NodeProto *nodes[2] = {&gemm, &reshape};
+    char *gemm_in[2] = {"x", "w"}, *gemm_out[1] = {"h"}, *rs_in[2] = {"h", "shape"},
+         *rs_out[1] = {"y"};
+    gemm.op_type = "Gemm";
+    gemm.n_input = 2;
+    gemm.input = gemm_in;
+    gemm.n_output = 1;
+    gemm.output = gemm_out;
+    gemm.n_attribute = 1;
+    gemm.attribute = attrs;
+    reshape.op_type = "Reshape";
+    reshape.n_input = 2;
+    reshape.input = rs_in;
+    reshape.n_output = 1;
+    reshape.output = rs_out;
+    g.n_node = 2;
+    g.node = nodes;
+    Onnx__TensorShapeProto__Dimension d0 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT,
+                                      d1 = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+    Onnx__TensorShapeProto__Dimension *dp[2] = {&d0, &d1};
+    d0.value_case = d1.value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+    d0.dim_value = 1;
+    d1.dim_value = N;
+    Onnx__TensorShapeProto shape = ONNX__TENSOR_SHAPE_PROTO__INIT;
+    shape.n_dim = 2;
+    shape.dim = dp;
+    Onnx__TypeProto__Tensor tt = ONNX__TYPE_PROTO__TENSOR__INIT;
+    tt.has_elem_type = true;
+    tt.elem_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    tt.shape = &shape;
+    Onnx__TypeProto type = ONNX__TYPE_PROTO__INIT;
+    type.value_case = ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+    type.tensor_type = &tt;
+    Onnx__ValueInfoProto vx = ONNX__VALUE_INFO_PROTO__INIT, vy = ONNX__VALUE_INFO_PROTO__INIT;
+    Onnx__ValueInfoProto *vxp[1] = {&vx}, *vyp[1] = {&vy};
+    vx.name = "x";
+    vx.type = &type;
+    vy.name = "y";
+    vy.type = &type;
+    g.n_input = 1;
+    g.input = vxp;
+    g.n_output = 1;
+    g.output = vyp;
+    size_t size = onnx__model_proto__get_packed_size(&m);
+    uint8_t *bytes = malloc(size);
+    cr_assert(bytes);
+    onnx__model_proto__pack(&m, bytes);
+    char path[] = "/tmp/bnnc-skeleton-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    FILE *f = fdopen(fd, "wb");
+    cr_assert(f && fwrite(bytes, 1, size, f) == size && fclose(f) == 0);
+    free(bytes);
+    bnn_graph *out = NULL;
+    bnn_diag diag = {0};
+    bnn_status s = bnn_onnx_import_file(path, NULL, &out, &diag);
+    unlink(path);
+    cr_assert_eq(s, BNN_OK, "%s", diag.message);
+    const bnn_value *x = &out->values[bnn_graph_find_value(out, "x")];
+    cr_expect_eq(x->shape.rank, 2);
+    cr_expect_eq(x->shape.dims[0], 1, "the batch stays 1 as declared");
+    const bnn_value *wv = &out->values[bnn_graph_find_value(out, "w")];
+    cr_assert_eq(wv->nbytes, sizeof w);
+    cr_expect(memcmp(wv->data, w, sizeof w) == 0);
+    bnn_graph_destroy(out);
 }
