@@ -95,6 +95,10 @@ typedef struct onnx_ctx {
     /* the leading 1 of every input became this symbol (bnn_onnx.h), or 0 */
     int64_t freed_batch;
     bool keep_fixed_batch;
+    /* the model's bytes: raw_data pointing in here was lifted out before
+     * unpacking (onnx_skeleton.c) and is not the message's to free */
+    const void *lifted_from;
+    size_t lifted_size;
     /* weights derived (transposed, scaled) from a shared param, kept so that
      * every reader gets the same one: an unrolled loop keeps its weights
      * tied (onnx_lower_dense.c); malloc */
@@ -462,6 +466,25 @@ bnn_status onnx_lower_is_inf(onnx_ctx *c);
 #define ONNX_MAX_NODES 1000000
 #define ONNX_MAX_FIELDS 50000000
 bnn_status onnx_check_limits(const uint8_t *data, size_t size, bnn_diag *diag);
+
+/* The wire bytes of a model without the raw_data payloads of ONNX_LIFT_MIN
+ * bytes or more of its (top-level) initializers, and where each payload is
+ * in the original bytes (onnx_skeleton.c).  False when there is nothing to
+ * lift or the bytes are not as expected (then unpack them as they are). */
+#define ONNX_LIFT_MIN 4096
+typedef struct onnx_lifted {
+    size_t initializer; /* index in GraphProto.initializer */
+    const uint8_t *data;
+    size_t len;
+} onnx_lifted;
+typedef struct onnx_skeleton {
+    uint8_t *bytes; /* malloc */
+    size_t size;
+    onnx_lifted *lifted; /* malloc */
+    size_t n_lifted;
+} onnx_skeleton;
+bool onnx_skeleton_build(const uint8_t *data, size_t size, onnx_skeleton *out);
+void onnx_skeleton_free(onnx_skeleton *s);
 
 /* Softmax, LogSoftmax and Hardmax: one input, `axis` (default 1 before
  * opset 13, -1 from it), and before 13 the 2-D flattening at axis, kept as

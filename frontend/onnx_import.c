@@ -681,6 +681,13 @@ static bnn_status canonical_value_order(bnn_graph *g)
     return BNN_OK;
 }
 
+/* Whether t's raw_data points into the file's bytes (onnx_skeleton.c). */
+static bool raw_is_lifted(const onnx_ctx *c, const Onnx__TensorProto *t)
+{
+    uintptr_t p = (uintptr_t)t->raw_data.data, lo = (uintptr_t)c->lifted_from;
+    return c->lifted_from && p >= lo && p - lo < c->lifted_size;
+}
+
 static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
                                const bnn_onnx_import_options *opts)
 {
@@ -706,8 +713,9 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
         Onnx__TensorProto *t = m->graph->initializer[i];
         BNN_TRY(add_initializer(c, t));
         /* The graph has its copy now; drop the message's at once so that a
-         * large model's weights are not held twice. */
-        if (t->has_raw_data) {
+         * large model's weights are not held twice (bytes lifted out of the
+         * file's, onnx_skeleton.c, are the caller's). */
+        if (t->has_raw_data && !raw_is_lifted(c, t)) {
             free(t->raw_data.data);
             t->raw_data.data = NULL;
             t->raw_data.len = 0;
@@ -773,6 +781,9 @@ static bnn_status import_graph(onnx_ctx *c, Onnx__ModelProto *m,
     return bnn_graph_verify(c->g, c->diag);
 }
 
+/* The message of data; the large raw_data of its initializers point into
+ * data (unpacked from a skeleton without them: not copied twice), so data
+ * must outlive the message and import_model is told about it. */
 static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *diag)
 {
     if (size == 0) {
@@ -785,17 +796,34 @@ static Onnx__ModelProto *unpack_model(const void *data, size_t size, bnn_diag *d
     }
     if (onnx_check_limits(data, size, diag) != BNN_OK)
         return NULL;
-    /* protobuf-c copies every field out of the buffer. */
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
+    /* protobuf-c copies every field out of the buffer: the large raw_data
+     * are lifted out first and put back as pointers into data. */
+    onnx_skeleton sk;
+    Onnx__ModelProto *m;
+    if (onnx_skeleton_build(data, size, &sk)) {
+        m = onnx__model_proto__unpack(NULL, sk.size, sk.bytes);
+        for (size_t i = 0; m && m->graph && i < sk.n_lifted; i++) {
+            const onnx_lifted *l = &sk.lifted[i];
+            if (l->initializer < m->graph->n_initializer) {
+                Onnx__TensorProto *t = m->graph->initializer[l->initializer];
+                t->has_raw_data = true;
+                t->raw_data.data = (uint8_t *)l->data;
+                t->raw_data.len = l->len;
+            }
+        }
+        onnx_skeleton_free(&sk);
+    } else {
+        m = onnx__model_proto__unpack(NULL, size, data);
+    }
     if (!m)
         bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (protobuf parse failed)");
     return m;
 }
 
 /* Imports and frees m; *freed: whether it tried a freed batch of 1. */
-static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
-                               const bnn_onnx_import_options *options, bool keep_fixed_batch,
-                               bnn_graph **out, bnn_diag *diag, bool *freed)
+static bnn_status import_model(Onnx__ModelProto *m, const void *data, size_t size,
+                               const char *base_dir, const bnn_onnx_import_options *options,
+                               bool keep_fixed_batch, bnn_graph **out, bnn_diag *diag, bool *freed)
 {
     *freed = false;
     if (!m->graph) {
@@ -803,7 +831,8 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
         return bnn_fail(diag, BNN_ERR_INVALID, "not a valid ONNX model (no graph)");
     }
     onnx_ctx c = { .diag = diag, .base_dir = base_dir, .graph = m->graph,
-                   .keep_fixed_batch = keep_fixed_batch || (options && options->keep_fixed_batch) };
+                   .keep_fixed_batch = keep_fixed_batch || (options && options->keep_fixed_batch),
+                   .lifted_from = data, .lifted_size = size };
     c.g = bnn_graph_create(*onnx_str(m->graph->name) ? m->graph->name : "model");
     bnn_status s;
     if (!c.g) {
@@ -831,6 +860,9 @@ static bnn_status import_model(Onnx__ModelProto *m, const char *base_dir,
     onnx_inline_release(&c);
     onnx_control_flow_release(&c);
     *freed = c.freed_batch != 0;
+    for (size_t i = 0; i < m->graph->n_initializer; i++) /* data's, not the message's */
+        if (raw_is_lifted(&c, m->graph->initializer[i]))
+            m->graph->initializer[i]->raw_data.data = NULL;
     onnx__model_proto__free_unpacked(m, NULL);
     if (s != BNN_OK) {
         bnn_graph_destroy(c.g);
@@ -849,10 +881,11 @@ bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *bas
     if (!m)
         return diag->status;
     bool freed;
-    bnn_status s = import_model(m, base_dir, options, false, out, diag, &freed);
+    bnn_status s = import_model(m, data, size, base_dir, options, false, out, diag, &freed);
     if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) { /* the batch is pinned: as declared */
         m = unpack_model(data, size, diag);
-        s = m ? import_model(m, base_dir, options, true, out, diag, &freed) : diag->status;
+        s = m ? import_model(m, data, size, base_dir, options, true, out, diag, &freed)
+              : diag->status;
     }
     return s;
 }
@@ -861,9 +894,12 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
                                 bnn_graph **out, bnn_diag *diag)
 {
     *out = NULL;
-    void *buf;
+    /* mapped, not read: the weights are copied once, from the page cache
+     * into the graph (through the skeleton's lifted raw_data) */
+    const void *buf;
     size_t size;
-    bnn_status rs = bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag);
+    bool mapped;
+    bnn_status rs = bnn_map_file(path, MAX_MODEL_BYTES, &buf, &size, &mapped, diag);
     if (rs == BNN_ERR_INVALID) /* over the cap */
         return bnn_diag_prefix(diag, "not a valid ONNX model");
     if (rs != BNN_OK)
@@ -871,7 +907,7 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
     /* External data lives next to the model. */
     char *dir = strdup(path);
     if (!dir) {
-        free(buf);
+        bnn_unmap_file(buf, size, mapped);
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
     }
     char *slash = strrchr(dir, '/');
@@ -881,20 +917,19 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
         *slash = 0;
     else
         strcpy(dir, ".");
-    /* The file's bytes go as soon as the message holds them. */
+    /* The message's large raw_data point into the file's bytes: they go
+     * when the import is done. */
     Onnx__ModelProto *m = unpack_model(buf, size, diag);
-    free(buf);
     bool freed = false;
-    bnn_status s = m ? import_model(m, dir, options, false, out, diag, &freed) : diag->status;
+    bnn_status s = m ? import_model(m, buf, size, dir, options, false, out, diag, &freed)
+                     : diag->status;
     if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) {
-        /* The model's own arithmetic pins the batch of 1: read it again and
-         * import it as declared. */
-        if (bnn_read_file(path, MAX_MODEL_BYTES, &buf, &size, diag) == BNN_OK) {
-            m = unpack_model(buf, size, diag);
-            free(buf);
-            s = m ? import_model(m, dir, options, true, out, diag, &freed) : diag->status;
-        }
+        /* The model's own arithmetic pins the batch of 1: import it again,
+         * as declared. */
+        m = unpack_model(buf, size, diag);
+        s = m ? import_model(m, buf, size, dir, options, true, out, diag, &freed) : diag->status;
     }
+    bnn_unmap_file(buf, size, mapped);
     free(dir);
     return s;
 }

@@ -23,6 +23,17 @@ extern "C" {
 bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size_t *size,
                          bnn_diag *diag);
 
+/* bnn_read_file without the copy: *data is a read-only private mapping of
+ * the file (*mapped true), or where the file cannot be mapped (empty, not a
+ * regular file, a file system without mmap) what bnn_read_file gives, with
+ * its errors.  Release with bnn_unmap_file.  For reading large models once:
+ * the bytes come from the page cache without a second copy in memory.  A
+ * file cut short by another process while it is mapped makes reading past
+ * its new end fault (SIGBUS), as with any mapped file. */
+bnn_status bnn_map_file(const char *path, uint64_t max_bytes, const void **data, size_t *size,
+                        bool *mapped, bnn_diag *diag);
+void bnn_unmap_file(const void *data, size_t size, bool mapped);
+
 /* Writes size bytes to path atomically: to a temporary file beside it
  * (PATH.tmp-XXXXXX, mode 0666 less the umask), fsync'd, then renamed over
  * path.  On any failure (a full disk, a file size limit: EFBIG; bnnc ignores

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,6 +56,47 @@ bnn_status bnn_read_file(const char *path, uint64_t max_bytes, void **data, size
     *data = buf;
     *size = n;
     return BNN_OK;
+}
+
+bnn_status bnn_map_file(const char *path, uint64_t max_bytes, const void **data, size_t *size,
+                        bool *mapped, bnn_diag *diag)
+{
+    *data = NULL;
+    *size = 0;
+    *mapped = false;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat st;
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+            (uint64_t)st.st_size <= max_bytes && (uint64_t)st.st_size < SIZE_MAX) {
+            int flags = MAP_PRIVATE;
+#ifdef MAP_POPULATE
+            flags |= MAP_POPULATE; /* one call instead of a fault per page */
+#endif
+            void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, flags, fd, 0);
+            if (p != MAP_FAILED) {
+                close(fd);
+                *data = p;
+                *size = (size_t)st.st_size;
+                *mapped = true;
+                return BNN_OK;
+            }
+        }
+        close(fd);
+    }
+    /* everything else, errors included, as bnn_read_file has it */
+    void *buf;
+    BNN_TRY(bnn_read_file(path, max_bytes, &buf, size, diag));
+    *data = buf;
+    return BNN_OK;
+}
+
+void bnn_unmap_file(const void *data, size_t size, bool mapped)
+{
+    if (mapped)
+        munmap((void *)data, size);
+    else
+        free((void *)data);
 }
 
 /* Makes a rename in path's directory durable (a crash after it keeps the new

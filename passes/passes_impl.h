@@ -94,6 +94,16 @@ typedef struct bnn_pass_rng {
 void bnn_pass_rng_seed(bnn_pass_rng *rng, uint64_t seed, const char *stream_name);
 double bnn_pass_rng_normal(bnn_pass_rng *rng);
 
+/* rho[i] = (float)bnn_rho_of_sigma(max(delta |w[i]|, floor)) for i < n, bit
+ * for bit, by a vectorised form with a scalar fallback where the two could
+ * round apart (to_bnn_rho.c), and mu[i] = w[i] when mu is not NULL; threads
+ * over large n.  Returns how many took the scalar path.
+ * bnn_pass_rho_fast_error: the vectorised form's double minus libm's at
+ * sigma in (0, 1], for the tests. */
+int64_t bnn_pass_rho_of_weights(const float *w, float *mu, float *rho, int64_t n, double delta,
+                                double floor);
+double bnn_pass_rho_fast_error(double sigma);
+
 /* ---- the passes (one file each) ------------------------------------------- */
 
 extern const bnn_pass_def bnn_pass_canonicalize;

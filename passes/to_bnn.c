@@ -277,13 +277,8 @@ static bnn_status add_posterior(bnn_graph *g, const to_bnn_config *c, int src, c
             rho[i] = r;
         }
     } else {
-        memcpy(mu, w, sizeof(float) * (size_t)n);
-        /* elementwise, so any split over threads gives the same bits */
-        #pragma omp parallel for schedule(static) if (n >= 65536)
-        for (int64_t i = 0; i < n; i++) {
-            double sigma = c->delta * fabs((double)w[i]);
-            rho[i] = (float)bnn_rho_of_sigma(sigma > SIGMA_FLOOR ? sigma : SIGMA_FLOOR);
-        }
+        /* mu = w, rho = bnn_rho_of_sigma(max(delta |w|, SIGMA_FLOOR)): vectorised */
+        bnn_pass_rho_of_weights(w, mu, rho, n, c->delta, SIGMA_FLOOR);
     }
     return BNN_OK;
 }

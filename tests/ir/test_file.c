@@ -128,3 +128,40 @@ Test(file, writer_abort_and_failure_leave_the_target_alone)
     cr_assert(strstr(diag.message, "temporary file"), "%s", diag.message);
     remove_dir();
 }
+
+/* bnn_map_file: a regular file mapped, with the bytes bnn_read_file reads;
+ * an empty file, a directory, a missing file and one over the cap as
+ * bnn_read_file has them (errors included). */
+Test(file, map_file_gives_the_bytes_read_file_does, .init = make_dir, .fini = remove_dir)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/model", dir);
+    size_t n = (3 << 20) + 17;
+    unsigned char *want = pattern(n, 7);
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_write_file(path, want, n, &diag), BNN_OK, "%s", diag.message);
+    const void *data;
+    size_t size;
+    bool mapped;
+    cr_assert_eq(bnn_map_file(path, 1u << 30, &data, &size, &mapped, &diag), BNN_OK);
+    cr_expect(mapped);
+    cr_assert_eq(size, n);
+    cr_expect(memcmp(data, want, n) == 0);
+    bnn_unmap_file(data, size, mapped);
+    /* over the cap: the read path's error */
+    cr_expect_eq(bnn_map_file(path, n - 1, &data, &size, &mapped, &diag), BNN_ERR_INVALID);
+    cr_expect(strstr(diag.message, "too large"), "%s", diag.message);
+    /* empty: read, not mapped, 0 bytes */
+    cr_assert_eq(bnn_write_file(path, "", 0, &diag), BNN_OK);
+    cr_assert_eq(bnn_map_file(path, 1u << 30, &data, &size, &mapped, &diag), BNN_OK);
+    cr_expect(!mapped);
+    cr_expect_eq(size, 0);
+    bnn_unmap_file(data, size, mapped);
+    cr_expect_eq(bnn_map_file(dir, 1u << 30, &data, &size, &mapped, &diag), BNN_ERR_IO);
+    cr_expect(strstr(diag.message, "not a regular file"), "%s", diag.message);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    cr_expect_eq(bnn_map_file(path, 1u << 30, &data, &size, &mapped, &diag), BNN_ERR_IO);
+    cr_expect(strstr(diag.message, "cannot open"), "%s", diag.message);
+    cr_expect_null(data);
+    free(want);
+}
