@@ -451,13 +451,9 @@ static const float *param_data(const bnn_graph *g, const char *name, size_t *n)
     return g->values[v].data;
 }
 
-Test(kernels_elem, bayes_node_kl_reads_the_node)
+/* Every param of g: rho in [-6, 1), the rest in [-1, 1). */
+static void randomize_params(bnn_graph *g, uint64_t state)
 {
-    bnn_graph *g = NULL;
-    bnn_diag diag = {0};
-    cr_assert_eq(bnn_graph_parse(kl_net, "kl_net", &g, &diag), BNN_OK, "%s", diag.message);
-    cr_assert_lt(g->n_values, 16);
-    uint64_t state = 3;
     for (int v = 0; v < g->n_values; v++)
         if (g->values[v].kind == BNN_VALUE_PARAM) {
             float *d = g->values[v].data;
@@ -465,6 +461,15 @@ Test(kernels_elem, bayes_node_kl_reads_the_node)
             for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
                 d[i] = (float)(rho ? ke_rand_uniform(&state, -6, 1) : ke_rand_uniform(&state, -1, 1));
         }
+}
+
+Test(kernels_elem, bayes_node_kl_reads_the_node)
+{
+    bnn_graph *g = NULL;
+    bnn_diag diag = {0};
+    cr_assert_eq(bnn_graph_parse(kl_net, "kl_net", &g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_lt(g->n_values, 16);
+    randomize_params(g, 3);
     size_t nw, nb, nv;
     const float *wmu = param_data(g, "w.mu", &nw), *wrho = param_data(g, "w.rho", &nw);
     const float *bmu = param_data(g, "b.mu", &nb), *brho = param_data(g, "b.rho", &nb);
@@ -766,14 +771,7 @@ Test(kernels_elem, bayes_node_kl_reads_the_prior_inputs)
     bnn_graph *g = NULL;
     bnn_diag diag = {0};
     cr_assert_eq(bnn_graph_parse(prior_net, "prior_net", &g, &diag), BNN_OK, "%s", diag.message);
-    uint64_t state = 9;
-    for (int v = 0; v < g->n_values; v++)
-        if (g->values[v].kind == BNN_VALUE_PARAM) {
-            float *d = g->values[v].data;
-            bool rho = strstr(g->values[v].name, "rho") != NULL;
-            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
-                d[i] = (float)(rho ? ke_rand_uniform(&state, -6, 1) : ke_rand_uniform(&state, -1, 1));
-        }
+    randomize_params(g, 9);
     size_t nw, nb;
     const float *wmu = param_data(g, "w.mu", &nw), *wrho = param_data(g, "w.rho", &nw);
     const float *bmu = param_data(g, "b.mu", &nb), *brho = param_data(g, "b.rho", &nb);
