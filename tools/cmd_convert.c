@@ -53,8 +53,12 @@ static void usage(FILE *out)
             "                           trained weights, sigma = max(delta*|w|, 1e-5); laplace:\n"
             "                           mu = the weights, sigma from a diagonal Laplace fit on\n"
             "                           --data or --x, and the prior its marginal likelihood picks)\n"
-            "      --data DIR           init=laplace: MNIST IDX files, the training split\n"
-            "      --x FILE             init=laplace: .npy examples (f32, a row each)\n"
+            "      --data DIR           MNIST IDX files, the training split: init=laplace fits on\n"
+            "                           them; with any init, the posterior is checked on the\n"
+            "                           last 1,000 and every sigma halved (with a note) until\n"
+            "                           16 draws lose at most half a point of accuracy\n"
+            "      --x FILE             .npy examples (f32, a row each), as --data; the check is\n"
+            "                           then agreement with the trained weights' answers\n"
             "      --limit K            init=laplace: the first K examples only\n"
             "      --delta F            init=weights: sigma = delta*|w| (default 0.1)\n"
             "      --rho-init F         init=random: initial rho (default -3)\n"
@@ -369,43 +373,29 @@ static double predictive_accuracy(bnn_graph *g, const bnn_tensor *x, const int64
     return acc;
 }
 
-/* --init laplace: sigma and the prior from a Laplace fit on the examples
- * (train/laplace.c), with a note of what it chose; then the issue's guard:
- * the mean predictive of 16 draws may not lose more than half a point of
- * accuracy against the trained weights on the last (up to) 1,000 examples,
- * or every sigma is halved until it does not (at most 12 times). */
-static int fit_laplace(bnn_graph *graph, const char *data, const char *xpath, int64_t limit)
+/* The issue's guard on any posterior init: the mean predictive of 16 draws
+ * may not lose more than half a point of accuracy (with --x: agreement with
+ * the trained weights' answers) against the trained weights on the last (up
+ * to) 1,000 examples, or every sigma is halved until it does not (at most 12
+ * times), with a note.  `what` prefixes the notes. */
+static int guard_sigmas(bnn_graph *graph, const bnn_tensor *x, const int64_t *all_labels,
+                        const char *where, const char *what)
 {
-    bnn_dataset ds = {0};
-    bnn_diag diag = {0};
-    const char *where = data ? data : xpath;
-    if (data ? bnn_mnist_load(data, BNN_MNIST_TRAIN, 1.0f / 255, 0, &ds, &diag)
-             : bnn_npy_read_file(xpath, &ds.x, &diag))
-        return bnnc_report(where, &diag);
-    bnn_tensor x = {0};
-    int rc = BNNC_EXIT_OK;
-    bnn_laplace_result r;
-    bnn_laplace_options o = {.max_examples = limit, .seed = 0, .threads = 0};
-    if (bnn_tensor_convert(&ds.x, BNN_F32, &x, &diag) != BNN_OK ||
-        bnn_laplace_init(graph, &x, &o, &r, &diag) != BNN_OK) {
-        rc = bnnc_report(where, &diag);
-        goto done;
-    }
-    fprintf(stderr, "laplace:    %lld examples, %lld weights: prior N(0, %.4g^2) (precision "
-            "%.4g, by marginal likelihood), mean sigma %.4g\n", (long long)r.examples,
-            (long long)r.params, r.prior_sigma, r.prior_precision, r.mean_sigma);
-    /* the guard, on the last rows (the first r.examples fitted the curvature) */
-    int64_t n = x.shape.dims[0], m = n < 1000 ? n : 1000;
-    bnn_tensor tail = x;
+    int64_t n = x->shape.dims[0], m = n < 1000 ? n : 1000;
+    bnn_tensor tail = *x;
     tail.owns_data = false;
     tail.shape.dims[0] = m;
-    tail.data = (char *)x.data + (size_t)(n - m) * (bnn_tensor_nbytes(&x) / (size_t)n);
-    const int64_t *labels = data ? (const int64_t *)ds.y.data + (n - m) : NULL;
-    /* the trained weights' answers: every sigma ~0 for one run, the fitted
-     * rho put back exactly afterwards */
+    tail.data = (char *)x->data + (size_t)(n - m) * (bnn_tensor_nbytes(x) / (size_t)n);
+    const int64_t *labels = all_labels ? all_labels + (n - m) : NULL;
+    /* the trained weights' answers: every sigma ~0 for one run, the rho put
+     * back exactly afterwards */
     int64_t *trained = NULL;
     rho_copy saved = {0};
     each_rho(graph, copy_rho, &saved); /* counts */
+    if (saved.at == 0) {
+        fprintf(stderr, "%-11s no Bayesian layer: nothing to check\n", what);
+        return BNNC_EXIT_OK;
+    }
     saved.buf = malloc(sizeof(float) * saved.at + 1);
     double base = -1;
     if (saved.buf) {
@@ -427,19 +417,64 @@ static int fit_laplace(bnn_graph *graph, const char *data, const char *xpath, in
     }
     free(trained);
     if (acc < 0 || base < 0) {
-        fprintf(stderr, "bnnc: %s: the accuracy check of the Laplace fit failed\n", where);
-        rc = BNNC_EXIT_ERROR;
-    } else if (halvings) {
-        fprintf(stderr, "laplace:    sigma halved %d time%s (x %.4g): the 16-draw predictive's "
-                "%s on the last %lld examples is now %.4f against %.4f at the trained weights\n",
-                halvings, halvings == 1 ? "" : "s", pow(0.5, halvings),
-                labels ? "accuracy" : "agreement", (long long)m, acc, base);
-    } else {
-        fprintf(stderr, "laplace:    the 16-draw predictive's %s on the last %lld examples: "
-                "%.4f against %.4f at the trained weights\n", labels ? "accuracy" : "agreement",
-                (long long)m, acc, base);
+        fprintf(stderr, "bnnc: %s: the accuracy check of the posterior failed (is the model a "
+                "classifier of these examples?)\n", where);
+        return BNNC_EXIT_ERROR;
     }
-done:
+    if (halvings)
+        fprintf(stderr, "%-11s sigma halved %d time%s (x %.4g): the 16-draw predictive's "
+                "%s on the last %lld examples is now %.4f against %.4f at the trained weights\n",
+                what, halvings, halvings == 1 ? "" : "s", pow(0.5, halvings),
+                labels ? "accuracy" : "agreement", (long long)m, acc, base);
+    else
+        fprintf(stderr, "%-11s the 16-draw predictive's %s on the last %lld examples: "
+                "%.4f against %.4f at the trained weights\n", what,
+                labels ? "accuracy" : "agreement", (long long)m, acc, base);
+    return BNNC_EXIT_OK;
+}
+
+/* The examples of --data (the training split) or --x, as f32. */
+static int load_examples(const char *data, const char *xpath, bnn_dataset *ds, bnn_tensor *x)
+{
+    bnn_diag diag = {0};
+    const char *where = data ? data : xpath;
+    if (data ? bnn_mnist_load(data, BNN_MNIST_TRAIN, 1.0f / 255, 0, ds, &diag)
+             : bnn_npy_read_file(xpath, &ds->x, &diag))
+        return bnnc_report(where, &diag);
+    if (bnn_tensor_convert(&ds->x, BNN_F32, x, &diag) != BNN_OK)
+        return bnnc_report(where, &diag);
+    if (x->shape.rank < 1 || x->shape.dims[0] < 1) {
+        fprintf(stderr, "bnnc: %s: no examples\n", where);
+        return BNNC_EXIT_ERROR;
+    }
+    return BNNC_EXIT_OK;
+}
+
+/* --init laplace: sigma and the prior from a Laplace fit on the examples
+ * (train/laplace.c), with a note of what it chose; any other init only
+ * checks the posterior it made; then the guard. */
+static int fit_and_guard(bnn_graph *graph, bool laplace, const char *data, const char *xpath,
+                         int64_t limit)
+{
+    bnn_dataset ds = {0};
+    bnn_tensor x = {0};
+    const char *where = data ? data : xpath;
+    int rc = load_examples(data, xpath, &ds, &x);
+    if (rc == BNNC_EXIT_OK && laplace) {
+        bnn_diag diag = {0};
+        bnn_laplace_result r;
+        bnn_laplace_options o = {.max_examples = limit, .seed = 0, .threads = 0};
+        if (bnn_laplace_init(graph, &x, &o, &r, &diag) != BNN_OK)
+            rc = bnnc_report(where, &diag);
+        else
+            fprintf(stderr, "laplace:    %lld examples, %lld weights: prior N(0, %.4g^2) "
+                    "(precision %.4g, by marginal likelihood), mean sigma %.4g\n",
+                    (long long)r.examples, (long long)r.params, r.prior_sigma,
+                    r.prior_precision, r.mean_sigma);
+    }
+    if (rc == BNNC_EXIT_OK)
+        rc = guard_sigmas(graph, &x, data ? (const int64_t *)ds.y.data : NULL, where,
+                          laplace ? "laplace:" : "check:");
     bnn_tensor_free(&x);
     bnn_dataset_free(&ds);
     return rc;
@@ -533,8 +568,10 @@ int bnnc_cmd_convert(int argc, char **argv)
         if (!data == !xpath)
             return bnnc_usage_error("convert", "--init laplace needs the training examples: "
                                     "--data DIR or --x FILE");
-    } else if (data || xpath || limit) {
-        return bnnc_usage_error("convert", "--data, --x and --limit are for --init laplace");
+    } else if (limit) {
+        return bnnc_usage_error("convert", "--limit is for --init laplace");
+    } else if (data && xpath) {
+        return bnnc_usage_error("convert", "give --data DIR or --x FILE, not both");
     }
     if (!passes && !values[prior_k] && (!values[init_k] || strcmp(values[init_k], "weights") == 0))
         values[prior_k] = CONVERT_PRIOR_SIGMA_WEIGHTS;
@@ -610,7 +647,8 @@ int bnnc_cmd_convert(int argc, char **argv)
         bnnc_report(in, &diag);
         goto done;
     }
-    if (laplace && fit_laplace(graph, data, xpath, limit) != BNNC_EXIT_OK)
+    if ((laplace || data || xpath) &&
+        fit_and_guard(graph, laplace, data, xpath, limit) != BNNC_EXIT_OK)
         goto done;
     /* The IR may go to stdout; the summary then goes to stderr. */
     FILE *summary = stdout;

@@ -63,8 +63,10 @@ if [ "$MODE" = basic ]; then
     expect 2 "$BNNC" export a.onnx --mode median
     expect 2 "$BNNC" convert a.onnx --init laplace
     has err 'needs the training examples'
-    expect 2 "$BNNC" convert a.onnx --data somewhere
-    has err 'are for --init laplace'
+    expect 2 "$BNNC" convert a.onnx --limit 5
+    has err '--limit is for --init laplace'
+    expect 2 "$BNNC" convert a.onnx --data somewhere --x f.npy
+    has err 'not both'
     echo "basic: ok"
     exit 0
 fi
@@ -184,6 +186,19 @@ has err 'prior_pi: 1 must be in'
 [ ! -e "$TMP/mx2.onnx" ] || fail "a refused convert wrote its output"
 expect 2 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/pw2.onnx" --prior-mu wat
 has err "prior_mu: 'wat' is not a finite number"
+# --data with init=weights: MOPED's widths checked against the data and
+# halved, with a note, when they would cost more than half a point of
+# accuracy (delta 1 does on LeNet-5; the default does not).
+if [ -d "$ROOT/examples/mnist" ]; then
+    expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/chk.onnx" --delta 1 --data "$ROOT/examples/mnist"
+    has err 'check:      sigma halved'
+    expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/chk.onnx" --data "$ROOT/examples/mnist"
+    has err "check:      the 16-draw predictive's accuracy on the last 1000 examples"
+    grep -q 'halved' "$TMP/err" && fail "the default delta was halved"
+    expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/chk.onnx" --delta 2 \
+        --x "$ROOT/examples/digits/batch16.npy"
+    has err "agreement on the last 16 examples"
+fi
 expect 0 "$BNNC" convert "$TMP/lenet5.onnx" --layers dense --print-ir-after to-bnn
 [ -f "$TMP/lenet5.bnn.onnx" ] || fail "no default output lenet5.bnn.onnx"
 has err '^// ----- IR dump after to-bnn -----$'
