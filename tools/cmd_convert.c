@@ -281,6 +281,10 @@ static char *default_output(const char *in, const char *suffix)
     return out;
 }
 
+/* From this many Bayesian layers on, convert without examples says that it
+ * did not check the widths. */
+#define DEEP_LAYERS 20
+
 /* What each_rho does to one rho array of n floats. */
 typedef void rho_fn(float *rho, size_t n, void *ctx);
 
@@ -667,6 +671,15 @@ int bnnc_cmd_convert(int argc, char **argv)
     fprintf(summary, "output:     %s (%s)\n", output ? output : "<stdout>", emit_ir ? "IR text" : "ONNX");
     fprintf(summary, "pipeline:   %s\n", bnn_pipeline_format(pipeline, canonical, sizeof canonical));
     print_summary(summary, before, graph);
+    /* Deep networks: a width that suits LeNet-5 can wreck them, and without
+     * examples nothing checked it (docs/uncertainty.md). */
+    int bayesian = 0;
+    for (int i = 0; i < graph->n_nodes; i++)
+        bayesian += !graph->nodes[i].dead && bnn_op_is_bayesian(graph->nodes[i].op);
+    if (bayesian >= DEEP_LAYERS && !data && !xpath)
+        fprintf(stderr, "note:       %d Bayesian layers and no --data or --x: their widths were "
+                "not checked against examples; deep networks often lose accuracy at delta 0.1 "
+                "(give examples, or a smaller --delta)\n", bayesian);
     status = BNNC_EXIT_OK;
 done:
     bnn_graph_destroy(before);

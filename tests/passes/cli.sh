@@ -186,6 +186,27 @@ has err 'prior_pi: 1 must be in'
 [ ! -e "$TMP/mx2.onnx" ] || fail "a refused convert wrote its output"
 expect 2 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/pw2.onnx" --prior-mu wat
 has err "prior_mu: 'wat' is not a finite number"
+# A deep network converted without examples: a note that the widths went
+# unchecked (20 layers or more), none for LeNet-5's 5.
+if /usr/bin/python3 -c 'import onnx' 2>/dev/null; then
+    /usr/bin/python3 - "$TMP/deep.onnx" <<'PY'
+import sys
+import numpy as np
+from onnx import helper, numpy_helper, TensorProto, save
+nodes, inits, x = [], [], "x"
+for i in range(21):
+    inits.append(numpy_helper.from_array(np.eye(4, dtype=np.float32), "w%d" % i))
+    nodes.append(helper.make_node("Gemm", [x, "w%d" % i], ["h%d" % i], name="fc%d" % i))
+    x = "h%d" % i
+g = helper.make_graph(nodes, "deep", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                      [helper.make_tensor_value_info(x, TensorProto.FLOAT, ["N", 4])], inits)
+save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), sys.argv[1])
+PY
+    expect 0 "$BNNC" convert "$TMP/deep.onnx" -o "$TMP/deep.bnn.onnx"
+    has err 'note:       21 Bayesian layers and no --data or --x'
+    expect 0 "$BNNC" convert "$TMP/lenet5.onnx" -o "$TMP/l5.onnx"
+    grep -q 'note:' "$TMP/err" && fail "a note for LeNet-5's 5 layers"
+fi
 # --data with init=weights: MOPED's widths checked against the data and
 # halved, with a note, when they would cost more than half a point of
 # accuracy (delta 1 does on LeNet-5; the default does not).
