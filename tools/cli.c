@@ -177,6 +177,18 @@ bool bnnc_stdout_is_terminal(void)
     return isatty(STDOUT_FILENO);
 }
 
+void bnnc_print_json_doubles(const double *v, int64_t n)
+{
+    if (!v) {
+        printf("null");
+        return;
+    }
+    putchar('[');
+    for (int64_t j = 0; j < n; j++)
+        printf("%s%.6g", j ? ", " : "", v[j]);
+    putchar(']');
+}
+
 void bnnc_print_json_string(const char *s)
 {
     putchar('"');

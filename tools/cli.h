@@ -90,4 +90,8 @@ bool bnnc_stdout_is_terminal(void);
  * characters escaped): paths may hold any byte. */
 void bnnc_print_json_string(const char *s);
 
+/* Prints v[0..n) to stdout as a JSON array ("%.6g" each), or null when v is
+ * NULL. */
+void bnnc_print_json_doubles(const double *v, int64_t n);
+
 #endif

@@ -1148,7 +1148,7 @@ static int train_run(int argc, char **argv, double *val_nll)
                     model_path);
     }
     bnn_graph_mark_layer_params_trainable(graph);
-    widths = rank == 0 ? snapshot_rho(graph) : NULL;
+    widths = rank == 0 && !a.json ? snapshot_rho(graph) : NULL; /* for width_report */
     a.train.dnn_factor = a.dnn_factor;
     a.train.bnn_factor = a.bnn_factor_set ? a.bnn_factor
                                           : (a.kl_scale >= 0 ? a.kl_scale : 1.0) / (double)n_train;
@@ -1411,8 +1411,7 @@ static int train_run(int argc, char **argv, double *val_nll)
         printf("note: the model's temperature %.4g was reset to 1 for training; calibrate again "
                "on held-out data (bnnc calibrate)\n", old_temperature);
     }
-    if (!a.json) /* --json's last line stays the epoch's (or calibration's) object */
-        width_report(graph, widths);
+    width_report(graph, widths); /* not with --json: its last line stays the epoch's */
     for (int i = 0; widths && i < graph->n_nodes; i++)
         free(widths[i]);
     free(widths);

@@ -265,14 +265,7 @@ int eval_regress(bnn_graph *g, const eval_regress_args *a, bnn_comm *comm)
         bnnc_print_json_string(a->model);
         printf(", \"examples\": %lld, \"task\": \"regress\", \"outputs\": %lld, \"noise_sigma\": ",
                (long long)n_all, (long long)k);
-        if (noise) {
-            printf("[");
-            for (int64_t j = 0; j < k; j++)
-                printf("%s%.6g", j ? ", " : "", sigma[j]);
-            printf("]");
-        } else {
-            printf("null");
-        }
+        bnnc_print_json_doubles(noise ? sigma : NULL, k);
         printf(", \"log_likelihood_of\": \"%s\", ",
                noise && a->predict.predictive == BNN_PREDICTIVE_MC ? "mixture" : "gaussian");
         print_json(&bayes, bayes_samples);

@@ -301,14 +301,7 @@ static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
         bnnc_print_json_string(model);
         printf(", \"task\": \"regress\", \"samples\": %lld, \"outputs\": %lld, \"noise_sigma\": ",
                (long long)samples, (long long)width);
-        if (noise) {
-            putchar('[');
-            for (int64_t j = 0; j < width; j++)
-                printf("%s%.6g", j ? ", " : "", sigma[j]);
-            putchar(']');
-        } else {
-            printf("null");
-        }
+        bnnc_print_json_doubles(noise ? sigma : NULL, width);
         printf(", \"examples\": [");
         float *v = malloc(sizeof(float) * (size_t)width + 1);
         for (int64_t i = 0; v && i < n; i++) {
