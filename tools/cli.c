@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "bnn_file.h"
+#include "bnn_npy.h"
 #include "bnn_onnx.h"
 #include "bnn_passes.h"
 #include "cli.h"
@@ -169,6 +170,71 @@ bool bnnc_bind_input_dims(bnn_graph *g, const bnn_tensor *x, const char *where)
         bnnc_report(where, &diag);
         return false;
     }
+    return true;
+}
+
+static bool dtype_is_float(bnn_dtype t)
+{
+    return t == BNN_F32 || t == BNN_F64 || t == BNN_F16 || t == BNN_BF16;
+}
+
+/* The values an integer or bool dtype holds, as doubles; false for others. */
+static bool dtype_range(bnn_dtype t, double *lo, double *hi)
+{
+    switch (t) {
+    case BNN_BOOL: *lo = 0, *hi = 1; return true;
+    case BNN_U8: *lo = 0, *hi = 255; return true;
+    case BNN_I8: *lo = -128, *hi = 127; return true;
+    case BNN_U16: *lo = 0, *hi = 65535; return true;
+    case BNN_I16: *lo = -32768, *hi = 32767; return true;
+    case BNN_U32: *lo = 0, *hi = 4294967295.0; return true;
+    case BNN_I32: *lo = -2147483648.0, *hi = 2147483647.0; return true;
+    case BNN_U64: *lo = 0, *hi = 18446744073709549568.0; return true;
+    case BNN_I64: *lo = -9223372036854775808.0, *hi = 9223372036854774784.0; return true;
+    default: return false;
+    }
+}
+
+bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *where)
+{
+    if (graph->n_inputs < 1)
+        return true;
+    const bnn_value *in = &graph->values[graph->inputs[0]];
+    bnn_dtype want = in->dtype;
+    if (want == BNN_UNDEFINED || want == x->dtype)
+        return true;
+    bnn_diag diag = {0};
+    bnn_tensor f64 = {0}, out = {0};
+    double lo, hi;
+    if (!dtype_is_float(want) && dtype_range(want, &lo, &hi)) {
+        /* every value must survive the trip: whole and within the type */
+        if (bnn_tensor_convert(x, BNN_F64, &f64, &diag) != BNN_OK)
+            return bnnc_report(where, &diag), false;
+        int64_t n = bnn_tensor_numel(&f64);
+        int64_t per = x->shape.rank > 0 && x->shape.dims[0] > 0 ? n / x->shape.dims[0] : 1;
+        const double *v = f64.data;
+        for (int64_t i = 0; i < n; i++)
+            if (!(v[i] == floor(v[i]) && v[i] >= lo && v[i] <= hi)) {
+                char range[96] = "";
+                if (hi < 9007199254740992.0) /* the 64-bit types: "whole numbers" says it */
+                    snprintf(range, sizeof range, " from %.0f to %.0f", lo, hi);
+                fprintf(stderr, "bnnc: %s: example %lld holds %g (value %lld of %lld), but the "
+                        "model's input '%s' takes %s: whole numbers%s\n", where,
+                        (long long)(i / (per ? per : 1)), v[i], (long long)(i % (per ? per : 1)),
+                        (long long)per, in->name, bnn_dtype_name(want), range);
+                bnn_tensor_free(&f64);
+                return false;
+            }
+        bnn_tensor_free(&f64);
+    }
+    if (bnn_tensor_convert(x, want, &out, &diag) != BNN_OK) {
+        fprintf(stderr, "bnnc: %s: the model's input '%s' takes %s, and %s examples cannot be "
+                "converted to it (%s)\n", where, in->name, bnn_dtype_name(want),
+                bnn_dtype_name(x->dtype) ? bnn_dtype_name(x->dtype) : "these", diag.message);
+        return false;
+    }
+    bnn_tensor_free(x);
+    *x = out;
     return true;
 }
 

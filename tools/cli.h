@@ -67,6 +67,14 @@ void bnnc_clear_input_shapes(void);
  * session is made).  Reports "bnnc: WHERE: ..." and returns false on failure. */
 bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *where);
 
+/* Makes x (examples read from WHERE, a file or directory) the dtype of the
+ * model's input 0: a text model's token ids stay integers, images become
+ * float32.  Floats given to an integer input must be whole numbers within
+ * the type's range (a token id of 2.5 is a mistake, not token 2); bool takes
+ * 0 and 1.  Reports "bnnc: WHERE: example E ..." and returns false when a
+ * value does not fit; x is unchanged then. */
+bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *where);
+
 /* When output names the same file as one of inputs[0..n) (NULL entries
  * skipped), prints "bnnc CMD: refusing to write OUTPUT: it is the input
  * INPUT" and returns true: an output never replaces what it was made from. */

@@ -75,11 +75,9 @@ static int load_heldout(const char *data, double split, double scale, const char
         return bnnc_report(ypath, &diag);
     }
     int rc = BNNC_EXIT_OK;
-    if (bnn_tensor_convert(&x, BNN_F32, &ds->x, &diag) != BNN_OK)
-        rc = bnnc_report(xpath, &diag);
-    else if (bnn_tensor_convert(&y, BNN_I64, &ds->y, &diag) != BNN_OK)
+    ds->x = x; /* made the model input's dtype once the model is loaded */
+    if (bnn_tensor_convert(&y, BNN_I64, &ds->y, &diag) != BNN_OK)
         rc = bnnc_report(ypath, &diag);
-    bnn_tensor_free(&x);
     bnn_tensor_free(&y);
     if (rc != BNNC_EXIT_OK)
         return rc;
@@ -176,7 +174,8 @@ int bnnc_cmd_calibrate(int argc, char **argv)
     bnn_diag diag = {0};
     bnnc_calibration cal = {0};
     rc = BNNC_EXIT_ERROR;
-    if (!graph || !bnnc_bind_input_dims(graph, &ds.x, where))
+    if (!graph || !bnnc_match_input_dtype(graph, &ds.x, where) ||
+        !bnnc_bind_input_dims(graph, &ds.x, where))
         goto done;
     bnn_runtime_set_threads((int)threads);
     if (bnnc_calibrate_temperature(graph, &ds.x, ds.y.data, samples, batch, (uint64_t)seed,

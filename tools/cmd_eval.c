@@ -295,11 +295,16 @@ static void print_report_text(const char *name, const report *r)
 
 /* The out-of-distribution inputs, shaped like x with n rows (noise) or as
  * their file has them. */
-static int load_ood(const char *spec, const bnn_tensor *x, int64_t n, uint64_t seed,
-                    bnn_tensor *out)
+static int load_ood(const bnn_graph *graph, const char *spec, const bnn_tensor *x, int64_t n,
+                    uint64_t seed, bnn_tensor *out)
 {
     bnn_diag diag;
     if (strcmp(spec, "noise") == 0) {
+        if (x->dtype != BNN_F32) {
+            fprintf(stderr, "bnnc eval: --ood noise draws float32 images, but the model's input "
+                    "takes %s: give --ood X.npy\n", bnn_dtype_name(x->dtype));
+            return BNNC_EXIT_USAGE;
+        }
         bnn_shape shape = x->shape;
         shape.dims[0] = n;
         if (bnn_tensor_alloc(out, BNN_F32, &shape, &diag) != BNN_OK)
@@ -313,9 +318,8 @@ static int load_ood(const char *spec, const bnn_tensor *x, int64_t n, uint64_t s
         bnn_tensor raw;
         if (bnn_npy_read_file(spec, &raw, &diag) != BNN_OK)
             return bnnc_report(spec, &diag);
-        bnn_status st = bnn_tensor_convert(&raw, BNN_F32, out, &diag);
-        bnn_tensor_free(&raw);
-        return st == BNN_OK ? BNNC_EXIT_OK : bnnc_report(spec, &diag);
+        *out = raw;
+        return bnnc_match_input_dtype(graph, out, spec) ? BNNC_EXIT_OK : BNNC_EXIT_ERROR;
     }
     bnn_dataset ds;
     if (bnn_mnist_load(spec, BNN_MNIST_TEST, 1.0f / 255, 0, &ds, &diag) != BNN_OK)
@@ -498,12 +502,11 @@ int bnnc_cmd_eval(int argc, char **argv)
         const char *where = ypath;
         if (st == BNN_OK)
             st = bnn_tensor_convert(&ry, BNN_I64, &test.y, &diag);
-        if (st == BNN_OK) {
-            where = xpath;
-            st = bnn_tensor_convert(&rx, BNN_F32, &test.x, &diag);
-        }
-        bnn_tensor_free(&rx);
         bnn_tensor_free(&ry);
+        if (st == BNN_OK)
+            test.x = rx; /* made the model input's dtype below */
+        else
+            bnn_tensor_free(&rx);
         if (st != BNN_OK) {
             bnnc_report(where, &diag);
             goto done;
@@ -520,8 +523,18 @@ int bnnc_cmd_eval(int argc, char **argv)
         test.n = test.x.shape.dims[0] = test.y.shape.dims[0] = limit;
     if (ranks == 1)
         n_all = test.n;
+    if (!graph) /* not loaded above to look for a noise scale */
+        graph = bnnc_load_model_for_inference(model);
+    if (!graph || !bnnc_match_input_dtype(graph, &test.x, data ? data : xpath))
+        goto done;
     const bnn_tensor *x = &test.x;
     if (shift) {
+        if (test.x.dtype != BNN_F32) {
+            fprintf(stderr, "bnnc eval: --shift rotates float32 images; %s's input takes %s\n",
+                    model, bnn_dtype_name(test.x.dtype));
+            status = BNNC_EXIT_USAGE;
+            goto done;
+        }
         if (test.x.shape.rank != 4) {
             char buf[256];
             fprintf(stderr, "bnnc: %s: --shift rotate needs images [n, channels, height, width], "
@@ -537,9 +550,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         x = &shifted;
     }
 
-    if (!graph) /* not loaded above to look for a noise scale */
-        graph = bnnc_load_model_for_inference(model);
-    if (!graph || !eval_check_rows(graph, x, data ? data : xpath) ||
+    if (!eval_check_rows(graph, x, data ? data : xpath) ||
         !bnnc_bind_input_dims(graph, x, model))
         goto done;
     uint64_t setup[] = {(uint64_t)n_all, (uint64_t)samples, (uint64_t)batch, (uint64_t)seed,
@@ -638,7 +649,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (ood) {
         /* Every rank loads the whole OOD set (noise is drawn for all of it,
          * so it is the same whatever K) and predicts its whole batches. */
-        if (load_ood(ood, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
+        if (load_ood(graph, ood, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
             !eval_check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";

@@ -213,15 +213,16 @@ static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind los
         bnn_tensor_free(&y);
         return BNNC_EXIT_ERROR;
     }
+    /* x keeps its type until check_data makes it the model input's (token
+     * ids stay integers) */
     bnn_dtype ytype = loss == BNN_LOSS_CROSS_ENTROPY ? BNN_I64 : BNN_F32;
-    if (bnn_tensor_convert(&x, BNN_F32, &ds->x, &diag) != BNN_OK ||
-        bnn_tensor_convert(&y, ytype, &ds->y, &diag) != BNN_OK) {
+    if (bnn_tensor_convert(&y, ytype, &ds->y, &diag) != BNN_OK) {
         bnn_tensor_free(&x);
         bnn_tensor_free(&y);
         bnn_dataset_free(ds);
-        return bnnc_report(xpath, &diag);
+        return bnnc_report(ypath, &diag);
     }
-    bnn_tensor_free(&x);
+    ds->x = x;
     bnn_tensor_free(&y);
     if (ds->x.shape.rank < 1 || ds->y.shape.rank < 1 || ds->x.shape.dims[0] != ds->y.shape.dims[0]) {
         fprintf(stderr, "bnnc: %s: %lld examples but %s has %lld\n", xpath,
@@ -322,10 +323,11 @@ static bool first_nonfinite(const bnn_tensor *t, int64_t n, const char *path, co
 
 /* Checks a data set against the model before training starts, so a wrong
  * shape is reported once, naming the file, rather than at the first step:
- * x must be [n, ...the model input's dims after the batch], and labels i64 [n]
+ * x must be [n, ...the model input's dims after the batch] (made the input's
+ * dtype here: floats for images, whole numbers for token ids), and labels i64 [n]
  * in [0, classes) for cross-entropy, or targets of the output's per-example
  * size for mean squared error. */
-static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char *what,
+static int check_data(const bnn_graph *graph, bnn_dataset *ds, const char *what,
                       const char *xname, const char *yname, bnn_loss_kind loss)
 {
     const bnn_value *in = &graph->values[graph->inputs[0]];
@@ -351,6 +353,8 @@ static int check_data(const bnn_graph *graph, const bnn_dataset *ds, const char 
                 in->name, bnn_shape_format(&ie, in->dtype, want, sizeof want));
         return BNNC_EXIT_ERROR;
     }
+    if (!bnnc_match_input_dtype(graph, &ds->x, xname))
+        return BNNC_EXIT_ERROR;
     /* One NaN or Inf (a float64 too large for f32 included) would make every
      * parameter NaN at the first step: refuse it now, naming the example. */
     if (first_nonfinite(&ds->x, ds->n, xname, what, "examples") ||

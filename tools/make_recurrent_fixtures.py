@@ -24,7 +24,11 @@ NAME.train_x.npy and NAME.train_y.npy):
                      output; an If whose condition is data (both branches
                      run, `where` picks)
 
-Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py
+  torch_token_lstm   PyTorch text classifier, dynamic batch (opset 14):
+                     int64 token ids -> Embedding (a Gather) -> LSTM ->
+                     Linear; labelled by the most frequent token group
+
+Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py [NAME]
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
 tools/ort_reference.js; set ORT_NODE_PATH to its node_modules directory
 (default ~/.cache/bnnc-bench/node_modules, where tools/bench installs it).
@@ -41,7 +45,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
-NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow"]
+NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow",
+         "torch_token_lstm"]
 
 
 def arr(*shape, scale=0.4):
@@ -99,6 +104,42 @@ def torch_models():
     tx = arr(256, 7, 6, scale=1.0)
     np.save(os.path.join(OUT, "torch_lstm_batch1.train_x.npy"), tx)
     np.save(os.path.join(OUT, "torch_lstm_batch1.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
+
+
+def token_model():
+    """A text classifier: int64 token ids -> Embedding -> LSTM -> Linear, the
+    input type of every published text model; its rows are labelled by
+    which of three token groups occurs most."""
+    import torch
+
+    torch.manual_seed(12)
+
+    class TokenLstm(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(30, 8)
+            self.rnn = torch.nn.LSTM(8, 12, batch_first=True)
+            self.fc = torch.nn.Linear(12, 3)
+
+        def forward(self, ids):
+            y, _ = self.rnn(self.emb(ids))
+            return self.fc(y[:, -1, :])
+
+    ids = torch.randint(0, 30, (2, 9))
+    torch.onnx.export(TokenLstm().eval(), ids, os.path.join(OUT, "torch_token_lstm.onnx"), opset_version=14,
+                      input_names=["ids"], output_names=["logits"],
+                      dynamic_axes={"ids": {0: "N"}, "logits": {0: "N"}})
+    np.save(os.path.join(OUT, "torch_token_lstm.input.npy"), torch.randint(0, 30, (4, 9)).numpy())
+    tx = rng.integers(0, 30, (256, 9)).astype(np.int64)
+    counts = np.stack([((tx >= 10 * k) & (tx < 10 * k + 10)).sum(1) for k in range(3)], 1)
+    np.save(os.path.join(OUT, "torch_token_lstm.train_x.npy"), tx)
+    np.save(os.path.join(OUT, "torch_token_lstm.train_y.npy"), counts.argmax(1).astype(np.int64))
+    # the same ids as float64, as data pipelines often store them; one 2.5
+    np.save(os.path.join(OUT, "torch_token_lstm.float_x.npy"), tx[:8].astype(np.float64))
+    np.save(os.path.join(OUT, "torch_token_lstm.float_y.npy"), counts[:8].argmax(1).astype(np.int64))
+    bad = tx[:8].astype(np.float64)
+    bad[5, 3] = 2.5
+    np.save(os.path.join(OUT, "torch_token_lstm.bad_x.npy"), bad)
 
 
 def control_flow():
@@ -313,14 +354,20 @@ def training_rows():
 
 
 def main():
+    """With names as arguments (e.g. torch_token_lstm), writes only those the
+    token model's function makes; without, everything."""
     os.makedirs(OUT, exist_ok=True)
-    refused()
-    torch_models()
-    control_flow()
-    nested_control_flow()
-    training_rows()
+    only = sys.argv[1:]
+    if not only:
+        refused()
+        torch_models()
+        control_flow()
+        nested_control_flow()
+        training_rows()
+    if not only or "torch_token_lstm" in only:
+        token_model()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
-    models = [os.path.join(OUT, n + ".onnx") for n in NAMES]
+    models = [os.path.join(OUT, n + ".onnx") for n in (only or NAMES)]
     env = dict(os.environ, NODE_PATH=node_path)
     subprocess.run(["node", os.path.join(HERE, "ort_reference.js")] + models, check=True, env=env)
 

@@ -1,5 +1,5 @@
 // Reference outputs from ONNX Runtime for test fixtures: for each MODEL.onnx
-// given, reads MODEL.input.npy (float32, C order), runs the model's first
+// given, reads MODEL.input.npy (float32 or int64, C order), runs the model's first
 // input on it and writes its first output to MODEL.output.npy (float32).
 //
 // usage: NODE_PATH=.../node_modules node tools/ort_reference.js A.onnx [B.onnx ...]
@@ -18,14 +18,20 @@ function readNpy(path) {
   const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const start = (major === 1 ? 10 : 12) + hlen;
   const header = buf.toString('latin1', major === 1 ? 10 : 12, start);
-  if (!/'descr':\s*'<f4'/.test(header) || /'fortran_order':\s*True/.test(header))
-    throw new Error(`${path}: want little-endian float32 in C order, header ${header}`);
+  const int64 = /'descr':\s*'<i8'/.test(header);
+  if ((!int64 && !/'descr':\s*'<f4'/.test(header)) || /'fortran_order':\s*True/.test(header))
+    throw new Error(`${path}: want little-endian float32 or int64 in C order, header ${header}`);
   const shape = header.match(/'shape':\s*\(([^)]*)\)/)[1].split(',').map((s) => s.trim())
     .filter((s) => s.length).map((s) => parseInt(s, 10));
   const n = shape.reduce((a, b) => a * b, 1);
+  if (int64) {
+    const ids = new BigInt64Array(n);
+    for (let i = 0; i < n; i++) ids[i] = buf.readBigInt64LE(start + 8 * i);
+    return { shape, data: ids, type: 'int64' };
+  }
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = buf.readFloatLE(start + 4 * i);
-  return { shape, data };
+  return { shape, data, type: 'float32' };
 }
 
 function writeNpy(path, dims, data) {
@@ -48,7 +54,7 @@ async function main() {
     const stem = model.replace(/\.onnx$/, '');
     const x = readNpy(`${stem}.input.npy`);
     const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
-    const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', x.data, x.shape) };
+    const feeds = { [session.inputNames[0]]: new ort.Tensor(x.type, x.data, x.shape) };
     const result = await session.run(feeds);
     const y = result[session.outputNames[0]];
     writeNpy(`${stem}.output.npy`, y.dims, Float32Array.from(y.data));

@@ -353,9 +353,8 @@ int run_samples(const char *model, const bnn_graph *g, const bnn_tensor *x, cons
                 model, g->n_inputs);
         return BNNC_EXIT_USAGE;
     }
-    if (x->dtype != BNN_F32 || x->shape.rank < 1) {
-        fprintf(stderr, "bnnc: %s: --samples needs a float32 input with a batch dimension\n",
-                model);
+    if (x->shape.rank < 1) {
+        fprintf(stderr, "bnnc: %s: --samples needs an input with a batch dimension\n", model);
         return BNNC_EXIT_ERROR;
     }
     bool bayesian = bnn_graph_is_bayesian(g);

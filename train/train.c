@@ -560,16 +560,21 @@ bnn_status bnn_train_bench(bnn_graph *graph, const bnn_train_options *options, i
         ys.rank = 1;
     bnn_tensor x = {0}, y = {0};
     bnn_trainer *t = NULL;
-    bnn_status st = bnn_tensor_alloc(&x, BNN_F32, &xs, diag);
+    bnn_dtype xtype = graph->values[graph->inputs[0]].dtype;
+    bnn_status st = bnn_tensor_alloc(&x, xtype == BNN_UNDEFINED ? BNN_F32 : xtype, &xs, diag);
     if (st == BNN_OK)
         st = bnn_tensor_alloc(&y, ce ? BNN_I64 : BNN_F32, &ys, diag);
     if (st == BNN_OK)
         st = bnn_trainer_create(graph, options, &t, diag);
     if (st == BNN_OK) {
         uint64_t state = options->seed;
-        float *xd = x.data;
-        for (int64_t i = 0; i < bnn_tensor_numel(&x); i++)
-            xd[i] = (float)((bnn_splitmix64(&state) >> 40) * (1.0 / (1 << 24)));
+        if (x.dtype == BNN_F32) {
+            float *xd = x.data;
+            for (int64_t i = 0; i < bnn_tensor_numel(&x); i++)
+                xd[i] = (float)((bnn_splitmix64(&state) >> 40) * (1.0 / (1 << 24)));
+        } else { /* token ids and other integers: 0 is in range for any table */
+            memset(x.data, 0, bnn_tensor_nbytes(&x));
+        }
         if (ce)
             for (int64_t i = 0; i < options->batch; i++)
                 ((int64_t *)y.data)[i] = i % classes;

@@ -39,6 +39,35 @@ expect 0 run "$TMP/lstm.trained.onnx" --input "$L.train_x.npy" --samples 4 && ha
 expect 0 eval "$TMP/lstm.trained.onnx" --x "$L.train_x.npy" --y "$L.train_y.npy" --samples 4 \
     && has out "accuracy"
 
+# A text classifier takes int64 token ids: they stay integers through
+# train, eval, calibrate, run --samples and bench (floats only when whole).
+T=$FIX/torch_token_lstm
+TX="--train-x $T.train_x.npy --train-y $T.train_y.npy"
+expect 0 convert "$T.onnx" --layers all -o "$TMP/tok.bnn.onnx" && has out "converted:  1 layer"
+expect 0 train "$TMP/tok.bnn.onnx" $TX --batch 32 --epochs 8 --lr 0.02 --val-split 0.25 \
+    -o "$TMP/tok.trained.onnx" && has out "epoch 8/8"
+loss_falls "training the converted token LSTM"
+expect 0 run "$TMP/tok.trained.onnx" --input "$T.input.npy" --samples 4 && has out "information"
+expect 0 eval "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" --samples 4 \
+    --ood "$T.input.npy" && has out "AUROC"
+expect 0 calibrate "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" \
+    -o "$TMP/tok.cal.onnx" && has out "temperature"
+expect 0 bench "$TMP/tok.bnn.onnx" --train --batch 8 --iters 3 --warmup 1 && has out "roofline"
+# float64 copies of the first 8 rows: whole numbers train, a 2.5 is refused
+# naming the example
+expect 0 train "$TMP/tok.bnn.onnx" --train-x "$T.float_x.npy" --train-y "$T.float_y.npy" \
+    --epochs 1 -o "$TMP/tok.float.onnx" && has out "epoch 1/1"
+expect 1 train "$TMP/tok.bnn.onnx" --train-x "$T.bad_x.npy" --train-y "$T.float_y.npy" \
+    --epochs 1 -o "$TMP/tok.bad.onnx" \
+    && has err "torch_token_lstm.bad_x.npy: example 5 holds 2.5 (value 3 of 9), but the model's input 'ids' takes i64: whole numbers"
+[ ! -e "$TMP/tok.bad.onnx" ] || fail "a refused training run wrote its output"
+expect 1 eval "$TMP/tok.trained.onnx" --x "$T.bad_x.npy" --y "$T.float_y.npy" \
+    && has err "example 5 holds 2.5"
+expect 1 eval "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" --ood noise \
+    && has err "--ood noise draws float32 images, but the model's input takes i64"
+expect 2 eval "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" --shift rotate:30 \
+    && has err "--shift rotates float32 images"
+
 C=$FIX/onnx_control_flow
 expect 0 convert "$C.onnx" --layers all -o "$TMP/cf.bnn.onnx" && has out "converted:"
 expect 0 run "$TMP/cf.bnn.onnx" --input "$C.input.npy" --samples 4 && has out "information"
