@@ -56,7 +56,8 @@ bnn_status onnx_lower_shape(onnx_ctx *c)
         BNN_TRY(onnx_attr_int(c, "start", 0, &r.start));
         BNN_TRY(onnx_attr_int(c, "end", 0, &r.end));
     }
-    const bnn_shape *s = &onnx_val(c, x)->shape;
+    /* A copy: emitting the node below may move the graph's values. */
+    const bnn_shape shape = onnx_val(c, x)->shape, *s = &shape;
     /* A known rank is enough: an unknown dim is a symbolic entry too, so a
      * slice or gather that reads only the known dims still folds. */
     if (s->rank >= 0 && s->rank <= ONNX_KNOWN_MAX) {

@@ -183,9 +183,12 @@ bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
         const bnn_node *node = a->node;
         bnn_kernel_grads *kg = &s->kernel_grads[p];
         kg->grad_outputs = &s->node_grads[o];
+        bool flows = false; /* a float output a gradient can come back through */
         for (int i = 0; i < node->n_outputs; i++, o++)
-            if (node->outputs[i] >= 0)
+            if (node->outputs[i] >= 0) {
                 s->node_grads[o] = s->grads[node->outputs[i]];
+                flows |= s->needs_grad[node->outputs[i]];
+            }
         kg->grad_inputs = &s->node_grads[o];
         bool any = false;
         for (int i = 0; i < node->n_inputs; i++, o++) {
@@ -197,6 +200,9 @@ bnn_status bnn_session_plan_backward(bnn_session *s, bnn_diag *diag)
                 any = true;
             }
         }
+        /* Shape, Size, ArgMax, comparisons...: integer or bool outputs
+         * carry no gradient, so nothing is asked of their kernels. */
+        any = any && flows;
         s->wants_backward[p] = any;
         if (any && !s->kernels[p]->backward) {
             char label[300];

@@ -26,7 +26,13 @@ NAME.train_x.npy and NAME.train_y.npy):
 
   torch_token_lstm   PyTorch text classifier, dynamic batch (opset 14):
                      int64 token ids -> Embedding (a Gather) -> LSTM ->
-                     Linear; labelled by the most frequent token group
+                     Linear; labelled by the most frequent token group;
+                     NAME.sgd_output.npy (both token and transformer): the
+                     output after one full-batch SGD step in PyTorch
+
+  torch_transformer  PyTorch TransformerEncoder layer -> mean -> Linear,
+                     dynamic batch (opset 14): attention reshapes by the
+                     activations' own Shape; a learnable task
 
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py [NAME]
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
@@ -46,7 +52,7 @@ OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
 NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow",
-         "torch_token_lstm"]
+         "torch_token_lstm", "torch_transformer"]
 
 
 def arr(*shape, scale=0.4):
@@ -106,6 +112,37 @@ def torch_models():
     np.save(os.path.join(OUT, "torch_lstm_batch1.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
 
 
+def distinct(model):
+    """Nudges every parameter so that no two tensors are equal: the exporter
+    stores equal initializers once, tying what PyTorch trains apart."""
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return model.eval()
+
+
+def sgd_reference(model, name, x):
+    """NAME.sgd_output.npy: the model's output on NAME.input.npy after one
+    full-batch SGD step (lr 0.5, mean cross-entropy) on NAME.train_x/y.npy, in
+    PyTorch: what `bnnc train --batch 1000 --epochs 1 --optimizer sgd --lr 0.5`
+    must reproduce, every parameter trained as PyTorch trains it."""
+    import torch
+
+    tx = torch.tensor(np.load(os.path.join(OUT, name + ".train_x.npy")))
+    ty = torch.tensor(np.load(os.path.join(OUT, name + ".train_y.npy")))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    model.train()
+    loss = torch.nn.functional.cross_entropy(model(tx), ty)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    model.eval()
+    with torch.no_grad():
+        np.save(os.path.join(OUT, name + ".sgd_output.npy"), model(x).numpy())
+
+
 def token_model():
     """A text classifier: int64 token ids -> Embedding -> LSTM -> Linear, the
     input type of every published text model; its rows are labelled by
@@ -126,10 +163,12 @@ def token_model():
             return self.fc(y[:, -1, :])
 
     ids = torch.randint(0, 30, (2, 9))
-    torch.onnx.export(TokenLstm().eval(), ids, os.path.join(OUT, "torch_token_lstm.onnx"), opset_version=14,
+    model = distinct(TokenLstm())
+    torch.onnx.export(model, ids, os.path.join(OUT, "torch_token_lstm.onnx"), opset_version=14,
                       input_names=["ids"], output_names=["logits"],
                       dynamic_axes={"ids": {0: "N"}, "logits": {0: "N"}})
-    np.save(os.path.join(OUT, "torch_token_lstm.input.npy"), torch.randint(0, 30, (4, 9)).numpy())
+    x = torch.randint(0, 30, (4, 9))
+    np.save(os.path.join(OUT, "torch_token_lstm.input.npy"), x.numpy())
     tx = rng.integers(0, 30, (256, 9)).astype(np.int64)
     counts = np.stack([((tx >= 10 * k) & (tx < 10 * k + 10)).sum(1) for k in range(3)], 1)
     np.save(os.path.join(OUT, "torch_token_lstm.train_x.npy"), tx)
@@ -140,6 +179,37 @@ def token_model():
     bad = tx[:8].astype(np.float64)
     bad[5, 3] = 2.5
     np.save(os.path.join(OUT, "torch_token_lstm.bad_x.npy"), bad)
+    sgd_reference(model, "torch_token_lstm", x)
+
+
+def transformer_model():
+    """A PyTorch TransformerEncoder (2 heads, batch_first) -> mean over time ->
+    Linear: its attention reshapes activations by their own Shape at run
+    time; labelled like the LSTM's rows (which of features 0..2 sums highest)."""
+    import torch
+
+    torch.manual_seed(13)
+
+    class Encoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            layer = torch.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+            self.enc = torch.nn.TransformerEncoder(layer, 1)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.fc(self.enc(x).mean(1))
+
+    model = distinct(Encoder())
+    torch.onnx.export(model, torch.randn(2, 5, 8), os.path.join(OUT, "torch_transformer.onnx"), opset_version=14,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    x = torch.randn(3, 5, 8)
+    np.save(os.path.join(OUT, "torch_transformer.input.npy"), x.numpy())
+    tx = arr(128, 5, 8, scale=1.0)
+    np.save(os.path.join(OUT, "torch_transformer.train_x.npy"), tx)
+    np.save(os.path.join(OUT, "torch_transformer.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
+    sgd_reference(model, "torch_transformer", x)
 
 
 def control_flow():
@@ -354,8 +424,8 @@ def training_rows():
 
 
 def main():
-    """With names as arguments (e.g. torch_token_lstm), writes only those the
-    token model's function makes; without, everything."""
+    """With names as arguments (torch_token_lstm, torch_transformer), writes
+    only those; without, everything."""
     os.makedirs(OUT, exist_ok=True)
     only = sys.argv[1:]
     if not only:
@@ -366,6 +436,8 @@ def main():
         training_rows()
     if not only or "torch_token_lstm" in only:
         token_model()
+    if not only or "torch_transformer" in only:
+        transformer_model()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = [os.path.join(OUT, n + ".onnx") for n in (only or NAMES)]
     env = dict(os.environ, NODE_PATH=node_path)

@@ -177,7 +177,10 @@ void bnn_trainer_destroy(bnn_trainer *trainer);
 /* Marks as trainable every f32 param that is a layer's weight or bias: inputs
  * 1 and 2 of dense, gemm, conv and matmul (when a param), the slope of prelu,
  * the scale and bias (not the frozen statistics) of batch_norm, and the mu and
- * rho of Bayesian layers.  ONNX files carry no trainable flag, so a model read
+ * rho of Bayesian layers; outside the layer ops, a per-feature vector ([d] or
+ * [1,..,1,d]) multiplied or added to an activation (layer norm's scale and
+ * shift, a bias after a MatMul) and a rank-2 table Gather reads with computed
+ * indices (an embedding).  ONNX files carry no trainable flag, so a model read
  * back has only its Bayesian params marked; `bnnc train` calls this so that a
  * plain model fine-tunes and the layers a partial to-bnn left deterministic
  * train with the rest, as in PyTorch.  Returns how many params it marked. */

@@ -221,6 +221,42 @@ bnn_status bnn_trainer_broadcast(bnn_trainer *t, bnn_diag *diag)
     return BNN_OK;
 }
 
+/* [d] or [1, ..., 1, d] with d > 1: a per-feature vector. */
+static bool per_feature(const bnn_shape *s)
+{
+    if (s->rank < 1)
+        return false;
+    for (int d = 0; d + 1 < s->rank; d++)
+        if (s->dims[d] != 1)
+            return false;
+    return s->dims[s->rank - 1] > 1;
+}
+
+static bool is_param(const bnn_graph *g, int v)
+{
+    return v >= 0 && g->values[v].kind == BNN_VALUE_PARAM;
+}
+
+/* Learned tensors outside the layer ops, as the exporters write them: the
+ * scale and shift a LayerNormalization (or its opset < 17 decomposition)
+ * multiplies and adds, a bias added after a MatMul (per-feature vectors
+ * multiplied or added to an activation), and an embedding table read by
+ * Gather with computed indices.  Scalars (epsilons, exponents, 1/sqrt(d)),
+ * per-channel [C, 1, 1] constants and masks or tables of other shapes stay
+ * constants. */
+static bool learned_operand(const bnn_graph *g, const bnn_node *n, int k)
+{
+    const bnn_value *val = &g->values[n->inputs[k]];
+    switch (n->op) {
+    case BNN_OP_ADD:
+    case BNN_OP_MUL:
+        return n->n_inputs == 2 && !is_param(g, n->inputs[1 - k]) && per_feature(&val->shape);
+    case BNN_OP_GATHER:
+        return k == 0 && n->n_inputs == 2 && !is_param(g, n->inputs[1]) && val->shape.rank == 2;
+    default: return false;
+    }
+}
+
 int bnn_graph_mark_layer_params_trainable(bnn_graph *g)
 {
     int marked = 0;
@@ -232,7 +268,8 @@ int bnn_graph_mark_layer_params_trainable(bnn_graph *g)
          * norm's mean and var stay frozen */
         for (int k = 0; k < n->n_inputs; k++) {
             int v = n->inputs[k];
-            if (v < 0 || !bnn_op_operand_trainable(n->op, k))
+            if (v < 0 || (!bnn_op_operand_trainable(n->op, k) &&
+                          !(is_param(g, v) && learned_operand(g, n, k))))
                 continue;
             bnn_value *val = &g->values[v];
             if (val->kind == BNN_VALUE_PARAM && val->dtype == BNN_F32 && !val->trainable) {

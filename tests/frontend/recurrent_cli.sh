@@ -1,6 +1,7 @@
 #!/bin/sh
-# Recurrent layers and control flow end to end through the command line
-# (fixtures of tools/make_recurrent_fixtures.py): a PyTorch LSTM exported at
+# Recurrent layers, text and attention models and control flow end to end
+# through the command line (fixtures of tools/make_recurrent_fixtures.py):
+# a PyTorch LSTM exported at
 # batch 1 converts, fine-tunes and trains as a Bayesian model at batch 32
 # with its loss falling, and samples; the control-flow model (If, Loop,
 # Scan) converts and samples; control flow bnnc cannot unroll is refused
@@ -14,6 +15,18 @@ FIX=$ROOT/tests/fixtures/exporters
 TMP=$(mktemp -d /tmp/bnnc-recurrent-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib.sh"
+
+# close NAME A.npy B.npy: A matches B within 1e-5 of B's largest magnitude.
+close() {
+    checks=$((checks + 1))
+    if ! /usr/bin/python3 -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
+sys.exit(0 if a.shape == b.shape and err <= 1e-5 else 'max relative difference %g' % err)" "$2" "$3" 2>"$TMP/py"; then
+        fail "$1: $(cat "$TMP/py")"
+    fi
+}
 
 # loss_falls: the data loss of the last epoch line in out is below the first's.
 loss_falls() {
@@ -67,6 +80,25 @@ expect 1 eval "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" 
     && has err "--ood noise draws float32 images, but the model's input takes i64"
 expect 2 eval "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" --shift rotate:30 \
     && has err "--shift rotates float32 images"
+
+# Fine-tuning trains what PyTorch trains: one full-batch SGD step on the
+# token LSTM (its embedding table, read by Gather) and on a transformer
+# encoder (layer norm's scale and shift, the biases added after MatMul)
+# gives PyTorch's outputs after the same step.
+for m in torch_token_lstm torch_transformer; do
+    expect 0 train "$FIX/$m.onnx" --train-x "$FIX/$m.train_x.npy" --train-y "$FIX/$m.train_y.npy" \
+        --batch 1000 --epochs 1 --optimizer sgd --lr 0.5 -o "$TMP/$m.sgd.onnx"
+    expect 0 run "$TMP/$m.sgd.onnx" --input "$FIX/$m.input.npy" --output "$TMP/$m.sgd.npy" --quiet
+    close "$m after one SGD step = PyTorch" "$TMP/$m.sgd.npy" "$FIX/$m.sgd_output.npy"
+done
+# The transformer's attention reshapes by its activations' Shape (integers,
+# no gradient): converted, it trains and samples.
+E=$FIX/torch_transformer
+expect 0 convert "$E.onnx" --layers all -o "$TMP/enc.bnn.onnx" && has out "converted:"
+expect 0 train "$TMP/enc.bnn.onnx" --train-x "$E.train_x.npy" --train-y "$E.train_y.npy" --batch 32 \
+    --epochs 10 --lr 0.01 -o "$TMP/enc.trained.onnx" && has out "epoch 10/10"
+loss_falls "training the converted transformer"
+expect 0 run "$TMP/enc.trained.onnx" --input "$E.input.npy" --samples 4 && has out "information"
 
 C=$FIX/onnx_control_flow
 expect 0 convert "$C.onnx" --layers all -o "$TMP/cf.bnn.onnx" && has out "converted:"

@@ -36,11 +36,11 @@ static float uniform(void)
     return (float)((rng_state >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f;
 }
 
-static bnn_graph *make_net(void)
+static bnn_graph *make_net_from(const char *text)
 {
     bnn_graph *g = NULL;
     bnn_diag diag = {0};
-    cr_assert_eq(bnn_graph_parse(net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(bnn_graph_parse(text, "test", &g, &diag), BNN_OK, "%s", diag.message);
     for (int v = 0; v < g->n_values; v++)
         if (g->values[v].kind == BNN_VALUE_PARAM) {
             float *d = g->values[v].data;
@@ -48,6 +48,11 @@ static bnn_graph *make_net(void)
                 d[i] = 0.5f * uniform();
         }
     return g;
+}
+
+static bnn_graph *make_net(void)
+{
+    return make_net_from(net);
 }
 
 static bnn_session *make_session(bnn_graph *g, bool backward, const char *const *params)
@@ -133,6 +138,70 @@ Test(backward, param_gradients_match_finite_differences)
     cr_assert_eq(bnn_session_param_grad_offset(s, bnn_graph_find_value(g, "b2")), -1);
     cr_assert_null(bnn_session_grad(s, bnn_graph_find_value(g, "x")), "an input gets no gradient");
     bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
+
+/* Attention exports reshape activations by their own Shape: the shape is
+ * integers, so no gradient goes into Shape (it has no backward kernel) and
+ * the plan must not ask for one; the gradient through reshape is still
+ * right. A float op without a gradient on the path is still refused. */
+Test(backward, integer_outputs_carry_no_gradient)
+{
+    static const char *shaped =
+        "graph @net(%x: f32[N,4]) -> (%y: f32[N,3]) {\n"
+        "  param %w1: f32[5,4] trainable\n"
+        "  param %b1: f32[5] trainable\n"
+        "  param %w2: f32[3,5] trainable\n"
+        "  param %b2: f32[3]\n"
+        "  %h = dense(%x, %w1, %b1) : f32[N,5] @fc1\n"
+        "  %s = shape(%h) : i64[2] @shape\n"
+        "  %r = reshape(%h, %s) : f32[N,5] @reshape\n"
+        "  %t = tanh(%r) : f32[N,5] @act\n"
+        "  %d = add(%t, %t) : f32[N,5] @twice\n"
+        "  %y = dense(%d, %w2, %b2) : f32[N,3] @fc2\n"
+        "  return %y\n"
+        "}\n";
+    rng_state = 0x2545f4914f6cdd1dull;
+    bnn_graph *plain = make_net();
+    rng_state = 0x2545f4914f6cdd1dull;
+    bnn_graph *g = make_net_from(shaped);
+    rng_state = 0x9e3779b97f4a7c15ull;
+    bnn_session *sp = make_session(plain, true, NULL);
+    rng_state = 0x9e3779b97f4a7c15ull;
+    bnn_session *s = make_session(g, true, NULL);
+    run_backward(sp, plain, true);
+    run_backward(s, g, true);
+    size_t n = 0, np = 0;
+    const float *grads = bnn_session_param_grads(s, &n), *want = bnn_session_param_grads(sp, &np);
+    cr_assert_eq(n, np);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_float_eq(grads[i], want[i], 1e-6f, "gradient %zu: %g with the reshape, %g "
+                           "without", i, grads[i], want[i]);
+    bnn_session_destroy(s);
+    bnn_session_destroy(sp);
+    bnn_graph_destroy(g);
+    bnn_graph_destroy(plain);
+
+    static const char *hard =
+        "graph @net(%x: f32[N,4]) -> (%y: f32[N,3]) {\n"
+        "  param %w1: f32[5,4] trainable\n"
+        "  param %b1: f32[5] trainable\n"
+        "  param %w2: f32[3,5] trainable\n"
+        "  param %b2: f32[3]\n"
+        "  %h = dense(%x, %w1, %b1) : f32[N,5] @fc1\n"
+        "  %f = hardmax(%h) {axis=1} : f32[N,5] @onehot\n"
+        "  %y = dense(%f, %w2, %b2) : f32[N,3] @fc2\n"
+        "  return %y\n"
+        "}\n";
+    g = make_net_from(hard);
+    bnn_session_options o = bnn_session_defaults();
+    o.backward = true;
+    bnn_diag diag = {0};
+    s = NULL;
+    cr_assert_eq(bnn_session_create_batch(g, BATCH, &o, &s, &diag), BNN_ERR_UNSUPPORTED);
+    cr_assert_null(s);
+    cr_assert(strstr(diag.message, "'onehot'") && strstr(diag.message, "no gradient for this op"),
+              "%s", diag.message);
     bnn_graph_destroy(g);
 }
 
