@@ -835,7 +835,8 @@ static bnn_status export_node(ex *e, int nid)
         const char *attr = n->op == BNN_OP_EXPAND ? "shape" : "repeats";
         const int64_t *v;
         int nv = bnn_node_ints(n, attr, &v);
-        in[1] = ex_init(e, base_name(n, out, attr, buf, sizeof buf), BNN_I64, 1, v, nv);
+        if (n->n_inputs < 2 || n->inputs[1] < 0) /* else an expand's computed shape */
+            in[1] = ex_init(e, base_name(n, out, attr, buf, sizeof buf), BNN_I64, 1, v, nv);
         on = ex_node(e, n->op == BNN_OP_EXPAND ? "Expand" : "Tile", "", n->name, in, 2, &out, 1);
         break;
     }

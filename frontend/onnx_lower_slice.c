@@ -274,26 +274,38 @@ bnn_status onnx_lower_split(onnx_ctx *c)
 
 /* ---- expand, tile --------------------------------------------------------- */
 
+/* Expand to a shape known at import becomes the attribute; one the model
+ * computes from run-time sizes (ViT's class token expanded to the batch,
+ * Swin's attention masks) stays input 1, evaluated when a session binds the
+ * input shapes (runtime/shape_eval.c). */
 bnn_status onnx_lower_expand(onnx_ctx *c)
 {
-    int x, nid;
-    BNN_TRY(onnx_need_input(c, 0, &x));
+    int in[2], nid;
+    BNN_TRY(onnx_need_input(c, 0, &in[0]));
+    BNN_TRY(onnx_need_input(c, 1, &in[1]));
     onnx_known k;
-    BNN_TRY(onnx_const_list(c, 1, "shape", BNN_MAX_RANK, &k));
-    const bnn_shape *xs = &onnx_val(c, x)->shape;
+    const bnn_shape xs = onnx_val(c, in[0])->shape; /* a copy: emitting may move values */
     int64_t shape[BNN_MAX_RANK];
-    for (int i = 0; i < k.n; i++) {
+    bool known = onnx_known_get(c, in[1], &k) && k.rank == 1;
+    if (known && k.n > BNN_MAX_RANK)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'shape' has %d entries, more than %d",
+                              k.n, BNN_MAX_RANK);
+    for (int i = 0; known && i < k.n; i++) {
         shape[i] = k.v[i];
         if (!(k.sym >> i & 1))
             continue;
         /* A symbolic entry equal to the input's dim there broadcasts like 1. */
-        int ix = i - (k.n - xs->rank);
-        if ((xs->rank < 0 || ix < 0 || xs->dims[ix] != k.v[i] || onnx_known_unknown(&k, i)) &&
+        int ix = i - (k.n - xs.rank);
+        if ((xs.rank < 0 || ix < 0 || xs.dims[ix] != k.v[i] || onnx_known_unknown(&k, i)) &&
             !onnx_feeds_rnn_state_only(c, onnx_str(c->node->output[0])))
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input 'shape' holds a dim only known at run time");
+            known = false;
         shape[i] = 1;
     }
-    BNN_TRY(onnx_emit_node(c, BNN_OP_EXPAND, &x, 1, &nid));
+    if (!known) {
+        BNN_TRY(onnx_emit_node(c, BNN_OP_EXPAND, in, 2, &nid));
+        return onnx_infer(c, nid);
+    }
+    BNN_TRY(onnx_emit_node(c, BNN_OP_EXPAND, in, 1, &nid));
     BNN_TRY(onnx_set_ints(c, nid, "shape", shape, k.n));
     return onnx_infer(c, nid);
 }

@@ -83,14 +83,50 @@ bnn_status bnn_infer_slice(infer_ctx *c)
 
 /* ---- expand, tile --------------------------------------------------------- */
 
+/* The shape as input 1, computed by the model (a batch size read from the
+ * input, say): its values come when a session binds the inputs
+ * (runtime/shape_eval.c turns it into the attribute then).  Until then the
+ * rank is the larger of x's and the shape's length, and a dim is x's where
+ * x's is known and not 1 (broadcasting cannot change it), else unknown. */
+static bnn_status expand_computed(infer_ctx *c, const bnn_shape *x)
+{
+    const bnn_value *s = infer_input(c, 1);
+    if (s->dtype != BNN_UNDEFINED && s->dtype != BNN_I64)
+        return infer_fail(c, "input '%s' has type %s, expected i64", s->name, infer_type(c, 1));
+    if (s->shape.rank >= 0 && s->shape.rank != 1)
+        return infer_fail(c, "input '%s' has shape %s, expected 1-D", s->name, infer_type(c, 1));
+    int64_t len = s->shape.rank == 1 ? s->shape.dims[0] : BNN_DIM_UNKNOWN;
+    if (len > BNN_MAX_RANK)
+        return infer_fail(c, "shape input '%s' %s gives rank %lld, more than %d", s->name,
+                          infer_type(c, 1), (long long)len, BNN_MAX_RANK);
+    if (x->rank < 0 || len < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    int rank = x->rank > len ? x->rank : (int)len;
+    c->out.rank = rank;
+    for (int i = 0; i < rank; i++) {
+        int ix = i - (rank - x->rank);
+        int64_t dx = ix >= 0 ? x->dims[ix] : 1;
+        c->out.dims[i] = bnn_dim_is_known(dx) && dx != 1 ? dx : BNN_DIM_UNKNOWN;
+    }
+    return BNN_OK;
+}
+
 bnn_status bnn_infer_expand(infer_ctx *c)
 {
     const bnn_shape *x = &infer_input(c, 0)->shape;
     const int64_t *shape;
     int n = bnn_node_ints(c->node, "shape", &shape);
     c->out_dtype = infer_input(c, 0)->dtype;
+    if (infer_input(c, 1)) {
+        if (bnn_node_attr(c->node, "shape"))
+            return infer_fail(c, "has both attribute 'shape' and a shape input '%s'",
+                              infer_name(c, 1));
+        return expand_computed(c, x);
+    }
     if (!bnn_node_attr(c->node, "shape"))
-        return infer_fail(c, "attribute 'shape' is required");
+        return infer_fail(c, "needs attribute 'shape' or a shape input");
     if (n > BNN_MAX_RANK)
         return infer_fail(c, "attribute 'shape' has %d dims, more than %d", n, BNN_MAX_RANK);
     for (int i = 0; i < n; i++)

@@ -176,6 +176,7 @@ static const struct {
     { BNN_OP_RESHAPE, "shape", BNN_MAX_RANK },
     { BNN_OP_PAD, "pads", 2 * BNN_MAX_RANK },
     { BNN_OP_CONSTANT_OF_SHAPE, "shape", BNN_MAX_RANK },
+    { BNN_OP_EXPAND, "shape", BNN_MAX_RANK },
 };
 
 /* The computed_attrs row node n needs evaluated, or -1. */

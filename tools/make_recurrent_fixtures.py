@@ -34,6 +34,10 @@ NAME.train_x.npy and NAME.train_y.npy):
                      dynamic batch (opset 14): attention reshapes by the
                      activations' own Shape; a learnable task
 
+  torch_cls_token    ViT's class token: a parameter expanded to the batch
+                     read from Shape(x) at run time (opset 17), attention,
+                     the token's row classified; a learnable task
+
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py [NAME]
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
 tools/ort_reference.js; set ORT_NODE_PATH to its node_modules directory
@@ -52,7 +56,7 @@ OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
 NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow",
-         "torch_token_lstm", "torch_transformer"]
+         "torch_token_lstm", "torch_transformer", "torch_cls_token"]
 
 
 def arr(*shape, scale=0.4):
@@ -210,6 +214,37 @@ def transformer_model():
     np.save(os.path.join(OUT, "torch_transformer.train_x.npy"), tx)
     np.save(os.path.join(OUT, "torch_transformer.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
     sgd_reference(model, "torch_transformer", x)
+
+
+def cls_token_model():
+    """ViT's idiom: a learned class token expanded to the run-time batch
+    (Expand of a shape computed from Shape(x)), prepended to the sequence,
+    attention, and the class token's row classified."""
+    import torch
+
+    torch.manual_seed(14)
+
+    class ClsToken(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cls = torch.nn.Parameter(torch.randn(1, 1, 8))
+            self.att = torch.nn.MultiheadAttention(8, 2, batch_first=True)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, x):
+            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1)
+            return self.fc(self.att(t, t, t, need_weights=False)[0][:, 0])
+
+    model = distinct(ClsToken())
+    torch.onnx.export(model, torch.randn(2, 5, 8), os.path.join(OUT, "torch_cls_token.onnx"), opset_version=17,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    x = torch.randn(3, 5, 8)
+    np.save(os.path.join(OUT, "torch_cls_token.input.npy"), x.numpy())
+    tx = arr(64, 5, 8, scale=1.0)
+    np.save(os.path.join(OUT, "torch_cls_token.train_x.npy"), tx)
+    np.save(os.path.join(OUT, "torch_cls_token.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
+    sgd_reference(model, "torch_cls_token", x)
 
 
 def control_flow():
@@ -424,7 +459,8 @@ def training_rows():
 
 
 def main():
-    """With names as arguments (torch_token_lstm, torch_transformer), writes
+    """With names as arguments (torch_token_lstm, torch_transformer,
+    torch_cls_token), writes
     only those; without, everything."""
     os.makedirs(OUT, exist_ok=True)
     only = sys.argv[1:]
@@ -438,6 +474,8 @@ def main():
         token_model()
     if not only or "torch_transformer" in only:
         transformer_model()
+    if not only or "torch_cls_token" in only:
+        cls_token_model()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = [os.path.join(OUT, n + ".onnx") for n in (only or NAMES)]
     env = dict(os.environ, NODE_PATH=node_path)

@@ -241,7 +241,8 @@ static bool is_param(const bnn_graph *g, int v)
  * scale and shift a LayerNormalization (or its opset < 17 decomposition)
  * multiplies and adds, a bias added after a MatMul (per-feature vectors
  * multiplied or added to an activation), and an embedding table read by
- * Gather with computed indices.  Scalars (epsilons, exponents, 1/sqrt(d)),
+ * Gather with computed indices, a token [1, k, d] that Expand broadcasts to the
+ * batch (ViT's class token).  Scalars (epsilons, exponents, 1/sqrt(d)),
  * per-channel [C, 1, 1] constants and masks or tables of other shapes stay
  * constants. */
 static bool learned_operand(const bnn_graph *g, const bnn_node *n, int k)
@@ -253,6 +254,8 @@ static bool learned_operand(const bnn_graph *g, const bnn_node *n, int k)
         return n->n_inputs == 2 && !is_param(g, n->inputs[1 - k]) && per_feature(&val->shape);
     case BNN_OP_GATHER:
         return k == 0 && n->n_inputs == 2 && !is_param(g, n->inputs[1]) && val->shape.rank == 2;
+    case BNN_OP_EXPAND: /* a class token [1, k, d] broadcast to the batch */
+        return k == 0 && val->shape.rank >= 2 && val->shape.dims[0] == 1;
     default: return false;
     }
 }

@@ -82,15 +82,28 @@ expect 2 eval "$TMP/tok.trained.onnx" --x "$T.train_x.npy" --y "$T.train_y.npy" 
     && has err "--shift rotates float32 images"
 
 # Fine-tuning trains what PyTorch trains: one full-batch SGD step on the
-# token LSTM (its embedding table, read by Gather) and on a transformer
-# encoder (layer norm's scale and shift, the biases added after MatMul)
-# gives PyTorch's outputs after the same step.
-for m in torch_token_lstm torch_transformer; do
+# token LSTM (its embedding table, read by Gather), on a transformer encoder
+# (layer norm's scale and shift, the biases added after MatMul) and on the
+# class-token model (the token Expand broadcasts) gives PyTorch's outputs
+# after the same step.
+for m in torch_token_lstm torch_transformer torch_cls_token; do
     expect 0 train "$FIX/$m.onnx" --train-x "$FIX/$m.train_x.npy" --train-y "$FIX/$m.train_y.npy" \
         --batch 1000 --epochs 1 --optimizer sgd --lr 0.5 -o "$TMP/$m.sgd.onnx"
     expect 0 run "$TMP/$m.sgd.onnx" --input "$FIX/$m.input.npy" --output "$TMP/$m.sgd.npy" --quiet
     close "$m after one SGD step = PyTorch" "$TMP/$m.sgd.npy" "$FIX/$m.sgd_output.npy"
 done
+# ViT's class token is expanded to a batch read from Shape(x): the shape is
+# input 1 of expand until a session binds the batch; the converted model
+# trains, samples and exports its mean model with the computed Expand.
+V=$FIX/torch_cls_token
+expect 0 dump "$V.onnx" && has out '= expand(%cls, %'
+expect 0 convert "$V.onnx" -o "$TMP/cls.bnn.onnx" && has out "converted:"
+expect 0 train "$TMP/cls.bnn.onnx" --train-x "$V.train_x.npy" --train-y "$V.train_y.npy" --epochs 2 \
+    -o "$TMP/cls.trained.onnx" && has out "epoch 2/2"
+expect 0 run "$TMP/cls.trained.onnx" --input "$V.input.npy" --samples 4 && has out "information"
+expect 0 export "$TMP/cls.trained.onnx" --mode mean -o "$TMP/cls.mean.onnx"
+expect 0 run "$TMP/cls.mean.onnx" --input "$V.input.npy" --output "$TMP/cls.mean.npy" --quiet
+
 # The transformer's attention reshapes by its activations' Shape (integers,
 # no gradient): converted, it trains and samples.
 E=$FIX/torch_transformer

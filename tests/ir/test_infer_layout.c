@@ -94,6 +94,26 @@ Test(infer_layout, reshape_with_computed_shape_input)
     t_infer_fails(g, both, "has both");
 }
 
+/* Expand to a shape the model computes: rank from the shape's length, x's
+ * dims where they are known and not 1 (broadcasting keeps them), the rest
+ * open until a session evaluates the shape (tests/runtime: test_shape_eval). */
+Test(infer_layout, expand_with_computed_shape_input)
+{
+    int tok = t_input(g, "tok", BNN_F32, "1,1,8");
+    int s3 = t_input(g, "s3", BNN_I64, "3");
+    int s4 = t_input(g, "s4", BNN_I64, "4");
+    int open = t_input(g, "open", BNN_I64, "?");
+    int f = t_input(g, "f", BNN_F32, "3");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_EXPAND, "cls", tok, s3)), "f32[?,?,8]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_EXPAND, "up", tok, s4)), "f32[?,?,?,8]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_EXPAND, "len", tok, open)), "f32[*]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_EXPAND, "fl", tok, f), "expected i64");
+    int both = T_NODE(g, BNN_OP_EXPAND, "both", tok, s3);
+    T_INTS(g, both, "shape", 2, 1, 8);
+    t_infer_fails(g, both, "has both");
+    t_infer_fails(g, T_NODE(g, BNN_OP_EXPAND, "none", tok), "needs attribute 'shape'");
+}
+
 Test(infer_layout, transpose)
 {
     int x = t_input(g, "x", BNN_F32, "N,3,5");

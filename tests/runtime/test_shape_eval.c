@@ -99,3 +99,57 @@ Test(shape_eval, a_negative_computed_dim_names_the_node)
     cr_assert_null(s);
     bnn_graph_destroy(g);
 }
+
+/* ViT's class token: tok f32[1,1,2] expanded to concat(shape(x)[0..1], [1, 2])
+ * at run time, then y = expand(tok) + x for x f32[N,1,2]; the sum's gradient
+ * reaches tok summed over the batch. */
+Test(shape_eval, expand_to_a_computed_batch_runs_and_trains)
+{
+    bnn_graph *g = bnn_graph_create("cls");
+    int64_t xd[3] = { bnn_graph_symbol(g, "N"), 1, 2 };
+    int x = add_value(g, "x", BNN_F32, 3, xd);
+    bnn_graph_add_input(g, x);
+    bnn_shape ts = { .rank = 3, .dims = { 1, 1, 2 } }, two = { .rank = 1, .dims = { 2 } };
+    float tokv[2] = { 0.5f, -1.5f };
+    int64_t rest[2] = { 1, 2 };
+    int tok = bnn_graph_add_param(g, "tok", BNN_F32, &ts, tokv, sizeof tokv, true);
+    int tail = bnn_graph_add_param(g, "tail", BNN_I64, &two, rest, sizeof rest, false);
+    int s0 = add_node(g, BNN_OP_SHAPE, "batch", &x, 1);
+    bnn_node_set_int(g, g->n_nodes - 1, "end", 1);
+    int cat_in[2] = { s0, tail };
+    int cat = add_node(g, BNN_OP_CONCAT, "cat", cat_in, 2);
+    bnn_node_set_int(g, g->n_nodes - 1, "axis", 0);
+    int e_in[2] = { tok, cat };
+    int e = add_node(g, BNN_OP_EXPAND, "cls", e_in, 2);
+    int sum_in[2] = { e, x };
+    int y = add_node(g, BNN_OP_ADD, "sum", sum_in, 2);
+    bnn_graph_add_output(g, y);
+    bnn_diag diag = { 0 };
+    cr_assert_eq(bnn_graph_infer(g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(g->values[e].shape.dims[0], BNN_DIM_UNKNOWN, "open before binding");
+    for (int64_t batch = 1; batch <= 3; batch += 2) {
+        bnn_session_options o = bnn_session_defaults();
+        o.backward = true;
+        bnn_session *s;
+        cr_assert_eq(bnn_session_create_batch(g, batch, &o, &s, &diag), BNN_OK, "%s", diag.message);
+        float *xv = bnn_session_input(s, 0)->data;
+        for (int64_t i = 0; i < batch * 2; i++)
+            xv[i] = (float)i;
+        cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s", diag.message);
+        const bnn_tensor *out = bnn_session_output(s, 0);
+        bnn_shape want = { 3, { batch, 1, 2 } };
+        cr_assert(bnn_shape_equal(&out->shape, &want));
+        for (int64_t i = 0; i < batch * 2; i++)
+            cr_assert_float_eq(((const float *)out->data)[i], (float)i + tokv[i % 2], 0);
+        bnn_session_zero_grads(s);
+        float *gy = bnn_session_grad(s, y)->data;
+        for (int64_t i = 0; i < batch * 2; i++)
+            gy[i] = 1.0f + (float)(i % 2);
+        cr_assert_eq(bnn_session_backward(s, &diag), BNN_OK, "%s", diag.message);
+        const float *gt = bnn_session_grad(s, tok)->data;
+        cr_assert_float_eq(gt[0], (float)batch, 0, "d/d tok[0] = %g at batch %lld", gt[0], (long long)batch);
+        cr_assert_float_eq(gt[1], 2.0f * (float)batch, 0);
+        bnn_session_destroy(s);
+    }
+    bnn_graph_destroy(g);
+}
