@@ -889,6 +889,9 @@ static bnn_status export_node(ex *e, int nid)
         copy_attrs_except(e, on, n, " k ");
         break;
     }
+    case BNN_OP_RANGE: /* bounds the model computes: start, limit, delta as they are */
+        on = ex_node(e, "Range", "", n->name, in, 3, &out, 1);
+        break;
     case BNN_OP_CONSTANT_OF_SHAPE: {
         /* the fill value goes back to being attribute 'value', the shape to
          * being input 0 (an initializer once a session evaluated it) */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "onnx_impl.h"
+#include "range_impl.h"
 
 bnn_status onnx_lower_constant(onnx_ctx *c)
 {
@@ -169,37 +170,66 @@ bnn_status onnx_lower_constant_of_shape(onnx_ctx *c)
     return st;
 }
 
-/* One scalar input of Range, known at import, as int64 (integer types) or
- * double (float types). */
-static bnn_status range_operand(onnx_ctx *c, int k, const char *what, bnn_dtype dtype,
-                                int64_t *iv, double *fv)
+/* One scalar input of Range: its type checked; *known and its value (in
+ * the element type's bytes, at out) when import knows it. */
+static bnn_status range_operand(onnx_ctx *c, int k, const char *what, bnn_dtype dtype, int *id,
+                                bool *known, void *out)
 {
-    int id = onnx_input(c, k);
-    if (id < 0)
+    *id = onnx_input(c, k);
+    if (*id < 0)
         return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' is missing", what);
-    const bnn_value *v = onnx_val(c, id);
+    const bnn_value *v = onnx_val(c, *id);
     if (v->dtype != dtype)
         return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' has type %s, input 'start' %s", what,
                               bnn_dtype_name(v->dtype), bnn_dtype_name(dtype));
+    if (v->shape.rank > 1 || (v->shape.rank == 1 && v->shape.dims[0] != 1))
+        return onnx_node_fail(c, BNN_ERR_INVALID, "input '%s' is not a scalar", what);
+    *known = false;
     if (dtype == BNN_I64 || dtype == BNN_I32) {
         onnx_known kn;
-        if (onnx_known_get(c, id, &kn) && kn.n == 1 && !kn.sym) {
-            *iv = kn.v[0];
-            return BNN_OK;
+        if (onnx_known_get(c, *id, &kn) && kn.n == 1 && !kn.sym) {
+            int32_t i32 = (int32_t)kn.v[0];
+            memcpy(out, dtype == BNN_I64 ? (const void *)&kn.v[0] : (const void *)&i32,
+                   bnn_dtype_size(dtype));
+            *known = true;
         }
-    } else if (onnx_param_scalar(c, id, fv)) {
-        return BNN_OK;
+    } else {
+        double f;
+        if (onnx_param_scalar(c, *id, &f)) {
+            float f32 = (float)f;
+            memcpy(out, dtype == BNN_F64 ? (const void *)&f : (const void *)&f32,
+                   bnn_dtype_size(dtype));
+            *known = true;
+        }
     }
-    return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
-                          "input '%s' must be a constant scalar: the output's size depends on "
-                          "the values, and bnnc plans sizes before it sees data",
-                          what);
+    return BNN_OK;
 }
 
-/* Range(start, limit, delta) of known scalars folds into the constant
- * start, start + delta, ... short of limit: max(ceil((limit - start) /
- * delta), 0) elements, computed exactly for integers and in the element
- * type for floats, as ONNX defines it. */
+/* Whether value v is computed from shapes only (params, Shape of
+ * anything, and ops on those), not from the data's values: only then can a
+ * session work out the length of a range over it before it sees data.
+ * Walks at most `budget` nodes; a deeper chain counts as data. */
+static bool from_shapes(const bnn_graph *g, int v, int *budget)
+{
+    const bnn_value *val = bnn_graph_value(g, v);
+    if (val->kind == BNN_VALUE_PARAM)
+        return true;
+    if (val->producer < 0 || --*budget < 0)
+        return false;
+    const bnn_node *n = bnn_graph_node(g, val->producer);
+    if (n->op == BNN_OP_SHAPE) /* Size lowers to shape and reduce_prod */
+        return true;
+    for (int k = 0; k < n->n_inputs; k++)
+        if (n->inputs[k] >= 0 && !from_shapes(g, n->inputs[k], budget))
+            return false;
+    return true;
+}
+
+/* Range(start, limit, delta) of scalars known at import folds into its
+ * constant (ir/range_impl.h has the length and the values); bounds the model
+ * computes from run-time sizes (Swin's window masks) make a `range` node,
+ * whose length is known once a session binds the input shapes
+ * (runtime/shape_eval.c). */
 bnn_status onnx_lower_range(onnx_ctx *c)
 {
     int id = onnx_input(c, 0);
@@ -209,50 +239,37 @@ bnn_status onnx_lower_range(onnx_ctx *c)
     if (dt != BNN_F32 && dt != BNN_F64 && dt != BNN_I32 && dt != BNN_I64)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "element type %s is not supported",
                               bnn_dtype_name(dt) ? bnn_dtype_name(dt) : "?");
-    bool integer = dt == BNN_I32 || dt == BNN_I64;
-    int64_t is = 0, il = 0, id_ = 0;
-    double fs = 0, fl = 0, fd = 0;
-    BNN_TRY(range_operand(c, 0, "start", dt, &is, &fs));
-    BNN_TRY(range_operand(c, 1, "limit", dt, &il, &fl));
-    BNN_TRY(range_operand(c, 2, "delta", dt, &id_, &fd));
+    static const char *const what[3] = {"start", "limit", "delta"};
+    int in[3];
+    bool known[3];
+    unsigned char v[3][8];
+    for (int k = 0; k < 3; k++)
+        BNN_TRY(range_operand(c, k, what[k], dt, &in[k], &known[k], v[k]));
+    if (!known[0] || !known[1] || !known[2]) {
+        for (int k = 0; k < 3; k++) {
+            int budget = 4096;
+            if (!known[k] && !from_shapes(c->g, in[k], &budget))
+                return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                                      "input '%s' comes from the values of the data: the output's "
+                                      "size depends on them, and bnnc plans sizes before it sees "
+                                      "data", what[k]);
+        }
+        int nid;
+        BNN_TRY(onnx_emit_node(c, BNN_OP_RANGE, in, 3, &nid));
+        return onnx_infer(c, nid);
+    }
     size_t es = bnn_dtype_size(dt);
     int64_t n;
-    if (integer) {
-        if (id_ == 0)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "delta is 0");
-        /* ceil of a quotient of two exact integers, without overflow for
-         * bounds within int64 (the span is taken as a magnitude) */
-        bool up = id_ > 0;
-        if (up ? il <= is : il >= is) {
-            n = 0;
-        } else {
-            uint64_t span = up ? (uint64_t)il - (uint64_t)is : (uint64_t)is - (uint64_t)il;
-            uint64_t step = up ? (uint64_t)id_ : 0 - (uint64_t)id_;
-            uint64_t q = span / step + (span % step != 0);
-            n = q > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)q;
-        }
-    } else {
-        if (fd == 0 || isnan(fs) || isnan(fl) || isnan(fd) || isinf(fs) || isinf(fl))
-            return onnx_node_fail(c, BNN_ERR_INVALID, "start %g, limit %g and delta %g give no "
-                                  "finite range", fs, fl, fd);
-        double q = dt == BNN_F32 ? (double)ceilf(((float)fl - (float)fs) / (float)fd)
-                                 : ceil((fl - fs) / fd);
-        n = q <= 0 ? 0 : q >= (double)INT64_MAX ? INT64_MAX : (int64_t)q;
-    }
+    const char *bad = bnn_range_count(dt, v[0], v[1], v[2], &n);
+    if (bad)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "%s", bad);
     if ((uint64_t)n > ONNX_MAX_FOLDED_BYTES / es)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "its %lld elements would be over %d MiB",
                               (long long)n, (int)(ONNX_MAX_FOLDED_BYTES >> 20));
     unsigned char *buf = malloc((size_t)n * es + 1);
     if (!buf)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
-    for (int64_t i = 0; i < n; i++) {
-        switch (dt) {
-        case BNN_I64: ((int64_t *)(void *)buf)[i] = (int64_t)((uint64_t)is + (uint64_t)i * (uint64_t)id_); break;
-        case BNN_I32: ((int32_t *)(void *)buf)[i] = (int32_t)(is + i * id_); break;
-        case BNN_F32: ((float *)(void *)buf)[i] = (float)fs + (float)i * (float)fd; break;
-        default: ((double *)(void *)buf)[i] = fs + (double)i * fd; break;
-        }
-    }
+    bnn_range_fill(dt, v[0], v[2], n, buf);
     bnn_shape s = { .rank = 1, .dims = { n } };
     bnn_status st = onnx_output_param(c, 0, dt, &s, buf, (size_t)n * es);
     free(buf);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "infer_impl.h"
+#include "range_impl.h"
 
 /* ---- layout --------------------------------------------------------------- */
 
@@ -512,5 +513,41 @@ bnn_status bnn_infer_eye_like(infer_ctx *c)
     if (k < -ATTR_MAX || k > ATTR_MAX)
         return infer_fail(c, "attribute 'k' is %lld, out of range", (long long)k);
     c->out = x->shape;
+    return BNN_OK;
+}
+
+/* range(start, limit, delta): three scalars of one type (f32, f64, i32,
+ * i64); its length when all three are params (a session's shape evaluation
+ * makes them so for computed bounds), else unknown. */
+bnn_status bnn_infer_range(infer_ctx *c)
+{
+    static const char *const what[3] = {"start", "limit", "delta"};
+    bnn_dtype dt = infer_input(c, 0)->dtype;
+    if (dt != BNN_UNDEFINED && dt != BNN_F32 && dt != BNN_F64 && dt != BNN_I32 && dt != BNN_I64)
+        return infer_fail(c, "input 'start' has type %s, expected f32, f64, i32 or i64",
+                          infer_type(c, 0));
+    bool all = true;
+    for (int k = 0; k < 3; k++) {
+        const bnn_value *v = infer_input(c, k);
+        if (v->dtype != BNN_UNDEFINED && v->dtype != dt)
+            return infer_fail(c, "input '%s' has type %s, input 'start' %s", what[k],
+                              infer_type(c, k), infer_type(c, 0));
+        if (v->shape.rank > 1 || (v->shape.rank == 1 && v->shape.dims[0] != 1))
+            return infer_fail(c, "input '%s' %s is not a scalar", what[k], infer_type(c, k));
+        all = all && v->kind == BNN_VALUE_PARAM && v->data && v->shape.rank >= 0;
+    }
+    c->out_dtype = dt;
+    c->out.rank = 1;
+    c->out.dims[0] = BNN_DIM_UNKNOWN;
+    if (!all || dt == BNN_UNDEFINED)
+        return BNN_OK;
+    int64_t n;
+    const char *bad = bnn_range_count(dt, infer_input(c, 0)->data, infer_input(c, 1)->data,
+                                      infer_input(c, 2)->data, &n);
+    if (bad)
+        return infer_fail(c, "%s", bad);
+    if (n > ATTR_MAX)
+        return infer_fail(c, "%lld elements, more than %lld", (long long)n, (long long)ATTR_MAX);
+    c->out.dims[0] = n;
     return BNN_OK;
 }

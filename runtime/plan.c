@@ -551,8 +551,9 @@ static bnn_status plan_memory(bnn_session *s, const bnn_graph *source, const bnn
         int r = root_of(pv, v);
         if (pv[r].kind == PLAN_BUF_ARENA)
             s->tensors[v].data = s->arena + pv[r].offset;
-        else if (pv[r].kind == PLAN_BUF_PARAM)
-            s->tensors[v].data = source->values[r].data;
+        else if (pv[r].kind == PLAN_BUF_PARAM) /* a param the session added (shape_eval's
+                                                   evaluated range bounds) lives in its clone */
+            s->tensors[v].data = r < source->n_values ? source->values[r].data : g->values[r].data;
     }
     t = 0;
     for (int p = 0; p < s->n_order; p++) {

@@ -13,6 +13,7 @@
  * concrete shapes.  The nodes that computed it stay in the graph
  * and run as before (a few integer ops).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,7 +73,8 @@ static bool eval_by_kernel(eval_ctx *e, int node_id, int depth)
             continue;
         const bnn_value *o = &e->g->values[n->outputs[i]];
         int64_t numel = bnn_shape_numel(&o->shape);
-        if (!index_type(o->dtype) || !bnn_shape_is_concrete(&o->shape) || numel < 0 ||
+        if (!(index_type(o->dtype) || o->dtype == BNN_F32 || o->dtype == BNN_F64) ||
+            !bnn_shape_is_concrete(&o->shape) || numel < 0 ||
             numel > MAX_EVAL_ELEMS)
             return false;
     }
@@ -179,6 +181,61 @@ static const struct {
     { BNN_OP_EXPAND, "shape", BNN_MAX_RANK },
 };
 
+/* Room in e's per-value arrays for values added since they were made. */
+static bool grow(eval_ctx *e, int n_values, int *cap)
+{
+    if (n_values <= *cap)
+        return true;
+    int want = n_values * 2;
+    int *p = realloc(e->producer, sizeof *p * (size_t)(want + 1));
+    if (p)
+        e->producer = p;
+    bnn_tensor *v = p ? realloc(e->vals, sizeof *v * (size_t)(want + 1)) : NULL;
+    if (v)
+        e->vals = v;
+    signed char *s = v ? realloc(e->state, (size_t)want + 1) : NULL;
+    if (!s)
+        return false;
+    e->state = s;
+    for (int i = *cap; i < want; i++) {
+        e->producer[i] = -1;
+        e->vals[i] = (bnn_tensor){ 0 };
+        e->state[i] = 0;
+    }
+    *cap = want;
+    return true;
+}
+
+/* A range whose bounds the model computes: each bound, evaluated, becomes
+ * a param of its own in their place, so inference knows the length. */
+static bnn_status fix_range(eval_ctx *e, int node_id, int *cap, bnn_diag *diag)
+{
+    bnn_graph *g = e->g;
+    int bounds[3];
+    for (int k = 0; k < 3; k++) {
+        int v = g->nodes[node_id].inputs[k];
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            bounds[k] = v;
+            continue;
+        }
+        if (!eval_value(e, v, 0) || bnn_tensor_numel(&e->vals[v]) != 1)
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "node '%s' (range): its bounds come from "
+                            "the values of the data, not from shapes, and bnnc plans sizes "
+                            "before it sees data", g->nodes[node_id].name);
+        char name[300];
+        snprintf(name, sizeof name, "%s.bound%d", g->nodes[node_id].name, k);
+        const bnn_tensor *t = &e->vals[v];
+        bnn_shape scalar = { .rank = 0 };
+        bounds[k] = bnn_graph_add_param(g, name, t->dtype, &scalar, t->data,
+                                        bnn_dtype_size(t->dtype), false);
+        if (bounds[k] < 0 || !grow(e, g->n_values, cap))
+            return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory evaluating shapes");
+    }
+    for (int k = 0; k < 3; k++)
+        g->nodes[node_id].inputs[k] = bounds[k];
+    return BNN_OK;
+}
+
 /* The computed_attrs row node n needs evaluated, or -1. */
 static int wants_eval(const bnn_node *n)
 {
@@ -194,10 +251,12 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
 {
     bool any = false;
     for (int i = 0; i < g->n_nodes && !any; i++)
-        any = wants_eval(&g->nodes[i]) >= 0;
+        any = wants_eval(&g->nodes[i]) >= 0 ||
+              (!g->nodes[i].dead && g->nodes[i].op == BNN_OP_RANGE);
     if (!any)
         return BNN_OK;
     eval_ctx e = { .g = g };
+    int cap = g->n_values; /* entries of e's per-value arrays */
     e.producer = malloc(sizeof *e.producer * (size_t)(g->n_values + 1));
     e.vals = calloc((size_t)g->n_values + 1, sizeof *e.vals);
     e.state = calloc((size_t)g->n_values + 1, 1);
@@ -217,6 +276,11 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
         bnn_node *n = &g->nodes[i];
         if (n->dead)
             continue;
+        if (n->op == BNN_OP_RANGE && !bnn_dim_is_known(g->values[n->outputs[0]].shape.dims[0])) {
+            if ((st = fix_range(&e, i, &cap, diag)) != BNN_OK)
+                break;
+            n = &g->nodes[i];
+        }
         if ((st = bnn_graph_infer_node(g, i, diag)) != BNN_OK)
             break;
         int row = wants_eval(n);
@@ -237,7 +301,7 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
         st = bnn_graph_infer_node(g, i, diag);
     }
 out:
-    for (int v = 0; e.vals && e.state && v < g->n_values; v++)
+    for (int v = 0; e.vals && e.state && v < g->n_values && v < cap; v++)
         if (e.state[v] > 0 && e.vals[v].owns_data)
             bnn_tensor_free(&e.vals[v]);
     free(e.producer);

@@ -6,6 +6,7 @@
 
 #include "kernel.h"
 #include "layout_impl.h"
+#include "range_impl.h"
 
 static const char *label_of(const bnn_kernel_args *args, char *buf, size_t n)
 {
@@ -711,3 +712,29 @@ static bnn_status constant_of_shape_forward(const bnn_kernel_args *args, bnn_dia
 }
 
 const bnn_kernel bnn_kernel_constant_of_shape = {.forward = constant_of_shape_forward};
+
+/* ---- range -------------------------------------------------------------- */
+
+/* The length was fixed when the session evaluated the bounds (shape_eval);
+ * bounds that would give another length now are an error, not a short
+ * write. */
+static bnn_status range_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    bnn_tensor *y = &args->outputs[0];
+    for (int k = 0; k < 3; k++)
+        if (bnn_tensor_numel(&args->inputs[k]) != 1 || args->inputs[k].dtype != y->dtype)
+            return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "input %d is not one %s", k,
+                                   bnn_dtype_name(y->dtype));
+    int64_t n;
+    const char *bad = bnn_range_count(y->dtype, args->inputs[0].data, args->inputs[1].data,
+                                      args->inputs[2].data, &n);
+    if (bad)
+        return bnn_kernel_fail(args, diag, BNN_ERR_INVALID, "%s", bad);
+    if (n != bnn_tensor_numel(y))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "the bounds give %lld elements, the "
+                               "plan has %lld", (long long)n, (long long)bnn_tensor_numel(y));
+    bnn_range_fill(y->dtype, args->inputs[0].data, args->inputs[2].data, n, y->data);
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_range = {.forward = range_forward};

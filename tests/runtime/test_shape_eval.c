@@ -153,3 +153,59 @@ Test(shape_eval, expand_to_a_computed_batch_runs_and_trains)
     }
     bnn_graph_destroy(g);
 }
+
+/* Swin's window masks: range(0, shape(x)[0] * 2, 3) as i64 and a float
+ * range(0.5, cast(shape(x)[1]), 1) are open until a session binds x, then
+ * have their ONNX lengths and values at every batch. */
+Test(shape_eval, range_over_computed_bounds_gets_its_length_at_binding)
+{
+    bnn_graph *g = bnn_graph_create("ranges");
+    int64_t xd[2] = { bnn_graph_symbol(g, "N"), 5 };
+    int x = add_value(g, "x", BNN_F32, 2, xd);
+    bnn_graph_add_input(g, x);
+    bnn_shape scalar = { .rank = 0 };
+    int64_t zero = 0, two = 2, three = 3;
+    float half = 0.5f, onef = 1.0f;
+    int z = bnn_graph_add_param(g, "zero", BNN_I64, &scalar, &zero, sizeof zero, false);
+    int t2 = bnn_graph_add_param(g, "two", BNN_I64, &scalar, &two, sizeof two, false);
+    int t3 = bnn_graph_add_param(g, "three", BNN_I64, &scalar, &three, sizeof three, false);
+    int fh = bnn_graph_add_param(g, "half", BNN_F32, &scalar, &half, sizeof half, false);
+    int f1 = bnn_graph_add_param(g, "onef", BNN_F32, &scalar, &onef, sizeof onef, false);
+    int sh = add_node(g, BNN_OP_SHAPE, "shape", &x, 1);
+    int idx0 = bnn_graph_add_param(g, "i0", BNN_I64, &scalar, &zero, sizeof zero, false);
+    int64_t one_v = 1;
+    int idx1 = bnn_graph_add_param(g, "i1", BNN_I64, &scalar, &one_v, sizeof one_v, false);
+    int g0_in[2] = { sh, idx0 }, g1_in[2] = { sh, idx1 };
+    int n0 = add_node(g, BNN_OP_GATHER, "batch", g0_in, 2);
+    int n1 = add_node(g, BNN_OP_GATHER, "width", g1_in, 2);
+    int m_in[2] = { n0, t2 };
+    int lim = add_node(g, BNN_OP_MUL, "twice", m_in, 2);
+    int r_in[3] = { z, lim, t3 };
+    int r = add_node(g, BNN_OP_RANGE, "steps", r_in, 3);
+    int wf = add_node(g, BNN_OP_CAST, "width_f", &n1, 1);
+    bnn_node_set_int(g, g->n_nodes - 1, "to", BNN_F32);
+    int rf_in[3] = { fh, wf, f1 };
+    int rf = add_node(g, BNN_OP_RANGE, "halves", rf_in, 3);
+    bnn_graph_add_output(g, r);
+    bnn_graph_add_output(g, rf);
+    bnn_diag diag = { 0 };
+    cr_assert_eq(bnn_graph_infer(g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(g->values[r].shape.dims[0], BNN_DIM_UNKNOWN, "open before binding");
+    for (int64_t batch = 1; batch <= 4; batch += 3) {
+        bnn_session *s;
+        cr_assert_eq(bnn_session_create_batch(g, batch, NULL, &s, &diag), BNN_OK, "%s", diag.message);
+        cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s", diag.message);
+        const bnn_tensor *a = bnn_session_output(s, 0), *b = bnn_session_output(s, 1);
+        int64_t want = (2 * batch + 2) / 3; /* ceil(2 batch / 3) */
+        cr_assert_eq(a->shape.rank, 1);
+        cr_assert_eq(a->shape.dims[0], want, "batch %lld: %lld steps", (long long)batch,
+                     (long long)a->shape.dims[0]);
+        for (int64_t i = 0; i < want; i++)
+            cr_assert_eq(((const int64_t *)a->data)[i], 3 * i);
+        cr_assert_eq(b->shape.dims[0], 5, "ceil(5 - 0.5) elements");
+        for (int64_t i = 0; i < 5; i++)
+            cr_assert_float_eq(((const float *)b->data)[i], 0.5f + (float)i, 0);
+        bnn_session_destroy(s);
+    }
+    bnn_graph_destroy(g);
+}
