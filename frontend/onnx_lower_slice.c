@@ -65,9 +65,13 @@ static bnn_status slice_bounds(onnx_ctx *c, const onnx_known *k, const char *wha
     return BNN_OK;
 }
 
-static bnn_status read_slice_args(onnx_ctx *c, const bnn_shape *xs, slice_args *a)
+/* *computed: starts or ends the model computes from run-time sizes (the
+ * slice then takes them as inputs, evaluated when a session binds the input
+ * shapes); axes and steps must still be constants. */
+static bnn_status read_slice_args(onnx_ctx *c, const bnn_shape *xs, slice_args *a, bool *computed)
 {
     memset(a, 0, sizeof *a);
+    *computed = false;
     if (c->opset < 10) {
         const int64_t *s, *e, *ax;
         int ns, ne, na;
@@ -90,31 +94,51 @@ static bnn_status read_slice_args(onnx_ctx *c, const bnn_shape *xs, slice_args *
         return BNN_OK;
     }
     onnx_known ks, ke, ka, kp;
-    BNN_TRY(onnx_const_list(c, 1, "starts", BNN_MAX_RANK, &ks));
-    BNN_TRY(onnx_const_list(c, 2, "ends", BNN_MAX_RANK, &ke));
-    a->n = ks.n;
-    if (ke.n != ks.n)
-        return onnx_node_fail(c, BNN_ERR_INVALID, "inputs 'starts' and 'ends' differ in length (%d, %d)", ks.n,
-                              ke.n);
+    if (onnx_input(c, 1) < 0 || onnx_input(c, 2) < 0)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "inputs 'starts' and 'ends' are required");
+    bool ks_ok = onnx_known_get(c, onnx_input(c, 1), &ks) && ks.rank == 1 && ks.n <= BNN_MAX_RANK;
+    bool ke_ok = onnx_known_get(c, onnx_input(c, 2), &ke) && ke.rank == 1 && ke.n <= BNN_MAX_RANK;
+    if (!ks_ok || !ke_ok) {
+        *computed = true;
+        a->n = ks_ok ? ks.n : ke_ok ? ke.n : -1;
+    } else {
+        a->n = ks.n;
+        if (ke.n != ks.n)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "inputs 'starts' and 'ends' differ in length (%d, %d)",
+                                  ks.n, ke.n);
+    }
     if (onnx_input(c, 3) >= 0) {
         BNN_TRY(onnx_const_list(c, 3, "axes", BNN_MAX_RANK, &ka));
-        if (ka.sym || ka.n != ks.n)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'axes' must hold %d constants", ks.n);
+        if (a->n < 0)
+            a->n = ka.n;
+        if (ka.sym || ka.n != a->n)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'axes' must hold %d constants", a->n);
         a->has_axes = true;
         memcpy(a->axes, ka.v, sizeof(int64_t) * (size_t)ka.n);
     }
     if (onnx_input(c, 4) >= 0) {
         BNN_TRY(onnx_const_list(c, 4, "steps", BNN_MAX_RANK, &kp));
-        if (kp.sym || kp.n != ks.n)
-            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' must hold %d constants", ks.n);
+        if (a->n < 0)
+            a->n = kp.n;
+        if (kp.sym || kp.n != a->n)
+            return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' must hold %d constants", a->n);
         a->has_steps = true;
         memcpy(a->steps, kp.v, sizeof(int64_t) * (size_t)kp.n);
         for (int i = 0; i < kp.n; i++)
             if (kp.v[i] == 0)
                 return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' has a 0 at position %d", i);
     }
-    BNN_TRY(slice_bounds(c, &ks, "starts", xs, a, a->starts));
-    return slice_bounds(c, &ke, "ends", xs, a, a->ends);
+    if (*computed)
+        return BNN_OK;
+    if (slice_bounds(c, &ks, "starts", xs, a, a->starts) != BNN_OK ||
+        slice_bounds(c, &ke, "ends", xs, a, a->ends) != BNN_OK) {
+        *computed = true; /* a symbolic bound that is not the dim itself */
+        if (c->diag) { /* not an error now: the session will know it */
+            c->diag->status = BNN_OK;
+            c->diag->message[0] = '\0';
+        }
+    }
+    return BNN_OK;
 }
 
 static bnn_status set_slice_attrs(onnx_ctx *c, int nid, const slice_args *a)
@@ -133,7 +157,17 @@ bnn_status onnx_lower_slice(onnx_ctx *c)
     int x, nid;
     BNN_TRY(onnx_need_input(c, 0, &x));
     slice_args a;
-    BNN_TRY(read_slice_args(c, &onnx_val(c, x)->shape, &a));
+    bool computed;
+    BNN_TRY(read_slice_args(c, &onnx_val(c, x)->shape, &a, &computed));
+    if (computed) {
+        int in[3] = { x, onnx_input(c, 1), onnx_input(c, 2) };
+        BNN_TRY(onnx_emit_node(c, BNN_OP_SLICE, in, 3, &nid));
+        if (a.has_axes)
+            BNN_TRY(onnx_set_ints(c, nid, "axes", a.axes, a.n));
+        if (a.has_steps)
+            BNN_TRY(onnx_set_ints(c, nid, "steps", a.steps, a.n));
+        return onnx_infer(c, nid);
+    }
     /* Shape arithmetic: a slice of known 1-D contents. */
     onnx_known k;
     bool axis0 = a.n == 1 && (!a.has_axes || a.axes[0] == 0 || a.axes[0] == -1);

@@ -195,10 +195,16 @@ bnn_status bnn_infer_resize(infer_ctx *c)
 
 /* ---- depth_to_space, space_to_depth ---------------------------------------- */
 
-/* A dim times (or divided by) b, unknown when the dim is not known. */
+/* A dim times (or divided by) b, unknown when the dim is not known; a
+ * product past 2^31 saturates there (the caller refuses it) rather than
+ * overflowing. */
 static int64_t scaled_dim(int64_t d, int64_t mul, int64_t div)
 {
-    return d < 0 ? BNN_DIM_UNKNOWN : d * mul / div;
+    if (d < 0)
+        return BNN_DIM_UNKNOWN;
+    if (d > ATTR_MAX * div / mul)
+        return ATTR_MAX + 1;
+    return d * mul / div;
 }
 
 static bnn_status infer_block(infer_ctx *c, bool to_space)

@@ -31,6 +31,55 @@ int64_t bnn_slice_count(int64_t dim, int64_t start, int64_t end, int64_t step, i
     return start > end ? (start - end + (-step) - 1) / (-step) : 0;
 }
 
+/* starts and ends as inputs 1 and 2, computed by the model from run-time
+ * sizes (Swin's window shifts): known when a session binds the input shapes
+ * (runtime/shape_eval.c makes them the attributes then).  Until then the
+ * sliced axes (attribute 'axes', else the first len(starts)) are open. */
+static bnn_status slice_computed(infer_ctx *c, const bnn_shape *x)
+{
+    if (bnn_node_attr(c->node, "starts") || bnn_node_attr(c->node, "ends"))
+        return infer_fail(c, "has both attributes 'starts'/'ends' and inputs for them");
+    int64_t len[2];
+    for (int k = 1; k <= 2; k++) {
+        const bnn_value *v = infer_input(c, k);
+        if (!v)
+            return infer_fail(c, "needs both 'starts' and 'ends' as inputs");
+        if (v->dtype != BNN_UNDEFINED && v->dtype != BNN_I64 && v->dtype != BNN_I32)
+            return infer_fail(c, "input '%s' has type %s, expected i64 or i32", v->name,
+                              infer_type(c, k));
+        if (v->shape.rank >= 0 && v->shape.rank != 1)
+            return infer_fail(c, "input '%s' has shape %s, expected 1-D", v->name, infer_type(c, k));
+        len[k - 1] = v->shape.rank == 1 ? v->shape.dims[0] : BNN_DIM_UNKNOWN;
+    }
+    if (bnn_dim_is_known(len[0]) && bnn_dim_is_known(len[1]) && len[0] != len[1])
+        return infer_fail(c, "inputs 'starts' and 'ends' differ in length (%lld, %lld)",
+                          (long long)len[0], (long long)len[1]);
+    const int64_t *axes = NULL;
+    int na = bnn_node_attr(c->node, "axes") ? bnn_node_ints(c->node, "axes", &axes) : -1;
+    int64_t n = na >= 0 ? na : bnn_dim_is_known(len[0]) ? len[0] : len[1];
+    if (x->rank < 0) {
+        c->out = infer_unknown_shape;
+        return BNN_OK;
+    }
+    c->out = *x;
+    if (!bnn_dim_is_known(n)) { /* which axes is open too */
+        for (int a = 0; a < x->rank; a++)
+            c->out.dims[a] = BNN_DIM_UNKNOWN;
+        return BNN_OK;
+    }
+    if (n > x->rank)
+        return infer_fail(c, "slices %lld axes of input '%s' %s", (long long)n, infer_name(c, 0),
+                          infer_type(c, 0));
+    for (int i = 0; i < n; i++) {
+        int a = i;
+        if (axes && !infer_norm_axis(axes[i], x->rank, &a))
+            return infer_fail(c, "axis %lld of attribute 'axes' is out of range for input '%s' %s",
+                              (long long)axes[i], infer_name(c, 0), infer_type(c, 0));
+        c->out.dims[a] = BNN_DIM_UNKNOWN;
+    }
+    return BNN_OK;
+}
+
 bnn_status bnn_infer_slice(infer_ctx *c)
 {
     const bnn_shape *x = &infer_input(c, 0)->shape;
@@ -38,6 +87,8 @@ bnn_status bnn_infer_slice(infer_ctx *c)
     int ns = bnn_node_ints(c->node, "starts", &starts);
     int ne = bnn_node_ints(c->node, "ends", &ends);
     c->out_dtype = infer_input(c, 0)->dtype;
+    if (infer_input(c, 1) || infer_input(c, 2))
+        return slice_computed(c, x);
     if (!bnn_node_attr(c->node, "starts") || !bnn_node_attr(c->node, "ends"))
         return infer_fail(c, "attributes 'starts' and 'ends' are required");
     if (ns != ne)

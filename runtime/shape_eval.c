@@ -6,8 +6,8 @@
  * data, so such an output stays unknown and the plan would fail.  When a
  * session is created, after the input shapes are bound on its clone of the
  * graph, this walks the nodes in order: each is re-inferred, and a reshape,
- * pad or constant_of_shape whose second input is still computed gets that
- * input evaluated (shape nodes from the now concrete shapes, the rest by
+ * pad, constant_of_shape or expand whose second input is still computed (a
+ * slice's starts and ends, a range's bounds) gets that input evaluated (shape nodes from the now concrete shapes, the rest by
  * running their kernels on small integer tensors, constant_of_shape's among
  * them) and turned into its attribute, so everything after it infers
  * concrete shapes.  The nodes that computed it stay in the graph
@@ -252,7 +252,8 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
     bool any = false;
     for (int i = 0; i < g->n_nodes && !any; i++)
         any = wants_eval(&g->nodes[i]) >= 0 ||
-              (!g->nodes[i].dead && g->nodes[i].op == BNN_OP_RANGE);
+              (!g->nodes[i].dead && (g->nodes[i].op == BNN_OP_RANGE ||
+                                     (g->nodes[i].op == BNN_OP_SLICE && g->nodes[i].n_inputs > 1)));
     if (!any)
         return BNN_OK;
     eval_ctx e = { .g = g };
@@ -283,6 +284,24 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
         }
         if ((st = bnn_graph_infer_node(g, i, diag)) != BNN_OK)
             break;
+        if (n->op == BNN_OP_SLICE && n->n_inputs >= 3 && n->inputs[1] >= 0 && n->inputs[2] >= 0) {
+            /* computed starts and ends: both become attributes */
+            int64_t se[2][BNN_MAX_RANK];
+            int count[2];
+            if (!read_ints(&e, n->inputs[1], se[0], BNN_MAX_RANK, &count[0]) ||
+                !read_ints(&e, n->inputs[2], se[1], BNN_MAX_RANK, &count[1]))
+                continue; /* the planner names the value whose shape stays open */
+            if (bnn_node_set_ints(g, i, "starts", se[0], count[0]) != BNN_OK ||
+                bnn_node_set_ints(g, i, "ends", se[1], count[1]) != BNN_OK) {
+                st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory evaluating shapes");
+                break;
+            }
+            n = &g->nodes[i];
+            n->inputs[1] = n->inputs[2] = -1;
+            n->n_inputs = 1;
+            st = bnn_graph_infer_node(g, i, diag);
+            continue;
+        }
         int row = wants_eval(n);
         if (row < 0)
             continue;

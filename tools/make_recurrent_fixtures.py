@@ -38,6 +38,10 @@ NAME.train_x.npy and NAME.train_y.npy):
                      read from Shape(x) at run time (opset 17), attention,
                      the token's row classified; a learnable task
 
+  torch_swin_tiny    torchvision's SwinTransformer at toy size on 3x28x28,
+                     dynamic batch (opset 17): shifted-window masks from
+                     Range, Slice and Pad bounds computed at run time
+
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py [NAME]
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
 tools/ort_reference.js; set ORT_NODE_PATH to its node_modules directory
@@ -56,7 +60,7 @@ OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
 NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow",
-         "torch_token_lstm", "torch_transformer", "torch_cls_token"]
+         "torch_token_lstm", "torch_transformer", "torch_cls_token", "torch_swin_tiny"]
 
 
 def arr(*shape, scale=0.4):
@@ -245,6 +249,26 @@ def cls_token_model():
     np.save(os.path.join(OUT, "torch_cls_token.train_x.npy"), tx)
     np.save(os.path.join(OUT, "torch_cls_token.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
     sgd_reference(model, "torch_cls_token", x)
+
+
+def swin_model():
+    """torchvision's Swin Transformer at toy size (embed 8, two stages, window
+    4) on 3x28x28 images, dynamic batch (opset 17): its shifted windows pad
+    7x7 maps to 8x8 and build their attention mask from Range, Slice and
+    Pad bounds computed from run-time sizes."""
+    import torch
+    from torchvision.models.swin_transformer import SwinTransformer
+
+    torch.manual_seed(15)
+    model = distinct(SwinTransformer(patch_size=[4, 4], embed_dim=8, depths=[2, 2], num_heads=[1, 2],
+                                     window_size=[4, 4], num_classes=3))
+    torch.onnx.export(model, torch.randn(2, 3, 28, 28), os.path.join(OUT, "torch_swin_tiny.onnx"),
+                      opset_version=17, input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}})
+    x = torch.randn(2, 3, 28, 28)
+    np.save(os.path.join(OUT, "torch_swin_tiny.input.npy"), x.numpy())
+    np.save(os.path.join(OUT, "torch_swin_tiny.train_x.npy"), x.numpy())
+    np.save(os.path.join(OUT, "torch_swin_tiny.train_y.npy"), np.array([0, 2], np.int64))
 
 
 def control_flow():
@@ -460,7 +484,7 @@ def training_rows():
 
 def main():
     """With names as arguments (torch_token_lstm, torch_transformer,
-    torch_cls_token), writes
+    torch_cls_token, torch_swin_tiny), writes
     only those; without, everything."""
     os.makedirs(OUT, exist_ok=True)
     only = sys.argv[1:]
@@ -476,6 +500,8 @@ def main():
         transformer_model()
     if not only or "torch_cls_token" in only:
         cls_token_model()
+    if not only or "torch_swin_tiny" in only:
+        swin_model()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = [os.path.join(OUT, n + ".onnx") for n in (only or NAMES)]
     env = dict(os.environ, NODE_PATH=node_path)

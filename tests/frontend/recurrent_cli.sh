@@ -104,6 +104,18 @@ expect 0 run "$TMP/cls.trained.onnx" --input "$V.input.npy" --samples 4 && has o
 expect 0 export "$TMP/cls.trained.onnx" --mode mean -o "$TMP/cls.mean.onnx"
 expect 0 run "$TMP/cls.mean.onnx" --input "$V.input.npy" --output "$TMP/cls.mean.npy" --quiet
 
+# Swin's shifted windows: Range, Slice and Pad bounds computed from run-time
+# sizes become range nodes and slices with inputs; converted, the model
+# trains, samples, and its exported mean model runs.
+S=$FIX/torch_swin_tiny
+expect 0 dump "$S.onnx" && has out '= range(%' && has out '= slice(%'
+expect 0 convert "$S.onnx" -o "$TMP/swin.bnn.onnx" && has out "converted:"
+expect 0 train "$TMP/swin.bnn.onnx" --train-x "$S.train_x.npy" --train-y "$S.train_y.npy" \
+    --epochs 1 -o "$TMP/swin.trained.onnx" && has out "epoch 1/1"
+expect 0 run "$TMP/swin.trained.onnx" --input "$S.input.npy" --samples 2 && has out "information"
+expect 0 export "$TMP/swin.trained.onnx" --mode mean -o "$TMP/swin.mean.onnx"
+expect 0 run "$TMP/swin.mean.onnx" --input "$S.input.npy" --output "$TMP/swin.mean.npy" --quiet
+
 # The transformer's attention reshapes by its activations' Shape (integers,
 # no gradient): converted, it trains and samples.
 E=$FIX/torch_transformer

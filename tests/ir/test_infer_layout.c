@@ -114,6 +114,28 @@ Test(infer_layout, expand_with_computed_shape_input)
     t_infer_fails(g, T_NODE(g, BNN_OP_EXPAND, "none", tok), "needs attribute 'shape'");
 }
 
+/* Slice bounds the model computes (inputs 1 and 2): the sliced axes are open
+ * until a session evaluates them, the others keep their dims. */
+Test(infer_layout, slice_with_computed_bounds)
+{
+    int x = t_input(g, "x", BNN_F32, "N,8,8,4");
+    int s2 = t_input(g, "s2", BNN_I64, "2");
+    int e2 = t_input(g, "e2", BNN_I64, "2");
+    int e3 = t_input(g, "e3", BNN_I64, "3");
+    int open = t_input(g, "open", BNN_I64, "?");
+    int f = t_input(g, "f", BNN_F32, "2");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_SLICE, "first2", x, s2, e2)), "f32[?,?,8,4]");
+    int ax = T_NODE(g, BNN_OP_SLICE, "hw", x, s2, e2);
+    T_INTS(g, ax, "axes", 1, 2);
+    cr_assert_str_eq(t_infer(g, ax), "f32[N,?,?,4]");
+    cr_assert_str_eq(t_infer(g, T_NODE(g, BNN_OP_SLICE, "which", x, open, open)), "f32[?,?,?,?]");
+    t_infer_fails(g, T_NODE(g, BNN_OP_SLICE, "len", x, s2, e3), "differ in length");
+    t_infer_fails(g, T_NODE(g, BNN_OP_SLICE, "fl", x, f, e2), "expected i64 or i32");
+    int both = T_NODE(g, BNN_OP_SLICE, "both", x, s2, e2);
+    T_INTS(g, both, "starts", 0);
+    t_infer_fails(g, both, "has both");
+}
+
 Test(infer_layout, transpose)
 {
     int x = t_input(g, "x", BNN_F32, "N,3,5");

@@ -209,3 +209,49 @@ Test(shape_eval, range_over_computed_bounds_gets_its_length_at_binding)
     }
     bnn_graph_destroy(g);
 }
+
+/* x[:, k:] with k = shape(x)[1] - 2 computed (Swin's window shift): the
+ * slice's starts and ends are inputs until a session binds x, then its
+ * attributes, and the slice runs at every width. */
+Test(shape_eval, slice_with_computed_bounds_runs_at_every_width)
+{
+    bnn_graph *g = bnn_graph_create("shift");
+    int64_t xd[2] = { 2, bnn_graph_symbol(g, "W") };
+    int x = add_value(g, "x", BNN_F32, 2, xd);
+    bnn_graph_add_input(g, x);
+    bnn_shape one = { .rank = 1, .dims = { 1 } };
+    int64_t two = 2, big = INT64_MAX;
+    int t2 = bnn_graph_add_param(g, "two", BNN_I64, &one, &two, sizeof two, false);
+    int end = bnn_graph_add_param(g, "end", BNN_I64, &one, &big, sizeof big, false);
+    int w = add_node(g, BNN_OP_SHAPE, "width", &x, 1);
+    bnn_node_set_int(g, g->n_nodes - 1, "start", 1);
+    int sub_in[2] = { w, t2 };
+    int k = add_node(g, BNN_OP_SUB, "k", sub_in, 2);
+    int s_in[3] = { x, k, end };
+    int y = add_node(g, BNN_OP_SLICE, "tail", s_in, 3);
+    int64_t axis = 1;
+    bnn_node_set_ints(g, g->n_nodes - 1, "axes", &axis, 1);
+    bnn_graph_add_output(g, y);
+    bnn_diag diag = { 0 };
+    cr_assert_eq(bnn_graph_infer(g, &diag), BNN_OK, "%s", diag.message);
+    cr_assert_eq(g->values[y].shape.dims[0], 2);
+    cr_assert_eq(g->values[y].shape.dims[1], BNN_DIM_UNKNOWN, "open before binding");
+    for (int64_t width = 3; width <= 6; width += 3) {
+        bnn_shape xs = { 2, { 2, width } };
+        bnn_session *s;
+        cr_assert_eq(bnn_session_create(g, &xs, NULL, &s, &diag), BNN_OK, "%s", diag.message);
+        float *xv = bnn_session_input(s, 0)->data;
+        for (int64_t i = 0; i < 2 * width; i++)
+            xv[i] = (float)i;
+        cr_assert_eq(bnn_session_run(s, &diag), BNN_OK, "%s", diag.message);
+        const bnn_tensor *out = bnn_session_output(s, 0);
+        bnn_shape want = { 2, { 2, 2 } };
+        cr_assert(bnn_shape_equal(&out->shape, &want), "width %lld", (long long)width);
+        for (int r = 0; r < 2; r++)
+            for (int j = 0; j < 2; j++)
+                cr_assert_float_eq(((const float *)out->data)[r * 2 + j],
+                                   (float)(r * width + width - 2 + j), 0);
+        bnn_session_destroy(s);
+    }
+    bnn_graph_destroy(g);
+}
