@@ -28,8 +28,11 @@
  * (moments_tail_density: one exp for the density, one for Chebyshev's erfc
  * fit, relative error ~1e-7 everywhere, also deep in the tail), in forms
  * without cancellation: relu's variance as v g(a) with g computed from the
- * tail Q = Phi(-|a|), Clark's max with the larger mean first so that a >= 0.
- * The double-precision functions below (moments_relu_reference,
+ * tail Q = Phi(-|a|), Clark's max with the larger mean first so that a >= 0
+ * (which lets it use a cheaper tail, clark_tail_density).  Max-pool windows
+ * that do not overlap along the row are split from each input row once into
+ * one array per window offset, so that neither the copies nor the Clark
+ * steps run on short strided rows.  The double-precision functions below (moments_relu_reference,
  * moments_clark_reference) are the plain reference: tests/moments compares
  * the kernels with them over a grid of means and variances, tails included.
  *
