@@ -11,6 +11,11 @@
  * it gathers at a time. */
 #define MOMENTS_MAX_ROW 1024
 #define MOMENTS_BLOCK 2048
+/* The fused max-pool path (windows that do not overlap along the row): at
+ * most this many elements per window, outputs per row, outputs per block. */
+#define MOMENTS_FUSED_OFFSETS 4
+#define MOMENTS_FUSED_ROW 256
+#define MOMENTS_FUSED_BLOCK 1024
 
 /* Reference: mean and variance of leaky relu (slope alpha) of N(m, v), in
  * double with libm; linear: the GLM form. */
@@ -25,9 +30,13 @@ void moments_relu_fast(const float *m, const float *v, int64_t n, float alpha, f
 void moments_clark_fast(float *m1, float *v1, float m2, float v2);
 /* Fast: n Clark steps, (m1[i], v1[i]) against (m2[i], v2[i]). */
 void moments_clark_arrays(float *m1, float *v1, const float *m2, const float *v2, int64_t n);
-/* Fast: one row of out_w max-pool outputs whose windows (kh x kw, stride
- * stride_w along the row) start at m and v (rows `width` apart). */
-void moments_max_pool_row(const float *m, const float *v, int64_t width, int64_t out_w,
-                          int64_t kh, int64_t kw, int64_t stride_w, float *om, float *ov);
+/* Fast: (x[2i], x[2i+1]) for i < n, of mean and variance, into even and odd
+ * arrays. */
+void moments_split_pairs(const float *m, const float *v, int64_t n, float *me, float *ve,
+                         float *mo, float *vo);
+/* Fast: n max-pool windows of `offsets` elements, offset o's at m + o * stride
+ * (and v): Clark's steps in window order into om, ov. */
+void moments_clark_window(const float *m, const float *v, int64_t offsets, int64_t stride,
+                          int64_t n, float *om, float *ov);
 
 #endif

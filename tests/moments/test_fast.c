@@ -7,11 +7,13 @@
  * Tolerances, with s = sqrt(v): relu mean within 2e-6 (|m| + s) + 1e-15
  * and variance within 2e-5 v + 1e-29 (the kernels count variances below
  * 1e-30 as 1e-30); Clark's max mean within 2e-6 (|m1| + |m2| + theta) +
- * 1e-15 and variance within 2e-5 (v1 + v2) + 1e-29.  A failure prints the
- * worst case.  The kernels are compiled as AVX-512, AVX2 and baseline
- * clones and the loader picks one for the CPU: on a CPU without AVX-512 the
- * test says which clone it tested instead. */
+ * 1e-15 and variance within 2e-5 (v1 + v2) + 1e-29; a 2x2 window's three
+ * steps within three times that.  A failure prints the worst case.  The
+ * kernels are compiled as AVX-512, AVX2 and baseline clones and the loader
+ * picks one for the CPU: on a CPU without AVX-512 the test says which clone
+ * it tested instead. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -91,5 +93,53 @@ int main(void)
                     }
                 }
     report("Clark's max vs reference", worst, w1, w2, w3, w4);
+    /* The fused max-pool path's pieces: 2x2 windows of 3 rows of 37
+     * outputs, split from their input rows and reduced in window order,
+     * against the reference's steps in the same order (another order fails:
+     * 300 times the tolerance). */
+    {
+        enum { ROWS = 3, OW = 37, LEN = ROWS * OW };
+        float xm[ROWS][2][2 * OW], xv[ROWS][2][2 * OW];
+        float gm[4 * LEN], gv[4 * LEN], om[LEN], ov[LEN];
+        uint64_t state = 7;
+        for (int r = 0; r < ROWS; r++)
+            for (int a = 0; a < 2; a++)
+                for (int w = 0; w < 2 * OW; w++) {
+                    state = state * 6364136223846793005ull + 1442695040888963407ull;
+                    double u = (double)(state >> 11) / 9007199254740992.0;
+                    xm[r][a][w] = (float)(6 * u - 3);
+                    xv[r][a][w] = (float)(0.01 + 2 * u * u);
+                }
+        for (int r = 0; r < ROWS; r++)
+            for (int a = 0; a < 2; a++)
+                moments_split_pairs(xm[r][a], xv[r][a], OW, gm + 2 * a * LEN + r * OW,
+                                    gv + 2 * a * LEN + r * OW, gm + (2 * a + 1) * LEN + r * OW,
+                                    gv + (2 * a + 1) * LEN + r * OW);
+        moments_clark_window(gm, gv, 4, LEN, LEN, om, ov);
+        double worst_w = 0;
+        int at = 0;
+        for (int r = 0; r < ROWS; r++)
+            for (int ow = 0; ow < OW; ow++) {
+                double rm = xm[r][0][2 * ow], rv = xv[r][0][2 * ow], scale = fabs(rm);
+                double sum_v = rv;
+                for (int o = 1; o < 4; o++) {
+                    double em = xm[r][o / 2][2 * ow + o % 2], ev = xv[r][o / 2][2 * ow + o % 2];
+                    moments_clark_reference(&rm, &rv, em, ev);
+                    scale += fabs(em);
+                    sum_v += ev;
+                }
+                int e = r * OW + ow;
+                double em = fabs(om[e] - rm) / (2e-6 * 3 * (scale + sqrt(sum_v)));
+                double ev = fabs(ov[e] - rv) / (2e-5 * 3 * sum_v);
+                double w = em > ev ? em : ev;
+                if (!isfinite(om[e]) || !isfinite(ov[e]))
+                    w = INFINITY;
+                if (w > worst_w) {
+                    worst_w = w;
+                    at = e;
+                }
+            }
+        report("2x2 windows (split, 3 Clark steps)", worst_w, at, 0, 0, 0);
+    }
     return failures ? 1 : 0;
 }
