@@ -53,7 +53,13 @@ async function main() {
   for (const model of process.argv.slice(2)) {
     const stem = model.replace(/\.onnx$/, '');
     const x = readNpy(`${stem}.input.npy`);
-    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
+    // Graph optimizations off: the reference is the ONNX semantics, not ORT's
+    // rewrites of them (onnxruntime-node 1.20.1 fuses Pad + AveragePool into
+    // one AveragePool without count_include_pad, so MaxViT's downsampling
+    // averages the borders wrongly; measured against numpy and against ORT
+    // itself with optimizations off).
+    const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1,
+                                                               graphOptimizationLevel: 'disabled' });
     const feeds = { [session.inputNames[0]]: new ort.Tensor(x.type, x.data, x.shape) };
     const result = await session.run(feeds);
     const y = result[session.outputNames[0]];
