@@ -101,9 +101,12 @@ bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st)
         *st = onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
         return true;
     }
-    onnx_name_lookup(c, out)->value_id = outv;
+    if ((*st = onnx_bind_name(c, out, outv)) != BNN_OK)
+        return true;
     c->fused[sm] = c->fused[rs] = c->fused[sh] = true;
-    onnx_name_lookup(c, onnx_str(c->node->output[0]))->uses = 0;
+    onnx_name_entry *first = onnx_name_lookup(c, onnx_str(c->node->output[0]));
+    if (first) /* a hostile file may name no output at all */
+        first->uses = 0;
     int rank = onnx_val(c, x)->shape.rank;
     bool coerce = !(axis == -1 || (rank >= 0 && axis == rank - 1));
     if ((*st = onnx_set_int(c, nid, "axis", axis)) == BNN_OK && coerce)
