@@ -50,6 +50,21 @@ const char *bnn_comm_backend(void);
  * a one-process sum it agrees to rounding, not bit for bit. */
 bnn_status bnn_comm_allreduce_f32(bnn_comm *comm, float *buf, size_t n, bnn_diag *diag);
 bnn_status bnn_comm_allreduce_f64(bnn_comm *comm, double *buf, size_t n, bnn_diag *diag);
+/* The two halves of an all-reduce, for work split among the ranks (ZeRO-1
+ * style sharding, docs/distributed.md).  counts[0..size) give each rank's
+ * part of a buffer of their sum, rank r's starting after the parts of ranks
+ * 0..r-1 (parts may be uneven, even empty; each below INT_MAX floats).
+ *
+ * reduce_scatter: the element-wise sum over the ranks of send[0..total),
+ * of which rank r receives its part into recv[0..counts[r]) (send and recv
+ * must not overlap).  The sum is MPI's, in MPI's order, as the all-reduce's.
+ * A job of one copies its part. */
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, const float *send, float *recv,
+                                       const size_t *counts, bnn_diag *diag);
+/* allgather: in place, rank r's counts[r] floats at buf + displs[r] copied
+ * to the same place on every rank.  A job of one does nothing. */
+bnn_status bnn_comm_allgather_f32(bnn_comm *comm, float *buf, const size_t *counts,
+                                  const size_t *displs, bnn_diag *diag);
 /* Rank root's bytes buf[0..bytes) copied to every rank. */
 bnn_status bnn_comm_broadcast(bnn_comm *comm, void *buf, size_t bytes, int root, bnn_diag *diag);
 bnn_status bnn_comm_barrier(bnn_comm *comm, bnn_diag *diag);

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <mpi.h>
 
@@ -104,6 +105,78 @@ bnn_status bnn_comm_allreduce_f32(bnn_comm *c, float *buf, size_t n, bnn_diag *d
 bnn_status bnn_comm_allreduce_f64(bnn_comm *c, double *buf, size_t n, bnn_diag *diag)
 {
     return allreduce(c, buf, n, sizeof(double), MPI_DOUBLE, diag);
+}
+
+/* counts (and displs, when not NULL) as MPI's ints; NULL when one is too
+ * large or memory is short (then *st says why). */
+static int *int_counts(const bnn_comm *c, const size_t *counts, const size_t *displs,
+                       bnn_status *st, bnn_diag *diag)
+{
+    int *out = malloc(sizeof(int) * 2 * (size_t)c->size);
+    if (!out) {
+        *st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (int r = 0; r < c->size; r++) {
+        if (counts[r] > INT_MAX || (displs && displs[r] > INT_MAX)) {
+            free(out);
+            *st = bnn_fail(diag, BNN_ERR_UNSUPPORTED, "a part of %zu floats at %zu is beyond "
+                           "MPI's int counts", counts[r], displs ? displs[r] : 0);
+            return NULL;
+        }
+        out[r] = (int)counts[r];
+        out[c->size + r] = displs ? (int)displs[r] : 0;
+    }
+    return out;
+}
+
+static bool all_equal(const size_t *counts, int n)
+{
+    for (int r = 1; r < n; r++)
+        if (counts[r] != counts[0])
+            return false;
+    return true;
+}
+
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *c, const float *send, float *recv,
+                                       const size_t *counts, bnn_diag *diag)
+{
+    if (!c || !c->mpi || c->size == 1) {
+        if (counts[0] && send != recv)
+            memcpy(recv, send, counts[0] * sizeof(float));
+        return BNN_OK;
+    }
+    int rc;
+    if (all_equal(counts, c->size)) {
+        if (counts[0] > INT_MAX)
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "a part of %zu floats is beyond MPI's "
+                            "int counts", counts[0]);
+        rc = MPI_Reduce_scatter_block(send, recv, (int)counts[0], MPI_FLOAT, MPI_SUM,
+                                      MPI_COMM_WORLD);
+    } else {
+        bnn_status st = BNN_OK;
+        int *n = int_counts(c, counts, NULL, &st, diag);
+        if (!n)
+            return st;
+        rc = MPI_Reduce_scatter(send, recv, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        free(n);
+    }
+    return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "reduce-scatter");
+}
+
+bnn_status bnn_comm_allgather_f32(bnn_comm *c, float *buf, const size_t *counts,
+                                  const size_t *displs, bnn_diag *diag)
+{
+    if (!c || !c->mpi || c->size == 1)
+        return BNN_OK;
+    bnn_status st = BNN_OK;
+    int *n = int_counts(c, counts, displs, &st, diag);
+    if (!n)
+        return st;
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, n, n + c->size, MPI_FLOAT,
+                            MPI_COMM_WORLD);
+    free(n);
+    return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "all-gather");
 }
 
 bnn_status bnn_comm_broadcast(bnn_comm *c, void *buf, size_t bytes, int root, bnn_diag *diag)
