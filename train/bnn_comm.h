@@ -65,17 +65,6 @@ bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, const float *send, float 
  * to the same place on every rank.  A job of one does nothing. */
 bnn_status bnn_comm_allgather_f32(bnn_comm *comm, float *buf, const size_t *counts,
                                   const size_t *displs, bnn_diag *diag);
-/* The all-gather without a gather buffer: rank r's pieces
- * pieces[first[r] .. first[r + 1]) of float memory (the same pieces on every
- * rank, at each rank's own addresses) copied from rank r to every other
- * rank, straight from and into place (one broadcast per rank, with an MPI
- * datatype listing the pieces).  A job of one does nothing. */
-typedef struct bnn_comm_piece {
-    float *data;
-    size_t floats;
-} bnn_comm_piece;
-bnn_status bnn_comm_allgather_pieces(bnn_comm *comm, const bnn_comm_piece *pieces,
-                                     const int *first, bnn_diag *diag);
 /* Rank root's bytes buf[0..bytes) copied to every rank. */
 bnn_status bnn_comm_broadcast(bnn_comm *comm, void *buf, size_t bytes, int root, bnn_diag *diag);
 bnn_status bnn_comm_barrier(bnn_comm *comm, bnn_diag *diag);

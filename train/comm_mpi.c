@@ -179,48 +179,6 @@ bnn_status bnn_comm_allgather_f32(bnn_comm *c, float *buf, const size_t *counts,
     return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "all-gather");
 }
 
-bnn_status bnn_comm_allgather_pieces(bnn_comm *c, const bnn_comm_piece *pieces,
-                                     const int *first, bnn_diag *diag)
-{
-    if (!c || !c->mpi || c->size == 1)
-        return BNN_OK;
-    int most = 1;
-    for (int r = 0; r < c->size; r++)
-        most = first[r + 1] - first[r] > most ? first[r + 1] - first[r] : most;
-    int *lengths = malloc(sizeof(int) * (size_t)most);
-    MPI_Aint *at = malloc(sizeof(MPI_Aint) * (size_t)most);
-    if (!lengths || !at) {
-        free(lengths);
-        free(at);
-        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
-    }
-    int rc = MPI_SUCCESS;
-    for (int r = 0; r < c->size && rc == MPI_SUCCESS; r++) {
-        int n = 0;
-        for (int i = first[r]; i < first[r + 1]; i++) {
-            if (pieces[i].floats > INT_MAX) {
-                free(lengths);
-                free(at);
-                return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "a piece of %zu floats is beyond "
-                                "MPI's int counts", pieces[i].floats);
-            }
-            lengths[n] = (int)pieces[i].floats;
-            MPI_Get_address(pieces[i].data, &at[n++]);
-        }
-        if (n == 0)
-            continue;
-        MPI_Datatype type;
-        rc = MPI_Type_create_hindexed(n, lengths, at, MPI_FLOAT, &type);
-        if (rc == MPI_SUCCESS && (rc = MPI_Type_commit(&type)) == MPI_SUCCESS) {
-            rc = MPI_Bcast(MPI_BOTTOM, 1, type, r, MPI_COMM_WORLD);
-            MPI_Type_free(&type);
-        }
-    }
-    free(lengths);
-    free(at);
-    return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "all-gather");
-}
-
 bnn_status bnn_comm_broadcast(bnn_comm *c, void *buf, size_t bytes, int root, bnn_diag *diag)
 {
     if (root < 0 || root >= bnn_comm_size(c))

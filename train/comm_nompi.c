@@ -60,13 +60,6 @@ bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, const float *send, float 
     return BNN_OK;
 }
 
-bnn_status bnn_comm_allgather_pieces(bnn_comm *comm, const bnn_comm_piece *pieces,
-                                     const int *first, bnn_diag *diag)
-{
-    (void)comm, (void)pieces, (void)first, (void)diag;
-    return BNN_OK;
-}
-
 bnn_status bnn_comm_allgather_f32(bnn_comm *comm, float *buf, const size_t *counts,
                                   const size_t *displs, bnn_diag *diag)
 {

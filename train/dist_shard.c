@@ -8,10 +8,10 @@
  * the derived rho elements whose mu lies in it.  Per step the front is
  * reduce-scattered (each rank receives the sum of its slice), each rank
  * finishes (derived rho gradients, KL) and updates what it owns, and the
- * updated params are all-gathered, straight between the params' own memory
- * (bnn_comm_allgather_pieces).  Ownership is listed as segments (a param, a
- * range of its elements) per rank: the rank's front elements in offset
- * order, then its derived rho elements in the order of their mu's.
+ * updated params are all-gathered.  Ownership is listed as segments (a param,
+ * a range of its elements) per rank, in the order they travel: the rank's
+ * front elements in offset order, then its derived rho elements in the order
+ * of their mu's.
  *
  * The cuts balance the work: a front element whose rho is derived counts
  * twice (it brings its rho along).  They fall on multiples of 16 floats.
@@ -29,8 +29,8 @@ struct bnn_shard {
     size_t *slice;         /* ranks: lo[r + 1] - lo[r] */
     bnn_shard_seg *segs;   /* every rank's, rank by rank */
     int *first_seg;        /* ranks + 1 */
-    size_t *counts;        /* floats each rank owns */
-    bnn_comm_piece *pieces; /* the segments' memory, for a gather */
+    size_t *counts, *displs; /* floats each rank contributes to a gather, and where */
+    float *pack;           /* n_trainable: the gather buffer */
     float *recv;           /* the largest slice: the reduce-scatter's */
 };
 
@@ -79,7 +79,8 @@ void bnn_shard_destroy(bnn_shard *sh)
     free(sh->segs);
     free(sh->first_seg);
     free(sh->counts);
-    free(sh->pieces);
+    free(sh->displs);
+    free(sh->pack);
     free(sh->recv);
     free(sh);
 }
@@ -127,6 +128,7 @@ bnn_status bnn_shard_create(const bnn_graph *g, const int64_t *grad_offset, size
     sh->lo = calloc((size_t)ranks + 1, sizeof(size_t));
     sh->slice = calloc((size_t)ranks, sizeof(size_t));
     sh->counts = calloc((size_t)ranks, sizeof(size_t));
+    sh->displs = calloc((size_t)ranks, sizeof(size_t));
     sh->first_seg = calloc((size_t)ranks + 1, sizeof(int));
     int n_front = 0;
     for (int v = 0; v < g->n_values; v++)
@@ -134,8 +136,9 @@ bnn_status bnn_shard_create(const bnn_graph *g, const int64_t *grad_offset, size
     /* each param splits at most at every cut: ranks pieces each */
     size_t max_segs = (size_t)(n_front + n_derived) * (size_t)ranks + 1;
     sh->segs = calloc(max_segs, sizeof *sh->segs);
-    sh->pieces = calloc(max_segs, sizeof *sh->pieces);
-    if (!sh->lo || !sh->slice || !sh->counts || !sh->first_seg || !sh->segs || !sh->pieces)
+    sh->pack = malloc((n_trainable ? n_trainable : 1) * sizeof(float));
+    if (!sh->lo || !sh->slice || !sh->counts || !sh->displs || !sh->first_seg || !sh->segs ||
+        !sh->pack)
         goto nomem;
 
     /* The cuts: equal shares of the work, front elements in offset order
@@ -195,6 +198,7 @@ bnn_status bnn_shard_create(const bnn_graph *g, const int64_t *grad_offset, size
         for (int s = sh->first_seg[r]; s < n_segs; s++)
             floats += sh->segs[s].len;
         sh->counts[r] = floats;
+        sh->displs[r] = at;
         at += floats;
     }
     sh->first_seg[ranks] = n_segs;
@@ -243,18 +247,34 @@ size_t bnn_shard_first_non_finite(const bnn_shard *sh, const float *grads,
     return SIZE_MAX;
 }
 
-/* Every rank's owned elements of the params (flat NULL) or of an array laid
- * out as the flat gradients, from their owner to every rank, in place. */
+/* Every rank's owned elements, read through `get` into the pack buffer and
+ * all-gathered, then written back through `put` for the other ranks'. */
 static bnn_status gather(bnn_shard *sh, bnn_comm *comm, const bnn_graph *g, float *flat,
                          bnn_diag *diag)
 {
-    int n = sh->first_seg[sh->ranks];
+    int n = 0;
+    const bnn_shard_seg *s = bnn_shard_segs(sh, sh->rank, &n);
+    float *p = sh->pack + sh->displs[sh->rank];
     for (int i = 0; i < n; i++) {
-        const bnn_shard_seg *s = &sh->segs[i];
-        sh->pieces[i].data = flat ? flat + s->flat : (float *)g->values[s->value].data + s->elem;
-        sh->pieces[i].floats = s->len;
+        const float *src = flat ? flat + s[i].flat : (const float *)g->values[s[i].value].data +
+                                                     s[i].elem;
+        memcpy(p, src, s[i].len * sizeof(float));
+        p += s[i].len;
     }
-    return bnn_comm_allgather_pieces(comm, sh->pieces, sh->first_seg, diag);
+    BNN_TRY(bnn_comm_allgather_f32(comm, sh->pack, sh->counts, sh->displs, diag));
+    for (int r = 0; r < sh->ranks; r++) {
+        if (r == sh->rank)
+            continue;
+        s = bnn_shard_segs(sh, r, &n);
+        p = sh->pack + sh->displs[r];
+        for (int i = 0; i < n; i++) {
+            float *dst = flat ? flat + s[i].flat : (float *)g->values[s[i].value].data +
+                                                   s[i].elem;
+            memcpy(dst, p, s[i].len * sizeof(float));
+            p += s[i].len;
+        }
+    }
+    return BNN_OK;
 }
 
 bnn_status bnn_shard_gather_params(bnn_shard *sh, bnn_comm *comm, bnn_graph *g, bnn_diag *diag)
