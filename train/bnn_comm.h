@@ -55,12 +55,17 @@ bnn_status bnn_comm_allreduce_f64(bnn_comm *comm, double *buf, size_t n, bnn_dia
  * part of a buffer of their sum, rank r's starting after the parts of ranks
  * 0..r-1 (parts may be uneven, even empty; each below INT_MAX floats).
  *
- * reduce_scatter: the element-wise sum over the ranks of send[0..total),
- * of which rank r receives its part into recv[0..counts[r]) (send and recv
- * must not overlap).  The sum is MPI's, in MPI's order, as the all-reduce's.
- * A job of one copies its part. */
-bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, const float *send, float *recv,
-                                       const size_t *counts, bnn_diag *diag);
+ * reduce_scatter: in place, rank r's part of buf (from the sum of counts
+ * [0..r) on) becomes the element-wise sum over the ranks of that part; the
+ * other parts of buf are left undefined.  A ring (K - 1 exchanges with the
+ * neighbours, MPI_Sendrecv): the part of rank r is summed starting at rank
+ * r + 1, each rank adding its own to what it received, so every element is
+ * summed in one fixed order whatever the timing (with 2 ranks exactly the
+ * all-reduce's a + b).  OpenMPI's MPI_Reduce_scatter(_block) measured up to
+ * 5x slower than its all-reduce of the same floats on shared memory
+ * (docs/distributed.md).  A job of one does nothing. */
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, float *buf, const size_t *counts,
+                                       bnn_diag *diag);
 /* allgather: in place, rank r's counts[r] floats at buf + displs[r] copied
  * to the same place on every rank.  A job of one does nothing. */
 bnn_status bnn_comm_allgather_f32(bnn_comm *comm, float *buf, const size_t *counts,

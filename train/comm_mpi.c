@@ -130,37 +130,46 @@ static int *int_counts(const bnn_comm *c, const size_t *counts, const size_t *di
     return out;
 }
 
-static bool all_equal(const size_t *counts, int n)
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *c, float *buf, const size_t *counts,
+                                       bnn_diag *diag)
 {
-    for (int r = 1; r < n; r++)
-        if (counts[r] != counts[0])
-            return false;
-    return true;
-}
-
-bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *c, const float *send, float *recv,
-                                       const size_t *counts, bnn_diag *diag)
-{
-    if (!c || !c->mpi || c->size == 1) {
-        if (counts[0] && send != recv)
-            memcpy(recv, send, counts[0] * sizeof(float));
+    if (!c || !c->mpi || c->size == 1)
         return BNN_OK;
-    }
-    int rc;
-    if (all_equal(counts, c->size)) {
-        if (counts[0] > INT_MAX)
+    int k = c->size, me = c->rank;
+    size_t *start = malloc(sizeof(size_t) * (size_t)k), most = 1;
+    if (!start)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    for (int r = 0; r < k; r++) {
+        if (counts[r] > INT_MAX) {
+            free(start);
             return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "a part of %zu floats is beyond MPI's "
-                            "int counts", counts[0]);
-        rc = MPI_Reduce_scatter_block(send, recv, (int)counts[0], MPI_FLOAT, MPI_SUM,
-                                      MPI_COMM_WORLD);
-    } else {
-        bnn_status st = BNN_OK;
-        int *n = int_counts(c, counts, NULL, &st, diag);
-        if (!n)
-            return st;
-        rc = MPI_Reduce_scatter(send, recv, n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-        free(n);
+                            "int counts", counts[r]);
+        }
+        start[r] = at;
+        at += counts[r];
+        most = counts[r] > most ? counts[r] : most;
     }
+    float *in = malloc(most * sizeof(float));
+    if (!in) {
+        free(start);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    }
+    int next = (me + 1) % k, prev = (me + k - 1) % k, rc = MPI_SUCCESS;
+    /* step s: send the partial sum of part (me - s - 1), receive that of
+     * part (me - s - 2) and add this rank's own; after k - 1 steps part me
+     * holds every rank's */
+    for (int s = 0; s < k - 1 && rc == MPI_SUCCESS; s++) {
+        int out = ((me - s - 1) % k + k) % k, back = ((me - s - 2) % k + k) % k;
+        rc = MPI_Sendrecv(buf + start[out], (int)counts[out], MPI_FLOAT, next, 0, in,
+                          (int)counts[back], MPI_FLOAT, prev, 0, MPI_COMM_WORLD,
+                          MPI_STATUS_IGNORE);
+        float *restrict dst = buf + start[back];
+        for (size_t i = 0; rc == MPI_SUCCESS && i < counts[back]; i++)
+            dst[i] = in[i] + dst[i];
+    }
+    free(in);
+    free(start);
     return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "reduce-scatter");
 }
 

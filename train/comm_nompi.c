@@ -1,7 +1,6 @@
 /* The communicator of a bnnc built without MPI: always a job of one rank, so
  * every collective call leaves its buffer as it is. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "bnn_comm.h"
 
@@ -51,12 +50,10 @@ _Noreturn void bnn_comm_abort(bnn_comm *comm, int status)
     exit(status);
 }
 
-bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, const float *send, float *recv,
-                                       const size_t *counts, bnn_diag *diag)
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, float *buf, const size_t *counts,
+                                       bnn_diag *diag)
 {
-    (void)comm, (void)diag;
-    if (counts[0] && send != recv)
-        memcpy(recv, send, counts[0] * sizeof(float));
+    (void)comm, (void)buf, (void)counts, (void)diag;
     return BNN_OK;
 }
 

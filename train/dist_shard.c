@@ -31,7 +31,6 @@ struct bnn_shard {
     int *first_seg;        /* ranks + 1 */
     size_t *counts, *displs; /* floats each rank contributes to a gather, and where */
     float *pack;           /* n_trainable: the gather buffer */
-    float *recv;           /* the largest slice: the reduce-scatter's */
 };
 
 /* The mu whose gradient rho's derived gradient comes from, or -1. */
@@ -81,7 +80,6 @@ void bnn_shard_destroy(bnn_shard *sh)
     free(sh->counts);
     free(sh->displs);
     free(sh->pack);
-    free(sh->recv);
     free(sh);
 }
 
@@ -166,15 +164,8 @@ bnn_status bnn_shard_create(const bnn_graph *g, const int64_t *grad_offset, size
     }
     for (; q < ranks; q++)
         sh->lo[q] = n_reduced;
-    size_t largest = 1;
-    for (int r = 0; r < ranks; r++) {
+    for (int r = 0; r < ranks; r++)
         sh->slice[r] = sh->lo[r + 1] - sh->lo[r];
-        if (sh->slice[r] > largest)
-            largest = sh->slice[r];
-    }
-    sh->recv = malloc(largest * sizeof(float));
-    if (!sh->recv)
-        goto nomem;
 
     /* Every rank's segments, and its part of a gather. */
     int n_segs = 0;
@@ -229,9 +220,7 @@ const bnn_shard_seg *bnn_shard_segs(const bnn_shard *sh, int rank, int *count)
 bnn_status bnn_shard_reduce_scatter(bnn_shard *sh, bnn_comm *comm, float *grads,
                                     bnn_diag *diag)
 {
-    BNN_TRY(bnn_comm_reduce_scatter_f32(comm, grads, sh->recv, sh->slice, diag));
-    memcpy(grads + sh->lo[sh->rank], sh->recv, sh->slice[sh->rank] * sizeof(float));
-    return BNN_OK;
+    return bnn_comm_reduce_scatter_f32(comm, grads, sh->slice, diag);
 }
 
 size_t bnn_shard_first_non_finite(const bnn_shard *sh, const float *grads,

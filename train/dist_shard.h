@@ -31,8 +31,8 @@ void bnn_shard_destroy(bnn_shard *shard);
 void bnn_shard_slice(const bnn_shard *shard, int rank, size_t *lo, size_t *hi);
 const bnn_shard_seg *bnn_shard_segs(const bnn_shard *shard, int rank, int *count);
 
-/* The front of grads summed over the ranks, this rank's slice of it written
- * in place (the rest of grads is left as it was). */
+/* This rank's slice of the front of grads summed over the ranks, in place
+ * (the other ranks' slices are left undefined). */
 bnn_status bnn_shard_reduce_scatter(bnn_shard *shard, bnn_comm *comm, float *grads,
                                     bnn_diag *diag);
 /* The flat index of the first element of this rank's that first_bad finds
