@@ -279,8 +279,18 @@ static float *session_grad_of(void *ctx, int v)
 /* The derived rho gradients, and with kl not NULL every Bayesian node's KL
  * (in plan order, the same for every plan of a graph) fused into the same
  * pass where the node's rho gradients are derived. */
+/* Where param v's gradient starts in the flat buffer, or -1. */
+static int64_t session_offset_of(void *ctx, int v)
+{
+    bnn_session *s = ctx;
+    return s->needs_grad[v] && s->graph->values[v].kind == BNN_VALUE_PARAM
+               ? s->param_grad_offset[v]
+               : -1;
+}
+
 static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step,
-                                     float kl_scale, double *kl, bnn_diag *diag)
+                                     float kl_scale, double *kl, const bayes_slice *slice,
+                                     bnn_diag *diag)
 {
     if (kl)
         *kl = 0;
@@ -305,8 +315,8 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
         double node_kl = 0;
         if (!w && !b) {
             if (kl)
-                BNN_TRY(bnn_bayes_node_kl(s->graph, a.node_id, kl_scale, session_grad_of, s,
-                                          &node_kl, diag));
+                BNN_TRY(bayes_node_kl_slice(s->graph, a.node_id, kl_scale, session_grad_of, s,
+                                            session_offset_of, slice, &node_kl, diag));
         } else {
             a.seed = s->options.seed; /* as a run sets it: this node may not have run yet */
             bayes_grads g = {
@@ -316,9 +326,13 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
                 .rho_b = br >= 0 ? session_grad_of(s, br) : NULL,
                 .derive_w = w,
                 .derive_b = b,
+                .off_mu_w = wm >= 0 ? session_offset_of(s, wm) : -1,
+                .off_rho_w = wr >= 0 ? session_offset_of(s, wr) : -1,
+                .off_mu_b = bm >= 0 ? session_offset_of(s, bm) : -1,
+                .off_rho_b = br >= 0 ? session_offset_of(s, br) : -1,
             };
             BNN_TRY(bayes_derive_rho_grads(&a, redraw_step, &g, kl_scale, kl ? &node_kl : NULL,
-                                           diag));
+                                           slice, diag));
         }
         if (kl)
             *kl += node_kl;
@@ -329,7 +343,7 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
 bnn_status bnn_session_derive_param_grads(bnn_session *s, const uint64_t *redraw_step,
                                           bnn_diag *diag)
 {
-    return finish_param_grads(s, redraw_step, 0.0f, NULL, diag);
+    return finish_param_grads(s, redraw_step, 0.0f, NULL, NULL, diag);
 }
 
 bnn_status bnn_session_finish_param_grads(bnn_session *s, const uint64_t *redraw_step,
@@ -337,7 +351,20 @@ bnn_status bnn_session_finish_param_grads(bnn_session *s, const uint64_t *redraw
 {
     if (!s->param_grads)
         return bnn_fail(diag, BNN_ERR_INVALID, "the session was planned without backward");
-    return finish_param_grads(s, redraw_step, kl_scale, kl, diag);
+    return finish_param_grads(s, redraw_step, kl_scale, kl, NULL, diag);
+}
+
+bnn_status bnn_session_finish_param_grads_slice(bnn_session *s, const uint64_t *redraw_step,
+                                                float kl_scale, size_t lo, size_t hi, double *kl,
+                                                bnn_diag *diag)
+{
+    if (!s->param_grads)
+        return bnn_fail(diag, BNN_ERR_INVALID, "the session was planned without backward");
+    if (lo > hi || hi > s->n_param_grads_reduced)
+        return bnn_fail(diag, BNN_ERR_INVALID, "slice %zu..%zu of %zu summed gradients", lo, hi,
+                        s->n_param_grads_reduced);
+    bayes_slice slice = {lo, hi};
+    return finish_param_grads(s, redraw_step, kl_scale, kl, &slice, diag);
 }
 
 int64_t bnn_session_param_grad_offset(const bnn_session *s, int value_id)

@@ -191,6 +191,19 @@ bnn_status bnn_session_derive_param_grads(bnn_session *session, const uint64_t *
  * (and the all-reduce); the same numbers as deriving, then adding the KL. */
 bnn_status bnn_session_finish_param_grads(bnn_session *session, const uint64_t *redraw_step,
                                           float kl_scale, double *kl, bnn_diag *diag);
+/* bnn_session_finish_param_grads for one rank's share of the work, when the
+ * ranks split it (ZeRO-1 style sharding, docs/distributed.md): [lo, hi) is a
+ * slice of the summed front of the flat buffer (0 <= lo <= hi <=
+ * bnn_session_param_grads_reduced()), and only its gradients are read and
+ * finished: a derived rho gradient with its mu's, so this call also writes the
+ * derived rho gradients of the mu gradients in [lo, hi); the KL of those
+ * elements goes into *kl (the slices of the ranks add up to the whole KL, in
+ * another order of additions).  Slices covering the front once finish every
+ * gradient exactly as the whole call does, bit for bit. */
+bnn_status bnn_session_finish_param_grads_slice(bnn_session *session,
+                                                const uint64_t *redraw_step, float kl_scale,
+                                                size_t lo, size_t hi, double *kl,
+                                                bnn_diag *diag);
 
 #ifdef __cplusplus
 }

@@ -87,7 +87,8 @@ static void usage(FILE *out)
         "                        skips that\n"
         "Under `mpirun -np K` the K ranks train one model data-parallel: --batch is the\n"
         "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
-        "writes (docs/distributed.md).\n"
+        "writes (docs/distributed.md).  --shard-update splits the KL pass and the\n"
+        "optimizer's update among the ranks (ZeRO-1: reduce-scatter, all-gather).\n"
         BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n\n"
         "exit status: 0 trained and written; 1 an error (nothing half-written: the output\n"
@@ -103,7 +104,7 @@ enum {
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_RHO_LR, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
-    OPT_NO_CALIBRATE, OPT_NOISE_SIGMA, OPT_KL_SCALE, OPT_PRIOR_SIGMA, OPT_SELECT,
+    OPT_NO_CALIBRATE, OPT_SHARD_UPDATE, OPT_NOISE_SIGMA, OPT_KL_SCALE, OPT_PRIOR_SIGMA, OPT_SELECT,
 };
 
 typedef struct train_args {
@@ -516,6 +517,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"resume", required_argument, NULL, OPT_RESUME},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-calibrate", no_argument, NULL, OPT_NO_CALIBRATE},
+        {"shard-update", no_argument, NULL, OPT_SHARD_UPDATE},
         {"noise-sigma", required_argument, NULL, OPT_NOISE_SIGMA},
         {"kl-scale", required_argument, NULL, OPT_KL_SCALE},
         {"prior-sigma", required_argument, NULL, OPT_PRIOR_SIGMA},
@@ -557,6 +559,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_RESUME: a->resume = optarg; break;
         case OPT_JSON: a->json = true; break;
         case OPT_NO_CALIBRATE: a->no_calibrate = true; break;
+        case OPT_SHARD_UPDATE: a->train.shard_update = true; break;
         case OPT_VAL_SPLIT:
             ok = bnnc_parse_float(optarg, &a->val_split) && a->val_split > 0 && a->val_split < 1;
             name = "--val-split (a fraction between 0 and 1)";
@@ -710,7 +713,8 @@ static uint64_t setup_fingerprint(const train_args *a, int64_t n_train, int64_t 
         h = bnn_comm_hash(h, &train->x.shape.dims[d], sizeof train->x.shape.dims[d]);
     h = bnn_comm_hash(h, &train->x.shape.rank, sizeof train->x.shape.rank);
     int64_t ints[] = {a->epochs, a->batch, a->samples, a->seed, (int64_t)a->train.loss,
-                      (int64_t)a->train.optimizer.kind, a->schedule.n_milestones};
+                      (int64_t)a->train.optimizer.kind, a->schedule.n_milestones,
+                      a->train.shard_update};
     double reals[] = {a->dnn_factor, a->bnn_factor, a->kl_scale, a->prior_sigma,
                       a->train.optimizer.lr,
                       a->train.optimizer.momentum, a->train.optimizer.beta1,
@@ -1346,6 +1350,11 @@ static int train_run(int argc, char **argv, double *val_nll)
         if (ranks > 1 && !bnnc_ranks_agree(comm, "set of trained parameters",
                                       bnn_graph_fingerprint(graph), a.model))
             goto done;
+        /* sharded, each rank's moments are current for its part alone */
+        if (a.checkpoint && bnn_trainer_gather_state(trainer, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
         if (a.checkpoint && rank == 0) {
             state.epochs_done = epoch + 1;
             state.epoch_steps = 0;
@@ -1371,7 +1380,13 @@ static int train_run(int argc, char **argv, double *val_nll)
             bool epoch_end = stop_step == 0 && stop_epoch > first_epoch;
             state.epochs_done = stop_epoch;
             state.epoch_steps = stop_step;
-            if (!epoch_end && train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
+            if (!epoch_end && bnn_trainer_sharded(trainer)) {
+                /* the moments are spread over the ranks, and gathering them
+                 * would need every rank here at once */
+                fprintf(stderr, "bnnc: stopped by %s %s; with --shard-update the checkpoint "
+                        "of the last epoch's end is kept in %s\n", signal_name(sig), place,
+                        a.checkpoint);
+            } else if (!epoch_end && train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
                 bnnc_report(NULL, &diag);
                 fprintf(stderr, "bnnc: stopped by %s; no new checkpoint\n", signal_name(sig));
             } else {

@@ -50,6 +50,26 @@ const char *bnn_comm_backend(void);
  * a one-process sum it agrees to rounding, not bit for bit. */
 bnn_status bnn_comm_allreduce_f32(bnn_comm *comm, float *buf, size_t n, bnn_diag *diag);
 bnn_status bnn_comm_allreduce_f64(bnn_comm *comm, double *buf, size_t n, bnn_diag *diag);
+/* The two halves of an all-reduce, for work split among the ranks (ZeRO-1
+ * style sharding, docs/distributed.md).  counts[0..size) give each rank's
+ * part of a buffer of their sum, rank r's starting after the parts of ranks
+ * 0..r-1 (parts may be uneven, even empty; each below INT_MAX floats).
+ *
+ * reduce_scatter: in place, rank r's part of buf (from the sum of counts
+ * [0..r) on) becomes the element-wise sum over the ranks of that part; the
+ * other parts of buf are left undefined.  A ring (K - 1 exchanges with the
+ * neighbours, MPI_Sendrecv): the part of rank r is summed starting at rank
+ * r + 1, each rank adding its own to what it received, so every element is
+ * summed in one fixed order whatever the timing (with 2 ranks exactly the
+ * all-reduce's a + b).  OpenMPI's MPI_Reduce_scatter(_block) measured up to
+ * 5x slower than its all-reduce of the same floats on shared memory
+ * (docs/distributed.md).  A job of one does nothing. */
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *comm, float *buf, const size_t *counts,
+                                       bnn_diag *diag);
+/* allgather: in place, rank r's counts[r] floats at buf + displs[r] copied
+ * to the same place on every rank.  A job of one does nothing. */
+bnn_status bnn_comm_allgather_f32(bnn_comm *comm, float *buf, const size_t *counts,
+                                  const size_t *displs, bnn_diag *diag);
 /* Rank root's bytes buf[0..bytes) copied to every rank. */
 bnn_status bnn_comm_broadcast(bnn_comm *comm, void *buf, size_t bytes, int root, bnn_diag *diag);
 bnn_status bnn_comm_barrier(bnn_comm *comm, bnn_diag *diag);

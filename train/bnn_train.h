@@ -145,6 +145,13 @@ typedef struct bnn_train_options {
      * (and so the posterior's width) otherwise moves too little in a short
      * fine-tune to be learned from the data (docs/uncertainty.md). */
     float rho_lr_scale;
+    /* Over more than one rank: split the per-parameter work of a step (the
+     * KL pass and the optimizer update) among the ranks, ZeRO-1 style: the
+     * gradients are reduce-scattered instead of all-reduced, and the updated
+     * params all-gathered (docs/distributed.md).  Each rank's optimizer
+     * moments are then current for its part alone, until
+     * bnn_trainer_gather_state. */
+    bool shard_update;
 } bnn_train_options;
 
 /* What `bnnc train` starts from: Adam with its defaults, cross-entropy,
@@ -211,6 +218,14 @@ bnn_status bnn_trainer_step_shard(bnn_trainer *trainer, const bnn_tensor *x, con
  * rank of options.comm, so that all start from the same place (a model
  * initialised or resumed on rank 0 alone).  Nothing to do with one rank. */
 bnn_status bnn_trainer_broadcast(bnn_trainer *trainer, bnn_diag *diag);
+
+/* With options.shard_update over several ranks: every rank's part of the
+ * optimizer moments all-gathered, so that each rank holds them whole (call on
+ * every rank before writing a checkpoint).  Nothing to do otherwise. */
+bnn_status bnn_trainer_gather_state(bnn_trainer *trainer, bnn_diag *diag);
+/* Whether the trainer shards its steps (options.shard_update, several
+ * ranks): its moments are whole only after bnn_trainer_gather_state. */
+bool bnn_trainer_sharded(const bnn_trainer *trainer);
 
 /* A hash of what ranks must agree on about a graph: its inputs, outputs, ops,
  * value shapes and every param's bytes.  For bnn_comm_agree. */

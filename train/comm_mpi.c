@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <mpi.h>
 
@@ -104,6 +105,87 @@ bnn_status bnn_comm_allreduce_f32(bnn_comm *c, float *buf, size_t n, bnn_diag *d
 bnn_status bnn_comm_allreduce_f64(bnn_comm *c, double *buf, size_t n, bnn_diag *diag)
 {
     return allreduce(c, buf, n, sizeof(double), MPI_DOUBLE, diag);
+}
+
+/* counts (and displs, when not NULL) as MPI's ints; NULL when one is too
+ * large or memory is short (then *st says why). */
+static int *int_counts(const bnn_comm *c, const size_t *counts, const size_t *displs,
+                       bnn_status *st, bnn_diag *diag)
+{
+    int *out = malloc(sizeof(int) * 2 * (size_t)c->size);
+    if (!out) {
+        *st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    for (int r = 0; r < c->size; r++) {
+        if (counts[r] > INT_MAX || (displs && displs[r] > INT_MAX)) {
+            free(out);
+            *st = bnn_fail(diag, BNN_ERR_UNSUPPORTED, "a part of %zu floats at %zu is beyond "
+                           "MPI's int counts", counts[r], displs ? displs[r] : 0);
+            return NULL;
+        }
+        out[r] = (int)counts[r];
+        out[c->size + r] = displs ? (int)displs[r] : 0;
+    }
+    return out;
+}
+
+bnn_status bnn_comm_reduce_scatter_f32(bnn_comm *c, float *buf, const size_t *counts,
+                                       bnn_diag *diag)
+{
+    if (!c || !c->mpi || c->size == 1)
+        return BNN_OK;
+    int k = c->size, me = c->rank;
+    size_t *start = malloc(sizeof(size_t) * (size_t)k), most = 1;
+    if (!start)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    size_t at = 0;
+    for (int r = 0; r < k; r++) {
+        if (counts[r] > INT_MAX) {
+            free(start);
+            return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "a part of %zu floats is beyond MPI's "
+                            "int counts", counts[r]);
+        }
+        start[r] = at;
+        at += counts[r];
+        most = counts[r] > most ? counts[r] : most;
+    }
+    float *in = malloc(most * sizeof(float));
+    if (!in) {
+        free(start);
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    }
+    int next = (me + 1) % k, prev = (me + k - 1) % k, rc = MPI_SUCCESS;
+    /* step s: send the partial sum of part (me - s - 1), receive that of
+     * part (me - s - 2) and add this rank's own; after k - 1 steps part me
+     * holds every rank's */
+    for (int s = 0; s < k - 1 && rc == MPI_SUCCESS; s++) {
+        int out = ((me - s - 1) % k + k) % k, back = ((me - s - 2) % k + k) % k;
+        rc = MPI_Sendrecv(buf + start[out], (int)counts[out], MPI_FLOAT, next, 0, in,
+                          (int)counts[back], MPI_FLOAT, prev, 0, MPI_COMM_WORLD,
+                          MPI_STATUS_IGNORE);
+        float *restrict dst = buf + start[back];
+        for (size_t i = 0; rc == MPI_SUCCESS && i < counts[back]; i++)
+            dst[i] = in[i] + dst[i];
+    }
+    free(in);
+    free(start);
+    return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "reduce-scatter");
+}
+
+bnn_status bnn_comm_allgather_f32(bnn_comm *c, float *buf, const size_t *counts,
+                                  const size_t *displs, bnn_diag *diag)
+{
+    if (!c || !c->mpi || c->size == 1)
+        return BNN_OK;
+    bnn_status st = BNN_OK;
+    int *n = int_counts(c, counts, displs, &st, diag);
+    if (!n)
+        return st;
+    int rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, n, n + c->size, MPI_FLOAT,
+                            MPI_COMM_WORLD);
+    free(n);
+    return rc == MPI_SUCCESS ? BNN_OK : mpi_fail(diag, rc, "all-gather");
 }
 
 bnn_status bnn_comm_broadcast(bnn_comm *c, void *buf, size_t bytes, int root, bnn_diag *diag)

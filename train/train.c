@@ -16,6 +16,7 @@
 
 #include "bnn_runtime.h"
 #include "bnn_train.h"
+#include "dist_shard.h"
 #include "train_impl.h"
 
 typedef struct train_plan {
@@ -48,6 +49,11 @@ struct bnn_trainer {
     int noise;                 /* value id, or -1 */
     int64_t noise_n;           /* its floats: 1 or the output's per-example size */
     float *noise_grad;         /* owned, noise_n */
+    /* options.shard_update over more than one rank: who finishes and updates
+     * which params (train/dist_shard.c), and whether the step under way was
+     * reduced that way */
+    bnn_shard *shard;          /* owned, or NULL */
+    bool sharded_step;
 };
 
 static void plan_free(train_plan *p)
@@ -167,6 +173,21 @@ bnn_status bnn_trainer_create(bnn_graph *graph, const bnn_train_options *options
                               &t->optimizer, diag);
     if (st != BNN_OK)
         goto fail;
+    if (options->shard_update && bnn_comm_size(options->comm) > 1) {
+        int64_t *offsets = malloc(sizeof(int64_t) * ((size_t)graph->n_values + 1));
+        if (!offsets) {
+            st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+            goto fail;
+        }
+        for (int v = 0; v < graph->n_values; v++)
+            offsets[v] = bnn_session_param_grad_offset(s, v);
+        st = bnn_shard_create(graph, offsets, bnn_session_param_grads_reduced(s),
+                              t->n_trainable, bnn_comm_rank(options->comm),
+                              bnn_comm_size(options->comm), &t->shard, diag);
+        free(offsets);
+        if (st != BNN_OK)
+            goto fail;
+    }
     *out = t;
     return BNN_OK;
 fail:
@@ -185,6 +206,7 @@ void bnn_trainer_destroy(bnn_trainer *t)
     free(t->grad_offset);
     free(t->noise_grad);
     bnn_optimizer_destroy(t->optimizer);
+    bnn_shard_destroy(t->shard);
     free(t);
 }
 
@@ -449,6 +471,53 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
  * gradients and statistics summed over the ranks (data parallel only), then
  * the KL and its gradient, added once, and the checks for non-finite values
  * (on reduced numbers, so every rank reaches the same verdict). */
+/* The KL pass and the checks of a sharded step, for this rank's slice
+ * only; the KL's parts and the verdicts of the checks are then summed. */
+static bnn_status finish_sharded(bnn_trainer *t, bnn_step_result *result,
+                                 const uint64_t *redraw, double t1, bnn_diag *diag)
+{
+    const bnn_train_options *o = &t->options;
+    int rank = bnn_comm_rank(o->comm), ranks = bnn_comm_size(o->comm);
+    size_t lo, hi;
+    bnn_shard_slice(t->shard, rank, &lo, &hi);
+    double kl = 0;
+    BNN_TRY(bnn_session_finish_param_grads_slice(t->grads_session, redraw, (float)o->bnn_factor,
+                                                 lo, hi, &kl, diag));
+    size_t bad = bnn_shard_first_non_finite(t->shard, t->param_grads, first_non_finite);
+    /* [the KL, then per rank 1 + the flat index of its first non-finite
+     * gradient, or 0] */
+    double fixed[17], *sums = ranks < 16 ? fixed : calloc((size_t)ranks + 1, sizeof(double));
+    if (!sums)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
+    memset(sums, 0, sizeof(double) * ((size_t)ranks + 1));
+    sums[0] = kl;
+    sums[1 + rank] = bad == SIZE_MAX ? 0 : (double)bad + 1;
+    double t2 = now_ms();
+    bnn_status st = bnn_comm_allreduce_f64(o->comm, sums, (size_t)ranks + 1, diag);
+    double t3 = now_ms();
+    result->reduce_ms += t3 - t2;
+    result->kl = sums[0];
+    bad = SIZE_MAX;
+    for (int r = 0; st == BNN_OK && r < ranks && bad == SIZE_MAX; r++)
+        if (sums[1 + r] > 0)
+            bad = (size_t)(sums[1 + r] - 1);
+    if (sums != fixed)
+        free(sums);
+    BNN_TRY(st);
+    result->loss = o->dnn_factor * result->data_loss + o->bnn_factor * result->kl;
+    if (!isfinite(result->loss))
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the loss is %s (data loss %g, KL %g)",
+                        isnan(result->loss) ? "NaN" : "infinite", result->data_loss, result->kl);
+    if (bad < t->n_trainable)
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
+                        param_at(t, bad), result->loss);
+    if (t->noise >= 0 && first_non_finite(t->noise_grad, (size_t)t->noise_n) < (size_t)t->noise_n)
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
+                        BNN_NOISE_PARAM, result->loss);
+    result->finish_ms = now_ms() - t1 - (t3 - t2);
+    return BNN_OK;
+}
+
 static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int64_t rows,
                                    bnn_diag *diag)
 {
@@ -468,9 +537,13 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
         BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
         double t1 = now_ms();
         /* one fused buffer: the gradients the sweep computed (the rest are
-         * derived from them) */
-        BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads,
-                                       bnn_session_param_grads_reduced(t->grads_session), diag));
+         * derived from them); sharded, each rank receives its slice's sums */
+        if (t->shard)
+            BNN_TRY(bnn_shard_reduce_scatter(t->shard, o->comm, t->param_grads, diag));
+        else
+            BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->param_grads,
+                                           bnn_session_param_grads_reduced(t->grads_session),
+                                           diag));
         if (t->noise >= 0) /* the noise scale's gradient, no session's */
             BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->noise_grad, (size_t)t->noise_n, diag));
         result->reduce_ms = now_ms() - t0;
@@ -483,6 +556,9 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
      * a rank with no rows this step ran no forward: it draws again */
     uint64_t step = t->steps;
     double t1 = now_ms();
+    t->sharded_step = t->shard && t->global_rows > 0;
+    if (t->sharded_step)
+        return finish_sharded(t, result, rows == 0 ? &step : NULL, t1, diag);
     BNN_TRY(bnn_session_finish_param_grads(t->grads_session,
                                            t->global_rows > 0 && rows == 0 ? &step : NULL,
                                            (float)o->bnn_factor, &result->kl, diag));
@@ -530,30 +606,44 @@ bnn_status bnn_trainer_step_shard(bnn_trainer *t, const bnn_tensor *x, const bnn
     return st;
 }
 
+/* The optimizer's update of elements [elem, elem + n) of param v, whose
+ * gradient and moments sit at flat offset off on.  The update is
+ * elementwise, so disjoint chunks may go to different threads with
+ * bit-identical results. */
+static void update_range(bnn_trainer *t, int v, size_t elem, size_t n, size_t off, float lr)
+{
+    enum { OPT_CHUNK = 32768 };
+    size_t chunks = (n + OPT_CHUNK - 1) / OPT_CHUNK;
+    t->optimizer->config.lr = lr;
+    float *params = (float *)t->graph->values[v].data + elem;
+    #pragma omp parallel for schedule(static) if (chunks > 2)
+    for (size_t c = 0; c < chunks; c++) {
+        size_t lo = c * OPT_CHUNK, len = n - lo < OPT_CHUNK ? n - lo : OPT_CHUNK;
+        bnn_optimizer_update(t->optimizer, off + lo, params + lo, t->param_grads + off + lo, len);
+    }
+}
+
 bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tensor *y,
                             bnn_step_result *result, bnn_diag *diag)
 {
+    t->sharded_step = false;
     BNN_TRY(bnn_trainer_gradients(t, x, y, result, diag));
     double t0 = now_ms();
     bnn_optimizer_begin_step(t->optimizer);
     const float base_lr = t->optimizer->config.lr;
     const float rho_lr = base_lr * (t->options.rho_lr_scale > 0 ? t->options.rho_lr_scale : 1.0f);
-    enum { OPT_CHUNK = 32768 };
-    for (int v = 0; v < t->graph->n_values; v++) {
-        bnn_value *val = &t->graph->values[v];
-        if (val->kind != BNN_VALUE_PARAM || !t->needs_grad[v])
-            continue;
-        /* The update is elementwise, so disjoint chunks may go to different
-         * threads with bit-identical results. */
-        size_t n = val->nbytes / sizeof(float), off = t->grad_offset[v];
-        size_t chunks = (n + OPT_CHUNK - 1) / OPT_CHUNK;
-        t->optimizer->config.lr = t->is_rho[v] ? rho_lr : base_lr;
-        float *params = val->data;
-        #pragma omp parallel for schedule(static) if (chunks > 2)
-        for (size_t c = 0; c < chunks; c++) {
-            size_t lo = c * OPT_CHUNK, len = n - lo < OPT_CHUNK ? n - lo : OPT_CHUNK;
-            bnn_optimizer_update(t->optimizer, off + lo, params + lo,
-                                 t->param_grads + off + lo, len);
+    if (t->sharded_step) { /* this rank's part */
+        int n = 0;
+        const bnn_shard_seg *seg = bnn_shard_segs(t->shard, bnn_comm_rank(t->options.comm), &n);
+        for (int i = 0; i < n; i++)
+            update_range(t, seg[i].value, seg[i].elem, seg[i].len, seg[i].flat,
+                         t->is_rho[seg[i].value] ? rho_lr : base_lr);
+    } else {
+        for (int v = 0; v < t->graph->n_values; v++) {
+            bnn_value *val = &t->graph->values[v];
+            if (val->kind == BNN_VALUE_PARAM && t->needs_grad[v])
+                update_range(t, v, 0, val->nbytes / sizeof(float), t->grad_offset[v],
+                             t->is_rho[v] ? rho_lr : base_lr);
         }
     }
     t->optimizer->config.lr = base_lr;
@@ -566,10 +656,27 @@ bnn_status bnn_trainer_step(bnn_trainer *t, const bnn_tensor *x, const bnn_tenso
                              t->noise_grad, (size_t)t->noise_n);
         t->optimizer->config.weight_decay = decay;
     }
-    t->steps++;
     result->update_ms = now_ms() - t0;
+    if (t->sharded_step) { /* every rank's updated params to every rank */
+        double t1 = now_ms();
+        BNN_TRY(bnn_shard_gather_params(t->shard, t->options.comm, t->graph, diag));
+        result->reduce_ms += now_ms() - t1;
+    }
+    t->steps++;
     return BNN_OK;
 }
+
+bnn_status bnn_trainer_gather_state(bnn_trainer *t, bnn_diag *diag)
+{
+    if (!t->shard)
+        return BNN_OK;
+    BNN_TRY(bnn_shard_gather_flat(t->shard, t->options.comm, t->optimizer->m, diag));
+    if (t->optimizer->v)
+        BNN_TRY(bnn_shard_gather_flat(t->shard, t->options.comm, t->optimizer->v, diag));
+    return BNN_OK;
+}
+
+bool bnn_trainer_sharded(const bnn_trainer *t) { return t->shard != NULL; }
 
 static double now_ms(void)
 {

@@ -210,7 +210,7 @@ static void derive_rho(const float *grad_mu, const float *eps, const float *rho,
 
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
                                   const bayes_grads *g, float kl_scale, double *kl,
-                                  bnn_diag *diag)
+                                  const bayes_slice *slice, bnn_diag *diag)
 {
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
@@ -246,15 +246,15 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
         const float *mu, *rho, *eps, *prior;
         float *grad_mu, *grad_rho;
         bool derive;
-        int64_t n;
+        int64_t n, off_mu, off_rho;
     } pairs[2] = {
         {args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, eps_w,
          input_present(args, IN_WPRIOR) ? args->inputs[IN_WPRIOR].data : NULL, g->mu_w,
-         g->rho_w, g->derive_w, l.nw},
+         g->rho_w, g->derive_w, l.nw, g->off_mu_w, g->off_rho_w},
         {l.bias_random ? args->inputs[IN_BMU].data : NULL,
          l.bias_random ? args->inputs[IN_BRHO].data : NULL, eps_b,
          input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL, g->mu_b,
-         g->rho_b, g->derive_b && l.bias_random, l.nb},
+         g->rho_b, g->derive_b && l.bias_random, l.nb, g->off_mu_b, g->off_rho_b},
     };
     bayes_mixture mix;
     bool mixture = false;
@@ -268,6 +268,20 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
     for (int k = 0; k < 2; k++) {
         if (!pairs[k].rho)
             continue;
+        if (slice) { /* a rank's share (bnn_session_finish_param_grads_slice) */
+            int64_t a, b;
+            bayes_slice_clip(slice, pairs[k].off_mu, pairs[k].n, &a, &b);
+            if (pairs[k].derive && (mixture || !kl) && b > a) /* the data's rho gradient */
+                derive_rho(pairs[k].grad_mu + a, pairs[k].eps + a, pairs[k].rho + a, b - a,
+                           pairs[k].grad_rho + a);
+            if (kl) /* (a derived pair's data gradient fused into the Gaussian's pass) */
+                *kl += bayes_kl_pass_slice(pairs[k].mu, pairs[k].rho, pairs[k].eps,
+                                           pairs[k].derive, pairs[k].prior, (size_t)pairs[k].n,
+                                           prior_mu, prior_sigma, mixture ? &mix : NULL,
+                                           kl_scale, pairs[k].grad_mu, pairs[k].grad_rho,
+                                           pairs[k].off_mu, pairs[k].off_rho, slice);
+            continue;
+        }
         if (mixture) { /* the data's rho gradient, then the sampled KL's */
             if (pairs[k].derive)
                 derive_rho(pairs[k].grad_mu, pairs[k].eps, pairs[k].rho, pairs[k].n,

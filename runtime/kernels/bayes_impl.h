@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bayes.h"
 #include "kernel.h"
+
+struct bayes_mixture;
 
 /* The operands of bnn.dense_reparam and bnn.conv_reparam. */
 enum { BAYES_IN_X, BAYES_IN_WMU, BAYES_IN_WRHO, BAYES_IN_BMU, BAYES_IN_BRHO, BAYES_IN_WPRIOR,
@@ -53,10 +56,46 @@ bool bayes_rho_derivable(const bnn_kernel_args *args);
 typedef struct bayes_grads {
     float *mu_w, *rho_w, *mu_b, *rho_b; /* NULL: no gradient */
     bool derive_w, derive_b;           /* the rho gradient is derived */
+    /* with a slice (below): where each gradient starts in the flat buffer
+     * (-1: none) */
+    int64_t off_mu_w, off_rho_w, off_mu_b, off_rho_b;
 } bayes_grads;
+
+/* A slice [lo, hi) of the flat param-gradient buffer's summed front
+ * (bnn_session_finish_param_grads_slice).  A pair whose rho gradient is
+ * derived is finished, both gradients and the KL terms, for the elements
+ * whose mu gradient lies in the slice; any other pair gets the KL gradient
+ * on each of its gradient elements that lie in it, and its KL terms are
+ * counted with its mu gradient's elements (its rho's when the mu gets no
+ * gradient; the slice that starts at 0 when neither does).  Slices that
+ * cover the front once finish every gradient once and count every term
+ * once. */
+typedef struct bayes_slice {
+    size_t lo, hi;
+} bayes_slice;
+
+/* bayes_kl_pass (eps not NULL: a derived pair) or, with mix not NULL,
+ * bayes_mixture_kl_pass (eps then always given; derive says whether the
+ * rho gradient is derived) over the part of a pair of n elements that
+ * slice s gives this rank, the pair's gradients starting at flat offsets
+ * off_mu and off_rho; s NULL: the whole pair. */
+double bayes_kl_pass_slice(const float *mu, const float *rho, const float *eps, bool derive,
+                           const float *prior_means, size_t n, float prior_mu,
+                           float prior_sigma, const struct bayes_mixture *mix, float scale,
+                           float *grad_mu, float *grad_rho, int64_t off_mu, int64_t off_rho,
+                           const bayes_slice *s);
+/* The elements [*a, *b) of n starting at flat offset off (-1: none) that
+ * lie in s. */
+void bayes_slice_clip(const bayes_slice *s, int64_t off, int64_t n, int64_t *a, int64_t *b);
+/* bnn_bayes_node_kl over a slice: offset_of gives a param's flat offset
+ * (-1: no gradient). */
+bnn_status bayes_node_kl_slice(const bnn_graph *g, int node_id, float scale,
+                               bnn_kl_grad_fn *grad_of, void *ctx,
+                               int64_t (*offset_of)(void *ctx, int value_id),
+                               const bayes_slice *s, double *kl, bnn_diag *diag);
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
                                   const bayes_grads *g, float kl_scale, double *kl,
-                                  bnn_diag *diag);
+                                  const bayes_slice *slice, bnn_diag *diag);
 /* KL(N(mu, sigma^2) || N(prior mean, prior_sigma^2)) summed over n elements,
  * scale times its gradient added to grad_mu and grad_rho (each may be NULL
  * without eps), as bnn_gaussian_kl_pass; prior_means not NULL gives each

@@ -224,8 +224,79 @@ void bnn_gaussian_kl_backward(const float *mu, const float *rho, size_t n, float
         (void)bnn_gaussian_kl_pass(mu, rho, n, prior_mu, prior_sigma, scale, grad_mu, grad_rho);
 }
 
+void bayes_slice_clip(const bayes_slice *s, int64_t off, int64_t n, int64_t *a, int64_t *b)
+{
+    *a = *b = 0;
+    if (off < 0 || n <= 0)
+        return;
+    int64_t lo = (int64_t)s->lo - off, hi = (int64_t)s->hi - off;
+    *a = lo < 0 ? 0 : lo > n ? n : lo;
+    *b = hi < *a ? *a : hi > n ? n : hi;
+}
+
+/* One pass over elements [a, b) of a pair. */
+static double pass_part(const float *mu, const float *rho, const float *eps,
+                        const float *prior_means, int64_t a, int64_t b, float prior_mu,
+                        float prior_sigma, const bayes_mixture *mix, float scale, float *grad_mu,
+                        float *grad_rho, bool derive)
+{
+    if (b <= a)
+        return 0;
+    const float *pm = prior_means ? prior_means + a : NULL;
+    float *gm = grad_mu ? grad_mu + a : NULL, *gr = grad_rho ? grad_rho + a : NULL;
+    if (mix)
+        return bayes_mixture_kl_pass(mu + a, rho + a, eps + a, pm, (size_t)(b - a), mix, scale,
+                                     gm, gr);
+    return bayes_kl_pass(mu + a, rho + a, derive ? eps + a : NULL, pm, (size_t)(b - a),
+                         prior_mu, prior_sigma, scale, gm, gr);
+}
+
+double bayes_kl_pass_slice(const float *mu, const float *rho, const float *eps, bool derive,
+                           const float *prior_means, size_t n, float prior_mu,
+                           float prior_sigma, const bayes_mixture *mix, float scale,
+                           float *grad_mu, float *grad_rho, int64_t off_mu, int64_t off_rho,
+                           const bayes_slice *s)
+{
+    int64_t a = 0, b = (int64_t)n;
+    if (!s || derive) { /* derived: the elements go with their mu gradient's */
+        if (s)
+            bayes_slice_clip(s, off_mu, (int64_t)n, &a, &b);
+        return pass_part(mu, rho, eps, prior_means, a, b, prior_mu, prior_sigma, mix, scale,
+                         grad_mu, grad_rho, derive);
+    }
+    /* each gradient element where it lies; the terms with the mu's */
+    double kl = 0;
+    bool counted = false;
+    if (grad_mu) {
+        bayes_slice_clip(s, off_mu, (int64_t)n, &a, &b);
+        kl = pass_part(mu, rho, eps, prior_means, a, b, prior_mu, prior_sigma, mix, scale,
+                       grad_mu, NULL, false);
+        counted = true;
+    }
+    if (grad_rho) {
+        bayes_slice_clip(s, off_rho, (int64_t)n, &a, &b);
+        double terms = pass_part(mu, rho, eps, prior_means, a, b, prior_mu, prior_sigma, mix,
+                                 scale, NULL, grad_rho, false);
+        if (!counted)
+            kl = terms;
+        counted = true;
+    }
+    if (!counted && s->lo == 0)
+        kl = pass_part(mu, rho, eps, prior_means, 0, (int64_t)n, prior_mu, prior_sigma, mix,
+                       scale, NULL, NULL, false);
+    return kl;
+}
+
 bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
                              bnn_kl_grad_fn *grad_of, void *ctx, double *kl, bnn_diag *diag)
+{
+    return bayes_node_kl_slice(g, node_id, scale, grad_of, ctx, NULL, NULL, kl, diag);
+}
+
+bnn_status bayes_node_kl_slice(const bnn_graph *g, int node_id, float scale,
+                               bnn_kl_grad_fn *grad_of, void *ctx,
+                               int64_t (*offset_of)(void *ctx, int value_id),
+                               const bayes_slice *slice, double *kl, bnn_diag *diag)
 {
     *kl = 0;
     BNN_ASSERT(node_id >= 0 && node_id < g->n_nodes);
@@ -265,8 +336,10 @@ bnn_status bnn_bayes_node_kl(const bnn_graph *g, int node_id, float scale,
                             vm->name, vr->name, vp ? " and " : "", vp ? vp->name : "");
         float *gm = grad_of ? grad_of(ctx, mu) : NULL;
         float *gr = grad_of ? grad_of(ctx, rho) : NULL;
-        *kl += bayes_kl_pass(vm->data, vr->data, NULL, vp ? vp->data : NULL,
-                             vm->nbytes / sizeof(float), prior_mu, prior_sigma, scale, gm, gr);
+        *kl += bayes_kl_pass_slice(vm->data, vr->data, NULL, false, vp ? vp->data : NULL,
+                                   vm->nbytes / sizeof(float), prior_mu, prior_sigma, NULL,
+                                   scale, gm, gr, slice ? offset_of(ctx, mu) : -1,
+                                   slice ? offset_of(ctx, rho) : -1, slice);
     }
     return BNN_OK;
 }

@@ -15,7 +15,18 @@
  *                  with MPI_Test P times during it; prints both steps' mean
  *                  time.  With no asynchronous progress (OpenMPI's shared
  *                  memory transport) the transfer happens inside the polls,
- *                  and the step does not get shorter. */
+ *                  and the step does not get shorter.
+ * --rsag           the all-reduce of N floats against the collectives of the
+ *                  sharded step (train --shard-update) for N summed floats of
+ *                  reparam layers: a ring reduce-scatter of the N (as
+ *                  train/comm_mpi.c's; --rsag-mpi: MPI_Reduce_scatter_block), an
+ *                  all-reduce of 3 doubles (the KL's parts and the checks'
+ *                  verdicts), MPI_Allgather of the 2 N updated params (mu and
+ *                  rho); the two kinds alternate, best and mean of each.
+ * --allgather      the all-reduce of N floats against an MPI_Allgather of N
+ *                  floats in all (N / K from each rank): what gathering drawn
+ *                  weights, instead of drawing them all on every rank, would
+ *                  cost; alternating, best and mean of each. */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -60,13 +71,19 @@ int main(int argc, char **argv)
 {
     MPI_Init(&argc, &argv);
     int n = argc > 1 ? atoi(argv[1]) : 123412, iters = argc > 2 ? atoi(argv[2]) : 200, rank;
-    int chunk = n, nonblocking = 0, polls = -1;
+    int chunk = n, nonblocking = 0, polls = -1, rsag = 0, gather_only = 0;
     double overlap_ms = 0;
     for (int i = 3; i < argc; i++) {
         if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
             chunk = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--nonblocking"))
             nonblocking = 1;
+        else if (!strcmp(argv[i], "--rsag"))
+            rsag = 1;
+        else if (!strcmp(argv[i], "--rsag-mpi"))
+            rsag = 2;
+        else if (!strcmp(argv[i], "--allgather"))
+            rsag = gather_only = 1;
         else if (!strcmp(argv[i], "--overlap") && i + 2 < argc) {
             overlap_ms = atof(argv[++i]);
             polls = atoi(argv[++i]);
@@ -85,7 +102,61 @@ int main(int argc, char **argv)
     MPI_Request *req = calloc(4096, sizeof *req);
     if (!buf || !cold || !req)
         MPI_Abort(MPI_COMM_WORLD, 1);
-    if (polls < 0) {
+    if (rsag) {
+        int size;
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        int part = n / size; /* the sharded step's cuts need not be even; here they are */
+        float *mine = calloc((size_t)part + 1, sizeof(float));
+        float *params = calloc(2 * (size_t)part * (size_t)size + 1, sizeof(float));
+        double sums[3] = {0, 0, 0};
+        double best[2] = {1e30, 1e30}, total[2] = {0, 0};
+        for (int i = 0; i < 2 * iters; i++) {
+            int halves = i & 1;
+            fresh(buf, n, cold, cold_n);
+            MPI_Barrier(MPI_COMM_WORLD);
+            double t = MPI_Wtime();
+            if (!halves) {
+                MPI_Allreduce(MPI_IN_PLACE, buf, part * size, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+            } else if (gather_only) {
+                MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, part, MPI_FLOAT,
+                              MPI_COMM_WORLD);
+            } else {
+                if (rsag == 2) {
+                    MPI_Reduce_scatter_block(buf, mine, part, MPI_FLOAT, MPI_SUM,
+                                             MPI_COMM_WORLD);
+                } else { /* the ring: part r summed from rank r + 1 on, ending at r */
+                    int next = (rank + 1) % size, prev = (rank + size - 1) % size;
+                    for (int st = 0; st < size - 1; st++) {
+                        int out = ((rank - st - 1) % size + size) % size;
+                        int back = ((rank - st - 2) % size + size) % size;
+                        MPI_Sendrecv(buf + (size_t)out * part, part, MPI_FLOAT, next, 0, mine,
+                                     part, MPI_FLOAT, prev, 0, MPI_COMM_WORLD,
+                                     MPI_STATUS_IGNORE);
+                        float *dst = buf + (size_t)back * part;
+                        for (int j = 0; j < part; j++)
+                            dst[j] = mine[j] + dst[j];
+                    }
+                }
+                MPI_Allreduce(MPI_IN_PLACE, sums, 3, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+                memcpy(params + (size_t)rank * 2 * part, mine, (size_t)part * sizeof(float));
+                MPI_Allgather(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params, 2 * part, MPI_FLOAT,
+                              MPI_COMM_WORLD);
+            }
+            t = MPI_Wtime() - t;
+            total[halves] += t;
+            best[halves] = t < best[halves] ? t : best[halves];
+        }
+        if (rank == 0)
+            printf("%d floats (%.0f KB): all-reduce best %.3f ms, mean %.3f; %s: best %.3f ms, "
+                   "mean %.3f (%d each)\n", part * size,
+                   part * size * 4.0 / 1024, best[0] * 1e3, total[0] / iters * 1e3,
+                   gather_only   ? "all-gather of as many floats"
+                   : rsag == 2 ? "MPI's reduce-scatter, 3 doubles, all-gather of twice the floats"
+                               : "ring reduce-scatter, 3 doubles, all-gather of twice the floats",
+                   best[1] * 1e3, total[1] / iters * 1e3, iters);
+        free(mine);
+        free(params);
+    } else if (polls < 0) {
         double best = 1e30, total = 0;
         for (int i = 0; i < iters; i++) {
             fresh(buf, n, cold, cold_n);

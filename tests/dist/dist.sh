@@ -132,6 +132,80 @@ run_cmd ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --checkpoint
     run_cmd resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck -o resumed.onnx &&
     close "resumed with 3 ranks from a 2-rank checkpoint" one.onnx resumed.onnx
 
+# ---- --shard-update: the KL pass and the optimizer split among the ranks ----
+# ZeRO-1 style: the summed gradients are reduce-scattered, each rank finishes
+# and updates its slice (uneven over 3 ranks: the MLP's 50,890 summed floats
+# are cut in multiples of 16), the params are all-gathered.  One process's
+# parameters, to the same 1e-6, with Adam and an uneven last batch.
+for k in 2 3; do
+    if run_cmd "shard_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" --shard-update \
+        -o "shard$k.onnx"; then
+        close "np $k --shard-update trains the parameters of one process" one.onnx "shard$k.onnx"
+        epochs train_1.out >a.txt
+        epochs "shard_np$k.out" >b.txt
+        same "np $k --shard-update prints one process's losses and accuracies" a.txt b.txt
+    fi
+done
+# local and flipout: rho gradients not derived, so a pair's mu and rho
+# gradients fall in different ranks' slices; the scale-mixture prior's
+# sampled KL (SGD, as above).  The mixture's second width is 0.05, not the
+# default 0.0025: the narrow one's KL curvature (1/0.0025^2 times the KL's
+# scale 1/290, times lr 0.01: about 5.5) makes the step amplify any rounding,
+# and the sums' different order over 3 ranks alone (unsharded too) then
+# reaches 1.9e-6.
+"$bnnc" convert "$root/tests/fixtures/train/mlp_init.onnx" --prior-pi 0.5 --prior-sigma 0.5 \
+    --prior-sigma2 0.05 -o mlp_mix.onnx >/dev/null || bad "convert --prior-pi"
+for m in local flipout mix; do
+    e=("mlp_$m.onnx" "${train[@]:1}" --epochs 1 --optimizer sgd --lr 0.01)
+    [ "$m" = mix ] && run mix_1 0 train "${e[@]}" -o mix1.onnx
+    run_cmd "shard_${m}_np3" 0 mpi -np 3 "$bnnc" train "${e[@]}" --shard-update \
+        -o "shard_$m.onnx" &&
+        close "np 3 --shard-update with $m trains the parameters of one process" "${m}1.onnx" \
+            "shard_$m.onnx"
+done
+# a rank with no rows in the last batch draws its layers' noise again
+run_cmd shard_tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" --shard-update -o shard_tiny.onnx &&
+    close "np 3 --shard-update: ranks with no rows in a batch still take the step" tiny1.onnx \
+        shard_tiny.onnx
+# Adam's moments are each rank's own slice's during the run and gathered
+# whole for the checkpoint: a sharded checkpoint resumes in one process and
+# in 3 unsharded ranks, and an unsharded one in 3 sharded ranks, all to the
+# uninterrupted run.
+if run_cmd shard_ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --shard-update \
+    --checkpoint cks -o cks1.onnx; then
+    run shard_resume_1 0 train "${train[@]}" --resume cks -o shard_resumed1.onnx &&
+        close "a 2-rank sharded checkpoint resumed by one process" one.onnx shard_resumed1.onnx
+    run_cmd shard_resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume cks \
+        -o shard_resumed3.onnx &&
+        close "a 2-rank sharded checkpoint resumed with 3 unsharded ranks" one.onnx \
+            shard_resumed3.onnx
+fi
+run_cmd shard_resume_plain_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck \
+    --shard-update -o shard_resumed_plain.onnx &&
+    close "a 2-rank checkpoint resumed with 3 sharded ranks" one.onnx shard_resumed_plain.onnx
+if run_cmd shard_json_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --shard-update --json \
+    -o shard_json.onnx; then
+    if python3 - shard_json_np2.out >shard_json.check 2>&1 <<'EOF'
+import json, sys
+objs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"epoch"')]
+assert len(objs) == 2, f"{len(objs)} epoch objects"
+for o in objs:
+    p = o["phase_seconds"]
+    assert 0 <= o["allreduce_wait_seconds"] <= o["allreduce_seconds"], o
+    parts = sum(p.values()) + o["allreduce_seconds"]
+    assert parts <= o["seconds"] + 0.002, f"phases and communication {parts} s > {o['seconds']} s"
+EOF
+    then ok "np 2 --shard-update --json: phases and communication fit in the epoch"; else
+        bad "np 2 --shard-update --json timings: $(tail -1 shard_json.check)"; fi
+fi
+# A loss (its KL summed from the ranks' parts) or gradient that is not
+# finite stops every rank at the same step, with no output.
+fails shard_nan mpi -np 2 "$bnnc" train "${train[@]}" --shard-update --lr 1e30 \
+    -o shard_nan.onnx &&
+    expect "a sharded step's non-finite loss stops the job" shard_nan.err \
+        "epoch 1, step [0-9]+: (the loss is (NaN|infinite)|the gradient of .* is not finite)"
+[ ! -e shard_nan.onnx ] && ok "no model from the failed sharded job" || bad "shard_nan.onnx was written"
+
 # ---- eval: K ranks print exactly one process's numbers --------------------
 ev=(one.onnx --data "$mnist" --samples 3 --batch 300 --threads 1 --json --ood noise)
 run eval_1 0 eval "${ev[@]}" &&

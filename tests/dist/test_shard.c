@@ -9,6 +9,8 @@
 
 #include "bnn_comm.h"
 #include "bnn_data.h"
+#include "bnn_runtime.h"
+#include "dist_shard.h"
 #include "bnn_npy.h"
 #include "bnn_train.h"
 
@@ -84,6 +86,140 @@ Test(comm, alone_without_a_launcher)
     cr_assert_eq(bnn_comm_size(NULL), 1);
     cr_assert_eq(bnn_comm_allreduce_f32(NULL, f, 3, &diag), BNN_OK);
     bnn_comm_destroy(comm);
+}
+
+/* The one-rank communicator's halves of an all-reduce leave the buffer:
+ * the one part is the whole, already summed. */
+Test(comm, reduce_scatter_and_allgather_alone)
+{
+    bnn_diag diag;
+    float part[4] = {1, 2, 3, 4}, buf[3] = {5, 6, 7};
+    size_t counts[1] = {4}, displs[1] = {0}, three[1] = {3};
+    cr_assert_eq(bnn_comm_reduce_scatter_f32(NULL, part, counts, &diag), BNN_OK);
+    cr_assert(part[0] == 1 && part[1] == 2 && part[2] == 3 && part[3] == 4);
+    cr_assert_eq(bnn_comm_allgather_f32(NULL, buf, three, displs, &diag), BNN_OK);
+    cr_assert(buf[0] == 5 && buf[1] == 6 && buf[2] == 7);
+}
+
+/* Two Bayesian layers: fc1's rho gradients derived (laid out after the
+ * summed front), fc2's not (its mu has a second reader), as in
+ * tests/runtime/test_backward.c; fc1 is wide enough for the cuts to fall
+ * inside it. */
+static const char *shard_net =
+    "graph @s(%x: f32[N,40]) -> (%y: f32[N,3]) {\n"
+    "  param %w.mu: f32[50,40] trainable\n"
+    "  param %w.rho: f32[50,40] trainable\n"
+    "  param %b.mu: f32[50] trainable\n"
+    "  param %b.rho: f32[50] trainable\n"
+    "  param %v.mu: f32[3,50] trainable\n"
+    "  param %v.rho: f32[3,50] trainable\n"
+    "  %h = bnn.dense_reparam(%x, %w.mu, %w.rho, %b.mu, %b.rho) : f32[N,50] @fc1\n"
+    "  %t = tanh(%h) : f32[N,50] @act\n"
+    "  %y0 = bnn.dense_reparam(%t, %v.mu, %v.rho) : f32[N,3] @fc2\n"
+    "  %u = dense(%t, %v.mu) : f32[N,3] @shared\n"
+    "  %y = add(%y0, %u) : f32[N,3] @sum\n"
+    "  return %y\n"
+    "}\n";
+
+/* bnn_shard_create for 1 to 6 ranks: the slices cut the summed front in
+ * order, on multiples of 16; the ranks' segments cover every trainable float
+ * exactly once, each derived rho element on the rank whose slice holds its
+ * mu; the gather layout adds up; and the work (a front float with a derived
+ * rho counting twice) is shared evenly, within two blocks of 16 pairs. */
+Test(zero, slices_cover_every_float_once)
+{
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_graph_parse(shard_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    bnn_session_options o = bnn_session_defaults();
+    o.backward = true;
+    o.derive_rho_grads = true;
+    o.threads = 1;
+    bnn_session *s = NULL;
+    cr_assert_eq(bnn_session_create_batch(g, 2, &o, &s, &diag), BNN_OK, "%s", diag.message);
+    size_t n = 0, front = bnn_session_param_grads_reduced(s);
+    bnn_session_param_grads(s, &n);
+    int64_t off[16];
+    cr_assert_leq(g->n_values, 16);
+    for (int v = 0; v < g->n_values; v++)
+        off[v] = bnn_session_param_grad_offset(s, v);
+    int w_mu = bnn_graph_find_value(g, "w.mu"), w_rho = bnn_graph_find_value(g, "w.rho");
+    int b_mu = bnn_graph_find_value(g, "b.mu"), b_rho = bnn_graph_find_value(g, "b.rho");
+    cr_assert_eq(n, 2 * (2000 + 50 + 150));
+    cr_assert_eq(front, n - 2050, "w.rho and b.rho derived");
+    int *owner = malloc(n * sizeof(int));
+    for (int ranks = 1; ranks <= 6; ranks++) {
+        for (size_t i = 0; i < n; i++)
+            owner[i] = -1;
+        size_t at = 0, prev_hi = 0, work_total = 0, work[6] = {0};
+        for (int r = 0; r < ranks; r++) {
+            bnn_shard *sh = NULL;
+            cr_assert_eq(bnn_shard_create(g, off, front, n, r, ranks, &sh, &diag), BNN_OK, "%s",
+                         diag.message);
+            size_t lo, hi;
+            bnn_shard_slice(sh, r, &lo, &hi);
+            cr_assert_eq(lo, prev_hi, "%d ranks: rank %d starts at %zu", ranks, r, lo);
+            cr_assert(lo <= hi && hi <= front);
+            cr_assert(hi == front || hi % 16 == 0, "cut at %zu", hi);
+            prev_hi = hi;
+            int count = 0;
+            const bnn_shard_seg *seg = bnn_shard_segs(sh, r, &count);
+            size_t floats = 0;
+            for (int i = 0; i < count; i++) {
+                const bnn_value *val = &g->values[seg[i].value];
+                cr_assert_eq((int64_t)seg[i].flat, off[seg[i].value] + (int64_t)seg[i].elem);
+                cr_assert_leq(seg[i].elem + seg[i].len, val->nbytes / sizeof(float));
+                cr_assert_gt(seg[i].len, 0u);
+                for (size_t k = 0; k < seg[i].len; k++) {
+                    size_t f = seg[i].flat + k;
+                    cr_assert_eq(owner[f], -1, "%d ranks: float %zu owned twice", ranks, f);
+                    owner[f] = r;
+                    if (f < front) {
+                        cr_assert(f >= lo && f < hi, "front float %zu outside rank %d's slice",
+                                  f, r);
+                    } else { /* a derived rho: its mu in this rank's slice */
+                        int mu = seg[i].value == w_rho ? w_mu : seg[i].value == b_rho ? b_mu : -1;
+                        cr_assert_geq(mu, 0, "%s is not derived", val->name);
+                        size_t m = (size_t)off[mu] + seg[i].elem + k;
+                        cr_assert(m >= lo && m < hi, "rho float %zu's mu %zu is not rank %d's",
+                                  f, m, r);
+                    }
+                }
+                floats += seg[i].len;
+            }
+            work[r] = floats;
+            work_total += floats;
+            at += floats;
+            bnn_shard_destroy(sh);
+        }
+        cr_assert_eq(prev_hi, front);
+        cr_assert_eq(at, n);
+        for (size_t i = 0; i < n; i++)
+            cr_assert_geq(owner[i], 0, "%d ranks: float %zu has no owner", ranks, i);
+        for (int r = 0; r < ranks; r++)
+            cr_assert_leq(labs((long)(work[r] * (size_t)ranks) - (long)work_total),
+                          (long)(64 * ranks), "%d ranks: rank %d does %zu of %zu", ranks, r,
+                          work[r], work_total);
+    }
+    /* one rank owns it all, and its reduce-scatter and gather leave the
+     * buffers as they were */
+    bnn_shard *sh = NULL;
+    cr_assert_eq(bnn_shard_create(g, off, front, n, 0, 1, &sh, &diag), BNN_OK);
+    float *grads = bnn_session_param_grads(s, NULL);
+    for (size_t i = 0; i < n; i++)
+        grads[i] = (float)i;
+    cr_assert_eq(bnn_shard_reduce_scatter(sh, NULL, grads, &diag), BNN_OK);
+    cr_assert_eq(bnn_shard_gather_params(sh, NULL, g, &diag), BNN_OK);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(grads[i], (float)i);
+    /* sizes that do not add up are refused */
+    bnn_shard_destroy(sh);
+    sh = NULL;
+    cr_assert_eq(bnn_shard_create(g, off, front, n + 1, 0, 2, &sh, &diag), BNN_ERR_INVALID);
+    cr_assert_null(sh);
+    free(owner);
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
 }
 
 Test(comm, hash_tells_bytes_apart)

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bayes.h"
@@ -468,6 +469,76 @@ Test(backward, finish_param_grads_fuses_the_kl)
     bnn_session_destroy(fwd);
     bnn_session_destroy(plain);
     bnn_session_destroy(derived);
+    bnn_graph_destroy(g);
+}
+
+/* bnn_session_finish_param_grads_slice (the ranks' shares of a sharded
+ * step): slices that cover the summed front once, cut anywhere (inside a
+ * param too), finish every gradient with the whole call's bits, the derived
+ * ones with their mu's, and their KLs add up to the whole KL.  fc1's rho is
+ * derived, fc2's is not (its mu has a second reader), so both the
+ * with-its-mu and the each-where-it-lies rules are crossed. */
+Test(backward, finish_param_grads_slices_cover_the_whole)
+{
+    bnn_diag diag = {0};
+    bnn_graph *g = bayes_graph(13);
+    bnn_session *whole = bayes_session(g, true), *parts = bayes_session(g, true);
+    run_backward(whole, g, true);
+    run_backward(parts, g, true);
+    size_t n = 0, front = bnn_session_param_grads_reduced(parts);
+    float *gw = bnn_session_param_grads(whole, &n), *gs = bnn_session_param_grads(parts, NULL);
+    float *summed = malloc(n * sizeof(float));
+    memcpy(summed, gs, n * sizeof(float));
+    const float scale = 0.29f;
+    double kl_whole = 0;
+    cr_assert_eq(bnn_session_finish_param_grads(whole, NULL, scale, &kl_whole, &diag), BNN_OK,
+                 "%s", diag.message);
+    cr_assert_gt(front, 20u);
+    int tried = 0;
+    /* every cut into 2, and cuts into 3 and 5 at strided places */
+    for (int ranks = 2; ranks <= 5; ranks += ranks == 2 ? 1 : 2)
+        for (size_t a = 0; a <= front; a += ranks == 2 ? 1 : 3)
+            for (int redraw = 0; redraw < 2; redraw++) {
+                size_t cut[6] = {0};
+                for (int q = 1; q < ranks; q++)
+                    cut[q] = (a + (size_t)(q - 1) * 7) % (front + 1);
+                cut[ranks] = front;
+                for (int q = 1; q < ranks; q++) /* sorted */
+                    for (int r = q + 1; r < ranks; r++)
+                        if (cut[r] < cut[q]) {
+                            size_t t = cut[q];
+                            cut[q] = cut[r];
+                            cut[r] = t;
+                        }
+                memcpy(gs, summed, n * sizeof(float));
+                uint64_t step = bnn_session_step(parts) - 1;
+                double kl = 0;
+                for (int q = 0; q < ranks; q++) {
+                    double part = -1;
+                    cr_assert_eq(bnn_session_finish_param_grads_slice(parts,
+                                                                      redraw ? &step : NULL,
+                                                                      scale, cut[q], cut[q + 1],
+                                                                      &part, &diag),
+                                 BNN_OK, "%s", diag.message);
+                    kl += part;
+                }
+                cr_assert_eq(memcmp(gs, gw, n * sizeof(float)), 0,
+                             "%d slices from %zu (redraw %d) differ from the whole call", ranks,
+                             a, redraw);
+                cr_assert(fabs(kl - kl_whole) <= 1e-12 * fabs(kl_whole), "KL %.17g, whole %.17g",
+                          kl, kl_whole);
+                tried++;
+            }
+    cr_assert_gt(tried, 50);
+    /* a slice past the front is refused */
+    double kl = 0;
+    cr_assert_eq(bnn_session_finish_param_grads_slice(parts, NULL, scale, 0, front + 1, &kl,
+                                                      &diag), BNN_ERR_INVALID);
+    cr_assert_eq(bnn_session_finish_param_grads_slice(parts, NULL, scale, 3, 2, &kl, &diag),
+                 BNN_ERR_INVALID);
+    free(summed);
+    bnn_session_destroy(whole);
+    bnn_session_destroy(parts);
     bnn_graph_destroy(g);
 }
 
