@@ -210,12 +210,14 @@ bnn_status onnx_lower_matmul(onnx_ctx *c)
     int outv = bnn_graph_add_value(c->g, addn->output[0], BNN_UNDEFINED, NULL);
     if (outv < 0)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
-    onnx_name_lookup(c, addn->output[0])->value_id = outv;
+    BNN_TRY(onnx_bind_name(c, addn->output[0], outv));
     nid = bnn_graph_add_node(c->g, BNN_OP_DENSE, c->node_name, in, 3, &outv, 1);
     if (nid < 0)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
     c->fused[add] = true;
     /* The MatMul's output counts as defined for the used-output check. */
-    onnx_name_lookup(c, c->node->output[0])->uses = 0;
+    onnx_name_entry *mm = onnx_name_lookup(c, c->node->output[0]);
+    if (mm) /* a hostile file may leave it undeclared */
+        mm->uses = 0;
     return onnx_infer(c, nid);
 }
