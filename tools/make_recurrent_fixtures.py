@@ -151,6 +151,23 @@ def sgd_reference(model, name, x):
         np.save(os.path.join(OUT, name + ".sgd_output.npy"), model(x).numpy())
 
 
+def sequence_fixture(model, name, opset, rows):
+    """Exports a model of [N, 5, 8] sequences to logits (dynamic batch) and
+    writes its input, `rows` training rows labelled by which of features
+    0..2 sums highest, and PyTorch's output after one SGD step."""
+    import torch
+
+    torch.onnx.export(model, torch.randn(2, 5, 8), os.path.join(OUT, name + ".onnx"), opset_version=opset,
+                      input_names=["x"], output_names=["logits"],
+                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
+    x = torch.randn(3, 5, 8)
+    np.save(os.path.join(OUT, name + ".input.npy"), x.numpy())
+    tx = arr(rows, 5, 8, scale=1.0)
+    np.save(os.path.join(OUT, name + ".train_x.npy"), tx)
+    np.save(os.path.join(OUT, name + ".train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
+    sgd_reference(model, name, x)
+
+
 def token_model():
     """A text classifier: int64 token ids -> Embedding -> LSTM -> Linear, the
     input type of every published text model; its rows are labelled by
@@ -208,16 +225,7 @@ def transformer_model():
         def forward(self, x):
             return self.fc(self.enc(x).mean(1))
 
-    model = distinct(Encoder())
-    torch.onnx.export(model, torch.randn(2, 5, 8), os.path.join(OUT, "torch_transformer.onnx"), opset_version=14,
-                      input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
-    x = torch.randn(3, 5, 8)
-    np.save(os.path.join(OUT, "torch_transformer.input.npy"), x.numpy())
-    tx = arr(128, 5, 8, scale=1.0)
-    np.save(os.path.join(OUT, "torch_transformer.train_x.npy"), tx)
-    np.save(os.path.join(OUT, "torch_transformer.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
-    sgd_reference(model, "torch_transformer", x)
+    sequence_fixture(distinct(Encoder()), "torch_transformer", 14, 128)
 
 
 def cls_token_model():
@@ -239,16 +247,7 @@ def cls_token_model():
             t = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1)
             return self.fc(self.att(t, t, t, need_weights=False)[0][:, 0])
 
-    model = distinct(ClsToken())
-    torch.onnx.export(model, torch.randn(2, 5, 8), os.path.join(OUT, "torch_cls_token.onnx"), opset_version=17,
-                      input_names=["x"], output_names=["logits"],
-                      dynamic_axes={"x": {0: "N"}, "logits": {0: "N"}})
-    x = torch.randn(3, 5, 8)
-    np.save(os.path.join(OUT, "torch_cls_token.input.npy"), x.numpy())
-    tx = arr(64, 5, 8, scale=1.0)
-    np.save(os.path.join(OUT, "torch_cls_token.train_x.npy"), tx)
-    np.save(os.path.join(OUT, "torch_cls_token.train_y.npy"), tx[:, :, :3].sum(1).argmax(1).astype(np.int64))
-    sgd_reference(model, "torch_cls_token", x)
+    sequence_fixture(distinct(ClsToken()), "torch_cls_token", 17, 64)
 
 
 def swin_model():
