@@ -69,6 +69,10 @@ static int64_t tap_offset(const conv_geom *g, const fast_phases *p, int64_t ki, 
     return (a * g->sw + b) * p->plane + sr * p->width + sc;
 }
 
+#if CONV_HAVE_DIRECT
+static void gather2(const float *xr, float *d, int64_t lo, int64_t hi);
+#endif
+
 /* The phases of one channel plane xc [h, w] into dst. */
 static void build_phases(const conv_geom *g, const fast_phases *p, const float *xc, float *dst)
 {
@@ -90,6 +94,10 @@ static void build_phases(const conv_geom *g, const fast_phases *p, const float *
                     d[c] = 0;
                 if (g->sw == 1)
                     memcpy(d + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+#if CONV_HAVE_DIRECT
+                else if (g->sw == 2)
+                    gather2(xr, d, lo, hi);
+#endif
                 else
                     for (int64_t c = lo; c < hi; c++)
                         d[c] = xr[c * g->sw];
@@ -124,26 +132,14 @@ void conv_act_apply(const conv_act *act, float *v, int64_t n)
             v[i] = v[i] * s;
         }
         break;
+    case CONV_ACT_HSIG_MUL:
+        for (int64_t i = 0; i < n; i++) {
+            float s = act->a * v[i] + act->b;
+            s = s < 0.0f ? 0.0f : s > 1.0f ? 1.0f : s;
+            v[i] = v[i] * s;
+        }
+        break;
     default: break;
-    }
-}
-
-/* Rows of the wide layout [q0, q0 + n) (row length W) into y's [oh, ow]
- * plane, valid columns only, with the epilogue. */
-static void copy_out(const conv_geom *g, const conv_act *act, int64_t W, const float *src,
-                     int64_t q0, int64_t n, float *yp)
-{
-    int64_t i0 = q0 / W, i1 = (q0 + n - 1) / W;
-    if (i1 >= g->oh)
-        i1 = g->oh - 1;
-    for (int64_t i = i0; i <= i1; i++) {
-        int64_t j0 = q0 - i * W > 0 ? q0 - i * W : 0;
-        int64_t j1 = q0 + n - i * W < g->ow ? q0 + n - i * W : g->ow;
-        if (j1 <= j0)
-            continue;
-        float *d = yp + i * g->ow + j0;
-        memcpy(d, src + i * W + j0 - q0, (size_t)(j1 - j0) * sizeof(float));
-        conv_act_apply(act, d, j1 - j0);
     }
 }
 
@@ -191,6 +187,73 @@ AVX512 static inline void block_masks(int64_t q0, int64_t nq, __mmask16 k[4])
     for (int u = 0; u < 4; u++) {
         int64_t rem = nq - q0 - 16 * u;
         k[u] = (__mmask16)(rem >= 16 ? 0xffffu : rem > 0 ? (1u << rem) - 1 : 0u);
+    }
+}
+
+/* The epilogue on one vector: the float operations of conv_act_apply. */
+AVX512 static inline __m512 act_vec(const conv_act *act, __m512 v)
+{
+    __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f), s;
+    __mmask16 m;
+    switch (act->kind) {
+    case CONV_ACT_RELU: /* v > 0 or NaN: v, else 0 */
+        m = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        return _mm512_maskz_mov_ps(m, v);
+    case CONV_ACT_CLIP:
+        v = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(act->a), _CMP_LT_OQ), v,
+                                 _mm512_set1_ps(act->a));
+        return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_set1_ps(act->b), _CMP_GT_OQ), v,
+                                    _mm512_set1_ps(act->b));
+    case CONV_ACT_LEAKY:
+        m = _mm512_cmp_ps_mask(v, zero, _CMP_GE_OQ);
+        return _mm512_mask_blend_ps(m, _mm512_mul_ps(_mm512_set1_ps(act->a), v), v);
+    case CONV_ACT_HARDSWISH:
+    case CONV_ACT_HSIG_MUL:
+        if (act->kind == CONV_ACT_HARDSWISH)
+            s = _mm512_add_ps(_mm512_div_ps(v, _mm512_set1_ps(6.0f)), _mm512_set1_ps(0.5f));
+        else
+            s = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(act->a), v), _mm512_set1_ps(act->b));
+        s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, zero, _CMP_LT_OQ), s, zero);
+        s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, one, _CMP_GT_OQ), s, one);
+        return _mm512_mul_ps(v, s);
+    default: return v;
+    }
+}
+
+/* Rows of the wide layout [q0, q0 + n) (row length W) into y's [oh, ow]
+ * plane, valid columns only, through the epilogue. */
+AVX512 static void copy_out_vec(const conv_geom *g, const conv_act *act, int64_t W,
+                                const float *src, int64_t q0, int64_t n, float *yp)
+{
+    int64_t i0 = q0 / W, i1 = (q0 + n - 1) / W;
+    if (i1 >= g->oh)
+        i1 = g->oh - 1;
+    for (int64_t i = i0; i <= i1; i++) {
+        int64_t j0 = q0 - i * W > 0 ? q0 - i * W : 0;
+        int64_t j1 = q0 + n - i * W < g->ow ? q0 + n - i * W : g->ow;
+        const float *s = src + i * W - q0;
+        float *d = yp + i * g->ow;
+        for (int64_t j = j0; j < j1; j += 16) {
+            int64_t rem = j1 - j;
+            __mmask16 k = (__mmask16)(rem >= 16 ? 0xffffu : (1u << rem) - 1);
+            _mm512_mask_storeu_ps(d + j, k, act_vec(act, _mm512_maskz_loadu_ps(k, s + j)));
+        }
+    }
+}
+
+/* Phase row d [lo, hi) = xr [2 lo, 2 hi) step 2: even lanes of pairs of vectors. */
+AVX512 static void gather2(const float *xr, float *d, int64_t lo, int64_t hi)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
+    for (int64_t c = lo; c < hi; c += 16) {
+        int64_t n = hi - c < 16 ? hi - c : 16, span = 2 * n - 1; /* floats read */
+        __mmask16 k0 = (__mmask16)(span >= 16 ? 0xffffu : (1u << span) - 1);
+        __mmask16 k1 = (__mmask16)(span > 16 ? (1u << (span - 16)) - 1 : 0u);
+        __m512 a = _mm512_maskz_loadu_ps(k0, xr + 2 * c);
+        __m512 b = _mm512_maskz_loadu_ps(k1, xr + 2 * c + 16);
+        __mmask16 kn = (__mmask16)(n >= 16 ? 0xffffu : (1u << n) - 1);
+        _mm512_mask_storeu_ps(d + c, kn, _mm512_permutex2var_ps(a, even, b));
     }
 }
 
@@ -245,7 +308,7 @@ void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, con
             if (!p.in_place)
                 build_phases(g, &p, xc, ph);
             dw_plane(g, &p, p.in_place ? xc : ph, w + c * taps, b ? b[c] : 0.0f, offs, wide);
-            copy_out(g, &g->act, p.width, wide, 0, g->oh * p.width, y + q * ohw);
+            copy_out_vec(g, &g->act, p.width, wide, 0, g->oh * p.width, y + q * ohw);
         }
     }
 }
@@ -254,9 +317,11 @@ void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, con
  * wm [MM rows kk apart], phases of the group's first channel at ph. */
 AVX512 __attribute__((always_inline)) static inline void
 direct_block(const conv_geom *g, const fast_phases *p, const float *ph, const float *wm,
-             const float *bias, const int64_t *offs, int64_t q0, int64_t nq, float *tmp, int mm)
+             const float *bias, const int64_t *offs, int64_t q0, int64_t nq, float *tmp, float *yout,
+             int mm)
 {
     enum { MAXM = 6 };
+    int64_t ohw = g->oh * g->ow;
     __mmask16 k[4];
     block_masks(q0, nq, k);
     __m512 acc[MAXM][4];
@@ -284,6 +349,14 @@ direct_block(const conv_geom *g, const fast_phases *p, const float *ph, const fl
             }
         }
     }
+    if (yout) { /* rows of W == ow floats: y's own layout */
+#pragma GCC unroll 6
+        for (int m = 0; m < mm; m++)
+            for (int u = 0; u < 4; u++)
+                _mm512_mask_storeu_ps(yout + m * ohw + q0 + 16 * u, k[u],
+                                      act_vec(&g->act, acc[m][u]));
+        return;
+    }
 #pragma GCC unroll 6
     for (int m = 0; m < mm; m++)
         for (int u = 0; u < 4; u++)
@@ -292,15 +365,15 @@ direct_block(const conv_geom *g, const fast_phases *p, const float *ph, const fl
 
 AVX512 static void direct_item(const conv_geom *g, const fast_phases *p, const float *ph,
                                const float *wm, const float *bias, const int64_t *offs,
-                               int64_t q0, int64_t nq, float *tmp, int mm)
+                               int64_t q0, int64_t nq, float *tmp, float *yout, int mm)
 {
     switch (mm) { /* a constant filter count for the unrolled loops */
-    case 1: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, 1); break;
-    case 2: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, 2); break;
-    case 3: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, 3); break;
-    case 4: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, 4); break;
-    case 5: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, 5); break;
-    default: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, 6); break;
+    case 1: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 1); break;
+    case 2: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 2); break;
+    case 3: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 3); break;
+    case 4: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 4); break;
+    case 5: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 5); break;
+    default: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 6); break;
     }
 }
 
@@ -341,11 +414,15 @@ void conv_fast_direct(const conv_geom *g, const float *x, const float *w, const 
             int64_t m0 = gr * g->mg + mb * MB, mm = g->mg - mb * MB < MB ? g->mg - mb * MB : MB;
             const float *ph = src + (n * g->c + gr * g->cg) * p.chan;
             const float *bias = b ? b + m0 : NULL;
-            direct_item(g, &p, ph, w + m0 * g->kk, bias, offs, qb * 64, nq, tmp, (int)mm);
-            int64_t cnt = nq - qb * 64 < 64 ? nq - qb * 64 : 64;
             float *yn = y + ((n0 + n) * g->m + m0) * ohw;
+            bool rows = p.width == g->ow; /* no spare columns: store in place */
+            direct_item(g, &p, ph, w + m0 * g->kk, bias, offs, qb * 64, nq, tmp,
+                        rows ? yn : NULL, (int)mm);
+            if (rows)
+                continue;
+            int64_t cnt = nq - qb * 64 < 64 ? nq - qb * 64 : 64;
             for (int64_t m = 0; m < mm; m++)
-                copy_out(g, &g->act, p.width, tmp + m * 64, qb * 64, cnt, yn + m * ohw);
+                copy_out_vec(g, &g->act, p.width, tmp + m * 64, qb * 64, cnt, yn + m * ohw);
         }
     }
 }

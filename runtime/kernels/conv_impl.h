@@ -35,10 +35,17 @@
  * a Relu, Clip, LeakyRelu or HardSwish that alone reads the convolution's
  * output into it: runtime/plan.c), with the same float operations as the
  * standalone kernel in elementwise.c, so the result is the same bits. */
-enum { CONV_ACT_NONE, CONV_ACT_RELU, CONV_ACT_CLIP, CONV_ACT_LEAKY, CONV_ACT_HARDSWISH };
+enum {
+    CONV_ACT_NONE,
+    CONV_ACT_RELU,
+    CONV_ACT_CLIP,
+    CONV_ACT_LEAKY,
+    CONV_ACT_HARDSWISH,
+    CONV_ACT_HSIG_MUL, /* x * HardSigmoid(x), the exporters' HardSwish */
+};
 typedef struct conv_act {
     int kind;
-    float a, b; /* clip: lo, hi; leaky: alpha */
+    float a, b; /* clip: lo, hi; leaky: alpha; hsig_mul: alpha, beta */
 } conv_act;
 
 typedef struct conv_geom {
