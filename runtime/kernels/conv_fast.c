@@ -19,9 +19,9 @@
  * convolution of stride 1 reads the input itself.
  *
  * The depthwise kernel keeps, per channel, 64 outputs in four vectors over
- * all taps (a multiply, then an add, per tap in (ki, kj) order after the
- * bias: the reference loop's operations, so it gives the same bits as the
- * training path except for the sign of a zero).  The direct kernel keeps
+ * all taps (a fused multiply-add per tap in (ki, kj) order after the bias,
+ * so its last bits differ from the training path's separate multiply and
+ * add).  The direct kernel keeps
  * 6 filters x 64 outputs in 24 vectors, each tap one broadcast weight per
  * filter and one load of 16 inputs per vector (fused multiply-adds, over
  * channels and then taps in order), and writes them out through a small
@@ -31,6 +31,10 @@
 #include <string.h>
 
 #include "conv_impl.h"
+
+/* Floats after the direct kernel's phases that a block's last vectors may
+ * read (and drop). */
+#define FAST_SLACK 64
 
 /* Floats of the phase planes of one channel and their layout. */
 typedef struct fast_phases {
@@ -108,8 +112,18 @@ static void build_phases(const conv_geom *g, const fast_phases *p, const float *
         }
 }
 
+#if CONV_HAVE_DIRECT
+static void act_apply_vec(const conv_act *act, float *v, int64_t n);
+#endif
+
 void conv_act_apply(const conv_act *act, float *v, int64_t n)
 {
+#if CONV_HAVE_DIRECT
+    if (act->kind != CONV_ACT_NONE && __builtin_cpu_supports("avx512f")) {
+        act_apply_vec(act, v, n);
+        return;
+    }
+#endif
     switch (act->kind) {
     case CONV_ACT_RELU:
         for (int64_t i = 0; i < n; i++)
@@ -173,7 +187,7 @@ int64_t conv_fast_scratch_floats(const conv_geom *g)
         return dw_slot_floats(g, &p) * fast_slots(g);
     if (g->fast_direct) {
         int64_t taps = conv_round16(2 * g->kh * g->kw); /* int64 offsets */
-        return taps + (p.in_place ? 0 : direct_chunk(g, &p) * g->c * p.chan);
+        return taps + (p.in_place ? 0 : direct_chunk(g, &p) * g->c * p.chan + FAST_SLACK);
     }
     return 0;
 }
@@ -217,6 +231,17 @@ AVX512 static inline __m512 act_vec(const conv_act *act, __m512 v)
         s = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(s, one, _CMP_GT_OQ), s, one);
         return _mm512_mul_ps(v, s);
     default: return v;
+    }
+}
+
+AVX512 static void act_apply_vec(const conv_act *act, float *v, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(v + i, act_vec(act, _mm512_loadu_ps(v + i)));
+    if (i < n) {
+        __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(v + i, k, act_vec(act, _mm512_maskz_loadu_ps(k, v + i)));
     }
 }
 
@@ -270,10 +295,10 @@ AVX512 static void dw_plane(const conv_geom *g, const fast_phases *p, const floa
         for (int64_t t = 0; t < taps; t++) {
             const float *s = ph + offs[t] + q0;
             __m512 wv = _mm512_set1_ps(wc[t]);
-            a0 = _mm512_add_ps(a0, _mm512_mul_ps(wv, _mm512_maskz_loadu_ps(k[0], s)));
-            a1 = _mm512_add_ps(a1, _mm512_mul_ps(wv, _mm512_maskz_loadu_ps(k[1], s + 16)));
-            a2 = _mm512_add_ps(a2, _mm512_mul_ps(wv, _mm512_maskz_loadu_ps(k[2], s + 32)));
-            a3 = _mm512_add_ps(a3, _mm512_mul_ps(wv, _mm512_maskz_loadu_ps(k[3], s + 48)));
+            a0 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k[0], s), a0);
+            a1 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k[1], s + 16), a1);
+            a2 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k[2], s + 32), a2);
+            a3 = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(k[3], s + 48), a3);
         }
         _mm512_storeu_ps(wide + q0, a0);
         _mm512_storeu_ps(wide + q0 + 16, a1);
@@ -313,69 +338,93 @@ void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, con
     }
 }
 
-/* MM filters (a constant after inlining) x 64 outputs from [q0, q0 + 64):
+/* MM filters x NV vectors of outputs from q0 (constants after inlining):
  * wm [MM rows kk apart], phases of the group's first channel at ph. */
 AVX512 __attribute__((always_inline)) static inline void
 direct_block(const conv_geom *g, const fast_phases *p, const float *ph, const float *wm,
              const float *bias, const int64_t *offs, int64_t q0, int64_t nq, float *tmp, float *yout,
-             int mm)
+             int mm, int nv, bool full)
 {
-    enum { MAXM = 6 };
+    enum { MAXM = 6, MAXV = 4 };
     int64_t ohw = g->oh * g->ow;
-    __mmask16 k[4];
+    __mmask16 k[MAXV];
     block_masks(q0, nq, k);
-    __m512 acc[MAXM][4];
+    __m512 acc[MAXM][MAXV];
 #pragma GCC unroll 6
     for (int m = 0; m < mm; m++) {
         __m512 bv = _mm512_set1_ps(bias ? bias[m] : 0.0f);
-        acc[m][0] = acc[m][1] = acc[m][2] = acc[m][3] = bv;
+#pragma GCC unroll 4
+        for (int u = 0; u < nv; u++)
+            acc[m][u] = bv;
     }
     int64_t taps = g->kh * g->kw;
     for (int64_t c = 0; c < g->cg; c++) {
         const float *pc = ph + c * p->chan + q0, *wc = wm + c * taps;
         for (int64_t t = 0; t < taps; t++) {
             const float *s = pc + offs[t];
-            __m512 x0 = _mm512_maskz_loadu_ps(k[0], s);
-            __m512 x1 = _mm512_maskz_loadu_ps(k[1], s + 16);
-            __m512 x2 = _mm512_maskz_loadu_ps(k[2], s + 32);
-            __m512 x3 = _mm512_maskz_loadu_ps(k[3], s + 48);
+            __m512 x[MAXV];
+#pragma GCC unroll 4
+            for (int u = 0; u < nv; u++)
+                x[u] = full ? _mm512_loadu_ps(s + 16 * u) : _mm512_maskz_loadu_ps(k[u], s + 16 * u);
 #pragma GCC unroll 6
             for (int m = 0; m < mm; m++) {
                 __m512 wv = _mm512_set1_ps(wc[m * g->kk + t]);
-                acc[m][0] = _mm512_fmadd_ps(wv, x0, acc[m][0]);
-                acc[m][1] = _mm512_fmadd_ps(wv, x1, acc[m][1]);
-                acc[m][2] = _mm512_fmadd_ps(wv, x2, acc[m][2]);
-                acc[m][3] = _mm512_fmadd_ps(wv, x3, acc[m][3]);
+#pragma GCC unroll 4
+                for (int u = 0; u < nv; u++)
+                    acc[m][u] = _mm512_fmadd_ps(wv, x[u], acc[m][u]);
             }
         }
     }
     if (yout) { /* rows of W == ow floats: y's own layout */
 #pragma GCC unroll 6
         for (int m = 0; m < mm; m++)
-            for (int u = 0; u < 4; u++)
+#pragma GCC unroll 4
+            for (int u = 0; u < nv; u++)
                 _mm512_mask_storeu_ps(yout + m * ohw + q0 + 16 * u, k[u],
                                       act_vec(&g->act, acc[m][u]));
         return;
     }
 #pragma GCC unroll 6
     for (int m = 0; m < mm; m++)
-        for (int u = 0; u < 4; u++)
+#pragma GCC unroll 4
+        for (int u = 0; u < nv; u++)
             _mm512_storeu_ps(tmp + m * 64 + 16 * u, acc[m][u]);
 }
 
+#define DIRECT_NV(MM, FULL)                                                                \
+    switch (nv) {                                                                          \
+    case 1: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, MM, 1, FULL); break; \
+    case 2: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, MM, 2, FULL); break; \
+    case 3: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, MM, 3, FULL); break; \
+    default: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, MM, 4, FULL); break; \
+    }
+#define DIRECT_MM(FULL)                     \
+    switch (mm) {                           \
+    case 1: DIRECT_NV(1, FULL) break;       \
+    case 2: DIRECT_NV(2, FULL) break;       \
+    case 3: DIRECT_NV(3, FULL) break;       \
+    case 4: DIRECT_NV(4, FULL) break;       \
+    case 5: DIRECT_NV(5, FULL) break;       \
+    default: DIRECT_NV(6, FULL) break;      \
+    }
+
+/* The block's filter and vector counts as constants for the unrolled loops:
+ * the last block of a map takes only the vectors it needs.  Loads past the
+ * last output are masked off only where they could leave the buffer: the
+ * input itself (in place); phases have FAST_SLACK floats after them. */
 AVX512 static void direct_item(const conv_geom *g, const fast_phases *p, const float *ph,
                                const float *wm, const float *bias, const int64_t *offs,
                                int64_t q0, int64_t nq, float *tmp, float *yout, int mm)
 {
-    switch (mm) { /* a constant filter count for the unrolled loops */
-    case 1: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 1); break;
-    case 2: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 2); break;
-    case 3: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 3); break;
-    case 4: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 4); break;
-    case 5: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 5); break;
-    default: direct_block(g, p, ph, wm, bias, offs, q0, nq, tmp, yout, 6); break;
+    int nv = nq - q0 >= 64 ? 4 : (int)((nq - q0 + 15) / 16);
+    if (!p->in_place || nq - q0 >= 64) {
+        DIRECT_MM(true)
+    } else {
+        DIRECT_MM(false)
     }
 }
+#undef DIRECT_MM
+#undef DIRECT_NV
 
 void conv_fast_direct(const conv_geom *g, const float *x, const float *w, const float *b,
                       float *y, float *scratch)
