@@ -307,11 +307,93 @@ AVX512 static void dw_plane(const conv_geom *g, const fast_phases *p, const floa
     }
 }
 
+/* Stride 1, rows of at least DW_ROW_MIN outputs: straight from the input
+ * into y, a row at a time, NV vectors (a constant after inlining) from
+ * vector v0 of the row; masks [kw][nvec] keep the lanes whose source column
+ * is inside the row (the pads read zeros: masked-off lanes load nothing). */
+#define DW_ROW_MIN 12
+#define DW_ROW_MAX_MASKS 4096
+
+AVX512 __attribute__((always_inline)) static inline void
+dw_row_block(const conv_geom *g, const float *xp, const float *wc, float bias, float *yr,
+             int64_t i, int64_t v0, int64_t nvec, const __mmask16 *masks, int nv)
+{
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int u = 0; u < nv; u++)
+        acc[u] = _mm512_set1_ps(bias);
+    for (int64_t ki = 0; ki < g->kh; ki++) {
+        int64_t ih = i - g->ph + ki * g->dh;
+        if (ih < 0 || ih >= g->h)
+            continue;
+        const float *xr = xp + ih * g->w - g->pw + 16 * v0;
+        for (int64_t kj = 0; kj < g->kw; kj++) {
+            __m512 wv = _mm512_set1_ps(wc[ki * g->kw + kj]);
+            const float *src = xr + kj * g->dw;
+            const __mmask16 *mk = masks + kj * nvec + v0;
+#pragma GCC unroll 4
+            for (int u = 0; u < nv; u++)
+                acc[u] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk[u], src + 16 * u), acc[u]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int u = 0; u < nv; u++) {
+        int64_t rem = g->ow - 16 * (v0 + u);
+        __mmask16 k = (__mmask16)(rem >= 16 ? 0xffffu : (1u << rem) - 1);
+        _mm512_mask_storeu_ps(yr + 16 * (v0 + u), k, act_vec(&g->act, acc[u]));
+    }
+}
+
+AVX512 static void dw_rows(const conv_geom *g, const float *xp, const float *wc, float bias,
+                           float *yp, int64_t nvec, const __mmask16 *masks)
+{
+    for (int64_t i = 0; i < g->oh; i++)
+        for (int64_t v0 = 0; v0 < nvec; v0 += 4) {
+            float *yr = yp + i * g->ow;
+            switch (nvec - v0 >= 4 ? 4 : nvec - v0) {
+            case 1: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 1); break;
+            case 2: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 2); break;
+            case 3: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 3); break;
+            default: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 4); break;
+            }
+        }
+}
+
+static bool dw_by_rows(const conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && g->ow >= DW_ROW_MIN &&
+           g->kw * ((g->ow + 15) / 16) <= DW_ROW_MAX_MASKS;
+}
+
 void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, const float *b,
                          float *y, float *scratch)
 {
     fast_phases p;
     phases_of(g, &p);
+    if (dw_by_rows(g)) {
+        int64_t nvec = (g->ow + 15) / 16, taps = g->kh * g->kw, planes = g->n * g->c;
+        int64_t ohw = g->oh * g->ow;
+        __mmask16 masks[g->kw * nvec];
+        for (int64_t kj = 0; kj < g->kw; kj++) {
+            int64_t lo, hi;
+            nn_valid_range(g->pw, kj * g->dw, 1, g->w, g->ow, &lo, &hi);
+            for (int64_t v = 0; v < nvec; v++) {
+                unsigned bits = 0;
+                for (int l = 0; l < 16; l++)
+                    if (16 * v + l >= lo && 16 * v + l < hi)
+                        bits |= 1u << l;
+                masks[kj * nvec + v] = (__mmask16)bits;
+            }
+        }
+        bool par = !omp_in_parallel() && planes * ohw * taps > NN_OMP_MIN_WORK;
+#pragma omp parallel for schedule(static) if (par)
+        for (int64_t q = 0; q < planes; q++) {
+            int64_t c = q % g->c;
+            dw_rows(g, x + q * g->h * g->w, w + c * taps, b ? b[c] : 0.0f, y + q * ohw, nvec,
+                    masks);
+        }
+        return;
+    }
     int64_t taps = g->kh * g->kw, planes = g->n * g->c, ohw = g->oh * g->ow;
     int64_t slot = dw_slot_floats(g, &p), slots = fast_slots(g);
     int64_t offs[taps > 0 ? taps : 1];
