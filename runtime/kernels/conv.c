@@ -162,7 +162,9 @@ static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_d
         int64_t width = g->ow + (g->kw - 1) * g->dw / g->sw;
         g->fast_dw = g->group == g->c && g->m == g->c;
         g->fast_direct = !g->fast_dw && g->oh * width >= 16 &&
-                         (g->kh * g->kw > 1 || ohw <= 64);
+                         (g->kh * g->kw > 1 || ohw <= 64) &&
+                         !g->direct && !g->direct16 && /* LeNet's: 1.3-1.7x faster there */
+                         !(g->wide && g->kk < 32); /* few taps: the wide GEMM, 1.5x */
     }
 #endif
     return BNN_OK;

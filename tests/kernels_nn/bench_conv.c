@@ -123,8 +123,13 @@ done:
     return 0;
 }
 
-/* Batch-1 layers of the published conv nets (issue 14). */
+/* Batch-1 layers of LeNet-5 and the published conv nets (issue 14). */
 static const layer nets[] = {
+    {"lenet_c1", 1, 1, 28, 28, 6, 5, 1, 2, 1},
+    {"lenet_c2", 1, 6, 14, 14, 16, 5, 1, 0, 1},
+    {"small_mnist_c1", 1, 1, 28, 28, 32, 3, 1, 1, 1},
+    {"small_mnist_c2", 1, 32, 14, 14, 64, 3, 1, 1, 1},
+    {"small_cifar_c3", 1, 64, 8, 8, 128, 3, 1, 1, 1},
     {"r18_conv1", 1, 3, 224, 224, 64, 7, 2, 3, 1},
     {"r18_l1", 1, 64, 56, 56, 64, 3, 1, 1, 1},
     {"r18_l2_s2", 1, 64, 56, 56, 128, 3, 2, 1, 1},

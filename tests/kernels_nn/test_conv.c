@@ -420,7 +420,8 @@ Test(conv, wide_path_partial_gradients)
  * them and on the training paths): the depthwise row kernel (stride 1, rows
  * of 12 or more outputs: widths around a vector, dilation, pads wider than
  * the window, asymmetric) and its phase-plane kernel (narrow rows, strides
- * 2 and 3); the direct kernel with every filter remainder of its blocks of
+ * 2 and 3); the direct kernel (windows of 32 or more taps at stride 1:
+ * fewer keep the wide GEMM) with every filter remainder of its blocks of
  * 6 (1, 5, 7, 13 filters), groups, stride 2 with dilation, maps whose last
  * block has 1, 2 or 3 vectors, 1x1 maps of at most 64 outputs read in
  * place (a masked last vector: 7x7, 8x8) and padded, and batches of
@@ -443,13 +444,13 @@ static const conv_cfg fast_cases[] = {
     {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {11, 13}, .k = {3, 2}, .s = {3, 2},
      .pb = {1, 0}, .pe = {2, 1}, .d = {2, 3}},
     /* direct */
-    {.sd = 2, .n = 1, .c = 3, .m = 1, .group = 1, .in = {9, 9}, .k = {3, 3}, .s = {1, 1},
+    {.sd = 2, .n = 1, .c = 4, .m = 1, .group = 1, .in = {9, 9}, .k = {3, 3}, .s = {1, 1},
      .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
     {.sd = 2, .n = 2, .c = 4, .m = 5, .group = 1, .in = {10, 11}, .k = {3, 3}, .s = {1, 1},
      .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}},
     {.sd = 2, .n = 1, .c = 2, .m = 7, .group = 1, .in = {13, 12}, .k = {3, 3}, .s = {2, 2},
      .pb = {1, 2}, .pe = {2, 0}, .d = {2, 1}, .bias = 1},
-    {.sd = 2, .n = 3, .c = 6, .m = 10, .group = 2, .in = {9, 7}, .k = {3, 2}, .s = {1, 1},
+    {.sd = 2, .n = 3, .c = 12, .m = 10, .group = 2, .in = {9, 7}, .k = {3, 2}, .s = {1, 1},
      .pb = {1, 0}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
     {.sd = 2, .n = 1, .c = 40, .m = 13, .group = 1, .in = {20, 20}, .k = {3, 3}, .s = {1, 1},
      .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
