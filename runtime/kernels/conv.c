@@ -149,10 +149,11 @@ static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_d
 #endif
     /* inference (conv_fast.c): depthwise over phase planes, and direct for
      * windows above 1x1 whose outputs fill at least a vector, and for 1x1
-     * convolutions on maps of at most 64 outputs.  Bigger 1x1 maps keep the
-     * GEMM (no im2col there; OpenBLAS was 1.2-1.7x faster on MobileNetV2's
-     * 14x14 to 112x112 ones, one thread, tests/kernels_nn/bench_conv nets),
-     * and so does a 1x1 map (one column). */
+     * convolutions of at most 64 outputs over the batch.  Bigger 1x1 ones
+     * keep the GEMM (no im2col there for one image; OpenBLAS was up to 1.4x
+     * faster on MobileNetV2's 14x14 to 112x112 maps, and on 7x7 ones at
+     * batch 8, one thread, tests/kernels_nn/bench_conv nets), and so does a
+     * 1x1 map (one column). */
     g->fast_dw = g->fast_direct = false;
     g->act.kind = (int)bnn_node_int(args->node, "bnn_fused_act", CONV_ACT_NONE);
     g->act.a = bnn_node_float(args->node, "bnn_fused_a", 0.0f);
@@ -162,9 +163,10 @@ static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_d
         int64_t width = g->ow + (g->kw - 1) * g->dw / g->sw;
         g->fast_dw = g->group == g->c && g->m == g->c;
         g->fast_direct = !g->fast_dw && g->oh * width >= 16 &&
-                         (g->kh * g->kw > 1 || ohw <= 64) &&
+                         (g->kh * g->kw > 1 || g->n * ohw <= 64) &&
                          !g->direct && !g->direct16 && /* LeNet's: 1.3-1.7x faster there */
-                         !(g->wide && g->kk < 32); /* few taps: the wide GEMM, 1.5x */
+                         /* few taps: the wide GEMM (1.5x), or the batch's one GEMM (1.2x) */
+                         !(g->kk < 32 && (g->wide || g->n > 1));
     }
 #endif
     return BNN_OK;

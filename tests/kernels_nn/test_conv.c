@@ -420,11 +420,11 @@ Test(conv, wide_path_partial_gradients)
  * them and on the training paths): the depthwise row kernel (stride 1, rows
  * of 12 or more outputs: widths around a vector, dilation, pads wider than
  * the window, asymmetric) and its phase-plane kernel (narrow rows, strides
- * 2 and 3); the direct kernel (windows of 32 or more taps at stride 1:
- * fewer keep the wide GEMM) with every filter remainder of its blocks of
+ * 2 and 3); the direct kernel (windows of 32 taps or more unless alone
+ * at stride 2) with every filter remainder of its blocks of
  * 6 (1, 5, 7, 13 filters), groups, stride 2 with dilation, maps whose last
  * block has 1, 2 or 3 vectors, 1x1 maps of at most 64 outputs read in
- * place (a masked last vector: 7x7, 8x8) and padded, and batches of
+ * place (one image: a masked last vector, 7x7; 8x8) and padded, batches of
  * several images; 1-D. */
 static const conv_cfg fast_cases[] = {
     /* depthwise, rows */
@@ -456,13 +456,13 @@ static const conv_cfg fast_cases[] = {
      .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
     {.sd = 2, .n = 1, .c = 3, .m = 8, .group = 1, .in = {35, 35}, .k = {7, 7}, .s = {2, 2},
      .pb = {3, 3}, .pe = {3, 3}, .d = {1, 1}, .bias = 1},
-    {.sd = 2, .n = 2, .c = 9, .m = 7, .group = 1, .in = {7, 7}, .k = {1, 1}, .s = {1, 1},
+    {.sd = 2, .n = 1, .c = 9, .m = 7, .group = 1, .in = {7, 7}, .k = {1, 1}, .s = {1, 1},
      .d = {1, 1}, .bias = 1},
     {.sd = 2, .n = 1, .c = 5, .m = 6, .group = 1, .in = {8, 8}, .k = {1, 1}, .s = {1, 1},
      .d = {1, 1}},
     {.sd = 2, .n = 1, .c = 5, .m = 6, .group = 1, .in = {5, 6}, .k = {1, 1}, .s = {1, 1},
      .pb = {1, 0}, .pe = {0, 1}, .d = {1, 1}, .bias = 1},
-    {.sd = 1, .n = 2, .c = 3, .m = 4, .group = 1, .in = {50}, .k = {3}, .s = {2}, .pb = {1},
+    {.sd = 1, .n = 2, .c = 12, .m = 4, .group = 1, .in = {50}, .k = {3}, .s = {2}, .pb = {1},
      .pe = {1}, .d = {2}, .bias = 1},
 };
 
