@@ -386,7 +386,7 @@ void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, con
             }
         }
         bool par = !omp_in_parallel() && planes * ohw * taps > NN_OMP_MIN_WORK;
-#pragma omp parallel for schedule(static) if (par)
+#pragma omp parallel for schedule(dynamic, 4) if (par)
         for (int64_t q = 0; q < planes; q++) {
             int64_t c = q % g->c;
             dw_rows(g, x + q * g->h * g->w, w + c * taps, b ? b[c] : 0.0f, y + q * ohw, nvec,
@@ -408,7 +408,7 @@ void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, con
 #pragma omp parallel num_threads(threads)
     {
         float *ph = scratch + omp_get_thread_num() * slot, *wide = ph + p.chan;
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 4)
         for (int64_t q = 0; q < planes; q++) {
             int64_t c = q % g->c;
             const float *xc = x + q * g->h * g->w;
@@ -522,13 +522,19 @@ void conv_fast_direct(const conv_geom *g, const float *x, const float *w, const 
             offs[ki * g->kw + kj] = tap_offset(g, &p, ki, kj);
     int64_t chunk = direct_chunk(g, &p), xsz = g->c * g->h * g->w;
     int64_t nqb = (nq + 63) / 64, nmb = (g->mg + MB - 1) / MB;
-    bool par = !omp_in_parallel() && omp_get_max_threads() > 1;
+    /* One parallel region for the whole call (a join less per chunk, which
+     * on a busy host waits for a descheduled thread); the blocks are dealt
+     * dynamically, so a thread that starts late takes fewer.  Each block's
+     * result is the same whichever thread computes it. */
+    bool par = !omp_in_parallel() && omp_get_max_threads() > 1 &&
+               g->n * g->m * nq * g->kk > NN_OMP_MIN_WORK;
+#pragma omp parallel if (par)
     for (int64_t n0 = 0; n0 < g->n; n0 += chunk) {
         int64_t nb = g->n - n0 < chunk ? g->n - n0 : chunk;
         const float *src = x + n0 * xsz;
         if (!p.in_place) {
             int64_t planes = nb * g->c;
-#pragma omp parallel for schedule(static) if (par && planes * p.chan > NN_OMP_MIN_WORK)
+#pragma omp for schedule(static)
             for (int64_t q = 0; q < planes; q++)
                 build_phases(g, &p, src + q * g->h * g->w, phases + q * p.chan);
             src = phases;
@@ -536,8 +542,7 @@ void conv_fast_direct(const conv_geom *g, const float *x, const float *w, const 
         /* items: image, group, block of 64 outputs, block of MB filters (innermost,
          * so that consecutive items read the same inputs) */
         int64_t items = nb * g->group * nqb * nmb;
-        int64_t work = nb * g->m * nq * g->kk;
-#pragma omp parallel for schedule(static) if (par && work > NN_OMP_MIN_WORK)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t it = 0; it < items; it++) {
             float tmp[MB * 64] __attribute__((aligned(64)));
             int64_t mb = it % nmb, qb = it / nmb % nqb, gr = it / nmb / nqb % g->group;
