@@ -307,10 +307,11 @@ AVX512 static void dw_plane(const conv_geom *g, const fast_phases *p, const floa
     }
 }
 
-/* Stride 1, rows of at least DW_ROW_MIN outputs: straight from the input
- * into y, a row at a time, NV vectors (a constant after inlining) from
- * vector v0 of the row; masks [kw][nvec] keep the lanes whose source column
- * is inside the row (the pads read zeros: masked-off lanes load nothing). */
+/* Column stride 1 or 2, rows of at least DW_ROW_MIN outputs: straight from
+ * the input into y, a row at a time, NV vectors (a constant after inlining)
+ * from vector v0 of the row; masks [kw][nvec][sw] keep the lanes whose
+ * source column is inside the row (the pads read zeros: masked-off lanes
+ * load nothing); at stride 2 each vector is the even lanes of two loads. */
 #define DW_ROW_MIN 12
 #define DW_ROW_MAX_MASKS 4096
 
@@ -323,17 +324,30 @@ dw_row_block(const conv_geom *g, const float *xp, const float *wc, float bias, f
     for (int u = 0; u < nv; u++)
         acc[u] = _mm512_set1_ps(bias);
     for (int64_t ki = 0; ki < g->kh; ki++) {
-        int64_t ih = i - g->ph + ki * g->dh;
+        int64_t ih = i * g->sh - g->ph + ki * g->dh;
         if (ih < 0 || ih >= g->h)
             continue;
-        const float *xr = xp + ih * g->w - g->pw + 16 * v0;
+        const float *xr = xp + ih * g->w - g->pw + 16 * g->sw * v0;
         for (int64_t kj = 0; kj < g->kw; kj++) {
             __m512 wv = _mm512_set1_ps(wc[ki * g->kw + kj]);
             const float *src = xr + kj * g->dw;
             const __mmask16 *mk = masks + kj * nvec + v0;
+            if (g->sw == 1) {
 #pragma GCC unroll 4
-            for (int u = 0; u < nv; u++)
-                acc[u] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk[u], src + 16 * u), acc[u]);
+                for (int u = 0; u < nv; u++)
+                    acc[u] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk[u], src + 16 * u),
+                                             acc[u]);
+            } else { /* stride 2: the even lanes of 32 source floats, masks in pairs */
+                const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
+                                                       22, 24, 26, 28, 30);
+                mk = masks + 2 * (kj * nvec + v0);
+#pragma GCC unroll 4
+                for (int u = 0; u < nv; u++) {
+                    __m512 a = _mm512_maskz_loadu_ps(mk[2 * u], src + 32 * u);
+                    __m512 c = _mm512_maskz_loadu_ps(mk[2 * u + 1], src + 32 * u + 16);
+                    acc[u] = _mm512_fmadd_ps(wv, _mm512_permutex2var_ps(a, even, c), acc[u]);
+                }
+            }
         }
     }
 #pragma GCC unroll 4
@@ -361,8 +375,8 @@ AVX512 static void dw_rows(const conv_geom *g, const float *xp, const float *wc,
 
 static bool dw_by_rows(const conv_geom *g)
 {
-    return g->sh == 1 && g->sw == 1 && g->ow >= DW_ROW_MIN &&
-           g->kw * ((g->ow + 15) / 16) <= DW_ROW_MAX_MASKS;
+    return (g->sw == 1 || g->sw == 2) && g->ow >= DW_ROW_MIN &&
+           2 * g->kw * ((g->ow + 15) / 16) <= DW_ROW_MAX_MASKS;
 }
 
 void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, const float *b,
@@ -373,18 +387,20 @@ void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, con
     if (dw_by_rows(g)) {
         int64_t nvec = (g->ow + 15) / 16, taps = g->kh * g->kw, planes = g->n * g->c;
         int64_t ohw = g->oh * g->ow;
-        __mmask16 masks[g->kw * nvec];
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            int64_t lo, hi;
-            nn_valid_range(g->pw, kj * g->dw, 1, g->w, g->ow, &lo, &hi);
-            for (int64_t v = 0; v < nvec; v++) {
-                unsigned bits = 0;
-                for (int l = 0; l < 16; l++)
-                    if (16 * v + l >= lo && 16 * v + l < hi)
-                        bits |= 1u << l;
-                masks[kj * nvec + v] = (__mmask16)bits;
-            }
-        }
+        /* per tap column and vector of outputs: the source lanes inside the
+         * row (stride 2: the 32 source floats of 16 outputs, two masks) */
+        int64_t per = g->sw; /* masks per vector */
+        __mmask16 masks[per * g->kw * nvec];
+        for (int64_t kj = 0; kj < g->kw; kj++)
+            for (int64_t v = 0; v < nvec; v++)
+                for (int64_t h = 0; h < per; h++) {
+                    int64_t s0 = 16 * per * v + 16 * h + kj * g->dw - g->pw; /* lane 0's column */
+                    unsigned bits = 0;
+                    for (int l = 0; l < 16; l++)
+                        if (s0 + l >= 0 && s0 + l < g->w && (16 * per * v + 16 * h + l) / per < g->ow)
+                            bits |= 1u << l;
+                    masks[per * (kj * nvec + v) + h] = (__mmask16)bits;
+                }
         bool par = !omp_in_parallel() && planes * ohw * taps > NN_OMP_MIN_WORK;
 #pragma omp parallel for schedule(dynamic, 4) if (par)
         for (int64_t q = 0; q < planes; q++) {

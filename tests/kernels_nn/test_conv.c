@@ -417,10 +417,10 @@ Test(conv, wide_path_partial_gradients)
 }
 
 /* The inference paths of conv_fast.c (run_conv checks each geometry on
- * them and on the training paths): the depthwise row kernel (stride 1, rows
- * of 12 or more outputs: widths around a vector, dilation, pads wider than
- * the window, asymmetric) and its phase-plane kernel (narrow rows, strides
- * 2 and 3); the direct kernel (windows of 32 taps or more unless alone
+ * them and on the training paths): the depthwise row kernel (column stride
+ * 1 or 2, rows of 12 or more outputs: widths around a vector, dilation,
+ * pads wider than the window, asymmetric, row strides 1 to 3) and its
+ * phase-plane kernel (narrow rows, column stride 3); the direct kernel (windows of 32 taps or more unless alone
  * at stride 2) with every filter remainder of its blocks of
  * 6 (1, 5, 7, 13 filters), groups, stride 2 with dilation, maps whose last
  * block has 1, 2 or 3 vectors, 1x1 maps of at most 64 outputs read in
@@ -436,6 +436,13 @@ static const conv_cfg fast_cases[] = {
      .pb = {6, 7}, .pe = {1, 5}, .d = {1, 1}},
     {.sd = 1, .n = 2, .c = 3, .m = 3, .group = 3, .in = {70}, .k = {7}, .s = {1}, .pb = {3},
      .pe = {3}, .d = {3}, .bias = 1},
+    /* depthwise, rows at column stride 2: row strides 2 and 3, dilation, 1-D */
+    {.sd = 2, .n = 2, .c = 3, .m = 3, .group = 3, .in = {10, 40}, .k = {3, 3}, .s = {3, 2},
+     .pb = {0, 2}, .pe = {1, 0}, .d = {2, 2}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {8, 33}, .k = {3, 3}, .s = {2, 2},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}},
+    {.sd = 1, .n = 2, .c = 3, .m = 3, .group = 3, .in = {61}, .k = {5}, .s = {2}, .pb = {2},
+     .pe = {1}, .d = {1}, .bias = 1},
     /* depthwise, phase planes */
     {.sd = 2, .n = 2, .c = 4, .m = 4, .group = 4, .in = {7, 7}, .k = {3, 3}, .s = {1, 1},
      .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
