@@ -179,12 +179,23 @@ static int64_t fast_slots(const conv_geom *g)
     return s > planes ? (planes > 0 ? planes : 1) : s;
 }
 
+/* Depthwise by rows (below): column stride 1 or 2, rows of at least
+ * DW_ROW_MIN outputs, a mask table of at most DW_ROW_MAX_MASKS. */
+#define DW_ROW_MIN 12
+#define DW_ROW_MAX_MASKS 4096
+
+static bool dw_by_rows(const conv_geom *g)
+{
+    return (g->sw == 1 || g->sw == 2) && g->ow >= DW_ROW_MIN &&
+           2 * g->kw * ((g->ow + 15) / 16) <= DW_ROW_MAX_MASKS;
+}
+
 int64_t conv_fast_scratch_floats(const conv_geom *g)
 {
     fast_phases p;
     phases_of(g, &p);
-    if (g->fast_dw)
-        return dw_slot_floats(g, &p) * fast_slots(g);
+    if (g->fast_dw) /* the row kernel needs none */
+        return dw_by_rows(g) ? 0 : dw_slot_floats(g, &p) * fast_slots(g);
     if (g->fast_direct) {
         int64_t taps = conv_round16(2 * g->kh * g->kw); /* int64 offsets */
         return taps + (p.in_place ? 0 : direct_chunk(g, &p) * g->c * p.chan + FAST_SLACK);
@@ -312,8 +323,6 @@ AVX512 static void dw_plane(const conv_geom *g, const fast_phases *p, const floa
  * from vector v0 of the row; masks [kw][nvec][sw] keep the lanes whose
  * source column is inside the row (the pads read zeros: masked-off lanes
  * load nothing); at stride 2 each vector is the even lanes of two loads. */
-#define DW_ROW_MIN 12
-#define DW_ROW_MAX_MASKS 4096
 
 AVX512 __attribute__((always_inline)) static inline void
 dw_row_block(const conv_geom *g, const float *xp, const float *wc, float bias, float *yr,
@@ -373,11 +382,6 @@ AVX512 static void dw_rows(const conv_geom *g, const float *xp, const float *wc,
         }
 }
 
-static bool dw_by_rows(const conv_geom *g)
-{
-    return (g->sw == 1 || g->sw == 2) && g->ow >= DW_ROW_MIN &&
-           2 * g->kw * ((g->ow + 15) / 16) <= DW_ROW_MAX_MASKS;
-}
 
 void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, const float *b,
                          float *y, float *scratch)
