@@ -326,30 +326,33 @@ AVX512 static void dw_plane(const conv_geom *g, const fast_phases *p, const floa
 
 AVX512 __attribute__((always_inline)) static inline void
 dw_row_block(const conv_geom *g, const float *xp, const float *wc, float bias, float *yr,
-             int64_t i, int64_t v0, int64_t nvec, const __mmask16 *masks, int nv)
+             int64_t i, int64_t v0, int64_t nvec, const __mmask16 *masks, int nv, int64_t sw,
+             int64_t kw)
 {
+    const int64_t kh = g->kh, h = g->h, w = g->w, dh = g->dh, dw = g->dw;
+    const int64_t ih0 = i * g->sh - g->ph, base = -g->pw + 16 * sw * v0;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26,
+                                           28, 30);
     __m512 acc[4];
 #pragma GCC unroll 4
     for (int u = 0; u < nv; u++)
         acc[u] = _mm512_set1_ps(bias);
-    for (int64_t ki = 0; ki < g->kh; ki++) {
-        int64_t ih = i * g->sh - g->ph + ki * g->dh;
-        if (ih < 0 || ih >= g->h)
+    for (int64_t ki = 0; ki < kh; ki++) {
+        int64_t ih = ih0 + ki * dh;
+        if (ih < 0 || ih >= h)
             continue;
-        const float *xr = xp + ih * g->w - g->pw + 16 * g->sw * v0;
-        for (int64_t kj = 0; kj < g->kw; kj++) {
-            __m512 wv = _mm512_set1_ps(wc[ki * g->kw + kj]);
-            const float *src = xr + kj * g->dw;
-            const __mmask16 *mk = masks + kj * nvec + v0;
-            if (g->sw == 1) {
+        const float *xr = xp + ih * w + base;
+#pragma GCC unroll 5
+        for (int64_t kj = 0; kj < kw; kj++) {
+            __m512 wv = _mm512_set1_ps(wc[ki * kw + kj]);
+            const float *src = xr + kj * dw;
+            const __mmask16 *mk = masks + sw * (kj * nvec + v0);
+            if (sw == 1) {
 #pragma GCC unroll 4
                 for (int u = 0; u < nv; u++)
                     acc[u] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(mk[u], src + 16 * u),
                                              acc[u]);
             } else { /* stride 2: the even lanes of 32 source floats, masks in pairs */
-                const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20,
-                                                       22, 24, 26, 28, 30);
-                mk = masks + 2 * (kj * nvec + v0);
 #pragma GCC unroll 4
                 for (int u = 0; u < nv; u++) {
                     __m512 a = _mm512_maskz_loadu_ps(mk[2 * u], src + 32 * u);
@@ -367,21 +370,43 @@ dw_row_block(const conv_geom *g, const float *xp, const float *wc, float bias, f
     }
 }
 
-AVX512 static void dw_rows(const conv_geom *g, const float *xp, const float *wc, float bias,
-                           float *yp, int64_t nvec, const __mmask16 *masks)
+/* All rows of one plane; the column stride and a window width of 3 or 5
+ * as constants after inlining (the taps' loop unrolled). */
+AVX512 __attribute__((always_inline)) static inline void
+dw_rows_k(const conv_geom *g, const float *xp, const float *wc, float bias, float *yp,
+          int64_t nvec, const __mmask16 *masks, int64_t sw, int64_t kw)
 {
     for (int64_t i = 0; i < g->oh; i++)
         for (int64_t v0 = 0; v0 < nvec; v0 += 4) {
             float *yr = yp + i * g->ow;
             switch (nvec - v0 >= 4 ? 4 : nvec - v0) {
-            case 1: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 1); break;
-            case 2: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 2); break;
-            case 3: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 3); break;
-            default: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 4); break;
+            case 1: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 1, sw, kw); break;
+            case 2: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 2, sw, kw); break;
+            case 3: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 3, sw, kw); break;
+            default: dw_row_block(g, xp, wc, bias, yr, i, v0, nvec, masks, 4, sw, kw); break;
             }
         }
 }
 
+AVX512 static void dw_rows(const conv_geom *g, const float *xp, const float *wc, float bias,
+                           float *yp, int64_t nvec, const __mmask16 *masks)
+{
+    if (g->sw == 1) {
+        if (g->kw == 3)
+            dw_rows_k(g, xp, wc, bias, yp, nvec, masks, 1, 3);
+        else if (g->kw == 5)
+            dw_rows_k(g, xp, wc, bias, yp, nvec, masks, 1, 5);
+        else
+            dw_rows_k(g, xp, wc, bias, yp, nvec, masks, 1, g->kw);
+    } else {
+        if (g->kw == 3)
+            dw_rows_k(g, xp, wc, bias, yp, nvec, masks, 2, 3);
+        else if (g->kw == 5)
+            dw_rows_k(g, xp, wc, bias, yp, nvec, masks, 2, 5);
+        else
+            dw_rows_k(g, xp, wc, bias, yp, nvec, masks, 2, g->kw);
+    }
+}
 
 void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, const float *b,
                          float *y, float *scratch)
