@@ -28,7 +28,12 @@
  * scratch; every image's result is the same as on one thread.  Bigger GEMMs
  * keep the sequential loop and OpenBLAS's own threads: libgomp's workers
  * spinning after a parallel region starve OpenBLAS's threads in the sgemm
- * that follows (on 2 cores that made these convolutions 20x slower). */
+ * that follows (on 2 cores that made these convolutions 20x slower).
+ *
+ * All of the above is what a training step's forward runs.  An inference
+ * session on an AVX-512 CPU takes conv_fast.c's kernels for most shapes
+ * instead (conv_geometry's fast_dw and fast_direct; docs/runtime.md), and
+ * applies an activation the planner fused into the node (conv_act). */
 #include <omp.h>
 #include <string.h>
 
