@@ -378,7 +378,9 @@ static bnn_status plan_lifetimes(bnn_session *s, const bnn_plan_hooks *hooks, bn
          * and its producer's forward is skipped. */
         int in = node->n_inputs > 0 ? node->inputs[0] : -1;
         int out = node->n_outputs == 1 ? node->outputs[0] : -1;
-        if (!s->options.training && !(hooks && hooks->no_alias) && bnn_op_may_alias(node->op) &&
+        bool fused = bnn_node_attr(node, "bnn_fused_into") != NULL; /* plan_fuse.c */
+        if (!s->options.training && !(hooks && hooks->no_alias) &&
+            (bnn_op_may_alias(node->op) || fused) &&
             in >= 0 && out >= 0 && g->values[in].dtype == g->values[out].dtype &&
             bnn_shape_numel(&g->values[in].shape) == bnn_shape_numel(&g->values[out].shape)) {
             int r = root_of(pv, in);
@@ -604,6 +606,14 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
     if (st != BNN_OK)
         goto fail;
     bnn_graph *g = s->graph;
+    /* inference with the engine's own kernels: activations into convs */
+    if (!s->options.training && !(hooks && (hooks->no_alias || hooks->kernel))) {
+        st = plan_fuse_epilogues(g);
+        if (st != BNN_OK) {
+            st = bnn_fail(diag, st, "out of memory fusing activations");
+            goto fail;
+        }
+    }
     int n_nodes = g->n_nodes, n_values = g->n_values;
     s->order = malloc(sizeof *s->order * (size_t)(n_nodes + 1));
     s->skip = calloc((size_t)n_nodes + 1, sizeof *s->skip);

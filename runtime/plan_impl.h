@@ -100,6 +100,10 @@ bnn_status bnn_session_create_hooked(const bnn_graph *graph, const bnn_shape *in
                                      const bnn_plan_hooks *hooks, bnn_session **out,
                                      bnn_diag *diag);
 
+/* Inference plans: marks the activations that the conv before them can
+ * apply as its last step (plan_fuse.c). */
+bnn_status plan_fuse_epilogues(bnn_graph *graph);
+
 /* Checks the plan's invariants (tests call it on real graphs): arena values
  * lie inside the arena, 64-byte aligned; values alive at the same time share
  * no bytes; inputs and outputs live throughout; aliases point at roots. */

@@ -28,7 +28,12 @@
  * scratch; every image's result is the same as on one thread.  Bigger GEMMs
  * keep the sequential loop and OpenBLAS's own threads: libgomp's workers
  * spinning after a parallel region starve OpenBLAS's threads in the sgemm
- * that follows (on 2 cores that made these convolutions 20x slower). */
+ * that follows (on 2 cores that made these convolutions 20x slower).
+ *
+ * All of the above is what a training step's forward runs.  An inference
+ * session on an AVX-512 CPU takes conv_fast.c's kernels for most shapes
+ * instead (conv_geometry's fast_dw and fast_direct; docs/runtime.md), and
+ * applies an activation the planner fused into the node (conv_act). */
 #include <omp.h>
 #include <string.h>
 
@@ -147,6 +152,28 @@ static bnn_status conv_geometry(const bnn_kernel_args *args, conv_geom *g, bnn_d
 #else
     g->direct16 = false;
 #endif
+    /* inference (conv_fast.c): depthwise over phase planes, and direct for
+     * windows above 1x1 whose outputs fill at least a vector, and for 1x1
+     * convolutions of at most 64 outputs over the batch.  Bigger 1x1 ones
+     * keep the GEMM (no im2col there for one image; OpenBLAS was up to 1.4x
+     * faster on MobileNetV2's 14x14 to 112x112 maps, and on 7x7 ones at
+     * batch 8, one thread, tests/kernels_nn/bench_conv nets), and so does a
+     * 1x1 map (one column). */
+    g->fast_dw = g->fast_direct = false;
+    g->act.kind = (int)bnn_node_int(args->node, "bnn_fused_act", CONV_ACT_NONE);
+    g->act.a = bnn_node_float(args->node, "bnn_fused_a", 0.0f);
+    g->act.b = bnn_node_float(args->node, "bnn_fused_b", 0.0f);
+#if CONV_HAVE_DIRECT
+    if (!args->training && g->n > 0 && ohw > 0 && g->kk > 0 && __builtin_cpu_supports("avx512f")) {
+        int64_t width = g->ow + (g->kw - 1) * g->dw / g->sw;
+        g->fast_dw = g->group == g->c && g->m == g->c;
+        g->fast_direct = !g->fast_dw && g->oh * width >= 16 &&
+                         (g->kh * g->kw > 1 || g->n * ohw <= 64) &&
+                         !g->direct && !g->direct16 && /* LeNet's: 1.3-1.7x faster there */
+                         /* few taps: the wide GEMM (1.5x), or the batch's one GEMM (1.2x) */
+                         !(g->kk < 32 && (g->wide || g->n > 1));
+    }
+#endif
     return BNN_OK;
 }
 
@@ -231,9 +258,14 @@ static int64_t wide_parts_floats(const conv_geom *g)
 static size_t conv_scratch_size(const bnn_kernel_args *args)
 {
     conv_geom g;
-    if (conv_geometry(args, &g, NULL) != BNN_OK || g.direct_1x1 || g.depthwise)
+    if (conv_geometry(args, &g, NULL) != BNN_OK)
         return 0; /* forward reports a bad geometry */
-    return (size_t)(wide_parts_floats(&g) + slot_floats(&g) * g.slots) * sizeof(float);
+    int64_t fast = conv_fast_scratch_floats(&g);
+    if (g.direct_1x1 || g.depthwise)
+        return (size_t)fast * sizeof(float);
+    /* the backward uses the plain paths' scratch whatever the forward took */
+    int64_t plain = wide_parts_floats(&g) + slot_floats(&g) * g.slots;
+    return (size_t)(fast > plain ? fast : plain) * sizeof(float);
 }
 
 /* ---- depthwise: one filter per channel ------------------------------------ */
@@ -559,10 +591,33 @@ static void forward_image(const conv_geom *g, const float *x, const float *w, co
     forward_wide(g, x, w, b, y, n, slot);
 }
 
+static bnn_status conv_forward_plain(const conv_geom *gp, const bnn_kernel_args *args);
+
 static bnn_status conv_forward(const bnn_kernel_args *args, bnn_diag *diag)
 {
     conv_geom g;
     BNN_TRY(conv_geometry(args, &g, diag));
+    const float *x = args->inputs[0].data, *w = args->inputs[1].data;
+    const float *b = args->n_inputs > 2 ? args->inputs[2].data : NULL;
+    float *y = args->outputs[0].data;
+    if (g.fast_dw) {
+        conv_fast_depthwise(&g, x, w, b, y, args->scratch);
+        return BNN_OK;
+    }
+    if (g.fast_direct) {
+        conv_fast_direct(&g, x, w, b, y, args->scratch);
+        return BNN_OK;
+    }
+    BNN_TRY(conv_forward_plain(&g, args));
+    if (g.act.kind != CONV_ACT_NONE)
+        conv_act_apply(&g.act, y, bnn_tensor_numel(&args->outputs[0]));
+    return BNN_OK;
+}
+
+/* The training paths (and inference without AVX-512). */
+static bnn_status conv_forward_plain(const conv_geom *gp, const bnn_kernel_args *args)
+{
+    conv_geom g = *gp;
     const float *x = args->inputs[0].data, *w = args->inputs[1].data;
     const float *b = args->n_inputs > 2 ? args->inputs[2].data : NULL;
     float *y = args->outputs[0].data;

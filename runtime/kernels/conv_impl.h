@@ -31,6 +31,23 @@
 /* Most scratch slots (threads) the chunk loop uses. */
 #define CONV_MAX_SLOTS 8
 
+/* An activation applied as the forward's last step (an inference plan fuses
+ * a Relu, Clip, LeakyRelu or HardSwish that alone reads the convolution's
+ * output into it: runtime/plan.c), with the same float operations as the
+ * standalone kernel in elementwise.c, so the result is the same bits. */
+enum {
+    CONV_ACT_NONE,
+    CONV_ACT_RELU,
+    CONV_ACT_CLIP,
+    CONV_ACT_LEAKY,
+    CONV_ACT_HARDSWISH,
+    CONV_ACT_HSIG_MUL, /* x * HardSigmoid(x), the exporters' HardSwish */
+};
+typedef struct conv_act {
+    int kind;
+    float a, b; /* clip: lo, hi; leaky: alpha; hsig_mul: alpha, beta */
+} conv_act;
+
 typedef struct conv_geom {
     int64_t n, c, h, w;      /* input */
     int64_t m, kh, kw;       /* weight */
@@ -45,6 +62,10 @@ typedef struct conv_geom {
     bool direct_1x1, depthwise, wide;
     bool direct;             /* forward_direct instead of forward_wide */
     bool direct16;           /* forward_direct16 instead of forward_wide */
+    /* inference only (conv_fast.c): the depthwise kernel over phase planes,
+     * and the direct kernel for every other shape */
+    bool fast_dw, fast_direct;
+    conv_act act;            /* fused epilogue (inference plans only) */
 } conv_geom;
 
 static inline int64_t conv_round16(int64_t n)
@@ -78,5 +99,20 @@ void conv_direct16_weights(const conv_geom *g, const float *w, float *wt);
 void conv_forward_direct16(const conv_geom *g, const float *x, const float *wt, const float *b,
                            float *y, int64_t n, float *slot);
 #endif
+
+/* conv_fast.c: inference forward paths, AVX-512 only (CONV_HAVE_DIRECT and
+ * the CPU's support checked by conv_geometry), any stride, pad, dilation.
+ * Both read the input through its stride phases: phase (a, b) of a channel
+ * is the zero-padded plane's rows a, a + sh, ... and columns b, b + sw, ...,
+ * so that every tap of the window reads one contiguous span of a phase for a
+ * run of outputs laid out in rows of conv_fast_width floats (the valid ow
+ * of them and a few spare ones, computed and dropped). */
+int64_t conv_fast_scratch_floats(const conv_geom *g);
+void conv_fast_depthwise(const conv_geom *g, const float *x, const float *w, const float *b,
+                         float *y, float *scratch);
+void conv_fast_direct(const conv_geom *g, const float *x, const float *w, const float *b,
+                      float *y, float *scratch);
+/* The epilogue over n floats in place. */
+void conv_act_apply(const conv_act *act, float *v, int64_t n);
 
 #endif

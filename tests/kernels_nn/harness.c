@@ -175,6 +175,7 @@ bnn_status kn_forward(kn_case *c, bnn_diag *diag)
     a->n_inputs = c->n_inputs;
     a->n_outputs = 1;
     a->seed = 1;
+    a->training = c->training;
 
     /* sizes are asked with data pointers NULL, as the planner does */
     bnn_tensor bare_in[KN_MAX_IN], bare_out = c->output;

@@ -22,6 +22,7 @@ typedef struct kn_case {
     bnn_tensor grad_inputs[KN_MAX_IN]; /* owned, after kn_backward */
     bnn_tensor grad_output;            /* owned, after kn_backward */
     void *scratch, *state;             /* owned */
+    bool training;                     /* args.training of the runs (false by default) */
     bnn_kernel_args args;
 } kn_case;
 

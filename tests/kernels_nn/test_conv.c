@@ -56,10 +56,16 @@ static int run_conv(const conv_cfg *f, uint64_t seed, int check_backward, double
         kn_set_ints(c, "dilations", d, f->sd);
     if (f->group != 1 || seed % 2)
         kn_set_int(c, "group", f->group);
-    if (check_backward)
+    if (check_backward) {
+        c->training = true; /* the forward a training step runs */
         kn_check_backward(c, ref_conv, tol, 0);
-    else
+    } else {
+        /* an inference session's forward paths (conv_fast.c on AVX-512), then
+         * a training step's */
         kn_check_forward(c, ref_conv, tol);
+        c->training = true;
+        kn_check_forward(c, ref_conv, tol);
+    }
     kn_destroy(c);
     return 1;
 }
@@ -345,14 +351,17 @@ Test(conv, wide_path_nan_stays_local)
     for (int i = 0; i < 18; i++)
         w[i] = 1;
     x[5] = NAN; /* image 0, row 0, last column: only output (0, 3) of each filter sees it */
-    bnn_diag diag = {0};
-    cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
-    const float *ys = c->output.data;
-    for (int i = 0; i < 64; i++) {
-        if (i == 3 || i == 19)
-            cr_assert(isnan(ys[i]), "output %d is %g", i, (double)ys[i]);
-        else
-            cr_assert_eq(ys[i], 9.0f, "output %d is %g", i, (double)ys[i]);
+    for (int training = 0; training < 2; training++) { /* inference's paths, then training's */
+        c->training = training;
+        bnn_diag diag = {0};
+        cr_assert_eq(kn_forward(c, &diag), BNN_OK, "%s", diag.message);
+        const float *ys = c->output.data;
+        for (int i = 0; i < 64; i++) {
+            if (i == 3 || i == 19)
+                cr_assert(isnan(ys[i]), "output %d is %g", i, (double)ys[i]);
+            else
+                cr_assert_eq(ys[i], 9.0f, "output %d is %g", i, (double)ys[i]);
+        }
     }
     kn_destroy(c);
 }
@@ -405,4 +414,67 @@ Test(conv, wide_path_partial_gradients)
             kn_check_partial_backward(c, mask);
             kn_destroy(c);
         }
+}
+
+/* The inference paths of conv_fast.c (run_conv checks each geometry on
+ * them and on the training paths): the depthwise row kernel (column stride
+ * 1 or 2, rows of 12 or more outputs: widths around a vector, dilation,
+ * pads wider than the window, asymmetric, row strides 1 to 3) and its
+ * phase-plane kernel (narrow rows, column stride 3); the direct kernel (windows of 32 taps or more unless alone
+ * at stride 2) with every filter remainder of its blocks of
+ * 6 (1, 5, 7, 13 filters), groups, stride 2 with dilation, maps whose last
+ * block has 1, 2 or 3 vectors, 1x1 maps of at most 64 outputs read in
+ * place (one image: a masked last vector, 7x7; 8x8) and padded, batches of
+ * several images; 1-D. */
+static const conv_cfg fast_cases[] = {
+    /* depthwise, rows */
+    {.sd = 2, .n = 2, .c = 3, .m = 3, .group = 3, .in = {5, 12}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {6, 17}, .k = {3, 3}, .s = {1, 1},
+     .pb = {0, 2}, .pe = {2, 0}, .d = {2, 2}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {4, 33}, .k = {5, 5}, .s = {1, 1},
+     .pb = {6, 7}, .pe = {1, 5}, .d = {1, 1}},
+    {.sd = 1, .n = 2, .c = 3, .m = 3, .group = 3, .in = {70}, .k = {7}, .s = {1}, .pb = {3},
+     .pe = {3}, .d = {3}, .bias = 1},
+    /* depthwise, rows at column stride 2: row strides 2 and 3, dilation, 1-D */
+    {.sd = 2, .n = 2, .c = 3, .m = 3, .group = 3, .in = {10, 40}, .k = {3, 3}, .s = {3, 2},
+     .pb = {0, 2}, .pe = {1, 0}, .d = {2, 2}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {8, 33}, .k = {3, 3}, .s = {2, 2},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}},
+    {.sd = 1, .n = 2, .c = 3, .m = 3, .group = 3, .in = {61}, .k = {5}, .s = {2}, .pb = {2},
+     .pe = {1}, .d = {1}, .bias = 1},
+    /* depthwise, phase planes */
+    {.sd = 2, .n = 2, .c = 4, .m = 4, .group = 4, .in = {7, 7}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 3, .m = 3, .group = 3, .in = {15, 29}, .k = {5, 5}, .s = {2, 2},
+     .pb = {2, 2}, .pe = {2, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 2, .m = 2, .group = 2, .in = {11, 13}, .k = {3, 2}, .s = {3, 2},
+     .pb = {1, 0}, .pe = {2, 1}, .d = {2, 3}},
+    /* direct */
+    {.sd = 2, .n = 1, .c = 4, .m = 1, .group = 1, .in = {9, 9}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 2, .c = 4, .m = 5, .group = 1, .in = {10, 11}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}},
+    {.sd = 2, .n = 1, .c = 2, .m = 7, .group = 1, .in = {13, 12}, .k = {3, 3}, .s = {2, 2},
+     .pb = {1, 2}, .pe = {2, 0}, .d = {2, 1}, .bias = 1},
+    {.sd = 2, .n = 3, .c = 12, .m = 10, .group = 2, .in = {9, 7}, .k = {3, 2}, .s = {1, 1},
+     .pb = {1, 0}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 40, .m = 13, .group = 1, .in = {20, 20}, .k = {3, 3}, .s = {1, 1},
+     .pb = {1, 1}, .pe = {1, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 3, .m = 8, .group = 1, .in = {35, 35}, .k = {7, 7}, .s = {2, 2},
+     .pb = {3, 3}, .pe = {3, 3}, .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 9, .m = 7, .group = 1, .in = {7, 7}, .k = {1, 1}, .s = {1, 1},
+     .d = {1, 1}, .bias = 1},
+    {.sd = 2, .n = 1, .c = 5, .m = 6, .group = 1, .in = {8, 8}, .k = {1, 1}, .s = {1, 1},
+     .d = {1, 1}},
+    {.sd = 2, .n = 1, .c = 5, .m = 6, .group = 1, .in = {5, 6}, .k = {1, 1}, .s = {1, 1},
+     .pb = {1, 0}, .pe = {0, 1}, .d = {1, 1}, .bias = 1},
+    {.sd = 1, .n = 2, .c = 12, .m = 4, .group = 1, .in = {50}, .k = {3}, .s = {2}, .pb = {1},
+     .pe = {1}, .d = {2}, .bias = 1},
+};
+
+Test(conv, fast_paths_forward)
+{
+    for (size_t i = 0; i < sizeof fast_cases / sizeof fast_cases[0]; i++)
+        cr_assert(run_conv(&fast_cases[i], 60 + (int)i, 0, 1e-4), "case %zu", i);
 }
