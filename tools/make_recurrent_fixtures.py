@@ -35,8 +35,9 @@ NAME.train_x.npy and NAME.train_y.npy):
                      activations' own Shape; a learnable task
 
   torch_cls_token    ViT's class token: a parameter expanded to the batch
-                     read from Shape(x) at run time (opset 17), attention,
-                     the token's row classified; a learnable task
+                     read from Shape(x) at run time (opset 17), a learned
+                     positional table, attention, the token's row
+                     classified; a learnable task
 
   torch_swin_tiny    torchvision's SwinTransformer at toy size on 3x28x28,
                      dynamic batch (opset 17): shifted-window masks from
@@ -230,8 +231,9 @@ def transformer_model():
 
 def cls_token_model():
     """ViT's idiom: a learned class token expanded to the run-time batch
-    (Expand of a shape computed from Shape(x)), prepended to the sequence,
-    attention, and the class token's row classified."""
+    (Expand of a shape computed from Shape(x)), prepended to the sequence, a
+    learned [1, T, d] positional table added, attention, and the class
+    token's row classified."""
     import torch
 
     torch.manual_seed(14)
@@ -240,11 +242,12 @@ def cls_token_model():
         def __init__(self):
             super().__init__()
             self.cls = torch.nn.Parameter(torch.randn(1, 1, 8))
+            self.pos = torch.nn.Parameter(torch.randn(1, 6, 8) * 0.1)
             self.att = torch.nn.MultiheadAttention(8, 2, batch_first=True)
             self.fc = torch.nn.Linear(8, 3)
 
         def forward(self, x):
-            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1)
+            t = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], 1) + self.pos
             return self.fc(self.att(t, t, t, need_weights=False)[0][:, 0])
 
     sequence_fixture(distinct(ClsToken()), "torch_cls_token", 17, 64)

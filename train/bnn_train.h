@@ -187,8 +187,9 @@ void bnn_trainer_destroy(bnn_trainer *trainer);
  * rho of Bayesian layers; outside the layer ops, a per-feature vector ([d] or
  * [1,..,1,d]) multiplied or added to an activation (layer norm's scale and
  * shift, a bias after a MatMul), a rank-2 table Gather reads with computed
- * indices (an embedding) and a [1, k, d] token Expand broadcasts (ViT's class
- * token).  ONNX files carry no trainable flag, so a model read
+ * indices (an embedding), a [1, k, d] token Expand broadcasts (ViT's class
+ * token) and a [1, T, d] positional table added to the sequence unless its
+ * values look like a mask.  ONNX files carry no trainable flag, so a model read
  * back has only its Bayesian params marked; `bnnc train` calls this so that a
  * plain model fine-tunes and the layers a partial to-bnn left deterministic
  * train with the rest, as in PyTorch.  Returns how many params it marked. */

@@ -266,14 +266,41 @@ static bool is_param(const bnn_graph *g, int v)
  * Gather with computed indices, a token [1, k, d] that Expand broadcasts to the
  * batch (ViT's class token).  Scalars (epsilons, exponents, 1/sqrt(d)),
  * per-channel [C, 1, 1] constants and masks or tables of other shapes stay
- * constants. */
+ * constants; a [1, T, d] positional table added to the sequence trains unless
+ * its values look like a mask (position_table). */
+/* A [1, T, d] table (rank 3, batch dim 1) added to a [N, T, d] activation
+ * with ordinary values: ViT's learned positional embedding.  An attention
+ * mask of that shape holds -inf or a large negative (or only 0 and 1), and
+ * stays a constant. */
+static bool position_table(const bnn_graph *g, const bnn_node *n, int k)
+{
+    const bnn_value *val = &g->values[n->inputs[k]];
+    const bnn_value *act = &g->values[n->inputs[1 - k]];
+    const bnn_shape *s = &val->shape, *a = &act->shape;
+    if (n->op != BNN_OP_ADD || s->rank != 3 || s->dims[0] != 1 || s->dims[1] < 2 || s->dims[2] < 2 ||
+        a->rank != 3 || val->dtype != BNN_F32)
+        return false;
+    for (int d = 1; d < 3; d++) /* the activation's dims, where known, are the table's */
+        if (bnn_dim_is_known(a->dims[d]) && a->dims[d] != s->dims[d])
+            return false;
+    const float *v = val->data;
+    bool binary = true;
+    for (int64_t i = 0; v && i < bnn_shape_numel(s); i++) {
+        if (!(fabsf(v[i]) < 1e3f))
+            return false; /* inf, NaN or a masking constant */
+        binary = binary && (v[i] == 0.0f || v[i] == 1.0f);
+    }
+    return v && !binary;
+}
+
 static bool learned_operand(const bnn_graph *g, const bnn_node *n, int k)
 {
     const bnn_value *val = &g->values[n->inputs[k]];
     switch (n->op) {
     case BNN_OP_ADD:
     case BNN_OP_MUL:
-        return n->n_inputs == 2 && !is_param(g, n->inputs[1 - k]) && per_feature(&val->shape);
+        return n->n_inputs == 2 && !is_param(g, n->inputs[1 - k]) &&
+               (per_feature(&val->shape) || position_table(g, n, k));
     case BNN_OP_GATHER:
         return k == 0 && n->n_inputs == 2 && !is_param(g, n->inputs[1]) && val->shape.rank == 2;
     case BNN_OP_EXPAND: /* a class token [1, k, d] broadcast to the batch */
