@@ -494,10 +494,19 @@ bnn_status bnn_trainer_gradients(bnn_trainer *t, const bnn_tensor *x, const bnn_
     return finish_gradients(t, result, b, diag);
 }
 
-/* The end of a step's gradient half, after the backward sweep: the data-loss
- * gradients and statistics summed over the ranks (data parallel only), then
- * the KL and its gradient, added once, and the checks for non-finite values
- * (on reduced numbers, so every rank reaches the same verdict). */
+/* Fails naming the first param (index bad into the flat gradients, SIZE_MAX
+ * or n_trainable for none) or the noise scale whose gradient is not finite. */
+static bnn_status grads_finite(const bnn_trainer *t, size_t bad, double loss, bnn_diag *diag)
+{
+    if (bad < t->n_trainable)
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
+                        param_at(t, bad), loss);
+    if (t->noise >= 0 && first_non_finite(t->noise_grad, (size_t)t->noise_n) < (size_t)t->noise_n)
+        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
+                        BNN_NOISE_PARAM, loss);
+    return BNN_OK;
+}
+
 /* The KL pass and the checks of a sharded step, for this rank's slice
  * only; the KL's parts and the verdicts of the checks are then summed. */
 static bnn_status finish_sharded(bnn_trainer *t, bnn_step_result *result,
@@ -535,16 +544,15 @@ static bnn_status finish_sharded(bnn_trainer *t, bnn_step_result *result,
     if (!isfinite(result->loss))
         return bnn_fail(diag, BNN_ERR_NUMERIC, "the loss is %s (data loss %g, KL %g)",
                         isnan(result->loss) ? "NaN" : "infinite", result->data_loss, result->kl);
-    if (bad < t->n_trainable)
-        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
-                        param_at(t, bad), result->loss);
-    if (t->noise >= 0 && first_non_finite(t->noise_grad, (size_t)t->noise_n) < (size_t)t->noise_n)
-        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
-                        BNN_NOISE_PARAM, result->loss);
+    BNN_TRY(grads_finite(t, bad, result->loss, diag));
     result->finish_ms = now_ms() - t1 - (t3 - t2);
     return BNN_OK;
 }
 
+/* The end of a step's gradient half, after the backward sweep: the data-loss
+ * gradients and statistics summed over the ranks (data parallel only), then
+ * the KL and its gradient, added once, and the checks for non-finite values
+ * (on reduced numbers, so every rank reaches the same verdict). */
 static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int64_t rows,
                                    bnn_diag *diag)
 {
@@ -595,13 +603,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
                         isnan(result->loss) ? "NaN" : "infinite", result->data_loss, result->kl);
     /* A finite loss can still have an overflowing gradient; stepping with it
      * would put Inf or NaN into the params (and into the next checkpoint). */
-    size_t bad = first_non_finite(t->param_grads, t->n_trainable);
-    if (bad < t->n_trainable)
-        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
-                        param_at(t, bad), result->loss);
-    if (t->noise >= 0 && first_non_finite(t->noise_grad, (size_t)t->noise_n) < (size_t)t->noise_n)
-        return bnn_fail(diag, BNN_ERR_NUMERIC, "the gradient of '%s' is not finite (loss %g)",
-                        BNN_NOISE_PARAM, result->loss);
+    BNN_TRY(grads_finite(t, first_non_finite(t->param_grads, t->n_trainable), result->loss, diag));
     result->finish_ms = now_ms() - t1;
     return BNN_OK;
 }
