@@ -46,9 +46,9 @@ typedef struct slice_args {
 
 /* Copies list entries into out; a symbolic entry is accepted only when it
  * equals the input's dim on that entry's axis (x[a:N] with N the dim), which
- * is the same as "to the end": INT64_MAX. */
-static bnn_status slice_bounds(onnx_ctx *c, const onnx_known *k, const char *what, const bnn_shape *xs,
-                               const slice_args *a, int64_t *out)
+ * is the same as "to the end": INT64_MAX.  False for any other symbolic
+ * entry: a bound only a session can know. */
+static bool slice_bounds(const onnx_known *k, const bnn_shape *xs, const slice_args *a, int64_t *out)
 {
     for (int i = 0; i < k->n; i++) {
         out[i] = k->v[i];
@@ -59,10 +59,10 @@ static bnn_status slice_bounds(onnx_ctx *c, const onnx_known *k, const char *wha
             axis += xs->rank;
         if (xs->rank < 0 || axis < 0 || axis >= xs->rank || xs->dims[axis] != k->v[i] ||
             onnx_known_unknown(k, i))
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "input '%s' holds a dim only known at run time", what);
+            return false;
         out[i] = INT64_MAX;
     }
-    return BNN_OK;
+    return true;
 }
 
 /* *computed: starts or ends the model computes from run-time sizes (the
@@ -128,16 +128,8 @@ static bnn_status read_slice_args(onnx_ctx *c, const bnn_shape *xs, slice_args *
             if (kp.v[i] == 0)
                 return onnx_node_fail(c, BNN_ERR_INVALID, "input 'steps' has a 0 at position %d", i);
     }
-    if (*computed)
-        return BNN_OK;
-    if (slice_bounds(c, &ks, "starts", xs, a, a->starts) != BNN_OK ||
-        slice_bounds(c, &ke, "ends", xs, a, a->ends) != BNN_OK) {
-        *computed = true; /* a symbolic bound that is not the dim itself */
-        if (c->diag) { /* not an error now: the session will know it */
-            c->diag->status = BNN_OK;
-            c->diag->message[0] = '\0';
-        }
-    }
+    if (!*computed)
+        *computed = !slice_bounds(&ks, xs, a, a->starts) || !slice_bounds(&ke, xs, a, a->ends);
     return BNN_OK;
 }
 

@@ -168,17 +168,18 @@ static bool read_ints(eval_ctx *e, int v, int64_t *out, int max, int *n)
     return true;
 }
 
-/* The ops whose second input, while the model computes it, is a shape-like
- * attribute: which one, and how many entries it may have. */
+/* The ops whose inputs 1 (and 2), while the model computes them, are
+ * shape-like attributes: which ones, and how many entries each may have. */
 static const struct {
     bnn_op op;
-    const char *attr;
+    const char *attr[2]; /* input 1's, input 2's (NULL: input 2 is not one) */
     int max;
 } computed_attrs[] = {
-    { BNN_OP_RESHAPE, "shape", BNN_MAX_RANK },
-    { BNN_OP_PAD, "pads", 2 * BNN_MAX_RANK },
-    { BNN_OP_CONSTANT_OF_SHAPE, "shape", BNN_MAX_RANK },
-    { BNN_OP_EXPAND, "shape", BNN_MAX_RANK },
+    { BNN_OP_RESHAPE, { "shape", NULL }, BNN_MAX_RANK },
+    { BNN_OP_PAD, { "pads", NULL }, 2 * BNN_MAX_RANK },
+    { BNN_OP_CONSTANT_OF_SHAPE, { "shape", NULL }, BNN_MAX_RANK },
+    { BNN_OP_EXPAND, { "shape", NULL }, BNN_MAX_RANK },
+    { BNN_OP_SLICE, { "starts", "ends" }, BNN_MAX_RANK },
 };
 
 /* Room in e's per-value arrays for values added since they were made. */
@@ -251,9 +252,7 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
 {
     bool any = false;
     for (int i = 0; i < g->n_nodes && !any; i++)
-        any = wants_eval(&g->nodes[i]) >= 0 ||
-              (!g->nodes[i].dead && (g->nodes[i].op == BNN_OP_RANGE ||
-                                     (g->nodes[i].op == BNN_OP_SLICE && g->nodes[i].n_inputs > 1)));
+        any = wants_eval(&g->nodes[i]) >= 0 || (!g->nodes[i].dead && g->nodes[i].op == BNN_OP_RANGE);
     if (!any)
         return BNN_OK;
     eval_ctx e = { .g = g };
@@ -284,39 +283,27 @@ bnn_status bnn_shape_eval(bnn_graph *g, bnn_diag *diag)
         }
         if ((st = bnn_graph_infer_node(g, i, diag)) != BNN_OK)
             break;
-        if (n->op == BNN_OP_SLICE && n->n_inputs >= 3 && n->inputs[1] >= 0 && n->inputs[2] >= 0) {
-            /* computed starts and ends: both become attributes */
-            int64_t se[2][BNN_MAX_RANK];
-            int count[2];
-            if (!read_ints(&e, n->inputs[1], se[0], BNN_MAX_RANK, &count[0]) ||
-                !read_ints(&e, n->inputs[2], se[1], BNN_MAX_RANK, &count[1]))
-                continue; /* the planner names the value whose shape stays open */
-            if (bnn_node_set_ints(g, i, "starts", se[0], count[0]) != BNN_OK ||
-                bnn_node_set_ints(g, i, "ends", se[1], count[1]) != BNN_OK) {
-                st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory evaluating shapes");
-                break;
-            }
-            n = &g->nodes[i];
-            n->inputs[1] = n->inputs[2] = -1;
-            n->n_inputs = 1;
-            st = bnn_graph_infer_node(g, i, diag);
-            continue;
-        }
         int row = wants_eval(n);
         if (row < 0)
             continue;
-        int64_t v[2 * BNN_MAX_RANK];
-        int count;
-        if (!read_ints(&e, n->inputs[1], v, computed_attrs[row].max, &count))
+        int64_t v[2][2 * BNN_MAX_RANK];
+        int count[2], k_max = computed_attrs[row].attr[1] ? 2 : 1;
+        bool read = true;
+        for (int k = 0; k < k_max && read; k++)
+            read = n->n_inputs > k + 1 && n->inputs[k + 1] >= 0 &&
+                   read_ints(&e, n->inputs[k + 1], v[k], computed_attrs[row].max, &count[k]);
+        if (!read)
             continue; /* the planner names the value whose shape stays open */
-        if (bnn_node_set_ints(g, i, computed_attrs[row].attr, v, count) != BNN_OK) {
-            st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory evaluating shapes");
+        for (int k = 0; k < k_max && st == BNN_OK; k++)
+            if (bnn_node_set_ints(g, i, computed_attrs[row].attr[k], v[k], count[k]) != BNN_OK)
+                st = bnn_fail(diag, BNN_ERR_NOMEM, "out of memory evaluating shapes");
+        if (st != BNN_OK)
             break;
-        }
         n = &g->nodes[i];
-        n->inputs[1] = -1;
-        if (n->n_inputs == 2) /* a pad's constant (input 2) stays */
-            n->n_inputs = 1;
+        for (int k = 1; k <= k_max; k++)
+            n->inputs[k] = -1;
+        while (n->n_inputs > 1 && n->inputs[n->n_inputs - 1] < 0) /* a pad's constant stays */
+            n->n_inputs--;
         st = bnn_graph_infer_node(g, i, diag);
     }
 out:

@@ -173,11 +173,6 @@ bool bnnc_bind_input_dims(bnn_graph *g, const bnn_tensor *x, const char *where)
     return true;
 }
 
-static bool dtype_is_float(bnn_dtype t)
-{
-    return t == BNN_F32 || t == BNN_F64 || t == BNN_F16 || t == BNN_BF16;
-}
-
 /* The values an integer or bool dtype holds, as doubles; false for others. */
 static bool dtype_range(bnn_dtype t, double *lo, double *hi)
 {
@@ -206,7 +201,7 @@ bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *w
     bnn_diag diag = {0};
     bnn_tensor f64 = {0}, out = {0};
     double lo, hi;
-    if (!dtype_is_float(want) && dtype_range(want, &lo, &hi)) {
+    if (dtype_range(want, &lo, &hi)) {
         /* every value must survive the trip: whole and within the type */
         if (bnn_tensor_convert(x, BNN_F64, &f64, &diag) != BNN_OK)
             return bnnc_report(where, &diag), false;
