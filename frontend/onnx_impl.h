@@ -326,6 +326,9 @@ bnn_status onnx_read_window(onnx_ctx *c, int x, onnx_window *w, bool dilations);
 bnn_status onnx_conv_window(onnx_ctx *c, int x, int wid, onnx_window *w, int64_t *group);
 bnn_status onnx_set_window(onnx_ctx *c, int nid, const onnx_window *w, bool kernel);
 bnn_status onnx_lower_conv(onnx_ctx *c);
+/* onnx_lower_conv3d.c: a 3-D Conv as a 2-D one over depth windows unrolled
+ * into channels (onnx_lower_conv sends rank-5 weights there). */
+bnn_status onnx_lower_conv3d(onnx_ctx *c);
 
 /* onnx_lower_conv_transpose.c: ConvTranspose, auto_pad and output_shape
  * resolved into pads and output_padding.  onnx_conv_transpose_window reads

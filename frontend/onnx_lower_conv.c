@@ -89,7 +89,7 @@ bnn_status onnx_conv_window(onnx_ctx *c, int x, int wid, onnx_window *w, int64_t
     if (rank < 0)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the weight's rank is unknown");
     if (rank == 5)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "3-D convolution is not supported");
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a Bayesian 3-D convolution is not supported");
     if (rank != 3 && rank != 4)
         return onnx_node_fail(c, BNN_ERR_INVALID, "weight has rank %d, expected 3 or 4", rank);
     w->nsp = rank - 2;
@@ -112,6 +112,11 @@ bnn_status onnx_lower_conv(onnx_ctx *c)
     BNN_TRY(onnx_need_input(c, 0, &in[0]));
     BNN_TRY(onnx_need_input(c, 1, &in[1]));
     in[2] = onnx_input(c, 2);
+    const int64_t *ks;
+    int nks;
+    BNN_TRY(onnx_attr_ints(c, "kernel_shape", &ks, &nks));
+    if (onnx_val(c, in[1])->shape.rank == 5 || (onnx_val(c, in[1])->shape.rank < 0 && nks == 3))
+        return onnx_lower_conv3d(c);
     onnx_window w = { 0 };
     int64_t group;
     BNN_TRY(onnx_conv_window(c, in[0], in[1], &w, &group));

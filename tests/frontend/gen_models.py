@@ -102,7 +102,7 @@ def valid_models():
     # MatMul of two run-time operands: matmul.
     save(model([helper.make_node("MatMul", ["a", "b"], ["y"], name="mm")],
                [vi("a", [2, 3, 4]), vi("b", [2, 4, 5])], [vi("y", [2, 3, 5])]), MODELS, "matmul_batched.onnx")
-    # Conv: SAME_UPPER / SAME_LOWER resolved into pads, strides 2; 1-D conv; 3-D conv.
+    # Conv: SAME_UPPER / SAME_LOWER resolved into pads, strides 2; 1-D conv; 3-D conv (lowered to 2-D).
     for mode in ("SAME_UPPER", "SAME_LOWER", "VALID"):
         save(model([helper.make_node("Conv", ["x", "W"], ["y"], name="conv", auto_pad=mode,
                                      strides=[2, 2], kernel_shape=[4, 4])],

@@ -170,13 +170,33 @@ Test(lower, conv1d_with_bias_dilation_and_groups)
     fe_expect_roundtrip(g);
 }
 
-Test(lower, conv3d_and_kernel_mismatch_are_errors)
+/* A 3-D conv becomes a 2-D one over depth windows unrolled into channels
+ * (frontend/onnx_lower_conv3d.c): x [1, 1, 4, 4, 4], weight [1, 1, 2, 2, 2]
+ * -> the weight as [1, 2, 2, 2] over [N 3, 2, 4, 4] (the fixed batch of 1
+ * freed), and y transposed back. */
+Test(lower, conv3d_lowers_to_2d_and_kernel_mismatch_is_an_error)
 {
+    g = fe_import("conv3d.onnx", NULL);
+    const bnn_node *t = fe_producer(g, "y");
+    cr_assert_eq(t->op, BNN_OP_TRANSPOSE);
+    fe_expect_ints(t, "perm", (int64_t[]){ 0, 2, 1, 3, 4 }, 5);
+    int convs = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const bnn_node *n = &g->nodes[i];
+        if (n->op != BNN_OP_CONV)
+            continue;
+        convs++;
+        const bnn_value *x = &g->values[n->inputs[0]], *w = &g->values[n->inputs[1]];
+        cr_expect_eq(w->shape.rank, 4);
+        cr_expect_eq(w->shape.dims[1], 2, "the depth window folded into the weight's channels");
+        cr_expect_eq(x->shape.rank, 4);
+        cr_expect_eq(x->shape.dims[1], 2);
+        cr_expect_eq(x->shape.dims[3], 4);
+    }
+    cr_expect_eq(convs, 1);
+    fe_expect_roundtrip(g);
     bnn_status s;
-    const char *m = fe_import_error("models", "conv3d.onnx", &s);
-    cr_expect_eq(s, BNN_ERR_UNSUPPORTED);
-    cr_expect_str_eq(m, "node 'conv3' (Conv): 3-D convolution is not supported");
-    m = fe_import_error("models", "conv_kernel_mismatch.onnx", &s);
+    const char *m = fe_import_error("models", "conv_kernel_mismatch.onnx", &s);
     cr_expect_str_eq(m, "node 'conv' (Conv): kernel_shape does not match the weight's shape");
 }
 

@@ -1,0 +1,188 @@
+/* Conv with three spatial dims (video and volume models: torchvision's
+ * r3d_18, 3-D U-Nets), lowered onto the 2-D convolution so that its
+ * kernels, backward, Bayesian conversion and export serve it unchanged:
+ * the depth window is unrolled into channels, as im2col does for a GEMM.
+ *
+ * For x [N, C, D, H, W] and weight [M, C/g, KD, KH, KW] (depth stride sd,
+ * dilation dd, pads pd0 and pd1), output depth t reads input depths
+ * t sd + kd dd - pd0 for kd < KD, so
+ *
+ *   xp  = Pad(x), depth only                                [N, C, Dp, H, W]
+ *   s_kd = xp's depths kd dd, kd dd + sd, ... (OD of them)  [N, C, OD, H, W]
+ *   Concat of the s_kd over depth, Reshape                  [N, C, KD, OD, H, W]
+ *   Transpose (0, 3, 1, 2, 4, 5), Reshape                   [N OD, C KD, H, W]
+ *   2-D conv, weight [M, C/g KD, KH, KW]                    [N OD, M, OH, OW]
+ *   Reshape, Transpose (0, 2, 1, 3, 4)                      [N, M, OD, OH, OW]
+ *
+ * The weight keeps its floats: C and KD are adjacent in its layout, and a
+ * group's input channels stay one contiguous block of C/g KD.  Steps that
+ * do nothing (no depth pad; one slice that is all of xp) are left out.
+ * C, D, H and W must be known when the model is read; N may be a symbol. */
+#include <stdio.h>
+
+#include "onnx_impl.h"
+
+/* One node of the chain: op over in[0..n), its output a fresh value (or
+ * the ONNX node's output when last), attributes set by the caller through
+ * *nid before onnx_infer (called by finish). */
+static bnn_status add(onnx_ctx *c, bnn_op op, const int *in, int n, bool last, const char *tag,
+                      int *out, int *nid)
+{
+    char base[300], buf[320];
+    if (last) {
+        BNN_TRY(onnx_emit_node(c, op, in, n, nid));
+        *out = bnn_graph_node(c->g, *nid)->outputs[0];
+        return BNN_OK;
+    }
+    snprintf(base, sizeof base, "%s.%s", c->node_name, tag);
+    *out = bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_UNDEFINED,
+                               NULL);
+    if (*out < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    *nid = bnn_graph_add_node(c->g, op, buf, in, n, out, 1);
+    return *nid < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
+}
+
+static bnn_status reshape(onnx_ctx *c, int x, const int64_t *dims, int rank, bool last,
+                          const char *tag, int *out)
+{
+    int nid;
+    BNN_TRY(add(c, BNN_OP_RESHAPE, &x, 1, last, tag, out, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "shape", dims, rank));
+    return onnx_infer(c, nid);
+}
+
+static bnn_status transpose(onnx_ctx *c, int x, const int64_t *perm, int rank, bool last,
+                            const char *tag, int *out)
+{
+    int nid;
+    BNN_TRY(add(c, BNN_OP_TRANSPOSE, &x, 1, last, tag, out, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "perm", perm, rank));
+    return onnx_infer(c, nid);
+}
+
+bnn_status onnx_lower_conv3d(onnx_ctx *c)
+{
+    int x, wid, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_need_input(c, 1, &wid));
+    int bias = onnx_input(c, 2);
+    const bnn_shape xs = onnx_val(c, x)->shape, ws = onnx_val(c, wid)->shape;
+    char xt[160], wt[160];
+    bnn_type_text(c->g, onnx_val(c, x)->dtype, &xs, xt, sizeof xt);
+    bnn_type_text(c->g, onnx_val(c, wid)->dtype, &ws, wt, sizeof wt);
+    bool w_known = ws.rank == 5;
+    for (int i = 0; i < ws.rank; i++)
+        w_known = w_known && bnn_dim_is_known(ws.dims[i]);
+    if (!w_known)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "a 3-D convolution needs its weight's shape known when the model is read");
+    if (xs.rank != 5)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "input '%s' has rank %d, a 3-D convolution takes 5",
+                              c->node->input[0], xs.rank);
+    for (int i = 1; i < 5; i++)
+        if (!bnn_dim_is_known(xs.dims[i]))
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                                  "a 3-D convolution needs its input's channels, depth, height and "
+                                  "width known when the model is read (input '%s' is %s)",
+                                  c->node->input[0], xt);
+    onnx_window w = { .nsp = 3 };
+    const int64_t *ks;
+    int nks;
+    BNN_TRY(onnx_attr_ints(c, "kernel_shape", &ks, &nks));
+    for (int i = 0; i < 3; i++) {
+        w.kernel[i] = ws.dims[2 + i];
+        if (nks >= 0 && (nks != 3 || ks[i] != w.kernel[i]))
+            return onnx_node_fail(c, BNN_ERR_SHAPE, "kernel_shape does not match the weight's shape");
+    }
+    int64_t group;
+    BNN_TRY(onnx_attr_int(c, "group", 1, &group));
+    int64_t C = xs.dims[1], D = xs.dims[2], H = xs.dims[3], W = xs.dims[4], M = ws.dims[0];
+    if (group < 1 || C % group != 0 || M % group != 0 || ws.dims[1] != C / group)
+        return onnx_node_fail(c, BNN_ERR_SHAPE,
+                              "weight %s does not fit input %s with group %lld",
+                              wt, xt, (long long)group);
+    BNN_TRY(onnx_read_window(c, x, &w, true));
+    int64_t KD = w.kernel[0], sd = w.strides[0], dd = w.dilations[0];
+    int64_t pd0 = w.pads[0], pd1 = w.pads[3], Dp = D + pd0 + pd1, span = (KD - 1) * dd + 1;
+    if (Dp < span)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the depth window (%lld) is larger than the padded "
+                              "depth (%lld)", (long long)span, (long long)Dp);
+    int64_t OD = (Dp - span) / sd + 1;
+
+    /* the depth pad */
+    int xp = x;
+    if (pd0 > 0 || pd1 > 0) {
+        int64_t pads[10] = { 0 };
+        pads[2] = pd0, pads[7] = pd1;
+        BNN_TRY(add(c, BNN_OP_PAD, &x, 1, false, "depth_pad", &xp, &nid));
+        BNN_TRY(onnx_set_ints(c, nid, "pads", pads, 10));
+        BNN_TRY(onnx_set_string(c, nid, "mode", "constant"));
+        BNN_TRY(onnx_set_float(c, nid, "value", 0.0f));
+        BNN_TRY(onnx_infer(c, nid));
+    }
+    /* the KD depth slices, side by side on the depth axis */
+    int stacked = xp;
+    if (!(KD == 1 && sd == 1 && OD == Dp)) {
+        int parts[64];
+        if (KD > 64)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a depth window of %lld (at most 64)",
+                                  (long long)KD);
+        for (int64_t kd = 0; kd < KD; kd++) {
+            int64_t start = kd * dd, end = start + (OD - 1) * sd + 1, axis = 2;
+            BNN_TRY(add(c, BNN_OP_SLICE, &xp, 1, false, "depth_slice", &parts[kd], &nid));
+            BNN_TRY(onnx_set_ints(c, nid, "starts", &start, 1));
+            BNN_TRY(onnx_set_ints(c, nid, "ends", &end, 1));
+            BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
+            BNN_TRY(onnx_set_ints(c, nid, "steps", &sd, 1));
+            BNN_TRY(onnx_infer(c, nid));
+        }
+        if (KD > 1) {
+            BNN_TRY(add(c, BNN_OP_CONCAT, parts, (int)KD, false, "depth_windows", &stacked, &nid));
+            BNN_TRY(onnx_set_int(c, nid, "axis", 2));
+            BNN_TRY(onnx_infer(c, nid));
+        } else {
+            stacked = parts[0];
+        }
+    }
+    int v;
+    const int64_t six[] = { 0, C, KD, OD, H, W }, perm6[] = { 0, 3, 1, 2, 4, 5 };
+    BNN_TRY(reshape(c, stacked, six, 6, false, "depth_split", &v));
+    BNN_TRY(transpose(c, v, perm6, 6, false, "depth_major", &v));
+    const int64_t four[] = { -1, C * KD, H, W };
+    BNN_TRY(reshape(c, v, four, 4, false, "as_2d", &v));
+
+    /* the weight as [M, C/g KD, KH, KW]: the same floats */
+    const int64_t wd[] = { M, ws.dims[1] * KD, ws.dims[3], ws.dims[4] };
+    int w2 = wid;
+    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
+        bnn_shape s = ws;
+        s.rank = 4;
+        for (int i = 0; i < 4; i++)
+            s.dims[i] = wd[i];
+        bnn_graph_value(c->g, wid)->shape = s;
+    } else {
+        BNN_TRY(reshape(c, wid, wd, 4, false, "weight_2d", &w2));
+    }
+    int in[3] = { v, w2, bias };
+    int y2;
+    BNN_TRY(add(c, BNN_OP_CONV, in, bias >= 0 ? 3 : 2, false, "conv2d", &y2, &nid));
+    onnx_window w2d = { .nsp = 2 };
+    for (int i = 0; i < 2; i++) {
+        w2d.kernel[i] = w.kernel[1 + i];
+        w2d.strides[i] = w.strides[1 + i];
+        w2d.dilations[i] = w.dilations[1 + i];
+        w2d.pads[i] = w.pads[1 + i];
+        w2d.pads[2 + i] = w.pads[4 + i];
+    }
+    BNN_TRY(onnx_set_window(c, nid, &w2d, false));
+    BNN_TRY(onnx_set_int(c, nid, "group", group));
+    BNN_TRY(onnx_infer(c, nid));
+    const bnn_shape ys = onnx_val(c, y2)->shape;
+    if (ys.rank != 4)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the 2-D convolution's output has rank %d", ys.rank);
+    const int64_t five[] = { -1, OD, M, ys.dims[2], ys.dims[3] }, perm5[] = { 0, 2, 1, 3, 4 };
+    BNN_TRY(reshape(c, y2, five, 5, false, "depth_out", &v));
+    int out;
+    return transpose(c, v, perm5, 5, true, NULL, &out);
+}
