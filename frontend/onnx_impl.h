@@ -336,13 +336,16 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c);
  * ConvTranspose has them; onnx_set_conv_transpose_window writes them onto
  * node nid. */
 typedef struct onnx_ct_window {
-    int nsp; /* spatial dims: 1 or 2 */
-    int64_t strides[2], dilations[2], pads[4], output_padding[2];
+    int nsp; /* spatial dims: 1, 2, or 3 (lowered by onnx_lower_conv_transpose3d) */
+    int64_t kernel[3], strides[3], dilations[3], pads[6], output_padding[3];
     int64_t group;
 } onnx_ct_window;
 bnn_status onnx_conv_transpose_window(onnx_ctx *c, int x, int w, onnx_ct_window *win);
 bnn_status onnx_set_conv_transpose_window(onnx_ctx *c, int nid, const onnx_ct_window *w);
 bnn_status onnx_lower_conv_transpose(onnx_ctx *c);
+/* onnx_lower_conv3d.c: a 3-D ConvTranspose lowered onto the 2-D one, its
+ * window read by onnx_conv_transpose_window. */
+bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *w);
 
 /* onnx_lower_pool.c: MaxPool and AveragePool. */
 bnn_status onnx_lower_max_pool(onnx_ctx *c);

@@ -54,6 +54,8 @@ static bnn_status reparam(onnx_ctx *c, bnn_op op)
         BNN_TRY(onnx_conv_window(c, in[0], in[1], &w, &group));
     else if (op == BNN_OP_CONV_TRANSPOSE_REPARAM)
         BNN_TRY(onnx_conv_transpose_window(c, in[0], in[1], &ct));
+    if (ct.nsp == 3)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a Bayesian 3-D ConvTranspose is not supported");
     BNN_TRY(onnx_emit_node(c, op, in, count, &nid));
     if (op == BNN_OP_CONV_REPARAM) {
         BNN_TRY(onnx_set_window(c, nid, &w, false));

@@ -186,3 +186,177 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
     int out;
     return transpose(c, v, perm5, 5, true, NULL, &out);
 }
+
+/* One node of op over a single input with one ints attribute. */
+static bnn_status unary_ints(onnx_ctx *c, bnn_op op, int x, const char *attr, const int64_t *v,
+                             int n, const char *tag, int *out)
+{
+    int nid;
+    BNN_TRY(add(c, op, &x, 1, false, tag, out, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, attr, v, n));
+    if (op == BNN_OP_PAD) {
+        BNN_TRY(onnx_set_string(c, nid, "mode", "constant"));
+        BNN_TRY(onnx_set_float(c, nid, "value", 0.0f));
+    }
+    return onnx_infer(c, nid);
+}
+
+/* x's elements [lo, hi) along axis. */
+static bnn_status slice_axis(onnx_ctx *c, int x, int64_t axis, int64_t lo, int64_t hi,
+                             const char *tag, int *out)
+{
+    int nid;
+    const int64_t one = 1;
+    BNN_TRY(add(c, BNN_OP_SLICE, &x, 1, false, tag, out, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "starts", &lo, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "ends", &hi, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "steps", &one, 1));
+    return onnx_infer(c, nid);
+}
+
+/* x with `before` zeros in front of axis `axis` (of rank dims) and its length
+ * then made `len`: zeros appended, or the tail cut. */
+static bnn_status place_axis(onnx_ctx *c, int x, int rank, int axis, int64_t have, int64_t before,
+                             int64_t len, const char *tag, int *out)
+{
+    int64_t after = len - before - have;
+    *out = x;
+    if (before > 0 || after > 0) {
+        int64_t pads[2 * BNN_MAX_RANK] = { 0 };
+        pads[axis] = before > 0 ? before : 0;
+        pads[rank + axis] = after > 0 ? after : 0;
+        BNN_TRY(unary_ints(c, BNN_OP_PAD, x, "pads", pads, 2 * rank, tag, out));
+    }
+    if (before < 0 || after < 0) {
+        int64_t start = before < 0 ? -before : 0;
+        BNN_TRY(slice_axis(c, *out, axis, start, start + len, tag, out));
+    }
+    return BNN_OK;
+}
+
+/* ConvTranspose over volumes: x [N, C, D, H, W], weight [C, M/g, KD, KH, KW].
+ * Input depth i adds its 2-D transposed convolution with the weight's depth
+ * slice kd at full-output depth i sd + kd dd.  So one 2-D ConvTranspose over
+ * [N D, C, H, W] with the weight read as [C, M/g KD, KH, KW] (output channel
+ * m KD + kd) computes every (i, kd) at once; each kd's [N, D, M, OH, OW] is
+ * spread over the depth stride (zeros between), shifted by kd dd, and the KD
+ * of them are summed; the pads are cut from the depth, and the bias is added
+ * last (the 2-D op would add it KD times). */
+bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
+{
+    int x, wid, nid, v;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_need_input(c, 1, &wid));
+    int bias = onnx_input(c, 2);
+    const bnn_shape xs = onnx_val(c, x)->shape, ws = onnx_val(c, wid)->shape;
+    char xt[160], wt[160];
+    bnn_type_text(c->g, onnx_val(c, x)->dtype, &xs, xt, sizeof xt);
+    bnn_type_text(c->g, onnx_val(c, wid)->dtype, &ws, wt, sizeof wt);
+    bool known = ws.rank == 5 && xs.rank == 5;
+    for (int i = 0; known && i < 5; i++)
+        known = bnn_dim_is_known(ws.dims[i]) && (i == 0 || bnn_dim_is_known(xs.dims[i]));
+    if (!known)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "a 3-D ConvTranspose needs its weight's shape and its input's "
+                              "channels, depth, height and width known when the model is read "
+                              "(input '%s' is %s, weight %s)", c->node->input[0], xt, wt);
+    int64_t g = win->group, C = xs.dims[1], D = xs.dims[2], H = xs.dims[3], W = xs.dims[4];
+    int64_t Mg = ws.dims[1], M = Mg * g, KD = ws.dims[2];
+    if (ws.dims[0] != C || C % g != 0)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "weight %s does not fit input %s with group %lld",
+                              wt, xt, (long long)g);
+    int64_t sd = win->strides[0], dd = win->dilations[0], pd0 = win->pads[0], pd1 = win->pads[3];
+    int64_t full = (D - 1) * sd + (KD - 1) * dd + 1 + win->output_padding[0];
+    int64_t OD = full - pd0 - pd1;
+    if (OD < 1)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the output depth would be %lld", (long long)OD);
+    if (KD > 64)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a depth window of %lld (at most 64)",
+                              (long long)KD);
+
+    const int64_t perm5[] = { 0, 2, 1, 3, 4 };
+    BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, x, "perm", perm5, 5, "depth_major", &v));
+    const int64_t in2d[] = { -1, C, H, W };
+    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, v, "shape", in2d, 4, "as_2d", &v));
+    const int64_t wd[] = { C, Mg * KD, ws.dims[3], ws.dims[4] };
+    int w2 = wid;
+    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
+        bnn_shape s = ws;
+        s.rank = 4;
+        for (int i = 0; i < 4; i++)
+            s.dims[i] = wd[i];
+        bnn_graph_value(c->g, wid)->shape = s;
+    } else {
+        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, wid, "shape", wd, 4, "weight_2d", &w2));
+    }
+    int in[2] = { v, w2 }, z;
+    BNN_TRY(add(c, BNN_OP_CONV_TRANSPOSE, in, 2, false, "conv_transpose2d", &z, &nid));
+    onnx_ct_window w2d = { .nsp = 2, .group = g };
+    for (int i = 0; i < 2; i++) {
+        w2d.strides[i] = win->strides[1 + i];
+        w2d.dilations[i] = win->dilations[1 + i];
+        w2d.output_padding[i] = win->output_padding[1 + i];
+        w2d.pads[i] = win->pads[1 + i];
+        w2d.pads[2 + i] = win->pads[4 + i];
+    }
+    BNN_TRY(onnx_set_conv_transpose_window(c, nid, &w2d));
+    BNN_TRY(onnx_infer(c, nid));
+    const bnn_shape zs = onnx_val(c, z)->shape;
+    if (zs.rank != 4)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the 2-D ConvTranspose's output has rank %d",
+                              zs.rank);
+    int64_t OH = zs.dims[2], OW = zs.dims[3];
+    /* [N D, M KD, OH, OW] -> [N, KD, D, M, OH, OW] */
+    const int64_t six[] = { -1, D, M, KD, OH, OW }, perm6[] = { 0, 3, 1, 2, 4, 5 };
+    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, z, "shape", six, 6, "depth_split", &v));
+    BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, v, "perm", perm6, 6, "window_major", &v));
+    int sum = -1;
+    for (int64_t kd = 0; kd < KD; kd++) {
+        int part;
+        BNN_TRY(slice_axis(c, v, 1, kd, kd + 1, "window", &part));
+        /* [N, 1, D, M, OH, OW] -> [N, D, 1, M, OH, OW], zeros to [N, D sd, M, OH, OW] */
+        const int64_t spread[] = { 0, D, 1, M, OH, OW };
+        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, part, "shape", spread, 6, "window_spread", &part));
+        if (sd > 1) {
+            int64_t pads[12] = { 0 };
+            pads[6 + 2] = sd - 1;
+            BNN_TRY(unary_ints(c, BNN_OP_PAD, part, "pads", pads, 12, "depth_stride", &part));
+        }
+        const int64_t strided[] = { 0, D * sd, M, OH, OW };
+        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, part, "shape", strided, 5, "depth_strided", &part));
+        BNN_TRY(place_axis(c, part, 5, 1, D * sd, kd * dd, full, "depth_place", &part));
+        if (sum < 0) {
+            sum = part;
+        } else {
+            int ab[2] = { sum, part };
+            BNN_TRY(add(c, BNN_OP_ADD, ab, 2, false, "depth_sum", &sum, &nid));
+            BNN_TRY(onnx_infer(c, nid));
+        }
+    }
+    /* the depth pads cut (a negative begin pad adds zeros in front) */
+    BNN_TRY(place_axis(c, sum, 5, 1, full, -pd0, OD, "depth_crop", &v));
+    bool last = bias < 0;
+    if (last) {
+        int out;
+        int nid2;
+        BNN_TRY(add(c, BNN_OP_TRANSPOSE, &v, 1, true, NULL, &out, &nid2));
+        BNN_TRY(onnx_set_ints(c, nid2, "perm", perm5, 5));
+        return onnx_infer(c, nid2);
+    }
+    /* the bias added channels-last, where it is a per-feature vector that
+     * fine-tuning trains (train.c's learned operands), then channels back */
+    const bnn_shape bs = onnx_val(c, bias)->shape;
+    if (bs.rank != 1 || bs.dims[0] != M)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the bias has rank %d, expected [%lld]", bs.rank,
+                              (long long)M);
+    const int64_t last_c[] = { 0, 1, 3, 4, 2 }, first_c[] = { 0, 4, 1, 2, 3 };
+    BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, v, "perm", last_c, 5, "channels_last", &v));
+    int ab[2] = { v, bias }, biased;
+    BNN_TRY(add(c, BNN_OP_ADD, ab, 2, false, "bias", &biased, &nid));
+    BNN_TRY(onnx_infer(c, nid));
+    int out;
+    BNN_TRY(add(c, BNN_OP_TRANSPOSE, &biased, 1, true, NULL, &out, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "perm", first_c, 5));
+    return onnx_infer(c, nid);
+}

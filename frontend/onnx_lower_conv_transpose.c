@@ -50,12 +50,10 @@ bnn_status onnx_conv_transpose_window(onnx_ctx *c, int x, int w, onnx_ct_window 
     int rank = ws->rank >= 0 ? ws->rank : xs->rank >= 0 ? xs->rank : nks >= 0 ? nks + 2 : -1;
     if (rank < 0)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the weight's rank is unknown");
-    if (rank == 5)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "3-D ConvTranspose is not supported");
-    if (rank != 3 && rank != 4)
-        return onnx_node_fail(c, BNN_ERR_INVALID, "weight has rank %d, expected 3 or 4", rank);
+    if (rank < 3 || rank > 5)
+        return onnx_node_fail(c, BNN_ERR_INVALID, "weight has rank %d, expected 3 to 5", rank);
     int sp = rank - 2;
-    int64_t kernel[2];
+    int64_t *kernel = win->kernel;
     for (int i = 0; i < sp; i++) {
         kernel[i] = ws->rank >= 0 ? ws->dims[2 + i] : BNN_DIM_UNKNOWN;
         if (nks >= 0 && (nks != sp || (bnn_dim_is_known(kernel[i]) && ks[i] != kernel[i])))
@@ -148,6 +146,8 @@ bnn_status onnx_lower_conv_transpose(onnx_ctx *c)
     in[2] = onnx_input(c, 2);
     onnx_ct_window w;
     BNN_TRY(onnx_conv_transpose_window(c, in[0], in[1], &w));
+    if (w.nsp == 3)
+        return onnx_lower_conv_transpose3d(c, &w);
     BNN_TRY(onnx_emit_node(c, BNN_OP_CONV_TRANSPOSE, in, in[2] >= 0 ? 3 : 2, &nid));
     BNN_TRY(onnx_set_conv_transpose_window(c, nid, &w));
     return onnx_infer(c, nid);

@@ -11,6 +11,11 @@ SGD step (NAME.onnx, .input.npy, .output.npy, .train_x.npy, .train_y.npy,
                  MaxPool3d, ReLU, global average pooling, Linear;
                  a learnable task (which of the three input channels is
                  brightest)
+  torch_convt3d  PyTorch, dynamic batch (opset 17), input [N, 3, 4, 6, 6]: a
+                 3-D U-Net's decoder steps: ConvTranspose3d with strides 2,
+                 padding and output_padding, a grouped one without bias,
+                 dilated in depth and strided in height only, a skip
+                 connection; the same task
   onnx_conv3d_same  python3-onnx helper, opset 13, fixed shape: a Conv3d with
                  auto_pad=SAME_UPPER, strides (2, 2, 1) and a kernel (2, 3, 1),
                  then a 5-D BatchNormalization, flattened to 144 logits
@@ -32,7 +37,42 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 
 
+def torch_fixture(model, name, shape):
+    """Exports model (dynamic batch, opset 17) and writes its input, 48
+    training rows of `shape` whose label is the brightest input channel, and
+    the output after one full-batch SGD step (lr 0.5, mean cross-entropy) in
+    PyTorch: what `bnnc train --batch 1000 --epochs 1 --optimizer sgd --lr
+    0.5` must reproduce."""
+    import torch
+
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    model.eval()
+    torch.onnx.export(model, torch.randn(2, *shape), os.path.join(OUT, name + ".onnx"), opset_version=17,
+                      input_names=["clip"], output_names=["logits"],
+                      dynamic_axes={"clip": {0: "N"}, "logits": {0: "N"}})
+    x = torch.randn(3, *shape)
+    np.save(os.path.join(OUT, name + ".input.npy"), x.numpy())
+    rng = np.random.default_rng(31)
+    ty = rng.integers(0, 3, size=48).astype(np.int64)
+    tx = rng.normal(size=(48, *shape)).astype(np.float32)
+    tx[np.arange(48), ty] += 0.5  # the labelled channel is the brightest
+    np.save(os.path.join(OUT, name + ".train_x.npy"), tx)
+    np.save(os.path.join(OUT, name + ".train_y.npy"), ty)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss = torch.nn.functional.cross_entropy(model(torch.tensor(tx)), torch.tensor(ty))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        np.save(os.path.join(OUT, name + ".sgd_output.npy"), model(x).numpy())
+
+
 def torch_conv3d():
+    """Conv3d with a depth stride and padding, a grouped one without bias
+    dilated in depth, a (1, 3, 3) window, MaxPool3d (no batch norm: the
+    exporter folds it into the conv, which trains differently)."""
     import torch
 
     torch.manual_seed(31)
@@ -51,32 +91,31 @@ def torch_conv3d():
             h = torch.nn.functional.max_pool3d(torch.relu(self.c3(h)), (1, 2, 2))
             return self.fc(h.mean((2, 3, 4)))
 
-    model = Net()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.05 * torch.randn_like(p))
-    model.eval()
-    path = os.path.join(OUT, "torch_conv3d.onnx")
-    torch.onnx.export(model, torch.randn(2, 3, 7, 9, 9), path, opset_version=17, input_names=["clip"],
-                      output_names=["logits"], dynamic_axes={"clip": {0: "N"}, "logits": {0: "N"}})
-    x = torch.randn(3, 3, 7, 9, 9)
-    np.save(os.path.join(OUT, "torch_conv3d.input.npy"), x.numpy())
-    rng = np.random.default_rng(31)
-    ty = rng.integers(0, 3, size=48).astype(np.int64)
-    tx = rng.normal(size=(48, 3, 7, 9, 9)).astype(np.float32)
-    tx[np.arange(48), ty] += 0.5  # the labelled channel is the brightest
-    np.save(os.path.join(OUT, "torch_conv3d.train_x.npy"), tx)
-    np.save(os.path.join(OUT, "torch_conv3d.train_y.npy"), ty)
-    # one full-batch SGD step (lr 0.5, mean cross-entropy) in PyTorch: what
-    # `bnnc train --batch 1000 --epochs 1 --optimizer sgd --lr 0.5` must
-    # reproduce (no batch norm here: the exporter folds it into the conv)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    loss = torch.nn.functional.cross_entropy(model(torch.tensor(tx)), torch.tensor(ty))
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    with torch.no_grad():
-        np.save(os.path.join(OUT, "torch_conv3d.sgd_output.npy"), model(x).numpy())
+    torch_fixture(Net(), "torch_conv3d", (3, 7, 9, 9))
+
+
+def torch_convt3d():
+    """A 3-D U-Net's decoder steps: ConvTranspose3d with strides 2, padding
+    and output_padding, then a grouped one without bias, dilated in depth,
+    strided in height only, with a skip connection added."""
+    import torch
+
+    torch.manual_seed(33)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.down = torch.nn.Conv3d(3, 4, 3, stride=2, padding=1)
+            self.up = torch.nn.ConvTranspose3d(4, 3, 3, stride=2, padding=1, output_padding=1)
+            self.t2 = torch.nn.ConvTranspose3d(3, 6, (2, 3, 3), stride=(1, 2, 1), dilation=(2, 1, 1),
+                                               groups=3, bias=False)
+            self.fc = torch.nn.Linear(6, 3)
+
+        def forward(self, x):
+            u = torch.relu(self.up(torch.relu(self.down(x)))) + x
+            return self.fc(torch.relu(self.t2(u)).mean((2, 3, 4)))
+
+    torch_fixture(Net(), "torch_convt3d", (3, 4, 6, 6))
 
 
 def onnx_conv3d_same():
@@ -114,12 +153,13 @@ def refused():
     onnx.save(model, os.path.join(OUT, "bad", "conv3d_symbolic_depth.onnx"))
 
 
-NAMES = ["torch_conv3d", "onnx_conv3d_same"]
+NAMES = ["torch_conv3d", "torch_convt3d", "onnx_conv3d_same"]
 
 
 def main():
     os.makedirs(OUT, exist_ok=True)
     torch_conv3d()
+    torch_convt3d()
     onnx_conv3d_same()
     refused()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
