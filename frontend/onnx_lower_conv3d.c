@@ -1,5 +1,9 @@
-/* Conv with three spatial dims (video and volume models: torchvision's
- * r3d_18, 3-D U-Nets), lowered onto the 2-D convolution so that its
+/* Conv and ConvTranspose with three spatial dims (video and volume models:
+ * torchvision's r3d_18, 3-D U-Nets), lowered onto the 2-D ops so that their
+ * kernels, backward, Bayesian conversion and export serve them unchanged.
+ * ConvTranspose's chain is described above onnx_lower_conv_transpose3d.
+ *
+ * Conv, lowered onto the 2-D convolution so that its
  * kernels, backward, Bayesian conversion and export serve it unchanged:
  * the depth window is unrolled into channels, as im2col does for a GEMM.
  *
