@@ -105,6 +105,11 @@ bnn_status bnn_predict_classes(const bnn_graph *graph, const bnn_tensor *x,
 bnn_status bnn_predict_outputs(const bnn_graph *graph, const bnn_tensor *x,
                                const bnn_predict_options *options, float *outputs,
                                int64_t *samples_out, int64_t *width_out, bnn_diag *diag);
+/* The shape of the first output for x (its first dim x's rows): the graph's
+ * own, or, where shape inference left a dim after the batch open (a
+ * detector's box count follows the image's size), a session's for x. */
+bnn_status bnn_predict_output_shape(const bnn_graph *graph, const bnn_tensor *x, bnn_shape *shape,
+                                    bnn_diag *diag);
 
 /* The moment graph of `graph` (a new graph the caller destroys):
  * bnn-to-moments{mode=moments|glm}, with the probit link when classifier. */

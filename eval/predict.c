@@ -102,6 +102,49 @@ static predict_mode class_mode(const bnn_graph *g, const bnn_predict_options *o,
     return probs ? PREDICT_COPY : PREDICT_SOFTMAX;
 }
 
+/* Whether the graph's input has a symbolic dim after the first (an image
+ * model exported with dynamic height and width): its sessions then take
+ * their shapes from the data. */
+static bool inner_dims_free(const bnn_graph *graph)
+{
+    const bnn_shape *s = &graph->values[graph->inputs[0]].shape;
+    for (int d = 1; d < s->rank; d++)
+        if (!bnn_dim_is_known(s->dims[d]))
+            return true;
+    return false;
+}
+
+bnn_status bnn_predict_output_shape(const bnn_graph *graph, const bnn_tensor *x, bnn_shape *shape,
+                                    bnn_diag *diag)
+{
+    const bnn_value *out = &graph->values[graph->outputs[0]];
+    if (x->shape.rank < 1 || out->shape.rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
+    *shape = out->shape;
+    shape->dims[0] = x->shape.dims[0];
+    bool open = false;
+    for (int d = 1; d < shape->rank; d++)
+        open |= !bnn_dim_is_known(shape->dims[d]);
+    if (!open)
+        return BNN_OK;
+    if (x->shape.dims[0] < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s': its size after the batch is only "
+                        "known from an example, and there is none", out->name);
+    /* a plan for x's first row says what shape inference could not */
+    bnn_shape s = x->shape;
+    s.dims[0] = 1;
+    bnn_session_options so = bnn_session_defaults();
+    bnn_session *session;
+    BNN_TRY(bnn_session_create(graph, &s, &so, &session, diag));
+    const bnn_tensor *y = bnn_session_output(session, 0);
+    *shape = y->shape;
+    bnn_session_destroy(session);
+    if (shape->rank < 1)
+        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
+    shape->dims[0] = x->shape.dims[0];
+    return BNN_OK;
+}
+
 bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, const bnn_tensor *x,
                                 const bnn_predict_options *options, bnn_diag *diag)
 {
@@ -120,9 +163,18 @@ bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, con
     bnn_session_options so = bnn_session_defaults();
     so.seed = options->seed;
     so.threads = options->threads;
-    for (int i = 0; i < 2; i++)
-        if (pb->size[i] > 0)
+    bool free_dims = inner_dims_free(graph);
+    for (int i = 0; i < 2; i++) {
+        if (pb->size[i] < 1)
+            continue;
+        if (free_dims) { /* sizes such as H and W taken from the data */
+            bnn_shape s = x->shape;
+            s.dims[0] = pb->size[i];
+            BNN_TRY(bnn_session_create(graph, &s, &so, &pb->sessions[i], diag));
+        } else {
             BNN_TRY(bnn_session_create_batch(graph, pb->size[i], &so, &pb->sessions[i], diag));
+        }
+    }
     return BNN_OK;
 }
 
@@ -249,14 +301,13 @@ bnn_status bnn_predict_outputs(const bnn_graph *graph, const bnn_tensor *x,
     const bnn_value *out = &graph->values[graph->outputs[0]];
     if (out->shape.rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
+    bnn_shape shape;
+    BNN_TRY(bnn_predict_output_shape(graph, x, &shape, diag));
     int64_t width = 1;
-    for (int d = 1; d < out->shape.rank; d++) {
-        if (!bnn_dim_is_known(out->shape.dims[d]) || out->shape.dims[d] < 0)
-            return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s': dimension %d is not fixed",
-                            out->name, d);
-        if (out->shape.dims[d] && width > INT64_MAX / out->shape.dims[d])
+    for (int d = 1; d < shape.rank; d++) {
+        if (shape.dims[d] && width > INT64_MAX / shape.dims[d])
             return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' is too large", out->name);
-        width *= out->shape.dims[d];
+        width *= shape.dims[d];
     }
     *width_out = width;
     *samples_out = options->predictive == BNN_PREDICTIVE_MC ? samples : 2;

@@ -276,8 +276,11 @@ static int regress(const char *model, const bnn_graph *g, const bnn_tensor *x,
         split[3 * e + 1] = (float)alea;
         split[3 * e + 2] = (float)epi;
     }
-    bnn_shape shape = g->values[g->outputs[0]].shape;
-    shape.dims[0] = n;
+    bnn_shape shape;
+    if (bnn_predict_output_shape(g, x, &shape, &diag) != BNN_OK) {
+        rc = bnnc_report(model, &diag);
+        goto done;
+    }
     if (shape.rank >= BNN_MAX_RANK && (o->draws || o->uncertainty)) {
         fprintf(stderr, "bnnc: %s: the output has rank %d: --draws and --uncertainty add a "
                 "dimension, and arrays have at most %d\n", model, shape.rank, BNN_MAX_RANK);

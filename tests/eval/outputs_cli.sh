@@ -14,7 +14,11 @@
 # - per_step (Softmax [N, T, C]): eval's per-step accuracy/NLL and the
 #   per-sequence uncertainty against `run`'s arrays;
 # - tests/fixtures/exporters' GRU and LSTM with --layers recurrent: read back,
-#   the mean model is ONNX Runtime's, samples spread, standard export, train.
+#   the mean model is ONNX Runtime's, samples spread, standard export, train;
+# - detector (tools/make_detector_fixture.py; dynamic height and width): its
+#   box count follows the image's size, which shape inference cannot fix;
+#   converted, `run --samples` writes the mean, the draws and the
+#   uncertainty at the size each input gives.
 #
 # usage: outputs_cli.sh PATH/TO/bnnc   (BNNC_SOURCE_ROOT: the source tree)
 set -u
@@ -188,4 +192,18 @@ expect 1 eval "$TMP/p.onnx" --x "$P.x.npy" --y "$TMP/y1.npy" \
     && has err "labels must be [n, steps], one class per step"
 expect 1 eval "$TMP/p.onnx" --x "$P.x.npy" --y "$P.y.npy" --predictive moments \
     && has err "per-step classifier (use mc)"
+# A detector's box count follows the image: 2560 boxes at 64x64, 3840 at
+# 96x64; sampled, the arrays take the size the input gives.
+expect 0 run "$F/detector.onnx" --input "$F/detector.wide.npy" --output "$TMP/det.npy" --quiet
+expect 0 convert "$F/detector.onnx" -o "$TMP/det.bnn.onnx" && has out "converted:"
+expect 0 run "$TMP/det.bnn.onnx" --input "$F/detector.wide.npy" --samples 3 --output "$TMP/det.mean.npy" \
+    --uncertainty "$TMP/det.unc.npy" --draws "$TMP/det.draws.npy" --quiet
+py "detector samples at the input's size" "a = np.load(T + '/det.mean.npy'); u = np.load(T + '/det.unc.npy')
+w = np.load(T + '/det.draws.npy'); d = np.load(T + '/det.npy')
+assert d.shape == (2, 3840, 8) and a.shape == d.shape, (d.shape, a.shape)
+assert u.shape == (2, 3840, 8, 3) and w.shape == (3, 2, 3840, 8), (u.shape, w.shape)
+assert np.allclose(w.mean(0), a, atol=1e-4) and (u[..., 2] > 0).any() and np.isfinite(u).all()"
+expect 0 run "$TMP/det.bnn.onnx" --input "$F/detector.input.npy" --samples 2 --output "$TMP/det1.npy" --quiet
+py "detector samples at 64x64" "assert np.load(T + '/det1.npy').shape == (1, 2560, 8)"
+
 finish
