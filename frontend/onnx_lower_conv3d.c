@@ -26,6 +26,23 @@
 
 #include "onnx_impl.h"
 
+/* Sizes, strides, dilations and pads up to 2^31, so that the products the
+ * lowering forms (depth times stride, tap times dilation) fit in 64 bits. */
+static bnn_status check_sizes(onnx_ctx *c, const int64_t *dims, int n, const int64_t *strides,
+                              const int64_t *dilations, const int64_t *pads, int nsp)
+{
+    const int64_t cap = (int64_t)1 << 31;
+    for (int i = 0; i < n; i++)
+        if (dims[i] > cap)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a size of %lld is too large",
+                                  (long long)dims[i]);
+    for (int i = 0; i < nsp; i++)
+        if (strides[i] > cap || dilations[i] > cap || pads[i] > cap || pads[nsp + i] > cap ||
+            pads[i] < -cap)
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a stride, dilation or pad above 2^31");
+    return BNN_OK;
+}
+
 /* One node of the chain: op over in[0..n), its output a fresh value (or
  * the ONNX node's output when last), attributes set by the caller through
  * *nid before onnx_infer (called by finish). */
@@ -107,6 +124,7 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
                               "weight %s does not fit input %s with group %lld",
                               wt, xt, (long long)group);
     BNN_TRY(onnx_read_window(c, x, &w, true));
+    BNN_TRY(check_sizes(c, xs.dims + 1, 4, w.strides, w.dilations, w.pads, 3));
     int64_t KD = w.kernel[0], sd = w.strides[0], dd = w.dilations[0];
     int64_t pd0 = w.pads[0], pd1 = w.pads[3], Dp = D + pd0 + pd1, span = (KD - 1) * dd + 1;
     if (Dp < span)
@@ -270,6 +288,8 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     if (ws.dims[0] != C || C % g != 0)
         return onnx_node_fail(c, BNN_ERR_SHAPE, "weight %s does not fit input %s with group %lld",
                               wt, xt, (long long)g);
+    BNN_TRY(check_sizes(c, xs.dims + 1, 4, win->strides, win->dilations, win->pads, 3));
+    BNN_TRY(check_sizes(c, ws.dims, 5, NULL, NULL, NULL, 0));
     int64_t sd = win->strides[0], dd = win->dilations[0], pd0 = win->pads[0], pd1 = win->pads[3];
     int64_t full = (D - 1) * sd + (KD - 1) * dd + 1 + win->output_padding[0];
     int64_t OD = full - pd0 - pd1;

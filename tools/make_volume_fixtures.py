@@ -140,7 +140,8 @@ def onnx_conv3d_same():
 
 def refused():
     """bad/conv3d_symbolic_depth.onnx: a Conv3d over an input whose depth is a
-    symbol, which the lowering onto 2-D convolutions cannot size."""
+    symbol, which the lowering onto 2-D convolutions cannot size;
+    bad/conv3d_huge_dilation.onnx: a depth dilation of 2^62."""
     os.makedirs(os.path.join(OUT, "bad"), exist_ok=True)
     w = np.ones((2, 1, 3, 3, 3), np.float32)
     node = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1] * 6)
@@ -151,6 +152,14 @@ def refused():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     onnx.checker.check_model(model)
     onnx.save(model, os.path.join(OUT, "bad", "conv3d_symbolic_depth.onnx"))
+    # a depth dilation of 2^62: the lowering's tap offsets would overflow
+    node = helper.make_node("Conv", ["x", "w"], ["y"], dilations=[2 ** 62, 1, 1])
+    graph = helper.make_graph([node], "conv3d_huge_dilation",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(w, "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]),
+              os.path.join(OUT, "bad", "conv3d_huge_dilation.onnx"))
 
 
 NAMES = ["torch_conv3d", "torch_convt3d", "onnx_conv3d_same"]

@@ -72,4 +72,6 @@ expect 0 dump "$FIX/torch_convt3d.onnx" && has out '= conv_transpose(%"/up/ConvT
 
 expect 1 dump "$FIX/bad/conv3d_symbolic_depth.onnx" \
     && has err "a 3-D convolution needs its input's channels, depth, height and width known when the model is read (input 'x' is f32[N,1,D,8,8])"
+expect 1 dump "$FIX/bad/conv3d_huge_dilation.onnx" \
+    && has err "node 'Conv_0' (Conv): a stride, dilation or pad above 2^31"
 finish
