@@ -300,6 +300,8 @@ bool onnx_fuse_pre13_softmax(onnx_ctx *c, int x, int64_t axis, bnn_status *st);
 
 /* onnx_lower_quant.c: DynamicQuantizeLinear (three outputs). */
 bnn_status onnx_lower_dynamic_quantize_linear(onnx_ctx *c);
+bnn_status onnx_lower_conv_integer(onnx_ctx *c);
+bnn_status onnx_lower_qlinear_conv(onnx_ctx *c);
 
 /* onnx_lower_loss.c: SoftmaxCrossEntropyLoss (its log_prob output is always
  * an IR output; NegativeLogLikelihoodLoss maps 1:1 from its ops.def row). */

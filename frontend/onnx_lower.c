@@ -226,6 +226,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Constant", 1, MAX, onnx_lower_constant, 0, 0, 0) \
     X("", "ConstantOfShape", 1, MAX, onnx_lower_constant_of_shape, 1, 0, 1) \
     X("", "Conv", 1, MAX, onnx_lower_conv, 3, 0, 3) \
+    X("", "ConvInteger", 10, MAX, onnx_lower_conv_integer, 4, 0, 4) \
     X("", "ConvTranspose", 1, MAX, onnx_lower_conv_transpose, 3, 0, 3) \
     X("", "Div", 1, MAX, onnx_lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, onnx_lower_dropout, 1, 12, 3) \
@@ -266,6 +267,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Pad", 1, MAX, onnx_lower_pad, 1, 11, 4) \
     X("", "Pow", 1, MAX, onnx_lower_pow, 2, 0, 2) \
     X("", "PRelu", 1, MAX, onnx_lower_prelu, 2, 0, 2) \
+    X("", "QLinearConv", 10, MAX, onnx_lower_qlinear_conv, 9, 0, 9) \
     X("", "RandomNormalLike", 1, MAX, onnx_lower_random_normal_like, 1, 0, 1) \
     X("", "RNN", 1, MAX, onnx_lower_rnn, 6, 0, 6) \
     X("", "Range", 11, MAX, onnx_lower_range, 3, 0, 3) \

@@ -89,7 +89,8 @@ bnn_status onnx_conv_window(onnx_ctx *c, int x, int wid, onnx_window *w, int64_t
     if (rank < 0)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "the weight's rank is unknown");
     if (rank == 5)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a Bayesian 3-D convolution is not supported");
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "%s over 3-D volumes is not supported",
+                              onnx_str(c->node->op_type));
     if (rank != 3 && rank != 4)
         return onnx_node_fail(c, BNN_ERR_INVALID, "weight has rank %d, expected 3 or 4", rank);
     w->nsp = rank - 2;

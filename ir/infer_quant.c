@@ -141,3 +141,70 @@ bnn_status bnn_infer_qlinear_matmul(infer_ctx *c)
     c->out_dtype = yz->dtype;
     return infer_matmul_shape(c, 0, 3);
 }
+
+/* A quantized convolution's operand k (x or w): u8, i8, u16 or i16, 3-D or
+ * 4-D; its zero point z (optional) of its type, one element or (per >= 0)
+ * `per` of them. */
+static bnn_status conv_operand(infer_ctx *c, int k, int z, int64_t per)
+{
+    const bnn_value *v = infer_input(c, k), *zv = z >= 0 ? infer_input(c, z) : NULL;
+    if (v->dtype != BNN_UNDEFINED && !quant_type(v->dtype))
+        return infer_fail(c, "input '%s' has type %s; supported: u8, i8, u16, i16", v->name,
+                          infer_type(c, k));
+    if (v->shape.rank >= 0 && v->shape.rank != 3 && v->shape.rank != 4)
+        return infer_fail(c, "input '%s' %s: a 1-D or 2-D convolution takes 3-D or 4-D operands",
+                          v->name, infer_type(c, k));
+    if (!zv)
+        return BNN_OK;
+    if (zv->dtype != BNN_UNDEFINED && v->dtype != BNN_UNDEFINED && zv->dtype != v->dtype)
+        return infer_fail(c, "zero point '%s' has type %s but input '%s' has %s", zv->name,
+                          infer_type(c, z), v->name, infer_type(c, k));
+    int64_t n = bnn_shape_numel(&zv->shape);
+    if (zv->shape.rank > 1 || (bnn_shape_is_concrete(&zv->shape) && n != 1 && (per < 0 || n != per)))
+        return infer_fail(c, "zero point '%s' %s must hold one element%s", zv->name,
+                          infer_type(c, z), per >= 0 ? " or one per output channel" : "");
+    return BNN_OK;
+}
+
+static int64_t out_channels(infer_ctx *c, int w)
+{
+    const bnn_shape *ws = &infer_input(c, w)->shape;
+    return ws->rank >= 1 ? ws->dims[0] : -1;
+}
+
+bnn_status bnn_infer_conv_integer(infer_ctx *c)
+{
+    BNN_TRY(conv_operand(c, 0, infer_input(c, 2) ? 2 : -1, -1));
+    BNN_TRY(conv_operand(c, 1, infer_input(c, 3) ? 3 : -1, out_channels(c, 1)));
+    BNN_TRY(infer_conv_like(c, 0, 1, 4));
+    c->out_dtype = BNN_I32;
+    return BNN_OK;
+}
+
+bnn_status bnn_infer_qlinear_conv(infer_ctx *c)
+{
+    int64_t m = out_channels(c, 3);
+    BNN_TRY(conv_operand(c, 0, 2, -1));
+    BNN_TRY(conv_operand(c, 3, 5, m));
+    const int scales[3] = { 1, 4, 6 };
+    for (int i = 0; i < 3; i++) {
+        const bnn_value *s = infer_input(c, scales[i]);
+        int64_t n = bnn_shape_numel(&s->shape);
+        if ((s->dtype != BNN_UNDEFINED && s->dtype != BNN_F32) || s->shape.rank > 1 ||
+            (bnn_shape_is_concrete(&s->shape) && n != 1 && (scales[i] != 4 || m < 0 || n != m)))
+            return infer_fail(c, "scale '%s' %s must be one f32%s", s->name,
+                              infer_type(c, scales[i]),
+                              scales[i] == 4 ? " or one per output channel" : "");
+    }
+    const bnn_value *yz = infer_input(c, 7), *b = infer_input(c, 8);
+    if (yz->dtype != BNN_UNDEFINED && !quant_type(yz->dtype))
+        return infer_fail(c, "zero point '%s' has type %s; supported: u8, i8, u16, i16", yz->name,
+                          infer_type(c, 7));
+    if (bnn_shape_is_concrete(&yz->shape) && bnn_shape_numel(&yz->shape) != 1)
+        return infer_fail(c, "zero point '%s' %s must be one element", yz->name, infer_type(c, 7));
+    if (b && b->dtype != BNN_UNDEFINED && b->dtype != BNN_I32)
+        return infer_fail(c, "bias '%s' has type %s, expected i32", b->name, infer_type(c, 8));
+    BNN_TRY(infer_conv_like(c, 0, 3, 8));
+    c->out_dtype = yz->dtype;
+    return BNN_OK;
+}

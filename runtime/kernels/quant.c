@@ -273,3 +273,159 @@ static bnn_status qlinear_matmul_forward(const bnn_kernel_args *args, bnn_diag *
 
 const bnn_kernel bnn_kernel_qlinear_matmul = {.forward = qlinear_matmul_forward,
                                               .scratch_size = qlinear_matmul_scratch};
+
+/* ---- integer convolution ------------------------------------------------ */
+
+/* Geometry of a 1-D or 2-D convolution of x [N, C, (H,) W] with w [M, C/g,
+ * (KH,) KW] into y [N, M, (OH,) OW]; 1-D as H = KH = OH = 1. */
+typedef struct qconv {
+    int64_t n, c, h, w, m, cg, kh, kw, oh, ow, group;
+    int64_t sh, sw, dh, dw, ph, pw;
+} qconv;
+
+static bnn_status qconv_geometry(const bnn_kernel_args *args, bnn_diag *diag, const bnn_tensor *x,
+                                 const bnn_tensor *w, const bnn_tensor *y, qconv *g)
+{
+    int sp = x->shape.rank - 2;
+    if (sp < 1 || sp > 2 || w->shape.rank != sp + 2 || y->shape.rank != sp + 2)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "needs 1-D or 2-D operands");
+    const int64_t *st, *pd, *dl;
+    int ns = bnn_node_ints(args->node, "strides", &st), np = bnn_node_ints(args->node, "pads", &pd);
+    int nd = bnn_node_ints(args->node, "dilations", &dl);
+    const int64_t *xd = x->shape.dims, *wd = w->shape.dims, *yd = y->shape.dims;
+    *g = (qconv){ .n = xd[0], .c = xd[1], .h = sp == 2 ? xd[2] : 1, .w = xd[sp + 1],
+                  .m = wd[0], .cg = wd[1], .kh = sp == 2 ? wd[2] : 1, .kw = wd[sp + 1],
+                  .oh = sp == 2 ? yd[2] : 1, .ow = yd[sp + 1],
+                  .group = bnn_node_int(args->node, "group", 1),
+                  .sh = 1, .sw = 1, .dh = 1, .dw = 1 };
+    if (ns == sp)
+        g->sh = sp == 2 ? st[0] : 1, g->sw = st[sp - 1];
+    if (nd == sp)
+        g->dh = sp == 2 ? dl[0] : 1, g->dw = dl[sp - 1];
+    if (np == 2 * sp)
+        g->ph = sp == 2 ? pd[0] : 0, g->pw = pd[sp - 1];
+    if (g->group < 1 || g->m % g->group != 0 || g->cg * g->group != g->c || yd[1] != g->m)
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE, "weight and input do not fit the group");
+    return BNN_OK;
+}
+
+/* acc [N, M, OH, OW] = conv(x - zx, w - zw) in i32 (wrapping), the pads
+ * zeros of the centred input; xc and wc: scratch for the centred operands. */
+static bnn_status integer_conv(const bnn_kernel_args *args, bnn_diag *diag, const bnn_tensor *x,
+                               const bnn_tensor *zx, const bnn_tensor *w, const bnn_tensor *zw,
+                               const bnn_tensor *y, int32_t *xc, int32_t *wc, int32_t *acc)
+{
+    qrange r;
+    if (!range_of(x->dtype, &r) || !range_of(w->dtype, &r))
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "needs u8, i8, u16 or i16 operands");
+    qconv g = { 0 };
+    BNN_TRY(qconv_geometry(args, diag, x, w, y, &g));
+    int64_t nzw = zw ? bnn_tensor_numel(zw) : 0;
+    if ((zx && bnn_tensor_numel(zx) != 1) || (zw && nzw != 1 && nzw != g.m))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "zero points: one for x, one or one per output channel for w");
+    int32_t zxv = zx ? (int32_t)get_int(zx, 0) : 0;
+    int64_t nx = bnn_tensor_numel(x), nw = bnn_tensor_numel(w), per_w = nw / (g.m ? g.m : 1);
+    for (int64_t i = 0; i < nx; i++)
+        xc[i] = (int32_t)get_int(x, i) - zxv;
+    for (int64_t i = 0; i < nw; i++)
+        wc[i] = (int32_t)get_int(w, i) - (zw ? (int32_t)get_int(zw, nzw == 1 ? 0 : i / per_w) : 0);
+    int64_t mg = g.m / g.group, plane = g.oh * g.ow;
+    for (int64_t n = 0; n < g.n; n++)
+        for (int64_t m = 0; m < g.m; m++) {
+            uint32_t *out = (uint32_t *)acc + (n * g.m + m) * plane;
+            for (int64_t q = 0; q < plane; q++)
+                out[q] = 0;
+            int64_t c0 = m / mg * g.cg;
+            for (int64_t c = 0; c < g.cg; c++) {
+                const int32_t *xp = xc + (n * g.c + c0 + c) * g.h * g.w;
+                for (int64_t ki = 0; ki < g.kh; ki++)
+                    for (int64_t kj = 0; kj < g.kw; kj++) {
+                        int32_t wv = wc[((m * g.cg + c) * g.kh + ki) * g.kw + kj];
+                        if (wv == 0)
+                            continue;
+                        for (int64_t i = 0; i < g.oh; i++) {
+                            int64_t ih = i * g.sh - g.ph + ki * g.dh;
+                            if (ih < 0 || ih >= g.h)
+                                continue;
+                            const int32_t *row = xp + ih * g.w;
+                            uint32_t *o = out + i * g.ow;
+                            for (int64_t j = 0; j < g.ow; j++) {
+                                int64_t iw = j * g.sw - g.pw + kj * g.dw;
+                                if (iw >= 0 && iw < g.w)
+                                    o[j] += (uint32_t)((int64_t)wv * row[iw]);
+                            }
+                        }
+                    }
+            }
+        }
+    return BNN_OK;
+}
+
+static size_t conv_integer_scratch(const bnn_kernel_args *args)
+{
+    int64_t n = bnn_tensor_numel(&args->inputs[0]) + bnn_tensor_numel(&args->inputs[1]);
+    return n > 0 ? (size_t)n * sizeof(int32_t) : 0;
+}
+
+static bnn_status conv_integer_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    bnn_tensor *y = &args->outputs[0];
+    if (y->dtype != BNN_I32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED, "output must be i32");
+    const bnn_tensor *x = &args->inputs[0], *w = &args->inputs[1];
+    const bnn_tensor *zx = args->n_inputs > 2 && args->inputs[2].data ? &args->inputs[2] : NULL;
+    const bnn_tensor *zw = args->n_inputs > 3 && args->inputs[3].data ? &args->inputs[3] : NULL;
+    int32_t *xc = args->scratch, *wc = xc + bnn_tensor_numel(x);
+    return integer_conv(args, diag, x, zx, w, zw, y, xc, wc, y->data);
+}
+
+const bnn_kernel bnn_kernel_conv_integer = {.forward = conv_integer_forward,
+                                            .scratch_size = conv_integer_scratch};
+
+static size_t qlinear_conv_scratch(const bnn_kernel_args *args)
+{
+    int64_t n = bnn_tensor_numel(&args->inputs[0]) + bnn_tensor_numel(&args->inputs[3]) +
+                bnn_tensor_numel(&args->outputs[0]);
+    return n > 0 ? (size_t)n * sizeof(int32_t) : 0;
+}
+
+/* y = clamp(round_half_even((acc + B[m]) * (x_scale * w_scale[m] / y_scale)) +
+ * y_zero_point): the multiplier in f32 as ONNX's reference computes it, the
+ * product in double as its int32-by-float32 numpy product is. */
+static bnn_status qlinear_conv_forward(const bnn_kernel_args *args, bnn_diag *diag)
+{
+    const bnn_tensor *in = args->inputs;
+    bnn_tensor *y = &args->outputs[0];
+    qrange r;
+    if (!range_of(y->dtype, &r) || in[1].dtype != BNN_F32 || in[4].dtype != BNN_F32 ||
+        in[6].dtype != BNN_F32)
+        return bnn_kernel_fail(args, diag, BNN_ERR_UNSUPPORTED,
+                               "needs f32 scales and a u8, i8, u16 or i16 output");
+    const bnn_tensor *b = args->n_inputs > 8 && in[8].data ? &in[8] : NULL;
+    int64_t m = in[3].shape.dims[0], nws = bnn_tensor_numel(&in[4]);
+    if ((nws != 1 && nws != m) || (b && (b->dtype != BNN_I32 || bnn_tensor_numel(b) != m)))
+        return bnn_kernel_fail(args, diag, BNN_ERR_SHAPE,
+                               "w_scale must be one or one per output channel, the bias i32 [%lld]",
+                               (long long)m);
+    int32_t *xc = args->scratch, *wc = xc + bnn_tensor_numel(&in[0]);
+    int32_t *acc = wc + bnn_tensor_numel(&in[3]);
+    BNN_TRY(integer_conv(args, diag, &in[0], &in[2], &in[3], &in[5], y, xc, wc, acc));
+    float xs = *(const float *)in[1].data, ys = *(const float *)in[6].data;
+    double zero = get_int(&in[7], 0);
+    int64_t plane = bnn_tensor_numel(y) / (y->shape.dims[0] * m > 0 ? y->shape.dims[0] * m : 1);
+    const float *ws = in[4].data;
+    const int32_t *bias = b ? b->data : NULL;
+    for (int64_t i = 0, n = bnn_tensor_numel(y); i < n; i++) {
+        int64_t ch = i / plane % m;
+        float mult = xs * ws[nws == 1 ? 0 : ch] / ys;
+        int32_t sum = (int32_t)((uint32_t)acc[i] + (uint32_t)(bias ? bias[ch] : 0));
+        double q = rint((double)sum * (double)mult) + zero;
+        q = isnan(q) ? 0 : q < r.lo ? r.lo : q > r.hi ? r.hi : q;
+        put_int(y, i, (float)q);
+    }
+    return BNN_OK;
+}
+
+const bnn_kernel bnn_kernel_qlinear_conv = {.forward = qlinear_conv_forward,
+                                            .scratch_size = qlinear_conv_scratch};

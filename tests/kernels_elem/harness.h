@@ -9,7 +9,7 @@
 
 #include "kernel.h"
 
-#define KE_MAX_IN 8
+#define KE_MAX_IN 9
 
 typedef struct ke_case {
     bnn_graph *graph; /* owned */

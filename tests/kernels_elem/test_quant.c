@@ -2,7 +2,7 @@
  * double reference of ONNX's definitions: quantize_linear and
  * dequantize_linear per tensor and per axis for every supported type,
  * rounding half to even and saturation, and dynamic_quantize_linear's
- * scale, zero point and values. */
+ * scale, zero point and values; the integer matmuls and convolutions. */
 #include <math.h>
 #include <string.h>
 
@@ -207,6 +207,93 @@ Test(quant, integer_matmuls_match_reference)
         double y = clampd(ref_round((double)((float)s * mult)) + 4, -128, 127);
         cr_expect_eq(ke_get(&q->output, at), y, "qlinear element %lld", (long long)at);
     }
+    ke_destroy(q);
+    ke_destroy(c);
+}
+
+/* conv(x - zx, w - zw)[n, m, i, j] with pads as zeros of the centred input,
+ * in int64: the reference for conv_integer and qlinear_conv.  x [N, C, H, W],
+ * w [M, C/g, KH, KW]; per-channel zero points when zw has M elements. */
+static int64_t ref_conv_at(const ke_case *c, int xk, int zxk, int wk, int zwk, const int64_t *xd,
+                           const int64_t *wd, int64_t group, const int64_t *st, const int64_t *pd,
+                           const int64_t *dl, int64_t n, int64_t m, int64_t i, int64_t j)
+{
+    int64_t cg = wd[1], c0 = m / (wd[0] / group) * cg, s = 0;
+    double zx = zxk >= 0 ? ke_get(&c->inputs[zxk], 0) : 0;
+    int64_t nzw = zwk >= 0 ? bnn_tensor_numel(&c->inputs[zwk]) : 0;
+    double zw = zwk >= 0 ? ke_get(&c->inputs[zwk], nzw == 1 ? 0 : m) : 0;
+    for (int64_t ci = 0; ci < cg; ci++)
+        for (int64_t a = 0; a < wd[2]; a++)
+            for (int64_t b = 0; b < wd[3]; b++) {
+                int64_t ih = i * st[0] - pd[0] + a * dl[0], iw = j * st[1] - pd[1] + b * dl[1];
+                if (ih < 0 || ih >= xd[2] || iw < 0 || iw >= xd[3])
+                    continue;
+                double xv = ke_get(&c->inputs[xk], ((n * xd[1] + c0 + ci) * xd[2] + ih) * xd[3] + iw);
+                double wv = ke_get(&c->inputs[wk], ((m * cg + ci) * wd[2] + a) * wd[3] + b);
+                s += (int64_t)(xv - zx) * (int64_t)(wv - zw);
+            }
+    return s;
+}
+
+/* conv_integer with groups, strides, dilations and uneven pads, a per-channel
+ * weight zero point, u8 x and i8 w; then qlinear_conv on the same operands
+ * with per-channel weight scales and an i32 bias, against the int64
+ * reference requantized in double. */
+Test(quant, integer_convolutions_match_reference)
+{
+    const int64_t xd[4] = {2, 4, 7, 6}, wd[4] = {6, 2, 3, 2}, yd[4] = {2, 6, 3, 4};
+    const int64_t st[2] = {2, 1}, pd[4] = {1, 0, 1, 1}, dl[2] = {1, 2}, group = 2;
+    bnn_shape xs = KE_SHAPE(2, 4, 7, 6), ws = KE_SHAPE(6, 2, 3, 2), ys = KE_SHAPE(2, 6, 3, 4);
+    bnn_shape one = KE_SCALAR, per = KE_SHAPE(6);
+    bnn_shape ins[4] = {xs, ws, one, per};
+    bnn_dtype dts[4] = {BNN_U8, BNN_I8, BNN_U8, BNN_I8};
+    ke_case *c = ke_create(BNN_OP_CONV_INTEGER, 4, dts, ins, BNN_I32, &ys);
+    ke_set_ints(c, "strides", st, 2);
+    ke_set_ints(c, "pads", pd, 4);
+    ke_set_ints(c, "dilations", dl, 2);
+    ke_set_int(c, "group", group);
+    ke_fill(&c->inputs[0], 11, 0, 255);
+    ke_fill(&c->inputs[1], 12, -128, 127);
+    ke_put(&c->inputs[2], 0, 130);
+    ke_fill(&c->inputs[3], 13, -5, 5);
+    cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+    int64_t at = 0;
+    for (int64_t n = 0; n < yd[0]; n++)
+        for (int64_t m = 0; m < yd[1]; m++)
+            for (int64_t i = 0; i < yd[2]; i++)
+                for (int64_t j = 0; j < yd[3]; j++, at++)
+                    cr_expect_eq(ke_get(&c->output, at),
+                                 (double)ref_conv_at(c, 0, 2, 1, 3, xd, wd, group, st, pd, dl, n, m, i, j),
+                                 "conv_integer element %lld", (long long)at);
+
+    bnn_shape qins[9] = {xs, one, one, ws, per, per, one, one, per};
+    bnn_dtype qdts[9] = {BNN_U8, BNN_F32, BNN_U8, BNN_I8, BNN_F32, BNN_I8, BNN_F32, BNN_U8, BNN_I32};
+    ke_case *q = ke_create(BNN_OP_QLINEAR_CONV, 9, qdts, qins, BNN_U8, &ys);
+    ke_set_ints(q, "strides", st, 2);
+    ke_set_ints(q, "pads", pd, 4);
+    ke_set_ints(q, "dilations", dl, 2);
+    ke_set_int(q, "group", group);
+    memcpy(q->inputs[0].data, c->inputs[0].data, (size_t)bnn_tensor_numel(&c->inputs[0]));
+    memcpy(q->inputs[3].data, c->inputs[1].data, (size_t)bnn_tensor_numel(&c->inputs[1]));
+    memcpy(q->inputs[5].data, c->inputs[3].data, 6);
+    ke_put(&q->inputs[1], 0, 0.02);
+    ke_put(&q->inputs[2], 0, 130);
+    ke_fill(&q->inputs[4], 14, 0.001, 0.01);
+    ke_put(&q->inputs[6], 0, 0.07);
+    ke_put(&q->inputs[7], 0, 120);
+    ke_fill(&q->inputs[8], 15, -3000, 3000);
+    cr_assert_eq(ke_forward(q), BNN_OK, "%s", q->diag.message);
+    at = 0;
+    for (int64_t n = 0; n < yd[0]; n++)
+        for (int64_t m = 0; m < yd[1]; m++)
+            for (int64_t i = 0; i < yd[2]; i++)
+                for (int64_t j = 0; j < yd[3]; j++, at++) {
+                    int64_t s = ref_conv_at(q, 0, 2, 3, 5, xd, wd, group, st, pd, dl, n, m, i, j) +
+                                (int64_t)ke_get(&q->inputs[8], m);
+                    float mult = 0.02f * (float)ke_get(&q->inputs[4], m) / 0.07f;
+                    double y = clampd(ref_round((double)s * (double)mult) + 120, 0, 255);
+                    cr_expect_eq(ke_get(&q->output, at), y, "qlinear_conv element %lld", (long long)at);
+                }
     ke_destroy(q);
     ke_destroy(c);
 }
