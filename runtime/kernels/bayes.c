@@ -335,6 +335,32 @@ static bool wants_param_grads(const bnn_kernel_args *args, const bnn_kernel_grad
     return false;
 }
 
+/* Whether the layer's dW and db may be added straight into the mu gradients
+ * (no scratch copy, no zeroing, no second pass): when nothing else is asked
+ * of them, i.e. every rho gradient wanted is derived after the sweep
+ * (bayes_rho_derivable: the plan then gives the kernel none) and the mu
+ * gradients are there.  Kernels accumulate, so the sum lands where the
+ * scratch path's grad_mu += gw put it, with the same bits on a zeroed
+ * gradient (0 + x = x). */
+static bool direct_param_grads(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                               const reparam_layout *l)
+{
+    const bnn_tensor *gi = grads->grad_inputs;
+    if (!gi[IN_WMU].data || (input_present(args, IN_WRHO) && gi[IN_WRHO].data))
+        return false;
+    if (!l->has_bias)
+        return true;
+    return gi[IN_BMU].data && !(l->bias_random && gi[IN_BRHO].data);
+}
+
+/* db[o] += the sum of g[r, o] over the rows, row by row. */
+static void bias_grad_add(const float *g, int64_t rows, int64_t out, float *db)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++)
+            db[o] += g[r * out + o];
+}
+
 /* ---- bnn.dense_reparam -------------------------------------------------- */
 
 /* x [..., in] seen as [m, in]; w [out, in]; y [m, out]. */
@@ -417,14 +443,24 @@ static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
                 args->scratch);
     if (!wants_param_grads(args, grads))
         return BNN_OK;
+    bnn_tensor *gi = grads->grad_inputs;
+    if (direct_param_grads(args, grads, &l)) { /* dW and db straight into the mu gradients */
+        if (m && out && in)
+            nn_gemm(BNN_F32, true, false, out, in, m, 1.0, g, out, x, in, 1.0, gi[IN_WMU].data,
+                    in, NULL, NULL);
+        if (l.has_bias)
+            bias_grad_add(g, m, out, gi[IN_BMU].data);
+        return BNN_OK;
+    }
     float *gw = args->scratch, *gb = gw + l.nw;
-    memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
-    if (m && out && in)
+    if (m && out && in) /* beta 0: the product overwrites gw */
         nn_gemm(BNN_F32, true, false, out, in, m, 1.0, g, out, x, in, 0.0, gw, in, NULL, NULL);
-    if (l.has_bias)
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t o = 0; o < out; o++)
-                gb[o] += g[r * out + o];
+    else
+        memset(gw, 0, (size_t)l.nw * sizeof(float));
+    if (l.has_bias) {
+        memset(gb, 0, (size_t)l.nb * sizeof(float));
+        bias_grad_add(g, m, out, gb);
+    }
     reparam_backward_params(args, grads, &l, gw, gb);
     return BNN_OK;
 }
@@ -525,19 +561,26 @@ static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
         return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the layer's kernel has no backward",
                         bnn_node_label(args->graph, args->node_id, label, sizeof label));
     bool params = wants_param_grads(args, grads);
+    /* the layer's kernel accumulates dW and db: straight into the mu
+     * gradients when it may (direct_param_grads), else into zeroed scratch */
+    bool direct = params && direct_param_grads(args, grads, &l);
     float *gw = (float *)((unsigned char *)args->scratch + conv_scratch(&cargs));
     float *gb = gw + l.nw;
+    if (direct) {
+        gw = grads->grad_inputs[IN_WMU].data;
+        gb = l.has_bias ? grads->grad_inputs[IN_BMU].data : NULL;
+    }
     bnn_tensor gin[3];
     gin[0] = grads->grad_inputs[IN_X];
     gin[1] = tin[1];
     gin[1].data = params ? gw : NULL;
     gin[2] = tin[2];
     gin[2].data = params && l.has_bias ? gb : NULL;
-    if (params)
+    if (params && !direct)
         memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
     bnn_kernel_grads cgrads = {grads->grad_outputs, gin};
     BNN_TRY(conv->backward(&cargs, &cgrads, diag));
-    if (params)
+    if (params && !direct)
         reparam_backward_params(args, grads, &l, gw, gb);
     return BNN_OK;
 }
