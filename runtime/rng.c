@@ -214,8 +214,30 @@ VECMATH_AVX2 static void uniform_group_avx2(const bnn_rng_stream *s, uint64_t g,
 }
 #endif
 
+#ifdef VECMATH_HAVE_AVX512
+VECMATH_AVX512 static void normal_group_avx512(const bnn_rng_stream *s, uint64_t g,
+                                               float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    normal_batch(x, v);
+}
+
+VECMATH_AVX512 static void uniform_group_avx512(const bnn_rng_stream *s, uint64_t g,
+                                                float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    uniform_batch(x, v);
+}
+#endif
+
 static group_fn *group_for_cpu(bool normal)
 {
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        return normal ? normal_group_avx512 : uniform_group_avx512;
+#endif
 #ifdef VECMATH_HAVE_AVX2
     if (vecmath_have_avx2())
         return normal ? normal_group_avx2 : uniform_group_avx2;

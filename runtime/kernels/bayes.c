@@ -150,6 +150,14 @@ static void sample_base(const float *restrict mu, const float *restrict rho,
     sample_body(mu, rho, eps, w, n);
 }
 
+#ifdef VECMATH_HAVE_AVX512
+VECMATH_AVX512 static void sample_avx512(const float *restrict mu, const float *restrict rho,
+                                         const float *restrict eps, float *restrict w, int64_t n)
+{
+    sample_body(mu, rho, eps, w, n);
+}
+#endif
+
 #ifdef VECMATH_HAVE_AVX2
 VECMATH_AVX2 static void sample_avx2(const float *restrict mu, const float *restrict rho,
                                      const float *restrict eps, float *restrict w, int64_t n)
@@ -161,18 +169,26 @@ VECMATH_AVX2 static void sample_avx2(const float *restrict mu, const float *rest
 static void sample_into(const bnn_rng_stream *s, uint64_t first, const float *mu,
                         const float *rho, float *w, float *eps, int64_t n)
 {
-    bnn_rng_normal(s, first, (size_t)n, eps);
     void (*sample)(const float *restrict, const float *restrict, const float *restrict,
                    float *restrict, int64_t) = sample_base;
 #ifdef VECMATH_HAVE_AVX2
     if (vecmath_have_avx2())
         sample = sample_avx2;
 #endif
-    enum { CHUNK = 16384 }; /* disjoint chunks: the same bits for any thread count */
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        sample = sample_avx512;
+#endif
+    /* Disjoint chunks: the same bits for any thread count.  Each chunk's
+     * draws are made just before it is sampled, so eps is read back from
+     * cache, not memory (stream elements are independent of how they are
+     * split). */
+    enum { CHUNK = 16384 };
     int64_t chunks = (n + CHUNK - 1) / CHUNK;
     #pragma omp parallel for schedule(static) if (chunks > 2)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
+        bnn_rng_normal(s, first + (uint64_t)lo, (size_t)len, eps + lo);
         sample(mu + lo, rho + lo, eps + lo, w + lo, len);
     }
 }
