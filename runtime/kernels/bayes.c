@@ -226,7 +226,7 @@ static void derive_rho(const float *grad_mu, const float *eps, const float *rho,
 
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
                                   const bayes_grads *g, float kl_scale, double *kl,
-                                  const bayes_slice *slice, bnn_diag *diag)
+                                  const bayes_slice *slice, size_t *checked, bnn_diag *diag)
 {
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
@@ -305,6 +305,13 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
             *kl += bayes_mixture_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].eps, pairs[k].prior,
                                          (size_t)pairs[k].n, &mix, kl_scale, pairs[k].grad_mu,
                                          pairs[k].grad_rho);
+        } else if (kl && checked && pairs[k].derive) { /* and the finite check, in the pass */
+            bool finite = false;
+            *kl += bayes_kl_pass_checked(pairs[k].mu, pairs[k].rho, pairs[k].eps, pairs[k].prior,
+                                         (size_t)pairs[k].n, prior_mu, prior_sigma, kl_scale,
+                                         pairs[k].grad_mu, pairs[k].grad_rho, &finite);
+            if (finite)
+                *checked += 2 * (size_t)pairs[k].n;
         } else if (kl)
             *kl += bayes_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].derive ? pairs[k].eps : NULL,
                                  pairs[k].prior, (size_t)pairs[k].n, prior_mu, prior_sigma,

@@ -189,20 +189,45 @@ void bayes_kl_sigma(const float *rho, size_t n, float *sigma)
 /* The pass behind bnn_gaussian_kl_pass and the derived one: eps not
  * NULL derives the rho gradient (kl_block_body); prior_means not NULL holds
  * the prior's mean of each element (prior_mu is then unused). */
+/* Whether any of x[0..n) is Inf or NaN: exponent bits with integer
+ * operations, so the loop vectorises (the block is still in L1). */
+static bool any_non_finite(const float *x, size_t n)
+{
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        any |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
+    }
+    return any != 0;
+}
+
 double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
                      const float *prior_means, size_t n, float prior_mu, float prior_sigma,
                      float scale, float *grad_mu, float *grad_rho)
+{
+    return bayes_kl_pass_checked(mu, rho, eps, prior_means, n, prior_mu, prior_sigma, scale,
+                                 grad_mu, grad_rho, NULL);
+}
+
+double bayes_kl_pass_checked(const float *mu, const float *rho, const float *eps,
+                             const float *prior_means, size_t n, float prior_mu,
+                             float prior_sigma, float scale, float *grad_mu, float *grad_rho,
+                             bool *finite)
 {
     const float inv_ps2 = 1.0f / (prior_sigma * prior_sigma);
     const float log_ps = logf(prior_sigma);
     size_t chunks = (n + KL_CHUNK - 1) / KL_CHUNK;
     kl_block_fn *kl_block = kl_block_for_cpu(eps != NULL, prior_means != NULL);
     BNN_ASSERT(!eps || (grad_mu && grad_rho));
+    BNN_ASSERT(!finite || (grad_mu && grad_rho));
     double total = 0;
+    bool bad = false;
     #pragma omp parallel for ordered schedule(static, 1) if (chunks > 1)
     for (size_t c = 0; c < chunks; c++) {
         size_t end = (c + 1) * KL_CHUNK < n ? (c + 1) * KL_CHUNK : n;
         double part = 0;
+        bool chunk_bad = false;
         float term[KL_BLOCK], unused_mu[KL_BLOCK], unused_rho[KL_BLOCK];
         for (size_t lo = c * KL_CHUNK; lo < end; lo += KL_BLOCK) {
             size_t len = end - lo < KL_BLOCK ? end - lo : KL_BLOCK;
@@ -210,6 +235,8 @@ double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
                      prior_means ? prior_means + lo : NULL, len, prior_mu, inv_ps2, log_ps,
                      scale, term, grad_mu ? grad_mu + lo : unused_mu,
                      grad_rho ? grad_rho + lo : unused_rho);
+            if (finite) /* the gradients just written, while they are in L1 */
+                chunk_bad |= any_non_finite(grad_mu + lo, len) | any_non_finite(grad_rho + lo, len);
             double acc[4] = {0, 0, 0, 0};
             size_t i = 0;
             for (; i + 4 <= len; i += 4)
@@ -221,8 +248,13 @@ double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
         }
         /* ordered: the chunk sums add up in chunk order whatever the threads */
         #pragma omp ordered
-        total += part;
+        {
+            total += part;
+            bad |= chunk_bad;
+        }
     }
+    if (finite)
+        *finite = !bad;
     return total;
 }
 
