@@ -97,6 +97,9 @@ typedef struct reparam_layout {
     int64_t nw, nb;
     bool has_bias, bias_random;
     float *w, *b, *eps_w, *eps_b; /* into state; NULL when state is */
+    /* training: softplus(rho) and sigmoid(rho) as the sampling computed
+     * them, for the KL pass after the sweep (NULL otherwise) */
+    float *sigma_w, *sigma_b, *sig_w, *sig_b;
 } reparam_layout;
 
 static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout *l,
@@ -115,6 +118,12 @@ static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout
         l->b = s + l->nw;
         l->eps_w = s + l->nw + l->nb;
         l->eps_b = s + 2 * l->nw + l->nb;
+        if (args->training) {
+            l->sigma_w = s + 2 * (l->nw + l->nb);
+            l->sigma_b = l->sigma_w + l->nw;
+            l->sig_w = l->sigma_b + l->nb;
+            l->sig_b = l->sig_w + l->nw;
+        }
     }
     return BNN_OK;
 }
@@ -131,7 +140,8 @@ static size_t reparam_state_size(const bnn_kernel_args *args)
     reparam_layout l;
     if (reparam_layout_get(args, &l, NULL) != BNN_OK)
         return 0;
-    return (size_t)(2 * (l.nw + l.nb)) * sizeof(float);
+    /* [w | b | eps_w | eps_b], and in training [sigma_w | sigma_b | sig_w | sig_b] */
+    return (size_t)((args->training ? 4 : 2) * (l.nw + l.nb)) * sizeof(float);
 }
 
 /* w = mu + softplus(rho) * eps over n elements; for the x86-64 baseline and
@@ -150,7 +160,48 @@ static void sample_base(const float *restrict mu, const float *restrict rho,
     sample_body(mu, rho, eps, w, n);
 }
 
+/* The same, keeping sigma and sigmoid(rho) for the KL pass (training). */
+static inline __attribute__((always_inline)) void
+sample_keep_body(const float *restrict mu, const float *restrict rho, const float *restrict eps,
+                 float *restrict w, float *restrict sigma, float *restrict sig, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float sp = vecmath_softplus(rho[i]);
+        w[i] = mu[i] + sp * eps[i];
+        sigma[i] = sp;
+        sig[i] = vecmath_sigmoid(rho[i]);
+    }
+}
+
+typedef void sample_keep_fn(const float *restrict, const float *restrict, const float *restrict,
+                            float *restrict, float *restrict, float *restrict, int64_t);
+
+static void sample_keep_base(const float *restrict mu, const float *restrict rho,
+                             const float *restrict eps, float *restrict w,
+                             float *restrict sigma, float *restrict sig, int64_t n)
+{
+    sample_keep_body(mu, rho, eps, w, sigma, sig, n);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void sample_keep_avx2(const float *restrict mu, const float *restrict rho,
+                                          const float *restrict eps, float *restrict w,
+                                          float *restrict sigma, float *restrict sig, int64_t n)
+{
+    sample_keep_body(mu, rho, eps, w, sigma, sig, n);
+}
+#endif
+
 #ifdef VECMATH_HAVE_AVX512
+VECMATH_AVX512 static void sample_keep_avx512(const float *restrict mu,
+                                              const float *restrict rho,
+                                              const float *restrict eps, float *restrict w,
+                                              float *restrict sigma, float *restrict sig,
+                                              int64_t n)
+{
+    sample_keep_body(mu, rho, eps, w, sigma, sig, n);
+}
+
 VECMATH_AVX512 static void sample_avx512(const float *restrict mu, const float *restrict rho,
                                          const float *restrict eps, float *restrict w, int64_t n)
 {
@@ -166,9 +217,20 @@ VECMATH_AVX2 static void sample_avx2(const float *restrict mu, const float *rest
 }
 #endif
 
+/* sigma and sig not NULL: kept too (sample_keep_body). */
 static void sample_into(const bnn_rng_stream *s, uint64_t first, const float *mu,
-                        const float *rho, float *w, float *eps, int64_t n)
+                        const float *rho, float *w, float *eps, float *sigma, float *sig,
+                        int64_t n)
 {
+    sample_keep_fn *keep = sample_keep_base;
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        keep = sample_keep_avx2;
+#endif
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        keep = sample_keep_avx512;
+#endif
     void (*sample)(const float *restrict, const float *restrict, const float *restrict,
                    float *restrict, int64_t) = sample_base;
 #ifdef VECMATH_HAVE_AVX2
@@ -189,7 +251,10 @@ static void sample_into(const bnn_rng_stream *s, uint64_t first, const float *mu
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
         bnn_rng_normal(s, first + (uint64_t)lo, (size_t)len, eps + lo);
-        sample(mu + lo, rho + lo, eps + lo, w + lo, len);
+        if (sigma)
+            keep(mu + lo, rho + lo, eps + lo, w + lo, sigma + lo, sig + lo, len);
+        else
+            sample(mu + lo, rho + lo, eps + lo, w + lo, len);
     }
 }
 
@@ -198,10 +263,10 @@ static void reparam_sample(const bnn_kernel_args *args, const reparam_layout *l)
     bnn_rng_stream s = bnn_rng_stream_make(args->seed, args->node_id, BNN_RNG_PURPOSE_WEIGHTS,
                                            args->step);
     sample_into(&s, 0, args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, l->w, l->eps_w,
-                l->nw);
+                l->sigma_w, l->sig_w, l->nw);
     if (l->bias_random) {
         sample_into(&s, (uint64_t)l->nw, args->inputs[IN_BMU].data, args->inputs[IN_BRHO].data,
-                    l->b, l->eps_b, l->nb);
+                    l->b, l->eps_b, l->sigma_b, l->sig_b, l->nb);
     } else if (l->has_bias) {
         memcpy(l->b, args->inputs[IN_BMU].data, (size_t)l->nb * sizeof(float));
         memset(l->eps_b, 0, (size_t)l->nb * sizeof(float));
@@ -242,6 +307,8 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
                             prior_sigma);
     }
     const float *eps_w = l.eps_w, *eps_b = l.eps_b;
+    /* the sampling's sigma and sigmoid, when this step's forward kept them */
+    bool cached = l.sigma_w && !redraw_step;
     float *drawn = NULL;
     if (redraw_step || !eps_w) { /* the draws of reparam_sample, again */
         drawn = malloc((size_t)(l.nw + l.nb + 1) * sizeof(float));
@@ -259,18 +326,20 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
     }
     /* the weight's pair, then the bias's when it has a rho */
     struct {
-        const float *mu, *rho, *eps, *prior;
+        const float *mu, *rho, *eps, *prior, *sigma, *sig;
         float *grad_mu, *grad_rho;
         bool derive;
         int64_t n, off_mu, off_rho;
     } pairs[2] = {
         {args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, eps_w,
-         input_present(args, IN_WPRIOR) ? args->inputs[IN_WPRIOR].data : NULL, g->mu_w,
-         g->rho_w, g->derive_w, l.nw, g->off_mu_w, g->off_rho_w},
+         input_present(args, IN_WPRIOR) ? args->inputs[IN_WPRIOR].data : NULL,
+         cached ? l.sigma_w : NULL, cached ? l.sig_w : NULL, g->mu_w, g->rho_w, g->derive_w,
+         l.nw, g->off_mu_w, g->off_rho_w},
         {l.bias_random ? args->inputs[IN_BMU].data : NULL,
          l.bias_random ? args->inputs[IN_BRHO].data : NULL, eps_b,
-         input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL, g->mu_b,
-         g->rho_b, g->derive_b && l.bias_random, l.nb, g->off_mu_b, g->off_rho_b},
+         input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL,
+         cached ? l.sigma_b : NULL, cached ? l.sig_b : NULL, g->mu_b, g->rho_b,
+         g->derive_b && l.bias_random, l.nb, g->off_mu_b, g->off_rho_b},
     };
     bayes_mixture mix;
     bool mixture = false;
@@ -307,7 +376,8 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
                                          pairs[k].grad_rho);
         } else if (kl && checked && pairs[k].derive) { /* and the finite check, in the pass */
             bool finite = false;
-            *kl += bayes_kl_pass_checked(pairs[k].mu, pairs[k].rho, pairs[k].eps, pairs[k].prior,
+            *kl += bayes_kl_pass_checked(pairs[k].mu, pairs[k].rho, pairs[k].eps,
+                                         pairs[k].sigma, pairs[k].sig, pairs[k].prior,
                                          (size_t)pairs[k].n, prior_mu, prior_sigma, kl_scale,
                                          pairs[k].grad_mu, pairs[k].grad_rho, &finite);
             if (finite)

@@ -108,13 +108,16 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
 double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
                      const float *prior_means, size_t n, float prior_mu, float prior_sigma,
                      float scale, float *grad_mu, float *grad_rho);
-/* bayes_kl_pass that also tells, in *finite, whether every grad_mu and
- * grad_rho element it leaves is finite (both must be given): the trainer
- * then needs no scan of its own over them. */
+/* bayes_kl_pass that also tells, in *finite (may be NULL), whether every
+ * grad_mu and grad_rho element it leaves is finite (both must be given): the
+ * trainer then needs no scan of its own over them.  With sigma and sig (and
+ * eps) not NULL it derives from softplus(rho) and sigmoid(rho) as the layer's
+ * sampling computed them (the same functions, so the same bits) instead of
+ * computing them again. */
 double bayes_kl_pass_checked(const float *mu, const float *rho, const float *eps,
-                             const float *prior_means, size_t n, float prior_mu,
-                             float prior_sigma, float scale, float *grad_mu, float *grad_rho,
-                             bool *finite);
+                             const float *sigma, const float *sig, const float *prior_means,
+                             size_t n, float prior_mu, float prior_sigma, float scale,
+                             float *grad_mu, float *grad_rho, bool *finite);
 
 /* The scale-mixture prior pi N(m, sigma1^2) + (1 - pi) N(m, sigma2^2) of a
  * node with a prior_pi attribute (bayes_kl.c). */

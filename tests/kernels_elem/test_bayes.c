@@ -249,9 +249,9 @@ Test(kernels_elem, conv_reparam_gradients)
 {
     for (int variant = 0; variant < 2; variant++) {
         ke_case *c = conv_case(10 + (uint64_t)variant, variant ? 2 : 1, true);
+        c->training = true; /* from the first run: the state is sized for it */
         bnn_status st = ke_forward(c);
         cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
-        c->training = true;
         ke_check_grad(c, 0x1f, 1e-3, 1e-2, 30);
         ke_destroy(c);
     }
@@ -666,6 +666,7 @@ Test(kernels_elem, conv_reparam_1d)
         ke_fill(&c->inputs[k], 40 + (uint64_t)k, k == WRHO || k == BRHO ? -3 : -1,
                 k == WRHO || k == BRHO ? 0 : 1);
     c->step = 9;
+    c->training = true; /* from the first run: the state is sized for it */
     bnn_status st = ke_forward(c);
     cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
     float w[36], b[4];
@@ -675,7 +676,6 @@ Test(kernels_elem, conv_reparam_1d)
     int64_t strides[2] = {1, 2}, pads[2] = {0, 1}, dil[2] = {1, 1};
     ref_conv2d(c->inputs[X].data, xd, w, wd, b, strides, pads, dil, 1, yd, y);
     expect_close(c->output.data, y, 40, 1e-5, "conv_reparam 1-D");
-    c->training = true;
     ke_check_grad(c, 0x1f, 1e-3, 1e-2, 30);
     ke_destroy(c);
 }
