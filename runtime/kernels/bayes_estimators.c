@@ -16,7 +16,7 @@
  *   element i of the stream (seed, node, BNN_RNG_PURPOSE_LOCAL, step), counted
  *   from the batch's first example (bnn_kernel_draw_first: a data-parallel
  *   shard draws what its rows draw in the whole batch).
- *   state: [eps (ny) | std = sqrt(var) (ny)].
+ *   state: [eps (ny) | std = sqrt(var) (ny) | sigma_w^2 (nw) | sigma_b^2 (nb)].
  *   sqrt at 0: var is a sum of non-negative terms x_i^2 sigma_i^2, so
  *   var == 0 means every term is 0 and every first derivative of var
  *   (2 x_i sigma_i^2, 2 sigma_i x_i^2) is 0 too; sqrt(var) is not
@@ -336,14 +336,14 @@ static void square(const float *x, int64_t n, float *out)
         out[i] = x[i] * x[i];
 }
 
-/* scratch: [product | x^2 (nx) | sigma^2 (nw + nb) | gv (ny) | gx2 (nx) | gs2 (nw + nb)];
- * forward uses the first three. */
+/* scratch: [product | x^2 (nx) | gv (ny) | gx2 (nx) | gs2 (nw + nb)]; forward
+ * uses the first two.  sigma^2 is in state (*s2 is set there by the callers). */
 static size_t local_scratch(const lin_op *op, float **x2, float **s2, float **gv, float **gx2,
                             float **gs2)
 {
     bump b = {op->scratch, lin_scratch_size(op)};
     *x2 = bump_take(&b, op->nx);
-    *s2 = bump_take(&b, op->p.nw + op->p.nb);
+    *s2 = NULL;
     *gv = bump_take(&b, op->ny);
     *gx2 = bump_take(&b, op->nx);
     *gs2 = bump_take(&b, op->p.nw + op->p.nb);
@@ -357,6 +357,7 @@ static bnn_status local_forward(const lin_op *op, bnn_diag *diag)
     float *x2, *s2, *gv, *gx2, *gs2;
     local_scratch(op, &x2, &s2, &gv, &gx2, &gs2);
     float *eps = a->state, *sd = eps + op->ny, *y = a->outputs[0].data;
+    s2 = sd + op->ny; /* kept in state: backward reads it again */
     int64_t ny = op->ny, nw = op->p.nw;
     BNN_TRY(lin_forward(op, in[IN_X].data, in[IN_WMU].data,
                         op->p.has_bias ? in[IN_BMU].data : NULL, y, diag));
@@ -401,7 +402,7 @@ static bnn_status local_backward(const lin_op *op, const bnn_kernel_grads *grads
     for (int64_t i = 0; i < ny; i++)
         gv[i] = sd[i] > 0.0f ? 0.5f * g[i] * eps[i] / sd[i] : 0.0f;
     square(x, nx, x2);
-    sigma_squared(in[IN_WRHO].data, nw, s2);
+    s2 = (float *)sd + ny; /* sigma^2 as forward computed it */
     if (want_x)
         memset(gx2, 0, (size_t)nx * sizeof(float));
     if (want_wr || want_br)
@@ -588,7 +589,8 @@ size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bo
     lin_op op;
     if (lin_get(args, conv, &op, NULL) != BNN_OK)
         return 0;
-    size_t floats = est == BAYES_LOCAL ? (size_t)(2 * op.ny) : flip_state_floats(&op, NULL);
+    size_t floats = est == BAYES_LOCAL ? (size_t)(2 * op.ny + op.p.nw + op.p.nb)
+                                       : flip_state_floats(&op, NULL);
     return floats * sizeof(float);
 }
 
