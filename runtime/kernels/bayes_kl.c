@@ -268,7 +268,8 @@ double bayes_kl_pass_checked(const float *mu, const float *rho, const float *eps
                      scale, term, grad_mu ? grad_mu + lo : unused_mu,
                      grad_rho ? grad_rho + lo : unused_rho);
             if (finite) /* the gradients just written, while they are in L1 */
-                chunk_bad |= any_non_finite(grad_mu + lo, len) | any_non_finite(grad_rho + lo, len);
+                chunk_bad = chunk_bad || any_non_finite(grad_mu + lo, len) ||
+                            any_non_finite(grad_rho + lo, len);
             double acc[4] = {0, 0, 0, 0};
             size_t i = 0;
             for (; i + 4 <= len; i += 4)
@@ -282,7 +283,7 @@ double bayes_kl_pass_checked(const float *mu, const float *rho, const float *eps
         #pragma omp ordered
         {
             total += part;
-            bad |= chunk_bad;
+            bad = bad || chunk_bad;
         }
     }
     if (finite)
