@@ -229,6 +229,7 @@ void bnn_session_free_backward(bnn_session *s)
 
 void bnn_session_zero_grads(bnn_session *s)
 {
+    s->param_grads_finite = false;
     if (s->grad_arena)
         memset(s->grad_arena, 0, s->grad_bytes);
     if (s->param_grads)
@@ -245,6 +246,7 @@ bnn_tensor *bnn_session_grad(bnn_session *s, int value_id)
 
 bnn_status bnn_session_backward(bnn_session *s, bnn_diag *diag)
 {
+    s->param_grads_finite = false;
     if (!s->kernel_grads)
         return bnn_fail(diag, BNN_ERR_INVALID, "the session was not planned for backward "
                         "(bnn_session_options.backward)");
@@ -294,6 +296,8 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
 {
     if (kl)
         *kl = 0;
+    s->param_grads_finite = false;
+    size_t checked = 0; /* gradient floats the KL passes found finite */
     bool derived = s->rho_derived && s->param_grads &&
                    s->n_param_grads_reduced != s->n_param_grads;
     if (!derived && !kl)
@@ -332,12 +336,19 @@ static bnn_status finish_param_grads(bnn_session *s, const uint64_t *redraw_step
                 .off_rho_b = br >= 0 ? session_offset_of(s, br) : -1,
             };
             BNN_TRY(bayes_derive_rho_grads(&a, redraw_step, &g, kl_scale, kl ? &node_kl : NULL,
-                                           slice, diag));
+                                           slice, slice ? NULL : &checked, diag));
         }
         if (kl)
             *kl += node_kl;
     }
+    /* each derived pair is two params of their own, counted once */
+    s->param_grads_finite = !slice && checked == s->n_param_grads;
     return BNN_OK;
+}
+
+bool bnn_session_param_grads_finite(const bnn_session *s)
+{
+    return s->param_grads_finite;
 }
 
 bnn_status bnn_session_derive_param_grads(bnn_session *s, const uint64_t *redraw_step,

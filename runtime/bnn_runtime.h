@@ -191,6 +191,11 @@ bnn_status bnn_session_derive_param_grads(bnn_session *session, const uint64_t *
  * (and the all-reduce); the same numbers as deriving, then adding the KL. */
 bnn_status bnn_session_finish_param_grads(bnn_session *session, const uint64_t *redraw_step,
                                           float kl_scale, double *kl, bnn_diag *diag);
+/* True when the last bnn_session_finish_param_grads (the whole call, since
+ * the last backward sweep and zeroing) wrote every param gradient in its KL
+ * passes and found them all finite, checked while they were in cache: a
+ * caller need not scan them again.  False says nothing: scan. */
+bool bnn_session_param_grads_finite(const bnn_session *session);
 /* bnn_session_finish_param_grads for one rank's share of the work, when the
  * ranks split it (ZeRO-1 style sharding, docs/distributed.md): [lo, hi) is a
  * slice of the summed front of the flat buffer (0 <= lo <= hi <=

@@ -83,6 +83,7 @@ struct bnn_session {
     size_t n_param_grads;        /* floats */
     size_t n_param_grads_reduced; /* the leading floats the sweep computes (derive_rho_grads) */
     bool *rho_derived;           /* owned, per value id: a rho gradient derived after the sweep */
+    bool param_grads_finite;     /* the last finish found every param gradient finite */
     int64_t *param_grad_offset;  /* owned, per value id: into param_grads, or -1 */
     bnn_tensor *node_grads;      /* owned: grad_outputs then grad_inputs of every position */
     bnn_kernel_grads *kernel_grads; /* owned, per position */

@@ -135,11 +135,17 @@ static inline void sincos_unit(uint32_t x, float *s_out, float *c_out)
     *c_out = c;
 }
 
-/* sqrt of each element, correctly rounded (so the same bits either way);
- * SSE2 where available because sqrtf's errno handling stops vectorisation. */
+/* sqrt of each element, correctly rounded (so the same bits either way):
+ * a plain loop where sqrtf sets no errno (-fno-math-errno, the runtime's
+ * build), which vectorises at the caller's width (16 lanes for AVX-512);
+ * else SSE2 where available, because sqrtf's errno handling stops
+ * vectorisation. */
 RNG_INLINE void sqrt_array(float *a, int n)
 {
-#ifdef __SSE2__
+#if defined(__NO_MATH_ERRNO__)
+    for (int j = 0; j < n; j++)
+        a[j] = sqrtf(a[j]);
+#elif defined(__SSE2__)
     int j = 0;
     for (; j + 4 <= n; j += 4)
         _mm_storeu_ps(a + j, _mm_sqrt_ps(_mm_loadu_ps(a + j)));
@@ -214,8 +220,30 @@ VECMATH_AVX2 static void uniform_group_avx2(const bnn_rng_stream *s, uint64_t g,
 }
 #endif
 
+#ifdef VECMATH_HAVE_AVX512
+VECMATH_AVX512 static void normal_group_avx512(const bnn_rng_stream *s, uint64_t g,
+                                               float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    normal_batch(x, v);
+}
+
+VECMATH_AVX512 static void uniform_group_avx512(const bnn_rng_stream *s, uint64_t g,
+                                                float v[4 * BATCH])
+{
+    uint32_t x[4][BATCH];
+    philox_batch(s, g * BATCH, x);
+    uniform_batch(x, v);
+}
+#endif
+
 static group_fn *group_for_cpu(bool normal)
 {
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        return normal ? normal_group_avx512 : uniform_group_avx512;
+#endif
 #ifdef VECMATH_HAVE_AVX2
     if (vecmath_have_avx2())
         return normal ? normal_group_avx2 : uniform_group_avx2;

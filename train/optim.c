@@ -87,8 +87,8 @@ typedef struct adam_consts {
 
 /* One Adam(W) update over n params: constants in locals and no branch, so
  * the loop vectorises (restrict: no aliasing doubts; sqrtf inline with
- * -fno-math-errno).  Compiled for the x86-64 baseline and for AVX2, picked at
- * run time; the same IEEE operations in the same order either way (no
+ * -fno-math-errno).  Compiled for the x86-64 baseline, for AVX2 and for
+ * AVX-512, picked at run time; the same IEEE operations in the same order either way (no
  * contraction into FMA: GCC's ISO C default, the pragma for clang), so the
  * same bits. */
 #ifdef __clang__
@@ -128,9 +128,22 @@ adam_avx2(const adam_consts *k, float *restrict p, float *restrict mm, float *re
 }
 #endif
 
+#if defined(__GNUC__) && defined(__x86_64__)
+__attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma"))) static void
+adam_avx512(const adam_consts *k, float *restrict p, float *restrict mm, float *restrict v,
+            const float *restrict gr, size_t n)
+{
+    adam_body(k, p, mm, v, gr, n);
+}
+#endif
+
 static adam_fn *adam_for_cpu(void)
 {
 #if defined(__GNUC__) && defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+        __builtin_cpu_supports("fma"))
+        return adam_avx512;
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return adam_avx2;
 #endif

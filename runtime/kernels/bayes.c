@@ -97,6 +97,9 @@ typedef struct reparam_layout {
     int64_t nw, nb;
     bool has_bias, bias_random;
     float *w, *b, *eps_w, *eps_b; /* into state; NULL when state is */
+    /* training: softplus(rho) and sigmoid(rho) as the sampling computed
+     * them, for the KL pass after the sweep (NULL otherwise) */
+    float *sigma_w, *sigma_b, *sig_w, *sig_b;
 } reparam_layout;
 
 static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout *l,
@@ -115,6 +118,12 @@ static bnn_status reparam_layout_get(const bnn_kernel_args *args, reparam_layout
         l->b = s + l->nw;
         l->eps_w = s + l->nw + l->nb;
         l->eps_b = s + 2 * l->nw + l->nb;
+        if (args->training) {
+            l->sigma_w = s + 2 * (l->nw + l->nb);
+            l->sigma_b = l->sigma_w + l->nw;
+            l->sig_w = l->sigma_b + l->nb;
+            l->sig_b = l->sig_w + l->nw;
+        }
     }
     return BNN_OK;
 }
@@ -131,7 +140,8 @@ static size_t reparam_state_size(const bnn_kernel_args *args)
     reparam_layout l;
     if (reparam_layout_get(args, &l, NULL) != BNN_OK)
         return 0;
-    return (size_t)(2 * (l.nw + l.nb)) * sizeof(float);
+    /* [w | b | eps_w | eps_b], and in training [sigma_w | sigma_b | sig_w | sig_b] */
+    return (size_t)((args->training ? 4 : 2) * (l.nw + l.nb)) * sizeof(float);
 }
 
 /* w = mu + softplus(rho) * eps over n elements; for the x86-64 baseline and
@@ -150,6 +160,55 @@ static void sample_base(const float *restrict mu, const float *restrict rho,
     sample_body(mu, rho, eps, w, n);
 }
 
+/* The same, keeping sigma and sigmoid(rho) for the KL pass (training). */
+static inline __attribute__((always_inline)) void
+sample_keep_body(const float *restrict mu, const float *restrict rho, const float *restrict eps,
+                 float *restrict w, float *restrict sigma, float *restrict sig, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        float sp = vecmath_softplus(rho[i]);
+        w[i] = mu[i] + sp * eps[i];
+        sigma[i] = sp;
+        sig[i] = vecmath_sigmoid(rho[i]);
+    }
+}
+
+typedef void sample_keep_fn(const float *restrict, const float *restrict, const float *restrict,
+                            float *restrict, float *restrict, float *restrict, int64_t);
+
+static void sample_keep_base(const float *restrict mu, const float *restrict rho,
+                             const float *restrict eps, float *restrict w,
+                             float *restrict sigma, float *restrict sig, int64_t n)
+{
+    sample_keep_body(mu, rho, eps, w, sigma, sig, n);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void sample_keep_avx2(const float *restrict mu, const float *restrict rho,
+                                          const float *restrict eps, float *restrict w,
+                                          float *restrict sigma, float *restrict sig, int64_t n)
+{
+    sample_keep_body(mu, rho, eps, w, sigma, sig, n);
+}
+#endif
+
+#ifdef VECMATH_HAVE_AVX512
+VECMATH_AVX512 static void sample_keep_avx512(const float *restrict mu,
+                                              const float *restrict rho,
+                                              const float *restrict eps, float *restrict w,
+                                              float *restrict sigma, float *restrict sig,
+                                              int64_t n)
+{
+    sample_keep_body(mu, rho, eps, w, sigma, sig, n);
+}
+
+VECMATH_AVX512 static void sample_avx512(const float *restrict mu, const float *restrict rho,
+                                         const float *restrict eps, float *restrict w, int64_t n)
+{
+    sample_body(mu, rho, eps, w, n);
+}
+#endif
+
 #ifdef VECMATH_HAVE_AVX2
 VECMATH_AVX2 static void sample_avx2(const float *restrict mu, const float *restrict rho,
                                      const float *restrict eps, float *restrict w, int64_t n)
@@ -158,22 +217,44 @@ VECMATH_AVX2 static void sample_avx2(const float *restrict mu, const float *rest
 }
 #endif
 
+/* sigma and sig not NULL: kept too (sample_keep_body). */
 static void sample_into(const bnn_rng_stream *s, uint64_t first, const float *mu,
-                        const float *rho, float *w, float *eps, int64_t n)
+                        const float *rho, float *w, float *eps, float *sigma, float *sig,
+                        int64_t n)
 {
-    bnn_rng_normal(s, first, (size_t)n, eps);
+    sample_keep_fn *keep = sample_keep_base;
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        keep = sample_keep_avx2;
+#endif
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        keep = sample_keep_avx512;
+#endif
     void (*sample)(const float *restrict, const float *restrict, const float *restrict,
                    float *restrict, int64_t) = sample_base;
 #ifdef VECMATH_HAVE_AVX2
     if (vecmath_have_avx2())
         sample = sample_avx2;
 #endif
-    enum { CHUNK = 16384 }; /* disjoint chunks: the same bits for any thread count */
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        sample = sample_avx512;
+#endif
+    /* Disjoint chunks: the same bits for any thread count.  Each chunk's
+     * draws are made just before it is sampled, so eps is read back from
+     * cache, not memory (stream elements are independent of how they are
+     * split). */
+    enum { CHUNK = 16384 };
     int64_t chunks = (n + CHUNK - 1) / CHUNK;
     #pragma omp parallel for schedule(static) if (chunks > 2)
     for (int64_t c = 0; c < chunks; c++) {
         int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
-        sample(mu + lo, rho + lo, eps + lo, w + lo, len);
+        bnn_rng_normal(s, first + (uint64_t)lo, (size_t)len, eps + lo);
+        if (sigma)
+            keep(mu + lo, rho + lo, eps + lo, w + lo, sigma + lo, sig + lo, len);
+        else
+            sample(mu + lo, rho + lo, eps + lo, w + lo, len);
     }
 }
 
@@ -182,10 +263,10 @@ static void reparam_sample(const bnn_kernel_args *args, const reparam_layout *l)
     bnn_rng_stream s = bnn_rng_stream_make(args->seed, args->node_id, BNN_RNG_PURPOSE_WEIGHTS,
                                            args->step);
     sample_into(&s, 0, args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, l->w, l->eps_w,
-                l->nw);
+                l->sigma_w, l->sig_w, l->nw);
     if (l->bias_random) {
         sample_into(&s, (uint64_t)l->nw, args->inputs[IN_BMU].data, args->inputs[IN_BRHO].data,
-                    l->b, l->eps_b, l->nb);
+                    l->b, l->eps_b, l->sigma_b, l->sig_b, l->nb);
     } else if (l->has_bias) {
         memcpy(l->b, args->inputs[IN_BMU].data, (size_t)l->nb * sizeof(float));
         memset(l->eps_b, 0, (size_t)l->nb * sizeof(float));
@@ -210,7 +291,7 @@ static void derive_rho(const float *grad_mu, const float *eps, const float *rho,
 
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
                                   const bayes_grads *g, float kl_scale, double *kl,
-                                  const bayes_slice *slice, bnn_diag *diag)
+                                  const bayes_slice *slice, size_t *checked, bnn_diag *diag)
 {
     reparam_layout l;
     BNN_TRY(reparam_layout_get(args, &l, diag));
@@ -226,6 +307,8 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
                             prior_sigma);
     }
     const float *eps_w = l.eps_w, *eps_b = l.eps_b;
+    /* the sampling's sigma and sigmoid, when this step's forward kept them */
+    bool cached = l.sigma_w && !redraw_step;
     float *drawn = NULL;
     if (redraw_step || !eps_w) { /* the draws of reparam_sample, again */
         drawn = malloc((size_t)(l.nw + l.nb + 1) * sizeof(float));
@@ -243,18 +326,20 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
     }
     /* the weight's pair, then the bias's when it has a rho */
     struct {
-        const float *mu, *rho, *eps, *prior;
+        const float *mu, *rho, *eps, *prior, *sigma, *sig;
         float *grad_mu, *grad_rho;
         bool derive;
         int64_t n, off_mu, off_rho;
     } pairs[2] = {
         {args->inputs[IN_WMU].data, args->inputs[IN_WRHO].data, eps_w,
-         input_present(args, IN_WPRIOR) ? args->inputs[IN_WPRIOR].data : NULL, g->mu_w,
-         g->rho_w, g->derive_w, l.nw, g->off_mu_w, g->off_rho_w},
+         input_present(args, IN_WPRIOR) ? args->inputs[IN_WPRIOR].data : NULL,
+         cached ? l.sigma_w : NULL, cached ? l.sig_w : NULL, g->mu_w, g->rho_w, g->derive_w,
+         l.nw, g->off_mu_w, g->off_rho_w},
         {l.bias_random ? args->inputs[IN_BMU].data : NULL,
          l.bias_random ? args->inputs[IN_BRHO].data : NULL, eps_b,
-         input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL, g->mu_b,
-         g->rho_b, g->derive_b && l.bias_random, l.nb, g->off_mu_b, g->off_rho_b},
+         input_present(args, IN_BPRIOR) ? args->inputs[IN_BPRIOR].data : NULL,
+         cached ? l.sigma_b : NULL, cached ? l.sig_b : NULL, g->mu_b, g->rho_b,
+         g->derive_b && l.bias_random, l.nb, g->off_mu_b, g->off_rho_b},
     };
     bayes_mixture mix;
     bool mixture = false;
@@ -289,6 +374,14 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
             *kl += bayes_mixture_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].eps, pairs[k].prior,
                                          (size_t)pairs[k].n, &mix, kl_scale, pairs[k].grad_mu,
                                          pairs[k].grad_rho);
+        } else if (kl && checked && pairs[k].derive) { /* and the finite check, in the pass */
+            bool finite = false;
+            *kl += bayes_kl_pass_checked(pairs[k].mu, pairs[k].rho, pairs[k].eps,
+                                         pairs[k].sigma, pairs[k].sig, pairs[k].prior,
+                                         (size_t)pairs[k].n, prior_mu, prior_sigma, kl_scale,
+                                         pairs[k].grad_mu, pairs[k].grad_rho, &finite);
+            if (finite)
+                *checked += 2 * (size_t)pairs[k].n;
         } else if (kl)
             *kl += bayes_kl_pass(pairs[k].mu, pairs[k].rho, pairs[k].derive ? pairs[k].eps : NULL,
                                  pairs[k].prior, (size_t)pairs[k].n, prior_mu, prior_sigma,
@@ -333,6 +426,32 @@ static bool wants_param_grads(const bnn_kernel_args *args, const bnn_kernel_grad
         if (input_present(args, k) && grads->grad_inputs[k].data)
             return true;
     return false;
+}
+
+/* Whether the layer's dW and db may be added straight into the mu gradients
+ * (no scratch copy, no zeroing, no second pass): when nothing else is asked
+ * of them, i.e. every rho gradient wanted is derived after the sweep
+ * (bayes_rho_derivable: the plan then gives the kernel none) and the mu
+ * gradients are there.  Kernels accumulate, so the sum lands where the
+ * scratch path's grad_mu += gw put it, with the same bits on a zeroed
+ * gradient (0 + x = x). */
+static bool direct_param_grads(const bnn_kernel_args *args, const bnn_kernel_grads *grads,
+                               const reparam_layout *l)
+{
+    const bnn_tensor *gi = grads->grad_inputs;
+    if (!gi[IN_WMU].data || (input_present(args, IN_WRHO) && gi[IN_WRHO].data))
+        return false;
+    if (!l->has_bias)
+        return true;
+    return gi[IN_BMU].data && !(l->bias_random && gi[IN_BRHO].data);
+}
+
+/* db[o] += the sum of g[r, o] over the rows, row by row. */
+static void bias_grad_add(const float *g, int64_t rows, int64_t out, float *db)
+{
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++)
+            db[o] += g[r * out + o];
 }
 
 /* ---- bnn.dense_reparam -------------------------------------------------- */
@@ -417,14 +536,24 @@ static bnn_status dense_reparam_backward(const bnn_kernel_args *args,
                 args->scratch);
     if (!wants_param_grads(args, grads))
         return BNN_OK;
+    bnn_tensor *gi = grads->grad_inputs;
+    if (direct_param_grads(args, grads, &l)) { /* dW and db straight into the mu gradients */
+        if (m && out && in)
+            nn_gemm(BNN_F32, true, false, out, in, m, 1.0, g, out, x, in, 1.0, gi[IN_WMU].data,
+                    in, NULL, NULL);
+        if (l.has_bias)
+            bias_grad_add(g, m, out, gi[IN_BMU].data);
+        return BNN_OK;
+    }
     float *gw = args->scratch, *gb = gw + l.nw;
-    memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
-    if (m && out && in)
+    if (m && out && in) /* beta 0: the product overwrites gw */
         nn_gemm(BNN_F32, true, false, out, in, m, 1.0, g, out, x, in, 0.0, gw, in, NULL, NULL);
-    if (l.has_bias)
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t o = 0; o < out; o++)
-                gb[o] += g[r * out + o];
+    else
+        memset(gw, 0, (size_t)l.nw * sizeof(float));
+    if (l.has_bias) {
+        memset(gb, 0, (size_t)l.nb * sizeof(float));
+        bias_grad_add(g, m, out, gb);
+    }
     reparam_backward_params(args, grads, &l, gw, gb);
     return BNN_OK;
 }
@@ -525,19 +654,26 @@ static bnn_status conv_reparam_backward(const bnn_kernel_args *args,
         return bnn_fail(diag, BNN_ERR_UNSUPPORTED, "%s: the layer's kernel has no backward",
                         bnn_node_label(args->graph, args->node_id, label, sizeof label));
     bool params = wants_param_grads(args, grads);
+    /* the layer's kernel accumulates dW and db: straight into the mu
+     * gradients when it may (direct_param_grads), else into zeroed scratch */
+    bool direct = params && direct_param_grads(args, grads, &l);
     float *gw = (float *)((unsigned char *)args->scratch + conv_scratch(&cargs));
     float *gb = gw + l.nw;
+    if (direct) {
+        gw = grads->grad_inputs[IN_WMU].data;
+        gb = l.has_bias ? grads->grad_inputs[IN_BMU].data : NULL;
+    }
     bnn_tensor gin[3];
     gin[0] = grads->grad_inputs[IN_X];
     gin[1] = tin[1];
     gin[1].data = params ? gw : NULL;
     gin[2] = tin[2];
     gin[2].data = params && l.has_bias ? gb : NULL;
-    if (params)
+    if (params && !direct)
         memset(gw, 0, (size_t)(l.nw + l.nb) * sizeof(float));
     bnn_kernel_grads cgrads = {grads->grad_outputs, gin};
     BNN_TRY(conv->backward(&cargs, &cgrads, diag));
-    if (params)
+    if (params && !direct)
         reparam_backward_params(args, grads, &l, gw, gb);
     return BNN_OK;
 }

@@ -16,7 +16,7 @@
  *   element i of the stream (seed, node, BNN_RNG_PURPOSE_LOCAL, step), counted
  *   from the batch's first example (bnn_kernel_draw_first: a data-parallel
  *   shard draws what its rows draw in the whole batch).
- *   state: [eps (ny) | std = sqrt(var) (ny)].
+ *   state: [eps (ny) | std = sqrt(var) (ny) | sigma_w^2 (nw) | sigma_b^2 (nb)].
  *   sqrt at 0: var is a sum of non-negative terms x_i^2 sigma_i^2, so
  *   var == 0 means every term is 0 and every first derivative of var
  *   (2 x_i sigma_i^2, 2 sigma_i x_i^2) is 0 too; sqrt(var) is not
@@ -233,16 +233,100 @@ static bool wants_grad(const bnn_kernel_grads *grads, const lin_op *op, int k)
     return bayes_input_present(op->args, k) && grads->grad_inputs[k].data != NULL;
 }
 
+/* ---- the loops over rho, vectorised ----------------------------------------
+ *
+ * The estimators' passes over a layer's rho, compiled for the x86-64
+ * baseline, AVX2 and AVX-512 and picked at run time, as bayes.c's sampling
+ * (vecmath.h: the same operations in the same order, so the same bits
+ * whichever runs); split over threads in fixed chunks. */
+typedef enum rho_loop {
+    RHO_SIGMA_SQ,   /* out = softplus(rho)^2 */
+    RHO_FLIP_DW,    /* out = softplus(rho) * a (a: eps) */
+    RHO_FLIP_GRAD,  /* out += a * b * sigmoid(rho) (a: dL/ddW, b: eps) */
+    RHO_LOCAL_GRAD, /* out += a * 2 * softplus(rho) * sigmoid(rho) (a: dL/dsigma^2) */
+} rho_loop;
+
+static inline __attribute__((always_inline)) void
+rho_loop_body(rho_loop k, const float *restrict rho, const float *restrict a,
+              const float *restrict b, float *restrict out, int64_t n)
+{
+    switch (k) {
+    case RHO_SIGMA_SQ:
+        for (int64_t i = 0; i < n; i++) {
+            float s = vecmath_softplus(rho[i]);
+            out[i] = s * s;
+        }
+        break;
+    case RHO_FLIP_DW:
+        for (int64_t i = 0; i < n; i++)
+            out[i] = vecmath_softplus(rho[i]) * a[i];
+        break;
+    case RHO_FLIP_GRAD:
+        for (int64_t i = 0; i < n; i++)
+            out[i] += a[i] * b[i] * vecmath_sigmoid(rho[i]);
+        break;
+    case RHO_LOCAL_GRAD:
+        for (int64_t i = 0; i < n; i++)
+            out[i] += a[i] * 2.0f * vecmath_softplus(rho[i]) * vecmath_sigmoid(rho[i]);
+        break;
+    }
+}
+
+typedef void rho_loop_fn(rho_loop, const float *restrict, const float *restrict,
+                         const float *restrict, float *restrict, int64_t);
+
+static void rho_loop_base(rho_loop k, const float *restrict rho, const float *restrict a,
+                          const float *restrict b, float *restrict out, int64_t n)
+{
+    rho_loop_body(k, rho, a, b, out, n);
+}
+
+#ifdef VECMATH_HAVE_AVX2
+VECMATH_AVX2 static void rho_loop_avx2(rho_loop k, const float *restrict rho,
+                                       const float *restrict a, const float *restrict b,
+                                       float *restrict out, int64_t n)
+{
+    rho_loop_body(k, rho, a, b, out, n);
+}
+#endif
+
+#ifdef VECMATH_HAVE_AVX512
+VECMATH_AVX512 static void rho_loop_avx512(rho_loop k, const float *restrict rho,
+                                           const float *restrict a, const float *restrict b,
+                                           float *restrict out, int64_t n)
+{
+    rho_loop_body(k, rho, a, b, out, n);
+}
+#endif
+
+/* The loop over n elements (a, b: NULL where the loop reads none). */
+static void rho_pass(rho_loop k, const float *rho, const float *a, const float *b, float *out,
+                     int64_t n)
+{
+    rho_loop_fn *fn = rho_loop_base;
+#ifdef VECMATH_HAVE_AVX2
+    if (vecmath_have_avx2())
+        fn = rho_loop_avx2;
+#endif
+#ifdef VECMATH_HAVE_AVX512
+    if (vecmath_have_avx512())
+        fn = rho_loop_avx512;
+#endif
+    enum { CHUNK = 16384 };
+    int64_t chunks = (n + CHUNK - 1) / CHUNK;
+    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t lo = c * CHUNK, len = n - lo < CHUNK ? n - lo : CHUNK;
+        fn(k, rho + lo, a ? a + lo : NULL, b ? b + lo : NULL, out + lo, len);
+    }
+}
+
 /* ---- local -------------------------------------------------------------- */
 
 /* sq[i] = softplus(rho[i])^2 */
 static void sigma_squared(const float *rho, int64_t n, float *sq)
 {
-    #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float s = vecmath_softplus(rho[i]);
-        sq[i] = s * s;
-    }
+    rho_pass(RHO_SIGMA_SQ, rho, NULL, NULL, sq, n);
 }
 
 static void square(const float *x, int64_t n, float *out)
@@ -252,14 +336,14 @@ static void square(const float *x, int64_t n, float *out)
         out[i] = x[i] * x[i];
 }
 
-/* scratch: [product | x^2 (nx) | sigma^2 (nw + nb) | gv (ny) | gx2 (nx) | gs2 (nw + nb)];
- * forward uses the first three. */
+/* scratch: [product | x^2 (nx) | gv (ny) | gx2 (nx) | gs2 (nw + nb)]; forward
+ * uses the first two.  sigma^2 is in state (*s2 is set there by the callers). */
 static size_t local_scratch(const lin_op *op, float **x2, float **s2, float **gv, float **gx2,
                             float **gs2)
 {
     bump b = {op->scratch, lin_scratch_size(op)};
     *x2 = bump_take(&b, op->nx);
-    *s2 = bump_take(&b, op->p.nw + op->p.nb);
+    *s2 = NULL;
     *gv = bump_take(&b, op->ny);
     *gx2 = bump_take(&b, op->nx);
     *gs2 = bump_take(&b, op->p.nw + op->p.nb);
@@ -273,6 +357,7 @@ static bnn_status local_forward(const lin_op *op, bnn_diag *diag)
     float *x2, *s2, *gv, *gx2, *gs2;
     local_scratch(op, &x2, &s2, &gv, &gx2, &gs2);
     float *eps = a->state, *sd = eps + op->ny, *y = a->outputs[0].data;
+    s2 = sd + op->ny; /* kept in state: backward reads it again */
     int64_t ny = op->ny, nw = op->p.nw;
     BNN_TRY(lin_forward(op, in[IN_X].data, in[IN_WMU].data,
                         op->p.has_bias ? in[IN_BMU].data : NULL, y, diag));
@@ -317,7 +402,7 @@ static bnn_status local_backward(const lin_op *op, const bnn_kernel_grads *grads
     for (int64_t i = 0; i < ny; i++)
         gv[i] = sd[i] > 0.0f ? 0.5f * g[i] * eps[i] / sd[i] : 0.0f;
     square(x, nx, x2);
-    sigma_squared(in[IN_WRHO].data, nw, s2);
+    s2 = (float *)sd + ny; /* sigma^2 as forward computed it */
     if (want_x)
         memset(gx2, 0, (size_t)nx * sizeof(float));
     if (want_wr || want_br)
@@ -338,10 +423,7 @@ static bnn_status local_backward(const lin_op *op, const bnn_kernel_grads *grads
         const float *rho = in[part ? IN_BRHO : IN_WRHO].data;
         const float *gsq = part ? gs2 + nw : gs2;
         float *gr = gi[part ? IN_BRHO : IN_WRHO].data;
-        int64_t n = part ? nb : nw;
-        #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
-        for (int64_t i = 0; i < n; i++)
-            gr[i] += gsq[i] * 2.0f * vecmath_softplus(rho[i]) * vecmath_sigmoid(rho[i]);
+        rho_pass(RHO_LOCAL_GRAD, rho, gsq, NULL, gr, part ? nb : nw);
     }
     return BNN_OK;
 }
@@ -406,9 +488,7 @@ static bnn_status flip_forward(const lin_op *op, bnn_diag *diag)
     const float *mu = in[IN_WMU].data, *rho = in[IN_WRHO].data;
     bnn_rng_stream s = bnn_rng_stream_make(a->seed, a->node_id, BNN_RNG_PURPOSE_WEIGHTS, a->step);
     bnn_rng_normal(&s, 0, (size_t)nw, fs.eps_w);
-    #pragma omp parallel for schedule(static) if (nw >= PAR_MIN)
-    for (int64_t i = 0; i < nw; i++)
-        fs.dw[i] = vecmath_softplus(rho[i]) * fs.eps_w[i];
+    rho_pass(RHO_FLIP_DW, rho, fs.eps_w, NULL, fs.dw, nw);
     if (op->p.bias_random) {
         const float *bmu = in[IN_BMU].data, *brho = in[IN_BRHO].data;
         bnn_rng_normal(&s, (uint64_t)nw, (size_t)nb, fs.eps_b);
@@ -497,9 +577,7 @@ static bnn_status flip_backward(const lin_op *op, const bnn_kernel_grads *grads,
         /* dW = sigma eps: d/drho = gdW eps sigmoid(rho) */
         const float *rho = in[IN_WRHO].data;
         float *gr = gi[IN_WRHO].data;
-        #pragma omp parallel for schedule(static) if (nw >= PAR_MIN)
-        for (int64_t i = 0; i < nw; i++)
-            gr[i] += gdw[i] * fs.eps_w[i] * vecmath_sigmoid(rho[i]);
+        rho_pass(RHO_FLIP_GRAD, rho, gdw, fs.eps_w, gr, nw);
     }
     return BNN_OK;
 }
@@ -511,7 +589,8 @@ size_t bayes_est_state_size(const bnn_kernel_args *args, bayes_estimator est, bo
     lin_op op;
     if (lin_get(args, conv, &op, NULL) != BNN_OK)
         return 0;
-    size_t floats = est == BAYES_LOCAL ? (size_t)(2 * op.ny) : flip_state_floats(&op, NULL);
+    size_t floats = est == BAYES_LOCAL ? (size_t)(2 * op.ny + op.p.nw + op.p.nb)
+                                       : flip_state_floats(&op, NULL);
     return floats * sizeof(float);
 }
 

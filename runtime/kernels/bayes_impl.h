@@ -93,9 +93,11 @@ bnn_status bayes_node_kl_slice(const bnn_graph *g, int node_id, float scale,
                                bnn_kl_grad_fn *grad_of, void *ctx,
                                int64_t (*offset_of)(void *ctx, int value_id),
                                const bayes_slice *s, double *kl, bnn_diag *diag);
+/* checked (may be NULL) gets the number of gradient floats (mu's and rho's)
+ * the pass left and found finite added to it. */
 bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *redraw_step,
                                   const bayes_grads *g, float kl_scale, double *kl,
-                                  const bayes_slice *slice, bnn_diag *diag);
+                                  const bayes_slice *slice, size_t *checked, bnn_diag *diag);
 /* KL(N(mu, sigma^2) || N(prior mean, prior_sigma^2)) summed over n elements,
  * scale times its gradient added to grad_mu and grad_rho (each may be NULL
  * without eps), as bnn_gaussian_kl_pass; prior_means not NULL gives each
@@ -106,6 +108,16 @@ bnn_status bayes_derive_rho_grads(const bnn_kernel_args *args, const uint64_t *r
 double bayes_kl_pass(const float *mu, const float *rho, const float *eps,
                      const float *prior_means, size_t n, float prior_mu, float prior_sigma,
                      float scale, float *grad_mu, float *grad_rho);
+/* bayes_kl_pass that also tells, in *finite (may be NULL), whether every
+ * grad_mu and grad_rho element it leaves is finite (both must be given): the
+ * trainer then needs no scan of its own over them.  With sigma and sig (and
+ * eps) not NULL it derives from softplus(rho) and sigmoid(rho) as the layer's
+ * sampling computed them (the same functions, so the same bits) instead of
+ * computing them again. */
+double bayes_kl_pass_checked(const float *mu, const float *rho, const float *eps,
+                             const float *sigma, const float *sig, const float *prior_means,
+                             size_t n, float prior_mu, float prior_sigma, float scale,
+                             float *grad_mu, float *grad_rho, bool *finite);
 
 /* The scale-mixture prior pi N(m, sigma1^2) + (1 - pi) N(m, sigma2^2) of a
  * node with a prior_pi attribute (bayes_kl.c). */

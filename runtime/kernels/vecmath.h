@@ -9,10 +9,11 @@
  * calls (glibc's expf and log1pf are scalar calls), no branches, clamps as
  * bitwise selects.  The vector versions are these same functions in a loop
  * the compiler vectorises: for the baseline x86-64 (4 lanes), or, in a
- * function marked VECMATH_AVX2, for AVX2 (8 lanes), picked at run time with
- * vecmath_have_avx2() (bayes_kl.c).  Every lane does the same IEEE float
- * operations in the same order as the scalar code, so the scalar, 4-lane and
- * 8-lane results agree bit for bit; that needs floating-point contraction off,
+ * function marked VECMATH_AVX2, for AVX2 (8 lanes), or VECMATH_AVX512 for
+ * AVX-512 (16 lanes), picked at run time with vecmath_have_avx2() and
+ * vecmath_have_avx512() (bayes_kl.c).  Every lane does the same IEEE float
+ * operations in the same order as the scalar code, so the scalar, 4-, 8- and
+ * 16-lane results agree bit for bit; that needs floating-point contraction off,
  * which is GCC's default in ISO C mode (c_std=c11) and set below for clang.
  *
  * Internal to runtime/kernels.  Accuracy against libm in double over the
@@ -40,8 +41,18 @@ static inline bool vecmath_have_avx2(void)
 {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+/* And for AVX-512 (16 lanes), where the CPU has it: the same operations in
+ * the same order, so the same bits as the 4- and 8-lane copies. */
+#define VECMATH_HAVE_AVX512 1
+#define VECMATH_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx2,fma")))
+static inline bool vecmath_have_avx512(void)
+{
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && vecmath_have_avx2();
+}
 #else
 static inline bool vecmath_have_avx2(void) { return false; }
+static inline bool vecmath_have_avx512(void) { return false; }
 #endif
 
 /* GCC keeps FP exceptions exact by default (-ftrapping-math), which stops it

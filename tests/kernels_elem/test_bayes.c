@@ -249,9 +249,9 @@ Test(kernels_elem, conv_reparam_gradients)
 {
     for (int variant = 0; variant < 2; variant++) {
         ke_case *c = conv_case(10 + (uint64_t)variant, variant ? 2 : 1, true);
+        c->training = true; /* from the first run: the state is sized for it */
         bnn_status st = ke_forward(c);
         cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
-        c->training = true;
         ke_check_grad(c, 0x1f, 1e-3, 1e-2, 30);
         ke_destroy(c);
     }
@@ -536,6 +536,54 @@ static bool same_float(float a, float b)
     return a == b || (isnan(a) && isnan(b));
 }
 
+/* A training layer's sampling keeps sigma and sigmoid(rho) for the KL pass
+ * (state [w | eps_w | sigma_w | sig_w] without a bias): the same floats as
+ * bnn_softplus and bnn_sigmoid, and the same weights as an inference run's,
+ * for rho from -inf to inf and NaN. */
+Test(kernels_elem, training_sampling_keeps_the_kl_sigma)
+{
+    enum { REPEAT = 7, SWEEP = 4001 };
+    int64_t rows = (int64_t)N_EDGES + SWEEP, nw = rows * REPEAT;
+    bnn_shape shapes[5] = {KE_SHAPE(1, REPEAT), KE_SHAPE(rows, REPEAT), KE_SHAPE(rows, REPEAT),
+                           ke_absent(), ke_absent()};
+    bnn_shape ys = KE_SHAPE(1, rows);
+    ke_case *run[2];
+    for (int train = 0; train < 2; train++) {
+        ke_case *c = run[train] = ke_create1(BNN_OP_DENSE_REPARAM, BNN_F32, 5, shapes, &ys);
+        ke_fill(&c->inputs[X], 1, -1, 1);
+        ke_fill(&c->inputs[WMU], 2, -1, 1);
+        float *rho = c->inputs[WRHO].data;
+        for (int64_t r = 0; r < rows; r++) {
+            float v = r < (int64_t)N_EDGES
+                          ? rho_edges[r]
+                          : -100.0f + 200.0f * (float)(r - (int64_t)N_EDGES) / (SWEEP - 1);
+            for (int j = 0; j < REPEAT; j++)
+                rho[r * REPEAT + j] = v;
+        }
+        c->seed = 21;
+        c->step = 4;
+        c->training = train;
+        cr_assert_eq(ke_forward(c), BNN_OK, "%s", c->diag.message);
+        cr_assert_eq(c->state_size, (size_t)((train ? 4 : 2) * nw) * sizeof(float));
+    }
+    const float *rho = run[1]->inputs[WRHO].data;
+    const float *w0 = run[0]->state, *w1 = run[1]->state;
+    const float *sigma = w1 + 2 * nw, *sig = w1 + 3 * nw;
+    int bad = 0;
+    for (int64_t i = 0; i < nw && bad < 10; i++) {
+        bool ok = same_float(w0[i], w1[i]) && same_float(sigma[i], bnn_softplus(rho[i])) &&
+                  same_float(sig[i], bnn_sigmoid(rho[i]));
+        if (!ok) {
+            cr_expect_fail("rho %g: w %.9g / %.9g (inference / training), sigma %.9g against "
+                           "%.9g, sigmoid %.9g against %.9g", rho[i], w0[i], w1[i], sigma[i],
+                           bnn_softplus(rho[i]), sig[i], bnn_sigmoid(rho[i]));
+            bad++;
+        }
+    }
+    ke_destroy(run[0]);
+    ke_destroy(run[1]);
+}
+
 Test(kernels_elem, sigma_is_the_same_in_sampling_and_kl)
 {
     /* Each row of w repeats one rho, so each sigma multiplies several eps; a
@@ -666,6 +714,7 @@ Test(kernels_elem, conv_reparam_1d)
         ke_fill(&c->inputs[k], 40 + (uint64_t)k, k == WRHO || k == BRHO ? -3 : -1,
                 k == WRHO || k == BRHO ? 0 : 1);
     c->step = 9;
+    c->training = true; /* from the first run: the state is sized for it */
     bnn_status st = ke_forward(c);
     cr_assert_eq(st, BNN_OK, "%s", c->diag.message);
     float w[36], b[4];
@@ -675,7 +724,6 @@ Test(kernels_elem, conv_reparam_1d)
     int64_t strides[2] = {1, 2}, pads[2] = {0, 1}, dil[2] = {1, 1};
     ref_conv2d(c->inputs[X].data, xd, w, wd, b, strides, pads, dil, 1, yd, y);
     expect_close(c->output.data, y, 40, 1e-5, "conv_reparam 1-D");
-    c->training = true;
     ke_check_grad(c, 0x1f, 1e-3, 1e-2, 30);
     ke_destroy(c);
 }

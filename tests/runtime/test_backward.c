@@ -589,3 +589,67 @@ Test(backward, finish_param_grads_counts_weight_reparam)
     bnn_session_destroy(derived);
     bnn_graph_destroy(g);
 }
+
+/* The KL passes of bnn_session_finish_param_grads check the gradients they
+ * write (the trainer then skips its own scan): bnn_session_param_grads_finite
+ * is true only when they wrote every param gradient and all were finite; an
+ * Inf or NaN from the sweep, a param they do not finish (fc2's shared mu
+ * above), a derive without the KL, a new sweep or a zeroing make it false. */
+static const char *all_bayes_net =
+    "graph @ball(%x: f32[N,4]) -> (%y: f32[N,3]) {\n"
+    "  param %w.mu: f32[3,4] trainable\n"
+    "  param %w.rho: f32[3,4] trainable\n"
+    "  param %b.mu: f32[3] trainable\n"
+    "  param %b.rho: f32[3] trainable\n"
+    "  %y = bnn.dense_reparam(%x, %w.mu, %w.rho, %b.mu, %b.rho) : f32[N,3] @fc\n"
+    "  return %y\n"
+    "}\n";
+
+Test(backward, finish_param_grads_checks_what_it_writes)
+{
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    cr_assert_eq(bnn_graph_parse(all_bayes_net, "test", &g, &diag), BNN_OK, "%s", diag.message);
+    rng_state = 3;
+    for (int v = 0; v < g->n_values; v++)
+        if (g->values[v].kind == BNN_VALUE_PARAM) {
+            float *d = g->values[v].data;
+            for (size_t i = 0; i < g->values[v].nbytes / sizeof(float); i++)
+                d[i] = 0.5f * uniform() - (strstr(g->values[v].name, "rho") ? 3.0f : 0.0f);
+        }
+    bnn_session *s = bayes_session(g, true);
+    double kl = 0;
+    cr_assert_not(bnn_session_param_grads_finite(s), "nothing finished yet");
+    run_backward(s, g, true);
+    cr_assert_eq(bnn_session_finish_param_grads(s, NULL, 0.5f, &kl, &diag), BNN_OK, "%s",
+                 diag.message);
+    cr_assert(bnn_session_param_grads_finite(s));
+    cr_assert(kl > 0);
+    bnn_session_zero_grads(s);
+    cr_assert_not(bnn_session_param_grads_finite(s));
+    /* an overflow in the sweep, in a weight's and then a bias's mu gradient */
+    const char *names[2] = {"w.mu", "b.mu"};
+    const float bad[2] = {INFINITY, NAN};
+    for (int k = 0; k < 2; k++) {
+        run_backward(s, g, true);
+        cr_assert_not(bnn_session_param_grads_finite(s), "a new sweep");
+        bnn_tensor *gm = bnn_session_grad(s, bnn_graph_find_value(g, names[k]));
+        ((float *)gm->data)[2] = bad[k];
+        cr_assert_eq(bnn_session_finish_param_grads(s, NULL, 0.5f, &kl, &diag), BNN_OK);
+        cr_assert_not(bnn_session_param_grads_finite(s), "%s = %g", names[k], bad[k]);
+    }
+    /* deriving alone checks nothing */
+    run_backward(s, g, true);
+    cr_assert_eq(bnn_session_derive_param_grads(s, NULL, &diag), BNN_OK);
+    cr_assert_not(bnn_session_param_grads_finite(s));
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+    /* a net whose gradients the KL passes write only in part */
+    g = bayes_graph(5);
+    s = bayes_session(g, true);
+    run_backward(s, g, true);
+    cr_assert_eq(bnn_session_finish_param_grads(s, NULL, 0.5f, &kl, &diag), BNN_OK);
+    cr_assert_not(bnn_session_param_grads_finite(s), "v.mu is not finished by a KL pass");
+    bnn_session_destroy(s);
+    bnn_graph_destroy(g);
+}
