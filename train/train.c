@@ -54,6 +54,7 @@ struct bnn_trainer {
      * reduced that way */
     bnn_shard *shard;          /* owned, or NULL */
     bool sharded_step;
+    bool stop_request;         /* bnn_trainer_request_stop's, for the next step */
 };
 
 static void plan_free(train_plan *p)
@@ -557,6 +558,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
                                    bnn_diag *diag)
 {
     const bnn_train_options *o = &t->options;
+    result->stop = t->stop_request;
     if (t->global_rows > 0) { /* a data-parallel step (bnn_trainer_step_shard) */
         if (rows == 0) {
             memset(t->param_grads, 0, t->n_trainable * sizeof(float));
@@ -564,12 +566,15 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
             if (t->noise >= 0)
                 memset(t->noise_grad, 0, sizeof(float) * (size_t)t->noise_n);
         }
-        /* The batch's sums first: 16 bytes, so the time they take is the
+        /* The batch's sums first: 24 bytes, so the time they take is the
          * wait for the slowest rank to end its backward sweep; what the
-         * gradients take after them is the transfer itself. */
+         * gradients take after them is the transfer itself.  The ranks'
+         * requests to stop ride along, so that all stop after one step. */
         double t0 = now_ms();
-        double sums[2] = {result->data_loss * (double)rows, (double)result->correct};
-        BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
+        double sums[3] = {result->data_loss * (double)rows, (double)result->correct,
+                          t->stop_request ? 1.0 : 0.0};
+        BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 3, diag));
+        result->stop = sums[2] > 0;
         double t1 = now_ms();
         /* one fused buffer: the gradients the sweep computed (the rest are
          * derived from them); sharded, each rank receives its slice's sums */
@@ -706,6 +711,8 @@ bnn_status bnn_trainer_gather_state(bnn_trainer *t, bnn_diag *diag)
 }
 
 bool bnn_trainer_sharded(const bnn_trainer *t) { return t->shard != NULL; }
+
+void bnn_trainer_request_stop(bnn_trainer *t, bool stop) { t->stop_request = stop; }
 
 static double now_ms(void)
 {

@@ -206,6 +206,92 @@ fails shard_nan mpi -np 2 "$bnnc" train "${train[@]}" --shard-update --lr 1e30 \
         "epoch 1, step [0-9]+: (the loss is (NaN|infinite)|the gradient of .* is not finite)"
 [ ! -e shard_nan.onnx ] && ok "no model from the failed sharded job" || bad "shard_nan.onnx was written"
 
+# ---- a signal mid-epoch: every rank stops after the same step --------------
+# BNNC_TEST_SIGNAL="RANK STEP SIG" makes one rank raise SIG on itself before
+# step STEP (from 0; 5 steps an epoch here), as a signal reaching one rank
+# first would: its wish to stop rides on that step's all-reduce, every rank
+# finishes the step and stops, the moments (a sharded run's too) are gathered
+# and rank 0 writes a checkpoint mid-epoch, from which --resume with another
+# K, sharded or not, ends at the uninterrupted run's parameters.
+# sigstop NAME "RANK STEP SIG" STATUS PLACE K [ARGS...]: the stopped run.
+sigstop() {
+    local name=$1 spec=$2 want=$3 place=$4 k=$5
+    shift 5
+    rm -rf "ck_$name"
+    BNNC_TEST_SIGNAL=$spec run_cmd "$name" "$want" mpi -x BNNC_TEST_SIGNAL -np "$k" \
+        "$bnnc" train "${train[@]}" "$@" --checkpoint "ck_$name" -o "$name.onnx" || return 1
+    expect "$name: stopped $place, checkpoint written" "$name.err" \
+        "^bnnc: stopped by [^ ].* $place: checkpoint written to ck_$name"
+    [ ! -e "$name.onnx" ] && ok "$name: no output model" || bad "$name: $name.onnx was written"
+}
+# resumed NAME CK K [ARGS...]: resumes CK on K ranks, compared with one process.
+resumed() {
+    local name=$1 ck=$2 k=$3
+    shift 3
+    run_cmd "$name" 0 mpi -np "$k" "$bnnc" train "${train[@]}" "$@" --resume "$ck" \
+        -o "$name.onnx" &&
+        close "$name: the uninterrupted run's parameters" one.onnx "$name.onnx"
+}
+# SIGTERM on rank 1 alone before step 7: rank 0 stops for it too.
+if sigstop sig_plain "1 7 15" 143 "in epoch 2 after step 3" 2; then
+    has "sig_plain: rank 0 names another rank's signal" sig_plain.err \
+        "stopped by SIGTERM (caught by another rank) in epoch 2"
+    resumed sig_plain_r1 ck_sig_plain 1
+    resumed sig_plain_r3s ck_sig_plain 3 --shard-update
+fi
+# SIGINT on rank 0 of a sharded run, mid epoch 1: its Adam moments are
+# spread over the ranks and must reach the checkpoint whole.
+if sigstop sig_shard "0 2 2" 130 "in epoch 1 after step 3" 2 --shard-update; then
+    has "sig_shard: rank 0 names its signal" sig_shard.err "stopped by SIGINT"
+    resumed sig_shard_r1 ck_sig_shard 1
+    resumed sig_shard_r2 ck_sig_shard 2
+    resumed sig_shard_r3s ck_sig_shard 3 --shard-update
+fi
+# over 3 sharded ranks, rank 2 (uneven slices), and one rank under mpirun
+sigstop sig_shard3 "2 3 15" 143 "in epoch 1 after step 4" 3 --shard-update &&
+    resumed sig_shard3_r2s ck_sig_shard3 2 --shard-update
+sigstop sig_np1 "0 8 15" 143 "in epoch 2 after step 4" 1 &&
+    resumed sig_np1_r2s ck_sig_np1 2 --shard-update
+# asked in an epoch's last step: that epoch ends, with its checkpoint; in the
+# run's last step: the run is complete, but stopped all the same, no output
+sigstop sig_edge "1 4 15" 143 "after epoch 1" 2 --shard-update &&
+    resumed sig_edge_r1 ck_sig_edge 1
+sigstop sig_last "1 9 15" 143 "after epoch 2" 2
+
+# A real SIGTERM to mpirun, which forwards it to every rank (1 s before its
+# SIGKILL): the job stops cleanly wherever the signal lands, and the
+# checkpoint resumed to that epoch's end is one process's parameters.
+# (mpirun itself, not the function mpi, whose subshell would take the signal)
+mpirun --allow-run-as-root --oversubscribe --quiet -np 2 "$bnnc" train "${train[@]}" \
+    --epochs 100000 --shard-update --checkpoint ck_real -o real.onnx >real.out 2>real.err &
+job=$!
+for _ in $(seq 300); do [ -e ck_real/state.bin ] && break; sleep 0.1; done
+sleep 0.3
+kill -TERM "$job"
+for _ in $(seq 300); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$job" 2>/dev/null; then
+    bad "the job still runs 30 s after SIGTERM"
+    kill -9 "$job" 2>/dev/null
+else
+    wait "$job"
+    status=$?
+    [ "$status" -ne 0 ] && ok "SIGTERM to mpirun ends the job (status $status)" ||
+        bad "the job exited 0 after SIGTERM"
+    expect "SIGTERM to mpirun: a checkpoint written" real.err \
+        "^bnnc: stopped by SIGTERM (in epoch [0-9]+ after step [0-9]+|after epoch [0-9]+): checkpoint written to ck_real"
+    ! grep -q "failed; stopping every rank" real.err && ok "SIGTERM to mpirun: no rank reports a failure" ||
+        bad "SIGTERM to mpirun: $(grep failed real.err)"
+    [ ! -e real.onnx ] && ok "SIGTERM to mpirun: no output model" || bad "real.onnx was written"
+    upto=$(sed -nE 's/^bnnc: stopped by SIGTERM (in epoch ([0-9]+) after step [0-9]+|after epoch ([0-9]+)).*/\2\3/p' real.err)
+    if [ -n "$upto" ]; then
+        run real_1 0 train "${train[@]}" --epochs "$upto" -o real1.onnx &&
+            run_cmd real_resumed 0 mpi -np 3 "$bnnc" train "${train[@]}" --epochs "$upto" \
+                --resume ck_real -o real_resumed.onnx &&
+            close "SIGTERM to mpirun, resumed on 3 ranks to epoch $upto: one process's parameters" \
+                real1.onnx real_resumed.onnx
+    fi
+fi
+
 # ---- eval: K ranks print exactly one process's numbers --------------------
 ev=(one.onnx --data "$mnist" --samples 3 --batch 300 --threads 1 --json --ood noise)
 run eval_1 0 eval "${ev[@]}" &&
