@@ -87,8 +87,9 @@ static void usage(FILE *out)
         "                        skips that\n"
         "Under `mpirun -np K` the K ranks train one model data-parallel: --batch is the\n"
         "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
-        "writes (docs/distributed.md).  --shard-update splits the KL pass and the\n"
-        "optimizer's update among the ranks (ZeRO-1: reduce-scatter, all-gather).\n"
+        "writes (docs/distributed.md).  The KL pass and the optimizer's update are\n"
+        "split among the ranks (ZeRO-1: reduce-scatter, all-gather);\n"
+        "--no-shard-update has every rank do them whole after an all-reduce.\n"
         BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n\n"
         "exit status: 0 trained and written; 1 an error (nothing half-written: the output\n"
@@ -106,7 +107,7 @@ enum {
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_RHO_LR, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
-    OPT_NO_CALIBRATE, OPT_SHARD_UPDATE, OPT_NOISE_SIGMA, OPT_KL_SCALE, OPT_PRIOR_SIGMA, OPT_SELECT,
+    OPT_NO_CALIBRATE, OPT_SHARD_UPDATE, OPT_NO_SHARD_UPDATE, OPT_NOISE_SIGMA, OPT_KL_SCALE, OPT_PRIOR_SIGMA, OPT_SELECT,
 };
 
 typedef struct train_args {
@@ -543,6 +544,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"json", no_argument, NULL, OPT_JSON},
         {"no-calibrate", no_argument, NULL, OPT_NO_CALIBRATE},
         {"shard-update", no_argument, NULL, OPT_SHARD_UPDATE},
+        {"no-shard-update", no_argument, NULL, OPT_NO_SHARD_UPDATE},
         {"noise-sigma", required_argument, NULL, OPT_NOISE_SIGMA},
         {"kl-scale", required_argument, NULL, OPT_KL_SCALE},
         {"prior-sigma", required_argument, NULL, OPT_PRIOR_SIGMA},
@@ -560,6 +562,9 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->train.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
     a->train.loss = BNN_LOSS_CROSS_ENTROPY;
     a->train.rho_lr_scale = 1;
+    /* over several ranks (the trainer shards only then); measured faster on
+     * free cores for LeNet-5 and the MLP (docs/distributed.md) */
+    a->train.shard_update = true;
     a->schedule.gamma = 0.1;
     bool gamma_set = false;
     double lr = -1, momentum = -1, beta1 = -1, beta2 = -1, eps = -1, wd = -1;
@@ -585,6 +590,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_JSON: a->json = true; break;
         case OPT_NO_CALIBRATE: a->no_calibrate = true; break;
         case OPT_SHARD_UPDATE: a->train.shard_update = true; break;
+        case OPT_NO_SHARD_UPDATE: a->train.shard_update = false; break;
         case OPT_VAL_SPLIT:
             ok = bnnc_parse_float(optarg, &a->val_split) && a->val_split > 0 && a->val_split < 1;
             name = "--val-split (a fraction between 0 and 1)";
@@ -1245,8 +1251,10 @@ static int train_run(int argc, char **argv, double *val_nll)
     /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
     bool terminal = bnnc_stdout_is_terminal() && !a.json && !bnn_comm_launched(comm);
     if (!a.json && ranks > 1)
-        printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
-               bnn_comm_backend(), ranks);
+        printf("data parallel over %d ranks (%s): each takes 1/%d of every batch%s\n", ranks,
+               bnn_comm_backend(), ranks,
+               bnn_trainer_sharded(trainer) ? "; KL pass and update sharded (--no-shard-update: "
+                                              "not)" : "");
     /* From here a signal stops at the next step.  Over several ranks (mpirun
      * forwards a signal to every rank, not at the same instant, and a batch
      * system may signal one) each rank sends its wish to stop with a step's

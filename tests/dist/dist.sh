@@ -47,7 +47,8 @@ epochs() { grep '^epoch' "$1" | sed 's/, [0-9.]* s (.*//'; }
 train=(mlp.onnx --data "$mnist" --limit 290 --batch 64 --epochs 2 --threads 1 --samples 2)
 run train_1 0 train "${train[@]}" -o one.onnx
 for k in 1 2 3; do
-    if run_cmd "train_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" -o "np$k.onnx"; then
+    if run_cmd "train_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" --no-shard-update \
+        -o "np$k.onnx"; then
         close "np $k trains the parameters of one process" one.onnx "np$k.onnx"
         epochs train_1.out >a.txt
         epochs "train_np$k.out" >b.txt
@@ -57,7 +58,8 @@ done
 # --json says where a data-parallel epoch went: the phases of the steps, the
 # all-reduce and, within it, the wait for the slowest rank; the parts fit in
 # the epoch's seconds.
-if run_cmd json_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --json -o json2.onnx; then
+if run_cmd json_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --no-shard-update --json \
+    -o json2.onnx; then
     if python3 - json_np2.out >json_np2.check 2>&1 <<'EOF'
 import json, sys
 objs = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"epoch"')]
@@ -84,7 +86,8 @@ for est in local flipout; do
         --estimator "$est" -o "mlp_$est.onnx" >/dev/null || bad "convert --estimator $est"
     e=("mlp_$est.onnx" "${train[@]:1}" --epochs 1 --optimizer sgd --lr 0.01)
     run "${est}_1" 0 train "${e[@]}" -o "${est}1.onnx" &&
-        run_cmd "${est}_np3" 0 mpi -np 3 "$bnnc" train "${e[@]}" -o "${est}3.onnx" &&
+        run_cmd "${est}_np3" 0 mpi -np 3 "$bnnc" train "${e[@]}" --no-shard-update \
+            -o "${est}3.onnx" &&
         close "np 3 with estimator $est trains the parameters of one process" "${est}1.onnx" \
             "${est}3.onnx"
 done
@@ -99,7 +102,7 @@ done
 tiny=(mlp.onnx --data "$mnist" --limit 129 --batch 64 --epochs 1 --threads 1 --samples 2
       --optimizer sgd --lr 0.01)
 run tiny_1 0 train "${tiny[@]}" -o tiny1.onnx &&
-    run_cmd tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" -o tiny3.onnx &&
+    run_cmd tiny_np3 0 mpi -np 3 "$bnnc" train "${tiny[@]}" --no-shard-update -o tiny3.onnx &&
     close "ranks with no rows in a batch still take the step" tiny1.onnx tiny3.onnx
 has "the job says it is data parallel" train_np2.out "data parallel over 2 ranks"
 if [ "$(grep -c '^epoch' train_np3.out)" = 2 ]; then ok "rank 0 alone prints"; else
@@ -121,19 +124,23 @@ ld=(lenet_dense.onnx --data "$mnist" --limit 300 --batch 64 --epochs 1 --threads
 for opt in "sgd --lr 0.01" adam "adam --eps 1e-6"; do
     tag=$(echo "$opt" | tr -c 'a-z0-9\n' _)
     # shellcheck disable=SC2086
-    run "ld1_$tag" 0 train "${ld[@]}" --optimizer $opt -o "ld1_$tag.onnx" &&
-        run_cmd "ld2_$tag" 0 mpi -np 2 "$bnnc" train "${ld[@]}" --optimizer $opt \
-            -o "ld2_$tag.onnx" || continue
-    if [ "$opt" = adam ]; then
-        if "$param_diff" "ld1_$tag.onnx" "ld2_$tag.onnx" 1e-6 --adam-outliers 4 1e-4 \
-            >ld_adam.diff 2>&1; then
-            ok "dense-only LeNet, np 2, adam: one process's params but for Adam's near-eps gradients ($(cat ld_adam.diff))"
+    run "ld1_$tag" 0 train "${ld[@]}" --optimizer $opt -o "ld1_$tag.onnx" || continue
+    for how in --no-shard-update --shard-update; do
+        # shellcheck disable=SC2086
+        run_cmd "ld2_$tag$how" 0 mpi -np 2 "$bnnc" train "${ld[@]}" --optimizer $opt $how \
+            -o "ld2_$tag$how.onnx" || continue
+        what="dense-only LeNet, np 2 $how, $opt"
+        if [ "$opt" = adam ]; then
+            if "$param_diff" "ld1_$tag.onnx" "ld2_$tag$how.onnx" 1e-6 --adam-outliers 4 1e-4 \
+                >ld_adam.diff 2>&1; then
+                ok "$what: one process's params but for Adam's near-eps gradients ($(cat ld_adam.diff))"
+            else
+                bad "$what: $(cat ld_adam.diff)"
+            fi
         else
-            bad "dense-only LeNet, np 2, adam: $(cat ld_adam.diff)"
+            close "$what: one process's params" "ld1_$tag.onnx" "ld2_$tag$how.onnx"
         fi
-    else
-        close "dense-only LeNet, np 2, $opt: one process's params" "ld1_$tag.onnx" "ld2_$tag.onnx"
-    fi
+    done
 done
 
 # .npy arrays, read by row lists, with the last quarter held out (and
@@ -159,24 +166,29 @@ run_cmd npy_np2_cal 0 mpi -np 2 "$bnnc" train "${npy[@]::${#npy[@]}-1}" --val-sp
     has "K ranks say they leave calibration to bnnc calibrate" npy_np2_cal.out "run bnnc calibrate"
 
 # Stop after one epoch with 2 ranks, resume with 3: the uninterrupted result.
-run_cmd ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --checkpoint ck -o ck1.onnx &&
-    run_cmd resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume ck -o resumed.onnx &&
+run_cmd ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --no-shard-update --epochs 1 \
+    --checkpoint ck -o ck1.onnx &&
+    run_cmd resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --no-shard-update --resume ck \
+        -o resumed.onnx &&
     close "resumed with 3 ranks from a 2-rank checkpoint" one.onnx resumed.onnx
 
 # ---- --shard-update: the KL pass and the optimizer split among the ranks ----
 # ZeRO-1 style: the summed gradients are reduce-scattered, each rank finishes
 # and updates its slice (uneven over 3 ranks: the MLP's 50,890 summed floats
 # are cut in multiples of 16), the params are all-gathered.  One process's
-# parameters, to the same 1e-6, with Adam and an uneven last batch.
+# parameters, to the same 1e-6, with Adam and an uneven last batch.  The
+# default under mpirun (measured faster, docs/distributed.md).
 for k in 2 3; do
-    if run_cmd "shard_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" --shard-update \
-        -o "shard$k.onnx"; then
+    if run_cmd "shard_np$k" 0 mpi -np $k "$bnnc" train "${train[@]}" -o "shard$k.onnx"; then
         close "np $k --shard-update trains the parameters of one process" one.onnx "shard$k.onnx"
         epochs train_1.out >a.txt
         epochs "shard_np$k.out" >b.txt
         same "np $k --shard-update prints one process's losses and accuracies" a.txt b.txt
     fi
 done
+has "--shard-update is the default under mpirun" shard_np2.out "KL pass and update sharded"
+! grep -q "sharded" train_np2.out && ok "--no-shard-update turns it off" ||
+    bad "--no-shard-update still shards: $(grep sharded train_np2.out)"
 # local and flipout: rho gradients not derived, so a pair's mu and rho
 # gradients fall in different ranks' slices; the scale-mixture prior's
 # sampled KL (SGD, as above).  The mixture's second width is 0.05, not the
@@ -206,7 +218,7 @@ if run_cmd shard_ckpt_np2 0 mpi -np 2 "$bnnc" train "${train[@]}" --epochs 1 --s
     --checkpoint cks -o cks1.onnx; then
     run shard_resume_1 0 train "${train[@]}" --resume cks -o shard_resumed1.onnx &&
         close "a 2-rank sharded checkpoint resumed by one process" one.onnx shard_resumed1.onnx
-    run_cmd shard_resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --resume cks \
+    run_cmd shard_resume_np3 0 mpi -np 3 "$bnnc" train "${train[@]}" --no-shard-update --resume cks \
         -o shard_resumed3.onnx &&
         close "a 2-rank sharded checkpoint resumed with 3 unsharded ranks" one.onnx \
             shard_resumed3.onnx
@@ -264,7 +276,7 @@ resumed() {
         close "$name: the uninterrupted run's parameters" one.onnx "$name.onnx"
 }
 # SIGTERM on rank 1 alone before step 7: rank 0 stops for it too.
-if sigstop sig_plain "1 7 15" 143 "in epoch 2 after step 3" 2; then
+if sigstop sig_plain "1 7 15" 143 "in epoch 2 after step 3" 2 --no-shard-update; then
     has "sig_plain: rank 0 names another rank's signal" sig_plain.err \
         "stopped by SIGTERM (caught by another rank) in epoch 2"
     resumed sig_plain_r1 ck_sig_plain 1
@@ -275,7 +287,7 @@ fi
 if sigstop sig_shard "0 2 2" 130 "in epoch 1 after step 3" 2 --shard-update; then
     has "sig_shard: rank 0 names its signal" sig_shard.err "stopped by SIGINT"
     resumed sig_shard_r1 ck_sig_shard 1
-    resumed sig_shard_r2 ck_sig_shard 2
+    resumed sig_shard_r2 ck_sig_shard 2 --no-shard-update
     resumed sig_shard_r3s ck_sig_shard 3 --shard-update
 fi
 # over 3 sharded ranks, rank 2 (uneven slices), and one rank under mpirun
