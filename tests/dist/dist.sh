@@ -4,7 +4,9 @@
 # batch and a run resumed with a different K; eval over K ranks prints
 # exactly what one process prints; ranks given different models refuse
 # together; a rank that fails or is killed ends the whole job with a message
-# and a non-zero status, within seconds, leaving no output file.
+# and a non-zero status, within seconds, leaving no output file; a SIGINT or
+# SIGTERM on any rank stops every rank after the same step with a checkpoint
+# that resumes, with any K, sharded or not, to the uninterrupted run.
 #
 # usage: dist.sh BNNC PARAM_DIFF   (meson passes both; BNNC_SOURCE_ROOT points
 # at the source tree).  MPI is started here, as root in CI, so every mpirun
