@@ -87,8 +87,9 @@ static void usage(FILE *out)
         "                        skips that\n"
         "Under `mpirun -np K` the K ranks train one model data-parallel: --batch is the\n"
         "global batch, each rank runs its share of every batch, rank 0 alone prints and\n"
-        "writes (docs/distributed.md).  --shard-update splits the KL pass and the\n"
-        "optimizer's update among the ranks (ZeRO-1: reduce-scatter, all-gather).\n"
+        "writes (docs/distributed.md).  The KL pass and the optimizer's update are\n"
+        "split among the ranks (ZeRO-1: reduce-scatter, all-gather);\n"
+        "--no-shard-update has every rank do them whole after an all-reduce.\n"
         BNNC_INPUT_SHAPE_USAGE
         "  -h, --help\n\n"
         "exit status: 0 trained and written; 1 an error (nothing half-written: the output\n"
@@ -96,7 +97,9 @@ static void usage(FILE *out)
         "130 and 143 stopped by SIGINT or SIGTERM: the step under way is finished and,\n"
         "with --checkpoint, a checkpoint written there (mid-epoch too) from which\n"
         "--resume continues to the uninterrupted run's result; no output model.\n"
-        "A second signal ends the process at once (the last checkpoint stays whole).\n");
+        "A second signal ends the process at once (the last checkpoint stays whole).\n"
+        "Under mpirun every rank stops after the same step, whichever rank the signal\n"
+        "reached; mpirun itself exits 1 when it was signalled.\n");
 }
 
 enum {
@@ -104,7 +107,8 @@ enum {
     OPT_SCALE, OPT_EPOCHS, OPT_BATCH, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1,
     OPT_BETA2, OPT_EPS, OPT_WD, OPT_RHO_LR, OPT_LOSS, OPT_DNN, OPT_BNN, OPT_SAMPLES, OPT_SEED,
     OPT_THREADS, OPT_CHECKPOINT, OPT_RESUME, OPT_JSON, OPT_LR_MILESTONES, OPT_LR_GAMMA,
-    OPT_NO_CALIBRATE, OPT_SHARD_UPDATE, OPT_NOISE_SIGMA, OPT_KL_SCALE, OPT_PRIOR_SIGMA, OPT_SELECT,
+    OPT_NO_CALIBRATE, OPT_SHARD_UPDATE, OPT_NO_SHARD_UPDATE, OPT_NOISE_SIGMA, OPT_KL_SCALE,
+    OPT_PRIOR_SIGMA, OPT_SELECT,
 };
 
 typedef struct train_args {
@@ -134,16 +138,39 @@ static void on_stop_signal(int sig)
 }
 
 /* SA_RESETHAND: a second signal finds the default action and ends the
- * process at once (the checkpoint pair on disk is always a whole one). */
-static void catch_stop_signals(void)
+ * process at once (the checkpoint pair on disk is always a whole one).  Not
+ * under a launcher: a batch system may signal the ranks and mpirun both, and
+ * mpirun, which turns its own SIGINT or SIGTERM into a SIGTERM to every rank,
+ * ends a rank that outstays it (odls_base_sigkill_timeout, 1 s) with SIGKILL
+ * itself. */
+static void catch_stop_signals(bool launched)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART | SA_RESETHAND;
+    sa.sa_flags = SA_RESTART | (launched ? 0 : SA_RESETHAND);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+}
+
+/* A test hook (tests/dist/dist.sh): BNNC_TEST_SIGNAL="RANK STEP SIG" makes
+ * rank RANK raise signal SIG on itself just before the trainer's step STEP
+ * (counted from 0 over the whole run), so that the stop is at a known step
+ * and on one rank only.  Unset, nothing. */
+static int64_t test_signal_step = -1;
+static int test_signal;
+
+static void test_signal_hook(int rank)
+{
+    const char *spec = getenv("BNNC_TEST_SIGNAL");
+    int r, sig;
+    long long step;
+    if (spec && sscanf(spec, "%d %lld %d", &r, &step, &sig) == 3 && r == rank && step >= 0 &&
+        (sig == SIGINT || sig == SIGTERM)) {
+        test_signal_step = step;
+        test_signal = sig;
+    }
 }
 
 static const char *signal_name(int sig)
@@ -518,6 +545,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         {"json", no_argument, NULL, OPT_JSON},
         {"no-calibrate", no_argument, NULL, OPT_NO_CALIBRATE},
         {"shard-update", no_argument, NULL, OPT_SHARD_UPDATE},
+        {"no-shard-update", no_argument, NULL, OPT_NO_SHARD_UPDATE},
         {"noise-sigma", required_argument, NULL, OPT_NOISE_SIGMA},
         {"kl-scale", required_argument, NULL, OPT_KL_SCALE},
         {"prior-sigma", required_argument, NULL, OPT_PRIOR_SIGMA},
@@ -535,6 +563,9 @@ static int parse_args(int argc, char **argv, train_args *a)
     a->train.optimizer = bnn_optimizer_defaults(BNN_OPTIM_ADAM);
     a->train.loss = BNN_LOSS_CROSS_ENTROPY;
     a->train.rho_lr_scale = 1;
+    /* over several ranks (the trainer shards only then); measured faster on
+     * free cores for LeNet-5 and the MLP (docs/distributed.md) */
+    a->train.shard_update = true;
     a->schedule.gamma = 0.1;
     bool gamma_set = false;
     double lr = -1, momentum = -1, beta1 = -1, beta2 = -1, eps = -1, wd = -1;
@@ -560,6 +591,7 @@ static int parse_args(int argc, char **argv, train_args *a)
         case OPT_JSON: a->json = true; break;
         case OPT_NO_CALIBRATE: a->no_calibrate = true; break;
         case OPT_SHARD_UPDATE: a->train.shard_update = true; break;
+        case OPT_NO_SHARD_UPDATE: a->train.shard_update = false; break;
         case OPT_VAL_SPLIT:
             ok = bnnc_parse_float(optarg, &a->val_split) && a->val_split > 0 && a->val_split < 1;
             name = "--val-split (a fraction between 0 and 1)";
@@ -1052,6 +1084,7 @@ static int train_run(int argc, char **argv, double *val_nll)
     bnn_tensor bx = {0}, by = {0};
     int64_t *order = NULL;
     int status = BNNC_EXIT_ERROR;
+    bool signal_stop = false; /* stopped by a signal, every rank together */
     train_state state = {0};
     float **widths = NULL; /* the rho at the start, for width_report */
     /* n_train, n_val: the job's examples.  Alone, train and val hold them all;
@@ -1219,13 +1252,17 @@ static int train_run(int argc, char **argv, double *val_nll)
     /* mpirun hands rank 0 a pseudo-terminal even when its own output is a file */
     bool terminal = bnnc_stdout_is_terminal() && !a.json && !bnn_comm_launched(comm);
     if (!a.json && ranks > 1)
-        printf("data parallel over %d ranks (%s): each takes 1/%d of every batch\n", ranks,
-               bnn_comm_backend(), ranks);
-    /* From here a signal stops at the next step.  Under mpirun the launcher
-     * forwards signals to every rank, which would have to agree on the step
-     * to stop at: there the default action stays. */
-    if (ranks == 1)
-        catch_stop_signals();
+        printf("data parallel over %d ranks (%s): each takes 1/%d of every batch%s\n", ranks,
+               bnn_comm_backend(), ranks,
+               bnn_trainer_sharded(trainer) ? "; KL pass and update sharded (--no-shard-update: "
+                                              "not)" : "");
+    /* From here a signal stops at the next step.  Over several ranks (mpirun
+     * forwards a signal to every rank, not at the same instant, and a batch
+     * system may signal one) each rank sends its wish to stop with a step's
+     * statistics, and every rank stops after the first step in which any
+     * rank asked. */
+    catch_stop_signals(bnn_comm_launched(comm));
+    test_signal_hook(rank);
     if (!a.json)
         printf("training %s: %lld examples, batch %lld, %s lr %g%s, dnn_factor %g, bnn_factor %g%s%s\n",
                a.model, (long long)n_train, (long long)a.train.batch,
@@ -1237,7 +1274,13 @@ static int train_run(int argc, char **argv, double *val_nll)
     fflush(stdout);
 
     int64_t stop_epoch = -1, stop_step = 0;
+    bool stop_agreed = false; /* several ranks: some rank asked, in the last step */
     for (int64_t epoch = first_epoch; epoch < a.epochs && stop_epoch < 0; epoch++) {
+        if (ranks > 1 ? stop_agreed : stop_signal != 0) {
+            stop_epoch = epoch;
+            stop_step = 0;
+            break;
+        }
         double start = now_seconds();
         float lr = bnn_lr_at_epoch(a.train.optimizer.lr, &a.schedule, epoch);
         bnn_trainer_optimizer(trainer)->config.lr = lr;
@@ -1266,17 +1309,20 @@ static int train_run(int argc, char **argv, double *val_nll)
                 used += mine; /* taken before the checkpoint this run resumed from */
                 continue;
             }
-            if (stop_signal) {
+            if (ranks > 1 ? stop_agreed : stop_signal != 0) {
                 stop_epoch = epoch;
                 stop_step = step_in_epoch;
                 break;
             }
+            if (test_signal_step >= 0 && (int64_t)bnn_trainer_steps(trainer) == test_signal_step)
+                raise(test_signal);
+            bnn_trainer_request_stop(trainer, stop_signal != 0);
             bnn_tensor x = bx, y = by;
             x.shape.dims[0] = y.shape.dims[0] = mine;
             x.owns_data = y.owns_data = false;
             bnn_dataset_gather(&train, ranks > 1 ? local + used : order + at + lo, mine, &x, &y);
             used += mine;
-            bnn_step_result r;
+            bnn_step_result r = {0};
             if (bnn_trainer_step_shard(trainer, &x, &y, lo, b, &r, &diag) != BNN_OK) {
                 fprintf(stderr, "%sbnnc: %s: epoch %lld, step %lld: %s\n", terminal ? "\n" : "",
                         a.model, (long long)epoch + 1, (long long)step_in_epoch + 1, diag.message);
@@ -1284,6 +1330,7 @@ static int train_run(int argc, char **argv, double *val_nll)
                     fprintf(stderr, "bnnc: the last good checkpoint is kept in %s\n", a.checkpoint);
                 goto done;
             }
+            stop_agreed = r.stop;
             loss_sum += r.loss * (double)b;
             data_sum += r.data_loss * (double)b;
             kl_last = r.kl;
@@ -1364,8 +1411,33 @@ static int train_run(int argc, char **argv, double *val_nll)
             }
         }
     }
-    if (stop_signal) {
+    /* A signal caught after the last step (during the last epoch's end) has
+     * had no step to carry it: the ranks agree on it here. */
+    bool stopped = ranks > 1 ? stop_epoch >= 0 || stop_agreed : stop_signal != 0;
+    if (ranks > 1 && !stopped) {
+        double any = stop_signal != 0;
+        if (bnn_comm_allreduce_f64(comm, &any, 1, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+        stopped = any > 0;
+    }
+    if (stopped) {
+        /* Every rank exits with one status (mpirun passes on the first it
+         * sees): rank 0's signal, else SIGTERM if another rank caught one,
+         * else SIGINT. */
         int sig = stop_signal;
+        if (ranks > 1) {
+            double caught[3] = {rank == 0 ? sig : 0, stop_signal == SIGTERM, stop_signal == SIGINT};
+            if (bnn_comm_allreduce_f64(comm, caught, 3, &diag) != BNN_OK) {
+                bnnc_report(NULL, &diag);
+                goto done;
+            }
+            sig = caught[0] > 0 ? (int)caught[0] : caught[1] > 0 ? SIGTERM : SIGINT;
+        }
+        char why[64];
+        snprintf(why, sizeof why, "%s%s", signal_name(sig),
+                 rank == 0 && !stop_signal ? " (caught by another rank)" : "");
         if (stop_epoch < 0) { /* caught during the last epoch's end: it is complete */
             stop_epoch = a.epochs;
             stop_step = 0;
@@ -1380,24 +1452,35 @@ static int train_run(int argc, char **argv, double *val_nll)
             bool epoch_end = stop_step == 0 && stop_epoch > first_epoch;
             state.epochs_done = stop_epoch;
             state.epoch_steps = stop_step;
-            if (!epoch_end && bnn_trainer_sharded(trainer)) {
-                /* the moments are spread over the ranks, and gathering them
-                 * would need every rank here at once */
-                fprintf(stderr, "bnnc: stopped by %s %s; with --shard-update the checkpoint "
-                        "of the last epoch's end is kept in %s\n", signal_name(sig), place,
-                        a.checkpoint);
-            } else if (!epoch_end && train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
+            /* sharded, every rank's part of the moments, for rank 0 to write;
+             * every rank is here, after the same step */
+            if (!epoch_end && bnn_trainer_gather_state(trainer, &diag) != BNN_OK) {
                 bnnc_report(NULL, &diag);
-                fprintf(stderr, "bnnc: stopped by %s; no new checkpoint\n", signal_name(sig));
-            } else {
-                fprintf(stderr, "bnnc: stopped by %s %s: checkpoint written to %s (continue "
-                        "with --resume %s)\n", signal_name(sig), place, a.checkpoint, a.checkpoint);
+                goto done;
             }
-        } else {
+            bool written = rank == 0 && (epoch_end || train_state_write(a.checkpoint, graph,
+                                                                        trainer, &state,
+                                                                        &diag) == BNN_OK);
+            if (written)
+                fprintf(stderr, "bnnc: stopped by %s %s: checkpoint written to %s (continue "
+                        "with --resume %s)\n", why, place, a.checkpoint, a.checkpoint);
+            else if (rank == 0) {
+                bnnc_report(NULL, &diag);
+                fprintf(stderr, "bnnc: stopped by %s; no new checkpoint\n", why);
+            }
+        } else if (rank == 0) {
             fprintf(stderr, "bnnc: stopped by %s %s: no output and no checkpoint written "
-                    "(--checkpoint DIR keeps one)\n", signal_name(sig), place);
+                    "(--checkpoint DIR keeps one)\n", why, place);
+        }
+        fflush(stderr);
+        /* mpirun ends the job when a rank exits non-zero: the others wait
+         * for rank 0's checkpoint before leaving */
+        if (ranks > 1 && bnn_comm_barrier(comm, &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
         }
         status = 128 + sig;
+        signal_stop = true;
         goto done;
     }
     bool heldout = a.val_split > 0 || a.val_x;
@@ -1454,7 +1537,7 @@ done:
     bnn_graph_destroy(graph);
     bnn_dataset_free(&train);
     bnn_dataset_free(&val);
-    if (status != BNNC_EXIT_OK && ranks > 1) {
+    if (status != BNNC_EXIT_OK && ranks > 1 && !signal_stop) {
         /* The other ranks may be waiting in a collective call for this one. */
         fprintf(stderr, "bnnc: rank %d of %d failed; stopping every rank\n", rank, ranks);
         fflush(stderr);

@@ -171,6 +171,10 @@ typedef struct bnn_step_result {
      * backward sweep (less what it spent on the all-reduce), the derived rho
      * gradients with the KL, the optimizer update */
     double forward_ms, backward_ms, finish_ms, update_ms;
+    /* Some rank asked to stop after this step (bnn_trainer_request_stop): the
+     * same on every rank, since the requests are summed with the batch's
+     * statistics, so every rank stops after the same step. */
+    bool stop;
 } bnn_step_result;
 
 typedef struct bnn_trainer bnn_trainer;
@@ -227,6 +231,13 @@ bnn_status bnn_trainer_gather_state(bnn_trainer *trainer, bnn_diag *diag);
 /* Whether the trainer shards its steps (options.shard_update, several
  * ranks): its moments are whole only after bnn_trainer_gather_state. */
 bool bnn_trainer_sharded(const bnn_trainer *trainer);
+
+/* Whether this rank wants to stop (a signal caught): sent with the next
+ * data-parallel step's statistics, which carry no more bytes for it (one
+ * more double in the all-reduce every step already makes), and returned, the
+ * ranks' requests combined, as that step's bnn_step_result.stop.  In one
+ * process stop is returned as it was given. */
+void bnn_trainer_request_stop(bnn_trainer *trainer, bool stop);
 
 /* A hash of what ranks must agree on about a graph: its inputs, outputs, ops,
  * value shapes and every param's bytes.  For bnn_comm_agree. */

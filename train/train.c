@@ -54,6 +54,7 @@ struct bnn_trainer {
      * reduced that way */
     bnn_shard *shard;          /* owned, or NULL */
     bool sharded_step;
+    bool stop_request;         /* bnn_trainer_request_stop's, for the next step */
 };
 
 static void plan_free(train_plan *p)
@@ -508,9 +509,14 @@ static bnn_status grads_finite(const bnn_trainer *t, size_t bad, double loss, bn
 }
 
 /* The KL pass and the checks of a sharded step, for this rank's slice
- * only; the KL's parts and the verdicts of the checks are then summed. */
+ * only; the KL's parts and the verdicts of the checks are then summed, and
+ * with them the batch's statistics (batch: this rank's summed data loss,
+ * right answers and wish to stop), which a sharded step does not reduce by
+ * themselves: one collective call fewer a step, each being a point where
+ * the ranks wait for each other. */
 static bnn_status finish_sharded(bnn_trainer *t, bnn_step_result *result,
-                                 const uint64_t *redraw, double t1, bnn_diag *diag)
+                                 const uint64_t *redraw, const double batch[3], double t1,
+                                 bnn_diag *diag)
 {
     const bnn_train_options *o = &t->options;
     int rank = bnn_comm_rank(o->comm), ranks = bnn_comm_size(o->comm);
@@ -520,23 +526,30 @@ static bnn_status finish_sharded(bnn_trainer *t, bnn_step_result *result,
     BNN_TRY(bnn_session_finish_param_grads_slice(t->grads_session, redraw, (float)o->bnn_factor,
                                                  lo, hi, &kl, diag));
     size_t bad = bnn_shard_first_non_finite(t->shard, t->param_grads, first_non_finite);
-    /* [the KL, then per rank 1 + the flat index of its first non-finite
-     * gradient, or 0] */
-    double fixed[17], *sums = ranks < 16 ? fixed : calloc((size_t)ranks + 1, sizeof(double));
+    /* [the KL, the batch's 3 statistics, then per rank 1 + the flat index
+     * of its first non-finite gradient, or 0] */
+    enum { HEAD = 4 };
+    size_t n = (size_t)ranks + HEAD;
+    double fixed[HEAD + 16], *sums = ranks <= 16 ? fixed : calloc(n, sizeof(double));
     if (!sums)
         return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory");
-    memset(sums, 0, sizeof(double) * ((size_t)ranks + 1));
+    memset(sums, 0, sizeof(double) * n);
     sums[0] = kl;
-    sums[1 + rank] = bad == SIZE_MAX ? 0 : (double)bad + 1;
+    memcpy(sums + 1, batch, 3 * sizeof(double));
+    sums[HEAD + rank] = bad == SIZE_MAX ? 0 : (double)bad + 1;
     double t2 = now_ms();
-    bnn_status st = bnn_comm_allreduce_f64(o->comm, sums, (size_t)ranks + 1, diag);
+    bnn_status st = bnn_comm_allreduce_f64(o->comm, sums, n, diag);
     double t3 = now_ms();
     result->reduce_ms += t3 - t2;
     result->kl = sums[0];
+    result->count = t->global_rows;
+    result->data_loss = sums[1] / (double)t->global_rows;
+    result->correct = (int64_t)sums[2];
+    result->stop = sums[3] > 0;
     bad = SIZE_MAX;
     for (int r = 0; st == BNN_OK && r < ranks && bad == SIZE_MAX; r++)
-        if (sums[1 + r] > 0)
-            bad = (size_t)(sums[1 + r] - 1);
+        if (sums[HEAD + r] > 0)
+            bad = (size_t)(sums[HEAD + r] - 1);
     if (sums != fixed)
         free(sums);
     BNN_TRY(st);
@@ -557,6 +570,8 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
                                    bnn_diag *diag)
 {
     const bnn_train_options *o = &t->options;
+    result->stop = t->stop_request;
+    double sums[3] = {0}; /* the batch's: summed data loss, right answers, wish to stop */
     if (t->global_rows > 0) { /* a data-parallel step (bnn_trainer_step_shard) */
         if (rows == 0) {
             memset(t->param_grads, 0, t->n_trainable * sizeof(float));
@@ -564,12 +579,23 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
             if (t->noise >= 0)
                 memset(t->noise_grad, 0, sizeof(float) * (size_t)t->noise_n);
         }
-        /* The batch's sums first: 16 bytes, so the time they take is the
+        /* The batch's sums first: 24 bytes, so the time they take is the
          * wait for the slowest rank to end its backward sweep; what the
-         * gradients take after them is the transfer itself. */
+         * gradients take after them is the transfer itself.  The ranks'
+         * requests to stop ride along, so that all stop after one step.
+         * Sharded, they go with the KL's parts instead (finish_sharded), and
+         * the wait is inside the reduce-scatter. */
         double t0 = now_ms();
-        double sums[2] = {result->data_loss * (double)rows, (double)result->correct};
-        BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 2, diag));
+        sums[0] = result->data_loss * (double)rows;
+        sums[1] = (double)result->correct;
+        sums[2] = t->stop_request ? 1.0 : 0.0;
+        if (!t->shard) {
+            BNN_TRY(bnn_comm_allreduce_f64(o->comm, sums, 3, diag));
+            result->stop = sums[2] > 0;
+            result->count = t->global_rows;
+            result->data_loss = sums[0] / (double)t->global_rows;
+            result->correct = (int64_t)sums[1];
+        }
         double t1 = now_ms();
         /* one fused buffer: the gradients the sweep computed (the rest are
          * derived from them); sharded, each rank receives its slice's sums */
@@ -583,9 +609,6 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
             BNN_TRY(bnn_comm_allreduce_f32(o->comm, t->noise_grad, (size_t)t->noise_n, diag));
         result->reduce_ms = now_ms() - t0;
         result->reduce_wait_ms = t1 - t0;
-        result->count = t->global_rows;
-        result->data_loss = sums[0] / (double)t->global_rows;
-        result->correct = (int64_t)sums[1];
     }
     /* the derived rho gradients and the KL with its gradient, in one pass;
      * a rank with no rows this step ran no forward: it draws again */
@@ -593,7 +616,7 @@ static bnn_status finish_gradients(bnn_trainer *t, bnn_step_result *result, int6
     double t1 = now_ms();
     t->sharded_step = t->shard && t->global_rows > 0;
     if (t->sharded_step)
-        return finish_sharded(t, result, rows == 0 ? &step : NULL, t1, diag);
+        return finish_sharded(t, result, rows == 0 ? &step : NULL, sums, t1, diag);
     BNN_TRY(bnn_session_finish_param_grads(t->grads_session,
                                            t->global_rows > 0 && rows == 0 ? &step : NULL,
                                            (float)o->bnn_factor, &result->kl, diag));
@@ -710,6 +733,8 @@ bnn_status bnn_trainer_gather_state(bnn_trainer *t, bnn_diag *diag)
 }
 
 bool bnn_trainer_sharded(const bnn_trainer *t) { return t->shard != NULL; }
+
+void bnn_trainer_request_stop(bnn_trainer *t, bool stop) { t->stop_request = stop; }
 
 static double now_ms(void)
 {
