@@ -194,7 +194,11 @@ bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *w
 {
     if (graph->n_inputs < 1)
         return true;
-    const bnn_value *in = &graph->values[graph->inputs[0]];
+    return bnnc_match_value_dtype(&graph->values[graph->inputs[0]], x, where);
+}
+
+bool bnnc_match_value_dtype(const bnn_value *in, bnn_tensor *x, const char *where)
+{
     bnn_dtype want = in->dtype;
     if (want == BNN_UNDEFINED || want == x->dtype)
         return true;

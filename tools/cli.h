@@ -74,6 +74,8 @@ bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *whe
  * 0 and 1.  Reports "bnnc: WHERE: example E ..." and returns false when a
  * value does not fit; x is unchanged then. */
 bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *where);
+/* The same for the input `in` of a model with several (tools/examples.c). */
+bool bnnc_match_value_dtype(const bnn_value *in, bnn_tensor *x, const char *where);
 
 /* When output names the same file as one of inputs[0..n) (NULL entries
  * skipped), prints "bnnc CMD: refusing to write OUTPUT: it is the input
