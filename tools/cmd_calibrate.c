@@ -188,6 +188,7 @@ int bnnc_cmd_calibrate(int argc, char **argv)
     rc = BNNC_EXIT_ERROR;
     if (!graph)
         goto done;
+    bnnc_note_fixed_batch(model, ds.n < batch ? ds.n : batch);
     if (!data && (rc = bnnc_examples_bind(&xs, graph, model, NULL)) != BNNC_EXIT_OK)
         goto done; /* several inputs are packed into one (tools/examples.h) */
     rc = BNNC_EXIT_ERROR;

@@ -562,6 +562,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         graph = bnnc_load_model_for_inference(model);
     if (!graph)
         goto done;
+    bnnc_note_fixed_batch(model, test.n < batch ? test.n : batch);
     if (!data) { /* several inputs are packed into one (tools/examples.h) */
         int brc = bnnc_examples_bind(&xs, graph, model, NULL);
         if (brc != BNNC_EXIT_OK) {

@@ -347,6 +347,8 @@ int bnnc_cmd_run(int argc, char **argv)
             bnnc_report(path, &diag);
             goto done;
         }
+        if (k == 0 && tensors[0].shape.rank > 0)
+            bnnc_note_fixed_batch(o.model, tensors[0].shape.dims[0]);
         if (!check_input(g, g->inputs[k], &tensors[k], path))
             goto done;
         shapes[k] = tensors[k].shape;

@@ -1152,6 +1152,7 @@ static int train_run(int argc, char **argv, double *val_nll)
     graph = bnnc_load_model(model_path);
     if (!graph)
         goto done;
+    bnnc_note_fixed_batch(model_path, a.batch < n_train ? a.batch : n_train);
 
     /* several inputs are packed into one (tools/examples.h) */
     if (!a.data) {

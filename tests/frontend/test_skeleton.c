@@ -262,9 +262,9 @@ Test(skeleton, a_model_cut_anywhere_fails_cleanly)
 }
 
 /* A file whose arithmetic pins the batch of 1 (a Reshape to the constant
- * [1, 64]): the importer tries it with a free batch, fails, and imports it
- * again from the same mapped bytes as declared; the lifted weight survives
- * both tries. */
+ * [64], which drops it; a leading 1 would be taken for the batch): the
+ * importer tries it with a free batch, fails, and imports it again from the
+ * same mapped bytes as declared; the lifted weight survives both tries. */
 Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
 {
     enum { N = 64 };
@@ -283,7 +283,7 @@ Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
     static float w[N * N];
     for (int i = 0; i < N * N; i++)
         w[i] = weight(1, i);
-    int64_t wdims[2] = {N, N}, sdims[1] = {2}, shape_data[2] = {1, N};
+    int64_t wdims[2] = {N, N}, sdims[1] = {1}, shape_data[1] = {N};
     Onnx__TensorProto tw = ONNX__TENSOR_PROTO__INIT, ts = ONNX__TENSOR_PROTO__INIT;
     Onnx__TensorProto *inits[2] = {&tw, &ts};
     tw.name = "w";
@@ -299,7 +299,7 @@ Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
     ts.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     ts.n_dims = 1;
     ts.dims = sdims;
-    ts.n_int64_data = 2;
+    ts.n_int64_data = 1;
     ts.int64_data = shape_data;
     g.n_initializer = 2;
     g.initializer = inits;
