@@ -81,6 +81,26 @@ expect 0 eval "$M" --x "$FIX/torch_cnn_op11.train_x.npy" --y "$FIX/torch_cnn_op1
     --input-shape input=N,1,12,12 --samples 2 && has out "accuracy"
 expect 1 convert "$FIX/bad/pinned_batch.onnx" --input-shape x=N,4 -o "$TMP/x.onnx" \
     && has err "node 'pin' (reshape): reshapes 'x' f32[N,4] to the fixed f32[2,2]"
+# ---- opsets 18 to 21 -------------------------------------------------------
+# PyTorch exports raised from opset 17 to 18, 19, 20 and 21
+# (tools/make_opset_fixtures.py: Reduce axes as inputs from 18) match ONNX
+# Runtime, convert and sample.
+opsets=0
+for model in "$FIX"/opsets/*.onnx; do
+    stem=${model%.onnx}
+    opsets=$((opsets + 1))
+    expect 0 run "$model" --input "$stem.input.npy" --output "$TMP/opset.npy" --quiet
+    checks=$((checks + 1))
+    /usr/bin/python3 -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+sys.exit(0 if a.shape == b.shape and np.abs(a - b).max() <= 1e-5 * np.abs(b).max() else 'differs')" \
+        "$TMP/opset.npy" "$stem.output.npy" || fail "$(basename "$stem") differs from ONNX Runtime"
+    expect 0 convert "$model" --layers all -o "$TMP/opset.bnn.onnx" && has out "converted:"
+    expect 0 run "$TMP/opset.bnn.onnx" --input "$stem.input.npy" --samples 2 && has out "information"
+done
+[ "$opsets" -ge 8 ] || fail "only $opsets opset fixtures in $FIX/opsets"
+
 # ---- Reshapes traced at batch 1 -------------------------------------------
 # PyTorch code for one example (x.view(1, -1), a view to (1, 4, 3, 3))
 # exported at batch 1 reshapes to constants that hold the batch: with the
