@@ -64,7 +64,9 @@ def bump_graph(graph, target, counter):
 
 
 def bump(model, target):
-    """A copy of model (default-domain opset <= 17) at opset target."""
+    """A copy of model (default-domain opset 13 to 17) at opset target.  An
+    older model needs the changes of 13 first (Squeeze, Unsqueeze and Split
+    take axes and splits as inputs), which this does not make."""
     m = onnx.ModelProto()
     m.CopyFrom(model)
     for op in m.opset_import:
