@@ -193,18 +193,9 @@ static bool has_symbol(const bnn_shape *s)
  * before the classifier: f32[3]) says the arithmetic dropped it. */
 bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts)
 {
-    if ((!opts || opts->n_input_shapes == 0) && !c->freed_batch)
+    bool overridden = opts && opts->n_input_shapes > 0;
+    if (!overridden && !c->freed_batch)
         return BNN_OK;
-    for (int i = 0; c->freed_batch && i < c->g->n_outputs; i++) {
-        const bnn_value *out = bnn_graph_value(c->g, c->g->outputs[i]);
-        if (out->shape.rank < 0 || !bnn_shape_is_concrete(&out->shape))
-            continue;
-        char a[160];
-        return bnn_fail(c->diag, BNN_ERR_SHAPE,
-                        "output '%s' is %s whatever the batch: the model's arithmetic drops the "
-                        "batch it was exported with", out->name,
-                        bnn_type_text(c->g, out->dtype, &out->shape, a, sizeof a));
-    }
     for (int i = 0; i < c->g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(c->g, i);
         if (n->dead || n->op != BNN_OP_RESHAPE || n->n_inputs < 1)
@@ -216,9 +207,21 @@ bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts)
         char a[160], b[160];
         return bnn_fail(c->diag, BNN_ERR_SHAPE,
                         "node '%s' (reshape): reshapes '%s' %s to the fixed %s, so the model's own "
-                        "arithmetic pins the dims --input-shape made symbolic",
-                        n->name, in->name, bnn_type_text(c->g, in->dtype, &in->shape, a, sizeof a),
-                        bnn_type_text(c->g, out->dtype, &out->shape, b, sizeof b));
+                        "arithmetic pins %s", n->name, in->name,
+                        bnn_type_text(c->g, in->dtype, &in->shape, a, sizeof a),
+                        bnn_type_text(c->g, out->dtype, &out->shape, b, sizeof b),
+                        overridden ? "the dims --input-shape made symbolic"
+                                   : "the batch it was exported with");
+    }
+    for (int i = 0; c->freed_batch && i < c->g->n_outputs; i++) {
+        const bnn_value *out = bnn_graph_value(c->g, c->g->outputs[i]);
+        if (out->shape.rank < 0 || !bnn_shape_is_concrete(&out->shape))
+            continue;
+        char a[160];
+        return bnn_fail(c->diag, BNN_ERR_SHAPE,
+                        "output '%s' is %s whatever the batch: the model's arithmetic drops the "
+                        "batch it was exported with", out->name,
+                        bnn_type_text(c->g, out->dtype, &out->shape, a, sizeof a));
     }
     return BNN_OK;
 }

@@ -364,13 +364,17 @@ Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
     cr_assert(f && fwrite(bytes, 1, size, f) == size && fclose(f) == 0);
     free(bytes);
     bnn_graph *out = NULL;
-    bnn_diag diag = {0};
-    bnn_status s = bnn_onnx_import_file(path, NULL, &out, &diag);
+    bnn_diag diag = {0}, reason = {.status = BNN_OK};
+    bnn_onnx_import_options opt = {.fixed_batch_reason = &reason};
+    bnn_status s = bnn_onnx_import_file(path, &opt, &out, &diag);
     unlink(path);
     cr_assert_eq(s, BNN_OK, "%s", diag.message);
     const bnn_value *x = &out->values[bnn_graph_find_value(out, "x")];
     cr_expect_eq(x->shape.rank, 2);
     cr_expect_eq(x->shape.dims[0], 1, "the batch stays 1 as declared");
+    /* and the options say why */
+    cr_expect_neq(reason.status, BNN_OK);
+    cr_expect(strstr(reason.message, "to the fixed f32[64]") != NULL, "reason: %s", reason.message);
     const bnn_value *wv = &out->values[bnn_graph_find_value(out, "w")];
     cr_assert_eq(wv->nbytes, sizeof w);
     cr_expect(memcmp(wv->data, w, sizeof w) == 0);
