@@ -294,6 +294,7 @@ int bnnc_cmd_run(int argc, char **argv)
     bnn_graph *g = bnnc_load_model_for_inference(o.model);
     if (!g)
         return BNNC_EXIT_ERROR;
+    const int n_model_inputs = g->n_inputs; /* run --samples may pack them into one */
     bnn_tensor *tensors = calloc((size_t)g->n_inputs + 1, sizeof *tensors);
     bnn_shape *shapes = calloc((size_t)g->n_inputs + 1, sizeof *shapes);
     int *in_slot = calloc((size_t)g->n_inputs + 1, sizeof *in_slot);
@@ -405,7 +406,7 @@ int bnnc_cmd_run(int argc, char **argv)
     rc = BNNC_EXIT_OK;
 done:
     bnn_session_destroy(s);
-    for (int k = 0; tensors && k < g->n_inputs; k++)
+    for (int k = 0; tensors && k < n_model_inputs; k++)
         bnn_tensor_free(&tensors[k]);
     free(tensors);
     free(shapes);
