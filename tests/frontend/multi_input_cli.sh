@@ -80,6 +80,29 @@ expect 0 dump "$TMP/ck/model.onnx" && has out "(%ids: i64[N,9], %mask: i64[N,9])
 expect 0 train "$TMP/text.bnn.onnx" $TX --epochs 2 --resume "$TMP/ck" -o "$TMP/text.resumed.onnx" \
     && has out "epoch 2/2"
 
+# ---- data parallel: two ranks read their rows of every array -----------------
+if command -v mpirun >/dev/null 2>&1; then
+    mpi2() {
+        checks=$((checks + 1))
+        LSAN_OPTIONS="suppressions=$ROOT/tests/dist/lsan.supp:print_suppressions=0" \
+            ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0" \
+            OMPI_MCA_mca_base_component_disable_dlclose=1 \
+            mpirun --allow-run-as-root --oversubscribe --quiet -np 2 "$BNNC" "$@" >"$TMP/out" 2>"$TMP/err" \
+            || fail "mpirun -np 2 bnnc $* failed"
+    }
+    expect 0 train "$M.onnx" $TX --epochs 1 --val-split 0.25 --no-calibrate --threads 1 -o "$TMP/one.onnx"
+    one=$(grep -o 'data loss [0-9.]*.*val acc [0-9.]*' "$TMP/out")
+    mpi2 train "$M.onnx" $TX --epochs 1 --val-split 0.25 --no-calibrate --threads 1 -o "$TMP/two.onnx"
+    two=$(grep -o 'data loss [0-9.]*.*val acc [0-9.]*' "$TMP/out")
+    checks=$((checks + 1))
+    [ -n "$one" ] && [ "$one" = "$two" ] || fail "two ranks trained '$two', one process '$one'"
+    expect 0 eval "$TMP/one.onnx" $EX --threads 1 && one=$(grep accuracy "$TMP/out")
+    mpi2 eval "$TMP/one.onnx" $EX --threads 1
+    two=$(grep accuracy "$TMP/out")
+    checks=$((checks + 1))
+    [ -n "$one" ] && [ "$one" = "$two" ] || fail "two ranks evaluated '$two', one process '$one'"
+fi
+
 # ---- refused ---------------------------------------------------------------
 Y="--train-y $M.train_y.npy --epochs 1 -o $TMP/bad.onnx"
 expect 2 train "$M.onnx" --train-x "$M.train_x.ids.npy" $Y \
