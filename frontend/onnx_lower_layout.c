@@ -256,17 +256,24 @@ static bool shape_to_attr(const onnx_known *k, const bnn_shape *in, int64_t allo
  * PyTorch traces x.view(1, -1) to Reshape(x, [1, -1]), and an unflatten to
  * [1, 16, 5, 5].  When the import freed the batch (onnx_free_fixed_batch, or
  * --input-shape NAME=N,...) and x's first dim is that batch, a leading 1 in
- * the target is the batch: it
- * becomes 0, a copy of x's first dim.  Sound because the rest of the target
- * must then hold one example's elements, which shape inference checks (a
- * target that does not, or that drops the batch, still fails, and the model
- * is imported as declared). */
+ * the target is the batch: it becomes 0, a copy of x's first dim (under
+ * allowzero, where 0 is a size, -1 when no other entry is).  Sound because
+ * the rest of the target must then hold one example's elements, which shape
+ * inference checks (a target that does not, or that drops the batch, still
+ * fails, and the model is imported as declared). */
 static void copy_freed_batch(const onnx_ctx *c, const bnn_shape *in, int64_t allowzero,
                              int64_t *target, int n)
 {
-    if (c->batch_of_one && !allowzero && n >= 1 && target[0] == 1 && in->rank >= 1 &&
-        in->dims[0] == c->batch_of_one)
+    if (!c->batch_of_one || n < 1 || target[0] != 1 || in->rank < 1 ||
+        in->dims[0] != c->batch_of_one)
+        return;
+    bool infers = false;
+    for (int i = 1; i < n; i++)
+        infers |= target[i] == -1;
+    if (!allowzero)
         target[0] = 0;
+    else if (!infers) /* a 0 is a size of 0 there: -1 infers the batch instead */
+        target[0] = -1;
 }
 
 /* Before opset 5 the target shape was the attribute `shape` (same 0 and -1

@@ -120,6 +120,28 @@ done
 expect 0 dump "$FIX/torch_unflatten_batch1.onnx" && has out "{shape=[0, 4, 3, 3]} : f32[N,4,3,3]"
 # The same through --input-shape: a symbol for the declared 1 is the batch.
 expect 0 run "$FIX/torch_unflatten_batch1.onnx" --input-shape x=B,6 --input "$FIX/torch_unflatten_batch1.train_x.npy" -q
+# Under allowzero=1 a 0 in the target is a size: the leading 1 becomes -1.
+# After a Transpose that moved the batch the leading 1 is some other dim:
+# that model keeps its batch of 1.
+/usr/bin/python3 -c "
+import sys, numpy as np
+from onnx import TensorProto, helper, numpy_helper
+F = TensorProto.FLOAT
+def save(path, nodes, x, y, target, opset):
+    g = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('x', F, x)],
+                          [helper.make_tensor_value_info('y', F, y)],
+                          [numpy_helper.from_array(np.array(target, np.int64), 'target')])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid('', opset)])
+    m.ir_version = 8
+    open(path, 'wb').write(m.SerializeToString())
+save(sys.argv[1], [helper.make_node('Reshape', ['x', 'target'], ['y'], name='keep', allowzero=1)],
+     [1, 6], [1, 3, 2], [1, 3, 2], 14)
+save(sys.argv[2], [helper.make_node('Transpose', ['x'], ['t'], perm=[1, 0, 2]),
+                   helper.make_node('Reshape', ['t', 'target'], ['y'], name='moved')],
+     [1, 2, 3], [1, 6], [1, 6], 13)" "$TMP/allowzero.onnx" "$TMP/moved.onnx"
+expect 0 dump "$TMP/allowzero.onnx" && has out "(%x: f32[N,6]) -> (%y: f32[N,3,2])" \
+    && has out "{shape=[-1, 3, 2], allowzero=1}"
+expect 0 dump "$TMP/moved.onnx" && has out "(%x: f32[1,2,3]) -> (%y: f32[1,6])"
 # x.flatten() of the whole batch-1 tensor drops the batch (the output is
 # f32[3] whatever it): the model keeps its batch of 1, and more rows are
 # refused with a note that says why.
