@@ -44,6 +44,10 @@ typedef struct bnn_onnx_import_options {
     const bnn_onnx_input_shape *input_shapes;
     int n_input_shapes;
     bool keep_fixed_batch;
+    /* When not NULL: set to why a model's fixed batch of 1 could not be
+     * freed (the freed import's message; the model was then imported as
+     * declared), or to BNN_OK status and an empty message. */
+    bnn_diag *fixed_batch_reason;
 } bnn_onnx_import_options;
 
 /* Parses "NAME=D0,D1,..." (each D a size or a symbol name; NAME may hold '=',

@@ -94,6 +94,10 @@ typedef struct onnx_ctx {
     struct onnx_cf_store *cf;
     /* the leading 1 of every input became this symbol (bnn_onnx.h), or 0 */
     int64_t freed_batch;
+    /* the symbol a declared batch of 1 became, freed by the import or by
+     * --input-shape (NAME=N,...), or 0: a Reshape target's leading 1 is then
+     * that batch (onnx_lower_layout.c) */
+    int64_t batch_of_one;
     bool keep_fixed_batch;
     /* the model's bytes: raw_data pointing in here was lifted out before
      * unpacking (onnx_skeleton.c) and is not the message's to free */

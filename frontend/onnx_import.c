@@ -881,8 +881,12 @@ bnn_status bnn_onnx_import_buffer(const void *data, size_t size, const char *bas
     if (!m)
         return diag->status;
     bool freed;
+    if (options && options->fixed_batch_reason)
+        *options->fixed_batch_reason = (bnn_diag){0};
     bnn_status s = import_model(m, data, size, base_dir, options, false, out, diag, &freed);
     if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) { /* the batch is pinned: as declared */
+        if (options && options->fixed_batch_reason)
+            *options->fixed_batch_reason = *diag;
         m = unpack_model(data, size, diag);
         s = m ? import_model(m, data, size, base_dir, options, true, out, diag, &freed)
               : diag->status;
@@ -921,11 +925,15 @@ bnn_status bnn_onnx_import_file(const char *path, const bnn_onnx_import_options 
      * when the import is done. */
     Onnx__ModelProto *m = unpack_model(buf, size, diag);
     bool freed = false;
+    if (options && options->fixed_batch_reason)
+        *options->fixed_batch_reason = (bnn_diag){0};
     bnn_status s = m ? import_model(m, buf, size, dir, options, false, out, diag, &freed)
                      : diag->status;
     if (s != BNN_OK && s != BNN_ERR_NOMEM && freed) {
         /* The model's own arithmetic pins the batch of 1: import it again,
          * as declared. */
+        if (options && options->fixed_batch_reason)
+            *options->fixed_batch_reason = *diag;
         m = unpack_model(buf, size, diag);
         s = m ? import_model(m, buf, size, dir, options, true, out, diag, &freed) : diag->status;
     }

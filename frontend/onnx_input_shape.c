@@ -103,6 +103,7 @@ bnn_status onnx_free_fixed_batch(onnx_ctx *c, const bnn_onnx_import_options *opt
     c->freed_batch = bnn_graph_symbol(c->g, named_n ? "batch" : "N");
     if (c->freed_batch == BNN_DIM_UNKNOWN)
         return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
+    c->batch_of_one = c->freed_batch;
     return BNN_OK;
 }
 
@@ -157,6 +158,7 @@ bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options 
     if (shape->rank >= 0 && shape->rank != o->rank)
         return bnn_fail(c->diag, BNN_ERR_INVALID, "--input-shape gives input '%s' %d dims, but the model's "
                         "input has rank %d", name, o->rank, shape->rank);
+    bool batch_of_one = shape->rank >= 2 && shape->dims[0] == 1 && o->symbols[0];
     shape->rank = o->rank;
     for (int i = 0; i < o->rank; i++) {
         if (!o->symbols[i]) {
@@ -167,6 +169,11 @@ bnn_status onnx_override_input_shape(onnx_ctx *c, const bnn_onnx_import_options 
         if (shape->dims[i] == BNN_DIM_UNKNOWN)
             return bnn_fail(c->diag, BNN_ERR_NOMEM, "out of memory");
     }
+    if (batch_of_one && (!c->batch_of_one || c->batch_of_one == shape->dims[0]))
+        c->batch_of_one = shape->dims[0]; /* one symbol for every input's batch, else none */
+    else if (shape->rank >= 1 && c->batch_of_one && bnn_dim_is_symbol(shape->dims[0]) &&
+             shape->dims[0] != c->batch_of_one)
+        c->batch_of_one = 0;
     return BNN_OK;
 }
 
@@ -180,10 +187,14 @@ static bool has_symbol(const bnn_shape *s)
 
 /* After --input-shape put a symbol in: a reshape whose target is all
  * constant while its input's size depends on a symbol fixes that symbol
- * (N * 4 elements into [1, 2, 2] means N = 1), so the freed dim is not free. */
+ * (N * 4 elements into [1, 2, 2] means N = 1), so the freed dim is not free.
+ * And a freed batch must reach the outputs: an output whose shape holds
+ * neither a symbol nor an unknown dim (x.flatten() of a whole batch-1 tensor
+ * before the classifier: f32[3]) says the arithmetic dropped it. */
 bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts)
 {
-    if ((!opts || opts->n_input_shapes == 0) && !c->freed_batch)
+    bool overridden = opts && opts->n_input_shapes > 0;
+    if (!overridden && !c->freed_batch)
         return BNN_OK;
     for (int i = 0; i < c->g->n_nodes; i++) {
         const bnn_node *n = bnn_graph_node(c->g, i);
@@ -196,9 +207,21 @@ bnn_status onnx_check_pinned(onnx_ctx *c, const bnn_onnx_import_options *opts)
         char a[160], b[160];
         return bnn_fail(c->diag, BNN_ERR_SHAPE,
                         "node '%s' (reshape): reshapes '%s' %s to the fixed %s, so the model's own "
-                        "arithmetic pins the dims --input-shape made symbolic",
-                        n->name, in->name, bnn_type_text(c->g, in->dtype, &in->shape, a, sizeof a),
-                        bnn_type_text(c->g, out->dtype, &out->shape, b, sizeof b));
+                        "arithmetic pins %s", n->name, in->name,
+                        bnn_type_text(c->g, in->dtype, &in->shape, a, sizeof a),
+                        bnn_type_text(c->g, out->dtype, &out->shape, b, sizeof b),
+                        overridden ? "the dims --input-shape made symbolic"
+                                   : "the batch it was exported with");
+    }
+    for (int i = 0; c->freed_batch && i < c->g->n_outputs; i++) {
+        const bnn_value *out = bnn_graph_value(c->g, c->g->outputs[i]);
+        if (out->shape.rank < 0 || !bnn_shape_is_concrete(&out->shape))
+            continue;
+        char a[160];
+        return bnn_fail(c->diag, BNN_ERR_SHAPE,
+                        "output '%s' is %s whatever the batch: the model's arithmetic drops the "
+                        "batch it was exported with", out->name,
+                        bnn_type_text(c->g, out->dtype, &out->shape, a, sizeof a));
     }
     return BNN_OK;
 }

@@ -252,6 +252,30 @@ static bool shape_to_attr(const onnx_known *k, const bnn_shape *in, int64_t allo
     return true;
 }
 
+/* A model exported at batch 1 reshapes to constants that hold that batch:
+ * PyTorch traces x.view(1, -1) to Reshape(x, [1, -1]), and an unflatten to
+ * [1, 16, 5, 5].  When the import freed the batch (onnx_free_fixed_batch, or
+ * --input-shape NAME=N,...) and x's first dim is that batch, a leading 1 in
+ * the target is the batch: it becomes 0, a copy of x's first dim (under
+ * allowzero, where 0 is a size, -1 when no other entry is).  Sound because
+ * the rest of the target must then hold one example's elements, which shape
+ * inference checks (a target that does not, or that drops the batch, still
+ * fails, and the model is imported as declared). */
+static void copy_freed_batch(const onnx_ctx *c, const bnn_shape *in, int64_t allowzero,
+                             int64_t *target, int n)
+{
+    if (!c->batch_of_one || n < 1 || target[0] != 1 || in->rank < 1 ||
+        in->dims[0] != c->batch_of_one)
+        return;
+    bool infers = false;
+    for (int i = 1; i < n; i++)
+        infers |= target[i] == -1;
+    if (!allowzero)
+        target[0] = 0;
+    else if (!infers) /* a 0 is a size of 0 there: -1 infers the batch instead */
+        target[0] = -1;
+}
+
 /* Before opset 5 the target shape was the attribute `shape` (same 0 and -1
  * rules). */
 static bnn_status reshape_attr_form(onnx_ctx *c, int x)
@@ -264,8 +288,11 @@ static bnn_status reshape_attr_form(onnx_ctx *c, int x)
     if (n > BNN_MAX_RANK)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "attribute 'shape' has %d entries, more than rank %d",
                               n, BNN_MAX_RANK);
+    int64_t target[BNN_MAX_RANK];
+    memcpy(target, shape, sizeof(int64_t) * (size_t)n);
+    copy_freed_batch(c, &onnx_val(c, x)->shape, 0, target, n);
     BNN_TRY(onnx_emit_node(c, BNN_OP_RESHAPE, &x, 1, &nid));
-    BNN_TRY(onnx_set_ints(c, nid, "shape", shape, n));
+    BNN_TRY(onnx_set_ints(c, nid, "shape", target, n));
     return onnx_infer(c, nid);
 }
 
@@ -283,6 +310,8 @@ bnn_status onnx_lower_reshape(onnx_ctx *c)
     int64_t dims[64];
     if (onnx_known_get(c, shp, &k) && k.rank == 1 && k.n <= BNN_MAX_RANK &&
         shape_to_attr(&k, &onnx_val(c, x)->shape, allowzero, dims)) {
+        if (!(k.sym & 1))
+            copy_freed_batch(c, &onnx_val(c, x)->shape, allowzero, dims, k.n);
         BNN_TRY(onnx_emit_node(c, BNN_OP_RESHAPE, &x, 1, &nid));
         BNN_TRY(onnx_set_ints(c, nid, "shape", dims, k.n));
     } else {

@@ -116,11 +116,22 @@ bool bnnc_add_input_shape(const char *cmd, const char *spec)
     return true;
 }
 
+/* Why the last model loaded kept its fixed batch of 1 (empty: it did not). */
+static bnn_diag fixed_batch_reason;
+
+void bnnc_note_fixed_batch(const char *model, int64_t rows)
+{
+    if (fixed_batch_reason.status != BNN_OK && rows != 1)
+        fprintf(stderr, "bnnc: note: %s keeps the batch of 1 it was exported with, so it takes "
+                "one example at a time: %s\n", model, fixed_batch_reason.message);
+}
+
 bnn_graph *bnnc_load_model(const char *path)
 {
     bnn_graph *graph = NULL;
     bnn_diag diag = {0};
-    bnn_onnx_import_options opt = {.input_shapes = input_shapes, .n_input_shapes = n_input_shapes};
+    bnn_onnx_import_options opt = {.input_shapes = input_shapes, .n_input_shapes = n_input_shapes,
+                                   .fixed_batch_reason = &fixed_batch_reason};
     if (bnn_onnx_import_file(path, &opt, &graph, &diag) != BNN_OK) {
         size_t len = strlen(diag.message);
         if (n_input_shapes && diag.status == BNN_ERR_SHAPE && !strstr(diag.message, "--input-shape"))
@@ -194,7 +205,11 @@ bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *w
 {
     if (graph->n_inputs < 1)
         return true;
-    const bnn_value *in = &graph->values[graph->inputs[0]];
+    return bnnc_match_value_dtype(&graph->values[graph->inputs[0]], x, where);
+}
+
+bool bnnc_match_value_dtype(const bnn_value *in, bnn_tensor *x, const char *where)
+{
     bnn_dtype want = in->dtype;
     if (want == BNN_UNDEFINED || want == x->dtype)
         return true;

@@ -42,6 +42,11 @@ bool bnnc_parse_float(const char *text, double *out);
 /* Imports an ONNX model (with the --input-shape overrides given so far); on
  * failure reports "bnnc: PATH: ..." and returns NULL. */
 bnn_graph *bnnc_load_model(const char *path);
+/* After loading a model that kept a fixed batch of 1 because its own
+ * arithmetic pins it (docs/onnx.md), and given `rows` examples (not 1):
+ * prints "bnnc: note: MODEL keeps the batch of 1 ...: WHY" to stderr, before
+ * the error the batch mismatch then gives. */
+void bnnc_note_fixed_batch(const char *model, int64_t rows);
 /* bnnc_load_model for inference (run, eval, bench without --train): batch
  * norms after a conv or dense layer are folded into its weights
  * (fold-batchnorm, then dce), one layer less to run and the same numbers to
@@ -74,6 +79,8 @@ bool bnnc_bind_input_dims(bnn_graph *graph, const bnn_tensor *x, const char *whe
  * 0 and 1.  Reports "bnnc: WHERE: example E ..." and returns false when a
  * value does not fit; x is unchanged then. */
 bool bnnc_match_input_dtype(const bnn_graph *graph, bnn_tensor *x, const char *where);
+/* The same for the input `in` of a model with several (tools/examples.c). */
+bool bnnc_match_value_dtype(const bnn_value *in, bnn_tensor *x, const char *where);
 
 /* When output names the same file as one of inputs[0..n) (NULL entries
  * skipped), prints "bnnc CMD: refusing to write OUTPUT: it is the input

@@ -12,6 +12,7 @@
 #include "bnn_runtime.h"
 #include "calibrate.h"
 #include "cli.h"
+#include "examples.h"
 
 static void usage(FILE *out)
 {
@@ -28,6 +29,8 @@ static void usage(FILE *out)
         "                      training split is used\n"
         "  --val-split F       fraction, as in bnnc train (required with --data)\n"
         "  --x F --y F         .npy inputs and integer labels instead\n"
+        "  --x NAME=F          a model with several inputs: one array per input, each\n"
+        "                      named (--x ids=I.npy --x mask=M.npy)\n"
         "  --samples S         weight samples (default 32)\n"
         "  --predictive mc|moments|glm  fit T to this predictive (default mc; with\n"
         "                      moments|glm, S draws of the logits), as bnnc eval's\n"
@@ -45,7 +48,7 @@ enum { OPT_DATA = 256, OPT_VAL_SPLIT, OPT_X, OPT_Y, OPT_SAMPLES, OPT_BATCH, OPT_
        OPT_THREADS, OPT_JSON, OPT_PREDICTIVE };
 
 /* The held-out examples: the tail of DIR's training split, or the arrays. */
-static int load_heldout(const char *data, double split, double scale, const char *xpath,
+static int load_heldout(const char *data, double split, double scale, bnnc_examples *xs,
                         const char *ypath, bnn_dataset *ds)
 {
     bnn_diag diag = {0};
@@ -68,8 +71,9 @@ static int load_heldout(const char *data, double split, double scale, const char
         return BNNC_EXIT_OK;
     }
     bnn_tensor x = {0}, y = {0};
-    if (bnn_npy_read_file(xpath, &x, &diag) != BNN_OK)
-        return bnnc_report(xpath, &diag);
+    const char *xpath = bnnc_examples_where(xs);
+    if (bnnc_examples_read(xs, NULL, 0, &x, NULL) != BNNC_EXIT_OK)
+        return BNNC_EXIT_ERROR;
     if (bnn_npy_read_file(ypath, &y, &diag) != BNN_OK) {
         bnn_tensor_free(&x);
         return bnnc_report(ypath, &diag);
@@ -116,6 +120,8 @@ int bnnc_cmd_calibrate(int argc, char **argv)
     int64_t samples = 32, batch = 256, seed = 0, threads = 0;
     bool json = false;
     bnn_predictive predictive = BNN_PREDICTIVE_MC;
+    static bnnc_examples xs; /* --x: one array, or one per named input */
+    memset(&xs, 0, sizeof xs);
     optind = 1;
     for (int c; (c = getopt_long(argc, argv, "o:h", options, NULL)) != -1;) {
         bool ok = true;
@@ -128,7 +134,11 @@ int bnnc_cmd_calibrate(int argc, char **argv)
                 return BNNC_EXIT_USAGE;
             break;
         case OPT_DATA: data = optarg; break;
-        case OPT_X: xpath = optarg; break;
+        case OPT_X:
+            if (!bnnc_examples_add(&xs, "calibrate", "--x", optarg))
+                return BNNC_EXIT_USAGE;
+            xpath = bnnc_examples_where(&xs);
+            break;
         case OPT_Y: ypath = optarg; break;
         case OPT_JSON: json = true; break;
         case OPT_PREDICTIVE:
@@ -159,12 +169,14 @@ int bnnc_cmd_calibrate(int argc, char **argv)
     if (data && !split)
         return bnnc_usage_error("calibrate", "--data needs --val-split F: the held-out tail of the "
                                 "training split (the test split is not for fitting)");
-    const char *inputs[] = {model, xpath, ypath};
-    if (bnnc_output_is_input("calibrate", output, inputs, 3))
+    const char *inputs[2 + BNNC_MAX_EXAMPLE_INPUTS] = {model, ypath};
+    for (int i = 0; i < xs.n; i++)
+        inputs[2 + i] = xs.path[i];
+    if (bnnc_output_is_input("calibrate", output, inputs, 2 + xs.n))
         return BNNC_EXIT_ERROR;
 
     bnn_dataset ds = {0};
-    int rc = load_heldout(data, split, scale, xpath, ypath, &ds);
+    int rc = load_heldout(data, split, scale, &xs, ypath, &ds);
     if (rc != BNNC_EXIT_OK) {
         bnn_dataset_free(&ds); /* whatever a failed load had already read */
         return rc;
@@ -174,7 +186,13 @@ int bnnc_cmd_calibrate(int argc, char **argv)
     bnn_diag diag = {0};
     bnnc_calibration cal = {0};
     rc = BNNC_EXIT_ERROR;
-    if (!graph || !bnnc_match_input_dtype(graph, &ds.x, where) ||
+    if (!graph)
+        goto done;
+    bnnc_note_fixed_batch(model, ds.n < batch ? ds.n : batch);
+    if (!data && (rc = bnnc_examples_bind(&xs, graph, model, NULL)) != BNNC_EXIT_OK)
+        goto done; /* several inputs are packed into one (tools/examples.h) */
+    rc = BNNC_EXIT_ERROR;
+    if (!(data ? bnnc_match_input_dtype(graph, &ds.x, where) : bnnc_examples_fit(&xs, graph, &ds.x)) ||
         !bnnc_bind_input_dims(graph, &ds.x, where))
         goto done;
     bnn_runtime_set_threads((int)threads);
@@ -183,7 +201,7 @@ int bnnc_cmd_calibrate(int argc, char **argv)
         rc = bnnc_report(where, &diag);
         goto done;
     }
-    if (bnn_onnx_export_file(graph, output, &diag) != BNN_OK) {
+    if (bnnc_examples_export(&xs, graph, output, &diag) != BNN_OK) {
         rc = bnnc_report(output, &diag);
         goto done;
     }

@@ -16,6 +16,7 @@
 #include "bnn_data.h"
 #include "bnn_train.h"
 #include "cli.h"
+#include "examples.h"
 #include "eval_plot.h"
 #include "eval_regress.h"
 #include "rng.h"
@@ -45,6 +46,8 @@ static void usage(FILE *out)
         "options:\n"
         "  --data DIR          MNIST IDX files; the t10k (test) split is evaluated\n"
         "  --x F --y F         .npy inputs and integer labels instead\n"
+        "  --x NAME=F          a model with several inputs: one array per input, each\n"
+        "                      named (--x ids=I.npy --x mask=M.npy; --ood likewise)\n"
         "  --limit K           the first K examples only\n"
         "  --samples S         weight samples (default 32; 1 for a model with no Bayesian layer);\n"
         "                      with --predictive moments|glm and --logits draws, draws of the\n"
@@ -295,10 +298,19 @@ static void print_report_text(const char *name, const report *r)
 
 /* The out-of-distribution inputs, shaped like x with n rows (noise) or as
  * their file has them. */
-static int load_ood(const bnn_graph *graph, const char *spec, const bnn_tensor *x, int64_t n,
-                    uint64_t seed, bnn_tensor *out)
+static int load_ood(bnn_graph *graph, const char *spec, bnnc_examples *oods,
+                    const bnnc_examples *xs, const bnn_tensor *x, int64_t n, uint64_t seed,
+                    bnn_tensor *out)
 {
     bnn_diag diag;
+    if (oods->n > 1 || (oods->n == 1 && oods->name[0])) { /* one array per named input */
+        int rc = bnnc_examples_read(oods, NULL, 0, out, NULL);
+        if (rc == BNNC_EXIT_OK)
+            rc = bnnc_examples_bind(oods, graph, xs->path[0], xs);
+        if (rc == BNNC_EXIT_OK && !bnnc_examples_fit(oods, graph, out))
+            rc = BNNC_EXIT_ERROR;
+        return rc;
+    }
     if (strcmp(spec, "noise") == 0) {
         if (x->dtype != BNN_F32) {
             fprintf(stderr, "bnnc eval: --ood noise draws float32 images, but the model's input "
@@ -349,6 +361,9 @@ int bnnc_cmd_eval(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *xpath = NULL, *ypath = NULL, *shift = NULL, *ood = NULL, *plot = NULL;
+    static bnnc_examples xs, oods; /* --x and --ood: one array, or one per named input */
+    memset(&xs, 0, sizeof xs);
+    memset(&oods, 0, sizeof oods);
     int64_t limit = 0, samples = 32, batch = 256, seed = 0, threads = 0;
     double rotate = 0;
     bool json = false;
@@ -365,9 +380,17 @@ int bnnc_cmd_eval(int argc, char **argv)
             if (!bnnc_add_input_shape("eval", optarg))
                 return BNNC_EXIT_USAGE;
             break;
-        case OPT_X: xpath = optarg; break;
+        case OPT_X:
+            if (!bnnc_examples_add(&xs, "eval", "--x", optarg))
+                return BNNC_EXIT_USAGE;
+            xpath = bnnc_examples_where(&xs);
+            break;
         case OPT_Y: ypath = optarg; break;
-        case OPT_OOD: ood = optarg; break;
+        case OPT_OOD:
+            if (!bnnc_examples_add(&oods, "eval", "--ood", optarg))
+                return BNNC_EXIT_USAGE;
+            ood = bnnc_examples_where(&oods);
+            break;
         case OPT_PLOT: plot = optarg; break;
         case OPT_JSON: json = true; break;
         case OPT_PREDICTIVE: ok = bnn_predictive_from_name(optarg, &predictive); break;
@@ -422,6 +445,12 @@ int bnnc_cmd_eval(int argc, char **argv)
         if (!graph)
             goto done;
         if (task == 2 || bnn_graph_noise_param(graph) >= 0) {
+            if (xs.n > 1 || oods.n > 1) {
+                fprintf(stderr, "bnnc eval: %s is a regressor: evaluating one with several "
+                        "inputs is not supported yet\n", model);
+                status = BNNC_EXIT_USAGE;
+                goto done;
+            }
             if (shift || plot) {
                 fprintf(stderr, "bnnc eval: %s is a regressor: --%s is for classifiers\n", model,
                         shift ? "shift" : "plot");
@@ -450,7 +479,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         bnn_tensor none = {0};
         bnn_status st = data ? bnn_mnist_load_rows(data, BNN_MNIST_TEST, 1.0f / 255, 0, 0, 0,
                                                    &probe, &n_all, &diag)
-                             : bnn_npy_read_rows(xpath, 0, 0, &none, &n_all, &diag);
+                             : bnn_npy_read_rows(xs.path[0], 0, 0, &none, &n_all, &diag);
         bnn_dataset_free(&probe);
         bnn_tensor_free(&none);
         if (st != BNN_OK) {
@@ -470,11 +499,17 @@ int bnnc_cmd_eval(int argc, char **argv)
         }
     } else {
         bnn_tensor rx, ry;
-        if ((ranks > 1 ? bnn_npy_read_rows(xpath, first, rows, &rx, NULL, &diag)
-                       : bnn_npy_read_file(xpath, &rx, &diag)) != BNN_OK) {
-            bnnc_report(xpath, &diag);
+        int64_t *list = ranks > 1 ? malloc(sizeof *list * (size_t)(rows + 1)) : NULL;
+        if (ranks > 1 && !list) {
+            fprintf(stderr, "bnnc: out of memory\n");
             goto done;
         }
+        for (int64_t i = 0; list && i < rows; i++)
+            list[i] = first + i;
+        int xrc = bnnc_examples_read(&xs, list, rows, &rx, NULL);
+        free(list);
+        if (xrc != BNNC_EXIT_OK)
+            goto done;
         if ((ranks > 1 ? bnn_npy_read_rows(ypath, first, rows, &ry, NULL, &diag)
                        : bnn_npy_read_file(ypath, &ry, &diag)) != BNN_OK) {
             bnn_tensor_free(&rx);
@@ -525,7 +560,17 @@ int bnnc_cmd_eval(int argc, char **argv)
         n_all = test.n;
     if (!graph) /* not loaded above to look for a noise scale */
         graph = bnnc_load_model_for_inference(model);
-    if (!graph || !bnnc_match_input_dtype(graph, &test.x, data ? data : xpath))
+    if (!graph)
+        goto done;
+    bnnc_note_fixed_batch(model, test.n < batch ? test.n : batch);
+    if (!data) { /* several inputs are packed into one (tools/examples.h) */
+        int brc = bnnc_examples_bind(&xs, graph, model, NULL);
+        if (brc != BNNC_EXIT_OK) {
+            status = brc;
+            goto done;
+        }
+    }
+    if (!(data ? bnnc_match_input_dtype(graph, &test.x, data) : bnnc_examples_fit(&xs, graph, &test.x)))
         goto done;
     const bnn_tensor *x = &test.x;
     if (shift) {
@@ -649,7 +694,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     if (ood) {
         /* Every rank loads the whole OOD set (noise is drawn for all of it,
          * so it is the same whatever K) and predicts its whole batches. */
-        if (load_ood(graph, ood, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
+        if (load_ood(graph, ood, &oods, &xs, x, n_all, (uint64_t)seed, &ood_x) != BNNC_EXIT_OK ||
             !eval_check_rows(graph, &ood_x, ood))
             goto done;
         po.context = "out of distribution";

@@ -16,6 +16,7 @@
 #include "bnn_npy.h"
 #include "bnn_runtime.h"
 #include "cli.h"
+#include "examples.h"
 #include "run_samples.h"
 
 #define RUN_MAX_FILES 64
@@ -243,6 +244,42 @@ static int parse_args(int argc, char **argv, run_options *o, const char ***in_ar
     return BNNC_EXIT_OK;
 }
 
+/* run_samples for a model with several inputs: they are packed into one
+ * (tools/examples.h), as train and eval take them. */
+static int run_samples_packed(const run_options *o, bnn_graph *g, const bnn_tensor *tensors,
+                              const int *in_slot, const char *out_path)
+{
+    if (g->n_inputs > BNNC_MAX_EXAMPLE_INPUTS) {
+        fprintf(stderr, "bnnc: %s: sampling a model with more than %d inputs is not supported\n",
+                o->model, BNNC_MAX_EXAMPLE_INPUTS);
+        return BNNC_EXIT_ERROR;
+    }
+    static bnnc_examples ex;
+    memset(&ex, 0, sizeof ex);
+    ex.option = "--input";
+    for (int k = 0; k < g->n_inputs; k++) {
+        const char *name = g->values[g->inputs[k]].name;
+        snprintf(ex.name_buf[k], sizeof ex.name_buf[k], "%s", name);
+        ex.name[k] = ex.name_buf[k];
+        ex.path[k] = o->inputs[in_slot[k]].path;
+        if (strlen(name) >= sizeof ex.name_buf[k]) {
+            fprintf(stderr, "bnnc: %s: input name '%.40s...' is too long\n", o->model, name);
+            return BNNC_EXIT_ERROR;
+        }
+    }
+    ex.n = g->n_inputs;
+    bnn_tensor x = {0};
+    int rc = bnnc_examples_pack(&ex, tensors, &x);
+    if (rc == BNNC_EXIT_OK)
+        rc = bnnc_examples_bind(&ex, g, o->model, NULL);
+    if (rc == BNNC_EXIT_OK)
+        rc = bnnc_examples_fit(&ex, g, &x) ? BNNC_EXIT_OK : BNNC_EXIT_ERROR;
+    if (rc == BNNC_EXIT_OK)
+        rc = run_samples(o->model, g, &x, out_path, o->quiet, o->seed, o->threads, &o->mc);
+    bnn_tensor_free(&x);
+    return rc;
+}
+
 int bnnc_cmd_run(int argc, char **argv)
 {
     run_options o = {0};
@@ -257,6 +294,7 @@ int bnnc_cmd_run(int argc, char **argv)
     bnn_graph *g = bnnc_load_model_for_inference(o.model);
     if (!g)
         return BNNC_EXIT_ERROR;
+    const int n_model_inputs = g->n_inputs; /* run --samples may pack them into one */
     bnn_tensor *tensors = calloc((size_t)g->n_inputs + 1, sizeof *tensors);
     bnn_shape *shapes = calloc((size_t)g->n_inputs + 1, sizeof *shapes);
     int *in_slot = calloc((size_t)g->n_inputs + 1, sizeof *in_slot);
@@ -310,18 +348,24 @@ int bnnc_cmd_run(int argc, char **argv)
             bnnc_report(path, &diag);
             goto done;
         }
+        if (k == 0 && tensors[0].shape.rank > 0)
+            bnnc_note_fixed_batch(o.model, tensors[0].shape.dims[0]);
         if (!check_input(g, g->inputs[k], &tensors[k], path))
             goto done;
         shapes[k] = tensors[k].shape;
     }
     if (run_samples_wanted(g, &o.mc)) {
-        if (!bnnc_bind_input_dims(g, &tensors[0], o.model))
-            goto done;
         /* A Bayesian model, or --samples and friends: the mean of S weight
          * samples and each example's uncertainty (run_samples.c). */
-        rc = run_samples(o.model, g, &tensors[0],
-                         g->n_outputs > 0 && out_slot[0] >= 0 ? o.outputs[out_slot[0]].path : NULL,
-                         o.quiet, o.seed, o.threads, &o.mc);
+        const char *out_path = g->n_outputs > 0 && out_slot[0] >= 0 ? o.outputs[out_slot[0]].path
+                                                                     : NULL;
+        if (g->n_inputs > 1) {
+            rc = run_samples_packed(&o, g, tensors, in_slot, out_path);
+            goto done;
+        }
+        if (!bnnc_bind_input_dims(g, &tensors[0], o.model))
+            goto done;
+        rc = run_samples(o.model, g, &tensors[0], out_path, o.quiet, o.seed, o.threads, &o.mc);
         goto done;
     }
     bnn_session_options opt = bnn_session_defaults();
@@ -362,7 +406,7 @@ int bnnc_cmd_run(int argc, char **argv)
     rc = BNNC_EXIT_OK;
 done:
     bnn_session_destroy(s);
-    for (int k = 0; tensors && k < g->n_inputs; k++)
+    for (int k = 0; tensors && k < n_model_inputs; k++)
         bnn_tensor_free(&tensors[k]);
     free(tensors);
     free(shapes);

@@ -22,6 +22,7 @@
 #include "bnn_train.h"
 #include "calibrate.h"
 #include "cli.h"
+#include "examples.h"
 #include "train_state.h"
 
 static void usage(FILE *out)
@@ -39,7 +40,9 @@ static void usage(FILE *out)
         "  --data DIR            MNIST IDX files (train-*/t10k-*, plain or .gz); the t10k\n"
         "                        split validates unless --val-split is given\n"
         "  --train-x F --train-y F   .npy arrays (x f32 [n,...]; y i64 labels [n] or f32)\n"
-        "  --val-x F --val-y F   validation arrays\n"
+        "  --train-x NAME=F      a model with several inputs: one array per input, each\n"
+        "                        named (--train-x ids=I.npy --train-x mask=M.npy)\n"
+        "  --val-x F --val-y F   validation arrays (--val-x NAME=F as --train-x)\n"
         "  --val-split F         hold out the last fraction F of the training examples\n"
         "  --limit K             train on the first K examples only\n"
         "  --scale F             IDX pixel scale (default 1/255, giving [0,1])\n"
@@ -119,6 +122,7 @@ typedef struct train_args {
     bool json, bnn_factor_set, no_calibrate, select;
     bnn_train_options train;
     bnn_lr_schedule schedule;
+    bnnc_examples tx, vx; /* --train-x and --val-x: one array, or one per named input */
 } train_args;
 
 static double now_seconds(void)
@@ -213,15 +217,15 @@ static int check_float_labels(const bnn_tensor *y, const char *path)
 /* Loads a pair of .npy arrays as a data set; labels become i64. */
 /* With rows (not NULL), only examples rows[0..count) (ascending), and *total
  * gets the files' example count: a data-parallel rank's share. */
-static int load_npy_pair(const char *xpath, const char *ypath, bnn_loss_kind loss,
+static int load_npy_pair(bnnc_examples *xs, const char *ypath, bnn_loss_kind loss,
                          const int64_t *rows, int64_t count, bnn_dataset *ds, int64_t *total)
 {
     bnn_diag diag;
     bnn_tensor x, y;
     int64_t nx = 0, ny = 0;
-    if ((rows ? bnn_npy_read_row_list(xpath, rows, count, &x, &nx, &diag)
-              : bnn_npy_read_file(xpath, &x, &diag)) != BNN_OK)
-        return bnnc_report(xpath, &diag);
+    const char *xpath = bnnc_examples_where(xs);
+    if (bnnc_examples_read(xs, rows, count, &x, &nx) != BNNC_EXIT_OK)
+        return BNNC_EXIT_ERROR;
     if ((rows ? bnn_npy_read_row_list(ypath, rows, count, &y, &ny, &diag)
               : bnn_npy_read_file(ypath, &y, &diag)) != BNN_OK) {
         bnn_tensor_free(&x);
@@ -355,8 +359,8 @@ static bool first_nonfinite(const bnn_tensor *t, int64_t n, const char *path, co
  * dtype here: floats for images, whole numbers for token ids), and labels i64 [n]
  * in [0, classes) for cross-entropy, or targets of the output's per-example
  * size for mean squared error. */
-static int check_data(const bnn_graph *graph, bnn_dataset *ds, const char *what,
-                      const char *xname, const char *yname, bnn_loss_kind loss)
+static int check_data(const bnn_graph *graph, bnn_dataset *ds, const bnnc_examples *ex,
+                      const char *what, const char *xname, const char *yname, bnn_loss_kind loss)
 {
     const bnn_value *in = &graph->values[graph->inputs[0]];
     const bnn_value *out = &graph->values[graph->outputs[0]];
@@ -381,7 +385,7 @@ static int check_data(const bnn_graph *graph, bnn_dataset *ds, const char *what,
                 in->name, bnn_shape_format(&ie, in->dtype, want, sizeof want));
         return BNNC_EXIT_ERROR;
     }
-    if (!bnnc_match_input_dtype(graph, &ds->x, xname))
+    if (!(ex ? bnnc_examples_fit(ex, graph, &ds->x) : bnnc_match_input_dtype(graph, &ds->x, xname)))
         return BNNC_EXIT_ERROR;
     /* One NaN or Inf (a float64 too large for f32 included) would make every
      * parameter NaN at the first step: refuse it now, naming the example. */
@@ -582,9 +586,17 @@ static int parse_args(int argc, char **argv, train_args *a)
                 return BNNC_EXIT_USAGE;
             break;
         case OPT_DATA: a->data = optarg; break;
-        case OPT_TRAIN_X: a->train_x = optarg; break;
+        case OPT_TRAIN_X:
+            if (!bnnc_examples_add(&a->tx, "train", "--train-x", optarg))
+                return BNNC_EXIT_USAGE;
+            a->train_x = bnnc_examples_where(&a->tx);
+            break;
         case OPT_TRAIN_Y: a->train_y = optarg; break;
-        case OPT_VAL_X: a->val_x = optarg; break;
+        case OPT_VAL_X:
+            if (!bnnc_examples_add(&a->vx, "train", "--val-x", optarg))
+                return BNNC_EXIT_USAGE;
+            a->val_x = bnnc_examples_where(&a->vx);
+            break;
         case OPT_VAL_Y: a->val_y = optarg; break;
         case OPT_CHECKPOINT: a->checkpoint = optarg; break;
         case OPT_RESUME: a->resume = optarg; break;
@@ -706,8 +718,13 @@ static int parse_args(int argc, char **argv, train_args *a)
     if (a->noise_sigma > 0 && a->resume)
         return bnnc_usage_error("train", "--noise-sigma cannot change a resumed run's noise "
                                 "scale (the checkpoint's model holds it)");
-    const char *inputs[] = {a->model, a->train_x, a->train_y, a->val_x, a->val_y};
-    if (bnnc_output_is_input("train", a->output, inputs, 5))
+    const char *inputs[4 + 2 * BNNC_MAX_EXAMPLE_INPUTS] = {a->model, a->train_y, a->val_y};
+    int n_in = 3;
+    for (int i = 0; i < a->tx.n; i++)
+        inputs[n_in++] = a->tx.path[i];
+    for (int i = 0; i < a->vx.n; i++)
+        inputs[n_in++] = a->vx.path[i];
+    if (bnnc_output_is_input("train", a->output, inputs, n_in))
         return BNNC_EXIT_ERROR;
     for (int i = 0; i < 2; i++) {
         const char *dir = i ? a->resume : a->checkpoint;
@@ -767,11 +784,11 @@ static int compare_rows(const void *x, const void *y)
 }
 
 /* Examples rows[0..count) (ascending) of the training files. */
-static int load_train_rows(const train_args *a, const int64_t *rows, int64_t count,
+static int load_train_rows(train_args *a, const int64_t *rows, int64_t count,
                            bnn_dataset *out, int64_t *total)
 {
     if (!a->data)
-        return load_npy_pair(a->train_x, a->train_y, a->train.loss, rows, count, out, total);
+        return load_npy_pair(&a->tx, a->train_y, a->train.loss, rows, count, out, total);
     bnn_diag diag;
     if (bnn_mnist_load_row_list(a->data, BNN_MNIST_TRAIN, (float)a->scale, 0, rows, count, out,
                                 total, &diag) != BNN_OK)
@@ -783,7 +800,7 @@ static int load_train_rows(const train_args *a, const int64_t *rows, int64_t cou
  * (for the shape checks), *n_train the training examples of the whole job,
  * *val this rank's whole batches of the validation set and *n_val its size.
  * The training rows are read epoch by epoch (load_epoch). */
-static int load_shards(const train_args *a, int rank, int ranks, bnn_dataset *train,
+static int load_shards(train_args *a, int rank, int ranks, bnn_dataset *train,
                        int64_t *n_train, bnn_dataset *val, int64_t *n_val)
 {
     int64_t zero = 0, n = 0;
@@ -819,8 +836,8 @@ static int load_shards(const train_args *a, int rank, int ranks, bnn_dataset *tr
     }
     if (a->val_x) {
         bnn_tensor none;
-        if (bnn_npy_read_rows(a->val_x, 0, 0, &none, n_val, &diag) != BNN_OK)
-            return bnnc_report(a->val_x, &diag);
+        if (bnn_npy_read_rows(a->vx.path[0], 0, 0, &none, n_val, &diag) != BNN_OK)
+            return bnnc_report(a->vx.path[0], &diag);
         bnn_tensor_free(&none);
         bnn_comm_shard(*n_val, a->batch, rank, ranks, &first, &count);
         int64_t *rows = malloc(sizeof *rows * (size_t)(count + 1));
@@ -830,7 +847,7 @@ static int load_shards(const train_args *a, int rank, int ranks, bnn_dataset *tr
         }
         for (int64_t i = 0; i < count; i++)
             rows[i] = first + i;
-        rc = load_npy_pair(a->val_x, a->val_y, a->train.loss, rows, count, val, NULL);
+        rc = load_npy_pair(&a->vx, a->val_y, a->train.loss, rows, count, val, NULL);
         free(rows);
         return rc;
     }
@@ -852,7 +869,7 @@ static int load_shards(const train_args *a, int rank, int ranks, bnn_dataset *tr
  * its slice of every batch of the shuffled order.  use[] gets them in the
  * order the steps take them and local[] each one's index in *train (which
  * holds them in file order). */
-static int load_epoch(const train_args *a, const bnn_graph *graph, int rank, int ranks,
+static int load_epoch(train_args *a, const bnn_graph *graph, int rank, int ranks,
                       const int64_t *order, int64_t n_train, int64_t batch, int64_t *use,
                       int64_t *sorted, int64_t *local, bnn_dataset *train)
 {
@@ -869,7 +886,7 @@ static int load_epoch(const train_args *a, const bnn_graph *graph, int rank, int
     int rc = load_train_rows(a, sorted, m, train, NULL);
     if (rc)
         return rc;
-    rc = check_data(graph, train, "training", a->data ? a->data : a->train_x,
+    rc = check_data(graph, train, a->data ? NULL : &a->tx, "training", a->data ? a->data : a->train_x,
                     a->data ? a->data : a->train_y, a->train.loss);
     for (int64_t i = 0; i < m; i++) {
         const int64_t *at = bsearch(&use[i], sorted, (size_t)m, sizeof *sorted, compare_rows);
@@ -1061,6 +1078,20 @@ static void width_report(const bnn_graph *g, float **start)
         printf("\n");
 }
 
+/* The checkpoint holds the model with its own inputs (unpacked). */
+static bnn_status write_checkpoint(const train_args *a, const bnn_graph *graph,
+                                   bnn_trainer *trainer, const train_state *state, bnn_diag *diag)
+{
+    if (!a->tx.packed)
+        return train_state_write(a->checkpoint, graph, trainer, state, diag);
+    bnn_graph *g = bnnc_examples_unpacked(&a->tx, graph);
+    if (!g)
+        return bnn_fail(diag, BNN_ERR_NOMEM, "out of memory writing the checkpoint");
+    bnn_status st = train_state_write(a->checkpoint, g, trainer, state, diag);
+    bnn_graph_destroy(g);
+    return st;
+}
+
 /* One training run; *val_nll (when not NULL) gets the calibrated held-out
  * NLL, or NAN when the run did not calibrate. */
 static int train_run(int argc, char **argv, double *val_nll)
@@ -1108,12 +1139,12 @@ static int train_run(int argc, char **argv, double *val_nll)
             bnnc_report(NULL, &diag);
             goto done;
         }
-    } else if (load_npy_pair(a.train_x, a.train_y, a.train.loss, NULL, 0, &train, NULL) !=
+    } else if (load_npy_pair(&a.tx, a.train_y, a.train.loss, NULL, 0, &train, NULL) !=
                BNNC_EXIT_OK) {
         goto done;
     }
     if (ranks == 1 && a.val_x &&
-        load_npy_pair(a.val_x, a.val_y, a.train.loss, NULL, 0, &val, NULL) != BNNC_EXIT_OK)
+        load_npy_pair(&a.vx, a.val_y, a.train.loss, NULL, 0, &val, NULL) != BNNC_EXIT_OK)
         goto done;
     if (ranks == 1 && a.limit && a.limit < train.n) {
         train.n = a.limit;
@@ -1154,15 +1185,27 @@ static int train_run(int argc, char **argv, double *val_nll)
     graph = bnnc_load_model(model_path);
     if (!graph)
         goto done;
+    bnnc_note_fixed_batch(model_path, a.batch < n_train ? a.batch : n_train);
 
+    /* several inputs are packed into one (tools/examples.h) */
+    if (!a.data) {
+        int brc = bnnc_examples_bind(&a.tx, graph, model_path, NULL);
+        if (brc == BNNC_EXIT_OK && a.val_x)
+            brc = bnnc_examples_bind(&a.vx, graph, model_path, &a.tx);
+        if (brc != BNNC_EXIT_OK) {
+            status = brc;
+            goto done;
+        }
+    }
     if (graph->n_inputs != 1 || graph->n_outputs != 1) {
-        fprintf(stderr, "bnnc: %s: training needs a model with one input and one output "
-                "(this one has %d and %d)\n", model_path, graph->n_inputs, graph->n_outputs);
+        fprintf(stderr, "bnnc: %s: training needs a model with one output (this one has %d)\n",
+                model_path, graph->n_outputs);
         goto done;
     }
-    if (check_data(graph, &train, "training", a.data ? a.data : a.train_x,
+    const bnnc_examples *val_ex = a.data ? NULL : a.val_x ? &a.vx : &a.tx;
+    if (check_data(graph, &train, a.data ? NULL : &a.tx, "training", a.data ? a.data : a.train_x,
                    a.data ? a.data : a.train_y, a.train.loss) != BNNC_EXIT_OK ||
-        ((val.n || (a.val_x && n_val == 0)) && check_data(graph, &val, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
+        ((val.n || (a.val_x && n_val == 0)) && check_data(graph, &val, val_ex, "validation", a.val_x ? a.val_x : a.data ? a.data : a.train_x,
                              a.val_y ? a.val_y : a.data ? a.data : a.train_y,
                              a.train.loss) != BNNC_EXIT_OK))
         goto done;
@@ -1405,7 +1448,7 @@ static int train_run(int argc, char **argv, double *val_nll)
         if (a.checkpoint && rank == 0) {
             state.epochs_done = epoch + 1;
             state.epoch_steps = 0;
-            if (train_state_write(a.checkpoint, graph, trainer, &state, &diag) != BNN_OK) {
+            if (write_checkpoint(&a, graph, trainer, &state, &diag) != BNN_OK) {
                 bnnc_report(NULL, &diag);
                 goto done;
             }
@@ -1458,9 +1501,8 @@ static int train_run(int argc, char **argv, double *val_nll)
                 bnnc_report(NULL, &diag);
                 goto done;
             }
-            bool written = rank == 0 && (epoch_end || train_state_write(a.checkpoint, graph,
-                                                                        trainer, &state,
-                                                                        &diag) == BNN_OK);
+            bool written = rank == 0 && (epoch_end || write_checkpoint(&a, graph, trainer, &state,
+                                                                       &diag) == BNN_OK);
             if (written)
                 fprintf(stderr, "bnnc: stopped by %s %s: checkpoint written to %s (continue "
                         "with --resume %s)\n", why, place, a.checkpoint, a.checkpoint);
@@ -1518,7 +1560,7 @@ static int train_run(int argc, char **argv, double *val_nll)
         free(widths[i]);
     free(widths);
     widths = NULL;
-    if (rank == 0 && bnn_onnx_export_file(graph, a.output, &diag) != BNN_OK) {
+    if (rank == 0 && bnnc_examples_export(&a.tx, graph, a.output, &diag) != BNN_OK) {
         bnnc_report(a.output, &diag);
         goto done;
     }

@@ -15,6 +15,17 @@ tests/fixtures/exporters/ (NAME.onnx, NAME.input.npy, NAME.output.npy):
   onnx21_function  opset 21, IR version 10: a model-local function called
                    twice, one attribute taken from the call, one from the
                    function's default (FunctionProto.attribute_proto)
+  torch_view_batch1     PyTorch 1.13 at batch 1 (opset 13): x.view(1, -1)
+                   before the classifier, traced to Reshape(x, [1, -1])
+  torch_unflatten_batch1  the same: a Linear's output viewed as (1, 4, 3, 3)
+                   feature maps (Reshape to [1, 4, 3, 3]), a Conv, then
+                   view(1, -1) again; both with 64 training rows
+  bad/torch_flatten_all_batch1  x.flatten() over the whole batch-1 tensor
+                   (Reshape to [-1]): the batch is gone, so it runs at batch
+                   1 only
+
+`make_exporter_fixtures.py torch_pinned` writes only the three torch_*batch1
+models (their rows come from their own generator).
 
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_exporter_fixtures.py
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
@@ -245,19 +256,77 @@ def training_rows():
 
 
 def pinned_batch():
-    """A Reshape to a constant [1, 2, 2]: the model's own arithmetic pins the
-    batch, so --input-shape x=N,4 must fail naming that node."""
+    """A Reshape to a constant [2, 2]: the model's own arithmetic drops the
+    batch, so --input-shape x=N,4 must fail naming that node (a leading 1,
+    [1, 2, 2], would be taken for the batch and pass)."""
     nodes = [helper.make_node("Reshape", ["x", "target"], ["r"], name="pin"),
              helper.make_node("Relu", ["r"], ["y"], name="relu")]
     g = helper.make_graph(nodes, "pinned", [helper.make_tensor_value_info("x", F, [1, 4])],
-                          [helper.make_tensor_value_info("y", F, [1, 2, 2])],
-                          [numpy_helper.from_array(np.array([1, 2, 2], np.int64), "target")])
+                          [helper.make_tensor_value_info("y", F, [2, 2])],
+                          [numpy_helper.from_array(np.array([2, 2], np.int64), "target")])
     os.makedirs(os.path.join(OUT, "bad"), exist_ok=True)
     with open(os.path.join(OUT, "bad", "pinned_batch.onnx"), "wb") as f:
         f.write(make_model(g, 13).SerializeToString())
 
 
+def torch_pinned():
+    """Models exported at batch 1 whose traced Reshapes hold that batch as a
+    constant, as PyTorch code written for one example does."""
+    import torch
+
+    torch.manual_seed(8)
+    r = np.random.default_rng(8)
+
+    class View(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = torch.nn.Linear(4 * 4 * 4, 3)
+
+        def forward(self, x):
+            x = torch.nn.functional.max_pool2d(torch.relu(self.conv(x)), 2)
+            return self.fc(x.view(1, -1))
+
+    class Unflatten(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.up = torch.nn.Linear(6, 4 * 3 * 3)
+            self.conv = torch.nn.Conv2d(4, 2, 3, padding=1)
+            self.fc = torch.nn.Linear(2 * 3 * 3, 3)
+
+        def forward(self, x):
+            x = torch.relu(self.conv(self.up(x).view(1, 4, 3, 3)))
+            return self.fc(x.view(1, -1))
+
+    class FlattenAll(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4 * 5, 3)
+
+        def forward(self, x):
+            return self.fc(x.flatten())
+
+    for name, model, x in (("torch_view_batch1", View(), torch.randn(1, 1, 8, 8)),
+                           ("torch_unflatten_batch1", Unflatten(), torch.randn(1, 6)),
+                           ("bad/torch_flatten_all_batch1", FlattenAll(), torch.randn(1, 4, 5))):
+        torch.onnx.export(model.eval(), x, os.path.join(OUT, name + ".onnx"), opset_version=13,
+                          input_names=["x"], output_names=["logits"])
+        np.save(os.path.join(OUT, name + ".input.npy"), x.numpy())
+        if not name.startswith("bad/"):
+            rows = (r.standard_normal((64,) + tuple(x.shape[1:]))).astype(np.float32)
+            np.save(os.path.join(OUT, name + ".train_x.npy"), rows)
+            np.save(os.path.join(OUT, name + ".train_y.npy"), r.integers(0, 3, 64).astype(np.int64))
+
+
 def main():
+    node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
+    env = dict(os.environ, NODE_PATH=node_path)
+    if sys.argv[1:] == ["torch_pinned"]:
+        torch_pinned()
+        models = [os.path.join(OUT, n + ".onnx") for n in ("torch_view_batch1", "torch_unflatten_batch1",
+                                                          "bad/torch_flatten_all_batch1")]
+        subprocess.run(["node", os.path.join(HERE, "ort_reference.js")] + models, check=True, env=env)
+        return
     pinned_batch()
     tf2onnx_nhwc()
     paddle_int32()
@@ -265,6 +334,7 @@ def main():
     onnx21_function()
     torch_models()
     training_rows()
+    torch_pinned()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = sorted(os.path.join(OUT, f) for f in os.listdir(OUT) if f.endswith(".onnx"))
     env = dict(os.environ, NODE_PATH=node_path)

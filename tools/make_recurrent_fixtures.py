@@ -43,6 +43,21 @@ NAME.train_x.npy and NAME.train_y.npy):
                      dynamic batch (opset 17): shifted-window masks from
                      Range, Slice and Pad bounds computed at run time
 
+  multi_input/torch_text_mask  a BERT-style classifier with two inputs,
+                     int64 token ids and an int64 attention mask (1 = token,
+                     0 = padding), dynamic batch (opset 14): embeddings plus
+                     a learned positional table, one attention layer whose
+                     scores get (1 - mask) * -10000, a masked mean, Linear;
+                     NAME.input.ids.npy and NAME.input.mask.npy, training
+                     rows NAME.train_x.ids.npy, NAME.train_x.mask.npy and
+                     NAME.train_y.npy (which token group is most frequent
+                     among the unmasked tokens), and the output after one
+                     SGD step in PyTorch
+  multi_input/onnx_image_side  python3-onnx helper, opset 13, fixed batch 1
+                     (freed at import): an f32 image [1, 2, 3, 3] and int64
+                     category ids [1, 2] read through an embedding table,
+                     flattened, concatenated, Gemm: inputs of two types
+
 Run with Debian's python3 (torch, onnx):  /usr/bin/python3 tools/make_recurrent_fixtures.py [NAME]
 ONNX Runtime (npm onnxruntime-node) computes the outputs through
 tools/ort_reference.js; set ORT_NODE_PATH to its node_modules directory
@@ -61,7 +76,8 @@ OUT = os.path.join(HERE, "..", "tests", "fixtures", "exporters")
 F = TensorProto.FLOAT
 rng = np.random.default_rng(20261203)
 NAMES = ["torch_lstm_batch1", "torch_gru_bidir", "torch_lstm2_dynamic", "onnx_control_flow", "onnx_nested_control_flow",
-         "torch_token_lstm", "torch_transformer", "torch_cls_token", "torch_swin_tiny"]
+         "torch_token_lstm", "torch_transformer", "torch_cls_token", "torch_swin_tiny", "multi_input/torch_text_mask",
+         "multi_input/onnx_image_side"]
 
 
 def arr(*shape, scale=0.4):
@@ -132,24 +148,25 @@ def distinct(model):
     return model.eval()
 
 
-def sgd_reference(model, name, x):
+def sgd_reference(model, name, x, train_x=None):
     """NAME.sgd_output.npy: the model's output on NAME.input.npy after one
     full-batch SGD step (lr 0.5, mean cross-entropy) on NAME.train_x/y.npy, in
     PyTorch: what `bnnc train --batch 1000 --epochs 1 --optimizer sgd --lr 0.5`
     must reproduce, every parameter trained as PyTorch trains it."""
     import torch
 
-    tx = torch.tensor(np.load(os.path.join(OUT, name + ".train_x.npy")))
+    tx = train_x or (torch.tensor(np.load(os.path.join(OUT, name + ".train_x.npy"))),)
     ty = torch.tensor(np.load(os.path.join(OUT, name + ".train_y.npy")))
+    x = x if isinstance(x, tuple) else (x,)
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     model.train()
-    loss = torch.nn.functional.cross_entropy(model(tx), ty)
+    loss = torch.nn.functional.cross_entropy(model(*tx), ty)
     opt.zero_grad()
     loss.backward()
     opt.step()
     model.eval()
     with torch.no_grad():
-        np.save(os.path.join(OUT, name + ".sgd_output.npy"), model(x).numpy())
+        np.save(os.path.join(OUT, name + ".sgd_output.npy"), model(*x).numpy())
 
 
 def sequence_fixture(model, name, opset, rows):
@@ -484,9 +501,105 @@ def training_rows():
         np.save(os.path.join(OUT, name + ".train_y.npy"), x[:, :, :classes].sum(1).argmax(1).astype(np.int64))
 
 
+def text_mask_model():
+    """BERT's inputs: token ids and an attention mask, both int64 [N, T] with
+    a dynamic batch.  The mask enters as HuggingFace's BERT takes it: the
+    attention scores get (1 - mask) * -10000, and the pooled mean counts the
+    unmasked tokens only.  Rows hold 3 to 9 tokens, padded with id 0."""
+    import torch
+
+    torch.manual_seed(15)
+
+    class TextMask(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(30, 8)
+            self.pos = torch.nn.Parameter(torch.randn(1, 9, 8) * 0.1)
+            self.q = torch.nn.Linear(8, 8)
+            self.k = torch.nn.Linear(8, 8)
+            self.v = torch.nn.Linear(8, 8)
+            self.o = torch.nn.Linear(8, 8)
+            self.ln = torch.nn.LayerNorm(8)
+            self.fc = torch.nn.Linear(8, 3)
+
+        def forward(self, ids, mask):
+            n, t = ids.shape
+            h = self.emb(ids) + self.pos
+            q = self.q(h).view(n, t, 2, 4).transpose(1, 2)
+            k = self.k(h).view(n, t, 2, 4).transpose(1, 2)
+            v = self.v(h).view(n, t, 2, 4).transpose(1, 2)
+            m = mask.to(h.dtype)
+            s = q @ k.transpose(-1, -2) / 2.0 + (1.0 - m[:, None, None, :]) * -10000.0
+            a = (s.softmax(-1) @ v).transpose(1, 2).reshape(n, t, 8)
+            h = self.ln(h + self.o(a))
+            w = m.unsqueeze(-1)
+            return self.fc((h * w).sum(1) / w.sum(1))
+
+    r = np.random.default_rng(15)  # its own: the rows do not depend on what ran before
+
+    def rows(count):
+        ids = r.integers(1, 30, (count, 9)).astype(np.int64)
+        lengths = r.integers(3, 10, count)
+        mask = (np.arange(9)[None, :] < lengths[:, None]).astype(np.int64)
+        return ids * mask, mask
+
+    name = "multi_input/torch_text_mask"
+    os.makedirs(os.path.join(OUT, "multi_input"), exist_ok=True)
+    model = distinct(TextMask())
+    ids, mask = rows(2)
+    torch.onnx.export(model, (torch.tensor(ids), torch.tensor(mask)), os.path.join(OUT, name + ".onnx"),
+                      opset_version=14, input_names=["ids", "mask"], output_names=["logits"],
+                      dynamic_axes={"ids": {0: "N"}, "mask": {0: "N"}, "logits": {0: "N"}})
+    ids, mask = rows(5)
+    np.save(os.path.join(OUT, name + ".input.ids.npy"), ids)
+    np.save(os.path.join(OUT, name + ".input.mask.npy"), mask)
+    tids, tmask = rows(256)
+    counts = np.stack([(((tids >= 10 * k) & (tids < 10 * k + 10)) * tmask).sum(1) for k in range(3)], 1)
+    np.save(os.path.join(OUT, name + ".train_x.ids.npy"), tids)
+    np.save(os.path.join(OUT, name + ".train_x.mask.npy"), tmask)
+    np.save(os.path.join(OUT, name + ".train_y.npy"), counts.argmax(1).astype(np.int64))
+    sgd_reference(model, name, (torch.tensor(ids), torch.tensor(mask)),
+                  (torch.tensor(tids), torch.tensor(tmask)))
+
+
+def image_side_model():
+    """Two inputs of different types: an image and a side vector of category
+    ids (an embedding lookup), as recommenders and multimodal heads take
+    them; exported at batch 1.  Labelled by the image's channel with the
+    larger sum, shifted by the first category's parity."""
+    r = np.random.default_rng(16)
+    name = "multi_input/onnx_image_side"
+    os.makedirs(os.path.join(OUT, "multi_input"), exist_ok=True)
+    f32 = lambda *shape: (r.standard_normal(shape) * 0.3).astype(np.float32)
+    inits = [numpy_helper.from_array(f32(5, 4), "emb"), numpy_helper.from_array(f32(26, 3), "w"),
+             numpy_helper.from_array(f32(3), "b")]
+    nodes = [helper.make_node("Flatten", ["img"], ["flat"], name="flat_img"),
+             helper.make_node("Gather", ["emb", "side"], ["cats"], name="embed"),
+             helper.make_node("Flatten", ["cats"], ["flat_cats"], name="flat_cats"),
+             helper.make_node("Concat", ["flat", "flat_cats"], ["both"], axis=1, name="join"),
+             helper.make_node("Gemm", ["both", "w", "b"], ["logits"], name="head")]
+    g = helper.make_graph(nodes, "image_side",
+                          [helper.make_tensor_value_info("img", F, [1, 2, 3, 3]),
+                           helper.make_tensor_value_info("side", TensorProto.INT64, [1, 2])],
+                          [helper.make_tensor_value_info("logits", F, [1, 3])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    onnx.save(m, os.path.join(OUT, name + ".onnx"))
+    np.save(os.path.join(OUT, name + ".input.img.npy"), f32(1, 2, 3, 3) / 0.3)
+    np.save(os.path.join(OUT, name + ".input.side.npy"), r.integers(0, 5, (1, 2)).astype(np.int64))
+    img = (r.standard_normal((128, 2, 3, 3))).astype(np.float32)
+    side = r.integers(0, 5, (128, 2)).astype(np.int64)
+    y = (img[:, 0].sum((1, 2)) > img[:, 1].sum((1, 2))).astype(np.int64) + (side[:, 0] % 2)
+    np.save(os.path.join(OUT, name + ".train_x.img.npy"), img)
+    np.save(os.path.join(OUT, name + ".train_x.side.npy"), side)
+    np.save(os.path.join(OUT, name + ".train_y.npy"), y)
+
+
 def main():
     """With names as arguments (torch_token_lstm, torch_transformer,
-    torch_cls_token, torch_swin_tiny), writes
+    torch_cls_token, torch_swin_tiny, multi_input/torch_text_mask,
+    multi_input/onnx_image_side), writes
     only those; without, everything."""
     os.makedirs(OUT, exist_ok=True)
     only = sys.argv[1:]
@@ -504,6 +617,10 @@ def main():
         cls_token_model()
     if not only or "torch_swin_tiny" in only:
         swin_model()
+    if not only or "multi_input/torch_text_mask" in only:
+        text_mask_model()
+    if not only or "multi_input/onnx_image_side" in only:
+        image_side_model()
     node_path = os.environ.get("ORT_NODE_PATH", os.path.expanduser("~/.cache/bnnc-bench/node_modules"))
     models = [os.path.join(OUT, n + ".onnx") for n in (only or NAMES)]
     env = dict(os.environ, NODE_PATH=node_path)

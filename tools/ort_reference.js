@@ -1,6 +1,7 @@
 // Reference outputs from ONNX Runtime for test fixtures: for each MODEL.onnx
 // given, reads MODEL.input.npy (float32 or int64, C order), runs the model's first
-// input on it and writes its first output to MODEL.output.npy (float32).
+// input on it and writes its first output to MODEL.output.npy (float32).  A model
+// with several inputs reads MODEL.input.NAME.npy for each input NAME instead.
 //
 // usage: NODE_PATH=.../node_modules node tools/ort_reference.js A.onnx [B.onnx ...]
 // onnxruntime-node comes from npm (npm install --ignore-scripts onnxruntime-node
@@ -52,7 +53,6 @@ function writeNpy(path, dims, data) {
 async function main() {
   for (const model of process.argv.slice(2)) {
     const stem = model.replace(/\.onnx$/, '');
-    const x = readNpy(`${stem}.input.npy`);
     // Graph optimizations off: the reference is the ONNX semantics, not ORT's
     // rewrites of them (onnxruntime-node 1.20.1 fuses Pad + AveragePool into
     // one AveragePool without count_include_pad, so MaxViT's downsampling
@@ -60,11 +60,17 @@ async function main() {
     // itself with optimizations off).
     const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1,
                                                                graphOptimizationLevel: 'disabled' });
-    const feeds = { [session.inputNames[0]]: new ort.Tensor(x.type, x.data, x.shape) };
+    const names = session.inputNames.length > 1 ? session.inputNames : [session.inputNames[0]];
+    const feeds = {};
+    for (const name of names) {
+      const x = readNpy(names.length > 1 ? `${stem}.input.${name}.npy` : `${stem}.input.npy`);
+      feeds[name] = new ort.Tensor(x.type, x.data, x.shape);
+    }
     const result = await session.run(feeds);
     const y = result[session.outputNames[0]];
     writeNpy(`${stem}.output.npy`, y.dims, Float32Array.from(y.data));
-    console.log(`${model}: ${session.inputNames[0]} [${x.shape}] -> ${session.outputNames[0]} [${y.dims}]`);
+    const shown = names.map((n) => `${n} [${feeds[n].dims}]`).join(', ');
+    console.log(`${model}: ${shown} -> ${session.outputNames[0]} [${y.dims}]`);
   }
 }
 

@@ -262,9 +262,9 @@ Test(skeleton, a_model_cut_anywhere_fails_cleanly)
 }
 
 /* A file whose arithmetic pins the batch of 1 (a Reshape to the constant
- * [1, 64]): the importer tries it with a free batch, fails, and imports it
- * again from the same mapped bytes as declared; the lifted weight survives
- * both tries. */
+ * [64], which drops it; a leading 1 would be taken for the batch): the
+ * importer tries it with a free batch, fails, and imports it again from the
+ * same mapped bytes as declared; the lifted weight survives both tries. */
 Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
 {
     enum { N = 64 };
@@ -283,7 +283,7 @@ Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
     static float w[N * N];
     for (int i = 0; i < N * N; i++)
         w[i] = weight(1, i);
-    int64_t wdims[2] = {N, N}, sdims[1] = {2}, shape_data[2] = {1, N};
+    int64_t wdims[2] = {N, N}, sdims[1] = {1}, shape_data[1] = {N};
     Onnx__TensorProto tw = ONNX__TENSOR_PROTO__INIT, ts = ONNX__TENSOR_PROTO__INIT;
     Onnx__TensorProto *inits[2] = {&tw, &ts};
     tw.name = "w";
@@ -299,7 +299,7 @@ Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
     ts.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
     ts.n_dims = 1;
     ts.dims = sdims;
-    ts.n_int64_data = 2;
+    ts.n_int64_data = 1;
     ts.int64_data = shape_data;
     g.n_initializer = 2;
     g.initializer = inits;
@@ -364,13 +364,17 @@ Test(skeleton, a_pinned_batch_imports_again_from_the_same_bytes)
     cr_assert(f && fwrite(bytes, 1, size, f) == size && fclose(f) == 0);
     free(bytes);
     bnn_graph *out = NULL;
-    bnn_diag diag = {0};
-    bnn_status s = bnn_onnx_import_file(path, NULL, &out, &diag);
+    bnn_diag diag = {0}, reason = {.status = BNN_OK};
+    bnn_onnx_import_options opt = {.fixed_batch_reason = &reason};
+    bnn_status s = bnn_onnx_import_file(path, &opt, &out, &diag);
     unlink(path);
     cr_assert_eq(s, BNN_OK, "%s", diag.message);
     const bnn_value *x = &out->values[bnn_graph_find_value(out, "x")];
     cr_expect_eq(x->shape.rank, 2);
     cr_expect_eq(x->shape.dims[0], 1, "the batch stays 1 as declared");
+    /* and the options say why */
+    cr_expect_neq(reason.status, BNN_OK);
+    cr_expect(strstr(reason.message, "to the fixed f32[64]") != NULL, "reason: %s", reason.message);
     const bnn_value *wv = &out->values[bnn_graph_find_value(out, "w")];
     cr_assert_eq(wv->nbytes, sizeof w);
     cr_expect(memcmp(wv->data, w, sizeof w) == 0);
