@@ -1,27 +1,29 @@
 /* Conv and ConvTranspose with three spatial dims (video and volume models:
  * torchvision's r3d_18, 3-D U-Nets), lowered onto the 2-D ops so that their
- * kernels, backward, Bayesian conversion and export serve them unchanged.
- * ConvTranspose's chain is described above onnx_lower_conv_transpose3d.
+ * kernels, backward, Bayesian conversion and export serve them unchanged,
+ * and so that the batch stays the batch (a freed batch of 1 stays free).
  *
- * Conv, lowered onto the 2-D convolution so that its
- * kernels, backward, Bayesian conversion and export serve it unchanged:
- * the depth window is unrolled into channels, as im2col does for a GEMM.
+ * The depth window becomes channels and the depths become a tall image: for
+ * a Conv of x [N, C, D, H, W] with w [M, C/g, KD, KH, KW], output depth t
+ * reads input depths t sd + kd dd - pd0 (kd < KD), so
  *
- * For x [N, C, D, H, W] and weight [M, C/g, KD, KH, KW] (depth stride sd,
- * dilation dd, pads pd0 and pd1), output depth t reads input depths
- * t sd + kd dd - pd0 for kd < KD, so
+ *   xp = Pad(x): the depth pads, and the height pads, the bottom one grown
+ *        so that a padded plane is B rows, a multiple of the row stride
+ *                                                      [N, C, Dp, B, W]
+ *   s_kd = xp's depths kd dd, kd dd + sd, ... (OD of them), side by side
+ *                                                      [N, C, KD OD, B, W]
+ *   Reshape: channels (c, kd), rows (t, b)             [N, C KD, OD B, W]
+ *   2-D conv, w read as [M, C/g KD, KH, KW] (the same floats: C and KD are
+ *        adjacent in its layout; a group's channels stay one block), row
+ *        stride sh, no top pad, a bottom pad that makes OD B / sh rows
+ *                                                      [N, M, OD B/sh, OW]
+ *   Reshape, Slice of each plane's first OH rows       [N, M, OD, OH, OW]
  *
- *   xp  = Pad(x), depth only                                [N, C, Dp, H, W]
- *   s_kd = xp's depths kd dd, kd dd + sd, ... (OD of them)  [N, C, OD, H, W]
- *   Concat of the s_kd over depth, Reshape                  [N, C, KD, OD, H, W]
- *   Transpose (0, 3, 1, 2, 4, 5), Reshape                   [N OD, C KD, H, W]
- *   2-D conv, weight [M, C/g KD, KH, KW]                    [N OD, M, OH, OW]
- *   Reshape, Transpose (0, 2, 1, 3, 4)                      [N, M, OD, OH, OW]
- *
- * The weight keeps its floats: C and KD are adjacent in its layout, and a
- * group's input channels stay one contiguous block of C/g KD.  Steps that
- * do nothing (no depth pad; one slice that is all of xp) are left out.
- * C, D, H and W must be known when the model is read; N may be a symbol. */
+ * A plane's OH valid rows read only its own B rows; the rows between planes
+ * (about (KH - 1) dh / sh of them) are computed and dropped.  Steps that
+ * do nothing are left out.  C, D, H and W must be known when the model is
+ * read; N may be a symbol.  ConvTranspose's chain is described above
+ * onnx_lower_conv_transpose3d. */
 #include <stdio.h>
 
 #include "onnx_impl.h"
@@ -64,163 +66,25 @@ static bnn_status add(onnx_ctx *c, bnn_op op, const int *in, int n, bool last, c
     return *nid < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
 }
 
-static bnn_status reshape(onnx_ctx *c, int x, const int64_t *dims, int rank, bool last,
-                          const char *tag, int *out)
+/* One node of op over a single input with one ints attribute; the ONNX
+ * node's output when last. */
+static bnn_status unary_ints_last(onnx_ctx *c, bnn_op op, int x, const char *attr,
+                                  const int64_t *v, int n, bool last, const char *tag, int *out)
 {
     int nid;
-    BNN_TRY(add(c, BNN_OP_RESHAPE, &x, 1, last, tag, out, &nid));
-    BNN_TRY(onnx_set_ints(c, nid, "shape", dims, rank));
-    return onnx_infer(c, nid);
-}
-
-static bnn_status transpose(onnx_ctx *c, int x, const int64_t *perm, int rank, bool last,
-                            const char *tag, int *out)
-{
-    int nid;
-    BNN_TRY(add(c, BNN_OP_TRANSPOSE, &x, 1, last, tag, out, &nid));
-    BNN_TRY(onnx_set_ints(c, nid, "perm", perm, rank));
-    return onnx_infer(c, nid);
-}
-
-bnn_status onnx_lower_conv3d(onnx_ctx *c)
-{
-    int x, wid, nid;
-    BNN_TRY(onnx_need_input(c, 0, &x));
-    BNN_TRY(onnx_need_input(c, 1, &wid));
-    int bias = onnx_input(c, 2);
-    const bnn_shape xs = onnx_val(c, x)->shape, ws = onnx_val(c, wid)->shape;
-    char xt[160], wt[160];
-    bnn_type_text(c->g, onnx_val(c, x)->dtype, &xs, xt, sizeof xt);
-    bnn_type_text(c->g, onnx_val(c, wid)->dtype, &ws, wt, sizeof wt);
-    bool w_known = ws.rank == 5;
-    for (int i = 0; i < ws.rank; i++)
-        w_known = w_known && bnn_dim_is_known(ws.dims[i]);
-    if (!w_known)
-        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
-                              "a 3-D convolution needs its weight's shape known when the model is read");
-    if (xs.rank != 5)
-        return onnx_node_fail(c, BNN_ERR_SHAPE, "input '%s' has rank %d, a 3-D convolution takes 5",
-                              c->node->input[0], xs.rank);
-    for (int i = 1; i < 5; i++)
-        if (!bnn_dim_is_known(xs.dims[i]))
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
-                                  "a 3-D convolution needs its input's channels, depth, height and "
-                                  "width known when the model is read (input '%s' is %s)",
-                                  c->node->input[0], xt);
-    onnx_window w = { .nsp = 3 };
-    const int64_t *ks;
-    int nks;
-    BNN_TRY(onnx_attr_ints(c, "kernel_shape", &ks, &nks));
-    for (int i = 0; i < 3; i++) {
-        w.kernel[i] = ws.dims[2 + i];
-        if (nks >= 0 && (nks != 3 || ks[i] != w.kernel[i]))
-            return onnx_node_fail(c, BNN_ERR_SHAPE, "kernel_shape does not match the weight's shape");
-    }
-    int64_t group;
-    BNN_TRY(onnx_attr_int(c, "group", 1, &group));
-    int64_t C = xs.dims[1], D = xs.dims[2], H = xs.dims[3], W = xs.dims[4], M = ws.dims[0];
-    if (group < 1 || C % group != 0 || M % group != 0 || ws.dims[1] != C / group)
-        return onnx_node_fail(c, BNN_ERR_SHAPE,
-                              "weight %s does not fit input %s with group %lld",
-                              wt, xt, (long long)group);
-    BNN_TRY(onnx_read_window(c, x, &w, true));
-    BNN_TRY(check_sizes(c, xs.dims + 1, 4, w.strides, w.dilations, w.pads, 3));
-    int64_t KD = w.kernel[0], sd = w.strides[0], dd = w.dilations[0];
-    int64_t pd0 = w.pads[0], pd1 = w.pads[3], Dp = D + pd0 + pd1, span = (KD - 1) * dd + 1;
-    if (Dp < span)
-        return onnx_node_fail(c, BNN_ERR_SHAPE, "the depth window (%lld) is larger than the padded "
-                              "depth (%lld)", (long long)span, (long long)Dp);
-    int64_t OD = (Dp - span) / sd + 1;
-
-    /* the depth pad */
-    int xp = x;
-    if (pd0 > 0 || pd1 > 0) {
-        int64_t pads[10] = { 0 };
-        pads[2] = pd0, pads[7] = pd1;
-        BNN_TRY(add(c, BNN_OP_PAD, &x, 1, false, "depth_pad", &xp, &nid));
-        BNN_TRY(onnx_set_ints(c, nid, "pads", pads, 10));
-        BNN_TRY(onnx_set_string(c, nid, "mode", "constant"));
-        BNN_TRY(onnx_set_float(c, nid, "value", 0.0f));
-        BNN_TRY(onnx_infer(c, nid));
-    }
-    /* the KD depth slices, side by side on the depth axis */
-    int stacked = xp;
-    if (!(KD == 1 && sd == 1 && OD == Dp)) {
-        int parts[64];
-        if (KD > 64)
-            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a depth window of %lld (at most 64)",
-                                  (long long)KD);
-        for (int64_t kd = 0; kd < KD; kd++) {
-            int64_t start = kd * dd, end = start + (OD - 1) * sd + 1, axis = 2;
-            BNN_TRY(add(c, BNN_OP_SLICE, &xp, 1, false, "depth_slice", &parts[kd], &nid));
-            BNN_TRY(onnx_set_ints(c, nid, "starts", &start, 1));
-            BNN_TRY(onnx_set_ints(c, nid, "ends", &end, 1));
-            BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
-            BNN_TRY(onnx_set_ints(c, nid, "steps", &sd, 1));
-            BNN_TRY(onnx_infer(c, nid));
-        }
-        if (KD > 1) {
-            BNN_TRY(add(c, BNN_OP_CONCAT, parts, (int)KD, false, "depth_windows", &stacked, &nid));
-            BNN_TRY(onnx_set_int(c, nid, "axis", 2));
-            BNN_TRY(onnx_infer(c, nid));
-        } else {
-            stacked = parts[0];
-        }
-    }
-    int v;
-    const int64_t six[] = { 0, C, KD, OD, H, W }, perm6[] = { 0, 3, 1, 2, 4, 5 };
-    BNN_TRY(reshape(c, stacked, six, 6, false, "depth_split", &v));
-    BNN_TRY(transpose(c, v, perm6, 6, false, "depth_major", &v));
-    const int64_t four[] = { -1, C * KD, H, W };
-    BNN_TRY(reshape(c, v, four, 4, false, "as_2d", &v));
-
-    /* the weight as [M, C/g KD, KH, KW]: the same floats */
-    const int64_t wd[] = { M, ws.dims[1] * KD, ws.dims[3], ws.dims[4] };
-    int w2 = wid;
-    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
-        bnn_shape s = ws;
-        s.rank = 4;
-        for (int i = 0; i < 4; i++)
-            s.dims[i] = wd[i];
-        bnn_graph_value(c->g, wid)->shape = s;
-    } else {
-        BNN_TRY(reshape(c, wid, wd, 4, false, "weight_2d", &w2));
-    }
-    int in[3] = { v, w2, bias };
-    int y2;
-    BNN_TRY(add(c, BNN_OP_CONV, in, bias >= 0 ? 3 : 2, false, "conv2d", &y2, &nid));
-    onnx_window w2d = { .nsp = 2 };
-    for (int i = 0; i < 2; i++) {
-        w2d.kernel[i] = w.kernel[1 + i];
-        w2d.strides[i] = w.strides[1 + i];
-        w2d.dilations[i] = w.dilations[1 + i];
-        w2d.pads[i] = w.pads[1 + i];
-        w2d.pads[2 + i] = w.pads[4 + i];
-    }
-    BNN_TRY(onnx_set_window(c, nid, &w2d, false));
-    BNN_TRY(onnx_set_int(c, nid, "group", group));
-    BNN_TRY(onnx_infer(c, nid));
-    const bnn_shape ys = onnx_val(c, y2)->shape;
-    if (ys.rank != 4)
-        return onnx_node_fail(c, BNN_ERR_SHAPE, "the 2-D convolution's output has rank %d", ys.rank);
-    const int64_t five[] = { -1, OD, M, ys.dims[2], ys.dims[3] }, perm5[] = { 0, 2, 1, 3, 4 };
-    BNN_TRY(reshape(c, y2, five, 5, false, "depth_out", &v));
-    int out;
-    return transpose(c, v, perm5, 5, true, NULL, &out);
-}
-
-/* One node of op over a single input with one ints attribute. */
-static bnn_status unary_ints(onnx_ctx *c, bnn_op op, int x, const char *attr, const int64_t *v,
-                             int n, const char *tag, int *out)
-{
-    int nid;
-    BNN_TRY(add(c, op, &x, 1, false, tag, out, &nid));
+    BNN_TRY(add(c, op, &x, 1, last, tag, out, &nid));
     BNN_TRY(onnx_set_ints(c, nid, attr, v, n));
     if (op == BNN_OP_PAD) {
         BNN_TRY(onnx_set_string(c, nid, "mode", "constant"));
         BNN_TRY(onnx_set_float(c, nid, "value", 0.0f));
     }
     return onnx_infer(c, nid);
+}
+
+static bnn_status unary_ints(onnx_ctx *c, bnn_op op, int x, const char *attr, const int64_t *v,
+                             int n, const char *tag, int *out)
+{
+    return unary_ints_last(c, op, x, attr, v, n, false, tag, out);
 }
 
 /* x's elements [lo, hi) along axis. */
@@ -257,14 +121,160 @@ static bnn_status place_axis(onnx_ctx *c, int x, int rank, int axis, int64_t hav
     return BNN_OK;
 }
 
+bnn_status onnx_lower_conv3d(onnx_ctx *c)
+{
+    int x, wid, nid;
+    BNN_TRY(onnx_need_input(c, 0, &x));
+    BNN_TRY(onnx_need_input(c, 1, &wid));
+    int bias = onnx_input(c, 2);
+    const bnn_shape xs = onnx_val(c, x)->shape, ws = onnx_val(c, wid)->shape;
+    char xt[160], wt[160];
+    bnn_type_text(c->g, onnx_val(c, x)->dtype, &xs, xt, sizeof xt);
+    bnn_type_text(c->g, onnx_val(c, wid)->dtype, &ws, wt, sizeof wt);
+    /* the weight's first dim (M) may be a symbol in a weight fed as a graph
+     * input (a freed batch): nothing below needs its value */
+    bool w_known = ws.rank == 5;
+    for (int i = 1; i < ws.rank; i++)
+        w_known = w_known && bnn_dim_is_known(ws.dims[i]);
+    if (!w_known)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                              "a 3-D convolution needs its weight's shape known when the model is read");
+    if (xs.rank != 5)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "input '%s' has rank %d, a 3-D convolution takes 5",
+                              c->node->input[0], xs.rank);
+    for (int i = 1; i < 5; i++)
+        if (!bnn_dim_is_known(xs.dims[i]))
+            return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
+                                  "a 3-D convolution needs its input's channels, depth, height and "
+                                  "width known when the model is read (input '%s' is %s)",
+                                  c->node->input[0], xt);
+    onnx_window w = { .nsp = 3 };
+    const int64_t *ks;
+    int nks;
+    BNN_TRY(onnx_attr_ints(c, "kernel_shape", &ks, &nks));
+    for (int i = 0; i < 3; i++) {
+        w.kernel[i] = ws.dims[2 + i];
+        if (nks >= 0 && (nks != 3 || ks[i] != w.kernel[i]))
+            return onnx_node_fail(c, BNN_ERR_SHAPE, "kernel_shape does not match the weight's shape");
+    }
+    int64_t group;
+    BNN_TRY(onnx_attr_int(c, "group", 1, &group));
+    int64_t C = xs.dims[1], D = xs.dims[2], H = xs.dims[3], W = xs.dims[4], M = ws.dims[0];
+    if (group < 1 || C % group != 0 || (bnn_dim_is_known(M) && M % group != 0) ||
+        ws.dims[1] != C / group)
+        return onnx_node_fail(c, BNN_ERR_SHAPE,
+                              "weight %s does not fit input %s with group %lld",
+                              wt, xt, (long long)group);
+    BNN_TRY(onnx_read_window(c, x, &w, true));
+    BNN_TRY(check_sizes(c, xs.dims + 1, 4, w.strides, w.dilations, w.pads, 3));
+    BNN_TRY(check_sizes(c, ws.dims + 1, 4, NULL, NULL, NULL, 0));
+    int64_t KD = w.kernel[0], KH = w.kernel[1], sd = w.strides[0], sh = w.strides[1];
+    int64_t dd = w.dilations[0], dh = w.dilations[1];
+    int64_t pd0 = w.pads[0], pd1 = w.pads[3], ph0 = w.pads[1], ph1 = w.pads[4];
+    int64_t Dp = D + pd0 + pd1, span = (KD - 1) * dd + 1;
+    int64_t Hp = H + ph0 + ph1, span_h = (KH - 1) * dh + 1;
+    if (Dp < span || Hp < span_h)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the window (%lld deep, %lld high) is larger than "
+                              "the padded input (%lld, %lld)", (long long)span, (long long)span_h,
+                              (long long)Dp, (long long)Hp);
+    if (KD > 64)
+        return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a depth window of %lld (at most 64)",
+                              (long long)KD);
+    int64_t OD = (Dp - span) / sd + 1, OH = (Hp - span_h) / sh + 1;
+    int64_t B = (Hp + sh - 1) / sh * sh; /* a padded plane's rows, a multiple of sh */
+
+    /* the depth and height pads */
+    int xp = x;
+    if (pd0 > 0 || pd1 > 0 || ph0 > 0 || B - H - ph0 > 0) {
+        int64_t pads[10] = { 0 };
+        pads[2] = pd0, pads[3] = ph0, pads[7] = pd1, pads[8] = B - H - ph0;
+        BNN_TRY(unary_ints(c, BNN_OP_PAD, x, "pads", pads, 10, "pad", &xp));
+    }
+    /* the KD depth slices, side by side on the depth axis */
+    int stacked = xp;
+    if (!(KD == 1 && sd == 1 && OD == Dp)) {
+        int parts[64];
+        for (int64_t kd = 0; kd < KD; kd++) {
+            int64_t start = kd * dd, end = start + (OD - 1) * sd + 1, axis = 2;
+            BNN_TRY(add(c, BNN_OP_SLICE, &xp, 1, false, "depth_slice", &parts[kd], &nid));
+            BNN_TRY(onnx_set_ints(c, nid, "starts", &start, 1));
+            BNN_TRY(onnx_set_ints(c, nid, "ends", &end, 1));
+            BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
+            BNN_TRY(onnx_set_ints(c, nid, "steps", &sd, 1));
+            BNN_TRY(onnx_infer(c, nid));
+        }
+        if (KD > 1) {
+            BNN_TRY(add(c, BNN_OP_CONCAT, parts, (int)KD, false, "depth_windows", &stacked, &nid));
+            BNN_TRY(onnx_set_int(c, nid, "axis", 2));
+            BNN_TRY(onnx_infer(c, nid));
+        } else {
+            stacked = parts[0];
+        }
+    }
+    int v;
+    const int64_t tall[] = { 0, C * KD, OD * B, W };
+    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, stacked, "shape", tall, 4, "tall", &v));
+
+    /* the weight as [M, C/g KD, KH, KW]: the same floats */
+    const int64_t wd[] = { M, ws.dims[1] * KD, ws.dims[3], ws.dims[4] };
+    int w2 = wid;
+    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
+        bnn_shape s = ws;
+        s.rank = 4;
+        for (int i = 0; i < 4; i++)
+            s.dims[i] = wd[i];
+        bnn_graph_value(c->g, wid)->shape = s;
+    } else { /* dim 0 copied: a weight fed as a graph input keeps its own first dim */
+        const int64_t wd0[] = { 0, wd[1], wd[2], wd[3] };
+        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, wid, "shape", wd0, 4, "weight_2d", &w2));
+    }
+    int in[3] = { v, w2, bias };
+    int y2;
+    BNN_TRY(add(c, BNN_OP_CONV, in, bias >= 0 ? 3 : 2, false, "conv2d", &y2, &nid));
+    onnx_window w2d = { .nsp = 2 };
+    for (int i = 0; i < 2; i++) {
+        w2d.kernel[i] = w.kernel[1 + i];
+        w2d.strides[i] = w.strides[1 + i];
+        w2d.dilations[i] = w.dilations[1 + i];
+    }
+    /* no top pad (it is in the planes); at the bottom, enough for OD B / sh rows */
+    w2d.pads[0] = 0, w2d.pads[2] = span_h - 1;
+    w2d.pads[1] = w.pads[2], w2d.pads[3] = w.pads[5];
+    BNN_TRY(onnx_set_window(c, nid, &w2d, false));
+    BNN_TRY(onnx_set_int(c, nid, "group", group));
+    BNN_TRY(onnx_infer(c, nid));
+    const bnn_shape ys = onnx_val(c, y2)->shape;
+    if (ys.rank != 4 || ys.dims[2] != OD * B / sh)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the 2-D convolution's output is not %lld rows",
+                              (long long)(OD * B / sh));
+    bool cut = B / sh != OH;
+    const int64_t planes[] = { 0, 0, OD, B / sh, ys.dims[3] }; /* N and M copied */
+    BNN_TRY(unary_ints_last(c, BNN_OP_RESHAPE, y2, "shape", planes, 5, !cut, "planes", &v));
+    if (!cut)
+        return BNN_OK;
+    int out;
+    const int64_t zero = 0, rows = OH, axis = 3, one = 1;
+    BNN_TRY(add(c, BNN_OP_SLICE, &v, 1, true, NULL, &out, &nid));
+    BNN_TRY(onnx_set_ints(c, nid, "starts", &zero, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "ends", &rows, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "steps", &one, 1));
+    return onnx_infer(c, nid);
+}
+
 /* ConvTranspose over volumes: x [N, C, D, H, W], weight [C, M/g, KD, KH, KW].
  * Input depth i adds its 2-D transposed convolution with the weight's depth
- * slice kd at full-output depth i sd + kd dd.  So one 2-D ConvTranspose over
- * [N D, C, H, W] with the weight read as [C, M/g KD, KH, KW] (output channel
- * m KD + kd) computes every (i, kd) at once; each kd's [N, D, M, OH, OW] is
- * spread over the depth stride (zeros between), shifted by kd dd, and the KD
- * of them are summed; the pads are cut from the depth, and the bias is added
- * last (the 2-D op would add it KD times). */
+ * slice kd at full-output depth i sd + kd dd.  The depths become a tall
+ * image, each plane followed by G zero rows so that a plane's transposed
+ * rows (F of them) never reach the next one's: one 2-D ConvTranspose with
+ * the weight read as [C, M/g KD, KH, KW] (output channel m KD + kd), no
+ * height pads, computes every (depth, tap) pair at once as [N, M KD, D R, OW]
+ * (R = (H + G) sh rows a plane); each plane's rows are cut to the height
+ * pads; each tap's [N, M, D, OH, OW] is spread over the depth stride (zeros
+ * between), shifted by kd dd and the KD of them summed; the depth pads are
+ * cut (a negative begin pad adds zeros in front), and the bias is added
+ * last, channels-last, where fine-tuning trains it as PyTorch does (the 2-D
+ * op would add it KD times). */
 bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
 {
     int x, wid, nid, v;
@@ -275,34 +285,46 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     char xt[160], wt[160];
     bnn_type_text(c->g, onnx_val(c, x)->dtype, &xs, xt, sizeof xt);
     bnn_type_text(c->g, onnx_val(c, wid)->dtype, &ws, wt, sizeof wt);
+    /* the weight's first dim is C: a weight fed as a graph input may carry a
+     * symbol there (a freed batch), C comes from x */
     bool known = ws.rank == 5 && xs.rank == 5;
-    for (int i = 0; known && i < 5; i++)
-        known = bnn_dim_is_known(ws.dims[i]) && (i == 0 || bnn_dim_is_known(xs.dims[i]));
+    for (int i = 1; known && i < 5; i++)
+        known = bnn_dim_is_known(ws.dims[i]) && bnn_dim_is_known(xs.dims[i]);
     if (!known)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED,
                               "a 3-D ConvTranspose needs its weight's shape and its input's "
                               "channels, depth, height and width known when the model is read "
                               "(input '%s' is %s, weight %s)", c->node->input[0], xt, wt);
     int64_t g = win->group, C = xs.dims[1], D = xs.dims[2], H = xs.dims[3], W = xs.dims[4];
-    int64_t Mg = ws.dims[1], M = Mg * g, KD = ws.dims[2];
-    if (ws.dims[0] != C || C % g != 0)
+    int64_t Mg = ws.dims[1], M = Mg * g, KD = ws.dims[2], KH = ws.dims[3];
+    if ((bnn_dim_is_known(ws.dims[0]) && ws.dims[0] != C) || C % g != 0)
         return onnx_node_fail(c, BNN_ERR_SHAPE, "weight %s does not fit input %s with group %lld",
                               wt, xt, (long long)g);
     BNN_TRY(check_sizes(c, xs.dims + 1, 4, win->strides, win->dilations, win->pads, 3));
-    BNN_TRY(check_sizes(c, ws.dims, 5, NULL, NULL, NULL, 0));
+    BNN_TRY(check_sizes(c, ws.dims + 1, 4, NULL, NULL, NULL, 0));
     int64_t sd = win->strides[0], dd = win->dilations[0], pd0 = win->pads[0], pd1 = win->pads[3];
+    int64_t sh = win->strides[1], dh = win->dilations[1], ph0 = win->pads[1], ph1 = win->pads[4];
     int64_t full = (D - 1) * sd + (KD - 1) * dd + 1 + win->output_padding[0];
     int64_t OD = full - pd0 - pd1;
-    if (OD < 1)
-        return onnx_node_fail(c, BNN_ERR_SHAPE, "the output depth would be %lld", (long long)OD);
+    int64_t F = (H - 1) * sh + (KH - 1) * dh + 1; /* a plane's transposed rows */
+    int64_t OH = F + win->output_padding[1] - ph0 - ph1;
+    if (OD < 1 || OH < 1)
+        return onnx_node_fail(c, BNN_ERR_SHAPE, "the output would be %lld deep and %lld high",
+                              (long long)OD, (long long)OH);
     if (KD > 64)
         return onnx_node_fail(c, BNN_ERR_UNSUPPORTED, "a depth window of %lld (at most 64)",
                               (long long)KD);
+    int64_t G = F > H * sh ? (F - H * sh + sh - 1) / sh : 0, R = (H + G) * sh;
 
-    const int64_t perm5[] = { 0, 2, 1, 3, 4 };
-    BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, x, "perm", perm5, 5, "depth_major", &v));
-    const int64_t in2d[] = { -1, C, H, W };
-    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, v, "shape", in2d, 4, "as_2d", &v));
+    /* the tall image: each plane and G zero rows */
+    int tall = x;
+    if (G > 0) {
+        int64_t pads[10] = { 0 };
+        pads[8] = G;
+        BNN_TRY(unary_ints(c, BNN_OP_PAD, x, "pads", pads, 10, "plane_gap", &tall));
+    }
+    const int64_t in2d[] = { 0, C, D * (H + G), W };
+    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, tall, "shape", in2d, 4, "tall", &v));
     const int64_t wd[] = { C, Mg * KD, ws.dims[3], ws.dims[4] };
     int w2 = wid;
     if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
@@ -311,8 +333,9 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
         for (int i = 0; i < 4; i++)
             s.dims[i] = wd[i];
         bnn_graph_value(c->g, wid)->shape = s;
-    } else {
-        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, wid, "shape", wd, 4, "weight_2d", &w2));
+    } else { /* dim 0 copied: a weight fed as a graph input keeps its own first dim */
+        const int64_t wd0[] = { 0, wd[1], wd[2], wd[3] };
+        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, wid, "shape", wd0, 4, "weight_2d", &w2));
     }
     int in[2] = { v, w2 }, z;
     BNN_TRY(add(c, BNN_OP_CONV_TRANSPOSE, in, 2, false, "conv_transpose2d", &z, &nid));
@@ -320,36 +343,36 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     for (int i = 0; i < 2; i++) {
         w2d.strides[i] = win->strides[1 + i];
         w2d.dilations[i] = win->dilations[1 + i];
-        w2d.output_padding[i] = win->output_padding[1 + i];
-        w2d.pads[i] = win->pads[1 + i];
-        w2d.pads[2 + i] = win->pads[4 + i];
     }
+    w2d.output_padding[1] = win->output_padding[2]; /* the rows' is applied per plane below */
+    w2d.pads[1] = win->pads[2], w2d.pads[3] = win->pads[5];
     BNN_TRY(onnx_set_conv_transpose_window(c, nid, &w2d));
     BNN_TRY(onnx_infer(c, nid));
     const bnn_shape zs = onnx_val(c, z)->shape;
     if (zs.rank != 4)
         return onnx_node_fail(c, BNN_ERR_SHAPE, "the 2-D ConvTranspose's output has rank %d",
                               zs.rank);
-    int64_t OH = zs.dims[2], OW = zs.dims[3];
-    /* [N D, M KD, OH, OW] -> [N, KD, D, M, OH, OW] */
-    const int64_t six[] = { -1, D, M, KD, OH, OW }, perm6[] = { 0, 3, 1, 2, 4, 5 };
-    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, z, "shape", six, 6, "depth_split", &v));
-    BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, v, "perm", perm6, 6, "window_major", &v));
+    int64_t OW = zs.dims[3];
+    /* D planes of R rows: the last one's tail holds only the gap's zeros */
+    BNN_TRY(place_axis(c, z, 4, 2, zs.dims[2], 0, D * R, "planes_even", &v));
+    const int64_t six[] = { 0, M, KD, D, R, OW };
+    BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, v, "shape", six, 6, "planes", &v));
+    BNN_TRY(place_axis(c, v, 6, 4, R, -ph0, OH, "rows_crop", &v));
     int sum = -1;
     for (int64_t kd = 0; kd < KD; kd++) {
         int part;
-        BNN_TRY(slice_axis(c, v, 1, kd, kd + 1, "window", &part));
-        /* [N, 1, D, M, OH, OW] -> [N, D, 1, M, OH, OW], zeros to [N, D sd, M, OH, OW] */
-        const int64_t spread[] = { 0, D, 1, M, OH, OW };
+        BNN_TRY(slice_axis(c, v, 2, kd, kd + 1, "window", &part));
+        /* [N, M, 1, D, OH, OW] -> [N, M, D, 1, OH, OW], zeros to [N, M, D sd, OH, OW] */
+        const int64_t spread[] = { 0, M, D, 1, OH, OW };
         BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, part, "shape", spread, 6, "window_spread", &part));
         if (sd > 1) {
             int64_t pads[12] = { 0 };
-            pads[6 + 2] = sd - 1;
+            pads[6 + 3] = sd - 1;
             BNN_TRY(unary_ints(c, BNN_OP_PAD, part, "pads", pads, 12, "depth_stride", &part));
         }
-        const int64_t strided[] = { 0, D * sd, M, OH, OW };
+        const int64_t strided[] = { 0, M, D * sd, OH, OW };
         BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, part, "shape", strided, 5, "depth_strided", &part));
-        BNN_TRY(place_axis(c, part, 5, 1, D * sd, kd * dd, full, "depth_place", &part));
+        BNN_TRY(place_axis(c, part, 5, 2, D * sd, kd * dd, full, "depth_place", &part));
         if (sum < 0) {
             sum = part;
         } else {
@@ -359,14 +382,10 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
         }
     }
     /* the depth pads cut (a negative begin pad adds zeros in front) */
-    BNN_TRY(place_axis(c, sum, 5, 1, full, -pd0, OD, "depth_crop", &v));
-    bool last = bias < 0;
-    if (last) {
-        int out;
-        int nid2;
-        BNN_TRY(add(c, BNN_OP_TRANSPOSE, &v, 1, true, NULL, &out, &nid2));
-        BNN_TRY(onnx_set_ints(c, nid2, "perm", perm5, 5));
-        return onnx_infer(c, nid2);
+    BNN_TRY(place_axis(c, sum, 5, 2, full, -pd0, OD, "depth_crop", &v));
+    if (bias < 0) { /* the crop's result is the output: name it so */
+        const int64_t same[] = { 0, M, OD, OH, OW };
+        return unary_ints_last(c, BNN_OP_RESHAPE, v, "shape", same, 5, true, NULL, &v);
     }
     /* the bias added channels-last, where it is a per-feature vector that
      * fine-tuning trains (train.c's learned operands), then channels back */
@@ -374,13 +393,10 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     if (bs.rank != 1 || bs.dims[0] != M)
         return onnx_node_fail(c, BNN_ERR_SHAPE, "the bias has rank %d, expected [%lld]", bs.rank,
                               (long long)M);
-    const int64_t last_c[] = { 0, 1, 3, 4, 2 }, first_c[] = { 0, 4, 1, 2, 3 };
+    const int64_t last_c[] = { 0, 2, 3, 4, 1 }, first_c[] = { 0, 4, 1, 2, 3 };
     BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, v, "perm", last_c, 5, "channels_last", &v));
     int ab[2] = { v, bias }, biased;
     BNN_TRY(add(c, BNN_OP_ADD, ab, 2, false, "bias", &biased, &nid));
     BNN_TRY(onnx_infer(c, nid));
-    int out;
-    BNN_TRY(add(c, BNN_OP_TRANSPOSE, &biased, 1, true, NULL, &out, &nid));
-    BNN_TRY(onnx_set_ints(c, nid, "perm", first_c, 5));
-    return onnx_infer(c, nid);
+    return unary_ints_last(c, BNN_OP_TRANSPOSE, biased, "perm", first_c, 5, true, NULL, &v);
 }

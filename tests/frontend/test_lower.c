@@ -171,15 +171,21 @@ Test(lower, conv1d_with_bias_dilation_and_groups)
 }
 
 /* A 3-D conv becomes a 2-D one over depth windows unrolled into channels
- * (frontend/onnx_lower_conv3d.c): x [1, 1, 4, 4, 4], weight [1, 1, 2, 2, 2]
- * -> the weight as [1, 2, 2, 2] over [N 3, 2, 4, 4] (the fixed batch of 1
- * freed), and y transposed back. */
+ * and the depths stacked into a tall image (frontend/onnx_lower_conv3d.c):
+ * x [1, 1, 4, 4, 4], weight [1, 1, 2, 2, 2] -> the weight as [1, 2, 2, 2]
+ * over [N, 2, 12, 4] (3 output depths of 4 rows), each plane's first 3 rows
+ * sliced out; the fixed batch of 1 is freed and stays the batch. */
 Test(lower, conv3d_lowers_to_2d_and_kernel_mismatch_is_an_error)
 {
     g = fe_import("conv3d.onnx", NULL);
     const bnn_node *t = fe_producer(g, "y");
-    cr_assert_eq(t->op, BNN_OP_TRANSPOSE);
-    fe_expect_ints(t, "perm", (int64_t[]){ 0, 2, 1, 3, 4 }, 5);
+    cr_assert_eq(t->op, BNN_OP_SLICE);
+    fe_expect_ints(t, "axes", (int64_t[]){ 3 }, 1);
+    fe_expect_ints(t, "ends", (int64_t[]){ 3 }, 1);
+    const bnn_value *y = &g->values[t->outputs[0]];
+    cr_assert_eq(y->shape.rank, 5);
+    cr_expect(bnn_dim_is_symbol(y->shape.dims[0]), "the batch stays a symbol");
+    cr_expect_eq(y->shape.dims[2], 3);
     int convs = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const bnn_node *n = &g->nodes[i];
@@ -191,6 +197,7 @@ Test(lower, conv3d_lowers_to_2d_and_kernel_mismatch_is_an_error)
         cr_expect_eq(w->shape.dims[1], 2, "the depth window folded into the weight's channels");
         cr_expect_eq(x->shape.rank, 4);
         cr_expect_eq(x->shape.dims[1], 2);
+        cr_expect_eq(x->shape.dims[2], 12, "three planes of four rows");
         cr_expect_eq(x->shape.dims[3], 4);
     }
     cr_expect_eq(convs, 1);

@@ -29,11 +29,14 @@ sys.exit(0 if a.shape == b.shape and err <= 1e-5 else 'max relative difference %
 }
 
 V=$FIX/torch_conv3d
-# The lowering: depth pad, strided depth slices side by side, the 2-D conv
-# with the weight's depth folded into its channels, and back.
-expect 0 dump "$V.onnx" && has out '= pad(%clip) {pads=[0, 0, 1, 0, 0, 0, 0, 1, 0, 0], mode="constant", value=0.0}' \
+# The lowering: depth and height pads, strided depth slices side by side,
+# the planes stacked into one tall image for the 2-D conv (the weight's depth
+# folded into its channels), each plane's rows cut back; the batch stays N.
+expect 0 dump "$V.onnx" && has out '-> (%logits: f32[N,3])' \
+    && has out '= pad(%clip) {pads=[0, 0, 1, 1, 0, 0, 0, 1, 1, 0], mode="constant", value=0.0}' \
     && has out '{starts=[2], ends=[9], axes=[2], steps=[2]}' \
-    && has out '= conv(%"/c1/Conv.as_2d", %c1.weight, %c1.bias)' && has out 'group=2}'
+    && has out '= reshape(%"/c1/Conv.depth_windows") {shape=[0, 9, 44, 9]} : f32[N,9,44,9]' \
+    && has out '= conv(%"/c1/Conv.tall", %c1.weight, %c1.bias)' && has out 'group=2}'
 expect 0 run "$FIX/onnx_conv3d_same.onnx" --input "$FIX/onnx_conv3d_same.input.npy" \
     --output "$TMP/same.npy" --quiet
 close "auto_pad SAME_UPPER Conv3d = ONNX Runtime" "$TMP/same.npy" "$FIX/onnx_conv3d_same.output.npy"
@@ -65,9 +68,11 @@ for m in torch_conv3d torch_convt3d; do
     expect 0 export "$TMP/$m.trained.onnx" --mode mean -o "$TMP/$m.mean.onnx"
     expect 0 run "$TMP/$m.mean.onnx" --input "$M.input.npy" --output "$TMP/$m.mean.npy" --quiet
 done
-# The 3-D ConvTranspose: one 2-D ConvTranspose, each depth tap spread over
-# the stride, shifted, summed; the pads cut.
-expect 0 dump "$FIX/torch_convt3d.onnx" && has out '= conv_transpose(%"/up/ConvTranspose.as_2d", %up.weight)' \
+# The 3-D ConvTranspose: one 2-D ConvTranspose over the planes stacked with
+# gaps, each plane's rows cut, each depth tap spread over the stride,
+# shifted, summed; the pads cut.
+expect 0 dump "$FIX/torch_convt3d.onnx" && has out '-> (%logits: f32[N,3])' \
+    && has out '= conv_transpose(%"/up/ConvTranspose.tall", %up.weight)' \
     && has out 'depth_sum' && has out 'depth_crop'
 
 expect 1 dump "$FIX/bad/conv3d_symbolic_depth.onnx" \
