@@ -69,6 +69,36 @@ void bnn_dataset_gather(const bnn_dataset *ds, const int64_t *idx, int64_t count
  * and not alias it.  For evaluating under dataset shift. */
 void bnn_rotate_images(const bnn_tensor *x, double degrees, bnn_tensor *out);
 
+/* A dataset shift for `bnnc eval --shift`: parsed from "rotate:DEG",
+ * "translate:DX[,DY]" (whole pixels, right and down; DY defaults to DX),
+ * "noise:STD" (additive Gaussian noise of that standard deviation, clipped
+ * to the data's own range), "blur:SIGMA" (a Gaussian blur of that width in
+ * pixels) or "contrast:F" (every image's pixels pulled towards its mean:
+ * m + F (x - m)). */
+typedef enum bnn_shift_kind {
+    BNN_SHIFT_ROTATE,
+    BNN_SHIFT_TRANSLATE,
+    BNN_SHIFT_NOISE,
+    BNN_SHIFT_BLUR,
+    BNN_SHIFT_CONTRAST,
+} bnn_shift_kind;
+
+typedef struct bnn_shift {
+    bnn_shift_kind kind;
+    double a, b; /* the amounts: degrees; dx, dy; std; sigma; factor */
+} bnn_shift;
+
+/* False when spec is none of the forms above or its amount is out of range
+ * (a negative std or sigma, a sigma above 64 pixels, a non-finite number). */
+bool bnn_shift_parse(const char *spec, bnn_shift *out);
+/* The kind's name, "rotate" ... "contrast". */
+const char *bnn_shift_name(bnn_shift_kind kind);
+/* out = x ([n, c, h, w] f32) under the shift; out has x's shape and does not
+ * alias it.  Noise is drawn from `seed` (the same seed, the same noise).
+ * False only when a blur's scratch plane cannot be allocated. */
+bool bnn_shift_images(const bnn_tensor *x, const bnn_shift *shift, uint64_t seed,
+                      bnn_tensor *out);
+
 #ifdef __cplusplus
 }
 #endif

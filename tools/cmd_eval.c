@@ -58,7 +58,11 @@ static void usage(FILE *out)
         "                      logits' Gaussian: 2K sigma points (default), S seeded draws,\n"
         "                      or the probit approximation alone (no mutual information)\n"
         "  --batch B           rows per run (default 256)\n"
-        "  --shift rotate:DEG  rotate every image by DEG degrees (bilinear, zero fill)\n"
+        "  --shift S           evaluate under a dataset shift of the images: rotate:DEG\n"
+        "                      (bilinear, zero fill), translate:DX[,DY] (pixels, zero\n"
+        "                      fill), noise:STD (Gaussian, clipped to the data's range;\n"
+        "                      drawn from --seed), blur:SIGMA (Gaussian, pixels) or\n"
+        "                      contrast:F (each image pulled to its mean)\n"
         "  --ood noise|DIR|X.npy   out-of-distribution inputs: uniform noise images, an\n"
         "                      MNIST-format directory's test split, or an array; reports\n"
         "                      AUROC of predictive entropy and of mutual information\n"
@@ -365,7 +369,7 @@ int bnnc_cmd_eval(int argc, char **argv)
     memset(&xs, 0, sizeof xs);
     memset(&oods, 0, sizeof oods);
     int64_t limit = 0, samples = 32, batch = 256, seed = 0, threads = 0;
-    double rotate = 0;
+    bnn_shift shift_spec = { 0 };
     bool json = false;
     int task = 0; /* 0: detect, 1: classify, 2: regress */
     bnn_predictive predictive = BNN_PREDICTIVE_MC;
@@ -406,7 +410,7 @@ int bnnc_cmd_eval(int argc, char **argv)
         case OPT_THREADS: ok = bnnc_parse_int(optarg, 0, 1024, &threads); break;
         case OPT_SHIFT:
             shift = optarg;
-            ok = strncmp(optarg, "rotate:", 7) == 0 && bnnc_parse_float(optarg + 7, &rotate);
+            ok = bnn_shift_parse(optarg, &shift_spec);
             break;
         default: return bnnc_usage_error("eval", "unknown option");
         }
@@ -415,6 +419,8 @@ int bnnc_cmd_eval(int argc, char **argv)
                                     c == OPT_LOGITS ? " (--logits wants sigma, draws or probit)"
                                     : c == OPT_PREDICTIVE ? " (--predictive wants mc, moments or glm)"
                                     : c == OPT_TASK ? " (--task wants classify or regress)"
+                                    : c == OPT_SHIFT ? " (--shift wants rotate:DEG, translate:DX[,DY], "
+                                                       "noise:STD, blur:SIGMA or contrast:F)"
                                     : "");
     }
     if (argc - optind != 1)
@@ -575,15 +581,16 @@ int bnnc_cmd_eval(int argc, char **argv)
     const bnn_tensor *x = &test.x;
     if (shift) {
         if (test.x.dtype != BNN_F32) {
-            fprintf(stderr, "bnnc eval: --shift rotates float32 images; %s's input takes %s\n",
-                    model, bnn_dtype_name(test.x.dtype));
+            fprintf(stderr, "bnnc eval: --shift %s float32 images; %s's input takes %s\n",
+                    shift_spec.kind == BNN_SHIFT_ROTATE ? "rotates" : "transforms", model,
+                    bnn_dtype_name(test.x.dtype));
             status = BNNC_EXIT_USAGE;
             goto done;
         }
         if (test.x.shape.rank != 4) {
             char buf[256];
-            fprintf(stderr, "bnnc: %s: --shift rotate needs images [n, channels, height, width], "
-                    "not %s\n", data ? data : xpath,
+            fprintf(stderr, "bnnc: %s: --shift %s needs images [n, channels, height, width], "
+                    "not %s\n", data ? data : xpath, bnn_shift_name(shift_spec.kind),
                     bnn_shape_format(&test.x.shape, test.x.dtype, buf, sizeof buf));
             goto done;
         }
@@ -591,19 +598,23 @@ int bnnc_cmd_eval(int argc, char **argv)
             bnnc_report(NULL, &diag);
             goto done;
         }
-        bnn_rotate_images(&test.x, rotate, &shifted);
+        if (!bnn_shift_images(&test.x, &shift_spec, (uint64_t)seed, &shifted)) {
+            fprintf(stderr, "bnnc eval: out of memory for --shift %s\n", shift);
+            goto done;
+        }
         x = &shifted;
     }
 
     if (!eval_check_rows(graph, x, data ? data : xpath) ||
         !bnnc_bind_input_dims(graph, x, model))
         goto done;
+    const double shift_fields[] = {(double)shift_spec.kind, shift_spec.a, shift_spec.b};
     uint64_t setup[] = {(uint64_t)n_all, (uint64_t)samples, (uint64_t)batch, (uint64_t)seed,
                         (uint64_t)predictive, (uint64_t)(shift != NULL), (uint64_t)(ood != NULL)};
     if (!bnnc_ranks_agree(comm, "model", bnn_graph_fingerprint(graph), model) ||
         !bnnc_ranks_agree(comm, "test data or options",
                      bnn_comm_hash(bnn_comm_hash(BNN_COMM_HASH_SEED, setup, sizeof setup),
-                                   &rotate, sizeof rotate), data ? data : xpath))
+                                   shift_fields, sizeof shift_fields), data ? data : xpath))
         goto done;
     bnn_runtime_set_threads((int)threads);
     bnn_predict_options po = bnn_predict_defaults();

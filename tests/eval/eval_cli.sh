@@ -69,7 +69,7 @@ expect 2 eval && has err "expected one model file"
 expect 2 eval "$LENET" && has err "give either --data DIR or both --x and --y"
 expect 2 eval "$LENET" --x "$DIGITS/batch16.npy" && has err "give either --data"
 expect 2 eval "$LENET" --data "$MNIST" --samples 0 && has err "bad value '0'"
-expect 2 eval "$LENET" --data "$MNIST" --shift blur:3 && has err "bad value 'blur:3'"
+expect 2 eval "$LENET" --data "$MNIST" --shift blur:3x && has err "bad value 'blur:3x'"
 expect 2 eval "$LENET" --data "$MNIST" --shift rotate:abc && has err "bad value 'rotate:abc'"
 expect 2 eval "$LENET" --data "$MNIST" --bogus && has err "unknown option"
 expect 1 eval "$TMP/missing.onnx" --data "$MNIST" && has err "bnnc: $TMP/missing.onnx: cannot open"
@@ -141,6 +141,28 @@ plain = json.load(open(sys.argv[1].rsplit("/", 1)[0] + "/plain.json"))
 assert d["shift"] == "rotate:30"
 assert d["accuracy"] < plain["accuracy"] - 0.05, (d["accuracy"], plain["accuracy"])
 assert d["nll"] > plain["nll"] and d["ece"] > plain["ece"], (d, plain)'
+# the other shifts: each hurts, noise is the same for the same --seed
+for sh in translate:3,-2 noise:0.4 contrast:0.25; do
+    expect 0 eval "$LENET" --data "$MNIST" --shift $sh --json --seed 3
+    check "$sh hurts the deterministic model" "
+plain = json.load(open(sys.argv[1].rsplit('/', 1)[0] + '/plain.json'))
+assert d['shift'] == '$sh'
+assert d['accuracy'] < plain['accuracy'] - 0.02, (d['accuracy'], plain['accuracy'])
+assert d['nll'] > plain['nll'], (d, plain)"
+done
+cp "$TMP/out" "$TMP/contrast.json"
+expect 0 eval "$LENET" --data "$MNIST" --shift noise:0.4 --json --seed 3 && cp "$TMP/out" "$TMP/n1.json"
+expect 0 eval "$LENET" --data "$MNIST" --shift noise:0.4 --json --seed 3
+check "noise:0.4 is the same noise for the same seed" '
+n1 = json.load(open(sys.argv[1].rsplit("/", 1)[0] + "/n1.json"))
+assert d["accuracy"] == n1["accuracy"] and d["nll"] == n1["nll"], (d, n1)'
+expect 0 eval "$LENET" --data "$MNIST" --shift blur:0 --json
+check "blur:0 changes nothing" '
+plain = json.load(open(sys.argv[1].rsplit("/", 1)[0] + "/plain.json"))
+assert abs(d["accuracy"] - plain["accuracy"]) < 1e-9 and abs(d["nll"] - plain["nll"]) < 1e-5'
+expect 2 eval "$LENET" --data "$MNIST" --shift spin:30 \
+    && has err "bad value 'spin:30' (--shift wants rotate:DEG, translate:DX[,DY], noise:STD, blur:SIGMA or contrast:F)"
+expect 2 eval "$LENET" --data "$MNIST" --shift blur:-1 && has err "bad value 'blur:-1'"
 expect 0 eval "$LENET" --data "$MNIST" --shift rotate:0 --json
 check "rotate:0 changes nothing" '
 plain = json.load(open(sys.argv[1].rsplit("/", 1)[0] + "/plain.json"))

@@ -1,5 +1,6 @@
 /* IDX reading (plain and gzip'd), malformed files, and the bundled MNIST sample. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -197,6 +198,131 @@ Test(rotate, bilinear_and_zero_fill)
     cr_assert(o[3] > 0.99f);             /* the middle of an edge stays inside */
     for (int i = 0; i < 98; i++)
         cr_assert(o[i] >= -1e-6 && o[i] <= 1 + 1e-6);
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+}
+
+Test(shift, parses_every_kind_and_refuses_bad_amounts)
+{
+    bnn_shift s;
+    cr_assert(bnn_shift_parse("rotate:30", &s) && s.kind == BNN_SHIFT_ROTATE && s.a == 30);
+    cr_assert(bnn_shift_parse("translate:3", &s) && s.kind == BNN_SHIFT_TRANSLATE && s.a == 3 &&
+              s.b == 3);
+    cr_assert(bnn_shift_parse("translate:-2,4", &s) && s.a == -2 && s.b == 4);
+    cr_assert(bnn_shift_parse("noise:0.25", &s) && s.kind == BNN_SHIFT_NOISE && s.a == 0.25);
+    cr_assert(bnn_shift_parse("blur:1.5", &s) && s.kind == BNN_SHIFT_BLUR && s.a == 1.5);
+    cr_assert(bnn_shift_parse("contrast:0.5", &s) && s.kind == BNN_SHIFT_CONTRAST);
+    const char *bad[] = { "rotate", "rotate:", "rotate:x", "rotate:3x", "spin:3", "noise:-1",
+                          "blur:65", "blur:-1", "translate:1.5", "translate:1,", "translate:1,2,3",
+                          "rotate:nan", "contrast:inf", "noise:0.1,0.2", "" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect(!bnn_shift_parse(bad[i], &s), "'%s' parsed", bad[i]);
+    cr_expect_str_eq(bnn_shift_name(BNN_SHIFT_BLUR), "blur");
+}
+
+static void image(bnn_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w)
+{
+    bnn_shape s = {4, {n, c, h, w}};
+    cr_assert_eq(bnn_tensor_alloc(t, BNN_F32, &s, NULL), BNN_OK);
+}
+
+Test(shift, translate_moves_pixels_and_fills_zeros)
+{
+    bnn_tensor x, y;
+    image(&x, 1, 1, 4, 5);
+    image(&y, 1, 1, 4, 5);
+    float *in = x.data, *o = y.data;
+    for (int i = 0; i < 20; i++)
+        in[i] = (float)(i + 1);
+    bnn_shift s;
+    cr_assert(bnn_shift_parse("translate:2,1", &s));
+    cr_assert(bnn_shift_images(&x, &s, 0, &y));
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 5; j++) {
+            float want = i >= 1 && j >= 2 ? in[(i - 1) * 5 + j - 2] : 0;
+            cr_expect_float_eq(o[i * 5 + j], want, 0, "pixel (%d, %d)", i, j);
+        }
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+}
+
+Test(shift, noise_is_seeded_and_stays_in_the_data_range)
+{
+    bnn_tensor x, y, z;
+    image(&x, 2, 1, 16, 16);
+    image(&y, 2, 1, 16, 16);
+    image(&z, 2, 1, 16, 16);
+    float *in = x.data;
+    for (int i = 0; i < 512; i++)
+        in[i] = (float)(i % 17) / 16; /* 0 .. 1 */
+    bnn_shift s;
+    cr_assert(bnn_shift_parse("noise:0.2", &s));
+    cr_assert(bnn_shift_images(&x, &s, 7, &y));
+    cr_assert(bnn_shift_images(&x, &s, 7, &z));
+    cr_expect_eq(memcmp(y.data, z.data, 512 * sizeof(float)), 0, "the same seed, the same noise");
+    cr_assert(bnn_shift_images(&x, &s, 8, &z));
+    cr_expect_neq(memcmp(y.data, z.data, 512 * sizeof(float)), 0, "another seed, other noise");
+    const float *o = y.data;
+    double d2 = 0;
+    int inner = 0;
+    for (int i = 0; i < 512; i++) {
+        cr_expect(o[i] >= 0 && o[i] <= 1, "pixel %d = %g leaves [0, 1]", i, o[i]);
+        if (in[i] > 0.3f && in[i] < 0.7f) { /* far from the clip: the noise itself */
+            d2 += (double)(o[i] - in[i]) * (o[i] - in[i]);
+            inner++;
+        }
+    }
+    double sd = sqrt(d2 / inner);
+    cr_expect(sd > 0.15 && sd < 0.25, "noise std %g over %d pixels, wanted about 0.2", sd, inner);
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+    bnn_tensor_free(&z);
+}
+
+Test(shift, blur_spreads_a_point_and_keeps_a_constant)
+{
+    bnn_tensor x, y;
+    image(&x, 2, 1, 9, 9);
+    image(&y, 2, 1, 9, 9);
+    float *in = x.data, *o = y.data;
+    in[4 * 9 + 4] = 1; /* image 0: one bright pixel in the middle */
+    for (int i = 81; i < 162; i++)
+        in[i] = 0.5f; /* image 1: constant */
+    bnn_shift s;
+    cr_assert(bnn_shift_parse("blur:1", &s));
+    cr_assert(bnn_shift_images(&x, &s, 0, &y));
+    double sum = 0;
+    for (int i = 0; i < 81; i++)
+        sum += o[i];
+    cr_expect(fabs(sum - 1) < 0.02, "the point's mass stays (%g; the renormalised edge taps add a little)", sum);
+    cr_expect(o[40] < 0.3f && o[40] > o[41] && o[41] > o[42], "a peak falling off");
+    cr_expect_float_eq(o[39], o[41], 1e-6, "symmetric");
+    cr_expect_float_eq(o[31], o[41], 1e-6, "the same along rows and columns");
+    for (int i = 81; i < 162; i++)
+        cr_expect_float_eq(o[i], 0.5, 1e-6, "constant image, pixel %d (edges renormalised)", i);
+    cr_assert(bnn_shift_parse("blur:0", &s));
+    cr_assert(bnn_shift_images(&x, &s, 0, &y));
+    cr_expect_eq(memcmp(x.data, y.data, 162 * sizeof(float)), 0, "blur:0 changes nothing");
+    bnn_tensor_free(&x);
+    bnn_tensor_free(&y);
+}
+
+Test(shift, contrast_pulls_each_image_to_its_mean)
+{
+    bnn_tensor x, y;
+    image(&x, 2, 2, 2, 2);
+    image(&y, 2, 2, 2, 2);
+    float *in = x.data, *o = y.data;
+    for (int i = 0; i < 16; i++)
+        in[i] = (float)(i < 8 ? i : 10 * i);
+    bnn_shift s;
+    cr_assert(bnn_shift_parse("contrast:0.5", &s));
+    cr_assert(bnn_shift_images(&x, &s, 0, &y));
+    double m0 = 3.5, m1 = 10 * (8 + 15) / 2.0;
+    for (int i = 0; i < 16; i++) {
+        double m = i < 8 ? m0 : m1;
+        cr_expect_float_eq(o[i], m + 0.5 * (in[i] - m), 1e-4, "pixel %d", i);
+    }
     bnn_tensor_free(&x);
     bnn_tensor_free(&y);
 }
