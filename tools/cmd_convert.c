@@ -653,6 +653,14 @@ int bnnc_cmd_convert(int argc, char **argv)
         bnnc_report(in, &diag);
         goto done;
     }
+    if ((laplace || data || xpath) && graph->n_inputs != 1) {
+        /* the examples are one array; a model of several inputs takes one per input */
+        fprintf(stderr, "bnnc: %s: %s checks the posterior on one array of examples, and the "
+                "model has %d inputs; convert without it (widths unchecked) and calibrate or "
+                "evaluate with NAME=FILE arrays\n", in,
+                laplace ? "--init laplace" : data ? "--data" : "--x", graph->n_inputs);
+        goto done;
+    }
     if ((laplace || data || xpath) &&
         fit_and_guard(graph, laplace, data, xpath, limit) != BNNC_EXIT_OK)
         goto done;

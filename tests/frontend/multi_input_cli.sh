@@ -61,6 +61,9 @@ close "the text model after one SGD step = PyTorch" "$TMP/text.sgd.npy" "$M.sgd_
 expect 0 dump "$TMP/text.sgd.onnx" && has out "(%ids: i64[N,9], %mask: i64[N,9])"
 # converted, it trains (the loss falls), with a held-out split and with
 # named validation arrays, and is evaluated, calibrated and sampled
+expect 1 convert "$M.onnx" --x "$M.input.ids.npy" -o "$TMP/text.checked.onnx" \
+    && has err "--x checks the posterior on one array of examples, and the model has 2 inputs"
+[ ! -e "$TMP/text.checked.onnx" ] || fail "a refused convert wrote its output"
 expect 0 convert "$M.onnx" --layers all -o "$TMP/text.bnn.onnx" && has out "converted:"
 expect 0 train "$TMP/text.bnn.onnx" $TX --batch 32 --epochs 8 --lr 0.02 --val-split 0.25 \
     -o "$TMP/text.trained.onnx" && has out "epoch 8/8" && has out "calibrated on the 64 held-out examples"
