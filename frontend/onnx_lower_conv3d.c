@@ -121,6 +121,25 @@ static bnn_status place_axis(onnx_ctx *c, int x, int rank, int axis, int64_t hav
     return BNN_OK;
 }
 
+/* The weight as the 2-D op's, dims (rank 4, the same floats): an
+ * initializer used only here is reshaped in place; otherwise a reshape
+ * copies its first dim (a weight fed as a graph input keeps its own, a freed
+ * batch included). */
+static bnn_status weight_2d(onnx_ctx *c, int wid, const int64_t *dims, int *out)
+{
+    *out = wid;
+    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
+        bnn_shape s = onnx_val(c, wid)->shape;
+        s.rank = 4;
+        for (int i = 0; i < 4; i++)
+            s.dims[i] = dims[i];
+        bnn_graph_value(c->g, wid)->shape = s;
+        return BNN_OK;
+    }
+    const int64_t copied[] = { 0, dims[1], dims[2], dims[3] };
+    return unary_ints(c, BNN_OP_RESHAPE, wid, "shape", copied, 4, "weight_2d", out);
+}
+
 bnn_status onnx_lower_conv3d(onnx_ctx *c)
 {
     int x, wid, nid;
@@ -217,17 +236,8 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
 
     /* the weight as [M, C/g KD, KH, KW]: the same floats */
     const int64_t wd[] = { M, ws.dims[1] * KD, ws.dims[3], ws.dims[4] };
-    int w2 = wid;
-    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
-        bnn_shape s = ws;
-        s.rank = 4;
-        for (int i = 0; i < 4; i++)
-            s.dims[i] = wd[i];
-        bnn_graph_value(c->g, wid)->shape = s;
-    } else { /* dim 0 copied: a weight fed as a graph input keeps its own first dim */
-        const int64_t wd0[] = { 0, wd[1], wd[2], wd[3] };
-        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, wid, "shape", wd0, 4, "weight_2d", &w2));
-    }
+    int w2;
+    BNN_TRY(weight_2d(c, wid, wd, &w2));
     int in[3] = { v, w2, bias };
     int y2;
     BNN_TRY(add(c, BNN_OP_CONV, in, bias >= 0 ? 3 : 2, false, "conv2d", &y2, &nid));
@@ -326,17 +336,8 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     const int64_t in2d[] = { 0, C, D * (H + G), W };
     BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, tall, "shape", in2d, 4, "tall", &v));
     const int64_t wd[] = { C, Mg * KD, ws.dims[3], ws.dims[4] };
-    int w2 = wid;
-    if (onnx_is_param(c, wid) && onnx_param_sole_use(c, wid, c->node->input[1])) {
-        bnn_shape s = ws;
-        s.rank = 4;
-        for (int i = 0; i < 4; i++)
-            s.dims[i] = wd[i];
-        bnn_graph_value(c->g, wid)->shape = s;
-    } else { /* dim 0 copied: a weight fed as a graph input keeps its own first dim */
-        const int64_t wd0[] = { 0, wd[1], wd[2], wd[3] };
-        BNN_TRY(unary_ints(c, BNN_OP_RESHAPE, wid, "shape", wd0, 4, "weight_2d", &w2));
-    }
+    int w2;
+    BNN_TRY(weight_2d(c, wid, wd, &w2));
     int in[2] = { v, w2 }, z;
     BNN_TRY(add(c, BNN_OP_CONV_TRANSPOSE, in, 2, false, "conv_transpose2d", &z, &nid));
     onnx_ct_window w2d = { .nsp = 2, .group = g };

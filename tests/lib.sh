@@ -38,6 +38,19 @@ empty() {
     [ ! -s "$TMP/$1" ] || fail "std$1 is not empty"
 }
 
+# npy_close NAME A.npy B.npy: A has B's shape and matches B within 1e-5 of
+# B's largest magnitude (Debian's python3 with numpy).
+npy_close() {
+    checks=$((checks + 1))
+    if ! /usr/bin/python3 -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
+sys.exit(0 if a.shape == b.shape and err <= 1e-5 else 'max relative difference %g' % err)" "$2" "$3" 2>"$TMP/py"; then
+        fail "$1: $(cat "$TMP/py")"
+    fi
+}
+
 # finish: the summary line; the exit status says whether all checks passed.
 finish() {
     echo "$checks checks, $failures failed"

@@ -19,18 +19,6 @@ TMP=$(mktemp -d /tmp/bnnc-multi-input-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib.sh"
 
-# close NAME A.npy B.npy: A matches B within 1e-5 of B's largest magnitude.
-close() {
-    checks=$((checks + 1))
-    if ! /usr/bin/python3 -c "
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
-sys.exit(0 if a.shape == b.shape and err <= 1e-5 else 'max relative difference %g' % err)" "$2" "$3" 2>"$TMP/py"; then
-        fail "$1: $(cat "$TMP/py")"
-    fi
-}
-
 # loss_falls: the data loss of the last epoch line in out is below the first's.
 loss_falls() {
     checks=$((checks + 1))
@@ -47,16 +35,16 @@ IN="--input ids=$M.input.ids.npy --input mask=$M.input.mask.npy"
 TX="--train-x ids=$M.train_x.ids.npy --train-x mask=$M.train_x.mask.npy --train-y $M.train_y.npy"
 EX="--x ids=$M.train_x.ids.npy --x mask=$M.train_x.mask.npy --y $M.train_y.npy"
 expect 0 run "$M.onnx" $IN --output "$TMP/text.npy" --quiet
-close "the text model against ONNX Runtime" "$TMP/text.npy" "$M.output.npy"
+npy_close "the text model against ONNX Runtime" "$TMP/text.npy" "$M.output.npy"
 # the same through run --samples, which packs the inputs (one sample of a
 # deterministic model: its output)
 expect 0 run "$M.onnx" $IN --samples 1 --task regress --output "$TMP/text.packed.npy" --quiet
-close "run --samples with two inputs" "$TMP/text.packed.npy" "$M.output.npy"
+npy_close "run --samples with two inputs" "$TMP/text.packed.npy" "$M.output.npy"
 # one full-batch SGD step gives PyTorch's model (the embedding, the
 # positional table, attention, layer norm, head)
 expect 0 train "$M.onnx" $TX --batch 1000 --epochs 1 --optimizer sgd --lr 0.5 -o "$TMP/text.sgd.onnx"
 expect 0 run "$TMP/text.sgd.onnx" $IN --output "$TMP/text.sgd.npy" --quiet
-close "the text model after one SGD step = PyTorch" "$TMP/text.sgd.npy" "$M.sgd_output.npy"
+npy_close "the text model after one SGD step = PyTorch" "$TMP/text.sgd.npy" "$M.sgd_output.npy"
 # the trained file keeps the model's inputs
 expect 0 dump "$TMP/text.sgd.onnx" && has out "(%ids: i64[N,9], %mask: i64[N,9])"
 # converted, it trains (the loss falls), with a held-out split and with
@@ -143,7 +131,7 @@ S=$FIX/onnx_image_side
 SX="--train-x img=$S.train_x.img.npy --train-x side=$S.train_x.side.npy --train-y $S.train_y.npy"
 expect 0 run "$S.onnx" --input "img=$S.input.img.npy" --input "side=$S.input.side.npy" \
     --output "$TMP/side.npy" --quiet
-close "the image and side model against ONNX Runtime" "$TMP/side.npy" "$S.output.npy"
+npy_close "the image and side model against ONNX Runtime" "$TMP/side.npy" "$S.output.npy"
 # exported at batch 1, it trains at batch 32 (the batch is freed on both)
 expect 0 train "$S.onnx" $SX --batch 32 --epochs 10 --lr 0.02 -o "$TMP/side.tuned.onnx" \
     && has out "epoch 10/10"

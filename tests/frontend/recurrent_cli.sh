@@ -16,18 +16,6 @@ TMP=$(mktemp -d /tmp/bnnc-recurrent-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib.sh"
 
-# close NAME A.npy B.npy: A matches B within 1e-5 of B's largest magnitude.
-close() {
-    checks=$((checks + 1))
-    if ! /usr/bin/python3 -c "
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
-sys.exit(0 if a.shape == b.shape and err <= 1e-5 else 'max relative difference %g' % err)" "$2" "$3" 2>"$TMP/py"; then
-        fail "$1: $(cat "$TMP/py")"
-    fi
-}
-
 # loss_falls: the data loss of the last epoch line in out is below the first's.
 loss_falls() {
     checks=$((checks + 1))
@@ -90,7 +78,7 @@ for m in torch_token_lstm torch_transformer torch_cls_token; do
     expect 0 train "$FIX/$m.onnx" --train-x "$FIX/$m.train_x.npy" --train-y "$FIX/$m.train_y.npy" \
         --batch 1000 --epochs 1 --optimizer sgd --lr 0.5 -o "$TMP/$m.sgd.onnx"
     expect 0 run "$TMP/$m.sgd.onnx" --input "$FIX/$m.input.npy" --output "$TMP/$m.sgd.npy" --quiet
-    close "$m after one SGD step = PyTorch" "$TMP/$m.sgd.npy" "$FIX/$m.sgd_output.npy"
+    npy_close "$m after one SGD step = PyTorch" "$TMP/$m.sgd.npy" "$FIX/$m.sgd_output.npy"
 done
 # ViT's class token is expanded to a batch read from Shape(x): the shape is
 # input 1 of expand until a session binds the batch; the converted model

@@ -16,18 +16,6 @@ TMP=$(mktemp -d /tmp/bnnc-volume-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 . "$ROOT/tests/lib.sh"
 
-# close NAME A.npy B.npy: A matches B within 1e-5 of B's largest magnitude.
-close() {
-    checks=$((checks + 1))
-    if ! /usr/bin/python3 -c "
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-err = np.abs(a - b).max() / max(np.abs(b).max(), 1e-30)
-sys.exit(0 if a.shape == b.shape and err <= 1e-5 else 'max relative difference %g' % err)" "$2" "$3" 2>"$TMP/py"; then
-        fail "$1: $(cat "$TMP/py")"
-    fi
-}
-
 V=$FIX/torch_conv3d
 # The lowering: depth and height pads, strided depth slices side by side,
 # the planes stacked into one tall image for the 2-D conv (the weight's depth
@@ -39,7 +27,7 @@ expect 0 dump "$V.onnx" && has out '-> (%logits: f32[N,3])' \
     && has out '= conv(%"/c1/Conv.tall", %c1.weight, %c1.bias)' && has out 'group=2}'
 expect 0 run "$FIX/onnx_conv3d_same.onnx" --input "$FIX/onnx_conv3d_same.input.npy" \
     --output "$TMP/same.npy" --quiet
-close "auto_pad SAME_UPPER Conv3d = ONNX Runtime" "$TMP/same.npy" "$FIX/onnx_conv3d_same.output.npy"
+npy_close "auto_pad SAME_UPPER Conv3d = ONNX Runtime" "$TMP/same.npy" "$FIX/onnx_conv3d_same.output.npy"
 # Fine-tuning trains the 3-D weights (and the 3-D ConvTranspose's bias, added
 # after the lowering) as PyTorch does, and its loss falls; converted, every 3-D
 # conv is Bayesian, and the model trains, samples, evaluates and exports a mean
@@ -48,10 +36,10 @@ for m in torch_conv3d torch_convt3d; do
     M=$FIX/$m
     XY="--train-x $M.train_x.npy --train-y $M.train_y.npy"
     expect 0 run "$M.onnx" --input "$M.input.npy" --output "$TMP/$m.fwd.npy" --quiet
-    close "$m = ONNX Runtime" "$TMP/$m.fwd.npy" "$M.output.npy"
+    npy_close "$m = ONNX Runtime" "$TMP/$m.fwd.npy" "$M.output.npy"
     expect 0 train "$M.onnx" $XY --batch 1000 --epochs 1 --optimizer sgd --lr 0.5 -o "$TMP/$m.sgd.onnx"
     expect 0 run "$TMP/$m.sgd.onnx" --input "$M.input.npy" --output "$TMP/$m.sgd.npy" --quiet
-    close "$m after one SGD step = PyTorch" "$TMP/$m.sgd.npy" "$M.sgd_output.npy"
+    npy_close "$m after one SGD step = PyTorch" "$TMP/$m.sgd.npy" "$M.sgd_output.npy"
     expect 0 train "$M.onnx" $XY --batch 16 --epochs 6 --lr 0.01 -o "$TMP/$m.tuned.onnx" \
         && has out "epoch 6/6"
     checks=$((checks + 1))
