@@ -71,7 +71,7 @@ static bnn_status add(onnx_ctx *c, bnn_op op, const int *in, int n, bool last, c
 static bnn_status unary_ints_last(onnx_ctx *c, bnn_op op, int x, const char *attr,
                                   const int64_t *v, int n, bool last, const char *tag, int *out)
 {
-    int nid;
+    int nid = -1;
     BNN_TRY(add(c, op, &x, 1, last, tag, out, &nid));
     BNN_TRY(onnx_set_ints(c, nid, attr, v, n));
     if (op == BNN_OP_PAD) {
@@ -91,7 +91,7 @@ static bnn_status unary_ints(onnx_ctx *c, bnn_op op, int x, const char *attr, co
 static bnn_status slice_axis(onnx_ctx *c, int x, int64_t axis, int64_t lo, int64_t hi,
                              const char *tag, int *out)
 {
-    int nid;
+    int nid = -1;
     const int64_t one = 1;
     BNN_TRY(add(c, BNN_OP_SLICE, &x, 1, false, tag, out, &nid));
     BNN_TRY(onnx_set_ints(c, nid, "starts", &lo, 1));
@@ -142,7 +142,7 @@ static bnn_status weight_2d(onnx_ctx *c, int wid, const int64_t *dims, int *out)
 
 bnn_status onnx_lower_conv3d(onnx_ctx *c)
 {
-    int x, wid, nid;
+    int x, wid, nid = -1;
     BNN_TRY(onnx_need_input(c, 0, &x));
     BNN_TRY(onnx_need_input(c, 1, &wid));
     int bias = onnx_input(c, 2);
@@ -287,7 +287,7 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
  * op would add it KD times). */
 bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
 {
-    int x, wid, nid, v;
+    int x, wid, nid = -1, v;
     BNN_TRY(onnx_need_input(c, 0, &x));
     BNN_TRY(onnx_need_input(c, 1, &wid));
     int bias = onnx_input(c, 2);

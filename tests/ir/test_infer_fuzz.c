@@ -106,7 +106,7 @@ Test(infer_fuzz, random_operands_and_attributes_for_every_op)
         bnn_graph *g = bnn_graph_create("fuzz");
         int max = info->max_inputs == BNN_VARIADIC ? 4 : info->max_inputs;
         int n_in = info->min_inputs + pick(max - info->min_inputs + 1);
-        int inputs[8];
+        int inputs[16];
         for (int k = 0; k < n_in; k++)
             inputs[k] = k >= info->min_inputs && pick(3) == 0 ? -1 : random_operand(g, k);
         /* Operands that usually fit: sometimes every input is input 0. */
