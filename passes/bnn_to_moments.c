@@ -529,6 +529,20 @@ static bnn_status layout(moments_ctx *c, int *var_out)
     return BNN_OK;
 }
 
+/* Nearest-neighbour resizing picks elements: the variance goes through the
+ * same resize, exactly (a YOLO-style upsampling).  The interpolating modes
+ * mix independent inputs with weights w, whose variance is sum w^2 var, not
+ * the resize of the variance: no rule yet. */
+static bnn_status resize(moments_ctx *c, int *var_out)
+{
+    const bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    const char *mode = bnn_node_string(n, "mode", "nearest");
+    if (strcmp(mode, "nearest") != 0)
+        return unsupported(c, "a linear or cubic resize (interpolation mixes its inputs) has no "
+                              "moment rule yet; mode nearest has");
+    return layout(c, var_out);
+}
+
 static bnn_status concat(moments_ctx *c, int *var_out)
 {
     bnn_node *n = bnn_graph_node(c->g, c->node_id);
@@ -642,6 +656,7 @@ static bnn_status rewrite(moments_ctx *c, int node_id, int *softmax_heads, int *
     case BNN_OP_IDENTITY:
     case BNN_OP_DROPOUT:
     case BNN_OP_NEG: BNN_TRY(layout(c, &v)); break;
+    case BNN_OP_RESIZE: BNN_TRY(resize(c, &v)); break;
     case BNN_OP_SHAPE: use_means(c); break; /* a fixed result */
     case BNN_OP_CONCAT: BNN_TRY(concat(c, &v)); break;
     case BNN_OP_ADD:

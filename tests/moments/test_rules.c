@@ -268,6 +268,10 @@ int main(void)
         {"global_avg_pool", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,1,1]) {\n" SRC(64)
                             "  %r = reshape(%z) {shape=[-1, 4, 4, 4]} : f32[N,4,4,4]\n"
                             "  %y = global_avg_pool(%r) : f32[N,4,1,1]\n  return %y\n}\n", "exact"},
+        {"resize nearest x2", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,8,8]) {\n" SRC(64)
+                              "  %r = reshape(%z) {shape=[-1, 4, 4, 4]} : f32[N,4,4,4]\n"
+                              "  %y = resize(%r) {mode=\"nearest\", scales=[1.0, 1.0, 2.0, 2.0]} : f32[N,4,8,8]\n"
+                              "  return %y\n}\n", "exact"},
         {"batch_norm", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,2,2]) {\n" SRC(16)
                        "  param %scale: f32[4]\n  param %bias: f32[4]\n  param %mean: f32[4]\n"
                        "  param %running_var: f32[4]\n"
