@@ -94,9 +94,11 @@ bool bnn_shift_parse(const char *spec, bnn_shift *out);
 /* The kind's name, "rotate" ... "contrast". */
 const char *bnn_shift_name(bnn_shift_kind kind);
 /* out = x ([n, c, h, w] f32) under the shift; out has x's shape and does not
- * alias it.  Noise is drawn from `seed` (the same seed, the same noise).
- * False only when a blur's scratch plane cannot be allocated. */
-bool bnn_shift_images(const bnn_tensor *x, const bnn_shift *shift, uint64_t seed,
+ * alias it.  normals: for noise, one standard normal draw per element of x
+ * (the caller's generator, e.g. runtime/rng.h's bnn_rng_normal); NULL for
+ * the other kinds.  False only when a blur's scratch plane cannot be
+ * allocated. */
+bool bnn_shift_images(const bnn_tensor *x, const bnn_shift *shift, const float *normals,
                       bnn_tensor *out);
 
 #ifdef __cplusplus

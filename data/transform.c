@@ -106,23 +106,6 @@ const char *bnn_shift_name(bnn_shift_kind kind)
     return "?";
 }
 
-/* A standard normal draw from a splitmix64 stream (Box-Muller, one of the
- * pair): reproducible from the seed alone, on any platform. */
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-static double normal(uint64_t *s)
-{
-    double u = ((double)(splitmix(s) >> 11) + 0.5) / 9007199254740992.0; /* (0, 1) */
-    double v = (double)(splitmix(s) >> 11) / 9007199254740992.0;
-    return sqrt(-2 * log(u)) * cos(2 * M_PI * v);
-}
-
 /* One plane blurred along rows (step 1) or columns (step w): the Gaussian
  * taps renormalised where they leave the image, so edges keep their level. */
 static void blur_line(const float *in, float *o, int64_t n, int64_t step, const double *k,
@@ -141,7 +124,8 @@ static void blur_line(const float *in, float *o, int64_t n, int64_t step, const 
     }
 }
 
-bool bnn_shift_images(const bnn_tensor *x, const bnn_shift *shift, uint64_t seed, bnn_tensor *out)
+bool bnn_shift_images(const bnn_tensor *x, const bnn_shift *shift, const float *normals,
+                      bnn_tensor *out)
 {
     BNN_ASSERT(x->dtype == BNN_F32 && x->shape.rank == 4 && out->data != x->data);
     BNN_ASSERT(bnn_shape_equal(&x->shape, &out->shape));
@@ -171,9 +155,9 @@ bool bnn_shift_images(const bnn_tensor *x, const bnn_shift *shift, uint64_t seed
             lo = src[i] < lo ? src[i] : lo;
             hi = src[i] > hi ? src[i] : hi;
         }
-        uint64_t s = seed ^ 0x6e6f697365ULL; /* "noise" */
+        BNN_ASSERT(normals);
         for (int64_t i = 0; i < total; i++) {
-            double v = src[i] + shift->a * normal(&s);
+            double v = src[i] + shift->a * normals[i];
             dst[i] = (float)(v < lo ? lo : v > hi ? hi : v);
         }
         break;

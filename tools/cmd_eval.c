@@ -598,7 +598,19 @@ int bnnc_cmd_eval(int argc, char **argv)
             bnnc_report(NULL, &diag);
             goto done;
         }
-        if (!bnn_shift_images(&test.x, &shift_spec, (uint64_t)seed, &shifted)) {
+        /* noise: standard normals from the seed's data stream (step 1; --ood
+         * noise takes step 0) */
+        size_t count = (size_t)bnn_tensor_numel(&test.x);
+        float *normals = shift_spec.kind == BNN_SHIFT_NOISE ? malloc(sizeof(float) * count + 1)
+                                                            : NULL;
+        if (normals) {
+            bnn_rng_stream s = bnn_rng_stream_make((uint64_t)seed, 0, BNN_RNG_PURPOSE_DATA, 1);
+            bnn_rng_normal(&s, 0, count, normals);
+        }
+        bool done_shift = (shift_spec.kind != BNN_SHIFT_NOISE || normals) &&
+                          bnn_shift_images(&test.x, &shift_spec, normals, &shifted);
+        free(normals);
+        if (!done_shift) {
             fprintf(stderr, "bnnc eval: out of memory for --shift %s\n", shift);
             goto done;
         }
