@@ -87,18 +87,24 @@ static bnn_status unary_ints(onnx_ctx *c, bnn_op op, int x, const char *attr, co
     return unary_ints_last(c, op, x, attr, v, n, false, tag, out);
 }
 
-/* x's elements [lo, hi) along axis. */
-static bnn_status slice_axis(onnx_ctx *c, int x, int64_t axis, int64_t lo, int64_t hi,
-                             const char *tag, int *out)
+/* x's elements lo, lo + step, ... below hi along axis; the ONNX node's output
+ * when last. */
+static bnn_status slice_step(onnx_ctx *c, int x, int64_t axis, int64_t lo, int64_t hi,
+                             int64_t step, bool last, const char *tag, int *out)
 {
     int nid = -1;
-    const int64_t one = 1;
-    BNN_TRY(add(c, BNN_OP_SLICE, &x, 1, false, tag, out, &nid));
+    BNN_TRY(add(c, BNN_OP_SLICE, &x, 1, last, tag, out, &nid));
     BNN_TRY(onnx_set_ints(c, nid, "starts", &lo, 1));
     BNN_TRY(onnx_set_ints(c, nid, "ends", &hi, 1));
     BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
-    BNN_TRY(onnx_set_ints(c, nid, "steps", &one, 1));
+    BNN_TRY(onnx_set_ints(c, nid, "steps", &step, 1));
     return onnx_infer(c, nid);
+}
+
+static bnn_status slice_axis(onnx_ctx *c, int x, int64_t axis, int64_t lo, int64_t hi,
+                             const char *tag, int *out)
+{
+    return slice_step(c, x, axis, lo, hi, 1, false, tag, out);
 }
 
 /* x with `before` zeros in front of axis `axis` (of rank dims) and its length
@@ -213,15 +219,9 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
     int stacked = xp;
     if (!(KD == 1 && sd == 1 && OD == Dp)) {
         int parts[64];
-        for (int64_t kd = 0; kd < KD; kd++) {
-            int64_t start = kd * dd, end = start + (OD - 1) * sd + 1, axis = 2;
-            BNN_TRY(add(c, BNN_OP_SLICE, &xp, 1, false, "depth_slice", &parts[kd], &nid));
-            BNN_TRY(onnx_set_ints(c, nid, "starts", &start, 1));
-            BNN_TRY(onnx_set_ints(c, nid, "ends", &end, 1));
-            BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
-            BNN_TRY(onnx_set_ints(c, nid, "steps", &sd, 1));
-            BNN_TRY(onnx_infer(c, nid));
-        }
+        for (int64_t kd = 0; kd < KD; kd++)
+            BNN_TRY(slice_step(c, xp, 2, kd * dd, kd * dd + (OD - 1) * sd + 1, sd, false,
+                               "depth_slice", &parts[kd]));
         if (KD > 1) {
             BNN_TRY(add(c, BNN_OP_CONCAT, parts, (int)KD, false, "depth_windows", &stacked, &nid));
             BNN_TRY(onnx_set_int(c, nid, "axis", 2));
@@ -263,13 +263,7 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
     if (!cut)
         return BNN_OK;
     int out;
-    const int64_t zero = 0, rows = OH, axis = 3, one = 1;
-    BNN_TRY(add(c, BNN_OP_SLICE, &v, 1, true, NULL, &out, &nid));
-    BNN_TRY(onnx_set_ints(c, nid, "starts", &zero, 1));
-    BNN_TRY(onnx_set_ints(c, nid, "ends", &rows, 1));
-    BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
-    BNN_TRY(onnx_set_ints(c, nid, "steps", &one, 1));
-    return onnx_infer(c, nid);
+    return slice_step(c, v, 3, 0, OH, 1, true, NULL, &out);
 }
 
 /* ConvTranspose over volumes: x [N, C, D, H, W], weight [C, M/g, KD, KH, KW].
