@@ -102,18 +102,6 @@ static predict_mode class_mode(const bnn_graph *g, const bnn_predict_options *o,
     return probs ? PREDICT_COPY : PREDICT_SOFTMAX;
 }
 
-/* Whether the graph's input has a symbolic dim after the first (an image
- * model exported with dynamic height and width): its sessions then take
- * their shapes from the data. */
-static bool inner_dims_free(const bnn_graph *graph)
-{
-    const bnn_shape *s = &graph->values[graph->inputs[0]].shape;
-    for (int d = 1; d < s->rank; d++)
-        if (!bnn_dim_is_known(s->dims[d]))
-            return true;
-    return false;
-}
-
 bnn_status bnn_predict_output_shape(const bnn_graph *graph, const bnn_tensor *x, bnn_shape *shape,
                                     bnn_diag *diag)
 {
@@ -163,17 +151,14 @@ bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, con
     bnn_session_options so = bnn_session_defaults();
     so.seed = options->seed;
     so.threads = options->threads;
-    bool free_dims = inner_dims_free(graph);
     for (int i = 0; i < 2; i++) {
         if (pb->size[i] < 1)
             continue;
-        if (free_dims) { /* sizes such as H and W taken from the data */
-            bnn_shape s = x->shape;
-            s.dims[0] = pb->size[i];
-            BNN_TRY(bnn_session_create(graph, &s, &so, &pb->sessions[i], diag));
-        } else {
-            BNN_TRY(bnn_session_create_batch(graph, pb->size[i], &so, &pb->sessions[i], diag));
-        }
+        /* every size from the data (an image model with a free height and
+         * width takes the images' own) */
+        bnn_shape s = x->shape;
+        s.dims[0] = pb->size[i];
+        BNN_TRY(bnn_session_create(graph, &s, &so, &pb->sessions[i], diag));
     }
     return BNN_OK;
 }
