@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bnn_comm.h"
 #include "bnn_metrics.h"
@@ -19,6 +20,7 @@
 #include "bnn_predict.h"
 #include "bnn_runtime.h"
 #include "bnn_data.h"
+#include "bnn_file.h"
 #include "bnn_train.h"
 #include "calibrate.h"
 #include "cli.h"
@@ -1122,6 +1124,19 @@ static int train_run(int argc, char **argv, double *val_nll)
      * with several ranks, val holds this rank's batches of it and train this
      * epoch's rows of this rank (use, sorted, local: see load_epoch). */
     int64_t n_train = 0, n_val = 0, *use = NULL, *sorted = NULL, *local = NULL;
+    /* Rank 0 holds the checkpoint directories' locks (it alone writes there)
+     * for the whole run: another job never replaces the pair it reads or
+     * writes, nor removes its temporaries. */
+    int lock_fd[2] = {-1, -1};
+    for (int i = 0; i < 2 && rank == 0; i++) {
+        const char *dir = i ? a.resume : a.checkpoint;
+        if (!dir || (i && a.checkpoint && bnn_same_file(a.resume, a.checkpoint)))
+            continue;
+        if (train_state_lock(dir, i == 0, &lock_fd[i], &diag) != BNN_OK) {
+            bnnc_report(NULL, &diag);
+            goto done;
+        }
+    }
 
     if (ranks > 1) {
         int lrc = load_shards(&a, rank, ranks, &train, &n_train, &val, &n_val);
@@ -1579,6 +1594,9 @@ done:
     bnn_graph_destroy(graph);
     bnn_dataset_free(&train);
     bnn_dataset_free(&val);
+    for (int i = 0; i < 2; i++)
+        if (lock_fd[i] >= 0)
+            close(lock_fd[i]);
     if (status != BNNC_EXIT_OK && ranks > 1 && !signal_stop) {
         /* The other ranks may be waiting in a collective call for this one. */
         fprintf(stderr, "bnnc: rank %d of %d failed; stopping every rank\n", rank, ranks);

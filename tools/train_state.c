@@ -10,10 +10,12 @@
  *   epoch's end, before SIGINT and SIGTERM wrote checkpoints mid-epoch.) */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -118,6 +120,27 @@ bnn_status train_state_model_path(const char *dir, char *path, bnn_diag *diag)
         return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     return bnn_fail(diag, BNN_ERR_INVALID, "%s: model.onnx is not the one state.bin was saved with",
                     dir);
+}
+
+bnn_status train_state_lock(const char *dir, bool create, int *fd, bnn_diag *diag)
+{
+    *fd = -1;
+    if (create && mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot create the checkpoint directory: %s", dir,
+                        strerror(errno));
+    int f = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (f < 0)
+        return bnn_fail(diag, BNN_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(f);
+        if (e == EWOULDBLOCK)
+            return bnn_fail(diag, BNN_ERR_INVALID, "%s: in use by another bnnc train (it writes "
+                            "or resumes this checkpoint): wait for it to end or stop it", dir);
+        return BNN_OK; /* a file system without locks: the run goes on unguarded */
+    }
+    *fd = f;
+    return BNN_OK;
 }
 
 /* Temporary files a killed run left in DIR (an interrupted atomic write of

@@ -18,6 +18,13 @@ typedef struct train_state {
     int64_t epoch_steps; /* batches of epoch epochs_done + 1 taken (a stop mid-epoch) */
 } train_state;
 
+/* Locks DIR (flock on the directory, exclusive) for this process's life,
+ * creating DIR when create is set.  Fails naming DIR when another process (a
+ * running or resumed training) holds it, so two jobs never replace or read
+ * the pair under each other; the lock goes with the process however it ends.
+ * On a file system without locks it succeeds unlocked (*fd -1). */
+bnn_status train_state_lock(const char *dir, bool create, int *fd, bnn_diag *diag);
+
 /* Writes both files atomically (each to a temporary name, then renamed),
  * creating DIR if needed. */
 bnn_status train_state_write(const char *dir, const bnn_graph *graph, bnn_trainer *trainer,

@@ -395,7 +395,8 @@ mpi -np 2 "$bnnc" train mlp.onnx --data "$mnist" --limit 64 --epochs 100000 --ba
 job=$!
 victim=""
 for _ in $(seq 100); do
-    victim=$(pgrep -P "$job" -f "bnnc train" | tail -1)
+    # a rank (mpirun's command line holds "bnnc train" too, after its options)
+    victim=$(pgrep -f "^$bnnc train mlp.onnx .*--checkpoint ck2" | tail -1)
     [ -n "$victim" ] && [ -e ck2/state.bin ] && break
     sleep 0.1
 done
@@ -413,6 +414,8 @@ if [ -n "$victim" ]; then
             bad "the job exited 0 after a rank was killed"
     fi
     [ ! -e killed.onnx ] && ok "no model from a killed job" || bad "killed.onnx was written"
+    for _ in $(seq 300); do pgrep -f "^$bnnc train mlp.onnx .*--checkpoint ck2" >/dev/null || break
+        sleep 0.1; done
     run resume_killed 0 train mlp.onnx --data "$mnist" --limit 64 --epochs 1 --batch 16 \
         --threads 1 --samples 1 --val-split 0.25 --resume ck2 -o after.onnx &&
         ok "the killed job's last checkpoint resumes"

@@ -256,6 +256,26 @@ kill_resume kill_ck first-checkpoint
 kill_resume kill_mid $((train_ms / 2))
 kill_resume kill_late $((train_ms * 5 / 6))
 
+# ---- 3b. two jobs on one checkpoint: the second is refused, the first goes on
+# (a resume racing a writer once read a state.bin whose model had just moved)
+start_run lock_a --checkpoint lk.ck -o lock_a.onnx
+if wait_for lk.ck/state.bin 60; then
+    kill -STOP "$pid" # paused, it still holds the lock however slow the others start
+    run lock_b 1 train bayes.onnx "${long[@]}" --resume lk.ck -o lock_b.onnx &&
+        expect "a resume from a checkpoint another run writes is refused, named" lock_b.err \
+            '^bnnc: lk.ck: in use by another bnnc train \(it writes or resumes this checkpoint\): wait for it to end or stop it$'
+    run lock_c 1 train bayes.onnx "${long[@]}" --checkpoint lk.ck -o lock_c.onnx &&
+        expect "a second run writing the same checkpoint is refused" lock_c.err '^bnnc: lk.ck: in use by another bnnc train'
+    kill -CONT "$pid"
+    wait "$pid"
+    check "the first run ends as if alone" "[ $? -eq 0 ] && cmp -s full.onnx lock_a.onnx"
+    check "no output from the refused runs" '[ ! -e lock_b.onnx ] && [ ! -e lock_c.onnx ]'
+    run lock_after 0 train bayes.onnx "${long[@]}" --resume lk.ck -o lock_d.onnx &&
+        ok "once it ended, the checkpoint resumes"
+else
+    bad "lock_a wrote no checkpoint in 60 s"
+fi
+
 # ---- 4. damaged checkpoints: refused by the checksum, the file named ---------
 if [ -e ick/state.bin ]; then
     mkdir -p trunc flip
