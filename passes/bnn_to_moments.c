@@ -61,6 +61,7 @@
 #include <string.h>
 
 #include "passes_impl.h"
+#include "resample_impl.h"
 
 #define NO_VAR (-1)
 
@@ -529,18 +530,166 @@ static bnn_status layout(moments_ctx *c, int *var_out)
     return BNN_OK;
 }
 
-/* Nearest-neighbour resizing picks elements: the variance goes through the
- * same resize, exactly (a YOLO-style upsampling).  The interpolating modes
- * mix independent inputs with weights w, whose variance is sum w^2 var, not
- * the resize of the variance: no rule yet. */
+/* The resize node's own attributes, with scales or sizes changed so that
+ * of a rank-`rank` input only `axis` changes, to `scale` or `size`. */
+static bnn_status resize_one_axis(moments_ctx *c, int x, const bnn_resize_spec *s, int axis,
+                                  int64_t size, const char *suffix, int *out)
+{
+    char want[700], name[700], node_name[700];
+    snprintf(want, sizeof want, "%s_%s", out_stem(c), suffix);
+    const char *fresh = bnn_pass_unique_name(c->g, want, name, sizeof name);
+    snprintf(node_name, sizeof node_name, "%s/%s", c->layer, suffix);
+    bnn_shape unknown = {.rank = -1};
+    int v = bnn_graph_add_value(c->g, fresh, BNN_UNDEFINED, &unknown);
+    if (v < 0)
+        return oom(c);
+    int nid = bnn_graph_add_node(c->g, BNN_OP_RESIZE, node_name, &x, 1, &v, 1);
+    if (nid < 0 || bnn_node_copy_attrs(c->g, nid, c->g, c->node_id) != BNN_OK)
+        return oom(c);
+    bnn_status st;
+    if (s->has_scales) {
+        float scales[BNN_MAX_RANK];
+        for (int d = 0; d < s->rank; d++)
+            scales[d] = d == axis ? (float)s->scales[d] : 1.0f;
+        st = bnn_node_set_floats(c->g, nid, "scales", scales, s->rank);
+    } else {
+        int64_t sizes[BNN_MAX_RANK];
+        for (int d = 0; d < s->rank; d++)
+            sizes[d] = d == axis ? size : -1;
+        st = bnn_node_set_ints(c->g, nid, "sizes", sizes, s->rank);
+    }
+    if (st != BNN_OK)
+        return oom(c);
+    *out = v;
+    return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+/* Resizing: nearest picks elements, so the variance goes through the same
+ * resize, exactly (a YOLO-style upsampling).  Linear and cubic are separable
+ * weighted sums of independent inputs, y = Rh x Rw^T per channel, so
+ * V(y) = (Rh o Rh) V(x) (Rw o Rw)^T with o the elementwise square.  Each
+ * axis' matrix is the node's own resize, confined to that axis, of an
+ * identity matrix [.., in, in] (Rh along the rows, Rw^T along the columns),
+ * so coordinate modes, cubic_coeff_a, exclude_outside and antialias are the
+ * forward's; standard ops only (resize, mul, matmul).  Only the last two
+ * axes may change, with fixed sizes; tf_crop_and_resize's extrapolated
+ * constant is not a weighted sum and is refused. */
 static bnn_status resize(moments_ctx *c, int *var_out)
 {
     const bnn_node *n = bnn_graph_node(c->g, c->node_id);
     const char *mode = bnn_node_string(n, "mode", "nearest");
-    if (strcmp(mode, "nearest") != 0)
-        return unsupported(c, "a linear or cubic resize (interpolation mixes its inputs) has no "
-                              "moment rule yet; mode nearest has");
-    return layout(c, var_out);
+    if (strcmp(mode, "nearest") == 0)
+        return layout(c, var_out);
+    const bnn_shape xs = bnn_graph_value(c->g, mean_of(c, n->inputs[0]))->shape;
+    const bnn_shape ys = bnn_graph_value(c->g, n->outputs[0])->shape;
+    bnn_resize_spec s;
+    char err[300];
+    if (xs.rank < 1 || ys.rank != xs.rank || !bnn_resize_read(n, xs.rank, &s, err, sizeof err))
+        return unsupported(c, "a resize whose shapes are not known");
+    if (s.coord == BNN_COORD_TF_CROP_AND_RESIZE)
+        return unsupported(c, "resize with coordinate_transformation_mode tf_crop_and_resize "
+                              "(its extrapolated constant is not a weighted sum) has no moment rule");
+    int cur = var_of(c, n->inputs[0]);
+    use_means(c);
+    for (int axis = 0; axis < xs.rank; axis++) {
+        int64_t in = xs.dims[axis], out = ys.dims[axis];
+        if (bnn_resize_axis_identity(&s, axis, in, out))
+            continue;
+        if (axis < xs.rank - 2)
+            return unsupported(c, "a linear or cubic resize of an axis other than the last two "
+                                  "has no moment rule");
+        if (!bnn_dim_is_known(in) || !bnn_dim_is_known(out) || in > 4096)
+            return unsupported(c, "a linear or cubic resize over sizes that are not fixed (at most "
+                                  "4096) has no moment rule");
+        bnn_shape es = {.rank = xs.rank};
+        for (int d = 0; d < es.rank; d++)
+            es.dims[d] = d >= es.rank - 2 ? in : 1;
+        float *eye = calloc((size_t)(in * in), sizeof(float));
+        if (!eye)
+            return oom(c);
+        for (int64_t i = 0; i < in; i++)
+            eye[i * in + i] = 1.0f;
+        char base[600];
+        snprintf(base, sizeof base, "moments.identity%lld", (long long)in);
+        int eid = -1, r = -1, r2 = -1;
+        bnn_status st = constant(c, base, &es, eye, &eid);
+        free(eye);
+        BNN_TRY(st);
+        bool rows = axis == xs.rank - 2; /* Rh [.., out, in]; else Rw^T [.., in, out] */
+        BNN_TRY(resize_one_axis(c, eid, &s, axis, out, rows ? "var_rows" : "var_cols", &r));
+        int sq[2] = {r, r};
+        BNN_TRY(emit(c, BNN_OP_MUL, sq, 2, out_stem(c), rows ? "var_rows_sq" : "var_cols_sq", -1,
+                     &r2));
+        int mm[2] = {rows ? r2 : cur, rows ? cur : r2};
+        BNN_TRY(emit(c, BNN_OP_MATMUL, mm, 2, out_stem(c), rows ? "var_h" : "var", -1, &cur));
+    }
+    if (!bnn_shape_equal(&bnn_graph_value(c->g, cur)->shape, &ys))
+        return unsupported(c, "the variance does not take the resize's output shape");
+    *var_out = cur;
+    return BNN_OK;
+}
+
+/* x^2 of a Gaussian x ~ N(m, v): mean m^2 + v, variance 4 m^2 v + 2 v^2
+ * (exact; the GLM form keeps the mean m^2 and passes 4 m^2 v).  The node
+ * (pow(x, 2) or mul(x, x)) computes m^2 from the mean; the new mean is a
+ * value of its own that the node's consumers and outputs read instead. */
+static bnn_status square_of_random(moments_ctx *c, int x, int *var_out)
+{
+    int xv = var_of(c, x);
+    int y = bnn_graph_node(c->g, c->node_id)->outputs[0];
+    use_means(c);
+    const char *stem = out_stem(c);
+    int t, k, mean2, s;
+    if (c->glm) {
+        int a[2] = {y, xv};
+        BNN_TRY(emit(c, BNN_OP_MUL, a, 2, stem, "var_m2v", -1, &t));
+        BNN_TRY(scalar(c, "moments.four", 4.0f, &k));
+        int b[2] = {t, k};
+        return emit(c, BNN_OP_MUL, b, 2, stem, "var", -1, var_out);
+    }
+    int a[2] = {y, xv};
+    BNN_TRY(emit(c, BNN_OP_ADD, a, 2, stem, "mean", -1, &mean2));
+    int b[2] = {y, mean2}; /* 2 m^2 + v */
+    BNN_TRY(emit(c, BNN_OP_ADD, b, 2, stem, "var_half_over_v", -1, &s));
+    int d[2] = {s, xv};
+    BNN_TRY(emit(c, BNN_OP_MUL, d, 2, stem, "var_half", -1, &t));
+    BNN_TRY(scalar(c, "moments.two", 2.0f, &k));
+    int e[2] = {t, k};
+    BNN_TRY(emit(c, BNN_OP_MUL, e, 2, stem, "var", -1, var_out));
+    if (y < c->n_original)
+        c->mean[y] = mean2;
+    return BNN_OK;
+}
+
+/* pow(x, p) with a constant p: p = 2 is the square above (a YOLO head's
+ * (2 sigmoid)^2), p = 1 is x itself; other exponents have no rule. */
+static bnn_status power(moments_ctx *c, int *var_out)
+{
+    const bnn_node *n = bnn_graph_node(c->g, c->node_id);
+    int x = n->inputs[0], p = n->inputs[1];
+    if (var_of(c, p) != NO_VAR || !bnn_pass_is_f32_param(c->g, p) || var_of(c, x) == NO_VAR)
+        return unsupported(c, "pow with a random exponent has no moment rule");
+    const bnn_value *pv = bnn_graph_value(c->g, p);
+    const float *e = pv->data;
+    int64_t count = bnn_shape_numel(&pv->shape);
+    for (int64_t i = 1; i < count; i++)
+        if (e[i] != e[0])
+            return unsupported(c, "pow with exponents that differ by element has no moment rule");
+    if (count < 1 || (e[0] != 2.0f && e[0] != 1.0f)) {
+        char why[200];
+        snprintf(why, sizeof why, "pow with exponent %g has no moment rule (2 and 1 have)",
+                 count < 1 ? 0.0 : (double)e[0]);
+        return unsupported(c, why);
+    }
+    if (!bnn_shape_equal(&bnn_graph_value(c->g, mean_of(c, x))->shape,
+                         &bnn_graph_value(c->g, n->outputs[0])->shape))
+        return unsupported(c, "pow whose exponent broadcasts the base to a larger shape");
+    if (e[0] == 2.0f)
+        return square_of_random(c, x, var_out);
+    int v = var_of(c, x);
+    use_means(c);
+    *var_out = v;
+    return BNN_OK;
 }
 
 static bnn_status concat(moments_ctx *c, int *var_out)
@@ -577,6 +726,13 @@ static bnn_status arithmetic(moments_ctx *c, int *var_out)
     use_means(c);
     const char *stem = out_stem(c);
     if (op == BNN_OP_ADD || op == BNN_OP_SUB) {
+        if (a == b) { /* x + x = 2x, variance 4 V; x - x = 0 */
+            int k, in[2] = {av, 0};
+            BNN_TRY(scalar(c, op == BNN_OP_ADD ? "moments.four" : "moments.zero",
+                           op == BNN_OP_ADD ? 4.0f : 0.0f, &k));
+            in[1] = k;
+            return emit(c, BNN_OP_MUL, in, 2, stem, "var", -1, var_out);
+        }
         if (av != NO_VAR && bv != NO_VAR) {
             int in[2] = {av, bv};
             return emit(c, BNN_OP_ADD, in, 2, stem, "var", -1, var_out);
@@ -589,6 +745,8 @@ static bnn_status arithmetic(moments_ctx *c, int *var_out)
     }
     if (op == BNN_OP_DIV && bv != NO_VAR)
         return unsupported(c, "division by a random value has no moment rule");
+    if (op == BNN_OP_MUL && a == b) /* x * x: one variable, not two independent ones */
+        return square_of_random(c, a, var_out);
     if (av != NO_VAR && bv != NO_VAR) { /* mul of two random operands */
         int am2, bm2, t1, t2, t3, s;
         BNN_TRY(square(c, am, "sq", &am2));
@@ -657,6 +815,7 @@ static bnn_status rewrite(moments_ctx *c, int node_id, int *softmax_heads, int *
     case BNN_OP_DROPOUT:
     case BNN_OP_NEG: BNN_TRY(layout(c, &v)); break;
     case BNN_OP_RESIZE: BNN_TRY(resize(c, &v)); break;
+    case BNN_OP_POW: BNN_TRY(power(c, &v)); break;
     case BNN_OP_SHAPE: use_means(c); break; /* a fixed result */
     case BNN_OP_CONCAT: BNN_TRY(concat(c, &v)); break;
     case BNN_OP_ADD:

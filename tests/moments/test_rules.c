@@ -73,6 +73,8 @@ static void fill_params(bnn_graph *g)
                 d[i] = (float)log(expm1(sigma));
             } else if (strncmp(name, "src", 3) == 0) {
                 d[i] = (float)normal();
+            } else if (strncmp(name, "two", 3) == 0) { /* an exponent */
+                d[i] = 2.0f;
             } else if (strstr(name, "running_var")) {
                 d[i] = (float)(0.5 + 1.5 * uniform());
             } else {
@@ -272,6 +274,30 @@ int main(void)
                               "  %r = reshape(%z) {shape=[-1, 4, 4, 4]} : f32[N,4,4,4]\n"
                               "  %y = resize(%r) {mode=\"nearest\", scales=[1.0, 1.0, 2.0, 2.0]} : f32[N,4,8,8]\n"
                               "  return %y\n}\n", "exact"},
+        {"resize linear x2 (half_pixel)", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,8,8]) {\n" SRC(64)
+                              "  %r = reshape(%z) {shape=[-1, 4, 4, 4]} : f32[N,4,4,4]\n"
+                              "  %y = resize(%r) {mode=\"linear\", scales=[1.0, 1.0, 2.0, 2.0]} : f32[N,4,8,8]\n"
+                              "  return %y\n}\n", "exact"},
+        {"resize linear to 7x3 (align_corners)", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,7,3]) {\n" SRC(64)
+                              "  %r = reshape(%z) {shape=[-1, 4, 4, 4]} : f32[N,4,4,4]\n"
+                              "  %y = resize(%r) {mode=\"linear\", coordinate_transformation_mode=\"align_corners\", sizes=[-1, -1, 7, 3]} : f32[N,4,7,3]\n"
+                              "  return %y\n}\n", "exact"},
+        {"resize cubic x0.5 antialias, rows", "graph @t(%one: f32[N,1]) -> (%y: f32[N,2,4,8]) {\n" SRC(64)
+                              "  %r = reshape(%z) {shape=[-1, 2, 8, 4]} : f32[N,2,8,4]\n"
+                              "  %y = resize(%r) {mode=\"cubic\", antialias=1, scales=[1.0, 1.0, 0.5, 2.0]} : f32[N,2,4,8]\n"
+                              "  return %y\n}\n", "exact"},
+        {"resize linear 1-D x1.5", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,24]) {\n" SRC(64)
+                              "  %r = reshape(%z) {shape=[-1, 4, 16]} : f32[N,4,16]\n"
+                              "  %y = resize(%r) {mode=\"linear\", scales=[1.0, 1.0, 1.5]} : f32[N,4,24]\n"
+                              "  return %y\n}\n", "exact"},
+        {"pow 2", "graph @t(%one: f32[N,1]) -> (%y: f32[N,32]) {\n" SRC(32)
+                  "  param %two: f32[1]\n  %y = pow(%z, %two) : f32[N,32]\n  return %y\n}\n", "exact"},
+        /* the square's mean (m^2 + v, not the node's m^2) reaches its user */
+        {"mul x x, then sub", "graph @t(%one: f32[N,1]) -> (%y: f32[N,32]) {\n" SRC(32)
+                  "  %s = mul(%z, %z) : f32[N,32]\n  param %c: f32[32]\n"
+                  "  %y = sub(%s, %c) : f32[N,32]\n  return %y\n}\n", "exact"},
+        {"add x x", "graph @t(%one: f32[N,1]) -> (%y: f32[N,32]) {\n" SRC(32)
+                    "  %y = add(%z, %z) : f32[N,32]\n  return %y\n}\n", "exact"},
         {"batch_norm", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,2,2]) {\n" SRC(16)
                        "  param %scale: f32[4]\n  param %bias: f32[4]\n  param %mean: f32[4]\n"
                        "  param %running_var: f32[4]\n"
