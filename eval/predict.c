@@ -102,10 +102,10 @@ static predict_mode class_mode(const bnn_graph *g, const bnn_predict_options *o,
     return probs ? PREDICT_COPY : PREDICT_SOFTMAX;
 }
 
-bnn_status bnn_predict_output_shape(const bnn_graph *graph, const bnn_tensor *x, bnn_shape *shape,
-                                    bnn_diag *diag)
+bnn_status predict_output_shape_at(const bnn_graph *graph, int index, const bnn_tensor *x,
+                                   bnn_shape *shape, bnn_diag *diag)
 {
-    const bnn_value *out = &graph->values[graph->outputs[0]];
+    const bnn_value *out = &graph->values[graph->outputs[index]];
     if (x->shape.rank < 1 || out->shape.rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
     *shape = out->shape;
@@ -124,13 +124,19 @@ bnn_status bnn_predict_output_shape(const bnn_graph *graph, const bnn_tensor *x,
     bnn_session_options so = bnn_session_defaults();
     bnn_session *session;
     BNN_TRY(bnn_session_create(graph, &s, &so, &session, diag));
-    const bnn_tensor *y = bnn_session_output(session, 0);
+    const bnn_tensor *y = bnn_session_output(session, index);
     *shape = y->shape;
     bnn_session_destroy(session);
     if (shape->rank < 1)
         return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
     shape->dims[0] = x->shape.dims[0];
     return BNN_OK;
+}
+
+bnn_status bnn_predict_output_shape(const bnn_graph *graph, const bnn_tensor *x, bnn_shape *shape,
+                                    bnn_diag *diag)
+{
+    return predict_output_shape_at(graph, 0, x, shape, diag);
 }
 
 bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, const bnn_tensor *x,

@@ -16,6 +16,12 @@ typedef struct predict_batches {
     size_t row_bytes;
     bnn_session *sessions[2];
 } predict_batches;
+/* Output `index`'s shape for the rows of x: the declared one with x's
+ * batch, or, when a dim after the batch is open, the one a plan for x's
+ * first row gives. */
+bnn_status predict_output_shape_at(const bnn_graph *graph, int index, const bnn_tensor *x,
+                                   bnn_shape *shape, bnn_diag *diag);
+
 bnn_status predict_batches_open(predict_batches *pb, const bnn_graph *graph, const bnn_tensor *x,
                                 const bnn_predict_options *options, bnn_diag *diag);
 bnn_status predict_batches_set(predict_batches *pb, int64_t start, int64_t *rows,

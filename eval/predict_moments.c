@@ -107,18 +107,16 @@ static bnn_status run_moments(const bnn_graph *g, const bnn_tensor *x,
     return st;
 }
 
-static bnn_status output_width(const bnn_graph *g, int index, int64_t *width, bnn_diag *diag)
+/* Values per row of output `index` of the moment graph g on x's rows (a
+ * dim shape inference left open is read from a plan for x's first row). */
+static bnn_status output_width(const bnn_graph *g, int index, const bnn_tensor *x,
+                               int64_t *width, bnn_diag *diag)
 {
-    const bnn_value *out = &g->values[g->outputs[index]];
-    if (out->shape.rank < 1)
-        return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s' has no batch dimension", out->name);
+    bnn_shape shape;
+    BNN_TRY(predict_output_shape_at(g, index, x, &shape, diag));
     int64_t w = 1;
-    for (int d = 1; d < out->shape.rank; d++) {
-        if (!bnn_dim_is_known(out->shape.dims[d]))
-            return bnn_fail(diag, BNN_ERR_SHAPE, "output '%s': dimension %d is not fixed",
-                            out->name, d);
-        w *= out->shape.dims[d];
-    }
+    for (int d = 1; d < shape.rank; d++)
+        w *= shape.dims[d];
     *width = w;
     return BNN_OK;
 }
@@ -144,7 +142,7 @@ bnn_status bnn_predict_moments(const bnn_graph *graph, const bnn_tensor *x,
     /* classifier: (probs, logits, logits_var[, logits_cov]); regressor: (mean, ..., var) */
     int first = classifier ? 1 : 0;
     int64_t width = 0;
-    bnn_status st = output_width(g, first, &width, diag);
+    bnn_status st = output_width(g, first, x, &width, diag);
     if (st == BNN_OK)
         *width_out = width;
     float *m = mean, *v = var;
@@ -327,7 +325,7 @@ bnn_status bnn_predict_moments_classes(const bnn_graph *graph, const bnn_tensor 
     int64_t n = x->shape.rank >= 1 ? x->shape.dims[0] : 0, width = 0;
     bnn_graph *g = NULL;
     BNN_TRY(bnn_moments_graph(graph, options->predictive, true, &g, diag));
-    bnn_status st = output_width(g, 1, &width, diag);
+    bnn_status st = output_width(g, 1, x, &width, diag);
     if (st == BNN_OK && width != k)
         st = bnn_fail(diag, BNN_ERR_SHAPE, "the moment graph gives %lld logits, not %lld",
                       (long long)width, (long long)k);
