@@ -150,6 +150,62 @@ static const char *ex_init(ex *e, const char *base, bnn_dtype dt, int rank, cons
     return name;
 }
 
+/* A node's name and place, sorted by name then place. */
+typedef struct named_node {
+    const char *name;
+    size_t at;
+} named_node;
+
+static int cmp_named_node(const void *a, const void *b)
+{
+    const named_node *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+static int cmp_name_key(const void *key, const void *elem)
+{
+    return strcmp(key, ((const named_node *)elem)->name);
+}
+
+/* ONNX Runtime refuses a model in which two nodes share a name, and the
+ * passes that add nodes (the moment rules, say) may repeat one: the first
+ * in graph order keeps it, later ones become "name#2", "name#3", ... (a
+ * suffix no other node has). */
+static bnn_status unique_node_names(ex *e)
+{
+    size_t n = e->n_nodes;
+    named_node *sorted = malloc(sizeof *sorted * (n + 1));
+    if (!sorted)
+        return bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = (named_node){e->nodes[i]->name, i};
+    qsort(sorted, n, sizeof *sorted, cmp_named_node);
+    bnn_status st = BNN_OK;
+    size_t k = 2; /* the next suffix to try in the run of equal names */
+    for (size_t i = 1, first = 0; i < n && st == BNN_OK; i++) {
+        if (!*sorted[i].name || strcmp(sorted[i].name, sorted[first].name) != 0) {
+            first = i;
+            k = 2;
+            continue;
+        }
+        char buf[600];
+        for (;; k++) {
+            snprintf(buf, sizeof buf, "%s#%zu", sorted[i].name, k);
+            if (!bsearch(buf, sorted, n, sizeof *sorted, cmp_name_key))
+                break;
+        }
+        k++;
+        char *fresh = ex_str(e, buf);
+        if (!fresh)
+            st = bnn_fail(e->diag, BNN_ERR_NOMEM, "out of memory");
+        else
+            e->nodes[sorted[i].at]->name = fresh;
+    }
+    free(sorted);
+    return st;
+}
+
 static const char *vname(ex *e, int id)
 {
     return id < 0 ? "" : bnn_graph_value(e->g, id)->name;
@@ -1093,6 +1149,7 @@ static bnn_status build_model(ex *e, Onnx__ModelProto *m, Onnx__GraphProto *gp)
     for (int i = 0; i < g->n_nodes; i++)
         if (!bnn_graph_node(g, i)->dead)
             BNN_TRY(export_node(e, i));
+    BNN_TRY(unique_node_names(e));
     if (e->opset > BNN_ONNX_MAX_OPSET)
         e->opset = BNN_ONNX_MAX_OPSET;
     onnx__graph_proto__init(gp);

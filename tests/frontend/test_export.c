@@ -242,3 +242,37 @@ Test(export, concat_of_many_inputs_keeps_every_input)
     fe_expect_roundtrip(g);
     bnn_graph_destroy(g);
 }
+
+Test(export, repeated_node_names_become_unique)
+{
+    /* Three relus named "act" (as a pass adding nodes may leave them) and a
+     * fourth named "act#2": ONNX Runtime refuses a model whose nodes share a
+     * name, so the later ones are renamed past every name in use. */
+    bnn_graph *g = bnn_graph_create("names");
+    bnn_shape s = { .rank = 2, .dims = { 2, 3 } };
+    int x = bnn_graph_add_value(g, "x", BNN_F32, &s);
+    bnn_graph_add_input(g, x);
+    static const char *const names[] = { "act", "act#2", "act", "act" };
+    int prev = x;
+    bnn_diag d;
+    for (int i = 0; i < 4; i++) {
+        char vn[16];
+        snprintf(vn, sizeof vn, "v%d", i);
+        int v = bnn_graph_add_value(g, vn, BNN_F32, NULL);
+        int nid = bnn_graph_add_node(g, BNN_OP_RELU, names[i], &prev, 1, &v, 1);
+        cr_assert_eq(bnn_graph_infer_node(g, nid, &d), BNN_OK, "%s", d.message);
+        prev = v;
+    }
+    bnn_graph_add_output(g, prev);
+    g->onnx_opset = 13;
+    char path[600];
+    snprintf(path, sizeof path, "%s/names.onnx", dir);
+    cr_assert_eq(bnn_onnx_export_file(g, path, &d), BNN_OK, "%s", d.message);
+    Onnx__ModelProto *m = read_model(path);
+    cr_assert_eq(m->graph->n_node, 4u);
+    static const char *const want[] = { "act", "act#2", "act#3", "act#4" };
+    for (size_t i = 0; i < 4; i++)
+        cr_expect_str_eq(m->graph->node[i]->name, want[i]);
+    onnx__model_proto__free_unpacked(m, NULL);
+    bnn_graph_destroy(g);
+}
