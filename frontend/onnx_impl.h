@@ -267,6 +267,14 @@ bnn_status onnx_set_float(onnx_ctx *c, int nid, const char *name, float v);
 bnn_status onnx_set_string(onnx_ctx *c, int nid, const char *name, const char *v);
 /* onnx_emit with a status: *nid gets the node id. */
 bnn_status onnx_emit_node(onnx_ctx *c, bnn_op op, const int *in, int n, int *nid);
+/* One node of a chain a lowering builds: op over in[0..n), its output a
+ * fresh value named after the node and tag, or the ONNX node's output when
+ * last; the caller sets attributes through *nid, then calls onnx_infer. */
+bnn_status onnx_emit_step(onnx_ctx *c, bnn_op op, const int *in, int n, bool last,
+                          const char *tag, int *out, int *nid);
+/* A float32 constant named after the node and tag (data copied). */
+bnn_status onnx_add_f32_const(onnx_ctx *c, const char *tag, const bnn_shape *shape,
+                              const float *data, int *out);
 /* The same for an op of n_out outputs (at most 8): the ONNX node's named
  * outputs, fresh values for the ones it leaves out. */
 bnn_status onnx_emit_outputs(onnx_ctx *c, bnn_op op, const int *in, int n_in, int n_out, int *nid);
@@ -399,6 +407,10 @@ bnn_status onnx_lower_one_hot(onnx_ctx *c);
 bnn_status onnx_lower_scatter(onnx_ctx *c);
 /* onnx_lower_window.c: the window functions of a known size, folded. */
 bnn_status onnx_lower_hann_window(onnx_ctx *c);
+/* onnx_lower_spectral.c */
+bnn_status onnx_lower_dft(onnx_ctx *c);
+bnn_status onnx_lower_stft(onnx_ctx *c);
+bnn_status onnx_lower_mel_weight_matrix(onnx_ctx *c);
 bnn_status onnx_lower_hamming_window(onnx_ctx *c);
 bnn_status onnx_lower_blackman_window(onnx_ctx *c);
 /* onnx_lower_select.c: TopK (k known at import) and Hardmax. */

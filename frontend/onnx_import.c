@@ -230,6 +230,35 @@ int onnx_emit(onnx_ctx *c, bnn_op op, const int *inputs, int n_inputs)
     return id;
 }
 
+bnn_status onnx_emit_step(onnx_ctx *c, bnn_op op, const int *in, int n, bool last,
+                          const char *tag, int *out, int *nid)
+{
+    char base[300], buf[320];
+    if (last) {
+        BNN_TRY(onnx_emit_node(c, op, in, n, nid));
+        *out = bnn_graph_node(c->g, *nid)->outputs[0];
+        return BNN_OK;
+    }
+    snprintf(base, sizeof base, "%s.%s", c->node_name, tag);
+    *out = bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_UNDEFINED,
+                               NULL);
+    if (*out < 0)
+        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
+    *nid = bnn_graph_add_node(c->g, op, buf, in, n, out, 1);
+    return *nid < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
+}
+
+bnn_status onnx_add_f32_const(onnx_ctx *c, const char *tag, const bnn_shape *shape,
+                              const float *data, int *out)
+{
+    char base[300], buf[320];
+    snprintf(base, sizeof base, "%s.%s", c->node_name, tag);
+    size_t nbytes = sizeof(float) * (size_t)bnn_shape_numel(shape);
+    *out = bnn_graph_add_param(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_F32, shape,
+                               data, nbytes, false);
+    return *out < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
+}
+
 bnn_status onnx_infer(onnx_ctx *c, int node_id)
 {
     return bnn_graph_infer_node(c->g, node_id, c->diag);

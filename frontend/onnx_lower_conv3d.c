@@ -45,34 +45,13 @@ static bnn_status check_sizes(onnx_ctx *c, const int64_t *dims, int n, const int
     return BNN_OK;
 }
 
-/* One node of the chain: op over in[0..n), its output a fresh value (or
- * the ONNX node's output when last), attributes set by the caller through
- * *nid before onnx_infer (called by finish). */
-static bnn_status add(onnx_ctx *c, bnn_op op, const int *in, int n, bool last, const char *tag,
-                      int *out, int *nid)
-{
-    char base[300], buf[320];
-    if (last) {
-        BNN_TRY(onnx_emit_node(c, op, in, n, nid));
-        *out = bnn_graph_node(c->g, *nid)->outputs[0];
-        return BNN_OK;
-    }
-    snprintf(base, sizeof base, "%s.%s", c->node_name, tag);
-    *out = bnn_graph_add_value(c->g, onnx_fresh_name(c, base, buf, sizeof buf), BNN_UNDEFINED,
-                               NULL);
-    if (*out < 0)
-        return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
-    *nid = bnn_graph_add_node(c->g, op, buf, in, n, out, 1);
-    return *nid < 0 ? onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory") : BNN_OK;
-}
-
 /* One node of op over a single input with one ints attribute; the ONNX
  * node's output when last. */
 static bnn_status unary_ints_last(onnx_ctx *c, bnn_op op, int x, const char *attr,
                                   const int64_t *v, int n, bool last, const char *tag, int *out)
 {
     int nid = -1;
-    BNN_TRY(add(c, op, &x, 1, last, tag, out, &nid));
+    BNN_TRY(onnx_emit_step(c, op, &x, 1, last, tag, out, &nid));
     BNN_TRY(onnx_set_ints(c, nid, attr, v, n));
     if (op == BNN_OP_PAD) {
         BNN_TRY(onnx_set_string(c, nid, "mode", "constant"));
@@ -93,7 +72,7 @@ static bnn_status slice_step(onnx_ctx *c, int x, int64_t axis, int64_t lo, int64
                              int64_t step, bool last, const char *tag, int *out)
 {
     int nid = -1;
-    BNN_TRY(add(c, BNN_OP_SLICE, &x, 1, last, tag, out, &nid));
+    BNN_TRY(onnx_emit_step(c, BNN_OP_SLICE, &x, 1, last, tag, out, &nid));
     BNN_TRY(onnx_set_ints(c, nid, "starts", &lo, 1));
     BNN_TRY(onnx_set_ints(c, nid, "ends", &hi, 1));
     BNN_TRY(onnx_set_ints(c, nid, "axes", &axis, 1));
@@ -223,7 +202,7 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
             BNN_TRY(slice_step(c, xp, 2, kd * dd, kd * dd + (OD - 1) * sd + 1, sd, false,
                                "depth_slice", &parts[kd]));
         if (KD > 1) {
-            BNN_TRY(add(c, BNN_OP_CONCAT, parts, (int)KD, false, "depth_windows", &stacked, &nid));
+            BNN_TRY(onnx_emit_step(c, BNN_OP_CONCAT, parts, (int)KD, false, "depth_windows", &stacked, &nid));
             BNN_TRY(onnx_set_int(c, nid, "axis", 2));
             BNN_TRY(onnx_infer(c, nid));
         } else {
@@ -240,7 +219,7 @@ bnn_status onnx_lower_conv3d(onnx_ctx *c)
     BNN_TRY(weight_2d(c, wid, wd, &w2));
     int in[3] = { v, w2, bias };
     int y2;
-    BNN_TRY(add(c, BNN_OP_CONV, in, bias >= 0 ? 3 : 2, false, "conv2d", &y2, &nid));
+    BNN_TRY(onnx_emit_step(c, BNN_OP_CONV, in, bias >= 0 ? 3 : 2, false, "conv2d", &y2, &nid));
     onnx_window w2d = { .nsp = 2 };
     for (int i = 0; i < 2; i++) {
         w2d.kernel[i] = w.kernel[1 + i];
@@ -333,7 +312,7 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     int w2;
     BNN_TRY(weight_2d(c, wid, wd, &w2));
     int in[2] = { v, w2 }, z;
-    BNN_TRY(add(c, BNN_OP_CONV_TRANSPOSE, in, 2, false, "conv_transpose2d", &z, &nid));
+    BNN_TRY(onnx_emit_step(c, BNN_OP_CONV_TRANSPOSE, in, 2, false, "conv_transpose2d", &z, &nid));
     onnx_ct_window w2d = { .nsp = 2, .group = g };
     for (int i = 0; i < 2; i++) {
         w2d.strides[i] = win->strides[1 + i];
@@ -372,7 +351,7 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
             sum = part;
         } else {
             int ab[2] = { sum, part };
-            BNN_TRY(add(c, BNN_OP_ADD, ab, 2, false, "depth_sum", &sum, &nid));
+            BNN_TRY(onnx_emit_step(c, BNN_OP_ADD, ab, 2, false, "depth_sum", &sum, &nid));
             BNN_TRY(onnx_infer(c, nid));
         }
     }
@@ -391,7 +370,7 @@ bnn_status onnx_lower_conv_transpose3d(onnx_ctx *c, const onnx_ct_window *win)
     const int64_t last_c[] = { 0, 2, 3, 4, 1 }, first_c[] = { 0, 4, 1, 2, 3 };
     BNN_TRY(unary_ints(c, BNN_OP_TRANSPOSE, v, "perm", last_c, 5, "channels_last", &v));
     int ab[2] = { v, bias }, biased;
-    BNN_TRY(add(c, BNN_OP_ADD, ab, 2, false, "bias", &biased, &nid));
+    BNN_TRY(onnx_emit_step(c, BNN_OP_ADD, ab, 2, false, "bias", &biased, &nid));
     BNN_TRY(onnx_infer(c, nid));
     return unary_ints_last(c, BNN_OP_TRANSPOSE, biased, "perm", first_c, 5, true, NULL, &v);
 }
