@@ -258,7 +258,9 @@ static bnn_status emit(onnx_ctx *c, bnn_op op, const int *ins, int n, const char
     if (*out < 0)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "cannot create value '%s'", name);
     BNN_TRY(onnx_bind_name(c, name, *out));
-    *nid = bnn_graph_add_node(c->g, op, c->node_name, ins, n, out, 1);
+    /* named after its value: an unrolled body makes many nodes of one ONNX
+     * node, and node names stay unique as ONNX wants */
+    *nid = bnn_graph_add_node(c->g, op, name, ins, n, out, 1);
     if (*nid < 0)
         return onnx_node_fail(c, BNN_ERR_NOMEM, "out of memory");
     return BNN_OK;
