@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "bnn_onnx.h"
+#include "case_inputs.h"
 #include "expected_list.h"
 #include "graph_compare.h"
 #include "onnx_impl.h"
@@ -124,30 +125,6 @@ typedef struct bound {
     int n;
 } bound;
 
-/* Whether a node of g reads `name` as an operand whose value decides the
- * size of its output (every input of Range, OneHot's depth, Compress's
- * condition, NonZero's and Unique's input, Resize's roi and scales) or what
- * the op is (Dropout's ratio and training_mode): the importer must know them. */
-static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
-{
-    for (size_t i = 0; i < g->n_node; i++) {
-        const Onnx__NodeProto *nd = g->node[i];
-        const char *op = onnx_str(nd->op_type);
-        bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
-        bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
-        bool unique = strcmp(op, "Unique") == 0, dropout = strcmp(op, "Dropout") == 0;
-        /* Resize's roi and scales (Upsample's scales) are float inputs that
-         * decide the output's size; bnnc resolves them at import */
-        bool resample = strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0;
-        bool any = range || one_hot || compress || non_zero || unique || resample || dropout;
-        for (size_t k = dropout ? 1 : 0; k < nd->n_input && any; k++)
-            if ((range || non_zero || unique || dropout || k == 1 || (resample && k >= 1)) &&
-                strcmp(onnx_str(nd->input[k]), name) == 0)
-                return true;
-    }
-    return false;
-}
-
 /* Binds the case's integer inputs, and those of any type whose value
  * decides an output's size (input_K.pb of test_data_set_0). */
 static bool bind_int_inputs(const char *dir, const Onnx__ModelProto *m, bound *bd)
@@ -163,7 +140,7 @@ static bool bind_int_inputs(const char *dir, const Onnx__ModelProto *m, bound *b
             continue;
         int et = vi->type->tensor_type->elem_type;
         int idx = k++;
-        if (et != BNN_I64 && et != BNN_I32 && !decides_a_size(m->graph, onnx_str(vi->name)))
+        if (et != BNN_I64 && et != BNN_I32 && !case_input_is_constant(m->graph, onnx_str(vi->name)))
             continue;
         char path[1200];
         snprintf(path, sizeof path, "%s/test_data_set_0/input_%d.pb", dir, idx);

@@ -37,6 +37,7 @@
 
 #include "bnn_onnx.h"
 #include "bnn_runtime.h"
+#include "case_inputs.h"
 #include "expected_list.h"
 #include "onnx.pb-c.h"
 #include "plan_impl.h" /* bnn_session_check_plan */
@@ -162,30 +163,6 @@ static bool compare(const char *what, const bnn_tensor *got, const bnn_tensor *w
     return false;
 }
 
-/* Whether a node of g reads `name` as an operand whose value decides the
- * size of its output (every input of Range, OneHot's depth, Compress's
- * condition, NonZero's and Unique's input, Resize's roi and scales) or what
- * the op is (Dropout's ratio and training_mode): the importer must know them. */
-static bool decides_a_size(const Onnx__GraphProto *g, const char *name)
-{
-    for (size_t i = 0; i < g->n_node; i++) {
-        const Onnx__NodeProto *nd = g->node[i];
-        const char *op = nd->op_type ? nd->op_type : "";
-        bool range = strcmp(op, "Range") == 0, one_hot = strcmp(op, "OneHot") == 0;
-        bool compress = strcmp(op, "Compress") == 0, non_zero = strcmp(op, "NonZero") == 0;
-        bool unique = strcmp(op, "Unique") == 0, dropout = strcmp(op, "Dropout") == 0;
-        /* Resize's roi and scales (Upsample's scales) are float inputs that
-         * decide the output's size; bnnc resolves them at import */
-        bool resample = strcmp(op, "Resize") == 0 || strcmp(op, "Upsample") == 0;
-        bool any = range || one_hot || compress || non_zero || unique || resample || dropout;
-        for (size_t k = dropout ? 1 : 0; k < nd->n_input && any; k++)
-            if ((range || non_zero || unique || dropout || k == 1 || (resample && k >= 1)) &&
-                nd->input[k] && strcmp(nd->input[k], name) == 0)
-                return true;
-    }
-    return false;
-}
-
 /* Names of the model's real inputs (not initializers), in order; sized[k]
  * says whether input k decides an output's size (decides_a_size). */
 static int model_inputs(const char *path, char names[MAX_IO][256], bool sized[MAX_IO], char *msg,
@@ -231,7 +208,7 @@ static int model_inputs(const char *path, char names[MAX_IO][256], bool sized[MA
             if (m->graph->initializer[k]->name && strcmp(m->graph->initializer[k]->name, name) == 0)
                 init = true;
         if (!init) {
-            sized[count] = decides_a_size(m->graph, name);
+            sized[count] = case_input_is_constant(m->graph, name);
             snprintf(names[count++], 256, "%s", name);
         }
     }
