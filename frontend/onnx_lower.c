@@ -228,6 +228,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "Conv", 1, MAX, onnx_lower_conv, 3, 0, 3) \
     X("", "ConvInteger", 10, MAX, onnx_lower_conv_integer, 4, 0, 4) \
     X("", "ConvTranspose", 1, MAX, onnx_lower_conv_transpose, 3, 0, 3) \
+    X("", "DFT", 17, MAX, onnx_lower_dft, 2, 20, 3) \
     X("", "Div", 1, MAX, onnx_lower_div, 2, 0, 2) \
     X("", "Dropout", 1, MAX, onnx_lower_dropout, 1, 12, 3) \
     X("", "DynamicQuantizeLinear", 11, MAX, onnx_lower_dynamic_quantize_linear, 1, 0, 1) \
@@ -257,6 +258,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "MaxPool", 1, MAX, onnx_lower_max_pool, 1, 0, 1) \
     X("", "MaxUnpool", 9, MAX, onnx_lower_max_unpool, 3, 0, 3) \
     X("", "Mean", 1, MAX, onnx_lower_mean, -1, 0, -1) \
+    X("", "MelWeightMatrix", 17, MAX, onnx_lower_mel_weight_matrix, 5, 0, 5) \
     X("", "Min", 1, MAX, onnx_lower_min, -1, 0, -1) \
     X("", "Mod", 10, MAX, onnx_lower_mod, 2, 0, 2) \
     X("", "Mul", 1, MAX, onnx_lower_mul, 2, 0, 2) \
@@ -293,6 +295,7 @@ static bnn_status lower_from_table(onnx_ctx *c)
     X("", "SoftmaxCrossEntropyLoss", 12, MAX, onnx_lower_softmax_cross_entropy_loss, 3, 0, 3) \
     X("", "Split", 1, MAX, onnx_lower_split, 2, 0, 2) \
     X("", "Squeeze", 1, MAX, onnx_lower_squeeze, 1, 13, 2) \
+    X("", "STFT", 17, MAX, onnx_lower_stft, 4, 0, 4) \
     X("", "Sub", 1, MAX, onnx_lower_sub, 2, 0, 2) \
     X("", "Sum", 1, MAX, onnx_lower_sum, -1, 0, -1) \
     X("", "Tile", 1, MAX, onnx_lower_tile, 3, 6, 2) \
