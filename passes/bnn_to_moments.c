@@ -76,6 +76,7 @@ typedef struct moments_ctx {
      * the weight noise's variance term (owned arrays, n_original each). */
     int *dense_weight, *dense_in_var, *dense_noise;
     int *dense_weight_sq; /* the weight means squared, when made */
+    bnn_op *original_op;  /* per node at the start, its op (nonlinear() rewrites some) */
     bool glm;
     bool covariance; /* option covariance=1: also the logits' covariance */
     int node_id;    /* the node being rewritten */
@@ -661,6 +662,159 @@ static bnn_status square_of_random(moments_ctx *c, int x, int *var_out)
     return BNN_OK;
 }
 
+/* ---- any smooth elementwise function: Gauss-Hermite quadrature ----------
+ *
+ * For f applied elementwise to x ~ N(m, v), E[f] and E[f^2] by the 16-point
+ * Gauss-Hermite rule at x_i = m + sqrt(2v) t_i (weights w_i / sqrt(pi)),
+ * the sixteen points stacked on a new leading axis so that f runs once, as
+ * the model's own node (cloned, with its attributes and its other,
+ * constant, operands):
+ *   X = unsqueeze(M) + sqrt(2 unsqueeze(V)) T      [16, ..]
+ *   F = f(X)            (or X f(X): the mul(x, f(x)) of SiLU and Swish)
+ *   mean = sum_0(F W),  variance = relu(sum_0(F F W) - mean^2)
+ * T and W constants [16, 1, ..]; standard ops only.  The GLM form takes the
+ * points m +- h (h = 1e-2) for the slope: mean f(m), variance f'(m)^2 v.
+ * Exact for polynomials up to degree 31; a kink (hard_swish, clip) costs
+ * accuracy near it (the rule tests state the allowance). */
+
+static const double gh16_nodes[8] = {
+    0.27348104613815244, 0.8229514491446559, 1.3802585391988809, 1.9517879909162539,
+    2.5462021578474814,  3.176999161979956,  3.8694479048601229, 4.6887389393058188};
+static const double gh16_weights[8] = {
+    0.50792947901661367,    0.28064745852853368,    0.083810041398985832,
+    0.012880311535509989,   0.00093228400862418071, 2.7118600925378892e-05,
+    2.3209808448652032e-07, 2.6548074740111673e-10};
+
+/* Whether op is elementwise on its first operand, defined and smooth enough
+ * (or piecewise smooth) on the whole line for the rule above.  log, sqrt,
+ * reciprocal and the inverse functions are left out: a point past their
+ * domain would make the moments NaN. */
+static bool quadrature_op(bnn_op op)
+{
+    switch (op) {
+    case BNN_OP_ELU: case BNN_OP_SELU: case BNN_OP_CELU: case BNN_OP_SOFTPLUS:
+    case BNN_OP_SOFTSIGN: case BNN_OP_HARD_SIGMOID: case BNN_OP_HARD_SWISH:
+    case BNN_OP_GELU: case BNN_OP_MISH: case BNN_OP_EXP: case BNN_OP_ERF: case BNN_OP_ABS:
+    case BNN_OP_SIN: case BNN_OP_COS: case BNN_OP_ATAN: case BNN_OP_SINH: case BNN_OP_COSH:
+    case BNN_OP_CLIP: case BNN_OP_THRESHOLDED_RELU: case BNN_OP_SHRINK:
+    case BNN_OP_SIGMOID: case BNN_OP_TANH:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* A constant [count, 1, .., 1] of rank `rank`. */
+static bnn_status column_const(moments_ctx *c, const char *base, int rank, const float *data,
+                               int count, int *out)
+{
+    bnn_shape s = {.rank = rank};
+    s.dims[0] = count;
+    for (int d = 1; d < rank; d++)
+        s.dims[d] = 1;
+    return constant(c, base, &s, data, out);
+}
+
+/* The sum of x over its leading axis (the quadrature points). */
+static bnn_status sum_points(moments_ctx *c, int x, const char *suffix, int *out)
+{
+    const int64_t lead[1] = {0};
+    BNN_TRY(emit_with_int(c, BNN_OP_REDUCE_SUM, &x, 1, out_stem(c), suffix, "keepdims", 0, out));
+    int nid = bnn_graph_value(c->g, *out)->producer;
+    bnn_graph_value(c->g, *out)->shape.rank = -1;
+    if (bnn_node_set_ints(c->g, nid, "axes", lead, 1) != BNN_OK)
+        return oom(c);
+    return bnn_graph_infer_node(c->g, nid, c->diag);
+}
+
+/* f (node f_node's op, attributes and other operands) at x's quadrature
+ * points, times the points when times_x: the rule above for value y. */
+static bnn_status quadrature(moments_ctx *c, int x, int f_node, bool times_x, int *var_out)
+{
+    int m = mean_of(c, x), v = var_of(c, x);
+    int y = bnn_graph_node(c->g, c->node_id)->outputs[0];
+    int rank = bnn_graph_value(c->g, m)->shape.rank;
+    if (rank < 0 || rank >= BNN_MAX_RANK)
+        return unsupported(c, "an operand whose rank is not known (or is the largest)");
+    const bnn_node *f = bnn_graph_node(c->g, f_node);
+    for (int k = 1; f->op == c->original_op[f_node] && k < f->n_inputs; k++)
+        if (f->inputs[k] >= 0 && var_of(c, f->inputs[k]) != NO_VAR)
+            return unsupported(c, "a random operand besides the first");
+    use_means(c);
+    const char *stem = out_stem(c);
+    const int64_t lead[1] = {0};
+    int points = c->glm ? 2 : 16;
+    float t[16], w[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = (float)gh16_nodes[i];
+        t[2 * i + 1] = (float)-gh16_nodes[i];
+        w[2 * i] = w[2 * i + 1] = (float)(gh16_weights[i] * 0.56418958354775628695);
+    }
+    int mu, vu, tc, wc, shift, xs, fx, two, scale, var2;
+    BNN_TRY(emit_with(c, BNN_OP_UNSQUEEZE, &m, 1, stem, "points_mean", -1, "axes", lead, 1, &mu));
+    if (c->glm) { /* m + h, m - h */
+        const float h[2] = {1e-2f, -1e-2f};
+        BNN_TRY(column_const(c, "moments.slope_steps", rank + 1, h, 2, &shift));
+        int in[2] = {mu, shift};
+        BNN_TRY(emit(c, BNN_OP_ADD, in, 2, stem, "points", -1, &xs));
+    } else {
+        BNN_TRY(emit_with(c, BNN_OP_UNSQUEEZE, &v, 1, stem, "points_var", -1, "axes", lead, 1,
+                          &vu));
+        BNN_TRY(scalar(c, "moments.two", 2.0f, &two));
+        int a[2] = {vu, two};
+        BNN_TRY(emit(c, BNN_OP_MUL, a, 2, stem, "points_two_var", -1, &var2));
+        BNN_TRY(emit(c, BNN_OP_SQRT, &var2, 1, stem, "points_scale", -1, &scale));
+        BNN_TRY(column_const(c, "moments.hermite_nodes", rank + 1, t, points, &tc));
+        int b[2] = {scale, tc};
+        BNN_TRY(emit(c, BNN_OP_MUL, b, 2, stem, "points_shift", -1, &shift));
+        int d[2] = {mu, shift};
+        BNN_TRY(emit(c, BNN_OP_ADD, d, 2, stem, "points", -1, &xs));
+    }
+    /* the model's own op at the points (a sigmoid or tanh already rewritten
+     * into its moments op has no operand or attribute to carry) */
+    f = bnn_graph_node(c->g, f_node);
+    bnn_op op = c->original_op[f_node];
+    bool rewritten = f->op != op;
+    int fin[8];
+    int nf = rewritten ? 1 : f->n_inputs < 8 ? f->n_inputs : 8;
+    for (int k = 0; k < nf; k++)
+        fin[k] = k == 0 ? xs : f->inputs[k] >= 0 ? mean_of(c, f->inputs[k]) : -1;
+    BNN_TRY(emit(c, op, fin, nf, stem, "points_f", rewritten ? -1 : f_node, &fx));
+    if (times_x) {
+        int in[2] = {fx, xs};
+        BNN_TRY(emit(c, BNN_OP_MUL, in, 2, stem, "points_xf", -1, &fx));
+    }
+    int mean2, sq, e2, msq, diff;
+    if (c->glm) { /* slope (f(m + h) - f(m - h)) / 2h from the two points */
+        const float diffw[2] = {50.0f, -50.0f};
+        int dw, df, slope, s2;
+        BNN_TRY(column_const(c, "moments.slope_weights", rank + 1, diffw, 2, &dw));
+        int a[2] = {fx, dw};
+        BNN_TRY(emit(c, BNN_OP_MUL, a, 2, stem, "slope_terms", -1, &df));
+        BNN_TRY(sum_points(c, df, "slope", &slope));
+        int b[2] = {slope, slope};
+        BNN_TRY(emit(c, BNN_OP_MUL, b, 2, stem, "slope_sq", -1, &s2));
+        int d[2] = {s2, v};
+        return emit(c, BNN_OP_MUL, d, 2, stem, "var", -1, var_out);
+    }
+    BNN_TRY(column_const(c, "moments.hermite_weights", rank + 1, w, points, &wc));
+    int a[2] = {fx, wc};
+    int wf;
+    BNN_TRY(emit(c, BNN_OP_MUL, a, 2, stem, "points_wf", -1, &wf));
+    BNN_TRY(sum_points(c, wf, "mean", &mean2));
+    int b[2] = {wf, fx};
+    BNN_TRY(emit(c, BNN_OP_MUL, b, 2, stem, "points_wf2", -1, &sq));
+    BNN_TRY(sum_points(c, sq, "second_moment", &e2));
+    int d[2] = {mean2, mean2};
+    BNN_TRY(emit(c, BNN_OP_MUL, d, 2, stem, "mean_sq", -1, &msq));
+    int e[2] = {e2, msq};
+    BNN_TRY(emit(c, BNN_OP_SUB, e, 2, stem, "var_raw", -1, &diff));
+    BNN_TRY(emit(c, BNN_OP_RELU, &diff, 1, stem, "var", -1, var_out));
+    if (y < c->n_original)
+        c->mean[y] = mean2;
+    return BNN_OK;
+}
+
 /* pow(x, p) with a constant p: p = 2 is the square above (a YOLO head's
  * (2 sigmoid)^2), p = 1 is x itself; other exponents have no rule. */
 static bnn_status power(moments_ctx *c, int *var_out)
@@ -747,6 +901,17 @@ static bnn_status arithmetic(moments_ctx *c, int *var_out)
         return unsupported(c, "division by a random value has no moment rule");
     if (op == BNN_OP_MUL && a == b) /* x * x: one variable, not two independent ones */
         return square_of_random(c, a, var_out);
+    if (op == BNN_OP_MUL && av != NO_VAR && bv != NO_VAR) {
+        /* x * f(x) (SiLU, Swish): one variable through x f(x), not a product
+         * of independent operands */
+        for (int k = 0; k < 2; k++) {
+            int fx = k ? a : b, x = k ? b : a;
+            int p = fx < c->n_original ? bnn_graph_value(c->g, fx)->producer : -1;
+            if (p >= 0 && quadrature_op(c->original_op[p]) &&
+                mean_of(c, bnn_graph_node(c->g, p)->inputs[0]) == mean_of(c, x))
+                return quadrature(c, x, p, true, var_out);
+        }
+    }
     if (av != NO_VAR && bv != NO_VAR) { /* mul of two random operands */
         int am2, bm2, t1, t2, t3, s;
         BNN_TRY(square(c, am, "sq", &am2));
@@ -816,6 +981,13 @@ static bnn_status rewrite(moments_ctx *c, int node_id, int *softmax_heads, int *
     case BNN_OP_NEG: BNN_TRY(layout(c, &v)); break;
     case BNN_OP_RESIZE: BNN_TRY(resize(c, &v)); break;
     case BNN_OP_POW: BNN_TRY(power(c, &v)); break;
+    case BNN_OP_ELU: case BNN_OP_SELU: case BNN_OP_CELU: case BNN_OP_SOFTPLUS:
+    case BNN_OP_SOFTSIGN: case BNN_OP_HARD_SIGMOID: case BNN_OP_HARD_SWISH:
+    case BNN_OP_GELU: case BNN_OP_MISH: case BNN_OP_EXP: case BNN_OP_ERF: case BNN_OP_ABS:
+    case BNN_OP_SIN: case BNN_OP_COS: case BNN_OP_ATAN: case BNN_OP_SINH: case BNN_OP_COSH:
+    case BNN_OP_CLIP: case BNN_OP_THRESHOLDED_RELU: case BNN_OP_SHRINK:
+        BNN_TRY(quadrature(c, n->inputs[0], node_id, false, &v));
+        break;
     case BNN_OP_SHAPE: use_means(c); break; /* a fixed result */
     case BNN_OP_CONCAT: BNN_TRY(concat(c, &v)); break;
     case BNN_OP_ADD:
@@ -1079,9 +1251,10 @@ static bnn_status run_moments(bnn_graph *g, const bnn_pass_args *args, bnn_diag 
     c.dense_in_var = malloc(sizeof(int) * (size_t)c.n_original + 1);
     c.dense_noise = malloc(sizeof(int) * (size_t)c.n_original + 1);
     c.dense_weight_sq = malloc(sizeof(int) * (size_t)c.n_original + 1);
+    c.original_op = malloc(sizeof(bnn_op) * (size_t)n_nodes + 1);
     bnn_status st = BNN_OK;
     if (!c.mean || !c.var || !heads || !c.dense_weight || !c.dense_in_var || !c.dense_noise ||
-        !c.dense_weight_sq) {
+        !c.dense_weight_sq || !c.original_op) {
         st = bnn_fail(diag, BNN_ERR_NOMEM, "bnn-to-moments: out of memory");
         goto done;
     }
@@ -1093,6 +1266,8 @@ static bnn_status run_moments(bnn_graph *g, const bnn_pass_args *args, bnn_diag 
     int n_heads = 0;
     if (!c.glm)
         st = pool_before_relu(g, diag);
+    for (int i = 0; i < n_nodes; i++)
+        c.original_op[i] = g->nodes[i].op;
     for (int i = 0; i < n_nodes && st == BNN_OK; i++)
         if (!g->nodes[i].dead)
             st = rewrite(&c, i, heads, &n_heads);
@@ -1107,6 +1282,7 @@ done:
     free(c.dense_in_var);
     free(c.dense_noise);
     free(c.dense_weight_sq);
+    free(c.original_op);
     free(heads);
     return st;
 }

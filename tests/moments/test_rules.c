@@ -12,8 +12,9 @@
  * standard error of the sample variance (from the sample's fourth moment):
  *   exact rules (linear layers, relu, pools other than max, layout, ...):
  *     |mean - mc| <= 5 se_m + 1e-5,  |var - mc| <= 5 se_v + 1e-6
- *   approximations add a stated bias allowance: sigmoid/tanh quadrature
- *   1e-4 absolute; Clark's max-pool 2% of the output's standard deviation
+ *   approximations add a stated bias allowance: sigmoid/tanh and the
+ *   other smooth functions' quadrature 1e-4 absolute; quadrature across a
+ *   kink (hard_swish, clip) 5% of the sd on the mean, 10% on the variance; Clark's max-pool 2% of the output's standard deviation
  *   on the mean and 10% on the variance (20% for 3x3 windows: the
  *   sequential pairwise match underestimates the variance of a max of 9;
  *   and for the 36 overlapping 2x2 windows of a stride-1 pool, see there),
@@ -210,12 +211,48 @@ static void check_case(const char *name, const char *text, const char *mode, all
 
 static const allowance EXACT = {0, 0, 0, 0};
 
+/* The GLM form of the quadrature rule for gelu: the mean gelu(mu) and the
+ * variance gelu'(mu)^2 sigma^2 of each source unit (mu, sigma from its
+ * params), the slope taken by the pass from f(mu +- 0.01). */
+static void check_glm_gelu(void)
+{
+    const char *text = "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                       "  %y = gelu(%z) : f32[N,64]\n  return %y\n}\n";
+    bnn_diag diag = {0};
+    bnn_graph *g = NULL;
+    CHECK(bnn_graph_parse(text, "glm", &g, &diag) == BNN_OK, "glm: parse: %s", diag.message);
+    fill_params(g);
+    CHECK(bnn_passes_run_text("bnn-to-moments{mode=glm}", g, &diag) == BNN_OK, "glm: pass: %s",
+          diag.message);
+    int64_t w;
+    float *m = run_ones(g, 1, 0, &w), *v = run_ones(g, 1, g->n_outputs - 1, &w);
+    const float *mu = g->values[bnn_graph_find_value(g, "src_mu")].data;
+    const float *rho = g->values[bnn_graph_find_value(g, "src_rho")].data;
+    double worst = 0;
+    for (int64_t j = 0; j < w; j++) {
+        double x = mu[j], sigma = log1p(exp(rho[j]));
+        double cdf = 0.5 * erfc(-x / sqrt(2)), pdf = exp(-x * x / 2) / sqrt(2 * M_PI);
+        double em = fabs(m[j] - x * cdf) / (1e-5 + 1e-5 * fabs(x * cdf));
+        double d = cdf + x * pdf, want = d * d * sigma * sigma;
+        double ev = fabs(v[j] - want) / (1e-5 + 1e-3 * want); /* the slope's O(h^2) */
+        worst = fmax(worst, fmax(em, ev));
+    }
+    bool ok = worst <= 1;
+    printf("%-28s glm     worst error %.2f of tolerance %s\n", "gelu (quadrature's GLM form)", worst,
+           ok ? "ok" : "FAIL");
+    failures += !ok;
+    free(m);
+    free(v);
+    bnn_graph_destroy(g);
+}
+
 int main(void)
 {
     const allowance smooth = {1e-4, 1e-4, 0, 0};
     const allowance clark = {0, 0, 0.02, 0.10};
     const allowance clark9 = {0, 0, 0.02, 0.20}; /* 9-element windows: Clark drifts further */
     const allowance clark_relu = {0, 0, 0.05, 0.20}; /* relu of Clark's Gaussian */
+    const allowance kink = {0, 0, 0.05, 0.10}; /* quadrature across a kink */
     const char *cases[][3] = {
         {"relu", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
                  "  %y = relu(%z) : f32[N,64]\n  return %y\n}\n", "exact"},
@@ -298,6 +335,24 @@ int main(void)
                   "  %y = sub(%s, %c) : f32[N,32]\n  return %y\n}\n", "exact"},
         {"add x x", "graph @t(%one: f32[N,1]) -> (%y: f32[N,32]) {\n" SRC(32)
                     "  %y = add(%z, %z) : f32[N,32]\n  return %y\n}\n", "exact"},
+        /* any other elementwise function by 16-point Gauss-Hermite */
+        {"gelu", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                 "  %y = gelu(%z) : f32[N,64]\n  return %y\n}\n", "smooth"},
+        {"elu", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                "  %y = elu(%z) {alpha=0.7} : f32[N,64]\n  return %y\n}\n", "smooth"},
+        {"softplus", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                     "  %y = softplus(%z) : f32[N,64]\n  return %y\n}\n", "smooth"},
+        {"exp", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                "  %y = exp(%z) : f32[N,64]\n  return %y\n}\n", "smooth"},
+        {"mish", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                 "  %y = mish(%z) : f32[N,64]\n  return %y\n}\n", "smooth"},
+        {"silu: mul(x, sigmoid(x))", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                 "  %s = sigmoid(%z) : f32[N,64]\n  %y = mul(%z, %s) : f32[N,64]\n  return %y\n}\n",
+         "smooth"},
+        {"hard_swish (kinks)", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                       "  %y = hard_swish(%z) : f32[N,64]\n  return %y\n}\n", "kink"},
+        {"clip to [-0.5, 0.8] (kinks)", "graph @t(%one: f32[N,1]) -> (%y: f32[N,64]) {\n" SRC(64)
+                 "  %y = clip(%z) {min=-0.5, max=0.8} : f32[N,64]\n  return %y\n}\n", "kink"},
         {"batch_norm", "graph @t(%one: f32[N,1]) -> (%y: f32[N,4,2,2]) {\n" SRC(16)
                        "  param %scale: f32[4]\n  param %bias: f32[4]\n  param %mean: f32[4]\n"
                        "  param %running_var: f32[4]\n"
@@ -354,9 +409,11 @@ int main(void)
         const char *kind = cases[i][2];
         allowance a = strcmp(kind, "smooth") == 0 ? smooth : strcmp(kind, "clark") == 0 ? clark
                      : strcmp(kind, "clark9") == 0 ? clark9
-                     : strcmp(kind, "clark_relu") == 0 ? clark_relu : EXACT;
+                     : strcmp(kind, "clark_relu") == 0 ? clark_relu
+                     : strcmp(kind, "kink") == 0 ? kink : EXACT;
         check_case(cases[i][0], cases[i][1], "moments", a);
     }
-    printf("%d of %d rules outside tolerance\n", failures, n_cases);
+    check_glm_gelu();
+    printf("%d of %d rules outside tolerance\n", failures, n_cases + 1);
     return failures ? 1 : 0;
 }
